@@ -1,0 +1,267 @@
+package fdk
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Filtered is one view's weighted and filtered projection, one image per
+// energy bin, each row-major Cols x Rows.
+type Filtered struct {
+	View int
+	Bins [][]float32
+}
+
+// Backprojector starts accumulations of filtered projections into volumes.
+// A CUDA implementation satisfies it as well as the CPU one; jobs running
+// concurrently each get their own Accumulator.
+type Backprojector interface {
+	// Name says which device does the work, for job reports.
+	Name() string
+	// Start begins back-projecting views onto grid for bins energy bins.
+	Start(views []View, det Detector, grid Grid, bins int) (Accumulator, error)
+}
+
+// Accumulator sums back-projected views into one volume per energy bin.
+// Views may arrive in any order and in batches of any size, so a worker can
+// back-project each projection as soon as it is filtered.
+type Accumulator interface {
+	// Add back-projects a batch of views. The images may be reused by the
+	// caller once Add returns.
+	Add(batch []Filtered) error
+	// Finish returns the volumes, one per bin, and releases the accumulator.
+	Finish() ([]*Volume, error)
+}
+
+// CPU back-projects with bilinear detector interpolation and 1/w² distance
+// weighting on all cores, voxel-driven.
+type CPU struct {
+	// Threads is the number of goroutines; 0 means runtime.NumCPU().
+	Threads int
+}
+
+// Name implements Backprojector.
+func (c CPU) Name() string { return fmt.Sprintf("cpu (%d threads)", c.threads()) }
+
+func (c CPU) threads() int {
+	if c.Threads > 0 {
+		return c.Threads
+	}
+	return runtime.NumCPU()
+}
+
+// Start implements Backprojector.
+func (c CPU) Start(views []View, det Detector, grid Grid, bins int) (Accumulator, error) {
+	if err := grid.Validate(); err != nil {
+		return nil, err
+	}
+	if bins < 1 {
+		return nil, fmt.Errorf("backproject: %d energy bins, need at least 1", bins)
+	}
+	a := &cpuAccumulator{views: views, det: det, grid: grid, threads: c.threads()}
+	for range bins {
+		a.vols = append(a.vols, NewVolume(grid))
+	}
+	return a, nil
+}
+
+type cpuAccumulator struct {
+	views   []View
+	det     Detector
+	grid    Grid
+	threads int
+	vols    []*Volume
+	padded  [][]float32 // reused padded copies of a batch's images
+}
+
+// The detector images are copied into buffers with a border of one zero
+// pixel on every side. Bilinear reads at (i, i+1) then stay inside the
+// buffer for every ray that touches the detector, so the inner loop needs
+// neither a bounds branch nor a clamp, and the detector's edge fades to zero
+// over one pixel as it would for a real ray.
+const border = 1
+
+// paddedView is one view ready for the inner loop.
+type paddedView struct {
+	m    [3][4]float32 // voxel index -> padded pixel, depth-normalised
+	bins [][]float32
+}
+
+// Add implements Accumulator.
+func (a *cpuAccumulator) Add(batch []Filtered) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	pv, err := a.prepare(batch)
+	if err != nil {
+		return err
+	}
+	nx, ny, nz := a.grid.Dim[0], a.grid.Dim[1], a.grid.Dim[2]
+	rows := ny * nz
+	const chunk = 4
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range a.threads {
+		wg.Go(func() {
+			acc := make([][]float32, len(a.vols))
+			for {
+				start := int(next.Add(chunk)) - chunk
+				if start >= rows {
+					return
+				}
+				for r := start; r < min(start+chunk, rows); r++ {
+					y, z := r%ny, r/ny
+					for b := range acc {
+						acc[b] = a.vols[b].Data[r*nx : (r+1)*nx]
+					}
+					for i := range pv {
+						a.row(&pv[i], acc, y, z)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// prepare validates a batch and pads its images.
+func (a *cpuAccumulator) prepare(batch []Filtered) ([]paddedView, error) {
+	w, h := a.det.Cols+2*border, a.det.Rows+2*border
+	need := 0
+	for _, f := range batch {
+		if f.View < 0 || f.View >= len(a.views) {
+			return nil, fmt.Errorf("backproject: view %d out of range [0, %d)", f.View, len(a.views))
+		}
+		if len(f.Bins) != len(a.vols) {
+			return nil, fmt.Errorf("backproject: view %d has %d bins, want %d", f.View, len(f.Bins), len(a.vols))
+		}
+		need += len(f.Bins)
+	}
+	for len(a.padded) < need {
+		a.padded = append(a.padded, make([]float32, w*h))
+	}
+	out := make([]paddedView, len(batch))
+	k := 0
+	for i, f := range batch {
+		out[i].m = a.voxelMatrix(f.View)
+		for b, img := range f.Bins {
+			if len(img) != a.det.Pixels() {
+				return nil, fmt.Errorf("backproject: view %d bin %d has %d pixels, want %d", f.View, b, len(img), a.det.Pixels())
+			}
+			dst := a.padded[k]
+			k++
+			for r := range a.det.Rows {
+				copy(dst[(r+border)*w+border:], img[r*a.det.Cols:(r+1)*a.det.Cols])
+			}
+			out[i].bins = append(out[i].bins, dst)
+		}
+	}
+	return out, nil
+}
+
+// voxelMatrix maps voxel indices to padded pixel coordinates of view v.
+func (a *cpuAccumulator) voxelMatrix(v int) [3][4]float32 {
+	m := a.grid.indexMatrix(a.views[v].P)
+	var out [3][4]float32
+	for k := range 4 {
+		out[0][k] = float32(m[0][k] + border*m[2][k])
+		out[1][k] = float32(m[1][k] + border*m[2][k])
+		out[2][k] = float32(m[2][k])
+	}
+	return out
+}
+
+// xRange returns the voxels x0..x1 of row (y, z) whose projections land in
+// the padded image with room for the bilinear neighbour. Every bound is a
+// linear inequality in x because w > 0 there, so the row is clipped exactly
+// instead of testing each voxel.
+func (a *cpuAccumulator) xRange(m *[3][4]float32, y, z int) (x0, x1 int) {
+	lo, hi := 0.0, float64(a.grid.Dim[0]-1)
+	// Each constraint reads c0·x + c1 >= 0.
+	clip := func(c0, c1 float64) {
+		switch {
+		case c0 > 0:
+			lo = math.Max(lo, -c1/c0)
+		case c0 < 0:
+			hi = math.Min(hi, -c1/c0)
+		case c1 < 0:
+			hi = -1
+		}
+	}
+	lin := func(r int) (float64, float64) {
+		return float64(m[r][0]), float64(m[r][1])*float64(y) + float64(m[r][2])*float64(z) + float64(m[r][3])
+	}
+	u0, u1 := lin(0)
+	v0, v1 := lin(1)
+	w0, w1 := lin(2)
+	const margin = 1e-3 // keeps float32 rounding inside the padded image
+	maxU := float64(a.det.Cols+2*border-1) - margin
+	maxV := float64(a.det.Rows+2*border-1) - margin
+	clip(w0, w1-1e-6)
+	clip(u0, u1)
+	clip(w0*maxU-u0, w1*maxU-u1)
+	clip(v0, v1)
+	clip(w0*maxV-v0, w1*maxV-v1)
+	return int(math.Ceil(lo)), int(math.Floor(hi))
+}
+
+// row back-projects one padded view into voxel row (y, z) of every bin.
+func (a *cpuAccumulator) row(p *paddedView, acc [][]float32, y, z int) {
+	x0, x1 := a.xRange(&p.m, y, z)
+	if x0 > x1 {
+		return
+	}
+	m := &p.m
+	fy, fz := float32(y), float32(z)
+	bu := m[0][1]*fy + m[0][2]*fz + m[0][3]
+	bv := m[1][1]*fy + m[1][2]*fz + m[1][3]
+	bw := m[2][1]*fy + m[2][2]*fz + m[2][3]
+	au, av, aw := m[0][0], m[1][0], m[2][0]
+	stride := a.det.Cols + 2*border
+	if len(acc) == 1 {
+		bilinearRow(acc[0][x0:x1+1], p.bins[0], stride, float32(x0), au, bu, av, bv, aw, bw)
+		return
+	}
+	for x := x0; x <= x1; x++ {
+		fx := float32(x)
+		iw := 1 / (aw*fx + bw)
+		u, v := (au*fx+bu)*iw, (av*fx+bv)*iw
+		iu, iv := int(u), int(v)
+		fu, fv := u-float32(iu), v-float32(iv)
+		k := iv*stride + iu
+		for b, img := range p.bins {
+			acc[b][x] += bilinear(img, k, stride, fu, fv) * iw * iw
+		}
+	}
+}
+
+func bilinear(img []float32, k, stride int, fu, fv float32) float32 {
+	top := img[k] + fu*(img[k+1]-img[k])
+	bot := img[k+stride] + fu*(img[k+stride+1]-img[k+stride])
+	return top + fv*(bot-top)
+}
+
+// bilinearRow is the single-bin inner loop: dst[i] gets the view's value at
+// voxel x = x0 + i.
+func bilinearRow(dst, img []float32, stride int, x0, au, bu, av, bv, aw, bw float32) {
+	fx := x0
+	for i := range dst {
+		iw := 1 / (aw*fx + bw)
+		u, v := (au*fx+bu)*iw, (av*fx+bv)*iw
+		iu, iv := int(u), int(v)
+		fu, fv := u-float32(iu), v-float32(iv)
+		dst[i] += bilinear(img, iv*stride+iu, stride, fu, fv) * iw * iw
+		fx++
+	}
+}
+
+// Finish implements Accumulator.
+func (a *cpuAccumulator) Finish() ([]*Volume, error) {
+	v := a.vols
+	a.vols, a.padded = nil, nil
+	return v, nil
+}

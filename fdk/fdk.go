@@ -1,0 +1,213 @@
+package fdk
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+)
+
+// Options tune a reconstruction. The zero value is a Ram-Lak filter with the
+// full bandwidth, padding 2 and the CPU back-projector on all cores.
+type Options struct {
+	Window Window
+	// Cutoff is the fraction of the Nyquist frequency kept (0 means 1).
+	Cutoff float64
+	// Padding is the zero-padded row length as a multiple of the detector
+	// width (0 means 2).
+	Padding float64
+	// Backprojector does the back-projection (nil means CPU on all cores).
+	Backprojector Backprojector
+	// Threads bounds the goroutines that weight and filter (0: all cores).
+	Threads int
+	// Batch is the number of views filtered and back-projected together
+	// (0 means 16). Larger batches pass over the volume less often.
+	Batch int
+	// Progress, if set, is called after each back-projected batch with the
+	// number of views done and the total.
+	Progress func(done, total int)
+}
+
+func (o *Options) defaults() {
+	if o.Cutoff == 0 {
+		o.Cutoff = 1
+	}
+	if o.Padding == 0 {
+		o.Padding = 2
+	}
+	if o.Threads <= 0 {
+		o.Threads = runtime.NumCPU()
+	}
+	if o.Backprojector == nil {
+		o.Backprojector = CPU{Threads: o.Threads}
+	}
+	if o.Batch <= 0 {
+		o.Batch = 16
+	}
+}
+
+// ErrProjection is wrapped by errors about a projection's data.
+var ErrProjection = errors.New("invalid projection")
+
+// Reconstructor runs FDK on projections as they arrive, in any order: each
+// is weighted, filtered and back-projected once a batch is full. Parker
+// weights need the whole arc, which the geometry states up front.
+type Reconstructor struct {
+	geom    *Geometry
+	views   []View
+	weights *Weights
+	filter  *RampFilter
+	acc     Accumulator
+	opts    Options
+	bins    int
+
+	pending []Filtered
+	seen    []bool
+	done    int
+}
+
+// New prepares a reconstruction of geom's projections onto grid, for bins
+// energy bins at once.
+func New(geom *Geometry, grid Grid, bins int, opts Options) (*Reconstructor, error) {
+	opts.defaults()
+	views, err := geom.Views()
+	if err != nil {
+		return nil, err
+	}
+	if err := grid.Validate(); err != nil {
+		return nil, err
+	}
+	w, err := NewWeights(geom, views)
+	if err != nil {
+		return nil, err
+	}
+	tau := geom.PitchU * geom.SID / geom.SDD
+	f, err := NewRampFilter(geom.Cols, tau, opts.Window, opts.Cutoff, opts.Padding)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := opts.Backprojector.Start(views, geom.Detector, grid, bins)
+	if err != nil {
+		return nil, fmt.Errorf("start %s back-projection: %w", opts.Backprojector.Name(), err)
+	}
+	return &Reconstructor{geom: geom, views: views, weights: w, filter: f, acc: acc,
+		opts: opts, bins: bins, seen: make([]bool, len(views))}, nil
+}
+
+// Weights returns the weighting stage, for reports of the scan it found.
+func (r *Reconstructor) Weights() *Weights { return r.weights }
+
+// Views returns the per-view matrices.
+func (r *Reconstructor) Views() []View { return r.views }
+
+// Add takes view v's line integrals, one row-major image per bin. The
+// reconstructor keeps the slices until the batch is back-projected: the
+// caller must not reuse them. A view given twice, of the wrong size or with
+// a non-finite value is rejected and changes nothing.
+func (r *Reconstructor) Add(v int, bins [][]float32) error {
+	if err := r.check(v, bins); err != nil {
+		return err
+	}
+	r.seen[v] = true
+	r.pending = append(r.pending, Filtered{View: v, Bins: bins})
+	if len(r.pending) >= r.opts.Batch {
+		return r.flush()
+	}
+	return nil
+}
+
+func (r *Reconstructor) check(v int, bins [][]float32) error {
+	if v < 0 || v >= len(r.views) {
+		return fmt.Errorf("%w: view %d out of range [0, %d)", ErrProjection, v, len(r.views))
+	}
+	if r.seen[v] {
+		return fmt.Errorf("%w: view %d given twice", ErrProjection, v)
+	}
+	if len(bins) != r.bins {
+		return fmt.Errorf("%w: view %d has %d energy bins, want %d", ErrProjection, v, len(bins), r.bins)
+	}
+	for b, img := range bins {
+		if len(img) != r.geom.Pixels() {
+			return fmt.Errorf("%w: view %d bin %d has %d pixels, want %dx%d", ErrProjection, v, b, len(img), r.geom.Cols, r.geom.Rows)
+		}
+		for i, x := range img {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return fmt.Errorf("%w: view %d bin %d: non-finite value at column %d row %d", ErrProjection, v, b, i%r.geom.Cols, i/r.geom.Cols)
+			}
+		}
+	}
+	return nil
+}
+
+// flush weights, filters and back-projects the pending views.
+func (r *Reconstructor) flush() error {
+	if len(r.pending) == 0 {
+		return nil
+	}
+	type job struct{ v, b int }
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for range min(r.opts.Threads, len(r.pending)*r.bins) {
+		f := r.filter.Clone()
+		wg.Go(func() {
+			for j := range jobs {
+				img := r.pending[j.v].Bins[j.b]
+				r.weights.Apply(r.pending[j.v].View, img)
+				f.FilterRows(img, r.geom.Cols)
+			}
+		})
+	}
+	for i := range r.pending {
+		for b := range r.bins {
+			jobs <- job{i, b}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err := r.acc.Add(r.pending); err != nil {
+		return err
+	}
+	r.done += len(r.pending)
+	r.pending = r.pending[:0]
+	if r.opts.Progress != nil {
+		r.opts.Progress(r.done, len(r.views))
+	}
+	return nil
+}
+
+// Finish back-projects what is pending and returns one volume per bin. It
+// fails if any view never arrived, naming the first missing one.
+func (r *Reconstructor) Finish() ([]*Volume, error) {
+	if err := r.flush(); err != nil {
+		return nil, err
+	}
+	for v, ok := range r.seen {
+		if !ok {
+			return nil, fmt.Errorf("%w: view %d of %d never arrived", ErrProjection, v, len(r.seen))
+		}
+	}
+	return r.acc.Finish()
+}
+
+// Reconstruct is FDK in one call for a single bin: projections[v] is view v's
+// line-integral image. The images are overwritten.
+func Reconstruct(geom *Geometry, grid Grid, projections [][]float32, opts Options) (*Volume, error) {
+	r, err := New(geom, grid, 1, opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(projections) != len(r.views) {
+		return nil, fmt.Errorf("%w: %d projections for %d views", ErrProjection, len(projections), len(r.views))
+	}
+	for v, p := range projections {
+		if err := r.Add(v, [][]float32{p}); err != nil {
+			return nil, err
+		}
+	}
+	vols, err := r.Finish()
+	if err != nil {
+		return nil, err
+	}
+	return vols[0], nil
+}

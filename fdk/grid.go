@@ -1,0 +1,144 @@
+package fdk
+
+import (
+	"fmt"
+	"math"
+)
+
+// Grid is the reconstruction volume's voxel lattice, axis-aligned with the
+// world frame.
+type Grid struct {
+	Dim     [3]int     `json:"dim"`
+	Spacing [3]float64 `json:"spacing_mm"`
+	// Origin is the world position of the centre of voxel (0, 0, 0).
+	Origin Vec3 `json:"origin_mm"`
+}
+
+// CenteredGrid returns a grid of dim voxels of the given spacing whose centre
+// lies at offset from the isocentre (the region-of-interest offset).
+func CenteredGrid(dim [3]int, spacing [3]float64, offset Vec3) Grid {
+	g := Grid{Dim: dim, Spacing: spacing}
+	for k := range 3 {
+		g.Origin[k] = offset[k] - float64(dim[k]-1)/2*spacing[k]
+	}
+	return g
+}
+
+// Voxels returns the number of voxels.
+func (g Grid) Voxels() int { return g.Dim[0] * g.Dim[1] * g.Dim[2] }
+
+// Validate reports a grid with no voxels or non-positive spacing.
+func (g Grid) Validate() error {
+	for k, name := range []string{"x", "y", "z"} {
+		if g.Dim[k] < 1 {
+			return fmt.Errorf("%w: volume dim %s = %d, must be at least 1", ErrGeometry, name, g.Dim[k])
+		}
+		if !(g.Spacing[k] > 0) || !finite(g.Spacing[k]) {
+			return fmt.Errorf("%w: voxel spacing %s = %g, must be positive", ErrGeometry, name, g.Spacing[k])
+		}
+		if !finite(g.Origin[k]) {
+			return fmt.Errorf("%w: volume origin %s is not finite", ErrGeometry, name)
+		}
+	}
+	if g.Voxels() > 1<<34 {
+		return fmt.Errorf("%w: volume of %d voxels is too large", ErrGeometry, g.Voxels())
+	}
+	return nil
+}
+
+// Position returns the world position of voxel (i, j, k).
+func (g Grid) Position(i, j, k int) Vec3 {
+	return Vec3{g.Origin[0] + float64(i)*g.Spacing[0],
+		g.Origin[1] + float64(j)*g.Spacing[1],
+		g.Origin[2] + float64(k)*g.Spacing[2]}
+}
+
+// indexMatrix returns m composed with the voxel-index-to-world map, so that
+// it takes voxel indices instead of millimetres.
+func (g Grid) indexMatrix(m Matrix) Matrix {
+	return m.mul([3][4]float64{
+		{g.Spacing[0], 0, 0, g.Origin[0]},
+		{0, g.Spacing[1], 0, g.Origin[1]},
+		{0, 0, g.Spacing[2], g.Origin[2]},
+	})
+}
+
+// Volume is a float32 image on a grid, x fastest.
+type Volume struct {
+	Grid Grid
+	Data []float32
+}
+
+// NewVolume allocates a zero volume.
+func NewVolume(g Grid) *Volume { return &Volume{Grid: g, Data: make([]float32, g.Voxels())} }
+
+// At returns voxel (i, j, k).
+func (v *Volume) At(i, j, k int) float32 {
+	return v.Data[i+v.Grid.Dim[0]*(j+v.Grid.Dim[1]*k)]
+}
+
+// FOVReport says how much of a volume every view sees.
+type FOVReport struct {
+	Voxels  int // voxels tested (a coarse lattice of the volume)
+	Outside int // of those, voxels that leave the detector in at least one view
+	// Example is one voxel centre outside the field of view, in mm.
+	Example Vec3
+	// WorstView is the view that misses the most tested voxels.
+	WorstView int
+}
+
+// Complete reports whether every tested voxel is seen by every view.
+func (r FOVReport) Complete() bool { return r.Outside == 0 }
+
+func (r FOVReport) String() string {
+	if r.Complete() {
+		return "volume inside the field of view of every view"
+	}
+	return fmt.Sprintf("%.1f%% of the volume leaves the detector in some views (e.g. voxel at %.1f,%.1f,%.1f mm; worst view %d): reconstruct a smaller volume or expect truncation artefacts there",
+		100*float64(r.Outside)/float64(r.Voxels), r.Example[0], r.Example[1], r.Example[2], r.WorstView)
+}
+
+// CheckFOV projects a lattice of at most 17³ voxels through every view and
+// counts those whose projection misses the detector.
+func CheckFOV(views []View, det Detector, g Grid) FOVReport {
+	var rep FOVReport
+	miss := make([]int, len(views))
+	samples := func(n int) []int {
+		m := min(n, 17)
+		out := make([]int, m)
+		for i := range out {
+			if m > 1 {
+				out[i] = int(math.Round(float64(i) * float64(n-1) / float64(m-1)))
+			}
+		}
+		return out
+	}
+	for _, k := range samples(g.Dim[2]) {
+		for _, j := range samples(g.Dim[1]) {
+			for _, i := range samples(g.Dim[0]) {
+				rep.Voxels++
+				x := g.Position(i, j, k)
+				out := false
+				for v := range views {
+					c, r, w := views[v].P.Project(x)
+					if w <= 0 || c < -0.5 || c > float64(det.Cols)-0.5 || r < -0.5 || r > float64(det.Rows)-0.5 {
+						miss[v]++
+						out = true
+					}
+				}
+				if out {
+					if rep.Outside == 0 {
+						rep.Example = x
+					}
+					rep.Outside++
+				}
+			}
+		}
+	}
+	for v := range miss {
+		if miss[v] > miss[rep.WorstView] {
+			rep.WorstView = v
+		}
+	}
+	return rep
+}
