@@ -2,7 +2,6 @@ package fdk
 
 import (
 	"fmt"
-	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -176,37 +175,16 @@ func (a *cpuAccumulator) voxelMatrix(v int) [3][4]float32 {
 }
 
 // xRange returns the voxels x0..x1 of row (y, z) whose projections land in
-// the padded image with room for the bilinear neighbour. Every bound is a
-// linear inequality in x because w > 0 there, so the row is clipped exactly
-// instead of testing each voxel.
+// the padded image with room for the bilinear neighbour.
 func (a *cpuAccumulator) xRange(m *[3][4]float32, y, z int) (x0, x1 int) {
-	lo, hi := 0.0, float64(a.grid.Dim[0]-1)
-	// Each constraint reads c0·x + c1 >= 0.
-	clip := func(c0, c1 float64) {
-		switch {
-		case c0 > 0:
-			lo = math.Max(lo, -c1/c0)
-		case c0 < 0:
-			hi = math.Min(hi, -c1/c0)
-		case c1 < 0:
-			hi = -1
+	var m64 Matrix
+	for r := range 3 {
+		for k := range 4 {
+			m64[r][k] = float64(m[r][k])
 		}
 	}
-	lin := func(r int) (float64, float64) {
-		return float64(m[r][0]), float64(m[r][1])*float64(y) + float64(m[r][2])*float64(z) + float64(m[r][3])
-	}
-	u0, u1 := lin(0)
-	v0, v1 := lin(1)
-	w0, w1 := lin(2)
 	const margin = 1e-3 // keeps float32 rounding inside the padded image
-	maxU := float64(a.det.Cols+2*border-1) - margin
-	maxV := float64(a.det.Rows+2*border-1) - margin
-	clip(w0, w1-1e-6)
-	clip(u0, u1)
-	clip(w0*maxU-u0, w1*maxU-u1)
-	clip(v0, v1)
-	clip(w0*maxV-v0, w1*maxV-v1)
-	return int(math.Ceil(lo)), int(math.Floor(hi))
+	return rowSpan(&m64, y, z, a.grid.Dim[0], 0, float64(a.det.Cols+2*border-1)-margin, 0, float64(a.det.Rows+2*border-1)-margin)
 }
 
 // row back-projects one padded view into voxel row (y, z) of every bin.

@@ -24,6 +24,9 @@ type Options struct {
 	// Batch is the number of views filtered and back-projected together
 	// (0 means 16). Larger batches pass over the volume less often.
 	Batch int
+	// KeepOutsideFOV keeps the values of voxels that some view does not see,
+	// which are otherwise set to zero.
+	KeepOutsideFOV bool
 	// Progress, if set, is called after each back-projected batch with the
 	// number of views done and the total.
 	Progress func(done, total int)
@@ -57,6 +60,11 @@ type Reconstructor struct {
 	geom    *Geometry
 	views   []View
 	weights *Weights
+	// The back-projected detector: geom's, widened by padLeft and padRight
+	// zero columns for a displaced detector (see Weights.Extension).
+	bpDet             Detector
+	bpViews           []View
+	padLeft, padRight int
 	filter  *RampFilter
 	acc     Accumulator
 	opts    Options
@@ -82,17 +90,34 @@ func New(geom *Geometry, grid Grid, bins int, opts Options) (*Reconstructor, err
 	if err != nil {
 		return nil, err
 	}
+	r := &Reconstructor{geom: geom, views: views, weights: w, opts: opts, bins: bins, seen: make([]bool, len(views))}
+	r.padLeft, r.padRight = w.Extension()
+	r.bpDet, r.bpViews = extend(geom.Detector, views, r.padLeft, r.padRight)
 	tau := geom.PitchU * geom.SID / geom.SDD
-	f, err := NewRampFilter(geom.Cols, tau, opts.Window, opts.Cutoff, opts.Padding)
-	if err != nil {
+	if r.filter, err = NewRampFilter(r.bpDet.Cols, tau, opts.Window, opts.Cutoff, opts.Padding); err != nil {
 		return nil, err
 	}
-	acc, err := opts.Backprojector.Start(views, geom.Detector, grid, bins)
-	if err != nil {
+	if r.acc, err = opts.Backprojector.Start(r.bpViews, r.bpDet, grid, bins); err != nil {
 		return nil, fmt.Errorf("start %s back-projection: %w", opts.Backprojector.Name(), err)
 	}
-	return &Reconstructor{geom: geom, views: views, weights: w, filter: f, acc: acc,
-		opts: opts, bins: bins, seen: make([]bool, len(views))}, nil
+	return r, nil
+}
+
+// extend returns the detector and views widened by left and right columns.
+func extend(det Detector, views []View, left, right int) (Detector, []View) {
+	if left == 0 && right == 0 {
+		return det, views
+	}
+	det.Cols += left + right
+	out := make([]View, len(views))
+	for i, v := range views {
+		for k := range 4 {
+			v.P[0][k] += float64(left) * v.P[2][k]
+		}
+		v.PrincipalU += float64(left)
+		out[i] = v
+	}
+	return det, out
 }
 
 // Weights returns the weighting stage, for reports of the scan it found.
@@ -154,7 +179,9 @@ func (r *Reconstructor) flush() error {
 			for j := range jobs {
 				img := r.pending[j.v].Bins[j.b]
 				r.weights.Apply(r.pending[j.v].View, img)
-				f.FilterRows(img, r.geom.Cols)
+				img = r.widen(img)
+				f.FilterRows(img, r.bpDet.Cols)
+				r.pending[j.v].Bins[j.b] = img
 			}
 		})
 	}
@@ -176,6 +203,18 @@ func (r *Reconstructor) flush() error {
 	return nil
 }
 
+// widen returns img with the zero columns of the back-projected detector.
+func (r *Reconstructor) widen(img []float32) []float32 {
+	if r.bpDet.Cols == r.geom.Cols {
+		return img
+	}
+	out := make([]float32, r.bpDet.Pixels())
+	for row := range r.geom.Rows {
+		copy(out[row*r.bpDet.Cols+r.padLeft:], img[row*r.geom.Cols:(row+1)*r.geom.Cols])
+	}
+	return out
+}
+
 // Finish back-projects what is pending and returns one volume per bin. It
 // fails if any view never arrived, naming the first missing one.
 func (r *Reconstructor) Finish() ([]*Volume, error) {
@@ -187,7 +226,16 @@ func (r *Reconstructor) Finish() ([]*Volume, error) {
 			return nil, fmt.Errorf("%w: view %d of %d never arrived", ErrProjection, v, len(r.seen))
 		}
 	}
-	return r.acc.Finish()
+	vols, err := r.acc.Finish()
+	if err != nil {
+		return nil, err
+	}
+	if !r.opts.KeepOutsideFOV {
+		for _, v := range vols {
+			maskFOV(v, r.bpViews, r.bpDet)
+		}
+	}
+	return vols, nil
 }
 
 // Reconstruct is FDK in one call for a single bin: projections[v] is view v's

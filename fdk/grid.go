@@ -142,3 +142,62 @@ func CheckFOV(views []View, det Detector, g Grid) FOVReport {
 	}
 	return rep
 }
+
+// rowSpan returns the voxels x0..x1 of row (y, z) that m, a voxel-index
+// matrix, projects in front of the source into the pixel rectangle
+// [u0, u1] x [v0, v1]. Each bound is a linear inequality in x because w > 0
+// there, so the row is clipped exactly instead of testing each voxel.
+func rowSpan(m *Matrix, y, z, nx int, u0, u1, v0, v1 float64) (x0, x1 int) {
+	lo, hi := 0.0, float64(nx-1)
+	// Each constraint reads c0·x + c1 >= 0.
+	clip := func(c0, c1 float64) {
+		switch {
+		case c0 > 0:
+			lo = math.Max(lo, -c1/c0)
+		case c0 < 0:
+			hi = math.Min(hi, -c1/c0)
+		case c1 < 0:
+			hi = -1
+		}
+	}
+	lin := func(r int) (float64, float64) {
+		return m[r][0], m[r][1]*float64(y) + m[r][2]*float64(z) + m[r][3]
+	}
+	u, ub := lin(0)
+	v, vb := lin(1)
+	w, wb := lin(2)
+	clip(w, wb-1e-6)
+	clip(u-u0*w, ub-u0*wb)
+	clip(u1*w-u, u1*wb-ub)
+	clip(v-v0*w, vb-v0*wb)
+	clip(v1*w-v, v1*wb-vb)
+	return int(math.Ceil(lo)), int(math.Floor(hi))
+}
+
+// maskFOV sets to zero every voxel of v outside the field of view: for some
+// view its centre projects outside the detector. There FDK has only part of
+// the data and returns values that mean nothing.
+func maskFOV(v *Volume, views []View, det Detector) {
+	g := v.Grid
+	nx := g.Dim[0]
+	ms := make([]Matrix, len(views))
+	for i := range views {
+		ms[i] = g.indexMatrix(views[i].P)
+	}
+	for z := range g.Dim[2] {
+		for y := range g.Dim[1] {
+			x0, x1 := 0, nx-1
+			for i := range ms {
+				a, b := rowSpan(&ms[i], y, z, nx, -0.5, float64(det.Cols)-0.5, -0.5, float64(det.Rows)-0.5)
+				x0, x1 = max(x0, a), min(x1, b)
+			}
+			row := v.Data[(z*g.Dim[1]+y)*nx : (z*g.Dim[1]+y+1)*nx]
+			if x0 > x1 {
+				clear(row)
+				continue
+			}
+			clear(row[:x0])
+			clear(row[x1+1:])
+		}
+	}
+}

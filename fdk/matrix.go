@@ -9,11 +9,11 @@ import (
 // Vec3 is a point or direction in world millimetres.
 type Vec3 [3]float64
 
-func (a Vec3) add(b Vec3) Vec3     { return Vec3{a[0] + b[0], a[1] + b[1], a[2] + b[2]} }
-func (a Vec3) sub(b Vec3) Vec3     { return Vec3{a[0] - b[0], a[1] - b[1], a[2] - b[2]} }
-func (a Vec3) dot(b Vec3) float64  { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
+func (a Vec3) add(b Vec3) Vec3      { return Vec3{a[0] + b[0], a[1] + b[1], a[2] + b[2]} }
+func (a Vec3) sub(b Vec3) Vec3      { return Vec3{a[0] - b[0], a[1] - b[1], a[2] - b[2]} }
+func (a Vec3) dot(b Vec3) float64   { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
 func (a Vec3) scale(s float64) Vec3 { return Vec3{a[0] * s, a[1] * s, a[2] * s} }
-func (a Vec3) norm() float64       { return math.Sqrt(a.dot(a)) }
+func (a Vec3) norm() float64        { return math.Sqrt(a.dot(a)) }
 
 // Matrix is a 3x4 projection matrix: it maps the homogeneous world point
 // (x, y, z, 1) in millimetres to (col·w, row·w, w), pixel indices of the

@@ -202,25 +202,60 @@ func (w *Weights) parker(v int, col float64) float64 {
 }
 
 // wangWeight is the displaced-detector weight of Wang (Med. Phys. 29, 1464,
-// 2002): a smooth 0..2 ramp across the part of the detector both sides of
-// the central ray see, 2 where only one side does. The 2 undoes the full
-// scan's halving for rays measured once.
+// 2002): across the band of columns that both a view and its opposite see
+// (|u| < Δ from the central ray) the two weights add to 2, the weight is 2
+// where only this view sees the ray, 0 where only the opposite one does.
+// The 2 undoes the full scan's halving for rays measured once.
+//
+// Wang ramps over the whole band. Here the ramps span at most
+// wangRamp pixels at each end of it and the weight is 1 between: a slightly
+// off-centre detector (a centre-of-rotation offset, a quarter-pixel shift)
+// then keeps averaging its redundant rays, which halves the aliasing instead
+// of throwing one of each pair away.
 func (w *Weights) wangWeight(v int, col float64) float64 {
 	iso := w.isoColumn(v)
 	left, right := iso+0.5, float64(w.geom.Cols)-0.5-iso
 	overlap := math.Min(left, right)
+	ramp := math.Min(overlap, wangRamp)
 	u := col - iso // pixels from the central ray, positive towards the long side
 	if left > right {
 		u = -u
 	}
+	s := func(t float64) float64 { t = math.Sin(math.Pi / 2 * t); return t * t }
 	switch {
 	case u <= -overlap:
 		return 0
 	case u >= overlap:
 		return 2
+	case u < -overlap+ramp:
+		return s((u + overlap) / ramp)
+	case u > overlap-ramp:
+		return 2 - s((overlap-u)/ramp)
 	}
-	s := math.Sin(math.Pi / 4 * (u + overlap) / overlap)
-	return 2 * s * s
+	return 1
+}
+
+// wangRamp is the widest ramp of the displaced-detector weights, in pixels:
+// wide enough that the ramp-filtered weights stay smooth, narrow enough to
+// keep most redundant pairs.
+const wangRamp = 16
+
+// Extension returns the zero columns to add on each side of the detector
+// before filtering: with Wang weights the ramp-filtered projection does not
+// end at the short side's edge, and its tail there carries the part of the
+// image the opposite views supply. The extension makes the detector
+// symmetric about the central ray so that the tail is kept and
+// back-projected.
+func (w *Weights) Extension() (left, right int) {
+	if !w.wang {
+		return 0, 0
+	}
+	iso := w.isoColumn(0)
+	l, r := iso+0.5, float64(w.geom.Cols)-0.5-iso
+	if l < r {
+		return int(math.Ceil(r - l)), 0
+	}
+	return 0, int(math.Ceil(l - r))
 }
 
 // cosineImage returns the cosine weights SDD/sqrt(SDD² + u² + v²) of view v.

@@ -111,8 +111,8 @@ func (o *Object) chord(src, d fdk.Vec3) float64 {
 	return max(hi-lo, 0)
 }
 
-// empty is the interval [lo, hi] = [+Inf, -Inf]: intersecting it with
-// anything stays empty and hi-lo is negative, never NaN.
+// emptyLo and emptyHi bound the empty interval [+Inf, -Inf]: intersecting it
+// with anything stays empty, and hi-lo is negative, never NaN.
 var emptyLo, emptyHi = math.Inf(1), math.Inf(-1)
 
 // quadric returns the parameter interval where q + t·e lies inside the
@@ -155,8 +155,8 @@ func slab(q, e, h float64) (lo, hi float64) {
 	return min(t1, t2), max(t1, t2)
 }
 
-func add(a, b fdk.Vec3) fdk.Vec3       { return fdk.Vec3{a[0] + b[0], a[1] + b[1], a[2] + b[2]} }
-func sub(a, b fdk.Vec3) fdk.Vec3       { return fdk.Vec3{a[0] - b[0], a[1] - b[1], a[2] - b[2]} }
+func add(a, b fdk.Vec3) fdk.Vec3           { return fdk.Vec3{a[0] + b[0], a[1] + b[1], a[2] + b[2]} }
+func sub(a, b fdk.Vec3) fdk.Vec3           { return fdk.Vec3{a[0] - b[0], a[1] - b[1], a[2] - b[2]} }
 func scale(a fdk.Vec3, s float64) fdk.Vec3 { return fdk.Vec3{a[0] * s, a[1] * s, a[2] * s} }
-func dot(a, b fdk.Vec3) float64        { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
-func sq(v float64) float64             { return v * v }
+func dot(a, b fdk.Vec3) float64            { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
+func sq(v float64) float64                 { return v * v }
