@@ -65,10 +65,10 @@ type Reconstructor struct {
 	bpDet             Detector
 	bpViews           []View
 	padLeft, padRight int
-	filter  *RampFilter
-	acc     Accumulator
-	opts    Options
-	bins    int
+	filter            *RampFilter
+	acc               Accumulator
+	opts              Options
+	bins              int
 
 	pending []Filtered
 	seen    []bool

@@ -139,7 +139,9 @@ func TestGeometryFeatures(t *testing.T) {
 		{"offset v", func(g *fdk.Geometry) { g.OffsetV = 13 }, 1.05},
 		{"small tilt", func(g *fdk.Geometry) { g.Tilt = 0.02 }, 1.05},
 		{"clockwise", func(g *fdk.Geometry) { reverse(g.Angles) }, 1.05},
-		{"shuffled", func(g *fdk.Geometry) { rng.Shuffle(len(g.Angles), func(i, j int) { g.Angles[i], g.Angles[j] = g.Angles[j], g.Angles[i] }) }, 1.05},
+		{"shuffled", func(g *fdk.Geometry) {
+			rng.Shuffle(len(g.Angles), func(i, j int) { g.Angles[i], g.Angles[j] = g.Angles[j], g.Angles[i] })
+		}, 1.05},
 		{"start at 37", func(g *fdk.Geometry) { shift(g.Angles, 37*math.Pi/180) }, 1.05},
 		{"matrices", toMatrices, 1.001},
 		{"uneven", func(g *fdk.Geometry) { jitter(g.Angles, rng) }, 1.3},

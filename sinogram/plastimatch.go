@@ -1,0 +1,267 @@
+package sinogram
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ctrecon/ctrecon/fdk"
+)
+
+// Plastimatch's projection folders hold, per view, <prefix><NNNN>.pfm (the
+// image) and <prefix><NNNN>.txt (its geometry), as `plastimatch drr -t pfm`
+// writes them and `plastimatch fdk` reads them. The conventions, measured
+// against plastimatch 1.9.4 (Debian):
+//
+//   - .pfm: header "Pf\n<cols> <rows>\n-1\n", then float32 little endian,
+//     columns fastest. The first row is the detector's top (+z) row: unlike
+//     the PFM standard the rows are not stored bottom-up, and the .txt
+//     matrix indexes them as stored.
+//   - .txt: line 1 the image centre ic (column, row) in pixels; lines 2-4 a
+//     3x4 matrix P with col = ic_col + (P0·X)/(P2·X), row = ic_row +
+//     (P1·X)/(P2·X), P2·X = distance from the source along the beam / SID;
+//     line 5 SAD (source to axis), line 6 SID (source to image); line 7 the
+//     beam direction. More lines may follow and are ignored.
+//   - values: drr writes 0.1 × Σ voxel value × path length in mm, that is the
+//     line integral with lengths in centimetres. PlastimatchUnit converts.
+//
+// plastimatch's SAD is ctrecon's SID and its SID ctrecon's SDD.
+
+// PlastimatchUnit is the factor from a plastimatch .pfm value to a line
+// integral with lengths in millimetres: plastimatch measures them in
+// centimetres.
+const PlastimatchUnit = 10
+
+// ErrFormat is wrapped by every error about a malformed projection file.
+var ErrFormat = errors.New("malformed projection file")
+
+// Set is a single-bin projection set: line integrals in (1/mm) × mm, one
+// row-major image per view of Geometry.
+type Set struct {
+	Geometry    fdk.Geometry
+	Projections [][]float32
+}
+
+// ReadPlastimatch reads every .pfm in dir, in name order, with the .txt of
+// the same base name. The geometry has one explicit matrix per view.
+func ReadPlastimatch(dir string) (*Set, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "*.pfm"))
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("projection folder: %w", err)
+		}
+		return nil, fmt.Errorf("projection folder %s: no .pfm files", dir)
+	}
+	sort.Strings(names)
+	set := &Set{}
+	for i, name := range names {
+		img, cols, rows, err := readPFM(name)
+		if err != nil {
+			return nil, err
+		}
+		txt := strings.TrimSuffix(name, ".pfm") + ".txt"
+		v, err := readViewTxt(txt)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			set.Geometry = fdk.Geometry{SID: v.sad, SDD: v.sid,
+				Detector: fdk.Detector{Cols: cols, Rows: rows, PitchU: v.pitchU, PitchV: v.pitchV}}
+		} else if err := sameDetector(&set.Geometry, v, cols, rows, name, names[0]); err != nil {
+			return nil, err
+		}
+		set.Geometry.Matrices = append(set.Geometry.Matrices, v.matrix)
+		set.Projections = append(set.Projections, img)
+	}
+	if err := set.Geometry.Validate(); err != nil {
+		return nil, fmt.Errorf("projection folder %s: %w", dir, err)
+	}
+	return set, nil
+}
+
+// sameDetector checks that view v, read from name, matches the first view.
+func sameDetector(g *fdk.Geometry, v *viewTxt, cols, rows int, name, first string) error {
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-6*math.Max(math.Abs(a), math.Abs(b)) }
+	switch {
+	case cols != g.Cols || rows != g.Rows:
+		return fmt.Errorf("%w: %s: %dx%d pixels, but %s has %dx%d", ErrFormat, name, cols, rows, first, g.Cols, g.Rows)
+	case !near(v.sad, g.SID) || !near(v.sid, g.SDD):
+		return fmt.Errorf("%w: %s: SAD/SID %g/%g differ from %s's %g/%g", ErrFormat, name, v.sad, v.sid, first, g.SID, g.SDD)
+	case !near(v.pitchU, g.PitchU) || !near(v.pitchV, g.PitchV):
+		return fmt.Errorf("%w: %s: pixel pitch %gx%g differs from %s's %gx%g", ErrFormat, name, v.pitchU, v.pitchV, first, g.PitchU, g.PitchV)
+	}
+	return nil
+}
+
+// readPFM reads one plastimatch .pfm image and converts it to millimetres.
+func readPFM(name string) (img []float32, cols, rows int, err error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	// The header is three lines: "Pf", "<cols> <rows>", "<scale>".
+	var header []string
+	rest := data
+	for range 3 {
+		line, after, ok := bytes.Cut(rest, []byte("\n"))
+		if !ok || len(line) > 64 {
+			return nil, 0, 0, fmt.Errorf("%w: %s: header is not \"Pf\\n<cols> <rows>\\n<scale>\\n\"", ErrFormat, name)
+		}
+		header, rest = append(header, string(line)), after
+	}
+	var scale float64
+	_, err1 := fmt.Sscanf(header[1], "%d %d", &cols, &rows)
+	_, err2 := fmt.Sscanf(header[2], "%g", &scale)
+	if header[0] != "Pf" || err1 != nil || err2 != nil {
+		return nil, 0, 0, fmt.Errorf("%w: %s: header is not \"Pf\\n<cols> <rows>\\n<scale>\\n\"", ErrFormat, name)
+	}
+	if cols < 1 || rows < 1 || cols*rows > 1<<28 {
+		return nil, 0, 0, fmt.Errorf("%w: %s: impossible size %dx%d", ErrFormat, name, cols, rows)
+	}
+	if scale >= 0 {
+		return nil, 0, 0, fmt.Errorf("%w: %s: scale %g means big-endian data, which plastimatch cannot read either", ErrFormat, name, scale)
+	}
+	body := rest
+	if want := 4 * cols * rows; len(body) != want {
+		return nil, 0, 0, fmt.Errorf("%w: %s: %d bytes of pixel data, want %d for %dx%d", ErrFormat, name, len(body), want, cols, rows)
+	}
+	img = make([]float32, cols*rows)
+	for i := range img {
+		v := math.Float32frombits(binary.LittleEndian.Uint32(body[4*i:]))
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, 0, 0, fmt.Errorf("%w: %s: non-finite value at column %d row %d", ErrFormat, name, i%cols, i/cols)
+		}
+		img[i] = v * PlastimatchUnit
+	}
+	return img, cols, rows, nil
+}
+
+// viewTxt is one parsed .txt geometry file.
+type viewTxt struct {
+	matrix         fdk.Matrix // ctrecon's: absolute pixel indices
+	sad, sid       float64
+	pitchU, pitchV float64
+}
+
+var txtFields = []struct {
+	name string
+	n    int
+}{{"image centre", 2}, {"matrix row 1", 4}, {"matrix row 2", 4}, {"matrix row 3", 4}, {"SAD", 1}, {"SID", 1}}
+
+// readViewTxt parses a plastimatch .txt geometry file.
+func readViewTxt(name string) (*viewTxt, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("geometry for %s: %w", strings.TrimSuffix(name, ".txt")+".pfm", err)
+	}
+	lines := strings.Split(string(data), "\n")
+	var vals [][]float64
+	for i, f := range txtFields {
+		if i >= len(lines) {
+			return nil, fmt.Errorf("%w: %s: line %d (%s) missing", ErrFormat, name, i+1, f.name)
+		}
+		nums, err := parseLine(lines[i], f.n)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: line %d (%s): %v", ErrFormat, name, i+1, f.name, err)
+		}
+		vals = append(vals, nums)
+	}
+	v := &viewTxt{sad: vals[4][0], sid: vals[5][0]}
+	ic := vals[0]
+	for k := range 4 {
+		p2 := vals[3][k]
+		v.matrix[0][k] = vals[1][k] + ic[0]*p2
+		v.matrix[1][k] = vals[2][k] + ic[1]*p2
+		v.matrix[2][k] = p2
+	}
+	v.pitchU = 1 / math.Sqrt(sq3(vals[1]))
+	v.pitchV = 1 / math.Sqrt(sq3(vals[2]))
+	return v, nil
+}
+
+func sq3(r []float64) float64 { return r[0]*r[0] + r[1]*r[1] + r[2]*r[2] }
+
+func parseLine(line string, n int) ([]float64, error) {
+	f := strings.Fields(line)
+	if len(f) != n {
+		return nil, fmt.Errorf("%d numbers, want %d", len(f), n)
+	}
+	out := make([]float64, n)
+	for i, s := range f {
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("%q is not a finite number", s)
+		}
+		out[i] = x
+	}
+	return out, nil
+}
+
+// WritePlastimatch writes set to dir as <prefix><NNNN>.pfm and .txt, which
+// `plastimatch fdk -I dir` and ReadPlastimatch read.
+func WritePlastimatch(dir, prefix string, set *Set) error {
+	views, err := set.Geometry.Views()
+	if err != nil {
+		return err
+	}
+	if len(set.Projections) != len(views) {
+		return fmt.Errorf("write %s: %d projections for %d views", dir, len(set.Projections), len(views))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i, v := range views {
+		base := filepath.Join(dir, fmt.Sprintf("%s%04d", prefix, i))
+		if err := writePFM(base+".pfm", set.Projections[i], set.Geometry.Detector); err != nil {
+			return err
+		}
+		if err := os.WriteFile(base+".txt", viewText(&set.Geometry, &v), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writePFM(name string, img []float32, det fdk.Detector) error {
+	if len(img) != det.Pixels() {
+		return fmt.Errorf("write %s: %d pixels, want %dx%d", name, len(img), det.Cols, det.Rows)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Pf\n%d %d\n-1\n", det.Cols, det.Rows)
+	buf := make([]byte, 4*len(img))
+	for i, v := range img {
+		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v/PlastimatchUnit))
+	}
+	b.Write(buf)
+	return os.WriteFile(name, b.Bytes(), 0o644)
+}
+
+// viewText formats view v in plastimatch's .txt layout, with the principal
+// point as image centre and the third row scaled to 1 on the detector.
+func viewText(g *fdk.Geometry, v *fdk.View) []byte {
+	s := g.SID / g.SDD // ctrecon's w is 1 at the isocentre, plastimatch's on the detector
+	var p fdk.Matrix
+	for k := range 4 {
+		p[2][k] = v.P[2][k] * s
+		p[0][k] = v.P[0][k]*s - v.PrincipalU*p[2][k]
+		p[1][k] = v.P[1][k]*s - v.PrincipalV*p[2][k]
+	}
+	n := math.Sqrt(v.Source[0]*v.Source[0] + v.Source[1]*v.Source[1] + v.Source[2]*v.Source[2])
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%.10g %.10g\n", v.PrincipalU, v.PrincipalV)
+	for r := range 3 {
+		fmt.Fprintf(&b, "%.12g %.12g %.12g %.12g\n", p[r][0], p[r][1], p[r][2], p[r][3])
+	}
+	fmt.Fprintf(&b, "%.12g\n%.12g\n%.12g %.12g %.12g\n", g.SID, g.SDD, -v.Source[0]/n, -v.Source[1]/n, -v.Source[2]/n)
+	return b.Bytes()
+}
