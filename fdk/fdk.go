@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // Options tune a reconstruction. The zero value is a Ram-Lak filter with the
@@ -73,6 +74,14 @@ type Reconstructor struct {
 	pending []Filtered
 	seen    []bool
 	done    int
+	timings Timings
+}
+
+// Timings splits a reconstruction's time by stage.
+type Timings struct {
+	Filter      time.Duration // weighting and ramp filtering
+	Backproject time.Duration
+	Mask        time.Duration // field-of-view mask
 }
 
 // New prepares a reconstruction of geom's projections onto grid, for bins
@@ -170,6 +179,7 @@ func (r *Reconstructor) flush() error {
 	if len(r.pending) == 0 {
 		return nil
 	}
+	start := time.Now()
 	type job struct{ v, b int }
 	jobs := make(chan job)
 	var wg sync.WaitGroup
@@ -192,9 +202,12 @@ func (r *Reconstructor) flush() error {
 	}
 	close(jobs)
 	wg.Wait()
+	mid := time.Now()
+	r.timings.Filter += mid.Sub(start)
 	if err := r.acc.Add(r.pending); err != nil {
 		return err
 	}
+	r.timings.Backproject += time.Since(mid)
 	r.done += len(r.pending)
 	r.pending = r.pending[:0]
 	if r.opts.Progress != nil {
@@ -230,13 +243,18 @@ func (r *Reconstructor) Finish() ([]*Volume, error) {
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	if !r.opts.KeepOutsideFOV {
 		for _, v := range vols {
 			maskFOV(v, r.bpViews, r.bpDet)
 		}
 	}
+	r.timings.Mask = time.Since(start)
 	return vols, nil
 }
+
+// Timings returns the time spent so far in each stage.
+func (r *Reconstructor) Timings() Timings { return r.timings }
 
 // Reconstruct is FDK in one call for a single bin: projections[v] is view v's
 // line-integral image. The images are overwritten.

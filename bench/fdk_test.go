@@ -1,0 +1,150 @@
+package bench
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ctrecon/ctrecon/fdk"
+)
+
+// problem is a benchmark size.
+type problem struct {
+	name     string
+	views    int
+	cols     int
+	rows     int
+	pitch    float64
+	sid, sdd float64
+	dim      int
+	voxel    float64
+}
+
+var (
+	// medium is 256³ from 360 views of 512x384.
+	medium = problem{"256^3_360x512x384", 360, 512, 384, 0.8, 750, 1200, 256, 1}
+	// rabbitCT is the RabbitCT size: 512³ (0.5 mm) from 496 views of
+	// 1248x960 (0.32 mm), with a C-arm's distances.
+	rabbitCT = problem{"RabbitCT_512^3_496x1248x960", 496, 1248, 960, 0.32, 785, 1200, 512, 0.5}
+)
+
+func (p problem) geometry() *fdk.Geometry {
+	g := &fdk.Geometry{SID: p.sid, SDD: p.sdd, Detector: fdk.Detector{Cols: p.cols, Rows: p.rows, PitchU: p.pitch, PitchV: p.pitch}}
+	for i := range p.views {
+		g.Angles = append(g.Angles, float64(i)*2*math.Pi/float64(p.views))
+	}
+	return g
+}
+
+func (p problem) grid() fdk.Grid {
+	return fdk.CenteredGrid([3]int{p.dim, p.dim, p.dim}, [3]float64{p.voxel, p.voxel, p.voxel}, fdk.Vec3{})
+}
+
+func (p problem) updates() float64 { return float64(p.dim*p.dim*p.dim) * float64(p.views) }
+
+func randomImage(n int, rng *rand.Rand) []float32 {
+	img := make([]float32, n)
+	for i := range img {
+		img[i] = rng.Float32()
+	}
+	return img
+}
+
+// BenchmarkBackproject times back-projection alone: a batch of random
+// filtered views at a time, as the reconstructor feeds it.
+func BenchmarkBackproject(b *testing.B) {
+	for _, p := range []problem{medium, rabbitCT} {
+		b.Run(p.name, func(b *testing.B) {
+			g := p.geometry()
+			views, err := g.Views()
+			if err != nil {
+				b.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			const batch = 16
+			imgs := make([]fdk.Filtered, batch)
+			for i := range imgs {
+				imgs[i].Bins = [][]float32{randomImage(g.Pixels(), rng)}
+			}
+			var elapsed time.Duration
+			for b.Loop() {
+				acc, err := fdk.CPU{}.Start(views, g.Detector, p.grid(), 1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				for v := 0; v < p.views; v += batch {
+					n := min(batch, p.views-v)
+					for i := range n {
+						imgs[i].View = v + i
+					}
+					if err := acc.Add(imgs[:n]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				elapsed += time.Since(start)
+				acc.Finish()
+			}
+			b.ReportMetric(p.updates()*float64(b.N)/elapsed.Seconds()/1e9, "GUPS")
+			b.ReportMetric(elapsed.Seconds()/float64(b.N), "bp-s")
+			b.ReportMetric(peakRSS(), "peak-MiB")
+		})
+	}
+}
+
+// BenchmarkFDK times a whole reconstruction: weighting, filtering,
+// back-projection and the field-of-view mask, with the views streamed in
+// one at a time as a scanner would deliver them.
+func BenchmarkFDK(b *testing.B) {
+	for _, p := range []problem{medium, rabbitCT} {
+		b.Run(p.name, func(b *testing.B) {
+			g := p.geometry()
+			rng := rand.New(rand.NewPCG(3, 4))
+			src := randomImage(g.Pixels(), rng)
+			var t fdk.Timings
+			var elapsed time.Duration
+			for b.Loop() {
+				start := time.Now()
+				r, err := fdk.New(g, p.grid(), 1, fdk.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for v := range p.views {
+					if err := r.Add(v, [][]float32{append([]float32(nil), src...)}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if _, err := r.Finish(); err != nil {
+					b.Fatal(err)
+				}
+				elapsed += time.Since(start)
+				t = r.Timings()
+			}
+			b.ReportMetric(elapsed.Seconds()/float64(b.N), "total-s")
+			b.ReportMetric(t.Filter.Seconds(), "filter-s")
+			b.ReportMetric(t.Backproject.Seconds(), "bp-s")
+			b.ReportMetric(p.updates()/t.Backproject.Seconds()/1e9, "GUPS")
+			b.ReportMetric(peakRSS(), "peak-MiB")
+		})
+	}
+}
+
+// peakRSS returns the process's peak resident memory in MiB (VmHWM), which
+// covers every benchmark run so far in this process.
+func peakRSS() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return math.NaN()
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return math.NaN()
+}

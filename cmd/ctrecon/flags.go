@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// floatList parses "a,b,c" (or a single value repeated) into n floats.
+func floatList(s string, n int) ([]float64, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) == 1 {
+		parts = slicesRepeat(parts[0], n)
+	}
+	if len(parts) != n {
+		return nil, fmt.Errorf("%q: want %d comma-separated numbers", s, n)
+	}
+	out := make([]float64, n)
+	for i, p := range parts {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %q is not a number", s, p)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func slicesRepeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+// dims3 parses "NX,NY,NZ" or "N" into positive integers.
+func dims3(s string) ([3]int, error) {
+	f, err := floatList(s, 3)
+	if err != nil {
+		return [3]int{}, err
+	}
+	var d [3]int
+	for i, v := range f {
+		if v < 1 || v != float64(int(v)) {
+			return d, fmt.Errorf("%q: dimensions must be positive whole numbers", s)
+		}
+		d[i] = int(v)
+	}
+	return d, nil
+}
+
+// detSize parses "COLSxROWS".
+func detSize(s string) (cols, rows int, err error) {
+	if _, err := fmt.Sscanf(s, "%dx%d", &cols, &rows); err != nil || cols < 1 || rows < 1 {
+		return 0, 0, fmt.Errorf("%q: want COLSxROWS, e.g. 512x384", s)
+	}
+	return cols, rows, nil
+}

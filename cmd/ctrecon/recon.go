@@ -1,0 +1,178 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/progress"
+	"github.com/ctrecon/ctrecon/metaimage"
+	"github.com/ctrecon/ctrecon/preview"
+	"github.com/ctrecon/ctrecon/sinogram"
+)
+
+// reconFlags are the reconstruction flags shared by recon and demo.
+type reconFlags struct {
+	dim, voxel, offset string
+	filter             string
+	cutoff, pad        float64
+	device             string
+	threads, batch     int
+	keepFOV            bool
+}
+
+func (r *reconFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.dim, "dim", "256", "volume size NX,NY,NZ in voxels (or one number for all)")
+	fs.StringVar(&r.voxel, "voxel", "0", "voxel size X,Y,Z in mm (or one number); 0: the detector pitch at the isocentre")
+	fs.StringVar(&r.offset, "offset", "0,0,0", "region-of-interest centre X,Y,Z in mm from the isocentre")
+	fs.StringVar(&r.filter, "filter", "ram-lak", "ramp filter window: ram-lak, shepp-logan, cosine, hamming, hann")
+	fs.Float64Var(&r.cutoff, "cutoff", 1, "filter cut-off as a fraction of the Nyquist frequency, in (0, 1]")
+	fs.Float64Var(&r.pad, "pad", 2, "zero-padded row length as a multiple of the detector width, at least 2")
+	fs.StringVar(&r.device, "device", "auto", "back-projection device: auto, cpu or cuda")
+	fs.IntVar(&r.threads, "threads", 0, "CPU threads (0: all cores)")
+	fs.IntVar(&r.batch, "batch", 16, "views back-projected per pass over the volume")
+	fs.BoolVar(&r.keepFOV, "keep-outside-fov", false, "keep voxels some view does not see instead of zeroing them")
+}
+
+// grid returns the volume grid for geometry g.
+func (r *reconFlags) grid(g *fdk.Geometry) (fdk.Grid, error) {
+	dim, err := dims3(r.dim)
+	if err != nil {
+		return fdk.Grid{}, fmt.Errorf("--dim: %w", err)
+	}
+	vox, err := floatList(r.voxel, 3)
+	if err != nil {
+		return fdk.Grid{}, fmt.Errorf("--voxel: %w", err)
+	}
+	for k := range vox {
+		if vox[k] == 0 {
+			vox[k] = g.PitchU * g.SID / g.SDD
+		}
+	}
+	off, err := floatList(r.offset, 3)
+	if err != nil {
+		return fdk.Grid{}, fmt.Errorf("--offset: %w", err)
+	}
+	grid := fdk.CenteredGrid(dim, [3]float64(vox), fdk.Vec3(off))
+	return grid, grid.Validate()
+}
+
+func (r *reconFlags) options() (fdk.Options, error) {
+	win, err := fdk.ParseWindow(r.filter)
+	if err != nil {
+		return fdk.Options{}, fmt.Errorf("--filter: %w", err)
+	}
+	bp, err := backprojector(r.device, r.threads)
+	if err != nil {
+		return fdk.Options{}, err
+	}
+	return fdk.Options{Window: win, Cutoff: r.cutoff, Padding: r.pad, Backprojector: bp,
+		Threads: r.threads, Batch: r.batch, KeepOutsideFOV: r.keepFOV}, nil
+}
+
+// backprojector picks the device. There is no CUDA back-end in this build
+// yet, so auto falls back to the CPU and says why.
+func backprojector(device string, threads int) (fdk.Backprojector, error) {
+	switch device {
+	case "cpu":
+		return fdk.CPU{Threads: threads}, nil
+	case "auto":
+		slog.Info("using the CPU", "reason", "this build has no CUDA back-end")
+		return fdk.CPU{Threads: threads}, nil
+	case "cuda":
+		return nil, fmt.Errorf("--device cuda: this build has no CUDA back-end")
+	}
+	return nil, fmt.Errorf("--device %q: want auto, cpu or cuda", device)
+}
+
+// summary is what a reconstruction reports.
+type summary struct {
+	grid    fdk.Grid
+	views   int
+	det     fdk.Detector
+	device  string
+	total   time.Duration
+	timings fdk.Timings
+}
+
+// GUPS is voxel updates per second of back-projection, in billions.
+func (s summary) GUPS() float64 {
+	return float64(s.grid.Voxels()) * float64(s.views) / s.timings.Backproject.Seconds() / 1e9
+}
+
+func (s summary) String() string {
+	d := s.grid.Dim
+	return fmt.Sprintf("reconstructed %dx%dx%d from %d views of %dx%d in %.2f s (filter %.2f s, back-projection %.2f s = %.3f GUPS) on %s",
+		d[0], d[1], d[2], s.views, s.det.Cols, s.det.Rows, s.total.Seconds(), s.timings.Filter.Seconds(),
+		s.timings.Backproject.Seconds(), s.GUPS(), s.device)
+}
+
+// reconstruct runs FDK with a progress bar on stderr.
+func reconstruct(g *fdk.Geometry, grid fdk.Grid, projs [][]float32, opts fdk.Options) (*fdk.Volume, summary, error) {
+	start := time.Now()
+	bar := progress.New(os.Stderr, "recon", "views", len(projs))
+	opts.Progress = func(done, _ int) { bar.Set(done) }
+	rec, err := fdk.New(g, grid, 1, opts)
+	if err != nil {
+		return nil, summary{}, err
+	}
+	if rep := fdk.CheckFOV(rec.Views(), g.Detector, grid); !rep.Complete() {
+		slog.Warn("field of view", "report", rep.String())
+	}
+	for v, p := range projs {
+		if err := rec.Add(v, [][]float32{p}); err != nil {
+			return nil, summary{}, err
+		}
+	}
+	vols, err := rec.Finish()
+	if err != nil {
+		return nil, summary{}, err
+	}
+	s := summary{grid: grid, views: len(projs), det: g.Detector, device: opts.Backprojector.Name(),
+		total: time.Since(start), timings: rec.Timings()}
+	return vols[0], s, nil
+}
+
+func runRecon(args []string) error {
+	fs := flag.NewFlagSet("recon", flag.ContinueOnError)
+	in := fs.String("i", "", "input projection folder (plastimatch layout)")
+	out := fs.String("o", "", "output volume (.mha)")
+	png := fs.String("png", "", "also write the three central slices to this PNG")
+	var r reconFlags
+	r.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *in == "" || *out == "" {
+		return fmt.Errorf("-i DIR and -o OUT.mha are required")
+	}
+	set, err := sinogram.ReadPlastimatch(*in)
+	if err != nil {
+		return err
+	}
+	grid, err := r.grid(&set.Geometry)
+	if err != nil {
+		return err
+	}
+	opts, err := r.options()
+	if err != nil {
+		return err
+	}
+	vol, sum, err := reconstruct(&set.Geometry, grid, set.Projections, opts)
+	if err != nil {
+		return err
+	}
+	if err := metaimage.Write(*out, vol); err != nil {
+		return err
+	}
+	if *png != "" {
+		if err := preview.WritePNG(*png, vol, preview.Window{}); err != nil {
+			return err
+		}
+	}
+	fmt.Println(sum)
+	return nil
+}
