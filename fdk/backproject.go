@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Filtered is one view's weighted and filtered projection, one image per
@@ -86,6 +87,7 @@ const border = 1
 // paddedView is one view ready for the inner loop.
 type paddedView struct {
 	m    [3][4]float32 // voxel index -> padded pixel, depth-normalised
+	m64  Matrix        // m in float64, for clipping rows
 	bins [][]float32
 }
 
@@ -147,6 +149,11 @@ func (a *cpuAccumulator) prepare(batch []Filtered) ([]paddedView, error) {
 	k := 0
 	for i, f := range batch {
 		out[i].m = a.voxelMatrix(f.View)
+		for r := range 3 {
+			for k := range 4 {
+				out[i].m64[r][k] = float64(out[i].m[r][k])
+			}
+		}
 		for b, img := range f.Bins {
 			if len(img) != a.det.Pixels() {
 				return nil, fmt.Errorf("backproject: view %d bin %d has %d pixels, want %d", f.View, b, len(img), a.det.Pixels())
@@ -175,21 +182,16 @@ func (a *cpuAccumulator) voxelMatrix(v int) [3][4]float32 {
 }
 
 // xRange returns the voxels x0..x1 of row (y, z) whose projections land in
-// the padded image with room for the bilinear neighbour.
-func (a *cpuAccumulator) xRange(m *[3][4]float32, y, z int) (x0, x1 int) {
-	var m64 Matrix
-	for r := range 3 {
-		for k := range 4 {
-			m64[r][k] = float64(m[r][k])
-		}
-	}
+// the padded image with room for the bilinear neighbour. It clips with the
+// float32 matrix the inner loop uses, widened to float64.
+func (a *cpuAccumulator) xRange(p *paddedView, y, z int) (x0, x1 int) {
 	const margin = 1e-3 // keeps float32 rounding inside the padded image
-	return rowSpan(&m64, y, z, a.grid.Dim[0], 0, float64(a.det.Cols+2*border-1)-margin, 0, float64(a.det.Rows+2*border-1)-margin)
+	return rowSpan(&p.m64, y, z, a.grid.Dim[0], 0, float64(a.det.Cols+2*border-1)-margin, 0, float64(a.det.Rows+2*border-1)-margin)
 }
 
 // row back-projects one padded view into voxel row (y, z) of every bin.
 func (a *cpuAccumulator) row(p *paddedView, acc [][]float32, y, z int) {
-	x0, x1 := a.xRange(&p.m, y, z)
+	x0, x1 := a.xRange(p, y, z)
 	if x0 > x1 {
 		return
 	}
@@ -225,14 +227,29 @@ func bilinear(img []float32, k, stride int, fu, fv float32) float32 {
 
 // bilinearRow is the single-bin inner loop: dst[i] gets the view's value at
 // voxel x = x0 + i.
+//
+// It reads img through unsafe pointers: the four bounds checks per voxel
+// cost a fifth of the loop's time, and xRange already guarantees that every
+// (iu, iv) and its bilinear neighbours lie inside the padded image
+// (TestRowSpanStaysInside checks that guarantee on random geometries).
 func bilinearRow(dst, img []float32, stride int, x0, au, bu, av, bv, aw, bw float32) {
+	done := bilinearRowVector(dst, img, stride, x0, au, bu, av, bv, aw, bw)
+	dst = dst[done:]
+	x0 += float32(done)
+	base := unsafe.Pointer(unsafe.SliceData(img))
+	down := uintptr(stride) * 4
 	fx := x0
 	for i := range dst {
 		iw := 1 / (aw*fx + bw)
 		u, v := (au*fx+bu)*iw, (av*fx+bv)*iw
 		iu, iv := int(u), int(v)
 		fu, fv := u-float32(iu), v-float32(iv)
-		dst[i] += bilinear(img, iv*stride+iu, stride, fu, fv) * iw * iw
+		p := unsafe.Add(base, uintptr(iv*stride+iu)*4)
+		p00, p01 := *(*float32)(p), *(*float32)(unsafe.Add(p, 4))
+		p10, p11 := *(*float32)(unsafe.Add(p, down)), *(*float32)(unsafe.Add(p, down+4))
+		top := p00 + fu*(p01-p00)
+		bot := p10 + fu*(p11-p10)
+		dst[i] += (top + fv*(bot-top)) * iw * iw
 		fx++
 	}
 }

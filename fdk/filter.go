@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-
-	"gonum.org/v1/gonum/dsp/fourier"
 )
 
 // Window shapes the ramp filter's frequency response to trade resolution for
@@ -62,11 +60,9 @@ func (w Window) gain(f float64) float64 {
 // RampFilter filters detector rows with a windowed ramp. It is not safe for
 // concurrent use: give each goroutine its own (see Clone).
 type RampFilter struct {
-	n        int       // padded length
-	response []float64 // real frequency response, n/2+1 values
-	fft      *fourier.FFT
-	buf      []float64
-	coef     []complex128
+	response []float64 // real, even frequency response of length n, scale included
+	fft      *fft
+	re, im   []float64
 }
 
 // NewRampFilter returns a filter for rows of cols samples spaced tau
@@ -97,54 +93,72 @@ func NewRampFilter(cols int, tau float64, win Window, cutoff, pad float64) (*Ram
 	for float64(n) < pad*float64(cols) {
 		n *= 2
 	}
-	kernel := make([]float64, n)
-	kernel[0] = 1 / (4 * tau * tau)
+	re, im := make([]float64, n), make([]float64, n)
+	re[0] = 1 / (4 * tau * tau)
 	for k := 1; k < n/2; k += 2 {
 		v := -1 / (float64(k) * math.Pi * tau * float64(k) * math.Pi * tau)
-		kernel[k], kernel[n-k] = v, v
+		re[k], re[n-k] = v, v
 	}
-	fft := fourier.NewFFT(n)
-	spec := fft.Coefficients(nil, kernel)
-	resp := make([]float64, len(spec))
-	for k, c := range spec {
-		f := float64(k) / float64(n/2)
-		if f <= cutoff {
-			// τ for the convolution sum, 1/n for gonum's unnormalised inverse.
-			resp[k] = real(c) * win.gain(f/cutoff) * tau / float64(n)
+	f := newFFT(n)
+	f.transform(re, im, false)
+	resp := make([]float64, n)
+	for k := range resp {
+		freq := float64(min(k, n-k)) / float64(n/2)
+		if freq <= cutoff {
+			// τ for the convolution sum, 1/n for the unnormalised inverse.
+			resp[k] = re[k] * win.gain(freq/cutoff) * tau / float64(n)
 		}
 	}
-	return &RampFilter{n: n, response: resp, fft: fft, buf: make([]float64, n), coef: make([]complex128, n/2+1)}, nil
+	return &RampFilter{response: resp, fft: f, re: make([]float64, n), im: make([]float64, n)}, nil
 }
 
 // Clone returns a filter with the same response and its own work buffers.
 func (f *RampFilter) Clone() *RampFilter {
-	return &RampFilter{n: f.n, response: f.response, fft: fourier.NewFFT(f.n),
-		buf: make([]float64, f.n), coef: make([]complex128, f.n/2+1)}
+	n := len(f.response)
+	return &RampFilter{response: f.response, fft: f.fft, re: make([]float64, n), im: make([]float64, n)}
 }
 
 // PaddedLength returns the FFT length.
-func (f *RampFilter) PaddedLength() int { return f.n }
+func (f *RampFilter) PaddedLength() int { return len(f.response) }
 
-// Response returns the filter's frequency response at k/n cycles per sample,
-// k = 0..n/2, including the τ/n scale.
+// Response returns the filter's frequency response at k/n cycles per
+// sample, k = 0..n-1, including the τ/n scale.
 func (f *RampFilter) Response() []float64 { return f.response }
 
 // FilterRows filters every row of the row-major image p of width cols in
-// place.
+// place. Rows go through the FFT in pairs, one as the real and one as the
+// imaginary part: the response is real and even, so the two never mix.
 func (f *RampFilter) FilterRows(p []float32, cols int) {
-	for start := 0; start+cols <= len(p); start += cols {
-		row := p[start : start+cols]
-		for i, v := range row {
-			f.buf[i] = float64(v)
+	rows := len(p) / cols
+	for r := 0; r < rows; r += 2 {
+		a := p[r*cols : (r+1)*cols]
+		var b []float32
+		if r+1 < rows {
+			b = p[(r+1)*cols : (r+2)*cols]
 		}
-		clear(f.buf[cols:])
-		f.fft.Coefficients(f.coef, f.buf)
-		for k := range f.coef {
-			f.coef[k] *= complex(f.response[k], 0)
+		load(f.re, a)
+		load(f.im, b)
+		f.fft.transform(f.re, f.im, false)
+		for k, h := range f.response {
+			f.re[k] *= h
+			f.im[k] *= h
 		}
-		f.fft.Sequence(f.buf, f.coef)
-		for i := range row {
-			row[i] = float32(f.buf[i])
-		}
+		f.fft.transform(f.re, f.im, true)
+		store(a, f.re)
+		store(b, f.im)
+	}
+}
+
+// load copies src into dst and zeroes the padding after it.
+func load(dst []float64, src []float32) {
+	for i, v := range src {
+		dst[i] = float64(v)
+	}
+	clear(dst[len(src):])
+}
+
+func store(dst []float32, src []float64) {
+	for i := range dst {
+		dst[i] = float32(src[i])
 	}
 }

@@ -151,11 +151,17 @@ func rowSpan(m *Matrix, y, z, nx int, u0, u1, v0, v1 float64) (x0, x1 int) {
 	lo, hi := 0.0, float64(nx-1)
 	// Each constraint reads c0·x + c1 >= 0.
 	clip := func(c0, c1 float64) {
+		// Plain comparisons: math.Max and Min handle NaN and signed zeros,
+		// which cannot occur here, at four times the cost.
 		switch {
 		case c0 > 0:
-			lo = math.Max(lo, -c1/c0)
+			if b := -c1 / c0; b > lo {
+				lo = b
+			}
 		case c0 < 0:
-			hi = math.Min(hi, -c1/c0)
+			if b := -c1 / c0; b < hi {
+				hi = b
+			}
 		case c1 < 0:
 			hi = -1
 		}

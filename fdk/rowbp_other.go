@@ -1,0 +1,8 @@
+//go:build !amd64
+
+package fdk
+
+// bilinearRowVector has no vector version on this architecture.
+func bilinearRowVector(dst, img []float32, stride int, x0, au, bu, av, bv, aw, bw float32) int {
+	return 0
+}
