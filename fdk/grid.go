@@ -3,6 +3,9 @@ package fdk
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
 )
 
 // Grid is the reconstruction volume's voxel lattice, axis-aligned with the
@@ -190,7 +193,7 @@ func maskFOV(v *Volume, views []View, det Detector) {
 	for i := range views {
 		ms[i] = g.indexMatrix(views[i].P)
 	}
-	for z := range g.Dim[2] {
+	parallel(g.Dim[2], func(z int) {
 		for y := range g.Dim[1] {
 			x0, x1 := 0, nx-1
 			for i := range ms {
@@ -205,5 +208,19 @@ func maskFOV(v *Volume, views []View, det Detector) {
 			clear(row[:x0])
 			clear(row[x1+1:])
 		}
+	})
+}
+
+// parallel calls fn(i) for i in [0, n) on all cores.
+func parallel(n int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.NumCPU() {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				fn(i)
+			}
+		})
 	}
+	wg.Wait()
 }

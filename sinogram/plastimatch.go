@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -49,9 +50,17 @@ type Set struct {
 	Projections [][]float32
 }
 
-// ReadPlastimatch reads every .pfm in dir, in name order, with the .txt of
-// the same base name. The geometry has one explicit matrix per view.
-func ReadPlastimatch(dir string) (*Set, error) {
+// Folder is an opened plastimatch projection folder: its geometry is read,
+// its images are read one at a time by Projection, so that reading can
+// overlap reconstruction.
+type Folder struct {
+	Geometry fdk.Geometry
+	images   []string
+}
+
+// OpenPlastimatch reads the geometry of every .pfm in dir, in name order,
+// from the .txt of the same base name and the .pfm's header.
+func OpenPlastimatch(dir string) (*Folder, error) {
 	names, err := filepath.Glob(filepath.Join(dir, "*.pfm"))
 	if err != nil {
 		return nil, err
@@ -63,28 +72,58 @@ func ReadPlastimatch(dir string) (*Set, error) {
 		return nil, fmt.Errorf("projection folder %s: no .pfm files", dir)
 	}
 	sort.Strings(names)
-	set := &Set{}
+	f := &Folder{images: names}
 	for i, name := range names {
-		img, cols, rows, err := readPFM(name)
+		cols, rows, err := readPFMHeader(name)
 		if err != nil {
 			return nil, err
 		}
-		txt := strings.TrimSuffix(name, ".pfm") + ".txt"
-		v, err := readViewTxt(txt)
+		v, err := readViewTxt(strings.TrimSuffix(name, ".pfm") + ".txt")
 		if err != nil {
 			return nil, err
 		}
 		if i == 0 {
-			set.Geometry = fdk.Geometry{SID: v.sad, SDD: v.sid,
+			f.Geometry = fdk.Geometry{SID: v.sad, SDD: v.sid,
 				Detector: fdk.Detector{Cols: cols, Rows: rows, PitchU: v.pitchU, PitchV: v.pitchV}}
-		} else if err := sameDetector(&set.Geometry, v, cols, rows, name, names[0]); err != nil {
+		} else if err := sameDetector(&f.Geometry, v, cols, rows, name, names[0]); err != nil {
 			return nil, err
 		}
-		set.Geometry.Matrices = append(set.Geometry.Matrices, v.matrix)
-		set.Projections = append(set.Projections, img)
+		f.Geometry.Matrices = append(f.Geometry.Matrices, v.matrix)
 	}
-	if err := set.Geometry.Validate(); err != nil {
+	if err := f.Geometry.Validate(); err != nil {
 		return nil, fmt.Errorf("projection folder %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// Projection reads view i's line integrals, in (1/mm) × mm.
+func (f *Folder) Projection(i int) ([]float32, error) {
+	if i < 0 || i >= len(f.images) {
+		return nil, fmt.Errorf("projection %d out of range [0, %d)", i, len(f.images))
+	}
+	img, cols, rows, err := readPFM(f.images[i])
+	if err != nil {
+		return nil, err
+	}
+	if cols != f.Geometry.Cols || rows != f.Geometry.Rows {
+		return nil, fmt.Errorf("%w: %s: now %dx%d pixels, was %dx%d when opened", ErrFormat, f.images[i], cols, rows, f.Geometry.Cols, f.Geometry.Rows)
+	}
+	return img, nil
+}
+
+// ReadPlastimatch reads a whole projection folder (see OpenPlastimatch).
+func ReadPlastimatch(dir string) (*Set, error) {
+	f, err := OpenPlastimatch(dir)
+	if err != nil {
+		return nil, err
+	}
+	set := &Set{Geometry: f.Geometry}
+	for i := range f.images {
+		img, err := f.Projection(i)
+		if err != nil {
+			return nil, err
+		}
+		set.Projections = append(set.Projections, img)
 	}
 	return set, nil
 }
@@ -103,35 +142,56 @@ func sameDetector(g *fdk.Geometry, v *viewTxt, cols, rows int, name, first strin
 	return nil
 }
 
-// readPFM reads one plastimatch .pfm image and converts it to millimetres.
-func readPFM(name string) (img []float32, cols, rows int, err error) {
-	data, err := os.ReadFile(name)
+// readPFMHeader returns the image size in a .pfm's header.
+func readPFMHeader(name string) (cols, rows int, err error) {
+	f, err := os.Open(name)
 	if err != nil {
-		return nil, 0, 0, err
+		return 0, 0, err
 	}
-	// The header is three lines: "Pf", "<cols> <rows>", "<scale>".
+	defer f.Close()
+	buf := make([]byte, 64)
+	n, _ := io.ReadFull(f, buf)
+	cols, rows, _, err = parsePFMHeader(name, buf[:n])
+	return cols, rows, err
+}
+
+// parsePFMHeader parses the three header lines "Pf", "<cols> <rows>",
+// "<scale>" and returns the bytes after them.
+func parsePFMHeader(name string, data []byte) (cols, rows int, rest []byte, err error) {
+	bad := fmt.Errorf("%w: %s: header is not \"Pf\\n<cols> <rows>\\n<scale>\\n\"", ErrFormat, name)
 	var header []string
-	rest := data
+	rest = data
 	for range 3 {
 		line, after, ok := bytes.Cut(rest, []byte("\n"))
-		if !ok || len(line) > 64 {
-			return nil, 0, 0, fmt.Errorf("%w: %s: header is not \"Pf\\n<cols> <rows>\\n<scale>\\n\"", ErrFormat, name)
+		if !ok || len(line) > 40 {
+			return 0, 0, nil, bad
 		}
 		header, rest = append(header, string(line)), after
 	}
 	var scale float64
 	_, err1 := fmt.Sscanf(header[1], "%d %d", &cols, &rows)
 	_, err2 := fmt.Sscanf(header[2], "%g", &scale)
-	if header[0] != "Pf" || err1 != nil || err2 != nil {
-		return nil, 0, 0, fmt.Errorf("%w: %s: header is not \"Pf\\n<cols> <rows>\\n<scale>\\n\"", ErrFormat, name)
+	switch {
+	case header[0] != "Pf" || err1 != nil || err2 != nil:
+		return 0, 0, nil, bad
+	case cols < 1 || rows < 1 || cols*rows > 1<<28:
+		return 0, 0, nil, fmt.Errorf("%w: %s: impossible size %dx%d", ErrFormat, name, cols, rows)
+	case scale >= 0:
+		return 0, 0, nil, fmt.Errorf("%w: %s: scale %g means big-endian data, which plastimatch cannot read either", ErrFormat, name, scale)
 	}
-	if cols < 1 || rows < 1 || cols*rows > 1<<28 {
-		return nil, 0, 0, fmt.Errorf("%w: %s: impossible size %dx%d", ErrFormat, name, cols, rows)
+	return cols, rows, rest, nil
+}
+
+// readPFM reads one plastimatch .pfm image and converts it to millimetres.
+func readPFM(name string) (img []float32, cols, rows int, err error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, 0, 0, err
 	}
-	if scale >= 0 {
-		return nil, 0, 0, fmt.Errorf("%w: %s: scale %g means big-endian data, which plastimatch cannot read either", ErrFormat, name, scale)
+	cols, rows, body, err := parsePFMHeader(name, data)
+	if err != nil {
+		return nil, 0, 0, err
 	}
-	body := rest
 	if want := 4 * cols * rows; len(body) != want {
 		return nil, 0, 0, fmt.Errorf("%w: %s: %d bytes of pixel data, want %d for %dx%d", ErrFormat, name, len(body), want, cols, rows)
 	}

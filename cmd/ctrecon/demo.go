@@ -42,7 +42,7 @@ func runDemo(args []string) error {
 	if err != nil {
 		return err
 	}
-	vol, sum, err := reconstruct(g, grid, projs, opts)
+	vol, sum, err := reconstruct(g, grid, func(v int) ([]float32, error) { return projs[v], nil }, opts)
 	if err != nil {
 		return err
 	}

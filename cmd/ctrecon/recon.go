@@ -110,10 +110,13 @@ func (s summary) String() string {
 		s.timings.Backproject.Seconds(), s.GUPS(), s.device)
 }
 
-// reconstruct runs FDK with a progress bar on stderr.
-func reconstruct(g *fdk.Geometry, grid fdk.Grid, projs [][]float32, opts fdk.Options) (*fdk.Volume, summary, error) {
+// reconstruct runs FDK with a progress bar on stderr on the views that
+// read returns. A goroutine reads ahead, so reading the next views overlaps
+// filtering and back-projecting the last ones.
+func reconstruct(g *fdk.Geometry, grid fdk.Grid, read func(v int) ([]float32, error), opts fdk.Options) (*fdk.Volume, summary, error) {
 	start := time.Now()
-	bar := progress.New(os.Stderr, "recon", "views", len(projs))
+	n := g.NumViews()
+	bar := progress.New(os.Stderr, "recon", "views", n)
 	opts.Progress = func(done, _ int) { bar.Set(done) }
 	rec, err := fdk.New(g, grid, 1, opts)
 	if err != nil {
@@ -122,8 +125,29 @@ func reconstruct(g *fdk.Geometry, grid fdk.Grid, projs [][]float32, opts fdk.Opt
 	if rep := fdk.CheckFOV(rec.Views(), g.Detector, grid); !rep.Complete() {
 		slog.Warn("field of view", "report", rep.String())
 	}
-	for v, p := range projs {
-		if err := rec.Add(v, [][]float32{p}); err != nil {
+	type view struct {
+		img []float32
+		err error
+	}
+	views := make(chan view, 2*opts.Batch+1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for v := range n {
+			img, err := read(v)
+			select {
+			case views <- view{img, err}:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	for v := range n {
+		in := <-views
+		if in.err != nil {
+			return nil, summary{}, in.err
+		}
+		if err := rec.Add(v, [][]float32{in.img}); err != nil {
 			return nil, summary{}, err
 		}
 	}
@@ -131,7 +155,7 @@ func reconstruct(g *fdk.Geometry, grid fdk.Grid, projs [][]float32, opts fdk.Opt
 	if err != nil {
 		return nil, summary{}, err
 	}
-	s := summary{grid: grid, views: len(projs), det: g.Detector, device: opts.Backprojector.Name(),
+	s := summary{grid: grid, views: n, det: g.Detector, device: opts.Backprojector.Name(),
 		total: time.Since(start), timings: rec.Timings()}
 	return vols[0], s, nil
 }
@@ -149,11 +173,11 @@ func runRecon(args []string) error {
 	if *in == "" || *out == "" {
 		return fmt.Errorf("-i DIR and -o OUT.mha are required")
 	}
-	set, err := sinogram.ReadPlastimatch(*in)
+	folder, err := sinogram.OpenPlastimatch(*in)
 	if err != nil {
 		return err
 	}
-	grid, err := r.grid(&set.Geometry)
+	grid, err := r.grid(&folder.Geometry)
 	if err != nil {
 		return err
 	}
@@ -161,7 +185,7 @@ func runRecon(args []string) error {
 	if err != nil {
 		return err
 	}
-	vol, sum, err := reconstruct(&set.Geometry, grid, set.Projections, opts)
+	vol, sum, err := reconstruct(&folder.Geometry, grid, folder.Projection, opts)
 	if err != nil {
 		return err
 	}
