@@ -60,7 +60,7 @@ func TestRampFilterResponse(t *testing.T) {
 		}
 		n := f.PaddedLength()
 		resp := f.Response()
-		scale := float64(n) // undo the 1/n of the inverse FFT; τ·Σh(n)e^(-2πikn/N) is |ν|
+		scale := float64(n)            // undo the 1/n of the inverse FFT; τ·Σh(n)e^(-2πikn/N) is |ν|
 		k := int(0.4 * float64(n) / 2) // half the cut-off
 		nu := float64(k) / (float64(n) * tau)
 		if got := resp[k] * scale; math.Abs(got/(nu*gain)-1) > 0.02 {
