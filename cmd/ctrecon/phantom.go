@@ -82,6 +82,9 @@ func (s *scanFlags) simulate() (*fdk.Geometry, phantom.Phantom, [][]float32, err
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if s.noise < 0 {
+		return nil, nil, nil, fmt.Errorf("--noise: open-beam counts %g must be positive (0: no noise)", s.noise)
+	}
 	if s.noise > 0 {
 		rng := rand.New(rand.NewPCG(s.seed, 0x5eed))
 		for _, p := range projs {

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/fdk/phantom"
+	"github.com/ctrecon/ctrecon/metaimage"
+)
+
+// phantom then recon on the command line reconstructs the phantom: the
+// flags reach the geometry, the folder round-trips, the volume is written
+// on the grid asked for.
+func TestPhantomThenRecon(t *testing.T) {
+	dir := t.TempDir()
+	err := runPhantom([]string{"-o", dir + "/scan", "--phantom", "cylinder", "--scale", "50", "--views", "90",
+		"--det", "96x48", "--pitch", "2", "--offset-v", "3", "--cor", "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "vol.mha")
+	err = runRecon([]string{"-i", dir + "/scan", "-o", out, "--dim", "48,48,8", "--voxel", "2", "--device", "cpu",
+		"--filter", "hann", "--png", dir + "/vol.png"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol, err := metaimage.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vol.Grid.Dim != [3]int{48, 48, 8} || vol.Grid.Spacing != [3]float64{2, 2, 2} {
+		t.Fatalf("grid %+v, want 48x48x8 of 2 mm", vol.Grid)
+	}
+	ph, _ := phantom.ByName("cylinder", 50)
+	var sum float64
+	var n int
+	for k := range 8 {
+		for j := range 48 {
+			for i := range 48 {
+				if p := vol.Grid.Position(i, j, k); math.Hypot(p[0], p[1]) < 20 {
+					sum += float64(vol.At(i, j, k))
+					n++
+				}
+			}
+		}
+	}
+	want := ph.Value(fdk.Vec3{})
+	if mean := sum / float64(n); math.Abs(mean/want-1) > 0.01 {
+		t.Errorf("mean inside the cylinder %g, want %g", mean, want)
+	}
+}
+
+// Bad flags and inputs are errors naming what is wrong.
+func TestCommandErrors(t *testing.T) {
+	dir := t.TempDir()
+	if err := runPhantom([]string{"-o", dir + "/scan", "--views", "10", "--det", "16x8"}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		run  func([]string) error
+		args []string
+		want string
+	}{
+		{runRecon, []string{"-o", "x.mha"}, "-i DIR"},
+		{runRecon, []string{"-i", dir + "/none", "-o", dir + "/x.mha"}, "no such file"},
+		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--dim", "0,4,4"}, "--dim"},
+		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--voxel", "1,2"}, "--voxel"},
+		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--filter", "gauss"}, "--filter"},
+		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--device", "tpu"}, "--device"},
+		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--device", "cuda"}, "no CUDA"},
+		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--cutoff", "2"}, "cut-off"},
+		{runPhantom, []string{"-o", dir + "/p", "--sdd", "500"}, "sdd_mm"},
+		{runPhantom, []string{"-o", dir + "/p", "--det", "big"}, "--det"},
+		{runPhantom, []string{"-o", dir + "/p", "--phantom", "teapot"}, "teapot"},
+		{runPhantom, []string{"-o", dir + "/p", "--views", "0"}, "--views"},
+		{runPhantom, []string{"-o", dir + "/p", "--det", "16x8", "--views", "4", "--noise", "-3"}, "--noise"},
+	}
+	for _, tc := range cases {
+		err := tc.run(tc.args)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
+}
