@@ -1,0 +1,220 @@
+// Package pacs uploads DICOM instances to a PACS with DICOMweb STOW-RS
+// (PS3.18 section 10.5), the one network protocol every current PACS
+// speaks over HTTP.
+package pacs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"os"
+	"strings"
+	"time"
+)
+
+// Instance is one DICOM file to upload and the SOP Instance UID inside it,
+// which the PACS's answer refers to.
+type Instance struct {
+	Path           string
+	SOPInstanceUID string
+}
+
+// Client stores instances at a DICOMweb service.
+type Client struct {
+	// BaseURL is the DICOMweb root, e.g. http://pacs:8042/dicom-web; the
+	// client posts to BaseURL + "/studies".
+	BaseURL string
+	// HTTP is the client to use (nil: a client with a 60 s timeout).
+	HTTP *http.Client
+	// User and Password, if set, are sent as HTTP basic authentication.
+	User, Password string
+	// Batch is the number of instances per request (0: 16).
+	Batch int
+	// Retries is how often a request that failed transiently (network
+	// error, HTTP 408, 429 or 5xx) is sent again (0: 4), with a backoff
+	// that starts at Backoff (0: 500 ms) and doubles.
+	Retries int
+	Backoff time.Duration
+}
+
+// Failure is an instance the PACS did not store, and why.
+type Failure struct {
+	Instance Instance
+	Reason   string
+}
+
+// Result says what was stored.
+type Result struct {
+	Stored []Instance
+	Failed []Failure
+}
+
+// ErrPartial is returned, wrapped, when some instances were not stored.
+var ErrPartial = errors.New("pacs: upload incomplete")
+
+// Store uploads the instances in batches. It returns ErrPartial, naming
+// how many failed and the first reason, when any instance was not stored;
+// the Result lists each one. A cancelled context stops it between requests.
+func (c *Client) Store(ctx context.Context, instances []Instance) (Result, error) {
+	var res Result
+	batch := c.Batch
+	if batch <= 0 {
+		batch = 16
+	}
+	for start := 0; start < len(instances); start += batch {
+		part := instances[start:min(start+batch, len(instances))]
+		stored, failed := c.storeBatch(ctx, part)
+		res.Stored = append(res.Stored, stored...)
+		res.Failed = append(res.Failed, failed...)
+		if ctx.Err() != nil {
+			for _, in := range instances[start+len(part):] {
+				res.Failed = append(res.Failed, Failure{in, "not sent: " + ctx.Err().Error()})
+			}
+			break
+		}
+	}
+	if len(res.Failed) > 0 {
+		return res, fmt.Errorf("%w: %d of %d instances not stored at %s (first: %s: %s)", ErrPartial,
+			len(res.Failed), len(instances), c.BaseURL, res.Failed[0].Instance.Path, res.Failed[0].Reason)
+	}
+	return res, nil
+}
+
+// storeBatch sends one request, retrying transient failures, and sorts the
+// batch into stored and failed from the PACS's answer.
+func (c *Client) storeBatch(ctx context.Context, batch []Instance) (stored []Instance, failed []Failure) {
+	body, contentType, err := multipartBody(batch)
+	if err != nil {
+		return nil, failAll(batch, err.Error())
+	}
+	retries, wait := c.Retries, c.Backoff
+	if retries <= 0 {
+		retries = 4
+	}
+	if wait <= 0 {
+		wait = 500 * time.Millisecond
+	}
+	for attempt := 0; ; attempt++ {
+		status, answer, err := c.post(ctx, body, contentType)
+		transient := err != nil || status == 408 || status == 429 || status >= 500
+		if !transient || attempt == retries || ctx.Err() != nil {
+			if err != nil {
+				return nil, failAll(batch, err.Error())
+			}
+			return sortAnswer(batch, status, answer)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+		wait *= 2
+	}
+}
+
+func failAll(batch []Instance, reason string) []Failure {
+	out := make([]Failure, len(batch))
+	for i, in := range batch {
+		out[i] = Failure{in, reason}
+	}
+	return out
+}
+
+// multipartBody builds a multipart/related body of application/dicom parts.
+func multipartBody(batch []Instance) ([]byte, string, error) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for _, in := range batch {
+		data, err := os.ReadFile(in.Path)
+		if err != nil {
+			return nil, "", err
+		}
+		part, err := w.CreatePart(textproto.MIMEHeader{"Content-Type": {"application/dicom"}})
+		if err != nil {
+			return nil, "", err
+		}
+		part.Write(data)
+	}
+	if err := w.Close(); err != nil {
+		return nil, "", err
+	}
+	return buf.Bytes(), fmt.Sprintf(`multipart/related; type="application/dicom"; boundary=%s`, w.Boundary()), nil
+}
+
+func (c *Client) post(ctx context.Context, body []byte, contentType string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.BaseURL, "/")+"/studies", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", "application/dicom+json")
+	if c.User != "" {
+		req.SetBasicAuth(c.User, c.Password)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 60 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return resp.StatusCode, answer, err
+}
+
+// sortAnswer reads the STOW-RS response: ReferencedSOPSequence (0008,1199)
+// lists what was stored, FailedSOPSequence (0008,1198) what was not, with a
+// FailureReason (0008,1197). An instance in neither list counts as failed:
+// a PACS that says nothing about an instance has not confirmed it.
+func sortAnswer(batch []Instance, status int, answer []byte) (stored []Instance, failed []Failure) {
+	var doc map[string]struct {
+		Value []map[string]struct {
+			Value []any `json:"Value"`
+		} `json:"Value"`
+	}
+	if status >= 300 && status != 409 || json.Unmarshal(answer, &doc) != nil {
+		reason := fmt.Sprintf("HTTP %d: %s", status, firstLine(answer))
+		if status < 300 {
+			reason = "unreadable STOW-RS response: " + firstLine(answer)
+		}
+		return nil, failAll(batch, reason)
+	}
+	ok := map[string]bool{}
+	for _, item := range doc["00081199"].Value {
+		if v := item["00081155"].Value; len(v) > 0 {
+			ok[fmt.Sprint(v[0])] = true
+		}
+	}
+	why := map[string]string{}
+	for _, item := range doc["00081198"].Value {
+		if v := item["00081155"].Value; len(v) > 0 {
+			why[fmt.Sprint(v[0])] = fmt.Sprintf("PACS failure reason %v", item["00081197"].Value)
+		}
+	}
+	for _, in := range batch {
+		switch {
+		case ok[in.SOPInstanceUID]:
+			stored = append(stored, in)
+		case why[in.SOPInstanceUID] != "":
+			failed = append(failed, Failure{in, why[in.SOPInstanceUID]})
+		default:
+			failed = append(failed, Failure{in, fmt.Sprintf("HTTP %d: not confirmed by the PACS", status)})
+		}
+	}
+	return stored, failed
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(string(b), "\n")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}

@@ -1,0 +1,124 @@
+package pacs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// instances writes n small files standing in for DICOM instances.
+func instances(t *testing.T, n int) []Instance {
+	dir := t.TempDir()
+	var out []Instance
+	for i := range n {
+		p := filepath.Join(dir, fmt.Sprintf("IM%04d.dcm", i))
+		if err := os.WriteFile(p, []byte(fmt.Sprintf("instance %d", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, Instance{Path: p, SOPInstanceUID: fmt.Sprintf("1.2.3.%d", i)})
+	}
+	return out
+}
+
+// fakePACS parses each STOW-RS request and answers with answer(uids).
+func fakePACS(t *testing.T, answer func(call int, uids []string) (int, string)) (*httptest.Server, *atomic.Int32) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		call := int(calls.Add(1))
+		mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "multipart/related" || params["type"] != "application/dicom" || r.URL.Path != "/dicom-web/studies" {
+			t.Errorf("request %s %s with Content-Type %q", r.Method, r.URL.Path, r.Header.Get("Content-Type"))
+		}
+		mr := multipart.NewReader(r.Body, params["boundary"])
+		var uids []string
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(part)
+			if part.Header.Get("Content-Type") != "application/dicom" || !strings.HasPrefix(string(body), "instance ") {
+				t.Errorf("part %q with Content-Type %q", body, part.Header.Get("Content-Type"))
+			}
+			uids = append(uids, "1.2.3."+strings.TrimPrefix(string(body), "instance "))
+		}
+		status, body := answer(call, uids)
+		w.Header().Set("Content-Type", "application/dicom+json")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &calls
+}
+
+func referenced(uids []string, failed map[string]bool) string {
+	var ok, bad []string
+	for _, u := range uids {
+		item := fmt.Sprintf(`{"00081155":{"vr":"UI","Value":["%s"]}}`, u)
+		if failed[u] {
+			bad = append(bad, strings.TrimSuffix(item, "}")+`,"00081197":{"vr":"US","Value":[272]}}`)
+		} else {
+			ok = append(ok, item)
+		}
+	}
+	return fmt.Sprintf(`{"00081199":{"vr":"SQ","Value":[%s]},"00081198":{"vr":"SQ","Value":[%s]}}`, strings.Join(ok, ","), strings.Join(bad, ","))
+}
+
+func TestStoreRetriesTransientFailures(t *testing.T) {
+	srv, calls := fakePACS(t, func(call int, uids []string) (int, string) {
+		if call <= 2 {
+			return 503, "busy"
+		}
+		return 200, referenced(uids, nil)
+	})
+	c := &Client{BaseURL: srv.URL + "/dicom-web", Backoff: time.Millisecond, Batch: 10}
+	res, err := c.Store(context.Background(), instances(t, 7))
+	if err != nil || len(res.Stored) != 7 || calls.Load() != 3 {
+		t.Fatalf("err %v, stored %d, requests %d; want nil, 7, 3", err, len(res.Stored), calls.Load())
+	}
+}
+
+func TestStoreReportsPartialUpload(t *testing.T) {
+	srv, _ := fakePACS(t, func(_ int, uids []string) (int, string) {
+		return 202, referenced(uids, map[string]bool{"1.2.3.4": true})
+	})
+	c := &Client{BaseURL: srv.URL + "/dicom-web", Batch: 3}
+	res, err := c.Store(context.Background(), instances(t, 8))
+	if !errors.Is(err, ErrPartial) || len(res.Stored) != 7 || len(res.Failed) != 1 || res.Failed[0].Instance.SOPInstanceUID != "1.2.3.4" {
+		t.Fatalf("err %v, stored %d, failed %+v", err, len(res.Stored), res.Failed)
+	}
+	if !strings.Contains(err.Error(), "1 of 8") || !strings.Contains(res.Failed[0].Reason, "272") {
+		t.Errorf("error %q / reason %q should say how many and why", err, res.Failed[0].Reason)
+	}
+}
+
+func TestStoreDoesNotRetryPermanentErrors(t *testing.T) {
+	srv, calls := fakePACS(t, func(int, []string) (int, string) { return 400, "bad request" })
+	c := &Client{BaseURL: srv.URL + "/dicom-web", Backoff: time.Millisecond}
+	res, err := c.Store(context.Background(), instances(t, 2))
+	if !errors.Is(err, ErrPartial) || len(res.Failed) != 2 || calls.Load() != 1 || !strings.Contains(err.Error(), "HTTP 400") {
+		t.Fatalf("err %v, failed %d, requests %d", err, len(res.Failed), calls.Load())
+	}
+}
+
+func TestStoreUnreachable(t *testing.T) {
+	c := &Client{BaseURL: "http://127.0.0.1:1/dicom-web", Retries: 1, Backoff: time.Millisecond}
+	res, err := c.Store(context.Background(), instances(t, 2))
+	if !errors.Is(err, ErrPartial) || len(res.Failed) != 2 {
+		t.Fatalf("err %v, failed %d", err, len(res.Failed))
+	}
+}
