@@ -174,11 +174,7 @@ func (c *Client) post(ctx context.Context, body []byte, contentType string) (int
 // FailureReason (0008,1197). An instance in neither list counts as failed:
 // a PACS that says nothing about an instance has not confirmed it.
 func sortAnswer(batch []Instance, status int, answer []byte) (stored []Instance, failed []Failure) {
-	var doc map[string]struct {
-		Value []map[string]struct {
-			Value []any `json:"Value"`
-		} `json:"Value"`
-	}
+	var doc map[string]json.RawMessage
 	if status >= 300 && status != 409 || json.Unmarshal(answer, &doc) != nil {
 		reason := fmt.Sprintf("HTTP %d: %s", status, firstLine(answer))
 		if status < 300 {
@@ -187,15 +183,15 @@ func sortAnswer(batch []Instance, status int, answer []byte) (stored []Instance,
 		return nil, failAll(batch, reason)
 	}
 	ok := map[string]bool{}
-	for _, item := range doc["00081199"].Value {
-		if v := item["00081155"].Value; len(v) > 0 {
-			ok[fmt.Sprint(v[0])] = true
+	for _, item := range sequence(doc["00081199"]) {
+		if uid := first(item["00081155"]); uid != "" {
+			ok[uid] = true
 		}
 	}
 	why := map[string]string{}
-	for _, item := range doc["00081198"].Value {
-		if v := item["00081155"].Value; len(v) > 0 {
-			why[fmt.Sprint(v[0])] = fmt.Sprintf("PACS failure reason %v", item["00081197"].Value)
+	for _, item := range sequence(doc["00081198"]) {
+		if uid := first(item["00081155"]); uid != "" {
+			why[uid] = "PACS failure reason " + first(item["00081197"])
 		}
 	}
 	for _, in := range batch {
@@ -209,6 +205,39 @@ func sortAnswer(batch []Instance, status int, answer []byte) (stored []Instance,
 		}
 	}
 	return stored, failed
+}
+
+// element is a DICOM JSON attribute (PS3.18 annex F).
+type element struct {
+	Value []json.RawMessage `json:"Value"`
+}
+
+// sequence returns the items of a DICOM JSON sequence attribute.
+func sequence(raw json.RawMessage) []map[string]element {
+	var e element
+	if json.Unmarshal(raw, &e) != nil {
+		return nil
+	}
+	var items []map[string]element
+	for _, v := range e.Value {
+		var item map[string]element
+		if json.Unmarshal(v, &item) == nil {
+			items = append(items, item)
+		}
+	}
+	return items
+}
+
+// first returns an attribute's first value as text.
+func first(e element) string {
+	if len(e.Value) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(e.Value[0], &s) == nil {
+		return s
+	}
+	return string(e.Value[0])
 }
 
 func firstLine(b []byte) string {
