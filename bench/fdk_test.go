@@ -58,42 +58,54 @@ func randomImage(n int, rng *rand.Rand) []float32 {
 // filtered views at a time, as the reconstructor feeds it.
 func BenchmarkBackproject(b *testing.B) {
 	for _, p := range []problem{medium, rabbitCT} {
-		b.Run(p.name, func(b *testing.B) {
-			g := p.geometry()
-			views, err := g.Views()
-			if err != nil {
-				b.Fatal(err)
-			}
-			rng := rand.New(rand.NewPCG(1, 2))
-			const batch = 16
-			imgs := make([]fdk.Filtered, batch)
-			for i := range imgs {
-				imgs[i].Bins = [][]float32{randomImage(g.Pixels(), rng)}
-			}
-			var elapsed time.Duration
-			for b.Loop() {
-				acc, err := fdk.CPU{}.Start(views, g.Detector, p.grid(), 1)
-				if err != nil {
-					b.Fatal(err)
-				}
-				start := time.Now()
-				for v := 0; v < p.views; v += batch {
-					n := min(batch, p.views-v)
-					for i := range n {
-						imgs[i].View = v + i
-					}
-					if err := acc.Add(imgs[:n]); err != nil {
-						b.Fatal(err)
-					}
-				}
-				elapsed += time.Since(start)
-				acc.Finish()
-			}
-			b.ReportMetric(p.updates()*float64(b.N)/elapsed.Seconds()/1e9, "GUPS")
-			b.ReportMetric(elapsed.Seconds()/float64(b.N), "bp-s")
-			b.ReportMetric(peakRSS(), "peak-MiB")
-		})
+		b.Run(p.name, func(b *testing.B) { reportBackprojection(b, fdk.CPU{}, p, 16) })
 	}
+}
+
+// reportBackprojection times backprojectAll and reports GUPS, seconds and
+// peak memory.
+func reportBackprojection(b *testing.B, bp fdk.Backprojector, p problem, batch int) {
+	var elapsed time.Duration
+	for b.Loop() {
+		elapsed += backprojectAll(b, bp, p, batch)
+	}
+	b.ReportMetric(p.updates()*float64(b.N)/elapsed.Seconds()/1e9, "GUPS")
+	b.ReportMetric(elapsed.Seconds()/float64(b.N), "bp-s")
+	b.ReportMetric(peakRSS(), "peak-MiB")
+}
+
+// backprojectAll back-projects random images for every view of p through
+// bp, batch views at a time, and returns the time from Start to Finish: for
+// a GPU that includes staging, uploads and the volume's download.
+func backprojectAll(b *testing.B, bp fdk.Backprojector, p problem, batch int) time.Duration {
+	g := p.geometry()
+	views, err := g.Views()
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	imgs := make([]fdk.Filtered, batch)
+	for i := range imgs {
+		imgs[i].Bins = [][]float32{randomImage(g.Pixels(), rng)}
+	}
+	start := time.Now()
+	acc, err := bp.Start(views, g.Detector, p.grid(), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for v := 0; v < p.views; v += batch {
+		n := min(batch, p.views-v)
+		for i := range n {
+			imgs[i].View = v + i
+		}
+		if err := acc.Add(imgs[:n]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := acc.Finish(); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
 }
 
 // BenchmarkFDK times a whole reconstruction: weighting, filtering,

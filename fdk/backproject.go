@@ -171,7 +171,7 @@ func (a *cpuAccumulator) prepare(batch []Filtered) ([]paddedView, error) {
 
 // voxelMatrix maps voxel indices to padded pixel coordinates of view v.
 func (a *cpuAccumulator) voxelMatrix(v int) [3][4]float32 {
-	m := a.grid.indexMatrix(a.views[v].P)
+	m := a.grid.IndexMatrix(a.views[v].P)
 	var out [3][4]float32
 	for k := range 4 {
 		out[0][k] = float32(m[0][k] + border*m[2][k])

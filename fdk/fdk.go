@@ -101,7 +101,7 @@ func New(geom *Geometry, grid Grid, bins int, opts Options) (*Reconstructor, err
 	}
 	r := &Reconstructor{geom: geom, views: views, weights: w, opts: opts, bins: bins, seen: make([]bool, len(views))}
 	r.padLeft, r.padRight = w.Extension()
-	r.bpDet, r.bpViews = extend(geom.Detector, views, r.padLeft, r.padRight)
+	r.bpDet, r.bpViews = Widen(geom.Detector, views, r.padLeft, r.padRight)
 	tau := geom.PitchU * geom.SID / geom.SDD
 	if r.filter, err = NewRampFilter(r.bpDet.Cols, tau, opts.Window, opts.Cutoff, opts.Padding); err != nil {
 		return nil, err
@@ -112,8 +112,10 @@ func New(geom *Geometry, grid Grid, bins int, opts Options) (*Reconstructor, err
 	return r, nil
 }
 
-// extend returns the detector and views widened by left and right columns.
-func extend(det Detector, views []View, left, right int) (Detector, []View) {
+// Widen returns the detector and views widened by left and right zero
+// columns, as the reconstructor does for a displaced detector (see
+// Weights.Extension).
+func Widen(det Detector, views []View, left, right int) (Detector, []View) {
 	if left == 0 && right == 0 {
 		return det, views
 	}

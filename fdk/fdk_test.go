@@ -8,24 +8,8 @@ import (
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/fdk/phantom"
+	"github.com/ctrecon/ctrecon/internal/fdktest"
 )
-
-// rtkGeometry is the acquisition of RTK's FDK tests: SID 600 mm, SDD 1200 mm,
-// views evenly spaced over arc degrees; the detector has 128 rows and cols
-// columns of 4 mm (2 mm at the isocentre, the voxel size).
-func rtkGeometry(views int, arcDegrees, offsetU float64, cols int) *fdk.Geometry {
-	g := &fdk.Geometry{SID: 600, SDD: 1200, OffsetU: offsetU,
-		Detector: fdk.Detector{Cols: cols, Rows: 128, PitchU: 4, PitchV: 4}}
-	for i := range views {
-		g.Angles = append(g.Angles, float64(i)*arcDegrees/float64(views)*math.Pi/180)
-	}
-	return g
-}
-
-// rtkGrid is RTK's test volume: 128³ voxels of 2 mm centred on the isocentre.
-func rtkGrid() fdk.Grid {
-	return fdk.CenteredGrid([3]int{128, 128, 128}, [3]float64{2, 2, 2}, fdk.Vec3{})
-}
 
 // reconstruct projects ph exactly through g and reconstructs it on grid.
 func reconstruct(t *testing.T, g *fdk.Geometry, ph phantom.Phantom, grid fdk.Grid, opts fdk.Options) *fdk.Volume {
@@ -41,22 +25,6 @@ func reconstruct(t *testing.T, g *fdk.Geometry, ph phantom.Phantom, grid fdk.Gri
 	return vol
 }
 
-// quality returns the mean absolute error and the PSNR for the given peak,
-// as RTK's CheckImageQuality computes them, against ph sampled at voxel
-// centres.
-func quality(vol *fdk.Volume, ph phantom.Phantom, peak float64) (mae, psnr float64) {
-	truth := fdk.NewVolume(vol.Grid)
-	ph.Sample(truth, 1)
-	var abs, sq float64
-	for i, v := range vol.Data {
-		d := float64(v) - float64(truth.Data[i])
-		abs += math.Abs(d)
-		sq += d * d
-	}
-	n := float64(len(vol.Data))
-	return abs / n, 20 * math.Log10(peak/math.Sqrt(sq/n))
-}
-
 // The thresholds are RTK's own (rtkfdktest, rtkshortscantest,
 // rtkdisplaceddetectortest). Written as !(x < limit) so that NaN fails.
 func TestSheppLoganRTKThresholds(t *testing.T) {
@@ -68,15 +36,15 @@ func TestSheppLoganRTKThresholds(t *testing.T) {
 		geom          *fdk.Geometry
 		maxMAE, minDB float64
 	}{
-		{"full scan", rtkGeometry(180, 360, 0, 128), 0.03, 26},
-		{"short scan Parker", rtkGeometry(110, 240, 0, 128), 0.09, 22},
-		{"displaced detector", rtkGeometry(180, 360, 120, 80), 0.061, 24},
+		{"full scan", fdktest.RTKGeometry(180, 360, 0, 128), 0.03, 26},
+		{"short scan Parker", fdktest.RTKGeometry(110, 240, 0, 128), 0.09, 22},
+		{"displaced detector", fdktest.RTKGeometry(180, 360, 120, 80), 0.061, 24},
 	}
 	ph := phantom.SheppLogan(116)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			vol := reconstruct(t, tc.geom, ph, rtkGrid(), fdk.Options{})
-			mae, db := quality(vol, ph, 2)
+			vol := reconstruct(t, tc.geom, ph, fdktest.RTKGrid(), fdk.Options{})
+			mae, db := fdktest.Quality(vol, ph, 2)
 			t.Logf("mean |error| %.4f (RTK limit %.3f), PSNR %.2f dB (RTK limit %.0f)", mae, tc.maxMAE, db, tc.minDB)
 			if !(mae < tc.maxMAE) || !(db > tc.minDB) {
 				t.Errorf("fails RTK's thresholds")
@@ -89,7 +57,7 @@ func TestSheppLoganRTKThresholds(t *testing.T) {
 // 1 % of the truth: the ramp filter's scaling and the weights are
 // quantitative, for each window.
 func TestQuantitativeCylinder(t *testing.T) {
-	g := rtkGeometry(90, 360, 0, 256)
+	g := fdktest.RTKGeometry(90, 360, 0, 256)
 	g.Rows = 64
 	ph := phantom.Phantom{{Kind: phantom.Cylinder, Axes: fdk.Vec3{60, 60, 40}, Density: 0.02}}
 	grid := fdk.CenteredGrid([3]int{64, 64, 8}, [3]float64{2, 2, 2}, fdk.Vec3{})
@@ -125,7 +93,7 @@ func TestGeometryFeatures(t *testing.T) {
 		t.Skip("reconstructs several volumes")
 	}
 	base := func() *fdk.Geometry {
-		g := rtkGeometry(120, 360, 0, 100)
+		g := fdktest.RTKGeometry(120, 360, 0, 100)
 		g.Rows = 48
 		return g
 	}
@@ -148,7 +116,7 @@ func TestGeometryFeatures(t *testing.T) {
 	}
 	ph := phantom.ModifiedSheppLogan(80)
 	grid := fdk.CenteredGrid([3]int{96, 96, 24}, [3]float64{2, 2, 2}, fdk.Vec3{5, -3, 0})
-	plainMAE, plainDB := quality(reconstruct(t, base(), ph, grid, fdk.Options{}), ph, 1)
+	plainMAE, plainDB := fdktest.Quality(reconstruct(t, base(), ph, grid, fdk.Options{}), ph, 1)
 	t.Logf("plain: mean |error| %.4f, PSNR %.2f dB", plainMAE, plainDB)
 	if !(plainMAE < 0.04) || !(plainDB > 22) {
 		t.Fatalf("plain orbit: mean |error| %.4f (want < 0.04), PSNR %.2f dB (want > 22)", plainMAE, plainDB)
@@ -157,7 +125,7 @@ func TestGeometryFeatures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := base()
 			tc.mod(g)
-			mae, db := quality(reconstruct(t, g, ph, grid, fdk.Options{}), ph, 1)
+			mae, db := fdktest.Quality(reconstruct(t, g, ph, grid, fdk.Options{}), ph, 1)
 			t.Logf("mean |error| %.4f, PSNR %.2f dB", mae, db)
 			if !(mae < tc.slack*plainMAE) || !(db > plainDB-20*math.Log10(tc.slack)) {
 				t.Errorf("worse than the plain orbit by more than a factor %g", tc.slack)
@@ -205,7 +173,7 @@ func toMatrices(g *fdk.Geometry) {
 }
 
 func TestMatrixRayRoundTrip(t *testing.T) {
-	g := rtkGeometry(7, 300, 11, 64)
+	g := fdktest.RTKGeometry(7, 300, 11, 64)
 	g.COROffset, g.OffsetV, g.Tilt = 3, -4, 0.1
 	views, err := g.Views()
 	if err != nil {
@@ -250,15 +218,15 @@ func TestValidateNamesTheField(t *testing.T) {
 		"singular":  {func(g *fdk.Geometry) { g.Matrices = make([]fdk.Matrix, 2) }, "matrices[0]"},
 	}
 	for name, tc := range cases {
-		g := rtkGeometry(10, 360, 0, 64)
+		g := fdktest.RTKGeometry(10, 360, 0, 64)
 		tc.mod(g)
 		err := g.Validate()
 		if !errors.Is(err, fdk.ErrGeometry) || !contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want ErrGeometry naming %q", name, err, tc.want)
 		}
 	}
-	g := rtkGeometry(50, 120, 0, 64)
-	if _, err := fdk.New(g, rtkGrid(), 1, fdk.Options{}); err == nil || !contains(err.Error(), "less than 180") {
+	g := fdktest.RTKGeometry(50, 120, 0, 64)
+	if _, err := fdk.New(g, fdktest.RTKGrid(), 1, fdk.Options{}); err == nil || !contains(err.Error(), "less than 180") {
 		t.Errorf("a 120 degree scan: err = %v, want a short-scan error", err)
 	}
 }
@@ -273,7 +241,7 @@ func contains(s, sub string) bool {
 }
 
 func TestAddRejectsBadProjections(t *testing.T) {
-	g := rtkGeometry(4, 360, 0, 16)
+	g := fdktest.RTKGeometry(4, 360, 0, 16)
 	g.Rows = 8
 	grid := fdk.CenteredGrid([3]int{8, 8, 8}, [3]float64{2, 2, 2}, fdk.Vec3{})
 	r, err := fdk.New(g, grid, 2, fdk.Options{Batch: 100})
@@ -312,7 +280,7 @@ func TestAddRejectsBadProjections(t *testing.T) {
 }
 
 func TestCheckFOV(t *testing.T) {
-	g := rtkGeometry(36, 360, 0, 128) // 128 mm wide at the isocentre
+	g := fdktest.RTKGeometry(36, 360, 0, 128) // 128 mm wide at the isocentre
 	views, err := g.Views()
 	if err != nil {
 		t.Fatal(err)

@@ -56,9 +56,9 @@ func (g Grid) Position(i, j, k int) Vec3 {
 		g.Origin[2] + float64(k)*g.Spacing[2]}
 }
 
-// indexMatrix returns m composed with the voxel-index-to-world map, so that
+// IndexMatrix returns m composed with the voxel-index-to-world map, so that
 // it takes voxel indices instead of millimetres.
-func (g Grid) indexMatrix(m Matrix) Matrix {
+func (g Grid) IndexMatrix(m Matrix) Matrix {
 	return m.mul([3][4]float64{
 		{g.Spacing[0], 0, 0, g.Origin[0]},
 		{0, g.Spacing[1], 0, g.Origin[1]},
@@ -191,7 +191,7 @@ func maskFOV(v *Volume, views []View, det Detector) {
 	nx := g.Dim[0]
 	ms := make([]Matrix, len(views))
 	for i := range views {
-		ms[i] = g.indexMatrix(views[i].P)
+		ms[i] = g.IndexMatrix(views[i].P)
 	}
 	parallel(g.Dim[2], func(z int) {
 		for y := range g.Dim[1] {

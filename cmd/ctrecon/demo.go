@@ -38,10 +38,11 @@ func runDemo(args []string) error {
 	if err != nil {
 		return err
 	}
-	opts, err := r.options()
+	opts, release, err := r.options()
 	if err != nil {
 		return err
 	}
+	defer release()
 	vol, sum, err := reconstruct(g, grid, func(v int) ([]float32, error) { return projs[v], nil }, opts)
 	if err != nil {
 		return err

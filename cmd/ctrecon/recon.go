@@ -9,6 +9,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/internal/progress"
+	"github.com/ctrecon/ctrecon/kernels"
 	"github.com/ctrecon/ctrecon/metaimage"
 	"github.com/ctrecon/ctrecon/preview"
 	"github.com/ctrecon/ctrecon/sinogram"
@@ -60,32 +61,40 @@ func (r *reconFlags) grid(g *fdk.Geometry) (fdk.Grid, error) {
 	return grid, grid.Validate()
 }
 
-func (r *reconFlags) options() (fdk.Options, error) {
+// options returns the reconstruction options and a function that releases
+// the device, to call when the reconstruction is done.
+func (r *reconFlags) options() (fdk.Options, func(), error) {
 	win, err := fdk.ParseWindow(r.filter)
 	if err != nil {
-		return fdk.Options{}, fmt.Errorf("--filter: %w", err)
+		return fdk.Options{}, nil, fmt.Errorf("--filter: %w", err)
 	}
-	bp, err := backprojector(r.device, r.threads)
+	bp, release, err := backprojector(r.device, r.threads)
 	if err != nil {
-		return fdk.Options{}, err
+		return fdk.Options{}, nil, err
 	}
 	return fdk.Options{Window: win, Cutoff: r.cutoff, Padding: r.pad, Backprojector: bp,
-		Threads: r.threads, Batch: r.batch, KeepOutsideFOV: r.keepFOV}, nil
+		Threads: r.threads, Batch: r.batch, KeepOutsideFOV: r.keepFOV}, release, nil
 }
 
-// backprojector picks the device. There is no CUDA back-end in this build
-// yet, so auto falls back to the CPU and says why.
-func backprojector(device string, threads int) (fdk.Backprojector, error) {
+// backprojector picks the device: cuda must open the GPU, auto uses it when
+// the driver and a device are there and says why it fell back otherwise.
+func backprojector(device string, threads int) (fdk.Backprojector, func(), error) {
+	cpu := fdk.CPU{Threads: threads}
 	switch device {
 	case "cpu":
-		return fdk.CPU{Threads: threads}, nil
-	case "auto":
-		slog.Info("using the CPU", "reason", "this build has no CUDA back-end")
-		return fdk.CPU{Threads: threads}, nil
-	case "cuda":
-		return nil, fmt.Errorf("--device cuda: this build has no CUDA back-end")
+		return cpu, func() {}, nil
+	case "auto", "cuda":
+		gpu, err := kernels.Open(kernels.Options{})
+		if err == nil {
+			return gpu, func() { gpu.Close() }, nil
+		}
+		if device == "cuda" {
+			return nil, nil, fmt.Errorf("--device cuda: %w", err)
+		}
+		slog.Info("using the CPU", "reason", err.Error())
+		return cpu, func() {}, nil
 	}
-	return nil, fmt.Errorf("--device %q: want auto, cpu or cuda", device)
+	return nil, nil, fmt.Errorf("--device %q: want auto, cpu or cuda", device)
 }
 
 // summary is what a reconstruction reports.
@@ -181,10 +190,11 @@ func runRecon(args []string) error {
 	if err != nil {
 		return err
 	}
-	opts, err := r.options()
+	opts, release, err := r.options()
 	if err != nil {
 		return err
 	}
+	defer release()
 	vol, sum, err := reconstruct(&folder.Geometry, grid, folder.Projection, opts)
 	if err != nil {
 		return err
