@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/ctrecon/ctrecon/fdk"
@@ -171,18 +172,29 @@ func reconstruct(g *fdk.Geometry, grid fdk.Grid, read func(v int) ([]float32, er
 
 func runRecon(args []string) error {
 	fs := flag.NewFlagSet("recon", flag.ContinueOnError)
-	in := fs.String("i", "", "input projection folder (plastimatch layout)")
-	out := fs.String("o", "", "output volume (.mha)")
-	png := fs.String("png", "", "also write the three central slices to this PNG")
+	in := fs.String("i", "", "input: a spectral scan folder (scan.json) or a plastimatch projection folder")
+	out := fs.String("o", "", "output: a folder for a spectral scan (DICOM series, previews, report.json), a .mha file for a plastimatch folder")
+	png := fs.String("png", "", "plastimatch folders: also write the three central slices to this PNG")
+	bins := fs.String("bins", "", "spectral scans: energy bins to reconstruct, e.g. 0,2 (default all)")
+	pacsURL := fs.String("pacs", "", "spectral scans: DICOMweb root to upload the series to (STOW-RS)")
+	waterROI := fs.String("water-roi", "", "spectral scans: X,Y,Z,R sphere (mm) in which to measure water instead of using scan.json's calibration")
 	var r reconFlags
 	r.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *in == "" || *out == "" {
-		return fmt.Errorf("-i DIR and -o OUT.mha are required")
+		return fmt.Errorf("-i DIR and -o OUT are required")
 	}
-	folder, err := sinogram.OpenPlastimatch(*in)
+	if _, err := os.Stat(filepath.Join(*in, sinogram.ManifestName)); err == nil {
+		return runSpectral(*in, *out, *bins, *pacsURL, *waterROI, &r)
+	}
+	return runPlastimatch(*in, *out, *png, &r)
+}
+
+// runPlastimatch reconstructs a single-bin plastimatch folder into a .mha.
+func runPlastimatch(in, out, png string, r *reconFlags) error {
+	folder, err := sinogram.OpenPlastimatch(in)
 	if err != nil {
 		return err
 	}
@@ -199,11 +211,11 @@ func runRecon(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := metaimage.Write(*out, vol); err != nil {
+	if err := metaimage.Write(out, vol); err != nil {
 		return err
 	}
-	if *png != "" {
-		if err := preview.WritePNG(*png, vol, preview.Window{}); err != nil {
+	if png != "" {
+		if err := preview.WritePNG(png, vol, preview.Window{}); err != nil {
 			return err
 		}
 	}
