@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,6 +51,27 @@ func TestPhantomThenRecon(t *testing.T) {
 	want := ph.Value(fdk.Vec3{})
 	if mean := sum / float64(n); math.Abs(mean/want-1) > 0.01 {
 		t.Errorf("mean inside the cylinder %g, want %g", mean, want)
+	}
+}
+
+// A simulated spectral scan goes through `recon` into a DICOM series per
+// bin, previews and a report.
+func TestSpectralThenRecon(t *testing.T) {
+	dir := t.TempDir()
+	if err := runPhantom([]string{"--spectral", "-o", dir + "/scan", "--views", "24", "--thresholds", "20,40"}); err != nil {
+		t.Fatal(err)
+	}
+	err := runRecon([]string{"-i", dir + "/scan", "-o", dir + "/out", "--dim", "32,32,2", "--voxel", "1", "--bins", "1", "--device", "cpu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"report.json", "preview_bin1.png", "dicom/bin1_40-120keV/IM_0001.dcm"} {
+		if _, err := os.Stat(filepath.Join(dir, "out", name)); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := runRecon([]string{"-i", dir + "/scan", "-o", dir + "/out2", "--bins", "5"}); err == nil || !strings.Contains(err.Error(), "bin 5") {
+		t.Errorf("missing bin: err = %v", err)
 	}
 }
 

@@ -1,0 +1,212 @@
+package recon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ctrecon/ctrecon/dicomio"
+	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/pacs"
+	"github.com/ctrecon/ctrecon/sinogram"
+)
+
+// simulated writes one small simulated spectral scan per test binary: the
+// simulator's default phantom (30 mm of water with lipid, hydroxyapatite,
+// iodine and gadolinium inserts) over 90 views.
+var simulated = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "ctrecon-recon-test-")
+	if err != nil {
+		return "", err
+	}
+	spec := sinogram.DefaultSimSpec()
+	spec.Views = 90
+	return dir, sinogram.Simulate(dir, spec)
+})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if dir, err := simulated(); err == nil {
+		os.RemoveAll(dir)
+	}
+	os.Exit(code)
+}
+
+func scanDir(t *testing.T) string {
+	t.Helper()
+	dir, err := simulated()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func smallJob(t *testing.T) Job {
+	return Job{ID: "t1", Input: scanDir(t), Output: t.TempDir(),
+		Volume: VolumeSpec{Dim: [3]int{64, 64, 4}, VoxelMM: [3]float64{0.6, 0.6, 0.6}},
+		Filter: FilterSpec{Window: "hann", Cutoff: 0.3}}
+}
+
+// The offline path, from raw counts to DICOM: in every bin's series, water
+// (the 5 mm around the axis, inside the ring of inserts) reads 0 ± 20 HU
+// and air just outside the phantom -1000 ± 30 HU, read back from the DICOM
+// files themselves; the report lists every bin and stage.
+func TestRunWaterAndAirInEveryBin(t *testing.T) {
+	job := smallJob(t)
+	rep, err := Run(context.Background(), job, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Bins) != 5 {
+		t.Fatalf("%d bins in the report, want 5", len(rep.Bins))
+	}
+	iodine, gadolinium := make([]float64, len(rep.Bins)), make([]float64, len(rep.Bins))
+	for k, b := range rep.Bins {
+		var water, air float64
+		slices := readSeries(t, b)
+		for _, s := range slices {
+			n := float64(len(slices))
+			water += ringMean(s.hu, s.cols, s.rows, 0.6, fdk.Vec3{}, 0, 5) / n
+			air += ringMean(s.hu, s.cols, s.rows, 0.6, fdk.Vec3{}, 16.5, 18) / n
+			iodine[k] += ringMean(s.hu, s.cols, s.rows, 0.6, fdk.Vec3{9, 0}, 0, 2) / n
+			gadolinium[k] += ringMean(s.hu, s.cols, s.rows, 0.6, fdk.Vec3{0, 9}, 0, 2) / n
+		}
+		t.Logf("bin %d (%g-%g keV): water %.1f HU, air %.1f HU", b.Index, b.LowKeV, b.HighKeV, water, air)
+		if !(math.Abs(water) <= 20) || !(math.Abs(air+1000) <= 30) {
+			t.Errorf("bin %d: water %.1f HU (want 0 ± 20), air %.1f HU (want -1000 ± 30)", b.Index, water, air)
+		}
+	}
+	t.Logf("iodine by bin %.0f HU, gadolinium %.0f HU", iodine, gadolinium)
+	// K-edges: iodine 33.2 keV (between bins 1 and 2), gadolinium 50.2 keV
+	// (between bins 2 and 3): each contrast agent attenuates most in the bin
+	// just above its edge.
+	if !(iodine[2] > 1.5*iodine[1]) || !(iodine[2] > iodine[3]) {
+		t.Errorf("iodine does not peak above its K-edge: %.0f HU", iodine)
+	}
+	if !(gadolinium[3] > 1.5*gadolinium[2]) || !(gadolinium[3] > gadolinium[4]) {
+		t.Errorf("gadolinium does not peak above its K-edge: %.0f HU", gadolinium)
+	}
+	for _, stage := range []string{"read", "preprocess", "filter", "backproject", "dicom", "preview"} {
+		if _, ok := rep.Seconds[stage]; !ok {
+			t.Errorf("report has no time for stage %q", stage)
+		}
+	}
+	var onDisk Report
+	data, err := os.ReadFile(filepath.Join(job.Output, "report.json"))
+	if err != nil || json.Unmarshal(data, &onDisk) != nil || onDisk.StudyInstanceUID != rep.StudyInstanceUID {
+		t.Errorf("report.json missing or different: %v", err)
+	}
+}
+
+type slice struct {
+	hu         []float64
+	cols, rows int
+}
+
+// readSeries reads every slice of a bin's series.
+func readSeries(t *testing.T, b BinReport) []slice {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(b.Dir, "*.dcm"))
+	if len(files) != b.Files || len(files) == 0 {
+		t.Fatalf("bin %d: %d files in %s, report says %d", b.Index, len(files), b.Dir, b.Files)
+	}
+	var out []slice
+	for _, f := range files {
+		hu, cols, rows, err := dicomio.ReadSliceHU(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, slice{hu, cols, rows})
+	}
+	return out
+}
+
+// ringMean returns the mean of a slice centred on the axis between radii
+// r0 and r1 mm from c.
+func ringMean(hu []float64, cols, rows int, pixel float64, c fdk.Vec3, r0, r1 float64) float64 {
+	var sum float64
+	n := 0
+	for j := range rows {
+		for i := range cols {
+			r := math.Hypot((float64(i)-float64(cols-1)/2)*pixel-c[0], (float64(j)-float64(rows-1)/2)*pixel-c[1])
+			if r >= r0 && r <= r1 {
+				sum += hu[j*cols+i]
+				n++
+			}
+		}
+	}
+	return sum / float64(n)
+}
+
+// A PACS that keeps failing leaves the series on disk and says so in the
+// report and the error: a partial upload is never silent.
+func TestRunReportsFailedUpload(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "disk full", http.StatusInsufficientStorage)
+	}))
+	defer srv.Close()
+	job := smallJob(t)
+	job.Bins, job.PACS = []int{2}, srv.URL+"/dicom-web"
+	rep, err := Run(context.Background(), job, Options{})
+	if !errors.Is(err, pacs.ErrPartial) {
+		t.Fatalf("err = %v, want ErrPartial", err)
+	}
+	if rep.PACS == nil || rep.PACS.Failed != 4 || rep.PACS.Stored != 0 || !strings.Contains(rep.PACS.Errors[0], "disk full") {
+		t.Errorf("report's upload section: %+v", rep.PACS)
+	}
+	if files, _ := filepath.Glob(filepath.Join(rep.Bins[0].Dir, "*.dcm")); len(files) != 4 {
+		t.Errorf("%d files kept on disk, want 4", len(files))
+	}
+}
+
+// A water region measured in the volume replaces the manifest's
+// calibration and gives the same HU scale.
+func TestRunWaterROI(t *testing.T) {
+	job := smallJob(t)
+	job.Bins = []int{3}
+	job.WaterROI = &Sphere{RadiusMM: 3}
+	rep, err := Run(context.Background(), job, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := rep.Bins[0]
+	if b.MuWaterFrom != "water_roi" || math.Abs(b.MuWater/0.02087-1) > 0.02 {
+		t.Errorf("measured water %.5f/mm from %s, want within 2%% of the simulated 0.02087", b.MuWater, b.MuWaterFrom)
+	}
+}
+
+func TestJobErrorsNameTheField(t *testing.T) {
+	good := `{"id":"j","input":"in","output":"out","volume":{"dim":[8,8,8]},"filter":{"window":"hann"}}`
+	cases := map[string]string{
+		strings.Replace(good, `"input":"in",`, ``, 1):                   "input",
+		strings.Replace(good, `[8,8,8]`, `[8,0,8]`, 1):                  "volume.dim[1]",
+		strings.Replace(good, `"hann"`, `"gauss"`, 1):                   "filter.window",
+		strings.Replace(good, `"window":"hann"`, `"cutoff":1.5`, 1):     "filter.cutoff",
+		strings.Replace(good, `"id":"j"`, `"id":"j","device":"tpu"`, 1): "device",
+		strings.Replace(good, `"id":"j"`, `"id":"j","bins":[1,1]`, 1):   "bins[1]",
+		strings.Replace(good, `"id":"j"`, `"id":"j","voxels":2`, 1):     "voxels",
+		`{"id":`: "unexpected EOF",
+	}
+	for spec, want := range cases {
+		_, err := ParseJob([]byte(spec))
+		if !errors.Is(err, ErrJob) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want ErrJob naming %q", spec, err, want)
+		}
+	}
+	if _, err := ParseJob([]byte(good)); err != nil {
+		t.Errorf("good job rejected: %v", err)
+	}
+	job := smallJob(t)
+	job.Bins = []int{7}
+	if _, err := Run(context.Background(), job, Options{}); err == nil || !strings.Contains(err.Error(), "bin 7 does not exist") {
+		t.Errorf("missing bin: err = %v", err)
+	}
+}
