@@ -202,31 +202,15 @@ func (a *cpuAccumulator) row(p *paddedView, acc [][]float32, y, z int) {
 	bw := m[2][1]*fy + m[2][2]*fz + m[2][3]
 	au, av, aw := m[0][0], m[1][0], m[2][0]
 	stride := a.det.Cols + 2*border
-	if len(acc) == 1 {
-		bilinearRow(acc[0][x0:x1+1], p.bins[0], stride, float32(x0), au, bu, av, bv, aw, bw)
-		return
-	}
-	for x := x0; x <= x1; x++ {
-		fx := float32(x)
-		iw := 1 / (aw*fx + bw)
-		u, v := (au*fx+bu)*iw, (av*fx+bv)*iw
-		iu, iv := int(u), int(v)
-		fu, fv := u-float32(iu), v-float32(iv)
-		k := iv*stride + iu
-		for b, img := range p.bins {
-			acc[b][x] += bilinear(img, k, stride, fu, fv) * iw * iw
-		}
+	// Each bin takes its own pass along the row: recomputing u, v and w per
+	// bin costs less than giving up the vector loop, which handles one image.
+	for b, img := range p.bins {
+		bilinearRow(acc[b][x0:x1+1], img, stride, float32(x0), au, bu, av, bv, aw, bw)
 	}
 }
 
-func bilinear(img []float32, k, stride int, fu, fv float32) float32 {
-	top := img[k] + fu*(img[k+1]-img[k])
-	bot := img[k+stride] + fu*(img[k+stride+1]-img[k+stride])
-	return top + fv*(bot-top)
-}
-
-// bilinearRow is the single-bin inner loop: dst[i] gets the view's value at
-// voxel x = x0 + i.
+// bilinearRow is the inner loop: dst[i] gets the view's value at voxel
+// x = x0 + i.
 //
 // It reads img through unsafe pointers: the four bounds checks per voxel
 // cost a fifth of the loop's time, and xRange already guarantees that every
