@@ -15,6 +15,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/dicomio"
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/orthanctest"
 	"github.com/ctrecon/ctrecon/pacs"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
@@ -208,5 +209,27 @@ func TestJobErrorsNameTheField(t *testing.T) {
 	job.Bins = []int{7}
 	if _, err := Run(context.Background(), job, Options{}); err == nil || !strings.Contains(err.Error(), "bin 7 does not exist") {
 		t.Errorf("missing bin: err = %v", err)
+	}
+}
+
+// A reconstructed study uploaded with --pacs is found in a real PACS
+// (Orthanc on loopback) by its StudyInstanceUID, with every series and
+// instance.
+func TestRunUploadsToOrthanc(t *testing.T) {
+	root := orthanctest.Start(t)
+	job := smallJob(t)
+	job.Bins, job.PACS = []int{1, 3}, root
+	rep, err := Run(context.Background(), job, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.PACS.Stored != 8 || rep.PACS.Failed != 0 {
+		t.Fatalf("report: %+v", rep.PACS)
+	}
+	var series, instances []map[string]any
+	orthanctest.GetJSON(t, root+"/studies/"+rep.StudyInstanceUID+"/series", &series)
+	orthanctest.GetJSON(t, root+"/studies/"+rep.StudyInstanceUID+"/instances", &instances)
+	if len(series) != 2 || len(instances) != 8 {
+		t.Errorf("Orthanc has %d series and %d instances of study %s, want 2 and 8", len(series), len(instances), rep.StudyInstanceUID)
 	}
 }
