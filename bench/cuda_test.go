@@ -83,20 +83,7 @@ func BenchmarkCUDAFDK(b *testing.B) {
 			reportFDK(b, p, run)
 		})
 		b.Run(p.name+"/cpu-filter", func(b *testing.B) {
-			run := func() {
-				r, err := fdk.New(g, p.grid(), 1, fdk.Options{Backprojector: c})
-				if err != nil {
-					b.Fatal(err)
-				}
-				for v := range p.views {
-					if err := r.Add(v, [][]float32{append([]float32(nil), src...)}); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if _, err := r.Finish(); err != nil {
-					b.Fatal(err)
-				}
-			}
+			run := func() { streamFDK(b, g, p.grid(), src, fdk.Options{Backprojector: c}) }
 			reportFDK(b, p, run)
 		})
 	}

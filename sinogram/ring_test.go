@@ -85,18 +85,7 @@ func TestPreprocessorRingCorrection(t *testing.T) {
 	spec := noiselessSpec()
 	spec.Views = 24
 	spec.Layout.ChipsX = 2
-	sim, err := sinogram.NewSimulator(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := sim.Write(dir); err != nil {
-		t.Fatal(err)
-	}
-	scan, err := sinogram.ReadScan(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, scan := simulateScan(t, spec)
 	// Raw column 40 of bin 0 loses 5 % of its counts in every projection:
 	// its line integrals rise by -ln 0.95.
 	const col, gain = 40, 0.95
@@ -115,6 +104,7 @@ func TestPreprocessorRingCorrection(t *testing.T) {
 	}
 	exact := make([][][]float32, scan.Views)
 	for v := range exact {
+		var err error
 		if exact[v], err = sim.ExactLineIntegrals(v); err != nil {
 			t.Fatal(err)
 		}

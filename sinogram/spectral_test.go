@@ -37,18 +37,7 @@ const (
 func TestSpectralScan(t *testing.T) {
 	spec := sinogram.DefaultSimSpec()
 	spec.Views = 90 // enough for ROI means on 0.6 mm voxels; keeps the test short
-	sim, err := sinogram.NewSimulator(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := sim.Write(dir); err != nil {
-		t.Fatal(err)
-	}
-	scan, err := sinogram.ReadScan(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, scan := simulateScan(t, spec)
 	pp, err := sinogram.NewPreprocessor(scan, sinogram.PreprocessOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -34,18 +34,7 @@ func TestCameraStitching(t *testing.T) {
 	spec := noiselessSpec()
 	spec.Layout = sinogram.Layout{Chip: sinogram.Medipix3RX, ChipPixels: 128, Pitch: 0.110, ChipsX: 2, ChipsY: 2, GapX: 2, GapY: 3}
 	spec.CameraShifts = []int{0, 65}
-	sim, err := sinogram.NewSimulator(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := sim.Write(dir); err != nil {
-		t.Fatal(err)
-	}
-	scan, err := sinogram.ReadScan(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, scan := simulateScan(t, spec)
 	g := &scan.Geometry
 	if g.Cols != 2*128+2+65 || g.Rows != 2*128+3 {
 		t.Fatalf("virtual detector %dx%d, want %dx%d", g.Cols, g.Rows, 2*128+2+65, 2*128+3)
@@ -100,18 +89,7 @@ func TestCameraStitching(t *testing.T) {
 func TestZeroCountsClamped(t *testing.T) {
 	spec := noiselessSpec()
 	spec.Layout.ChipsX = 2
-	sim, err := sinogram.NewSimulator(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := sim.Write(dir); err != nil {
-		t.Fatal(err)
-	}
-	scan, err := sinogram.ReadScan(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, scan := simulateScan(t, spec)
 	pixels := scan.Layout.RawCols() * scan.Layout.RawRows()
 	if _, err := scan.WriteFrame(sinogram.ProjectionFrame, 2, 1, 0, 0, make([]float64, pixels)); err != nil {
 		t.Fatal(err)
@@ -133,4 +111,22 @@ func TestZeroCountsClamped(t *testing.T) {
 			t.Fatalf("pixel %d: %v, want ln(flat / 0.5)", i, x)
 		}
 	}
+}
+
+// simulateScan writes spec's scan to a temporary folder and reads it back.
+func simulateScan(t *testing.T, spec sinogram.SimSpec) (*sinogram.Simulator, *sinogram.Scan) {
+	t.Helper()
+	sim, err := sinogram.NewSimulator(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := sim.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	scan, err := sinogram.ReadScan(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim, scan
 }

@@ -34,19 +34,11 @@ func runDemo(args []string) error {
 		return err
 	}
 	fmt.Printf("simulated %d exact %s projections of %dx%d in %.2f s\n", len(projs), s.phantom, g.Cols, g.Rows, time.Since(start).Seconds())
-	grid, err := r.grid(g)
+	vol, sum, err := r.run(g, func(v int) ([]float32, error) { return projs[v], nil })
 	if err != nil {
 		return err
 	}
-	opts, release, err := r.options()
-	if err != nil {
-		return err
-	}
-	defer release()
-	vol, sum, err := reconstruct(g, grid, func(v int) ([]float32, error) { return projs[v], nil }, opts)
-	if err != nil {
-		return err
-	}
+	grid := vol.Grid
 	fmt.Println(sum)
 	truth := fdk.NewVolume(grid)
 	ph.Sample(truth, 1)

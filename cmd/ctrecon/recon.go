@@ -120,6 +120,20 @@ func (s summary) String() string {
 		s.timings.Backproject.Seconds(), s.GUPS(), s.device)
 }
 
+// run reconstructs the views read returns, on the flags' grid and device.
+func (r *reconFlags) run(g *fdk.Geometry, read func(v int) ([]float32, error)) (*fdk.Volume, summary, error) {
+	grid, err := r.grid(g)
+	if err != nil {
+		return nil, summary{}, err
+	}
+	opts, release, err := r.options()
+	if err != nil {
+		return nil, summary{}, err
+	}
+	defer release()
+	return reconstruct(g, grid, read, opts)
+}
+
 // reconstruct runs FDK with a progress bar on stderr on the views that
 // read returns. A goroutine reads ahead, so reading the next views overlaps
 // filtering and back-projecting the last ones.
@@ -198,16 +212,7 @@ func runPlastimatch(in, out, png string, r *reconFlags) error {
 	if err != nil {
 		return err
 	}
-	grid, err := r.grid(&folder.Geometry)
-	if err != nil {
-		return err
-	}
-	opts, release, err := r.options()
-	if err != nil {
-		return err
-	}
-	defer release()
-	vol, sum, err := reconstruct(&folder.Geometry, grid, folder.Projection, opts)
+	vol, sum, err := r.run(&folder.Geometry, folder.Projection)
 	if err != nil {
 		return err
 	}
