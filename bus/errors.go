@@ -1,0 +1,34 @@
+package bus
+
+import "errors"
+
+// Sentinel errors. Functions wrap them with %w and add what was wrong.
+var (
+	// ErrInvalidOption reports an Option or EmbeddedOptions field that cannot
+	// work: a missing file, an empty user, a certificate without its key.
+	ErrInvalidOption = errors.New("bus: invalid option")
+
+	// ErrInvalidConfig reports a Config that Setup rejects.
+	ErrInvalidConfig = errors.New("bus: invalid config")
+
+	// ErrInvalidID reports a scan, job or folder ID, a DICOM UID, a bin or a
+	// view that cannot be part of a subject or key.
+	ErrInvalidID = errors.New("bus: invalid identifier")
+
+	// ErrInvalidStatus reports a Status that PutStatus rejects.
+	ErrInvalidStatus = errors.New("bus: invalid status")
+
+	// ErrTooLarge reports a message larger than the server's max_payload.
+	ErrTooLarge = errors.New("bus: message too large")
+
+	// ErrNotFound reports a job status or folder that does not exist.
+	ErrNotFound = errors.New("bus: not found")
+
+	// ErrNoJob is returned by PullJob when its context ends before a job
+	// arrives.
+	ErrNoJob = errors.New("bus: no job")
+
+	// ErrStop may be returned by a handler given to ConsumeScan or
+	// ConsumeFeatures to end consumption without an error.
+	ErrStop = errors.New("bus: stop")
+)

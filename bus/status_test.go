@@ -1,0 +1,139 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"time"
+)
+
+func TestStatusRoundTrip(t *testing.T) {
+	_, b := newBus(t, Config{})
+	ctx := testContext(t, 10*time.Second)
+	want := Status{
+		ID:       "job-7",
+		State:    StateRunning,
+		Progress: 0.25,
+		Device:   "cuda:0",
+		Timings:  map[string]time.Duration{"preprocess": 1500 * time.Millisecond, "filter": 20 * time.Millisecond},
+	}
+	before := time.Now().UTC()
+	rev, err := b.PutStatus(ctx, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.GetStatus(ctx, "job-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UpdatedAt.Before(before) || time.Since(got.UpdatedAt) > time.Minute {
+		t.Errorf("UpdatedAt %v, put at %v", got.UpdatedAt, before)
+	}
+	if got.Revision != rev {
+		t.Errorf("revision %d, PutStatus said %d", got.Revision, rev)
+	}
+	if got.ID != want.ID || got.State != want.State || got.Progress != want.Progress || got.Device != want.Device ||
+		len(got.Timings) != 2 || got.Timings["preprocess"] != want.Timings["preprocess"] {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+
+	if _, err := b.GetStatus(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing job: %v", err)
+	}
+	for _, bad := range []Status{
+		{ID: "x", State: "paused"},
+		{ID: "x", State: StateRunning, Progress: 1.5},
+		{ID: "x", State: StateRunning, Progress: math.NaN()},
+		{ID: "x.y", State: StateRunning},
+	} {
+		if _, err := b.PutStatus(ctx, bad); !errors.Is(err, ErrInvalidStatus) && !errors.Is(err, ErrInvalidID) {
+			t.Errorf("PutStatus(%+v): %v", bad, err)
+		}
+	}
+
+	for _, id := range []string{"job-9", "job-1"} {
+		if _, err := b.PutStatus(ctx, Status{ID: id, State: StateQueued}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := b.ListStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range all {
+		ids = append(ids, s.ID)
+	}
+	if len(ids) != 3 || ids[0] != "job-1" || ids[1] != "job-7" || ids[2] != "job-9" {
+		t.Errorf("ListStatus IDs %v", ids)
+	}
+}
+
+func TestListStatusEmpty(t *testing.T) {
+	_, b := newBus(t, Config{})
+	all, err := b.ListStatus(testContext(t, 5*time.Second))
+	if err != nil || len(all) != 0 {
+		t.Errorf("ListStatus on an empty bucket: %v, %v", all, err)
+	}
+}
+
+func TestWatchStatus(t *testing.T) {
+	_, b := newBus(t, Config{})
+	ctx := testContext(t, 10*time.Second)
+	if _, err := b.PutStatus(ctx, Status{ID: "w", State: StateQueued}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.PutStatus(ctx, Status{ID: "other", State: StateQueued}); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	one, err := b.WatchStatus(wctx, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	every, err := b.WatchStatus(wctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func(ch <-chan Status) Status {
+		t.Helper()
+		select {
+		case s, ok := <-ch:
+			if !ok {
+				t.Fatal("watch closed early")
+			}
+			return s
+		case <-ctx.Done():
+			t.Fatal("no status update")
+		}
+		return Status{}
+	}
+	if s := next(one); s.ID != "w" || s.State != StateQueued {
+		t.Errorf("current value %+v", s)
+	}
+	for _, p := range []float64{0.5, 1} {
+		st := StateRunning
+		if p == 1 {
+			st = StateDone
+		}
+		if _, err := b.PutStatus(ctx, Status{ID: "w", State: st, Progress: p}); err != nil {
+			t.Fatal(err)
+		}
+		if s := next(one); s.Progress != p || s.State != st {
+			t.Errorf("update %+v, want progress %v", s, p)
+		}
+	}
+	seen := map[string]int{}
+	for range 4 {
+		seen[next(every).ID]++
+	}
+	if seen["w"] != 3 || seen["other"] != 1 {
+		t.Errorf("watch of all jobs saw %v", seen)
+	}
+	cancel()
+	for range one {
+	}
+	for range every {
+	}
+}
