@@ -18,8 +18,12 @@ import (
 // Job is what a physicist submits, as JSON or as command-line flags.
 type Job struct {
 	ID string `json:"id"`
-	// Input is the projection set: a folder with scan.json.
-	Input string `json:"input"`
+	// The projection set is one of: Input, a folder with scan.json that
+	// the worker can read; ScanID, a scan streamed on the bus by the
+	// acquisition host; Folder, a scan folder put in the bus's object store.
+	Input  string `json:"input,omitempty"`
+	ScanID string `json:"scan_id,omitempty"`
+	Folder string `json:"folder,omitempty"`
 	// Bins are the energy bins to reconstruct, by index; empty means all.
 	Bins   []int      `json:"bins,omitempty"`
 	Volume VolumeSpec `json:"volume"`
@@ -27,8 +31,9 @@ type Job struct {
 	// Device is auto, cpu or cuda.
 	Device string `json:"device,omitempty"`
 	// Output is the folder that receives the DICOM series, previews and
-	// the report.
-	Output string `json:"output"`
+	// the report. A worker uses a folder of its own, named for the job,
+	// when it is empty.
+	Output string `json:"output,omitempty"`
 	// PACS is a DICOMweb root to upload the series to, e.g.
 	// http://pacs:8042/dicom-web.
 	PACS string `json:"pacs,omitempty"`
@@ -37,6 +42,9 @@ type Job struct {
 	PatientID   string `json:"patient_id,omitempty"`
 	StudyID     string `json:"study_id,omitempty"`
 	StudyDesc   string `json:"study_description,omitempty"`
+	// WriteMHA also writes each bin's attenuation volume (1/mm, float32) as
+	// MetaImage, for quantitative work beyond what int16 HU holds.
+	WriteMHA bool `json:"write_mha,omitempty"`
 	// WaterROI, if set, measures each bin's water attenuation as the mean
 	// inside this sphere of the reconstruction, instead of taking it from
 	// the manifest's calibration.
@@ -103,11 +111,14 @@ func ReadJob(path string) (*Job, error) {
 // Validate reports the first field that makes the job impossible. It does
 // not look at the input: ReadScan does that.
 func (j *Job) Validate() error {
-	switch {
-	case j.Input == "":
-		return jobErr("input", "required")
-	case j.Output == "":
-		return jobErr("output", "required")
+	sources := 0
+	for _, s := range []string{j.Input, j.ScanID, j.Folder} {
+		if s != "" {
+			sources++
+		}
+	}
+	if sources != 1 {
+		return jobErr("input", "give exactly one of input (a folder), scan_id (a streamed scan) or folder (in the object store)")
 	}
 	for k, d := range j.Volume.Dim {
 		if d < 1 {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/ctrecon/ctrecon/dicomio"
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/features"
+	"github.com/ctrecon/ctrecon/metaimage"
 	"github.com/ctrecon/ctrecon/pacs"
 	"github.com/ctrecon/ctrecon/preview"
 	"github.com/ctrecon/ctrecon/sinogram"
@@ -64,6 +66,9 @@ type Options struct {
 	Progress func(stage string, done, total int)
 	// Log receives warnings (nil: slog.Default()).
 	Log *slog.Logger
+	// Features, if set, receives each bin's HU histograms (per volume and
+	// per slice) for the search index.
+	Features func(ctx context.Context, v []features.Vector) error
 }
 
 // Run reconstructs job: reads and checks the scan, turns counts into line
@@ -75,19 +80,30 @@ func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 	if err := job.Validate(); err != nil {
 		return nil, err
 	}
+	if job.Input == "" {
+		return nil, jobErr("input", "Run reads a scan folder; a streamed scan needs a Worker")
+	}
+	if job.Output == "" {
+		return nil, jobErr("output", "required")
+	}
+	return run(ctx, job, opts, folderSource{job.Input})
+}
+
+// run carries a job through every stage, its views coming from src.
+func run(ctx context.Context, job Job, opts Options, src source) (*Report, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
 	if opts.Backprojector == nil {
 		opts.Backprojector = fdk.CPU{}
 	}
-	r := &runner{job: job, opts: opts, rep: &Report{JobID: job.ID, Job: job, Seconds: map[string]float64{}}}
+	r := &runner{job: job, opts: opts, src: src, rep: &Report{JobID: job.ID, Job: job, Seconds: map[string]float64{}}}
 	steps := []struct {
 		stage string
 		fn    func(context.Context) error
 	}{
 		{"read", r.read}, {"reconstruct", r.reconstruct}, {"calibrate", r.calibrate},
-		{"dicom", r.writeSeries}, {"preview", r.writePreviews},
+		{"dicom", r.writeSeries}, {"preview", r.writePreviews}, {"features", r.publishFeatures},
 	}
 	for _, s := range steps {
 		start := time.Now()
@@ -112,6 +128,7 @@ func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 type runner struct {
 	job  Job
 	opts Options
+	src  source
 	rep  *Report
 
 	scan   *sinogram.Scan
@@ -129,8 +146,8 @@ func (r *runner) warn(msg string, args ...any) {
 }
 
 // read opens the scan and calibrates the detector.
-func (r *runner) read(context.Context) error {
-	scan, err := sinogram.ReadScan(r.job.Input)
+func (r *runner) read(ctx context.Context) error {
+	scan, err := r.src.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -168,10 +185,8 @@ func (r *runner) reconstruct(ctx context.Context) error {
 	}
 	n := g.NumViews()
 	var prep time.Duration
-	for v := range n {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	done := 0
+	err = r.src.views(ctx, func(v int) error {
 		start := time.Now()
 		imgs := make([][]float32, len(r.bins))
 		for i, b := range r.bins {
@@ -186,9 +201,13 @@ func (r *runner) reconstruct(ctx context.Context) error {
 		if err := rec.Add(v, imgs); err != nil {
 			return err
 		}
-		if r.opts.Progress != nil {
-			r.opts.Progress("reconstruct", v+1, n)
+		if done++; r.opts.Progress != nil {
+			r.opts.Progress("reconstruct", done, n)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if r.vols, err = rec.Finish(); err != nil {
 		return err
@@ -297,9 +316,15 @@ func (r *runner) writeSeries(context.Context) error {
 }
 
 // writePreviews writes the three central slices of each bin, windowed from
-// -1000 to +1000 HU so that air, water and bone are all told apart.
+// -1000 to +1000 HU so that air, water and bone are all told apart, and the
+// volumes themselves when the job asks.
 func (r *runner) writePreviews(context.Context) error {
 	for i, b := range r.bins {
+		if r.job.WriteMHA {
+			if err := metaimage.Write(filepath.Join(r.job.Output, fmt.Sprintf("volume_bin%d.mha", b)), r.vols[i]); err != nil {
+				return err
+			}
+		}
 		path := filepath.Join(r.job.Output, fmt.Sprintf("preview_bin%d.png", b))
 		mu := r.mus[i]
 		if err := preview.WritePNG(path, r.vols[i], preview.Window{Lo: 0, Hi: 2 * mu}); err != nil {
@@ -333,6 +358,23 @@ func (r *runner) upload(ctx context.Context) error {
 		r.warn("%v", err)
 	}
 	return err
+}
+
+// publishFeatures computes each bin's HU histograms and hands them on.
+func (r *runner) publishFeatures(ctx context.Context) error {
+	if r.opts.Features == nil {
+		return nil
+	}
+	for i, s := range r.series {
+		vs, err := features.Histograms(r.vols[i], r.mus[i], features.IDs{StudyUID: s.StudyInstanceUID, SeriesUID: s.SeriesInstanceUID, Bin: r.bins[i]})
+		if err != nil {
+			return err
+		}
+		if err := r.opts.Features(ctx, vs); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeReport writes report.json into the output folder.

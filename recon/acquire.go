@@ -1,0 +1,174 @@
+package recon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/sinogram"
+)
+
+// AcquireOptions are how the acquisition host streams a scan.
+type AcquireOptions struct {
+	// Pace is the time between views, as the scanner takes them; 0 streams
+	// as fast as the bus acknowledges.
+	Pace time.Duration
+	// Progress, if set, is called after each acknowledged view.
+	Progress func(done, total int)
+	// Retry is how long one publish may take before it is sent again (0:
+	// 5 s). Deduplication makes a repeat of an acknowledged frame harmless.
+	Retry time.Duration
+}
+
+// Acquire streams the scan in dir on the bus as the scanner host does: its
+// calibration frames into the object store, its manifest, then every
+// projection frame, view by view, each acknowledged before the next and
+// sent again after a dropped connection until it is. It returns the scan's
+// ID.
+//
+// Like a scanner's host it checks the manifest but not the frames: the
+// worker does, and fails the job with the frame named.
+func Acquire(ctx context.Context, b *bus.Bus, dir string, opts AcquireOptions) (string, error) {
+	scan, err := sinogram.ReadManifest(dir)
+	if err != nil {
+		return "", err
+	}
+	if err := bus.ValidID("scan", scan.ScanID); err != nil {
+		return "", fmt.Errorf("%s: scan_id: %w", dir, err)
+	}
+	if n := len(scan.CameraPositions()); n > 1 {
+		return "", fmt.Errorf("%s: %d camera positions: streaming supports one; submit the folder instead", dir, n)
+	}
+	if err := putCalibration(ctx, b, scan); err != nil {
+		return "", err
+	}
+	manifest, err := os.ReadFile(filepath.Join(dir, sinogram.ManifestName))
+	if err != nil {
+		return "", err
+	}
+	if err := retry(ctx, opts.Retry, func(ctx context.Context) error {
+		_, err := b.PublishManifest(ctx, scan.ScanID, manifest)
+		return err
+	}); err != nil {
+		return "", err
+	}
+	for v := range scan.Views {
+		start := time.Now()
+		for bin := range scan.Bins {
+			data, err := os.ReadFile(scan.FramePath(sinogram.ProjectionFrame, v, bin, 0, 0))
+			if err != nil {
+				return "", err
+			}
+			if err := retry(ctx, opts.Retry, func(ctx context.Context) error {
+				_, err := b.PublishFrame(ctx, scan.ScanID, bin, v, data, nil)
+				return err
+			}); err != nil {
+				return "", fmt.Errorf("view %d bin %d: %w", v, bin, err)
+			}
+		}
+		if opts.Progress != nil {
+			opts.Progress(v+1, scan.Views)
+		}
+		sleep(ctx, opts.Pace-time.Since(start))
+	}
+	return scan.ScanID, ctx.Err()
+}
+
+// putCalibration copies the flats, darks and bad-pixel mask into a folder
+// of their own and puts it in the object store.
+func putCalibration(ctx context.Context, b *bus.Bus, scan *sinogram.Scan) error {
+	tmp, err := os.MkdirTemp("", "ctrecon-calibration-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	var files []string
+	for bin := range scan.Bins {
+		for k := range scan.Flats {
+			files = append(files, scan.FramePath(sinogram.FlatFrame, 0, bin, 0, k))
+		}
+		for k := range scan.Darks {
+			files = append(files, scan.FramePath(sinogram.DarkFrame, 0, bin, 0, k))
+		}
+	}
+	if scan.BadPixelMask != "" {
+		files = append(files, filepath.Join(scan.Dir(), scan.BadPixelMask))
+	}
+	for _, f := range files {
+		rel, err := filepath.Rel(scan.Dir(), f)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if err := writeAtomic(filepath.Join(tmp, rel), data); err != nil {
+			return err
+		}
+	}
+	return retry(ctx, 0, func(ctx context.Context) error {
+		_, err := b.PutFolder(ctx, CalibrationFolder(scan.ScanID), tmp)
+		return err
+	})
+}
+
+// retry calls fn with a deadline of timeout (0: 5 s) per attempt until it
+// succeeds, fails for a reason a repeat cannot change, or ctx ends.
+func retry(ctx context.Context, timeout time.Duration, fn func(context.Context) error) error {
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		err := fn(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || errors.Is(err, bus.ErrInvalidID) || errors.Is(err, bus.ErrTooLarge) {
+			return err
+		}
+		sleep(ctx, wait)
+	}
+}
+
+// Submit queues job on the bus with its ID as the deduplication key (a new
+// ID is made when it has none), after validating it, so a malformed spec is
+// rejected here with the field it names. It returns the ID and whether the
+// job had been submitted before.
+func Submit(ctx context.Context, b *bus.Bus, job Job) (id string, duplicate bool, err error) {
+	if job.ID == "" {
+		job.ID = NewJobID()
+	}
+	if err := bus.ValidID("job", job.ID); err != nil {
+		return "", false, jobErr("id", "%v", err)
+	}
+	if err := job.Validate(); err != nil {
+		return "", false, err
+	}
+	spec, err := json.Marshal(job)
+	if err != nil {
+		return "", false, err
+	}
+	if st, err := b.GetStatus(ctx, job.ID); err != nil || st.State == "" {
+		// Queued before it is published, so a fast worker's running status
+		// is not overwritten.
+		if _, err := b.PutStatus(ctx, bus.Status{ID: job.ID, State: bus.StateQueued}); err != nil {
+			return "", false, err
+		}
+	}
+	duplicate, err = b.SubmitJob(ctx, job.ID, spec)
+	return job.ID, duplicate, err
+}
+
+// NewJobID returns a unique job ID: the time and random bits.
+func NewJobID() string {
+	r := make([]byte, 4)
+	rand.Read(r)
+	return time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(r)
+}

@@ -1,0 +1,225 @@
+package recon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/metaimage"
+	"github.com/ctrecon/ctrecon/sinogram"
+)
+
+// testBus starts an embedded JetStream server with its own storage and
+// returns a connected, set-up bus.
+func testBus(t *testing.T, cfg bus.Config) (*bus.Bus, *bus.Embedded) {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{DataDir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	b, err := bus.Connect(ctx, srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if err := b.Setup(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return b, srv
+}
+
+// startWorker runs a worker until the test ends (or stop is called).
+func startWorker(t *testing.T, b *bus.Bus, dir string) (w *Worker, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w = &Worker{Bus: b, Dir: dir, RetryDelay: 100 * time.Millisecond}
+	var wg sync.WaitGroup
+	wg.Go(func() { w.Run(ctx) })
+	stop = sync.OnceFunc(func() { cancel(); wg.Wait() })
+	t.Cleanup(stop)
+	return w, stop
+}
+
+// waitState polls the job's status until it reaches a final state.
+func waitState(t *testing.T, b *bus.Bus, id string, within time.Duration) bus.Status {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		st, err := b.GetStatus(context.Background(), id)
+		if err == nil && (st.State == bus.StateDone || st.State == bus.StateFailed) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s not finished within %v: %+v (%v)", id, within, st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func streamJob(t *testing.T, id string) Job {
+	j := smallJob(t)
+	j.ID, j.Input, j.ScanID, j.Output, j.WriteMHA = id, "", "SIM-0001", "", true
+	return j
+}
+
+// A scan streamed while a worker reconstructs it gives the same volumes as
+// the offline path, bit for bit: the views arrive in the same order, so the
+// sums are the same sums. The worker also publishes the features.
+func TestStreamedScanMatchesOffline(t *testing.T) {
+	b, _ := testBus(t, bus.Config{})
+	offline := smallJob(t)
+	offline.WriteMHA = true
+	if _, err := Run(context.Background(), offline, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	workDir := t.TempDir()
+	startWorker(t, b, workDir)
+	ctx := context.Background()
+	if _, _, err := Submit(ctx, b, streamJob(t, "stream-1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Acquire(ctx, b, scanDir(t), AcquireOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitState(t, b, "stream-1", time.Minute); st.State != bus.StateDone {
+		t.Fatalf("job ended %s: %s", st.State, st.Reason)
+	}
+	for bin := range 5 {
+		name := fmt.Sprintf("volume_bin%d.mha", bin)
+		want, err := metaimage.Read(filepath.Join(offline.Output, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := metaimage.Read(filepath.Join(workDir, "out", "stream-1", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range want.Data {
+			if got.Data[i] != want.Data[i] {
+				t.Fatalf("bin %d voxel %d: streamed %g, offline %g", bin, i, got.Data[i], want.Data[i])
+			}
+		}
+	}
+	n := 0
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	b.ConsumeFeatures(fctx, true, func(f bus.Feature) error {
+		if n++; f.Pending == 0 {
+			return bus.ErrStop
+		}
+		return nil
+	})
+	if n < 5 {
+		t.Errorf("%d feature vectors published, want at least one per bin", n)
+	}
+}
+
+// A malformed job is rejected at submit, naming the field, and never
+// queued.
+func TestSubmitRejectsMalformedJob(t *testing.T) {
+	b, _ := testBus(t, bus.Config{})
+	j := streamJob(t, "bad-1")
+	j.Volume.Dim[2] = 0
+	if _, _, err := Submit(context.Background(), b, j); !errors.Is(err, ErrJob) || !strings.Contains(err.Error(), "volume.dim[2]") {
+		t.Fatalf("err = %v, want ErrJob naming volume.dim[2]", err)
+	}
+	if _, err := b.GetStatus(context.Background(), "bad-1"); err == nil {
+		t.Error("a rejected job has a status")
+	}
+}
+
+// A job whose frames are corrupt ends failed at once with a reason naming
+// the frame, and the scan stays on the bus.
+func TestCorruptFrameFailsJob(t *testing.T) {
+	b, _ := testBus(t, bus.Config{MaxDeliver: 3})
+	startWorker(t, b, t.TempDir())
+	ctx := context.Background()
+	bad := corruptCopy(t, scanDir(t), 7, 2)
+	if _, _, err := Submit(ctx, b, streamJob(t, "corrupt-1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Acquire(ctx, b, bad, AcquireOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, b, "corrupt-1", time.Minute)
+	if st.State != bus.StateFailed || !strings.Contains(st.Reason, "view") {
+		t.Fatalf("status %+v, want failed with a reason naming the frame", st)
+	}
+	t.Logf("reason: %s", st.Reason)
+	kept := 0
+	b.ConsumeScan(ctx, "SIM-0001", func(f bus.Frame) error {
+		if kept++; f.Pending == 0 {
+			return bus.ErrStop
+		}
+		return nil
+	})
+	if kept != 1+90*5 {
+		t.Errorf("%d messages of the scan kept on the bus, want %d", kept, 1+90*5)
+	}
+}
+
+// corruptCopy copies the scan folder and truncates one projection frame.
+func corruptCopy(t *testing.T, src string, view, bin int) string {
+	t.Helper()
+	dst := t.TempDir()
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	scan, err := sinogram.ReadManifest(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := scan.FramePath(sinogram.ProjectionFrame, view, bin, 0, 0)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// A worker that dies mid-job leaves it to another, which finishes it: one
+// series set in the output, the job done.
+func TestWorkerDiesMidJob(t *testing.T) {
+	b, _ := testBus(t, bus.Config{AckWait: time.Second, MaxDeliver: 5})
+	ctx := context.Background()
+	if _, err := Acquire(ctx, b, scanDir(t), AcquireOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	j := streamJob(t, "crash-1")
+	j.Output = out
+	if _, _, err := Submit(ctx, b, j); err != nil {
+		t.Fatal(err)
+	}
+	first, stopFirst := startWorker(t, b, t.TempDir())
+	for { // let the first worker get into the job, then kill it
+		st, _ := b.GetStatus(ctx, "crash-1")
+		if st.State == bus.StateRunning && st.Progress > 0.2 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopFirst()
+	if first.Done.Load() != 0 {
+		t.Fatal("the first worker finished before it was stopped")
+	}
+	startWorker(t, b, t.TempDir())
+	if st := waitState(t, b, "crash-1", time.Minute); st.State != bus.StateDone {
+		t.Fatalf("job ended %s: %s", st.State, st.Reason)
+	}
+	series, _ := filepath.Glob(filepath.Join(out, "dicom", "*"))
+	if len(series) != 5 {
+		t.Errorf("%d series folders, want one per bin: %v", len(series), series)
+	}
+}
