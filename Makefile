@@ -11,14 +11,21 @@ export GOAMD64
 
 DEBS := plastimatch dicom3tools dcmtk orthanc orthanc-dicomweb
 
-.PHONY: all build run test bench lint deps kernels clean
+.PHONY: all build run demo test bench lint deps kernels clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ctrecon
 
+# run streams a simulated spectral scan through the whole system (embedded
+# NATS, a worker, DICOM, features, search) and prints where it all went.
 run: build
+	rm -rf out/serve
+	$(BIN) serve --demo --data out/serve --nats-port -1 --http 127.0.0.1:0
+
+# demo reconstructs an exact Shepp-Logan scan and prints accuracy and speed.
+demo: build
 	$(BIN) demo -o out/demo
 
 # deps installs the peer tools the tests compare against.

@@ -21,6 +21,13 @@ var commands = []command{
 	{"phantom", "write the exact projections of an analytic phantom as a projection folder", runPhantom},
 	{"recon", "reconstruct a projection folder with FDK into a MetaImage volume", runRecon},
 	{"demo", "simulate a Shepp-Logan scan, reconstruct it, report accuracy and speed", runDemo},
+	{"serve", "run NATS (embedded unless --nats), workers, the search index and HTTP in one process", runServe},
+	{"worker", "pull jobs from NATS and reconstruct them", runWorker},
+	{"acquire", "stream a scan folder (or a simulated scan) to NATS as the scanner does", runAcquire},
+	{"submit", "submit a reconstruction job (JSON file or flags) and print its ID", runSubmit},
+	{"status", "show one job's state, progress, device and timings", runStatus},
+	{"jobs", "list every job", runJobs},
+	{"search", "find the series or slices most like one, from a running service", runSearch},
 }
 
 func usage() {

@@ -17,18 +17,9 @@ func runSpectral(in, out, bins, pacsURL, waterROI string, r *reconFlags) error {
 	job := recon.Job{ID: "offline", Input: in, Output: out, PACS: pacsURL, Device: r.device,
 		Filter: recon.FilterSpec{Window: r.filter, Cutoff: r.cutoff, Padding: r.pad}}
 	var err error
-	if job.Volume.Dim, err = dims3(r.dim); err != nil {
-		return fmt.Errorf("--dim: %w", err)
+	if job.Volume, err = r.volume(); err != nil {
+		return err
 	}
-	vox, err := floatList(r.voxel, 3)
-	if err != nil {
-		return fmt.Errorf("--voxel: %w", err)
-	}
-	off, err := floatList(r.offset, 3)
-	if err != nil {
-		return fmt.Errorf("--offset: %w", err)
-	}
-	job.Volume.VoxelMM, job.Volume.OffsetMM = [3]float64(vox), [3]float64(off)
 	if job.Bins, err = intList(bins); err != nil {
 		return fmt.Errorf("--bins: %w", err)
 	}
@@ -83,4 +74,23 @@ func intList(s string) ([]int, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// volume returns the job's volume grid from --dim, --voxel and --offset.
+func (r *reconFlags) volume() (recon.VolumeSpec, error) {
+	var v recon.VolumeSpec
+	var err error
+	if v.Dim, err = dims3(r.dim); err != nil {
+		return v, fmt.Errorf("--dim: %w", err)
+	}
+	vox, err := floatList(r.voxel, 3)
+	if err != nil {
+		return v, fmt.Errorf("--voxel: %w", err)
+	}
+	off, err := floatList(r.offset, 3)
+	if err != nil {
+		return v, fmt.Errorf("--offset: %w", err)
+	}
+	v.VoxelMM, v.OffsetMM = [3]float64(vox), [3]float64(off)
+	return v, nil
 }

@@ -1,0 +1,353 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/internal/progress"
+	"github.com/ctrecon/ctrecon/recon"
+	"github.com/ctrecon/ctrecon/sinogram"
+)
+
+const defaultNATS = "nats://127.0.0.1:4222"
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt)
+}
+
+// runWorker runs workers against a NATS server until interrupted.
+func runWorker(args []string) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	var n natsFlags
+	n.register(fs, defaultNATS)
+	dir := fs.String("data", "ctrecon-worker", "folder for streamed scans and outputs of jobs that name none")
+	count := fs.Int("workers", 1, "workers in this process")
+	device := fs.String("device", "auto", "back-projection device: auto, cpu or cuda")
+	threads := fs.Int("threads", 0, "CPU threads per worker (0: all cores)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	b, err := n.connect(ctx, "ctrecon-worker")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	bp, release, err := backprojector(*device, *threads)
+	if err != nil {
+		return err
+	}
+	defer release()
+	var wg sync.WaitGroup
+	for i := range *count {
+		w := &recon.Worker{Bus: b, Dir: *dir, Backprojector: bp, Log: slog.With("worker", i)}
+		wg.Go(func() { w.Run(ctx) })
+	}
+	slog.Info("workers running", "nats", n.url, "workers", *count, "device", bp.Name())
+	wg.Wait()
+	return nil
+}
+
+// runAcquire streams a scan folder (or a simulated one) as the scanner does.
+func runAcquire(args []string) error {
+	fs := flag.NewFlagSet("acquire", flag.ContinueOnError)
+	var n natsFlags
+	n.register(fs, defaultNATS)
+	in := fs.String("i", "", "scan folder to stream (native format)")
+	simulate := fs.Bool("simulate", false, "simulate a spectral scan and stream it")
+	views := fs.Int("views", 180, "--simulate: views")
+	pace := fs.Duration("pace", 0, "time between views, as the scanner takes them (0: as fast as acknowledged)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	dir, err := scanToStream(*in, *simulate, *views)
+	if err != nil {
+		return err
+	}
+	b, err := n.connect(ctx, "ctrecon-acquire")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	var bar *progress.Bar
+	id, err := recon.Acquire(ctx, b, dir, recon.AcquireOptions{Pace: *pace, Progress: func(done, total int) {
+		if bar == nil {
+			bar = progress.New(os.Stderr, "acquire", "views", total)
+		}
+		bar.Set(done)
+	}})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("streamed scan %s\n", id)
+	return nil
+}
+
+// scanToStream returns the folder to stream: in, or a new simulated scan.
+func scanToStream(in string, simulate bool, views int) (string, error) {
+	switch {
+	case simulate == (in != ""):
+		return "", fmt.Errorf("give -i SCAN_DIR or --simulate")
+	case in != "":
+		return in, nil
+	}
+	dir, err := os.MkdirTemp("", "ctrecon-simulated-")
+	if err != nil {
+		return "", err
+	}
+	spec := sinogram.DefaultSimSpec()
+	spec.Views, spec.ScanID = views, "SIM-"+time.Now().UTC().Format("20060102-150405")
+	return dir, sinogram.Simulate(dir, spec)
+}
+
+// runSubmit submits a job: a JSON spec, or a scan folder with recon flags
+// (uploaded to the object store), or a streamed scan by its ID.
+func runSubmit(args []string) error {
+	fs := flag.NewFlagSet("submit", flag.ContinueOnError)
+	var n natsFlags
+	n.register(fs, defaultNATS)
+	in := fs.String("i", "", "scan folder to upload and reconstruct")
+	scanID := fs.String("scan", "", "ID of a scan streamed by 'ctrecon acquire'")
+	id := fs.String("id", "", "job ID (default: a new one); also the deduplication key")
+	out := fs.String("o", "", "output folder on the worker (default: the worker's own, per job)")
+	bins := fs.String("bins", "", "energy bins to reconstruct (default all)")
+	pacsURL := fs.String("pacs", "", "DICOMweb root to upload the series to")
+	wait := fs.Bool("wait", false, "show progress until the job is done or failed")
+	var r reconFlags
+	r.register(fs)
+	fs.Lookup("dim").DefValue, r.dim = "128,128,32", "128,128,32"
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	job, err := jobFromArgs(fs.Args(), *in, *scanID, *id, *out, *bins, *pacsURL, &r)
+	if err != nil {
+		return err
+	}
+	b, err := n.connect(ctx, "ctrecon-submit")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if *in != "" {
+		scan, err := sinogram.ReadScan(*in)
+		if err != nil {
+			return err
+		}
+		if _, err := b.PutFolder(ctx, scan.ScanID, *in); err != nil {
+			return err
+		}
+		job.Input, job.Folder = "", scan.ScanID
+	}
+	jobID, dup, err := recon.Submit(ctx, b, *job)
+	if err != nil {
+		return err
+	}
+	fmt.Println(jobID)
+	if dup {
+		slog.Info("already submitted: not queued again", "job", jobID)
+	}
+	if !*wait {
+		return nil
+	}
+	return waitJob(ctx, b, jobID)
+}
+
+// jobFromArgs builds the job from a JSON file argument or from flags.
+func jobFromArgs(files []string, in, scanID, id, out, bins, pacsURL string, r *reconFlags) (*recon.Job, error) {
+	if len(files) == 1 {
+		return recon.ReadJob(files[0])
+	}
+	if len(files) > 1 {
+		return nil, fmt.Errorf("one job file at a time, got %d", len(files))
+	}
+	job := &recon.Job{ID: id, Input: in, ScanID: scanID, Output: out, PACS: pacsURL, Device: r.device,
+		Filter: recon.FilterSpec{Window: r.filter, Cutoff: r.cutoff, Padding: r.pad}}
+	var err error
+	if job.Volume, err = r.volume(); err != nil {
+		return nil, err
+	}
+	if job.Bins, err = intList(bins); err != nil {
+		return nil, fmt.Errorf("--bins: %w", err)
+	}
+	return job, job.Validate()
+}
+
+// waitJob shows the job's progress until it is done or failed.
+func waitJob(ctx context.Context, b *bus.Bus, id string) error {
+	updates, err := b.WatchStatus(ctx, id)
+	if err != nil {
+		return err
+	}
+	bar := progress.New(os.Stderr, id, "%", 100)
+	for st := range updates {
+		bar.Set(int(100 * st.Progress))
+		switch st.State {
+		case bus.StateDone:
+			bar.Set(100)
+			fmt.Printf("job %s done on %s\n", id, st.Device)
+			return nil
+		case bus.StateFailed:
+			return fmt.Errorf("job %s failed: %s", id, st.Reason)
+		}
+	}
+	return ctx.Err()
+}
+
+// runStatus prints one job's status, runJobs every job's.
+func runStatus(args []string) error { return listJobs("status", args, true) }
+func runJobs(args []string) error   { return listJobs("jobs", args, false) }
+
+func listJobs(name string, args []string, one bool) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var n natsFlags
+	n.register(fs, defaultNATS)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if one && fs.NArg() != 1 {
+		return fmt.Errorf("usage: ctrecon status JOB_ID")
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	b, err := n.connect(ctx, "ctrecon-"+name)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	var list []bus.Status
+	if one {
+		st, err := b.GetStatus(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		list = []bus.Status{st}
+	} else if list, err = b.ListStatus(ctx); err != nil {
+		return err
+	}
+	fmt.Printf("%-32s %-8s %5s  %-18s %s\n", "JOB", "STATE", "DONE", "DEVICE", "REASON / SECONDS")
+	for _, st := range list {
+		detail := st.Reason
+		if st.State == bus.StateDone {
+			detail = fmt.Sprintf("backproject %.2f, total %.2f", st.Timings["backproject"].Seconds(), total(st.Timings).Seconds())
+		}
+		fmt.Printf("%-32s %-8s %4.0f%%  %-18s %s\n", st.ID, st.State, 100*st.Progress, st.Device, detail)
+	}
+	return nil
+}
+
+func total(t map[string]time.Duration) time.Duration {
+	var d time.Duration
+	for _, v := range t {
+		d += v
+	}
+	return d
+}
+
+// runSearch queries a running service's /search.
+func runSearch(args []string) error {
+	fs := flag.NewFlagSet("search", flag.ContinueOnError)
+	like := fs.String("like", "", "SERIES_UID or SERIES_UID:SLICE whose feature vector is the query")
+	k := fs.Int("k", 10, "number of neighbours")
+	server := fs.String("http", "http://127.0.0.1:8080", "the service's HTTP address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *like == "" {
+		return fmt.Errorf("--like SERIES_UID[:SLICE] is required")
+	}
+	body, err := getSearch(*server, *like, *k)
+	if err != nil {
+		return err
+	}
+	os.Stdout.Write(body)
+	return nil
+}
+
+func getSearch(server, like string, k int) ([]byte, error) {
+	u := server + "/search?" + url.Values{"like": {like}, "k": {strconv.Itoa(k)}}.Encode()
+	resp, err := http.Get(u)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("search: HTTP %d: %s", resp.StatusCode, body)
+	}
+	return body, nil
+}
+
+// runPipelineDemo streams a simulated scan through the service: acquire,
+// a worker reconstructing as the frames arrive, DICOM, features, search.
+func runPipelineDemo(ctx context.Context, s *service, data string) error {
+	dir := filepath.Join(data, "demo-scan")
+	spec := sinogram.DefaultSimSpec()
+	spec.Views, spec.ScanID = 120, "DEMO-"+time.Now().UTC().Format("20060102-150405")
+	fmt.Printf("simulating a %d-view, %d-bin MARS scan in %s\n", spec.Views, len(spec.Thresholds), dir)
+	os.RemoveAll(dir)
+	if err := sinogram.Simulate(dir, spec); err != nil {
+		return err
+	}
+	job := recon.Job{ID: spec.ScanID, ScanID: spec.ScanID, Volume: recon.VolumeSpec{Dim: [3]int{96, 96, 16}, VoxelMM: [3]float64{0.4, 0.4, 0.4}},
+		Filter: recon.FilterSpec{Window: "hann", Cutoff: 0.5}}
+	id, _, err := recon.Submit(ctx, s.bus, job)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { _, err := recon.Acquire(ctx, s.bus, dir, recon.AcquireOptions{}); errc <- err }()
+	fmt.Printf("streaming scan %s while a worker reconstructs it (job %s)\n", spec.ScanID, id)
+	if err := waitJob(ctx, s.bus, id); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil {
+		return err
+	}
+	rep, err := readReport(filepath.Join(data, "worker", "out", id, "report.json"))
+	if err != nil {
+		return err
+	}
+	for _, b := range rep.Bins {
+		fmt.Printf("  bin %d (%g-%g keV): %d DICOM slices in %s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir)
+	}
+	for s.search.Len() == 0 && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	like := rep.Bins[len(rep.Bins)/2].SeriesInstanceUID
+	body, err := getSearch("http://"+s.addr, like, 3)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("GET /search?like=%s&k=3 ->\n%s", like, body)
+	return nil
+}
+
+func readReport(path string) (*recon.Report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rep recon.Report
+	return &rep, json.Unmarshal(data, &rep)
+}

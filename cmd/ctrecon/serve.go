@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/index"
+	"github.com/ctrecon/ctrecon/recon"
+)
+
+// service is what serve runs in one process: the bus, workers, the search
+// index and the HTTP server.
+type service struct {
+	bus     *bus.Bus
+	workers []*recon.Worker
+	search  *index.Service
+	http    *http.Server
+	addr    string
+	wg      sync.WaitGroup
+}
+
+func runServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var n natsFlags
+	n.register(fs, "")
+	data := fs.String("data", "ctrecon-data", "folder for the embedded server's JetStream files and the workers' scans and outputs")
+	port := fs.Int("nats-port", 4222, "client port of the embedded NATS server, on 127.0.0.1 (-1: any free port)")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP listen address (health, metrics, jobs, search)")
+	workers := fs.Int("workers", 1, "workers in this process")
+	device := fs.String("device", "auto", "back-projection device: auto, cpu or cuda")
+	threads := fs.Int("threads", 0, "CPU threads per worker (0: all cores)")
+	demo := fs.Bool("demo", false, "stream a simulated spectral scan through the whole path, print where the DICOM went and a search result, and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if n.url == "" {
+		srv, err := n.embedded(ctx, *data, *port)
+		if err != nil {
+			return err
+		}
+		defer srv.Shutdown()
+		slog.Info("embedded NATS", "url", n.url, "data", filepath.Join(*data, "nats"))
+	}
+	s, err := startService(ctx, &n, *data, *httpAddr, *workers, *device, *threads)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if *demo {
+		return runPipelineDemo(ctx, s, *data)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// startService connects and starts the workers, the index and HTTP.
+func startService(ctx context.Context, n *natsFlags, data, httpAddr string, workers int, device string, threads int) (*service, error) {
+	b, err := n.connect(ctx, "ctrecon-serve")
+	if err != nil {
+		return nil, err
+	}
+	s := &service{bus: b, search: index.NewService()}
+	bp, release, err := backprojector(device, threads)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	for i := range workers {
+		w := &recon.Worker{Bus: b, Dir: filepath.Join(data, "worker"), Backprojector: bp, Log: slog.With("worker", i)}
+		s.workers = append(s.workers, w)
+		s.wg.Go(func() { w.Run(ctx) })
+	}
+	s.wg.Go(func() { s.search.Follow(ctx, b, slog.Default()) })
+	ln, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		s.wg.Wait()
+		release()
+		b.Close()
+		return nil, fmt.Errorf("--http %s: %w", httpAddr, err)
+	}
+	s.addr = ln.Addr().String()
+	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Go(func() { s.http.Serve(ln) })
+	s.wg.Go(func() { <-ctx.Done(); s.http.Close(); release() })
+	slog.Info("serving", "http", "http://"+s.addr, "workers", workers, "device", bp.Name())
+	return s, nil
+}
+
+func (s *service) close() {
+	s.http.Close()
+	s.wg.Wait()
+	s.bus.Close()
+}
+
+// routes: /healthz, /metrics (Prometheus text), /jobs, /jobs/{id},
+// /search.
+func (s *service) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.bus.Conn().IsConnected() {
+			http.Error(w, "not connected to NATS", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.HandleFunc("GET /jobs", func(w http.ResponseWriter, r *http.Request) {
+		list, err := s.bus.ListStatus(r.Context())
+		writeJSON(w, list, err)
+	})
+	mux.HandleFunc("GET /jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.bus.GetStatus(r.Context(), r.PathValue("id"))
+		writeJSON(w, st, err)
+	})
+	mux.Handle("GET /search", s.search.Handler())
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case errors.Is(err, bus.ErrNotFound):
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+	case err != nil:
+		w.WriteHeader(http.StatusInternalServerError)
+		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+	default:
+		json.NewEncoder(w).Encode(v)
+	}
+}
+
+// metrics writes the Prometheus text exposition of the workers' counters
+// and the index size.
+func (s *service) metrics(w http.ResponseWriter, r *http.Request) {
+	var done, failed, retried int64
+	for _, wk := range s.workers {
+		done, failed, retried = done+wk.Done.Load(), failed+wk.Failed.Load(), retried+wk.Retried.Load()
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintf(w, "# HELP ctrecon_jobs_total Jobs this process's workers settled, by outcome.\n# TYPE ctrecon_jobs_total counter\n")
+	fmt.Fprintf(w, "ctrecon_jobs_total{outcome=\"done\"} %d\nctrecon_jobs_total{outcome=\"failed\"} %d\nctrecon_jobs_total{outcome=\"retried\"} %d\n", done, failed, retried)
+	fmt.Fprintf(w, "# HELP ctrecon_index_vectors Feature vectors in the search index.\n# TYPE ctrecon_index_vectors gauge\nctrecon_index_vectors %d\n", s.search.Len())
+	fmt.Fprintf(w, "# HELP ctrecon_workers Workers in this process.\n# TYPE ctrecon_workers gauge\nctrecon_workers %d\n", len(s.workers))
+}
