@@ -35,8 +35,10 @@ var simulated = sync.OnceValues(func() (string, error) {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if dir, err := simulated(); err == nil {
-		os.RemoveAll(dir)
+	for _, once := range []func() (string, error){simulated, offlineVolumes} {
+		if dir, err := once(); err == nil {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }

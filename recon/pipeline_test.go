@@ -75,9 +75,8 @@ func streamJob(t *testing.T, id string) Job {
 // sums are the same sums. The worker also publishes the features.
 func TestStreamedScanMatchesOffline(t *testing.T) {
 	b, _ := testBus(t, bus.Config{})
-	offline := smallJob(t)
-	offline.WriteMHA = true
-	if _, err := Run(context.Background(), offline, Options{}); err != nil {
+	offline, err := offlineVolumes()
+	if err != nil {
 		t.Fatal(err)
 	}
 	workDir := t.TempDir()
@@ -92,22 +91,7 @@ func TestStreamedScanMatchesOffline(t *testing.T) {
 	if st := waitState(t, b, "stream-1", time.Minute); st.State != bus.StateDone {
 		t.Fatalf("job ended %s: %s", st.State, st.Reason)
 	}
-	for bin := range 5 {
-		name := fmt.Sprintf("volume_bin%d.mha", bin)
-		want, err := metaimage.Read(filepath.Join(offline.Output, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := metaimage.Read(filepath.Join(workDir, "out", "stream-1", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range want.Data {
-			if got.Data[i] != want.Data[i] {
-				t.Fatalf("bin %d voxel %d: streamed %g, offline %g", bin, i, got.Data[i], want.Data[i])
-			}
-		}
-	}
+	compareVolumes(t, offline, filepath.Join(workDir, "out", "stream-1"))
 	n := 0
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -221,5 +205,149 @@ func TestWorkerDiesMidJob(t *testing.T) {
 	series, _ := filepath.Glob(filepath.Join(out, "dicom", "*"))
 	if len(series) != 5 {
 		t.Errorf("%d series folders, want one per bin: %v", len(series), series)
+	}
+}
+
+// compareVolumes fails unless every bin's volume in dir equals the offline
+// reconstruction's, bit for bit.
+func compareVolumes(t *testing.T, offlineDir, dir string) {
+	t.Helper()
+	for bin := range 5 {
+		name := fmt.Sprintf("volume_bin%d.mha", bin)
+		want, err := metaimage.Read(filepath.Join(offlineDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := metaimage.Read(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range want.Data {
+			if got.Data[i] != want.Data[i] {
+				t.Fatalf("bin %d voxel %d: %g, offline %g", bin, i, got.Data[i], want.Data[i])
+			}
+		}
+	}
+}
+
+// offlineVolumes reconstructs the test scan with the offline path, volumes
+// written, once per test binary.
+var offlineVolumes = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "ctrecon-offline-")
+	if err != nil {
+		return "", err
+	}
+	scan, err := simulated()
+	if err != nil {
+		return "", err
+	}
+	j := Job{ID: "offline", Input: scan, Output: dir, WriteMHA: true,
+		Volume: VolumeSpec{Dim: [3]int{64, 64, 4}, VoxelMM: [3]float64{0.6, 0.6, 0.6}},
+		Filter: FilterSpec{Window: "hann", Cutoff: 0.3}}
+	_, err = Run(context.Background(), j, Options{})
+	return dir, err
+})
+
+// Restarting the embedded server in the middle of a scan loses no frame:
+// the acquisition host repeats what was not acknowledged, the worker's
+// consumer picks up where it was, and the volumes equal the offline path's.
+func TestServerRestartMidScan(t *testing.T) {
+	offline, err := offlineVolumes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{DataDir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := srv.Options()
+	b, err := bus.Connect(ctx, srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if err := b.Setup(ctx, bus.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	workDir := t.TempDir()
+	startWorker(t, b, workDir)
+	if _, _, err := Submit(ctx, b, streamJob(t, "restart-1")); err != nil {
+		t.Fatal(err)
+	}
+	restarted := make(chan *bus.Embedded, 1)
+	_, err = Acquire(ctx, b, scanDir(t), AcquireOptions{Retry: time.Second, Progress: func(done, total int) {
+		if done == total/2 {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			again, err := bus.StartEmbedded(ctx, opts)
+			if err != nil {
+				t.Error(err)
+			}
+			restarted <- again
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup((<-restarted).Shutdown)
+	if st := waitState(t, b, "restart-1", 2*time.Minute); st.State != bus.StateDone {
+		t.Fatalf("job ended %s: %s", st.State, st.Reason)
+	}
+	compareVolumes(t, offline, filepath.Join(workDir, "out", "restart-1"))
+}
+
+// On a three-node cluster with three replicas, two workers (each with its
+// own connection, as separate processes would have) finish two jobs while
+// one node is stopped half-way.
+func TestClusterSurvivesANode(t *testing.T) {
+	offline, err := offlineVolumes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	nodes, err := bus.StartLocalCluster(ctx, 3, bus.EmbeddedOptions{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		t.Cleanup(n.Shutdown)
+	}
+	urls := nodes[0].ClientURL() + "," + nodes[1].ClientURL() + "," + nodes[2].ClientURL()
+	connect := func() *bus.Bus {
+		b, err := bus.Connect(ctx, urls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		return b
+	}
+	b := connect()
+	if err := b.Setup(ctx, bus.Config{Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	dirs := []string{t.TempDir(), t.TempDir()}
+	startWorker(t, connect(), dirs[0])
+	startWorker(t, connect(), dirs[1])
+	for _, id := range []string{"cl-1", "cl-2"} {
+		j := streamJob(t, id)
+		j.Output = filepath.Join(dirs[0], id) // any folder: the workers share this disk
+		if _, _, err := Submit(ctx, b, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = Acquire(ctx, b, scanDir(t), AcquireOptions{Retry: time.Second, Progress: func(done, total int) {
+		if done == total/2 {
+			nodes[1].Shutdown()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"cl-1", "cl-2"} {
+		if st := waitState(t, b, id, 2*time.Minute); st.State != bus.StateDone {
+			t.Fatalf("job %s ended %s: %s", id, st.State, st.Reason)
+		}
+		compareVolumes(t, offline, filepath.Join(dirs[0], id))
 	}
 }
