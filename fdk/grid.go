@@ -180,6 +180,11 @@ func rowSpan(m *Matrix, y, z, nx int, u0, u1, v0, v1 float64) (x0, x1 int) {
 	clip(u1*w-u, u1*wb-ub)
 	clip(v-v0*w, vb-v0*wb)
 	clip(v1*w-v, v1*wb-vb)
+	if lo > hi {
+		// Also when a coefficient that rounding left at 1e-17 instead of 0
+		// put a bound at 1e19, which would not convert to an int.
+		return 0, -1
+	}
 	return int(math.Ceil(lo)), int(math.Floor(hi))
 }
 

@@ -107,3 +107,29 @@ func TestCommandErrors(t *testing.T) {
 		}
 	}
 }
+
+// `serve --demo`, what `make run` runs: embedded NATS, a worker, a
+// streamed simulated scan, DICOM, features and a search over HTTP.
+func TestServeDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams a whole simulated scan")
+	}
+	data := t.TempDir()
+	if err := runServe([]string{"--demo", "--data", data, "--nats-port", "-1", "--http", "127.0.0.1:0", "--device", "cpu"}); err != nil {
+		t.Fatal(err)
+	}
+	series, _ := filepath.Glob(filepath.Join(data, "worker", "out", "*", "dicom", "bin*"))
+	if len(series) != 5 {
+		t.Errorf("%d series written, want 5", len(series))
+	}
+}
+
+// A job file with a misspelt field is rejected before anything is sent.
+func TestSubmitRejectsBadJobFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "job.json")
+	os.WriteFile(path, []byte(`{"scan_id":"S1","volume":{"dim":[8,8,8]},"filtre":{}}`), 0o644)
+	err := runSubmit([]string{"--nats", "nats://127.0.0.1:1", path})
+	if err == nil || !strings.Contains(err.Error(), "filtre") {
+		t.Errorf("err = %v, want it to name the unknown field", err)
+	}
+}
