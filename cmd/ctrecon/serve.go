@@ -23,6 +23,7 @@ import (
 // service is what serve runs in one process: the bus, workers, the search
 // index and the HTTP server.
 type service struct {
+	cancel  context.CancelFunc // stops the workers, the index and HTTP
 	bus     *bus.Bus
 	workers []*recon.Worker
 	search  *index.Service
@@ -68,17 +69,18 @@ func runServe(args []string) error {
 }
 
 // startService connects and starts the workers, the index and HTTP.
-func startService(ctx context.Context, n *natsFlags, data, httpAddr string, workers int, device string, threads int) (*service, error) {
-	b, err := n.connect(ctx, "ctrecon-serve")
+func startService(parent context.Context, n *natsFlags, data, httpAddr string, workers int, device string, threads int) (*service, error) {
+	b, err := n.connect(parent, "ctrecon-serve")
 	if err != nil {
 		return nil, err
 	}
-	s := &service{bus: b, search: index.NewService()}
 	bp, release, err := backprojector(device, threads)
 	if err != nil {
 		b.Close()
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(parent)
+	s := &service{cancel: cancel, bus: b, search: index.NewService()}
 	for i := range workers {
 		w := &recon.Worker{Bus: b, Dir: filepath.Join(data, "worker"), Backprojector: bp, Log: slog.With("worker", i)}
 		s.workers = append(s.workers, w)
@@ -87,6 +89,7 @@ func startService(ctx context.Context, n *natsFlags, data, httpAddr string, work
 	s.wg.Go(func() { s.search.Follow(ctx, b, slog.Default()) })
 	ln, err := net.Listen("tcp", httpAddr)
 	if err != nil {
+		cancel()
 		s.wg.Wait()
 		release()
 		b.Close()
@@ -101,7 +104,7 @@ func startService(ctx context.Context, n *natsFlags, data, httpAddr string, work
 }
 
 func (s *service) close() {
-	s.http.Close()
+	s.cancel()
 	s.wg.Wait()
 	s.bus.Close()
 }
