@@ -263,7 +263,11 @@ func (w *Weights) Extension() (left, right int) {
 // circular orbit) share one precomputed image; others get their own.
 func (w *Weights) cosineImage(v int) []float32 {
 	vw := &w.views[v]
-	if w.cosine != nil && vw.PrincipalU == w.views[0].PrincipalU && vw.PrincipalV == w.views[0].PrincipalV {
+	// Principal points derived from each view's matrix differ in the last
+	// bits even on a circular orbit: a thousandth of a pixel is the same
+	// point.
+	const same = 1e-3
+	if w.cosine != nil && math.Abs(vw.PrincipalU-w.views[0].PrincipalU) < same && math.Abs(vw.PrincipalV-w.views[0].PrincipalV) < same {
 		return w.cosine
 	}
 	g := w.geom
