@@ -73,6 +73,7 @@ type cpuAccumulator struct {
 	det     Detector
 	grid    Grid
 	threads int
+	fov     *FOV // if set, voxels outside it are skipped
 	vols    []*Volume
 	padded  [][]float32 // reused padded copies of a batch's images
 }
@@ -119,7 +120,7 @@ func (a *cpuAccumulator) Add(batch []Filtered) error {
 						acc[b] = a.vols[b].Data[r*nx : (r+1)*nx]
 					}
 					for i := range pv {
-						a.row(&pv[i], acc, y, z)
+						a.row(&pv[i], acc, r, y, z)
 					}
 				}
 			}
@@ -189,9 +190,16 @@ func (a *cpuAccumulator) xRange(p *paddedView, y, z int) (x0, x1 int) {
 	return rowSpan(&p.m64, y, z, a.grid.Dim[0], 0, float64(a.det.Cols+2*border-1)-margin, 0, float64(a.det.Rows+2*border-1)-margin)
 }
 
-// row back-projects one padded view into voxel row (y, z) of every bin.
-func (a *cpuAccumulator) row(p *paddedView, acc [][]float32, y, z int) {
+// LimitFOV implements FOVLimiter.
+func (a *cpuAccumulator) LimitFOV(f *FOV) { a.fov = f }
+
+// row back-projects one padded view into voxel row r = (y, z) of every bin.
+func (a *cpuAccumulator) row(p *paddedView, acc [][]float32, r, y, z int) {
 	x0, x1 := a.xRange(p, y, z)
+	if a.fov != nil {
+		f0, f1 := a.fov.Span(r)
+		x0, x1 = max(x0, f0), min(x1, f1)
+	}
 	if x0 > x1 {
 		return
 	}

@@ -202,3 +202,58 @@ func TestRowSpanAxisAlignedViews(t *testing.T) {
 		}
 	}
 }
+
+// Skipping the voxels outside the field of view changes nothing inside it:
+// the reconstruction equals the full one masked afterwards.
+func TestFOVLimitKeepsTheFieldOfView(t *testing.T) {
+	rng := rand.New(rand.NewPCG(61, 62))
+	inside := 0
+	defer func() {
+		if inside < 20000 {
+			t.Errorf("only %d voxels inside the field of view: the test exercises too little", inside)
+		}
+	}()
+	for trial := range 10 {
+		g := randomGeometry(rng, 24)
+		g.Angles = g.Angles[:0]
+		for i := range 24 {
+			g.Angles = append(g.Angles, float64(i)*2*math.Pi/24)
+		}
+		// A cube about as wide as the detector sees: its corners fall
+		// outside the field of view, its middle inside.
+		s := float64(g.Cols) * g.PitchU * g.SID / g.SDD / 40
+		grid := CenteredGrid([3]int{40, 40, 20}, [3]float64{s, s, s}, Vec3{2 * rng.NormFloat64(), 2 * rng.NormFloat64(), 0})
+		projs := func() [][]float32 {
+			r := rand.New(rand.NewPCG(uint64(trial), 7))
+			out := make([][]float32, 24)
+			for v := range out {
+				out[v] = make([]float32, g.Pixels())
+				for i := range out[v] {
+					out[v][i] = r.Float32()
+				}
+			}
+			return out
+		}
+		limited, err := Reconstruct(g, grid, projs(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, err := Reconstruct(g, grid, projs(), Options{KeepOutsideFOV: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := New(g, grid, 1, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		NewFOV(r.bpViews, r.bpDet, grid).Mask(full)
+		for i := range full.Data {
+			if full.Data[i] != 0 {
+				inside++
+			}
+			if d := math.Abs(float64(limited.Data[i] - full.Data[i])); d > 1e-4*(1+math.Abs(float64(full.Data[i]))) {
+				t.Fatalf("trial %d voxel %d: limited %g, full then masked %g", trial, i, limited.Data[i], full.Data[i])
+			}
+		}
+	}
+}

@@ -71,6 +71,7 @@ type Reconstructor struct {
 	opts              Options
 	bins              int
 
+	fov     *FOV // nil when the caller keeps what is outside it
 	pending []Filtered
 	seen    []bool
 	done    int
@@ -108,6 +109,12 @@ func New(geom *Geometry, grid Grid, bins int, opts Options) (*Reconstructor, err
 	}
 	if r.acc, err = opts.Backprojector.Start(r.bpViews, r.bpDet, grid, bins); err != nil {
 		return nil, fmt.Errorf("start %s back-projection: %w", opts.Backprojector.Name(), err)
+	}
+	if !opts.KeepOutsideFOV {
+		r.fov = NewFOV(r.bpViews, r.bpDet, grid)
+		if l, ok := r.acc.(FOVLimiter); ok {
+			l.LimitFOV(r.fov)
+		}
 	}
 	return r, nil
 }
@@ -246,9 +253,9 @@ func (r *Reconstructor) Finish() ([]*Volume, error) {
 		return nil, err
 	}
 	start := time.Now()
-	if !r.opts.KeepOutsideFOV {
+	if r.fov != nil {
 		for _, v := range vols {
-			maskFOV(v, r.bpViews, r.bpDet)
+			r.fov.Mask(v)
 		}
 	}
 	r.timings.Mask = time.Since(start)

@@ -188,32 +188,61 @@ func rowSpan(m *Matrix, y, z, nx int, u0, u1, v0, v1 float64) (x0, x1 int) {
 	return int(math.Ceil(lo)), int(math.Floor(hi))
 }
 
-// maskFOV sets to zero every voxel of v outside the field of view: for some
-// view its centre projects outside the detector. There FDK has only part of
-// the data and returns values that mean nothing.
-func maskFOV(v *Volume, views []View, det Detector) {
-	g := v.Grid
-	nx := g.Dim[0]
+// FOV is the field of view of a set of views on a grid: for each volume row
+// (y, z), the voxels whose centres every view projects onto the detector.
+// Outside it FDK has only part of the data and returns values that mean
+// nothing, so the reconstructor zeroes them, and back-projectors that
+// implement FOVLimiter do not compute them at all.
+type FOV struct {
+	grid  Grid
+	spans [][2]int32 // by row z·ny + y: first and last voxel, empty when first > last
+}
+
+// NewFOV computes the field of view of views on g.
+func NewFOV(views []View, det Detector, g Grid) *FOV {
+	nx, ny := g.Dim[0], g.Dim[1]
+	f := &FOV{grid: g, spans: make([][2]int32, ny*g.Dim[2])}
 	ms := make([]Matrix, len(views))
 	for i := range views {
 		ms[i] = g.IndexMatrix(views[i].P)
 	}
 	parallel(g.Dim[2], func(z int) {
-		for y := range g.Dim[1] {
+		for y := range ny {
 			x0, x1 := 0, nx-1
 			for i := range ms {
 				a, b := rowSpan(&ms[i], y, z, nx, -0.5, float64(det.Cols)-0.5, -0.5, float64(det.Rows)-0.5)
 				x0, x1 = max(x0, a), min(x1, b)
 			}
-			row := v.Data[(z*g.Dim[1]+y)*nx : (z*g.Dim[1]+y+1)*nx]
-			if x0 > x1 {
-				clear(row)
-				continue
-			}
-			clear(row[:x0])
-			clear(row[x1+1:])
+			f.spans[z*ny+y] = [2]int32{int32(x0), int32(x1)}
 		}
 	})
+	return f
+}
+
+// Span returns the voxels x0..x1 of row r = z·ny + y inside the field of
+// view; x0 > x1 when there are none.
+func (f *FOV) Span(r int) (x0, x1 int) { return int(f.spans[r][0]), int(f.spans[r][1]) }
+
+// Mask sets every voxel of v outside the field of view to zero.
+func (f *FOV) Mask(v *Volume) {
+	nx := f.grid.Dim[0]
+	for r := range f.spans {
+		row := v.Data[r*nx : (r+1)*nx]
+		x0, x1 := f.Span(r)
+		if x0 > x1 {
+			clear(row)
+			continue
+		}
+		clear(row[:x0])
+		clear(row[x1+1:])
+	}
+}
+
+// FOVLimiter is implemented by accumulators that can leave out the voxels
+// outside a field of view, which the reconstructor zeroes anyway: on a
+// cube around a circular orbit that is a third of the work or more.
+type FOVLimiter interface {
+	LimitFOV(f *FOV)
 }
 
 // parallel calls fn(i) for i in [0, n) on all cores.
