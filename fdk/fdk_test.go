@@ -295,3 +295,33 @@ func TestCheckFOV(t *testing.T) {
 		t.Errorf("200 mm wide volume: %v", rep)
 	}
 }
+
+// The weights say what they chose, and warn about a short scan shorter than
+// 180 degrees plus the fan.
+func TestWeightNotes(t *testing.T) {
+	for _, tc := range []struct {
+		arc       float64
+		offset    float64
+		info      string
+		warnCount int
+	}{
+		{360, 0, "full scan", 0},
+		{360, 120, "Wang", 0},
+		{240, 0, "Parker", 0},
+		{190, 0, "Parker", 1}, // the fan of this detector is 2 x 12 degrees
+	} {
+		g := fdktest.RTKGeometry(100, tc.arc, tc.offset, 128)
+		views, err := g.Views()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := fdk.NewWeights(g, views)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, warn := w.Notes()
+		if !contains(info[0], tc.info) || len(warn) != tc.warnCount {
+			t.Errorf("arc %g offset %g: notes %q, warnings %q", tc.arc, tc.offset, info, warn)
+		}
+	}
+}

@@ -117,13 +117,28 @@ func (w *Weights) Scan() Scan { return w.scan }
 // Displaced reports whether Wang displaced-detector weights are applied.
 func (w *Weights) Displaced() bool { return w.wang }
 
-// MinDelta returns the half fan angle a short scan needs, for a warning when
-// the scan is shorter than 180 degrees plus the fan.
-func (w *Weights) MinDelta() (need, have float64) {
-	for _, c := range []float64{-0.5, float64(w.geom.Cols) - 0.5} {
-		need = math.Max(need, math.Abs(w.fanAngle(0, c)))
+// Notes describes the weighting chosen for the scan, and warns when a short
+// scan is too short for Parker's weights: they need 180 degrees plus the
+// fan angle, and a shorter arc leaves rays unmeasured.
+func (w *Weights) Notes() (info, warnings []string) {
+	deg := func(rad float64) float64 { return rad * 180 / math.Pi }
+	switch {
+	case !w.scan.Full:
+		info = append(info, fmt.Sprintf("short scan of %.1f degrees: Parker weights", deg(w.scan.Arc)))
+		fan := 0.0
+		for _, c := range []float64{-0.5, float64(w.geom.Cols) - 0.5} {
+			fan = math.Max(fan, math.Abs(w.fanAngle(0, c)))
+		}
+		if fan > w.delta+1e-9 {
+			warnings = append(warnings, fmt.Sprintf("the short scan covers %.1f degrees, less than the %.1f (180 plus the fan angle) Parker weights need: expect artefacts",
+				deg(w.scan.Arc), 180+2*deg(fan)))
+		}
+	case w.wang:
+		info = append(info, "full scan with a displaced detector: Wang weights")
+	default:
+		info = append(info, "full scan")
 	}
-	return need, w.delta
+	return info, warnings
 }
 
 // isoColumn returns the detector column through which view v sees the

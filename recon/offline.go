@@ -183,6 +183,10 @@ func (r *runner) reconstruct(ctx context.Context) error {
 	if rep := fdk.CheckFOV(rec.Views(), g.Detector, r.grid); !rep.Complete() {
 		r.warn("field of view: %s", rep)
 	}
+	_, warnings := rec.Weights().Notes()
+	for _, m := range warnings {
+		r.warn("%s", m)
+	}
 	n := g.NumViews()
 	var prep time.Duration
 	done := 0

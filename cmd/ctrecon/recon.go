@@ -149,6 +149,13 @@ func reconstruct(g *fdk.Geometry, grid fdk.Grid, read func(v int) ([]float32, er
 	if rep := fdk.CheckFOV(rec.Views(), g.Detector, grid); !rep.Complete() {
 		slog.Warn("field of view", "report", rep.String())
 	}
+	info, warnings := rec.Weights().Notes()
+	for _, m := range info {
+		slog.Info(m)
+	}
+	for _, m := range warnings {
+		slog.Warn(m)
+	}
 	type view struct {
 		img []float32
 		err error
