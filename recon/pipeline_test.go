@@ -182,17 +182,20 @@ func TestWorkerDiesMidJob(t *testing.T) {
 	}
 	out := t.TempDir()
 	j := streamJob(t, "crash-1")
-	j.Output = out
+	j.Output, j.Volume.Dim = out, [3]int{128, 128, 8} // long enough to be caught mid-way
 	if _, _, err := Submit(ctx, b, j); err != nil {
 		t.Fatal(err)
 	}
 	first, stopFirst := startWorker(t, b, t.TempDir())
-	for { // let the first worker get into the job, then kill it
+	// Let the first worker get into the job, then stop it.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
 		st, _ := b.GetStatus(ctx, "crash-1")
 		if st.State == bus.StateRunning && st.Progress > 0.2 {
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		if st.State == bus.StateDone || time.Now().After(deadline) {
+			t.Fatalf("could not catch the first worker mid-job: %+v", st)
+		}
 	}
 	stopFirst()
 	if first.Done.Load() != 0 {
