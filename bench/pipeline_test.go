@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
@@ -51,19 +52,7 @@ func BenchmarkStreamingLatency(b *testing.B) {
 func streamedLatency(b *testing.B, dir string, job recon.Job, pace time.Duration) time.Duration {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{DataDir: b.TempDir(), Port: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Shutdown()
-	bs, err := bus.Connect(ctx, srv.ClientURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer bs.Close()
-	if err := bs.Setup(ctx, bus.Config{}); err != nil {
-		b.Fatal(err)
-	}
+	bs, _ := bustest.Start(b, bus.Config{})
 	w := &recon.Worker{Bus: bs, Dir: b.TempDir()}
 	var wg sync.WaitGroup
 	wg.Go(func() { w.Run(ctx) })

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/features"
+	"github.com/ctrecon/ctrecon/internal/bustest"
 )
 
 // A service started after the vectors were published, as after a restart,
@@ -15,19 +16,7 @@ import (
 func TestServiceRebuildsFromStream(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{DataDir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	b, err := bus.Connect(ctx, srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := b.Setup(ctx, bus.Config{}); err != nil {
-		t.Fatal(err)
-	}
+	b, _ := bustest.Start(t, bus.Config{})
 	publish := func(series string, slices int) {
 		for s := -1; s < slices; s++ {
 			v := features.Vector{StudyUID: "1.2.3", SeriesUID: series, Slice: s, Kind: "hist-hu-v1", Values: []float32{float32(s + 1), 1, 0.5}}

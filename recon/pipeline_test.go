@@ -12,30 +12,10 @@ import (
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/metaimage"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
-
-// testBus starts an embedded JetStream server with its own storage and
-// returns a connected, set-up bus.
-func testBus(t *testing.T, cfg bus.Config) (*bus.Bus, *bus.Embedded) {
-	t.Helper()
-	ctx := context.Background()
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{DataDir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	b, err := bus.Connect(ctx, srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	if err := b.Setup(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	return b, srv
-}
 
 // startWorker runs a worker until the test ends (or stop is called).
 func startWorker(t *testing.T, b *bus.Bus, dir string) (w *Worker, stop func()) {
@@ -74,7 +54,7 @@ func streamJob(t *testing.T, id string) Job {
 // the offline path, bit for bit: the views arrive in the same order, so the
 // sums are the same sums. The worker also publishes the features.
 func TestStreamedScanMatchesOffline(t *testing.T) {
-	b, _ := testBus(t, bus.Config{})
+	b, _ := bustest.Start(t, bus.Config{})
 	offline, err := offlineVolumes()
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +89,7 @@ func TestStreamedScanMatchesOffline(t *testing.T) {
 // A malformed job is rejected at submit, naming the field, and never
 // queued.
 func TestSubmitRejectsMalformedJob(t *testing.T) {
-	b, _ := testBus(t, bus.Config{})
+	b, _ := bustest.Start(t, bus.Config{})
 	j := streamJob(t, "bad-1")
 	j.Volume.Dim[2] = 0
 	if _, _, err := Submit(context.Background(), b, j); !errors.Is(err, ErrJob) || !strings.Contains(err.Error(), "volume.dim[2]") {
@@ -123,7 +103,7 @@ func TestSubmitRejectsMalformedJob(t *testing.T) {
 // A job whose frames are corrupt ends failed at once with a reason naming
 // the frame, and the scan stays on the bus.
 func TestCorruptFrameFailsJob(t *testing.T) {
-	b, _ := testBus(t, bus.Config{MaxDeliver: 3})
+	b, _ := bustest.Start(t, bus.Config{MaxDeliver: 3})
 	startWorker(t, b, t.TempDir())
 	ctx := context.Background()
 	bad := corruptCopy(t, scanDir(t), 7, 2)
@@ -175,7 +155,7 @@ func corruptCopy(t *testing.T, src string, view, bin int) string {
 // A worker that dies mid-job leaves it to another, which finishes it: one
 // series set in the output, the job done.
 func TestWorkerDiesMidJob(t *testing.T) {
-	b, _ := testBus(t, bus.Config{AckWait: time.Second, MaxDeliver: 5})
+	b, _ := bustest.Start(t, bus.Config{AckWait: time.Second, MaxDeliver: 5})
 	ctx := context.Background()
 	if _, err := Acquire(ctx, b, scanDir(t), AcquireOptions{}); err != nil {
 		t.Fatal(err)
@@ -260,19 +240,8 @@ func TestServerRestartMidScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{DataDir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, srv := bustest.Start(t, bus.Config{})
 	opts := srv.Options()
-	b, err := bus.Connect(ctx, srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	if err := b.Setup(ctx, bus.Config{}); err != nil {
-		t.Fatal(err)
-	}
 	workDir := t.TempDir()
 	startWorker(t, b, workDir)
 	if _, _, err := Submit(ctx, b, streamJob(t, "restart-1")); err != nil {
@@ -317,18 +286,9 @@ func TestClusterSurvivesANode(t *testing.T) {
 		t.Cleanup(n.Shutdown)
 	}
 	urls := nodes[0].ClientURL() + "," + nodes[1].ClientURL() + "," + nodes[2].ClientURL()
-	connect := func() *bus.Bus {
-		b, err := bus.Connect(ctx, urls)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(b.Close)
-		return b
-	}
+	cfg := bus.Config{Replicas: 3}
+	connect := func() *bus.Bus { return bustest.Connect(t, urls, cfg) }
 	b := connect()
-	if err := b.Setup(ctx, bus.Config{Replicas: 3}); err != nil {
-		t.Fatal(err)
-	}
 	dirs := []string{t.TempDir(), t.TempDir()}
 	startWorker(t, connect(), dirs[0])
 	startWorker(t, connect(), dirs[1])

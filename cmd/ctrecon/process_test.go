@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
@@ -49,19 +50,7 @@ func TestKilledWorkerProcess(t *testing.T) {
 	}
 	bin := buildCtrecon(t)
 	ctx := context.Background()
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{DataDir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	b, err := bus.Connect(ctx, srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := b.Setup(ctx, bus.Config{AckWait: 2 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
+	b, srv := bustest.Start(t, bus.Config{AckWait: 2 * time.Second})
 	scanDir := t.TempDir()
 	spec := sinogram.DefaultSimSpec()
 	spec.Views = 90
@@ -125,14 +114,7 @@ func TestWorkerProcessesOnCluster(t *testing.T) {
 		defer n.Shutdown()
 	}
 	urls := nodes[0].ClientURL() + "," + nodes[1].ClientURL() + "," + nodes[2].ClientURL()
-	b, err := bus.Connect(ctx, urls)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := b.Setup(ctx, bus.Config{Replicas: 3, AckWait: 2 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
+	b := bustest.Connect(t, urls, bus.Config{Replicas: 3, AckWait: 2 * time.Second})
 	scanDir := t.TempDir()
 	spec := sinogram.DefaultSimSpec()
 	spec.Views = 60

@@ -1,0 +1,38 @@
+// Package bustest starts what tests of the pipeline need: an embedded
+// JetStream server with its own storage on a free loopback port, and a
+// connected, set-up bus, both closed when the test ends.
+package bustest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/ctrecon/ctrecon/bus"
+)
+
+// Start returns a bus set up with cfg on a new embedded server.
+func Start(t testing.TB, cfg bus.Config) (*bus.Bus, *bus.Embedded) {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{DataDir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	return Connect(t, srv.ClientURL(), cfg), srv
+}
+
+// Connect returns a bus connected to url and set up with cfg.
+func Connect(t testing.TB, url string, cfg bus.Config) *bus.Bus {
+	t.Helper()
+	ctx := context.Background()
+	b, err := bus.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if err := b.Setup(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
