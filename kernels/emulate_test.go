@@ -208,13 +208,7 @@ func TestEmulatedBackprojectionMatchesCPU(t *testing.T) {
 	for trial := range 6 {
 		g, grid := randomGeometry(rng, 20+rng.IntN(50))
 		bins, slabs := 1+trial, 1+rng.IntN(4)
-		vs := views(t, g)
-		images := randomImages(rng, len(vs), bins, g.Pixels())
-		cpu, err := fdk.CPU{}.Start(vs, g.Detector, grid, bins)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := accumulate(t, cpu, images, rng)
+		vs, images, want := cpuReference(t, rng, g, grid, bins)
 		got := newEmulator(t, vs, g.Detector, grid, bins, slabs, nil).run(images)
 		for b := range want {
 			if e := relL2(got[b].Data, want[b].Data); !(e < emulatedTol) {
@@ -246,4 +240,18 @@ func TestEmulatedFDKMatchesCPU(t *testing.T) {
 			}
 		}
 	}
+}
+
+// cpuReference returns g's views, random images for them and what fdk.CPU
+// accumulates from them: the reference both the emulated and the real
+// kernels are held to.
+func cpuReference(t *testing.T, rng *rand.Rand, g *fdk.Geometry, grid fdk.Grid, bins int) ([]fdk.View, [][][]float32, []*fdk.Volume) {
+	t.Helper()
+	vs := views(t, g)
+	images := randomImages(rng, len(vs), bins, g.Pixels())
+	cpu, err := fdk.CPU{}.Start(vs, g.Detector, grid, bins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vs, images, accumulate(t, cpu, images, rng)
 }

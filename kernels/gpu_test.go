@@ -93,13 +93,7 @@ func TestCUDAMatchesCPU(t *testing.T) {
 		if trial >= 4 {
 			c.opts.SlabPlanes = 1 + rng.IntN(7)
 		}
-		vs := views(t, g)
-		images := randomImages(rng, len(vs), bins, g.Pixels())
-		cpu, err := fdk.CPU{}.Start(vs, g.Detector, grid, bins)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := accumulate(t, cpu, images, rng)
+		vs, images, want := cpuReference(t, rng, g, grid, bins)
 		gpu, err := c.Start(vs, g.Detector, grid, bins)
 		if err != nil {
 			t.Fatal(err)
