@@ -84,6 +84,10 @@ type Weights struct {
 	wang  bool // full scan with an off-centre detector
 
 	cosine []float32 // cosine image of view 0, shared by views with its principal point
+	// columns[v] is view v's angular share times its Parker or Wang weight,
+	// per column: computed once, since every bin of a view needs it and
+	// each Parker column costs a ray through the inverted matrix.
+	columns [][]float32
 }
 
 // NewWeights prepares the weights for geom's views.
@@ -107,6 +111,14 @@ func NewWeights(geom *Geometry, views []View) (*Weights, error) {
 		iso := w.isoColumn(0)
 		left, right := iso+0.5, float64(geom.Cols)-0.5-iso
 		w.wang = math.Abs(left-right) > 1
+	}
+	w.columns = make([][]float32, len(views))
+	for v := range views {
+		scale := scan.Spacing[v]
+		if scan.Full {
+			scale /= 2 // every ray is measured twice over 360 degrees
+		}
+		w.columns[v] = w.columnWeights(v, scale)
 	}
 	return w, nil
 }
@@ -166,11 +178,7 @@ func (w *Weights) fanAngle(v int, col float64) float64 {
 // its weights. It is safe for concurrent use.
 func (w *Weights) Apply(v int, p []float32) {
 	cols := w.geom.Cols
-	scale := w.scan.Spacing[v]
-	if w.scan.Full {
-		scale /= 2 // every ray is measured twice over 360 degrees
-	}
-	colW := w.columnWeights(v, scale)
+	colW := w.columns[v]
 	cos := w.cosineImage(v)
 	for r := range w.geom.Rows {
 		row := p[r*cols : (r+1)*cols]
@@ -272,6 +280,15 @@ func (w *Weights) Extension() (left, right int) {
 	}
 	return 0, int(math.Ceil(l - r))
 }
+
+// Columns returns view v's per-column weights: its angular share times its
+// Parker or Wang weight. Apply multiplies every row by them and by the
+// cosine image; a GPU can do the same with the two factors uploaded once.
+func (w *Weights) Columns(v int) []float32 { return w.columns[v] }
+
+// CosineImage returns view v's cosine weights, row-major. Do not modify it:
+// views may share it.
+func (w *Weights) CosineImage(v int) []float32 { return w.cosineImage(v) }
 
 // cosineImage returns the cosine weights SDD/sqrt(SDD² + u² + v²) of view v.
 // Views that share the first view's principal point (every view of a

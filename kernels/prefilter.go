@@ -3,8 +3,6 @@ package kernels
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 
 	"github.com/ctrecon/ctrecon/fdk"
 )
@@ -73,12 +71,9 @@ func (s *separable) Pixel() []float32       { return s.pix }
 func (s *separable) Column(v int) []float32 { return s.cols[v] }
 
 // SeparableWeights splits w, the weights of geom's views, into the
-// Weighting the GPU applies. The pixel image is the cosine weight
-// SDD/sqrt(SDD² + du² + dv²) about the views' shared principal point; each
-// view's column factors are read off w.Apply on an image of ones, divided by
-// the cosine weights along the row through the principal point. That costs
-// one weighting pass per view at setup; when fdk exports its cosine image
-// and column factors this becomes a lookup.
+// Weighting the GPU applies: fdk's cosine image, shared by views with the
+// same principal point, and each view's column factors (angular share times
+// Parker or Wang weight), exactly what w.Apply multiplies by.
 func SeparableWeights(w *fdk.Weights, geom *fdk.Geometry, views []fdk.View) (Weighting, error) {
 	pu, pv := views[0].PrincipalU, views[0].PrincipalV
 	for i, v := range views {
@@ -90,47 +85,11 @@ func SeparableWeights(w *fdk.Weights, geom *fdk.Geometry, views []fdk.View) (Wei
 				i, v.PrincipalU, v.PrincipalV, pu, pv)
 		}
 	}
-	s := &separable{pix: cosineImage(geom, pu, pv), cols: make([][]float32, len(views))}
-	row := min(max(int(math.Round(pv)), 0), geom.Rows-1) * geom.Cols
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range runtime.NumCPU() {
-		wg.Go(func() {
-			ones := make([]float32, geom.Pixels())
-			for v := range next {
-				for i := range ones {
-					ones[i] = 1
-				}
-				w.Apply(v, ones)
-				col := make([]float32, geom.Cols)
-				for c := range col {
-					col[c] = ones[row+c] / s.pix[row+c]
-				}
-				s.cols[v] = col
-			}
-		})
-	}
+	s := &separable{pix: w.CosineImage(0), cols: make([][]float32, len(views))}
 	for v := range views {
-		next <- v
+		s.cols[v] = w.Columns(v)
 	}
-	close(next)
-	wg.Wait()
 	return s, nil
-}
-
-// cosineImage returns SDD/sqrt(SDD² + du² + dv²), (du, dv) the pixel's
-// offset in mm from the principal point (pu, pv).
-func cosineImage(geom *fdk.Geometry, pu, pv float64) []float32 {
-	img := make([]float32, geom.Pixels())
-	d2 := geom.SDD * geom.SDD
-	for r := range geom.Rows {
-		dv := (float64(r) - pv) * geom.PitchV
-		for c := range geom.Cols {
-			du := (float64(c) - pu) * geom.PitchU
-			img[r*geom.Cols+c] = float32(geom.SDD / math.Sqrt(d2+du*du+dv*dv))
-		}
-	}
-	return img
 }
 
 // PrepareFDK derives what StartFDK needs for geom as fdk.New derives it for
