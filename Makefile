@@ -11,7 +11,7 @@ export GOAMD64
 
 DEBS := plastimatch dicom3tools dcmtk orthanc orthanc-dicomweb
 
-.PHONY: all build run demo test bench lint deps kernels clean
+.PHONY: all build run demo test bench lint deps deps-cuda kernels clean
 
 all: build
 
@@ -28,13 +28,25 @@ run: build
 demo: build
 	$(BIN) demo -o out/demo
 
-# deps installs the peer tools the tests compare against.
-deps:
+# deps installs the peer tools the tests compare against, and ptxas.
+deps: deps-cuda
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 		else echo "missing Debian packages:$$missing (tests that need them will skip)"; fi; \
 	fi
+
+# deps-cuda installs ptxas (Debian's nvidia-cuda-toolkit, in non-free), with
+# which the kernels tests assemble the embedded PTX for Hopper: no GPU needed.
+deps-cuda:
+	@command -v ptxas >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			. /etc/os-release; \
+			grep -rqs "non-free" /etc/apt/sources.list /etc/apt/sources.list.d/ || \
+				printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+					"$$VERSION_CODENAME" >/etc/apt/sources.list.d/ctrecon-non-free.sources; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nvidia-cuda-toolkit; \
+		else echo "ptxas missing (nvidia-cuda-toolkit, Debian non-free): the PTX assembly check will skip"; fi; }
 
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)

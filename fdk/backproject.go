@@ -1,10 +1,12 @@
 package fdk
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -34,6 +36,58 @@ type Accumulator interface {
 	Add(batch []Filtered) error
 	// Finish returns the volumes, one per bin, and releases the accumulator.
 	Finish() ([]*Volume, error)
+	// Abort releases the accumulator without finishing it, so that a job
+	// that fails or is cancelled mid-way holds no device memory. It is safe
+	// after Finish and after a failed Add, and more than once.
+	Abort()
+}
+
+// DeviceTimer is implemented by accumulators whose Add returns once the
+// work is queued on a device (a GPU), so that the host's clock times only
+// the queueing: they time each stage on the device instead (CUDA events).
+type DeviceTimer interface {
+	// DeviceTimes is complete once Finish has returned.
+	DeviceTimes() DeviceTimes
+}
+
+// DeviceTimes is the device time of each stage of an accumulation. The
+// stages overlap on the device (uploads run beside the kernels), so they
+// need not add up to the wall time.
+type DeviceTimes struct {
+	Upload      time.Duration // projections and matrices, host to device
+	Filter      time.Duration // weighting and ramp filter on the device
+	Backproject time.Duration // the back-projection kernels
+	Download    time.Duration // the volume, device to host
+}
+
+// ErrUnsupported is wrapped by a FilteringBackprojector's errors about a
+// geometry whose weights or filter it cannot apply: the caller filters on
+// the host instead.
+var ErrUnsupported = errors.New("not supported by this back-projector")
+
+// FilteringBackprojector is a Backprojector that can also weight and
+// ramp-filter raw line integrals next to the back-projection (a GPU), so
+// that only raw images cross to the device and the host does no filtering.
+type FilteringBackprojector interface {
+	Backprojector
+	// StartFiltering is Start for images that are raw line integrals of
+	// pre.Geometry's detector, pre.Geometry.Cols wide: views and det are
+	// the back-projected (possibly widened) ones, and pre says how to
+	// weight and filter. Errors wrapping ErrUnsupported mean the caller
+	// should filter on the host and call Start.
+	StartFiltering(views []View, det Detector, grid Grid, bins int, pre Prefilter) (Accumulator, error)
+}
+
+// Prefilter is the weighting and filtering stage of a reconstruction, for
+// a FilteringBackprojector to apply.
+type Prefilter struct {
+	Geometry *Geometry
+	Views    []View // the geometry's views, before widening
+	Weights  *Weights
+	Ramp     *RampFilter // filters rows of the widened detector
+	// PadLeft is the number of zero columns added on the left of each raw
+	// row before filtering (a displaced detector; see Weights.Extension).
+	PadLeft int
 }
 
 // CPU back-projects with bilinear detector interpolation and 1/w² distance
@@ -252,3 +306,6 @@ func (a *cpuAccumulator) Finish() ([]*Volume, error) {
 	a.vols, a.padded = nil, nil
 	return v, nil
 }
+
+// Abort implements Accumulator; the memory is the garbage collector's.
+func (a *cpuAccumulator) Abort() { a.vols, a.padded = nil, nil }

@@ -28,6 +28,9 @@ type Options struct {
 	// KeepOutsideFOV keeps the values of voxels that some view does not see,
 	// which are otherwise set to zero.
 	KeepOutsideFOV bool
+	// HostFilter weights and filters on the host even when the
+	// back-projector could do it (a FilteringBackprojector).
+	HostFilter bool
 	// Progress, if set, is called after each back-projected batch with the
 	// number of views done and the total.
 	Progress func(done, total int)
@@ -71,18 +74,24 @@ type Reconstructor struct {
 	opts              Options
 	bins              int
 
-	fov     *FOV // nil when the caller keeps what is outside it
-	pending []Filtered
-	seen    []bool
-	done    int
-	timings Timings
+	fov *FOV // nil when the caller keeps what is outside it
+	// deviceFilter: the accumulator weights and filters the raw images.
+	deviceFilter bool
+	pending      []Filtered
+	seen         []bool
+	done         int
+	timings      Timings
 }
 
-// Timings splits a reconstruction's time by stage.
+// Timings splits a reconstruction's wall time by stage. With a
+// back-projector on a device, Backproject is the time the host spent
+// handing it the views and waiting for the volumes (filtering included
+// when the device filters), and Device the device's own times.
 type Timings struct {
-	Filter      time.Duration // weighting and ramp filtering
+	Filter      time.Duration // weighting and ramp filtering on the host
 	Backproject time.Duration
 	Mask        time.Duration // field-of-view mask
+	Device      DeviceTimes   // zero unless the accumulator is a DeviceTimer
 }
 
 // New prepares a reconstruction of geom's projections onto grid, for bins
@@ -107,7 +116,7 @@ func New(geom *Geometry, grid Grid, bins int, opts Options) (*Reconstructor, err
 	if r.filter, err = NewRampFilter(r.bpDet.Cols, tau, opts.Window, opts.Cutoff, opts.Padding); err != nil {
 		return nil, err
 	}
-	if r.acc, err = opts.Backprojector.Start(r.bpViews, r.bpDet, grid, bins); err != nil {
+	if err := r.start(grid); err != nil {
 		return nil, fmt.Errorf("start %s back-projection: %w", opts.Backprojector.Name(), err)
 	}
 	if !opts.KeepOutsideFOV {
@@ -117,6 +126,25 @@ func New(geom *Geometry, grid Grid, bins int, opts Options) (*Reconstructor, err
 		}
 	}
 	return r, nil
+}
+
+// start begins the accumulation: on a FilteringBackprojector with the raw
+// images, unless it cannot filter this geometry or the options say not to.
+func (r *Reconstructor) start(grid Grid) error {
+	if fb, ok := r.opts.Backprojector.(FilteringBackprojector); ok && !r.opts.HostFilter {
+		pre := Prefilter{Geometry: r.geom, Views: r.views, Weights: r.weights, Ramp: r.filter, PadLeft: r.padLeft}
+		acc, err := fb.StartFiltering(r.bpViews, r.bpDet, grid, r.bins, pre)
+		if err == nil {
+			r.acc, r.deviceFilter = acc, true
+			return nil
+		}
+		if !errors.Is(err, ErrUnsupported) {
+			return err
+		}
+	}
+	var err error
+	r.acc, err = r.opts.Backprojector.Start(r.bpViews, r.bpDet, grid, r.bins)
+	return err
 }
 
 // Widen returns the detector and views widened by left and right zero
@@ -188,7 +216,27 @@ func (r *Reconstructor) flush() error {
 	if len(r.pending) == 0 {
 		return nil
 	}
-	start := time.Now()
+	if !r.deviceFilter {
+		start := time.Now()
+		r.filterPending()
+		r.timings.Filter += time.Since(start)
+	}
+	mid := time.Now()
+	if err := r.acc.Add(r.pending); err != nil {
+		return err
+	}
+	r.timings.Backproject += time.Since(mid)
+	r.done += len(r.pending)
+	r.pending = r.pending[:0]
+	if r.opts.Progress != nil {
+		r.opts.Progress(r.done, len(r.views))
+	}
+	return nil
+}
+
+// filterPending weights, widens and filters the pending views' images on
+// the host's cores.
+func (r *Reconstructor) filterPending() {
 	type job struct{ v, b int }
 	jobs := make(chan job)
 	var wg sync.WaitGroup
@@ -211,18 +259,6 @@ func (r *Reconstructor) flush() error {
 	}
 	close(jobs)
 	wg.Wait()
-	mid := time.Now()
-	r.timings.Filter += mid.Sub(start)
-	if err := r.acc.Add(r.pending); err != nil {
-		return err
-	}
-	r.timings.Backproject += time.Since(mid)
-	r.done += len(r.pending)
-	r.pending = r.pending[:0]
-	if r.opts.Progress != nil {
-		r.opts.Progress(r.done, len(r.views))
-	}
-	return nil
 }
 
 // widen returns img with the zero columns of the back-projected detector.
@@ -248,11 +284,16 @@ func (r *Reconstructor) Finish() ([]*Volume, error) {
 			return nil, fmt.Errorf("%w: view %d of %d never arrived", ErrProjection, v, len(r.seen))
 		}
 	}
+	start := time.Now()
 	vols, err := r.acc.Finish()
+	r.timings.Backproject += time.Since(start)
+	if dt, ok := r.acc.(DeviceTimer); ok {
+		r.timings.Device = dt.DeviceTimes()
+	}
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	start = time.Now()
 	if r.fov != nil {
 		for _, v := range vols {
 			r.fov.Mask(v)
@@ -260,6 +301,13 @@ func (r *Reconstructor) Finish() ([]*Volume, error) {
 	}
 	r.timings.Mask = time.Since(start)
 	return vols, nil
+}
+
+// Abort releases the back-projector's resources (a GPU's memory) of a
+// reconstruction that will not be finished. It is safe after Finish.
+func (r *Reconstructor) Abort() {
+	r.acc.Abort()
+	r.pending = nil
 }
 
 // Timings returns the time spent so far in each stage.
@@ -272,6 +320,7 @@ func Reconstruct(geom *Geometry, grid Grid, projections [][]float32, opts Option
 	if err != nil {
 		return nil, err
 	}
+	defer r.Abort()
 	if len(projections) != len(r.views) {
 		return nil, fmt.Errorf("%w: %d projections for %d views", ErrProjection, len(projections), len(r.views))
 	}

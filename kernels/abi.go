@@ -73,6 +73,7 @@ const (
 	cuMemoryTypeArray       = 3    // CU_MEMORYTYPE_ARRAY
 	cuMemHostAllocPortable  = 1    // CU_MEMHOSTALLOC_PORTABLE
 	cuStreamNonBlocking     = 1    // CU_STREAM_NON_BLOCKING
+	cuEventDefault          = 0    // CU_EVENT_DEFAULT
 	cuEventDisableTiming    = 2    // CU_EVENT_DISABLE_TIMING
 	attrMultiprocessorCount = 16   // CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
 	attrComputeMajor        = 75   // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"time"
 
 	"github.com/ctrecon/ctrecon/fdk"
 )
@@ -19,7 +20,9 @@ import (
 // upload stream sends them to its array (for raw images, weighting and
 // filtering them on the way). Two events per slot order the streams: the
 // upload stream waits until the slot's previous launch has consumed the
-// array, the compute stream until the slot's upload has arrived.
+// array, the compute stream until the slot's upload has arrived. Every
+// copy a kernel reads is queued on the kernel's stream or ordered before
+// it by such an event; fakedriver_test.go checks that on every call.
 //
 // A volume that fits the memory budget is one slab: it stays on the device
 // and each batch is back-projected as it arrives. Otherwise Add keeps
@@ -28,6 +31,7 @@ import (
 type accumulator struct {
 	c      *CUDA
 	dev    *device
+	shape  LaunchShape
 	views  []fdk.View
 	det    fdk.Detector // the back-projected detector: the arrays' width
 	grid   fdk.Grid
@@ -36,28 +40,34 @@ type accumulator struct {
 	pre    *Prefilter
 	ms     []fdk.Matrix // voxel-index matrices
 	plan   plan
+	// reserved is the part of the device's budget this accumulation holds.
+	reserved int64
 	// binStride is the floats between two bins' slab volumes, sized for the
 	// thickest slab.
 	binStride int
 
 	gpu   gpuState
 	slots [2]slot
+	timer stageTimer
 	cur   int  // slot being filled
 	slab  int  // slab being reconstructed
 	first bool // the slab's next launch stores instead of adding
 	kept  []fdk.Filtered
 	vols  []*fdk.Volume
+	times fdk.DeviceTimes
 	// err is the first device failure; after it the device state is unknown
 	// and the accumulator only reports it.
-	err  error
-	done bool
+	err      error
+	done     bool
+	released bool
 }
 
 func newAccumulator(c *CUDA, views []fdk.View, det fdk.Detector, grid fdk.Grid, bins int, p *Prefilter) *accumulator {
-	a := &accumulator{c: c, dev: c.dev, views: views, det: det, grid: grid, bins: bins, inCols: det.Cols, pre: p}
+	a := &accumulator{c: c, dev: c.dev, shape: c.opts.Shape, views: views, det: det, grid: grid, bins: bins, inCols: det.Cols, pre: p}
 	if p != nil {
 		a.inCols = p.Cols
 	}
+	a.timer.dev = c.dev
 	a.ms = make([]fdk.Matrix, len(views))
 	for i := range views {
 		a.ms[i] = grid.IndexMatrix(views[i].P)
@@ -69,30 +79,29 @@ func newAccumulator(c *CUDA, views []fdk.View, det fdk.Detector, grid fdk.Grid, 
 // rows detector rows, in bytes.
 func (a *accumulator) footprint(planes, rows int) int64 {
 	nx, ny := int64(a.grid.Dim[0]), int64(a.grid.Dim[1])
-	layers := int64(projPerLaunch * a.bins)
+	p := int64(a.shape.ViewsPerLaunch)
+	layers := p * int64(a.bins)
 	n := int64(a.bins)*nx*ny*int64(planes) + 2*layers*int64(a.det.Cols*rows)
 	if a.pre != nil {
 		n += layers*int64((a.inCols+a.det.Cols)*rows) + int64(a.inCols*a.det.Rows) +
-			projPerLaunch*int64(a.inCols) + int64(2*a.det.Cols-1)
+			p*int64(a.inCols) + int64(2*a.det.Cols-1)
 	}
 	return 4 * n
 }
 
-// allocate plans the slabs and creates every device resource; on failure
-// it releases what it made.
+// allocate plans the slabs against the device's budget and creates every
+// device resource; on failure it releases what it made.
 func (a *accumulator) allocate() error {
-	budget, err := a.c.budget()
+	var err error
+	a.reserved, err = a.c.budget.take(func(free int64) (int64, error) {
+		a.plan, err = makePlan(a.ms, a.grid, a.det.Rows, a.footprint, free, a.c.opts.SlabPlanes)
+		return a.plan.bytes, err
+	})
 	if err != nil {
-		return err
+		return errors.Join(err, a.release())
 	}
-	if a.plan, err = makePlan(a.ms, a.grid, a.det.Rows, a.footprint, budget, a.c.opts.SlabPlanes); err != nil {
-		return err
-	}
-	if a.plan.band > int(a.dev.maxTex[1]) {
-		return fmt.Errorf("kernels: %d detector rows exceed the device's layered texture height %d", a.plan.band, a.dev.maxTex[1])
-	}
-	if a.pre != nil && ceilDiv(projPerLaunch*a.bins*a.plan.band, filterRows) > maxGridY {
-		return fmt.Errorf("kernels: %d bins of %d rows are too many rows for one filter launch", a.bins, a.plan.band)
+	if err := a.checkPlan(); err != nil {
+		return errors.Join(err, a.release())
 	}
 	thickest := ceilDiv(a.grid.Dim[2], len(a.plan.slabs))
 	a.binStride = a.grid.Dim[0] * a.grid.Dim[1] * thickest
@@ -111,13 +120,24 @@ func (a *accumulator) allocate() error {
 	return nil
 }
 
+// checkPlan reports a plan the hardware's limits cannot launch.
+func (a *accumulator) checkPlan() error {
+	if a.plan.band > int(a.dev.maxTex[1]) {
+		return fmt.Errorf("kernels: %d detector rows exceed the device's layered texture height %d", a.plan.band, a.dev.maxTex[1])
+	}
+	if a.pre != nil && ceilDiv(a.shape.ViewsPerLaunch*a.bins*a.plan.band, a.shape.FilterRows) > maxGridY {
+		return fmt.Errorf("kernels: %d bins of %d rows are too many rows for one filter launch", a.bins, a.plan.band)
+	}
+	return nil
+}
+
 // Add implements fdk.Accumulator.
 func (a *accumulator) Add(batch []fdk.Filtered) error {
 	if a.err != nil {
 		return a.err
 	}
 	if a.done {
-		return errors.New("kernels: Add after Finish")
+		return errors.New("kernels: Add after Finish or Abort")
 	}
 	if err := a.check(batch); err != nil {
 		return err
@@ -177,10 +197,10 @@ func (a *accumulator) stageAll(batch []fdk.Filtered) error {
 		if err := a.reclaim(s); err != nil {
 			return err
 		}
-		k := min(len(batch), projPerLaunch-s.n)
+		k := min(len(batch), a.shape.ViewsPerLaunch-s.n)
 		a.stage(s, batch[:k])
 		batch = batch[k:]
-		if s.n == projPerLaunch {
+		if s.n == a.shape.ViewsPerLaunch {
 			if err := a.submit(); err != nil {
 				return err
 			}
@@ -252,11 +272,7 @@ func (a *accumulator) enqueue(s *slot, k int, accumulate bool) error {
 	if err := d.wait(g.upload, s.consumed); err != nil {
 		return err
 	}
-	if err := a.uploadImages(s); err != nil {
-		return err
-	}
-	off := devPtr(k * projPerLaunch * 3 * 16)
-	if err := d.uploadAsync(g.matrices+off, s.mats[:12*s.n], g.upload); err != nil {
+	if err := a.uploadImages(s, k); err != nil {
 		return err
 	}
 	if err := d.record(s.uploaded, g.upload); err != nil {
@@ -265,32 +281,43 @@ func (a *accumulator) enqueue(s *slot, k int, accumulate bool) error {
 	if err := d.wait(g.compute, s.uploaded); err != nil {
 		return err
 	}
-	if err := a.backproject(s, k, accumulate); err != nil {
+	err := a.timer.span(stageBackproject, g.compute, func() error { return a.backproject(s, k, accumulate) })
+	if err != nil {
 		return err
 	}
 	return d.record(s.consumed, g.compute)
 }
 
-// uploadImages fills slot s's array on the upload stream, through the
-// weighting and ramp filter for raw images.
-func (a *accumulator) uploadImages(s *slot) error {
+// uploadImages fills slot s's array and matrix slot k on the upload
+// stream, through the weighting and ramp filter for raw images.
+func (a *accumulator) uploadImages(s *slot, k int) error {
 	d, g := a.dev, &a.gpu
 	band, layers := a.plan.band, s.n*a.bins
 	staged := s.images[:layers*a.inCols*band]
-	if a.pre == nil {
-		return d.copyToArray(s.array, staged, 0, a.det.Cols, band, layers, g.upload)
-	}
-	if err := d.uploadAsync(g.raw, staged, g.upload); err != nil {
+	off := devPtr(k * maxProjPerLaunch * 3 * 16)
+	err := a.timer.span(stageUpload, g.upload, func() error {
+		if err := d.uploadAsync(g.matrices+off, s.mats[:12*s.n], g.upload); err != nil {
+			return err
+		}
+		if a.pre == nil {
+			return d.copyToArray(s.array, staged, 0, a.det.Cols, band, layers, g.upload)
+		}
+		if err := d.uploadAsync(g.raw, staged, g.upload); err != nil {
+			return err
+		}
+		return d.uploadAsync(g.col, s.cols[:s.n*a.inCols], g.upload)
+	})
+	if err != nil || a.pre == nil {
 		return err
 	}
-	if err := d.uploadAsync(g.col, s.cols[:s.n*a.inCols], g.upload); err != nil {
-		return err
-	}
-	grid := [3]uint32{uint32(ceilDiv(a.det.Cols, filterTile)), uint32(ceilDiv(layers*band, filterRows)), 1}
-	if err := d.launch(g.filter, grid, [3]uint32{filterTile, 1, 1}, g.upload, a.filterArgs(layers)...); err != nil {
-		return err
-	}
-	return d.copyToArray(s.array, nil, g.filtered, a.det.Cols, band, layers, g.upload)
+	return a.timer.span(stageFilter, g.upload, func() error {
+		sh := a.shape
+		grid := [3]uint32{uint32(ceilDiv(a.det.Cols, sh.FilterTile)), uint32(ceilDiv(layers*band, sh.FilterRows)), 1}
+		if err := d.launch(g.filter, grid, [3]uint32{uint32(sh.FilterTile), 1, 1}, g.upload, a.filterArgs(layers)...); err != nil {
+			return err
+		}
+		return d.copyToArray(s.array, nil, g.filtered, a.det.Cols, band, layers, g.upload)
+	})
 }
 
 // filterArgs are rampFilter's parameters for layers images of the current
@@ -304,12 +331,13 @@ func (a *accumulator) filterArgs(layers int) []any {
 // backproject launches slot s's views, in passes of at most
 // maxBinsPerPass bins.
 func (a *accumulator) backproject(s *slot, k int, accumulate bool) error {
+	sh := a.shape
 	nx, ny, nz := a.grid.Dim[0], a.grid.Dim[1], a.plan.slabs[a.slab].nz
-	grid := [3]uint32{uint32(ceilDiv(nx, blockX)), uint32(ceilDiv(ny, blockY)), uint32(ceilDiv(nz, voxelsPerThread))}
+	grid := [3]uint32{uint32(ceilDiv(nx, sh.BlockX)), uint32(ceilDiv(ny, sh.BlockY)), uint32(ceilDiv(nz, sh.VoxelsPerThread))}
+	block := [3]uint32{uint32(sh.BlockX), uint32(sh.BlockY), 1}
 	for b0 := 0; b0 < a.bins; b0 += maxBinsPerPass {
 		nb := min(maxBinsPerPass, a.bins-b0)
-		err := a.dev.launch(a.gpu.kernels[nb-1], grid, [3]uint32{blockX, blockY, 1}, a.gpu.compute,
-			a.backprojectArgs(s, k, b0, accumulate)...)
+		err := a.dev.launch(a.gpu.kernels[nb-1], grid, block, a.gpu.compute, a.backprojectArgs(s, k, b0, accumulate)...)
 		if err != nil {
 			return err
 		}
@@ -355,12 +383,17 @@ func (a *accumulator) endSlab() error {
 		if err := a.dev.sync(a.gpu.compute); err != nil {
 			return err
 		}
+		if err := a.timer.collect(&a.times); err != nil {
+			return err
+		}
+		start := time.Now()
 		for b, v := range a.vols {
 			dst := v.Data[sl.z0*plane : (sl.z0+sl.nz)*plane]
 			if err := a.dev.download(dst, a.gpu.vol+devPtr(4*b*a.binStride)); err != nil {
 				return err
 			}
 		}
+		a.times.Download += time.Since(start) // a synchronous copy: the host's clock is the device's
 		return nil
 	})
 }
@@ -369,7 +402,7 @@ func (a *accumulator) endSlab() error {
 // whatever happens.
 func (a *accumulator) Finish() ([]*fdk.Volume, error) {
 	if a.done {
-		return nil, errors.New("kernels: Finish called twice")
+		return nil, errors.New("kernels: Finish after Finish or Abort")
 	}
 	a.done = true
 	if a.err != nil {
@@ -384,6 +417,19 @@ func (a *accumulator) Finish() ([]*fdk.Volume, error) {
 	}
 	return a.vols, nil
 }
+
+// Abort implements fdk.Accumulator: it waits for the queued work and
+// releases every device resource.
+func (a *accumulator) Abort() {
+	a.done = true
+	a.kept = nil
+	a.release() // a failure here has nobody to report to; Close still ends the context
+}
+
+// DeviceTimes implements fdk.DeviceTimer: the device time of each stage,
+// from CUDA events, complete after Finish. The stages overlap, so they do
+// not add up to the wall time.
+func (a *accumulator) DeviceTimes() fdk.DeviceTimes { return a.times }
 
 func (a *accumulator) finish() error {
 	if len(a.plan.slabs) == 1 {

@@ -38,7 +38,7 @@
 //
 // Work split
 //
-// A thread owns VOXELS_PER_THREAD voxels along z at one (x, y) and keeps
+// A thread owns VPT voxels along z at one (x, y) and keeps
 // their sums for every bin in registers while it walks the launch's views:
 // the volume is read and written once per launch instead of once per view.
 // The 32 threads of a warp take consecutive x, so those reads and writes
@@ -47,42 +47,46 @@
 // needed and a voxel no launch reaches keeps whatever was there (the tests
 // fill slabs with NaN to catch that).
 //
-// Tuning constants: starting points taken from TIGRE's voxel back-projector
-// (PROJ_PER_KERNEL 32, VOXELS_PER_THREAD 8, measured there on Pascal and
-// Turing GPUs), not yet measured on Hopper: re-tune them with
-// bench/cuda_test.go on the H100 and record the result here.
+// Launch shape
+//
+// The shape is chosen at run time (kernels.LaunchShape): views per launch
+// (up to MAX_PROJ_PER_LAUNCH, the matrices' room in constant memory),
+// voxels per thread along z (one kernel per value, VPT below), and the
+// block's x and y extent (blockDim; at most MAX_THREADS threads, the
+// launch bound the registers are allocated for). The defaults in
+// launch.go come from bench/cuda_test.go's BenchmarkCUDATune on an NVIDIA
+// H200 (driver 580, CUDA 13.0, PTX JIT-compiled from compute_80); see
+// bench/RESULTS.md for the sweep.
 
-#define PROJ_PER_LAUNCH 32   // views whose matrices one launch holds
-#define VOXELS_PER_THREAD 8  // voxels along z each thread sums in registers
-#define BLOCK_X 32           // threads along x: one warp, coalesced rows
-#define BLOCK_Y 8            // threads along y
-#define MATRIX_SLOTS 2       // one matrix set per upload buffer (double buffering)
-#define MAX_BINS 4           // bins summed in one pass; more are split into passes
+#define MAX_PROJ_PER_LAUNCH 64 // views whose matrices one launch can hold
+#define MATRIX_SLOTS 2         // one matrix set per upload buffer (double buffering)
+#define MAX_BINS 4             // bins summed in one pass; more are split into passes
+#define MAX_THREADS 256        // threads per block, at most
 
 // viewMatrix[slot][view][row]: the rows of M. The upload stream writes one
 // slot while launches on the compute stream read the other.
-__constant__ float4 viewMatrix[MATRIX_SLOTS * PROJ_PER_LAUNCH * 3];
+__constant__ float4 viewMatrix[MATRIX_SLOTS * MAX_PROJ_PER_LAUNCH * 3];
 
-template <int BINS>
+template <int BINS, int VPT>
 __device__ __forceinline__ void backproject(float *vol, long long binStride, cudaTextureObject_t tex,
                                             int slot, int views, int layersPerView, int firstLayer,
                                             int nx, int ny, int nz, int accumulate)
 {
-	const int x = blockIdx.x * BLOCK_X + threadIdx.x;
-	const int y = blockIdx.y * BLOCK_Y + threadIdx.y;
-	const int z0 = blockIdx.z * VOXELS_PER_THREAD;
+	const int x = blockIdx.x * blockDim.x + threadIdx.x;
+	const int y = blockIdx.y * blockDim.y + threadIdx.y;
+	const int z0 = blockIdx.z * VPT;
 	if (x >= nx || y >= ny)
 		return;
 
-	float sum[VOXELS_PER_THREAD][BINS];
+	float sum[VPT][BINS];
 #pragma unroll
-	for (int k = 0; k < VOXELS_PER_THREAD; k++)
+	for (int k = 0; k < VPT; k++)
 #pragma unroll
 		for (int b = 0; b < BINS; b++)
 			sum[k][b] = 0.f;
 
 	const float fx = x, fy = y;
-	const float4 *m = viewMatrix + slot * PROJ_PER_LAUNCH * 3;
+	const float4 *m = viewMatrix + slot * MAX_PROJ_PER_LAUNCH * 3;
 	for (int i = 0; i < views; i++, m += 3) {
 		// The column of voxels shares x and y: only the z terms change.
 		const float s0 = fmaf(m[0].x, fx, fmaf(m[0].y, fy, m[0].w));
@@ -90,7 +94,7 @@ __device__ __forceinline__ void backproject(float *vol, long long binStride, cud
 		const float w0 = fmaf(m[2].x, fx, fmaf(m[2].y, fy, m[2].w));
 		const int layer = i * layersPerView + firstLayer;
 #pragma unroll
-		for (int k = 0; k < VOXELS_PER_THREAD; k++) {
+		for (int k = 0; k < VPT; k++) {
 			const float fz = (float)(z0 + k);
 			const float w = fmaf(m[2].z, fz, w0);
 			// The fetch's 8-bit weights dominate the error: the fast
@@ -108,7 +112,7 @@ __device__ __forceinline__ void backproject(float *vol, long long binStride, cud
 	const long long plane = (long long)nx * ny;
 	float *p = vol + (long long)z0 * plane + (long long)y * nx + x;
 #pragma unroll
-	for (int k = 0; k < VOXELS_PER_THREAD; k++) {
+	for (int k = 0; k < VPT; k++) {
 		if (z0 + k >= nz)
 			break;
 #pragma unroll
@@ -119,22 +123,31 @@ __device__ __forceinline__ void backproject(float *vol, long long binStride, cud
 	}
 }
 
-// backprojectB sums views [0, views) of matrix slot `slot` into the slab
-// volumes of B consecutive energy bins, the first at vol and each next
-// binStride floats further. View i's bin b is texture layer
-// i*layersPerView + firstLayer + b. The launch grid is
-// (ceil(nx/BLOCK_X), ceil(ny/BLOCK_Y), ceil(nz/VOXELS_PER_THREAD)) blocks of
-// BLOCK_X x BLOCK_Y threads.
-#define BACKPROJECT_KERNEL(B)                                                                          \
-	extern "C" __global__ void __launch_bounds__(BLOCK_X *BLOCK_Y)                                 \
-	    backproject##B(float *vol, long long binStride, cudaTextureObject_t tex, int slot, int views, \
-	                   int layersPerView, int firstLayer, int nx, int ny, int nz, int accumulate)     \
+// backproject_bB_zV sums views [0, views) of matrix slot `slot` into the
+// slab volumes of B consecutive energy bins, the first at vol and each next
+// binStride floats further, V voxels along z per thread. View i's bin b is
+// texture layer i*layersPerView + firstLayer + b. The launch grid is
+// (ceil(nx/blockDim.x), ceil(ny/blockDim.y), ceil(nz/V)) blocks of at most
+// MAX_THREADS threads. The launch bound asks for two resident blocks per
+// multiprocessor (at most 128 registers) for 4 and 8 voxels per thread and
+// one for 16: left to itself, ptxas caps some instances at 80 registers
+// and spills their sums to local memory.
+#define BACKPROJECT_KERNEL(B, V)                                                                       \
+	extern "C" __global__ void __launch_bounds__(MAX_THREADS, V < 16 ? 2 : 1)                      \
+	    backproject_b##B##_z##V(float *vol, long long binStride, cudaTextureObject_t tex, int slot, \
+	                            int views, int layersPerView, int firstLayer, int nx, int ny, int nz, \
+	                            int accumulate)                                                    \
 	{                                                                                              \
-		backproject<B>(vol, binStride, tex, slot, views, layersPerView, firstLayer, nx, ny, nz, \
-		               accumulate);                                                            \
+		backproject<B, V>(vol, binStride, tex, slot, views, layersPerView, firstLayer, nx, ny, nz, \
+		                  accumulate);                                                         \
 	}
 
-BACKPROJECT_KERNEL(1)
-BACKPROJECT_KERNEL(2)
-BACKPROJECT_KERNEL(3)
-BACKPROJECT_KERNEL(4)
+#define BACKPROJECT_BINS(V)      \
+	BACKPROJECT_KERNEL(1, V) \
+	BACKPROJECT_KERNEL(2, V) \
+	BACKPROJECT_KERNEL(3, V) \
+	BACKPROJECT_KERNEL(4, V)
+
+BACKPROJECT_BINS(4)
+BACKPROJECT_BINS(8)
+BACKPROJECT_BINS(16)

@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"time"
 	"unsafe"
 )
 
@@ -76,6 +77,24 @@ func (d *device) describe() error {
 	return nil
 }
 
+// usable reports why the device cannot run the kernels, as an error
+// wrapping ErrNoDevice, or nil.
+func (d *device) usable() error {
+	if d.cc[0] < minComputeMajor {
+		return fmt.Errorf("%w: %s has compute capability %d.%d; the kernels need %d.0 (Ampere) or later",
+			ErrNoDevice, d.name, d.cc[0], d.cc[1], minComputeMajor)
+	}
+	free, err := d.freeMemory()
+	if err != nil {
+		return err
+	}
+	if free < minFreeMemory {
+		return fmt.Errorf("%w: %s has %d MiB of free memory, less than the %d MiB needed",
+			ErrNoDevice, d.name, free>>20, minFreeMemory>>20)
+	}
+	return nil
+}
+
 // release gives back the primary context.
 func (d *device) release() error {
 	return d.drv.check("cuDevicePrimaryCtxRelease", d.drv.cuDevicePrimaryCtxRelease(d.ordinal))
@@ -110,11 +129,6 @@ func (d *device) hostAlloc(n int) ([]float32, error) {
 
 func (d *device) hostFree(s []float32) error {
 	return d.drv.check("cuMemFreeHost", d.drv.cuMemFreeHost(unsafe.Pointer(unsafe.SliceData(s))))
-}
-
-// upload copies src to dst synchronously.
-func (d *device) upload(dst devPtr, src []float32) error {
-	return d.drv.check("cuMemcpyHtoD", d.drv.cuMemcpyHtoD(dst, unsafe.Pointer(unsafe.SliceData(src)), uintptr(4*len(src))))
 }
 
 // uploadAsync queues a copy from page-locked src to dst on stream s.
@@ -200,6 +214,22 @@ func (d *device) event() (uintptr, error) {
 	var e uintptr
 	err := d.drv.check("cuEventCreate", d.drv.cuEventCreate(&e, cuEventDisableTiming))
 	return e, err
+}
+
+// timingEvent makes an event that records when the device reached it.
+func (d *device) timingEvent() (uintptr, error) {
+	var e uintptr
+	err := d.drv.check("cuEventCreate", d.drv.cuEventCreate(&e, cuEventDefault))
+	return e, err
+}
+
+// elapsed returns the device time between two completed timing events.
+func (d *device) elapsed(start, end uintptr) (time.Duration, error) {
+	var ms float32
+	if err := d.drv.check("cuEventElapsedTime", d.drv.cuEventElapsedTime(&ms, start, end)); err != nil {
+		return 0, err
+	}
+	return time.Duration(float64(ms) * float64(time.Millisecond)), nil
 }
 
 func (d *device) destroyEvent(e uintptr) error {

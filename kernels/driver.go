@@ -66,7 +66,6 @@ type driver struct {
 	cuMemFree                 func(p devPtr) cuResult
 	cuMemHostAlloc            func(p *unsafe.Pointer, size uintptr, flags uint32) cuResult
 	cuMemFreeHost             func(p unsafe.Pointer) cuResult
-	cuMemcpyHtoD              func(dst devPtr, src unsafe.Pointer, n uintptr) cuResult
 	cuMemcpyHtoDAsync         func(dst devPtr, src unsafe.Pointer, n uintptr, s uintptr) cuResult
 	cuMemcpyDtoH              func(dst unsafe.Pointer, src devPtr, n uintptr) cuResult
 	cuMemcpy3DAsync           func(p *memcpy3D, s uintptr) cuResult
@@ -83,6 +82,7 @@ type driver struct {
 	cuEventDestroy            func(e uintptr) cuResult
 	cuEventRecord             func(e, s uintptr) cuResult
 	cuEventSynchronize        func(e uintptr) cuResult
+	cuEventElapsedTime        func(ms *float32, start, end uintptr) cuResult
 	cuLaunchKernel            func(f uintptr, gx, gy, gz, bx, by, bz, shared uint32, s uintptr, params, extra *unsafe.Pointer) cuResult
 	cuGetErrorName            func(r cuResult, s **byte) cuResult
 	cuGetErrorString          func(r cuResult, s **byte) cuResult
@@ -129,7 +129,6 @@ func (d *driver) bind(lib uintptr) error {
 		{"cuMemFree_v2", &d.cuMemFree},
 		{"cuMemHostAlloc", &d.cuMemHostAlloc},
 		{"cuMemFreeHost", &d.cuMemFreeHost},
-		{"cuMemcpyHtoD_v2", &d.cuMemcpyHtoD},
 		{"cuMemcpyHtoDAsync_v2", &d.cuMemcpyHtoDAsync},
 		{"cuMemcpyDtoH_v2", &d.cuMemcpyDtoH},
 		{"cuMemcpy3DAsync_v2", &d.cuMemcpy3DAsync},
@@ -146,6 +145,7 @@ func (d *driver) bind(lib uintptr) error {
 		{"cuEventDestroy_v2", &d.cuEventDestroy},
 		{"cuEventRecord", &d.cuEventRecord},
 		{"cuEventSynchronize", &d.cuEventSynchronize},
+		{"cuEventElapsedTime", &d.cuEventElapsedTime},
 		{"cuLaunchKernel", &d.cuLaunchKernel},
 		{"cuGetErrorName", &d.cuGetErrorName},
 		{"cuGetErrorString", &d.cuGetErrorString},

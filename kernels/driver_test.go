@@ -14,7 +14,7 @@ var requireGPU = os.Getenv("CTRECON_REQUIRE_GPU") == "1"
 
 // openOrSkip opens the default device for a test, skipping it where there
 // is none unless CTRECON_REQUIRE_GPU=1.
-func openOrSkip(t testing.TB, opts Options) *CUDA {
+func openOrSkip(t *testing.T, opts Options) *CUDA {
 	t.Helper()
 	c, err := Open(opts)
 	if err != nil {
@@ -32,7 +32,7 @@ func openOrSkip(t testing.TB, opts Options) *CUDA {
 }
 
 func TestMissingLibraryIsErrNoDriver(t *testing.T) {
-	_, err := open("libcuda-ctrecon-missing.so.1", Options{})
+	_, err := loadDriver("libcuda-ctrecon-missing.so.1")
 	if !errors.Is(err, ErrNoDriver) {
 		t.Fatalf("err = %v, want ErrNoDriver", err)
 	}

@@ -27,19 +27,20 @@
 // and the inputs are read as float4 broadcasts, so a multiply-add costs
 // about 0.4 shared-memory loads.
 //
-// Tuning constants: FILTER_TILE 128 (four warps; the taps tile then fits
-// twice in 1 KiB of shared memory) and FILTER_ROWS 8 (eight accumulators per
-// thread) are first choices, not yet measured on the H100.
-
-#define FILTER_TILE 128 // outputs per block per row, and input chunk length
-#define FILTER_ROWS 8   // rows per block sharing the staged taps
+// Launch shape
+//
+// FILTER_TILE and FILTER_ROWS are template parameters, one kernel per pair
+// (rampFilter_tT_rR below), chosen at run time (kernels.LaunchShape); the
+// defaults in launch.go come from bench/cuda_test.go's BenchmarkCUDATune on
+// an NVIDIA H200 (see bench/RESULTS.md).
 
 // rampFilter filters lines = images*rows rows, image-major (image i is view
 // i/bins, bin i%bins). Launch grid: (ceil(outCols/FILTER_TILE),
 // ceil(images*rows/FILTER_ROWS)) blocks of FILTER_TILE threads.
-extern "C" __global__ void __launch_bounds__(FILTER_TILE)
-    rampFilter(float *out, const float *in, const float *pix, const float *col, const float *taps,
-               int inCols, int outCols, int rows, int images, int bins, int padLeft, int row0)
+template <int FILTER_TILE, int FILTER_ROWS>
+__device__ __forceinline__ void rampFilter(float *out, const float *in, const float *pix, const float *col,
+                                           const float *taps, int inCols, int outCols, int rows, int images,
+                                           int bins, int padLeft, int row0)
 {
 	__shared__ float4 chunk[FILTER_ROWS][FILTER_TILE / 4];
 	__shared__ float tap[2 * FILTER_TILE];
@@ -96,3 +97,21 @@ extern "C" __global__ void __launch_bounds__(FILTER_TILE)
 		if (line0 + r < lines)
 			out[(long long)(line0 + r) * outCols + i] = acc[r];
 }
+
+#define RAMP_FILTER_KERNEL(T, R)                                                                          \
+	extern "C" __global__ void __launch_bounds__(T)                                                   \
+	    rampFilter_t##T##_r##R(float *out, const float *in, const float *pix, const float *col,        \
+	                           const float *taps, int inCols, int outCols, int rows, int images, int bins, \
+	                           int padLeft, int row0)                                                 \
+	{                                                                                                 \
+		rampFilter<T, R>(out, in, pix, col, taps, inCols, outCols, rows, images, bins, padLeft, row0); \
+	}
+
+#define RAMP_FILTER_ROWS(T)       \
+	RAMP_FILTER_KERNEL(T, 4)  \
+	RAMP_FILTER_KERNEL(T, 8)  \
+	RAMP_FILTER_KERNEL(T, 16)
+
+RAMP_FILTER_ROWS(64)
+RAMP_FILTER_ROWS(128)
+RAMP_FILTER_ROWS(256)

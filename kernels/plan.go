@@ -7,19 +7,6 @@ import (
 	"github.com/ctrecon/ctrecon/fdk"
 )
 
-// Launch geometry and tuning constants shared with the kernels; a test
-// checks them against the #defines in the .cu files.
-const (
-	projPerLaunch   = 32 // PROJ_PER_LAUNCH
-	voxelsPerThread = 8  // VOXELS_PER_THREAD
-	blockX, blockY  = 32, 8
-	matrixSlots     = 2 // MATRIX_SLOTS
-	maxBinsPerPass  = 4 // MAX_BINS
-	filterTile      = 128
-	filterRows      = 8
-	maxGridY        = 65535 // the y and z grid dimensions' hardware limit
-)
-
 // texelMatrix returns the matrix the kernel reads for voxel-index matrix m
 // in a slab whose first plane is z0 and whose band of detector rows starts
 // at row0: it maps (x, y, z-z0, 1) to (s·w, t·w, w) with s = u + 0.5 and

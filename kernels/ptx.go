@@ -19,12 +19,7 @@ const (
 	backprojectPTX = "backproject.ptx"
 	filterPTX      = "filter.ptx"
 	matrixSymbol   = "viewMatrix" // __constant__ matrices in backproject.cu
-	filterKernel   = "rampFilter"
 )
-
-// backprojectKernel returns the kernel that back-projects bins energy bins,
-// 1 to maxBinsPerLaunch, in one pass.
-func backprojectKernel(bins int) string { return fmt.Sprintf("backproject%d", bins) }
 
 var entryRE = regexp.MustCompile(`(?m)^\s*(?:\.visible\s+|\.weak\s+)?\.entry\s+([A-Za-z_$][\w$]*)`)
 

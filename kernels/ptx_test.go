@@ -18,9 +18,16 @@ import (
 
 // Every kernel the Go side launches is defined in the embedded PTX.
 func TestPTXDefinesTheKernels(t *testing.T) {
-	want := map[string][]string{filterPTX: {filterKernel}}
-	for b := 1; b <= maxBinsPerPass; b++ {
-		want[backprojectPTX] = append(want[backprojectPTX], backprojectKernel(b))
+	want := map[string][]string{}
+	for _, v := range voxelsPerThreadChoices {
+		for b := 1; b <= maxBinsPerPass; b++ {
+			want[backprojectPTX] = append(want[backprojectPTX], backprojectKernel(b, v))
+		}
+	}
+	for _, tile := range filterTileChoices {
+		for _, rows := range filterRowsChoices {
+			want[filterPTX] = append(want[filterPTX], filterKernel(tile, rows))
+		}
 	}
 	for file, names := range want {
 		ptx, err := ptxFiles.ReadFile(file)
@@ -36,8 +43,8 @@ func TestPTXDefinesTheKernels(t *testing.T) {
 	}
 	ptx, _ := ptxFiles.ReadFile(backprojectPTX)
 	decl := regexp.MustCompile(`\.const \.align \d+ \.b8 ` + matrixSymbol + `\[(\d+)\]`).FindSubmatch(ptx)
-	if decl == nil || string(decl[1]) != strconv.Itoa(matrixSlots*projPerLaunch*3*16) {
-		t.Errorf("%s: %s declared as %q, want %d bytes", backprojectPTX, matrixSymbol, decl, matrixSlots*projPerLaunch*3*16)
+	if decl == nil || string(decl[1]) != strconv.Itoa(matrixSlots*maxProjPerLaunch*3*16) {
+		t.Errorf("%s: %s declared as %q, want %d bytes", backprojectPTX, matrixSymbol, decl, matrixSlots*maxProjPerLaunch*3*16)
 	}
 }
 
@@ -98,12 +105,11 @@ func readStamp(t *testing.T) map[string]string {
 	return out
 }
 
-// The Go side's launch geometry agrees with the #defines in the kernels.
-func TestTuningConstantsMatchKernels(t *testing.T) {
+// The Go side's limits agree with the #defines in the kernels.
+func TestLimitsMatchKernels(t *testing.T) {
 	want := map[string]map[string]int{
-		"backproject.cu": {"PROJ_PER_LAUNCH": projPerLaunch, "VOXELS_PER_THREAD": voxelsPerThread,
-			"BLOCK_X": blockX, "BLOCK_Y": blockY, "MATRIX_SLOTS": matrixSlots, "MAX_BINS": maxBinsPerPass},
-		"filter.cu": {"FILTER_TILE": filterTile, "FILTER_ROWS": filterRows},
+		"backproject.cu": {"MAX_PROJ_PER_LAUNCH": maxProjPerLaunch, "MATRIX_SLOTS": matrixSlots,
+			"MAX_BINS": maxBinsPerPass, "MAX_THREADS": maxThreads},
 	}
 	def := regexp.MustCompile(`(?m)^#define\s+(\w+)\s+(\d+)`)
 	for file, consts := range want {
@@ -129,7 +135,10 @@ func TestTuningConstantsMatchKernels(t *testing.T) {
 func TestPTXAssemblesForHopper(t *testing.T) {
 	ptxas, err := exec.LookPath("ptxas")
 	if err != nil {
-		t.Skip("ptxas not installed")
+		if os.Getenv("CTRECON_REQUIRE_PEERS") == "1" {
+			t.Fatal("ptxas not installed and CTRECON_REQUIRE_PEERS=1: run make deps (nvidia-cuda-toolkit)")
+		}
+		t.Skip("ptxas not installed (make deps installs nvidia-cuda-toolkit)")
 	}
 	for _, file := range []string{backprojectPTX, filterPTX} {
 		out, err := exec.Command(ptxas, "-arch=sm_90", "-v", "-o", os.DevNull, file).CombinedOutput()
@@ -190,8 +199,14 @@ func TestLaunchArgumentsMatchPTX(t *testing.T) {
 			}
 		}
 	}
-	for b := 1; b <= maxBinsPerPass; b++ {
-		check(backprojectPTX, backprojectKernel(b), a.backprojectArgs(&slot{}, 1, 0, true))
+	for _, v := range voxelsPerThreadChoices {
+		for b := 1; b <= maxBinsPerPass; b++ {
+			check(backprojectPTX, backprojectKernel(b, v), a.backprojectArgs(&slot{}, 1, 0, true))
+		}
 	}
-	check(filterPTX, filterKernel, a.filterArgs(3))
+	for _, tile := range filterTileChoices {
+		for _, rows := range filterRowsChoices {
+			check(filterPTX, filterKernel(tile, rows), a.filterArgs(3))
+		}
+	}
 }

@@ -9,7 +9,7 @@ import (
 type gpuState struct {
 	kernels  [maxBinsPerPass]function
 	filter   function
-	matrices devPtr // viewMatrix[matrixSlots][projPerLaunch][3] float4
+	matrices devPtr // viewMatrix[matrixSlots][maxProjPerLaunch][3] float4
 	upload   uintptr
 	compute  uintptr
 	vol      devPtr
@@ -71,7 +71,7 @@ func (a *accumulator) createKernels() error {
 	}
 	g.undo = append(g.undo, func() error { return d.unload(mod) })
 	for b := range g.kernels {
-		if g.kernels[b], err = d.function(mod, backprojectKernel(b+1)); err != nil {
+		if g.kernels[b], err = d.function(mod, backprojectKernel(b+1, a.shape.VoxelsPerThread)); err != nil {
 			return err
 		}
 	}
@@ -79,7 +79,7 @@ func (a *accumulator) createKernels() error {
 	if g.matrices, size, err = d.global(mod, matrixSymbol); err != nil {
 		return err
 	}
-	if want := matrixSlots * projPerLaunch * 3 * 16; size != want {
+	if want := matrixSlots * maxProjPerLaunch * 3 * 16; size != want {
 		return fmt.Errorf("kernels: %s is %d bytes in %s, the Go side expects %d: rebuild with `make kernels`", matrixSymbol, size, backprojectPTX, want)
 	}
 	if a.pre == nil {
@@ -90,7 +90,7 @@ func (a *accumulator) createKernels() error {
 		return err
 	}
 	g.undo = append(g.undo, func() error { return d.unload(fmod) })
-	g.filter, err = d.function(fmod, filterKernel)
+	g.filter, err = d.function(fmod, filterKernel(a.shape.FilterTile, a.shape.FilterRows))
 	return err
 }
 
@@ -106,17 +106,17 @@ func (a *accumulator) deviceBuffer(n int) (devPtr, error) {
 // createSlot allocates one upload slot.
 func (a *accumulator) createSlot(s *slot) error {
 	d, g := a.dev, &a.gpu
-	band, layers := a.plan.band, projPerLaunch*a.bins
+	p := a.shape.ViewsPerLaunch
+	band, layers := a.plan.band, p*a.bins
 	nImg, nCols := layers*a.inCols*band, 0
 	if a.pre != nil {
-		nCols = projPerLaunch * a.inCols
+		nCols = p * a.inCols
 	}
 	var err error
-	if s.host, err = d.hostAlloc(nImg + 12*projPerLaunch + nCols); err != nil {
+	if s.host, err = a.pinnedBuffer(nImg + 12*p + nCols); err != nil {
 		return err
 	}
-	g.undo = append(g.undo, func() error { return d.hostFree(s.host) })
-	s.images, s.mats, s.cols = s.host[:nImg], s.host[nImg:nImg+12*projPerLaunch], s.host[nImg+12*projPerLaunch:]
+	s.images, s.mats, s.cols = s.host[:nImg], s.host[nImg:nImg+12*p], s.host[nImg+12*p:]
 	if s.array, err = d.layeredArray(a.det.Cols, band, layers); err != nil {
 		return err
 	}
@@ -134,33 +134,60 @@ func (a *accumulator) createSlot(s *slot) error {
 	return nil
 }
 
-// createPrefilter allocates the filter's buffers and uploads the shared
-// pixel weights and the taps.
+// createPrefilter allocates the filter's buffers and queues the upload of
+// the shared pixel weights and the taps on the upload stream, which runs
+// the filter: an upload from page-locked memory on the filter's own stream
+// is ordered before it, where a synchronous copy from pageable memory on
+// the default stream is not ordered with a non-blocking stream at all.
 func (a *accumulator) createPrefilter() error {
 	d, g := a.dev, &a.gpu
-	layers := projPerLaunch * a.bins
+	layers := a.shape.ViewsPerLaunch * a.bins
 	var err error
 	bufs := []struct {
 		p *devPtr
 		n int
 	}{
 		{&g.raw, layers * a.inCols * a.plan.band}, {&g.filtered, layers * a.det.Cols * a.plan.band},
-		{&g.pix, a.inCols * a.det.Rows}, {&g.col, projPerLaunch * a.inCols}, {&g.taps, 2*a.det.Cols - 1},
+		{&g.pix, a.inCols * a.det.Rows}, {&g.col, a.shape.ViewsPerLaunch * a.inCols}, {&g.taps, 2*a.det.Cols - 1},
 	}
 	for _, b := range bufs {
 		if *b.p, err = a.deviceBuffer(b.n); err != nil {
 			return err
 		}
 	}
-	if err := d.upload(g.pix, a.pre.Weights.Pixel()); err != nil {
+	pix, taps := a.pre.Weights.Pixel(), rampTaps(a.pre.Ramp, a.det.Cols)
+	host, err := a.pinnedBuffer(len(pix) + len(taps))
+	if err != nil {
 		return err
 	}
-	return d.upload(g.taps, rampTaps(a.pre.Ramp, a.det.Cols))
+	copy(host, pix)
+	copy(host[len(pix):], taps)
+	if err := d.uploadAsync(g.pix, host[:len(pix)], g.upload); err != nil {
+		return err
+	}
+	return d.uploadAsync(g.taps, host[len(pix):], g.upload)
 }
 
-// release waits for the streams and frees every device resource in reverse
-// order of creation, on the device thread.
+// pinnedBuffer allocates n float32s of page-locked host memory that
+// release frees.
+func (a *accumulator) pinnedBuffer(n int) ([]float32, error) {
+	h, err := a.dev.hostAlloc(n)
+	if err == nil {
+		a.gpu.undo = append(a.gpu.undo, func() error { return a.dev.hostFree(h) })
+	}
+	return h, err
+}
+
+// release waits for the streams, frees every device resource in reverse
+// order of creation on the device thread, and gives the accumulation's
+// memory back to the device's budget. Only its first call does anything.
 func (a *accumulator) release() error {
+	if a.released {
+		return nil
+	}
+	a.released = true
+	defer a.c.active.Done()
+	defer a.c.budget.give(a.reserved)
 	return a.dev.th.do(func() error {
 		var errs []error
 		for _, s := range []uintptr{a.gpu.upload, a.gpu.compute} {
@@ -168,6 +195,7 @@ func (a *accumulator) release() error {
 				errs = append(errs, a.dev.sync(s))
 			}
 		}
+		errs = append(errs, a.timer.release())
 		for i := len(a.gpu.undo) - 1; i >= 0; i-- {
 			errs = append(errs, a.gpu.undo[i]())
 		}
