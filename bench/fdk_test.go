@@ -67,7 +67,8 @@ func BenchmarkBackproject(b *testing.B) {
 func reportBackprojection(b *testing.B, bp fdk.Backprojector, p problem, batch int) {
 	var elapsed time.Duration
 	for b.Loop() {
-		elapsed += backprojectAll(b, bp, p, batch)
+		t, _ := backprojectAll(b, bp, p, batch)
+		elapsed += t
 	}
 	b.ReportMetric(p.updates()*float64(b.N)/elapsed.Seconds()/1e9, "GUPS")
 	b.ReportMetric(elapsed.Seconds()/float64(b.N), "bp-s")
@@ -75,9 +76,10 @@ func reportBackprojection(b *testing.B, bp fdk.Backprojector, p problem, batch i
 }
 
 // backprojectAll back-projects random images for every view of p through
-// bp, batch views at a time, and returns the time from Start to Finish: for
-// a GPU that includes staging, uploads and the volume's download.
-func backprojectAll(b *testing.B, bp fdk.Backprojector, p problem, batch int) time.Duration {
+// bp, batch views at a time, and returns the time from Start to Finish (for
+// a GPU that includes staging, uploads and the volume's download) and, for
+// a device, its own stage times.
+func backprojectAll(b *testing.B, bp fdk.Backprojector, p problem, batch int) (time.Duration, fdk.DeviceTimes) {
 	g := p.geometry()
 	views, err := g.Views()
 	if err != nil {
@@ -105,7 +107,12 @@ func backprojectAll(b *testing.B, bp fdk.Backprojector, p problem, batch int) ti
 	if _, err := acc.Finish(); err != nil {
 		b.Fatal(err)
 	}
-	return time.Since(start)
+	elapsed := time.Since(start)
+	var dt fdk.DeviceTimes
+	if t, ok := acc.(fdk.DeviceTimer); ok {
+		dt = t.DeviceTimes()
+	}
+	return elapsed, dt
 }
 
 // BenchmarkFDK times a whole reconstruction: weighting, filtering,
@@ -120,8 +127,9 @@ func BenchmarkFDK(b *testing.B) {
 			var t fdk.Timings
 			var elapsed time.Duration
 			for b.Loop() {
+				views := viewCopies(src, g.NumViews(), 1)
 				start := time.Now()
-				t = streamFDK(b, g, p.grid(), src, fdk.Options{})
+				t = streamFDK(b, g, p.grid(), views, fdk.Options{})
 				elapsed += time.Since(start)
 			}
 			b.ReportMetric(elapsed.Seconds()/float64(b.N), "total-s")
@@ -149,15 +157,30 @@ func peakRSS() float64 {
 	return math.NaN()
 }
 
-// streamFDK reconstructs every view of g, each a copy of src, one view at a
-// time as a scanner delivers them, and returns the stage timings.
-func streamFDK(b *testing.B, g *fdk.Geometry, grid fdk.Grid, src []float32, opts fdk.Options) fdk.Timings {
-	r, err := fdk.New(g, grid, 1, opts)
+// viewCopies returns views images per bin for bins bins, each a copy of
+// src: the reconstructor keeps and may overwrite what it is given, as a
+// scanner's frames would be fresh buffers.
+func viewCopies(src []float32, views, bins int) [][][]float32 {
+	out := make([][][]float32, views)
+	for v := range out {
+		out[v] = make([][]float32, bins)
+		for k := range bins {
+			out[v][k] = append([]float32(nil), src...)
+		}
+	}
+	return out
+}
+
+// streamFDK reconstructs views (per view, per bin) of g one view at a time
+// as a scanner delivers them, and returns the stage timings.
+func streamFDK(b *testing.B, g *fdk.Geometry, grid fdk.Grid, views [][][]float32, opts fdk.Options) fdk.Timings {
+	r, err := fdk.New(g, grid, len(views[0]), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for v := range g.NumViews() {
-		if err := r.Add(v, [][]float32{append([]float32(nil), src...)}); err != nil {
+	defer r.Abort()
+	for v, imgs := range views {
+		if err := r.Add(v, imgs); err != nil {
 			b.Fatal(err)
 		}
 	}

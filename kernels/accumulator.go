@@ -54,7 +54,9 @@ type accumulator struct {
 	first bool // the slab's next launch stores instead of adding
 	kept  []fdk.Filtered
 	vols  []*fdk.Volume
-	times fdk.DeviceTimes
+	// faulted is done once prefault has mapped the volumes' memory.
+	faulted sync.WaitGroup
+	times   fdk.DeviceTimes
 	// err is the first device failure; after it the device state is unknown
 	// and the accumulator only reports it.
 	err      error
@@ -108,9 +110,12 @@ func (a *accumulator) allocate() error {
 	if err := a.dev.th.do(a.create); err != nil {
 		return errors.Join(err, a.release())
 	}
-	for range a.bins {
+	data := make([][]float32, a.bins)
+	for b := range data {
 		a.vols = append(a.vols, fdk.NewVolume(a.grid))
+		data[b] = a.vols[b].Data
 	}
+	a.faulted.Go(func() { prefault(data) })
 	if len(a.plan.slabs) > 1 {
 		return nil
 	}
@@ -386,6 +391,7 @@ func (a *accumulator) endSlab() error {
 		if err := a.timer.collect(&a.times); err != nil {
 			return err
 		}
+		a.faulted.Wait()
 		start := time.Now()
 		for b, v := range a.vols {
 			dst := v.Data[sl.z0*plane : (sl.z0+sl.nz)*plane]

@@ -50,6 +50,7 @@ type CUDA struct {
 	dev    *device
 	opts   Options
 	budget *budget
+	pinned pinnedPool
 	// active counts accumulations not yet released; Close waits for them.
 	mu     sync.Mutex
 	closed bool
@@ -113,7 +114,13 @@ func (c *CUDA) Close() error {
 	c.closed = true
 	c.mu.Unlock()
 	c.active.Wait()
-	err := c.dev.th.do(c.dev.release)
+	err := c.dev.th.do(func() error {
+		var errs []error
+		for _, h := range c.pinned.drain() {
+			errs = append(errs, c.dev.hostFree(h))
+		}
+		return errors.Join(append(errs, c.dev.release())...)
+	})
 	c.dev.th.stop()
 	return err
 }

@@ -49,13 +49,27 @@ func openFakeWith(t *testing.T, g *fakeGPU, opts Options) *CUDA {
 }
 
 // checkFake reports the fake's ordering violations and what is alive
-// beyond want.
-func checkFake(t *testing.T, g *fakeGPU, want ...string) {
+// beyond want and, while c is open, the page-locked buffers in c's pool.
+func checkFake(t *testing.T, g *fakeGPU, c *CUDA, want ...string) {
 	t.Helper()
 	for _, v := range g.violations {
 		t.Error("fake GPU:", v)
 	}
-	if live := g.live(); !slices.Equal(live, want) {
+	live := g.live()
+	if c != nil {
+		pooled := len(c.pinned.free)
+		live = slices.DeleteFunc(live, func(s string) bool {
+			if strings.HasPrefix(s, "pinned") && pooled > 0 {
+				pooled--
+				return true
+			}
+			return false
+		})
+		if pooled > 0 {
+			t.Errorf("%d pooled page-locked buffers the device does not hold", pooled)
+		}
+	}
+	if !slices.Equal(live, want) {
 		t.Errorf("alive: %v, want %v", live, want)
 	}
 }
@@ -104,11 +118,11 @@ func TestFailedAndAbortedJobsReleaseEverything(t *testing.T) {
 	if failed < 20 || aborted < 40 {
 		t.Errorf("only %d failed and %d aborted jobs: the faults missed", failed, aborted)
 	}
-	checkFake(t, g, "primary context retained 1 times")
+	checkFake(t, g, c, "primary context retained 1 times")
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	checkFake(t, g)
+	checkFake(t, g, nil)
 }
 
 // runJob starts a 2-bin accumulation on random views and finishes it, or
@@ -183,7 +197,7 @@ func TestCloseWaitsForRunningWork(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
-	checkFake(t, g)
+	checkFake(t, g, nil)
 }
 
 // Accumulations sharing one device share its budget: each plans against
@@ -244,7 +258,7 @@ func TestAccumulationsShareTheBudget(t *testing.T) {
 	if g.peak > budget+int64(3*matrixSlots*maxProjPerLaunch*48) {
 		t.Errorf("peak device memory %d bytes over the budget of %d", g.peak, budget)
 	}
-	checkFake(t, g)
+	checkFake(t, g, nil)
 }
 
 // A GPU the PTX cannot run on, or one without room, is refused at Open
@@ -298,5 +312,36 @@ func TestDeviceTimesFromEvents(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	checkFake(t, g)
+	checkFake(t, g, nil)
+}
+
+// A worker's next job of the same geometry reuses the page-locked buffers
+// of the last instead of pinning new ones.
+func TestPageLockedBuffersAreReused(t *testing.T) {
+	g := newFakeGPU(8 << 30)
+	c := openFakeWith(t, g, Options{})
+	rng := rand.New(rand.NewPCG(9, 9))
+	geom, grid := randomGeometry(rng, 40)
+	count := func() (n int) {
+		for _, call := range g.calls {
+			if strings.HasPrefix(call, "cuMemHostAlloc") {
+				n++
+			}
+		}
+		return n
+	}
+	var pinned []int
+	for range 3 {
+		if err := runJob(t, c, geom, grid, rng, -1); err != nil {
+			t.Fatal(err)
+		}
+		pinned = append(pinned, count())
+	}
+	if pinned[0] == 0 || pinned[2] != pinned[0] {
+		t.Errorf("page-locked allocations after each of three jobs: %v, want the first job's only", pinned)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkFake(t, g, nil)
 }

@@ -168,14 +168,23 @@ func (a *accumulator) createPrefilter() error {
 	return d.uploadAsync(g.taps, host[len(pix):], g.upload)
 }
 
-// pinnedBuffer allocates n float32s of page-locked host memory that
-// release frees.
+// pinnedBuffer returns n float32s of page-locked host memory, from the
+// device's pool or newly allocated, that release gives back to the pool.
 func (a *accumulator) pinnedBuffer(n int) ([]float32, error) {
-	h, err := a.dev.hostAlloc(n)
-	if err == nil {
-		a.gpu.undo = append(a.gpu.undo, func() error { return a.dev.hostFree(h) })
+	h := a.c.pinned.get(n)
+	if h == nil {
+		var err error
+		if h, err = a.dev.hostAlloc(n); err != nil {
+			return nil, err
+		}
 	}
-	return h, err
+	a.gpu.undo = append(a.gpu.undo, func() error {
+		if a.c.pinned.put(h) {
+			return nil
+		}
+		return a.dev.hostFree(h)
+	})
+	return h, nil
 }
 
 // release waits for the streams, frees every device resource in reverse
@@ -186,6 +195,7 @@ func (a *accumulator) release() error {
 		return nil
 	}
 	a.released = true
+	a.faulted.Wait()
 	defer a.c.active.Done()
 	defer a.c.budget.give(a.reserved)
 	return a.dev.th.do(func() error {

@@ -1,0 +1,124 @@
+// texrate.cu measures the texture-fetch floor of FDK back-projection on the
+// GPU it runs on: the rate of bilinear fetches from a layered float32
+// texture of 1, 2 and 4 channels, read in the pattern of a voxel-driven
+// back-projector (one thread per (x, y), 8 voxels along z, 32 views per
+// launch, neighbouring threads at neighbouring texels). It answers whether
+// several energy bins interleaved as channels of one texel cost less than
+// one fetch each, which decides how kernels/backproject.cu should read
+// bins, and how far the kernel is from the hardware's rate.
+//
+// Build and run on the GPU machine (nvcc is there, Go is not):
+//   nvcc -O3 -arch=sm_90 -o texrate bench/texrate.cu && ./texrate
+// It prints, per channel count, fetches per second and channel values per
+// second (bin updates). kernels/gpu-check.sh runs it; bench/RESULTS.md has
+// the figures.
+#include <cstdio>
+#include <cstdlib>
+#include <cuda_runtime.h>
+
+#define CHECK(x)                                                                               \
+	do {                                                                                   \
+		cudaError_t e = (x);                                                           \
+		if (e != cudaSuccess) {                                                        \
+			fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e)); \
+			exit(1);                                                               \
+		}                                                                              \
+	} while (0)
+
+static const int N = 512, VIEWS = 32, VPT = 8, W = 1248, H = 960;
+
+__constant__ float4 rows[VIEWS * 2];
+
+template <typename T> __device__ float total(T v);
+template <> __device__ float total(float v) { return v; }
+template <> __device__ float total(float2 v) { return v.x + v.y; }
+template <> __device__ float total(float4 v) { return v.x + v.y + v.z + v.w; }
+
+// fetches sums VIEWS*VPT bilinear fetches per thread along a parallel-beam
+// pattern: s follows x and y through view i's rotation, t follows z.
+template <typename T> __global__ void fetches(cudaTextureObject_t tex, float *out)
+{
+	const int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+	const int z0 = blockIdx.z * VPT;
+	float sum = 0.f;
+	for (int i = 0; i < VIEWS; i++) {
+		const float4 r = rows[2 * i], q = rows[2 * i + 1];
+		const float s0 = r.x * x + r.y * y + r.w;
+#pragma unroll
+		for (int k = 0; k < VPT; k++) {
+			const float t = q.z * (z0 + k) + q.w;
+			sum += total(tex2DLayered<T>(tex, s0 + r.z * k, t, i));
+		}
+	}
+	out[((size_t)z0 * N + y) * N + x] = sum;
+}
+
+template <typename T> float run(int channels)
+{
+	cudaChannelFormatDesc desc = cudaCreateChannelDesc(32, channels > 1 ? 32 : 0, channels > 2 ? 32 : 0,
+	                                                   channels > 2 ? 32 : 0, cudaChannelFormatKindFloat);
+	cudaArray_t arr;
+	CHECK(cudaMalloc3DArray(&arr, &desc, make_cudaExtent(W, H, VIEWS), cudaArrayLayered));
+	size_t n = (size_t)W * H * VIEWS * channels;
+	float *host = (float *)malloc(n * sizeof(float));
+	for (size_t i = 0; i < n; i++)
+		host[i] = (float)rand() / RAND_MAX;
+	cudaMemcpy3DParms p = {};
+	p.srcPtr = make_cudaPitchedPtr(host, W * channels * sizeof(float), W, H);
+	p.dstArray = arr;
+	p.extent = make_cudaExtent(W, H, VIEWS);
+	p.kind = cudaMemcpyHostToDevice;
+	CHECK(cudaMemcpy3D(&p));
+	cudaResourceDesc res = {};
+	res.resType = cudaResourceTypeArray;
+	res.res.array.array = arr;
+	cudaTextureDesc td = {};
+	td.addressMode[0] = td.addressMode[1] = td.addressMode[2] = cudaAddressModeBorder;
+	td.filterMode = cudaFilterModeLinear;
+	td.readMode = cudaReadModeElementType;
+	cudaTextureObject_t tex;
+	CHECK(cudaCreateTextureObject(&tex, &res, &td, NULL));
+	float4 rowsHost[VIEWS * 2];
+	for (int i = 0; i < VIEWS; i++) {
+		float a = 3.14159265f * i / VIEWS, c = cosf(a), s = sinf(a);
+		rowsHost[2 * i] = make_float4(c * 1.6f, s * 1.6f, 0.01f, W / 2 - 0.8f * N * (c + s));
+		rowsHost[2 * i + 1] = make_float4(0, 0, 1.6f, H / 2 - 0.8f * N);
+	}
+	CHECK(cudaMemcpyToSymbol(rows, rowsHost, sizeof rowsHost));
+	float *out;
+	CHECK(cudaMalloc(&out, (size_t)N * N * N * sizeof(float)));
+	dim3 block(32, 8), grid(N / 32, N / 8, N / VPT);
+	cudaEvent_t a, b;
+	CHECK(cudaEventCreate(&a));
+	CHECK(cudaEventCreate(&b));
+	fetches<T><<<grid, block>>>(tex, out); // warm-up
+	CHECK(cudaGetLastError());
+	const int reps = 10;
+	CHECK(cudaEventRecord(a));
+	for (int r = 0; r < reps; r++)
+		fetches<T><<<grid, block>>>(tex, out);
+	CHECK(cudaEventRecord(b));
+	CHECK(cudaEventSynchronize(b));
+	CHECK(cudaGetLastError());
+	float ms;
+	CHECK(cudaEventElapsedTime(&ms, a, b));
+	double rate = (double)N * N * N * VIEWS * reps / (ms * 1e-3);
+	printf("%d channel(s): %.1f G fetches/s, %.1f G channel values/s (%.3f ms per 512^3 x 32 views)\n", channels,
+	       rate / 1e9, rate * channels / 1e9, ms / reps);
+	CHECK(cudaDestroyTextureObject(tex));
+	CHECK(cudaFreeArray(arr));
+	CHECK(cudaFree(out));
+	free(host);
+	return ms;
+}
+
+int main()
+{
+	cudaDeviceProp prop;
+	CHECK(cudaGetDeviceProperties(&prop, 0));
+	printf("%s, %d SMs\n", prop.name, prop.multiProcessorCount);
+	run<float>(1);
+	run<float2>(2);
+	run<float4>(4);
+	return 0;
+}
