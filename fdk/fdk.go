@@ -76,6 +76,8 @@ type Reconstructor struct {
 	bins              int
 
 	fov *FOV // nil when the caller keeps what is outside it
+	// fovReady is done once fov is computed.
+	fovReady sync.WaitGroup
 	// deviceFilter: the accumulator weights and filters the raw images.
 	deviceFilter bool
 	pending      []Filtered
@@ -121,12 +123,22 @@ func New(geom *Geometry, grid Grid, bins int, opts Options) (*Reconstructor, err
 		return nil, fmt.Errorf("start %s back-projection: %w", opts.Backprojector.Name(), err)
 	}
 	if !opts.KeepOutsideFOV {
-		r.fov = NewFOV(r.bpViews, r.bpDet, grid)
-		if l, ok := r.acc.(FOVLimiter); ok {
-			l.LimitFOV(r.fov)
-		}
+		r.maskFOV(grid)
 	}
 	return r, nil
+}
+
+// maskFOV computes the field of view for Finish to mask with. An
+// accumulator that can skip the voxels outside needs it now; for others
+// (a GPU's) it is computed on the host's cores while the device works,
+// since for RabbitCT's 512³ from 496 views it takes a quarter of a second.
+func (r *Reconstructor) maskFOV(grid Grid) {
+	if l, ok := r.acc.(FOVLimiter); ok {
+		r.fov = NewFOV(r.bpViews, r.bpDet, grid)
+		l.LimitFOV(r.fov)
+		return
+	}
+	r.fovReady.Go(func() { r.fov = NewFOV(r.bpViews, r.bpDet, grid) })
 }
 
 // start begins the accumulation: on a FilteringBackprojector with the raw
@@ -336,6 +348,7 @@ func (r *Reconstructor) Finish() ([]*Volume, error) {
 		return nil, err
 	}
 	start = time.Now()
+	r.fovReady.Wait()
 	if r.fov != nil {
 		for _, v := range vols {
 			r.fov.Mask(v)
@@ -348,6 +361,7 @@ func (r *Reconstructor) Finish() ([]*Volume, error) {
 // Abort releases the back-projector's resources (a GPU's memory) of a
 // reconstruction that will not be finished. It is safe after Finish.
 func (r *Reconstructor) Abort() {
+	r.fovReady.Wait()
 	r.acc.Abort()
 	r.pending = nil
 }

@@ -223,19 +223,22 @@ func NewFOV(views []View, det Detector, g Grid) *FOV {
 // view; x0 > x1 when there are none.
 func (f *FOV) Span(r int) (x0, x1 int) { return int(f.spans[r][0]), int(f.spans[r][1]) }
 
-// Mask sets every voxel of v outside the field of view to zero.
+// Mask sets every voxel of v outside the field of view to zero, a plane
+// per core at a time.
 func (f *FOV) Mask(v *Volume) {
-	nx := f.grid.Dim[0]
-	for r := range f.spans {
-		row := v.Data[r*nx : (r+1)*nx]
-		x0, x1 := f.Span(r)
-		if x0 > x1 {
-			clear(row)
-			continue
+	nx, ny := f.grid.Dim[0], f.grid.Dim[1]
+	parallel(f.grid.Dim[2], func(z int) {
+		for r := z * ny; r < (z+1)*ny; r++ {
+			row := v.Data[r*nx : (r+1)*nx]
+			x0, x1 := f.Span(r)
+			if x0 > x1 {
+				clear(row)
+				continue
+			}
+			clear(row[:x0])
+			clear(row[x1+1:])
 		}
-		clear(row[:x0])
-		clear(row[x1+1:])
-	}
+	})
 }
 
 // FOVLimiter is implemented by accumulators that can leave out the voxels
