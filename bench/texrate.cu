@@ -2,10 +2,13 @@
 // GPU it runs on: the rate of bilinear fetches from a layered float32
 // texture of 1, 2 and 4 channels, read in the pattern of a voxel-driven
 // back-projector (one thread per (x, y), 8 voxels along z, 32 views per
-// launch, neighbouring threads at neighbouring texels). It answers whether
-// several energy bins interleaved as channels of one texel cost less than
-// one fetch each, which decides how kernels/backproject.cu should read
-// bins, and how far the kernel is from the hardware's rate.
+// launch, neighbouring threads at neighbouring texels), and the same
+// bilinear interpolation done in software on float, float2 and float4
+// pixels read through the read-only cache. It answers whether several
+// energy bins interleaved as channels of one texel, or read and
+// interpolated by the SMs instead of the texture units, cost less than one
+// texture fetch each, which decides how kernels/backproject.cu reads bins,
+// and how far the kernel is from the hardware's rate.
 //
 // Build and run on the GPU machine (nvcc is there, Go is not):
 //   nvcc -O3 -arch=sm_90 -o texrate bench/texrate.cu && ./texrate
@@ -48,6 +51,52 @@ template <typename T> __global__ void fetches(cudaTextureObject_t tex, float *ou
 		for (int k = 0; k < VPT; k++) {
 			const float t = q.z * (z0 + k) + q.w;
 			sum += total(tex2DLayered<T>(tex, s0 + r.z * k, t, i));
+		}
+	}
+	out[((size_t)z0 * N + y) * N + x] = sum;
+}
+
+template <typename T> __device__ T zero();
+template <> __device__ float zero() { return 0.f; }
+template <> __device__ float2 zero() { return make_float2(0.f, 0.f); }
+template <> __device__ float4 zero() { return make_float4(0.f, 0.f, 0.f, 0.f); }
+__device__ float lerp(float a, float b, float f) { return fmaf(f, b - a, a); }
+__device__ float2 lerp(float2 a, float2 b, float f) { return make_float2(lerp(a.x, b.x, f), lerp(a.y, b.y, f)); }
+__device__ float4 lerp(float4 a, float4 b, float f)
+{
+	return make_float4(lerp(a.x, b.x, f), lerp(a.y, b.y, f), lerp(a.z, b.z, f), lerp(a.w, b.w, f));
+}
+
+// softFetch interpolates bilinearly at texel coordinates (s, t) of layer
+// `layer` of img (W x H pixels of T), zero outside, as the texture unit
+// does but in fp32 on the SM.
+template <typename T> __device__ T softFetch(const T *__restrict__ img, float s, float t, int layer)
+{
+	const float x = s - 0.5f, y = t - 0.5f;
+	const float fx = floorf(x), fy = floorf(y);
+	const int i = (int)fx, j = (int)fy;
+	const float ax = x - fx, ay = y - fy;
+	const T *p = img + ((size_t)layer * H + j) * W + i;
+	const bool in0 = j >= 0 && j < H, in1 = j + 1 >= 0 && j + 1 < H;
+	const bool l = i >= 0 && i < W, r = i + 1 >= 0 && i + 1 < W;
+	T v00 = in0 && l ? __ldg(p) : zero<T>(), v01 = in0 && r ? __ldg(p + 1) : zero<T>();
+	T v10 = in1 && l ? __ldg(p + W) : zero<T>(), v11 = in1 && r ? __ldg(p + W + 1) : zero<T>();
+	return lerp(lerp(v00, v01, ax), lerp(v10, v11, ax), ay);
+}
+
+// softFetches is fetches with softFetch in place of the texture unit.
+template <typename T> __global__ void softFetches(const T *__restrict__ img, float *out)
+{
+	const int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+	const int z0 = blockIdx.z * VPT;
+	float sum = 0.f;
+	for (int i = 0; i < VIEWS; i++) {
+		const float4 r = rows[2 * i], q = rows[2 * i + 1];
+		const float s0 = r.x * x + r.y * y + r.w;
+#pragma unroll
+		for (int k = 0; k < VPT; k++) {
+			const float t = q.z * (z0 + k) + q.w;
+			sum += total(softFetch<T>(img, s0 + r.z * k, t, i));
 		}
 	}
 	out[((size_t)z0 * N + y) * N + x] = sum;
@@ -103,8 +152,23 @@ template <typename T> float run(int channels)
 	float ms;
 	CHECK(cudaEventElapsedTime(&ms, a, b));
 	double rate = (double)N * N * N * VIEWS * reps / (ms * 1e-3);
-	printf("%d channel(s): %.1f G fetches/s, %.1f G channel values/s (%.3f ms per 512^3 x 32 views)\n", channels,
+	printf("texture, %d channel(s): %.1f G fetches/s, %.1f G channel values/s (%.3f ms per 512^3 x 32 views)\n", channels,
 	       rate / 1e9, rate * channels / 1e9, ms / reps);
+	T *img;
+	CHECK(cudaMalloc(&img, n * sizeof(float)));
+	CHECK(cudaMemcpy(img, host, n * sizeof(float), cudaMemcpyHostToDevice));
+	softFetches<T><<<grid, block>>>(img, out);
+	CHECK(cudaEventRecord(a));
+	for (int r = 0; r < reps; r++)
+		softFetches<T><<<grid, block>>>(img, out);
+	CHECK(cudaEventRecord(b));
+	CHECK(cudaEventSynchronize(b));
+	CHECK(cudaGetLastError());
+	CHECK(cudaEventElapsedTime(&ms, a, b));
+	rate = (double)N * N * N * VIEWS * reps / (ms * 1e-3);
+	printf("software, %d channel(s): %.1f G fetches/s, %.1f G channel values/s (%.3f ms per 512^3 x 32 views)\n", channels,
+	       rate / 1e9, rate * channels / 1e9, ms / reps);
+	CHECK(cudaFree(img));
 	CHECK(cudaDestroyTextureObject(tex));
 	CHECK(cudaFreeArray(arr));
 	CHECK(cudaFree(out));

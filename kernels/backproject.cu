@@ -53,10 +53,17 @@
 // (up to MAX_PROJ_PER_LAUNCH, the matrices' room in constant memory),
 // voxels per thread along z (one kernel per value, VPT below), and the
 // block's x and y extent (blockDim; at most MAX_THREADS threads, the
-// launch bound the registers are allocated for). The defaults in
-// launch.go come from bench/cuda_test.go's BenchmarkCUDATune on an NVIDIA
-// H200 (driver 580, CUDA 13.0, PTX JIT-compiled from compute_80); see
-// bench/RESULTS.md for the sweep.
+// launch bound the registers are allocated for). Chosen values, from
+// bench/cuda_test.go's BenchmarkCUDATune on an NVIDIA H200 (132 SMs,
+// driver 580.159.04, CUDA 13.0, this PTX JIT-compiled from compute_80),
+// RabbitCT 512³ from 496 views of 1248 x 960: 32 views per launch, 8 voxels
+// per thread, blocks of 32 x 8. Every shape with 32 views, 8 voxels and 256
+// threads ran within 0.2 % of 752 GUPS; 4 or 16 voxels, 16 or 64 views and
+// 16 x 16 blocks up to 12 % slower. The texture units bound the kernel:
+// bench/texrate.cu measured 993 G bilinear fetches/s on that GPU, so 752
+// GUPS is 76 % of that floor for 512³ and 952 GUPS (1024³) 96 %.
+// Interleaving bins as texel channels does not help several bins: 2, 4
+// channels gave 1147, 992 G channel values/s (bench/RESULTS.md).
 
 #define MAX_PROJ_PER_LAUNCH 64 // views whose matrices one launch can hold
 #define MATRIX_SLOTS 2         // one matrix set per upload buffer (double buffering)
