@@ -104,6 +104,7 @@ func reportFDK(b *testing.B, p problem, bins int, prepare func() [][][]float32, 
 	total := elapsed.Seconds() / float64(b.N)
 	b.ReportMetric(p.updates()*float64(bins)/total/1e9, "GUPS")
 	b.ReportMetric(total, "total-s")
+	b.ReportMetric(t.Setup.Seconds(), "setup-s")
 	b.ReportMetric(t.Filter.Seconds(), "host-filter-s")
 	b.ReportMetric(t.Device.Upload.Seconds(), "upload-s")
 	b.ReportMetric(t.Device.Filter.Seconds(), "gpu-filter-s")

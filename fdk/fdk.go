@@ -91,6 +91,7 @@ type Reconstructor struct {
 // handing it the views and waiting for the volumes (filtering included
 // when the device filters), and Device the device's own times.
 type Timings struct {
+	Setup       time.Duration // New: weights, filter design, starting the back-projector
 	Filter      time.Duration // weighting and ramp filtering on the host
 	Backproject time.Duration
 	Mask        time.Duration // field-of-view mask
@@ -100,6 +101,7 @@ type Timings struct {
 // New prepares a reconstruction of geom's projections onto grid, for bins
 // energy bins at once.
 func New(geom *Geometry, grid Grid, bins int, opts Options) (*Reconstructor, error) {
+	start := time.Now()
 	opts.defaults()
 	views, err := geom.Views()
 	if err != nil {
@@ -125,6 +127,7 @@ func New(geom *Geometry, grid Grid, bins int, opts Options) (*Reconstructor, err
 	if !opts.KeepOutsideFOV {
 		r.maskFOV(grid)
 	}
+	r.timings.Setup = time.Since(start)
 	return r, nil
 }
 
