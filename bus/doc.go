@@ -16,7 +16,10 @@
 // [Bus.Setup] creates or updates, idempotently, everything listed in
 // README.md: the streams SCANS, JOBS and FEATURES, the durable pull consumer
 // "workers", the key-value bucket JOBS_STATUS and the object store
-// PROJECTIONS. Names and subjects are the exported constants of this package.
+// PROJECTIONS; settings it is not given keep their deployed values. Only
+// the owner of the deployment runs it; every other process calls
+// [Bus.Lookup], which changes nothing. Names and subjects are the exported
+// constants of this package.
 //
 // The roles use typed helpers rather than subjects:
 //
@@ -38,7 +41,7 @@
 //
 // Every method that talks to the server takes a context first. Errors wrap
 // the sentinel errors of this package (ErrInvalidOption, ErrInvalidConfig,
-// ErrInvalidID, ErrInvalidStatus, ErrTooLarge, ErrNotFound, ErrNoJob) or
+// ErrInvalidID, ErrInvalidStatus, ErrTooLarge, ErrNotFound, ErrNotSetUp, ErrNoJob) or
 // those of
 // github.com/nats-io/nats.go/jetstream with %w.
 package bus

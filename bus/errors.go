@@ -24,6 +24,10 @@ var (
 	// ErrNotFound reports a job status or folder that does not exist.
 	ErrNotFound = errors.New("bus: not found")
 
+	// ErrNotSetUp reports a stream, consumer or bucket that Setup creates
+	// and that does not exist: nobody has set up the deployment yet.
+	ErrNotSetUp = errors.New("bus: not set up")
+
 	// ErrNoJob is returned by PullJob when its context ends before a job
 	// arrives.
 	ErrNoJob = errors.New("bus: no job")
