@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -49,6 +50,9 @@ func TestStartEmbeddedPortInUse(t *testing.T) {
 		e.Shutdown()
 		e.WaitForShutdown()
 		t.Fatal("second server on the same port started")
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("err = %v, want syscall.EADDRINUSE", err)
 	}
 	wantErr(t, err, itoa(port))
 	if d := time.Since(start); d > 5*time.Second {
