@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
@@ -36,6 +37,8 @@ func runServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var n natsFlags
 	n.register(fs, "")
+	var d deployFlags
+	d.register(fs)
 	data := fs.String("data", "ctrecon-data", "folder for the embedded server's JetStream files and the workers' scans and outputs")
 	port := fs.Int("nats-port", 4222, "client port of the embedded NATS server, on 127.0.0.1 (-1: any free port)")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP listen address (health, metrics, jobs, search)")
@@ -56,7 +59,7 @@ func runServe(args []string) error {
 		defer srv.Shutdown()
 		slog.Info("embedded NATS", "url", n.url, "data", filepath.Join(*data, "nats"))
 	}
-	s, err := startService(ctx, &n, *data, *httpAddr, *workers, *device, *threads)
+	s, err := startService(ctx, &n, d.config(), *data, *httpAddr, *workers, *device, *threads)
 	if err != nil {
 		return err
 	}
@@ -68,9 +71,10 @@ func runServe(args []string) error {
 	return nil
 }
 
-// startService connects and starts the workers, the index and HTTP.
-func startService(parent context.Context, n *natsFlags, data, httpAddr string, workers int, device string, threads int) (*service, error) {
-	b, err := n.connect(parent, "ctrecon-serve")
+// startService connects, sets up the deployment with cfg and starts the
+// workers, the index and HTTP.
+func startService(parent context.Context, n *natsFlags, cfg bus.Config, data, httpAddr string, workers int, device string, threads int) (*service, error) {
+	b, err := n.setup(parent, "ctrecon-serve", serviceWait, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +97,9 @@ func startService(parent context.Context, n *natsFlags, data, httpAddr string, w
 		s.wg.Wait()
 		release()
 		b.Close()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("--http %s: %w\ngive another address with --http (127.0.0.1:0 for any free port)", httpAddr, err)
+		}
 		return nil, fmt.Errorf("--http %s: %w", httpAddr, err)
 	}
 	s.addr = ln.Addr().String()
