@@ -16,6 +16,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/index"
+	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/sinogram"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -292,6 +293,46 @@ func TestServePortInUse(t *testing.T) {
 		err := within(t, time.Minute, "serve", func() error { return runServe(args) })
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("serve %v: err = %v, want it to name %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// A job through a separately started nats-server process rather than the
+// embedded one: `ctrecon setup`, acquire, submit and a worker process, one
+// DICOM series per bin.
+func TestJobOnExternalServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a worker process")
+	}
+	url := bustest.StartExternal(t, bustest.NATSServer(t))
+	bin := buildCtrecon(t)
+	if err := runSetup([]string{"--nats", url}); err != nil {
+		t.Fatal(err)
+	}
+	out := smallJob(t, bin, url, "external-1")
+	series, _ := filepath.Glob(filepath.Join(out, "dicom", "bin*"))
+	if len(series) != 5 {
+		t.Errorf("%d series written, want 5", len(series))
+	}
+}
+
+// A server older than bus.MinServerVersion (Debian's 2.9.10) is refused at
+// connect with the version needed, by clients and by setup alike. Before,
+// a job failed part-way with "consumer filter subject is not a valid
+// subset".
+func TestOldServerRefused(t *testing.T) {
+	bin, version := bustest.OldNATSServer(t)
+	url := bustest.StartExternal(t, bin)
+	for name, run := range map[string]func([]string) error{"setup": runSetup, "jobs": runJobs} {
+		err := within(t, time.Minute, name, func() error { return run([]string{"--nats", url}) })
+		if !errors.Is(err, bus.ErrServerVersion) {
+			t.Errorf("%s: err = %v, want bus.ErrServerVersion", name, err)
+			continue
+		}
+		for _, want := range []string{strings.TrimPrefix(version, "v"), bus.MinServerVersion} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q does not name %q", name, err, want)
+			}
 		}
 	}
 }
