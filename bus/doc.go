@@ -11,8 +11,9 @@
 //
 // # Clients
 //
-// [Connect] dials a server (embedded or real) with [Option]s for user and
-// password, a credentials file and TLS, and reconnects forever with backoff.
+// [Connect] dials a server (embedded or real, 2.10 or newer) with [Option]s
+// for user and password, a credentials file and TLS, and reconnects forever
+// with backoff.
 // [Bus.Setup] creates or updates, idempotently, everything listed in
 // README.md: the streams SCANS, JOBS and FEATURES, the durable pull consumer
 // "workers", the key-value bucket JOBS_STATUS and the object store
@@ -40,8 +41,8 @@
 //   - search: [Bus.ConsumeFeatures] from the start of the stream on restart.
 //
 // Every method that talks to the server takes a context first. Errors wrap
-// the sentinel errors of this package (ErrInvalidOption, ErrInvalidConfig,
-// ErrInvalidID, ErrInvalidStatus, ErrTooLarge, ErrNotFound, ErrNotSetUp, ErrNoJob) or
-// those of
+// the sentinel errors of this package (ErrInvalidOption, ErrUnreachable,
+// ErrServerVersion, ErrInvalidConfig, ErrInvalidID, ErrInvalidStatus,
+// ErrTooLarge, ErrNotFound, ErrNotSetUp, ErrNoJob) or those of
 // github.com/nats-io/nats.go/jetstream with %w.
 package bus
