@@ -119,6 +119,21 @@ func deployment(t testing.TB, b *Bus) map[string]any {
 	return got
 }
 
+// setupChangesNothing runs Setup(Config{}), what a restarted `ctrecon
+// serve` without flags asks, checks that the deployment is as it was, and
+// returns it.
+func setupChangesNothing(t testing.TB, b *Bus) map[string]any {
+	t.Helper()
+	before := deployment(t, b)
+	if err := b.Setup(testContext(t, 30*time.Second), Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if after := deployment(t, b); !reflect.DeepEqual(before, after) {
+		t.Errorf("Setup without settings changed the deployment:\nbefore %+v\nafter  %+v", before, after)
+	}
+	return before
+}
+
 // Setup with fields not given keeps what is deployed: on a three-node
 // cluster with three replicas and a 2 s ack wait, Setup(Config{}) (what a
 // restarted `ctrecon serve` without flags asks) changes nothing, and a
@@ -128,28 +143,13 @@ func TestSetupKeepsDeployment(t *testing.T) {
 	if testing.Short() {
 		t.Skip("forms a three-node cluster")
 	}
-	nodes, err := StartLocalCluster(testContext(t, 30*time.Second), 3, EmbeddedOptions{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, e := range nodes {
-			e.Shutdown()
-			e.WaitForShutdown()
-		}
-	})
-	b := connect(t, nodes[0].ClientURL()+","+nodes[1].ClientURL()+","+nodes[2].ClientURL())
+	_, urls := startCluster(t, 3)
+	b := connect(t, urls)
 	ctx := testContext(t, 60*time.Second)
 	if err := b.Setup(ctx, Config{Replicas: 3, AckWait: 2 * time.Second, StatusHistory: 9}); err != nil {
 		t.Fatal(err)
 	}
-	first := deployment(t, b)
-	if err := b.Setup(ctx, Config{}); err != nil {
-		t.Fatal(err)
-	}
-	if second := deployment(t, b); !reflect.DeepEqual(first, second) {
-		t.Errorf("Setup without settings changed the deployment:\nbefore %+v\nafter  %+v", first, second)
-	}
+	first := setupChangesNothing(t, b)
 	if err := b.Setup(ctx, Config{AckWait: 3 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
@@ -171,13 +171,7 @@ func TestSetupKeepsBackOff(t *testing.T) {
 	backoff := []time.Duration{2 * time.Second, 4 * time.Second}
 	_, b := newBus(t, Config{BackOff: backoff, MaxDeliver: 3, ScansMaxAge: time.Hour})
 	ctx := testContext(t, 10*time.Second)
-	first := deployment(t, b)
-	if err := b.Setup(ctx, Config{}); err != nil {
-		t.Fatal(err)
-	}
-	if second := deployment(t, b); !reflect.DeepEqual(first, second) {
-		t.Errorf("Setup without settings changed the deployment:\nbefore %+v\nafter  %+v", first, second)
-	}
+	setupChangesNothing(t, b)
 	if err := b.Setup(ctx, Config{AckWait: 5 * time.Second}); err != nil {
 		t.Fatal(err)
 	}

@@ -78,14 +78,7 @@ func TestClientsKeepDeployment(t *testing.T) {
 	}
 	bin := buildCtrecon(t)
 	ctx := t.Context()
-	nodes, err := bus.StartLocalCluster(ctx, 3, bus.EmbeddedOptions{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nodes {
-		defer n.Shutdown()
-	}
-	urls := nodes[0].ClientURL() + "," + nodes[1].ClientURL() + "," + nodes[2].ClientURL()
+	_, urls := bustest.StartCluster(t, 3)
 	if err := runSetup([]string{"--nats", urls, "--replicas", "3", "--ack-wait", "2s"}); err != nil {
 		t.Fatal(err)
 	}
