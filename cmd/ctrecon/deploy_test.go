@@ -254,16 +254,18 @@ func TestClientsNoServer(t *testing.T) {
 		{"acquire", runAcquire, []string{"-i", scan}},
 		{"setup", runSetup, nil},
 	} {
-		err := within(t, time.Minute, tc.name, func() error { return tc.run(append([]string{"--nats", url}, tc.args...)) })
-		if !errors.Is(err, bus.ErrUnreachable) {
-			t.Errorf("%s: err = %v, want bus.ErrUnreachable", tc.name, err)
-			continue
-		}
-		for _, want := range []string{url, "ctrecon serve", "--nats"} {
-			if !strings.Contains(err.Error(), want) {
-				t.Errorf("%s: error %q does not name %q", tc.name, err, want)
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := within(t, time.Minute, tc.name, func() error { return tc.run(append([]string{"--nats", url}, tc.args...)) })
+			if !errors.Is(err, bus.ErrUnreachable) {
+				t.Fatalf("err = %v, want bus.ErrUnreachable", err)
 			}
-		}
+			for _, want := range []string{url, "ctrecon serve", "--nats"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not name %q", err, want)
+				}
+			}
+		})
 	}
 }
 
