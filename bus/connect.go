@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+	"golang.org/x/mod/semver"
 )
 
 // Bus is a connection to NATS with its JetStream context. It is safe for
@@ -179,7 +180,8 @@ func (o *connectOptions) backoff(n int) time.Duration {
 }
 
 // Connect connects to the NATS server or cluster at url (a comma-separated
-// list is allowed) and opens its JetStream context.
+// list is allowed), checks that the server is MinServerVersion or newer,
+// and opens its JetStream context.
 //
 // Until the first connection succeeds Connect retries with backoff until ctx
 // ends, so a worker may start before its server; an authorization or TLS
@@ -187,8 +189,9 @@ func (o *connectOptions) backoff(n int) time.Duration {
 // with backoff, buffering publishes meanwhile; a JetStream publish whose
 // acknowledgement was lost should be repeated with the same message ID.
 //
-// Errors wrap ErrInvalidOption, the context's error together with the last
-// connection error, or the nats error that ended the attempt.
+// Errors wrap ErrInvalidOption, ErrServerVersion, ErrUnreachable with the
+// context's error and the last connection error, or the nats error that
+// ended the attempt.
 func Connect(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 	o := connectOptions{
 		log:          slog.New(slog.DiscardHandler),
@@ -213,6 +216,9 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("NATS reconnected", "server", nc.ConnectedUrlRedacted())
+			if err := checkServerVersion(nc.ConnectedServerVersion()); err != nil {
+				log.Error("NATS reconnected to a server ctrecon cannot use", "err", err)
+			}
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { log.Debug("NATS connection closed") }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -247,6 +253,10 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 		}
 		nc, err := nats.Connect(url, append(nopts, nats.Timeout(timeout))...)
 		if err == nil {
+			if err := checkServerVersion(nc.ConnectedServerVersion()); err != nil {
+				nc.Close()
+				return nil, fmt.Errorf("%w: %s at %s", err, nc.ConnectedServerName(), shown)
+			}
 			js, err := jetstream.New(nc)
 			if err != nil {
 				nc.Close()
@@ -285,9 +295,30 @@ func connectFailed(ctx context.Context, url string, last error) error {
 		cause = context.DeadlineExceeded
 	}
 	if last == nil {
-		return fmt.Errorf("bus: connect to %s: %w", url, cause)
+		return fmt.Errorf("%w at %s: %w", ErrUnreachable, url, cause)
 	}
-	return fmt.Errorf("bus: connect to %s: %w (last attempt: %w)", url, cause, last)
+	return fmt.Errorf("%w at %s: %w (last attempt: %w)", ErrUnreachable, url, cause, last)
+}
+
+// MinServerVersion is the oldest nats-server ctrecon works with: its
+// consumers filter on several subjects, which came with 2.10; an older
+// server accepts the connection and fails the first scan part-way.
+const MinServerVersion = "2.10.0"
+
+// checkServerVersion returns an error wrapping ErrServerVersion unless
+// version, as the server's INFO gives it ("2.12.1"), is MinServerVersion or
+// newer. Pre-releases count as their release.
+func checkServerVersion(version string) error {
+	v := "v" + strings.TrimPrefix(version, "v")
+	if !semver.IsValid(v) {
+		return fmt.Errorf("%w: version %q is not a version number; ctrecon needs nats-server %s or newer",
+			ErrServerVersion, version, MinServerVersion)
+	}
+	v = strings.TrimSuffix(v, semver.Prerelease(v)+semver.Build(v))
+	if semver.Compare(v, "v"+MinServerVersion) < 0 {
+		return fmt.Errorf("%w: nats-server %s; ctrecon needs %s or newer", ErrServerVersion, version, MinServerVersion)
+	}
+	return nil
 }
 
 // permanent reports whether a failed connection attempt would fail the same

@@ -71,8 +71,8 @@ func TestConnectRetriesUntilContextEnds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	_, err = Connect(ctx, url, WithReconnectBackoff(20*time.Millisecond, 50*time.Millisecond))
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("err = %v, want ErrUnreachable and context.DeadlineExceeded", err)
 	}
 	wantErr(t, err, url)
 	if d := time.Since(start); d > 2*time.Second {
@@ -224,5 +224,24 @@ func TestRedact(t *testing.T) {
 	got := redact("nats://acq:s3cret@10.0.0.1:4222, nats://10.0.0.2:4222")
 	if want := "nats://acq:xxxxx@10.0.0.1:4222, nats://10.0.0.2:4222"; got != want {
 		t.Errorf("redact = %q, want %q", got, want)
+	}
+}
+
+// The version the server announces decides at connect time whether
+// ctrecon can use it: Debian's 2.9.10 cannot (its consumers filter on one
+// subject only, and the first scan failed part-way).
+func TestCheckServerVersion(t *testing.T) {
+	for _, v := range []string{"2.10.0", "2.10.0-RC.1", "2.12.1", "v2.11.4", "3.0.0", "2.10.22+build.7"} {
+		if err := checkServerVersion(v); err != nil {
+			t.Errorf("%s: %v", v, err)
+		}
+	}
+	for _, v := range []string{"2.9.10", "2.9.25", "1.4.1", "", "unknown"} {
+		err := checkServerVersion(v)
+		if !errors.Is(err, ErrServerVersion) {
+			t.Errorf("%q: err = %v, want ErrServerVersion", v, err)
+			continue
+		}
+		wantErr(t, err, MinServerVersion, v)
 	}
 }

@@ -11,12 +11,16 @@
 //
 // # Clients
 //
-// [Connect] dials a server (embedded or real) with [Option]s for user and
-// password, a credentials file and TLS, and reconnects forever with backoff.
+// [Connect] dials a server (embedded or real, 2.10 or newer) with [Option]s
+// for user and password, a credentials file and TLS, and reconnects forever
+// with backoff.
 // [Bus.Setup] creates or updates, idempotently, everything listed in
 // README.md: the streams SCANS, JOBS and FEATURES, the durable pull consumer
 // "workers", the key-value bucket JOBS_STATUS and the object store
-// PROJECTIONS. Names and subjects are the exported constants of this package.
+// PROJECTIONS; settings it is not given keep their deployed values. Only
+// the owner of the deployment runs it; every other process calls
+// [Bus.Lookup], which changes nothing. Names and subjects are the exported
+// constants of this package.
 //
 // The roles use typed helpers rather than subjects:
 //
@@ -37,8 +41,8 @@
 //   - search: [Bus.ConsumeFeatures] from the start of the stream on restart.
 //
 // Every method that talks to the server takes a context first. Errors wrap
-// the sentinel errors of this package (ErrInvalidOption, ErrInvalidConfig,
-// ErrInvalidID, ErrInvalidStatus, ErrTooLarge, ErrNotFound, ErrNoJob) or
-// those of
+// the sentinel errors of this package (ErrInvalidOption, ErrUnreachable,
+// ErrServerVersion, ErrInvalidConfig, ErrInvalidID, ErrInvalidStatus,
+// ErrTooLarge, ErrNotFound, ErrNotSetUp, ErrNoJob) or those of
 // github.com/nats-io/nats.go/jetstream with %w.
 package bus

@@ -65,8 +65,9 @@ type Embedded struct {
 // A cluster node returns before its cluster has formed (WaitForJetStream
 // waits for that). The server runs until Shutdown.
 //
-// Errors wrap ErrInvalidOption, the context's error, or report why the
-// server did not start (for example a port in use).
+// Errors wrap ErrInvalidOption, the context's error, the error of listening
+// on the client port (syscall.EADDRINUSE when it is in use), or report why
+// the server did not start.
 func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 	sopts, err := o.serverOptions()
 	if err != nil {
@@ -95,7 +96,7 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 		case msg := <-sl.fatal:
 			srv.Shutdown()
 			srv.WaitForShutdown()
-			return nil, fmt.Errorf("bus: nats-server did not start: %s", msg)
+			return nil, startFailed(sopts, msg)
 		case <-ctx.Done():
 			srv.Shutdown()
 			srv.WaitForShutdown()
@@ -119,6 +120,25 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 		e.opts.ClusterPort = a.Port
 	}
 	return e, nil
+}
+
+// startFailed explains why a server did not start. nats-server reports
+// only a message, so the client port is tried here: when it cannot be bound
+// the error wraps the listen error (syscall.EADDRINUSE when another process
+// has the port).
+func startFailed(o *server.Options, msg string) error {
+	port := o.Port
+	if port == 0 {
+		port = server.DEFAULT_PORT
+	}
+	if port > 0 {
+		l, err := net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(port)))
+		if err != nil {
+			return fmt.Errorf("bus: nats-server did not start: client port %d: %w", port, err)
+		}
+		l.Close()
+	}
+	return fmt.Errorf("bus: nats-server did not start: %s", msg)
 }
 
 func (o EmbeddedOptions) serverOptions() (*server.Options, error) {

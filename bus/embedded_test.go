@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -50,6 +50,9 @@ func TestStartEmbeddedPortInUse(t *testing.T) {
 		e.WaitForShutdown()
 		t.Fatal("second server on the same port started")
 	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("err = %v, want syscall.EADDRINUSE", err)
+	}
 	wantErr(t, err, itoa(port))
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v to report %v", d, err)
@@ -65,23 +68,10 @@ func TestCluster(t *testing.T) {
 		t.Skip("forms a three-node cluster")
 	}
 	start := time.Now()
-	nodes, err := StartLocalCluster(testContext(t, 30*time.Second), 3, EmbeddedOptions{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, e := range nodes {
-			e.Shutdown()
-			e.WaitForShutdown()
-		}
-	})
+	nodes, urls := startCluster(t, 3)
 	t.Logf("cluster formed in %v", time.Since(start).Round(time.Millisecond))
-	urls := make([]string, len(nodes))
-	for i, e := range nodes {
-		urls[i] = e.ClientURL()
-	}
 	ctx := testContext(t, 45*time.Second)
-	b := connect(t, strings.Join(urls, ","))
+	b := connect(t, urls)
 	if err := b.Setup(ctx, Config{Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}

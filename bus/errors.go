@@ -8,6 +8,13 @@ var (
 	// work: a missing file, an empty user, a certificate without its key.
 	ErrInvalidOption = errors.New("bus: invalid option")
 
+	// ErrUnreachable reports that no NATS server answered at the URL
+	// before Connect's context ended.
+	ErrUnreachable = errors.New("bus: no NATS server answered")
+
+	// ErrServerVersion reports a NATS server older than MinServerVersion.
+	ErrServerVersion = errors.New("bus: NATS server too old")
+
 	// ErrInvalidConfig reports a Config that Setup rejects.
 	ErrInvalidConfig = errors.New("bus: invalid config")
 
@@ -23,6 +30,10 @@ var (
 
 	// ErrNotFound reports a job status or folder that does not exist.
 	ErrNotFound = errors.New("bus: not found")
+
+	// ErrNotSetUp reports a stream, consumer or bucket that Setup creates
+	// and that does not exist: nobody has set up the deployment yet.
+	ErrNotSetUp = errors.New("bus: not set up")
 
 	// ErrNoJob is returned by PullJob when its context ends before a job
 	// arrives.

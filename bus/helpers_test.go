@@ -88,6 +88,27 @@ func startServer(t testing.TB, o EmbeddedOptions) *Embedded {
 	return e
 }
 
+// startCluster forms an n-node cluster on loopback, shut down when the test
+// ends, and returns its nodes and their client URLs, comma-separated.
+func startCluster(t testing.TB, n int) ([]*Embedded, string) {
+	t.Helper()
+	nodes, err := StartLocalCluster(testContext(t, 30*time.Second), n, EmbeddedOptions{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, e := range nodes {
+			e.Shutdown()
+			e.WaitForShutdown()
+		}
+	})
+	urls := make([]string, n)
+	for i, e := range nodes {
+		urls[i] = e.ClientURL()
+	}
+	return nodes, strings.Join(urls, ",")
+}
+
 // connect connects to url until the test ends; reconnections are quick.
 func connect(t testing.TB, url string, opts ...Option) *Bus {
 	t.Helper()

@@ -249,5 +249,8 @@ func TestPullJobWithoutSetup(t *testing.T) {
 	e := startServer(t, EmbeddedOptions{})
 	b := connect(t, e.ClientURL())
 	_, err := b.PullJob(testContext(t, 5*time.Second))
-	wantErr(t, err, "has Setup run?")
+	if !errors.Is(err, ErrNotSetUp) {
+		t.Fatalf("err = %v, want ErrNotSetUp", err)
+	}
+	wantErr(t, err, "consumer workers")
 }

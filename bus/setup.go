@@ -1,7 +1,9 @@
 package bus
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -70,7 +72,11 @@ const (
 )
 
 // Config sets the parameters of the streams, consumer and buckets that
-// Setup creates. The zero value of a field means its default.
+// Setup creates or updates. A zero field keeps what the deployment has, so
+// that a process not told a setting never changes it (a restarted `ctrecon
+// serve` does not scale a three-node deployment down to one replica, nor
+// reset the ack wait); where Setup creates a stream, consumer or bucket, a
+// zero field means its default.
 type Config struct {
 	// Replicas is the number of copies of each stream and bucket: 1 on a
 	// single server (the default), 3 on a three-node cluster.
@@ -82,7 +88,8 @@ type Config struct {
 	MaxDeliver int
 
 	// AckWait is how long a worker may hold a job without acknowledging it
-	// or sending InProgress before it is redelivered (default 30 s).
+	// or sending InProgress before it is redelivered (default 30 s). Given
+	// without BackOff, it replaces a deployed BackOff.
 	AckWait time.Duration
 
 	// BackOff, if set, gives the ack wait of each delivery in turn, the last
@@ -95,8 +102,8 @@ type Config struct {
 	// acknowledged as a duplicate and not stored.
 	DuplicateWindow time.Duration
 
-	// ScansMaxAge removes scan data older than this; 0 (the default) keeps
-	// it until removed by hand.
+	// ScansMaxAge removes scan data older than this; none (the default)
+	// keeps it until removed by hand.
 	ScansMaxAge time.Duration
 
 	// StatusHistory is the number of values kept per job in JOBS_STATUS
@@ -106,74 +113,135 @@ type Config struct {
 
 // Defaults of Config.
 const (
+	DefaultReplicas        = 1
 	DefaultMaxDeliver      = 5
 	DefaultAckWait         = 30 * time.Second
 	DefaultDuplicateWindow = 10 * time.Minute
 	DefaultStatusHistory   = 5
 )
 
-// withDefaults returns c with defaults filled in, or an error wrapping
-// ErrInvalidConfig.
-func (c Config) withDefaults() (Config, error) {
-	if c.Replicas == 0 {
-		c.Replicas = 1
-	}
-	if c.MaxDeliver == 0 {
-		c.MaxDeliver = DefaultMaxDeliver
-	}
-	if c.AckWait == 0 {
-		c.AckWait = DefaultAckWait
-	}
-	if c.DuplicateWindow == 0 {
-		c.DuplicateWindow = DefaultDuplicateWindow
-	}
-	if c.StatusHistory == 0 {
-		c.StatusHistory = DefaultStatusHistory
-	}
+// validate checks the fields that are set, and returns an error wrapping
+// ErrInvalidConfig. Settings that depend on each other are checked once
+// the deployed values are known (see scans and workers).
+func (c Config) validate() error {
 	switch {
-	case c.Replicas < 1 || c.Replicas > 5:
-		return c, fmt.Errorf("%w: Replicas %d: want 1 to 5", ErrInvalidConfig, c.Replicas)
-	case c.MaxDeliver < 1:
-		return c, fmt.Errorf("%w: MaxDeliver %d: want at least 1", ErrInvalidConfig, c.MaxDeliver)
-	case c.AckWait < time.Second:
-		return c, fmt.Errorf("%w: AckWait %v: want at least 1s", ErrInvalidConfig, c.AckWait)
-	case len(c.BackOff) > c.MaxDeliver:
-		return c, fmt.Errorf("%w: %d BackOff durations with MaxDeliver %d: want no more durations than deliveries",
-			ErrInvalidConfig, len(c.BackOff), c.MaxDeliver)
+	case c.Replicas < 0 || c.Replicas > 5:
+		return fmt.Errorf("%w: Replicas %d: want 1 to 5", ErrInvalidConfig, c.Replicas)
+	case c.MaxDeliver < 0:
+		return fmt.Errorf("%w: MaxDeliver %d: want at least 1", ErrInvalidConfig, c.MaxDeliver)
+	case c.AckWait != 0 && c.AckWait < time.Second:
+		return fmt.Errorf("%w: AckWait %v: want at least 1s", ErrInvalidConfig, c.AckWait)
 	case c.DuplicateWindow < 0:
-		return c, fmt.Errorf("%w: DuplicateWindow %v is negative", ErrInvalidConfig, c.DuplicateWindow)
+		return fmt.Errorf("%w: DuplicateWindow %v is negative", ErrInvalidConfig, c.DuplicateWindow)
 	case c.ScansMaxAge < 0:
-		return c, fmt.Errorf("%w: ScansMaxAge %v is negative", ErrInvalidConfig, c.ScansMaxAge)
-	case c.ScansMaxAge > 0 && c.ScansMaxAge < c.DuplicateWindow:
-		return c, fmt.Errorf("%w: ScansMaxAge %v is shorter than DuplicateWindow %v",
-			ErrInvalidConfig, c.ScansMaxAge, c.DuplicateWindow)
-	case c.StatusHistory < 1 || c.StatusHistory > 64:
-		return c, fmt.Errorf("%w: StatusHistory %d: want 1 to 64", ErrInvalidConfig, c.StatusHistory)
+		return fmt.Errorf("%w: ScansMaxAge %v is negative", ErrInvalidConfig, c.ScansMaxAge)
+	case c.StatusHistory < 0 || c.StatusHistory > 64:
+		return fmt.Errorf("%w: StatusHistory %d: want 1 to 64", ErrInvalidConfig, c.StatusHistory)
 	}
 	for i, d := range c.BackOff {
 		if d <= 0 {
-			return c, fmt.Errorf("%w: BackOff[%d] is %v", ErrInvalidConfig, i, d)
+			return fmt.Errorf("%w: BackOff[%d] is %v", ErrInvalidConfig, i, d)
 		}
 	}
-	if len(c.BackOff) > 0 {
-		c.AckWait = c.BackOff[0] // as the server does, so that Setup stays idempotent
+	return nil
+}
+
+// stream returns the template tmpl with the replicas and duplicate window
+// of c, or else of the deployed stream old (zero if there is none), or
+// else the defaults.
+func (c Config) stream(tmpl, old jetstream.StreamConfig) jetstream.StreamConfig {
+	tmpl.Replicas = cmp.Or(c.Replicas, old.Replicas, DefaultReplicas)
+	tmpl.Duplicates = cmp.Or(c.DuplicateWindow, old.Duplicates, DefaultDuplicateWindow)
+	return tmpl
+}
+
+// scans returns the configuration of SCANS, given the deployed one (zero
+// if there is none).
+func (c Config) scans(old jetstream.StreamConfig) (jetstream.StreamConfig, error) {
+	sc := c.stream(jetstream.StreamConfig{
+		Name:              StreamScans,
+		Description:       "ctrecon scan manifests and projection frames",
+		Subjects:          []string{"scans.*.manifest", "scans.*.frames.*.*"},
+		Retention:         jetstream.LimitsPolicy,
+		MaxMsgsPerSubject: 1,
+		MaxAge:            cmp.Or(c.ScansMaxAge, old.MaxAge),
+		Discard:           jetstream.DiscardOld,
+		Storage:           jetstream.FileStorage,
+	}, old)
+	if sc.MaxAge > 0 && sc.MaxAge < sc.Duplicates {
+		return sc, fmt.Errorf("%w: ScansMaxAge %v is shorter than DuplicateWindow %v",
+			ErrInvalidConfig, sc.MaxAge, sc.Duplicates)
 	}
-	return c, nil
+	return sc, nil
+}
+
+// jobs returns the configuration of JOBS, given the deployed one.
+func (c Config) jobs(old jetstream.StreamConfig) jetstream.StreamConfig {
+	return c.stream(jetstream.StreamConfig{
+		Name:        StreamJobs,
+		Description: "ctrecon reconstruction jobs (work queue)",
+		Subjects:    []string{SubjectJobs},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+	}, old)
+}
+
+// features returns the configuration of FEATURES, given the deployed one.
+func (c Config) features(old jetstream.StreamConfig) jetstream.StreamConfig {
+	return c.stream(jetstream.StreamConfig{
+		Name:        StreamFeatures,
+		Description: "ctrecon feature vectors, kept forever",
+		Subjects:    []string{"features.*.*"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+	}, old)
+}
+
+// workers returns the configuration of the workers consumer, given the
+// deployed one (zero if there is none) and the replicas of JOBS.
+func (c Config) workers(old jetstream.ConsumerConfig, jobsReplicas int) (jetstream.ConsumerConfig, error) {
+	cc := jetstream.ConsumerConfig{
+		Durable:       ConsumerWorkers,
+		Description:   "shared by every ctrecon worker",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cmp.Or(c.AckWait, old.AckWait, DefaultAckWait),
+		MaxDeliver:    cmp.Or(c.MaxDeliver, old.MaxDeliver, DefaultMaxDeliver),
+		BackOff:       old.BackOff,
+		FilterSubject: SubjectJobs,
+		Replicas:      cmp.Or(c.Replicas, old.Replicas, jobsReplicas),
+	}
+	switch {
+	case c.BackOff != nil:
+		cc.BackOff = c.BackOff
+	case c.AckWait != 0:
+		cc.BackOff = nil
+	}
+	if len(cc.BackOff) > 0 {
+		cc.AckWait = cc.BackOff[0] // as the server does, so that Setup stays idempotent
+	}
+	if cc.MaxDeliver > 0 && len(cc.BackOff) > cc.MaxDeliver {
+		return cc, fmt.Errorf("%w: %d BackOff durations with MaxDeliver %d: want no more durations than deliveries",
+			ErrInvalidConfig, len(cc.BackOff), cc.MaxDeliver)
+	}
+	return cc, nil
 }
 
 // Setup creates the streams, the workers consumer and the buckets, or
-// updates them to cfg where they exist. It is idempotent: running it again
-// with the same cfg changes nothing, so every process may run it at start.
-// Setup is run by whoever owns the deployment (`ctrecon serve`); other
-// processes should pass the same cfg or none at all.
+// updates them where they exist. A zero field of cfg keeps the deployed
+// value (see Config), so Setup(ctx, Config{}) changes nothing on an
+// existing deployment, and running Setup again with the same cfg changes
+// nothing either. Only the process that owns the deployment runs it
+// (`ctrecon serve`, or `ctrecon setup` where NATS runs on its own); clients
+// call Lookup.
 //
 // Errors wrap ErrInvalidConfig (also when Replicas > 1 and the server is not
 // in a cluster), or the jetstream error of the first stream, consumer or
-// bucket that could not be created (for example when Replicas exceeds the
-// number of servers, or an existing stream's retention differs).
+// bucket that could not be read, created or updated (for example when
+// Replicas exceeds the number of servers, or an existing stream's
+// retention differs).
 func (b *Bus) Setup(ctx context.Context, cfg Config) error {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	if err := cfg.validate(); err != nil {
 		return err
 	}
 	// A standalone server quietly keeps one copy of a stream asked for more.
@@ -181,76 +249,157 @@ func (b *Bus) Setup(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("%w: Replicas %d, but server %s is not in a cluster",
 			ErrInvalidConfig, cfg.Replicas, b.nc.ConnectedServerName())
 	}
-	streams := []jetstream.StreamConfig{{
-		Name:              StreamScans,
-		Description:       "ctrecon scan manifests and projection frames",
-		Subjects:          []string{"scans.*.manifest", "scans.*.frames.*.*"},
-		Retention:         jetstream.LimitsPolicy,
-		MaxMsgsPerSubject: 1,
-		MaxAge:            cfg.ScansMaxAge,
-		Discard:           jetstream.DiscardOld,
-		Storage:           jetstream.FileStorage,
-		Replicas:          cfg.Replicas,
-		Duplicates:        cfg.DuplicateWindow,
-	}, {
-		Name:        StreamJobs,
-		Description: "ctrecon reconstruction jobs (work queue)",
-		Subjects:    []string{SubjectJobs},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-		Duplicates:  cfg.DuplicateWindow,
-	}, {
-		Name:        StreamFeatures,
-		Description: "ctrecon feature vectors, kept forever",
-		Subjects:    []string{"features.*.*"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-		Duplicates:  cfg.DuplicateWindow,
-	}}
-	for _, sc := range streams {
-		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("bus: setup stream %s: %w", sc.Name, err)
-		}
-	}
-	cons, err := b.js.CreateOrUpdateConsumer(ctx, StreamJobs, jetstream.ConsumerConfig{
-		Durable:       ConsumerWorkers,
-		Description:   "shared by every ctrecon worker",
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.AckWait,
-		MaxDeliver:    cfg.MaxDeliver,
-		BackOff:       cfg.BackOff,
-		FilterSubject: SubjectJobs,
-		Replicas:      cfg.Replicas,
-	})
+	old, err := b.deployedStream(ctx, StreamScans)
 	if err != nil {
-		return fmt.Errorf("bus: setup consumer %s on %s: %w", ConsumerWorkers, StreamJobs, err)
+		return err
 	}
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      BucketStatus,
-		Description: "ctrecon job status by job ID",
-		History:     uint8(cfg.StatusHistory),
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-	})
+	scans, err := cfg.scans(old)
 	if err != nil {
-		return fmt.Errorf("bus: setup key-value bucket %s: %w", BucketStatus, err)
+		return err
 	}
-	obs, err := b.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      BucketProjections,
-		Description: "ctrecon projection set folders",
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-	})
+	if err := b.updateStream(ctx, scans); err != nil {
+		return err
+	}
+	if old, err = b.deployedStream(ctx, StreamJobs); err != nil {
+		return err
+	}
+	jobs := cfg.jobs(old)
+	if err := b.updateStream(ctx, jobs); err != nil {
+		return err
+	}
+	if old, err = b.deployedStream(ctx, StreamFeatures); err != nil {
+		return err
+	}
+	if err := b.updateStream(ctx, cfg.features(old)); err != nil {
+		return err
+	}
+	cons, err := b.setupWorkers(ctx, cfg, jobs.Replicas)
 	if err != nil {
-		return fmt.Errorf("bus: setup object store %s: %w", BucketProjections, err)
+		return err
+	}
+	kv, err := b.setupStatus(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	obs, err := b.setupProjections(ctx, cfg)
+	if err != nil {
+		return err
 	}
 	b.mu.Lock()
 	b.workers, b.status, b.projections = cons, kv, obs
 	b.mu.Unlock()
 	return nil
+}
+
+// deployedStream returns the configuration of the stream name, or the zero
+// configuration if there is none.
+func (b *Bus) deployedStream(ctx context.Context, name string) (jetstream.StreamConfig, error) {
+	s, err := b.js.Stream(ctx, name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return jetstream.StreamConfig{}, nil
+	case err != nil:
+		return jetstream.StreamConfig{}, fmt.Errorf("bus: setup stream %s: %w", name, err)
+	}
+	return s.CachedInfo().Config, nil
+}
+
+func (b *Bus) updateStream(ctx context.Context, sc jetstream.StreamConfig) error {
+	if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
+		return fmt.Errorf("bus: setup stream %s: %w", sc.Name, err)
+	}
+	return nil
+}
+
+// setupWorkers creates or updates the workers consumer on JOBS.
+func (b *Bus) setupWorkers(ctx context.Context, cfg Config, jobsReplicas int) (jetstream.Consumer, error) {
+	var old jetstream.ConsumerConfig
+	switch c, err := b.js.Consumer(ctx, StreamJobs, ConsumerWorkers); {
+	case err == nil:
+		old = c.CachedInfo().Config
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, fmt.Errorf("bus: setup consumer %s on %s: %w", ConsumerWorkers, StreamJobs, err)
+	}
+	cc, err := cfg.workers(old, jobsReplicas)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, StreamJobs, cc)
+	if err != nil {
+		return nil, fmt.Errorf("bus: setup consumer %s on %s: %w", ConsumerWorkers, StreamJobs, err)
+	}
+	return cons, nil
+}
+
+// setupStatus creates or updates the JOBS_STATUS bucket, keeping the
+// deployed history and replicas of its stream where cfg sets none.
+func (b *Bus) setupStatus(ctx context.Context, cfg Config) (jetstream.KeyValue, error) {
+	old, err := b.deployedStream(ctx, "KV_"+BucketStatus)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketStatus,
+		Description: "ctrecon job status by job ID",
+		History:     uint8(cmp.Or(int64(cfg.StatusHistory), old.MaxMsgsPerSubject, DefaultStatusHistory)),
+		Storage:     jetstream.FileStorage,
+		Replicas:    cmp.Or(cfg.Replicas, old.Replicas, DefaultReplicas),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bus: setup key-value bucket %s: %w", BucketStatus, err)
+	}
+	return kv, nil
+}
+
+// setupProjections creates or updates the PROJECTIONS object store,
+// keeping the deployed replicas of its stream where cfg sets none.
+func (b *Bus) setupProjections(ctx context.Context, cfg Config) (jetstream.ObjectStore, error) {
+	old, err := b.deployedStream(ctx, "OBJ_"+BucketProjections)
+	if err != nil {
+		return nil, err
+	}
+	obs, err := b.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      BucketProjections,
+		Description: "ctrecon projection set folders",
+		Storage:     jetstream.FileStorage,
+		Replicas:    cmp.Or(cfg.Replicas, old.Replicas, DefaultReplicas),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bus: setup object store %s: %w", BucketProjections, err)
+	}
+	return obs, nil
+}
+
+// Lookup finds the streams, the workers consumer and the buckets that
+// Setup creates, without creating or changing any: every process but the
+// one that owns the deployment calls it after Connect, so that a missing
+// resource is reported at once, by name, rather than part-way through a
+// scan. Errors wrap ErrNotSetUp naming the first one missing, or the
+// jetstream error.
+func (b *Bus) Lookup(ctx context.Context) error {
+	for _, name := range []string{StreamScans, StreamJobs, StreamFeatures} {
+		if _, err := b.js.Stream(ctx, name); err != nil {
+			return lookupFailed("stream "+name, err)
+		}
+	}
+	if _, err := b.workersConsumer(ctx); err != nil {
+		return err
+	}
+	if _, err := b.statusBucket(ctx); err != nil {
+		return err
+	}
+	_, err := b.projectionStore(ctx)
+	return err
+}
+
+// lookupFailed wraps the error of looking up what, adding ErrNotSetUp when
+// it does not exist.
+func lookupFailed(what string, err error) error {
+	if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+		errors.Is(err, jetstream.ErrBucketNotFound) {
+		return fmt.Errorf("%w: %s: %w", ErrNotSetUp, what, err)
+	}
+	return fmt.Errorf("bus: %s: %w", what, err)
 }
 
 // workersConsumer returns the workers consumer, looking it up once when
@@ -261,7 +410,7 @@ func (b *Bus) workersConsumer(ctx context.Context) (jetstream.Consumer, error) {
 	if b.workers == nil {
 		c, err := b.js.Consumer(ctx, StreamJobs, ConsumerWorkers)
 		if err != nil {
-			return nil, fmt.Errorf("bus: consumer %s on %s (has Setup run?): %w", ConsumerWorkers, StreamJobs, err)
+			return nil, lookupFailed("consumer "+ConsumerWorkers+" on "+StreamJobs, err)
 		}
 		b.workers = c
 	}
@@ -275,7 +424,7 @@ func (b *Bus) statusBucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if b.status == nil {
 		kv, err := b.js.KeyValue(ctx, BucketStatus)
 		if err != nil {
-			return nil, fmt.Errorf("bus: key-value bucket %s (has Setup run?): %w", BucketStatus, err)
+			return nil, lookupFailed("key-value bucket "+BucketStatus, err)
 		}
 		b.status = kv
 	}
@@ -289,7 +438,7 @@ func (b *Bus) projectionStore(ctx context.Context) (jetstream.ObjectStore, error
 	if b.projections == nil {
 		obs, err := b.js.ObjectStore(ctx, BucketProjections)
 		if err != nil {
-			return nil, fmt.Errorf("bus: object store %s (has Setup run?): %w", BucketProjections, err)
+			return nil, lookupFailed("object store "+BucketProjections, err)
 		}
 		b.projections = obs
 	}

@@ -22,6 +22,7 @@ var commands = []command{
 	{"recon", "reconstruct a projection folder with FDK into a MetaImage volume", runRecon},
 	{"demo", "simulate a Shepp-Logan scan, reconstruct it, report accuracy and speed", runDemo},
 	{"serve", "run NATS (embedded unless --nats), workers, the search index and HTTP in one process", runServe},
+	{"setup", "create or update the streams and buckets on a NATS server that runs on its own", runSetup},
 	{"worker", "pull jobs from NATS and reconstruct them", runWorker},
 	{"acquire", "stream a scan folder (or a simulated scan) to NATS as the scanner does", runAcquire},
 	{"submit", "submit a reconstruction job (JSON file or flags) and print its ID", runSubmit},

@@ -28,7 +28,7 @@ func buildCtrecon(t *testing.T) string {
 // startWorkerProcess runs `ctrecon worker` against url.
 func startWorkerProcess(t *testing.T, bin, url string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "worker", "--nats", url, "--ack-wait", "2s", "--device", "cpu", "--data", t.TempDir())
+	cmd := exec.Command(bin, "worker", "--nats", url, "--device", "cpu", "--data", t.TempDir())
 	log, err := os.Create(filepath.Join(t.TempDir(), "worker.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func TestWorkerProcessesOnCluster(t *testing.T) {
 		}
 	}
 	for range 2 {
-		w := exec.Command(bin, "worker", "--nats", urls, "--replicas", "3", "--ack-wait", "2s", "--device", "cpu", "--data", t.TempDir())
+		w := exec.Command(bin, "worker", "--nats", urls, "--device", "cpu", "--data", t.TempDir())
 		if err := w.Start(); err != nil {
 			t.Fatal(err)
 		}

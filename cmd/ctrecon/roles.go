@@ -42,7 +42,7 @@ func runWorker(args []string) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	b, err := n.connect(ctx, "ctrecon-worker")
+	b, err := n.lookup(ctx, "ctrecon-worker", serviceWait)
 	if err != nil {
 		return err
 	}

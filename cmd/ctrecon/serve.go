@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
@@ -36,6 +37,8 @@ func runServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var n natsFlags
 	n.register(fs, "")
+	var d deployFlags
+	d.register(fs)
 	data := fs.String("data", "ctrecon-data", "folder for the embedded server's JetStream files and the workers' scans and outputs")
 	port := fs.Int("nats-port", 4222, "client port of the embedded NATS server, on 127.0.0.1 (-1: any free port)")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP listen address (health, metrics, jobs, search)")
@@ -56,7 +59,7 @@ func runServe(args []string) error {
 		defer srv.Shutdown()
 		slog.Info("embedded NATS", "url", n.url, "data", filepath.Join(*data, "nats"))
 	}
-	s, err := startService(ctx, &n, *data, *httpAddr, *workers, *device, *threads)
+	s, err := startService(ctx, &n, d.config(), *data, *httpAddr, *workers, *device, *threads)
 	if err != nil {
 		return err
 	}
@@ -68,34 +71,36 @@ func runServe(args []string) error {
 	return nil
 }
 
-// startService connects and starts the workers, the index and HTTP.
-func startService(parent context.Context, n *natsFlags, data, httpAddr string, workers int, device string, threads int) (*service, error) {
-	b, err := n.connect(parent, "ctrecon-serve")
+// startService listens for HTTP, connects, sets up the deployment with cfg
+// and starts the workers, the index and HTTP. It listens first so that a
+// port in use stops it before any worker takes a job.
+func startService(parent context.Context, n *natsFlags, cfg bus.Config, data, httpAddr string, workers int, device string, threads int) (*service, error) {
+	ln, err := net.Listen("tcp", httpAddr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("--http %s: %w\ngive another address with --http (127.0.0.1:0 for any free port)", httpAddr, err)
+	}
 	if err != nil {
+		return nil, fmt.Errorf("--http %s: %w", httpAddr, err)
+	}
+	b, err := n.setup(parent, "ctrecon-serve", serviceWait, cfg)
+	if err != nil {
+		ln.Close()
 		return nil, err
 	}
 	bp, release, err := backprojector(device, threads)
 	if err != nil {
+		ln.Close()
 		b.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(parent)
-	s := &service{cancel: cancel, bus: b, search: index.NewService()}
+	s := &service{cancel: cancel, bus: b, search: index.NewService(), addr: ln.Addr().String()}
 	for i := range workers {
 		w := &recon.Worker{Bus: b, Dir: filepath.Join(data, "worker"), Backprojector: bp, Log: slog.With("worker", i)}
 		s.workers = append(s.workers, w)
 		s.wg.Go(func() { w.Run(ctx) })
 	}
 	s.wg.Go(func() { s.search.Follow(ctx, b, slog.Default()) })
-	ln, err := net.Listen("tcp", httpAddr)
-	if err != nil {
-		cancel()
-		s.wg.Wait()
-		release()
-		b.Close()
-		return nil, fmt.Errorf("--http %s: %w", httpAddr, err)
-	}
-	s.addr = ln.Addr().String()
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Go(func() { s.http.Serve(ln) })
 	s.wg.Go(func() { <-ctx.Done(); s.http.Close(); release() })

@@ -5,6 +5,7 @@ package bustest
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/ctrecon/ctrecon/bus"
@@ -35,4 +36,21 @@ func Connect(t testing.TB, url string, cfg bus.Config) *bus.Bus {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// StartCluster forms an n-node cluster of embedded servers on loopback,
+// shut down when the test ends, and returns its nodes and their client
+// URLs, comma-separated.
+func StartCluster(t testing.TB, n int) ([]*bus.Embedded, string) {
+	t.Helper()
+	nodes, err := bus.StartLocalCluster(context.Background(), n, bus.EmbeddedOptions{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := make([]string, n)
+	for i, e := range nodes {
+		urls[i] = e.ClientURL()
+		t.Cleanup(e.Shutdown)
+	}
+	return nodes, strings.Join(urls, ",")
 }
