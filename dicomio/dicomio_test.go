@@ -99,6 +99,60 @@ func TestNewUID(t *testing.T) {
 	}
 }
 
+// DeriveUID is RFC 9562's version 5 UUID of ctrecon's namespace and the
+// length-prefixed parts, checked against Python's uuid.uuid5:
+//
+//	uuid.uuid5(UUID("451788c1-215d-4de3-8032-8480283605c3"), "5:study8:SIM-00013:job").int
+func TestDeriveUID(t *testing.T) {
+	if got, want := DeriveUID("study", "SIM-0001", "job"), "2.25.83676486897120266423727789155698689390"; got != want {
+		t.Errorf("DeriveUID = %s, want %s (Python's uuid5)", got, want)
+	}
+	seen := map[string][]string{}
+	for _, parts := range [][]string{{"study", "S", "j1"}, {"study", "S", "j2"}, {"series", "S", "j1"}, {"ab", "c"}, {"a", "bc"}, {"abc"}, {""}, {}} {
+		u := DeriveUID(parts...)
+		if !validUID(u) || !strings.HasPrefix(u, "2.25.") {
+			t.Errorf("DeriveUID(%q) = %q is not a UID", parts, u)
+		}
+		if prev, ok := seen[u]; ok {
+			t.Errorf("DeriveUID(%q) = DeriveUID(%q) = %s", parts, prev, u)
+		}
+		seen[u] = parts
+		if again := DeriveUID(parts...); again != u {
+			t.Errorf("DeriveUID(%q) changed: %s, then %s", parts, u, again)
+		}
+	}
+}
+
+// A series written twice under the same SeriesInstanceUID, into two
+// folders, has the same SOP Instance UIDs slice by slice, in the files too;
+// another series UID gives other instances.
+func TestInstanceUIDsFollowTheSeries(t *testing.T) {
+	vol, _ := testVolume()
+	b := testBins[0]
+	b.SeriesInstanceUID = DeriveUID("series", "test")
+	first, err := WriteSeries(t.TempDir(), testStudy(), b, vol, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := WriteSeries(t.TempDir(), testStudy(), b, vol, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SeriesInstanceUID = DeriveUID("series", "other")
+	other, err := WriteSeries(t.TempDir(), testStudy(), b, vol, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, in := range first.Instances {
+		if got := parse(t, again.Instances[k].Path).str(tag.SOPInstanceUID); got != in.SOPInstanceUID {
+			t.Errorf("slice %d: SOP Instance UID %s the first time, %s the second", k, in.SOPInstanceUID, got)
+		}
+		if other.Instances[k].SOPInstanceUID == in.SOPInstanceUID {
+			t.Errorf("slice %d: two series share SOP Instance UID %s", k, in.SOPInstanceUID)
+		}
+	}
+}
+
 func TestFormatDS(t *testing.T) {
 	for _, v := range []float64{0, 1, -1024, 0.45, 1.0 / 3, -2.0 / 3, 123456.78901234567, -1.5e-300, 6.02e23, -math.MaxFloat64, math.SmallestNonzeroFloat64} {
 		s := formatDS(v)

@@ -62,7 +62,9 @@ type Bin struct {
 	// MuWater is water's linear attenuation in this bin, in 1/mm:
 	// HU = 1000 (μ − MuWater) / MuWater.
 	MuWater float64
-	// SeriesInstanceUID is generated when empty.
+	// SeriesInstanceUID is generated when empty. The instances' SOP
+	// Instance UIDs are derived from it and the slice number (DeriveUID),
+	// so a series written again under its UID has the same instances.
 	SeriesInstanceUID string
 	// SeriesNumber 0 means Index + 1.
 	SeriesNumber int
@@ -169,7 +171,7 @@ func WriteSeries(dir string, st Study, b Bin, vol *fdk.Volume, opts Options) (Se
 	pix := make([]byte, 2*nx*ny)
 	for k := range nz {
 		s.Clamped += encodeSlice(pix, vol.Data[k*nx*ny:(k+1)*nx*ny], b.MuWater)
-		inst := Instance{SOPInstanceUID: NewUID()}
+		inst := Instance{SOPInstanceUID: DeriveUID("instance", s.SeriesInstanceUID, strconv.Itoa(k+1))}
 		name := fmt.Sprintf("IM_%0*d.dcm", width, k+1)
 		z := g.Origin[2] + float64(k)*g.Spacing[2]
 		ds := slices.Clone(hdr)
