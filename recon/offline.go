@@ -2,12 +2,15 @@ package recon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/ctrecon/ctrecon/dicomio"
@@ -76,9 +79,15 @@ type Options struct {
 // writes a DICOM series and a PNG preview per bin and the report, and
 // uploads to the PACS when asked. A failed upload is in the report and the
 // returned error; the series on disk are kept.
+//
+// A job without an ID gets one derived from what it computes (OfflineID),
+// so that the same reconstruction run again writes the same DICOM UIDs.
 func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 	if err := job.Validate(); err != nil {
 		return nil, err
+	}
+	if job.ID == "" {
+		job.ID = job.OfflineID()
 	}
 	if job.Input == "" {
 		return nil, jobErr("input", "Run reads a scan folder; a streamed scan needs a Worker")
@@ -273,13 +282,38 @@ func sphereMean(v *fdk.Volume, s Sphere) (float64, int) {
 	return sum / float64(n), n
 }
 
+// OfflineID returns an ID for a job run without one: "offline-" and a hash
+// of what the job computes (bins, grid, filter, device, identifiers, water
+// region), leaving out where the scan is read from and where the results
+// go. The same reconstruction gets the same ID, another one another ID.
+func (j *Job) OfflineID() string {
+	what := *j
+	what.ID, what.Input, what.Output, what.PACS, what.WriteMHA = "", "", "", "", false
+	data, _ := json.Marshal(what) // plain data: cannot fail
+	sum := sha256.Sum256(data)
+	return "offline-" + hex.EncodeToString(sum[:8])
+}
+
+// uid derives one of the job's DICOM UIDs from the scan's identity, then
+// more (dicomio.DeriveUID), so that a job done again (another delivery, a
+// rerun into another folder) writes the same UIDs and a PACS keeps one copy
+// of each instance:
+//
+//	frame of reference  the scan: every bin and every job of one acquisition
+//	study               scan.json's study.instance_uid, else the scan and the job ID
+//	series              the scan, the job ID and the bin
+//	SOP instance        the series and the slice (dicomio.WriteSeries)
+func (r *runner) uid(kind string, more ...string) string {
+	return dicomio.DeriveUID(append([]string{kind, r.scan.ScanID}, more...)...)
+}
+
 // study returns the DICOM study of the job: the manifest's identifiers,
-// overridden by the job's, with new UIDs where the manifest has none.
+// overridden by the job's, with derived UIDs where the manifest has none.
 func (r *runner) study() dicomio.Study {
 	s := r.scan
 	st := dicomio.Study{PatientName: s.Patient.Name, PatientID: s.Patient.ID, PatientBirthDate: s.Patient.BirthDate,
 		PatientSex: s.Patient.Sex, StudyID: s.Study.ID, StudyDescription: s.Study.Description,
-		StudyInstanceUID: s.Study.InstanceUID, FrameOfReferenceUID: dicomio.NewUID(),
+		StudyInstanceUID: s.Study.InstanceUID, FrameOfReferenceUID: r.uid("frame-of-reference"),
 		StudyTime: time.Now(), Manufacturer: "MARS Bioimaging", Model: "MARS spectral CT", SoftwareVersion: "ctrecon"}
 	override := func(dst *string, v string) {
 		if v != "" {
@@ -291,7 +325,7 @@ func (r *runner) study() dicomio.Study {
 	override(&st.StudyID, r.job.StudyID)
 	override(&st.StudyDescription, r.job.StudyDesc)
 	if st.StudyInstanceUID == "" {
-		st.StudyInstanceUID = dicomio.NewUID()
+		st.StudyInstanceUID = r.uid("study", r.job.ID)
 	}
 	return st
 }
@@ -304,7 +338,8 @@ func (r *runner) writeSeries(context.Context) error {
 	g := &r.scan.Geometry
 	for i, b := range r.bins {
 		bin := r.scan.Bins[b]
-		s, err := dicomio.WriteSeries(dir, st, dicomio.Bin{Index: b, LowKeV: bin.LowKeV, HighKeV: bin.HighKeV, MuWater: r.mus[i]},
+		s, err := dicomio.WriteSeries(dir, st, dicomio.Bin{Index: b, LowKeV: bin.LowKeV, HighKeV: bin.HighKeV, MuWater: r.mus[i],
+			SeriesInstanceUID: r.uid("series", r.job.ID, strconv.Itoa(b))},
 			r.vols[i], dicomio.Options{KVP: r.scan.Tube.KVp, SourceToIsocentre: g.SID, SourceToDetector: g.SDD, Filter: r.job.filterWindow()})
 		if err != nil {
 			return err

@@ -1,0 +1,106 @@
+package recon
+
+import (
+	"context"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/suyashkumar/dicom"
+	"github.com/suyashkumar/dicom/pkg/tag"
+)
+
+// uidsOf reads the UIDs of every file a run wrote, by bin folder and file
+// name: study, series, SOP instance and frame of reference.
+func uidsOf(t *testing.T, rep *Report) map[string][4]string {
+	t.Helper()
+	out := map[string][4]string{}
+	for _, b := range rep.Bins {
+		files, _ := filepath.Glob(filepath.Join(b.Dir, "*.dcm"))
+		if len(files) == 0 {
+			t.Fatalf("no files in %s", b.Dir)
+		}
+		for _, f := range files {
+			ds, err := dicom.ParseFile(f, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var u [4]string
+			for i, tg := range []tag.Tag{tag.StudyInstanceUID, tag.SeriesInstanceUID, tag.SOPInstanceUID, tag.FrameOfReferenceUID} {
+				e, err := ds.FindElementByTag(tg)
+				if err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+				u[i] = strings.Join(dicom.MustGetStrings(e.Value), "")
+			}
+			out[filepath.Join(filepath.Base(b.Dir), filepath.Base(f))] = u
+		}
+	}
+	return out
+}
+
+var uidPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$`)
+
+// The same job run twice into two folders writes the same study, series,
+// SOP instance and frame of reference UIDs in every file; another job ID
+// gives other study, series and instance UIDs but the same frame of
+// reference (it is the acquisition's); every UID is valid (PS3.5 9.1).
+func TestRunUIDsAreDeterministic(t *testing.T) {
+	job := smallJob(t)
+	job.ID, job.Bins, job.Volume.Dim = "uids-1", []int{1, 3}, [3]int{24, 24, 2}
+	run := func(j Job) map[string][4]string {
+		j.Output = t.TempDir()
+		rep, err := Run(context.Background(), j, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uidsOf(t, rep)
+	}
+	first, again := run(job), run(job)
+	job.ID = "uids-2"
+	other := run(job)
+	if len(first) != 4 || len(again) != 4 || len(other) != 4 {
+		t.Fatalf("%d, %d and %d files, want 4 each", len(first), len(again), len(other))
+	}
+	sops := map[string]bool{}
+	for name, u := range first {
+		if again[name] != u {
+			t.Errorf("%s: UIDs (study, series, instance, frame) %q the first time, %q the second", name, u, again[name])
+		}
+		o := other[name]
+		for i, kind := range []string{"study", "series", "SOP instance"} {
+			if o[i] == u[i] {
+				t.Errorf("%s: jobs uids-1 and uids-2 share the %s UID %s", name, kind, u[i])
+			}
+		}
+		if o[3] != u[3] {
+			t.Errorf("%s: frame of reference %s for job uids-1, %s for uids-2: it is the scan's", name, u[3], o[3])
+		}
+		for _, uid := range append(u[:], o[:]...) {
+			if len(uid) > 64 || !uidPattern.MatchString(uid) {
+				t.Errorf("%s: %q is not a valid UID", name, uid)
+			}
+		}
+		if sops[u[2]] {
+			t.Errorf("%s: SOP Instance UID %s repeated", name, u[2])
+		}
+		sops[u[2]] = true
+	}
+}
+
+// A job run without an ID gets one derived from what it computes: the same
+// parameters give the same ID, wherever the output goes; another grid
+// another ID.
+func TestOfflineID(t *testing.T) {
+	a, b := smallJob(t), smallJob(t)
+	a.ID, b.ID = "", ""
+	b.Output, b.PACS = "elsewhere", "http://pacs"
+	if a.OfflineID() != b.OfflineID() || !strings.HasPrefix(a.OfflineID(), "offline-") {
+		t.Errorf("same work, IDs %q and %q", a.OfflineID(), b.OfflineID())
+	}
+	b.Volume.Dim[2]++
+	if a.OfflineID() == b.OfflineID() {
+		t.Errorf("another grid, same ID %q", a.OfflineID())
+	}
+}
