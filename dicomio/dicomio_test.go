@@ -620,3 +620,65 @@ func TestDcmdump(t *testing.T) {
 		}
 	}
 }
+
+// CheckValue accepts what each VR allows and names why it refuses the
+// rest (PS3.5 6.2).
+func TestCheckValue(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("x", n) }
+	cases := []struct {
+		vr, value string
+		want      string // "" for valid, else in the message
+	}{
+		{"LO", long(64), ""}, {"LO", long(65), "65 characters, LO allows 64"},
+		{"LO", strings.Repeat("ü", 64), ""}, // characters, not bytes
+		{"LO", "a\\b", "backslash"}, {"LO", "a\tb", "control character"},
+		{"SH", long(16), ""}, {"SH", long(17), "SH allows 16"},
+		{"CS", "HFS", ""}, {"CS", "hfs", "upper case"}, {"CS", long(17), "CS allows 16"},
+		{"PN", "Smith^Ann^^Dr^Jr", ""}, {"PN", "A^B^C^D^E^F", "more than 5 components"},
+		{"PN", long(64) + "=" + long(64), ""}, {"PN", long(65), "PN allows 64"}, {"PN", "a=b=c=d", "component groups"},
+		{"LT", "two\nlines", ""},
+		{"DA", "20260304", ""}, {"DA", "20260230", "not a date"}, {"DA", "2026-03-04", "not a date"}, {"DA", "2026030", "not a date"},
+		{"TM", "090807.123456", ""}, {"TM", "0908", ""}, {"TM", "09", ""}, {"TM", "245900", "not a time"},
+		{"TM", "09:08:07", "not a time"}, {"TM", "090807.1234567", "not a time"},
+		{"DS", "-1024", ""}, {"DS", "1.5e-3", ""}, {"DS", " .5 ", ""}, {"DS", "12345678901234567", "not a decimal"},
+		{"DS", "NaN", "not a decimal"}, {"DS", "1,5", "not a decimal"}, {"DS", "1e999", "not a decimal"},
+		{"IS", "-2147483648", ""}, {"IS", "2147483648", "not an integer"}, {"IS", "1.0", "not an integer"},
+		{"UI", "1.2.840.10008.1.2.1", ""}, {"UI", "1.02", "not a UID"}, {"UI", "2.25." + strings.Repeat("1", 60), "not a UID"},
+		{"XX", "a", "not one ctrecon writes"},
+		{"DA", "", ""}, {"UI", "", ""},
+	}
+	for _, c := range cases {
+		err := CheckValue(c.vr, c.value)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("CheckValue(%s, %q) = %v, want nil", c.vr, c.value, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("CheckValue(%s, %q) = %v, want an error saying %q", c.vr, c.value, err, c.want)
+		}
+	}
+}
+
+// Check finds, without a volume, what WriteSeries would refuse: a study
+// description of 93 characters, named; a slice wider than Rows/Columns
+// hold. A study it accepts is written.
+func TestCheck(t *testing.T) {
+	g := testGrid()
+	if err := Check(testStudy(), g, testOptions); err != nil {
+		t.Fatalf("good study: %v", err)
+	}
+	st := testStudy()
+	st.StudyDescription = strings.Repeat("spectral ", 10) + "CT" + "." // 93 characters
+	if err := Check(st, g, testOptions); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "Study.StudyDescription") ||
+		!strings.Contains(err.Error(), "93 characters") {
+		t.Errorf("93-character description: %v", err)
+	}
+	wide := fdk.CenteredGrid([3]int{70000, 2, 2}, [3]float64{1, 1, 1}, fdk.Vec3{})
+	if err := Check(testStudy(), wide, testOptions); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "65535") {
+		t.Errorf("70000-voxel rows: %v", err)
+	}
+	o := testOptions
+	o.Filter = "a filter name of 24 ch."
+	if err := Check(testStudy(), g, o); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "Options.Filter") {
+		t.Errorf("long filter name: %v", err)
+	}
+}

@@ -210,14 +210,11 @@ func checkVolume(vol *fdk.Volume) error {
 		return fmt.Errorf("%w: volume is nil", ErrInput)
 	}
 	g := vol.Grid
-	if err := g.Validate(); err != nil {
-		return fmt.Errorf("%w: volume: %w", ErrInput, err)
+	if err := checkGrid(g); err != nil {
+		return err
 	}
 	if len(vol.Data) != g.Voxels() {
 		return fmt.Errorf("%w: volume has %d values for a %dx%dx%d grid", ErrInput, len(vol.Data), g.Dim[0], g.Dim[1], g.Dim[2])
-	}
-	if g.Dim[0] > math.MaxUint16 || g.Dim[1] > math.MaxUint16 {
-		return fmt.Errorf("%w: slices of %dx%d voxels: DICOM Rows and Columns stop at 65535", ErrInput, g.Dim[0], g.Dim[1])
 	}
 	for n, v := range vol.Data {
 		if !finite(float64(v)) {
