@@ -111,7 +111,7 @@ func run(ctx context.Context, job Job, opts Options, src source) (*Report, error
 		stage string
 		fn    func(context.Context) error
 	}{
-		{"read", r.read}, {"reconstruct", r.reconstruct}, {"calibrate", r.calibrate},
+		{"read", r.read}, {"check", r.check}, {"reconstruct", r.reconstruct}, {"calibrate", r.calibrate},
 		{"dicom", r.writeSeries}, {"preview", r.writePreviews}, {"features", r.publishFeatures},
 	}
 	for _, s := range steps {
@@ -154,7 +154,7 @@ func (r *runner) warn(msg string, args ...any) {
 	r.opts.Log.Warn(fmt.Sprintf(msg, args...), "job", r.job.ID)
 }
 
-// read opens the scan and calibrates the detector.
+// read opens the scan and finds the bins and the grid.
 func (r *runner) read(ctx context.Context) error {
 	scan, err := r.src.open(ctx)
 	if err != nil {
@@ -167,23 +167,21 @@ func (r *runner) read(ctx context.Context) error {
 			r.bins = append(r.bins, b)
 		}
 	}
-	for i, b := range r.bins {
-		if b >= len(scan.Bins) {
-			return jobErr(fmt.Sprintf("bins[%d]", i), "bin %d does not exist: the scan has %d", b, len(scan.Bins))
-		}
-	}
-	r.pre, err = sinogram.NewPreprocessor(scan, sinogram.PreprocessOptions{})
-	if err != nil {
-		return err
-	}
 	r.grid = r.job.grid(&scan.Geometry)
 	r.rep.Grid = r.grid
-	return os.MkdirAll(r.job.Output, 0o755)
+	return nil
 }
 
-// reconstruct streams every view's line integrals of the selected bins
-// into one reconstructor.
+// reconstruct calibrates the detector from the flats and darks, then
+// streams every view's line integrals of the selected bins into one
+// reconstructor.
 func (r *runner) reconstruct(ctx context.Context) error {
+	start := time.Now()
+	var err error
+	if r.pre, err = sinogram.NewPreprocessor(r.scan, sinogram.PreprocessOptions{}); err != nil {
+		return err
+	}
+	prep := time.Since(start)
 	g := &r.scan.Geometry
 	rec, err := fdk.New(g, r.grid, len(r.bins), r.job.options(r.opts.Backprojector))
 	if err != nil {
@@ -197,7 +195,6 @@ func (r *runner) reconstruct(ctx context.Context) error {
 		r.warn("%s", m)
 	}
 	n := g.NumViews()
-	var prep time.Duration
 	done := 0
 	err = r.src.views(ctx, func(v int) error {
 		start := time.Now()
@@ -294,7 +291,7 @@ func (j *Job) OfflineID() string {
 	return "offline-" + hex.EncodeToString(sum[:8])
 }
 
-// uid derives one of the job's DICOM UIDs from the scan's identity, then
+// scanUID derives one of a job's DICOM UIDs from the scan's identity, then
 // more (dicomio.DeriveUID), so that a job done again (another delivery, a
 // rerun into another folder) writes the same UIDs and a PACS keeps one copy
 // of each instance:
@@ -303,44 +300,51 @@ func (j *Job) OfflineID() string {
 //	study               scan.json's study.instance_uid, else the scan and the job ID
 //	series              the scan, the job ID and the bin
 //	SOP instance        the series and the slice (dicomio.WriteSeries)
-func (r *runner) uid(kind string, more ...string) string {
-	return dicomio.DeriveUID(append([]string{kind, r.scan.ScanID}, more...)...)
+func scanUID(scan *sinogram.Scan, kind string, more ...string) string {
+	return dicomio.DeriveUID(append([]string{kind, scan.ScanID}, more...)...)
 }
 
-// study returns the DICOM study of the job: the manifest's identifiers,
-// overridden by the job's, with derived UIDs where the manifest has none.
-func (r *runner) study() dicomio.Study {
-	s := r.scan
+// dicomStudy returns the DICOM study of job on scan: the manifest's
+// identifiers, overridden by the job's, with derived UIDs where the
+// manifest has none.
+func dicomStudy(scan *sinogram.Scan, job *Job) dicomio.Study {
+	s := scan
 	st := dicomio.Study{PatientName: s.Patient.Name, PatientID: s.Patient.ID, PatientBirthDate: s.Patient.BirthDate,
 		PatientSex: s.Patient.Sex, StudyID: s.Study.ID, StudyDescription: s.Study.Description,
-		StudyInstanceUID: s.Study.InstanceUID, FrameOfReferenceUID: r.uid("frame-of-reference"),
+		StudyInstanceUID: s.Study.InstanceUID, FrameOfReferenceUID: scanUID(scan, "frame-of-reference"),
 		StudyTime: time.Now(), Manufacturer: "MARS Bioimaging", Model: "MARS spectral CT", SoftwareVersion: "ctrecon"}
 	override := func(dst *string, v string) {
 		if v != "" {
 			*dst = v
 		}
 	}
-	override(&st.PatientName, r.job.PatientName)
-	override(&st.PatientID, r.job.PatientID)
-	override(&st.StudyID, r.job.StudyID)
-	override(&st.StudyDescription, r.job.StudyDesc)
+	override(&st.PatientName, job.PatientName)
+	override(&st.PatientID, job.PatientID)
+	override(&st.StudyID, job.StudyID)
+	override(&st.StudyDescription, job.StudyDesc)
 	if st.StudyInstanceUID == "" {
-		st.StudyInstanceUID = r.uid("study", r.job.ID)
+		st.StudyInstanceUID = scanUID(scan, "study", job.ID)
 	}
 	return st
 }
 
+// dicomOptions returns what the series say about the acquisition and the
+// reconstruction.
+func dicomOptions(scan *sinogram.Scan, job *Job) dicomio.Options {
+	g := &scan.Geometry
+	return dicomio.Options{KVP: scan.Tube.KVp, SourceToIsocentre: g.SID, SourceToDetector: g.SDD, Filter: job.filterWindow()}
+}
+
 // writeSeries writes one DICOM series per bin into the output folder.
 func (r *runner) writeSeries(context.Context) error {
-	st := r.study()
+	st := dicomStudy(r.scan, &r.job)
 	r.rep.StudyInstanceUID = st.StudyInstanceUID
 	dir := filepath.Join(r.job.Output, "dicom")
-	g := &r.scan.Geometry
 	for i, b := range r.bins {
 		bin := r.scan.Bins[b]
 		s, err := dicomio.WriteSeries(dir, st, dicomio.Bin{Index: b, LowKeV: bin.LowKeV, HighKeV: bin.HighKeV, MuWater: r.mus[i],
-			SeriesInstanceUID: r.uid("series", r.job.ID, strconv.Itoa(b))},
-			r.vols[i], dicomio.Options{KVP: r.scan.Tube.KVp, SourceToIsocentre: g.SID, SourceToDetector: g.SDD, Filter: r.job.filterWindow()})
+			SeriesInstanceUID: scanUID(r.scan, "series", r.job.ID, strconv.Itoa(b))},
+			r.vols[i], dicomOptions(r.scan, &r.job))
 		if err != nil {
 			return err
 		}

@@ -325,15 +325,26 @@ func ReadManifest(dir string) (*Scan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrManifest, err)
 	}
+	s, err := ParseManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	s.dir = dir
+	return s, nil
+}
+
+// ParseManifest decodes and validates a scan.json held in memory, such as
+// a manifest on the bus; the Scan has no folder (see SetDir). Errors wrap
+// ErrManifest.
+func ParseManifest(data []byte) (*Scan, error) {
 	s := &Scan{}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(s); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrManifest, path, err)
+		return nil, fmt.Errorf("%w: %w", ErrManifest, err)
 	}
-	s.dir = dir
 	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	return s, nil
 }
