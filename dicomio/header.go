@@ -100,6 +100,8 @@ func header(st Study, b Bin, g fdk.Grid, o Options) ([]*dicom.Element, Series, e
 		return nil, Series{}, err
 	}
 	dx, dy, dz := g.Spacing[0], g.Spacing[1], g.Spacing[2]
+	// Rows run along world x, columns along world y, in the patient frame.
+	row, col := toPatient(o.PatientPosition, fdk.Vec3{1, 0, 0}), toPatient(o.PatientPosition, fdk.Vec3{0, 1, 0})
 	str := func(t tag.Tag, vr string, v ...string) *dicom.Element { return elem(t, vr, v) }
 	us := func(t tag.Tag, v int) *dicom.Element { return elem(t, "US", []int{v}) }
 	ds = append(ds,
@@ -107,13 +109,19 @@ func header(st Study, b Bin, g fdk.Grid, o Options) ([]*dicom.Element, Series, e
 		str(tag.SeriesNumber, "IS", strconv.Itoa(s.SeriesNumber)),
 		// Image Plane
 		str(tag.PixelSpacing, "DS", formatDS(dy), formatDS(dx)),
-		str(tag.ImageOrientationPatient, "DS", "1", "0", "0", "0", "1", "0"),
+		str(tag.ImageOrientationPatient, "DS", formatDS(row[0]), formatDS(row[1]), formatDS(row[2]),
+			formatDS(col[0]), formatDS(col[1]), formatDS(col[2])),
 		str(tag.SliceThickness, "DS", formatDS(dz)),
 		str(tag.SpacingBetweenSlices, "DS", formatDS(dz)),
 		// Image Pixel
 		us(tag.Rows, g.Dim[1]),
 		us(tag.Columns, g.Dim[0]),
 	)
+	if o.FOV != nil {
+		// General Equipment: the stored value of voxels outside the field
+		// of view, SS as PixelRepresentation 1 makes pixels signed.
+		ds = append(ds, elem(tag.PixelPaddingValue, "SS", []int{paddingValue}))
+	}
 	return ds, s, nil
 }
 
@@ -149,11 +157,14 @@ func studyHeader(st Study, o Options, seriesTexts ...text) ([]*dicom.Element, er
 	default:
 		return bad("Study.PatientSex", "%q: DICOM allows M, F, O or empty", st.PatientSex)
 	}
-	switch o.PatientPosition {
-	case "", "HFP", "HFS", "HFDR", "HFDL", "FFDR", "FFDL", "FFP", "FFS",
-		"LFP", "LFS", "RFP", "RFS", "AFDR", "AFDL", "PFDR", "PFDL":
-	default:
-		return bad("Options.PatientPosition", "%q is not a DICOM patient position (HFS, FFS, ...)", o.PatientPosition)
+	if err := CheckPatientPosition(o.PatientPosition); err != nil {
+		return bad("Options.PatientPosition", "%v", err)
+	}
+	studyDate := formatDA(st.StudyTime)
+	if st.StudyTime.IsZero() {
+		if studyDate, err = parseDate(st.StudyDate); err != nil {
+			return bad("Study.StudyDate", "%v", err)
+		}
 	}
 	windows := o.Windows
 	if windows == nil {
@@ -239,7 +250,7 @@ func studyHeader(st Study, o Options, seriesTexts ...text) ([]*dicom.Element, er
 		str(tag.PatientSex, "CS", st.PatientSex),
 		// General Study
 		str(tag.StudyInstanceUID, "UI", st.StudyInstanceUID),
-		str(tag.StudyDate, "DA", formatDA(st.StudyTime)),
+		str(tag.StudyDate, "DA", studyDate),
 		str(tag.StudyTime, "TM", formatTM(st.StudyTime)),
 		// General Series
 		str(tag.Modality, "CS", "CT"),

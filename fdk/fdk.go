@@ -262,6 +262,11 @@ func (r *Reconstructor) Finish() ([]*Volume, error) {
 	return vols, nil
 }
 
+// FOV returns the field of view whose outside Finish sets to zero, or nil
+// when Options.KeepOutsideFOV keeps it: for writers that mark those voxels
+// (DICOM's PixelPaddingValue).
+func (r *Reconstructor) FOV() *FOV { return r.fov }
+
 // Timings returns the time spent so far in each stage.
 func (r *Reconstructor) Timings() Timings { return r.timings }
 

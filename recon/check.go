@@ -41,7 +41,7 @@ func Check(scan *sinogram.Scan, job Job) error {
 	if roi := job.WaterROI; roi != nil && !sphereHoldsVoxel(g, *roi) {
 		return jobErr("water_roi", "the sphere of %g mm at %v mm holds no voxel centre of the volume", roi.RadiusMM, roi.CenterMM)
 	}
-	return dicomio.Check(dicomStudy(scan, &job), g, dicomOptions(scan, &job))
+	return dicomio.Check(dicomStudy(scan, &job), g, dicomOptions(scan, &job, nil))
 }
 
 // sphereHoldsVoxel reports whether a voxel centre of g lies in s: the

@@ -2,13 +2,18 @@ package recon
 
 import (
 	"context"
+	"math"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"github.com/ctrecon/ctrecon/dicomio"
 )
 
 // uidsOf reads the UIDs of every file a run wrote, by bin folder and file
@@ -102,5 +107,87 @@ func TestOfflineID(t *testing.T) {
 	b.Volume.Dim[2]++
 	if a.OfflineID() == b.OfflineID() {
 		t.Errorf("another grid, same ID %q", a.OfflineID())
+	}
+}
+
+// dicomAttrs reads attributes of one file as strings (values joined by \).
+func dicomAttrs(t *testing.T, path string, tags ...tag.Tag) []string {
+	t.Helper()
+	ds, err := dicom.ParseFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(tags))
+	for i, tg := range tags {
+		e, err := ds.FindElementByTag(tg)
+		if err != nil {
+			t.Fatalf("%s: %s: %v", path, tag.DebugString(tg), err)
+		}
+		out[i] = strings.Trim(strings.Join(strings.Fields(strings.Trim(e.Value.String(), "[]")), `\`), " ")
+	}
+	return out
+}
+
+// The study date and time are the scan's acquisition time (in its UTC
+// offset), not the clock's; the series date is the reconstruction's. The
+// patient position of scan.json is written, with the orientation it gives;
+// voxels outside the field of view carry the declared PixelPaddingValue.
+// The frame of reference is the acquisition's: another acquisition time
+// gives another one. dciodvfy finds no error in what Run wrote.
+func TestRunDICOMIdentity(t *testing.T) {
+	acquired := "2025-06-30T23:59:58+12:00"
+	scan := func(when string) string {
+		return editedScan(t, func(m map[string]any) {
+			m["acquired"] = when
+			m["study"] = map[string]any{"date": "20250630", "description": "spectral phantom"}
+			m["patient"].(map[string]any)["position"] = "FFS"
+		})
+	}
+	job := smallJob(t)
+	job.Input, job.Bins = scan(acquired), []int{2}
+	job.Volume = VolumeSpec{Dim: [3]int{24, 24, 2}, VoxelMM: [3]float64{1.2, 1.2, 0.6}} // corners outside the 18.9 mm field of view
+	before := time.Now()
+	rep, err := Run(context.Background(), job, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	file := filepath.Join(rep.Bins[0].Dir, "IM_0001.dcm")
+	got := dicomAttrs(t, file, tag.StudyDate, tag.StudyTime, tag.TimezoneOffsetFromUTC, tag.SeriesDate,
+		tag.PatientPosition, tag.ImageOrientationPatient, tag.PixelPaddingValue, tag.FrameOfReferenceUID)
+	zone := time.FixedZone("", 12*3600)
+	want := []string{"20250630", "235958.000000", "+1200", "", "FFS", `-1\0\0\0\1\0`, "-32768", ""}
+	for i, name := range []string{"StudyDate", "StudyTime", "TimezoneOffsetFromUTC", "", "PatientPosition", "ImageOrientationPatient", "PixelPaddingValue"} {
+		if name != "" && got[i] != want[i] {
+			t.Errorf("%s = %q, want %q", name, got[i], want[i])
+		}
+	}
+	if d := got[3]; d != before.In(zone).Format("20060102") && d != after.In(zone).Format("20060102") {
+		t.Errorf("SeriesDate %s is not the reconstruction's (%s)", d, before.In(zone).Format("20060102"))
+	}
+	hu, cols, _, err := dicomio.ReadSliceHU(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if corner, centre := hu[0], hu[cols*12+12]; !math.IsNaN(corner) || math.IsNaN(centre) {
+		t.Errorf("corner %g HU (outside the field of view: want padding, NaN), centre %g HU", corner, centre)
+	}
+	if tool, err := exec.LookPath("dciodvfy"); err == nil {
+		out, _ := exec.Command(tool, file).CombinedOutput()
+		for line := range strings.Lines(string(out)) {
+			if strings.HasPrefix(line, "Error") {
+				t.Errorf("dciodvfy %s: %s", file, strings.TrimSpace(line))
+			}
+		}
+	}
+
+	job.Input, job.Output = scan("2025-06-30T08:00:00+12:00"), t.TempDir()
+	other, err := Run(context.Background(), job, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := dicomAttrs(t, filepath.Join(other.Bins[0].Dir, "IM_0001.dcm"), tag.FrameOfReferenceUID)[0]
+	if frame == got[7] {
+		t.Errorf("two acquisitions share the frame of reference %s", frame)
 	}
 }

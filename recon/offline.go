@@ -144,6 +144,7 @@ type runner struct {
 	pre    *sinogram.Preprocessor
 	bins   []int
 	grid   fdk.Grid
+	fov    *fdk.FOV // outside it the volumes are zero
 	vols   []*fdk.Volume
 	mus    []float64
 	series []dicomio.Series
@@ -222,6 +223,7 @@ func (r *runner) reconstruct(ctx context.Context) error {
 	if r.vols, err = rec.Finish(); err != nil {
 		return err
 	}
+	r.fov = rec.FOV()
 	t := rec.Timings()
 	r.rep.Device = r.opts.Backprojector.Name()
 	r.rep.Seconds["preprocess"] = prep.Seconds()
@@ -301,18 +303,20 @@ func (j *Job) OfflineID() string {
 //	series              the scan, the job ID and the bin
 //	SOP instance        the series and the slice (dicomio.WriteSeries)
 func scanUID(scan *sinogram.Scan, kind string, more ...string) string {
-	return dicomio.DeriveUID(append([]string{kind, scan.ScanID}, more...)...)
+	return dicomio.DeriveUID(append(append([]string{kind}, scan.Identity()...), more...)...)
 }
 
 // dicomStudy returns the DICOM study of job on scan: the manifest's
 // identifiers, overridden by the job's, with derived UIDs where the
-// manifest has none.
+// manifest has none. Its date and time are the scan's (acquired, or
+// study.date alone), never the clock's.
 func dicomStudy(scan *sinogram.Scan, job *Job) dicomio.Study {
 	s := scan
 	st := dicomio.Study{PatientName: s.Patient.Name, PatientID: s.Patient.ID, PatientBirthDate: s.Patient.BirthDate,
 		PatientSex: s.Patient.Sex, StudyID: s.Study.ID, StudyDescription: s.Study.Description,
 		StudyInstanceUID: s.Study.InstanceUID, FrameOfReferenceUID: scanUID(scan, "frame-of-reference"),
-		StudyTime: time.Now(), Manufacturer: "MARS Bioimaging", Model: "MARS spectral CT", SoftwareVersion: "ctrecon"}
+		StudyDate: s.Study.Date, Manufacturer: "MARS Bioimaging", Model: "MARS spectral CT", SoftwareVersion: "ctrecon"}
+	st.StudyTime, _ = s.AcquisitionTime()
 	override := func(dst *string, v string) {
 		if v != "" {
 			*dst = v
@@ -329,10 +333,12 @@ func dicomStudy(scan *sinogram.Scan, job *Job) dicomio.Study {
 }
 
 // dicomOptions returns what the series say about the acquisition and the
-// reconstruction.
-func dicomOptions(scan *sinogram.Scan, job *Job) dicomio.Options {
+// reconstruction; fov is the reconstruction's field of view (nil before
+// there is one).
+func dicomOptions(scan *sinogram.Scan, job *Job, fov *fdk.FOV) dicomio.Options {
 	g := &scan.Geometry
-	return dicomio.Options{KVP: scan.Tube.KVp, SourceToIsocentre: g.SID, SourceToDetector: g.SDD, Filter: job.filterWindow()}
+	return dicomio.Options{KVP: scan.Tube.KVp, SourceToIsocentre: g.SID, SourceToDetector: g.SDD, Filter: job.filterWindow(),
+		PatientPosition: scan.Patient.Position, FOV: fov}
 }
 
 // writeSeries writes one DICOM series per bin into the output folder.
@@ -344,7 +350,7 @@ func (r *runner) writeSeries(context.Context) error {
 		bin := r.scan.Bins[b]
 		s, err := dicomio.WriteSeries(dir, st, dicomio.Bin{Index: b, LowKeV: bin.LowKeV, HighKeV: bin.HighKeV, MuWater: r.mus[i],
 			SeriesInstanceUID: scanUID(r.scan, "series", r.job.ID, strconv.Itoa(b))},
-			r.vols[i], dicomOptions(r.scan, &r.job))
+			r.vols[i], dicomOptions(r.scan, &r.job, r.fov))
 		if err != nil {
 			return err
 		}

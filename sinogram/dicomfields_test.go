@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ctrecon/ctrecon/sinogram"
 )
@@ -36,6 +37,41 @@ func TestManifestDICOMFields(t *testing.T) {
 		{"patient", "name", "Ngata\\Aroha", []string{"patient.name", "backslash"}},
 		{"patient", "birth_date", "19700230", []string{"patient.birth_date", "not a date"}},
 		{"patient", "sex", "X", []string{"patient.sex"}},
+		{"patient", "position", "FFDL", nil},
+		{"patient", "position", "LFP", []string{"patient.position", "LFP"}},
+		{"patient", "position", "hfs", []string{"patient.position"}},
+	}
+	// acquired is a top-level field.
+	top := func(key string, v any) func(m map[string]any) { return func(m map[string]any) { m[key] = v } }
+	for _, c := range []struct {
+		edit    func(m map[string]any)
+		mention []string
+	}{
+		{top("acquired", "2026-01-15T10:42:07+13:00"), nil},
+		{top("acquired", "2026-01-15 10:42"), []string{"acquired", "RFC 3339"}},
+		{top("acquired", "2026-01-15T10:42:07"), []string{"acquired", "UTC offset"}},
+		{func(m map[string]any) {
+			m["acquired"] = "2026-01-15T10:42:07+13:00"
+			field(m, "study")["date"] = "20260114" // the UTC date, not the scanner's
+		}, []string{"study.date", "20260114", "acquired on 20260115"}},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, sinogram.ManifestName), manifest, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		editManifest(t, dir, c.edit)
+		_, err := sinogram.ReadManifest(dir)
+		switch {
+		case c.mention == nil && err != nil:
+			t.Errorf("%v", err)
+		case c.mention != nil && !errors.Is(err, sinogram.ErrManifest):
+			t.Errorf("error %v, want ErrManifest naming %q", err, c.mention)
+		}
+		for _, s := range c.mention {
+			if err != nil && !strings.Contains(err.Error(), s) {
+				t.Errorf("error %q does not mention %q", err, s)
+			}
+		}
 	}
 	for _, c := range cases {
 		dir := t.TempDir()
@@ -59,5 +95,26 @@ func TestManifestDICOMFields(t *testing.T) {
 				t.Errorf("%s.%s = %q: error %q does not mention %q", c.object, c.key, c.value, err, s)
 			}
 		}
+	}
+}
+
+// The simulator writes when the scan started: the spec's time with its UTC
+// offset, or, when the spec has none, the time the simulator was made.
+func TestSimulatorWritesAcquired(t *testing.T) {
+	spec := tinySpec()
+	spec.Acquired = time.Date(2026, 1, 15, 10, 42, 7, 0, time.FixedZone("NZDT", 13*3600))
+	sim, err := sinogram.NewSimulator(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sim.Scan().Acquired; got != "2026-01-15T10:42:07+13:00" {
+		t.Errorf("acquired %q, want 2026-01-15T10:42:07+13:00", got)
+	}
+	before := time.Now().Truncate(time.Second)
+	if sim, err = sinogram.NewSimulator(tinySpec()); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := sim.Scan().AcquisitionTime(); !ok || got.Before(before) || got.After(time.Now()) {
+		t.Errorf("acquired %q (%v), want the time the simulator was made", sim.Scan().Acquired, ok)
 	}
 }

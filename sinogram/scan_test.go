@@ -275,8 +275,9 @@ func TestManifestRoundTrip(t *testing.T) {
 	}
 
 	full := *sim.Scan()
-	full.Patient = sinogram.Patient{ID: "P-17", Name: "Doe^Jane", BirthDate: "19800102", Sex: "F"}
+	full.Patient = sinogram.Patient{ID: "P-17", Name: "Doe^Jane", BirthDate: "19800102", Sex: "F", Position: "FFP"}
 	full.Study = sinogram.Study{InstanceUID: "1.2.826.0.1.3680043.2.1125.7", ID: "S1", Description: "mouse, iodine", Date: "20260131"}
+	full.Acquired = "2026-01-31T23:30:00.25-03:30"
 	full.Tube = sinogram.Tube{KVp: 80, CurrentUA: 30, FiltrationMMAl: 1.8, FocalSpotMicron: 50}
 	full.Counts = sinogram.Counts{Dtype: sinogram.Uint16, ExposureMS: 100, FlatExposureMS: 200}
 	full.Bins = append([]sinogram.EnergyBin(nil), full.Bins...)

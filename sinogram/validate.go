@@ -55,6 +55,20 @@ func (s *Scan) validateIDs() error {
 			return manifestErr(f.name, "DICOM %s: %v", f.vr, err)
 		}
 	}
+	if p := s.Patient.Position; p != "" {
+		if err := dicomio.CheckPatientPosition(p); err != nil {
+			return manifestErr("patient.position", "%v", err)
+		}
+	}
+	if s.Acquired != "" {
+		t, ok := s.AcquisitionTime()
+		if !ok {
+			return manifestErr("acquired", "%q is not an RFC 3339 time with its UTC offset (2026-01-15T10:42:07+13:00)", s.Acquired)
+		}
+		if d := s.Study.Date; d != "" && d != t.Format("20060102") {
+			return manifestErr("study.date", "%s, but the scan was acquired on %s", d, t.Format("20060102"))
+		}
+	}
 	switch s.Patient.Sex {
 	case "", "M", "F", "O":
 	default:
