@@ -13,6 +13,7 @@ import (
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/internal/bustest"
+	"github.com/ctrecon/ctrecon/internal/scantest"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -23,35 +24,7 @@ var desc93 = strings.Repeat("spectral ", 10) + "CT."
 // through edit; the frames are links to the original's.
 func editedScan(t *testing.T, edit func(m map[string]any)) string {
 	t.Helper()
-	src := scanDir(t)
-	dir := t.TempDir()
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.Name() != sinogram.ManifestName {
-			if err := os.Symlink(filepath.Join(src, e.Name()), filepath.Join(dir, e.Name())); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	data, err := os.ReadFile(filepath.Join(src, sinogram.ManifestName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
-	edit(m)
-	if data, err = json.Marshal(m); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, sinogram.ManifestName), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return scantest.EditedCopy(t, scanDir(t), edit)
 }
 
 // closedURL returns a loopback URL on which nothing listens.

@@ -1,7 +1,6 @@
 package sinogram_test
 
 import (
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/scantest"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -43,25 +43,7 @@ func writeTiny(t *testing.T) (string, *sinogram.Simulator) {
 
 // editManifest rewrites dir/scan.json through edit, as a generic JSON
 // value, so that it can hold what WriteManifest would refuse.
-func editManifest(t *testing.T, dir string, edit func(m map[string]any)) {
-	t.Helper()
-	path := filepath.Join(dir, sinogram.ManifestName)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
-	edit(m)
-	if data, err = json.Marshal(m); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+var editManifest = scantest.EditManifest
 
 func field(m map[string]any, path ...string) map[string]any {
 	for _, p := range path {

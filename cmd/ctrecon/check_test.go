@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ctrecon/ctrecon/internal/scantest"
 )
 
 // A study description of 93 characters (DICOM's LO holds 64), in scan.json
@@ -19,20 +21,7 @@ func TestLongDescriptionRefusedFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	desc := strings.Repeat("spectral ", 10) + "CT."
-	path := filepath.Join(scan, "scan.json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
-	m["study"].(map[string]any)["description"] = desc
-	data, _ = json.Marshal(m)
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	scantest.EditManifest(t, scan, func(m map[string]any) { m["study"].(map[string]any)["description"] = desc })
 	job := filepath.Join(dir, "job.json")
 	spec, _ := json.Marshal(map[string]any{"scan_id": "S1", "volume": map[string]any{"dim": []int{8, 8, 8}}, "study_description": desc})
 	if err := os.WriteFile(job, spec, 0o644); err != nil {
