@@ -9,7 +9,7 @@ BIN     := bin/ctrecon
 GOAMD64 ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && grep -qw bmi2 /proc/cpuinfo && echo v3 || echo v1)
 export GOAMD64
 
-DEBS := plastimatch dicom3tools dcmtk orthanc orthanc-dicomweb
+DEBS := plastimatch dicom3tools dcmtk dcm2niix orthanc orthanc-dicomweb
 
 .PHONY: all build run demo test bench lint deps deps-cuda kernels clean
 

@@ -44,6 +44,28 @@ func (b *Bus) PublishManifest(ctx context.Context, scanID string, manifest []byt
 	return b.publish(ctx, msg, scanID+"/manifest", "manifest of scan "+scanID)
 }
 
+// Manifest returns the last manifest published for a scan, so that a job
+// can be checked against its scan before it is queued. Errors wrap
+// ErrNotFound when the scan has no manifest on the bus (yet), ErrInvalidID,
+// or jetstream errors.
+func (b *Bus) Manifest(ctx context.Context, scanID string) ([]byte, error) {
+	if err := ValidID("scan", scanID); err != nil {
+		return nil, err
+	}
+	s, err := b.js.Stream(ctx, StreamScans)
+	if err != nil {
+		return nil, fmt.Errorf("bus: manifest of scan %s: %w", scanID, err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, fmt.Sprintf(SubjectManifest, scanID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("bus: manifest of scan %s: %w", scanID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bus: manifest of scan %s: %w", scanID, err)
+	}
+	return m.Data, nil
+}
+
 // PublishFrame publishes the counts of one projection (view) in one energy
 // bin of a scan, with the caller's headers (image size, counts type, angle,
 // exposure...) plus Ctrecon-Scan-Id, Ctrecon-Bin and Ctrecon-View, and waits

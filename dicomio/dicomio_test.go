@@ -99,6 +99,60 @@ func TestNewUID(t *testing.T) {
 	}
 }
 
+// DeriveUID is RFC 9562's version 5 UUID of ctrecon's namespace and the
+// length-prefixed parts, checked against Python's uuid.uuid5:
+//
+//	uuid.uuid5(UUID("451788c1-215d-4de3-8032-8480283605c3"), "5:study8:SIM-00013:job").int
+func TestDeriveUID(t *testing.T) {
+	if got, want := DeriveUID("study", "SIM-0001", "job"), "2.25.83676486897120266423727789155698689390"; got != want {
+		t.Errorf("DeriveUID = %s, want %s (Python's uuid5)", got, want)
+	}
+	seen := map[string][]string{}
+	for _, parts := range [][]string{{"study", "S", "j1"}, {"study", "S", "j2"}, {"series", "S", "j1"}, {"ab", "c"}, {"a", "bc"}, {"abc"}, {""}, {}} {
+		u := DeriveUID(parts...)
+		if !validUID(u) || !strings.HasPrefix(u, "2.25.") {
+			t.Errorf("DeriveUID(%q) = %q is not a UID", parts, u)
+		}
+		if prev, ok := seen[u]; ok {
+			t.Errorf("DeriveUID(%q) = DeriveUID(%q) = %s", parts, prev, u)
+		}
+		seen[u] = parts
+		if again := DeriveUID(parts...); again != u {
+			t.Errorf("DeriveUID(%q) changed: %s, then %s", parts, u, again)
+		}
+	}
+}
+
+// A series written twice under the same SeriesInstanceUID, into two
+// folders, has the same SOP Instance UIDs slice by slice, in the files too;
+// another series UID gives other instances.
+func TestInstanceUIDsFollowTheSeries(t *testing.T) {
+	vol, _ := testVolume()
+	b := testBins[0]
+	b.SeriesInstanceUID = DeriveUID("series", "test")
+	first, err := WriteSeries(t.TempDir(), testStudy(), b, vol, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := WriteSeries(t.TempDir(), testStudy(), b, vol, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SeriesInstanceUID = DeriveUID("series", "other")
+	other, err := WriteSeries(t.TempDir(), testStudy(), b, vol, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, in := range first.Instances {
+		if got := parse(t, again.Instances[k].Path).str(tag.SOPInstanceUID); got != in.SOPInstanceUID {
+			t.Errorf("slice %d: SOP Instance UID %s the first time, %s the second", k, in.SOPInstanceUID, got)
+		}
+		if other.Instances[k].SOPInstanceUID == in.SOPInstanceUID {
+			t.Errorf("slice %d: two series share SOP Instance UID %s", k, in.SOPInstanceUID)
+		}
+	}
+}
+
 func TestFormatDS(t *testing.T) {
 	for _, v := range []float64{0, 1, -1024, 0.45, 1.0 / 3, -2.0 / 3, 123456.78901234567, -1.5e-300, 6.02e23, -math.MaxFloat64, math.SmallestNonzeroFloat64} {
 		s := formatDS(v)
@@ -297,7 +351,7 @@ func checkPixels(t *testing.T, f file, vol *fdk.Volume, k int, muWater float64) 
 	if len(raw) != nx*ny {
 		t.Fatalf("%d pixels for %dx%d", len(raw), nx, ny)
 	}
-	lo, hi := math.MinInt16*slope+intercept, math.MaxInt16*slope+intercept
+	lo, hi := (math.MinInt16+1)*slope+intercept, math.MaxInt16*slope+intercept // the lowest is kept for padding
 	for j := range ny {
 		for i := range nx {
 			got := float64(int16(raw[j*nx+i]))*slope + intercept // row j, column i
@@ -514,21 +568,28 @@ func TestDciodvfy(t *testing.T) {
 	for _, st := range []Study{testStudy(), utf8} {
 		_, series := writeStudy(t, st, vol)
 		for _, s := range series {
-			for _, inst := range s.Instances {
-				out, err := exec.Command(tool, inst.Path).CombinedOutput()
-				text := string(out)
-				if !strings.Contains(text, "CTImage") {
-					t.Fatalf("%s: dciodvfy did not check it as a CT image (%v):\n%s", inst.Path, err, text)
-				}
-				for line := range strings.Lines(text) {
-					if strings.HasPrefix(line, "Error") {
-						t.Errorf("%s: %s", inst.Path, strings.TrimSpace(line))
-					}
-				}
-				if inst == series[0].Instances[0] {
-					t.Logf("dciodvfy %s:\n%s", filepath.Base(inst.Path), text)
-				}
+			dciodvfy(t, tool, s)
+		}
+	}
+}
+
+// dciodvfy runs dicom3tools' validator over every file of a series and
+// fails on any error it reports; it logs its report on the first file.
+func dciodvfy(t *testing.T, tool string, s Series) {
+	t.Helper()
+	for _, inst := range s.Instances {
+		out, err := exec.Command(tool, inst.Path).CombinedOutput()
+		text := string(out)
+		if !strings.Contains(text, "CTImage") {
+			t.Fatalf("%s: dciodvfy did not check it as a CT image (%v):\n%s", inst.Path, err, text)
+		}
+		for line := range strings.Lines(text) {
+			if strings.HasPrefix(line, "Error") {
+				t.Errorf("%s: %s", inst.Path, strings.TrimSpace(line))
 			}
+		}
+		if inst == s.Instances[0] {
+			t.Logf("dciodvfy %s:\n%s", filepath.Base(inst.Path), text)
 		}
 	}
 }
@@ -564,5 +625,67 @@ func TestDcmdump(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// CheckValue accepts what each VR allows and names why it refuses the
+// rest (PS3.5 6.2).
+func TestCheckValue(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("x", n) }
+	cases := []struct {
+		vr, value string
+		want      string // "" for valid, else in the message
+	}{
+		{"LO", long(64), ""}, {"LO", long(65), "65 characters, LO allows 64"},
+		{"LO", strings.Repeat("ü", 64), ""}, // characters, not bytes
+		{"LO", "a\\b", "backslash"}, {"LO", "a\tb", "control character"},
+		{"SH", long(16), ""}, {"SH", long(17), "SH allows 16"},
+		{"CS", "HFS", ""}, {"CS", "hfs", "upper case"}, {"CS", long(17), "CS allows 16"},
+		{"PN", "Smith^Ann^^Dr^Jr", ""}, {"PN", "A^B^C^D^E^F", "more than 5 components"},
+		{"PN", long(64) + "=" + long(64), ""}, {"PN", long(65), "PN allows 64"}, {"PN", "a=b=c=d", "component groups"},
+		{"LT", "two\nlines", ""},
+		{"DA", "20260304", ""}, {"DA", "20260230", "not a date"}, {"DA", "2026-03-04", "not a date"}, {"DA", "2026030", "not a date"},
+		{"TM", "090807.123456", ""}, {"TM", "0908", ""}, {"TM", "09", ""}, {"TM", "245900", "not a time"},
+		{"TM", "09:08:07", "not a time"}, {"TM", "090807.1234567", "not a time"},
+		{"DS", "-1024", ""}, {"DS", "1.5e-3", ""}, {"DS", " .5 ", ""}, {"DS", "12345678901234567", "not a decimal"},
+		{"DS", "NaN", "not a decimal"}, {"DS", "1,5", "not a decimal"}, {"DS", "1e999", "not a decimal"},
+		{"IS", "-2147483648", ""}, {"IS", "2147483648", "not an integer"}, {"IS", "1.0", "not an integer"},
+		{"UI", "1.2.840.10008.1.2.1", ""}, {"UI", "1.02", "not a UID"}, {"UI", "2.25." + strings.Repeat("1", 60), "not a UID"},
+		{"XX", "a", "not one ctrecon writes"},
+		{"DA", "", ""}, {"UI", "", ""},
+	}
+	for _, c := range cases {
+		err := CheckValue(c.vr, c.value)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("CheckValue(%s, %q) = %v, want nil", c.vr, c.value, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("CheckValue(%s, %q) = %v, want an error saying %q", c.vr, c.value, err, c.want)
+		}
+	}
+}
+
+// Check finds, without a volume, what WriteSeries would refuse: a study
+// description of 93 characters, named; a slice wider than Rows/Columns
+// hold. A study it accepts is written.
+func TestCheck(t *testing.T) {
+	g := testGrid()
+	if err := Check(testStudy(), g, testOptions); err != nil {
+		t.Fatalf("good study: %v", err)
+	}
+	st := testStudy()
+	st.StudyDescription = strings.Repeat("spectral ", 10) + "CT" + "." // 93 characters
+	if err := Check(st, g, testOptions); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "Study.StudyDescription") ||
+		!strings.Contains(err.Error(), "93 characters") {
+		t.Errorf("93-character description: %v", err)
+	}
+	wide := fdk.CenteredGrid([3]int{70000, 2, 2}, [3]float64{1, 1, 1}, fdk.Vec3{})
+	if err := Check(testStudy(), wide, testOptions); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "65535") {
+		t.Errorf("70000-voxel rows: %v", err)
+	}
+	o := testOptions
+	o.Filter = "a filter name of 24 ch."
+	if err := Check(testStudy(), g, o); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "Options.Filter") {
+		t.Errorf("long filter name: %v", err)
 	}
 }

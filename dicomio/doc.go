@@ -17,5 +17,9 @@
 // General Equipment, General Image, Image Plane, Image Pixel, CT Image,
 // VOI LUT and SOP Common modules, checked by the tests with dicom3tools'
 // dciodvfy and DCMTK's dcmdump. The world frame of fdk (z the rotation axis)
-// is written as the DICOM patient frame as it is.
+// becomes the DICOM patient frame through Options.PatientPosition (see
+// orientation.go; checked with dcm2niix); voxels outside the field of view
+// carry PixelPaddingValue. UIDs are derived from names (DeriveUID), so that
+// a series written again has the identifiers it had. Check finds what
+// WriteSeries would refuse before there is a volume.
 package dicomio

@@ -23,37 +23,60 @@ type text struct {
 	omitEmpty bool
 }
 
+// Check reports what WriteSeries would refuse in st, a grid g and opts,
+// before there is a volume: a text too long or with characters its VR does
+// not allow, a malformed UID, date or code, a grid DICOM cannot hold. Run it
+// before a reconstruction, so that its result is not lost to a header that
+// cannot be written. Errors wrap ErrInput and name the field.
+func Check(st Study, g fdk.Grid, opts Options) error {
+	if err := checkGrid(g); err != nil {
+		return err
+	}
+	_, err := studyHeader(st, opts)
+	return err
+}
+
+// checkGrid rejects a grid with no voxels or slices larger than DICOM's
+// Rows and Columns hold.
+func checkGrid(g fdk.Grid) error {
+	if err := g.Validate(); err != nil {
+		return fmt.Errorf("%w: volume: %w", ErrInput, err)
+	}
+	if g.Dim[0] > math.MaxUint16 || g.Dim[1] > math.MaxUint16 {
+		return fmt.Errorf("%w: slices of %dx%d voxels: DICOM Rows and Columns stop at 65535", ErrInput, g.Dim[0], g.Dim[1])
+	}
+	return nil
+}
+
+func inputErr(field string, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInput, field, fmt.Sprintf(format, args...))
+}
+
+// checkBin reports a bin whose thresholds, calibration or number cannot be
+// written.
+func checkBin(b Bin) error {
+	switch {
+	case !(b.MuWater > 0) || math.IsInf(b.MuWater, 1):
+		return inputErr("Bin.MuWater", "%g: water's attenuation must be positive and finite (1/mm)", b.MuWater)
+	case b.Index < 0:
+		return inputErr("Bin.Index", "%d is negative", b.Index)
+	case !(b.LowKeV >= 0) || math.IsInf(b.LowKeV, 1):
+		return inputErr("Bin.LowKeV", "%g must be a non-negative energy", b.LowKeV)
+	case !openBin(b) && !(b.HighKeV > b.LowKeV):
+		return inputErr("Bin.HighKeV", "%g must exceed LowKeV %g (0 or +Inf for an open top bin)", b.HighKeV, b.LowKeV)
+	case b.SeriesNumber < 0 || b.SeriesNumber > math.MaxInt32:
+		return inputErr("Bin.SeriesNumber", "%d is not a series number", b.SeriesNumber)
+	case b.SeriesInstanceUID != "" && !validUID(b.SeriesInstanceUID):
+		return inputErr("Bin.SeriesInstanceUID", "%q is not a UID", b.SeriesInstanceUID)
+	}
+	return nil
+}
+
 // header checks the study, bin, grid and options and returns the elements
 // that every file of the series shares, and the Series to fill in.
 func header(st Study, b Bin, g fdk.Grid, o Options) ([]*dicom.Element, Series, error) {
-	bad := func(field string, format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrInput, field, fmt.Sprintf(format, args...))
-	}
-	switch {
-	case !(b.MuWater > 0) || math.IsInf(b.MuWater, 1):
-		return nil, Series{}, bad("Bin.MuWater", "%g: water's attenuation must be positive and finite (1/mm)", b.MuWater)
-	case b.Index < 0:
-		return nil, Series{}, bad("Bin.Index", "%d is negative", b.Index)
-	case !(b.LowKeV >= 0) || math.IsInf(b.LowKeV, 1):
-		return nil, Series{}, bad("Bin.LowKeV", "%g must be a non-negative energy", b.LowKeV)
-	case !openBin(b) && !(b.HighKeV > b.LowKeV):
-		return nil, Series{}, bad("Bin.HighKeV", "%g must exceed LowKeV %g (0 or +Inf for an open top bin)", b.HighKeV, b.LowKeV)
-	case b.SeriesNumber < 0 || b.SeriesNumber > math.MaxInt32:
-		return nil, Series{}, bad("Bin.SeriesNumber", "%d is not a series number", b.SeriesNumber)
-	case !(o.KVP >= 0) || math.IsInf(o.KVP, 1):
-		return nil, Series{}, bad("Options.KVP", "%g is not a voltage", o.KVP)
-	case !(o.SourceToIsocentre >= 0) || math.IsInf(o.SourceToIsocentre, 1):
-		return nil, Series{}, bad("Options.SourceToIsocentre", "%g is not a distance", o.SourceToIsocentre)
-	case !(o.SourceToDetector >= 0) || math.IsInf(o.SourceToDetector, 1):
-		return nil, Series{}, bad("Options.SourceToDetector", "%g is not a distance", o.SourceToDetector)
-	}
-	for field, u := range map[string]string{"Study.StudyInstanceUID": st.StudyInstanceUID, "Study.FrameOfReferenceUID": st.FrameOfReferenceUID} {
-		if u == "" {
-			return nil, Series{}, bad(field, "empty: make it once per study with NewUID so that every bin shares it")
-		}
-		if !validUID(u) {
-			return nil, Series{}, bad(field, "%q is not a UID", u)
-		}
+	if err := checkBin(b); err != nil {
+		return nil, Series{}, err
 	}
 	s := Series{
 		StudyInstanceUID:    st.StudyInstanceUID,
@@ -64,26 +87,84 @@ func header(st Study, b Bin, g fdk.Grid, o Options) ([]*dicom.Element, Series, e
 	}
 	if s.SeriesInstanceUID == "" {
 		s.SeriesInstanceUID = NewUID()
-	} else if !validUID(s.SeriesInstanceUID) {
-		return nil, Series{}, bad("Bin.SeriesInstanceUID", "%q is not a UID", s.SeriesInstanceUID)
 	}
 	if s.SeriesNumber == 0 {
 		s.SeriesNumber = b.Index + 1
 	}
+	comment := fmt.Sprintf("Energy bin %d, %s. HU = 1000 (mu - mu_water) / mu_water, mu_water = %s /mm.",
+		b.Index, energyRange(b), formatDS(b.MuWater))
+	ds, err := studyHeader(st, o,
+		text{"SeriesDescription", tag.SeriesDescription, "LO", []string{s.Description}, false},
+		text{"ImageComments", tag.ImageComments, "LT", []string{comment}, false})
+	if err != nil {
+		return nil, Series{}, err
+	}
+	dx, dy, dz := g.Spacing[0], g.Spacing[1], g.Spacing[2]
+	// Rows run along world x, columns along world y, in the patient frame.
+	row, col := toPatient(o.PatientPosition, fdk.Vec3{1, 0, 0}), toPatient(o.PatientPosition, fdk.Vec3{0, 1, 0})
+	str := func(t tag.Tag, vr string, v ...string) *dicom.Element { return elem(t, vr, v) }
+	us := func(t tag.Tag, v int) *dicom.Element { return elem(t, "US", []int{v}) }
+	ds = append(ds,
+		str(tag.SeriesInstanceUID, "UI", s.SeriesInstanceUID),
+		str(tag.SeriesNumber, "IS", strconv.Itoa(s.SeriesNumber)),
+		// Image Plane
+		str(tag.PixelSpacing, "DS", formatDS(dy), formatDS(dx)),
+		str(tag.ImageOrientationPatient, "DS", formatDS(row[0]), formatDS(row[1]), formatDS(row[2]),
+			formatDS(col[0]), formatDS(col[1]), formatDS(col[2])),
+		str(tag.SliceThickness, "DS", formatDS(dz)),
+		str(tag.SpacingBetweenSlices, "DS", formatDS(dz)),
+		// Image Pixel
+		us(tag.Rows, g.Dim[1]),
+		us(tag.Columns, g.Dim[0]),
+	)
+	if o.FOV != nil {
+		// General Equipment: the stored value of voxels outside the field
+		// of view, SS as PixelRepresentation 1 makes pixels signed.
+		ds = append(ds, elem(tag.PixelPaddingValue, "SS", []int{paddingValue}))
+	}
+	return ds, s, nil
+}
+
+// studyHeader checks the study, the options and the series' own texts and
+// returns the elements that every series of the study shares, with the
+// texts.
+func studyHeader(st Study, o Options, seriesTexts ...text) ([]*dicom.Element, error) {
+	bad := func(field string, format string, args ...any) ([]*dicom.Element, error) {
+		return nil, inputErr(field, format, args...)
+	}
+	switch {
+	case !(o.KVP >= 0) || math.IsInf(o.KVP, 1):
+		return bad("Options.KVP", "%g is not a voltage", o.KVP)
+	case !(o.SourceToIsocentre >= 0) || math.IsInf(o.SourceToIsocentre, 1):
+		return bad("Options.SourceToIsocentre", "%g is not a distance", o.SourceToIsocentre)
+	case !(o.SourceToDetector >= 0) || math.IsInf(o.SourceToDetector, 1):
+		return bad("Options.SourceToDetector", "%g is not a distance", o.SourceToDetector)
+	}
+	for field, u := range map[string]string{"Study.StudyInstanceUID": st.StudyInstanceUID, "Study.FrameOfReferenceUID": st.FrameOfReferenceUID} {
+		if u == "" {
+			return bad(field, "empty: make it once per study with NewUID so that every bin shares it")
+		}
+		if !validUID(u) {
+			return bad(field, "%q is not a UID", u)
+		}
+	}
 	birth, err := parseDate(st.PatientBirthDate)
 	if err != nil {
-		return nil, Series{}, bad("Study.PatientBirthDate", "%v", err)
+		return bad("Study.PatientBirthDate", "%v", err)
 	}
 	switch st.PatientSex {
 	case "", "M", "F", "O":
 	default:
-		return nil, Series{}, bad("Study.PatientSex", "%q: DICOM allows M, F, O or empty", st.PatientSex)
+		return bad("Study.PatientSex", "%q: DICOM allows M, F, O or empty", st.PatientSex)
 	}
-	switch o.PatientPosition {
-	case "", "HFP", "HFS", "HFDR", "HFDL", "FFDR", "FFDL", "FFP", "FFS",
-		"LFP", "LFS", "RFP", "RFS", "AFDR", "AFDL", "PFDR", "PFDL":
-	default:
-		return nil, Series{}, bad("Options.PatientPosition", "%q is not a DICOM patient position (HFS, FFS, ...)", o.PatientPosition)
+	if err := CheckPatientPosition(o.PatientPosition); err != nil {
+		return bad("Options.PatientPosition", "%v", err)
+	}
+	studyDate := formatDA(st.StudyTime)
+	if st.StudyTime.IsZero() {
+		if studyDate, err = parseDate(st.StudyDate); err != nil {
+			return bad("Study.StudyDate", "%v", err)
+		}
 	}
 	windows := o.Windows
 	if windows == nil {
@@ -92,7 +173,7 @@ func header(st Study, b Bin, g fdk.Grid, o Options) ([]*dicom.Element, Series, e
 	var centres, widths, explanations []string
 	for i, w := range windows {
 		if !finite(w.Center) || !(w.Width >= 1) || math.IsInf(w.Width, 1) {
-			return nil, Series{}, bad(fmt.Sprintf("Options.Windows[%d]", i), "centre %g, width %g: the width must be at least 1 HU", w.Center, w.Width)
+			return bad(fmt.Sprintf("Options.Windows[%d]", i), "centre %g, width %g: the width must be at least 1 HU", w.Center, w.Width)
 		}
 		centres = append(centres, formatDS(w.Center))
 		widths = append(widths, formatDS(w.Width))
@@ -108,8 +189,6 @@ func header(st Study, b Bin, g fdk.Grid, o Options) ([]*dicom.Element, Series, e
 	if !st.StudyTime.IsZero() {
 		created = created.In(st.StudyTime.Location())
 	}
-	comment := fmt.Sprintf("Energy bin %d, %s. HU = 1000 (mu - mu_water) / mu_water, mu_water = %s /mm.",
-		b.Index, energyRange(b), formatDS(b.MuWater))
 	texts := []text{
 		{"Study.PatientName", tag.PatientName, "PN", []string{st.PatientName}, false},
 		{"Study.PatientID", tag.PatientID, "LO", []string{st.PatientID}, false},
@@ -122,9 +201,8 @@ func header(st Study, b Bin, g fdk.Grid, o Options) ([]*dicom.Element, Series, e
 		{"Study.StationName", tag.StationName, "SH", []string{st.StationName}, true},
 		{"Study.SoftwareVersion", tag.SoftwareVersions, "LO", []string{st.SoftwareVersion}, true},
 		{"Options.Filter", tag.ConvolutionKernel, "SH", []string{o.Filter}, true},
-		{"SeriesDescription", tag.SeriesDescription, "LO", []string{s.Description}, false},
-		{"ImageComments", tag.ImageComments, "LT", []string{comment}, false},
 	}
+	texts = append(texts, seriesTexts...)
 	if len(windows) > 0 {
 		texts = append(texts, text{"Options.Windows explanations", tag.WindowCenterWidthExplanation, "LO", explanations, false})
 	}
@@ -133,8 +211,8 @@ func header(st Study, b Bin, g fdk.Grid, o Options) ([]*dicom.Element, Series, e
 	charset := "ISO_IR 100"
 	for _, x := range texts {
 		for _, v := range x.vals {
-			if err := checkText(x.vr, v); err != nil {
-				return nil, Series{}, bad(x.field, "%v", err)
+			if err := CheckValue(x.vr, v); err != nil {
+				return bad(x.field, "%v", err)
 			}
 			if !latin1(v) {
 				charset = "ISO_IR 192"
@@ -142,7 +220,6 @@ func header(st Study, b Bin, g fdk.Grid, o Options) ([]*dicom.Element, Series, e
 		}
 	}
 
-	dx, dy, dz := g.Spacing[0], g.Spacing[1], g.Spacing[2]
 	kvp := []string{}
 	if o.KVP > 0 {
 		kvp = []string{formatDS(o.KVP)}
@@ -173,12 +250,10 @@ func header(st Study, b Bin, g fdk.Grid, o Options) ([]*dicom.Element, Series, e
 		str(tag.PatientSex, "CS", st.PatientSex),
 		// General Study
 		str(tag.StudyInstanceUID, "UI", st.StudyInstanceUID),
-		str(tag.StudyDate, "DA", formatDA(st.StudyTime)),
+		str(tag.StudyDate, "DA", studyDate),
 		str(tag.StudyTime, "TM", formatTM(st.StudyTime)),
 		// General Series
 		str(tag.Modality, "CS", "CT"),
-		str(tag.SeriesInstanceUID, "UI", s.SeriesInstanceUID),
-		str(tag.SeriesNumber, "IS", strconv.Itoa(s.SeriesNumber)),
 		str(tag.SeriesDate, "DA", formatDA(created)),
 		str(tag.SeriesTime, "TM", formatTM(created)),
 		elem(tag.PatientPosition, "CS", position),
@@ -194,16 +269,9 @@ func header(st Study, b Bin, g fdk.Grid, o Options) ([]*dicom.Element, Series, e
 		str(tag.ContentTime, "TM", formatTM(created)),
 		str(tag.BurnedInAnnotation, "CS", "NO"),
 		str(tag.LossyImageCompression, "CS", "00"),
-		// Image Plane
-		str(tag.PixelSpacing, "DS", formatDS(dy), formatDS(dx)),
-		str(tag.ImageOrientationPatient, "DS", "1", "0", "0", "0", "1", "0"),
-		str(tag.SliceThickness, "DS", formatDS(dz)),
-		str(tag.SpacingBetweenSlices, "DS", formatDS(dz)),
 		// Image Pixel
 		us(tag.SamplesPerPixel, 1),
 		str(tag.PhotometricInterpretation, "CS", "MONOCHROME2"),
-		us(tag.Rows, g.Dim[1]),
-		us(tag.Columns, g.Dim[0]),
 		us(tag.BitsAllocated, 16),
 		us(tag.BitsStored, 16),
 		us(tag.HighBit, 15),
@@ -238,5 +306,5 @@ func header(st Study, b Bin, g fdk.Grid, o Options) ([]*dicom.Element, Series, e
 		}
 		ds = append(ds, elem(x.t, x.vr, vals))
 	}
-	return ds, s, nil
+	return ds, nil
 }

@@ -2,6 +2,7 @@ package dicomio
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -11,7 +12,8 @@ import (
 
 // ReadSliceHU reads one single-frame CT image as written by WriteSeries and
 // returns its pixels in Hounsfield units, row-major: for checking a series
-// against what was reconstructed.
+// against what was reconstructed. Pixels holding the PixelPaddingValue
+// (outside the field of view) have no value and are NaN.
 func ReadSliceHU(path string) (hu []float64, cols, rows int, err error) {
 	ds, err := dicom.ParseFile(path, nil)
 	if err != nil {
@@ -44,9 +46,17 @@ func ReadSliceHU(path string) (hu []float64, cols, rows int, err error) {
 	if !ok || len(raw) != cols*rows {
 		return nil, 0, 0, fmt.Errorf("%s: pixel data is not %dx%d 16-bit samples", path, cols, rows)
 	}
+	padding := math.NaN() // no stored value equals it
+	if e, err := ds.FindElementByTag(tag.PixelPaddingValue); err == nil {
+		padding = float64(dicom.MustGetInts(e.Value)[0])
+	}
 	hu = make([]float64, len(raw))
 	for i, v := range raw {
-		hu[i] = float64(int16(v))*slope + intercept // stored signed (PixelRepresentation 1)
+		stored := float64(int16(v)) // signed (PixelRepresentation 1)
+		hu[i] = stored*slope + intercept
+		if stored == padding {
+			hu[i] = math.NaN()
+		}
 	}
 	return hu, cols, rows, nil
 }

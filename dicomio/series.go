@@ -40,10 +40,14 @@ type Study struct {
 	// per study with NewUID, so that every bin's series shares them.
 	StudyInstanceUID    string
 	FrameOfReferenceUID string
-	// StudyTime is when the scan started; the zero time writes empty
-	// StudyDate and StudyTime. DICOM dates and times are local: they are
-	// written in StudyTime's location, which TimezoneOffsetFromUTC records.
+	// StudyTime is when the scan started; the zero time writes an empty
+	// StudyTime. DICOM dates and times are local: they are written in
+	// StudyTime's location, which TimezoneOffsetFromUTC records.
 	StudyTime time.Time
+	// StudyDate (YYYYMMDD or YYYY-MM-DD) is the study's day when StudyTime
+	// is zero, for a scan that recorded its day but not its time; empty
+	// writes an empty StudyDate.
+	StudyDate string
 
 	Manufacturer    string // LO, of the scanner
 	Model           string // LO, ManufacturerModelName
@@ -62,7 +66,9 @@ type Bin struct {
 	// MuWater is water's linear attenuation in this bin, in 1/mm:
 	// HU = 1000 (μ − MuWater) / MuWater.
 	MuWater float64
-	// SeriesInstanceUID is generated when empty.
+	// SeriesInstanceUID is generated when empty. The instances' SOP
+	// Instance UIDs are derived from it and the slice number (DeriveUID),
+	// so a series written again under its UID has the same instances.
 	SeriesInstanceUID string
 	// SeriesNumber 0 means Index + 1.
 	SeriesNumber int
@@ -89,9 +95,16 @@ type Options struct {
 	SourceToIsocentre, SourceToDetector float64
 	// Filter names the ramp filter window (ConvolutionKernel, SH).
 	Filter string
-	// PatientPosition is HFS, FFS, ... (PS3.3 C.7.3.1.1.2); empty when
-	// the scanner does not know it.
+	// PatientPosition is how the patient lay: HFS, HFP, HFDR, HFDL, FFS,
+	// FFP, FFDR or FFDL (PS3.3 C.7.3.1.1.2), or empty for a specimen or a
+	// phantom. It turns the world frame into the patient frame of
+	// ImageOrientationPatient and ImagePositionPatient (see orientation.go).
 	PatientPosition string
+	// FOV, if set, is the field of view the volume was reconstructed in
+	// (fdk.Reconstructor.FOV, on the volume's grid): voxels outside it,
+	// which no view saw, are written as PixelPaddingValue, so that viewers
+	// can hide them instead of showing them as air.
+	FOV *fdk.FOV
 	// Windows are the VOI LUT presets; nil writes DefaultWindows.
 	Windows []Window
 	// Created is when the images were made (InstanceCreation, Content and
@@ -114,7 +127,7 @@ type Series struct {
 	// and has InstanceNumber k+1.
 	Instances []Instance
 	// Clamped counts voxels whose HU fell outside what int16 holds after
-	// the rescale (-33792 to 31743 HU) and were clamped to that range.
+	// the rescale (-33791 to 31743 HU) and were clamped to that range.
 	Clamped int
 }
 
@@ -126,10 +139,12 @@ type Instance struct {
 
 // Stored pixels are HU − rescaleIntercept: −1024 keeps air (−1000 HU) just
 // above zero, as CT scanners store it, and leaves int16 room for HU from
-// −33792 to 31743.
+// −33791 to 31743. The lowest stored value, paddingValue, is kept for
+// voxels outside the field of view (PixelPaddingValue).
 const (
 	rescaleSlope     = 1
 	rescaleIntercept = -1024
+	paddingValue     = math.MinInt16
 )
 
 // WriteSeries writes vol, attenuation in 1/mm on its grid, as one CT series
@@ -139,12 +154,18 @@ const (
 // folder of that name is an error that wraps fs.ErrExist, so give each study
 // its own dir. The bins of a study may be written concurrently.
 //
-// Rows are y and columns x: ImageOrientationPatient 1\0\0\0\1\0 and
-// PixelSpacing y\x spacing, ImagePositionPatient the centre of the slice's
-// first voxel.
+// Rows are y and columns x: PixelSpacing is the y\x spacing,
+// ImageOrientationPatient the world x and y axes and ImagePositionPatient
+// the centre of the slice's first voxel, both in the patient frame of
+// opts.PatientPosition (1\0\0\0\1\0 and the world position for a
+// specimen). SliceLocation is the slice's world z, its position along the
+// slice normal.
 func WriteSeries(dir string, st Study, b Bin, vol *fdk.Volume, opts Options) (Series, error) {
 	if err := checkVolume(vol); err != nil {
 		return Series{}, err
+	}
+	if opts.FOV != nil && opts.FOV.Grid() != vol.Grid {
+		return Series{}, fmt.Errorf("%w: Options.FOV is on another grid than the volume", ErrInput)
 	}
 	hdr, s, err := header(st, b, vol.Grid, opts)
 	if err != nil {
@@ -169,15 +190,17 @@ func WriteSeries(dir string, st Study, b Bin, vol *fdk.Volume, opts Options) (Se
 	pix := make([]byte, 2*nx*ny)
 	for k := range nz {
 		s.Clamped += encodeSlice(pix, vol.Data[k*nx*ny:(k+1)*nx*ny], b.MuWater)
-		inst := Instance{SOPInstanceUID: NewUID()}
+		padSlice(pix, opts.FOV, k)
+		inst := Instance{SOPInstanceUID: DeriveUID("instance", s.SeriesInstanceUID, strconv.Itoa(k+1))}
 		name := fmt.Sprintf("IM_%0*d.dcm", width, k+1)
 		z := g.Origin[2] + float64(k)*g.Spacing[2]
+		pos := toPatient(opts.PatientPosition, fdk.Vec3{g.Origin[0], g.Origin[1], z})
 		ds := slices.Clone(hdr)
 		ds = append(ds,
 			elem(tag.MediaStorageSOPInstanceUID, "UI", []string{inst.SOPInstanceUID}),
 			elem(tag.SOPInstanceUID, "UI", []string{inst.SOPInstanceUID}),
 			elem(tag.InstanceNumber, "IS", []string{strconv.Itoa(k + 1)}),
-			elem(tag.ImagePositionPatient, "DS", []string{formatDS(g.Origin[0]), formatDS(g.Origin[1]), formatDS(z)}),
+			elem(tag.ImagePositionPatient, "DS", []string{formatDS(pos[0]), formatDS(pos[1]), formatDS(pos[2])}),
 			elem(tag.SliceLocation, "DS", []string{formatDS(z)}),
 			pixelData(pix),
 		)
@@ -208,14 +231,11 @@ func checkVolume(vol *fdk.Volume) error {
 		return fmt.Errorf("%w: volume is nil", ErrInput)
 	}
 	g := vol.Grid
-	if err := g.Validate(); err != nil {
-		return fmt.Errorf("%w: volume: %w", ErrInput, err)
+	if err := checkGrid(g); err != nil {
+		return err
 	}
 	if len(vol.Data) != g.Voxels() {
 		return fmt.Errorf("%w: volume has %d values for a %dx%dx%d grid", ErrInput, len(vol.Data), g.Dim[0], g.Dim[1], g.Dim[2])
-	}
-	if g.Dim[0] > math.MaxUint16 || g.Dim[1] > math.MaxUint16 {
-		return fmt.Errorf("%w: slices of %dx%d voxels: DICOM Rows and Columns stop at 65535", ErrInput, g.Dim[0], g.Dim[1])
 	}
 	for n, v := range vol.Data {
 		if !finite(float64(v)) {
@@ -228,18 +248,37 @@ func checkVolume(vol *fdk.Volume) error {
 }
 
 // encodeSlice writes mu (1/mm) as little-endian int16 stored values into
-// dst and returns how many were clamped.
+// dst and returns how many were clamped; paddingValue is never written.
 func encodeSlice(dst []byte, mu []float32, muWater float64) (clamped int) {
 	scale := 1000 / muWater
 	for i, m := range mu {
 		s := math.Round((float64(m)-muWater)*scale) - rescaleIntercept
-		if s < math.MinInt16 || s > math.MaxInt16 {
+		if s <= paddingValue || s > math.MaxInt16 {
 			clamped++
-			s = max(math.MinInt16, min(math.MaxInt16, s))
+			s = max(paddingValue+1, min(math.MaxInt16, s))
 		}
 		binary.LittleEndian.PutUint16(dst[2*i:], uint16(int16(s)))
 	}
 	return clamped
+}
+
+// padSlice writes paddingValue into the pixels of slice k, encoded in dst,
+// that lie outside fov; a nil fov pads nothing.
+func padSlice(dst []byte, fov *fdk.FOV, k int) {
+	if fov == nil {
+		return
+	}
+	g := fov.Grid()
+	nx, ny := g.Dim[0], g.Dim[1]
+	var pad int16 = paddingValue
+	for j := range ny {
+		x0, x1 := fov.Span(k*ny + j)
+		for i := range nx {
+			if i < x0 || i > x1 {
+				binary.LittleEndian.PutUint16(dst[2*(j*nx+i):], uint16(pad))
+			}
+		}
+	}
 }
 
 // writeFile writes one instance. The library writes elements in the order

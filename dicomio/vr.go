@@ -3,6 +3,7 @@ package dicomio
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,55 @@ func parseDate(s string) (string, error) {
 // table 6.2-1). For PN the limit is per component group.
 var maxChars = map[string]int{"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 64, "LT": 10240}
 
+var (
+	dsPattern = regexp.MustCompile(`^ *[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)? *$`)
+	isPattern = regexp.MustCompile(`^ *[+-]?[0-9]+ *$`)
+	tmPattern = regexp.MustCompile(`^([01][0-9]|2[0-3])(([0-5][0-9])(([0-5][0-9]|60)(\.[0-9]{1,6})?)?)?$`)
+)
+
+// CheckValue reports why value cannot be one value of an attribute of
+// value representation vr (PS3.5 6.2): too long (LO 64 characters, SH 16,
+// CS 16, PN 64 per component group, ...), a character the VR does not
+// allow, or not the VR's format (DA YYYYMMDD and a real date, TM
+// HHMMSS.FFFFFF or a prefix of it, DS a decimal of at most 16 characters,
+// IS an integer of at most 12 in int32's range, UI a UID). The empty value
+// is allowed: whether an attribute may be empty is its type's matter. For
+// checking what will reach a DICOM file before the work that writes it.
+func CheckValue(vr, value string) error {
+	if value == "" {
+		return nil
+	}
+	switch vr {
+	case "AE", "CS", "SH", "LO", "PN", "LT":
+		return checkText(vr, value)
+	case "DA":
+		if _, err := time.Parse("20060102", value); err != nil || len(value) != 8 {
+			return fmt.Errorf("%q is not a date YYYYMMDD", value)
+		}
+	case "TM":
+		if !tmPattern.MatchString(value) {
+			return fmt.Errorf("%q is not a time of day HHMMSS.FFFFFF", value)
+		}
+	case "DS":
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if len(value) > 16 || !dsPattern.MatchString(value) || err != nil || !finite(v) {
+			return fmt.Errorf("%q is not a decimal string (at most 16 characters, finite)", value)
+		}
+	case "IS":
+		v, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+		if len(value) > 12 || !isPattern.MatchString(value) || err != nil || v < math.MinInt32 || v > math.MaxInt32 {
+			return fmt.Errorf("%q is not an integer string (at most 12 characters, within ±2^31)", value)
+		}
+	case "UI":
+		if !validUID(value) {
+			return fmt.Errorf("%q is not a UID (dot-separated numbers without leading zeros, at most 64 characters)", value)
+		}
+	default:
+		return fmt.Errorf("value representation %q is not one ctrecon writes", vr)
+	}
+	return nil
+}
+
 // checkText reports a value that its VR forbids: too long, a backslash in
 // a single value (it separates values), control characters, or characters
 // CS does not allow (upper case letters, digits, space and underscore).
@@ -88,8 +138,10 @@ func checkText(vr, s string) error {
 			return fmt.Errorf("%q has %d characters, %s allows %d", g, n, vr, maxChars[vr])
 		}
 	}
-	if vr == "PN" && strings.Count(s, "^") > 4*len(groups) {
-		return fmt.Errorf("%q has more than 5 components (separated by ^)", s)
+	for _, g := range groups {
+		if strings.Count(g, "^") > 4 {
+			return fmt.Errorf("%q has more than 5 components (separated by ^)", s)
+		}
 	}
 	for _, r := range s {
 		switch {

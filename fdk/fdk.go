@@ -369,6 +369,14 @@ func (r *Reconstructor) Abort() {
 	r.pending = nil
 }
 
+// FOV returns the field of view whose outside Finish sets to zero, or nil
+// when Options.KeepOutsideFOV keeps it: for writers that mark those voxels
+// (DICOM's PixelPaddingValue).
+func (r *Reconstructor) FOV() *FOV {
+	r.fovReady.Wait()
+	return r.fov
+}
+
 // Timings returns the time spent so far in each stage.
 func (r *Reconstructor) Timings() Timings { return r.timings }
 

@@ -219,6 +219,9 @@ func NewFOV(views []View, det Detector, g Grid) *FOV {
 	return f
 }
 
+// Grid returns the grid the field of view was computed on.
+func (f *FOV) Grid() Grid { return f.grid }
+
 // Span returns the voxels x0..x1 of row r = z·ny + y inside the field of
 // view; x0 > x1 when there are none.
 func (f *FOV) Span(r int) (x0, x1 int) { return int(f.spans[r][0]), int(f.spans[r][1]) }

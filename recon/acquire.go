@@ -139,7 +139,8 @@ func retry(ctx context.Context, timeout time.Duration, fn func(context.Context) 
 
 // Submit queues job on the bus with its ID as the deduplication key (a new
 // ID is made when it has none), after validating it, so a malformed spec is
-// rejected here with the field it names. It returns the ID and whether the
+// rejected here with the field it names; a job for a streamed scan whose
+// manifest is on the bus already is checked against it (Check). It returns the ID and whether the
 // job had been submitted before.
 func Submit(ctx context.Context, b *bus.Bus, job Job) (id string, duplicate bool, err error) {
 	if job.ID == "" {
@@ -149,6 +150,9 @@ func Submit(ctx context.Context, b *bus.Bus, job Job) (id string, duplicate bool
 		return "", false, jobErr("id", "%v", err)
 	}
 	if err := job.Validate(); err != nil {
+		return "", false, err
+	}
+	if err := checkOnBus(ctx, b, job); err != nil {
 		return "", false, err
 	}
 	spec, err := json.Marshal(job)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/ctrecon/ctrecon/dicomio"
 	"github.com/ctrecon/ctrecon/fdk"
 )
 
@@ -153,6 +154,23 @@ func (j *Job) Validate() error {
 	}
 	if r := j.WaterROI; r != nil && (!(r.RadiusMM > 0) || !finite(r.RadiusMM)) {
 		return jobErr("water_roi.radius_mm", "must be positive, got %g", r.RadiusMM)
+	}
+	return j.validateDICOM()
+}
+
+// validateDICOM checks the job's fields that reach the DICOM files against
+// their value representations, so that a value no DICOM file can hold is
+// refused at submit, not after the reconstruction.
+func (j *Job) validateDICOM() error {
+	for _, f := range []struct{ name, vr, v string }{
+		{"patient_name", "PN", j.PatientName},
+		{"patient_id", "LO", j.PatientID},
+		{"study_id", "SH", j.StudyID},
+		{"study_description", "LO", j.StudyDesc},
+	} {
+		if err := dicomio.CheckValue(f.vr, f.v); err != nil {
+			return jobErr(f.name, "DICOM %s: %v", f.vr, err)
+		}
 	}
 	return nil
 }

@@ -2,12 +2,15 @@ package recon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/ctrecon/ctrecon/dicomio"
@@ -76,9 +79,15 @@ type Options struct {
 // writes a DICOM series and a PNG preview per bin and the report, and
 // uploads to the PACS when asked. A failed upload is in the report and the
 // returned error; the series on disk are kept.
+//
+// A job without an ID gets one derived from what it computes (OfflineID),
+// so that the same reconstruction run again writes the same DICOM UIDs.
 func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 	if err := job.Validate(); err != nil {
 		return nil, err
+	}
+	if job.ID == "" {
+		job.ID = job.OfflineID()
 	}
 	if job.Input == "" {
 		return nil, jobErr("input", "Run reads a scan folder; a streamed scan needs a Worker")
@@ -102,7 +111,7 @@ func run(ctx context.Context, job Job, opts Options, src source) (*Report, error
 		stage string
 		fn    func(context.Context) error
 	}{
-		{"read", r.read}, {"reconstruct", r.reconstruct}, {"calibrate", r.calibrate},
+		{"read", r.read}, {"check", r.check}, {"reconstruct", r.reconstruct}, {"calibrate", r.calibrate},
 		{"dicom", r.writeSeries}, {"preview", r.writePreviews}, {"features", r.publishFeatures},
 	}
 	for _, s := range steps {
@@ -135,6 +144,7 @@ type runner struct {
 	pre    *sinogram.Preprocessor
 	bins   []int
 	grid   fdk.Grid
+	fov    *fdk.FOV // outside it the volumes are zero
 	vols   []*fdk.Volume
 	mus    []float64
 	series []dicomio.Series
@@ -145,7 +155,7 @@ func (r *runner) warn(msg string, args ...any) {
 	r.opts.Log.Warn(fmt.Sprintf(msg, args...), "job", r.job.ID)
 }
 
-// read opens the scan and calibrates the detector.
+// read opens the scan and finds the bins and the grid.
 func (r *runner) read(ctx context.Context) error {
 	scan, err := r.src.open(ctx)
 	if err != nil {
@@ -158,23 +168,21 @@ func (r *runner) read(ctx context.Context) error {
 			r.bins = append(r.bins, b)
 		}
 	}
-	for i, b := range r.bins {
-		if b >= len(scan.Bins) {
-			return jobErr(fmt.Sprintf("bins[%d]", i), "bin %d does not exist: the scan has %d", b, len(scan.Bins))
-		}
-	}
-	r.pre, err = sinogram.NewPreprocessor(scan, sinogram.PreprocessOptions{})
-	if err != nil {
-		return err
-	}
 	r.grid = r.job.grid(&scan.Geometry)
 	r.rep.Grid = r.grid
-	return os.MkdirAll(r.job.Output, 0o755)
+	return nil
 }
 
-// reconstruct streams every view's line integrals of the selected bins
-// into one reconstructor.
+// reconstruct calibrates the detector from the flats and darks, then
+// streams every view's line integrals of the selected bins into one
+// reconstructor.
 func (r *runner) reconstruct(ctx context.Context) error {
+	start := time.Now()
+	var err error
+	if r.pre, err = sinogram.NewPreprocessor(r.scan, sinogram.PreprocessOptions{}); err != nil {
+		return err
+	}
+	prep := time.Since(start)
 	g := &r.scan.Geometry
 	rec, err := fdk.New(g, r.grid, len(r.bins), r.job.options(r.opts.Backprojector))
 	if err != nil {
@@ -188,7 +196,6 @@ func (r *runner) reconstruct(ctx context.Context) error {
 		r.warn("%s", m)
 	}
 	n := g.NumViews()
-	var prep time.Duration
 	done := 0
 	err = r.src.views(ctx, func(v int) error {
 		start := time.Now()
@@ -216,6 +223,7 @@ func (r *runner) reconstruct(ctx context.Context) error {
 	if r.vols, err = rec.Finish(); err != nil {
 		return err
 	}
+	r.fov = rec.FOV()
 	t := rec.Timings()
 	r.rep.Device = r.opts.Backprojector.Name()
 	r.rep.Seconds["preprocess"] = prep.Seconds()
@@ -273,39 +281,76 @@ func sphereMean(v *fdk.Volume, s Sphere) (float64, int) {
 	return sum / float64(n), n
 }
 
-// study returns the DICOM study of the job: the manifest's identifiers,
-// overridden by the job's, with new UIDs where the manifest has none.
-func (r *runner) study() dicomio.Study {
-	s := r.scan
+// OfflineID returns an ID for a job run without one: "offline-" and a hash
+// of what the job computes (bins, grid, filter, device, identifiers, water
+// region), leaving out where the scan is read from and where the results
+// go. The same reconstruction gets the same ID, another one another ID.
+func (j *Job) OfflineID() string {
+	what := *j
+	what.ID, what.Input, what.Output, what.PACS, what.WriteMHA = "", "", "", "", false
+	data, _ := json.Marshal(what) // plain data: cannot fail
+	sum := sha256.Sum256(data)
+	return "offline-" + hex.EncodeToString(sum[:8])
+}
+
+// scanUID derives one of a job's DICOM UIDs from the scan's identity, then
+// more (dicomio.DeriveUID), so that a job done again (another delivery, a
+// rerun into another folder) writes the same UIDs and a PACS keeps one copy
+// of each instance:
+//
+//	frame of reference  the scan: every bin and every job of one acquisition
+//	study               scan.json's study.instance_uid, else the scan and the job ID
+//	series              the scan, the job ID and the bin
+//	SOP instance        the series and the slice (dicomio.WriteSeries)
+func scanUID(scan *sinogram.Scan, kind string, more ...string) string {
+	return dicomio.DeriveUID(append(append([]string{kind}, scan.Identity()...), more...)...)
+}
+
+// dicomStudy returns the DICOM study of job on scan: the manifest's
+// identifiers, overridden by the job's, with derived UIDs where the
+// manifest has none. Its date and time are the scan's (acquired, or
+// study.date alone), never the clock's.
+func dicomStudy(scan *sinogram.Scan, job *Job) dicomio.Study {
+	s := scan
 	st := dicomio.Study{PatientName: s.Patient.Name, PatientID: s.Patient.ID, PatientBirthDate: s.Patient.BirthDate,
 		PatientSex: s.Patient.Sex, StudyID: s.Study.ID, StudyDescription: s.Study.Description,
-		StudyInstanceUID: s.Study.InstanceUID, FrameOfReferenceUID: dicomio.NewUID(),
-		StudyTime: time.Now(), Manufacturer: "MARS Bioimaging", Model: "MARS spectral CT", SoftwareVersion: "ctrecon"}
+		StudyInstanceUID: s.Study.InstanceUID, FrameOfReferenceUID: scanUID(scan, "frame-of-reference"),
+		StudyDate: s.Study.Date, Manufacturer: "MARS Bioimaging", Model: "MARS spectral CT", SoftwareVersion: "ctrecon"}
+	st.StudyTime, _ = s.AcquisitionTime()
 	override := func(dst *string, v string) {
 		if v != "" {
 			*dst = v
 		}
 	}
-	override(&st.PatientName, r.job.PatientName)
-	override(&st.PatientID, r.job.PatientID)
-	override(&st.StudyID, r.job.StudyID)
-	override(&st.StudyDescription, r.job.StudyDesc)
+	override(&st.PatientName, job.PatientName)
+	override(&st.PatientID, job.PatientID)
+	override(&st.StudyID, job.StudyID)
+	override(&st.StudyDescription, job.StudyDesc)
 	if st.StudyInstanceUID == "" {
-		st.StudyInstanceUID = dicomio.NewUID()
+		st.StudyInstanceUID = scanUID(scan, "study", job.ID)
 	}
 	return st
 }
 
+// dicomOptions returns what the series say about the acquisition and the
+// reconstruction; fov is the reconstruction's field of view (nil before
+// there is one).
+func dicomOptions(scan *sinogram.Scan, job *Job, fov *fdk.FOV) dicomio.Options {
+	g := &scan.Geometry
+	return dicomio.Options{KVP: scan.Tube.KVp, SourceToIsocentre: g.SID, SourceToDetector: g.SDD, Filter: job.filterWindow(),
+		PatientPosition: scan.Patient.Position, FOV: fov}
+}
+
 // writeSeries writes one DICOM series per bin into the output folder.
 func (r *runner) writeSeries(context.Context) error {
-	st := r.study()
+	st := dicomStudy(r.scan, &r.job)
 	r.rep.StudyInstanceUID = st.StudyInstanceUID
 	dir := filepath.Join(r.job.Output, "dicom")
-	g := &r.scan.Geometry
 	for i, b := range r.bins {
 		bin := r.scan.Bins[b]
-		s, err := dicomio.WriteSeries(dir, st, dicomio.Bin{Index: b, LowKeV: bin.LowKeV, HighKeV: bin.HighKeV, MuWater: r.mus[i]},
-			r.vols[i], dicomio.Options{KVP: r.scan.Tube.KVp, SourceToIsocentre: g.SID, SourceToDetector: g.SDD, Filter: r.job.filterWindow()})
+		s, err := dicomio.WriteSeries(dir, st, dicomio.Bin{Index: b, LowKeV: bin.LowKeV, HighKeV: bin.HighKeV, MuWater: r.mus[i],
+			SeriesInstanceUID: scanUID(r.scan, "series", r.job.ID, strconv.Itoa(b))},
+			r.vols[i], dicomOptions(r.scan, &r.job, r.fov))
 		if err != nil {
 			return err
 		}

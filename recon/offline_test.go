@@ -149,10 +149,15 @@ func ringMean(hu []float64, cols, rows int, pixel float64, c fdk.Vec3, r0, r1 fl
 	return sum / float64(n)
 }
 
-// A PACS that keeps failing leaves the series on disk and says so in the
-// report and the error: a partial upload is never silent.
+// A PACS that answers queries but keeps failing to store leaves the series
+// on disk and says so in the report and the error: a partial upload is
+// never silent.
 func TestRunReportsFailedUpload(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			w.Write([]byte("[]"))
+			return
+		}
 		http.Error(w, "disk full", http.StatusInsufficientStorage)
 	}))
 	defer srv.Close()

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ctrecon/ctrecon/fdk"
 )
@@ -62,7 +63,12 @@ type Scan struct {
 	ScanID  string  `json:"scan_id"`
 	Patient Patient `json:"patient"`
 	Study   Study   `json:"study"`
-	Tube    Tube    `json:"tube"`
+	// Acquired is when the scan started: RFC 3339 with the scanner's UTC
+	// offset, e.g. "2026-01-15T10:42:07+13:00". The DICOM study date and
+	// time are taken from it, and it is part of the scan's identity
+	// (Identity).
+	Acquired string `json:"acquired,omitempty"`
+	Tube     Tube   `json:"tube"`
 	// Geometry describes the virtual detector: every camera position's
 	// chips stitched, with their gaps, into one image.
 	Geometry fdk.Geometry `json:"geometry"`
@@ -91,6 +97,11 @@ type Patient struct {
 	Name      string `json:"name,omitempty"`       // DICOM person name, "Family^Given"
 	BirthDate string `json:"birth_date,omitempty"` // YYYYMMDD
 	Sex       string `json:"sex,omitempty"`        // M, F or O
+	// Position is how a patient lay in the scanner, as DICOM's
+	// PatientPosition (HFS, HFP, HFDR, HFDL, FFS, FFP, FFDR, FFDL); empty
+	// for a specimen or phantom. It says which world axis is the patient's
+	// left, posterior and superior (docs/FORMATS.md).
+	Position string `json:"position,omitempty"`
 }
 
 // Study identifies the study the scan belongs to.
@@ -193,6 +204,24 @@ var DefaultFiles = Files{
 	Projection: "proj/v{view:4}_b{bin}_c{cam}.raw",
 	Flat:       "flat/b{bin}_c{cam}_{index:2}.raw",
 	Dark:       "dark/b{bin}_c{cam}_{index:2}.raw",
+}
+
+// AcquisitionTime returns Acquired as a time in the scanner's UTC offset,
+// and false when the manifest does not say when the scan started.
+func (s *Scan) AcquisitionTime() (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, s.Acquired)
+	return t, err == nil
+}
+
+// Identity returns what tells this acquisition from every other: the scan
+// ID and, when given, the time it started (in UTC, so that one instant
+// written in two offsets is one scan). DICOM identifiers derived from it
+// are the same for every reconstruction of the scan.
+func (s *Scan) Identity() []string {
+	if t, ok := s.AcquisitionTime(); ok {
+		return []string{s.ScanID, t.UTC().Format(time.RFC3339Nano)}
+	}
+	return []string{s.ScanID}
 }
 
 // Dir returns the folder the scan was read from or last written to.
@@ -325,15 +354,26 @@ func ReadManifest(dir string) (*Scan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrManifest, err)
 	}
+	s, err := ParseManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	s.dir = dir
+	return s, nil
+}
+
+// ParseManifest decodes and validates a scan.json held in memory, such as
+// a manifest on the bus; the Scan has no folder (see SetDir). Errors wrap
+// ErrManifest.
+func ParseManifest(data []byte) (*Scan, error) {
 	s := &Scan{}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(s); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrManifest, path, err)
+		return nil, fmt.Errorf("%w: %w", ErrManifest, err)
 	}
-	s.dir = dir
 	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	return s, nil
 }

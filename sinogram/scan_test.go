@@ -1,7 +1,6 @@
 package sinogram_test
 
 import (
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/scantest"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -43,25 +43,7 @@ func writeTiny(t *testing.T) (string, *sinogram.Simulator) {
 
 // editManifest rewrites dir/scan.json through edit, as a generic JSON
 // value, so that it can hold what WriteManifest would refuse.
-func editManifest(t *testing.T, dir string, edit func(m map[string]any)) {
-	t.Helper()
-	path := filepath.Join(dir, sinogram.ManifestName)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
-	edit(m)
-	if data, err = json.Marshal(m); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+var editManifest = scantest.EditManifest
 
 func field(m map[string]any, path ...string) map[string]any {
 	for _, p := range path {
@@ -275,8 +257,9 @@ func TestManifestRoundTrip(t *testing.T) {
 	}
 
 	full := *sim.Scan()
-	full.Patient = sinogram.Patient{ID: "P-17", Name: "Doe^Jane", BirthDate: "19800102", Sex: "F"}
+	full.Patient = sinogram.Patient{ID: "P-17", Name: "Doe^Jane", BirthDate: "19800102", Sex: "F", Position: "FFP"}
 	full.Study = sinogram.Study{InstanceUID: "1.2.826.0.1.3680043.2.1125.7", ID: "S1", Description: "mouse, iodine", Date: "20260131"}
+	full.Acquired = "2026-01-31T23:30:00.25-03:30"
 	full.Tube = sinogram.Tube{KVp: 80, CurrentUA: 30, FiltrationMMAl: 1.8, FocalSpotMicron: 50}
 	full.Counts = sinogram.Counts{Dtype: sinogram.Uint16, ExposureMS: 100, FlatExposureMS: 200}
 	full.Bins = append([]sinogram.EnergyBin(nil), full.Bins...)

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/fdk/phantom"
@@ -67,6 +68,9 @@ type SimSpec struct {
 	ScanID  string
 	Patient Patient
 	Study   Study
+	// Acquired is when the simulated scan started, written to scan.json's
+	// acquired; zero means when the Simulator is made.
+	Acquired time.Time
 
 	KVp            float64 // tube voltage, kV
 	FiltrationMMAl float64 // aluminium filtration, mm
@@ -364,12 +368,17 @@ func (s *Simulator) WaterCalibration() []float64 {
 // manifest builds the scan's scan.json.
 func (s *Simulator) manifest() *Scan {
 	sp := s.spec
+	acquired := sp.Acquired
+	if acquired.IsZero() {
+		acquired = time.Now().Truncate(time.Second)
+	}
 	sc := &Scan{Format: FormatName, Version: FormatVersion, ScanID: sp.ScanID, Patient: sp.Patient, Study: sp.Study,
-		Tube:   Tube{KVp: sp.KVp, FiltrationMMAl: sp.FiltrationMMAl},
-		Views:  sp.Views,
-		Layout: sp.Layout,
-		Counts: Counts{Dtype: sp.Dtype},
-		Flats:  sp.Flats, Darks: sp.Darks,
+		Acquired: acquired.Format(time.RFC3339Nano),
+		Tube:     Tube{KVp: sp.KVp, FiltrationMMAl: sp.FiltrationMMAl},
+		Views:    sp.Views,
+		Layout:   sp.Layout,
+		Counts:   Counts{Dtype: sp.Dtype},
+		Flats:    sp.Flats, Darks: sp.Darks,
 		Files: DefaultFiles,
 	}
 	for _, sh := range sp.CameraShifts {

@@ -3,8 +3,9 @@ package sinogram
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"strings"
+
+	"github.com/ctrecon/ctrecon/dicomio"
 )
 
 func manifestErr(field, format string, args ...any) error {
@@ -33,18 +34,39 @@ func (s *Scan) Validate() error {
 	return nil
 }
 
-var (
-	uidPattern  = regexp.MustCompile(`^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$`)
-	datePattern = regexp.MustCompile(`^[0-9]{8}$`)
-)
+// dicomFields are the manifest's fields that reach DICOM files, with their
+// value representations, so that a value no DICOM file can hold is refused
+// when the manifest is read, not when the reconstruction is written.
+func (s *Scan) dicomFields() []struct{ name, vr, v string } {
+	return []struct{ name, vr, v string }{
+		{"patient.id", "LO", s.Patient.ID},
+		{"patient.name", "PN", s.Patient.Name},
+		{"patient.birth_date", "DA", s.Patient.BirthDate},
+		{"study.instance_uid", "UI", s.Study.InstanceUID},
+		{"study.id", "SH", s.Study.ID},
+		{"study.description", "LO", s.Study.Description},
+		{"study.date", "DA", s.Study.Date},
+	}
+}
 
 func (s *Scan) validateIDs() error {
-	if u := s.Study.InstanceUID; u != "" && (len(u) > 64 || !uidPattern.MatchString(u)) {
-		return manifestErr("study.instance_uid", "%q is not a DICOM UID (digits and dots, at most 64 characters)", u)
+	for _, f := range s.dicomFields() {
+		if err := dicomio.CheckValue(f.vr, f.v); err != nil {
+			return manifestErr(f.name, "DICOM %s: %v", f.vr, err)
+		}
 	}
-	for _, d := range []struct{ name, v string }{{"patient.birth_date", s.Patient.BirthDate}, {"study.date", s.Study.Date}} {
-		if d.v != "" && !datePattern.MatchString(d.v) {
-			return manifestErr(d.name, "%q is not a date YYYYMMDD", d.v)
+	if p := s.Patient.Position; p != "" {
+		if err := dicomio.CheckPatientPosition(p); err != nil {
+			return manifestErr("patient.position", "%v", err)
+		}
+	}
+	if s.Acquired != "" {
+		t, ok := s.AcquisitionTime()
+		if !ok {
+			return manifestErr("acquired", "%q is not an RFC 3339 time with its UTC offset (2026-01-15T10:42:07+13:00)", s.Acquired)
+		}
+		if d := s.Study.Date; d != "" && d != t.Format("20060102") {
+			return manifestErr("study.date", "%s, but the scan was acquired on %s", d, t.Format("20060102"))
 		}
 	}
 	switch s.Patient.Sex {

@@ -199,6 +199,7 @@ func runRecon(args []string) error {
 	bins := fs.String("bins", "", "spectral scans: energy bins to reconstruct, e.g. 0,2 (default all)")
 	pacsURL := fs.String("pacs", "", "spectral scans: DICOMweb root to upload the series to (STOW-RS)")
 	waterROI := fs.String("water-roi", "", "spectral scans: X,Y,Z,R sphere (mm) in which to measure water instead of using scan.json's calibration")
+	id := fs.String("id", "", "spectral scans: job ID, from which the DICOM UIDs are derived (default: one derived from the parameters)")
 	var r reconFlags
 	r.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -208,7 +209,7 @@ func runRecon(args []string) error {
 		return fmt.Errorf("-i DIR and -o OUT are required")
 	}
 	if _, err := os.Stat(filepath.Join(*in, sinogram.ManifestName)); err == nil {
-		return runSpectral(*in, *out, *bins, *pacsURL, *waterROI, &r)
+		return runSpectral(*id, *in, *out, *bins, *pacsURL, *waterROI, &r)
 	}
 	return runPlastimatch(*in, *out, *png, &r)
 }

@@ -141,16 +141,21 @@ func runSubmit(args []string) error {
 	if err != nil {
 		return err
 	}
+	var scan *sinogram.Scan
+	if *in != "" { // checked before it is uploaded
+		if scan, err = sinogram.ReadScan(*in); err != nil {
+			return err
+		}
+		if err := recon.Check(scan, *job); err != nil {
+			return err
+		}
+	}
 	b, err := n.connect(ctx, "ctrecon-submit")
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	if *in != "" {
-		scan, err := sinogram.ReadScan(*in)
-		if err != nil {
-			return err
-		}
+	if scan != nil {
 		if _, err := b.PutFolder(ctx, scan.ScanID, *in); err != nil {
 			return err
 		}

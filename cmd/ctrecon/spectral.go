@@ -13,8 +13,8 @@ import (
 )
 
 // runSpectral runs the offline job for a spectral scan folder.
-func runSpectral(in, out, bins, pacsURL, waterROI string, r *reconFlags) error {
-	job := recon.Job{ID: "offline", Input: in, Output: out, PACS: pacsURL, Device: r.device,
+func runSpectral(id, in, out, bins, pacsURL, waterROI string, r *reconFlags) error {
+	job := recon.Job{ID: id, Input: in, Output: out, PACS: pacsURL, Device: r.device,
 		Filter: recon.FilterSpec{Window: r.filter, Cutoff: r.cutoff, Padding: r.pad}}
 	var err error
 	if job.Volume, err = r.volume(); err != nil {

@@ -1,0 +1,58 @@
+package pacs
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ctrecon/ctrecon/internal/orthanctest"
+)
+
+// Ping passes against a real PACS (Orthanc with DICOMweb) and fails, naming
+// the URL, when nothing listens, when the root is wrong (HTTP 404) and when
+// the server accepts but never answers.
+func TestPing(t *testing.T) {
+	root := orthanctest.Start(t)
+	ctx := context.Background()
+	if err := (&Client{BaseURL: root}).Ping(ctx); err != nil {
+		t.Fatalf("Orthanc: %v", err)
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String() + "/dicom-web"
+	l.Close()
+
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() { // accepts connections and never answers
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	hung := "http://" + silent.Addr().String() + "/dicom-web"
+
+	for _, c := range []struct{ url, want string }{
+		{closed, "does not answer"},
+		{strings.TrimSuffix(root, "/dicom-web") + "/no-such-root", "HTTP 404"},
+		{hung, "does not answer"},
+	} {
+		pctx, cancel := context.WithTimeout(ctx, time.Second) // a hang guard: Ping has its own bound
+		err := (&Client{BaseURL: c.url}).Ping(pctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), c.url) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want it to name the URL and say %q", c.url, err, c.want)
+		}
+	}
+}
