@@ -1,11 +1,11 @@
 package preview
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
 	"math"
-	"strings"
 	"testing"
 
 	"github.com/ctrecon/ctrecon/fdk"
@@ -255,7 +255,7 @@ func TestScaleBar(t *testing.T) {
 			if longest != want {
 				t.Errorf("%v voxels of %g mm, %s: bar %d pixels, want %g mm x %.3f px/mm = %d", tc.dim, tc.spacing, c.plane.name, longest, tc.mm, tc.ppm, want)
 			}
-			labels = append(labels, label{strings.TrimSpace(barLabel(tc.mm)), l.barLabel.Add(p.at[i]), textColor})
+			labels = append(labels, label{fmt.Sprintf("%g mm", tc.mm), l.barLabel.Add(p.at[i]), textColor})
 		}
 		checkLabels(t, img, labels)
 	}
