@@ -9,6 +9,7 @@ require (
 	github.com/nats-io/nats.go v1.47.0
 	github.com/nats-io/nkeys v0.4.11
 	github.com/suyashkumar/dicom v1.1.0
+	golang.org/x/image v0.32.0
 	golang.org/x/mod v0.28.0
 	golang.org/x/sys v0.49.0
 )

@@ -35,6 +35,7 @@ type Report struct {
 	Preprocessing    sinogram.Report    `json:"preprocessing"`
 	Seconds          map[string]float64 `json:"seconds"` // by stage
 	GUPS             float64            `json:"gups"`    // back-projection voxel updates per second / 1e9
+	Montage          string             `json:"montage"` // the central axial slice of every bin, one window
 	Warnings         []string           `json:"warnings,omitempty"`
 	PACS             *UploadReport      `json:"pacs,omitempty"`
 }
@@ -364,24 +365,42 @@ func (r *runner) writeSeries(context.Context) error {
 	return nil
 }
 
-// writePreviews writes the three central slices of each bin, windowed from
-// -1000 to +1000 HU so that air, water and bone are all told apart, and the
-// volumes themselves when the job asks.
+// previewWindow is the HU window of the previews and the montage: air
+// black, fat dark, water a quarter grey, 10 mg/ml iodine or gadolinium
+// (200-700 HU) lighter, bone mineral near white; wide enough that the few
+// hundred HU of a photon-counting bin's noise do not saturate it.
+var previewWindow = preview.Window{Lo: -500, Hi: 1500}
+
+// binTitle names an energy bin in pictures, e.g. "bin 2  33.5-50.5 keV".
+func binTitle(index int, lowKeV, highKeV float64) string {
+	return fmt.Sprintf("bin %d  %g-%g keV", index, lowKeV, highKeV)
+}
+
+// writePreviews writes the three central slices of each bin, the montage of
+// the central axial slice of every bin in one window, and the volumes
+// themselves when the job asks.
 func (r *runner) writePreviews(context.Context) error {
+	vols := make([]preview.Volume, len(r.bins))
 	for i, b := range r.bins {
 		if r.job.WriteMHA {
 			if err := metaimage.Write(filepath.Join(r.job.Output, fmt.Sprintf("volume_bin%d.mha", b)), r.vols[i]); err != nil {
 				return err
 			}
 		}
+		bin := r.scan.Bins[b]
+		vols[i] = preview.Volume{Volume: r.vols[i], MuWater: r.mus[i], Title: binTitle(b, bin.LowKeV, bin.HighKeV)}
 		path := filepath.Join(r.job.Output, fmt.Sprintf("preview_bin%d.png", b))
-		mu := r.mus[i]
-		if err := preview.WritePNG(path, r.vols[i], preview.Window{Lo: 0, Hi: 2 * mu}); err != nil {
+		if err := preview.WritePNG(path, preview.Render(vols[i], previewWindow)); err != nil {
 			return err
 		}
 		r.rep.Bins[i].Preview = path
 	}
-	return nil
+	montage, err := preview.Montage(vols, previewWindow)
+	if err != nil {
+		return err
+	}
+	r.rep.Montage = filepath.Join(r.job.Output, "montage.png")
+	return preview.WritePNG(r.rep.Montage, montage)
 }
 
 // upload sends every series to the job's PACS.

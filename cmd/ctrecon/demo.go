@@ -56,7 +56,7 @@ func runDemo(args []string) error {
 		lo, hi = 0.98*s.mu, 1.06*s.mu // the brain's soft-tissue contrasts
 	}
 	png := filepath.Join(*out, "recon.png")
-	if err := preview.WritePNG(png, vol, preview.Window{Lo: lo, Hi: hi}); err != nil {
+	if err := preview.WritePNG(png, preview.Render(preview.Volume{Volume: vol, Title: s.phantom + " phantom"}, preview.Window{Lo: lo, Hi: hi})); err != nil {
 		return err
 	}
 	fmt.Printf("wrote %s and %s\n", filepath.Join(*out, "recon.mha"), png)

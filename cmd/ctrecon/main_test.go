@@ -122,6 +122,9 @@ func TestServeDemo(t *testing.T) {
 	if len(series) != 5 {
 		t.Errorf("%d series written, want 5", len(series))
 	}
+	if montage, _ := filepath.Glob(filepath.Join(data, "worker", "out", "*", "montage.png")); len(montage) != 1 {
+		t.Errorf("%d montage.png written, want 1", len(montage))
+	}
 }
 
 // A job file with a misspelt field is rejected before anything is sent.

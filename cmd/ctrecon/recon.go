@@ -228,7 +228,7 @@ func runPlastimatch(in, out, png string, r *reconFlags) error {
 		return err
 	}
 	if png != "" {
-		if err := preview.WritePNG(png, vol, preview.Window{}); err != nil {
+		if err := preview.WritePNG(png, preview.Render(preview.Volume{Volume: vol}, preview.Window{})); err != nil {
 			return err
 		}
 	}

@@ -334,8 +334,9 @@ func runPipelineDemo(ctx context.Context, s *service, data string) error {
 		return err
 	}
 	for _, b := range rep.Bins {
-		fmt.Printf("  bin %d (%g-%g keV): %d DICOM slices in %s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir)
+		fmt.Printf("  bin %d (%g-%g keV): %d DICOM slices in %s, preview %s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir, b.Preview)
 	}
+	fmt.Printf("  montage of every bin's central slice in one window: %s\n", rep.Montage)
 	for s.search.Len() == 0 && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -53,6 +53,9 @@ func runSpectral(id, in, out, bins, pacsURL, waterROI string, r *reconFlags) err
 		for _, b := range rep.Bins {
 			fmt.Printf("  bin %d (%g-%g keV): %d slices in %s, water %.5f/mm from %s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir, b.MuWater, b.MuWaterFrom)
 		}
+		if rep.Montage != "" {
+			fmt.Printf("  montage of every bin's central slice in one window: %s (previews preview_bin<k>.png beside it)\n", rep.Montage)
+		}
 		if rep.PACS != nil {
 			fmt.Printf("  PACS %s: %d stored, %d failed\n", rep.PACS.URL, rep.PACS.Stored, rep.PACS.Failed)
 		}
