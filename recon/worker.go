@@ -73,7 +73,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer wg.Wait()
 	for w.load.reserve(ctx, limit) {
 		s := &slot{load: &w.load, running: true}
-		j, err := w.Bus.PullJob(ctx)
+		pctx, cancel := w.load.pullContext(ctx)
+		j, err := w.Bus.PullJob(pctx)
+		cancel()
 		if err != nil {
 			s.release()
 			if !errors.Is(err, bus.ErrNoJob) && ctx.Err() == nil {
@@ -408,6 +410,30 @@ func (l *load) reserve(ctx context.Context, limit int) bool {
 		}
 	}
 	return false
+}
+
+// pullContext returns the context of one pull, made after reserve: it
+// ends when a job the worker holds starts running meanwhile, so that the
+// worker does not take a job it would have to share the processor with.
+func (l *load) pullContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	pctx, cancel := context.WithCancel(ctx)
+	go func() {
+		for {
+			l.mu.Lock()
+			running, changed := l.running, l.changed
+			l.mu.Unlock()
+			if running > 1 { // the reservation is one
+				cancel()
+				return
+			}
+			select {
+			case <-changed:
+			case <-pctx.Done():
+				return
+			}
+		}
+	}()
+	return pctx, cancel
 }
 
 func (l *load) add(held, running int) {
