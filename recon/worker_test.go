@@ -116,14 +116,7 @@ func TestWaitingJobDoesNotHoldTheWorker(t *testing.T) {
 	if !strings.Contains(st.Reason, "NEVER-0001") || !strings.Contains(st.Reason, "SIM-0001") {
 		t.Errorf("waiting status %+v: want the scan waited for and the scans on the bus named", st)
 	}
-	next := smallJob(t)
-	next.ID = "after-late-1"
-	if _, _, err := Submit(ctx, b, next); err != nil {
-		t.Fatal(err)
-	}
-	if st := waitState(t, b, "after-late-1", time.Minute); st.State != bus.StateDone {
-		t.Fatalf("job behind a waiting one ended %s: %s", st.State, st.Reason)
-	}
+	runSmallJob(t, b, "after-late-1")
 	if _, err := Cancel(ctx, b, "late-1", "tester"); err != nil {
 		t.Fatal(err)
 	}
@@ -204,14 +197,7 @@ func TestCancelRunningAndQueuedJobs(t *testing.T) {
 			t.Errorf("job %s: %+v, want cancelled by tester", id, st)
 		}
 	}
-	next := smallJob(t)
-	next.ID = "after-cancel-1"
-	if _, _, err := Submit(ctx, b, next); err != nil {
-		t.Fatal(err)
-	}
-	if st := waitState(t, b, "after-cancel-1", time.Minute); st.State != bus.StateDone {
-		t.Fatalf("next job ended %s: %s", st.State, st.Reason)
-	}
+	runSmallJob(t, b, "after-cancel-1")
 }
 
 // A worker that lost its job (another attempt claimed it after the ack
@@ -315,6 +301,20 @@ func TestWriteAtomicConcurrent(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
 		t.Errorf("temporary files left: %v", entries)
+	}
+}
+
+// runSmallJob submits a small job on the test scan's folder and fails the
+// test unless it is done within a minute.
+func runSmallJob(t *testing.T, b *bus.Bus, id string) {
+	t.Helper()
+	j := smallJob(t)
+	j.ID = id
+	if _, _, err := Submit(context.Background(), b, j); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitState(t, b, id, time.Minute); st.State != bus.StateDone {
+		t.Fatalf("job %s ended %s: %s", id, st.State, st.Reason)
 	}
 }
 

@@ -48,6 +48,37 @@ func startWorkerProcess(t *testing.T, bin, url string) (*exec.Cmd, string) {
 	return cmd, path
 }
 
+// acquireSimulated streams a simulated scan of views views and returns
+// its ID.
+func acquireSimulated(t *testing.T, b *bus.Bus, views int) string {
+	t.Helper()
+	dir := t.TempDir()
+	spec := sinogram.DefaultSimSpec()
+	spec.Views = views
+	if err := sinogram.Simulate(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recon.Acquire(context.Background(), b, dir, recon.AcquireOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return spec.ScanID
+}
+
+// submitLongJob builds ctrecon, starts a server whose ack wait is 2 s,
+// streams a simulated scan and submits job id on it, into out, long enough
+// for a worker to be caught in the middle.
+func submitLongJob(t *testing.T, id, out string) (bin string, b *bus.Bus, srv *bus.Embedded) {
+	t.Helper()
+	bin = buildCtrecon(t)
+	b, srv = bustest.Start(t, bus.Config{AckWait: 2 * time.Second})
+	job := recon.Job{ID: id, ScanID: acquireSimulated(t, b, 90), Output: out,
+		Volume: recon.VolumeSpec{Dim: [3]int{128, 128, 16}, VoxelMM: [3]float64{0.3, 0.3, 0.3}}}
+	if _, _, err := recon.Submit(context.Background(), b, job); err != nil {
+		t.Fatal(err)
+	}
+	return bin, b, srv
+}
+
 // A worker process killed (SIGKILL) in the middle of a job: after the
 // acknowledgement deadline another worker process gets the job, finishes it,
 // and exactly one series set exists.
@@ -55,24 +86,9 @@ func TestKilledWorkerProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs worker processes")
 	}
-	bin := buildCtrecon(t)
 	ctx := context.Background()
-	b, srv := bustest.Start(t, bus.Config{AckWait: 2 * time.Second})
-	scanDir := t.TempDir()
-	spec := sinogram.DefaultSimSpec()
-	spec.Views = 90
-	if err := sinogram.Simulate(scanDir, spec); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := recon.Acquire(ctx, b, scanDir, recon.AcquireOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	out := t.TempDir()
-	job := recon.Job{ID: "killed-1", ScanID: spec.ScanID, Output: out,
-		Volume: recon.VolumeSpec{Dim: [3]int{128, 128, 16}, VoxelMM: [3]float64{0.3, 0.3, 0.3}}}
-	if _, _, err := recon.Submit(ctx, b, job); err != nil {
-		t.Fatal(err)
-	}
+	bin, b, srv := submitLongJob(t, "killed-1", out)
 	first, _ := startWorkerProcess(t, bin, srv.ClientURL())
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		st, _ := b.GetStatus(ctx, "killed-1")
@@ -172,25 +188,10 @@ func TestStalledWorkerProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs worker processes")
 	}
-	bin := buildCtrecon(t)
 	ctx := context.Background()
-	b, srv := bustest.Start(t, bus.Config{AckWait: 2 * time.Second})
-	scanDir := t.TempDir()
-	spec := sinogram.DefaultSimSpec()
-	spec.Views = 90
-	if err := sinogram.Simulate(scanDir, spec); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := recon.Acquire(ctx, b, scanDir, recon.AcquireOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	parent := t.TempDir()
 	out := filepath.Join(parent, "study")
-	job := recon.Job{ID: "stalled-1", ScanID: spec.ScanID, Output: out,
-		Volume: recon.VolumeSpec{Dim: [3]int{128, 128, 16}, VoxelMM: [3]float64{0.3, 0.3, 0.3}}}
-	if _, _, err := recon.Submit(ctx, b, job); err != nil {
-		t.Fatal(err)
-	}
+	bin, b, srv := submitLongJob(t, "stalled-1", out)
 	first, firstLog := startWorkerProcess(t, bin, srv.ClientURL())
 	held := func(cmd *exec.Cmd) string { return fmt.Sprintf("-%d-", cmd.Process.Pid) }
 	waitStatus(t, b, "stalled-1", func(st bus.Status) bool {
