@@ -152,6 +152,9 @@ func runSubmit(args []string) error {
 		return err
 	}
 	if flagSet(fs, "scan-wait") {
+		if *scanWait <= 0 {
+			return fmt.Errorf("--scan-wait %v: must be positive", *scanWait)
+		}
 		job.ScanWaitS = scanWait.Seconds()
 	}
 	b, err := n.connect(ctx, "ctrecon-submit")
