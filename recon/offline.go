@@ -105,8 +105,12 @@ func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 	if job.Output == "" {
 		return nil, jobErr("output", "required")
 	}
-	if done, err := checkOutput(job.Output, job.ID); err != nil || done {
-		return nil, errors.Join(err, jobErr("output", "%s holds the output of an earlier run: give a new or empty folder", job.Output))
+	done, err := checkOutput(job.Output, job.ID)
+	if err != nil {
+		return nil, err
+	}
+	if done {
+		return nil, jobErr("output", "%s holds the output of an earlier run: give a new or empty folder", job.Output)
 	}
 	staging, err := stage(job.Output, job.ID, newAttempt(0))
 	if err != nil {
@@ -117,8 +121,12 @@ func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 		discard(staging, job.ID)
 		return nil, err
 	}
-	if adopted, err := commit(staging, job.Output, job.ID); err != nil || adopted {
-		return nil, errors.Join(err, jobErr("output", "%s: another run wrote it meanwhile", job.Output))
+	adopted, err := commit(staging, job.Output, job.ID)
+	if err != nil {
+		return nil, err
+	}
+	if adopted {
+		return nil, jobErr("output", "%s: another run of job %s wrote it meanwhile", job.Output, job.ID)
 	}
 	return rep, upload(ctx, job.Output, rep)
 }

@@ -94,6 +94,20 @@ func TestRunOutputOwnership(t *testing.T) {
 	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
 		t.Errorf("a failed run left %v in %s", entries, parent)
 	}
+	j.Bins = []int{0}
+	if _, err := Run(context.Background(), j, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(j.Output, ReportName))
+	if _, err := Run(context.Background(), j, Options{}); !errors.Is(err, ErrJob) || !strings.Contains(err.Error(), "earlier run") {
+		t.Errorf("a second run into the first's output: %v, want refused", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(j.Output, ReportName)); !bytes.Equal(before, after) || len(before) == 0 {
+		t.Error("the first run's report changed")
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 1 {
+		t.Errorf("%s holds %v, want the output folder alone", parent, entries)
+	}
 }
 
 // A job for a scan that never comes waits (its status says so, naming the
