@@ -34,15 +34,21 @@
 //     with [Job.NakWithDelay], and when [Job.LastAttempt] fails it calls
 //     [Job.Term] with a reason and writes a failed [Status].
 //     [Bus.ConsumeScan] reads a scan's manifest and frames as they arrive.
+//     It holds a job through its status: [Bus.UpdateStatus] writes only on
+//     top of the revision it was given, so a worker that lost the job
+//     cannot overwrite a newer status. [Bus.PublishJobFeatures] names each
+//     record by job and record, so another attempt's copy is dropped.
 //   - submit: [Bus.SubmitJob] with the job ID as the message ID;
 //     [Bus.PutFolder] uploads a projection set folder, [Bus.GetFolder]
 //     downloads it.
-//   - status, jobs: [Bus.GetStatus], [Bus.ListStatus], [Bus.WatchStatus].
+//   - status, jobs, cancel: [Bus.GetStatus], [Bus.ListStatus],
+//     [Bus.WatchStatus], [Bus.UpdateStatus]; [Bus.ListScans] names the scans
+//     on the bus.
 //   - search: [Bus.ConsumeFeatures] from the start of the stream on restart.
 //
 // Every method that talks to the server takes a context first. Errors wrap
 // the sentinel errors of this package (ErrInvalidOption, ErrUnreachable,
 // ErrServerVersion, ErrInvalidConfig, ErrInvalidID, ErrInvalidStatus,
-// ErrTooLarge, ErrNotFound, ErrNotSetUp, ErrNoJob) or those of
+// ErrTooLarge, ErrConflict, ErrNotFound, ErrNotSetUp, ErrNoJob) or those of
 // github.com/nats-io/nats.go/jetstream with %w.
 package bus

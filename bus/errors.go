@@ -28,6 +28,10 @@ var (
 	// ErrTooLarge reports a message larger than the server's max_payload.
 	ErrTooLarge = errors.New("bus: message too large")
 
+	// ErrConflict reports a job status that UpdateStatus did not write
+	// because someone else wrote the job's status since.
+	ErrConflict = errors.New("bus: status changed since it was read")
+
 	// ErrNotFound reports a job status or folder that does not exist.
 	ErrNotFound = errors.New("bus: not found")
 

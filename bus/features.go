@@ -26,6 +26,9 @@ func uidToken(kind, uid string) (string, error) {
 	return strings.ReplaceAll(uid, ".", "_"), nil
 }
 
+// HeaderRecord names a job's feature record (see PublishJobFeatures).
+const HeaderRecord = "Ctrecon-Record"
+
 // PublishFeatures publishes the feature vectors of one series (the
 // encoding is the features package's) on features.<study>.<series>, with
 // the caller's headers plus Ctrecon-Study-Uid and Ctrecon-Series-Uid, and
@@ -35,6 +38,30 @@ func uidToken(kind, uid string) (string, error) {
 //
 // Errors wrap ErrInvalidID, ErrTooLarge or the jetstream error.
 func (b *Bus) PublishFeatures(ctx context.Context, studyUID, seriesUID string, data []byte, hdr nats.Header) (duplicate bool, err error) {
+	sum := sha256.Sum256(data)
+	id := studyUID + "/" + seriesUID + "/" + hex.EncodeToString(sum[:16])
+	return b.publishFeatures(ctx, studyUID, seriesUID, data, hdr, id)
+}
+
+// PublishJobFeatures publishes one feature record of a job, as
+// PublishFeatures does, with the message ID "<jobID>/<record>" and the
+// headers Ctrecon-Job-Id and Ctrecon-Record: every attempt of a job names
+// a record the same way, so a record that a second attempt publishes again
+// within the duplicate window is dropped, and the search index drops it
+// after that (index.Service). record is what the job's record is of, e.g.
+// "bin2/slice7/hist-hu-v1".
+//
+// Errors wrap ErrInvalidID, ErrTooLarge or the jetstream error.
+func (b *Bus) PublishJobFeatures(ctx context.Context, jobID, record, studyUID, seriesUID string, data []byte) (duplicate bool, err error) {
+	if err := ValidID("job", jobID); err != nil {
+		return false, err
+	}
+	hdr := nats.Header{HeaderJobID: []string{jobID}, HeaderRecord: []string{record}}
+	return b.publishFeatures(ctx, studyUID, seriesUID, data, hdr, jobID+"/"+record)
+}
+
+// publishFeatures publishes data on the series' subject with message ID id.
+func (b *Bus) publishFeatures(ctx context.Context, studyUID, seriesUID string, data []byte, hdr nats.Header, id string) (bool, error) {
 	study, err := uidToken("study", studyUID)
 	if err != nil {
 		return false, err
@@ -49,8 +76,6 @@ func (b *Bus) PublishFeatures(ctx context.Context, studyUID, seriesUID string, d
 	}
 	h.Set(HeaderStudyUID, studyUID)
 	h.Set(HeaderSeriesUID, seriesUID)
-	sum := sha256.Sum256(data)
-	id := studyUID + "/" + seriesUID + "/" + hex.EncodeToString(sum[:16])
 	msg := &nats.Msg{Subject: fmt.Sprintf(SubjectFeatures, study, series), Header: h, Data: data}
 	return b.publish(ctx, msg, id, "features of series "+seriesUID)
 }

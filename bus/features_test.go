@@ -29,22 +29,8 @@ func TestFeatures(t *testing.T) {
 
 	// Like the search service after a restart: a new connection reads
 	// everything from the start, and knows when it has caught up.
-	collect := func(bus *Bus) []Feature {
-		var got []Feature
-		err := bus.ConsumeFeatures(ctx, true, func(f Feature) error {
-			got = append(got, f)
-			if f.Pending == 0 {
-				return ErrStop
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got
-	}
 	for _, bus := range []*Bus{b, connect(t, e.ClientURL())} {
-		got := collect(bus)
+		got := collectFeatures(t, ctx, bus)
 		if len(got) != 2 {
 			t.Fatalf("read %d feature messages, want 2", len(got))
 		}
@@ -98,4 +84,47 @@ func TestFeatures(t *testing.T) {
 	if err := b.ConsumeFeatures(cctx, true, func(Feature) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
+}
+
+// A job's record published again, by another attempt of the job with
+// other content, within the duplicate window is dropped: the first stays.
+func TestPublishJobFeaturesDedup(t *testing.T) {
+	_, b := newBus(t, Config{})
+	ctx := testContext(t, 10*time.Second)
+	const study = "1.2.826.0.1.3680043.2.1125.9"
+	for i, series := range []string{study + ".1", study + ".2"} {
+		dup, err := b.PublishJobFeatures(ctx, "job-1", "bin0/slice-1/hist-hu-v1", study, series, []byte{byte(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dup != (i == 1) {
+			t.Errorf("attempt %d: duplicate %v", i, dup)
+		}
+	}
+	got := collectFeatures(t, ctx, b)
+	if len(got) != 1 || got[0].SeriesUID != study+".1" || got[0].Header.Get(HeaderJobID) != "job-1" ||
+		got[0].Header.Get(HeaderRecord) != "bin0/slice-1/hist-hu-v1" {
+		t.Errorf("stored %+v, want the first attempt's record with its job and record headers", got)
+	}
+	if _, err := b.PublishJobFeatures(ctx, "a.b", "r", study, study+".1", nil); !errors.Is(err, ErrInvalidID) {
+		t.Errorf("bad job ID: %v", err)
+	}
+}
+
+// collectFeatures reads every message of FEATURES from the start, until it
+// has caught up.
+func collectFeatures(t *testing.T, ctx context.Context, b *Bus) []Feature {
+	t.Helper()
+	var got []Feature
+	err := b.ConsumeFeatures(ctx, true, func(f Feature) error {
+		got = append(got, f)
+		if f.Pending == 0 {
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,6 +97,25 @@ func (b *Bus) PublishFrame(ctx context.Context, scanID string, bin, view int, da
 	msg := &nats.Msg{Subject: fmt.Sprintf(SubjectFrame, scanID, bin, view), Header: h, Data: data}
 	id := fmt.Sprintf("%s/%d/%d", scanID, bin, view)
 	return b.publish(ctx, msg, id, fmt.Sprintf("scan %s bin %d view %d", scanID, bin, view))
+}
+
+// ListScans returns the IDs of the scans whose manifest is on SCANS,
+// sorted: what a job that waits for a scan that never comes can name.
+func (b *Bus) ListScans(ctx context.Context) ([]string, error) {
+	stream, err := b.js.Stream(ctx, StreamScans)
+	if err != nil {
+		return nil, fmt.Errorf("bus: list scans: %w", err)
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(fmt.Sprintf(SubjectManifest, "*")))
+	if err != nil {
+		return nil, fmt.Errorf("bus: list scans: %w", err)
+	}
+	ids := make([]string, 0, len(info.State.Subjects))
+	for subject := range info.State.Subjects {
+		ids = append(ids, strings.TrimSuffix(strings.TrimPrefix(subject, "scans."), ".manifest"))
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // publish sends msg with message ID id and waits for its acknowledgement;

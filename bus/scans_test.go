@@ -246,3 +246,28 @@ func TestRestartEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// ListScans names the scans with a manifest, once each, in order; a scan
+// with frames but no manifest yet is not one.
+func TestListScans(t *testing.T) {
+	_, b := newBus(t, Config{})
+	ctx := testContext(t, 10*time.Second)
+	if ids, err := b.ListScans(ctx); err != nil || len(ids) != 0 {
+		t.Fatalf("empty bus: %v, %v", ids, err)
+	}
+	for _, id := range []string{"scan-b", "scan-a"} {
+		if _, err := b.PublishManifest(ctx, id, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.PublishFrame(ctx, id, 0, 0, []byte{1}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.PublishFrame(ctx, "scan-c", 0, 0, []byte{1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := b.ListScans(ctx)
+	if err != nil || fmt.Sprint(ids) != "[scan-a scan-b]" {
+		t.Errorf("ListScans = %v, %v; want [scan-a scan-b]", ids, err)
+	}
+}

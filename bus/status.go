@@ -15,14 +15,22 @@ import (
 // State is the stage of a job.
 type State string
 
-// The states of a job: queued by submit, running on a worker, then done or
-// failed.
+// The states of a job: queued by submit; waiting on a worker for its
+// streamed scan to start; running; then done, failed or cancelled.
 const (
-	StateQueued  State = "queued"
-	StateRunning State = "running"
-	StateDone    State = "done"
-	StateFailed  State = "failed"
+	StateQueued    State = "queued"
+	StateWaiting   State = "waiting"
+	StateRunning   State = "running"
+	StateDone      State = "done"
+	StateFailed    State = "failed"
+	StateCancelled State = "cancelled"
 )
+
+// Final reports whether s is a state a job never leaves: done, failed or
+// cancelled.
+func (s State) Final() bool {
+	return s == StateDone || s == StateFailed || s == StateCancelled
+}
 
 // Status is a job's entry in the JOBS_STATUS bucket, stored as JSON under
 // its ID.
@@ -31,7 +39,16 @@ type Status struct {
 	State    State   `json:"state"`
 	Progress float64 `json:"progress"`         // 0 to 1
 	Device   string  `json:"device,omitempty"` // "cuda:0", "cpu", ...
-	Reason   string  `json:"reason,omitempty"` // why it failed or was retried
+	Reason   string  `json:"reason,omitempty"` // why it waits, failed, was retried or cancelled
+	// Attempt names the delivery of the job that a worker holds (host,
+	// process, delivery, random): a worker writes the status only while
+	// the latest value is its own (UpdateStatus), so one that lost the
+	// job to another cannot overwrite it.
+	Attempt string `json:"attempt,omitempty"`
+	// CancelledBy says who cancelled the job (state cancelled).
+	CancelledBy string `json:"cancelled_by,omitempty"`
+	// Output is the folder that holds the job's results (state done).
+	Output string `json:"output,omitempty"`
 	// Timings holds how long each stage took (preprocess, filter,
 	// backproject, dicom, ...); JSON holds nanoseconds.
 	Timings   map[string]time.Duration `json:"timings,omitempty"`
@@ -49,7 +66,7 @@ func (s *Status) Validate() error {
 		return err
 	}
 	switch s.State {
-	case StateQueued, StateRunning, StateDone, StateFailed:
+	case StateQueued, StateWaiting, StateRunning, StateDone, StateFailed, StateCancelled:
 	default:
 		return fmt.Errorf("%w: job %s: state %q", ErrInvalidStatus, s.ID, s.State)
 	}
@@ -63,23 +80,60 @@ func (s *Status) Validate() error {
 // new revision. Errors wrap ErrInvalidStatus, ErrInvalidID or the
 // jetstream error.
 func (b *Bus) PutStatus(ctx context.Context, s Status) (revision uint64, err error) {
-	if err := s.Validate(); err != nil {
-		return 0, err
-	}
-	kv, err := b.statusBucket(ctx)
+	kv, data, err := b.statusValue(ctx, s)
 	if err != nil {
 		return 0, err
-	}
-	s.UpdatedAt = time.Now().UTC()
-	data, err := json.Marshal(s)
-	if err != nil {
-		return 0, fmt.Errorf("bus: status of job %s: %w", s.ID, err)
 	}
 	rev, err := kv.Put(ctx, s.ID, data)
 	if err != nil {
 		return 0, fmt.Errorf("bus: put status of job %s: %w", s.ID, err)
 	}
 	return rev, nil
+}
+
+// statusValue validates s and returns the bucket and s as JSON with
+// UpdatedAt set to now.
+func (b *Bus) statusValue(ctx context.Context, s Status) (jetstream.KeyValue, []byte, error) {
+	if err := s.Validate(); err != nil {
+		return nil, nil, err
+	}
+	kv, err := b.statusBucket(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.UpdatedAt = time.Now().UTC()
+	data, err := json.Marshal(s)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bus: status of job %s: %w", s.ID, err)
+	}
+	return kv, data, nil
+}
+
+// UpdateStatus stores s under s.ID, like PutStatus, only if the job's latest
+// status is revision last (0: only if the job has no status yet), and
+// returns the new revision. This compare-and-set is how a worker holds a
+// job: a write based on a value someone else has since replaced fails.
+// Errors wrap ErrConflict when the latest revision is not last,
+// ErrInvalidStatus, ErrInvalidID or the jetstream error.
+func (b *Bus) UpdateStatus(ctx context.Context, s Status, last uint64) (revision uint64, err error) {
+	kv, data, err := b.statusValue(ctx, s)
+	if err != nil {
+		return 0, err
+	}
+	if last == 0 {
+		revision, err = kv.Create(ctx, s.ID, data)
+	} else {
+		revision, err = kv.Update(ctx, s.ID, data, last)
+	}
+	var apiErr *jetstream.APIError
+	if errors.Is(err, jetstream.ErrKeyExists) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return 0, fmt.Errorf("bus: update status of job %s from revision %d: %w", s.ID, last, ErrConflict)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("bus: update status of job %s: %w", s.ID, err)
+	}
+	return revision, nil
 }
 
 // GetStatus returns the latest status of job id. Errors wrap ErrNotFound

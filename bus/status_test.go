@@ -137,3 +137,43 @@ func TestWatchStatus(t *testing.T) {
 	for range every {
 	}
 }
+
+// UpdateStatus writes only on top of the revision it was given: the
+// compare-and-set by which a worker that lost its job to another (or to a
+// cancel) finds out instead of overwriting the newer status. Every state
+// of a job's life validates.
+func TestUpdateStatusCompareAndSet(t *testing.T) {
+	_, b := newBus(t, Config{})
+	ctx := testContext(t, 10*time.Second)
+	first, err := b.UpdateStatus(ctx, Status{ID: "cas", State: StateQueued}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.UpdateStatus(ctx, Status{ID: "cas", State: StateQueued}, 0); !errors.Is(err, ErrConflict) {
+		t.Errorf("creating an existing status: %v, want ErrConflict", err)
+	}
+	mine, err := b.UpdateStatus(ctx, Status{ID: "cas", State: StateWaiting, Attempt: "a"}, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := b.UpdateStatus(ctx, Status{ID: "cas", State: StateRunning, Attempt: "b"}, first)
+	if !errors.Is(err, ErrConflict) || theirs != 0 {
+		t.Errorf("update from a replaced revision: %d, %v, want ErrConflict", theirs, err)
+	}
+	if _, err := b.UpdateStatus(ctx, Status{ID: "cas", State: StateCancelled, CancelledBy: "me"}, mine); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.GetStatus(ctx, "cas")
+	if err != nil || got.State != StateCancelled || got.CancelledBy != "me" || !got.State.Final() {
+		t.Errorf("status %+v (%v), want cancelled by me", got, err)
+	}
+	for _, s := range []State{StateQueued, StateWaiting, StateRunning, StateDone, StateFailed, StateCancelled} {
+		st := Status{ID: "x", State: s}
+		if err := st.Validate(); err != nil {
+			t.Errorf("state %s: %v", s, err)
+		}
+		if s.Final() != (s == StateDone || s == StateFailed || s == StateCancelled) {
+			t.Errorf("state %s: Final %v", s, s.Final())
+		}
+	}
+}

@@ -25,6 +25,12 @@ type AcquireOptions struct {
 	// Retry is how long one publish may take before it is sent again (0:
 	// 5 s). Deduplication makes a repeat of an acknowledged frame harmless.
 	Retry time.Duration
+	// ScanID, if set, streams the scan under this ID instead of its
+	// manifest's (the manifest sent says so too).
+	ScanID string
+	// Started, if set, is called with the scan's ID once the manifest is
+	// checked, before anything is streamed.
+	Started func(scanID string)
 }
 
 // Acquire streams the scan in dir on the bus as the scanner host does: its
@@ -40,17 +46,26 @@ func Acquire(ctx context.Context, b *bus.Bus, dir string, opts AcquireOptions) (
 	if err != nil {
 		return "", err
 	}
+	manifest, err := os.ReadFile(filepath.Join(dir, sinogram.ManifestName))
+	if err != nil {
+		return "", err
+	}
+	if opts.ScanID != "" && opts.ScanID != scan.ScanID {
+		if manifest, err = renameScan(manifest, opts.ScanID); err != nil {
+			return "", fmt.Errorf("%s: %w", dir, err)
+		}
+		scan.ScanID = opts.ScanID
+	}
 	if err := bus.ValidID("scan", scan.ScanID); err != nil {
 		return "", fmt.Errorf("%s: scan_id: %w", dir, err)
 	}
 	if n := len(scan.CameraPositions()); n > 1 {
 		return "", fmt.Errorf("%s: %d camera positions: streaming supports one; submit the folder instead", dir, n)
 	}
-	if err := putCalibration(ctx, b, scan); err != nil {
-		return "", err
+	if opts.Started != nil {
+		opts.Started(scan.ScanID)
 	}
-	manifest, err := os.ReadFile(filepath.Join(dir, sinogram.ManifestName))
-	if err != nil {
+	if err := putCalibration(ctx, b, scan); err != nil {
 		return "", err
 	}
 	if err := retry(ctx, opts.Retry, func(ctx context.Context) error {
@@ -79,6 +94,16 @@ func Acquire(ctx context.Context, b *bus.Bus, dir string, opts AcquireOptions) (
 		sleep(ctx, opts.Pace-time.Since(start))
 	}
 	return scan.ScanID, ctx.Err()
+}
+
+// renameScan returns the manifest with its scan_id replaced by id.
+func renameScan(manifest []byte, id string) ([]byte, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(manifest, &fields); err != nil {
+		return nil, fmt.Errorf("%s: %w", sinogram.ManifestName, err)
+	}
+	fields["scan_id"], _ = json.Marshal(id)
+	return json.Marshal(fields)
 }
 
 // putCalibration copies the flats, darks and bad-pixel mask into a folder
@@ -155,19 +180,55 @@ func Submit(ctx context.Context, b *bus.Bus, job Job) (id string, duplicate bool
 	if err := checkOnBus(ctx, b, job); err != nil {
 		return "", false, err
 	}
+	if job.Output != "" {
+		// Where the submitter sees the worker's folders (one host, a shared
+		// disk) a folder that is not the job's is refused now; the worker
+		// checks again.
+		if _, err := checkOutput(job.Output, job.ID); err != nil {
+			return "", false, err
+		}
+	}
 	spec, err := json.Marshal(job)
 	if err != nil {
 		return "", false, err
 	}
-	if st, err := b.GetStatus(ctx, job.ID); err != nil || st.State == "" {
-		// Queued before it is published, so a fast worker's running status
-		// is not overwritten.
-		if _, err := b.PutStatus(ctx, bus.Status{ID: job.ID, State: bus.StateQueued}); err != nil {
-			return "", false, err
-		}
+	// Queued before it is published, so a fast worker's status is not
+	// overwritten; a job submitted again keeps the status it has.
+	if _, err := b.UpdateStatus(ctx, bus.Status{ID: job.ID, State: bus.StateQueued}, 0); err != nil && !errors.Is(err, bus.ErrConflict) {
+		return "", false, err
 	}
 	duplicate, err = b.SubmitJob(ctx, job.ID, spec)
 	return job.ID, duplicate, err
+}
+
+// ErrOver is wrapped by the error of Cancel for a job that is over.
+var ErrOver = errors.New("job is over")
+
+// Cancel stops job id, whether queued, waiting for its scan or running:
+// its status becomes cancelled, naming by. The worker that holds the job
+// sees it at once, stops, removes what it staged and terminates the
+// delivery, and takes other jobs; a queued job is terminated by the worker
+// it is delivered to. Errors wrap bus.ErrNotFound for a job that has no
+// status, or ErrOver (with the state) for one that is done, failed or
+// cancelled already.
+func Cancel(ctx context.Context, b *bus.Bus, id, by string) (bus.Status, error) {
+	for range 10 {
+		st, err := b.GetStatus(ctx, id)
+		if err != nil {
+			return st, err
+		}
+		if st.State.Final() {
+			return st, fmt.Errorf("cancel job %s: %w: it is %s", id, ErrOver, st.State)
+		}
+		st.State, st.CancelledBy, st.Reason = bus.StateCancelled, by, "cancelled by "+by
+		rev, err := b.UpdateStatus(ctx, st, st.Revision)
+		if errors.Is(err, bus.ErrConflict) {
+			continue
+		}
+		st.Revision = rev
+		return st, err
+	}
+	return bus.Status{}, fmt.Errorf("cancel job %s: its status changed ten times while cancelling", id)
 }
 
 // NewJobID returns a unique job ID: the time and random bits.

@@ -85,7 +85,7 @@ func (r *runner) check(ctx context.Context) error {
 	if err := Check(r.scan, r.job); err != nil {
 		return err
 	}
-	if err := checkOutput(r.job.Output, outputBytes(r.grid, len(r.bins), r.job.WriteMHA)); err != nil {
+	if err := checkSpace(r.dir, outputBytes(r.grid, len(r.bins), r.job.WriteMHA)); err != nil {
 		return err
 	}
 	if r.job.PACS != "" {
@@ -107,9 +107,10 @@ func outputBytes(g fdk.Grid, bins int, mha bool) float64 {
 	return float64(bins)*per + 1<<20
 }
 
-// checkOutput makes the output folder if needed and fails unless a file
-// can be made in it and its file system has need bytes free.
-func checkOutput(dir string, need float64) error {
+// checkSpace makes the folder the outputs are written in if needed and
+// fails unless a file can be made in it and its file system has need bytes
+// free.
+func checkSpace(dir string, need float64) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("output folder: %w", err)
 	}

@@ -119,10 +119,10 @@ func TestCheckOutputSpace(t *testing.T) {
 	if !ok {
 		t.Skip("free space unknown on this system")
 	}
-	if err := checkOutput(dir, float64(free)+1e9); err == nil || !strings.Contains(err.Error(), "MB free") {
+	if err := checkSpace(dir, float64(free)+1e9); err == nil || !strings.Contains(err.Error(), "MB free") {
 		t.Errorf("1 GB more than is free: %v", err)
 	}
-	if err := checkOutput(dir, 1e6); err != nil {
+	if err := checkSpace(dir, 1e6); err != nil {
 		t.Errorf("1 MB: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/ctrecon/ctrecon/dicomio"
 	"github.com/ctrecon/ctrecon/fdk"
@@ -25,6 +26,11 @@ type Job struct {
 	Input  string `json:"input,omitempty"`
 	ScanID string `json:"scan_id,omitempty"`
 	Folder string `json:"folder,omitempty"`
+	// ScanWaitS is how many seconds a job for a streamed scan waits for
+	// the scan to send anything new (calibration, manifest, next frame)
+	// before it fails naming the scan and the scans on the bus (0:
+	// DefaultScanWait).
+	ScanWaitS float64 `json:"scan_wait_s,omitempty"`
 	// Bins are the energy bins to reconstruct, by index; empty means all.
 	Bins   []int      `json:"bins,omitempty"`
 	Volume VolumeSpec `json:"volume"`
@@ -33,7 +39,9 @@ type Job struct {
 	Device string `json:"device,omitempty"`
 	// Output is the folder that receives the DICOM series, previews and
 	// the report. A worker uses a folder of its own, named for the job,
-	// when it is empty.
+	// when it is empty. It must not exist, be empty, or hold this job's
+	// output (MarkerName): a job never writes into or removes a folder it
+	// did not make.
 	Output string `json:"output,omitempty"`
 	// PACS is a DICOMweb root to upload the series to, e.g.
 	// http://pacs:8042/dicom-web.
@@ -132,6 +140,9 @@ func (j *Job) Validate() error {
 			return jobErr(fmt.Sprintf("volume.offset_mm[%d]", k), "not a finite number")
 		}
 	}
+	if w := j.ScanWaitS; w < 0 || !finite(w) {
+		return jobErr("scan_wait_s", "must be positive (0: %v), got %g", DefaultScanWait, w)
+	}
 	if _, err := fdk.ParseWindow(j.filterWindow()); err != nil {
 		return jobErr("filter.window", "%v", err)
 	}
@@ -180,6 +191,14 @@ func (j *Job) filterWindow() string {
 		return "ram-lak"
 	}
 	return j.Filter.Window
+}
+
+// scanWait returns how long the job waits for its streamed scan.
+func (j *Job) scanWait() time.Duration {
+	if j.ScanWaitS == 0 {
+		return DefaultScanWait
+	}
+	return time.Duration(j.ScanWaitS * float64(time.Second))
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -1,10 +1,12 @@
 package recon
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -52,6 +54,15 @@ type BinReport struct {
 	Files             int     `json:"files"`
 	ClampedVoxels     int     `json:"clamped_voxels"`
 	Preview           string  `json:"preview"`
+	// Instances are the series' files, in Dir, with their SOP Instance
+	// UIDs: what an upload to the PACS sends.
+	Instances []InstanceReport `json:"instances"`
+}
+
+// InstanceReport is one DICOM file of a series.
+type InstanceReport struct {
+	File           string `json:"file"` // name in the series folder
+	SOPInstanceUID string `json:"sop_instance_uid"`
 }
 
 // UploadReport says what reached the PACS.
@@ -70,15 +81,23 @@ type Options struct {
 	Progress func(stage string, done, total int)
 	// Log receives warnings (nil: slog.Default()).
 	Log *slog.Logger
-	// Features, if set, receives each bin's HU histograms (per volume and
-	// per slice) for the search index.
-	Features func(ctx context.Context, v []features.Vector) error
+	// Features, if set, also computes each bin's HU histograms (per volume
+	// and per slice) for the search index and writes them to FeaturesName
+	// in the output folder.
+	Features bool
 }
+
+// FeaturesName is the file of an output folder that holds the feature
+// records of the job, one JSON record (features.Marshal) per line.
+const FeaturesName = "features.jsonl"
 
 // Run reconstructs job: reads and checks the scan, turns counts into line
 // integrals, reconstructs every selected bin in one pass over the geometry,
 // writes a DICOM series and a PNG preview per bin and the report, and
-// uploads to the PACS when asked. A failed upload is in the report and the
+// uploads to the PACS when asked. The output folder must not exist or be
+// empty: everything is written next to it first and renamed into place
+// when complete, so a failed run leaves nothing behind and never touches a
+// folder it did not make. A failed upload is in the report and the
 // returned error; the series on disk are kept.
 //
 // A job without an ID gets one derived from what it computes (OfflineID),
@@ -96,24 +115,50 @@ func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 	if job.Output == "" {
 		return nil, jobErr("output", "required")
 	}
-	return run(ctx, job, opts, folderSource{job.Input})
+	done, err := checkOutput(job.Output, job.ID)
+	if err != nil {
+		return nil, err
+	}
+	if done {
+		return nil, jobErr("output", "%s holds the output of an earlier run: give a new or empty folder", job.Output)
+	}
+	staging, err := stage(job.Output, job.ID, newAttempt(0))
+	if err != nil {
+		return nil, err
+	}
+	rep, err := run(ctx, job, opts, folderSource{job.Input}, staging)
+	if err != nil {
+		discard(staging, job.ID)
+		return nil, err
+	}
+	adopted, err := commit(staging, job.Output, job.ID)
+	if err != nil {
+		return nil, err
+	}
+	if adopted {
+		return nil, jobErr("output", "%s: another run of job %s wrote it meanwhile", job.Output, job.ID)
+	}
+	return rep, upload(ctx, job.Output, rep)
 }
 
-// run carries a job through every stage, its views coming from src.
-func run(ctx context.Context, job Job, opts Options, src source) (*Report, error) {
+// run carries a job through every stage, its views coming from src, and
+// writes everything into the staging folder dir; the report names the
+// files where they will be once dir is renamed to job.Output.
+func run(ctx context.Context, job Job, opts Options, src source, dir string) (*Report, error) {
+	defer src.close()
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
 	if opts.Backprojector == nil {
 		opts.Backprojector = fdk.CPU{}
 	}
-	r := &runner{job: job, opts: opts, src: src, rep: &Report{JobID: job.ID, Job: job, Seconds: map[string]float64{}}}
+	r := &runner{job: job, opts: opts, src: src, dir: dir, rep: &Report{JobID: job.ID, Job: job, Seconds: map[string]float64{}}}
 	steps := []struct {
 		stage string
 		fn    func(context.Context) error
 	}{
 		{"read", r.read}, {"check", r.check}, {"reconstruct", r.reconstruct}, {"calibrate", r.calibrate},
-		{"dicom", r.writeSeries}, {"preview", r.writePreviews}, {"features", r.publishFeatures},
+		{"dicom", r.writeSeries}, {"preview", r.writePreviews}, {"features", r.writeFeatures},
 	}
 	for _, s := range steps {
 		start := time.Now()
@@ -122,16 +167,7 @@ func run(ctx context.Context, job Job, opts Options, src source) (*Report, error
 		}
 		r.rep.Seconds[s.stage] += time.Since(start).Seconds()
 	}
-	var upErr error
-	if job.PACS != "" {
-		start := time.Now()
-		upErr = r.upload(ctx)
-		r.rep.Seconds["pacs"] = time.Since(start).Seconds()
-	}
-	if err := r.writeReport(); err != nil {
-		return r.rep, err
-	}
-	return r.rep, upErr
+	return r.rep, writeReport(dir, r.rep)
 }
 
 // runner carries one job's state from stage to stage.
@@ -139,6 +175,7 @@ type runner struct {
 	job  Job
 	opts Options
 	src  source
+	dir  string // where the files go: a staging folder, later job.Output
 	rep  *Report
 
 	scan   *sinogram.Scan
@@ -172,6 +209,16 @@ func (r *runner) read(ctx context.Context) error {
 	r.grid = r.job.grid(&scan.Geometry)
 	r.rep.Grid = r.grid
 	return nil
+}
+
+// final returns where path, in the staging folder, will be once the folder
+// is committed.
+func (r *runner) final(path string) string {
+	rel, err := filepath.Rel(r.dir, path)
+	if err != nil {
+		return path
+	}
+	return filepath.Join(r.job.Output, rel)
 }
 
 // reconstruct calibrates the detector from the flats and darks, then
@@ -346,7 +393,7 @@ func dicomOptions(scan *sinogram.Scan, job *Job, fov *fdk.FOV) dicomio.Options {
 func (r *runner) writeSeries(context.Context) error {
 	st := dicomStudy(r.scan, &r.job)
 	r.rep.StudyInstanceUID = st.StudyInstanceUID
-	dir := filepath.Join(r.job.Output, "dicom")
+	dir := filepath.Join(r.dir, "dicom")
 	for i, b := range r.bins {
 		bin := r.scan.Bins[b]
 		s, err := dicomio.WriteSeries(dir, st, dicomio.Bin{Index: b, LowKeV: bin.LowKeV, HighKeV: bin.HighKeV, MuWater: r.mus[i],
@@ -357,7 +404,10 @@ func (r *runner) writeSeries(context.Context) error {
 		}
 		r.series = append(r.series, s)
 		br := &r.rep.Bins[i]
-		br.SeriesInstanceUID, br.Dir, br.Files, br.ClampedVoxels = s.SeriesInstanceUID, s.Dir, len(s.Instances), s.Clamped
+		br.SeriesInstanceUID, br.Dir, br.Files, br.ClampedVoxels = s.SeriesInstanceUID, r.final(s.Dir), len(s.Instances), s.Clamped
+		for _, in := range s.Instances {
+			br.Instances = append(br.Instances, InstanceReport{File: filepath.Base(in.Path), SOPInstanceUID: in.SOPInstanceUID})
+		}
 		if s.Clamped > 0 {
 			r.warn("bin %d: %d voxels outside the int16 HU range were clamped", b, s.Clamped)
 		}
@@ -383,37 +433,44 @@ func (r *runner) writePreviews(context.Context) error {
 	vols := make([]preview.Volume, len(r.bins))
 	for i, b := range r.bins {
 		if r.job.WriteMHA {
-			if err := metaimage.Write(filepath.Join(r.job.Output, fmt.Sprintf("volume_bin%d.mha", b)), r.vols[i]); err != nil {
+			if err := metaimage.Write(filepath.Join(r.dir, fmt.Sprintf("volume_bin%d.mha", b)), r.vols[i]); err != nil {
 				return err
 			}
 		}
 		bin := r.scan.Bins[b]
 		vols[i] = preview.Volume{Volume: r.vols[i], MuWater: r.mus[i], Title: binTitle(b, bin.LowKeV, bin.HighKeV)}
-		path := filepath.Join(r.job.Output, fmt.Sprintf("preview_bin%d.png", b))
+		path := filepath.Join(r.dir, fmt.Sprintf("preview_bin%d.png", b))
 		if err := preview.WritePNG(path, preview.Render(vols[i], previewWindow)); err != nil {
 			return err
 		}
-		r.rep.Bins[i].Preview = path
+		r.rep.Bins[i].Preview = r.final(path)
 	}
 	montage, err := preview.Montage(vols, previewWindow)
 	if err != nil {
 		return err
 	}
-	r.rep.Montage = filepath.Join(r.job.Output, "montage.png")
-	return preview.WritePNG(r.rep.Montage, montage)
+	path := filepath.Join(r.dir, "montage.png")
+	r.rep.Montage = r.final(path)
+	return preview.WritePNG(path, montage)
 }
 
-// upload sends every series to the job's PACS.
-func (r *runner) upload(ctx context.Context) error {
+// upload sends every series of the committed output folder dir to the
+// job's PACS, if it has one, and rewrites the report with what the PACS
+// stored. Sending the same instances again stores the same study again.
+func upload(ctx context.Context, dir string, rep *Report) error {
+	if rep.Job.PACS == "" {
+		return nil
+	}
+	start := time.Now()
 	var all []pacs.Instance
-	for _, s := range r.series {
-		for _, in := range s.Instances {
-			all = append(all, pacs.Instance{Path: in.Path, SOPInstanceUID: in.SOPInstanceUID})
+	for _, b := range rep.Bins {
+		for _, in := range b.Instances {
+			all = append(all, pacs.Instance{Path: filepath.Join(dir, "dicom", filepath.Base(b.Dir), in.File), SOPInstanceUID: in.SOPInstanceUID})
 		}
 	}
-	c := &pacs.Client{BaseURL: r.job.PACS}
+	c := &pacs.Client{BaseURL: rep.Job.PACS}
 	res, err := c.Store(ctx, all)
-	up := &UploadReport{URL: r.job.PACS, Stored: len(res.Stored), Failed: len(res.Failed)}
+	up := &UploadReport{URL: rep.Job.PACS, Stored: len(res.Stored), Failed: len(res.Failed)}
 	for i, f := range res.Failed {
 		if i == 10 {
 			up.Errors = append(up.Errors, fmt.Sprintf("... and %d more", len(res.Failed)-10))
@@ -421,35 +478,44 @@ func (r *runner) upload(ctx context.Context) error {
 		}
 		up.Errors = append(up.Errors, f.Instance.Path+": "+f.Reason)
 	}
-	r.rep.PACS = up
+	rep.PACS = up
 	if err != nil {
-		r.warn("%v", err)
+		rep.Warnings = append(rep.Warnings, err.Error())
 	}
-	return err
+	rep.Seconds["pacs"] = time.Since(start).Seconds()
+	return errors.Join(err, writeReport(dir, rep))
 }
 
-// publishFeatures computes each bin's HU histograms and hands them on.
-func (r *runner) publishFeatures(ctx context.Context) error {
-	if r.opts.Features == nil {
+// writeFeatures computes each bin's HU histograms and writes them, one
+// record per line, to FeaturesName, when the options ask for them.
+func (r *runner) writeFeatures(context.Context) error {
+	if !r.opts.Features {
 		return nil
 	}
+	var buf bytes.Buffer
 	for i, s := range r.series {
 		vs, err := features.Histograms(r.vols[i], r.mus[i], features.IDs{StudyUID: s.StudyInstanceUID, SeriesUID: s.SeriesInstanceUID, Bin: r.bins[i]})
 		if err != nil {
 			return err
 		}
-		if err := r.opts.Features(ctx, vs); err != nil {
-			return err
+		for k := range vs {
+			data, err := features.Marshal(&vs[k])
+			if err != nil {
+				return err
+			}
+			buf.Write(data)
+			buf.WriteByte('\n')
 		}
 	}
-	return nil
+	return os.WriteFile(filepath.Join(r.dir, FeaturesName), buf.Bytes(), 0o644)
 }
 
-// writeReport writes report.json into the output folder.
-func (r *runner) writeReport() error {
-	data, err := json.MarshalIndent(r.rep, "", "  ")
+// writeReport writes the report into dir through a temporary file, so a
+// reader never sees half a report.
+func writeReport(dir string, rep *Report) error {
+	data, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(r.job.Output, "report.json"), data, 0o644)
+	return writeAtomic(filepath.Join(dir, ReportName), data)
 }

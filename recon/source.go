@@ -15,12 +15,17 @@ type source interface {
 	// views calls fn with each view whose frames of every bin are readable,
 	// as soon as they are, until every view has been given.
 	views(ctx context.Context, fn func(view int) error) error
+	// close releases what open started; it may be called before open
+	// and more than once.
+	close()
 }
 
 // folderSource is a complete scan folder: every view is there already.
 type folderSource struct{ dir string }
 
 func (f folderSource) open(context.Context) (*sinogram.Scan, error) { return sinogram.ReadScan(f.dir) }
+
+func (folderSource) close() {}
 
 func (f folderSource) views(ctx context.Context, fn func(view int) error) error {
 	scan, err := sinogram.ReadManifest(f.dir)

@@ -6,11 +6,22 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
+
+// DefaultScanWait is how long a job waits for its streamed scan to send
+// anything new (its calibration, manifest or next frame) before it fails,
+// when the job does not say (Job.ScanWaitS).
+const DefaultScanWait = 10 * time.Minute
+
+// ErrScanWait is wrapped by the error of a job whose streamed scan sent
+// nothing new for longer than the job's scan wait. The message names the
+// scan and lists the scans on the bus.
+var ErrScanWait = errors.New("waited too long for the scan")
 
 // CalibrationFolder is the Object Store folder in which the acquisition
 // host puts a streamed scan's flat and dark frames and bad-pixel mask,
@@ -26,26 +37,40 @@ type streamSource struct {
 	bus    *bus.Bus
 	scanID string
 	dir    string
+	// wait is how long the scan may send nothing new before the job fails.
+	wait time.Duration
+	// onWait, if set, is called with true and a reason when the job starts
+	// waiting for the scan to begin, and with false once its manifest is in.
+	onWait func(waiting bool, reason string)
 
-	frames chan bus.Frame
-	errc   chan error
-	cancel context.CancelFunc
-	scan   *sinogram.Scan
+	last    time.Time // when the scan last sent something new
+	waiting bool
+	frames  chan bus.Frame
+	errc    chan error
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the consumer has stopped
+	scan    *sinogram.Scan
 }
 
-func newStreamSource(b *bus.Bus, scanID, dir string) *streamSource {
-	return &streamSource{bus: b, scanID: scanID, dir: dir}
+func newStreamSource(b *bus.Bus, scanID, dir string, wait time.Duration, onWait func(bool, string)) *streamSource {
+	if wait <= 0 {
+		wait = DefaultScanWait
+	}
+	return &streamSource{bus: b, scanID: scanID, dir: dir, wait: wait, onWait: onWait}
 }
 
 // open fetches the calibration, starts consuming the scan and waits for its
 // manifest.
 func (s *streamSource) open(ctx context.Context) (*sinogram.Scan, error) {
+	s.last = time.Now()
 	if err := s.fetchCalibration(ctx); err != nil {
 		return nil, err
 	}
 	cctx, cancel := context.WithCancel(ctx)
-	s.cancel, s.frames, s.errc = cancel, make(chan bus.Frame, 64), make(chan error, 1)
+	s.cancel, s.done = cancel, make(chan struct{})
+	s.frames, s.errc = make(chan bus.Frame, 64), make(chan error, 1)
 	go func() {
+		defer close(s.done)
 		s.errc <- s.bus.ConsumeScan(cctx, s.scanID, func(f bus.Frame) error {
 			select {
 			case s.frames <- f:
@@ -55,21 +80,29 @@ func (s *streamSource) open(ctx context.Context) (*sinogram.Scan, error) {
 			}
 		})
 	}()
-	for {
-		f, err := s.next(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if f.Kind != bus.KindManifest {
-			return nil, fmt.Errorf("%w: scan %s: frame (bin %d, view %d) arrived before the manifest", sinogram.ErrManifest, s.scanID, f.Bin, f.View)
-		}
-		if err := writeAtomic(filepath.Join(s.dir, sinogram.ManifestName), f.Data); err != nil {
-			return nil, err
-		}
-		if s.scan, err = sinogram.ReadManifest(s.dir); err != nil {
-			return nil, err
-		}
-		return s.scan, nil
+	f, err := s.next(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if f.Kind != bus.KindManifest {
+		return nil, fmt.Errorf("%w: scan %s: frame (bin %d, view %d) arrived before the manifest", sinogram.ErrManifest, s.scanID, f.Bin, f.View)
+	}
+	if err := writeAtomic(filepath.Join(s.dir, sinogram.ManifestName), f.Data); err != nil {
+		return nil, err
+	}
+	if s.scan, err = sinogram.ReadManifest(s.dir); err != nil {
+		return nil, err
+	}
+	s.setWaiting(ctx, false)
+	return s.scan, nil
+}
+
+// close stops the scan's consumer and waits until it has.
+func (s *streamSource) close() {
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+		s.cancel = nil
 	}
 }
 
@@ -79,7 +112,14 @@ func (s *streamSource) fetchCalibration(ctx context.Context) error {
 	for {
 		_, err := s.bus.GetFolder(ctx, name, s.dir)
 		if !errors.Is(err, bus.ErrNotFound) {
+			if err == nil {
+				s.last = time.Now()
+			}
 			return err
+		}
+		s.setWaiting(ctx, true)
+		if time.Since(s.last) > s.wait {
+			return s.timeout(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -89,10 +129,44 @@ func (s *streamSource) fetchCalibration(ctx context.Context) error {
 	}
 }
 
+// setWaiting tells onWait when the job starts or stops waiting for its
+// scan to begin.
+func (s *streamSource) setWaiting(ctx context.Context, waiting bool) {
+	if waiting == s.waiting || s.onWait == nil {
+		return
+	}
+	s.waiting = waiting
+	reason := ""
+	if waiting {
+		reason = fmt.Sprintf("waiting for scan %s to start (fails after %v without it); scans on the bus: %s", s.scanID, s.wait, s.scansOnBus(ctx))
+	}
+	s.onWait(waiting, reason)
+}
+
+// scansOnBus lists the scans on the bus, for messages.
+func (s *streamSource) scansOnBus(ctx context.Context) string {
+	ids, err := s.bus.ListScans(ctx)
+	switch {
+	case err != nil:
+		return "unknown (" + err.Error() + ")"
+	case len(ids) == 0:
+		return "none"
+	}
+	return strings.Join(ids, ", ")
+}
+
+// timeout is the error of a scan that sent nothing new for too long.
+func (s *streamSource) timeout(ctx context.Context) error {
+	return fmt.Errorf("%w: scan %s sent nothing for %v; scans on the bus: %s", ErrScanWait, s.scanID, s.wait, s.scansOnBus(ctx))
+}
+
 // next returns the next message of the scan.
 func (s *streamSource) next(ctx context.Context) (bus.Frame, error) {
+	t := time.NewTimer(time.Until(s.last.Add(s.wait)))
+	defer t.Stop()
 	select {
 	case f := <-s.frames:
+		s.last = time.Now()
 		return f, nil
 	case err := <-s.errc:
 		if err == nil {
@@ -101,6 +175,8 @@ func (s *streamSource) next(ctx context.Context) (bus.Frame, error) {
 		return bus.Frame{}, fmt.Errorf("scan %s: %w", s.scanID, err)
 	case <-ctx.Done():
 		return bus.Frame{}, ctx.Err()
+	case <-t.C:
+		return bus.Frame{}, s.timeout(ctx)
 	}
 }
 
@@ -109,7 +185,6 @@ func (s *streamSource) next(ctx context.Context) (bus.Frame, error) {
 // re-publish after the deduplication window) is written again but counted
 // once.
 func (s *streamSource) views(ctx context.Context, fn func(view int) error) error {
-	defer s.cancel()
 	bins := len(s.scan.Bins)
 	seen := make(map[[2]int]bool)
 	have := make([]int, s.scan.Views)
@@ -142,15 +217,24 @@ func (s *streamSource) views(ctx context.Context, fn func(view int) error) error
 	return nil
 }
 
-// writeAtomic writes data to path through a temporary file, so a reader
-// never sees half a frame.
+// writeAtomic writes data to path through a temporary file of its own, so
+// a reader never sees half a file, and writers of the same file (two jobs
+// of one scan on a worker) never share a temporary file.
 func writeAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp := path + ".part"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.part")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	_, err = tmp.Write(data)
+	err = errors.Join(err, tmp.Chmod(0o644), tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }

@@ -1,12 +1,15 @@
 package recon
 
 import (
+	"bufio"
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,9 +20,21 @@ import (
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
+// DefaultJobs is how many jobs a worker holds at once when Worker.Jobs is
+// not set.
+const DefaultJobs = 4
+
 // Worker pulls jobs from the bus's shared work queue and runs them: any
 // number of workers, in one process or many, share the queue and each job
 // goes to one of them.
+//
+// A worker holds a job through its status (see claimJob) and publishes
+// nothing once it has lost it to another worker or to a cancel: an attempt
+// writes its outputs into a staging folder of its own and commits them
+// with one rename while it holds the job, the first commit being the job's
+// output; the features and the PACS upload are then made from that one
+// committed output, under message IDs per job and record, and only while
+// the attempt holds the job; the done status is written by compare-and-set.
 type Worker struct {
 	Bus *bus.Bus
 	// Dir holds the worker's copies of streamed scans and, for jobs that
@@ -30,28 +45,49 @@ type Worker struct {
 	// RetryDelay is the first delay before a job that failed for a reason
 	// that may pass is tried again; it doubles per delivery (0: 2 s).
 	RetryDelay time.Duration
-	Log        *slog.Logger
+	// Jobs is how many jobs the worker holds at once (0: DefaultJobs). It
+	// takes another job only while every job it holds is waiting for its
+	// streamed scan to start, so a job for a scan that is late (or never
+	// comes) does not hold up the queue, and a running job has the
+	// processor to itself.
+	Jobs int
+	Log  *slog.Logger
 
 	// Counters for metrics.
-	Done, Failed, Retried atomic.Int64
+	Done, Failed, Retried, Cancelled atomic.Int64
+
+	load load
 }
 
-// Run pulls and runs jobs until ctx ends.
+// Run pulls and runs jobs until ctx ends, and returns once every job it
+// started has stopped.
 func (w *Worker) Run(ctx context.Context) error {
 	if w.Log == nil {
 		w.Log = slog.Default()
 	}
-	for ctx.Err() == nil {
-		j, err := w.Bus.PullJob(ctx)
-		switch {
-		case errors.Is(err, bus.ErrNoJob) || ctx.Err() != nil:
-			continue
-		case err != nil:
-			w.Log.Warn("pulling a job", "err", err)
-			sleep(ctx, time.Second)
+	limit := w.Jobs
+	if limit <= 0 {
+		limit = DefaultJobs
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for w.load.reserve(ctx, limit) {
+		s := &slot{load: &w.load, running: true}
+		pctx, cancel := w.load.pullContext(ctx)
+		j, err := w.Bus.PullJob(pctx)
+		cancel()
+		if err != nil {
+			s.release()
+			if !errors.Is(err, bus.ErrNoJob) && ctx.Err() == nil {
+				w.Log.Warn("pulling a job", "err", err)
+				sleep(ctx, time.Second)
+			}
 			continue
 		}
-		w.handle(ctx, j)
+		wg.Go(func() {
+			defer s.release()
+			w.handle(ctx, j, s)
+		})
 	}
 	return nil
 }
@@ -63,75 +99,160 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// handle runs one delivery of a job and settles it: Ack when done, Term
-// with a failed status when it can never succeed or this was its last
-// delivery, NakWithDelay otherwise. A job whose outputs are complete from
-// an earlier delivery is acknowledged without running again; partial
-// outputs of an earlier delivery are removed first, so a redelivered job
-// leaves one series set.
-func (w *Worker) handle(ctx context.Context, j *bus.Job) {
+// handle claims one delivery of a job, runs it and settles it: Ack when
+// done, Term with a failed status when it can never succeed or this was
+// its last delivery, NakWithDelay otherwise; Term when it was cancelled,
+// and nothing at all when another attempt took the job over.
+func (w *Worker) handle(ctx context.Context, j *bus.Job, s *slot) {
 	log := w.Log.With("job", j.ID, "delivery", j.Deliveries)
+	jctx, lose := context.WithCancelCause(ctx)
+	defer lose(nil)
+	c, prior, err := claimJob(jctx, w.Bus, j.ID, newAttempt(j.Deliveries), lose)
+	switch {
+	case errors.Is(err, bus.ErrInvalidID):
+		log.Error("job failed", "reason", err)
+		j.Term(err.Error())
+		return
+	case err != nil:
+		log.Warn("claiming the job, will retry", "err", err)
+		j.NakWithDelay(w.retryDelay(j))
+		return
+	case c == nil:
+		w.over(ctx, j, prior, log)
+		return
+	}
+	log = log.With("attempt", c.attempt)
+	defer c.watch(jctx)()
+	stop := j.KeepAlive(jctx, 0)
+	rep, err := w.attempt(jctx, j, c, s, log)
+	stop()
+	var lost *lostError
+	switch {
+	case ctx.Err() != nil:
+		return // shutting down: the job is redelivered after AckWait
+	case errors.As(context.Cause(jctx), &lost):
+		w.abandon(j, lost, log)
+		return
+	}
+	w.settle(ctx, j, c, rep, err, log)
+}
+
+// over settles the delivery of a job that is over already.
+func (w *Worker) over(ctx context.Context, j *bus.Job, st bus.Status, log *slog.Logger) {
+	switch st.State {
+	case bus.StateDone:
+		log.Info("already done by an earlier delivery")
+		if err := j.Ack(ctx); err != nil {
+			log.Warn("acknowledging", "err", err)
+		}
+	case bus.StateCancelled:
+		log.Info("job cancelled", "by", st.CancelledBy)
+		w.Cancelled.Add(1)
+		j.Term(st.Reason)
+	default:
+		j.Term(st.Reason)
+	}
+}
+
+// abandon leaves a job that this attempt lost: to a cancel, by
+// terminating its delivery; to another attempt, by doing nothing, which
+// leaves the delivery to that attempt.
+func (w *Worker) abandon(j *bus.Job, lost *lostError, log *slog.Logger) {
+	if lost.latest.State == bus.StateCancelled {
+		log.Info("job cancelled: stopped, staged outputs removed", "by", lost.latest.CancelledBy)
+		w.Cancelled.Add(1)
+		j.Term(lost.Error())
+		return
+	}
+	log.Warn("lost the job to another attempt: discarding this attempt's results, publishing nothing",
+		"held_by", lost.latest.Attempt, "state", lost.latest.State)
+}
+
+// attempt makes the job's output, unless an earlier attempt committed it,
+// and publishes it: features, PACS upload.
+func (w *Worker) attempt(ctx context.Context, j *bus.Job, c *claim, s *slot, log *slog.Logger) (*Report, error) {
 	job, err := ParseJob(j.Spec)
 	if err != nil {
-		w.fail(ctx, j, err, log)
-		return
+		return nil, err
 	}
 	job.ID = j.ID
 	if job.Output == "" {
 		job.Output = filepath.Join(w.Dir, "out", j.ID)
 	}
-	if rep, ok := finished(job.Output, j.ID); ok {
-		log.Info("already done by an earlier delivery")
-		w.settle(ctx, j, rep, nil, log)
-		return
-	}
-	if err := os.RemoveAll(job.Output); err != nil {
-		w.fail(ctx, j, err, log)
-		return
-	}
-	stop := j.KeepAlive(ctx, 0)
-	rep, err := w.run(ctx, job)
-	stop()
-	if ctx.Err() != nil {
-		return // shutting down: the job is redelivered after AckWait
-	}
-	w.settle(ctx, j, rep, err, log)
-}
-
-// run runs the job with its views from the job's source.
-func (w *Worker) run(ctx context.Context, job *Job) (*Report, error) {
-	src, err := w.source(ctx, job)
+	done, err := checkOutput(job.Output, job.ID)
 	if err != nil {
 		return nil, err
+	}
+	if done {
+		log.Info("output committed by an earlier attempt: publishing it", "output", job.Output)
+	} else if err := w.compute(ctx, job, c, s, log); err != nil {
+		return nil, err
+	}
+	sweep(job.Output, job.ID)
+	rep, err := readReport(job.Output)
+	if err != nil {
+		return nil, err
+	}
+	return rep, w.publish(ctx, job, rep, c)
+}
+
+// compute runs the job into a staging folder of this attempt and commits
+// it, if the attempt still holds the job. When another attempt committed
+// first, its output is the job's.
+func (w *Worker) compute(ctx context.Context, job *Job, c *claim, s *slot, log *slog.Logger) error {
+	src, err := w.source(ctx, job, c, s)
+	if err != nil {
+		return err
+	}
+	staging, err := stage(job.Output, job.ID, c.attempt)
+	if err != nil {
+		src.close()
+		return err
 	}
 	bp := w.Backprojector
 	if bp == nil {
 		bp = fdk.CPU{}
 	}
-	st := bus.Status{ID: job.ID, State: bus.StateRunning, Device: bp.Name()}
 	var last time.Time
-	opts := Options{Backprojector: bp, Log: w.Log,
+	opts := Options{Backprojector: bp, Log: log, Features: true,
 		Progress: func(stage string, done, total int) {
 			if now := time.Now(); now.Sub(last) > 250*time.Millisecond || done == total {
-				last, st.Progress = now, float64(done)/float64(total)
-				w.Bus.PutStatus(ctx, st) // progress is advisory: a lost update is repaired by the next
+				last = now
+				// Progress is advisory: a lost update is repaired by the next.
+				c.put(ctx, bus.Status{State: bus.StateRunning, Device: bp.Name(), Progress: float64(done) / float64(total)})
 			}
-		},
-		Features: func(ctx context.Context, vs []features.Vector) error { return w.publish(ctx, vs) },
+		}}
+	_, err = run(ctx, *job, opts, src, staging)
+	if err == nil {
+		err = c.check(ctx)
 	}
-	w.Bus.PutStatus(ctx, st)
-	return run(ctx, *job, opts, src)
+	if err != nil {
+		discard(staging, job.ID)
+		return err
+	}
+	adopted, err := commit(staging, job.Output, job.ID)
+	if adopted {
+		log.Info("another attempt committed the job's output first: this attempt's is discarded, that one published")
+	}
+	return err
 }
 
 // source returns where the job's views come from.
-func (w *Worker) source(ctx context.Context, job *Job) (source, error) {
+func (w *Worker) source(ctx context.Context, job *Job, c *claim, s *slot) (source, error) {
 	switch {
 	case job.ScanID != "":
 		dir := filepath.Join(w.Dir, "scans", job.ScanID)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
-		return newStreamSource(w.Bus, job.ScanID, dir), nil
+		return newStreamSource(w.Bus, job.ScanID, dir, job.scanWait(), func(waiting bool, reason string) {
+			s.wait(waiting)
+			st := bus.Status{State: bus.StateRunning}
+			if waiting {
+				st.State, st.Reason = bus.StateWaiting, reason
+			}
+			c.put(ctx, st)
+		}), nil
 	case job.Folder != "":
 		dir := filepath.Join(w.Dir, "folders", job.Folder)
 		if _, err := w.Bus.GetFolder(ctx, job.Folder, dir); err != nil {
@@ -142,44 +263,87 @@ func (w *Worker) source(ctx context.Context, job *Job) (source, error) {
 	return folderSource{job.Input}, nil
 }
 
-// publish sends feature vectors to the FEATURES stream.
-func (w *Worker) publish(ctx context.Context, vs []features.Vector) error {
-	for i := range vs {
-		data, err := features.Marshal(&vs[i])
+// publish sends the committed output's feature records to the FEATURES
+// stream and its series to the PACS, each only while the attempt holds the
+// job.
+func (w *Worker) publish(ctx context.Context, job *Job, rep *Report, c *claim) error {
+	if err := c.check(ctx); err != nil {
+		return err
+	}
+	if err := w.publishFeatures(ctx, job); err != nil {
+		return err
+	}
+	if job.PACS == "" {
+		return nil
+	}
+	if err := c.check(ctx); err != nil {
+		return err
+	}
+	return upload(ctx, job.Output, rep)
+}
+
+// publishFeatures publishes the records of the output's FeaturesName, each
+// under a message ID made of the job and the record, so that the records
+// of a job are stored once however many attempts publish them.
+func (w *Worker) publishFeatures(ctx context.Context, job *Job) error {
+	data, err := os.ReadFile(filepath.Join(job.Output, FeaturesName))
+	if err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, len(data)+1)
+	for sc.Scan() {
+		v, err := features.Unmarshal(sc.Bytes())
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", filepath.Join(job.Output, FeaturesName), err)
 		}
-		if _, err := w.Bus.PublishFeatures(ctx, vs[i].StudyUID, vs[i].SeriesUID, data, nil); err != nil {
+		record := fmt.Sprintf("bin%d/slice%d/%s", v.Bin, v.Slice, v.Kind)
+		if _, err := w.Bus.PublishJobFeatures(ctx, job.ID, record, v.StudyUID, v.SeriesUID, sc.Bytes()); err != nil {
 			return err
 		}
 	}
-	return nil
+	return sc.Err()
+}
+
+// retryDelay is how long a failed delivery waits before the next.
+func (w *Worker) retryDelay(j *bus.Job) time.Duration {
+	delay := w.RetryDelay
+	if delay <= 0 {
+		delay = 2 * time.Second
+	}
+	return delay << min(j.Deliveries-1, 6)
 }
 
 // settle acknowledges, retries or fails a delivery according to err.
-func (w *Worker) settle(ctx context.Context, j *bus.Job, rep *Report, err error, log *slog.Logger) {
+func (w *Worker) settle(ctx context.Context, j *bus.Job, c *claim, rep *Report, err error, log *slog.Logger) {
+	var lost *lostError
 	if err != nil && !permanent(err) && !j.LastAttempt() {
-		w.Retried.Add(1)
-		delay := w.RetryDelay
-		if delay <= 0 {
-			delay = 2 * time.Second
-		}
-		delay <<= min(j.Deliveries-1, 6)
+		delay := w.retryDelay(j)
 		log.Warn("job failed, will retry", "err", err, "after", delay)
-		w.Bus.PutStatus(ctx, bus.Status{ID: j.ID, State: bus.StateQueued, Reason: "retrying: " + err.Error()})
+		if perr := c.put(ctx, bus.Status{State: bus.StateQueued, Reason: "retrying: " + err.Error()}); errors.As(perr, &lost) {
+			w.abandon(j, lost, log)
+			return
+		}
+		w.Retried.Add(1)
 		j.NakWithDelay(delay)
 		return
 	}
 	if err != nil {
-		w.fail(ctx, j, err, log)
+		w.fail(ctx, j, c, err, log)
 		return
 	}
-	st := bus.Status{ID: j.ID, State: bus.StateDone, Progress: 1, Device: rep.Device, Timings: map[string]time.Duration{}}
+	st := bus.Status{State: bus.StateDone, Progress: 1, Device: rep.Device, Output: rep.Job.Output, Timings: map[string]time.Duration{}}
 	for stage, s := range rep.Seconds {
 		st.Timings[stage] = time.Duration(s * float64(time.Second))
 	}
-	if _, err := w.Bus.PutStatus(ctx, st); err != nil {
-		log.Warn("writing the done status", "err", err)
+	if err := c.put(ctx, st); err != nil {
+		if errors.As(err, &lost) {
+			w.abandon(j, lost, log)
+		} else {
+			log.Warn("writing the done status, will retry", "err", err)
+			j.NakWithDelay(w.retryDelay(j))
+		}
+		return
 	}
 	if err := j.Ack(ctx); err != nil {
 		log.Warn("acknowledging", "err", err)
@@ -191,18 +355,22 @@ func (w *Worker) settle(ctx context.Context, j *bus.Job, rep *Report, err error,
 
 // fail ends the job for good with the reason in its status. Its inputs (the
 // scan on the bus, the folder) are left as they are.
-func (w *Worker) fail(ctx context.Context, j *bus.Job, err error, log *slog.Logger) {
-	w.Failed.Add(1)
+func (w *Worker) fail(ctx context.Context, j *bus.Job, c *claim, err error, log *slog.Logger) {
 	reason := err.Error()
+	var lost *lostError
+	if perr := c.put(ctx, bus.Status{State: bus.StateFailed, Reason: reason}); errors.As(perr, &lost) {
+		w.abandon(j, lost, log)
+		return
+	}
+	w.Failed.Add(1)
 	log.Error("job failed", "reason", reason)
-	w.Bus.PutStatus(ctx, bus.Status{ID: j.ID, State: bus.StateFailed, Reason: reason})
 	j.Term(reason)
 }
 
 // permanent reports whether err is about the job's data or spec, so that
 // trying again cannot help.
 func permanent(err error) bool {
-	for _, e := range []error{ErrJob, sinogram.ErrFormat, sinogram.ErrManifest, sinogram.ErrIncomplete,
+	for _, e := range []error{ErrJob, ErrScanWait, sinogram.ErrFormat, sinogram.ErrManifest, sinogram.ErrIncomplete,
 		sinogram.ErrCalibration, fdk.ErrGeometry, fdk.ErrProjection, dicomio.ErrInput} {
 		if errors.Is(err, e) {
 			return true
@@ -211,15 +379,103 @@ func permanent(err error) bool {
 	return false
 }
 
-// finished returns the report of a job whose outputs a delivery completed.
-func finished(dir, id string) (*Report, bool) {
-	data, err := os.ReadFile(filepath.Join(dir, "report.json"))
-	if err != nil {
-		return nil, false
+// load counts the jobs a worker holds and how many of them are running
+// rather than waiting for their scan to start.
+type load struct {
+	mu            sync.Mutex
+	held, running int
+	changed       chan struct{} // closed and replaced at every change
+}
+
+// reserve waits until the worker may take another job (none of its jobs
+// is running and it holds fewer than limit) and counts it as held and
+// running. It returns false when ctx ends first.
+func (l *load) reserve(ctx context.Context, limit int) bool {
+	for ctx.Err() == nil {
+		l.mu.Lock()
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		if l.running == 0 && l.held < limit {
+			l.held++
+			l.running++
+			l.mu.Unlock()
+			return true
+		}
+		changed := l.changed
+		l.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+		}
 	}
-	var rep Report
-	if json.Unmarshal(data, &rep) != nil || rep.JobID != id {
-		return nil, false
+	return false
+}
+
+// pullContext returns the context of one pull, made after reserve: it
+// ends when a job the worker holds starts running meanwhile, so that the
+// worker does not take a job it would have to share the processor with.
+func (l *load) pullContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	pctx, cancel := context.WithCancel(ctx)
+	go func() {
+		for {
+			l.mu.Lock()
+			running, changed := l.running, l.changed
+			l.mu.Unlock()
+			if running > 1 { // the reservation is one
+				cancel()
+				return
+			}
+			select {
+			case <-changed:
+			case <-pctx.Done():
+				return
+			}
+		}
+	}()
+	return pctx, cancel
+}
+
+func (l *load) add(held, running int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held += held
+	l.running += running
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = make(chan struct{})
 	}
-	return &rep, true
+}
+
+// slot is one job's share of a worker's load. Its methods are called from
+// the job's goroutine only.
+type slot struct {
+	load    *load
+	running bool
+}
+
+// wait counts the job as waiting for its scan, or as running again.
+func (s *slot) wait(waiting bool) {
+	if waiting == !s.running {
+		return
+	}
+	s.running = !waiting
+	if waiting {
+		s.load.add(0, -1)
+	} else {
+		s.load.add(0, 1)
+	}
+}
+
+// release counts the job as gone; it may be called more than once.
+func (s *slot) release() {
+	if s.load == nil {
+		return
+	}
+	running := 0
+	if s.running {
+		running = -1
+	}
+	s.load.add(-1, running)
+	s.load = nil
 }

@@ -167,7 +167,7 @@ func smallJob(t *testing.T, bin, url, id string) string {
 	if err := sinogram.Simulate(scan, spec); err != nil {
 		t.Fatal(err)
 	}
-	worker := startWorkerProcess(t, bin, url)
+	worker, _ := startWorkerProcess(t, bin, url)
 	defer func() { worker.Process.Kill(); worker.Wait() }()
 	out := t.TempDir()
 	steps := []struct {

@@ -27,6 +27,7 @@ var commands = []command{
 	{"acquire", "stream a scan folder (or a simulated scan) to NATS as the scanner does", runAcquire},
 	{"submit", "submit a reconstruction job (JSON file or flags) and print its ID", runSubmit},
 	{"status", "show one job's state, progress, device and timings", runStatus},
+	{"cancel", "cancel a queued, waiting or running job", runCancel},
 	{"jobs", "list every job", runJobs},
 	{"search", "find the series or slices most like one, from a running service", runSearch},
 }

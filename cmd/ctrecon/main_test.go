@@ -136,3 +136,21 @@ func TestSubmitRejectsBadJobFile(t *testing.T) {
 		t.Errorf("err = %v, want it to name the unknown field", err)
 	}
 }
+
+// Bad submit and cancel flags are errors naming the flag, before anything
+// is sent.
+func TestSubmitAndCancelFlags(t *testing.T) {
+	cases := []struct {
+		run  func([]string) error
+		args []string
+		want string
+	}{
+		{runSubmit, []string{"--nats", "nats://127.0.0.1:1", "--scan", "S1", "--scan-wait", "-1s"}, "--scan-wait"},
+		{runCancel, []string{"--nats", "nats://127.0.0.1:1"}, "JOB_ID"},
+	}
+	for _, tc := range cases {
+		if err := tc.run(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
+}

@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/index"
 	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/sinogram"
@@ -25,11 +30,13 @@ func buildCtrecon(t *testing.T) string {
 	return bin
 }
 
-// startWorkerProcess runs `ctrecon worker` against url.
-func startWorkerProcess(t *testing.T, bin, url string) *exec.Cmd {
+// startWorkerProcess runs `ctrecon worker` against url, with its log in
+// the file it returns.
+func startWorkerProcess(t *testing.T, bin, url string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(bin, "worker", "--nats", url, "--device", "cpu", "--data", t.TempDir())
-	log, err := os.Create(filepath.Join(t.TempDir(), "worker.log"))
+	path := filepath.Join(t.TempDir(), "worker.log")
+	log, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,8 +44,39 @@ func startWorkerProcess(t *testing.T, bin, url string) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return cmd
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); log.Close() })
+	return cmd, path
+}
+
+// acquireSimulated streams a simulated scan of views views and returns
+// its ID.
+func acquireSimulated(t *testing.T, b *bus.Bus, views int) string {
+	t.Helper()
+	dir := t.TempDir()
+	spec := sinogram.DefaultSimSpec()
+	spec.Views = views
+	if err := sinogram.Simulate(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recon.Acquire(context.Background(), b, dir, recon.AcquireOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return spec.ScanID
+}
+
+// submitLongJob builds ctrecon, starts a server whose ack wait is 2 s,
+// streams a simulated scan and submits job id on it, into out, long enough
+// for a worker to be caught in the middle.
+func submitLongJob(t *testing.T, id, out string) (bin string, b *bus.Bus, srv *bus.Embedded) {
+	t.Helper()
+	bin = buildCtrecon(t)
+	b, srv = bustest.Start(t, bus.Config{AckWait: 2 * time.Second})
+	job := recon.Job{ID: id, ScanID: acquireSimulated(t, b, 90), Output: out,
+		Volume: recon.VolumeSpec{Dim: [3]int{128, 128, 16}, VoxelMM: [3]float64{0.3, 0.3, 0.3}}}
+	if _, _, err := recon.Submit(context.Background(), b, job); err != nil {
+		t.Fatal(err)
+	}
+	return bin, b, srv
 }
 
 // A worker process killed (SIGKILL) in the middle of a job: after the
@@ -48,25 +86,10 @@ func TestKilledWorkerProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs worker processes")
 	}
-	bin := buildCtrecon(t)
 	ctx := context.Background()
-	b, srv := bustest.Start(t, bus.Config{AckWait: 2 * time.Second})
-	scanDir := t.TempDir()
-	spec := sinogram.DefaultSimSpec()
-	spec.Views = 90
-	if err := sinogram.Simulate(scanDir, spec); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := recon.Acquire(ctx, b, scanDir, recon.AcquireOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	out := t.TempDir()
-	job := recon.Job{ID: "killed-1", ScanID: spec.ScanID, Output: out,
-		Volume: recon.VolumeSpec{Dim: [3]int{128, 128, 16}, VoxelMM: [3]float64{0.3, 0.3, 0.3}}}
-	if _, _, err := recon.Submit(ctx, b, job); err != nil {
-		t.Fatal(err)
-	}
-	first := startWorkerProcess(t, bin, srv.ClientURL())
+	bin, b, srv := submitLongJob(t, "killed-1", out)
+	first, _ := startWorkerProcess(t, bin, srv.ClientURL())
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		st, _ := b.GetStatus(ctx, "killed-1")
 		if st.State == bus.StateRunning && st.Progress > 0.2 {
@@ -151,6 +174,112 @@ func TestWorkerProcessesOnCluster(t *testing.T) {
 			if st.State == bus.StateFailed || time.Now().After(deadline) {
 				t.Fatalf("job %s: %+v", id, st)
 			}
+		}
+	}
+}
+
+// A worker process stopped (SIGSTOP) longer than the ack wait in the middle
+// of a job, as a long pause or a partition would, while another worker
+// process redoes the job, and then continued (SIGCONT): it finds that it
+// lost the job, discards what it made and publishes nothing. The job has
+// one output set, one study, one set of feature records on the stream and
+// in the index, and the done status stays the second worker's.
+func TestStalledWorkerProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs worker processes")
+	}
+	ctx := context.Background()
+	parent := t.TempDir()
+	out := filepath.Join(parent, "study")
+	bin, b, srv := submitLongJob(t, "stalled-1", out)
+	first, firstLog := startWorkerProcess(t, bin, srv.ClientURL())
+	held := func(cmd *exec.Cmd) string { return fmt.Sprintf("-%d-", cmd.Process.Pid) }
+	waitStatus(t, b, "stalled-1", func(st bus.Status) bool {
+		return st.State == bus.StateRunning && st.Progress > 0.2 && strings.Contains(st.Attempt, held(first))
+	})
+	if err := first.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := startWorkerProcess(t, bin, srv.ClientURL())
+	waitStatus(t, b, "stalled-1", func(st bus.Status) bool { return st.State == bus.StateDone })
+	if err := first.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, firstLog, "lost the job to another attempt")
+
+	st, err := b.GetStatus(ctx, "stalled-1")
+	if err != nil || st.State != bus.StateDone || !strings.Contains(st.Attempt, held(second)) {
+		t.Errorf("status %+v (%v), want done by the second worker", st, err)
+	}
+	rep, err := readReport(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if series, _ := filepath.Glob(filepath.Join(out, "dicom", "*")); len(series) != 5 {
+		t.Errorf("%d series folders, want one per bin: %v", len(series), series)
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 1 {
+		t.Errorf("%s holds %v, want only the output folder", parent, entries)
+	}
+	want := map[string]bool{}
+	for _, b := range rep.Bins {
+		want[b.SeriesInstanceUID] = true
+	}
+	records, _ := os.ReadFile(filepath.Join(out, recon.FeaturesName))
+	n := strings.Count(string(records), "\n")
+	var stored int
+	err = b.ConsumeFeatures(ctx, true, func(f bus.Feature) error {
+		stored++
+		if f.StudyUID != rep.StudyInstanceUID || !want[f.SeriesUID] {
+			t.Errorf("feature record of study %s series %s: not the output's (study %s)", f.StudyUID, f.SeriesUID, rep.StudyInstanceUID)
+		}
+		if f.Pending == 0 {
+			return bus.ErrStop
+		}
+		return nil
+	})
+	if err != nil || stored != n || n == 0 {
+		t.Errorf("%d feature records on the stream (%v), want the output's %d", stored, err, n)
+	}
+	svc := index.NewService()
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); svc.Follow(fctx, b, slog.Default()) }()
+	for deadline := time.Now().Add(30 * time.Second); !svc.Ready() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if svc.Len() != n {
+		t.Errorf("the index holds %d vectors, want the output's %d", svc.Len(), n)
+	}
+	stop()
+	<-done
+}
+
+// waitStatus polls the job's status until ok accepts it, failing the test
+// after two minutes or when the job ends otherwise.
+func waitStatus(t *testing.T, b *bus.Bus, id string, ok func(bus.Status) bool) bus.Status {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		st, err := b.GetStatus(context.Background(), id)
+		if err == nil && ok(st) {
+			return st
+		}
+		if st.State.Final() || time.Now().After(deadline) {
+			t.Fatalf("job %s: status %+v (%v) never came", id, st, err)
+		}
+	}
+}
+
+// waitLog waits until the log file holds text.
+func waitLog(t *testing.T, path, text string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		data, _ := os.ReadFile(path)
+		if strings.Contains(string(data), text) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q never appeared in %s:\n%s", text, path, data)
 		}
 	}
 }

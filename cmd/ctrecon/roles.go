@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -35,6 +36,7 @@ func runWorker(args []string) error {
 	n.register(fs, defaultNATS)
 	dir := fs.String("data", "ctrecon-worker", "folder for streamed scans and outputs of jobs that name none")
 	count := fs.Int("workers", 1, "workers in this process")
+	jobs := fs.Int("jobs", recon.DefaultJobs, jobsUsage)
 	device := fs.String("device", "auto", "back-projection device: auto, cpu or cuda")
 	threads := fs.Int("threads", 0, "CPU threads per worker (0: all cores)")
 	if err := fs.Parse(args); err != nil {
@@ -54,13 +56,16 @@ func runWorker(args []string) error {
 	defer release()
 	var wg sync.WaitGroup
 	for i := range *count {
-		w := &recon.Worker{Bus: b, Dir: *dir, Backprojector: bp, Log: slog.With("worker", i)}
+		w := &recon.Worker{Bus: b, Dir: *dir, Backprojector: bp, Jobs: *jobs, Log: slog.With("worker", i)}
 		wg.Go(func() { w.Run(ctx) })
 	}
 	slog.Info("workers running", "nats", n.url, "workers", *count, "device", bp.Name())
 	wg.Wait()
 	return nil
 }
+
+// jobsUsage describes --jobs of worker and serve.
+const jobsUsage = "jobs each worker holds at once: it takes another only while all it holds wait for their scan to start"
 
 // runAcquire streams a scan folder (or a simulated one) as the scanner does.
 func runAcquire(args []string) error {
@@ -70,6 +75,7 @@ func runAcquire(args []string) error {
 	in := fs.String("i", "", "scan folder to stream (native format)")
 	simulate := fs.Bool("simulate", false, "simulate a spectral scan and stream it")
 	views := fs.Int("views", 180, "--simulate: views")
+	scanID := fs.String("scan-id", "", "stream the scan under this ID (default: the manifest's; SIM-<time> for --simulate)")
 	pace := fs.Duration("pace", 0, "time between views, as the scanner takes them (0: as fast as acknowledged)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -86,12 +92,15 @@ func runAcquire(args []string) error {
 	}
 	defer b.Close()
 	var bar *progress.Bar
-	id, err := recon.Acquire(ctx, b, dir, recon.AcquireOptions{Pace: *pace, Progress: func(done, total int) {
-		if bar == nil {
-			bar = progress.New(os.Stderr, "acquire", "views", total)
-		}
-		bar.Set(done)
-	}})
+	opts := recon.AcquireOptions{Pace: *pace, ScanID: *scanID,
+		Started: func(id string) { fmt.Printf("streaming scan %s\n", id) },
+		Progress: func(done, total int) {
+			if bar == nil {
+				bar = progress.New(os.Stderr, "acquire", "views", total)
+			}
+			bar.Set(done)
+		}}
+	id, err := recon.Acquire(ctx, b, dir, opts)
 	if err != nil {
 		return err
 	}
@@ -128,7 +137,8 @@ func runSubmit(args []string) error {
 	out := fs.String("o", "", "output folder on the worker (default: the worker's own, per job)")
 	bins := fs.String("bins", "", "energy bins to reconstruct (default all)")
 	pacsURL := fs.String("pacs", "", "DICOMweb root to upload the series to")
-	wait := fs.Bool("wait", false, "show progress until the job is done or failed")
+	wait := fs.Bool("wait", false, "show progress until the job is done, failed or cancelled")
+	scanWait := fs.Duration("scan-wait", recon.DefaultScanWait, "--scan: fail the job when the scan sends nothing new for this long")
 	var r reconFlags
 	r.register(fs)
 	fs.Lookup("dim").DefValue, r.dim = "128,128,32", "128,128,32"
@@ -140,6 +150,12 @@ func runSubmit(args []string) error {
 	job, err := jobFromArgs(fs.Args(), *in, *scanID, *id, *out, *bins, *pacsURL, &r)
 	if err != nil {
 		return err
+	}
+	if flagSet(fs, "scan-wait") {
+		if *scanWait <= 0 {
+			return fmt.Errorf("--scan-wait %v: must be positive", *scanWait)
+		}
+		job.ScanWaitS = scanWait.Seconds()
 	}
 	var scan *sinogram.Scan
 	if *in != "" { // checked before it is uploaded
@@ -195,25 +211,74 @@ func jobFromArgs(files []string, in, scanID, id, out, bins, pacsURL string, r *r
 	return job, job.Validate()
 }
 
-// waitJob shows the job's progress until it is done or failed.
+// waitJob shows the job's progress until it is done, failed or cancelled.
 func waitJob(ctx context.Context, b *bus.Bus, id string) error {
 	updates, err := b.WatchStatus(ctx, id)
 	if err != nil {
 		return err
 	}
 	bar := progress.New(os.Stderr, id, "%", 100)
+	var last bus.State
 	for st := range updates {
+		if st.State == bus.StateWaiting && last != bus.StateWaiting {
+			fmt.Fprintf(os.Stderr, "\njob %s %s\n", id, st.Reason)
+		}
+		last = st.State
 		bar.Set(int(100 * st.Progress))
 		switch st.State {
 		case bus.StateDone:
 			bar.Set(100)
-			fmt.Printf("job %s done on %s\n", id, st.Device)
+			fmt.Printf("job %s done on %s: %s\n", id, st.Device, st.Output)
 			return nil
-		case bus.StateFailed:
-			return fmt.Errorf("job %s failed: %s", id, st.Reason)
+		case bus.StateFailed, bus.StateCancelled:
+			return fmt.Errorf("job %s %s: %s", id, st.State, st.Reason)
 		}
 	}
 	return ctx.Err()
+}
+
+// flagSet reports whether the flag name was given.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// runCancel cancels a queued, waiting or running job.
+func runCancel(args []string) error {
+	fs := flag.NewFlagSet("cancel", flag.ContinueOnError)
+	var n natsFlags
+	n.register(fs, defaultNATS)
+	by := fs.String("by", whoami(), "who cancels, as the job's status will say")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("usage: ctrecon cancel [--by NAME] JOB_ID")
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	b, err := n.connect(ctx, "ctrecon-cancel")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	st, err := recon.Cancel(ctx, b, fs.Arg(0), *by)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("job %s %s\n", st.ID, st.Reason)
+	return nil
+}
+
+// whoami names the user and host, for a cancel's record.
+func whoami() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return name + "@" + host
 }
 
 // runStatus prints one job's status, runJobs every job's.
@@ -247,13 +312,13 @@ func listJobs(name string, args []string, one bool) error {
 	} else if list, err = b.ListStatus(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("%-32s %-8s %5s  %-18s %s\n", "JOB", "STATE", "DONE", "DEVICE", "REASON / SECONDS")
+	fmt.Printf("%-32s %-9s %5s  %-18s %s\n", "JOB", "STATE", "DONE", "DEVICE", "REASON / SECONDS")
 	for _, st := range list {
 		detail := st.Reason
 		if st.State == bus.StateDone {
-			detail = fmt.Sprintf("backproject %.2f, total %.2f", st.Timings["backproject"].Seconds(), total(st.Timings).Seconds())
+			detail = fmt.Sprintf("backproject %.2f, total %.2f, in %s", st.Timings["backproject"].Seconds(), total(st.Timings).Seconds(), st.Output)
 		}
-		fmt.Printf("%-32s %-8s %4.0f%%  %-18s %s\n", st.ID, st.State, 100*st.Progress, st.Device, detail)
+		fmt.Printf("%-32s %-9s %4.0f%%  %-18s %s\n", st.ID, st.State, 100*st.Progress, st.Device, detail)
 	}
 	return nil
 }
