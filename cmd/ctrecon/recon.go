@@ -202,7 +202,7 @@ func runRecon(args []string) error {
 	id := fs.String("id", "", "spectral scans: job ID, from which the DICOM UIDs are derived (default: one derived from the parameters)")
 	var r reconFlags
 	r.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	if *in == "" || *out == "" {

@@ -37,7 +37,7 @@ func runWorker(args []string) error {
 	count := fs.Int("workers", 1, "workers in this process")
 	device := fs.String("device", "auto", "back-projection device: auto, cpu or cuda")
 	threads := fs.Int("threads", 0, "CPU threads per worker (0: all cores)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	ctx, stop := signalContext()
@@ -71,7 +71,7 @@ func runAcquire(args []string) error {
 	simulate := fs.Bool("simulate", false, "simulate a spectral scan and stream it")
 	views := fs.Int("views", 180, "--simulate: views")
 	pace := fs.Duration("pace", 0, "time between views, as the scanner takes them (0: as fast as acknowledged)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	ctx, stop := signalContext()
@@ -132,7 +132,7 @@ func runSubmit(args []string) error {
 	var r reconFlags
 	r.register(fs)
 	fs.Lookup("dim").DefValue, r.dim = "128,128,32", "128,128,32"
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
 	ctx, stop := signalContext()
@@ -180,9 +180,6 @@ func jobFromArgs(files []string, in, scanID, id, out, bins, pacsURL string, r *r
 	if len(files) == 1 {
 		return recon.ReadJob(files[0])
 	}
-	if len(files) > 1 {
-		return nil, fmt.Errorf("one job file at a time, got %d", len(files))
-	}
 	job := &recon.Job{ID: id, Input: in, ScanID: scanID, Output: out, PACS: pacsURL, Device: r.device,
 		Filter: recon.FilterSpec{Window: r.filter, Cutoff: r.cutoff, Padding: r.pad}}
 	var err error
@@ -224,7 +221,11 @@ func listJobs(name string, args []string, one bool) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var n natsFlags
 	n.register(fs, defaultNATS)
-	if err := fs.Parse(args); err != nil {
+	positional := 0
+	if one {
+		positional = 1
+	}
+	if err := parseFlags(fs, args, positional); err != nil {
 		return err
 	}
 	if one && fs.NArg() != 1 {
@@ -272,7 +273,7 @@ func runSearch(args []string) error {
 	like := fs.String("like", "", "SERIES_UID or SERIES_UID:SLICE whose feature vector is the query")
 	k := fs.Int("k", 10, "number of neighbours")
 	server := fs.String("http", "http://127.0.0.1:8080", "the service's HTTP address")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	if *like == "" {
