@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/internal/bustest"
+	"github.com/ctrecon/ctrecon/recon"
 )
 
 // A misspelt command is named as unknown, with the closest commands, and
@@ -91,18 +93,19 @@ func TestFlagsAfterArguments(t *testing.T) {
 	}
 }
 
-// `submit JOB.json --nats URL --wait` submits to URL and waits for the job
-// (here, until the test marks it done), and `status JOB_ID --nats URL`
-// asks URL. Before, both flags were taken for file names: submit went to
-// the default URL and did not wait, status refused three job IDs.
+// `submit JOB.json --nats URL --wait --id ID` submits to URL, under the ID
+// given instead of the file's, and waits for the job (here, until the test
+// marks it done), and `status JOB_ID --nats URL` asks URL. Before, the
+// flags were taken for file names: submit refused more than one job file,
+// status more than one job ID.
 func TestSubmitFileThenFlags(t *testing.T) {
 	b, srv := bustest.Start(t, bus.Config{})
 	job := filepath.Join(t.TempDir(), "job.json")
-	if err := os.WriteFile(job, []byte(`{"id":"late-flags-1","scan_id":"S1","volume":{"dim":[8,8,8]}}`), 0o644); err != nil {
+	if err := os.WriteFile(job, []byte(`{"id":"from-file","scan_id":"S1","volume":{"dim":[8,8,8]}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- runSubmit([]string{job, "--nats", srv.ClientURL(), "--wait"}) }()
+	go func() { done <- runSubmit([]string{job, "--nats", srv.ClientURL(), "--wait", "--id", "late-flags-1"}) }()
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		if st, err := b.GetStatus(t.Context(), "late-flags-1"); err == nil && st.State == bus.StateQueued {
 			break
@@ -124,5 +127,60 @@ func TestSubmitFileThenFlags(t *testing.T) {
 	}
 	if err := runStatus([]string{"late-flags-1", "--nats", srv.ClientURL()}); err != nil {
 		t.Errorf("status JOB_ID --nats URL: %v", err)
+	}
+}
+
+// An error about a job field set from a flag names the flag as typed
+// (--voxel), not the job's JSON path (volume.voxel_mm[0]), in recon on a
+// plastimatch folder and on a spectral scan and in submit, before any work
+// and before submit connects (nothing listens at the URL). A job file's
+// own fields keep their JSON names; a flag given with a file overrides its
+// field and is named. Before, recon and submit named the JSON path, and
+// recon on a plastimatch folder fdk's terms ("voxel spacing x = -1").
+func TestJobFlagErrorsNameTheFlag(t *testing.T) {
+	dir := t.TempDir()
+	if err := runPhantom([]string{"-o", dir + "/pfm", "--views", "8", "--det", "16x8"}); err != nil {
+		t.Fatal(err)
+	}
+	scan := filepath.Join(dir, "scan")
+	if err := runPhantom([]string{"--spectral", "-o", scan, "--views", "8", "--thresholds", "20,40"}); err != nil {
+		t.Fatal(err)
+	}
+	file := func(name, spec string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	good := file("good.json", `{"scan_id":"S1","volume":{"dim":8,"voxel_mm":0.5}}`)
+	bad := file("bad.json", `{"scan_id":"S1","volume":{"dim":8,"voxel_mm":-1}}`)
+	nowhere := []string{"--nats", "nats://127.0.0.1:1"}
+	pfm := []string{"-i", dir + "/pfm", "-o", dir + "/x.mha", "--device", "cpu"}
+	spectral := []string{"-i", scan, "-o", dir + "/out", "--dim", "8", "--device", "cpu"}
+	for _, tc := range []struct {
+		run       func([]string) error
+		args      []string
+		want, not string
+	}{
+		{runRecon, append(pfm, "--voxel", "-1"), "--voxel: must be positive", "spacing"},
+		{runRecon, append(pfm, "--pad", "1"), "--pad: must be at least 2, got 1", "padding"},
+		{runRecon, append(spectral, "--voxel", "0.5,-1,0.5"), "--voxel: must be positive", "voxel_mm"},
+		{runRecon, append(spectral, "--cutoff", "1.5"), "--cutoff: must be in (0, 1], got 1.5", "filter.cutoff"},
+		{runRecon, append(spectral, "--bins", "1,1"), "--bins: bin 1 listed twice", "bins["},
+		{runRecon, append(spectral, "--bins", "7"), "--bins: bin 7 does not exist", "bins["},
+		{runRecon, append(spectral, "--water-roi", "0,0,0,-1"), "--water-roi (radius_mm): must be positive", "water_roi"},
+		{runSubmit, append(nowhere, "--scan", "S1", "--voxel", "1,1,-3"), "--voxel: must be positive", "voxel_mm"},
+		{runSubmit, append(nowhere, "-i", scan, "--bins", "4"), "--bins: bin 4 does not exist", "bins["},
+		{runSubmit, append(nowhere, good, "--voxel", "-2"), "--voxel: must be positive", "voxel_mm"},
+		{runSubmit, append(nowhere, bad), bad + ": invalid job: volume.voxel_mm[0]: must be positive", "--voxel"},
+	} {
+		err := tc.run(tc.args)
+		if !errors.Is(err, recon.ErrJob) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.not) {
+			t.Errorf("%q: err = %v, want recon.ErrJob saying %q and not %q", tc.args, err, tc.want, tc.not)
+		}
+	}
+	if _, err := os.Stat(dir + "/out"); err == nil {
+		t.Errorf("recon wrote %s", dir+"/out")
 	}
 }

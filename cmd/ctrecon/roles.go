@@ -124,10 +124,10 @@ func runSubmit(args []string) error {
 	n.register(fs, defaultNATS)
 	in := fs.String("i", "", "scan folder to upload and reconstruct")
 	scanID := fs.String("scan", "", "ID of a scan streamed by 'ctrecon acquire'")
-	id := fs.String("id", "", "job ID (default: a new one); also the deduplication key")
-	out := fs.String("o", "", "output folder on the worker (default: the worker's own, per job)")
-	bins := fs.String("bins", "", "energy bins to reconstruct (default all)")
-	pacsURL := fs.String("pacs", "", "DICOMweb root to upload the series to")
+	fs.String("id", "", "job ID (default: a new one); also the deduplication key")
+	fs.String("o", "", "output folder on the worker (default: the worker's own, per job)")
+	fs.String("bins", "", "energy bins to reconstruct (default all)")
+	fs.String("pacs", "", "DICOMweb root to upload the series to")
 	wait := fs.Bool("wait", false, "show progress until the job is done or failed")
 	var r reconFlags
 	r.register(fs)
@@ -137,7 +137,7 @@ func runSubmit(args []string) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	job, err := jobFromArgs(fs.Args(), *in, *scanID, *id, *out, *bins, *pacsURL, &r)
+	job, set, err := jobFromArgs(fs, *in, *scanID)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func runSubmit(args []string) error {
 			return err
 		}
 		if err := recon.Check(scan, *job); err != nil {
-			return err
+			return set.name(err)
 		}
 	}
 	b, err := n.connect(ctx, "ctrecon-submit")
@@ -163,7 +163,7 @@ func runSubmit(args []string) error {
 	}
 	jobID, dup, err := recon.Submit(ctx, b, *job)
 	if err != nil {
-		return err
+		return set.name(err)
 	}
 	fmt.Println(jobID)
 	if dup {
@@ -175,21 +175,29 @@ func runSubmit(args []string) error {
 	return waitJob(ctx, b, jobID)
 }
 
-// jobFromArgs builds the job from a JSON file argument or from flags.
-func jobFromArgs(files []string, in, scanID, id, out, bins, pacsURL string, r *reconFlags) (*recon.Job, error) {
-	if len(files) == 1 {
-		return recon.ReadJob(files[0])
+// jobFromArgs builds the job to submit: from the JSON file given, with the
+// job flags given on the command line overriding its fields (-i or --scan
+// its scan), or from the flags alone. It returns the fields that flags set,
+// which name their flags in errors.
+func jobFromArgs(fs *flag.FlagSet, in, scanID string) (*recon.Job, flagFields, error) {
+	if in != "" && scanID != "" {
+		return nil, nil, fmt.Errorf("-i %s and --scan %s: give one scan", in, scanID)
 	}
-	job := &recon.Job{ID: id, Input: in, ScanID: scanID, Output: out, PACS: pacsURL, Device: r.device,
-		Filter: recon.FilterSpec{Window: r.filter, Cutoff: r.cutoff, Padding: r.pad}}
-	var err error
-	if job.Volume, err = r.volume(); err != nil {
-		return nil, err
+	job := &recon.Job{}
+	switch {
+	case fs.NArg() == 1:
+		var err error
+		if job, err = recon.ReadJob(fs.Arg(0)); err != nil {
+			return nil, nil, err
+		}
+		if in != "" || scanID != "" {
+			job.Input, job.ScanID, job.Folder = "", "", ""
+		}
+	case in == "" && scanID == "":
+		return nil, nil, fmt.Errorf("give a job file, -i SCAN_DIR or --scan ID")
 	}
-	if job.Bins, err = intList(bins); err != nil {
-		return nil, fmt.Errorf("--bins: %w", err)
-	}
-	return job, job.Validate()
+	set, err := setJob(fs, job, fs.NArg() == 1)
+	return job, set, err
 }
 
 // waitJob shows the job's progress until it is done or failed.
