@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -183,4 +184,65 @@ func TestJobFlagErrorsNameTheFlag(t *testing.T) {
 	if _, err := os.Stat(dir + "/out"); err == nil {
 		t.Errorf("recon wrote %s", dir+"/out")
 	}
+}
+
+// Submitting a job ID that exists says so on stderr with the job's state
+// from the status bucket, and queues nothing; stdout still has the ID.
+// Before, the repeat was acknowledged with a log line that did not say
+// where the job stood.
+func TestSubmitExistingJob(t *testing.T) {
+	b, srv := bustest.Start(t, bus.Config{})
+	args := []string{"--nats", srv.ClientURL(), "--scan", "S1", "--id", "dup-1", "--dim", "8"}
+	if _, stderr := captureOutput(t, func() error { return runSubmit(args) }); strings.Contains(stderr, "exists") {
+		t.Fatalf("first submit says the job exists:\n%s", stderr)
+	}
+	for _, tc := range []struct {
+		status bus.Status
+		want   string
+	}{
+		{bus.Status{ID: "dup-1", State: bus.StateQueued}, "job dup-1 exists already, not queued again: queued\n"},
+		{bus.Status{ID: "dup-1", State: bus.StateRunning, Progress: 0.42, Device: "cpu (2 threads)"},
+			"job dup-1 exists already, not queued again: running, 42% done on cpu (2 threads)\n"},
+		{bus.Status{ID: "dup-1", State: bus.StateFailed, Reason: "scan S1: frame 3 of bin 0 is short"},
+			"job dup-1 exists already, not queued again: failed: scan S1: frame 3 of bin 0 is short; give another --id to run it again\n"},
+	} {
+		if _, err := b.PutStatus(t.Context(), tc.status); err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr := captureOutput(t, func() error { return runSubmit(args) })
+		if stdout != "dup-1\n" || !strings.Contains(stderr, tc.want) {
+			t.Errorf("submit again with the job %s: stdout %q, stderr\n%s\nwant the ID and %q", tc.status.State, stdout, stderr, tc.want)
+		}
+	}
+	info, err := b.JetStream().Stream(t.Context(), bus.StreamJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.CachedInfo().State.Msgs; n != 1 {
+		t.Errorf("%d jobs queued, want the one", n)
+	}
+}
+
+// captureOutput runs f with os.Stdout and os.Stderr going to pipes and
+// returns what it wrote there; f must not fail.
+func captureOutput(t *testing.T, f func() error) (stdout, stderr string) {
+	t.Helper()
+	read := func(w **os.File) func() string {
+		r, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved := *w
+		*w = pw
+		out := make(chan string)
+		go func() { data, _ := io.ReadAll(r); r.Close(); out <- string(data) }()
+		return func() string { *w = saved; pw.Close(); return <-out }
+	}
+	doneOut, doneErr := read(&os.Stdout), read(&os.Stderr)
+	err := f()
+	stdout, stderr = doneOut(), doneErr()
+	if err != nil {
+		t.Fatalf("%v\nstderr:\n%s", err, stderr)
+	}
+	return stdout, stderr
 }

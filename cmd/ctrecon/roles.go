@@ -167,7 +167,15 @@ func runSubmit(args []string) error {
 	}
 	fmt.Println(jobID)
 	if dup {
-		slog.Info("already submitted: not queued again", "job", jobID)
+		st, err := b.GetStatus(ctx, jobID)
+		if err != nil {
+			return err
+		}
+		again := ""
+		if st.State == bus.StateDone || st.State == bus.StateFailed {
+			again = "; give another --id to run it again"
+		}
+		fmt.Fprintf(os.Stderr, "job %s exists already, not queued again: %s%s\n", jobID, stateLine(st), again)
 	}
 	if !*wait {
 		return nil
@@ -198,6 +206,22 @@ func jobFromArgs(fs *flag.FlagSet, in, scanID string) (*recon.Job, flagFields, e
 	}
 	set, err := setJob(fs, job, fs.NArg() == 1)
 	return job, set, err
+}
+
+// stateLine says where a job stands: its state, how far it is, where it
+// runs and why it failed.
+func stateLine(st bus.Status) string {
+	line := string(st.State)
+	if st.State == bus.StateRunning {
+		line += fmt.Sprintf(", %.0f%% done", 100*st.Progress)
+	}
+	if st.Device != "" {
+		line += " on " + st.Device
+	}
+	if st.Reason != "" {
+		line += ": " + st.Reason
+	}
+	return line
 }
 
 // waitJob shows the job's progress until it is done or failed.
