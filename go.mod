@@ -3,6 +3,7 @@ module github.com/ctrecon/ctrecon
 go 1.26.8
 
 require (
+	github.com/agnivade/levenshtein v1.2.2
 	github.com/ebitengine/purego v0.11.3
 	github.com/nats-io/jwt/v2 v2.8.0
 	github.com/nats-io/nats-server/v2 v2.12.1

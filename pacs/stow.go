@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -191,7 +192,7 @@ func sortAnswer(batch []Instance, status int, answer []byte) (stored []Instance,
 	why := map[string]string{}
 	for _, item := range sequence(doc["00081198"]) {
 		if uid := first(item["00081155"]); uid != "" {
-			why[uid] = "PACS failure reason " + first(item["00081197"])
+			why[uid] = "PACS failure reason " + reasonText(first(item["00081197"]))
 		}
 	}
 	for _, in := range batch {
@@ -205,6 +206,46 @@ func sortAnswer(batch []Instance, status int, answer []byte) (stored []Instance,
 		}
 	}
 	return stored, failed
+}
+
+// reasons are the standard meanings of the codes a STOW-RS answer gives in
+// FailureReason (0008,1197) and WarningReason (0008,1196): PS3.18's store
+// instances response and PS3.4 Annex GG, with PS3.7 Annex C's statuses.
+var reasons = map[uint64]string{
+	0x0107: "Attribute list error",
+	0x0110: "Processing failure",
+	0x0122: "Referenced SOP Class not supported",
+	0x0124: "Not authorized",
+	0xA700: "Out of resources",
+	0xA900: "Data set does not match SOP Class",
+	0xB000: "Coercion of data elements",
+	0xB006: "Elements discarded",
+	0xB007: "Data set does not match SOP Class",
+	0xC000: "Cannot understand",
+	0xC122: "Referenced Transfer Syntax not supported",
+}
+
+// reasonText writes a FailureReason or WarningReason, a US that DICOM JSON
+// holds as a decimal number (42752), in hexadecimal as DICOM writes status
+// codes, with its meaning: "0xA700 (Out of resources)". Codes of the
+// standard's ranges (A7xx, A9xx, Cxxx) get the range's meaning, others only
+// the hexadecimal; a value that is not a US is returned as it is.
+func reasonText(value string) string {
+	code, err := strconv.ParseUint(value, 10, 16)
+	if err != nil {
+		return value
+	}
+	meaning := reasons[code]
+	switch {
+	case meaning != "":
+	case code>>8 == 0xA7, code>>8 == 0xA9:
+		meaning = reasons[code&^0xFF]
+	case code>>12 == 0xC:
+		meaning = reasons[0xC000]
+	default:
+		return fmt.Sprintf("0x%04X", code)
+	}
+	return fmt.Sprintf("0x%04X (%s)", code, meaning)
 }
 
 // element is a DICOM JSON attribute (PS3.18 annex F).

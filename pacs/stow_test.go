@@ -101,8 +101,51 @@ func TestStoreReportsPartialUpload(t *testing.T) {
 	if !errors.Is(err, ErrPartial) || len(res.Stored) != 7 || len(res.Failed) != 1 || res.Failed[0].Instance.SOPInstanceUID != "1.2.3.4" {
 		t.Fatalf("err %v, stored %d, failed %+v", err, len(res.Stored), res.Failed)
 	}
-	if !strings.Contains(err.Error(), "1 of 8") || !strings.Contains(res.Failed[0].Reason, "272") {
+	if !strings.Contains(err.Error(), "1 of 8") || !strings.Contains(res.Failed[0].Reason, "0x0110 (Processing failure)") {
 		t.Errorf("error %q / reason %q should say how many and why", err, res.Failed[0].Reason)
+	}
+}
+
+// The PACS's FailureReason, a number in DICOM JSON (42752), is reported in
+// hexadecimal as DICOM writes status codes (0xA700), with its standard
+// meaning. Before, the reason read "PACS failure reason 42752".
+func TestStoreFailureReasonsInHex(t *testing.T) {
+	want := map[string]string{
+		"42752": "0xA700 (Out of resources)",
+		"43264": "0xA900 (Data set does not match SOP Class)",
+		"49152": "0xC000 (Cannot understand)",
+		"272":   "0x0110 (Processing failure)",
+		"290":   "0x0122 (Referenced SOP Class not supported)",
+		"292":   "0x0124 (Not authorized)",
+		"45056": "0xB000 (Coercion of data elements)",
+		"45062": "0xB006 (Elements discarded)",
+		"45063": "0xB007 (Data set does not match SOP Class)",
+		"263":   "0x0107 (Attribute list error)",
+		"42753": "0xA701 (Out of resources)", // the A7xx range
+		"49442": "0xC122 (Referenced Transfer Syntax not supported)",
+		"53247": "0xCFFF (Cannot understand)", // the Cxxx range
+		"4660":  "0x1234",                     // no standard meaning
+	}
+	var codes []string
+	for code := range want {
+		codes = append(codes, code)
+	}
+	srv, _ := fakePACS(t, func(_ int, uids []string) (int, string) {
+		var items []string
+		for i, u := range uids {
+			items = append(items, fmt.Sprintf(`{"00081155":{"vr":"UI","Value":["%s"]},"00081197":{"vr":"US","Value":[%s]}}`, u, codes[i]))
+		}
+		return 409, fmt.Sprintf(`{"00081198":{"vr":"SQ","Value":[%s]}}`, strings.Join(items, ","))
+	})
+	c := &Client{BaseURL: srv.URL + "/dicom-web", Batch: len(codes)}
+	res, err := c.Store(context.Background(), instances(t, len(codes)))
+	if !errors.Is(err, ErrPartial) || len(res.Failed) != len(codes) {
+		t.Fatalf("err %v, failed %d, want all %d", err, len(res.Failed), len(codes))
+	}
+	for i, f := range res.Failed {
+		if w := "PACS failure reason " + want[codes[i]]; f.Reason != w {
+			t.Errorf("FailureReason %s: reason %q, want %q", codes[i], f.Reason, w)
+		}
 	}
 }
 

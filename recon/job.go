@@ -8,9 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ctrecon/ctrecon/dicomio"
@@ -63,9 +66,34 @@ type Job struct {
 // VolumeSpec is the reconstruction grid. A zero voxel size means the
 // detector pitch scaled to the isocentre.
 type VolumeSpec struct {
-	Dim      [3]int     `json:"dim"`
-	VoxelMM  [3]float64 `json:"voxel_mm"`
-	OffsetMM [3]float64 `json:"offset_mm"`
+	Dim      Triple[int]     `json:"dim"`
+	VoxelMM  Triple[float64] `json:"voxel_mm"`
+	OffsetMM Triple[float64] `json:"offset_mm"`
+}
+
+// Triple is a value per axis, x, y and z. In JSON it is an array of three
+// numbers, or one number for all three axes, as the command line's --dim,
+// --voxel and --offset take it: "voxel_mm": 0.5 is isotropic, "dim": 256 a
+// cube. An array of another length is an error, not zero-filled.
+type Triple[T int | float64] [3]T
+
+// UnmarshalJSON takes one number or an array of three. Its errors are
+// *json.UnmarshalTypeError, so that the decoder names the field.
+func (t *Triple[T]) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		return nil
+	}
+	var one T
+	if json.Unmarshal(data, &one) == nil {
+		*t = Triple[T]{one, one, one}
+		return nil
+	}
+	var three []T
+	if json.Unmarshal(data, &three) == nil && len(three) == 3 {
+		*t = Triple[T](three)
+		return nil
+	}
+	return &json.UnmarshalTypeError{Value: firstChars(data, 40), Type: reflect.TypeFor[Triple[T]]()}
 }
 
 // FilterSpec is the ramp filter: window name, cut-off (fraction of Nyquist,
@@ -85,23 +113,93 @@ type Sphere struct {
 // ErrJob is wrapped by every error about a malformed job.
 var ErrJob = errors.New("invalid job")
 
+// FieldError is an error about one field of a job. It wraps ErrJob.
+type FieldError struct {
+	// Field is the field's JSON path: volume.voxel_mm[0], bins[1],
+	// water_roi.radius_mm. A command line that set the field from a flag
+	// names the flag instead.
+	Field string
+	// Problem says what is wrong with the value.
+	Problem string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("%v: %s: %s", ErrJob, e.Field, e.Problem) }
+func (e *FieldError) Unwrap() error { return ErrJob }
+
 func jobErr(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrJob, field, fmt.Sprintf(format, args...))
+	return &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)}
 }
 
 // ParseJob decodes a JSON job spec, rejecting unknown fields (a misspelt
-// field would otherwise be silently ignored), and validates it.
+// field would otherwise be silently ignored) and anything after the job's
+// object, and validates it. A value of the wrong type is a *FieldError
+// naming the field and the type wanted; a syntax error names its line and
+// column.
 func ParseJob(data []byte) (*Job, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var j Job
 	if err := dec.Decode(&j); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrJob, err)
+		return nil, decodeErr(data, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: more after the job's JSON object (at byte %d)", ErrJob, dec.InputOffset())
 	}
 	if err := j.Validate(); err != nil {
 		return nil, err
 	}
 	return &j, nil
+}
+
+// decodeErr says where and what: the field and the type it wants, or the
+// line and column of a syntax error.
+func decodeErr(data []byte, err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return jobErr(typeErr.Field, "got %s, want %s", typeErr.Value, jsonType(typeErr.Type))
+	}
+	var syntaxErr *json.SyntaxError
+	if errors.As(err, &syntaxErr) {
+		at := max(0, min(int(syntaxErr.Offset)-1, len(data))) // the offending byte
+		line := bytes.Count(data[:at], []byte("\n")) + 1
+		col := at - bytes.LastIndexByte(data[:at], '\n')
+		return fmt.Errorf("%w: line %d, column %d: %v", ErrJob, line, col, err)
+	}
+	return fmt.Errorf("%w: %v", ErrJob, err)
+}
+
+// jsonType describes the JSON that decodes into t.
+func jsonType(t reflect.Type) string {
+	switch t {
+	case reflect.TypeFor[Triple[int]]():
+		return "a whole number or an array of 3"
+	case reflect.TypeFor[Triple[float64]]():
+		return "a number or an array of 3"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		return "a whole number"
+	case reflect.Float64, reflect.Float32:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Pointer:
+		return jsonType(t.Elem())
+	}
+	return "an object"
+}
+
+// firstChars returns the first n bytes of data for a message, a character
+// cut there replaced by "?".
+func firstChars(data []byte, n int) string {
+	if len(data) > n {
+		return strings.ToValidUTF8(string(data[:n]), "?") + "..."
+	}
+	return string(data)
 }
 
 // ReadJob reads and parses a JSON job spec file.

@@ -25,7 +25,7 @@ func runDemo(args []string) error {
 	fs.Lookup("pitch").DefValue, s.pitch = "4", 4
 	fs.Lookup("scale").DefValue, s.scale = "116", 116
 	fs.Lookup("dim").DefValue, r.dim = "128", "128"
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	start := time.Now()

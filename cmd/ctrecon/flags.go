@@ -1,10 +1,42 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
 )
+
+// parseFlags parses args into fs with flags and positional arguments in
+// any order, as the README writes them (submit JOB.json --wait): Go's flag
+// package stops at the first positional argument, and every flag after it
+// was taken for one more positional. "--" ends the flags. More than max
+// positional arguments is an error naming them; fs.Args() returns the
+// others.
+func parseFlags(fs *flag.FlagSet, args []string, max int) error {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if end := len(args) - len(rest) - 1; end >= 0 && args[end] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
+	}
+	switch {
+	case len(positional) > max && max == 0:
+		return fmt.Errorf("unexpected argument %q: ctrecon %s takes flags only", positional[0], fs.Name())
+	case len(positional) > max:
+		return fmt.Errorf("unexpected argument %q after %q", positional[max], positional[max-1])
+	}
+	return fs.Parse(append([]string{"--"}, positional...)) // fs.Args() returns them
+}
 
 // floatList parses "a,b,c" (or a single value repeated) into n floats.
 func floatList(s string, n int) ([]float64, error) {

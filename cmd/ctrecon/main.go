@@ -8,8 +8,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
+
+	"github.com/agnivade/levenshtein"
 )
 
 type command struct {
@@ -32,32 +37,75 @@ var commands = []command{
 	{"search", "find the series or slices most like one, from a running service", runSearch},
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: ctrecon <command> [flags]\n\ncommands:")
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: ctrecon <command> [flags]\n\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(os.Stderr, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(os.Stderr, "\nRun 'ctrecon <command> -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'ctrecon <command> -h' for a command's flags.")
 }
 
 func main() {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	if len(os.Args) < 2 {
-		usage()
-		os.Exit(2)
+	os.Exit(dispatch(os.Args[1:], os.Stderr))
+}
+
+// dispatch runs the command args[0] names with the rest of args, writing
+// its error to stderr, and returns the exit status: 0, 1 when the command
+// failed, 2 when args name no command (a misspelt one gets the closest
+// names).
+func dispatch(args []string, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
 	}
+	if slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]) {
+		usage(stderr)
+		return 0
+	}
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == args[0] })
+	if i < 0 {
+		fmt.Fprintf(stderr, "ctrecon: unknown command %q\n", args[0])
+		if near := closest(args[0]); near != "" {
+			fmt.Fprintf(stderr, "did you mean %s?\n", near)
+		}
+		fmt.Fprintln(stderr)
+		usage(stderr)
+		return 2
+	}
+	if err := commands[i].run(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "ctrecon %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// closest returns the commands a mistyped name most likely meant: those
+// at the smallest Levenshtein distance from it, up to 2, or else those
+// that begin with it (as cobra suggests), joined by "or".
+func closest(name string) string {
+	name = strings.ToLower(name)
+	var near, prefixed []string
+	best := 2
 	for _, c := range commands {
-		if c.name == os.Args[1] {
-			if err := c.run(os.Args[2:]); err != nil {
-				if errors.Is(err, flag.ErrHelp) {
-					os.Exit(0)
-				}
-				fmt.Fprintf(os.Stderr, "ctrecon %s: %v\n", c.name, err)
-				os.Exit(1)
-			}
-			return
+		switch d := levenshtein.ComputeDistance(name, c.name); {
+		case d < best:
+			near, best = []string{c.name}, d
+		case d == best:
+			near = append(near, c.name)
+		}
+		if name != "" && strings.HasPrefix(c.name, name) {
+			prefixed = append(prefixed, c.name)
 		}
 	}
-	usage()
-	os.Exit(2)
+	if len(near) == 0 {
+		near = prefixed
+	}
+	if len(near) < 2 {
+		return strings.Join(near, "")
+	}
+	return strings.Join(near[:len(near)-1], ", ") + " or " + near[len(near)-1]
 }

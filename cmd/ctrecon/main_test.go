@@ -93,7 +93,7 @@ func TestCommandErrors(t *testing.T) {
 		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--filter", "gauss"}, "--filter"},
 		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--device", "tpu"}, "--device"},
 		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--device", "cuda"}, "--device cuda"},
-		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--cutoff", "2"}, "cut-off"},
+		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--cutoff", "2"}, "--cutoff"},
 		{runPhantom, []string{"-o", dir + "/p", "--sdd", "500"}, "sdd_mm"},
 		{runPhantom, []string{"-o", dir + "/p", "--det", "big"}, "--det"},
 		{runPhantom, []string{"-o", dir + "/p", "--phantom", "teapot"}, "teapot"},

@@ -108,7 +108,7 @@ func runPhantom(args []string) error {
 	thresholds := fs.String("thresholds", "15,25,33.5,50.5,70", "--spectral: energy thresholds in keV, one bin from each to the next (the last to the kVp)")
 	var s scanFlags
 	s.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	if *out == "" {

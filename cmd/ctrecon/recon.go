@@ -13,6 +13,7 @@ import (
 	"github.com/ctrecon/ctrecon/kernels"
 	"github.com/ctrecon/ctrecon/metaimage"
 	"github.com/ctrecon/ctrecon/preview"
+	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -196,20 +197,25 @@ func runRecon(args []string) error {
 	in := fs.String("i", "", "input: a spectral scan folder (scan.json) or a plastimatch projection folder")
 	out := fs.String("o", "", "output: a folder for a spectral scan (DICOM series, previews, report.json), a .mha file for a plastimatch folder")
 	png := fs.String("png", "", "plastimatch folders: also write the three central slices to this PNG")
-	bins := fs.String("bins", "", "spectral scans: energy bins to reconstruct, e.g. 0,2 (default all)")
-	pacsURL := fs.String("pacs", "", "spectral scans: DICOMweb root to upload the series to (STOW-RS)")
-	waterROI := fs.String("water-roi", "", "spectral scans: X,Y,Z,R sphere (mm) in which to measure water instead of using scan.json's calibration")
-	id := fs.String("id", "", "spectral scans: job ID, from which the DICOM UIDs are derived (default: one derived from the parameters)")
+	fs.String("bins", "", "spectral scans: energy bins to reconstruct, e.g. 0,2 (default all)")
+	fs.String("pacs", "", "spectral scans: DICOMweb root to upload the series to (STOW-RS)")
+	fs.String("water-roi", "", "spectral scans: X,Y,Z,R sphere (mm) in which to measure water instead of using scan.json's calibration")
+	fs.String("id", "", "spectral scans: job ID, from which the DICOM UIDs are derived (default: one derived from the parameters)")
 	var r reconFlags
 	r.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	if *in == "" || *out == "" {
 		return fmt.Errorf("-i DIR and -o OUT are required")
 	}
+	var job recon.Job // of a spectral scan; for a plastimatch folder, its checks name the flags
+	set, err := setJob(fs, &job, false)
+	if err != nil {
+		return err
+	}
 	if _, err := os.Stat(filepath.Join(*in, sinogram.ManifestName)); err == nil {
-		return runSpectral(*id, *in, *out, *bins, *pacsURL, *waterROI, &r)
+		return runSpectral(job, set, r.threads)
 	}
 	return runPlastimatch(*in, *out, *png, &r)
 }

@@ -39,7 +39,7 @@ func runWorker(args []string) error {
 	jobs := fs.Int("jobs", recon.DefaultJobs, jobsUsage)
 	device := fs.String("device", "auto", "back-projection device: auto, cpu or cuda")
 	threads := fs.Int("threads", 0, "CPU threads per worker (0: all cores)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	ctx, stop := signalContext()
@@ -77,7 +77,7 @@ func runAcquire(args []string) error {
 	views := fs.Int("views", 180, "--simulate: views")
 	scanID := fs.String("scan-id", "", "stream the scan under this ID (default: the manifest's; SIM-<time> for --simulate)")
 	pace := fs.Duration("pace", 0, "time between views, as the scanner takes them (0: as fast as acknowledged)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	ctx, stop := signalContext()
@@ -133,29 +133,23 @@ func runSubmit(args []string) error {
 	n.register(fs, defaultNATS)
 	in := fs.String("i", "", "scan folder to upload and reconstruct")
 	scanID := fs.String("scan", "", "ID of a scan streamed by 'ctrecon acquire'")
-	id := fs.String("id", "", "job ID (default: a new one); also the deduplication key")
-	out := fs.String("o", "", "output folder on the worker (default: the worker's own, per job)")
-	bins := fs.String("bins", "", "energy bins to reconstruct (default all)")
-	pacsURL := fs.String("pacs", "", "DICOMweb root to upload the series to")
+	fs.String("id", "", "job ID (default: a new one); also the deduplication key")
+	fs.String("o", "", "output folder on the worker (default: the worker's own, per job)")
+	fs.String("bins", "", "energy bins to reconstruct (default all)")
+	fs.String("pacs", "", "DICOMweb root to upload the series to")
+	fs.Duration("scan-wait", recon.DefaultScanWait, "--scan: fail the job when the scan sends nothing new for this long")
 	wait := fs.Bool("wait", false, "show progress until the job is done, failed or cancelled")
-	scanWait := fs.Duration("scan-wait", recon.DefaultScanWait, "--scan: fail the job when the scan sends nothing new for this long")
 	var r reconFlags
 	r.register(fs)
 	fs.Lookup("dim").DefValue, r.dim = "128,128,32", "128,128,32"
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	job, err := jobFromArgs(fs.Args(), *in, *scanID, *id, *out, *bins, *pacsURL, &r)
+	job, set, err := jobFromArgs(fs, *in, *scanID)
 	if err != nil {
 		return err
-	}
-	if flagSet(fs, "scan-wait") {
-		if *scanWait <= 0 {
-			return fmt.Errorf("--scan-wait %v: must be positive", *scanWait)
-		}
-		job.ScanWaitS = scanWait.Seconds()
 	}
 	var scan *sinogram.Scan
 	if *in != "" { // checked before it is uploaded
@@ -163,7 +157,7 @@ func runSubmit(args []string) error {
 			return err
 		}
 		if err := recon.Check(scan, *job); err != nil {
-			return err
+			return set.name(err)
 		}
 	}
 	b, err := n.connect(ctx, "ctrecon-submit")
@@ -179,11 +173,19 @@ func runSubmit(args []string) error {
 	}
 	jobID, dup, err := recon.Submit(ctx, b, *job)
 	if err != nil {
-		return err
+		return set.name(err)
 	}
 	fmt.Println(jobID)
 	if dup {
-		slog.Info("already submitted: not queued again", "job", jobID)
+		st, err := b.GetStatus(ctx, jobID)
+		if err != nil {
+			return err
+		}
+		again := ""
+		if st.State.Final() {
+			again = "; give another --id to run it again"
+		}
+		fmt.Fprintf(os.Stderr, "job %s exists already, not queued again: %s%s\n", jobID, stateLine(st), again)
 	}
 	if !*wait {
 		return nil
@@ -191,24 +193,45 @@ func runSubmit(args []string) error {
 	return waitJob(ctx, b, jobID)
 }
 
-// jobFromArgs builds the job from a JSON file argument or from flags.
-func jobFromArgs(files []string, in, scanID, id, out, bins, pacsURL string, r *reconFlags) (*recon.Job, error) {
-	if len(files) == 1 {
-		return recon.ReadJob(files[0])
+// jobFromArgs builds the job to submit: from the JSON file given, with the
+// job flags given on the command line overriding its fields (-i or --scan
+// its scan), or from the flags alone. It returns the fields that flags set,
+// which name their flags in errors.
+func jobFromArgs(fs *flag.FlagSet, in, scanID string) (*recon.Job, flagFields, error) {
+	if in != "" && scanID != "" {
+		return nil, nil, fmt.Errorf("-i %s and --scan %s: give one scan", in, scanID)
 	}
-	if len(files) > 1 {
-		return nil, fmt.Errorf("one job file at a time, got %d", len(files))
+	job := &recon.Job{}
+	switch {
+	case fs.NArg() == 1:
+		var err error
+		if job, err = recon.ReadJob(fs.Arg(0)); err != nil {
+			return nil, nil, err
+		}
+		if in != "" || scanID != "" {
+			job.Input, job.ScanID, job.Folder = "", "", ""
+		}
+	case in == "" && scanID == "":
+		return nil, nil, fmt.Errorf("give a job file, -i SCAN_DIR or --scan ID")
 	}
-	job := &recon.Job{ID: id, Input: in, ScanID: scanID, Output: out, PACS: pacsURL, Device: r.device,
-		Filter: recon.FilterSpec{Window: r.filter, Cutoff: r.cutoff, Padding: r.pad}}
-	var err error
-	if job.Volume, err = r.volume(); err != nil {
-		return nil, err
+	set, err := setJob(fs, job, fs.NArg() == 1)
+	return job, set, err
+}
+
+// stateLine says where a job stands: its state, how far it is, where it
+// runs and why it failed.
+func stateLine(st bus.Status) string {
+	line := string(st.State)
+	if st.State == bus.StateRunning {
+		line += fmt.Sprintf(", %.0f%% done", 100*st.Progress)
 	}
-	if job.Bins, err = intList(bins); err != nil {
-		return nil, fmt.Errorf("--bins: %w", err)
+	if st.Device != "" {
+		line += " on " + st.Device
 	}
-	return job, job.Validate()
+	if st.Reason != "" {
+		line += ": " + st.Reason
+	}
+	return line
 }
 
 // waitJob shows the job's progress until it is done, failed or cancelled.
@@ -235,13 +258,6 @@ func waitJob(ctx context.Context, b *bus.Bus, id string) error {
 		}
 	}
 	return ctx.Err()
-}
-
-// flagSet reports whether the flag name was given.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
 
 // runCancel cancels a queued, waiting or running job.
@@ -289,7 +305,11 @@ func listJobs(name string, args []string, one bool) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var n natsFlags
 	n.register(fs, defaultNATS)
-	if err := fs.Parse(args); err != nil {
+	positional := 0
+	if one {
+		positional = 1
+	}
+	if err := parseFlags(fs, args, positional); err != nil {
 		return err
 	}
 	if one && fs.NArg() != 1 {
@@ -337,7 +357,7 @@ func runSearch(args []string) error {
 	like := fs.String("like", "", "SERIES_UID or SERIES_UID:SLICE whose feature vector is the query")
 	k := fs.Int("k", 10, "number of neighbours")
 	server := fs.String("http", "http://127.0.0.1:8080", "the service's HTTP address")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	if *like == "" {

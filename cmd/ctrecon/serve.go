@@ -47,7 +47,7 @@ func runServe(args []string) error {
 	device := fs.String("device", "auto", "back-projection device: auto, cpu or cuda")
 	threads := fs.Int("threads", 0, "CPU threads per worker (0: all cores)")
 	demo := fs.Bool("demo", false, "stream a simulated spectral scan through the whole path, print where the DICOM went and a search result, and exit")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

@@ -17,11 +17,8 @@ func runSetup(args []string) error {
 	n.register(fs, defaultNATS)
 	var d deployFlags
 	d.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: setup takes flags only", fs.Args())
 	}
 	ctx, stop := signalContext()
 	defer stop()

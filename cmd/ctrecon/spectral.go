@@ -12,28 +12,10 @@ import (
 	"github.com/ctrecon/ctrecon/recon"
 )
 
-// runSpectral runs the offline job for a spectral scan folder.
-func runSpectral(id, in, out, bins, pacsURL, waterROI string, r *reconFlags) error {
-	job := recon.Job{ID: id, Input: in, Output: out, PACS: pacsURL, Device: r.device,
-		Filter: recon.FilterSpec{Window: r.filter, Cutoff: r.cutoff, Padding: r.pad}}
-	var err error
-	if job.Volume, err = r.volume(); err != nil {
-		return err
-	}
-	if job.Bins, err = intList(bins); err != nil {
-		return fmt.Errorf("--bins: %w", err)
-	}
-	if waterROI != "" {
-		f, err := floatList(waterROI, 4)
-		if err != nil {
-			return fmt.Errorf("--water-roi: %w", err)
-		}
-		job.WaterROI = &recon.Sphere{CenterMM: [3]float64(f[:3]), RadiusMM: f[3]}
-	}
-	if err := job.Validate(); err != nil {
-		return err
-	}
-	bp, release, err := backprojector(r.device, r.threads)
+// runSpectral runs the offline job for a spectral scan folder; set names
+// the flags that set its fields, for its errors.
+func runSpectral(job recon.Job, set flagFields, threads int) error {
+	bp, release, err := backprojector(job.Device, threads)
 	if err != nil {
 		return err
 	}
@@ -60,7 +42,7 @@ func runSpectral(id, in, out, bins, pacsURL, waterROI string, r *reconFlags) err
 			fmt.Printf("  PACS %s: %d stored, %d failed\n", rep.PACS.URL, rep.PACS.Stored, rep.PACS.Failed)
 		}
 	}
-	return err
+	return set.name(err)
 }
 
 // intList parses "a,b,c" into non-negative integers; "" is an empty list.
@@ -77,23 +59,4 @@ func intList(s string) ([]int, error) {
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-// volume returns the job's volume grid from --dim, --voxel and --offset.
-func (r *reconFlags) volume() (recon.VolumeSpec, error) {
-	var v recon.VolumeSpec
-	var err error
-	if v.Dim, err = dims3(r.dim); err != nil {
-		return v, fmt.Errorf("--dim: %w", err)
-	}
-	vox, err := floatList(r.voxel, 3)
-	if err != nil {
-		return v, fmt.Errorf("--voxel: %w", err)
-	}
-	off, err := floatList(r.offset, 3)
-	if err != nil {
-		return v, fmt.Errorf("--offset: %w", err)
-	}
-	v.VoxelMM, v.OffsetMM = [3]float64(vox), [3]float64(off)
-	return v, nil
 }

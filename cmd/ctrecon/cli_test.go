@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/internal/bustest"
+	"github.com/ctrecon/ctrecon/recon"
+)
+
+// A misspelt command is named as unknown, with the closest commands, and
+// exits 2. Before, ctrecon printed the usage and nothing about the word.
+func TestUnknownCommand(t *testing.T) {
+	for _, tc := range []struct {
+		arg, want string
+	}{
+		{"recno", "did you mean recon?"},
+		{"Serve", "did you mean serve?"},
+		{"job", "did you mean jobs?"},
+		{"sub", "did you mean submit?"},
+		{"stat", "did you mean status?"},
+		{"se", "did you mean serve, setup or search?"},
+		{"xyzzy", ""},
+	} {
+		var stderr bytes.Buffer
+		code := dispatch([]string{tc.arg, "--nats", "nats://127.0.0.1:1"}, &stderr)
+		out := stderr.String()
+		if code != 2 || !strings.HasPrefix(out, `ctrecon: unknown command "`+tc.arg+`"`+"\n") {
+			t.Errorf("ctrecon %s: exit %d, stderr\n%s\nwant exit 2 and the command named unknown", tc.arg, code, out)
+		}
+		if tc.want != "" && !strings.Contains(out, "\n"+tc.want+"\n") || tc.want == "" && strings.Contains(out, "did you mean") {
+			t.Errorf("ctrecon %s: stderr\n%s\nwant the suggestion %q", tc.arg, out, tc.want)
+		}
+		if !strings.Contains(out, "commands:") {
+			t.Errorf("ctrecon %s: stderr\n%s\nwant the list of commands", tc.arg, out)
+		}
+	}
+	for _, args := range [][]string{{"-h"}, {"help"}, {"--help", "recon"}} {
+		var stderr bytes.Buffer
+		if code := dispatch(args, &stderr); code != 0 || !strings.Contains(stderr.String(), "commands:") {
+			t.Errorf("ctrecon %v: exit %d, stderr\n%s\nwant exit 0 and the usage", args, code, stderr.String())
+		}
+	}
+	var stderr bytes.Buffer
+	if code := dispatch(nil, &stderr); code != 2 || !strings.Contains(stderr.String(), "commands:") {
+		t.Errorf("ctrecon: exit %d, want 2 and the usage", code)
+	}
+}
+
+// Flags may follow positional arguments, as the README writes `submit
+// JOB.json --wait`; "--" ends the flags; a positional argument too many is
+// an error naming it. Before, the flag package stopped at the first
+// positional argument and took every flag after it for another one.
+func TestFlagsAfterArguments(t *testing.T) {
+	for _, tc := range []struct {
+		args, positional []string
+		wait             bool
+		id, err          string
+	}{
+		{[]string{"job.json", "--wait", "--id", "j1"}, []string{"job.json"}, true, "j1", ""},
+		{[]string{"--id", "j1", "job.json", "--wait"}, []string{"job.json"}, true, "j1", ""},
+		{[]string{"--wait", "--", "--id"}, []string{"--id"}, true, "", ""},
+		{[]string{"a.json", "--wait", "b.json"}, nil, false, "", `unexpected argument "b.json" after "a.json"`},
+	} {
+		fs := flag.NewFlagSet("submit", flag.ContinueOnError)
+		wait, id := fs.Bool("wait", false, ""), fs.String("id", "", "")
+		err := parseFlags(fs, tc.args, 1)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%q: err = %v, want %q", tc.args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(fs.Args(), tc.positional) || *wait != tc.wait || *id != tc.id {
+			t.Errorf("%q: args %q, --wait %v, --id %q, err %v; want %q, %v, %q", tc.args, fs.Args(), *wait, *id, err, tc.positional, tc.wait, tc.id)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "p")
+	err := runPhantom([]string{"-o", out, "--views", "4", "--det", "8x8", "stray"})
+	if err == nil || !strings.Contains(err.Error(), `unexpected argument "stray"`) {
+		t.Errorf("phantom with a stray argument: err = %v, want it named", err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("phantom with a stray argument wrote %s", out)
+	}
+}
+
+// `submit JOB.json --nats URL --wait --id ID` submits to URL, under the ID
+// given instead of the file's, and waits for the job (here, until the test
+// marks it done), and `status JOB_ID --nats URL` asks URL. Before, the
+// flags were taken for file names: submit refused more than one job file,
+// status more than one job ID.
+func TestSubmitFileThenFlags(t *testing.T) {
+	b, srv := bustest.Start(t, bus.Config{})
+	job := filepath.Join(t.TempDir(), "job.json")
+	if err := os.WriteFile(job, []byte(`{"id":"from-file","scan_id":"S1","volume":{"dim":[8,8,8]}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- runSubmit([]string{job, "--nats", srv.ClientURL(), "--wait", "--id", "late-flags-1"}) }()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if st, err := b.GetStatus(t.Context(), "late-flags-1"); err == nil && st.State == bus.StateQueued {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("submit returned %v before the job was done", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job never reached the server given with --nats")
+		}
+	}
+	if _, err := b.PutStatus(t.Context(), bus.Status{ID: "late-flags-1", State: bus.StateDone, Progress: 1, Device: "cpu"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := within(t, time.Minute, "submit --wait", func() error { return <-done }); err != nil {
+		t.Fatalf("submit --wait: %v", err)
+	}
+	if err := runStatus([]string{"late-flags-1", "--nats", srv.ClientURL()}); err != nil {
+		t.Errorf("status JOB_ID --nats URL: %v", err)
+	}
+}
+
+// An error about a job field set from a flag names the flag as typed
+// (--voxel), not the job's JSON path (volume.voxel_mm[0]), in recon on a
+// plastimatch folder and on a spectral scan and in submit, before any work
+// and before submit connects (nothing listens at the URL). A job file's
+// own fields keep their JSON names; a flag given with a file overrides its
+// field and is named. Before, recon and submit named the JSON path, and
+// recon on a plastimatch folder fdk's terms ("voxel spacing x = -1").
+func TestJobFlagErrorsNameTheFlag(t *testing.T) {
+	dir := t.TempDir()
+	if err := runPhantom([]string{"-o", dir + "/pfm", "--views", "8", "--det", "16x8"}); err != nil {
+		t.Fatal(err)
+	}
+	scan := filepath.Join(dir, "scan")
+	if err := runPhantom([]string{"--spectral", "-o", scan, "--views", "8", "--thresholds", "20,40"}); err != nil {
+		t.Fatal(err)
+	}
+	file := func(name, spec string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	good := file("good.json", `{"scan_id":"S1","volume":{"dim":8,"voxel_mm":0.5}}`)
+	bad := file("bad.json", `{"scan_id":"S1","volume":{"dim":8,"voxel_mm":-1}}`)
+	nowhere := []string{"--nats", "nats://127.0.0.1:1"}
+	pfm := []string{"-i", dir + "/pfm", "-o", dir + "/x.mha", "--device", "cpu"}
+	spectral := []string{"-i", scan, "-o", dir + "/out", "--dim", "8", "--device", "cpu"}
+	for _, tc := range []struct {
+		run       func([]string) error
+		args      []string
+		want, not string
+	}{
+		{runRecon, append(pfm, "--voxel", "-1"), "--voxel: must be positive", "spacing"},
+		{runRecon, append(pfm, "--pad", "1"), "--pad: must be at least 2, got 1", "padding"},
+		{runRecon, append(spectral, "--voxel", "0.5,-1,0.5"), "--voxel: must be positive", "voxel_mm"},
+		{runRecon, append(spectral, "--cutoff", "1.5"), "--cutoff: must be in (0, 1], got 1.5", "filter.cutoff"},
+		{runRecon, append(spectral, "--bins", "1,1"), "--bins: bin 1 listed twice", "bins["},
+		{runRecon, append(spectral, "--bins", "7"), "--bins: bin 7 does not exist", "bins["},
+		{runRecon, append(spectral, "--water-roi", "0,0,0,-1"), "--water-roi (radius_mm): must be positive", "water_roi"},
+		{runSubmit, append(nowhere, "--scan", "S1", "--voxel", "1,1,-3"), "--voxel: must be positive", "voxel_mm"},
+		{runSubmit, append(nowhere, "-i", scan, "--bins", "4"), "--bins: bin 4 does not exist", "bins["},
+		{runSubmit, append(nowhere, good, "--voxel", "-2"), "--voxel: must be positive", "voxel_mm"},
+		{runSubmit, append(nowhere, bad), bad + ": invalid job: volume.voxel_mm[0]: must be positive", "--voxel"},
+	} {
+		err := tc.run(tc.args)
+		if !errors.Is(err, recon.ErrJob) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.not) {
+			t.Errorf("%q: err = %v, want recon.ErrJob saying %q and not %q", tc.args, err, tc.want, tc.not)
+		}
+	}
+	if _, err := os.Stat(dir + "/out"); err == nil {
+		t.Errorf("recon wrote %s", dir+"/out")
+	}
+}
+
+// Submitting a job ID that exists says so on stderr with the job's state
+// from the status bucket, and queues nothing; stdout still has the ID.
+// Before, the repeat was acknowledged with a log line that did not say
+// where the job stood.
+func TestSubmitExistingJob(t *testing.T) {
+	b, srv := bustest.Start(t, bus.Config{})
+	args := []string{"--nats", srv.ClientURL(), "--scan", "S1", "--id", "dup-1", "--dim", "8"}
+	if _, stderr := captureOutput(t, func() error { return runSubmit(args) }); strings.Contains(stderr, "exists") {
+		t.Fatalf("first submit says the job exists:\n%s", stderr)
+	}
+	for _, tc := range []struct {
+		status bus.Status
+		want   string
+	}{
+		{bus.Status{ID: "dup-1", State: bus.StateQueued}, "job dup-1 exists already, not queued again: queued\n"},
+		{bus.Status{ID: "dup-1", State: bus.StateRunning, Progress: 0.42, Device: "cpu (2 threads)"},
+			"job dup-1 exists already, not queued again: running, 42% done on cpu (2 threads)\n"},
+		{bus.Status{ID: "dup-1", State: bus.StateFailed, Reason: "scan S1: frame 3 of bin 0 is short"},
+			"job dup-1 exists already, not queued again: failed: scan S1: frame 3 of bin 0 is short; give another --id to run it again\n"},
+	} {
+		if _, err := b.PutStatus(t.Context(), tc.status); err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr := captureOutput(t, func() error { return runSubmit(args) })
+		if stdout != "dup-1\n" || !strings.Contains(stderr, tc.want) {
+			t.Errorf("submit again with the job %s: stdout %q, stderr\n%s\nwant the ID and %q", tc.status.State, stdout, stderr, tc.want)
+		}
+	}
+	info, err := b.JetStream().Stream(t.Context(), bus.StreamJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.CachedInfo().State.Msgs; n != 1 {
+		t.Errorf("%d jobs queued, want the one", n)
+	}
+}
+
+// captureOutput runs f with os.Stdout and os.Stderr going to pipes and
+// returns what it wrote there; f must not fail.
+func captureOutput(t *testing.T, f func() error) (stdout, stderr string) {
+	t.Helper()
+	read := func(w **os.File) func() string {
+		r, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved := *w
+		*w = pw
+		out := make(chan string)
+		go func() { data, _ := io.ReadAll(r); r.Close(); out <- string(data) }()
+		return func() string { *w = saved; pw.Close(); return <-out }
+	}
+	doneOut, doneErr := read(&os.Stdout), read(&os.Stderr)
+	err := f()
+	stdout, stderr = doneOut(), doneErr()
+	if err != nil {
+		t.Fatalf("%v\nstderr:\n%s", err, stderr)
+	}
+	return stdout, stderr
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ctrecon/ctrecon/recon"
+)
+
+// jobFlags are the command-line flags that set fields of a recon.Job, with
+// each field's JSON path as recon's errors name it. recon (on a spectral
+// scan) and submit build their job from this one list, and an error about
+// a field a flag set names the flag (--voxel), not the field
+// (volume.voxel_mm[0]).
+var jobFlags = []struct {
+	flag, field string
+	set         func(j *recon.Job, value string) error
+}{
+	{"id", "id", text(func(j *recon.Job) *string { return &j.ID })},
+	{"i", "input", text(func(j *recon.Job) *string { return &j.Input })},
+	{"scan", "scan_id", text(func(j *recon.Job) *string { return &j.ScanID })},
+	{"o", "output", text(func(j *recon.Job) *string { return &j.Output })},
+	{"pacs", "pacs", text(func(j *recon.Job) *string { return &j.PACS })},
+	{"device", "device", text(func(j *recon.Job) *string { return &j.Device })},
+	{"bins", "bins", func(j *recon.Job, v string) (err error) { j.Bins, err = intList(v); return err }},
+	{"dim", "volume.dim", func(j *recon.Job, v string) (err error) { j.Volume.Dim, err = dims3(v); return err }},
+	{"voxel", "volume.voxel_mm", triple(func(j *recon.Job) *recon.Triple[float64] { return &j.Volume.VoxelMM })},
+	{"offset", "volume.offset_mm", triple(func(j *recon.Job) *recon.Triple[float64] { return &j.Volume.OffsetMM })},
+	{"filter", "filter.window", text(func(j *recon.Job) *string { return &j.Filter.Window })},
+	{"cutoff", "filter.cutoff", number(func(j *recon.Job) *float64 { return &j.Filter.Cutoff })},
+	{"pad", "filter.padding", number(func(j *recon.Job) *float64 { return &j.Filter.Padding })},
+	{"water-roi", "water_roi", waterROI},
+	{"scan-wait", "scan_wait_s", scanWait},
+}
+
+// setJob sets job's fields from the flags of fs that jobFlags lists: every
+// one fs has or, with onlyGiven, those given on the command line (which
+// override a job file's fields). It validates the job and returns the
+// fields it set, which name their flags in errors.
+func setJob(fs *flag.FlagSet, job *recon.Job, onlyGiven bool) (flagFields, error) {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	set := flagFields{}
+	for _, jf := range jobFlags {
+		f := fs.Lookup(jf.flag)
+		if f == nil || onlyGiven && !given[jf.flag] {
+			continue
+		}
+		if err := jf.set(job, f.Value.String()); err != nil {
+			return set, fmt.Errorf("%s: %w", dashed(jf.flag), err)
+		}
+		set[jf.field] = dashed(jf.flag)
+	}
+	return set, set.name(job.Validate())
+}
+
+// flagFields maps the job fields set from flags to their flags, as typed.
+type flagFields map[string]string
+
+// name returns err, or for a *recon.FieldError about a field a flag set,
+// an error that names the flag instead (and wraps the field error).
+func (set flagFields) name(err error) error {
+	var fe *recon.FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	for field, flag := range set {
+		rest, ok := strings.CutPrefix(fe.Field, field)
+		switch {
+		case !ok:
+		case rest == "" || rest[0] == '[': // the field, or one of its values
+			return &flagError{flag: flag, field: fe}
+		case rest[0] == '.': // a part of it, such as water_roi.radius_mm
+			return &flagError{flag: flag, part: rest[1:], field: fe}
+		}
+	}
+	return err
+}
+
+// flagError is an error about a job field, named by the flag that set it.
+type flagError struct {
+	flag  string
+	part  string // the part of the flag's value, as the job names it (radius_mm), if it is not all of it
+	field *recon.FieldError
+}
+
+func (e *flagError) Error() string {
+	if e.part != "" {
+		return fmt.Sprintf("%s (%s): %s", e.flag, e.part, e.field.Problem)
+	}
+	return e.flag + ": " + e.field.Problem
+}
+
+func (e *flagError) Unwrap() error { return e.field }
+
+// scanWait sets how long a streamed job waits for its scan to send more.
+func scanWait(j *recon.Job, v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return err
+	}
+	if d <= 0 {
+		return fmt.Errorf("%v: must be positive", d)
+	}
+	j.ScanWaitS = d.Seconds()
+	return nil
+}
+
+// dashed writes a flag as the README does: -i, --voxel.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+func text(field func(*recon.Job) *string) func(*recon.Job, string) error {
+	return func(j *recon.Job, v string) error { *field(j) = v; return nil }
+}
+
+func number(field func(*recon.Job) *float64) func(*recon.Job, string) error {
+	return func(j *recon.Job, v string) (err error) {
+		*field(j), err = strconv.ParseFloat(v, 64)
+		return err
+	}
+}
+
+func triple(field func(*recon.Job) *recon.Triple[float64]) func(*recon.Job, string) error {
+	return func(j *recon.Job, v string) error {
+		f, err := floatList(v, 3)
+		if err == nil {
+			*field(j) = recon.Triple[float64](f)
+		}
+		return err
+	}
+}
+
+// waterROI sets the water sphere from X,Y,Z,R in mm; "" is none.
+func waterROI(j *recon.Job, v string) error {
+	if v == "" {
+		j.WaterROI = nil
+		return nil
+	}
+	f, err := floatList(v, 4)
+	if err == nil {
+		j.WaterROI = &recon.Sphere{CenterMM: [3]float64(f[:3]), RadiusMM: f[3]}
+	}
+	return err
+}
