@@ -58,7 +58,7 @@ func checkOutput(dir, id string) (done bool, err error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return false, nil
 	case err != nil:
-		return false, jobErr("output", "%v", err)
+		return false, jobErr("output", "output folder %s: %v", dir, err)
 	case len(entries) == 0:
 		return false, nil
 	}

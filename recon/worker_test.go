@@ -262,13 +262,14 @@ func TestFailedJobStopsScanConsumer(t *testing.T) {
 	if _, err := b.PutFolder(ctx, CalibrationFolder("BROKEN-1"), calib); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.PublishManifest(ctx, "BROKEN-1", []byte(`{"scan_id": "BROKEN-1"}`)); err != nil {
-		t.Fatal(err)
-	}
 	startWorker(t, b, t.TempDir())
 	j := streamJob(t, "broken-1")
 	j.ScanID = "BROKEN-1"
 	if _, _, err := Submit(ctx, b, j); err != nil {
+		t.Fatal(err)
+	}
+	// Published after the job, or Submit's check would refuse the job.
+	if _, err := b.PublishManifest(ctx, "BROKEN-1", []byte(`{"scan_id": "BROKEN-1"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if st := waitState(t, b, "broken-1", time.Minute); st.State != bus.StateFailed {
