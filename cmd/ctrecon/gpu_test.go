@@ -1,12 +1,20 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/internal/bustest"
+	"github.com/ctrecon/ctrecon/kernels"
+	"github.com/ctrecon/ctrecon/recon"
 
 	"github.com/ctrecon/ctrecon/dicomio"
 	"github.com/ctrecon/ctrecon/fdk"
@@ -39,29 +47,85 @@ func TestGPUSpectralReconMatchesCPU(t *testing.T) {
 	if !strings.HasPrefix(rep.Device, "cuda") {
 		t.Errorf("report names device %q, want the GPU", rep.Device)
 	}
-	slices, _ := filepath.Glob(filepath.Join(dir, "cpu", "dicom", "bin*", "IM_*.dcm"))
-	if len(slices) != 5*32 {
-		t.Fatalf("%d CPU slices, want 5 bins of 32", len(slices))
+	compareDICOM(t, filepath.Join(dir, "cpu"), filepath.Join(dir, "cuda"), 5*32)
+}
+
+// compareDICOM checks that every slice of every bin under got is the one
+// under want within 1 HU, pixel by pixel (padding, NaN, where both pad).
+func compareDICOM(t *testing.T, want, got string, slices int) {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(want, "dicom", "bin*", "IM_*.dcm"))
+	if len(paths) != slices {
+		t.Fatalf("%d CPU slices, want %d", len(paths), slices)
 	}
 	worst := 0.0
-	for _, cpuPath := range slices {
-		rel, _ := filepath.Rel(filepath.Join(dir, "cpu"), cpuPath)
-		want, _, _, err := dicomio.ReadSliceHU(cpuPath)
+	for _, path := range paths {
+		rel, _ := filepath.Rel(want, path)
+		w, _, _, err := dicomio.ReadSliceHU(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, _, _, err := dicomio.ReadSliceHU(filepath.Join(dir, "cuda", rel))
+		g, _, _, err := dicomio.ReadSliceHU(filepath.Join(got, rel))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range want {
-			worst = math.Max(worst, math.Abs(got[i]-want[i]))
+		for i := range w {
+			if math.IsNaN(w[i]) != math.IsNaN(g[i]) {
+				t.Fatalf("%s pixel %d: %g on the GPU, %g on the CPU: padding differs", rel, i, g[i], w[i])
+			}
+			if !math.IsNaN(w[i]) {
+				worst = math.Max(worst, math.Abs(g[i]-w[i]))
+			}
 		}
 	}
 	t.Logf("largest difference between GPU and CPU DICOM pixels: %.2f HU", worst)
 	if worst > 1 {
 		t.Errorf("GPU and CPU DICOM differ by up to %.2f HU, want at most 1", worst)
 	}
+}
+
+// A worker given --device auto on a machine with a GPU chooses it, and the
+// job it runs writes the CPU's DICOM within 1 HU.
+func TestGPUWorkerAutoChoosesGPU(t *testing.T) {
+	gputest.Open(t).Close()
+	dir := t.TempDir()
+	if err := runPhantom([]string{"--spectral", "-o", dir + "/scan", "--views", "90"}); err != nil {
+		t.Fatal(err)
+	}
+	grid := []string{"--dim", "96,96,16", "--voxel", "0.4"}
+	if err := runRecon(append([]string{"-i", dir + "/scan", "-o", dir + "/cpu", "--device", "cpu"}, grid...)); err != nil {
+		t.Fatal(err)
+	}
+	bp, release, err := backprojector("auto", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if _, ok := bp.(*kernels.CUDA); !ok {
+		t.Fatalf("--device auto chose %s, want the GPU", bp.Name())
+	}
+	b, _ := bustest.Start(t, bus.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &recon.Worker{Bus: b, Dir: t.TempDir(), Backprojector: bp}
+	var wg sync.WaitGroup
+	wg.Go(func() { w.Run(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+	job := recon.Job{ID: "gpu-auto-1", Input: dir + "/scan", Output: dir + "/gpu", Device: "auto",
+		Volume: recon.VolumeSpec{Dim: recon.Triple[int]{96, 96, 16}, VoxelMM: recon.Triple[float64]{0.4, 0.4, 0.4}}}
+	if _, _, err := recon.Submit(ctx, b, job); err != nil {
+		t.Fatal(err)
+	}
+	var st bus.Status
+	for deadline := time.Now().Add(2 * time.Minute); !st.State.Final(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("job not over within 2 minutes: %+v", st)
+		}
+		st, _ = b.GetStatus(ctx, job.ID)
+	}
+	if st.State != bus.StateDone || !strings.HasPrefix(st.Device, "cuda") {
+		t.Fatalf("job %s on %q (%s), want done on the GPU", st.State, st.Device, st.Reason)
+	}
+	compareDICOM(t, dir+"/cpu", dir+"/gpu", 5*16)
 }
 
 // A plastimatch projection folder reconstructs on the GPU to the CPU's
