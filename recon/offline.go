@@ -236,6 +236,7 @@ func (r *runner) reconstruct(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer rec.Abort() // a failed or cancelled job gives a GPU's memory back
 	if rep := fdk.CheckFOV(rec.Views(), g.Detector, r.grid); !rep.Complete() {
 		r.warn("field of view: %s", rep)
 	}

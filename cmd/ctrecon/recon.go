@@ -147,6 +147,7 @@ func reconstruct(g *fdk.Geometry, grid fdk.Grid, read func(v int) ([]float32, er
 	if err != nil {
 		return nil, summary{}, err
 	}
+	defer rec.Abort() // a failure part-way gives a GPU's memory back
 	if rep := fdk.CheckFOV(rec.Views(), g.Detector, grid); !rep.Complete() {
 		slog.Warn("field of view", "report", rep.String())
 	}
