@@ -60,7 +60,8 @@ func smallJob(t *testing.T) Job {
 
 // The offline path, from raw counts to DICOM: in every bin's series, water
 // (the 5 mm around the axis, inside the ring of inserts) reads 0 ± 20 HU
-// and air just outside the phantom -1000 ± 30 HU, read back from the DICOM
+// (measured up to 11.8, beam hardening at 15-25 keV) and air just outside
+// the phantom -1000 ± 12 HU (measured up to 4.3), read back from the DICOM
 // files themselves; the report lists every bin and stage.
 func TestRunWaterAndAirInEveryBin(t *testing.T) {
 	job := smallJob(t)
@@ -83,8 +84,8 @@ func TestRunWaterAndAirInEveryBin(t *testing.T) {
 			gadolinium[k] += ringMean(s.hu, s.cols, s.rows, 0.6, fdk.Vec3{0, 9}, 0, 2) / n
 		}
 		t.Logf("bin %d (%g-%g keV): water %.1f HU, air %.1f HU", b.Index, b.LowKeV, b.HighKeV, water, air)
-		if !(math.Abs(water) <= 20) || !(math.Abs(air+1000) <= 30) {
-			t.Errorf("bin %d: water %.1f HU (want 0 ± 20), air %.1f HU (want -1000 ± 30)", b.Index, water, air)
+		if !(math.Abs(water) <= 20) || !(math.Abs(air+1000) <= 12) {
+			t.Errorf("bin %d: water %.1f HU (want 0 ± 20), air %.1f HU (want -1000 ± 12)", b.Index, water, air)
 		}
 	}
 	t.Logf("iodine by bin %.0f HU, gadolinium %.0f HU", iodine, gadolinium)
@@ -171,7 +172,8 @@ func TestRunReportsFailedUpload(t *testing.T) {
 }
 
 // A water region measured in the volume replaces the manifest's
-// calibration and gives the same HU scale.
+// calibration and gives the same HU scale: within 0.5 % of the simulated
+// value (measured +0.08 %).
 func TestRunWaterROI(t *testing.T) {
 	job := smallJob(t)
 	job.Bins = []int{3}
@@ -181,8 +183,9 @@ func TestRunWaterROI(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := rep.Bins[0]
-	if b.MuWaterFrom != "water_roi" || math.Abs(b.MuWater/0.02087-1) > 0.02 {
-		t.Errorf("measured water %.5f/mm from %s, want within 2%% of the simulated 0.02087", b.MuWater, b.MuWaterFrom)
+	t.Logf("measured water %.5f/mm from %s (%+.2f %% of the simulated 0.02087)", b.MuWater, b.MuWaterFrom, 100*(b.MuWater/0.02087-1))
+	if b.MuWaterFrom != "water_roi" || math.Abs(b.MuWater/0.02087-1) > 0.005 {
+		t.Errorf("measured water %.5f/mm from %s, want within 0.5%% of the simulated 0.02087", b.MuWater, b.MuWaterFrom)
 	}
 }
 
