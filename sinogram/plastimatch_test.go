@@ -12,6 +12,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/fdk/phantom"
+	"github.com/ctrecon/ctrecon/internal/peertest"
 	"github.com/ctrecon/ctrecon/metaimage"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
@@ -75,19 +76,6 @@ func TestPlastimatchRoundTrip(t *testing.T) {
 	}
 }
 
-// needPlastimatch skips when plastimatch is not installed, unless the run
-// demands the peer tools (CTRECON_REQUIRE_PEERS=1, set by CI after it
-// installed them).
-func needPlastimatch(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("plastimatch"); err != nil {
-		if os.Getenv("CTRECON_REQUIRE_PEERS") == "1" {
-			t.Fatal("plastimatch not found and CTRECON_REQUIRE_PEERS=1")
-		}
-		t.Skip("plastimatch not installed (apt-get install plastimatch)")
-	}
-}
-
 func run(t *testing.T, name string, args ...string) {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
@@ -99,7 +87,7 @@ func run(t *testing.T, name string, args ...string) {
 // Projections made by `plastimatch drr` from a volume reconstruct in ctrecon
 // to that volume: same place, same orientation, same attenuation.
 func TestPlastimatchDRRReconstructs(t *testing.T) {
-	needPlastimatch(t)
+	peertest.Tool(t, "plastimatch", "plastimatch")
 	dir := t.TempDir()
 	grid := fdk.CenteredGrid([3]int{80, 80, 60}, [3]float64{1.5, 1.5, 1.5}, fdk.Vec3{})
 	truth := fdk.NewVolume(grid)
@@ -154,7 +142,7 @@ func centralError(vol, truth *fdk.Volume) (float64, [2]float64) {
 // on the same grid as ctrecon's: after a linear fit (plastimatch's scale is
 // not quantitative) the two agree voxel by voxel.
 func TestPlastimatchFDKReadsOurFolders(t *testing.T) {
-	needPlastimatch(t)
+	peertest.Tool(t, "plastimatch", "plastimatch")
 	g := testGeometry(120)
 	g.OffsetU, g.OffsetV, g.Tilt, g.COROffset = 0, 0, 0, 0
 	projs, err := spheres.ProjectGeometry(g, 0)
