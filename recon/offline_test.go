@@ -192,13 +192,16 @@ func TestRunWaterROI(t *testing.T) {
 func TestJobErrorsNameTheField(t *testing.T) {
 	good := `{"id":"j","input":"in","output":"out","volume":{"dim":[8,8,8]},"filter":{"window":"hann"}}`
 	cases := map[string]string{
-		strings.Replace(good, `"input":"in",`, ``, 1):                   "input",
-		strings.Replace(good, `[8,8,8]`, `[8,0,8]`, 1):                  "volume.dim[1]",
-		strings.Replace(good, `"hann"`, `"gauss"`, 1):                   "filter.window",
-		strings.Replace(good, `"window":"hann"`, `"cutoff":1.5`, 1):     "filter.cutoff",
-		strings.Replace(good, `"id":"j"`, `"id":"j","device":"tpu"`, 1): "device",
-		strings.Replace(good, `"id":"j"`, `"id":"j","bins":[1,1]`, 1):   "bins[1]",
-		strings.Replace(good, `"id":"j"`, `"id":"j","voxels":2`, 1):     "voxels",
+		strings.Replace(good, `"input":"in",`, ``, 1):                                                      "input",
+		strings.Replace(good, `[8,8,8]`, `[8,0,8]`, 1):                                                     "volume.dim[1]",
+		strings.Replace(good, `"hann"`, `"gauss"`, 1):                                                      "filter.window",
+		strings.Replace(good, `"window":"hann"`, `"cutoff":1.5`, 1):                                        "filter.cutoff",
+		strings.Replace(good, `"id":"j"`, `"id":"j","device":"tpu"`, 1):                                    "device",
+		strings.Replace(good, `"id":"j"`, `"id":"j","bins":[1,1]`, 1):                                      "bins[1]",
+		strings.Replace(good, `"id":"j"`, `"id":"j","voxels":2`, 1):                                        "voxels",
+		strings.Replace(good, `[8,8,8]`, `[2147483648,2147483648,4]`, 1):                                   "volume.dim: 2147483648 x 2147483648 x 4",
+		strings.Replace(good, `[8,8,8]`, `[10000,1,1],"voxel_mm":[1e305,1,1],"offset_mm":[-1e308,0,0]`, 1): "volume: invalid geometry: volume origin x",
+		strings.Replace(good, `"id":"j"`, `"id":"j","bins":[0,1,2,3,4,5,6,7,8]`, 1):                        "bins: 9 bins",
 		`{"id":`: "unexpected EOF",
 	}
 	for spec, want := range cases {
