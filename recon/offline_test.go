@@ -24,7 +24,7 @@ import (
 // simulator's default phantom (30 mm of water with lipid, hydroxyapatite,
 // iodine and gadolinium inserts) over 90 views.
 var simulated = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "ctrecon-recon-test-")
+	dir, err := sharedTempDir("ctrecon-recon-test-")
 	if err != nil {
 		return "", err
 	}
@@ -33,12 +33,29 @@ var simulated = sync.OnceValues(func() (string, error) {
 	return dir, sinogram.Simulate(dir, spec)
 })
 
+// sharedDirs are the folders made for the whole test binary, which
+// TestMain removes: only those some test asked for, so that running one
+// test (or a fuzz target) does not simulate and reconstruct a scan on exit.
+var sharedDirs struct {
+	sync.Mutex
+	dirs []string
+}
+
+// sharedTempDir makes a folder that TestMain removes.
+func sharedTempDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err == nil {
+		sharedDirs.Lock()
+		sharedDirs.dirs = append(sharedDirs.dirs, dir)
+		sharedDirs.Unlock()
+	}
+	return dir, err
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, once := range []func() (string, error){simulated, offlineVolumes} {
-		if dir, err := once(); err == nil {
-			os.RemoveAll(dir)
-		}
+	for _, dir := range sharedDirs.dirs {
+		os.RemoveAll(dir)
 	}
 	os.Exit(code)
 }
