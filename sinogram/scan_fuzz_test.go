@@ -137,18 +137,7 @@ func FuzzPreprocessFrames(f *testing.F) {
 	spec := noiselessSpec()
 	spec.Views, spec.Thresholds, spec.Flats, spec.Darks = 2, []float64{20}, 1, 1
 	spec.Layout.ChipsX = 1
-	sim, err := sinogram.NewSimulator(spec)
-	if err != nil {
-		f.Fatal(err)
-	}
-	dir := f.TempDir()
-	if err := sim.Write(dir); err != nil {
-		f.Fatal(err)
-	}
-	scan, err := sinogram.ReadScan(dir)
-	if err != nil {
-		f.Fatal(err)
-	}
+	_, scan := simulateScan(f, spec)
 	flatPath := scan.FramePath(sinogram.FlatFrame, 0, 0, 0, 0)
 	projPath := scan.FramePath(sinogram.ProjectionFrame, 0, 0, 0, 0)
 	flat, err := os.ReadFile(flatPath)

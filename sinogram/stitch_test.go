@@ -117,7 +117,7 @@ func TestZeroCountsClamped(t *testing.T) {
 }
 
 // simulateScan writes spec's scan to a temporary folder and reads it back.
-func simulateScan(t *testing.T, spec sinogram.SimSpec) (*sinogram.Simulator, *sinogram.Scan) {
+func simulateScan(t testing.TB, spec sinogram.SimSpec) (*sinogram.Simulator, *sinogram.Scan) {
 	t.Helper()
 	sim, err := sinogram.NewSimulator(spec)
 	if err != nil {
