@@ -2,6 +2,7 @@ package sinogram_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math"
@@ -132,7 +133,8 @@ func countFull(counts []float64, dtype string) int {
 // FuzzPreprocessFrames replaces the first flat and the first projection of
 // a tiny simulated float32 scan (one chip, one bin, two views) with
 // arbitrary bytes and preprocesses it. Properties: no panic; an error
-// names the frame it is about; line integrals that come out are finite.
+// names the frame it is about (its description or its file); line
+// integrals that come out are finite.
 func FuzzPreprocessFrames(f *testing.F) {
 	spec := noiselessSpec()
 	spec.Views, spec.Thresholds, spec.Flats, spec.Darks = 2, []float64{20}, 1, 1
@@ -149,6 +151,19 @@ func FuzzPreprocessFrames(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(flat, proj)
+	// Hostile frames of the right size, made here rather than kept as
+	// testdata (64 KiB each): zeros, negative counts, counts near float32's
+	// largest.
+	fill := func(v float32) []byte {
+		b := make([]byte, len(flat))
+		for i := 0; i < len(b); i += 4 {
+			binary.LittleEndian.PutUint32(b[i:], math.Float32bits(v))
+		}
+		return b
+	}
+	f.Add(fill(0), fill(3e38))
+	f.Add(fill(-1000), fill(-1000))
+	f.Add(fill(3e38), fill(0))
 	f.Fuzz(func(t *testing.T, flat, proj []byte) {
 		if err := os.WriteFile(flatPath, flat, 0o644); err != nil {
 			t.Fatal(err)
@@ -158,14 +173,14 @@ func FuzzPreprocessFrames(f *testing.F) {
 		}
 		pp, err := sinogram.NewPreprocessor(scan, sinogram.PreprocessOptions{Threads: 1})
 		if err != nil {
-			if !strings.Contains(err.Error(), "flat 0 of bin 0 camera 0") {
+			if !strings.Contains(err.Error(), "flat 0 of bin 0 camera 0") && !strings.Contains(err.Error(), flatPath) {
 				t.Fatalf("calibration error %q does not name the flat", err)
 			}
 			return
 		}
 		img, _, err := pp.LineIntegrals(0, 0)
 		if err != nil {
-			if !strings.Contains(err.Error(), "projection of view 0 bin 0 camera 0") {
+			if !strings.Contains(err.Error(), "projection of view 0 bin 0 camera 0") && !strings.Contains(err.Error(), projPath) {
 				t.Fatalf("error %q does not name the projection", err)
 			}
 			return
