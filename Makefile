@@ -11,7 +11,7 @@ export GOAMD64
 
 DEBS := plastimatch dicom3tools dcmtk dcm2niix orthanc orthanc-dicomweb
 
-.PHONY: all build run demo test bench lint deps deps-cuda kernels clean
+.PHONY: all build run demo test bench lint deps deps-cuda kernels clean fuzz fuzz-short
 
 all: build
 
@@ -54,6 +54,27 @@ lint:
 
 test: deps lint
 	$(GO) test -count=1 ./...
+	$(MAKE) fuzz-short
+
+# FUZZ lists every fuzz target as package:Target: the parsers of outside
+# input. Their corpora (testdata/fuzz/<Target>) run with every `go test`.
+FUZZ := ./metaimage:FuzzDecode ./sinogram:FuzzReadManifest ./sinogram:FuzzDecodeFrame \
+	./sinogram:FuzzPreprocessFrames ./sinogram:FuzzReadPlastimatch ./recon:FuzzParseJob \
+	./pacs:FuzzSortAnswer ./dicomio:FuzzReadSliceHU
+FUZZTIME ?= 2m
+
+# fuzz runs each target for FUZZTIME (2 minutes each by default); a crash
+# stops it and leaves the input in testdata/fuzz/<Target>/ to keep as a
+# regression test.
+fuzz:
+	@for t in $(FUZZ); do \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*} || exit 1; \
+	done
+
+# fuzz-short is the few seconds of each target that `make test` runs.
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 bench: build deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bench/

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/peertest"
 )
 
 // testGrid is small and deliberately asymmetric (every dimension, spacing
@@ -528,40 +528,11 @@ func TestUnwritable(t *testing.T) {
 	}
 }
 
-// needTool returns the path of a peer tool, installing its Debian package
-// when missing and running as root. Without it the test skips, or fails
-// when CTRECON_REQUIRE_PEERS=1 (CI).
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	var msg string
-	if os.Geteuid() == 0 {
-		aptMu.Lock()
-		out, err := exec.Command("sh", "-c", "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "+pkg).CombinedOutput()
-		aptMu.Unlock()
-		if p, lerr := exec.LookPath(name); lerr == nil {
-			return p
-		}
-		msg = fmt.Sprintf("installing %s failed: %v\n%s", pkg, err, out)
-	} else {
-		msg = fmt.Sprintf("%s missing (Debian package %s) and not root to install it", name, pkg)
-	}
-	if os.Getenv("CTRECON_REQUIRE_PEERS") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-var aptMu sync.Mutex
-
 // TestDciodvfy runs dicom3tools' validator over every file of a two-bin
 // study, once with ISO 8859-1 and once with UTF-8 text, and fails on any
 // error it reports.
 func TestDciodvfy(t *testing.T) {
-	tool := needTool(t, "dciodvfy", "dicom3tools")
+	tool := peertest.Tool(t, "dciodvfy", "dicom3tools")
 	vol, _ := testVolume()
 	utf8 := testStudy()
 	utf8.PatientName = "Tūhoe^Āperahama"
@@ -597,7 +568,7 @@ func dciodvfy(t *testing.T, tool string, s Series) {
 // TestDcmdump checks that DCMTK, which Orthanc is built on, reads every file
 // without complaint and finds the pixel data and the slice size.
 func TestDcmdump(t *testing.T) {
-	tool := needTool(t, "dcmdump", "dcmtk")
+	tool := peertest.Tool(t, "dcmdump", "dcmtk")
 	vol, _ := testVolume()
 	_, series := writeStudy(t, testStudy(), vol)
 	nx, ny := vol.Grid.Dim[0], vol.Grid.Dim[1]

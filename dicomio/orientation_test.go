@@ -14,6 +14,7 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/peertest"
 )
 
 // testFOV is the field of view of a full circular scan on testGrid whose
@@ -81,11 +82,11 @@ func TestPixelPadding(t *testing.T) {
 	if inside == 0 || outside == 0 {
 		t.Fatalf("%d voxels inside and %d outside the field of view: the test needs both", inside, outside)
 	}
-	out, err := exec.Command(needTool(t, "dcmdump", "dcmtk"), s.Instances[0].Path).CombinedOutput()
+	out, err := exec.Command(peertest.Tool(t, "dcmdump", "dcmtk"), s.Instances[0].Path).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "(0028,0120) SS -32768") {
 		t.Errorf("dcmdump (%v) does not show PixelPaddingValue SS -32768:\n%s", err, out)
 	}
-	dciodvfy(t, needTool(t, "dciodvfy", "dicom3tools"), s)
+	dciodvfy(t, peertest.Tool(t, "dciodvfy", "dicom3tools"), s)
 }
 
 // For every patient position, dcm2niix (an independent reader) places a
@@ -93,7 +94,7 @@ func TestPixelPadding(t *testing.T) {
 // the scanner's (x to the right of someone at the bed's end looking into
 // the gantry, y down, z into the gantry), and the patient frame is LPS.
 func TestPatientFrameWithDcm2niix(t *testing.T) {
-	tool := needTool(t, "dcm2niix", "dcm2niix")
+	tool := peertest.Tool(t, "dcm2niix", "dcm2niix")
 	vol := fdk.NewVolume(testGrid())
 	for i := range vol.Data {
 		vol.Data[i] = 0.02

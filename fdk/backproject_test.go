@@ -105,8 +105,9 @@ func TestBackprojectMatchesDirect(t *testing.T) {
 
 func testBackprojectMatchesDirect(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
-	total := 0
+	total, worst := 0, 0.0
 	defer func() {
+		t.Logf("AVX2 %v: worst |error|/(1+|want|) %.3g (bound %.0e)", haveAVX2, worst, backprojectTol)
 		if total < 50000 {
 			t.Errorf("only %d voxels saw a view: the test exercises too little", total)
 		}
@@ -142,7 +143,9 @@ func testBackprojectMatchesDirect(t *testing.T) {
 				for i, got := range vols[b].Data {
 					x, y, z := i%grid.Dim[0], i/grid.Dim[0]%grid.Dim[1], i/grid.Dim[0]/grid.Dim[1]
 					want := direct(views[1].P, g.Detector, imgs[b], grid.Position(x, y, z))
-					if math.Abs(float64(got)-want) > 2e-4*(1+math.Abs(want)) {
+					e := math.Abs(float64(got)-want) / (1 + math.Abs(want))
+					worst = max(worst, e)
+					if !(e <= backprojectTol) {
 						t.Fatalf("trial %d bin %d voxel (%d,%d,%d): %g, want %g", trial, b, x, y, z, got, want)
 					}
 				}
@@ -150,6 +153,11 @@ func testBackprojectMatchesDirect(t *testing.T) {
 		}
 	}
 }
+
+// backprojectTol bounds the float32 back-projector's error against the
+// float64 reference, relative to 1 + |reference|: measured 1.5e-4 (float32
+// projection coordinates on detectors up to 110 pixels wide).
+const backprojectTol = 2e-4
 
 // direct is the float64 reference: bilinear with zero outside the detector.
 func direct(m Matrix, det Detector, img []float32, p Vec3) float64 {
@@ -203,12 +211,19 @@ func TestRowSpanAxisAlignedViews(t *testing.T) {
 	}
 }
 
+// fovTol bounds the difference between a field-of-view-limited
+// reconstruction and a full one masked afterwards, relative to 1 + |full|:
+// measured 2.8e-6 (GOAMD64 v1) and 4.5e-8 (v3), float32 rounding of spans
+// clipped at different voxels.
+const fovTol = 1e-5
+
 // Skipping the voxels outside the field of view changes nothing inside it:
 // the reconstruction equals the full one masked afterwards.
 func TestFOVLimitKeepsTheFieldOfView(t *testing.T) {
 	rng := rand.New(rand.NewPCG(61, 62))
-	inside := 0
+	inside, worst := 0, 0.0
 	defer func() {
+		t.Logf("worst |limited - masked|/(1+|masked|) %.3g (bound %.0e)", worst, fovTol)
 		if inside < 20000 {
 			t.Errorf("only %d voxels inside the field of view: the test exercises too little", inside)
 		}
@@ -251,7 +266,9 @@ func TestFOVLimitKeepsTheFieldOfView(t *testing.T) {
 			if full.Data[i] != 0 {
 				inside++
 			}
-			if d := math.Abs(float64(limited.Data[i] - full.Data[i])); d > 1e-4*(1+math.Abs(float64(full.Data[i]))) {
+			d := math.Abs(float64(limited.Data[i]-full.Data[i])) / (1 + math.Abs(float64(full.Data[i])))
+			worst = max(worst, d)
+			if !(d <= fovTol) {
 				t.Fatalf("trial %d voxel %d: limited %g, full then masked %g", trial, i, limited.Data[i], full.Data[i])
 			}
 		}

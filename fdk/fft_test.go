@@ -6,10 +6,19 @@ import (
 	"testing"
 )
 
+// Bounds on the float64 FFT's error: forward per sample, against the DFT,
+// divided by n (measured 9.8e-15), and inverse (measured 1.4e-15); about
+// ten times what is measured.
+const fftTol, ifftTol = 1e-13, 1e-14
+
 // The FFT agrees with a direct O(n²) DFT, and its inverse returns n times
 // the input, for every power of two up to 256.
 func TestFFTMatchesDFT(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
+	worstF, worstI := 0.0, 0.0
+	defer func() {
+		t.Logf("worst forward |error|/n %.3g (bound %.0e), inverse %.3g (bound %.0e)", worstF, fftTol, worstI, ifftTol)
+	}()
 	for n := 2; n <= 256; n *= 2 {
 		re, im := make([]float64, n), make([]float64, n)
 		for i := range re {
@@ -26,15 +35,16 @@ func TestFFTMatchesDFT(t *testing.T) {
 		gotRe, gotIm := append([]float64(nil), re...), append([]float64(nil), im...)
 		f := newFFT(n)
 		f.transform(gotRe, gotIm, false)
-		const tol = 1e-9
 		for k := range n {
-			if math.Abs(gotRe[k]-wantRe[k]) > tol*float64(n) || math.Abs(gotIm[k]-wantIm[k]) > tol*float64(n) {
+			worstF = max(worstF, math.Abs(gotRe[k]-wantRe[k])/float64(n), math.Abs(gotIm[k]-wantIm[k])/float64(n))
+			if math.Abs(gotRe[k]-wantRe[k]) > fftTol*float64(n) || math.Abs(gotIm[k]-wantIm[k]) > fftTol*float64(n) {
 				t.Fatalf("n=%d k=%d: got %g%+gi, want %g%+gi", n, k, gotRe[k], gotIm[k], wantRe[k], wantIm[k])
 			}
 		}
 		f.transform(gotRe, gotIm, true)
 		for j := range n {
-			if math.Abs(gotRe[j]/float64(n)-re[j]) > 1e-12 || math.Abs(gotIm[j]/float64(n)-im[j]) > 1e-12 {
+			worstI = max(worstI, math.Abs(gotRe[j]/float64(n)-re[j]), math.Abs(gotIm[j]/float64(n)-im[j]))
+			if math.Abs(gotRe[j]/float64(n)-re[j]) > ifftTol || math.Abs(gotIm[j]/float64(n)-im[j]) > ifftTol {
 				t.Fatalf("n=%d: inverse does not return the input at %d", n, j)
 			}
 		}

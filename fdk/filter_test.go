@@ -20,6 +20,8 @@ func TestRampFilterMatchesDirectConvolution(t *testing.T) {
 		}
 		return -1 / (float64(n*n) * math.Pi * math.Pi * tau * tau)
 	}
+	worst := 0.0
+	defer func() { t.Logf("worst |error|/(1+|want|) %.3g (bound %.0e)", worst, rampTol) }()
 	for _, cols := range []int{2, 7, 37, 64} {
 		const rows, tau = 3, 0.7
 		f, err := NewRampFilter(cols, tau, RamLak, 1, 2)
@@ -40,12 +42,19 @@ func TestRampFilterMatchesDirectConvolution(t *testing.T) {
 		}
 		f.FilterRows(img, cols)
 		for i := range img {
-			if math.Abs(float64(img[i])-want[i]) > 1e-4*(1+math.Abs(want[i])) {
+			e := math.Abs(float64(img[i])-want[i]) / (1 + math.Abs(want[i]))
+			worst = max(worst, e)
+			if !(e <= rampTol) {
 				t.Fatalf("cols %d: sample %d = %g, want %g", cols, i, img[i], want[i])
 			}
 		}
 	}
 }
+
+// rampTol bounds the float32 ramp filter's error against the float64
+// direct convolution, relative to 1 + |reference|: measured 2.6e-8, the
+// rounding of the float32 result; the bound is about three float32 ulps.
+const rampTol = 2e-7
 
 // The response follows the continuous ramp |ν| at low frequencies, each
 // window's gain at half the cut-off, and nothing passes above the cut-off.
@@ -63,7 +72,9 @@ func TestRampFilterResponse(t *testing.T) {
 		scale := float64(n)            // undo the 1/n of the inverse FFT; τ·Σh(n)e^(-2πikn/N) is |ν|
 		k := int(0.4 * float64(n) / 2) // half the cut-off
 		nu := float64(k) / (float64(n) * tau)
-		if got := resp[k] * scale; math.Abs(got/(nu*gain)-1) > 0.02 {
+		got := resp[k] * scale
+		t.Logf("%s: response at half the cut-off %.6g, ideal %.6g (%+.3f %%)", win, got, nu*gain, 100*(got/(nu*gain)-1))
+		if math.Abs(got/(nu*gain)-1) > 0.02 {
 			t.Errorf("%s: response at half the cut-off %g, want %g", win, got, nu*gain)
 		}
 		if math.Abs(resp[n-k]-resp[k]) > 1e-12*math.Abs(resp[k]) {

@@ -37,9 +37,16 @@ func Write(path string, v *fdk.Volume) error {
 	return f.Close()
 }
 
-// Encode writes v as a MetaImage stream.
+// Encode writes v as a MetaImage stream. It fails when v's grid is invalid
+// or its data does not hold one value per voxel.
 func Encode(w io.Writer, v *fdk.Volume) error {
 	g := v.Grid
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	if len(v.Data) != g.Voxels() {
+		return fmt.Errorf("%d values for %dx%dx%d voxels", len(v.Data), g.Dim[0], g.Dim[1], g.Dim[2])
+	}
 	_, err := fmt.Fprintf(w, "ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\nCompressedData = False\n"+
 		"TransformMatrix = 1 0 0 0 1 0 0 0 1\nOffset = %s\nCenterOfRotation = 0 0 0\nAnatomicalOrientation = RAI\n"+
 		"ElementSpacing = %s\nDimSize = %d %d %d\nElementType = MET_FLOAT\nElementDataFile = LOCAL\n",
@@ -47,9 +54,9 @@ func Encode(w io.Writer, v *fdk.Volume) error {
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 4*4096)
-	for start := 0; start < len(v.Data); start += 4096 {
-		chunk := v.Data[start:min(start+4096, len(v.Data))]
+	buf := make([]byte, 4*chunkVoxels)
+	for start := 0; start < len(v.Data); start += chunkVoxels {
+		chunk := v.Data[start:min(start+chunkVoxels, len(v.Data))]
 		for i, x := range chunk {
 			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(x))
 		}
@@ -59,6 +66,9 @@ func Encode(w io.Writer, v *fdk.Volume) error {
 	}
 	return nil
 }
+
+// chunkVoxels is how many voxels Encode and Decode convert at a time.
+const chunkVoxels = 4096
 
 func floats(v []float64) string {
 	s := make([]string, len(v))
@@ -70,23 +80,35 @@ func floats(v []float64) string {
 
 // Read loads a volume written by Write or by another MetaImage writer with
 // the same restrictions (float32, 3D, little endian, uncompressed, local
-// data, identity direction).
+// data, identity direction). The file must hold exactly the voxels its
+// header's DimSize promises: that is checked before anything is allocated.
 func Read(path string) (*fdk.Volume, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	v, err := Decode(bufio.NewReaderSize(f, 1<<20))
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	v, err := decode(bufio.NewReaderSize(f, 1<<20), st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return v, nil
 }
 
-// Decode reads a MetaImage stream.
-func Decode(r *bufio.Reader) (*fdk.Volume, error) {
-	h, err := readHeader(r)
+// Decode reads a MetaImage stream: a header, then exactly the voxels its
+// DimSize promises and nothing more. Errors name the header field or the
+// voxel data. A header promising more voxels than the stream holds fails
+// when the data ends, having allocated no more than the stream held.
+func Decode(r *bufio.Reader) (*fdk.Volume, error) { return decode(r, -1) }
+
+// decode is Decode for a stream of size bytes, or of unknown size when size
+// is negative.
+func decode(r *bufio.Reader, size int64) (*fdk.Volume, error) {
+	h, headerBytes, err := readHeader(r)
 	if err != nil {
 		return nil, err
 	}
@@ -94,45 +116,96 @@ func Decode(r *bufio.Reader) (*fdk.Volume, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := fdk.NewVolume(g)
-	buf := make([]byte, 4*len(v.Data))
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, fmt.Errorf("voxel data: want %d bytes: %w", len(buf), err)
+	n := g.Voxels()
+	if size >= 0 && size-headerBytes != 4*int64(n) {
+		return nil, fmt.Errorf("voxel data: %d bytes after the header, but DimSize %d %d %d needs %d", size-headerBytes, g.Dim[0], g.Dim[1], g.Dim[2], 4*int64(n))
 	}
-	for i := range v.Data {
-		v.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
+	data, err := readVoxels(r, n, size >= 0)
+	if err != nil {
+		return nil, fmt.Errorf("voxel data: DimSize %d %d %d needs %d bytes: %w", g.Dim[0], g.Dim[1], g.Dim[2], 4*int64(n), err)
 	}
-	return v, nil
+	if _, err := r.Peek(1); err != io.EOF {
+		return nil, fmt.Errorf("voxel data: more than the %d bytes DimSize %d %d %d needs", 4*int64(n), g.Dim[0], g.Dim[1], g.Dim[2])
+	}
+	return &fdk.Volume{Grid: g, Data: data}, nil
+}
+
+// readVoxels reads n little-endian float32 values, chunk by chunk. Unless
+// the stream is known to hold them (sized), the slice grows as data
+// arrives instead of being allocated for n up front.
+func readVoxels(r io.Reader, n int, sized bool) ([]float32, error) {
+	capacity := n
+	if !sized {
+		capacity = min(n, chunkVoxels)
+	}
+	data := make([]float32, 0, capacity)
+	buf := make([]byte, 4*min(n, chunkVoxels))
+	for len(data) < n {
+		m := min(n-len(data), chunkVoxels)
+		got, err := io.ReadFull(r, buf[:4*m])
+		if err != nil {
+			return nil, fmt.Errorf("the stream ends after %d: %w", 4*len(data)+got, err)
+		}
+		for i := range m {
+			data = append(data, math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:])))
+		}
+	}
+	return data, nil
 }
 
 type header map[string]string
 
+// maxHeaderBytes bounds a header: ctrecon writes about 330 bytes, ITK and
+// plastimatch under 1 KiB.
+const maxHeaderBytes = 64 << 10
+
 // readHeader reads "Key = Value" lines up to and including ElementDataFile,
-// after which the binary data starts.
-func readHeader(r *bufio.Reader) (header, error) {
+// after which the binary data starts, and returns their length in bytes. A
+// key given twice is an error: which one a reader takes is not defined.
+func readHeader(r *bufio.Reader) (header, int64, error) {
 	h := header{}
+	var n int64
 	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return nil, fmt.Errorf("header: %w (no ElementDataFile line)", err)
+		line, err := r.ReadSlice('\n')
+		n += int64(len(line))
+		if n > maxHeaderBytes {
+			return nil, n, fmt.Errorf("header: longer than %d bytes (no ElementDataFile line)", maxHeaderBytes)
 		}
-		k, val, ok := strings.Cut(line, "=")
+		if err == bufio.ErrBufferFull {
+			return nil, n, fmt.Errorf("header: line longer than %d bytes", r.Size())
+		}
+		if err != nil {
+			return nil, n, fmt.Errorf("header: %w (no ElementDataFile line)", err)
+		}
+		k, val, ok := strings.Cut(string(line), "=")
 		if !ok {
-			return nil, fmt.Errorf("header: malformed line %q", strings.TrimSpace(line))
+			return nil, n, fmt.Errorf("header: malformed line %q", strings.TrimSpace(string(line)))
 		}
 		key := strings.TrimSpace(k)
+		if _, dup := h[key]; dup {
+			return nil, n, fmt.Errorf("header: %s given twice", key)
+		}
 		h[key] = strings.TrimSpace(val)
 		if key == "ElementDataFile" {
-			return h, nil
+			return h, n, nil
 		}
 	}
 }
+
+// maxDim bounds each DimSize, so that their product cannot overflow; the
+// grid's own check bounds the product.
+const maxDim = 1 << 20
 
 func (h header) grid() (fdk.Grid, error) {
 	want := map[string]string{"NDims": "3", "ElementType": "MET_FLOAT", "ElementDataFile": "LOCAL"}
 	for k, v := range want {
 		if h[k] != v {
 			return fdk.Grid{}, fmt.Errorf("header: %s = %q, only %q is supported", k, h[k], v)
+		}
+	}
+	for k, v := range map[string]string{"ElementNumberOfChannels": "1", "HeaderSize": "0"} {
+		if got, ok := h[k]; ok && got != v {
+			return fdk.Grid{}, fmt.Errorf("header: %s = %q, only %q is supported", k, got, v)
 		}
 	}
 	for _, k := range []string{"BinaryDataByteOrderMSB", "ElementByteOrderMSB"} {
@@ -147,9 +220,16 @@ func (h header) grid() (fdk.Grid, error) {
 		return fdk.Grid{}, fmt.Errorf("header: TransformMatrix %q: only the identity is supported", tm)
 	}
 	var g fdk.Grid
-	dims, err := parseFloats(h, "DimSize", 3)
-	if err != nil {
-		return g, err
+	dims := strings.Fields(h["DimSize"])
+	if len(dims) != 3 {
+		return g, fmt.Errorf("header: DimSize = %q, want 3 numbers", h["DimSize"])
+	}
+	for k, s := range dims {
+		d, err := strconv.Atoi(s)
+		if err != nil || d < 1 || d > maxDim {
+			return g, fmt.Errorf("header: DimSize = %q: %q is not a whole number from 1 to %d", h["DimSize"], s, maxDim)
+		}
+		g.Dim[k] = d
 	}
 	sp, err := parseFloats(h, "ElementSpacing", 3)
 	if err != nil {
@@ -164,10 +244,11 @@ func (h header) grid() (fdk.Grid, error) {
 			return g, err
 		}
 	}
-	for k := range 3 {
-		g.Dim[k], g.Spacing[k], g.Origin[k] = int(dims[k]), sp[k], off[k]
+	g.Spacing, g.Origin = [3]float64(sp), fdk.Vec3(off)
+	if err := g.Validate(); err != nil {
+		return g, fmt.Errorf("header: DimSize, ElementSpacing or Offset: %w", err)
 	}
-	return g, g.Validate()
+	return g, nil
 }
 
 func parseFloats(h header, key string, n int) ([]float64, error) {

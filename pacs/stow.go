@@ -172,35 +172,39 @@ func (c *Client) post(ctx context.Context, body []byte, contentType string) (int
 
 // sortAnswer reads the STOW-RS response: ReferencedSOPSequence (0008,1199)
 // lists what was stored, FailedSOPSequence (0008,1198) what was not, with a
-// FailureReason (0008,1197). An instance in neither list counts as failed:
-// a PACS that says nothing about an instance has not confirmed it.
+// FailureReason (0008,1197). An instance counts as stored only when the
+// status is a success (2xx, or 409: some stored) and the answer lists its
+// UID among the stored and not among the failed: a PACS that says nothing
+// about an instance, or contradicts itself, has not confirmed it.
 func sortAnswer(batch []Instance, status int, answer []byte) (stored []Instance, failed []Failure) {
 	var doc map[string]json.RawMessage
-	if status >= 300 && status != 409 || json.Unmarshal(answer, &doc) != nil {
+	success := status >= 200 && status < 300 || status == 409
+	if !success || json.Unmarshal(answer, &doc) != nil {
 		reason := fmt.Sprintf("HTTP %d: %s", status, firstLine(answer))
-		if status < 300 {
+		if success {
 			reason = "unreadable STOW-RS response: " + firstLine(answer)
 		}
 		return nil, failAll(batch, reason)
 	}
 	ok := map[string]bool{}
 	for _, item := range sequence(doc["00081199"]) {
-		if uid := first(item["00081155"]); uid != "" {
+		if uid, isText := first(item["00081155"]); isText && uid != "" {
 			ok[uid] = true
 		}
 	}
 	why := map[string]string{}
 	for _, item := range sequence(doc["00081198"]) {
-		if uid := first(item["00081155"]); uid != "" {
-			why[uid] = "PACS failure reason " + reasonText(first(item["00081197"]))
+		if uid, isText := first(item["00081155"]); isText && uid != "" {
+			reason, _ := first(item["00081197"])
+			why[uid] = "PACS failure reason " + reasonText(reason)
 		}
 	}
 	for _, in := range batch {
 		switch {
-		case ok[in.SOPInstanceUID]:
-			stored = append(stored, in)
 		case why[in.SOPInstanceUID] != "":
 			failed = append(failed, Failure{in, why[in.SOPInstanceUID]})
+		case ok[in.SOPInstanceUID]:
+			stored = append(stored, in)
 		default:
 			failed = append(failed, Failure{in, fmt.Sprintf("HTTP %d: not confirmed by the PACS", status)})
 		}
@@ -248,20 +252,26 @@ func reasonText(value string) string {
 	return fmt.Sprintf("0x%04X (%s)", code, meaning)
 }
 
-// element is a DICOM JSON attribute (PS3.18 annex F).
-type element struct {
-	Value []json.RawMessage `json:"Value"`
+// attributes are a DICOM JSON object's attributes by tag (PS3.18 annex F).
+type attributes map[string]json.RawMessage
+
+// values returns an attribute's "Value" array. The key is matched exactly,
+// as DICOM JSON spells it: encoding/json's struct fields would also take
+// "value" or "VALUE".
+func values(raw json.RawMessage) []json.RawMessage {
+	var attr map[string]json.RawMessage
+	var vals []json.RawMessage
+	if json.Unmarshal(raw, &attr) != nil || json.Unmarshal(attr["Value"], &vals) != nil {
+		return nil
+	}
+	return vals
 }
 
 // sequence returns the items of a DICOM JSON sequence attribute.
-func sequence(raw json.RawMessage) []map[string]element {
-	var e element
-	if json.Unmarshal(raw, &e) != nil {
-		return nil
-	}
-	var items []map[string]element
-	for _, v := range e.Value {
-		var item map[string]element
+func sequence(raw json.RawMessage) []attributes {
+	var items []attributes
+	for _, v := range values(raw) {
+		var item attributes
 		if json.Unmarshal(v, &item) == nil {
 			items = append(items, item)
 		}
@@ -269,22 +279,25 @@ func sequence(raw json.RawMessage) []map[string]element {
 	return items
 }
 
-// first returns an attribute's first value as text.
-func first(e element) string {
-	if len(e.Value) == 0 {
-		return ""
+// first returns an attribute's first value as text, and whether it was a
+// JSON string (a UID must be one; a number such as a failure reason is
+// returned as written).
+func first(raw json.RawMessage) (string, bool) {
+	vals := values(raw)
+	if len(vals) == 0 {
+		return "", false
 	}
 	var s string
-	if json.Unmarshal(e.Value[0], &s) == nil {
-		return s
+	if json.Unmarshal(vals[0], &s) == nil {
+		return s, true
 	}
-	return string(e.Value[0])
+	return firstLine(vals[0]), false
 }
 
+// firstLine returns the first line of b for a message: its first 200
+// bytes, each run of invalid UTF-8 (a character cut there included)
+// replaced by "?".
 func firstLine(b []byte) string {
 	s, _, _ := strings.Cut(string(b), "\n")
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
+	return strings.ToValidUTF8(s[:min(len(s), 200)], "?")
 }

@@ -241,6 +241,9 @@ func (j *Job) Validate() error {
 	if w := j.ScanWaitS; w < 0 || !finite(w) {
 		return jobErr("scan_wait_s", "must be positive (0: %v), got %g", DefaultScanWait, w)
 	}
+	if err := j.checkGrid(); err != nil {
+		return err
+	}
 	if _, err := fdk.ParseWindow(j.filterWindow()); err != nil {
 		return jobErr("filter.window", "%v", err)
 	}
@@ -252,6 +255,9 @@ func (j *Job) Validate() error {
 	}
 	if !slices.Contains([]string{"", "auto", "cpu", "cuda"}, j.Device) {
 		return jobErr("device", "%q: want auto, cpu or cuda", j.Device)
+	}
+	if len(j.Bins) > maxBins {
+		return jobErr("bins", "%d bins; a scan has at most %d", len(j.Bins), maxBins)
 	}
 	for i, b := range j.Bins {
 		if b < 0 {
@@ -283,6 +289,34 @@ func (j *Job) validateDICOM() error {
 	}
 	return nil
 }
+
+// maxBins is the most energy bins a scan has (sinogram's limit: a
+// Medipix3RX pixel has eight counters).
+const maxBins = 8
+
+// checkGrid refuses a volume fdk would refuse whatever the detector (a
+// zero voxel size, which takes the detector's pitch, stands in as 1 mm),
+// counting voxels without overflow: a job that cannot run must fail when
+// it is submitted, not on a worker after the scan has been read.
+func (j *Job) checkGrid() error {
+	d := j.Volume.Dim
+	if n := float64(d[0]) * float64(d[1]) * float64(d[2]); n > maxVoxels {
+		return jobErr("volume.dim", "%d x %d x %d is %.3g voxels, at most %d", d[0], d[1], d[2], n, maxVoxels)
+	}
+	vox := j.Volume.VoxelMM
+	for k := range vox {
+		if vox[k] == 0 {
+			vox[k] = 1
+		}
+	}
+	if err := fdk.CenteredGrid(d, vox, fdk.Vec3(j.Volume.OffsetMM)).Validate(); err != nil {
+		return jobErr("volume", "%v", err)
+	}
+	return nil
+}
+
+// maxVoxels is fdk.Grid's limit on a volume: 2^34 voxels, 64 GiB of float32.
+const maxVoxels = 1 << 34
 
 func (j *Job) filterWindow() string {
 	if j.Filter.Window == "" {

@@ -26,7 +26,7 @@ import (
 // simulator's default phantom (30 mm of water with lipid, hydroxyapatite,
 // iodine and gadolinium inserts) over 90 views.
 var simulated = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "ctrecon-recon-test-")
+	dir, err := sharedTempDir("ctrecon-recon-test-")
 	if err != nil {
 		return "", err
 	}
@@ -35,15 +35,32 @@ var simulated = sync.OnceValues(func() (string, error) {
 	return dir, sinogram.Simulate(dir, spec)
 })
 
+// sharedDirs are the folders made for the whole test binary, which
+// TestMain removes: only those some test asked for, so that running one
+// test (or a fuzz target) does not simulate and reconstruct a scan on exit.
+var sharedDirs struct {
+	sync.Mutex
+	dirs []string
+}
+
+// sharedTempDir makes a folder that TestMain removes.
+func sharedTempDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err == nil {
+		sharedDirs.Lock()
+		sharedDirs.dirs = append(sharedDirs.dirs, dir)
+		sharedDirs.Unlock()
+	}
+	return dir, err
+}
+
 // TestMain removes the shared scans and fails the run when goroutines
 // outlive the tests: every worker, scan consumer, server and connection is
 // stopped by then.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, once := range []func() (string, error){simulated, offlineVolumes} {
-		if dir, err := once(); err == nil {
-			os.RemoveAll(dir)
-		}
+	for _, dir := range sharedDirs.dirs {
+		os.RemoveAll(dir)
 	}
 	if code == 0 {
 		// nats.go v1.47 starts this goroutine for an asynchronous publish
@@ -74,7 +91,8 @@ func smallJob(t *testing.T) Job {
 
 // The offline path, from raw counts to DICOM: in every bin's series, water
 // (the 5 mm around the axis, inside the ring of inserts) reads 0 ± 20 HU
-// and air just outside the phantom -1000 ± 30 HU, read back from the DICOM
+// (measured up to 11.8, beam hardening at 15-25 keV) and air just outside
+// the phantom -1000 ± 12 HU (measured up to 4.3), read back from the DICOM
 // files themselves; the report lists every bin and stage.
 func TestRunWaterAndAirInEveryBin(t *testing.T) {
 	job := smallJob(t)
@@ -97,8 +115,8 @@ func TestRunWaterAndAirInEveryBin(t *testing.T) {
 			gadolinium[k] += ringMean(s.hu, s.cols, s.rows, 0.6, fdk.Vec3{0, 9}, 0, 2) / n
 		}
 		t.Logf("bin %d (%g-%g keV): water %.1f HU, air %.1f HU", b.Index, b.LowKeV, b.HighKeV, water, air)
-		if !(math.Abs(water) <= 20) || !(math.Abs(air+1000) <= 30) {
-			t.Errorf("bin %d: water %.1f HU (want 0 ± 20), air %.1f HU (want -1000 ± 30)", b.Index, water, air)
+		if !(math.Abs(water) <= 20) || !(math.Abs(air+1000) <= 12) {
+			t.Errorf("bin %d: water %.1f HU (want 0 ± 20), air %.1f HU (want -1000 ± 12)", b.Index, water, air)
 		}
 	}
 	t.Logf("iodine by bin %.0f HU, gadolinium %.0f HU", iodine, gadolinium)
@@ -190,7 +208,8 @@ func TestRunReportsFailedUpload(t *testing.T) {
 }
 
 // A water region measured in the volume replaces the manifest's
-// calibration and gives the same HU scale.
+// calibration and gives the same HU scale: within 0.5 % of the simulated
+// value (measured +0.08 %).
 func TestRunWaterROI(t *testing.T) {
 	job := smallJob(t)
 	job.Bins = []int{3}
@@ -200,21 +219,25 @@ func TestRunWaterROI(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := rep.Bins[0]
-	if b.MuWaterFrom != "water_roi" || math.Abs(b.MuWater/0.02087-1) > 0.02 {
-		t.Errorf("measured water %.5f/mm from %s, want within 2%% of the simulated 0.02087", b.MuWater, b.MuWaterFrom)
+	t.Logf("measured water %.5f/mm from %s (%+.2f %% of the simulated 0.02087)", b.MuWater, b.MuWaterFrom, 100*(b.MuWater/0.02087-1))
+	if b.MuWaterFrom != "water_roi" || math.Abs(b.MuWater/0.02087-1) > 0.005 {
+		t.Errorf("measured water %.5f/mm from %s, want within 0.5%% of the simulated 0.02087", b.MuWater, b.MuWaterFrom)
 	}
 }
 
 func TestJobErrorsNameTheField(t *testing.T) {
 	good := `{"id":"j","input":"in","output":"out","volume":{"dim":[8,8,8]},"filter":{"window":"hann"}}`
 	cases := map[string]string{
-		strings.Replace(good, `"input":"in",`, ``, 1):                   "input",
-		strings.Replace(good, `[8,8,8]`, `[8,0,8]`, 1):                  "volume.dim[1]",
-		strings.Replace(good, `"hann"`, `"gauss"`, 1):                   "filter.window",
-		strings.Replace(good, `"window":"hann"`, `"cutoff":1.5`, 1):     "filter.cutoff",
-		strings.Replace(good, `"id":"j"`, `"id":"j","device":"tpu"`, 1): "device",
-		strings.Replace(good, `"id":"j"`, `"id":"j","bins":[1,1]`, 1):   "bins[1]",
-		strings.Replace(good, `"id":"j"`, `"id":"j","voxels":2`, 1):     "voxels",
+		strings.Replace(good, `"input":"in",`, ``, 1):                                                      "input",
+		strings.Replace(good, `[8,8,8]`, `[8,0,8]`, 1):                                                     "volume.dim[1]",
+		strings.Replace(good, `"hann"`, `"gauss"`, 1):                                                      "filter.window",
+		strings.Replace(good, `"window":"hann"`, `"cutoff":1.5`, 1):                                        "filter.cutoff",
+		strings.Replace(good, `"id":"j"`, `"id":"j","device":"tpu"`, 1):                                    "device",
+		strings.Replace(good, `"id":"j"`, `"id":"j","bins":[1,1]`, 1):                                      "bins[1]",
+		strings.Replace(good, `"id":"j"`, `"id":"j","voxels":2`, 1):                                        "voxels",
+		strings.Replace(good, `[8,8,8]`, `[2147483648,2147483648,4]`, 1):                                   "volume.dim: 2147483648 x 2147483648 x 4",
+		strings.Replace(good, `[8,8,8]`, `[10000,1,1],"voxel_mm":[1e305,1,1],"offset_mm":[-1e308,0,0]`, 1): "volume: invalid geometry: volume origin x",
+		strings.Replace(good, `"id":"j"`, `"id":"j","bins":[0,1,2,3,4,5,6,7,8]`, 1):                        "bins: 9 bins",
 		`{"id":`: "unexpected EOF",
 	}
 	for spec, want := range cases {

@@ -216,7 +216,7 @@ func compareVolumes(t *testing.T, offlineDir, dir string) {
 // offlineVolumes reconstructs the test scan with the offline path, volumes
 // written, once per test binary.
 var offlineVolumes = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "ctrecon-offline-")
+	dir, err := sharedTempDir("ctrecon-offline-")
 	if err != nil {
 		return "", err
 	}

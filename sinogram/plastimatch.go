@@ -174,13 +174,16 @@ func parsePFMHeader(name string, data []byte) (cols, rows int, rest []byte, err 
 	switch {
 	case header[0] != "Pf" || err1 != nil || err2 != nil:
 		return 0, 0, nil, bad
-	case cols < 1 || rows < 1 || cols*rows > 1<<28:
+	case cols < 1 || rows < 1 || cols > maxPFMPixels/rows:
 		return 0, 0, nil, fmt.Errorf("%w: %s: impossible size %dx%d", ErrFormat, name, cols, rows)
 	case scale >= 0:
 		return 0, 0, nil, fmt.Errorf("%w: %s: scale %g means big-endian data, which plastimatch cannot read either", ErrFormat, name, scale)
 	}
 	return cols, rows, rest, nil
 }
+
+// maxPFMPixels bounds a .pfm's size (1 GiB of float32).
+const maxPFMPixels = 1 << 28
 
 // readPFM reads one plastimatch .pfm image and converts it to millimetres.
 func readPFM(name string) (img []float32, cols, rows int, err error) {
@@ -197,11 +200,11 @@ func readPFM(name string) (img []float32, cols, rows int, err error) {
 	}
 	img = make([]float32, cols*rows)
 	for i := range img {
-		v := math.Float32frombits(binary.LittleEndian.Uint32(body[4*i:]))
+		v := math.Float32frombits(binary.LittleEndian.Uint32(body[4*i:])) * PlastimatchUnit
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, 0, 0, fmt.Errorf("%w: %s: non-finite value at column %d row %d", ErrFormat, name, i%cols, i/cols)
+			return nil, 0, 0, fmt.Errorf("%w: %s: value at column %d row %d is not a finite line integral in mm (%v)", ErrFormat, name, i%cols, i/cols, v)
 		}
-		img[i] = v * PlastimatchUnit
+		img[i] = v
 	}
 	return img, cols, rows, nil
 }
@@ -236,6 +239,9 @@ func readViewTxt(name string) (*viewTxt, error) {
 		}
 		vals = append(vals, nums)
 	}
+	if err := checkTxtMatrix(vals[1], vals[2], vals[3], vals[5][0]); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrFormat, name, err)
+	}
 	v := &viewTxt{sad: vals[4][0], sid: vals[5][0]}
 	ic := vals[0]
 	for k := range 4 {
@@ -250,6 +256,30 @@ func readViewTxt(name string) (*viewTxt, error) {
 }
 
 func sq3(r []float64) float64 { return r[0]*r[0] + r[1]*r[1] + r[2]*r[2] }
+
+func dot3(a, b []float64) float64 { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
+
+// checkTxtMatrix checks what the pitch and the image centre are derived
+// from: plastimatch's third row is the beam direction over SID, and its
+// first two rows are the detector's axes over the pitch, perpendicular to
+// the beam. Rows that break this (to more than plastimatch's nine printed
+// digits) would be read as a different detector than they describe.
+func checkTxtMatrix(p0, p1, p2 []float64, sid float64) error {
+	const tol = 1e-6
+	n0, n1, n2 := math.Sqrt(sq3(p0)), math.Sqrt(sq3(p1)), math.Sqrt(sq3(p2))
+	if !(math.Abs(n2*sid-1) <= tol) {
+		return fmt.Errorf("line 4 (matrix row 3) has length %g, but line 6 (SID %g) makes it %g: the matrix and SID disagree", n2, sid, 1/sid)
+	}
+	for i, r := range []struct {
+		row []float64
+		n   float64
+	}{{p0, n0}, {p1, n1}} {
+		if !(r.n > 0) || math.IsInf(r.n, 0) || !(math.Abs(dot3(r.row, p2)) <= tol*r.n*n2) {
+			return fmt.Errorf("line %d (matrix row %d) is not a detector axis perpendicular to the beam (row 3)", i+2, i+1)
+		}
+	}
+	return nil
+}
 
 func parseLine(line string, n int) ([]float64, error) {
 	f := strings.Fields(line)

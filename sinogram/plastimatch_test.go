@@ -12,6 +12,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/fdk/phantom"
+	"github.com/ctrecon/ctrecon/internal/peertest"
 	"github.com/ctrecon/ctrecon/metaimage"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
@@ -75,19 +76,6 @@ func TestPlastimatchRoundTrip(t *testing.T) {
 	}
 }
 
-// needPlastimatch skips when plastimatch is not installed, unless the run
-// demands the peer tools (CTRECON_REQUIRE_PEERS=1, set by CI after it
-// installed them).
-func needPlastimatch(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("plastimatch"); err != nil {
-		if os.Getenv("CTRECON_REQUIRE_PEERS") == "1" {
-			t.Fatal("plastimatch not found and CTRECON_REQUIRE_PEERS=1")
-		}
-		t.Skip("plastimatch not installed (apt-get install plastimatch)")
-	}
-}
-
 func run(t *testing.T, name string, args ...string) {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
@@ -99,7 +87,7 @@ func run(t *testing.T, name string, args ...string) {
 // Projections made by `plastimatch drr` from a volume reconstruct in ctrecon
 // to that volume: same place, same orientation, same attenuation.
 func TestPlastimatchDRRReconstructs(t *testing.T) {
-	needPlastimatch(t)
+	peertest.Tool(t, "plastimatch", "plastimatch")
 	dir := t.TempDir()
 	grid := fdk.CenteredGrid([3]int{80, 80, 60}, [3]float64{1.5, 1.5, 1.5}, fdk.Vec3{})
 	truth := fdk.NewVolume(grid)
@@ -154,7 +142,7 @@ func centralError(vol, truth *fdk.Volume) (float64, [2]float64) {
 // on the same grid as ctrecon's: after a linear fit (plastimatch's scale is
 // not quantitative) the two agree voxel by voxel.
 func TestPlastimatchFDKReadsOurFolders(t *testing.T) {
-	needPlastimatch(t)
+	peertest.Tool(t, "plastimatch", "plastimatch")
 	g := testGeometry(120)
 	g.OffsetU, g.OffsetV, g.Tilt, g.COROffset = 0, 0, 0, 0
 	projs, err := spheres.ProjectGeometry(g, 0)
@@ -241,9 +229,15 @@ func TestReadPlastimatchRejects(t *testing.T) {
 		{"truncated pfm", func(dir string) error { return truncate(dir+"/p0002.pfm", 100) }, "p0002.pfm: 87 bytes of pixel data, want 38400"},
 		{"bad header", func(dir string) error { return os.WriteFile(dir+"/p0000.pfm", []byte("P5\n1 1\n"), 0o644) }, "p0000.pfm: header"},
 		{"big endian", func(dir string) error { return replace(dir+"/p0000.pfm", "\n-1\n", "\n1\n") }, "big-endian"},
-		{"nan", func(dir string) error { return poke(dir+"/p0001.pfm", 5*120+7, float32(math.NaN())) }, "p0001.pfm: non-finite value at column 7 row 5"},
+		{"nan", func(dir string) error { return poke(dir+"/p0001.pfm", 5*120+7, float32(math.NaN())) }, "p0001.pfm: value at column 7 row 5 is not a finite"},
 		{"size mismatch", func(dir string) error { return replace(dir+"/p0002.pfm", "Pf\n120 80\n", "Pf\n160 60\n") }, "p0002.pfm: 160x60 pixels"},
 		{"bad txt", func(dir string) error { return replace(dir+"/p0001.txt", "\n600\n", "\nsix hundred\n") }, "p0001.txt: line 5 (SAD)"},
+		{"matrix and SID disagree", func(dir string) error { return replace(dir+"/p0001.txt", "\n1000\n", "\n900\n") }, "p0001.txt: line 4 (matrix row 3)"},
+		{"detector axis along the beam", func(dir string) error { return copyLine(dir+"/p0002.txt", 3, 1) }, "p0002.txt: line 2 (matrix row 1) is not a detector axis"},
+		{"size overflows", func(dir string) error {
+			return replace(dir+"/p0000.pfm", "Pf\n120 80\n", "Pf\n1099511627776 1099511627776\n")
+		}, "p0000.pfm: impossible size"},
+		{"value overflows in mm", func(dir string) error { return poke(dir+"/p0001.pfm", 3, 3e38) }, "p0001.pfm: value at column 3 row 0"},
 		{"short txt", func(dir string) error { return os.WriteFile(dir+"/p0000.txt", []byte("1 2\n"), 0o644) }, "p0000.txt: line 2"},
 		{"no folder", func(dir string) error { return os.RemoveAll(dir) }, "no such file"},
 	}
@@ -292,6 +286,17 @@ func replace(name, old, new string) error {
 		return fmt.Errorf("%s has no %q", name, old)
 	}
 	return os.WriteFile(name, []byte(strings.Replace(s, old, new, 1)), 0o644)
+}
+
+// copyLine copies line from over line to (0-based) in a text file.
+func copyLine(name string, from, to int) error {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(string(b), "\n")
+	lines[to] = lines[from]
+	return os.WriteFile(name, []byte(strings.Join(lines, "\n")), 0o644)
 }
 
 func poke(name string, pixel int, v float32) error {

@@ -92,6 +92,37 @@ func TestValidationErrors(t *testing.T) {
 		{"chip layout contradicts detector", func(t *testing.T, dir string) {
 			editManifest(t, dir, func(m map[string]any) { field(m, "detector_layout")["chips_x"] = 2 })
 		}, false, sinogram.ErrManifest, []string{"geometry.detector", "128x128", "258x128"}},
+		{"chips overflow", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m map[string]any) {
+				field(m, "detector_layout")["chips_x"] = 1 << 62
+				field(m, "detector_layout")["chips_y"] = 4
+				field(m, "geometry", "detector")["cols"] = 1<<63 - 2
+				field(m, "geometry", "detector")["rows"] = 518
+			})
+		}, false, sinogram.ErrManifest, []string{"detector_layout", "1 to 64 chips"}},
+		{"a billion flats", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m map[string]any) { m["flats"] = 1e9 })
+		}, false, sinogram.ErrManifest, []string{"flats", "1000000000"}},
+		{"too many frames", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m map[string]any) {
+				// 8 bins x 32 positions x (2100 views + 1024 flats + 1024
+				// darks) is just over 2^20 frames.
+				var cams, bins, angles []any
+				for i := range 32 {
+					cams = append(cams, map[string]any{"shift_pixels": i})
+				}
+				for i := range 8 {
+					bins = append(bins, map[string]any{"low_kev": 20.0 + 5*float64(i), "high_kev": 25.0 + 5*float64(i), "mode": "charge-summing"})
+				}
+				for i := range 2100 {
+					angles = append(angles, float64(i)*0.003)
+				}
+				m["camera_positions"], m["energy_bins"], m["views"] = cams, bins, 2100
+				m["flats"], m["darks"] = 1024, 1024
+				field(m, "geometry")["angles_rad"] = angles
+				field(m, "geometry", "detector")["cols"] = 128 + 31
+			})
+		}, false, sinogram.ErrManifest, []string{"views", "2100 views", "1061888 frames, at most 1048576"}},
 		{"chip pitch", func(t *testing.T, dir string) {
 			editManifest(t, dir, func(m map[string]any) { field(m, "detector_layout")["pitch_mm"] = 0.055 })
 		}, false, sinogram.ErrManifest, []string{"detector_layout", "128 pixels", "0.055"}},

@@ -100,7 +100,7 @@ func (s *Scan) validateLayout() error {
 	default:
 		return manifestErr("detector_layout", "%d pixels per chip side at %g mm: a Medipix3RX is 256 at 0.055 mm or 128 at 0.110 mm", l.ChipPixels, l.Pitch)
 	}
-	if l.ChipsX < 1 || l.ChipsY < 1 || l.ChipsX*l.ChipsY > 64 {
+	if l.ChipsX < 1 || l.ChipsY < 1 || l.ChipsX > 64 || l.ChipsY > 64 || l.ChipsX*l.ChipsY > 64 {
 		return manifestErr("detector_layout", "%d x %d chips, want 1 to 64 chips", l.ChipsX, l.ChipsY)
 	}
 	if l.GapX < 0 || l.GapY < 0 || l.GapX > l.ChipPixels || l.GapY > l.ChipPixels {
@@ -220,14 +220,27 @@ func (s *Scan) validateCounts() error {
 	if !(e >= 0 && f >= 0) || math.IsInf(e, 0) || math.IsInf(f, 0) || (e > 0) != (f > 0) {
 		return manifestErr("counts", "exposure_ms %g and flat_exposure_ms %g: give both (positive) or neither", e, f)
 	}
-	if s.Flats < 1 {
-		return manifestErr("flats", "%d; at least one flat (open-beam) frame per bin and camera position is needed", s.Flats)
+	if s.Flats < 1 || s.Flats > maxCalibrationFrames {
+		return manifestErr("flats", "%d; 1 to %d flat (open-beam) frames per bin and camera position are needed", s.Flats, maxCalibrationFrames)
 	}
-	if s.Darks < 0 {
-		return manifestErr("darks", "%d, must be zero or positive", s.Darks)
+	if s.Darks < 0 || s.Darks > maxCalibrationFrames {
+		return manifestErr("darks", "%d, must be 0 to %d", s.Darks, maxCalibrationFrames)
+	}
+	if n := len(s.Bins) * len(s.CameraPositions()) * (s.Views + s.Flats + s.Darks); n > maxFrames {
+		return manifestErr("views", "%d views, %d flats and %d darks for %d bins at %d camera positions make %d frames, at most %d",
+			s.Views, s.Flats, s.Darks, len(s.Bins), len(s.CameraPositions()), n, maxFrames)
 	}
 	return nil
 }
+
+// maxCalibrationFrames bounds the flats and the darks per bin and camera
+// position, and maxFrames all the frames of a scan: validation lists every
+// frame's name, so a manifest must not ask for billions. A MARS scan of 720
+// views in 8 bins at 4 camera positions has about 24 000.
+const (
+	maxCalibrationFrames = 1024
+	maxFrames            = 1 << 20
+)
 
 func dtypeSize(dtype string) (int, error) {
 	switch dtype {

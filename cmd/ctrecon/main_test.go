@@ -9,12 +9,14 @@ import (
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/fdk/phantom"
+	"github.com/ctrecon/ctrecon/kernels"
 	"github.com/ctrecon/ctrecon/metaimage"
 )
 
 // phantom then recon on the command line reconstructs the phantom: the
 // flags reach the geometry, the folder round-trips, the volume is written
-// on the grid asked for.
+// on the grid asked for, and the cylinder's mean is within 0.2 % of the
+// truth (measured -0.044 %).
 func TestPhantomThenRecon(t *testing.T) {
 	dir := t.TempDir()
 	err := runPhantom([]string{"-o", dir + "/scan", "--phantom", "cylinder", "--scale", "50", "--views", "90",
@@ -49,7 +51,9 @@ func TestPhantomThenRecon(t *testing.T) {
 		}
 	}
 	want := ph.Value(fdk.Vec3{})
-	if mean := sum / float64(n); math.Abs(mean/want-1) > 0.01 {
+	mean := sum / float64(n)
+	t.Logf("mean inside the cylinder %.6g, truth %g (%+.3f %%)", mean, want, 100*(mean/want-1))
+	if math.Abs(mean/want-1) > 0.002 {
 		t.Errorf("mean inside the cylinder %g, want %g", mean, want)
 	}
 }
@@ -92,7 +96,6 @@ func TestCommandErrors(t *testing.T) {
 		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--voxel", "1,2"}, "--voxel"},
 		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--filter", "gauss"}, "--filter"},
 		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--device", "tpu"}, "--device"},
-		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--device", "cuda"}, "--device cuda"},
 		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--cutoff", "2"}, "--cutoff"},
 		{runPhantom, []string{"-o", dir + "/p", "--sdd", "500"}, "sdd_mm"},
 		{runPhantom, []string{"-o", dir + "/p", "--det", "big"}, "--det"},
@@ -105,6 +108,48 @@ func TestCommandErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want it to mention %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// --device cuda uses the GPU where kernels.Open finds one, and elsewhere
+// fails naming the flag and why, writing nothing; --device auto uses the
+// GPU where there is one and the CPU otherwise. The test holds on a machine
+// with a GPU and on one without.
+func TestDeviceCUDA(t *testing.T) {
+	dir := t.TempDir()
+	if err := runPhantom([]string{"-o", dir + "/scan", "--views", "10", "--det", "16x8"}); err != nil {
+		t.Fatal(err)
+	}
+	gpu, openErr := kernels.Open(kernels.Options{})
+	if openErr == nil {
+		gpu.Close()
+	}
+	t.Logf("kernels.Open: %v", openErr)
+	out := filepath.Join(dir, "x.mha")
+	err := runRecon([]string{"-i", dir + "/scan", "-o", out, "--dim", "8,8,4", "--device", "cuda"})
+	if openErr != nil {
+		if err == nil || !strings.Contains(err.Error(), "--device cuda") || !strings.Contains(err.Error(), openErr.Error()) {
+			t.Errorf("no GPU: err = %v, want it to name --device cuda and %q", err, openErr)
+		}
+		if _, serr := os.Stat(out); serr == nil {
+			t.Errorf("no GPU, but %s was written", out)
+		}
+	} else if err != nil {
+		t.Errorf("GPU present, but --device cuda failed: %v", err)
+	} else if vol, rerr := metaimage.Read(out); rerr != nil || vol.Grid.Dim != [3]int{8, 8, 4} {
+		t.Errorf("--device cuda wrote %v (%v), want an 8x8x4 volume", vol, rerr)
+	}
+	bp, release, err := backprojector("auto", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	want := "cuda"
+	if openErr != nil {
+		want = "cpu"
+	}
+	if !strings.HasPrefix(bp.Name(), want) {
+		t.Errorf("--device auto chose %s, want %s (kernels.Open: %v)", bp.Name(), want, openErr)
 	}
 }
 

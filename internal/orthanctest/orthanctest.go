@@ -12,22 +12,18 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ctrecon/ctrecon/internal/peertest"
 )
 
 // Start runs Debian's Orthanc with the DICOMweb plugin on a free
 // loopback port, with its own storage, and returns its DICOMweb root.
 func Start(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("Orthanc")
-	if err != nil {
-		if os.Getenv("CTRECON_REQUIRE_PEERS") == "1" {
-			t.Fatal("Orthanc not found and CTRECON_REQUIRE_PEERS=1 (apt-get install orthanc orthanc-dicomweb)")
-		}
-		t.Skip("Orthanc not installed (apt-get install orthanc orthanc-dicomweb)")
-	}
+	bin := peertest.Tool(t, "Orthanc", "orthanc")
 	plugin := "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 	if _, err := os.Stat(plugin); err != nil {
-		t.Fatalf("Orthanc is installed but its DICOMweb plugin is not: %v", err)
+		peertest.Missing(t, fmt.Sprintf("Orthanc's DICOMweb plugin not found (Debian package orthanc-dicomweb, installed by `make deps`): %v", err))
 	}
 	port := freePort(t)
 	dir := t.TempDir()
