@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -240,10 +241,41 @@ func (c Config) workers(old jetstream.ConsumerConfig, jobsReplicas int) (jetstre
 // bucket that could not be read, created or updated (for example when
 // Replicas exceeds the number of servers, or an existing stream's
 // retention differs).
+//
+// A cluster that is still electing its JetStream leaders, as one that has
+// just started is, answers with timeouts for a few seconds: Setup tries
+// again for up to setupPatience while ctx allows, since every step is
+// idempotent.
 func (b *Bus) Setup(ctx context.Context, cfg Config) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
+	deadline := time.Now().Add(setupPatience)
+	for {
+		err := b.setup(ctx, cfg)
+		if err == nil || !transient(err) || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// setupPatience is how long Setup keeps trying a cluster that times out.
+const setupPatience = 30 * time.Second
+
+// transient reports whether a JetStream request failed for want of an
+// answer in time rather than because of what it asked.
+func transient(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)
+}
+
+// setup is one pass of Setup.
+func (b *Bus) setup(ctx context.Context, cfg Config) error {
 	// A standalone server quietly keeps one copy of a stream asked for more.
 	if cfg.Replicas > 1 && b.nc.ConnectedClusterName() == "" {
 		return fmt.Errorf("%w: Replicas %d, but server %s is not in a cluster",
