@@ -180,7 +180,7 @@ func (r *runner) reconstruct(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if rep := fdk.CheckFOV(rec.Views(), g.Detector, r.grid); !rep.Complete() {
+	if rep := rec.CheckFOV(); !rep.Complete() {
 		r.warn("field of view: %s", rep)
 	}
 	_, warnings := rec.Weights().Notes()

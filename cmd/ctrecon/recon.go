@@ -146,7 +146,7 @@ func reconstruct(g *fdk.Geometry, grid fdk.Grid, read func(v int) ([]float32, er
 	if err != nil {
 		return nil, summary{}, err
 	}
-	if rep := fdk.CheckFOV(rec.Views(), g.Detector, grid); !rep.Complete() {
+	if rep := rec.CheckFOV(); !rep.Complete() {
 		slog.Warn("field of view", "report", rep.String())
 	}
 	info, warnings := rec.Weights().Notes()
