@@ -91,7 +91,8 @@ func analyzeScan(angles []float64, full func(Scan) bool) (Scan, error) {
 
 // Weights applies the FDK pre-weighting to projections before filtering:
 // cosine weights, the view's angular share, and redundancy weights: Parker's
-// for a short scan, Wang's for a full scan on a displaced detector.
+// for a short scan, Wang's for a displaced detector, both combined for a
+// short scan on a displaced detector.
 type Weights struct {
 	geom  *Geometry
 	views []View
@@ -102,9 +103,8 @@ type Weights struct {
 	// through the rotation axis, radians: half the fan the reconstruction
 	// needs, a displaced detector's widened to be symmetric.
 	halfFan float64
-	// displaced: a full scan on a detector not centred on the rotation
-	// axis, so the rays beyond its short side are measured once (Wang
-	// weights).
+	// displaced: the detector is not centred on the rotation axis, so
+	// the rays beyond its short side are measured once (Wang weights).
 	displaced bool
 
 	cosine []float32 // cosine image of view 0, shared by views with its principal point
@@ -148,7 +148,7 @@ func (w *Weights) build(full func(Scan) bool) error {
 	}
 	iso := w.isoColumn(0)
 	left, right := iso+0.5, float64(w.geom.Cols)-0.5-iso
-	w.displaced = scan.Full && math.Abs(left-right) > 1
+	w.displaced = math.Abs(left-right) > 1
 	w.columns = make([][]float32, len(w.views))
 	for v := range w.views {
 		scale := scan.Spacing[v]
@@ -163,7 +163,8 @@ func (w *Weights) build(full func(Scan) bool) error {
 // Scan returns the angular coverage the weights were built for.
 func (w *Weights) Scan() Scan { return w.scan }
 
-// Displaced reports whether Wang displaced-detector weights are applied.
+// Displaced reports whether displaced-detector (Wang) weights are applied,
+// alone for a full scan or combined with Parker's for a short one.
 func (w *Weights) Displaced() bool { return w.displaced }
 
 // Notes describes the weighting chosen for the scan and why, and warns
@@ -197,15 +198,33 @@ func (w *Weights) Notes() (info, warnings []string) {
 			w.isoColumn(0), w.geom.Cols, left+right)
 		weighting = append(weighting, "Wang")
 	}
-	if len(weighting) > 0 {
+	switch {
+	case len(weighting) == 2 && !s.Full:
+		note += ": Parker and Wang weights combined"
+	case len(weighting) > 0:
 		note += ": " + strings.Join(weighting, " and ") + " weights"
 	}
 	info = append(info, note)
+	if !s.Full && w.displaced {
+		r := w.shortReach()
+		warnings = append(warnings, fmt.Sprintf("the short scan on a displaced detector measures lines more than %.1f mm from the axis (beyond the short side's reach) only from views that see them on the detector's long side; the views in the %.1f degree gap are missing, so beyond %.1f mm the part of the volume on their long side lacks data: expect artefacts there",
+			r, deg(s.Gap), r))
+	}
 	if !s.Full && w.halfFan > w.delta+1e-9 {
 		warnings = append(warnings, fmt.Sprintf("the short scan covers %.1f degrees, less than the %.1f (180 plus the fan angle) Parker weights need: expect artefacts",
 			deg(s.Arc), 180+deg(fan)))
 	}
 	return info, warnings
+}
+
+// shortReach returns the distance from the rotation axis, in mm, of view
+// 0's ray through the outer edge of the detector's short side: points
+// nearer the axis stay inside the band of columns that opposite views both
+// see.
+func (w *Weights) shortReach() float64 {
+	g := math.Min(math.Abs(w.fanAngle(0, -0.5)), math.Abs(w.fanAngle(0, float64(w.geom.Cols)-0.5)))
+	src := w.views[0].Source
+	return math.Hypot(src[0], src[1]) * math.Sin(g)
 }
 
 // unevenGap is the largest gap, in median steps, of a full scan that Notes
@@ -257,6 +276,8 @@ func (w *Weights) columnWeights(v int, scale float64) []float32 {
 	for c := range out {
 		k := scale
 		switch {
+		case !w.scan.Full && w.displaced:
+			k *= combine(w.parker(v, float64(c)), w.wangWeight(v, float64(c))/2)
 		case !w.scan.Full:
 			k *= w.parker(v, float64(c))
 		case w.displaced:
@@ -317,6 +338,23 @@ func (w *Weights) wangWeight(v int, col float64) float64 {
 		return 2 - s((overlap-u)/ramp)
 	}
 	return 1
+}
+
+// combine returns the redundancy weight of a ray from two weightings that
+// each split its line between the ray and its conjugate, p and 1 - p for
+// the arc (Parker's) and q and 1 - q for the detector (Wang's, halved):
+// pq / (pq + (1-p)(1-q)). The ray and its conjugate still add up to 1; the
+// weight is p on a centred detector (q = 1/2), q over a full scan
+// (p = 1/2), and 1 for a ray whose conjugate either leaves unmeasured (p or
+// q = 1). Where the denominator vanishes, one gives the conjugate
+// everything and the other leaves it unmeasured: the ray is its line's only
+// measurement.
+func combine(p, q float64) float64 {
+	d := p*q + (1-p)*(1-q)
+	if d == 0 {
+		return 1
+	}
+	return p * q / d
 }
 
 // wangRamp is the widest ramp of the displaced-detector weights, in pixels:
