@@ -14,14 +14,5 @@ func ReconstructScan(geom *Geometry, grid Grid, projections [][]float32, full fu
 		return nil, err
 	}
 	r.weights = w
-	for v, p := range projections {
-		if err := r.Add(v, [][]float32{p}); err != nil {
-			return nil, err
-		}
-	}
-	vols, err := r.Finish()
-	if err != nil {
-		return nil, err
-	}
-	return vols[0], nil
+	return r.single(projections)
 }

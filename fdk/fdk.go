@@ -386,6 +386,11 @@ func Reconstruct(geom *Geometry, grid Grid, projections [][]float32, opts Option
 		return nil, err
 	}
 	defer r.Abort()
+	return r.single(projections)
+}
+
+// single adds every view's image of a single bin and finishes.
+func (r *Reconstructor) single(projections [][]float32) (*Volume, error) {
 	if len(projections) != len(r.views) {
 		return nil, fmt.Errorf("%w: %d projections for %d views", ErrProjection, len(projections), len(r.views))
 	}
