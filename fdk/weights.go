@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strings"
 )
 
 // Scan summarises the angular coverage of a set of views.
@@ -129,7 +128,7 @@ func NewWeights(geom *Geometry, views []View) (*Weights, error) {
 // build analyses the scan, full deciding whether it is full (it may read
 // w.halfFan), and computes the weights.
 func (w *Weights) build(full func(Scan) bool) error {
-	w.halfFan = math.Max(math.Abs(w.fanAngle(0, -0.5)), math.Abs(w.fanAngle(0, float64(w.geom.Cols)-0.5)))
+	w.halfFan, _ = w.edgeFans()
 	angles := make([]float64, len(w.views))
 	for i := range w.views {
 		angles[i] = w.views[i].Angle
@@ -168,9 +167,14 @@ func (w *Weights) Scan() Scan { return w.scan }
 func (w *Weights) Displaced() bool { return w.displaced }
 
 // Notes describes the weighting chosen for the scan and why, and warns
-// when a short scan is too short for Parker's weights: they need 180
-// degrees plus the fan angle, and a shorter arc leaves rays unmeasured.
+// when a short scan lacks data: shorter than the 180 degrees plus the fan
+// angle Parker's weights need, or on a displaced detector.
 func (w *Weights) Notes() (info, warnings []string) {
+	return []string{w.describe()}, w.warnings()
+}
+
+// describe says what the scan is, why, and which weights it gets.
+func (w *Weights) describe() string {
 	s := w.scan
 	fan := 2 * w.halfFan
 	limit := shortScanGap(s.Step, fan)
@@ -178,17 +182,15 @@ func (w *Weights) Notes() (info, warnings []string) {
 	if limit > shortScanFans*fan {
 		rule = fmt.Sprintf("%.3g times the median step", shortScanSteps)
 	}
+	uneven := s.Full && s.Gap > unevenGap*s.Step
 	var note string
-	var weighting []string
 	switch {
 	case !s.Full:
 		note = fmt.Sprintf("short scan of %.1f degrees (its %.1f degree gap is over the %.1f up to which a scan is full: %s)",
 			deg(s.Arc), deg(s.Gap), deg(limit), rule)
-		weighting = append(weighting, "Parker")
-	case s.Gap > unevenGap*s.Step:
+	case uneven:
 		note = fmt.Sprintf("full scan with uneven spacing (largest gap %.1f degrees, median %.2f; up to %.1f is full: %s)",
 			deg(s.Gap), deg(s.Step), deg(limit), rule)
-		weighting = append(weighting, "angular spacing")
 	default:
 		note = fmt.Sprintf("full scan (%d views %.2f degrees apart)", len(w.views), deg(s.Step))
 	}
@@ -196,35 +198,51 @@ func (w *Weights) Notes() (info, warnings []string) {
 		left, right := w.Extension()
 		note += fmt.Sprintf(" on a displaced detector (the rotation axis at column %.1f of %d, widened by %d zero columns)",
 			w.isoColumn(0), w.geom.Cols, left+right)
-		weighting = append(weighting, "Wang")
 	}
 	switch {
-	case len(weighting) == 2 && !s.Full:
-		note += ": Parker and Wang weights combined"
-	case len(weighting) > 0:
-		note += ": " + strings.Join(weighting, " and ") + " weights"
+	case !s.Full && w.displaced:
+		return note + ": Parker and Wang weights combined"
+	case !s.Full:
+		return note + ": Parker weights"
+	case uneven && w.displaced:
+		return note + ": angular spacing and Wang weights"
+	case uneven:
+		return note + ": angular spacing weights"
+	case w.displaced:
+		return note + ": Wang weights"
 	}
-	info = append(info, note)
+	return note
+}
+
+// warnings says where a short scan lacks data.
+func (w *Weights) warnings() []string {
+	s := w.scan
+	var out []string
 	if !s.Full && w.displaced {
-		r := w.shortReach()
-		warnings = append(warnings, fmt.Sprintf("the short scan on a displaced detector measures lines more than %.1f mm from the axis (beyond the short side's reach) only from views that see them on the detector's long side; the views in the %.1f degree gap are missing, so beyond %.1f mm the part of the volume on their long side lacks data: expect artefacts there",
+		_, r := w.edgeFans()
+		r = w.sourceRadius() * math.Sin(r)
+		out = append(out, fmt.Sprintf("the short scan on a displaced detector measures lines more than %.1f mm from the axis (beyond the short side's reach) only from views that see them on the detector's long side; the views in the %.1f degree gap are missing, so beyond %.1f mm the part of the volume on their long side lacks data: expect artefacts there",
 			r, deg(s.Gap), r))
 	}
 	if !s.Full && w.halfFan > w.delta+1e-9 {
-		warnings = append(warnings, fmt.Sprintf("the short scan covers %.1f degrees, less than the %.1f (180 plus the fan angle) Parker weights need: expect artefacts",
-			deg(s.Arc), 180+deg(fan)))
+		out = append(out, fmt.Sprintf("the short scan covers %.1f degrees, less than the %.1f (180 plus the fan angle) Parker weights need: expect artefacts",
+			deg(s.Arc), 180+deg(2*w.halfFan)))
 	}
-	return info, warnings
+	return out
 }
 
-// shortReach returns the distance from the rotation axis, in mm, of view
-// 0's ray through the outer edge of the detector's short side: points
-// nearer the axis stay inside the band of columns that opposite views both
-// see.
-func (w *Weights) shortReach() float64 {
-	g := math.Min(math.Abs(w.fanAngle(0, -0.5)), math.Abs(w.fanAngle(0, float64(w.geom.Cols)-0.5)))
+// edgeFans returns the angles between view 0's ray through the rotation
+// axis and its rays through the outer edges of the detector's long and
+// short sides, in radians.
+func (w *Weights) edgeFans() (long, short float64) {
+	a, b := math.Abs(w.fanAngle(0, -0.5)), math.Abs(w.fanAngle(0, float64(w.geom.Cols)-0.5))
+	return max(a, b), min(a, b)
+}
+
+// sourceRadius returns view 0's source's distance from the rotation axis.
+func (w *Weights) sourceRadius() float64 {
 	src := w.views[0].Source
-	return math.Hypot(src[0], src[1]) * math.Sin(g)
+	return math.Hypot(src[0], src[1])
 }
 
 // unevenGap is the largest gap, in median steps, of a full scan that Notes
