@@ -229,3 +229,18 @@ func TestShortScanDisplacedDetector(t *testing.T) {
 		t.Errorf("notes %q, warnings %q: want the combined weights and a warning about lines beyond 87.1 mm", info, warnings)
 	}
 }
+
+// A short scan on a slightly off-centre detector (a centre-of-rotation
+// offset, 2 columns here) keeps Parker's weights alone and the measured
+// detector, and says so: combined weights would change steeply across the
+// narrow strip beyond the band both sides see.
+func TestShortScanSlightlyOffCentre(t *testing.T) {
+	g := fdktest.RTKGeometry(110, 240, 0, 128)
+	g.COROffset = 4
+	w := weights(t, g)
+	left, right := w.Extension()
+	info, _ := w.Notes()
+	if w.Displaced() || left+right != 0 || !strings.Contains(info[0], "2.0 columns off centre") || !strings.Contains(info[0], "Parker weights") {
+		t.Errorf("displaced %v, extension %d+%d, notes %q: want Parker weights alone on the measured detector", w.Displaced(), left, right, info)
+	}
+}
