@@ -63,6 +63,7 @@ var ErrProjection = errors.New("invalid projection")
 // weights need the whole arc, which the geometry states up front.
 type Reconstructor struct {
 	geom    *Geometry
+	grid    Grid
 	views   []View
 	weights *Weights
 	// The back-projected detector: geom's, widened by padLeft and padRight
@@ -114,7 +115,7 @@ func New(geom *Geometry, grid Grid, bins int, opts Options) (*Reconstructor, err
 	if err != nil {
 		return nil, err
 	}
-	r := &Reconstructor{geom: geom, views: views, weights: w, opts: opts, bins: bins, seen: make([]bool, len(views))}
+	r := &Reconstructor{geom: geom, grid: grid, views: views, weights: w, opts: opts, bins: bins, seen: make([]bool, len(views))}
 	r.padLeft, r.padRight = w.Extension()
 	r.bpDet, r.bpViews = Widen(geom.Detector, views, r.padLeft, r.padRight)
 	tau := geom.PitchU * geom.SID / geom.SDD
@@ -187,6 +188,14 @@ func (r *Reconstructor) Weights() *Weights { return r.weights }
 
 // Views returns the per-view matrices.
 func (r *Reconstructor) Views() []View { return r.views }
+
+// CheckFOV reports how much of the volume leaves the field of view of the
+// views as they are back-projected: for a displaced (half-fan) detector,
+// widened by zero columns to be symmetric about the rotation axis, since
+// the opposite views supply what its short side misses. CheckFOV on the
+// measured detector would report most of a half-fan volume as truncated.
+// The mask that Finish applies is this field of view.
+func (r *Reconstructor) CheckFOV() FOVReport { return CheckFOV(r.bpViews, r.bpDet, r.grid) }
 
 // Add takes view v's line integrals, one row-major image per bin. The
 // reconstructor keeps the slices until the batch is back-projected: the
@@ -388,6 +397,11 @@ func Reconstruct(geom *Geometry, grid Grid, projections [][]float32, opts Option
 		return nil, err
 	}
 	defer r.Abort()
+	return r.single(projections)
+}
+
+// single adds every view's image of a single bin and finishes.
+func (r *Reconstructor) single(projections [][]float32) (*Volume, error) {
 	if len(projections) != len(r.views) {
 		return nil, fmt.Errorf("%w: %d projections for %d views", ErrProjection, len(projections), len(r.views))
 	}

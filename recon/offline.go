@@ -237,7 +237,7 @@ func (r *runner) reconstruct(ctx context.Context) error {
 		return err
 	}
 	defer rec.Abort() // a failed or cancelled job gives a GPU's memory back
-	if rep := fdk.CheckFOV(rec.Views(), g.Detector, r.grid); !rep.Complete() {
+	if rep := rec.CheckFOV(); !rep.Complete() {
 		r.warn("field of view: %s", rep)
 	}
 	_, warnings := rec.Weights().Notes()

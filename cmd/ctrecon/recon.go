@@ -148,7 +148,7 @@ func reconstruct(g *fdk.Geometry, grid fdk.Grid, read func(v int) ([]float32, er
 		return nil, summary{}, err
 	}
 	defer rec.Abort() // a failure part-way gives a GPU's memory back
-	if rep := fdk.CheckFOV(rec.Views(), g.Detector, grid); !rep.Complete() {
+	if rep := rec.CheckFOV(); !rep.Complete() {
 		slog.Warn("field of view", "report", rep.String())
 	}
 	info, warnings := rec.Weights().Notes()
