@@ -93,7 +93,9 @@ type driver struct {
 func loadDriver(lib string) (*driver, error) {
 	h, err := purego.Dlopen(lib, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoDriver, err)
+		// dlerror's text is per OS thread, and the goroutine may have moved
+		// since the call: name the library here rather than trust it to.
+		return nil, fmt.Errorf("%w: %s: %v", ErrNoDriver, lib, err)
 	}
 	d := &driver{}
 	if err := d.bind(h); err != nil {

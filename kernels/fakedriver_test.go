@@ -659,14 +659,17 @@ func (g *fakeGPU) bindStreams(d *driver, lock func() func()) {
 	}
 	d.cuStreamSynchronize = func(s uintptr) cuResult {
 		defer lock()()
-		if g.call("cuStreamSynchronize") {
-			return cuErrUnknown
-		}
+		failed := g.call("cuStreamSynchronize")
 		tl, ok := g.streams[s]
 		if !ok {
 			return cuErrInvalidHandle
 		}
+		// A failed synchronisation reports an error of the stream's work:
+		// that work is over, done or abandoned, as it is on a GPU.
 		merge(g.clock(hostTL), g.clock(tl))
+		if failed {
+			return cuErrUnknown
+		}
 		return 0
 	}
 	d.cuStreamWaitEvent = func(s, e uintptr, flags uint32) cuResult {
@@ -715,14 +718,15 @@ func (g *fakeGPU) bindStreams(d *driver, lock func() func()) {
 	}
 	d.cuEventSynchronize = func(e uintptr) cuResult {
 		defer lock()()
-		if g.call("cuEventSynchronize") {
-			return cuErrUnknown
-		}
+		failed := g.call("cuEventSynchronize")
 		ev := g.events[e]
 		if ev == nil {
 			return cuErrInvalidHandle
 		}
-		merge(g.clock(hostTL), ev.recorded)
+		merge(g.clock(hostTL), ev.recorded) // over, even when it failed
+		if failed {
+			return cuErrUnknown
+		}
 		return 0
 	}
 	d.cuEventElapsedTime = func(ms *float32, start, end uintptr) cuResult {

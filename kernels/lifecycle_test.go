@@ -81,7 +81,8 @@ func checkFake(t *testing.T, g *fakeGPU, c *CUDA, want ...string) {
 func TestFailedAndAbortedJobsReleaseEverything(t *testing.T) {
 	g := newFakeGPU(8 << 30)
 	c := openFakeWith(t, g, Options{MemoryBudget: 1 << 30})
-	rng := rand.New(rand.NewPCG(rand.Uint64(), 5))
+	seed := rand.Uint64()
+	rng := rand.New(rand.NewPCG(seed, 5))
 	ops := []string{"cuMemAlloc", "cuMemHostAlloc", "cuArray3DCreate", "cuTexObjectCreate", "cuModuleLoadData",
 		"cuModuleGetFunction", "cuStreamCreate", "cuEventCreate", "cuMemcpyHtoDAsync", "cuMemcpy3DAsync", "cuMemsetD32Async",
 		"cuLaunchKernel", "cuEventRecord", "cuStreamWaitEvent", "cuEventSynchronize", "cuStreamSynchronize", "cuMemcpyDtoH"}
@@ -114,8 +115,10 @@ func TestFailedAndAbortedJobsReleaseEverything(t *testing.T) {
 			t.Fatalf("job %d: %d bytes of the budget still taken", job, c.budget.used)
 		}
 	}
-	t.Logf("%d jobs failed by an injected fault, %d aborted, %d calls", failed, aborted, len(g.calls))
-	if failed < 20 || aborted < 40 {
+	t.Logf("seed %d: %d jobs failed by an injected fault, %d aborted, %d calls", seed, failed, aborted, len(g.calls))
+	// About half the faults land (a job may end before the nth call of
+	// its op): 25 ± 3.5 of the 50 jobs with one.
+	if failed < 10 || aborted < 40 {
 		t.Errorf("only %d failed and %d aborted jobs: the faults missed", failed, aborted)
 	}
 	checkFake(t, g, c, "primary context retained 1 times")
