@@ -14,6 +14,7 @@ require (
 	golang.org/x/image v0.32.0
 	golang.org/x/mod v0.28.0
 	golang.org/x/sys v0.49.0
+	gonum.org/v1/gonum v0.17.0
 )
 
 require (
