@@ -62,13 +62,16 @@ func (w Window) gain(f float64) float64 {
 type RampFilter struct {
 	response []float64 // real, even frequency response of length n, scale included
 	fft      *fft
-	re, im   []float64
+	x, y     []complex128 // the transform's buffers
+	spare    []float32    // the zero partner of an odd image's last row
 }
 
 // NewRampFilter returns a filter for rows of cols samples spaced tau
 // millimetres apart at the isocentre. pad is the zero-padded length as a
 // multiple of cols (at least 2, which avoids the wrap-around of circular
-// convolution); cutoff is the fraction of the Nyquist frequency kept, in
+// convolution); the transform's length is the smallest multiple of 4 from
+// pad·cols up whose quarter has no prime factor above 5 (2500 for 1248
+// columns). cutoff is the fraction of the Nyquist frequency kept, in
 // (0, 1].
 //
 // The response is the Fourier transform of the band-limited spatial ramp of
@@ -89,34 +92,33 @@ func NewRampFilter(cols int, tau float64, win Window, cutoff, pad float64) (*Ram
 	case int(win) >= len(windowNames) || win < 0:
 		return nil, fmt.Errorf("ramp filter: unknown window %d", win)
 	}
-	n := 1
-	for float64(n) < pad*float64(cols) {
-		n *= 2
-	}
-	re, im := make([]float64, n), make([]float64, n)
-	re[0] = 1 / (4 * tau * tau)
-	for k := 1; k < n/2; k += 2 {
-		v := -1 / (float64(k) * math.Pi * tau * float64(k) * math.Pi * tau)
-		re[k], re[n-k] = v, v
-	}
+	n := fftLength(int(math.Ceil(pad * float64(cols))))
 	f := newFFT(n)
-	f.transform(re, im, false)
+	x := make([]complex128, n)
+	x[0] = complex(1/(4*tau*tau), 0)
+	for k := 1; k < n/2; k += 2 {
+		v := complex(-1/(float64(k)*math.Pi*tau*float64(k)*math.Pi*tau), 0)
+		x[k], x[n-k] = v, v
+	}
+	x = f.transform(x, make([]complex128, n))
 	resp := make([]float64, n)
 	for k := range resp {
-		freq := float64(min(k, n-k)) / float64(n/2)
+		freq := float64(min(k, n-k)) / (float64(n) / 2)
 		if freq <= cutoff {
 			// τ for the convolution sum, 1/n for the unnormalised inverse.
-			resp[k] = re[k] * win.gain(freq/cutoff) * tau / float64(n)
+			resp[k] = real(x[k]) * win.gain(freq/cutoff) * tau / float64(n)
 		}
 	}
-	return &RampFilter{response: resp, fft: f, re: make([]float64, n), im: make([]float64, n)}, nil
+	return newRampFilter(resp, f), nil
+}
+
+func newRampFilter(resp []float64, f *fft) *RampFilter {
+	n := len(resp)
+	return &RampFilter{response: resp, fft: f, x: make([]complex128, n), y: make([]complex128, n)}
 }
 
 // Clone returns a filter with the same response and its own work buffers.
-func (f *RampFilter) Clone() *RampFilter {
-	n := len(f.response)
-	return &RampFilter{response: f.response, fft: f.fft, re: make([]float64, n), im: make([]float64, n)}
-}
+func (f *RampFilter) Clone() *RampFilter { return newRampFilter(f.response, f.fft) }
 
 // PaddedLength returns the FFT length.
 func (f *RampFilter) PaddedLength() int { return len(f.response) }
@@ -126,8 +128,9 @@ func (f *RampFilter) PaddedLength() int { return len(f.response) }
 func (f *RampFilter) Response() []float64 { return f.response }
 
 // FilterRows filters every row of the row-major image p of width cols in
-// place. Rows go through the FFT in pairs, one as the real and one as the
-// imaginary part: the response is real and even, so the two never mix.
+// place; cols must be at most half the padded length. Rows go through the
+// FFT in pairs, one as the real and one as the imaginary part (see
+// fft.filterPair).
 func (f *RampFilter) FilterRows(p []float32, cols int) {
 	rows := len(p) / cols
 	for r := 0; r < rows; r += 2 {
@@ -135,30 +138,13 @@ func (f *RampFilter) FilterRows(p []float32, cols int) {
 		var b []float32
 		if r+1 < rows {
 			b = p[(r+1)*cols : (r+2)*cols]
+		} else {
+			if len(f.spare) < cols {
+				f.spare = make([]float32, cols)
+			}
+			b = f.spare[:cols]
+			clear(b)
 		}
-		load(f.re, a)
-		load(f.im, b)
-		f.fft.transform(f.re, f.im, false)
-		for k, h := range f.response {
-			f.re[k] *= h
-			f.im[k] *= h
-		}
-		f.fft.transform(f.re, f.im, true)
-		store(a, f.re)
-		store(b, f.im)
-	}
-}
-
-// load copies src into dst and zeroes the padding after it.
-func load(dst []float64, src []float32) {
-	for i, v := range src {
-		dst[i] = float64(v)
-	}
-	clear(dst[len(src):])
-}
-
-func store(dst []float32, src []float64) {
-	for i := range dst {
-		dst[i] = float32(src[i])
+		f.fft.filterPair(a, b, f.response, f.x, f.y)
 	}
 }
