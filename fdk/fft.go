@@ -114,8 +114,11 @@ func (f *fft) transform(x, work []complex128) []complex128 {
 	return x
 }
 
-// run does the stage from x into y.
+// run does the stage from x into y, with the AVX2 routines where it can.
 func (st *fftStage) run(x, y []complex128) {
+	if st.runVector(x, y) {
+		return
+	}
 	switch st.p {
 	case 2:
 		radix2(x, y, st.s, st.m, st.tw)
@@ -146,8 +149,8 @@ func radix2(x, y []complex128, s, m int, tw []complex128) {
 	}
 }
 
-// sin3 is sin(2π/3).
-var sin3 = math.Sqrt(3) / 2
+// sin3 is sin(2π/3) = √3/2; fft_amd64.s has the same digits.
+const sin3 = 0.86602540378443864676372317075293618347
 
 func radix3(x, y []complex128, s, m int, tw []complex128) {
 	for q := range m {
@@ -190,10 +193,11 @@ func radix4(x, y []complex128, s, m int, tw []complex128) {
 	}
 }
 
-// cos5, sin5 are cos and sin of 2π/5 and 4π/5.
-var (
-	cos51, cos52 = math.Cos(2 * math.Pi / 5), math.Cos(4 * math.Pi / 5)
-	sin51, sin52 = math.Sin(2 * math.Pi / 5), math.Sin(4 * math.Pi / 5)
+// cos51, cos52, sin51, sin52 are the cosines and sines of 2π/5 and 4π/5;
+// fft_amd64.s has the same digits.
+const (
+	cos51, cos52 = 0.30901699437494742410229341718281905886, -0.80901699437494742410229341718281905886
+	sin51, sin52 = 0.95105651629515357211643933337938214340, 0.58778525229247312916870595463907276860
 )
 
 func radix5(x, y []complex128, s, m int, tw []complex128) {
