@@ -9,6 +9,7 @@
 //	DX  &tw[(p-1) q]           (w^(rq) at DX + 16(r-1): real, then imaginary)
 //	R8  m·s·16, R9 s·16, R10 3·R8, R11 3·R9, R12 (p-1)·s·16
 //	CX  pairs of k left, BX groups q left
+//	Y0-Y8 the butterfly, Y12-Y15 OUT and CMUL
 //
 // The inner loop advances SI and DI by 32 bytes per pair of k, which
 // leaves SI on the next group's first input; DI skips the other p-1 runs.
@@ -51,9 +52,17 @@ CONST4(sin52, $0.58778525229247312916870595463907276860)
 	VPERMILPD $5, z, z; \
 	VXORPD negodd<>(SB), z, z
 
-// SETUP loads the frame and the strides for radix p; it jumps to done when
-// there is nothing to do.
-#define SETUP(p) \
+// OUT stores u op v (VADDPD or VSUBPD: u + v or u - v) times the twiddle
+// at off to dst. Uses Y12 to Y15.
+#define OUT(op, u, v, off, dst) \
+	op v, u, Y12; \
+	CMUL(off, Y12, Y13); \
+	VMOVUPD Y13, dst
+
+// BEGIN loads the frame and the strides for radix p and opens the group
+// loop (label group) and the inner loop (label inner); it jumps to done
+// when there is nothing to do.
+#define BEGIN(p) \
 	MOVQ x+0(FP), SI; \
 	MOVQ y+8(FP), DI; \
 	MOVQ s+16(FP), R9; \
@@ -70,11 +79,14 @@ CONST4(sin52, $0.58778525229247312916870595463907276860)
 	TESTQ BX, BX; \
 	JEQ done; \
 	CMPQ R9, $32; \
-	JLT done
+	JLT done; \
+group: \
+	MOVQ s+16(FP), CX; \
+	SHRQ $1, CX; \
+inner:
 
-// NEXT ends the inner loop (label inner) and the group loop (label group)
-// of radix p.
-#define NEXT(p) \
+// END closes BEGIN's loops for radix p and returns.
+#define END(p) \
 	ADDQ $32, SI; \
 	ADDQ $32, DI; \
 	DECQ CX; \
@@ -82,34 +94,24 @@ CONST4(sin52, $0.58778525229247312916870595463907276860)
 	ADDQ R12, DI; \
 	ADDQ $((p-1)*16), DX; \
 	DECQ BX; \
-	JNZ group
+	JNZ group; \
+done: \
+	VZEROUPPER; \
+	RET
 
 // func radix2AVX2(x, y *complex128, s, m int, tw *complex128)
 TEXT ·radix2AVX2(SB), NOSPLIT, $0-40
-	SETUP(2)
-group:
-	MOVQ s+16(FP), CX
-	SHRQ $1, CX
-inner:
+	BEGIN(2)
 	VMOVUPD (SI), Y0
 	VMOVUPD (SI)(R8*1), Y1
 	VADDPD Y1, Y0, Y2
 	VMOVUPD Y2, (DI)
-	VSUBPD Y1, Y0, Y3
-	CMUL(0, Y3, Y4)
-	VMOVUPD Y4, (DI)(R9*1)
-	NEXT(2)
-done:
-	VZEROUPPER
-	RET
+	OUT(VSUBPD, Y0, Y1, 0, (DI)(R9*1))
+	END(2)
 
 // func radix3AVX2(x, y *complex128, s, m int, tw *complex128)
 TEXT ·radix3AVX2(SB), NOSPLIT, $0-40
-	SETUP(3)
-group:
-	MOVQ s+16(FP), CX
-	SHRQ $1, CX
-inner:
+	BEGIN(3)
 	VMOVUPD (SI), Y0
 	VMOVUPD (SI)(R8*1), Y1
 	VMOVUPD (SI)(R8*2), Y2
@@ -121,24 +123,13 @@ inner:
 	VFNMADD231PD half<>(SB), Y3, Y5 // b = a0 - t/2
 	VMULPD sin3<>(SB), Y4, Y4
 	NEGI(Y4)                    // d = -i·sin(2π/3)·(a1 - a2)
-	VADDPD Y4, Y5, Y6
-	CMUL(0, Y6, Y7)
-	VMOVUPD Y7, (DI)(R9*1)
-	VSUBPD Y4, Y5, Y6
-	CMUL(16, Y6, Y7)
-	VMOVUPD Y7, (DI)(R9*2)
-	NEXT(3)
-done:
-	VZEROUPPER
-	RET
+	OUT(VADDPD, Y5, Y4, 0, (DI)(R9*1))
+	OUT(VSUBPD, Y5, Y4, 16, (DI)(R9*2))
+	END(3)
 
 // func radix4AVX2(x, y *complex128, s, m int, tw *complex128)
 TEXT ·radix4AVX2(SB), NOSPLIT, $0-40
-	SETUP(4)
-group:
-	MOVQ s+16(FP), CX
-	SHRQ $1, CX
-inner:
+	BEGIN(4)
 	VMOVUPD (SI), Y0
 	VMOVUPD (SI)(R8*1), Y1
 	VMOVUPD (SI)(R8*2), Y2
@@ -150,27 +141,14 @@ inner:
 	NEGI(Y7)                    // t3 = -i·(a1 - a3)
 	VADDPD Y6, Y4, Y0
 	VMOVUPD Y0, (DI)
-	VADDPD Y7, Y5, Y0
-	CMUL(0, Y0, Y1)
-	VMOVUPD Y1, (DI)(R9*1)
-	VSUBPD Y6, Y4, Y0
-	CMUL(16, Y0, Y1)
-	VMOVUPD Y1, (DI)(R9*2)
-	VSUBPD Y7, Y5, Y0
-	CMUL(32, Y0, Y1)
-	VMOVUPD Y1, (DI)(R11*1)
-	NEXT(4)
-done:
-	VZEROUPPER
-	RET
+	OUT(VADDPD, Y5, Y7, 0, (DI)(R9*1))
+	OUT(VSUBPD, Y4, Y6, 16, (DI)(R9*2))
+	OUT(VSUBPD, Y5, Y7, 32, (DI)(R11*1))
+	END(4)
 
 // func radix5AVX2(x, y *complex128, s, m int, tw *complex128)
 TEXT ·radix5AVX2(SB), NOSPLIT, $0-40
-	SETUP(5)
-group:
-	MOVQ s+16(FP), CX
-	SHRQ $1, CX
-inner:
+	BEGIN(5)
 	VMOVUPD (SI), Y0
 	VMOVUPD (SI)(R8*1), Y1
 	VMOVUPD (SI)(R8*2), Y2
@@ -195,19 +173,8 @@ inner:
 	VMULPD sin52<>(SB), Y7, Y4
 	VFNMADD231PD sin51<>(SB), Y8, Y4
 	NEGI(Y4)                    // d2 = -i·(s2 t3 - s1 t4)
-	VADDPD Y3, Y1, Y5
-	CMUL(0, Y5, Y6)
-	VMOVUPD Y6, (DI)(R9*1)
-	VSUBPD Y3, Y1, Y5
-	CMUL(48, Y5, Y6)
-	VMOVUPD Y6, (DI)(R9*4)
-	VADDPD Y4, Y2, Y5
-	CMUL(16, Y5, Y6)
-	VMOVUPD Y6, (DI)(R9*2)
-	VSUBPD Y4, Y2, Y5
-	CMUL(32, Y5, Y6)
-	VMOVUPD Y6, (DI)(R11*1)
-	NEXT(5)
-done:
-	VZEROUPPER
-	RET
+	OUT(VADDPD, Y1, Y3, 0, (DI)(R9*1))
+	OUT(VSUBPD, Y1, Y3, 48, (DI)(R9*4))
+	OUT(VADDPD, Y2, Y4, 16, (DI)(R9*2))
+	OUT(VSUBPD, Y2, Y4, 32, (DI)(R11*1))
+	END(5)
