@@ -38,12 +38,12 @@ type fftStage struct {
 }
 
 // fftLength returns the length the ramp filter transforms rows padded to at
-// least min samples with: the smallest multiple of 4 whose quarter has no
-// prime factor above 5. Four divides it so that the first and last stages
-// are of radix 2, where half the samples are known to be zero (see
+// least atLeast samples with: the smallest multiple of 4 whose quarter has
+// no prime factor above 5. Four divides it so that the first and last
+// stages are of radix 2, where half the samples are known to be zero (see
 // filterPair).
-func fftLength(min int) int {
-	for m := max(1, (min+3)/4); ; m++ {
+func fftLength(atLeast int) int {
+	for m := max(1, (atLeast+3)/4); ; m++ {
 		if smooth(m) {
 			return 4 * m
 		}
@@ -80,7 +80,7 @@ func newFFT(n int) *fft {
 		st := fftStage{p: p, s: s, m: m, tw: make([]complex128, m*(p-1))}
 		for q := range m {
 			for r := 1; r < p; r++ {
-				// Reduce the angle first: exact for the multiples of π/2.
+				// rq reduced to one turn keeps the argument small.
 				sin, cos := math.Sincos(-2 * math.Pi * float64(r*q%(p*m)) / float64(p*m))
 				st.tw[q*(p-1)+r-1] = complex(cos, sin)
 			}
@@ -244,8 +244,9 @@ func negI(z complex128) complex128 { return complex(imag(z), -real(z)) }
 //
 // The inverse transform is the forward one with the real and imaginary
 // parts swapped on the way in and out (swap(DFT(swap(z))) is n times the
-// inverse DFT). Both ends of the factorisation are of radix 2, which lets
-// four passes fold into three:
+// inverse DFT). Both ends of the factorisation are of radix 2, which takes
+// 2S-1 passes over the buffers for S stages where loading, two transforms,
+// the product and storing would take 2S+3:
 //   - the first stage reads the rows straight from float32, and half its
 //     inputs are padding: each butterfly is one product;
 //   - the forward transform's last stage, the response, the swap and the

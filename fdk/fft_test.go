@@ -139,14 +139,14 @@ func TestFFTLength(t *testing.T) {
 	if got := fftLength(2 * 1248); got != 2500 {
 		t.Errorf("fftLength(2496) = %d, want 2500", got)
 	}
-	for min := 1; min <= 3000; min++ {
-		n := fftLength(min)
-		if n < min || n%4 != 0 || !prime5(n/4) {
-			t.Fatalf("fftLength(%d) = %d", min, n)
+	for least := 1; least <= 3000; least++ {
+		n := fftLength(least)
+		if n < least || n%4 != 0 || !prime5(n/4) {
+			t.Fatalf("fftLength(%d) = %d", least, n)
 		}
-		for m := (min + 3) / 4 * 4; m < n; m += 4 {
+		for m := (least + 3) / 4 * 4; m < n; m += 4 {
 			if prime5(m / 4) {
-				t.Fatalf("fftLength(%d) = %d, but %d will do", min, n, m)
+				t.Fatalf("fftLength(%d) = %d, but %d will do", least, n, m)
 			}
 		}
 		if r := radices(newFFT(n)); r[0] != 2 || r[len(r)-1] != 2 {
