@@ -20,11 +20,10 @@ func (c Cylinder) String() string {
 // extent returns the cylinder's size along x, y and z in mm.
 func (c Cylinder) extent() [3]float64 { return [3]float64{2 * c.Radius, 2 * c.Radius, c.ZMax - c.ZMin} }
 
-// bounds reports whether p lies in the cylinder's axis-aligned bounding
-// box, to a micrometre.
-func (c Cylinder) bounds(p Vec3) bool {
-	const tol = 1e-3 // mm
-	return math.Abs(p[0]) <= c.Radius+tol && math.Abs(p[1]) <= c.Radius+tol && p[2] >= c.ZMin-tol && p[2] <= c.ZMax+tol
+// overlaps reports whether a voxel of size s centred at p overlaps the
+// cylinder's axis-aligned bounding box.
+func (c Cylinder) overlaps(p Vec3, s [3]float64) bool {
+	return math.Abs(p[0])-s[0]/2 < c.Radius && math.Abs(p[1])-s[1]/2 < c.Radius && p[2]+s[2]/2 > c.ZMin && p[2]-s[2]/2 < c.ZMax
 }
 
 // FieldOfView returns the field of view of geom's views as the

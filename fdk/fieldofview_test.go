@@ -215,13 +215,18 @@ func TestCheckFOVFits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spans, err := NewGrid(g, [3]int{64, 64, 16}, [3]float64{}, Vec3{})
+	chosen, err := NewGrid(g, [3]int{64, 64, 16}, [3]float64{}, Vec3{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := CheckFOV(views, g.Detector, spans)
-	if rep.Complete() || !rep.Fits() || !strings.Contains(rep.String(), "corners") {
-		t.Errorf("%v: %v", spans, rep)
+	// 38.4 mm across: its outer voxels' centres are past the field of view,
+	// but the voxels reach into it.
+	wider := CenteredGrid([3]int{64, 64, 16}, [3]float64{0.6, 0.6, 0.5}, Vec3{})
+	for _, grid := range []Grid{chosen, wider} {
+		rep := CheckFOV(views, g.Detector, grid)
+		if rep.Complete() || !rep.Fits() || !strings.Contains(rep.String(), "corners") {
+			t.Errorf("%v: %v", grid, rep)
+		}
 	}
 	fov := circularFOV(g)
 	for _, grid := range []Grid{

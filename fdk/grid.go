@@ -168,8 +168,9 @@ type FOVReport struct {
 	// Beyond is how many of the Outside voxels are not in a corner: a
 	// volume that spans FieldOfView across (in x and y) has voxels outside
 	// it in the corners of the cylinder's bounding box, as every CT image
-	// has outside its reconstruction circle; every other voxel outside is
-	// beyond the field of view.
+	// has outside its reconstruction circle; every other voxel outside,
+	// and every voxel that does not overlap that box, is beyond the field
+	// of view.
 	Beyond int
 	// FieldOfView is the largest cylinder about the axis that every view
 	// sees; zero when there is none (then every voxel outside is beyond).
@@ -239,7 +240,7 @@ func CheckFOV(views []View, det Detector, g Grid) FOVReport {
 				if !out {
 					continue
 				}
-				beyond := !corners || !fov.bounds(x)
+				beyond := !corners || !fov.overlaps(x, g.Spacing)
 				if rep.Outside == 0 || beyond && rep.Beyond == 0 {
 					rep.Example = x
 				}
