@@ -37,7 +37,10 @@ func Check(scan *sinogram.Scan, job Job) error {
 				b, bin.LowKeV, bin.HighKeV, b)
 		}
 	}
-	g := job.grid(&scan.Geometry)
+	g, err := job.Grid(&scan.Geometry)
+	if err != nil {
+		return err
+	}
 	if roi := job.WaterROI; roi != nil && !sphereHoldsVoxel(g, *roi) {
 		return jobErr("water_roi", "the sphere of %g mm at %v mm holds no voxel centre of the volume", roi.RadiusMM, roi.CenterMM)
 	}

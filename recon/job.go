@@ -63,8 +63,11 @@ type Job struct {
 	WaterROI *Sphere `json:"water_roi,omitempty"`
 }
 
-// VolumeSpec is the reconstruction grid. A zero voxel size means the
-// detector pitch scaled to the isocentre.
+// VolumeSpec is the reconstruction grid. What is zero is chosen to cover
+// the scan's field of view (fdk.Cylinder.Grid): no voxel size, voxels that
+// make the dimensions span it; no dimensions (all three zero), enough
+// voxels of the given size to cover it; neither, the detector pitch at the
+// isocentre, coarser where needed to stay within 512 voxels an axis.
 type VolumeSpec struct {
 	Dim      Triple[int]     `json:"dim"`
 	VoxelMM  Triple[float64] `json:"voxel_mm"`
@@ -228,11 +231,11 @@ func (j *Job) Validate() error {
 		return jobErr("input", "give exactly one of input (a folder), scan_id (a streamed scan) or folder (in the object store)")
 	}
 	for k, d := range j.Volume.Dim {
-		if d < 1 {
-			return jobErr(fmt.Sprintf("volume.dim[%d]", k), "must be at least 1, got %d", d)
+		if d < 1 && j.Volume.Dim != (Triple[int]{}) {
+			return jobErr(fmt.Sprintf("volume.dim[%d]", k), "must be at least 1, got %d (or all three 0: cover the field of view)", d)
 		}
 		if v := j.Volume.VoxelMM[k]; v < 0 || !finite(v) {
-			return jobErr(fmt.Sprintf("volume.voxel_mm[%d]", k), "must be positive (0: the detector pitch at the isocentre), got %g", v)
+			return jobErr(fmt.Sprintf("volume.voxel_mm[%d]", k), "must be positive (0: chosen to cover the field of view), got %g", v)
 		}
 		if !finite(j.Volume.OffsetMM[k]) {
 			return jobErr(fmt.Sprintf("volume.offset_mm[%d]", k), "not a finite number")
@@ -294,8 +297,8 @@ func (j *Job) validateDICOM() error {
 // Medipix3RX pixel has eight counters).
 const maxBins = 8
 
-// checkGrid refuses a volume fdk would refuse whatever the detector (a
-// zero voxel size, which takes the detector's pitch, stands in as 1 mm),
+// checkGrid refuses a volume fdk would refuse whatever the detector (what
+// is chosen from the field of view, zero, stands in as 1 voxel of 1 mm),
 // counting voxels without overflow: a job that cannot run must fail when
 // it is submitted, not on a worker after the scan has been read.
 func (j *Job) checkGrid() error {
@@ -304,7 +307,8 @@ func (j *Job) checkGrid() error {
 		return jobErr("volume.dim", "%d x %d x %d is %.3g voxels, at most %d", d[0], d[1], d[2], n, maxVoxels)
 	}
 	vox := j.Volume.VoxelMM
-	for k := range vox {
+	for k := range 3 {
+		d[k] = max(d[k], 1)
 		if vox[k] == 0 {
 			vox[k] = 1
 		}
@@ -341,13 +345,13 @@ func (j *Job) options(bp fdk.Backprojector) fdk.Options {
 	return fdk.Options{Window: w, Cutoff: j.Filter.Cutoff, Padding: j.Filter.Padding, Backprojector: bp}
 }
 
-// grid returns the job's volume grid for geometry g.
-func (j *Job) grid(g *fdk.Geometry) fdk.Grid {
-	vox := j.Volume.VoxelMM
-	for k := range vox {
-		if vox[k] == 0 {
-			vox[k] = g.PitchU * g.SID / g.SDD
-		}
+// Grid returns the grid the job reconstructs on geometry g, choosing what
+// the job leaves zero from g's field of view (see VolumeSpec). Errors are
+// *FieldError naming the volume.
+func (j *Job) Grid(g *fdk.Geometry) (fdk.Grid, error) {
+	grid, err := fdk.NewGrid(g, j.Volume.Dim, j.Volume.VoxelMM, fdk.Vec3(j.Volume.OffsetMM))
+	if err != nil {
+		return fdk.Grid{}, jobErr("volume", "%v", err)
 	}
-	return fdk.CenteredGrid(j.Volume.Dim, vox, fdk.Vec3(j.Volume.OffsetMM))
+	return grid, nil
 }

@@ -32,6 +32,7 @@ type Report struct {
 	Device           string             `json:"device"`
 	StudyInstanceUID string             `json:"study_instance_uid"`
 	Grid             fdk.Grid           `json:"grid"`
+	FieldOfView      *fdk.Cylinder      `json:"field_of_view,omitempty"` // every view sees it; zero outside (nil: none)
 	Views            int                `json:"views"`
 	Bins             []BinReport        `json:"bins"`
 	Preprocessing    sinogram.Report    `json:"preprocessing"`
@@ -206,8 +207,11 @@ func (r *runner) read(ctx context.Context) error {
 			r.bins = append(r.bins, b)
 		}
 	}
-	r.grid = r.job.grid(&scan.Geometry)
+	if r.grid, err = r.job.Grid(&scan.Geometry); err != nil {
+		return err
+	}
 	r.rep.Grid = r.grid
+	r.opts.Log.Info("volume grid "+r.grid.String(), "job", r.job.ID)
 	return nil
 }
 
@@ -237,8 +241,12 @@ func (r *runner) reconstruct(ctx context.Context) error {
 		return err
 	}
 	defer rec.Abort() // a failed or cancelled job gives a GPU's memory back
-	if rep := rec.CheckFOV(); !rep.Complete() {
-		r.warn("field of view: %s", rep)
+	fov := rec.CheckFOV()
+	if !fov.Fits() {
+		r.warn("field of view: %s", fov)
+	}
+	if fov.FieldOfView != (fdk.Cylinder{}) {
+		r.rep.FieldOfView = &fov.FieldOfView
 	}
 	_, warnings := rec.Weights().Notes()
 	for _, m := range warnings {
