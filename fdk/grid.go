@@ -61,13 +61,13 @@ const MaxChosenDim = 512
 //     the larger of nx and ny span the diameter; in z the same, unless nz of
 //     them are taller than the cylinder: then nz slices spread over its
 //     height. --dim 96,96,48 on the simulated MARS scan (a cylinder 37.7 mm
-//     across and 8.3 mm high) gives 0.393 x 0.393 x 0.173 mm.
+//     across and 9.4 mm high) gives 0.393 x 0.393 x 0.196 mm.
 //   - Dimensions zero (all three), voxel size given: enough voxels along
 //     each axis to cover the cylinder.
 //   - Neither: cubic voxels of finest mm (the detector pitch at the
 //     isocentre, the finest the projections resolve), coarser where needed
 //     to keep every axis at most MaxChosenDim voxels, covering the
-//     cylinder: 512x512x113 of 0.0737 mm on the simulated MARS scan.
+//     cylinder: 512x512x128 of 0.0737 mm on the simulated MARS scan.
 //
 // A voxel size zero on some axes only takes the chosen size there.
 func (c Cylinder) Grid(dim [3]int, voxel [3]float64, offset Vec3, finest float64) Grid {
@@ -198,8 +198,8 @@ func (r FOVReport) String() string {
 	case r.Fits():
 		return fmt.Sprintf("volume within the field of view (%v); %.1f%% of it, in the corners outside the cylinder, is set to zero", r.FieldOfView, pct(r.Outside))
 	}
-	return fmt.Sprintf("%.1f%% of the volume leaves the detector in some views, %.1f%% beyond the field of view (%v) (e.g. voxel at %.1f,%.1f,%.1f mm; worst view %d): reconstruct a smaller volume or expect truncation artefacts there",
-		pct(r.Outside), pct(r.Beyond), r.FieldOfView, r.Example[0], r.Example[1], r.Example[2], r.WorstView)
+	return fmt.Sprintf("%.1f%% of the volume leaves the detector in some views (e.g. voxel at %.1f,%.1f,%.1f mm; worst view %d), beyond the field of view, %v: reconstruct a smaller volume or expect truncation artefacts there",
+		pct(r.Outside), r.Example[0], r.Example[1], r.Example[2], r.WorstView, r.FieldOfView)
 }
 
 // CheckFOV projects a lattice of at most 17³ voxels through every view and

@@ -13,7 +13,7 @@ import (
 
 // A job that leaves out the voxel size, the dimensions or both gets a grid
 // that covers the scan's field of view (the simulated MARS scan's: 37.7 mm
-// across, 8.3 mm high, worked out by hand), and report.json gives the grid
+// across, 9.4 mm high, worked out by hand), and report.json gives the grid
 // and the field of view, with no field-of-view warning; so does a grid
 // given whole that spans it. A grid that reaches past it is warned about.
 // Before, a missing voxel size was the detector pitch at the isocentre,
@@ -26,10 +26,10 @@ func TestJobGridCoversFieldOfView(t *testing.T) {
 	if err := sinogram.Simulate(dir, spec); err != nil {
 		t.Fatal(err)
 	}
-	// The cylinder every view sees: the fan's edges pass the axis at r,
-	// and the rows see ±h at r on the side nearest the source.
+	// The field of view: the fan's edges pass the axis at r, and the rows
+	// see ±h of it.
 	r := spec.SID * math.Sin(math.Atan(259*0.11/spec.SDD))
-	h := 64 * 0.11 * (spec.SID - r) / spec.SDD
+	h := 64 * 0.11 * spec.SID / spec.SDD
 	span := [3]float64{2 * r, 2 * r, 2 * h}
 	for _, tc := range []struct {
 		name    string
@@ -39,8 +39,8 @@ func TestJobGridCoversFieldOfView(t *testing.T) {
 		warning bool       // about the field of view
 	}{
 		{"dimensions", VolumeSpec{Dim: Triple[int]{96, 96, 48}}, [3]int{96, 96, 48}, span, false},
-		{"voxel size", VolumeSpec{VoxelMM: Triple[float64]{0.3, 0.3, 0.3}}, [3]int{126, 126, 28}, [3]float64{}, false},
-		{"neither", VolumeSpec{}, [3]int{512, 512, 113}, [3]float64{span[0], span[1], 0}, false},
+		{"voxel size", VolumeSpec{VoxelMM: Triple[float64]{0.3, 0.3, 0.3}}, [3]int{126, 126, 32}, [3]float64{}, false},
+		{"neither", VolumeSpec{}, [3]int{512, 512, 128}, [3]float64{span[0], span[1], 0}, false},
 		{"a grid that spans it", VolumeSpec{Dim: Triple[int]{64, 64, 16}, VoxelMM: Triple[float64]{0.6, 0.6, 0.5}}, [3]int{}, [3]float64{}, false},
 		{"a grid past it", VolumeSpec{Dim: Triple[int]{128, 128, 32}, VoxelMM: Triple[float64]{0.3, 0.3, 0.3}}, [3]int{}, [3]float64{}, true},
 	} {
