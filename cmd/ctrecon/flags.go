@@ -66,8 +66,12 @@ func slicesRepeat(s string, n int) []string {
 	return out
 }
 
-// dims3 parses "NX,NY,NZ" or "N" into positive integers.
+// dims3 parses "NX,NY,NZ" or "N" into positive integers; "0" is none (to
+// be chosen from the field of view).
 func dims3(s string) ([3]int, error) {
+	if s == "0" {
+		return [3]int{}, nil
+	}
 	f, err := floatList(s, 3)
 	if err != nil {
 		return [3]int{}, err

@@ -28,8 +28,8 @@ type reconFlags struct {
 }
 
 func (r *reconFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&r.dim, "dim", "256", "volume size NX,NY,NZ in voxels (or one number for all)")
-	fs.StringVar(&r.voxel, "voxel", "0", "voxel size X,Y,Z in mm (or one number); 0: the detector pitch at the isocentre")
+	fs.StringVar(&r.dim, "dim", "0", "volume size NX,NY,NZ in voxels (or one number for all); 0: enough to cover the field of view")
+	fs.StringVar(&r.voxel, "voxel", "0", "voxel size X,Y,Z in mm (or one number); 0: chosen to cover the field of view")
 	fs.StringVar(&r.offset, "offset", "0,0,0", "region-of-interest centre X,Y,Z in mm from the isocentre")
 	fs.StringVar(&r.filter, "filter", "ram-lak", "ramp filter window: ram-lak, shepp-logan, cosine, hamming, hann")
 	fs.Float64Var(&r.cutoff, "cutoff", 1, "filter cut-off as a fraction of the Nyquist frequency, in (0, 1]")
@@ -50,17 +50,11 @@ func (r *reconFlags) grid(g *fdk.Geometry) (fdk.Grid, error) {
 	if err != nil {
 		return fdk.Grid{}, fmt.Errorf("--voxel: %w", err)
 	}
-	for k := range vox {
-		if vox[k] == 0 {
-			vox[k] = g.PitchU * g.SID / g.SDD
-		}
-	}
 	off, err := floatList(r.offset, 3)
 	if err != nil {
 		return fdk.Grid{}, fmt.Errorf("--offset: %w", err)
 	}
-	grid := fdk.CenteredGrid(dim, [3]float64(vox), fdk.Vec3(off))
-	return grid, grid.Validate()
+	return fdk.NewGrid(g, dim, [3]float64(vox), fdk.Vec3(off))
 }
 
 // options returns the reconstruction options and a function that releases
@@ -115,9 +109,8 @@ func (s summary) GUPS() float64 {
 }
 
 func (s summary) String() string {
-	d := s.grid.Dim
-	return fmt.Sprintf("reconstructed %dx%dx%d from %d views of %dx%d in %.2f s (filter %.2f s, back-projection %.2f s = %.3f GUPS) on %s",
-		d[0], d[1], d[2], s.views, s.det.Cols, s.det.Rows, s.total.Seconds(), s.timings.Filter.Seconds(),
+	return fmt.Sprintf("reconstructed %v from %d views of %dx%d in %.2f s (filter %.2f s, back-projection %.2f s = %.3f GUPS) on %s",
+		s.grid, s.views, s.det.Cols, s.det.Rows, s.total.Seconds(), s.timings.Filter.Seconds(),
 		s.timings.Backproject.Seconds(), s.GUPS(), s.device)
 }
 
@@ -148,7 +141,7 @@ func reconstruct(g *fdk.Geometry, grid fdk.Grid, read func(v int) ([]float32, er
 		return nil, summary{}, err
 	}
 	defer rec.Abort() // a failure part-way gives a GPU's memory back
-	if rep := rec.CheckFOV(); !rep.Complete() {
+	if rep := rec.CheckFOV(); !rep.Fits() {
 		slog.Warn("field of view", "report", rep.String())
 	}
 	info, warnings := rec.Weights().Notes()

@@ -30,8 +30,8 @@ func runSpectral(job recon.Job, set flagFields, threads int) error {
 		bar.Set(done)
 	}})
 	if rep != nil && len(rep.Bins) > 0 {
-		fmt.Printf("study %s: %d views into %v voxels in %.2f s of back-projection (%.3f GUPS) on %s\n",
-			rep.StudyInstanceUID, rep.Views, rep.Grid.Dim, rep.Seconds["backproject"], rep.GUPS, rep.Device)
+		fmt.Printf("study %s: %d views into %v in %.2f s of back-projection (%.3f GUPS) on %s\n",
+			rep.StudyInstanceUID, rep.Views, rep.Grid, rep.Seconds["backproject"], rep.GUPS, rep.Device)
 		for _, b := range rep.Bins {
 			fmt.Printf("  bin %d (%g-%g keV): %d slices in %s, water %.5f/mm from %s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir, b.MuWater, b.MuWaterFrom)
 		}
