@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"log/slog"
 	"math"
 	"os"
@@ -99,7 +98,10 @@ func TestREADMEVolumesCoverFieldOfView(t *testing.T) {
 			stdout, _ := captureOutput(t, func() error { return runRecon(args[1:]) })
 			in, _ := flagValue(args, "-i")
 			out, _ := flagValue(args, "-o")
-			rep := readJobReport(t, out)
+			rep, err := readReport(filepath.Join(out, "report.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
 			scan, err := sinogram.ReadManifest(in)
 			if err != nil {
 				t.Fatal(err)
@@ -164,20 +166,6 @@ func checkREADMEGrid(t *testing.T, line string, geom *fdk.Geometry, grid fdk.Gri
 	}
 }
 
-// readJobReport reads the report.json of the job whose output is dir.
-func readJobReport(t *testing.T, dir string) *recon.Report {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep recon.Report
-	if err := json.Unmarshal(data, &rep); err != nil {
-		t.Fatal(err)
-	}
-	return &rep
-}
-
 // lastJob returns the job last queued on b.
 func lastJob(t *testing.T, b *bus.Bus) *recon.Job {
 	t.Helper()
@@ -218,7 +206,10 @@ func TestReconDimImagesPhantom(t *testing.T) {
 	if want := "96x96x48 voxels of 0.3929 x 0.3929 x 0.1956 mm (37.7 x 37.7 x 9.4 mm)"; !strings.Contains(stdout, want) {
 		t.Errorf("recon printed\n%s\nwant the grid %q", stdout, want)
 	}
-	rep := readJobReport(t, out)
+	rep, err := readReport(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Discs about the axis and about the inserts (0.6 of the radius out,
 	// 0.2 of it wide) in the slices within 3 mm of the middle. A flip or
 	// a transpose of the slices maps the inserts onto each other.
