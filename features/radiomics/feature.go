@@ -77,6 +77,11 @@ func values[T any](defs []def[T], x T) []float64 {
 
 // emit appends the features of a table with their values and aggregation.
 func emit[T any](out []Feature, defs []def[T], vals []float64, aggregation string) []Feature {
+	return emitDefs(out, definitions(defs), vals, aggregation)
+}
+
+// emitDefs appends features with their values and aggregation.
+func emitDefs(out []Feature, defs []Definition, vals []float64, aggregation string) []Feature {
 	for i, d := range defs {
 		out = append(out, Feature{Tag: d.Tag, Code: d.Code, Aggregation: aggregation, Value: vals[i]})
 	}
