@@ -192,3 +192,42 @@ func TestCTPhantom(t *testing.T) {
 		})
 	}
 }
+
+// TestCTPhantomConfigE runs configuration E (tricubic spline interpolation,
+// range and outlier re-segmentation, 32 bins, a 1000-bin IVH) on the CT
+// phantom. Its reference values are not in shared/data; a CSV of them in
+// the same format, named by CTRECON_IBSI_CONFIG_E, is checked too.
+func TestCTPhantomConfigE(t *testing.T) {
+	img, mask, _ := ctPhantom(t)
+	s := MustPreset("ibsi-e")
+	feats, err := Compute(img, mask, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, f := range Families {
+		want += len(familyTable[f].defs())
+	}
+	// Every family once, except the 3D texture families: GLCM and GLRLM
+	// twice (averaged, merged).
+	want += len(cmDefs) + len(rlmFeatures)
+	if len(feats) != want {
+		t.Errorf("%d features, want %d", len(feats), want)
+	}
+	for _, f := range feats {
+		if math.IsNaN(f.Value) || math.IsInf(f.Value, 0) {
+			t.Errorf("%s %q: %v", f.Tag, f.Aggregation, f.Value)
+		}
+	}
+	path := os.Getenv("CTRECON_IBSI_CONFIG_E")
+	if path == "" {
+		t.Log("configuration E ran; set CTRECON_IBSI_CONFIG_E to a CSV of its reference values to check them")
+		return
+	}
+	refs := readReferences(t, path, "config. E")
+	match, total, misses := compareWithReferences(t, refs, feats)
+	report(t, "IBSI CT phantom, configuration E", match, total, misses)
+	if len(misses) > 0 {
+		t.Errorf("%d of %d reference values not reproduced (listed above)", len(misses), len(refs))
+	}
+}
