@@ -8,7 +8,7 @@ import (
 )
 
 // fftSize returns the smallest length at least n whose only prime factors
-// are 2, 3 and 5, which fft transforms.
+// are 2, 3 and 5, which fftPlan transforms.
 func fftSize(n int) int {
 	for m := max(n, 1); ; m++ {
 		k := m
@@ -24,7 +24,8 @@ func fftSize(n int) int {
 }
 
 // fftPlan transforms sequences of one length n = 2^a 3^b 5^c by a
-// recursive mixed-radix Cooley-Tukey decimation in time.
+// recursive mixed-radix Cooley-Tukey decimation in time (radices 4, 5, 3,
+// 2, in that order of preference).
 type fftPlan struct {
 	n       int
 	factors []int
@@ -37,7 +38,7 @@ func newFFTPlan(n int) *fftPlan {
 		p.omega[k] = cmplx.Rect(1, -2*math.Pi*float64(k)/float64(n))
 	}
 	for m := n; m > 1; {
-		for _, r := range []int{5, 3, 2} {
+		for _, r := range []int{4, 5, 3, 2} {
 			if m%r == 0 {
 				p.factors = append(p.factors, r)
 				m /= r
@@ -52,7 +53,8 @@ func newFFTPlan(n int) *fftPlan {
 // n, distinct): out[k] = Σ_j in[j] exp(−2πijk/n).
 func (p *fftPlan) forward(out, in []complex128) { p.step(out, in, p.n, 1, p.factors) }
 
-// step transforms the n points in[0], in[stride], ... into out[:n].
+// step transforms the n points in[0], in[stride], ... into out[:n]: r
+// transforms of n/r interleaved points, then n/r butterflies of radix r.
 func (p *fftPlan) step(out, in []complex128, n, stride int, factors []int) {
 	if n == 1 {
 		out[0] = in[0]
@@ -65,31 +67,57 @@ func (p *fftPlan) step(out, in []complex128, n, stride int, factors []int) {
 	}
 	var t [5]complex128
 	for k := range m {
-		for q := range r {
+		t[0] = out[k]
+		for q := 1; q < r; q++ {
 			t[q] = out[q*m+k] * p.omega[q*k*stride]
 		}
-		for s := range r {
-			var sum complex128
-			for q := range r {
-				sum += t[q] * p.omega[(q*s%r)*(p.n/r)]
+		switch r {
+		case 2:
+			out[k], out[k+m] = t[0]+t[1], t[0]-t[1]
+		case 4: // exp(−2πi/4) = −i
+			a, b := t[0]+t[2], t[0]-t[2]
+			c, d := t[1]+t[3], (t[1]-t[3])*complex(0, -1)
+			out[k], out[k+m], out[k+2*m], out[k+3*m] = a+c, b+d, a-c, b-d
+		default:
+			for s := range r {
+				sum := t[0]
+				for q := 1; q < r; q++ {
+					sum += t[q] * p.omega[(q*s%r)*(p.n/r)]
+				}
+				out[k+s*m] = sum
 			}
-			out[k+s*m] = sum
 		}
 	}
 }
 
-// fft3 transforms a 3D array of size dims (x fastest) in place, forward or
-// inverse (scaled by 1/N), axis by axis, lines spread over the CPUs.
-func fft3(data []complex128, dims [3]int, inverse bool) {
+// fft3 transforms a 3D array of size dims (x fastest) in place, forward
+// (axes x, y, z) or inverse (z, y, x; scaled by 1/N), lines spread over
+// the CPUs. Data or results are wanted only in the box [0, support): a
+// line along axis a is transformed only where its coordinates along the
+// axes after a lie in the box. Going forward, data outside the box are
+// zero and those lines stay zero until their axis comes; going back, those
+// lines would only give values outside the box.
+func fft3(data []complex128, dims, support [3]int, inverse bool) {
 	stride := [3]int{1, dims[0], dims[0] * dims[1]}
-	for a := range 3 {
+	axes := []int{0, 1, 2}
+	if inverse {
+		axes = []int{2, 1, 0}
+	}
+	for _, a := range axes {
 		n := dims[a]
 		if n == 1 {
 			continue
 		}
 		plan := newFFTPlan(n)
 		b, c := (a+1)%3, (a+2)%3
-		lines := dims[b] * dims[c]
+		nb, nc := dims[b], dims[c]
+		if b > a {
+			nb = support[b]
+		}
+		if c > a {
+			nc = support[c]
+		}
+		lines := nb * nc
 		workers := min(runtime.GOMAXPROCS(0), lines)
 		var wg sync.WaitGroup
 		for w := range workers {
@@ -98,7 +126,7 @@ func fft3(data []complex128, dims [3]int, inverse bool) {
 				defer wg.Done()
 				in, out := make([]complex128, n), make([]complex128, n)
 				for l := w; l < lines; l += workers {
-					base := (l%dims[b])*stride[b] + (l/dims[b])*stride[c]
+					base := (l%nb)*stride[b] + (l/nb)*stride[c]
 					for k := range n {
 						in[k] = data[base+k*stride[a]]
 						if inverse {

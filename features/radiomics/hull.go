@@ -127,7 +127,7 @@ func (h *hull) insert(p int32) {
 		v := h.faces[id].v
 		for k := range 3 {
 			a, b := v[k], v[(k+1)%3]
-			if !seen[h.edges[[2]int32{b, a}]] {
+			if other, ok := h.edges[[2]int32{b, a}]; !ok || !seen[other] {
 				horizon = append(horizon, [2]int32{a, b})
 			}
 		}

@@ -23,7 +23,7 @@ type ivh struct {
 // (calibrated continuous: bin centres, the range that of re-segmentation
 // less half a bin at each end) and FixedBinNumber (arbitrary units: bins
 // 1..N).
-func newIVH(r *roi) *ivh {
+func newIVH(r *roi) (*ivh, error) {
 	d, rs := r.s.IVH, r.s.Resegmentation
 	lo, hi := extremes(r.values)
 	if rs.Min != nil {
@@ -33,24 +33,21 @@ func newIVH(r *roi) *ivh {
 		hi = *rs.Max
 	}
 	h := &ivh{keys: make([]float64, len(r.values)), step: 1}
-	switch d.Method {
-	case NoDiscretisation:
+	if d.Method == NoDiscretisation {
 		h.minG, h.maxG = lo, hi
 		for k, v := range r.values {
 			h.keys[k] = v - lo
 		}
-	case FixedBinSize:
-		if d.Min != nil {
-			lo = *d.Min
+	} else {
+		bin, start, err := binner(d, rs, r.values, "ivh_discretisation")
+		if err != nil {
+			return nil, err
 		}
-		h.step = d.BinWidth
-		h.minG, h.maxG = lo+h.step/2, hi-h.step/2
-		for k, v := range r.values {
-			h.keys[k] = math.Floor((v - lo) / h.step)
-		}
-	case FixedBinNumber:
-		bin, _ := binner(d, rs, r.values, "ivh_discretisation")
 		h.minG, h.maxG = 1, float64(d.Bins)
+		if d.Method == FixedBinSize {
+			h.step = d.BinWidth
+			h.minG, h.maxG = start+h.step/2, hi-h.step/2
+		}
 		for k, v := range r.values {
 			h.keys[k] = float64(bin(v) - 1)
 		}
@@ -58,7 +55,7 @@ func newIVH(r *roi) *ivh {
 	slices.Sort(h.keys)
 	h.points = int(math.Floor((h.maxG-h.minG)/h.step+1e-9)) + 1
 	h.points = max(h.points, 1)
-	return h
+	return h, nil
 }
 
 // volume returns ν at evaluation point m: the fraction of voxels whose
@@ -124,7 +121,7 @@ func init() {
 	familyTable["ivh"] = family{
 		defs: func() []Definition { return definitions(ivhFeatures) },
 		compute: func(r *roi) []Feature {
-			return emit(nil, ivhFeatures, values(ivhFeatures, newIVH(r)), "")
+			return emit(nil, ivhFeatures, values(ivhFeatures, r.ivh), "")
 		},
 	}
 }

@@ -26,6 +26,12 @@ type roi struct {
 	// mask and 0 outside it.
 	grey []int32
 	ng   int
+	// ivh is the intensity-volume histogram, made with the discretisation
+	// so that its errors come before any feature is computed.
+	ivh *ivh
+	// zones caches the GLSZM and GLDZM zones, per slice ([true]) and of
+	// the volume ([false]).
+	zones map[bool][]zoneSet
 }
 
 // prepare runs interpolation, re-segmentation and discretisation.
@@ -53,15 +59,21 @@ func prepare(img *Image, mask *Mask, s Settings) (*roi, error) {
 		}
 	}
 	r := crop(img, morph)
+	var err error
 	if r == nil {
 		return nil, errEmpty("interpolating the mask")
 	}
 	r.s = s
-	if err := r.resegment(); err != nil {
+	if err = r.resegment(); err != nil {
 		return nil, err
 	}
-	if err := r.discretise(); err != nil {
+	if err = r.discretise(); err != nil {
 		return nil, err
+	}
+	if s.wants("ivh") {
+		if r.ivh, err = newIVH(r); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -158,7 +170,7 @@ func (r *roi) resegment() error {
 // discretise bins the intensity mask's intensities into grey levels for
 // the intensity histogram and the texture families.
 func (r *roi) discretise() error {
-	bin, err := binner(r.s.Discretisation, r.s.Resegmentation, r.values, "discretisation")
+	bin, _, err := binner(r.s.Discretisation, r.s.Resegmentation, r.values, "discretisation")
 	if err != nil {
 		return err
 	}
@@ -174,11 +186,13 @@ func (r *roi) discretise() error {
 }
 
 // binner returns the function that gives the bin (1, 2, ...) of an
-// intensity under a discretisation of the ROI's intensities values. Fixed
-// bin size starts at the discretisation's Min, else at the re-segmentation
-// range's lower bound, else at the ROI's lowest intensity, and fails for a
-// start above the ROI's lowest intensity (bins below 1).
-func binner(d Discretisation, rs Resegmentation, values []float64, field string) (func(float64) int, error) {
+// intensity under a discretisation of the ROI's intensities values, and
+// where the first bin starts. Fixed bin number spans the ROI's intensities
+// (IBSI K15C). Fixed bin size (Q3RU) starts at the discretisation's Min,
+// else at the re-segmentation range's lower bound, else at the ROI's
+// lowest intensity, and fails for a start above the ROI's lowest intensity
+// (bins below 1).
+func binner(d Discretisation, rs Resegmentation, values []float64, field string) (func(float64) int, float64, error) {
 	lo, hi := extremes(values)
 	switch d.Method {
 	case FixedBinNumber:
@@ -189,7 +203,7 @@ func binner(d Discretisation, rs Resegmentation, values []float64, field string)
 			}
 			// Multiplying first keeps an exact quotient exact.
 			return int(math.Floor(nb*(x-lo)/(hi-lo))) + 1
-		}, nil
+		}, lo, nil
 	case FixedBinSize:
 		start := lo
 		if rs.Min != nil {
@@ -199,11 +213,11 @@ func binner(d Discretisation, rs Resegmentation, values []float64, field string)
 			start = *d.Min
 		}
 		if start > lo {
-			return nil, fmt.Errorf("%w: settings: %s: fixed bin size starts at %v, above the ROI's lowest intensity %v", ErrInput, field, start, lo)
+			return nil, 0, fmt.Errorf("%w: settings: %s: fixed bin size starts at %v, above the ROI's lowest intensity %v", ErrInput, field, start, lo)
 		}
-		return func(x float64) int { return int(math.Floor((x-start)/d.BinWidth)) + 1 }, nil
+		return func(x float64) int { return int(math.Floor((x-start)/d.BinWidth)) + 1 }, start, nil
 	}
-	return nil, fmt.Errorf("%w: settings: %s.method: %q", ErrInput, field, d.Method)
+	return nil, 0, fmt.Errorf("%w: settings: %s.method: %q", ErrInput, field, d.Method)
 }
 
 // extremes returns the lowest and highest of values.

@@ -19,8 +19,14 @@ type zoneSet struct {
 // the volume: voxels of the intensity mask with equal grey levels, linked
 // within Chebyshev distance ZoneDistance (8- or 26-connected by default).
 // Each zone's distance is the smallest of its voxels' in the morphological
-// mask's distance map (see distanceMap).
+// mask's distance map (see distanceMap). The GLSZM and GLDZM share them.
 func findZones(r *roi, inPlane bool) []zoneSet {
+	if sets, ok := r.zones[inPlane]; ok {
+		return sets
+	}
+	if r.zones == nil {
+		r.zones = map[bool][]zoneSet{}
+	}
 	offsets := neighbourhood(r.s.Texture.ZoneDistance, inPlane)
 	dist := distanceMap(r, inPlane)
 	label := make([]bool, len(r.grey))
@@ -57,6 +63,7 @@ func findZones(r *roi, inPlane bool) []zoneSet {
 		set.zones = append(set.zones, zn)
 		set.voxels += zn.size
 	}
+	r.zones[inPlane] = sets
 	return sets
 }
 
