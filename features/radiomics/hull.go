@@ -34,11 +34,12 @@ func convexHull(points [][3]float64) [][3]int32 {
 			q[k][a] = p[a] + eps*(2*rng.Float64()-1)
 		}
 	}
-	h := &hull{q: q, edges: map[[2]int32]int32{}}
-	first := h.simplex()
+	first := simplex(points)
 	if first == nil {
 		return nil
 	}
+	h := &hull{q: q, edges: map[[2]int32]int32{}}
+	h.start(first)
 	for _, k := range rng.Perm(len(q)) {
 		if k != int(first[0]) && k != int(first[1]) && k != int(first[2]) && k != int(first[3]) {
 			h.insert(int32(k))
@@ -66,10 +67,9 @@ type hullFace struct {
 	alive  bool
 }
 
-// simplex starts the hull with a tetrahedron of far-apart points and
-// returns its corners, or nil when all points are in a plane.
-func (h *hull) simplex() []int32 {
-	q := h.q
+// simplex returns four far-apart points that span a tetrahedron, or nil
+// when all points are in a plane (to 10⁻⁹ of their extent).
+func simplex(q [][3]float64) []int32 {
 	farthest := func(dist func(p [3]float64) float64) (int32, float64) {
 		best, d := int32(0), -1.0
 		for k, p := range q {
@@ -84,17 +84,23 @@ func (h *hull) simplex() []int32 {
 	c, dc := farthest(func(p [3]float64) float64 { return norm(cross(sub(q[b], q[a]), sub(p, q[a]))) })
 	n := cross(sub(q[b], q[a]), sub(q[c], q[a]))
 	d, dd := farthest(func(p [3]float64) float64 { return math.Abs(dot(n, sub(p, q[a]))) })
-	if dc == 0 || dd <= 1e-12*norm(n)*norm(sub(q[b], q[a])) {
+	extent := norm(sub(q[b], q[a]))
+	if dc <= 1e-9*extent*extent || dd <= 1e-9*norm(n)*extent {
 		return nil
 	}
 	if dot(n, sub(q[d], q[a])) > 0 { // d above abc: abc must face away from it
 		b, c = c, b
 	}
+	return []int32{a, b, c, d}
+}
+
+// start makes the hull the tetrahedron of simplex's corners.
+func (h *hull) start(s []int32) {
+	a, b, c, d := s[0], s[1], s[2], s[3]
 	h.addFace(a, b, c)
 	h.addFace(a, d, b)
 	h.addFace(b, d, c)
 	h.addFace(c, d, a)
-	return []int32{a, b, c, d}
 }
 
 func (h *hull) addFace(a, b, c int32) {

@@ -198,10 +198,14 @@ func symmetricEigenvalues(a [3][3]float64) [3]float64 {
 	return [3]float64{a[0][0], a[1][1], a[2][2]}
 }
 
-// ellipsoidArea approximates the surface of an ellipsoid of semi-axes a ≥
-// b ≥ c by IBSI's Legendre series to degree 20. The terms (αβ)^ν P_ν(x),
-// x = (α² + β²)/(2αβ), follow Bonnet's recursion multiplied through by
-// (αβ)^ν, so that a spheroid (αβ = 0) needs no division.
+// ellipsoidArea is IBSI's surface of an ellipsoid of semi-axes a ≥ b ≥ c
+// (RDD2): 4πab Σ (αβ)^ν/(1 − 4ν²) P_ν(x), ν = 0..20, with α² = 1 − b²/a²,
+// β² = 1 − c²/a² and x = (α² + β²)/(2αβ). The terms (αβ)^ν P_ν(x) follow
+// Bonnet's recursion multiplied through by (αβ)^ν, so that an oblate
+// spheroid (α = 0) needs no division. This is IBSI's definition, which its
+// reference values follow; it is not the true area of every ellipsoid
+// (for a prolate spheroid of semi-axes 2, 1.5, 1.5 it gives 31.6 against
+// 34.7).
 func ellipsoidArea(a, b, c float64) float64 {
 	alpha2, beta2 := 1-b*b/(a*a), 1-c*c/(a*a)
 	ab := math.Sqrt(alpha2 * beta2)
