@@ -1,8 +1,6 @@
 package radiomics
 
 import (
-	"encoding/csv"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -12,21 +10,14 @@ import (
 // 2 mm) from its CSV: i_x, j_y, k_z, intensity, mask.
 func readDigitalPhantom(t testing.TB, path string) (*Image, *Mask) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	rows := readCSV(t, path)
 	g := Grid{Size: [3]int{5, 4, 4}, Spacing: [3]float64{2, 2, 2}}
 	img := &Image{Grid: g, Data: make([]float64, g.Voxels())}
 	mask := &Mask{Grid: g, Data: make([]bool, g.Voxels())}
 	for n, row := range rows[1:] {
 		var v [5]int
 		for c := range v {
+			var err error
 			if v[c], err = strconv.Atoi(row[c]); err != nil {
 				t.Fatalf("%s:%d: column %d: %v", path, n+2, c+1, err)
 			}

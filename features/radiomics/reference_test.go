@@ -42,15 +42,7 @@ type reference struct {
 // ("dig. phantom", "config. A", ...) that have a value.
 func readReferences(t testing.TB, path, data string) []reference {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	rows := readCSV(t, path)
 	col := map[string]int{}
 	for i, name := range rows[0] {
 		col[name] = i
@@ -61,6 +53,7 @@ func readReferences(t testing.TB, path, data string) []reference {
 			continue
 		}
 		r := reference{tag: row[col["tag"]], code: row[col["ibsi_code"]], data: data, aggregation: row[col["aggregation"]], tolerance: math.NaN(), line: n + 2}
+		var err error
 		if r.value, err = strconv.ParseFloat(row[col["value"]], 64); err != nil {
 			t.Fatalf("%s:%d: value: %v", path, r.line, err)
 		}
@@ -72,6 +65,21 @@ func readReferences(t testing.TB, path, data string) []reference {
 		refs = append(refs, r)
 	}
 	return refs
+}
+
+// readCSV reads a whole CSV file, header row first.
+func readCSV(t testing.TB, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("%s: %d rows, %v", path, len(rows), err)
+	}
+	return rows
 }
 
 // matches reports whether v reproduces the reference: within its

@@ -131,7 +131,7 @@ var presets = map[string]func() Settings{
 	},
 	"ibsi-b": func() Settings {
 		return Settings{
-			Interpolation:  &Interpolation{Spacing: [3]float64{2, 2, 0}, InPlane: true, Method: Linear, MaskMethod: Linear, MaskThreshold: 0.5, Round: true},
+			Interpolation:  to2mm(true, Linear),
 			Resegmentation: Resegmentation{Min: ptr(-500), Max: ptr(400)},
 			Discretisation: Discretisation{Method: FixedBinNumber, Bins: 32},
 			IVH:            Discretisation{Method: NoDiscretisation},
@@ -140,7 +140,7 @@ var presets = map[string]func() Settings{
 	},
 	"ibsi-c": func() Settings {
 		return Settings{
-			Interpolation:  &Interpolation{Spacing: [3]float64{2, 2, 2}, Method: Linear, MaskMethod: Linear, MaskThreshold: 0.5, Round: true},
+			Interpolation:  to2mm(false, Linear),
 			Resegmentation: Resegmentation{Min: ptr(-1000), Max: ptr(400)},
 			Discretisation: Discretisation{Method: FixedBinSize, BinWidth: 25},
 			IVH:            Discretisation{Method: FixedBinSize, BinWidth: 2.5},
@@ -149,7 +149,7 @@ var presets = map[string]func() Settings{
 	},
 	"ibsi-d": func() Settings {
 		return Settings{
-			Interpolation:  &Interpolation{Spacing: [3]float64{2, 2, 2}, Method: Linear, MaskMethod: Linear, MaskThreshold: 0.5, Round: true},
+			Interpolation:  to2mm(false, Linear),
 			Resegmentation: Resegmentation{OutlierSD: 3},
 			Discretisation: Discretisation{Method: FixedBinNumber, Bins: 32},
 			IVH:            Discretisation{Method: NoDiscretisation},
@@ -158,7 +158,7 @@ var presets = map[string]func() Settings{
 	},
 	"ibsi-e": func() Settings {
 		return Settings{
-			Interpolation:  &Interpolation{Spacing: [3]float64{2, 2, 2}, Method: Cubic, MaskMethod: Linear, MaskThreshold: 0.5, Round: true},
+			Interpolation:  to2mm(false, Cubic),
 			Resegmentation: Resegmentation{Min: ptr(-1000), Max: ptr(400), OutlierSD: 3},
 			Discretisation: Discretisation{Method: FixedBinNumber, Bins: 32},
 			IVH:            Discretisation{Method: FixedBinNumber, Bins: 1000},
@@ -167,6 +167,15 @@ var presets = map[string]func() Settings{
 	},
 }
 
+// to2mm is IBSI's interpolation of CT to 2 mm voxels (in-plane only, or
+// 3D): the image by method, the mask by linear interpolation kept at 0.5,
+// intensities rounded to whole HU.
+func to2mm(inPlane bool, method string) *Interpolation {
+	return &Interpolation{Spacing: [3]float64{2, 2, 2}, InPlane: inPlane, Method: method, MaskMethod: Linear, MaskThreshold: 0.5, Round: true}
+}
+
+// texture is IBSI's texture configuration for the aggregation groups:
+// distances 1, NGLDM coarseness 0.
 func texture(aggregations ...string) Texture {
 	return Texture{Aggregations: aggregations, Distance: 1, ZoneDistance: 1}
 }
