@@ -37,6 +37,6 @@
 // not, the value is NaN (a correlation of a single grey level).
 //
 // The package is checked against IBSI's reference values: every one of the
-// 482 values of the digital phantom, and configurations A to D of the CT
-// radiomics phantom (see the tests).
+// 482 values of the digital phantom, and every value of configurations A to
+// D of the CT radiomics phantom (E too, given its values; see the tests).
 package radiomics

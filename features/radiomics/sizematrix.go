@@ -83,12 +83,6 @@ func (m *sizeMatrix) sums() *sizeSums {
 	return &s
 }
 
-// sizeFeature names one of the sums for a family's table.
-type sizeFeature struct {
-	Definition
-	sum func(*sizeSums) float64
-}
-
 // The sums, in the order IBSI lists every size family's features.
 var sizeSumOrder = []func(*sizeSums) float64{
 	func(s *sizeSums) float64 { return s.short },
