@@ -58,7 +58,7 @@ test: deps lint
 
 # FUZZ lists every fuzz target as package:Target: the parsers of outside
 # input. Their corpora (testdata/fuzz/<Target>) run with every `go test`.
-FUZZ := ./metaimage:FuzzDecode ./sinogram:FuzzReadManifest ./sinogram:FuzzDecodeFrame \
+FUZZ := ./metaimage:FuzzDecode ./metaimage:FuzzDecodeLabels ./sinogram:FuzzReadManifest ./sinogram:FuzzDecodeFrame \
 	./sinogram:FuzzPreprocessFrames ./sinogram:FuzzReadPlastimatch ./recon:FuzzParseJob \
 	./pacs:FuzzSortAnswer ./dicomio:FuzzReadSliceHU
 FUZZTIME ?= 2m
