@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/rawfile"
 )
 
 // integerType is one of MetaImage's integer element types: its size in
@@ -61,21 +61,12 @@ func LabelTypes() []string {
 // MetaImage integer element type (LabelTypes), 0 for no object, with the
 // same restrictions as Read otherwise. Labels must fit an int32: an error
 // names the first voxel whose label does not.
-func ReadLabels(path string) (fdk.Grid, []int32, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return fdk.Grid{}, nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fdk.Grid{}, nil, err
-	}
-	g, labels, err := decodeLabels(bufio.NewReaderSize(f, 1<<20), st.Size())
-	if err != nil {
-		return g, nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return g, labels, nil
+func ReadLabels(path string) (g fdk.Grid, labels []int32, err error) {
+	err = rawfile.Open(path, func(r *bufio.Reader, size int64) (err error) {
+		g, labels, err = decodeLabels(r, size)
+		return err
+	})
+	return g, labels, err
 }
 
 // DecodeLabels reads a label image from a stream, as ReadLabels does.
@@ -123,5 +114,5 @@ func EncodeLabels(w io.Writer, g fdk.Grid, labels []int32, elementType string) e
 	if err := writeHeader(w, g, elementType); err != nil {
 		return err
 	}
-	return writeElements(w, labels, t.size, func(b []byte, x int32) { t.put(b, int64(x)) })
+	return rawfile.WriteElements(w, labels, t.size, func(b []byte, x int32) { t.put(b, int64(x)) })
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/rawfile"
 )
 
 // Write stores v at path.
@@ -52,7 +53,7 @@ func Encode(w io.Writer, v *fdk.Volume) error {
 	if err := writeHeader(w, v.Grid, "MET_FLOAT"); err != nil {
 		return err
 	}
-	return writeElements(w, v.Data, 4, func(b []byte, x float32) { binary.LittleEndian.PutUint32(b, math.Float32bits(x)) })
+	return rawfile.WriteElements(w, v.Data, 4, func(b []byte, x float32) { binary.LittleEndian.PutUint32(b, math.Float32bits(x)) })
 }
 
 // checkData reports an invalid grid, or n values that are not one per
@@ -67,22 +68,6 @@ func checkData(g fdk.Grid, n int) error {
 	return nil
 }
 
-// writeElements writes data as elemSize-byte values that put encodes,
-// chunk by chunk.
-func writeElements[T any](w io.Writer, data []T, elemSize int, put func(b []byte, x T)) error {
-	buf := make([]byte, elemSize*chunkVoxels)
-	for start := 0; start < len(data); start += chunkVoxels {
-		chunk := data[start:min(start+chunkVoxels, len(data))]
-		for i, x := range chunk {
-			put(buf[elemSize*i:], x)
-		}
-		if _, err := w.Write(buf[:elemSize*len(chunk)]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // writeHeader writes the header of a volume on grid g of elementType.
 func writeHeader(w io.Writer, g fdk.Grid, elementType string) error {
 	_, err := fmt.Fprintf(w, "ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\nCompressedData = False\n"+
@@ -91,9 +76,6 @@ func writeHeader(w io.Writer, g fdk.Grid, elementType string) error {
 		floats(g.Origin[:]), floats(g.Spacing[:]), g.Dim[0], g.Dim[1], g.Dim[2], elementType)
 	return err
 }
-
-// chunkVoxels is how many voxels Encode and Decode convert at a time.
-const chunkVoxels = 4096
 
 func floats(v []float64) string {
 	s := make([]string, len(v))
@@ -107,21 +89,12 @@ func floats(v []float64) string {
 // the same restrictions (float32, 3D, little endian, uncompressed, local
 // data, identity direction). The file must hold exactly the voxels its
 // header's DimSize promises: that is checked before anything is allocated.
-func Read(path string) (*fdk.Volume, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	v, err := decode(bufio.NewReaderSize(f, 1<<20), st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return v, nil
+func Read(path string) (v *fdk.Volume, err error) {
+	err = rawfile.Open(path, func(r *bufio.Reader, size int64) (err error) {
+		v, err = decode(r, size)
+		return err
+	})
+	return v, err
 }
 
 // Decode reads a MetaImage stream: a header, then exactly the voxels its
@@ -176,7 +149,7 @@ func decodeElements[T any](r *bufio.Reader, size int64, codec func(elementType s
 	if size >= 0 && size-headerBytes != need {
 		return g, nil, fmt.Errorf("voxel data: %d bytes after the header, but DimSize %d %d %d needs %d", size-headerBytes, g.Dim[0], g.Dim[1], g.Dim[2], need)
 	}
-	data, err := readElements(r, n, c, size >= 0)
+	data, err := rawfile.Elements(r, n, c.size, size >= 0, c.value)
 	if err != nil {
 		return g, nil, fmt.Errorf("voxel data: DimSize %d %d %d needs %d bytes: %w", g.Dim[0], g.Dim[1], g.Dim[2], need, err)
 	}
@@ -184,33 +157,6 @@ func decodeElements[T any](r *bufio.Reader, size int64, codec func(elementType s
 		return g, nil, fmt.Errorf("voxel data: more than the %d bytes DimSize %d %d %d needs", need, g.Dim[0], g.Dim[1], g.Dim[2])
 	}
 	return g, data, nil
-}
-
-// readElements reads n values with c, chunk by chunk. Unless the stream is
-// known to hold them (sized), the slice grows as data arrives instead of
-// being allocated for n up front.
-func readElements[T any](r io.Reader, n int, c elementCodec[T], sized bool) ([]T, error) {
-	capacity := n
-	if !sized {
-		capacity = min(n, chunkVoxels)
-	}
-	data := make([]T, 0, capacity)
-	buf := make([]byte, c.size*min(n, chunkVoxels))
-	for len(data) < n {
-		m := min(n-len(data), chunkVoxels)
-		got, err := io.ReadFull(r, buf[:c.size*m])
-		if err != nil {
-			return nil, fmt.Errorf("the stream ends after %d: %w", c.size*len(data)+got, err)
-		}
-		for i := range m {
-			x, err := c.value(buf[c.size*i:c.size*(i+1)], len(data))
-			if err != nil {
-				return nil, err
-			}
-			data = append(data, x)
-		}
-	}
-	return data, nil
 }
 
 type header map[string]string

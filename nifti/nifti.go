@@ -34,6 +34,7 @@ import (
 	"strings"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/rawfile"
 )
 
 // header is the NIfTI-1 header, field by field as nifti1.h lays it out
@@ -178,21 +179,12 @@ const maxVoxOffset = 16 << 20
 // recognised by its magic bytes, whatever the name): its grid in ctrecon's
 // world frame and one int32 label per voxel, x fastest, 0 for no object.
 // Errors name the file and the header field, or the voxel data.
-func ReadLabels(path string) (fdk.Grid, []int32, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return fdk.Grid{}, nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fdk.Grid{}, nil, err
-	}
-	g, labels, err := decode(bufio.NewReaderSize(f, 1<<20), st.Size())
-	if err != nil {
-		return g, nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return g, labels, nil
+func ReadLabels(path string) (g fdk.Grid, labels []int32, err error) {
+	err = rawfile.Open(path, func(r *bufio.Reader, size int64) (err error) {
+		g, labels, err = decode(r, size)
+		return err
+	})
+	return g, labels, err
 }
 
 // DecodeLabels reads a NIfTI-1 label image from a stream, gzipped or not.
@@ -422,34 +414,15 @@ func (h *header) unitMM() (float64, error) {
 	}
 }
 
-// chunk is how many voxels are read or written at a time.
-const chunk = 4096
-
-// readLabels reads n values of dt in order o. Unless the stream is known to
-// hold them (sized), the slice grows as data arrives.
+// readLabels reads n values of dt in order o, as int32.
 func readLabels(r io.Reader, n int, dt Datatype, o binary.ByteOrder, sized bool) ([]int32, error) {
-	size := integers[dt].size
-	capacity := n
-	if !sized {
-		capacity = min(n, chunk)
-	}
-	labels := make([]int32, 0, capacity)
-	buf := make([]byte, size*min(n, chunk))
-	for len(labels) < n {
-		m := min(n-len(labels), chunk)
-		got, err := io.ReadFull(r, buf[:size*m])
-		if err != nil {
-			return nil, fmt.Errorf("the data ends after %d: %w", size*len(labels)+got, err)
+	return rawfile.Elements(r, n, integers[dt].size, sized, func(b []byte, i int) (int32, error) {
+		x := dt.get(o, b)
+		if x < math.MinInt32 || x > math.MaxInt32 {
+			return 0, fmt.Errorf("voxel %d: label %d does not fit a 32-bit label", i, x)
 		}
-		for i := range m {
-			x := dt.get(o, buf[size*i:])
-			if x < math.MinInt32 || x > math.MaxInt32 {
-				return nil, fmt.Errorf("voxel %d: label %d does not fit a 32-bit label", len(labels), x)
-			}
-			labels = append(labels, int32(x))
-		}
-	}
-	return labels, nil
+		return int32(x), nil
+	})
 }
 
 // WriteLabels stores a label image on grid g at path as dt, gzipped when
@@ -511,17 +484,7 @@ func EncodeLabels(w io.Writer, g fdk.Grid, labels []int32, dt Datatype) error {
 	if _, err := w.Write(make([]byte, 4)); err != nil { // no extensions
 		return err
 	}
-	buf := make([]byte, t.size*chunk)
-	for start := 0; start < len(labels); start += chunk {
-		part := labels[start:min(start+chunk, len(labels))]
-		for i, x := range part {
-			dt.put(buf[t.size*i:], int64(x))
-		}
-		if _, err := w.Write(buf[:t.size*len(part)]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return rawfile.WriteElements(w, labels, t.size, func(b []byte, x int32) { dt.put(b, int64(x)) })
 }
 
 // check reports what makes labels on g unwritable as dt.
