@@ -313,6 +313,11 @@ func TestSettingsHash(t *testing.T) {
 	if h := s.Hash(); h != golden {
 		t.Errorf("DefaultSettings().Hash() = %s, want %s: a change of the defaults needs a new hash in every record", h, golden)
 	}
+	s.ThresholdsHU[0] = math.Inf(-1)
+	if h := s.Hash(); h != "" {
+		t.Errorf("settings JSON cannot hold hash to %q, want empty", h)
+	}
+	s = DefaultSettings()
 	seen := map[string]string{s.Hash(): "default"}
 	for name, edit := range map[string]func(s *Settings){
 		"bin":          func(s *Settings) { s.Bin = 2 },

@@ -134,17 +134,20 @@ func (s *Segmentation) Stats(v *fdk.Volume) ([]Stat, error) {
 }
 
 // HashSettings returns a short stable hash of a feature kind and its
-// settings: the first 16 hex digits of the SHA-256 of their JSON, which
-// encoding/json writes in field order with the shortest exact numbers.
-// Feature records carry it, so that features computed with other settings
-// are never compared as if alike.
+// settings: the first 16 hex digits of the SHA-256 of the JSON object
+// {"kind": kind, "settings": settings}, which encoding/json writes in field
+// order with the shortest exact numbers, so that a record carrying the
+// settings' JSON can be checked anywhere. Feature records carry it, so that
+// features computed with other settings are never compared as if alike.
+// Settings JSON cannot hold (NaN, ±Inf: settings every extractor refuses)
+// hash to "".
 func HashSettings(kind string, settings any) string {
 	b, err := json.Marshal(struct {
 		Kind     string `json:"kind"`
 		Settings any    `json:"settings"`
 	}{kind, settings})
 	if err != nil {
-		panic(fmt.Sprintf("segment: settings of %s do not encode: %v", kind, err)) // a programming error: settings are plain data
+		return ""
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
