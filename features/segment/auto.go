@@ -166,8 +166,9 @@ func checkBins(bins []Bin) error {
 // whose HU range holds its HU (on one bin or the mean over all), the
 // connected components of each class become objects, those too thin for
 // the opening or under s.MinVolumeMM3 are dropped, and on all bins (given
-// more than one) dense objects become Contrast or Bone. Voxels of exactly 0 in the classifying bin (or in any
-// bin, on all bins) are outside the field of view and in no object.
+// more than one) dense objects become Contrast or Bone. Voxels of exactly
+// 0 in the classifying bin (or in any bin, on all bins) are outside the
+// field of view and in no object.
 // Errors wrap ErrInput and name the setting, bin or voxel.
 func Auto(bins []Bin, s Settings) (*Segmentation, error) {
 	if err := s.check(); err != nil {
