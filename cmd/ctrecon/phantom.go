@@ -11,6 +11,7 @@ import (
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/fdk/phantom"
 	"github.com/ctrecon/ctrecon/internal/progress"
+	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -91,7 +92,7 @@ func (s *scanFlags) simulate() (*fdk.Geometry, phantom.Phantom, [][]float32, err
 	if s.noise > 0 {
 		rng := rand.New(rand.NewPCG(s.seed, 0x5eed))
 		for _, p := range projs {
-			if err := sinogram.AddPoissonNoise(p, s.noise, rng); err != nil {
+			if err := scansim.AddPoissonNoise(p, s.noise, rng); err != nil {
 				return nil, nil, nil, fmt.Errorf("--noise: %w", err)
 			}
 		}
@@ -131,7 +132,7 @@ func runPhantom(args []string) error {
 // simulateSpectral writes a simulated spectral scan: the simulator's
 // defaults, with the acquisition flags the user set.
 func simulateSpectral(out string, s *scanFlags, fs *flag.FlagSet, kvp float64, thresholds string) error {
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if set["views"] {
@@ -153,7 +154,7 @@ func simulateSpectral(out string, s *scanFlags, fs *flag.FlagSet, kvp float64, t
 	}
 	bar := progress.New(os.Stderr, "simulate", "views", spec.Views)
 	spec.Progress = func(done, _ int) { bar.Set(done) }
-	if err := sinogram.Simulate(out, spec); err != nil {
+	if err := scansim.Simulate(out, spec); err != nil {
 		return err
 	}
 	fmt.Printf("wrote a simulated %d-bin spectral scan of %d views to %s\n", len(spec.Thresholds), spec.Views, out)

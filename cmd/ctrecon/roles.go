@@ -20,6 +20,7 @@ import (
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/internal/progress"
 	"github.com/ctrecon/ctrecon/recon"
+	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -120,9 +121,9 @@ func scanToStream(in string, simulate bool, views int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	spec.Views, spec.ScanID = views, "SIM-"+time.Now().UTC().Format("20060102-150405")
-	return dir, sinogram.Simulate(dir, spec)
+	return dir, scansim.Simulate(dir, spec)
 }
 
 // runSubmit submits a job: a JSON spec, or a scan folder with recon flags
@@ -392,11 +393,11 @@ func getSearch(server, like string, k int) ([]byte, error) {
 // a worker reconstructing as the frames arrive, DICOM, features, search.
 func runPipelineDemo(ctx context.Context, s *service, data string) error {
 	dir := filepath.Join(data, "demo-scan")
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	spec.Views, spec.ScanID = 120, "DEMO-"+time.Now().UTC().Format("20060102-150405")
 	fmt.Printf("simulating a %d-view, %d-bin MARS scan in %s\n", spec.Views, len(spec.Thresholds), dir)
 	os.RemoveAll(dir)
-	if err := sinogram.Simulate(dir, spec); err != nil {
+	if err := scansim.Simulate(dir, spec); err != nil {
 		return err
 	}
 	job := recon.Job{ID: spec.ScanID, ScanID: spec.ScanID, Volume: recon.VolumeSpec{Dim: [3]int{96, 96, 16}, VoxelMM: [3]float64{0.4, 0.4, 0.4}},
