@@ -189,7 +189,7 @@ func (w *Worker) attempt(ctx context.Context, j *bus.Job, c *claim, s *slot, log
 		return nil, err
 	}
 	sweep(job.Output, job.ID)
-	rep, err := readReport(job.Output)
+	rep, err := ReadReport(job.Output)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/index"
 	"github.com/ctrecon/ctrecon/internal/bustest"
+	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -130,7 +131,7 @@ func TestClientsKeepDeployment(t *testing.T) {
 	srv := &http.Server{Handler: search.Handler()}
 	go srv.Serve(ln)
 	defer srv.Close()
-	rep, err := readReport(filepath.Join(out, "report.json"))
+	rep, err := recon.ReadReport(out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -211,7 +211,7 @@ func TestStalledWorkerProcess(t *testing.T) {
 	if err != nil || st.State != bus.StateDone || !strings.Contains(st.Attempt, held(second)) {
 		t.Errorf("status %+v (%v), want done by the second worker", st, err)
 	}
-	rep, err := readReport(filepath.Join(out, "report.json"))
+	rep, err := recon.ReadReport(out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,18 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"os/user"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -21,6 +15,7 @@ import (
 	"github.com/ctrecon/ctrecon/internal/progress"
 	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/scansim"
+	"github.com/ctrecon/ctrecon/service"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -237,28 +232,32 @@ func stateLine(st bus.Status) string {
 
 // waitJob shows the job's progress until it is done, failed or cancelled.
 func waitJob(ctx context.Context, b *bus.Bus, id string) error {
-	updates, err := b.WatchStatus(ctx, id)
+	st, err := recon.Wait(ctx, b, id, jobProgress())
 	if err != nil {
 		return err
 	}
-	bar := progress.New(os.Stderr, id, "%", 100)
+	fmt.Printf("job %s done on %s: %s\n", id, st.Device, st.Output)
+	return nil
+}
+
+// jobProgress returns a function that shows a job's statuses as a progress
+// bar on stderr, with a line when the job starts waiting for its scan.
+func jobProgress() func(bus.Status) {
+	var bar *progress.Bar
 	var last bus.State
-	for st := range updates {
+	return func(st bus.Status) {
+		if bar == nil {
+			bar = progress.New(os.Stderr, st.ID, "%", 100)
+		}
 		if st.State == bus.StateWaiting && last != bus.StateWaiting {
-			fmt.Fprintf(os.Stderr, "\njob %s %s\n", id, st.Reason)
+			fmt.Fprintf(os.Stderr, "\njob %s %s\n", st.ID, st.Reason)
 		}
 		last = st.State
-		bar.Set(int(100 * st.Progress))
-		switch st.State {
-		case bus.StateDone:
-			bar.Set(100)
-			fmt.Printf("job %s done on %s: %s\n", id, st.Device, st.Output)
-			return nil
-		case bus.StateFailed, bus.StateCancelled:
-			return fmt.Errorf("job %s %s: %s", id, st.State, st.Reason)
+		if st.State == bus.StateDone {
+			st.Progress = 1
 		}
+		bar.Set(int(100 * st.Progress))
 	}
-	return ctx.Err()
 }
 
 // runCancel cancels a queued, waiting or running job.
@@ -364,82 +363,12 @@ func runSearch(args []string) error {
 	if *like == "" {
 		return fmt.Errorf("--like SERIES_UID[:SLICE] is required")
 	}
-	body, err := getSearch(*server, *like, *k)
+	ctx, stop := signalContext()
+	defer stop()
+	body, err := service.Search(ctx, *server, *like, *k)
 	if err != nil {
 		return err
 	}
 	os.Stdout.Write(body)
 	return nil
-}
-
-func getSearch(server, like string, k int) ([]byte, error) {
-	u := server + "/search?" + url.Values{"like": {like}, "k": {strconv.Itoa(k)}}.Encode()
-	resp, err := http.Get(u)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("search: HTTP %d: %s", resp.StatusCode, body)
-	}
-	return body, nil
-}
-
-// runPipelineDemo streams a simulated scan through the service: acquire,
-// a worker reconstructing as the frames arrive, DICOM, features, search.
-func runPipelineDemo(ctx context.Context, s *service, data string) error {
-	dir := filepath.Join(data, "demo-scan")
-	spec := scansim.DefaultSpec()
-	spec.Views, spec.ScanID = 120, "DEMO-"+time.Now().UTC().Format("20060102-150405")
-	fmt.Printf("simulating a %d-view, %d-bin MARS scan in %s\n", spec.Views, len(spec.Thresholds), dir)
-	os.RemoveAll(dir)
-	if err := scansim.Simulate(dir, spec); err != nil {
-		return err
-	}
-	job := recon.Job{ID: spec.ScanID, ScanID: spec.ScanID, Volume: recon.VolumeSpec{Dim: [3]int{96, 96, 16}, VoxelMM: [3]float64{0.4, 0.4, 0.4}},
-		Filter: recon.FilterSpec{Window: "hann", Cutoff: 0.5}}
-	id, _, err := recon.Submit(ctx, s.bus, job)
-	if err != nil {
-		return err
-	}
-	errc := make(chan error, 1)
-	go func() { _, err := recon.Acquire(ctx, s.bus, dir, recon.AcquireOptions{}); errc <- err }()
-	fmt.Printf("streaming scan %s while a worker reconstructs it (job %s)\n", spec.ScanID, id)
-	if err := waitJob(ctx, s.bus, id); err != nil {
-		return err
-	}
-	if err := <-errc; err != nil {
-		return err
-	}
-	rep, err := readReport(filepath.Join(data, "worker", "out", id, "report.json"))
-	if err != nil {
-		return err
-	}
-	for _, b := range rep.Bins {
-		fmt.Printf("  bin %d (%g-%g keV): %d DICOM slices in %s, preview %s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir, b.Preview)
-	}
-	fmt.Printf("  montage of every bin's central slice in one window: %s\n", rep.Montage)
-	for s.search.Len() == 0 && ctx.Err() == nil {
-		time.Sleep(50 * time.Millisecond)
-	}
-	like := rep.Bins[len(rep.Bins)/2].SeriesInstanceUID
-	body, err := getSearch("http://"+s.addr, like, 3)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("GET /search?like=%s&k=3 ->\n%s", like, body)
-	return nil
-}
-
-func readReport(path string) (*recon.Report, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var rep recon.Report
-	return &rep, json.Unmarshal(data, &rep)
 }
