@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
@@ -42,6 +44,8 @@ type streamSource struct {
 	// onWait, if set, is called with true and a reason when the job starts
 	// waiting for the scan to begin, and with false once its manifest is in.
 	onWait func(waiting bool, reason string)
+	// received counts the frames received, each once.
+	received prometheus.Counter
 
 	last    time.Time // when the scan last sent something new
 	waiting bool
@@ -52,11 +56,11 @@ type streamSource struct {
 	scan    *sinogram.Scan
 }
 
-func newStreamSource(b *bus.Bus, scanID, dir string, wait time.Duration, onWait func(bool, string)) *streamSource {
+func newStreamSource(b *bus.Bus, scanID, dir string, wait time.Duration, received prometheus.Counter, onWait func(bool, string)) *streamSource {
 	if wait <= 0 {
 		wait = DefaultScanWait
 	}
-	return &streamSource{bus: b, scanID: scanID, dir: dir, wait: wait, onWait: onWait}
+	return &streamSource{bus: b, scanID: scanID, dir: dir, wait: wait, received: received, onWait: onWait}
 }
 
 // open fetches the calibration, starts consuming the scan and waits for its
@@ -207,6 +211,7 @@ func (s *streamSource) views(ctx context.Context, fn func(view int) error) error
 			continue
 		}
 		seen[[2]int{f.Bin, f.View}] = true
+		s.received.Inc()
 		if have[f.View]++; have[f.View] == bins {
 			done++
 			if err := fn(f.View); err != nil {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
@@ -52,9 +51,9 @@ type Worker struct {
 	// processor to itself.
 	Jobs int
 	Log  *slog.Logger
-
-	// Counters for metrics.
-	Done, Failed, Retried, Cancelled atomic.Int64
+	// Metrics counts the worker's jobs, frames and stage times (nil: a
+	// Metrics of its own, which Run makes and no registry collects).
+	Metrics *Metrics
 
 	load load
 }
@@ -64,6 +63,9 @@ type Worker struct {
 func (w *Worker) Run(ctx context.Context) error {
 	if w.Log == nil {
 		w.Log = slog.Default()
+	}
+	if w.Metrics == nil {
+		w.Metrics = NewMetrics()
 	}
 	limit := w.Jobs
 	if limit <= 0 {
@@ -147,7 +149,7 @@ func (w *Worker) over(ctx context.Context, j *bus.Job, st bus.Status, log *slog.
 		}
 	case bus.StateCancelled:
 		log.Info("job cancelled", "by", st.CancelledBy)
-		w.Cancelled.Add(1)
+		w.settled(OutcomeCancelled)
 		j.Term(st.Reason)
 	default:
 		j.Term(st.Reason)
@@ -160,7 +162,7 @@ func (w *Worker) over(ctx context.Context, j *bus.Job, st bus.Status, log *slog.
 func (w *Worker) abandon(j *bus.Job, lost *lostError, log *slog.Logger) {
 	if lost.latest.State == bus.StateCancelled {
 		log.Info("job cancelled: stopped, staged outputs removed", "by", lost.latest.CancelledBy)
-		w.Cancelled.Add(1)
+		w.settled(OutcomeCancelled)
 		j.Term(lost.Error())
 		return
 	}
@@ -224,8 +226,12 @@ func (w *Worker) compute(ctx context.Context, job *Job, c *claim, s *slot, log *
 				c.put(ctx, bus.Status{State: bus.StateRunning, Device: bp.Name(), Progress: float64(done) / float64(total)})
 			}
 		}}
-	_, err = run(ctx, *job, opts, src, staging)
+	running := w.Metrics.Running.WithLabelValues(bp.Name())
+	running.Inc()
+	rep, err := run(ctx, *job, opts, src, staging)
+	running.Dec()
 	if err == nil {
+		w.Metrics.observe(rep, "preprocess", "filter", "backproject", "dicom")
 		err = c.check(ctx)
 	}
 	if err != nil {
@@ -273,7 +279,7 @@ func (w *Worker) source(ctx context.Context, job *Job, c *claim, s *slot) (sourc
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
-		return newStreamSource(w.Bus, job.ScanID, dir, job.scanWait(), func(waiting bool, reason string) {
+		return newStreamSource(w.Bus, job.ScanID, dir, job.scanWait(), w.Metrics.Frames, func(waiting bool, reason string) {
 			s.wait(waiting)
 			st := bus.Status{State: bus.StateRunning}
 			if waiting {
@@ -307,7 +313,9 @@ func (w *Worker) publish(ctx context.Context, job *Job, rep *Report, c *claim) e
 	if err := c.check(ctx); err != nil {
 		return err
 	}
-	return upload(ctx, job.Output, rep)
+	err := upload(ctx, job.Output, rep)
+	w.Metrics.observe(rep, "pacs")
+	return err
 }
 
 // publishFeatures publishes the records of the output's FeaturesName, each
@@ -333,6 +341,9 @@ func (w *Worker) publishFeatures(ctx context.Context, job *Job) error {
 	return sc.Err()
 }
 
+// settled counts a delivery settled with outcome.
+func (w *Worker) settled(outcome string) { w.Metrics.Jobs.WithLabelValues(outcome).Inc() }
+
 // retryDelay is how long a failed delivery waits before the next.
 func (w *Worker) retryDelay(j *bus.Job) time.Duration {
 	delay := w.RetryDelay
@@ -352,7 +363,7 @@ func (w *Worker) settle(ctx context.Context, j *bus.Job, c *claim, rep *Report, 
 			w.abandon(j, lost, log)
 			return
 		}
-		w.Retried.Add(1)
+		w.settled(OutcomeRetried)
 		j.NakWithDelay(delay)
 		return
 	}
@@ -377,7 +388,7 @@ func (w *Worker) settle(ctx context.Context, j *bus.Job, c *claim, rep *Report, 
 		log.Warn("acknowledging", "err", err)
 		return
 	}
-	w.Done.Add(1)
+	w.settled(OutcomeDone)
 	log.Info("job done", "study", rep.StudyInstanceUID, "output", rep.Job.Output)
 }
 
@@ -390,7 +401,7 @@ func (w *Worker) fail(ctx context.Context, j *bus.Job, c *claim, err error, log 
 		w.abandon(j, lost, log)
 		return
 	}
-	w.Failed.Add(1)
+	w.settled(OutcomeFailed)
 	log.Error("job failed", "reason", reason)
 	j.Term(reason)
 }

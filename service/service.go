@@ -15,6 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/index"
@@ -46,6 +49,7 @@ type Service struct {
 	search  *index.Service
 	http    *http.Server
 	addr    string
+	log     *slog.Logger
 	wg      sync.WaitGroup
 }
 
@@ -61,14 +65,16 @@ func Start(ctx context.Context, b *bus.Bus, ln net.Listener, cfg Config) *Servic
 		cfg.Backprojector = fdk.CPU{}
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Service{cancel: cancel, bus: b, search: index.NewService(), addr: ln.Addr().String()}
+	s := &Service{cancel: cancel, bus: b, search: index.NewService(), addr: ln.Addr().String(), log: cfg.Log}
+	metrics := recon.NewMetrics()
 	for i := range max(cfg.Workers, 1) {
-		w := &recon.Worker{Bus: b, Dir: cfg.Dir, Backprojector: cfg.Backprojector, Jobs: cfg.Jobs, Log: cfg.Log.With("worker", i)}
+		w := &recon.Worker{Bus: b, Dir: cfg.Dir, Backprojector: cfg.Backprojector, Jobs: cfg.Jobs, Log: cfg.Log.With("worker", i), Metrics: metrics}
 		s.workers = append(s.workers, w)
 		s.wg.Go(func() { w.Run(ctx) })
 	}
 	s.wg.Go(func() { s.search.Follow(ctx, b, cfg.Log) })
-	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	reg := s.registry(metrics, cfg.Backprojector.Name())
+	s.http = &http.Server{Handler: s.routes(reg), ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Go(func() { s.http.Serve(ln) })
 	s.wg.Go(func() { <-ctx.Done(); s.http.Close() })
 	cfg.Log.Info("serving", "http", "http://"+s.addr, "workers", len(s.workers), "device", cfg.Backprojector.Name())
@@ -85,9 +91,9 @@ func (s *Service) Close() {
 	s.wg.Wait()
 }
 
-// routes: /healthz, /metrics (Prometheus text), /jobs, /jobs/{id},
-// /search.
-func (s *Service) routes() http.Handler {
+// routes: /healthz, /metrics (Prometheus text: what reg gathers), /jobs,
+// /jobs/{id}, /search.
+func (s *Service) routes(reg prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if !s.bus.Conn().IsConnected() {
@@ -96,7 +102,7 @@ func (s *Service) routes() http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /jobs", func(w http.ResponseWriter, r *http.Request) {
 		list, err := s.bus.ListStatus(r.Context())
 		writeJSON(w, list, err)
@@ -133,19 +139,4 @@ func writeJSON(w http.ResponseWriter, v any, err error) {
 	}
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
-}
-
-// metrics writes the Prometheus text exposition of the workers' counters
-// and the index size.
-func (s *Service) metrics(w http.ResponseWriter, r *http.Request) {
-	var done, failed, retried, cancelled int64
-	for _, wk := range s.workers {
-		done, failed, retried = done+wk.Done.Load(), failed+wk.Failed.Load(), retried+wk.Retried.Load()
-		cancelled += wk.Cancelled.Load()
-	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	fmt.Fprintf(w, "# HELP ctrecon_jobs_total Jobs this process's workers settled, by outcome.\n# TYPE ctrecon_jobs_total counter\n")
-	fmt.Fprintf(w, "ctrecon_jobs_total{outcome=\"done\"} %d\nctrecon_jobs_total{outcome=\"failed\"} %d\nctrecon_jobs_total{outcome=\"retried\"} %d\nctrecon_jobs_total{outcome=\"cancelled\"} %d\n", done, failed, retried, cancelled)
-	fmt.Fprintf(w, "# HELP ctrecon_index_vectors Feature vectors in the search index.\n# TYPE ctrecon_index_vectors gauge\nctrecon_index_vectors %d\n", s.search.Len())
-	fmt.Fprintf(w, "# HELP ctrecon_workers Workers in this process.\n# TYPE ctrecon_workers gauge\nctrecon_workers %d\n", len(s.workers))
 }

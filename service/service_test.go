@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/recon"
@@ -49,7 +51,7 @@ func TestHTTPCancel(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &st); code != http.StatusOK || err != nil || st.State != bus.StateCancelled || st.CancelledBy != "alice" {
 		t.Errorf("DELETE: %d %s, want 200 and the job cancelled by alice", code, body)
 	}
-	for deadline := time.Now().Add(30 * time.Second); s.workers[0].Cancelled.Load() != 1; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); testutil.ToFloat64(s.workers[0].Metrics.Jobs.WithLabelValues(recon.OutcomeCancelled)) != 1; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the worker did not stop the cancelled job")
 		}
