@@ -1,9 +1,11 @@
 package recon
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -226,6 +228,15 @@ func (s *streamSource) views(ctx context.Context, fn func(view int) error) error
 // a reader never sees half a file, and writers of the same file (two jobs
 // of one scan on a worker) never share a temporary file.
 func writeAtomic(path string, data []byte) error {
+	return writeAtomicWith(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeAtomicWith is writeAtomic for a file that encode writes: it is
+// buffered, and a failed encode leaves what was at path.
+func writeAtomicWith(path string, encode func(w io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -233,7 +244,14 @@ func writeAtomic(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = tmp.Write(data)
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	err = encode(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		err = fmt.Errorf("write %s: %w", path, err)
+	}
 	err = errors.Join(err, tmp.Chmod(0o644), tmp.Close())
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)

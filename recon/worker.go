@@ -211,7 +211,7 @@ func (w *Worker) compute(ctx context.Context, job *Job, c *claim, s *slot, log *
 		src.close()
 		return err
 	}
-	bp, err := w.backprojector(job)
+	bp, err := job.backprojector(w.Backprojector)
 	if err != nil {
 		discard(staging, job.ID)
 		src.close()
@@ -243,32 +243,6 @@ func (w *Worker) compute(ctx context.Context, job *Job, c *claim, s *slot, log *
 		log.Info("another attempt committed the job's output first: this attempt's is discarded, that one published")
 	}
 	return err
-}
-
-// ErrDevice is wrapped by the error of a job that asks for a GPU on a
-// worker without one. It is retried, so that a worker with a GPU may take
-// the job, and fails on the last delivery.
-var ErrDevice = errors.New("device not on this worker")
-
-// backprojector returns the back-projector the job's device asks for: the
-// worker's for auto, the CPU for cpu, and the worker's GPU for cuda.
-func (w *Worker) backprojector(job *Job) (fdk.Backprojector, error) {
-	bp := w.Backprojector
-	if bp == nil {
-		bp = fdk.CPU{}
-	}
-	_, cpu := bp.(fdk.CPU)
-	switch job.Device {
-	case "cpu":
-		if !cpu {
-			return fdk.CPU{}, nil
-		}
-	case "cuda":
-		if cpu {
-			return nil, fmt.Errorf("%w: the job asks for device cuda, this worker runs on %s", ErrDevice, bp.Name())
-		}
-	}
-	return bp, nil
 }
 
 // source returns where the job's views come from.

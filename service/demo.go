@@ -75,7 +75,11 @@ func (s *Service) Demo(ctx context.Context, dir string, out io.Writer, progress 
 // slices nearest to like (SERIES_UID or SERIES_UID:SLICE) and returns its
 // JSON answer (see index.NewHandler).
 func Search(ctx context.Context, server, like string, k int) ([]byte, error) {
-	u := server + "/search?" + url.Values{"like": {like}, "k": {strconv.Itoa(k)}}.Encode()
+	return get(ctx, server+"/search?"+url.Values{"like": {like}, "k": {strconv.Itoa(k)}}.Encode())
+}
+
+// get returns the body of a GET of u, or an error naming the status.
+func get(ctx context.Context, u string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -90,7 +94,7 @@ func Search(ctx context.Context, server, like string, k int) ([]byte, error) {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("search: HTTP %d: %s", resp.StatusCode, body)
+		return nil, fmt.Errorf("GET %s: HTTP %d: %s", u, resp.StatusCode, body)
 	}
 	return body, nil
 }

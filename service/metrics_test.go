@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -30,17 +28,9 @@ import (
 // would scrape them, for the client library's testutil to compare.
 func scrape(t *testing.T, s *Service) prometheus.Gatherer {
 	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
-		resp, err := http.Get("http://" + s.Addr() + "/metrics")
+		body, err := get(t.Context(), "http://"+s.Addr()+"/metrics")
 		if err != nil {
 			return nil, err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("GET /metrics: %s: %s", resp.Status, body)
 		}
 		parser := expfmt.NewTextParser(model.UTF8Validation)
 		fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
@@ -172,12 +162,10 @@ func waitMetric(t *testing.T, s *Service, series string, want float64) {
 	line := fmt.Sprintf("%s %g\n", series, want)
 	var body []byte
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get("http://" + s.Addr() + "/metrics")
-		if err != nil {
+		var err error
+		if body, err = get(t.Context(), "http://"+s.Addr()+"/metrics"); err != nil {
 			t.Fatal(err)
 		}
-		body, _ = io.ReadAll(resp.Body)
-		resp.Body.Close()
 		if bytes.Contains(body, []byte("\n"+line)) {
 			return
 		}

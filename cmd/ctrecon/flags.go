@@ -89,3 +89,19 @@ func detSize(s string) (cols, rows int, err error) {
 	}
 	return cols, rows, nil
 }
+
+// intList parses "a,b,c" into non-negative integers; "" is an empty list.
+func intList(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("%q: want comma-separated bin indices", s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

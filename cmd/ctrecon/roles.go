@@ -45,7 +45,7 @@ func runWorker(args []string) error {
 		return err
 	}
 	defer b.Close()
-	bp, release, err := backprojector(*device, *threads)
+	bp, release, err := openDevice(*device, *threads)
 	if err != nil {
 		return err
 	}
@@ -133,11 +133,10 @@ func runSubmit(args []string) error {
 	fs.String("o", "", "output folder on the worker (default: the worker's own, per job)")
 	fs.String("bins", "", "energy bins to reconstruct (default all)")
 	fs.String("pacs", "", "DICOMweb root to upload the series to")
-	fs.Duration("scan-wait", recon.DefaultScanWait, "--scan: fail the job when the scan sends nothing new for this long")
+	fs.Duration("scan-wait", 0, fmt.Sprintf("--scan: fail the job when the scan sends nothing new for this long (0: %v)", recon.DefaultScanWait))
 	wait := fs.Bool("wait", false, "show progress until the job is done, failed or cancelled")
-	var r reconFlags
-	r.register(fs)
-	fs.Lookup("dim").DefValue, r.dim = "128,128,32", "128,128,32"
+	registerReconFlags(fs)
+	setDefault(fs, "dim", "128,128,32")
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}

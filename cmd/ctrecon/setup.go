@@ -55,7 +55,7 @@ func runServe(args []string) error {
 		return err
 	}
 	defer b.Close()
-	bp, release, err := backprojector(*device, *threads)
+	bp, release, err := openDevice(*device, *threads)
 	if err != nil {
 		ln.Close()
 		return err
