@@ -141,14 +141,7 @@ func TestSubmitFileThenFlags(t *testing.T) {
 // field and is named. Before, recon and submit named the JSON path, and
 // recon on a plastimatch folder fdk's terms ("voxel spacing x = -1").
 func TestJobFlagErrorsNameTheFlag(t *testing.T) {
-	dir := t.TempDir()
-	if err := runPhantom([]string{"-o", dir + "/pfm", "--views", "8", "--det", "16x8"}); err != nil {
-		t.Fatal(err)
-	}
-	scan := filepath.Join(dir, "scan")
-	if err := runPhantom([]string{"--spectral", "-o", scan, "--views", "8", "--thresholds", "20,40"}); err != nil {
-		t.Fatal(err)
-	}
+	dir, scan := phantomScans(t)
 	file := func(name, spec string) string {
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
@@ -186,6 +179,22 @@ func TestJobFlagErrorsNameTheFlag(t *testing.T) {
 	if _, err := os.Stat(dir + "/out"); err == nil {
 		t.Errorf("recon wrote %s", dir+"/out")
 	}
+}
+
+// phantomScans writes two small scans into a temporary folder dir: the
+// projections of a Shepp-Logan phantom as a plastimatch folder, dir/pfm
+// (8 views of 16x8), and a simulated spectral scan, scan (8 views, 2 bins).
+func phantomScans(t *testing.T) (dir, scan string) {
+	t.Helper()
+	dir = t.TempDir()
+	if err := runPhantom([]string{"-o", dir + "/pfm", "--views", "8", "--det", "16x8"}); err != nil {
+		t.Fatal(err)
+	}
+	scan = filepath.Join(dir, "scan")
+	if err := runPhantom([]string{"--spectral", "-o", scan, "--views", "8", "--thresholds", "20,40"}); err != nil {
+		t.Fatal(err)
+	}
+	return dir, scan
 }
 
 // Submitting a job ID that exists says so on stderr with the job's state
@@ -258,14 +267,7 @@ func captureOutput(t *testing.T, f func() error) (stdout, stderr string) {
 // scan that is not streamed are errors, and nothing is written. Before,
 // all of these were accepted and ignored.
 func TestReconAndSubmitFlagsWorkOrAreRefused(t *testing.T) {
-	dir := t.TempDir()
-	if err := runPhantom([]string{"-o", dir + "/pfm", "--views", "8", "--det", "16x8"}); err != nil {
-		t.Fatal(err)
-	}
-	scan := filepath.Join(dir, "scan")
-	if err := runPhantom([]string{"--spectral", "-o", scan, "--views", "12", "--thresholds", "20,40"}); err != nil {
-		t.Fatal(err)
-	}
+	dir, scan := phantomScans(t)
 	err := runRecon([]string{"-i", scan, "-o", dir + "/out", "--dim", "40,40,2", "--voxel", "1", "--bins", "1", "--device", "cpu",
 		"--threads", "1", "--batch", "5", "--keep-outside-fov"})
 	if err != nil {
