@@ -53,7 +53,8 @@ type Job struct {
 	// the report. A worker uses a folder of its own, named for the job,
 	// when it is empty. It must not exist, be empty, or hold this job's
 	// output (MarkerName): a job never writes into or removes a folder it
-	// did not make.
+	// did not make. For a plastimatch folder (Run only) it is the .mha
+	// file the volume goes to.
 	Output string `json:"output,omitempty"`
 	// PACS is a DICOMweb root to upload the series to, e.g.
 	// http://pacs:8042/dicom-web.
