@@ -323,3 +323,32 @@ func TestReconAndSubmitFlagsWorkOrAreRefused(t *testing.T) {
 		t.Errorf("submit queued %s (%v), want threads 3, batch 4, keep_outside_fov", queued.Spec, err)
 	}
 }
+
+// A flag that the command, as invoked, does not use is an error naming it,
+// before anything is written or any server is asked: phantom --spectral
+// takes no analytic phantom's shape, detector or noise flags, and a
+// projection phantom no energy thresholds; acquire -i streams a scan whose
+// views are its own; serve --nats URL starts no embedded server on
+// --nats-port. Before, each was accepted and ignored.
+func TestFlagsNotUsedAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	nowhere := []string{"--nats", "nats://127.0.0.1:1"}
+	for _, tc := range []struct {
+		run  func([]string) error
+		args []string
+		want string
+	}{
+		{runPhantom, []string{"--spectral", "-o", dir + "/s", "--views", "4", "--det", "64x64"}, "--det: not used by --spectral"},
+		{runPhantom, []string{"--spectral", "-o", dir + "/s", "--views", "4", "--noise", "1000"}, "--noise: not used by --spectral"},
+		{runPhantom, []string{"-o", dir + "/p", "--views", "4", "--det", "8x8", "--thresholds", "20,40"}, "--thresholds: only with --spectral"},
+		{runAcquire, append(nowhere, "-i", dir+"/s", "--views", "90"), "--views: only with --simulate"},
+		{runServe, append(nowhere, "--nats-port", "-1", "--http", "127.0.0.1:0", "--data", dir+"/serve"), "--nats-port: the embedded server's port"},
+	} {
+		if err := tc.run(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	if names, _ := os.ReadDir(dir); len(names) != 0 {
+		t.Errorf("refused commands wrote %v", names)
+	}
+}

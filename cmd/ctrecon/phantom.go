@@ -115,6 +115,9 @@ func runPhantom(args []string) error {
 	if *out == "" {
 		return fmt.Errorf("-o DIR is required")
 	}
+	if err := refuseUnused(fs, *spectral); err != nil {
+		return err
+	}
 	if *spectral {
 		return simulateSpectral(*out, &s, fs, *kvp, *thresholds)
 	}
@@ -127,6 +130,18 @@ func runPhantom(args []string) error {
 	}
 	fmt.Printf("wrote %d projections of %dx%d to %s\n", len(projs), g.Cols, g.Rows, *out)
 	return nil
+}
+
+// refuseUnused refuses the flags of the other kind of phantom: a spectral
+// scan is the MARS phantom on the simulator's detector, without the
+// analytic phantoms' shape, detector and noise flags; those have no
+// energy bins.
+func refuseUnused(fs *flag.FlagSet, spectral bool) error {
+	if spectral {
+		return refuseGiven(fs, "not used by --spectral, which simulates the MARS phantom on its own detector",
+			"phantom", "scale", "mu", "det", "pitch", "offset-u", "offset-v", "cor", "tilt", "noise", "prefix")
+	}
+	return refuseGiven(fs, "only with --spectral", "kvp", "thresholds")
 }
 
 // simulateSpectral writes a simulated spectral scan: the simulator's

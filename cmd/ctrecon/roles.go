@@ -76,6 +76,11 @@ func runAcquire(args []string) error {
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
+	if !*simulate {
+		if err := refuseGiven(fs, "only with --simulate", "views"); err != nil {
+			return err
+		}
+	}
 	ctx, stop := signalContext()
 	defer stop()
 	dir, err := scanToStream(*in, *simulate, *views)

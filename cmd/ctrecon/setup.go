@@ -35,6 +35,11 @@ func runServe(args []string) error {
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
+	if n.url != "" {
+		if err := refuseGiven(fs, "the embedded server's port; --nats URL uses a server of its own", "nats-port"); err != nil {
+			return err
+		}
+	}
 	ctx, stop := signalContext()
 	defer stop()
 	if n.url == "" {
