@@ -8,6 +8,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/features/segment"
+	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -23,10 +24,10 @@ type scan struct {
 // Nyquist (as sinogram's TestSpectralScan: at 90 views the noise of a bin
 // is then about 40 HU per voxel). inserts name the phantom's regions by
 // material.
-func simulate(t *testing.T, spec sinogram.SimSpec, inserts map[string]string) scan {
+func simulate(t *testing.T, spec scansim.Spec, inserts map[string]string) scan {
 	t.Helper()
 	dir := t.TempDir()
-	if err := sinogram.Simulate(dir, spec); err != nil {
+	if err := scansim.Simulate(dir, spec); err != nil {
 		t.Fatal(err)
 	}
 	m, err := sinogram.ReadScan(dir)
@@ -70,8 +71,8 @@ func simulate(t *testing.T, spec sinogram.SimSpec, inserts map[string]string) sc
 // secondPhantom is the default phantom with other concentrations (iodine
 // 20 mg/ml, gadolinium 6, hydroxyapatite 200) and the inserts moved round
 // by a quarter turn.
-func secondPhantom() []sinogram.Region {
-	p := sinogram.SpectralPhantom(30)
+func secondPhantom() []scansim.Region {
+	p := scansim.SpectralPhantom(30)
 	scale := map[int]float64{1: 2, 2: 0.6, 3: 0.5}
 	for i, k := range scale {
 		for c := range p[i].Components {
@@ -113,7 +114,7 @@ func objectAt(t *testing.T, seg *segment.Segmentation, sigs *Signatures, c fdk.V
 // the manifest's thresholds place them; and each insert's signature is
 // nearer the same material in the other scan than any other material.
 func TestSimulatedScans(t *testing.T) {
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	spec.Views = 90
 	first := simulate(t, spec, defaultInserts)
 	spec.Seed, spec.ScanID = 2, "SIM-0002"
@@ -153,8 +154,8 @@ func TestSimulatedScans(t *testing.T) {
 			}
 			sigs[i][name] = sig
 		}
-		checkKEdge(t, s.manifest, sigs[i]["iodine"], sinogram.IodineKEdge, "iodine")
-		checkKEdge(t, s.manifest, sigs[i]["gadolinium"], sinogram.GadoliniumKEdge, "gadolinium")
+		checkKEdge(t, s.manifest, sigs[i]["iodine"], scansim.IodineKEdge, "iodine")
+		checkKEdge(t, s.manifest, sigs[i]["gadolinium"], scansim.GadoliniumKEdge, "gadolinium")
 		ha := sigs[i]["hydroxyapatite"].Bins
 		for b := 1; b < len(ha); b++ {
 			if !(ha[b].MeanHU < ha[b-1].MeanHU) {
