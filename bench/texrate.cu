@@ -102,7 +102,38 @@ template <typename T> __global__ void softFetches(const T *__restrict__ img, flo
 	out[((size_t)z0 * N + y) * N + x] = sum;
 }
 
-template <typename T> float run(int channels)
+// timed runs launch once to warm up, then reps times between two events,
+// and returns the milliseconds per launch.
+template <typename F> float timed(F launch)
+{
+	const int reps = 10;
+	cudaEvent_t a, b;
+	CHECK(cudaEventCreate(&a));
+	CHECK(cudaEventCreate(&b));
+	launch();
+	CHECK(cudaGetLastError());
+	CHECK(cudaEventRecord(a));
+	for (int r = 0; r < reps; r++)
+		launch();
+	CHECK(cudaEventRecord(b));
+	CHECK(cudaEventSynchronize(b));
+	CHECK(cudaGetLastError());
+	float ms;
+	CHECK(cudaEventElapsedTime(&ms, a, b));
+	CHECK(cudaEventDestroy(a));
+	CHECK(cudaEventDestroy(b));
+	return ms / reps;
+}
+
+// report prints the rate of one launch of N³ voxels x VIEWS fetches.
+void report(const char *how, int channels, float ms)
+{
+	double rate = (double)N * N * N * VIEWS / (ms * 1e-3);
+	printf("%s, %d channel(s): %.1f G fetches/s, %.1f G channel values/s (%.3f ms per 512^3 x 32 views)\n", how,
+	       channels, rate / 1e9, rate * channels / 1e9, ms);
+}
+
+template <typename T> void run(int channels)
 {
 	cudaChannelFormatDesc desc = cudaCreateChannelDesc(32, channels > 1 ? 32 : 0, channels > 2 ? 32 : 0,
 	                                                   channels > 2 ? 32 : 0, cudaChannelFormatKindFloat);
@@ -137,43 +168,16 @@ template <typename T> float run(int channels)
 	float *out;
 	CHECK(cudaMalloc(&out, (size_t)N * N * N * sizeof(float)));
 	dim3 block(32, 8), grid(N / 32, N / 8, N / VPT);
-	cudaEvent_t a, b;
-	CHECK(cudaEventCreate(&a));
-	CHECK(cudaEventCreate(&b));
-	fetches<T><<<grid, block>>>(tex, out); // warm-up
-	CHECK(cudaGetLastError());
-	const int reps = 10;
-	CHECK(cudaEventRecord(a));
-	for (int r = 0; r < reps; r++)
-		fetches<T><<<grid, block>>>(tex, out);
-	CHECK(cudaEventRecord(b));
-	CHECK(cudaEventSynchronize(b));
-	CHECK(cudaGetLastError());
-	float ms;
-	CHECK(cudaEventElapsedTime(&ms, a, b));
-	double rate = (double)N * N * N * VIEWS * reps / (ms * 1e-3);
-	printf("texture, %d channel(s): %.1f G fetches/s, %.1f G channel values/s (%.3f ms per 512^3 x 32 views)\n", channels,
-	       rate / 1e9, rate * channels / 1e9, ms / reps);
 	T *img;
 	CHECK(cudaMalloc(&img, n * sizeof(float)));
 	CHECK(cudaMemcpy(img, host, n * sizeof(float), cudaMemcpyHostToDevice));
-	softFetches<T><<<grid, block>>>(img, out);
-	CHECK(cudaEventRecord(a));
-	for (int r = 0; r < reps; r++)
-		softFetches<T><<<grid, block>>>(img, out);
-	CHECK(cudaEventRecord(b));
-	CHECK(cudaEventSynchronize(b));
-	CHECK(cudaGetLastError());
-	CHECK(cudaEventElapsedTime(&ms, a, b));
-	rate = (double)N * N * N * VIEWS * reps / (ms * 1e-3);
-	printf("software, %d channel(s): %.1f G fetches/s, %.1f G channel values/s (%.3f ms per 512^3 x 32 views)\n", channels,
-	       rate / 1e9, rate * channels / 1e9, ms / reps);
+	report("texture", channels, timed([&] { fetches<T><<<grid, block>>>(tex, out); }));
+	report("software", channels, timed([&] { softFetches<T><<<grid, block>>>(img, out); }));
 	CHECK(cudaFree(img));
 	CHECK(cudaDestroyTextureObject(tex));
 	CHECK(cudaFreeArray(arr));
 	CHECK(cudaFree(out));
 	free(host);
-	return ms;
 }
 
 int main()

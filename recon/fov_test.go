@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -51,12 +52,12 @@ func TestReportHalfFanFieldOfView(t *testing.T) {
 
 // oneBinScan simulates the default spectral scan with views views and one
 // energy bin (20 keV up) in a folder of the test's.
-func oneBinScan(t *testing.T, views int) (string, sinogram.SimSpec) {
+func oneBinScan(t *testing.T, views int) (string, scansim.Spec) {
 	t.Helper()
 	dir := t.TempDir()
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	spec.Views, spec.Thresholds = views, []float64{20}
-	if err := sinogram.Simulate(dir, spec); err != nil {
+	if err := scansim.Simulate(dir, spec); err != nil {
 		t.Fatal(err)
 	}
 	return dir, spec

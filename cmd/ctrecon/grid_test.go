@@ -16,6 +16,7 @@ import (
 	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/internal/orthanctest"
 	"github.com/ctrecon/ctrecon/recon"
+	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -98,7 +99,7 @@ func TestREADMEVolumesCoverFieldOfView(t *testing.T) {
 			stdout, _ := captureOutput(t, func() error { return runRecon(args[1:]) })
 			in, _ := flagValue(args, "-i")
 			out, _ := flagValue(args, "-o")
-			rep, err := readReport(filepath.Join(out, "report.json"))
+			rep, err := recon.ReadReport(out)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +120,7 @@ func TestREADMEVolumesCoverFieldOfView(t *testing.T) {
 			args = slices.DeleteFunc(args, func(a string) bool { return a == "--wait" })
 			captureOutput(t, func() error { return runSubmit(append(args[1:], "--nats", natsURL)) })
 			job := lastJob(t, b)
-			sim, err := sinogram.NewSimulator(sinogram.DefaultSimSpec())
+			sim, err := scansim.New(scansim.DefaultSpec())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,7 +207,7 @@ func TestReconDimImagesPhantom(t *testing.T) {
 	if want := "96x96x48 voxels of 0.3929 x 0.3929 x 0.1956 mm (37.7 x 37.7 x 9.4 mm)"; !strings.Contains(stdout, want) {
 		t.Errorf("recon printed\n%s\nwant the grid %q", stdout, want)
 	}
-	rep, err := readReport(filepath.Join(out, "report.json"))
+	rep, err := recon.ReadReport(out)
 	if err != nil {
 		t.Fatal(err)
 	}
