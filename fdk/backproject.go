@@ -241,7 +241,7 @@ func (a *cpuAccumulator) voxelMatrix(v int) [3][4]float32 {
 // float32 matrix the inner loop uses, widened to float64.
 func (a *cpuAccumulator) xRange(p *paddedView, y, z int) (x0, x1 int) {
 	const margin = 1e-3 // keeps float32 rounding inside the padded image
-	return rowSpan(&p.m64, y, z, a.grid.Dim[0], 0, float64(a.det.Cols+2*border-1)-margin, 0, float64(a.det.Rows+2*border-1)-margin)
+	return rowSpan(&p.m64, y, z, a.grid.Dim[0], rect{0, float64(a.det.Cols+2*border-1) - margin, 0, float64(a.det.Rows+2*border-1) - margin})
 }
 
 // LimitFOV implements FOVLimiter.

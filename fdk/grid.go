@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -27,6 +28,85 @@ func CenteredGrid(dim [3]int, spacing [3]float64, offset Vec3) Grid {
 	return g
 }
 
+// NewGrid returns geom's volume grid of dim voxels of voxel mm centred at
+// offset from the isocentre (the region-of-interest offset), where zero
+// dimensions or voxel sizes are chosen from geom's field of view as
+// Cylinder.Grid does. It fails for a grid Validate refuses, and when
+// something is to be chosen but geom has no field of view.
+func NewGrid(geom *Geometry, dim [3]int, voxel [3]float64, offset Vec3) (Grid, error) {
+	if zeros := slices.Index(dim[:], 0) >= 0; zeros && dim != ([3]int{}) {
+		return Grid{}, fmt.Errorf("%w: volume dim %dx%dx%d: give all three dimensions, or none to cover the field of view", ErrGeometry, dim[0], dim[1], dim[2])
+	}
+	if dim[0] == 0 || slices.Contains(voxel[:], 0) {
+		fov, err := FieldOfView(geom)
+		if err != nil {
+			return Grid{}, fmt.Errorf("choosing the volume grid: %w", err)
+		}
+		g := fov.Grid(dim, voxel, offset, geom.PitchU*geom.SID/geom.SDD)
+		return g, g.Validate()
+	}
+	g := CenteredGrid(dim, voxel, offset)
+	return g, g.Validate()
+}
+
+// MaxChosenDim is the most voxels along an axis of a grid whose dimensions
+// and voxel size are both chosen: a 512x512 slice, as a CT image has.
+const MaxChosenDim = 512
+
+// Grid returns a grid centred at offset that fills in what dim and voxel
+// leave zero so that it covers the field of view c: spans its diameter in
+// x and y and its height in z.
+//
+//   - Voxel size zero, dimensions given: square voxels in x and y that make
+//     the larger of nx and ny span the diameter; in z the same, unless nz of
+//     them are taller than the cylinder: then nz slices spread over its
+//     height. --dim 96,96,48 on the simulated MARS scan (a cylinder 37.7 mm
+//     across and 9.4 mm high) gives 0.393 x 0.393 x 0.196 mm.
+//   - Dimensions zero (all three), voxel size given: enough voxels along
+//     each axis to cover the cylinder.
+//   - Neither: cubic voxels of finest mm (the detector pitch at the
+//     isocentre, the finest the projections resolve), coarser where needed
+//     to keep every axis at most MaxChosenDim voxels, covering the
+//     cylinder: 512x512x128 of 0.0737 mm on the simulated MARS scan.
+//
+// A voxel size zero on some axes only takes the chosen size there.
+func (c Cylinder) Grid(dim [3]int, voxel [3]float64, offset Vec3, finest float64) Grid {
+	ext := c.extent()
+	var chosen [3]float64
+	if dim == ([3]int{}) {
+		v := max(finest, max(ext[0], ext[1], ext[2])/MaxChosenDim)
+		chosen = [3]float64{v, v, v}
+	} else {
+		v := max(ext[0]/float64(dim[0]), ext[1]/float64(dim[1]))
+		chosen = [3]float64{v, v, min(v, ext[2]/float64(dim[2]))}
+	}
+	for k := range voxel {
+		if voxel[k] == 0 {
+			voxel[k] = chosen[k]
+		}
+	}
+	if dim == ([3]int{}) {
+		for k := range dim {
+			// Capped so that a tiny voxel makes a grid Validate refuses
+			// instead of overflowing.
+			dim[k] = int(max(1, min(1<<30, math.Ceil(ext[k]/voxel[k]-1e-9))))
+		}
+	}
+	return CenteredGrid(dim, voxel, offset)
+}
+
+// String gives the dimensions, the voxel size and the extent in mm, as
+// the command line prints the grid it chose.
+func (g Grid) String() string {
+	d, s := g.Dim, g.Spacing
+	size := fmt.Sprintf("%.4g", s[0])
+	if s[1] != s[0] || s[2] != s[0] {
+		size = fmt.Sprintf("%.4g x %.4g x %.4g", s[0], s[1], s[2])
+	}
+	return fmt.Sprintf("%dx%dx%d voxels of %s mm (%.1f x %.1f x %.1f mm)", d[0], d[1], d[2], size,
+		float64(d[0])*s[0], float64(d[1])*s[1], float64(d[2])*s[2])
+}
+
 // Voxels returns the number of voxels.
 func (g Grid) Voxels() int { return g.Dim[0] * g.Dim[1] * g.Dim[2] }
 
@@ -43,8 +123,9 @@ func (g Grid) Validate() error {
 			return fmt.Errorf("%w: volume origin %s is not finite", ErrGeometry, name)
 		}
 	}
-	if g.Voxels() > 1<<34 {
-		return fmt.Errorf("%w: volume of %d voxels is too large", ErrGeometry, g.Voxels())
+	// Counted in float64: the product of three large dimensions overflows.
+	if n := float64(g.Dim[0]) * float64(g.Dim[1]) * float64(g.Dim[2]); n > 1<<34 {
+		return fmt.Errorf("%w: volume of %dx%dx%d = %.3g voxels is too large", ErrGeometry, g.Dim[0], g.Dim[1], g.Dim[2], n)
 	}
 	return nil
 }
@@ -84,7 +165,18 @@ func (v *Volume) At(i, j, k int) float32 {
 type FOVReport struct {
 	Voxels  int // voxels tested (a coarse lattice of the volume)
 	Outside int // of those, voxels that leave the detector in at least one view
-	// Example is one voxel centre outside the field of view, in mm.
+	// Beyond is how many of the Outside voxels are not in a corner: a
+	// volume that spans FieldOfView across (in x and y) has voxels outside
+	// it in the corners of the cylinder's bounding box, as every CT image
+	// has outside its reconstruction circle; every other voxel outside,
+	// and every voxel that does not overlap that box, is beyond the field
+	// of view.
+	Beyond int
+	// FieldOfView is the largest cylinder about the axis that every view
+	// sees; zero when there is none (then every voxel outside is beyond).
+	FieldOfView Cylinder
+	// Example is one voxel centre beyond the field of view, or if there is
+	// none, outside it, in mm.
 	Example Vec3
 	// WorstView is the view that misses the most tested voxels.
 	WorstView int
@@ -93,18 +185,34 @@ type FOVReport struct {
 // Complete reports whether every tested voxel is seen by every view.
 func (r FOVReport) Complete() bool { return r.Outside == 0 }
 
+// Fits reports whether the volume stays within the field of view, but for
+// the corners of a volume that spans it. Such a volume is worth no
+// warning; the voxels outside are set to zero.
+func (r FOVReport) Fits() bool { return r.Beyond == 0 }
+
 func (r FOVReport) String() string {
-	if r.Complete() {
+	pct := func(n int) float64 { return 100 * float64(n) / float64(r.Voxels) }
+	switch {
+	case r.Complete():
 		return "volume inside the field of view of every view"
+	case r.Fits():
+		return fmt.Sprintf("volume within the field of view (%v); %.1f%% of it, in the corners outside the cylinder, is set to zero", r.FieldOfView, pct(r.Outside))
 	}
-	return fmt.Sprintf("%.1f%% of the volume leaves the detector in some views (e.g. voxel at %.1f,%.1f,%.1f mm; worst view %d): reconstruct a smaller volume or expect truncation artefacts there",
-		100*float64(r.Outside)/float64(r.Voxels), r.Example[0], r.Example[1], r.Example[2], r.WorstView)
+	return fmt.Sprintf("%.1f%% of the volume leaves the detector in some views (e.g. voxel at %.1f,%.1f,%.1f mm; worst view %d), beyond the field of view, %v: reconstruct a smaller volume or expect truncation artefacts there",
+		pct(r.Outside), r.Example[0], r.Example[1], r.Example[2], r.WorstView, r.FieldOfView)
 }
 
 // CheckFOV projects a lattice of at most 17³ voxels through every view and
-// counts those whose projection misses the detector.
+// counts those whose projection misses the detector, and of those the ones
+// beyond the field of view's bounds.
 func CheckFOV(views []View, det Detector, g Grid) FOVReport {
 	var rep FOVReport
+	fov, err := fieldOfView(views, det)
+	if err == nil {
+		rep.FieldOfView = fov
+	}
+	corners := err == nil && g.spans(fov)
+	px := det.pixels()
 	miss := make([]int, len(views))
 	samples := func(n int) []int {
 		m := min(n, 17)
@@ -124,16 +232,21 @@ func CheckFOV(views []View, det Detector, g Grid) FOVReport {
 				out := false
 				for v := range views {
 					c, r, w := views[v].P.Project(x)
-					if w <= 0 || c < -0.5 || c > float64(det.Cols)-0.5 || r < -0.5 || r > float64(det.Rows)-0.5 {
+					if w <= 0 || c < px.u0 || c > px.u1 || r < px.v0 || r > px.v1 {
 						miss[v]++
 						out = true
 					}
 				}
-				if out {
-					if rep.Outside == 0 {
-						rep.Example = x
-					}
-					rep.Outside++
+				if !out {
+					continue
+				}
+				beyond := !corners || !fov.overlaps(x, g.Spacing)
+				if rep.Outside == 0 || beyond && rep.Beyond == 0 {
+					rep.Example = x
+				}
+				rep.Outside++
+				if beyond {
+					rep.Beyond++
 				}
 			}
 		}
@@ -146,13 +259,49 @@ func CheckFOV(views []View, det Detector, g Grid) FOVReport {
 	return rep
 }
 
+// spans reports whether g, voxels to their outer edges, covers the
+// cylinder c across, in x and y, to a micrometre.
+func (g Grid) spans(c Cylinder) bool {
+	const tol = 1e-3 // mm
+	for k := range 2 {
+		lo := g.Origin[k] - g.Spacing[k]/2
+		if lo > -c.Radius+tol || lo+float64(g.Dim[k])*g.Spacing[k] < c.Radius-tol {
+			return false
+		}
+	}
+	return true
+}
+
 // rowSpan returns the voxels x0..x1 of row (y, z) that m, a voxel-index
-// matrix, projects in front of the source into the pixel rectangle
-// [u0, u1] x [v0, v1]. Each bound is a linear inequality in x because w > 0
-// there, so the row is clipped exactly instead of testing each voxel.
-func rowSpan(m *Matrix, y, z, nx int, u0, u1, v0, v1 float64) (x0, x1 int) {
-	lo, hi := 0.0, float64(nx-1)
-	// Each constraint reads c0·x + c1 >= 0.
+// matrix, projects in front of the source into the pixel rectangle px.
+func rowSpan(m *Matrix, y, z, nx int, px rect) (x0, x1 int) {
+	lo, hi := lineSpan(m, Vec3{0, float64(y), float64(z)}, Vec3{1, 0, 0}, 0, float64(nx-1), px)
+	if lo > hi {
+		// Also when a coefficient that rounding left at 1e-17 instead of 0
+		// put a bound at 1e19, which would not convert to an int.
+		return 0, -1
+	}
+	return int(math.Ceil(lo)), int(math.Floor(hi))
+}
+
+// rect is a rectangle of detector pixel coordinates: columns u0..u1, rows
+// v0..v1.
+type rect struct{ u0, u1, v0, v1 float64 }
+
+// pixels returns the rectangle the detector's pixels cover, to their outer
+// edges.
+func (d Detector) pixels() rect {
+	return rect{-0.5, float64(d.Cols) - 0.5, -0.5, float64(d.Rows) - 0.5}
+}
+
+// lineSpan returns the part lo..hi of t0..t1 for which m projects the
+// point a + t·d in front of the source into the pixel rectangle px; lo > hi
+// when there is none. Each bound is a linear inequality in t because w > 0
+// there, so the line is clipped exactly instead of testing points. The
+// bounds may be infinite.
+func lineSpan(m *Matrix, a, d Vec3, t0, t1 float64, px rect) (lo, hi float64) {
+	lo, hi = t0, t1
+	// Each constraint reads c0·t + c1 >= 0.
 	clip := func(c0, c1 float64) {
 		// Plain comparisons: math.Max and Min handle NaN and signed zeros,
 		// which cannot occur here, at four times the cost.
@@ -166,26 +315,21 @@ func rowSpan(m *Matrix, y, z, nx int, u0, u1, v0, v1 float64) (x0, x1 int) {
 				hi = b
 			}
 		case c1 < 0:
-			hi = -1
+			lo, hi = math.Inf(1), math.Inf(-1)
 		}
 	}
 	lin := func(r int) (float64, float64) {
-		return m[r][0], m[r][1]*float64(y) + m[r][2]*float64(z) + m[r][3]
+		return m[r][0]*d[0] + m[r][1]*d[1] + m[r][2]*d[2], m[r][0]*a[0] + m[r][1]*a[1] + m[r][2]*a[2] + m[r][3]
 	}
 	u, ub := lin(0)
 	v, vb := lin(1)
 	w, wb := lin(2)
 	clip(w, wb-1e-6)
-	clip(u-u0*w, ub-u0*wb)
-	clip(u1*w-u, u1*wb-ub)
-	clip(v-v0*w, vb-v0*wb)
-	clip(v1*w-v, v1*wb-vb)
-	if lo > hi {
-		// Also when a coefficient that rounding left at 1e-17 instead of 0
-		// put a bound at 1e19, which would not convert to an int.
-		return 0, -1
-	}
-	return int(math.Ceil(lo)), int(math.Floor(hi))
+	clip(u-px.u0*w, ub-px.u0*wb)
+	clip(px.u1*w-u, px.u1*wb-ub)
+	clip(v-px.v0*w, vb-px.v0*wb)
+	clip(px.v1*w-v, px.v1*wb-vb)
+	return lo, hi
 }
 
 // FOV is the field of view of a set of views on a grid: for each volume row
@@ -206,11 +350,12 @@ func NewFOV(views []View, det Detector, g Grid) *FOV {
 	for i := range views {
 		ms[i] = g.IndexMatrix(views[i].P)
 	}
+	px := det.pixels()
 	parallel(g.Dim[2], func(z int) {
 		for y := range ny {
 			x0, x1 := 0, nx-1
 			for i := range ms {
-				a, b := rowSpan(&ms[i], y, z, nx, -0.5, float64(det.Cols)-0.5, -0.5, float64(det.Rows)-0.5)
+				a, b := rowSpan(&ms[i], y, z, nx, px)
 				x0, x1 = max(x0, a), min(x1, b)
 			}
 			f.spans[z*ny+y] = [2]int32{int32(x0), int32(x1)}

@@ -17,11 +17,15 @@ import (
 // Check reports what would make job fail on scan after the reconstruction,
 // so that it fails before: a bin the scan does not have, a bin without a
 // water calibration when the job gives no water region, a water region
-// outside the grid, an identifier or a grid that no DICOM file can hold. It
-// reads nothing but the manifest: Submit runs it against a manifest on the
-// bus, and every run against its scan before reconstructing. Errors wrap
-// ErrJob (or dicomio.ErrInput) and name the field.
+// outside the grid, an identifier or a grid that no DICOM file can hold;
+// and a png, which only a plastimatch folder's job draws. It reads nothing
+// but the manifest: Submit runs it against a manifest on the bus, and
+// every run against its scan before reconstructing. Errors wrap ErrJob (or
+// dicomio.ErrInput) and name the field.
 func Check(scan *sinogram.Scan, job Job) error {
+	if job.PNG != "" {
+		return errSpectralPNG
+	}
 	bins := job.Bins
 	if len(bins) == 0 {
 		for b := range scan.Bins {
@@ -37,7 +41,10 @@ func Check(scan *sinogram.Scan, job Job) error {
 				b, bin.LowKeV, bin.HighKeV, b)
 		}
 	}
-	g := job.grid(&scan.Geometry)
+	g, err := job.Grid(&scan.Geometry)
+	if err != nil {
+		return err
+	}
 	if roi := job.WaterROI; roi != nil && !sphereHoldsVoxel(g, *roi) {
 		return jobErr("water_roi", "the sphere of %g mm at %v mm holds no voxel centre of the volume", roi.RadiusMM, roi.CenterMM)
 	}

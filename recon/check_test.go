@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/ctrecon/ctrecon/bus"
-	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/internal/scantest"
 	"github.com/ctrecon/ctrecon/sinogram"
@@ -75,7 +74,11 @@ func TestRunChecksBeforeReconstructing(t *testing.T) {
 			// The largest grid fdk takes, 2^34 voxels: 500 GB of outputs
 			// in five bins.
 			j.Volume.Dim, j.WriteMHA = [3]int{4096, 4096, 1024}, true
-			if free, ok := freeBytes(os.TempDir()); !ok || float64(free) > outputBytes(j.grid(&fdk.Geometry{}), 5, true) {
+			grid, err := j.Grid(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if free, ok := freeBytes(os.TempDir()); !ok || float64(free) > outputBytes(grid, 5, true) {
 				t.Skipf("%d bytes free in %s: more than the largest outputs", free, os.TempDir())
 			}
 		}, []string{"output folder", "MB free", "need about"}, false},

@@ -40,11 +40,21 @@ type Job struct {
 	Filter FilterSpec `json:"filter"`
 	// Device is auto, cpu or cuda.
 	Device string `json:"device,omitempty"`
+	// Threads bounds the job's CPU threads: weighting and filtering, and
+	// back-projection on the CPU (0: the worker's, or all cores).
+	Threads int `json:"threads,omitempty"`
+	// Batch is how many views are filtered and back-projected together
+	// (0: 16); larger batches pass over the volume less often.
+	Batch int `json:"batch,omitempty"`
+	// KeepOutsideFOV keeps the voxels some view does not see, which are
+	// otherwise zero (and DICOM padding).
+	KeepOutsideFOV bool `json:"keep_outside_fov,omitempty"`
 	// Output is the folder that receives the DICOM series, previews and
 	// the report. A worker uses a folder of its own, named for the job,
 	// when it is empty. It must not exist, be empty, or hold this job's
 	// output (MarkerName): a job never writes into or removes a folder it
-	// did not make.
+	// did not make. For a plastimatch folder (Run only) it is the .mha
+	// file the volume goes to.
 	Output string `json:"output,omitempty"`
 	// PACS is a DICOMweb root to upload the series to, e.g.
 	// http://pacs:8042/dicom-web.
@@ -57,14 +67,21 @@ type Job struct {
 	// WriteMHA also writes each bin's attenuation volume (1/mm, float32) as
 	// MetaImage, for quantitative work beyond what int16 HU holds.
 	WriteMHA bool `json:"write_mha,omitempty"`
+	// PNG, for a plastimatch folder, is where to draw the volume's three
+	// central slices. A spectral scan's job draws a preview per bin into
+	// its output folder instead, and refuses png.
+	PNG string `json:"png,omitempty"`
 	// WaterROI, if set, measures each bin's water attenuation as the mean
 	// inside this sphere of the reconstruction, instead of taking it from
 	// the manifest's calibration.
 	WaterROI *Sphere `json:"water_roi,omitempty"`
 }
 
-// VolumeSpec is the reconstruction grid. A zero voxel size means the
-// detector pitch scaled to the isocentre.
+// VolumeSpec is the reconstruction grid. What is zero is chosen to cover
+// the scan's field of view (fdk.Cylinder.Grid): no voxel size, voxels that
+// make the dimensions span it; no dimensions (all three zero), enough
+// voxels of the given size to cover it; neither, the detector pitch at the
+// isocentre, coarser where needed to stay within 512 voxels an axis.
 type VolumeSpec struct {
 	Dim      Triple[int]     `json:"dim"`
 	VoxelMM  Triple[float64] `json:"voxel_mm"`
@@ -228,11 +245,11 @@ func (j *Job) Validate() error {
 		return jobErr("input", "give exactly one of input (a folder), scan_id (a streamed scan) or folder (in the object store)")
 	}
 	for k, d := range j.Volume.Dim {
-		if d < 1 {
-			return jobErr(fmt.Sprintf("volume.dim[%d]", k), "must be at least 1, got %d", d)
+		if d < 1 && j.Volume.Dim != (Triple[int]{}) {
+			return jobErr(fmt.Sprintf("volume.dim[%d]", k), "must be at least 1, got %d (or all three 0: cover the field of view)", d)
 		}
 		if v := j.Volume.VoxelMM[k]; v < 0 || !finite(v) {
-			return jobErr(fmt.Sprintf("volume.voxel_mm[%d]", k), "must be positive (0: the detector pitch at the isocentre), got %g", v)
+			return jobErr(fmt.Sprintf("volume.voxel_mm[%d]", k), "must be positive (0: chosen to cover the field of view), got %g", v)
 		}
 		if !finite(j.Volume.OffsetMM[k]) {
 			return jobErr(fmt.Sprintf("volume.offset_mm[%d]", k), "not a finite number")
@@ -240,6 +257,9 @@ func (j *Job) Validate() error {
 	}
 	if w := j.ScanWaitS; w < 0 || !finite(w) {
 		return jobErr("scan_wait_s", "must be positive (0: %v), got %g", DefaultScanWait, w)
+	}
+	if j.ScanWaitS != 0 && j.ScanID == "" {
+		return jobErr("scan_wait_s", "only a job for a streamed scan (scan_id) waits for it")
 	}
 	if err := j.checkGrid(); err != nil {
 		return err
@@ -255,6 +275,15 @@ func (j *Job) Validate() error {
 	}
 	if !slices.Contains([]string{"", "auto", "cpu", "cuda"}, j.Device) {
 		return jobErr("device", "%q: want auto, cpu or cuda", j.Device)
+	}
+	if j.Threads < 0 {
+		return jobErr("threads", "must be positive (0: all cores), got %d", j.Threads)
+	}
+	if j.Batch < 0 {
+		return jobErr("batch", "must be positive (0: 16), got %d", j.Batch)
+	}
+	if j.PNG != "" && j.Input == "" {
+		return errSpectralPNG
 	}
 	if len(j.Bins) > maxBins {
 		return jobErr("bins", "%d bins; a scan has at most %d", len(j.Bins), maxBins)
@@ -294,8 +323,8 @@ func (j *Job) validateDICOM() error {
 // Medipix3RX pixel has eight counters).
 const maxBins = 8
 
-// checkGrid refuses a volume fdk would refuse whatever the detector (a
-// zero voxel size, which takes the detector's pitch, stands in as 1 mm),
+// checkGrid refuses a volume fdk would refuse whatever the detector (what
+// is chosen from the field of view, zero, stands in as 1 voxel of 1 mm),
 // counting voxels without overflow: a job that cannot run must fail when
 // it is submitted, not on a worker after the scan has been read.
 func (j *Job) checkGrid() error {
@@ -304,7 +333,8 @@ func (j *Job) checkGrid() error {
 		return jobErr("volume.dim", "%d x %d x %d is %.3g voxels, at most %d", d[0], d[1], d[2], n, maxVoxels)
 	}
 	vox := j.Volume.VoxelMM
-	for k := range vox {
+	for k := range 3 {
+		d[k] = max(d[k], 1)
 		if vox[k] == 0 {
 			vox[k] = 1
 		}
@@ -338,16 +368,17 @@ func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 // options returns the fdk options of the job.
 func (j *Job) options(bp fdk.Backprojector) fdk.Options {
 	w, _ := fdk.ParseWindow(j.filterWindow()) // checked by Validate
-	return fdk.Options{Window: w, Cutoff: j.Filter.Cutoff, Padding: j.Filter.Padding, Backprojector: bp}
+	return fdk.Options{Window: w, Cutoff: j.Filter.Cutoff, Padding: j.Filter.Padding, Backprojector: bp,
+		Threads: j.Threads, Batch: j.Batch, KeepOutsideFOV: j.KeepOutsideFOV}
 }
 
-// grid returns the job's volume grid for geometry g.
-func (j *Job) grid(g *fdk.Geometry) fdk.Grid {
-	vox := j.Volume.VoxelMM
-	for k := range vox {
-		if vox[k] == 0 {
-			vox[k] = g.PitchU * g.SID / g.SDD
-		}
+// Grid returns the grid the job reconstructs on geometry g, choosing what
+// the job leaves zero from g's field of view (see VolumeSpec). Errors are
+// *FieldError naming the volume.
+func (j *Job) Grid(g *fdk.Geometry) (fdk.Grid, error) {
+	grid, err := fdk.NewGrid(g, j.Volume.Dim, j.Volume.VoxelMM, fdk.Vec3(j.Volume.OffsetMM))
+	if err != nil {
+		return fdk.Grid{}, jobErr("volume", "%v", err)
 	}
-	return fdk.CenteredGrid(j.Volume.Dim, vox, fdk.Vec3(j.Volume.OffsetMM))
+	return grid, nil
 }

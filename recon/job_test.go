@@ -20,6 +20,10 @@ func TestJobVolumeOneNumberOrThree(t *testing.T) {
 		{`{"dim":16,"voxel_mm":[0.5,0.5,1],"offset_mm":[1,2,3]}`,
 			VolumeSpec{Dim: [3]int{16, 16, 16}, VoxelMM: [3]float64{0.5, 0.5, 1}, OffsetMM: [3]float64{1, 2, 3}}},
 		{`{"dim":8,"offset_mm":-2.5}`, VolumeSpec{Dim: [3]int{8, 8, 8}, OffsetMM: [3]float64{-2.5, -2.5, -2.5}}},
+		// What is left out is chosen to cover the scan's field of view.
+		{`{"voxel_mm":0.3}`, VolumeSpec{VoxelMM: [3]float64{0.3, 0.3, 0.3}}},
+		{`{"dim":0}`, VolumeSpec{}},
+		{`{}`, VolumeSpec{}},
 	} {
 		job, err := ParseJob([]byte(`{"id":"j","input":"in","volume":` + tc.volume + `}`))
 		if err != nil {
@@ -50,6 +54,7 @@ func TestJobDecodeErrorsNameTheField(t *testing.T) {
 	}{
 		{`{"input":"in","volume":{"dim":[8,8]}}`, []string{"volume.dim: got [8,8], want a whole number or an array of 3"}},
 		{`{"input":"in","volume":{"dim":8.5}}`, []string{"volume.dim: got 8.5, want a whole number"}},
+		{`{"input":"in","volume":{"dim":[0,8,8]}}`, []string{"volume.dim[0]: must be at least 1, got 0 (or all three 0"}},
 		{`{"input":"in","volume":{"dim":[8,8,8],"voxel_mm":[1,1,1,1]}}`, []string{"volume.voxel_mm: got [1,1,1,1], want a number or an array of 3"}},
 		{`{"input":"in","volume":{"dim":[8,8,8],"voxel_mm":"0.5"}}`, []string{"volume.voxel_mm", `got "0.5"`}},
 		{`{"input":"in","volume":{"dim":[8,8,8]},"bins":"0,2"}`, []string{"bins: got string, want an array"}},
