@@ -338,7 +338,8 @@ func (j *Job) reconstructor(g *fdk.Geometry, bins int, opts Options, rep *Report
 		log.Warn(m)
 	}
 	fov := rec.CheckFOV()
-	log.Info("volume grid "+rep.Grid.String(), "field_of_view", fov.FieldOfView.String())
+	log.Info("volume grid "+rep.Grid.String(), "field_of_view", fov.FieldOfView.String(),
+		"seen_by_every_view", fmt.Sprintf("%.0f%% of its reconstruction cylinder", 100*fov.CircleSeen()))
 	if fov.FieldOfView != (fdk.Cylinder{}) {
 		rep.FieldOfView = &fov.FieldOfView
 	}
