@@ -345,11 +345,7 @@ func (w *Worker) settle(ctx context.Context, j *bus.Job, c *claim, rep *Report, 
 		w.fail(ctx, j, c, err, log)
 		return
 	}
-	st := bus.Status{State: bus.StateDone, Progress: 1, Device: rep.Device, Output: rep.Job.Output, Timings: map[string]time.Duration{}}
-	for stage, s := range rep.Seconds {
-		st.Timings[stage] = time.Duration(s * float64(time.Second))
-	}
-	if err := c.put(ctx, st); err != nil {
+	if err := c.put(ctx, doneStatus(rep)); err != nil {
 		if errors.As(err, &lost) {
 			w.abandon(j, lost, log)
 		} else {

@@ -240,8 +240,8 @@ func waitJob(ctx context.Context, b *bus.Bus, id string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("job %s done on %s: %s\n", id, st.Device, st.Output)
-	return nil
+	fmt.Printf("job %s done on %s\n", id, st.Device)
+	return recon.WriteStatus(os.Stdout, st)
 }
 
 // jobProgress returns a function that shows a job's statuses as a progress
@@ -336,23 +336,14 @@ func listJobs(name string, args []string, one bool) error {
 	} else if list, err = b.ListStatus(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("%-32s %-9s %5s  %-18s %s\n", "JOB", "STATE", "DONE", "DEVICE", "REASON / SECONDS")
+	fmt.Printf("%-32s %-9s %5s  %-18s %s\n", "JOB", "STATE", "DONE", "DEVICE", "REASON")
 	for _, st := range list {
-		detail := st.Reason
-		if st.State == bus.StateDone {
-			detail = fmt.Sprintf("backproject %.2f, total %.2f, in %s", st.Timings["backproject"].Seconds(), total(st.Timings).Seconds(), st.Output)
+		fmt.Printf("%-32s %-9s %4.0f%%  %-18s %s\n", st.ID, st.State, 100*st.Progress, st.Device, st.Reason)
+		if err := recon.WriteStatus(os.Stdout, st); err != nil {
+			return err
 		}
-		fmt.Printf("%-32s %-9s %4.0f%%  %-18s %s\n", st.ID, st.State, 100*st.Progress, st.Device, detail)
 	}
 	return nil
-}
-
-func total(t map[string]time.Duration) time.Duration {
-	var d time.Duration
-	for _, v := range t {
-		d += v
-	}
-	return d
 }
 
 // runSearch queries a running service's /search.
