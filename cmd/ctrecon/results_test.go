@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/features"
+	"github.com/ctrecon/ctrecon/index"
 	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/recon"
 )
@@ -70,5 +75,51 @@ func TestResultsShownByEveryCommand(t *testing.T) {
 				t.Errorf("%s printed\n%s\nwant %q in it", name, out, w)
 			}
 		}
+	}
+}
+
+// search prints its hits as a table, nearest first: rank, distance,
+// study, series, bin and slice ("volume" for a whole volume); --json
+// prints the service's JSON answer for programs. Before, it printed the
+// JSON and knew no --json.
+func TestSearchTableAndJSON(t *testing.T) {
+	ix := index.NewExact(0)
+	add := func(series string, bin, slice int, v ...float32) {
+		f := features.Vector{StudyUID: "1.2", SeriesUID: series, Bin: bin, Slice: slice, Kind: features.KindHistHU, Values: v}
+		if err := index.AddFeature(ix, &f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("1.2.1", 0, -1, 0, 0, 0, 10)
+	for z := range 3 {
+		add("1.2.1", 0, z, float32(z), 0, 0, 0)
+	}
+	add("1.2.2", 1, -1, 1, 0, 0, 2)
+	srv := httptest.NewServer(index.NewHandler(ix, nil))
+	defer srv.Close()
+	args := []string{"--http", srv.URL, "--like", "1.2.1:1", "-k", "3"}
+	table, _ := captureOutput(t, func() error { return runSearch(args) })
+	want := [][]string{
+		{"RANK", "DISTANCE", "STUDY", "SERIES", "BIN", "SLICE"},
+		{"1", "1", "1.2", "1.2.1", "0", "0"},
+		{"2", "1", "1.2", "1.2.1", "0", "2"},
+		{"3", "2", "1.2", "1.2.2", "1", "volume"},
+	}
+	lines := strings.Split(strings.TrimSuffix(table, "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("search printed\n%s\nwant a header and 3 rows", table)
+	}
+	for i, line := range lines {
+		if !slices.Equal(strings.Fields(line), want[i]) {
+			t.Errorf("line %d is %q, want %q", i, line, want[i])
+		}
+	}
+	out, _ := captureOutput(t, func() error { return runSearch(append(args, "--json")) })
+	var resp index.SearchResponse
+	if err := json.Unmarshal([]byte(out), &resp); err != nil {
+		t.Fatalf("search --json printed %q: %v", out, err)
+	}
+	if len(resp.Hits) != 3 || resp.Hits[2].Rank != 3 || resp.Hits[2].Key != "1.2.2" || resp.Query.Like != "1.2.1:1" {
+		t.Errorf("search --json printed %s", out)
 	}
 }

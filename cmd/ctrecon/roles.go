@@ -352,6 +352,7 @@ func runSearch(args []string) error {
 	like := fs.String("like", "", "SERIES_UID or SERIES_UID:SLICE whose feature vector is the query")
 	k := fs.Int("k", 10, "number of neighbours")
 	server := fs.String("http", "http://127.0.0.1:8080", "the service's HTTP address")
+	asJSON := fs.Bool("json", false, "print the service's JSON answer instead of a table")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -360,10 +361,13 @@ func runSearch(args []string) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	body, err := service.Search(ctx, *server, *like, *k)
+	body, resp, err := service.Search(ctx, *server, *like, *k)
 	if err != nil {
 		return err
 	}
-	os.Stdout.Write(body)
-	return nil
+	if *asJSON {
+		_, err = os.Stdout.Write(body)
+		return err
+	}
+	return resp.WriteTable(os.Stdout)
 }
