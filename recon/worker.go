@@ -287,7 +287,7 @@ func (w *Worker) publish(ctx context.Context, job *Job, rep *Report, c *claim) e
 	if err := c.check(ctx); err != nil {
 		return err
 	}
-	err := upload(ctx, job.Output, rep)
+	err := upload(ctx, job.Output, rep, Options{Log: w.Log.With("job", job.ID)})
 	w.Metrics.observe(rep, "pacs")
 	return err
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/internal/progress"
+	"github.com/ctrecon/ctrecon/pacs"
 	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/service"
@@ -97,7 +98,7 @@ func runAcquire(args []string) error {
 		Started: func(id string) { fmt.Printf("streaming scan %s\n", id) },
 		Progress: func(done, total int) {
 			if bar == nil {
-				bar = progress.New(os.Stderr, "acquire", "views", total)
+				bar = console.New("acquire", "views", total)
 			}
 			bar.Set(done)
 		}}
@@ -138,6 +139,7 @@ func runSubmit(args []string) error {
 	fs.String("o", "", "output folder on the worker (default: the worker's own, per job)")
 	fs.String("bins", "", "energy bins to reconstruct (default all)")
 	fs.String("pacs", "", "DICOMweb root to upload the series to")
+	fs.Duration("pacs-timeout", 0, fmt.Sprintf("--pacs: time the upload may spend retrying transient failures, in all (0: %v)", pacs.DefaultRetryBudget))
 	fs.Duration("scan-wait", 0, fmt.Sprintf("--scan: fail the job when the scan sends nothing new for this long (0: %v)", recon.DefaultScanWait))
 	wait := fs.Bool("wait", false, "show progress until the job is done, failed or cancelled")
 	registerReconFlags(fs)
@@ -244,17 +246,17 @@ func waitJob(ctx context.Context, b *bus.Bus, id string) error {
 	return recon.WriteStatus(os.Stdout, st)
 }
 
-// jobProgress returns a function that shows a job's statuses as a progress
-// bar on stderr, with a line when the job starts waiting for its scan.
+// jobProgress returns a function that shows a job's statuses as progress
+// on stderr, with a line when the job starts waiting for its scan.
 func jobProgress() func(bus.Status) {
 	var bar *progress.Bar
 	var last bus.State
 	return func(st bus.Status) {
 		if bar == nil {
-			bar = progress.New(os.Stderr, st.ID, "%", 100)
+			bar = console.New("job "+st.ID, "%", 100)
 		}
 		if st.State == bus.StateWaiting && last != bus.StateWaiting {
-			fmt.Fprintf(os.Stderr, "\njob %s %s\n", st.ID, st.Reason)
+			fmt.Fprintf(console, "job %s %s\n", st.ID, st.Reason)
 		}
 		last = st.State
 		if st.State == bus.StateDone {
