@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -154,5 +155,5 @@ func (b *Bar) Set(done int) {
 	}
 	b.tenth, b.lastDone, b.lastLog, b.finished = tenth, done, now, done == b.total
 	b.log.Info("progress", "task", b.label, "percent", 100*done/b.total, "done", done, "total", b.total,
-		"unit", b.unit, "elapsed_s", now.Sub(b.start).Round(time.Millisecond).Seconds())
+		"unit", b.unit, "elapsed_s", math.Round(now.Sub(b.start).Seconds()*1000)/1000)
 }
