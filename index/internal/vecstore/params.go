@@ -1,0 +1,44 @@
+package vecstore
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/ctrecon/ctrecon/index"
+)
+
+// Int returns the integer parameter name of params (as index.Kind.New gets
+// them), or an error naming it when it is not an integer from lo to hi.
+func Int(params map[string]string, name string, lo, hi int) (int, error) {
+	s := params[name]
+	v, err := strconv.Atoi(s)
+	if err != nil || v < lo || v > hi {
+		return 0, fmt.Errorf("parameter %s is %q, want an integer from %d to %d", name, s, lo, hi)
+	}
+	return v, nil
+}
+
+// Float returns the parameter name of params as a number, or an error
+// naming it when it is not one from lo to hi.
+func Float(params map[string]string, name string, lo, hi float64) (float64, error) {
+	s := params[name]
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(v >= lo && v <= hi) {
+		return 0, fmt.Errorf("parameter %s is %q, want a number from %g to %g", name, s, lo, hi)
+	}
+	return v, nil
+}
+
+// SearchParam returns the value of k's search parameter name for
+// index.Tuner's SetParam: an integer of at least 1, name being the one
+// search parameter the kind has (want). Errors name the parameter.
+func SearchParam(k index.Kind, name, value, want string) (int, error) {
+	if _, err := k.Param(name); err != nil {
+		return 0, err
+	}
+	if name != want {
+		return 0, fmt.Errorf("%s parameter %s is set when the index is made, not on a built one", k.Name, name)
+	}
+	return Int(map[string]string{name: value}, name, 1, math.MaxInt32)
+}
