@@ -41,8 +41,9 @@ const (
 // parallel with each other and wait for changes (an Add that trains waits
 // for k-means).
 type Index struct {
-	base vecstore.Base
-	cfg  Config
+	vecstore.Basics // Metric, Dim, Len, Get
+	base            vecstore.Base
+	cfg             Config
 	// centres holds one centre per list (len(lists.L)−1 of them, dim
 	// values each); the last list holds the vectors added before the
 	// first training.
@@ -106,6 +107,7 @@ func New(dim int, m index.Metric, c Config) *Index {
 	c.NProbe = orDefault(c.NProbe, d.NProbe)
 	c.Iters = orDefault(c.Iters, d.Iters)
 	x := &Index{base: vecstore.NewBase(dim, m), cfg: c}
+	x.Basics = x.base.Basics()
 	x.lists.New()
 	return x
 }
@@ -120,19 +122,6 @@ func orDefault(v, def int) int {
 // Kind returns "ivf".
 func (x *Index) Kind() string { return Kind.Name }
 
-// Metric returns the index's metric.
-func (x *Index) Metric() index.Metric { return x.base.Metric() }
-
-// Dim returns the length of the vectors, 0 before the first Add of an index
-// made without one.
-func (x *Index) Dim() int { return x.base.Dim() }
-
-// Len returns the number of vectors.
-func (x *Index) Len() int { return x.base.Len() }
-
-// Get returns a copy of the vector stored under key and its meta.
-func (x *Index) Get(key string) ([]float32, any, bool) { return x.base.Get(key) }
-
 // Lists returns the number of k-means lists, 0 before the first training.
 func (x *Index) Lists() int {
 	x.base.Mu.RLock()
@@ -142,7 +131,7 @@ func (x *Index) Lists() int {
 
 // SetParam sets nprobe, the number of lists a search measures.
 func (x *Index) SetParam(name, value string) error {
-	v, err := vecstore.SearchParam(Kind, name, value, "nprobe")
+	v, err := vecstore.SearchParam(Kind, name, value, "nprobe", 1)
 	if err != nil {
 		return err
 	}
@@ -339,7 +328,7 @@ func load(h index.Header, d *index.Decoder) (index.Index, error) {
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkListed(&x.base.S, &x.lists); err != nil {
+	if err := x.lists.Covers(&x.base.S); err != nil {
 		return nil, err
 	}
 	for j := range nc {
@@ -348,15 +337,4 @@ func load(h index.Header, d *index.Decoder) (index.Index, error) {
 		}
 	}
 	return x, nil
-}
-
-// checkListed returns an error wrapping index.ErrFormat when a stored
-// vector is in no list.
-func checkListed(s *vecstore.Store, l *vecstore.Lists) error {
-	for i := range uint32(s.Slots()) {
-		if s.Live(i) && l.Of(i) < 0 {
-			return fmt.Errorf("%w: vector %q is in no list", index.ErrFormat, s.Key(i))
-		}
-	}
-	return nil
 }

@@ -1,8 +1,6 @@
 package ivf_test
 
 import (
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/ctrecon/ctrecon/index"
@@ -64,39 +62,15 @@ func TestConcurrent(t *testing.T) {
 }
 
 func TestParams(t *testing.T) {
-	k, err := index.KindNamed("ivf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		params map[string]string
-		says   string
-	}{
-		{map[string]string{"nlist": "-1"}, "nlist"},
-		{map[string]string{"iters": "x"}, "iters"},
-		{map[string]string{"nprobes": "3"}, `no parameter "nprobes"`},
-	} {
-		p, err := k.BuildParams(c.params)
-		if err == nil {
-			_, err = k.New(4, index.Euclidean, p)
-		}
-		if err == nil || !strings.Contains(err.Error(), c.says) {
-			t.Errorf("%v: %v, want an error naming %s", c.params, err, c.says)
-		}
-	}
-	x := ivf.New(4, index.Euclidean, ivf.Config{})
-	for _, c := range [][2]string{{"nprobe", "0"}, {"nlist", "3"}, {"ef", "3"}} {
-		if err := x.SetParam(c[0], c[1]); err == nil {
-			t.Errorf("SetParam(%s, %s) accepted", c[0], c[1])
-		}
-	}
+	indextest.Params(t, "ivf", [][2]string{{"nlist", "-1"}, {"iters", "x"}, {"seed", "-3"}},
+		ivf.New(4, index.Euclidean, ivf.Config{}), [][2]string{{"nprobe", "0"}, {"nlist", "3"}, {"ef", "3"}})
 }
 
 func TestSweepDigits(t *testing.T) {
 	s := indextest.Digits(t)
 	rows := indextest.Sweep(t, ivf.Kind, index.Euclidean, s,
 		[]map[string]string{{"nlist": "20"}, {"nlist": "40"}},
-		probes(1, 2, 4, 8, 16))
+		indextest.Values("nprobe", 1, 2, 4, 8, 16))
 	indextest.CheckSweep(t, rows, 0.99)
 }
 
@@ -104,14 +78,6 @@ func TestSweepClustered(t *testing.T) {
 	s := indextest.Clustered(20000, 64, 100, 0.6, 5)
 	rows := indextest.Sweep(t, ivf.Kind, index.Euclidean, s,
 		[]map[string]string{{"nlist": "0"}},
-		probes(1, 2, 4, 8, 16, 32))
+		indextest.Values("nprobe", 1, 2, 4, 8, 16, 32))
 	indextest.CheckSweep(t, rows, 0.99)
-}
-
-func probes(n ...int) []map[string]string {
-	var out []map[string]string
-	for _, p := range n {
-		out = append(out, map[string]string{"nprobe": strconv.Itoa(p)})
-	}
-	return out
 }

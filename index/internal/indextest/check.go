@@ -351,3 +351,27 @@ func CheckHitsShape(t testing.TB, what string, hits []index.Hit, k int) {
 		t.Errorf("%s: %v", what, hits)
 	}
 }
+
+// Params checks that the registered kind name refuses each of bad (a
+// parameter and a value Kind.New must refuse) with an error naming the
+// parameter, and that tuner's SetParam refuses each of badSearch.
+func Params(t *testing.T, name string, bad [][2]string, tuner index.Tuner, badSearch [][2]string) {
+	k, err := index.KindNamed(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range append(bad, [2]string{"no-such-param", "1"}) {
+		p, err := k.BuildParams(map[string]string{c[0]: c[1]})
+		if err == nil {
+			_, err = k.New(4, index.Euclidean, p)
+		}
+		if err == nil || !strings.Contains(err.Error(), c[0]) {
+			t.Errorf("%s=%s: %v, want an error naming %s", c[0], c[1], err, c[0])
+		}
+	}
+	for _, c := range badSearch {
+		if err := tuner.SetParam(c[0], c[1]); err == nil || !strings.Contains(err.Error(), c[0]) {
+			t.Errorf("SetParam(%s, %s): %v, want an error naming %s", c[0], c[1], err, c[0])
+		}
+	}
+}

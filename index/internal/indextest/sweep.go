@@ -5,6 +5,7 @@ import (
 	"maps"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,4 +140,13 @@ func CheckSweep(t testing.TB, rows []Row, want float64) {
 	if best := BestRecall(rows); best < want {
 		t.Errorf("%s on %s: best recall@10 %.4f, want at least %.2f", rows[0].Index, rows[0].Set, best, want)
 	}
+}
+
+// Values returns one parameter setting per value of the parameter name.
+func Values(name string, values ...int) []map[string]string {
+	out := make([]map[string]string, len(values))
+	for i, v := range values {
+		out[i] = map[string]string{name: strconv.Itoa(v)}
+	}
+	return out
 }

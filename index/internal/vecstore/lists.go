@@ -1,6 +1,10 @@
 package vecstore
 
-import "github.com/ctrecon/ctrecon/index"
+import (
+	"fmt"
+
+	"github.com/ctrecon/ctrecon/index"
+)
 
 // Lists partitions slots into numbered lists (an inverted file's lists, a
 // tree's leaves), each slot in at most one, with constant-time removal.
@@ -96,4 +100,15 @@ func LoadLists(d *index.Decoder, s *Store) Lists {
 		}
 	}
 	return l
+}
+
+// Covers returns an error wrapping index.ErrFormat when a vector stored in
+// s is in no list: what a loaded structure checks last.
+func (l *Lists) Covers(s *Store) error {
+	for i := range uint32(s.Slots()) {
+		if s.Live(i) && l.Of(i) < 0 {
+			return fmt.Errorf("%w: vector %q is in no list", index.ErrFormat, s.Key(i))
+		}
+	}
+	return nil
 }

@@ -31,14 +31,14 @@ func Float(params map[string]string, name string, lo, hi float64) (float64, erro
 }
 
 // SearchParam returns the value of k's search parameter name for
-// index.Tuner's SetParam: an integer of at least 1, name being the one
+// index.Tuner's SetParam: an integer of at least lo, name being the one
 // search parameter the kind has (want). Errors name the parameter.
-func SearchParam(k index.Kind, name, value, want string) (int, error) {
+func SearchParam(k index.Kind, name, value, want string, lo int) (int, error) {
 	if _, err := k.Param(name); err != nil {
 		return 0, err
 	}
 	if name != want {
 		return 0, fmt.Errorf("%s parameter %s is set when the index is made, not on a built one", k.Name, name)
 	}
-	return Int(map[string]string{name: value}, name, 1, math.MaxInt32)
+	return Int(map[string]string{name: value}, name, lo, math.MaxInt32)
 }

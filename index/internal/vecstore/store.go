@@ -137,9 +137,9 @@ func (s *Store) LoadSlots(d *index.Decoder, n int) []uint32 {
 }
 
 // Base is the part of an index the Index interface's bookkeeping needs:
-// its lock, metric and Store. An index holds one and forwards Metric, Dim,
-// Len and Get to it; its Add and Delete call Put and Drop with its
-// structure's insert and remove.
+// its lock, metric and Store. An index holds one, embeds its Basics for
+// Metric, Dim, Len and Get, and its Add and Delete call Put and Drop with
+// its structure's insert and remove.
 type Base struct {
 	Mu sync.RWMutex
 	M  index.Metric
@@ -152,33 +152,39 @@ func NewBase(dim int, m index.Metric) Base {
 	return Base{M: m, S: Store{dim: max(dim, 0)}}
 }
 
+// Basics are the methods of index.Index that only read a Base.
+type Basics struct{ b *Base }
+
+// Basics returns b's Basics, for an index to embed.
+func (b *Base) Basics() Basics { return Basics{b} }
+
 // Metric returns the index's metric.
-func (b *Base) Metric() index.Metric { return b.M }
+func (x Basics) Metric() index.Metric { return x.b.M }
 
 // Dim returns the length of the vectors, 0 before the first Add of an
-// index made without one.
-func (b *Base) Dim() int {
-	b.Mu.RLock()
-	defer b.Mu.RUnlock()
-	return b.S.dim
+// index made without one; it does not change afterwards.
+func (x Basics) Dim() int {
+	x.b.Mu.RLock()
+	defer x.b.Mu.RUnlock()
+	return x.b.S.dim
 }
 
 // Len returns the number of vectors.
-func (b *Base) Len() int {
-	b.Mu.RLock()
-	defer b.Mu.RUnlock()
-	return b.S.Len()
+func (x Basics) Len() int {
+	x.b.Mu.RLock()
+	defer x.b.Mu.RUnlock()
+	return x.b.S.Len()
 }
 
 // Get returns a copy of the vector stored under key and its meta.
-func (b *Base) Get(key string) ([]float32, any, bool) {
-	b.Mu.RLock()
-	defer b.Mu.RUnlock()
-	i, ok := b.S.pos[key]
+func (x Basics) Get(key string) ([]float32, any, bool) {
+	x.b.Mu.RLock()
+	defer x.b.Mu.RUnlock()
+	i, ok := x.b.S.pos[key]
 	if !ok {
 		return nil, nil, false
 	}
-	return slices.Clone(b.S.Vec(i)), b.S.metas[i], true
+	return slices.Clone(x.b.S.Vec(i)), x.b.S.metas[i], true
 }
 
 // Put stores a copy of v with meta under key as index.Index's Add does,
