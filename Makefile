@@ -9,7 +9,7 @@ BIN     := bin/ctrecon
 GOAMD64 ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && grep -qw bmi2 /proc/cpuinfo && echo v3 || echo v1)
 export GOAMD64
 
-DEBS := plastimatch dicom3tools dcmtk dcm2niix orthanc orthanc-dicomweb
+DEBS := plastimatch dicom3tools dcmtk dcm2niix orthanc orthanc-dicomweb python3-nibabel
 
 .PHONY: all build run demo test bench lint deps deps-cuda kernels clean fuzz fuzz-short
 
@@ -53,12 +53,12 @@ lint:
 	$(GO) vet ./...
 
 test: deps lint
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) fuzz-short
 
 # FUZZ lists every fuzz target as package:Target: the parsers of outside
 # input. Their corpora (testdata/fuzz/<Target>) run with every `go test`.
-FUZZ := ./metaimage:FuzzDecode ./sinogram:FuzzReadManifest ./sinogram:FuzzDecodeFrame \
+FUZZ := ./metaimage:FuzzDecode ./metaimage:FuzzDecodeLabels ./nifti:FuzzDecodeLabels ./sinogram:FuzzReadManifest ./sinogram:FuzzDecodeFrame \
 	./sinogram:FuzzPreprocessFrames ./sinogram:FuzzReadPlastimatch ./recon:FuzzParseJob \
 	./pacs:FuzzSortAnswer ./dicomio:FuzzReadSliceHU
 FUZZTIME ?= 2m

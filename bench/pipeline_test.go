@@ -9,6 +9,7 @@ import (
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/recon"
+	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -20,9 +21,9 @@ import (
 // latency without streaming and the jobs per hour one worker sustains.
 func BenchmarkStreamingLatency(b *testing.B) {
 	dir := b.TempDir()
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	spec.Views, spec.Thresholds = 360, []float64{15, 30, 50, 70}
-	if err := sinogram.Simulate(dir, spec); err != nil {
+	if err := scansim.Simulate(dir, spec); err != nil {
 		b.Fatal(err)
 	}
 	job := recon.Job{Volume: recon.VolumeSpec{Dim: [3]int{256, 256, 256}, VoxelMM: [3]float64{0.15, 0.15, 0.15}},

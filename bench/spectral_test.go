@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -13,9 +14,9 @@ import (
 // flat-normalised, bad pixels and gaps filled, -log.
 func BenchmarkPreprocess(b *testing.B) {
 	dir := b.TempDir()
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	spec.Views = 720
-	if err := sinogram.Simulate(dir, spec); err != nil {
+	if err := scansim.Simulate(dir, spec); err != nil {
 		b.Fatal(err)
 	}
 	scan, err := sinogram.ReadScan(dir)

@@ -71,6 +71,21 @@ func (b *Bus) PullJob(ctx context.Context) (*Job, error) {
 	}
 }
 
+// QueueDepth returns how many jobs wait in the work queue for a worker to
+// take them: the workers consumer's pending messages, not counting jobs a
+// worker holds (delivered, not yet acknowledged).
+func (b *Bus) QueueDepth(ctx context.Context) (uint64, error) {
+	cons, err := b.workersConsumer(ctx)
+	if err != nil {
+		return 0, err
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("bus: queue depth: %w", err)
+	}
+	return info.NumPending, nil
+}
+
 // expired returns ctx's error, or context.DeadlineExceeded once its deadline
 // has passed even if ctx does not know yet.
 func expired(ctx context.Context) error {

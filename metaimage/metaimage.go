@@ -1,9 +1,10 @@
-// Package metaimage reads and writes 3D float32 volumes in the MetaImage
-// format (.mha, header and data in one file), which ITK, 3D Slicer and
-// plastimatch read.
+// Package metaimage reads and writes 3D volumes in the MetaImage format
+// (.mha, header and data in one file), which ITK, 3D Slicer and plastimatch
+// read: float32 volumes (attenuation) and integer label images (masks).
 //
-// Only what ctrecon needs is supported: three dimensions, MET_FLOAT, little
-// endian, uncompressed, identity direction cosines.
+// Only what ctrecon needs is supported: three dimensions, little endian,
+// uncompressed, identity direction cosines; MET_FLOAT for volumes, every
+// integer element type for labels.
 package metaimage
 
 import (
@@ -17,16 +18,22 @@ import (
 	"strings"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/rawfile"
 )
 
 // Write stores v at path.
 func Write(path string, v *fdk.Volume) error {
+	return writeFile(path, func(w io.Writer) error { return Encode(w, v) })
+}
+
+// writeFile creates path and writes it through encode, buffered.
+func writeFile(path string, encode func(w io.Writer) error) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	if err := Encode(bw, v); err != nil {
+	if err := encode(bw); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -40,35 +47,35 @@ func Write(path string, v *fdk.Volume) error {
 // Encode writes v as a MetaImage stream. It fails when v's grid is invalid
 // or its data does not hold one value per voxel.
 func Encode(w io.Writer, v *fdk.Volume) error {
-	g := v.Grid
+	if err := checkData(v.Grid, len(v.Data)); err != nil {
+		return err
+	}
+	if err := writeHeader(w, v.Grid, "MET_FLOAT"); err != nil {
+		return err
+	}
+	return rawfile.WriteElements(w, v.Data, 4, func(b []byte, x float32) { binary.LittleEndian.PutUint32(b, math.Float32bits(x)) })
+}
+
+// checkData reports an invalid grid, or n values that are not one per
+// voxel of g.
+func checkData(g fdk.Grid, n int) error {
 	if err := g.Validate(); err != nil {
 		return err
 	}
-	if len(v.Data) != g.Voxels() {
-		return fmt.Errorf("%d values for %dx%dx%d voxels", len(v.Data), g.Dim[0], g.Dim[1], g.Dim[2])
-	}
-	_, err := fmt.Fprintf(w, "ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\nCompressedData = False\n"+
-		"TransformMatrix = 1 0 0 0 1 0 0 0 1\nOffset = %s\nCenterOfRotation = 0 0 0\nAnatomicalOrientation = RAI\n"+
-		"ElementSpacing = %s\nDimSize = %d %d %d\nElementType = MET_FLOAT\nElementDataFile = LOCAL\n",
-		floats(g.Origin[:]), floats(g.Spacing[:]), g.Dim[0], g.Dim[1], g.Dim[2])
-	if err != nil {
-		return err
-	}
-	buf := make([]byte, 4*chunkVoxels)
-	for start := 0; start < len(v.Data); start += chunkVoxels {
-		chunk := v.Data[start:min(start+chunkVoxels, len(v.Data))]
-		for i, x := range chunk {
-			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(x))
-		}
-		if _, err := w.Write(buf[:4*len(chunk)]); err != nil {
-			return err
-		}
+	if n != g.Voxels() {
+		return fmt.Errorf("%d values for %dx%dx%d voxels", n, g.Dim[0], g.Dim[1], g.Dim[2])
 	}
 	return nil
 }
 
-// chunkVoxels is how many voxels Encode and Decode convert at a time.
-const chunkVoxels = 4096
+// writeHeader writes the header of a volume on grid g of elementType.
+func writeHeader(w io.Writer, g fdk.Grid, elementType string) error {
+	_, err := fmt.Fprintf(w, "ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\nCompressedData = False\n"+
+		"TransformMatrix = 1 0 0 0 1 0 0 0 1\nOffset = %s\nCenterOfRotation = 0 0 0\nAnatomicalOrientation = RAI\n"+
+		"ElementSpacing = %s\nDimSize = %d %d %d\nElementType = %s\nElementDataFile = LOCAL\n",
+		floats(g.Origin[:]), floats(g.Spacing[:]), g.Dim[0], g.Dim[1], g.Dim[2], elementType)
+	return err
+}
 
 func floats(v []float64) string {
 	s := make([]string, len(v))
@@ -82,21 +89,12 @@ func floats(v []float64) string {
 // the same restrictions (float32, 3D, little endian, uncompressed, local
 // data, identity direction). The file must hold exactly the voxels its
 // header's DimSize promises: that is checked before anything is allocated.
-func Read(path string) (*fdk.Volume, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	v, err := decode(bufio.NewReaderSize(f, 1<<20), st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return v, nil
+func Read(path string) (v *fdk.Volume, err error) {
+	err = rawfile.Open(path, func(r *bufio.Reader, size int64) (err error) {
+		v, err = decode(r, size)
+		return err
+	})
+	return v, err
 }
 
 // Decode reads a MetaImage stream: a header, then exactly the voxels its
@@ -108,49 +106,57 @@ func Decode(r *bufio.Reader) (*fdk.Volume, error) { return decode(r, -1) }
 // decode is Decode for a stream of size bytes, or of unknown size when size
 // is negative.
 func decode(r *bufio.Reader, size int64) (*fdk.Volume, error) {
-	h, headerBytes, err := readHeader(r)
+	g, data, err := decodeElements(r, size, func(typ string) (elementCodec[float32], error) {
+		if typ != "MET_FLOAT" {
+			return elementCodec[float32]{}, fmt.Errorf("header: ElementType = %q, only \"MET_FLOAT\" is supported", typ)
+		}
+		return elementCodec[float32]{4, func(b []byte, _ int) (float32, error) {
+			return math.Float32frombits(binary.LittleEndian.Uint32(b)), nil
+		}}, nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	g, err := h.grid()
-	if err != nil {
-		return nil, err
-	}
-	n := g.Voxels()
-	if size >= 0 && size-headerBytes != 4*int64(n) {
-		return nil, fmt.Errorf("voxel data: %d bytes after the header, but DimSize %d %d %d needs %d", size-headerBytes, g.Dim[0], g.Dim[1], g.Dim[2], 4*int64(n))
-	}
-	data, err := readVoxels(r, n, size >= 0)
-	if err != nil {
-		return nil, fmt.Errorf("voxel data: DimSize %d %d %d needs %d bytes: %w", g.Dim[0], g.Dim[1], g.Dim[2], 4*int64(n), err)
-	}
-	if _, err := r.Peek(1); err != io.EOF {
-		return nil, fmt.Errorf("voxel data: more than the %d bytes DimSize %d %d %d needs", 4*int64(n), g.Dim[0], g.Dim[1], g.Dim[2])
 	}
 	return &fdk.Volume{Grid: g, Data: data}, nil
 }
 
-// readVoxels reads n little-endian float32 values, chunk by chunk. Unless
-// the stream is known to hold them (sized), the slice grows as data
-// arrives instead of being allocated for n up front.
-func readVoxels(r io.Reader, n int, sized bool) ([]float32, error) {
-	capacity := n
-	if !sized {
-		capacity = min(n, chunkVoxels)
+// elementCodec reads voxels of one element type: size bytes each, turned
+// into a T by value, given the bytes and the voxel's index.
+type elementCodec[T any] struct {
+	size  int
+	value func(b []byte, i int) (T, error)
+}
+
+// decodeElements reads a header, then exactly the voxels its DimSize
+// promises, each read by the codec that codec returns for its ElementType,
+// and nothing more. size is the stream's length in bytes, negative when
+// unknown.
+func decodeElements[T any](r *bufio.Reader, size int64, codec func(elementType string) (elementCodec[T], error)) (fdk.Grid, []T, error) {
+	h, headerBytes, err := readHeader(r)
+	if err != nil {
+		return fdk.Grid{}, nil, err
 	}
-	data := make([]float32, 0, capacity)
-	buf := make([]byte, 4*min(n, chunkVoxels))
-	for len(data) < n {
-		m := min(n-len(data), chunkVoxels)
-		got, err := io.ReadFull(r, buf[:4*m])
-		if err != nil {
-			return nil, fmt.Errorf("the stream ends after %d: %w", 4*len(data)+got, err)
-		}
-		for i := range m {
-			data = append(data, math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:])))
-		}
+	c, err := codec(h["ElementType"])
+	if err != nil {
+		return fdk.Grid{}, nil, err
 	}
-	return data, nil
+	g, err := h.grid()
+	if err != nil {
+		return g, nil, err
+	}
+	n := g.Voxels()
+	need := int64(c.size) * int64(n)
+	if size >= 0 && size-headerBytes != need {
+		return g, nil, fmt.Errorf("voxel data: %d bytes after the header, but DimSize %d %d %d needs %d", size-headerBytes, g.Dim[0], g.Dim[1], g.Dim[2], need)
+	}
+	data, err := rawfile.Elements(r, n, c.size, size >= 0, c.value)
+	if err != nil {
+		return g, nil, fmt.Errorf("voxel data: DimSize %d %d %d needs %d bytes: %w", g.Dim[0], g.Dim[1], g.Dim[2], need, err)
+	}
+	if _, err := r.Peek(1); err != io.EOF {
+		return g, nil, fmt.Errorf("voxel data: more than the %d bytes DimSize %d %d %d needs", need, g.Dim[0], g.Dim[1], g.Dim[2])
+	}
+	return g, data, nil
 }
 
 type header map[string]string
@@ -197,7 +203,7 @@ func readHeader(r *bufio.Reader) (header, int64, error) {
 const maxDim = 1 << 20
 
 func (h header) grid() (fdk.Grid, error) {
-	want := map[string]string{"NDims": "3", "ElementType": "MET_FLOAT", "ElementDataFile": "LOCAL"}
+	want := map[string]string{"NDims": "3", "ElementDataFile": "LOCAL"}
 	for k, v := range want {
 		if h[k] != v {
 			return fdk.Grid{}, fmt.Errorf("header: %s = %q, only %q is supported", k, h[k], v)

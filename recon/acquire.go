@@ -231,6 +231,33 @@ func Cancel(ctx context.Context, b *bus.Bus, id, by string) (bus.Status, error) 
 	return bus.Status{}, fmt.Errorf("cancel job %s: its status changed ten times while cancelling", id)
 }
 
+// Wait follows job id's status until the job is over and returns its last
+// status: with a nil error when it is done, with an error naming the state
+// and the reason when it failed or was cancelled. update, if set, is given
+// every status on the way, in order. It returns ctx's error when ctx ends
+// first.
+func Wait(ctx context.Context, b *bus.Bus, id string, update func(bus.Status)) (bus.Status, error) {
+	updates, err := b.WatchStatus(ctx, id)
+	if err != nil {
+		return bus.Status{}, err
+	}
+	for st := range updates {
+		if update != nil {
+			update(st)
+		}
+		switch st.State {
+		case bus.StateDone:
+			return st, nil
+		case bus.StateFailed, bus.StateCancelled:
+			return st, fmt.Errorf("job %s %s: %s", id, st.State, st.Reason)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return bus.Status{}, err
+	}
+	return bus.Status{}, fmt.Errorf("job %s: the watch on its status ended", id)
+}
+
 // NewJobID returns a unique job ID: the time and random bits.
 func NewJobID() string {
 	r := make([]byte, 4)

@@ -17,11 +17,15 @@ import (
 // Check reports what would make job fail on scan after the reconstruction,
 // so that it fails before: a bin the scan does not have, a bin without a
 // water calibration when the job gives no water region, a water region
-// outside the grid, an identifier or a grid that no DICOM file can hold. It
-// reads nothing but the manifest: Submit runs it against a manifest on the
-// bus, and every run against its scan before reconstructing. Errors wrap
-// ErrJob (or dicomio.ErrInput) and name the field.
+// outside the grid, an identifier or a grid that no DICOM file can hold;
+// and a png, which only a plastimatch folder's job draws. It reads nothing
+// but the manifest: Submit runs it against a manifest on the bus, and
+// every run against its scan before reconstructing. Errors wrap ErrJob (or
+// dicomio.ErrInput) and name the field.
 func Check(scan *sinogram.Scan, job Job) error {
+	if job.PNG != "" {
+		return errSpectralPNG
+	}
 	bins := job.Bins
 	if len(bins) == 0 {
 		for b := range scan.Bins {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -17,9 +18,9 @@ import (
 // widened one (30 mm each way) sees whole gets no field-of-view warning.
 func TestReportHalfFanFieldOfView(t *testing.T) {
 	dir := t.TempDir()
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	spec.Views, spec.Thresholds = 24, []float64{20}
-	if err := sinogram.Simulate(dir, spec); err != nil {
+	if err := scansim.Simulate(dir, spec); err != nil {
 		t.Fatal(err)
 	}
 	// Only the geometry matters here: move the detector 16 mm (10.7 at the

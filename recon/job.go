@@ -40,11 +40,21 @@ type Job struct {
 	Filter FilterSpec `json:"filter"`
 	// Device is auto, cpu or cuda.
 	Device string `json:"device,omitempty"`
+	// Threads bounds the job's CPU threads: weighting and filtering, and
+	// back-projection on the CPU (0: the worker's, or all cores).
+	Threads int `json:"threads,omitempty"`
+	// Batch is how many views are filtered and back-projected together
+	// (0: 16); larger batches pass over the volume less often.
+	Batch int `json:"batch,omitempty"`
+	// KeepOutsideFOV keeps the voxels some view does not see, which are
+	// otherwise zero (and DICOM padding).
+	KeepOutsideFOV bool `json:"keep_outside_fov,omitempty"`
 	// Output is the folder that receives the DICOM series, previews and
 	// the report. A worker uses a folder of its own, named for the job,
 	// when it is empty. It must not exist, be empty, or hold this job's
 	// output (MarkerName): a job never writes into or removes a folder it
-	// did not make.
+	// did not make. For a plastimatch folder (Run only) it is the .mha
+	// file the volume goes to.
 	Output string `json:"output,omitempty"`
 	// PACS is a DICOMweb root to upload the series to, e.g.
 	// http://pacs:8042/dicom-web.
@@ -57,6 +67,10 @@ type Job struct {
 	// WriteMHA also writes each bin's attenuation volume (1/mm, float32) as
 	// MetaImage, for quantitative work beyond what int16 HU holds.
 	WriteMHA bool `json:"write_mha,omitempty"`
+	// PNG, for a plastimatch folder, is where to draw the volume's three
+	// central slices. A spectral scan's job draws a preview per bin into
+	// its output folder instead, and refuses png.
+	PNG string `json:"png,omitempty"`
 	// WaterROI, if set, measures each bin's water attenuation as the mean
 	// inside this sphere of the reconstruction, instead of taking it from
 	// the manifest's calibration.
@@ -241,6 +255,9 @@ func (j *Job) Validate() error {
 	if w := j.ScanWaitS; w < 0 || !finite(w) {
 		return jobErr("scan_wait_s", "must be positive (0: %v), got %g", DefaultScanWait, w)
 	}
+	if j.ScanWaitS != 0 && j.ScanID == "" {
+		return jobErr("scan_wait_s", "only a job for a streamed scan (scan_id) waits for it")
+	}
 	if err := j.checkGrid(); err != nil {
 		return err
 	}
@@ -255,6 +272,15 @@ func (j *Job) Validate() error {
 	}
 	if !slices.Contains([]string{"", "auto", "cpu", "cuda"}, j.Device) {
 		return jobErr("device", "%q: want auto, cpu or cuda", j.Device)
+	}
+	if j.Threads < 0 {
+		return jobErr("threads", "must be positive (0: all cores), got %d", j.Threads)
+	}
+	if j.Batch < 0 {
+		return jobErr("batch", "must be positive (0: 16), got %d", j.Batch)
+	}
+	if j.PNG != "" && j.Input == "" {
+		return errSpectralPNG
 	}
 	if len(j.Bins) > maxBins {
 		return jobErr("bins", "%d bins; a scan has at most %d", len(j.Bins), maxBins)
@@ -338,7 +364,8 @@ func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 // options returns the fdk options of the job.
 func (j *Job) options(bp fdk.Backprojector) fdk.Options {
 	w, _ := fdk.ParseWindow(j.filterWindow()) // checked by Validate
-	return fdk.Options{Window: w, Cutoff: j.Filter.Cutoff, Padding: j.Filter.Padding, Backprojector: bp}
+	return fdk.Options{Window: w, Cutoff: j.Filter.Cutoff, Padding: j.Filter.Padding, Backprojector: bp,
+		Threads: j.Threads, Batch: j.Batch, KeepOutsideFOV: j.KeepOutsideFOV}
 }
 
 // grid returns the job's volume grid for geometry g.

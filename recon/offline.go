@@ -33,13 +33,21 @@ type Report struct {
 	StudyInstanceUID string             `json:"study_instance_uid"`
 	Grid             fdk.Grid           `json:"grid"`
 	Views            int                `json:"views"`
+	Detector         fdk.Detector       `json:"detector"`
 	Bins             []BinReport        `json:"bins"`
 	Preprocessing    sinogram.Report    `json:"preprocessing"`
 	Seconds          map[string]float64 `json:"seconds"` // by stage
-	GUPS             float64            `json:"gups"`    // back-projection voxel updates per second / 1e9
-	Montage          string             `json:"montage"` // the central axial slice of every bin, one window
-	Warnings         []string           `json:"warnings,omitempty"`
-	PACS             *UploadReport      `json:"pacs,omitempty"`
+	// DeviceSeconds are the device's own times of the back-projector's
+	// stages (upload, filter, backproject, download) when it times them
+	// (fdk.DeviceTimes: a GPU).
+	DeviceSeconds map[string]float64 `json:"device_seconds,omitempty"`
+	// GUPS is voxel updates (voxels × views × bins) per second of
+	// back-projection / 1e9: of the device's kernels when it times them,
+	// else of the host's back-projection stage.
+	GUPS     float64       `json:"gups"`
+	Montage  string        `json:"montage"` // the central axial slice of every bin, one window
+	Warnings []string      `json:"warnings,omitempty"`
+	PACS     *UploadReport `json:"pacs,omitempty"`
 }
 
 // BinReport is what happened to one energy bin.
@@ -91,7 +99,15 @@ type Options struct {
 // records of the job, one JSON record (features.Marshal) per line.
 const FeaturesName = "features.jsonl"
 
-// Run reconstructs job: reads and checks the scan, turns counts into line
+// Run reconstructs job's input folder, whichever kind it is: a spectral
+// scan (a folder with scan.json) or a plastimatch projection folder
+// (.pfm and .txt files), on the job's device given the one in opts (see
+// OpenDevice). A plastimatch folder becomes one MetaImage volume, the job's
+// output (OUT.mha), and a picture of its central slices when the job gives
+// png; the fields only a spectral scan has (bins, water_roi, pacs, the
+// identifiers) are refused for it, naming the field.
+//
+// A spectral scan's job reads and checks the scan, turns counts into line
 // integrals, reconstructs every selected bin in one pass over the geometry,
 // writes a DICOM series and a PNG preview per bin and the report, and
 // uploads to the PACS when asked. The output folder must not exist or be
@@ -106,14 +122,25 @@ func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 	if err := job.Validate(); err != nil {
 		return nil, err
 	}
-	if job.ID == "" {
-		job.ID = job.OfflineID()
-	}
 	if job.Input == "" {
 		return nil, jobErr("input", "Run reads a scan folder; a streamed scan needs a Worker")
 	}
 	if job.Output == "" {
 		return nil, jobErr("output", "required")
+	}
+	bp, err := job.backprojector(opts.Backprojector)
+	if err != nil {
+		return nil, err
+	}
+	opts.Backprojector = bp
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if !isSpectral(job.Input) {
+		return runPlastimatch(ctx, job, opts)
+	}
+	if job.ID == "" {
+		job.ID = job.OfflineID()
 	}
 	done, err := checkOutput(job.Output, job.ID)
 	if err != nil {
@@ -152,7 +179,8 @@ func run(ctx context.Context, job Job, opts Options, src source, dir string) (*R
 	if opts.Backprojector == nil {
 		opts.Backprojector = fdk.CPU{}
 	}
-	r := &runner{job: job, opts: opts, src: src, dir: dir, rep: &Report{JobID: job.ID, Job: job, Seconds: map[string]float64{}}}
+	r := &runner{job: job, opts: opts, src: src, dir: dir,
+		rep: &Report{JobID: job.ID, Job: job, Device: opts.Backprojector.Name(), Seconds: map[string]float64{}}}
 	steps := []struct {
 		stage string
 		fn    func(context.Context) error
@@ -199,7 +227,7 @@ func (r *runner) read(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.scan, r.rep.ScanID, r.rep.Views = scan, scan.ScanID, scan.Geometry.NumViews()
+	r.scan, r.rep.ScanID, r.rep.Views, r.rep.Detector = scan, scan.ScanID, scan.Geometry.NumViews(), scan.Geometry.Detector
 	r.bins = r.job.Bins
 	if len(r.bins) == 0 {
 		for b := range scan.Bins {
@@ -232,18 +260,11 @@ func (r *runner) reconstruct(ctx context.Context) error {
 	}
 	prep := time.Since(start)
 	g := &r.scan.Geometry
-	rec, err := fdk.New(g, r.grid, len(r.bins), r.job.options(r.opts.Backprojector))
+	rec, err := r.job.reconstructor(g, r.grid, len(r.bins), r.opts, func(m string) { r.warn("%s", m) })
 	if err != nil {
 		return err
 	}
 	defer rec.Abort() // a failed or cancelled job gives a GPU's memory back
-	if rep := rec.CheckFOV(); !rep.Complete() {
-		r.warn("field of view: %s", rep)
-	}
-	_, warnings := rec.Weights().Notes()
-	for _, m := range warnings {
-		r.warn("%s", m)
-	}
 	n := g.NumViews()
 	done := 0
 	err = r.src.views(ctx, func(v int) error {
@@ -273,16 +294,72 @@ func (r *runner) reconstruct(ctx context.Context) error {
 		return err
 	}
 	r.fov = rec.FOV()
-	t := rec.Timings()
-	r.rep.Device = r.opts.Backprojector.Name()
 	r.rep.Seconds["preprocess"] = prep.Seconds()
-	r.rep.Seconds["filter"] = t.Filter.Seconds()
-	r.rep.Seconds["backproject"] = t.Backproject.Seconds()
-	r.rep.GUPS = float64(r.grid.Voxels()) * float64(n) * float64(len(r.bins)) / t.Backproject.Seconds() / 1e9
+	r.rep.addTimings(rec.Timings(), len(r.bins))
 	if c := r.rep.Preprocessing.Clamped; c > 0 {
 		r.warn("%d pixels counted nothing or less than the dark field; clamped before the logarithm", c)
 	}
 	return nil
+}
+
+// reconstructor starts the job's reconstruction of g's views onto grid for
+// bins energy bins, on opts' back-projector, and says what the geometry
+// makes of the scan: its classes to opts.Log, where it lacks data (and a
+// grid that leaves the field of view) to warn.
+func (j *Job) reconstructor(g *fdk.Geometry, grid fdk.Grid, bins int, opts Options, warn func(string)) (*fdk.Reconstructor, error) {
+	rec, err := fdk.New(g, grid, bins, j.options(opts.Backprojector))
+	if err != nil {
+		return nil, err
+	}
+	if rep := rec.CheckFOV(); !rep.Complete() {
+		warn("field of view: " + rep.String())
+	}
+	log := opts.Log
+	if j.ID != "" {
+		log = log.With("job", j.ID)
+	}
+	info, warnings := rec.Weights().Notes()
+	for _, m := range info {
+		log.Info(m)
+	}
+	for _, m := range warnings {
+		warn(m)
+	}
+	return rec, nil
+}
+
+// addTimings puts a reconstruction's stage times in the report, and its
+// speed in GUPS for bins energy bins (see Report.GUPS).
+func (rep *Report) addTimings(t fdk.Timings, bins int) {
+	rep.Seconds["filter"] = t.Filter.Seconds()
+	rep.Seconds["backproject"] = t.Backproject.Seconds()
+	bp := t.Backproject
+	if d := t.Device; d != (fdk.DeviceTimes{}) {
+		rep.DeviceSeconds = map[string]float64{"upload": d.Upload.Seconds(), "filter": d.Filter.Seconds(),
+			"backproject": d.Backproject.Seconds(), "download": d.Download.Seconds()}
+		if d.Backproject > 0 {
+			bp = d.Backproject
+		}
+	}
+	rep.GUPS = float64(rep.Grid.Voxels()) * float64(rep.Views) * float64(bins) / bp.Seconds() / 1e9
+}
+
+// Summary is the reconstruction in one line: the grid, the views and the
+// detector, the bins when more than one, the time of the reconstruction
+// stage and of its filter and back-projection, the kernels' time when the
+// device reports it, the speed in GUPS and the device.
+func (rep *Report) Summary() string {
+	d, det := rep.Grid.Dim, rep.Detector
+	bins := ""
+	if len(rep.Bins) > 1 {
+		bins = fmt.Sprintf(" in %d bins", len(rep.Bins))
+	}
+	bp := fmt.Sprintf("back-projection %.2f s", rep.Seconds["backproject"])
+	if k := rep.DeviceSeconds["backproject"]; k > 0 {
+		bp += fmt.Sprintf(", kernels %.3f s", k)
+	}
+	return fmt.Sprintf("reconstructed %dx%dx%d%s from %d views of %dx%d in %.2f s (filter %.2f s, %s = %.3f GUPS) on %s",
+		d[0], d[1], d[2], bins, rep.Views, det.Cols, det.Rows, rep.Seconds["reconstruct"], rep.Seconds["filter"], bp, rep.GUPS, rep.Device)
 }
 
 // calibrate finds each bin's water attenuation: measured in the job's water
@@ -332,11 +409,13 @@ func sphereMean(v *fdk.Volume, s Sphere) (float64, int) {
 
 // OfflineID returns an ID for a job run without one: "offline-" and a hash
 // of what the job computes (bins, grid, filter, device, identifiers, water
-// region), leaving out where the scan is read from and where the results
-// go. The same reconstruction gets the same ID, another one another ID.
+// region), leaving out where the scan is read from, where the results go
+// and how the work is split (threads, batch). The same reconstruction gets
+// the same ID, another one another ID.
 func (j *Job) OfflineID() string {
 	what := *j
 	what.ID, what.Input, what.Output, what.PACS, what.WriteMHA = "", "", "", "", false
+	what.Threads, what.Batch, what.PNG = 0, 0, ""
 	data, _ := json.Marshal(what) // plain data: cannot fail
 	sum := sha256.Sum256(data)
 	return "offline-" + hex.EncodeToString(sum[:8])

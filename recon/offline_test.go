@@ -18,7 +18,7 @@ import (
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/internal/orthanctest"
 	"github.com/ctrecon/ctrecon/pacs"
-	"github.com/ctrecon/ctrecon/sinogram"
+	"github.com/ctrecon/ctrecon/scansim"
 	"go.uber.org/goleak"
 )
 
@@ -30,9 +30,9 @@ var simulated = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	spec.Views = 90
-	return dir, sinogram.Simulate(dir, spec)
+	return dir, scansim.Simulate(dir, spec)
 })
 
 // sharedDirs are the folders made for the whole test binary, which

@@ -63,7 +63,7 @@ func checkOutput(dir, id string) (done bool, err error) {
 		return false, nil
 	}
 	if m, ok := readMarker(dir); ok && m.JobID == id {
-		if rep, err := readReport(dir); err == nil && rep.JobID == id {
+		if rep, err := ReadReport(dir); err == nil && rep.JobID == id {
 			return true, nil
 		}
 	}
@@ -141,8 +141,8 @@ func sweep(dir, id string) {
 	}
 }
 
-// readReport reads the report of a committed output folder.
-func readReport(dir string) (*Report, error) {
+// ReadReport reads the report (ReportName) of a committed output folder.
+func ReadReport(dir string) (*Report, error) {
 	data, err := os.ReadFile(filepath.Join(dir, ReportName))
 	if err != nil {
 		return nil, err

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/metaimage"
@@ -20,12 +22,18 @@ import (
 // startWorker runs a worker until the test ends (or stop is called).
 func startWorker(t *testing.T, b *bus.Bus, dir string) (w *Worker, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	w = &Worker{Bus: b, Dir: dir, RetryDelay: 100 * time.Millisecond}
+	w = &Worker{Bus: b, Dir: dir, RetryDelay: 100 * time.Millisecond, Metrics: NewMetrics()}
 	var wg sync.WaitGroup
 	wg.Go(func() { w.Run(ctx) })
 	stop = sync.OnceFunc(func() { cancel(); wg.Wait() })
 	t.Cleanup(stop)
 	return w, stop
+}
+
+// settled returns how many deliveries w settled with outcome, from its
+// metrics.
+func settled(w *Worker, outcome string) int {
+	return int(testutil.ToFloat64(w.Metrics.Jobs.WithLabelValues(outcome)))
 }
 
 // waitState polls the job's status until it reaches a final state.
@@ -178,7 +186,7 @@ func TestWorkerDiesMidJob(t *testing.T) {
 		}
 	}
 	stopFirst()
-	if first.Done.Load() != 0 {
+	if settled(first, OutcomeDone) != 0 {
 		t.Fatal("the first worker finished before it was stopped")
 	}
 	startWorker(t, b, t.TempDir())

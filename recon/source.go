@@ -23,7 +23,14 @@ type source interface {
 // folderSource is a complete scan folder: every view is there already.
 type folderSource struct{ dir string }
 
-func (f folderSource) open(context.Context) (*sinogram.Scan, error) { return sinogram.ReadScan(f.dir) }
+// open reads the scan; a plastimatch folder, which only Run reconstructs,
+// is refused as the job's input.
+func (f folderSource) open(context.Context) (*sinogram.Scan, error) {
+	if !isSpectral(f.dir) && isPlastimatch(f.dir) {
+		return nil, jobErr("input", "%s is a plastimatch projection folder, which a worker does not take: reconstruct it with ctrecon recon", f.dir)
+	}
+	return sinogram.ReadScan(f.dir)
+}
 
 func (folderSource) close() {}
 

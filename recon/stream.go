@@ -1,13 +1,17 @@
 package recon
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/sinogram"
@@ -42,6 +46,8 @@ type streamSource struct {
 	// onWait, if set, is called with true and a reason when the job starts
 	// waiting for the scan to begin, and with false once its manifest is in.
 	onWait func(waiting bool, reason string)
+	// received counts the frames received, each once.
+	received prometheus.Counter
 
 	last    time.Time // when the scan last sent something new
 	waiting bool
@@ -52,11 +58,11 @@ type streamSource struct {
 	scan    *sinogram.Scan
 }
 
-func newStreamSource(b *bus.Bus, scanID, dir string, wait time.Duration, onWait func(bool, string)) *streamSource {
+func newStreamSource(b *bus.Bus, scanID, dir string, wait time.Duration, received prometheus.Counter, onWait func(bool, string)) *streamSource {
 	if wait <= 0 {
 		wait = DefaultScanWait
 	}
-	return &streamSource{bus: b, scanID: scanID, dir: dir, wait: wait, onWait: onWait}
+	return &streamSource{bus: b, scanID: scanID, dir: dir, wait: wait, received: received, onWait: onWait}
 }
 
 // open fetches the calibration, starts consuming the scan and waits for its
@@ -207,6 +213,7 @@ func (s *streamSource) views(ctx context.Context, fn func(view int) error) error
 			continue
 		}
 		seen[[2]int{f.Bin, f.View}] = true
+		s.received.Inc()
 		if have[f.View]++; have[f.View] == bins {
 			done++
 			if err := fn(f.View); err != nil {
@@ -221,6 +228,15 @@ func (s *streamSource) views(ctx context.Context, fn func(view int) error) error
 // a reader never sees half a file, and writers of the same file (two jobs
 // of one scan on a worker) never share a temporary file.
 func writeAtomic(path string, data []byte) error {
+	return writeAtomicWith(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeAtomicWith is writeAtomic for a file that encode writes: it is
+// buffered, and a failed encode leaves what was at path.
+func writeAtomicWith(path string, encode func(w io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -228,7 +244,14 @@ func writeAtomic(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = tmp.Write(data)
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	err = encode(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		err = fmt.Errorf("write %s: %w", path, err)
+	}
 	err = errors.Join(err, tmp.Chmod(0o644), tmp.Close())
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
@@ -52,9 +51,9 @@ type Worker struct {
 	// processor to itself.
 	Jobs int
 	Log  *slog.Logger
-
-	// Counters for metrics.
-	Done, Failed, Retried, Cancelled atomic.Int64
+	// Metrics counts the worker's jobs, frames and stage times (nil: a
+	// Metrics of its own, which Run makes and no registry collects).
+	Metrics *Metrics
 
 	load load
 }
@@ -64,6 +63,9 @@ type Worker struct {
 func (w *Worker) Run(ctx context.Context) error {
 	if w.Log == nil {
 		w.Log = slog.Default()
+	}
+	if w.Metrics == nil {
+		w.Metrics = NewMetrics()
 	}
 	limit := w.Jobs
 	if limit <= 0 {
@@ -147,7 +149,7 @@ func (w *Worker) over(ctx context.Context, j *bus.Job, st bus.Status, log *slog.
 		}
 	case bus.StateCancelled:
 		log.Info("job cancelled", "by", st.CancelledBy)
-		w.Cancelled.Add(1)
+		w.settled(OutcomeCancelled)
 		j.Term(st.Reason)
 	default:
 		j.Term(st.Reason)
@@ -160,7 +162,7 @@ func (w *Worker) over(ctx context.Context, j *bus.Job, st bus.Status, log *slog.
 func (w *Worker) abandon(j *bus.Job, lost *lostError, log *slog.Logger) {
 	if lost.latest.State == bus.StateCancelled {
 		log.Info("job cancelled: stopped, staged outputs removed", "by", lost.latest.CancelledBy)
-		w.Cancelled.Add(1)
+		w.settled(OutcomeCancelled)
 		j.Term(lost.Error())
 		return
 	}
@@ -189,7 +191,7 @@ func (w *Worker) attempt(ctx context.Context, j *bus.Job, c *claim, s *slot, log
 		return nil, err
 	}
 	sweep(job.Output, job.ID)
-	rep, err := readReport(job.Output)
+	rep, err := ReadReport(job.Output)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +211,7 @@ func (w *Worker) compute(ctx context.Context, job *Job, c *claim, s *slot, log *
 		src.close()
 		return err
 	}
-	bp, err := w.backprojector(job)
+	bp, err := job.backprojector(w.Backprojector)
 	if err != nil {
 		discard(staging, job.ID)
 		src.close()
@@ -224,8 +226,12 @@ func (w *Worker) compute(ctx context.Context, job *Job, c *claim, s *slot, log *
 				c.put(ctx, bus.Status{State: bus.StateRunning, Device: bp.Name(), Progress: float64(done) / float64(total)})
 			}
 		}}
-	_, err = run(ctx, *job, opts, src, staging)
+	running := w.Metrics.Running.WithLabelValues(bp.Name())
+	running.Inc()
+	rep, err := run(ctx, *job, opts, src, staging)
+	running.Dec()
 	if err == nil {
+		w.Metrics.observe(rep, "preprocess", "filter", "backproject", "dicom")
 		err = c.check(ctx)
 	}
 	if err != nil {
@@ -239,32 +245,6 @@ func (w *Worker) compute(ctx context.Context, job *Job, c *claim, s *slot, log *
 	return err
 }
 
-// ErrDevice is wrapped by the error of a job that asks for a GPU on a
-// worker without one. It is retried, so that a worker with a GPU may take
-// the job, and fails on the last delivery.
-var ErrDevice = errors.New("device not on this worker")
-
-// backprojector returns the back-projector the job's device asks for: the
-// worker's for auto, the CPU for cpu, and the worker's GPU for cuda.
-func (w *Worker) backprojector(job *Job) (fdk.Backprojector, error) {
-	bp := w.Backprojector
-	if bp == nil {
-		bp = fdk.CPU{}
-	}
-	_, cpu := bp.(fdk.CPU)
-	switch job.Device {
-	case "cpu":
-		if !cpu {
-			return fdk.CPU{}, nil
-		}
-	case "cuda":
-		if cpu {
-			return nil, fmt.Errorf("%w: the job asks for device cuda, this worker runs on %s", ErrDevice, bp.Name())
-		}
-	}
-	return bp, nil
-}
-
 // source returns where the job's views come from.
 func (w *Worker) source(ctx context.Context, job *Job, c *claim, s *slot) (source, error) {
 	switch {
@@ -273,7 +253,7 @@ func (w *Worker) source(ctx context.Context, job *Job, c *claim, s *slot) (sourc
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
-		return newStreamSource(w.Bus, job.ScanID, dir, job.scanWait(), func(waiting bool, reason string) {
+		return newStreamSource(w.Bus, job.ScanID, dir, job.scanWait(), w.Metrics.Frames, func(waiting bool, reason string) {
 			s.wait(waiting)
 			st := bus.Status{State: bus.StateRunning}
 			if waiting {
@@ -307,7 +287,9 @@ func (w *Worker) publish(ctx context.Context, job *Job, rep *Report, c *claim) e
 	if err := c.check(ctx); err != nil {
 		return err
 	}
-	return upload(ctx, job.Output, rep)
+	err := upload(ctx, job.Output, rep)
+	w.Metrics.observe(rep, "pacs")
+	return err
 }
 
 // publishFeatures publishes the records of the output's FeaturesName, each
@@ -333,6 +315,9 @@ func (w *Worker) publishFeatures(ctx context.Context, job *Job) error {
 	return sc.Err()
 }
 
+// settled counts a delivery settled with outcome.
+func (w *Worker) settled(outcome string) { w.Metrics.Jobs.WithLabelValues(outcome).Inc() }
+
 // retryDelay is how long a failed delivery waits before the next.
 func (w *Worker) retryDelay(j *bus.Job) time.Duration {
 	delay := w.RetryDelay
@@ -352,7 +337,7 @@ func (w *Worker) settle(ctx context.Context, j *bus.Job, c *claim, rep *Report, 
 			w.abandon(j, lost, log)
 			return
 		}
-		w.Retried.Add(1)
+		w.settled(OutcomeRetried)
 		j.NakWithDelay(delay)
 		return
 	}
@@ -377,7 +362,7 @@ func (w *Worker) settle(ctx context.Context, j *bus.Job, c *claim, rep *Report, 
 		log.Warn("acknowledging", "err", err)
 		return
 	}
-	w.Done.Add(1)
+	w.settled(OutcomeDone)
 	log.Info("job done", "study", rep.StudyInstanceUID, "output", rep.Job.Output)
 }
 
@@ -390,7 +375,7 @@ func (w *Worker) fail(ctx context.Context, j *bus.Job, c *claim, err error, log 
 		w.abandon(j, lost, log)
 		return
 	}
-	w.Failed.Add(1)
+	w.settled(OutcomeFailed)
 	log.Error("job failed", "reason", reason)
 	j.Term(reason)
 }

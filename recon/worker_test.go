@@ -68,9 +68,9 @@ func TestForeignOutputIsKept(t *testing.T) {
 	if st.State != bus.StateFailed || !strings.Contains(st.Reason, dir) {
 		t.Errorf("status %+v, want failed naming %s", st, dir)
 	}
-	for deadline := time.Now().Add(time.Minute); w.Failed.Load() != 1 || jobsPending(t, b) != 0; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); settled(w, OutcomeFailed) != 1 || jobsPending(t, b) != 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the worker settled %d failures, %d jobs pending", w.Failed.Load(), jobsPending(t, b))
+			t.Fatalf("the worker settled %d failures, %d jobs pending", settled(w, OutcomeFailed), jobsPending(t, b))
 		}
 	}
 	intact()
@@ -134,7 +134,7 @@ func TestWaitingJobDoesNotHoldTheWorker(t *testing.T) {
 	if _, err := Cancel(ctx, b, "late-1", "tester"); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); w.Cancelled.Load() != 1; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); settled(w, OutcomeCancelled) != 1; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the worker did not stop the cancelled job")
 		}
@@ -198,9 +198,9 @@ func TestCancelRunningAndQueuedJobs(t *testing.T) {
 	if _, err := Cancel(ctx, b, "running-1", "tester"); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); w.Cancelled.Load() != 2; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); settled(w, OutcomeCancelled) != 2; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the worker stopped %d cancelled jobs, want 2", w.Cancelled.Load())
+			t.Fatalf("the worker stopped %d cancelled jobs, want 2", settled(w, OutcomeCancelled))
 		}
 	}
 	if entries, _ := os.ReadDir(parent); len(entries) != 0 {

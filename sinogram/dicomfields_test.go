@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -103,7 +104,7 @@ func TestManifestDICOMFields(t *testing.T) {
 func TestSimulatorWritesAcquired(t *testing.T) {
 	spec := tinySpec()
 	spec.Acquired = time.Date(2026, 1, 15, 10, 42, 7, 0, time.FixedZone("NZDT", 13*3600))
-	sim, err := sinogram.NewSimulator(spec)
+	sim, err := scansim.New(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestSimulatorWritesAcquired(t *testing.T) {
 		t.Errorf("acquired %q, want 2026-01-15T10:42:07+13:00", got)
 	}
 	before := time.Now().Truncate(time.Second)
-	if sim, err = sinogram.NewSimulator(tinySpec()); err != nil {
+	if sim, err = scansim.New(tinySpec()); err != nil {
 		t.Fatal(err)
 	}
 	if got, ok := sim.Scan().AcquisitionTime(); !ok || got.Before(before) || got.After(time.Now()) {

@@ -77,8 +77,9 @@ func EncodeFrame(counts []float64, dtype string) (data []byte, saturated int, er
 	return data, saturated, nil
 }
 
-// saturation returns the count at which dtype's counter is full, or +Inf.
-func saturation(dtype string) float64 {
+// Saturation returns the count at which a counter of dtype (Uint16,
+// Uint32) is full, or +Inf for a floating-point dtype.
+func Saturation(dtype string) float64 {
 	switch dtype {
 	case Uint16:
 		return math.MaxUint16

@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/parallel"
 )
 
 // PreprocessOptions tune a Preprocessor. The zero value is the documented
@@ -189,7 +189,7 @@ func NewPreprocessor(scan *Scan, opts PreprocessOptions) (*Preprocessor, error) 
 		}
 	}
 	errs := make([]error, len(jobs))
-	parallelFor(len(jobs), opts.Threads, func(i int) {
+	parallel.For(len(jobs), opts.Threads, func(i int) {
 		j := jobs[i]
 		p.cal[j.bin][j.cam], errs[i] = p.calibrate(j.bin, j.cam, mask)
 	})
@@ -516,7 +516,7 @@ func (p *Preprocessor) Correct(bin int, frames [][]float64) ([]float32, Report, 
 	g := &p.scan.Geometry
 	sum := make([]float64, g.Pixels())
 	cnt := make([]uint8, g.Pixels())
-	full := saturation(p.scan.Counts.Dtype)
+	full := Saturation(p.scan.Counts.Dtype)
 	for c, f := range frames {
 		if len(f) != len(p.virt[c]) {
 			return nil, rep, fmt.Errorf("camera %d: %d pixels, want %d", c, len(f), len(p.virt[c]))
@@ -559,18 +559,4 @@ func (p *Preprocessor) Correct(bin int, frames [][]float64) ([]float32, Report, 
 		return nil, rep, err
 	}
 	return img, rep, nil
-}
-
-// parallelFor calls fn(i) for i in [0, n) on up to threads goroutines.
-func parallelFor(n, threads int, fn func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(max(threads, 1), n) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				fn(i)
-			}
-		})
-	}
-	wg.Wait()
 }

@@ -198,7 +198,7 @@ type Files struct {
 	Dark       string `json:"dark,omitempty"`
 }
 
-// DefaultFiles are the templates Simulate writes and docs/FORMATS.md
+// DefaultFiles are the templates scansim.Simulate writes and docs/FORMATS.md
 // suggests.
 var DefaultFiles = Files{
 	Projection: "proj/v{view:4}_b{bin}_c{cam}.raw",

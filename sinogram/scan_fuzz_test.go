@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ctrecon/ctrecon/internal/fuzztest"
+	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -23,8 +24,8 @@ import (
 // names a frame file for every frame it promises, and what WriteManifest
 // writes of it ReadManifest reads back the same.
 func FuzzReadManifest(f *testing.F) {
-	for _, spec := range []sinogram.SimSpec{tinySpec(), noiselessSpec()} {
-		sim, err := sinogram.NewSimulator(spec)
+	for _, spec := range []scansim.Spec{tinySpec(), noiselessSpec()} {
+		sim, err := scansim.New(spec)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -10,27 +10,28 @@ import (
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/internal/scantest"
+	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
 // tinySpec is a one-chip scan of three views in two bins, with noise, two
 // flats and a dark: small enough to simulate once per test case.
-func tinySpec() sinogram.SimSpec {
-	spec := sinogram.DefaultSimSpec()
+func tinySpec() scansim.Spec {
+	spec := scansim.DefaultSpec()
 	spec.Views = 3
 	spec.KVp = 80
 	spec.Thresholds = []float64{20, 40}
 	spec.Layout.ChipsX = 1
 	spec.Flats, spec.Darks = 2, 1
 	spec.Dead, spec.Hot, spec.Noisy, spec.Masked = 2, 1, 1, 1
-	spec.Phantom = sinogram.SpectralPhantom(8)
+	spec.Phantom = scansim.SpectralPhantom(8)
 	spec.CalibrationWaterMM = 4
 	return spec
 }
 
-func writeTiny(t *testing.T) (string, *sinogram.Simulator) {
+func writeTiny(t *testing.T) (string, *scansim.Simulator) {
 	t.Helper()
-	sim, err := sinogram.NewSimulator(tinySpec())
+	sim, err := scansim.New(tinySpec())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -39,7 +40,7 @@ const (
 // five bins at 120 kVp) with 90 views, writes it in the native format,
 // reads it back, preprocesses it and reconstructs it with fdk.
 func TestSpectralScan(t *testing.T) {
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	spec.Views = 90 // enough for ROI means on 0.6 mm voxels; keeps the test short
 	sim, scan := simulateScan(t, spec)
 	pp, err := sinogram.NewPreprocessor(scan, sinogram.PreprocessOptions{})
@@ -73,7 +74,7 @@ func interpolatedPixels(pp *sinogram.Preprocessor, bin int) []bool {
 // checkLineIntegrals compares preprocessed line integrals with the
 // simulator's exact ones: everywhere finite, unbiased, and at measured
 // pixels as far off as counting noise predicts, no farther.
-func checkLineIntegrals(t *testing.T, sim *sinogram.Simulator, pp *sinogram.Preprocessor) {
+func checkLineIntegrals(t *testing.T, sim *scansim.Simulator, pp *sinogram.Preprocessor) {
 	s := pp.Scan()
 	open := sim.OpenCounts()
 	for _, v := range []int{0, 37} {
@@ -133,7 +134,7 @@ func checkLineIntegrals(t *testing.T, sim *sinogram.Simulator, pp *sinogram.Prep
 
 // checkBadPixels checks that every injected defect is found, with the
 // right kind, in every bin, and that few good pixels are flagged.
-func checkBadPixels(t *testing.T, sim *sinogram.Simulator, pp *sinogram.Preprocessor) {
+func checkBadPixels(t *testing.T, sim *scansim.Simulator, pp *sinogram.Preprocessor) {
 	injected := sim.Defects()
 	for b := range pp.Scan().Bins {
 		found := map[[2]int]sinogram.Defect{}
@@ -203,7 +204,7 @@ func roi(t *testing.T, vol *fdk.Volume, cx, cy, r0, r1 float64, inserts [][2]flo
 // expectedHU is the HU of a region of the phantom from its composition and
 // the bin's spectrum after calibration water, weighted as the water
 // calibration is.
-func expectedHU(t *testing.T, sim *sinogram.Simulator, bin sinogram.EnergyBin, comps []sinogram.Component, waterMM float64) float64 {
+func expectedHU(t *testing.T, sim *scansim.Simulator, bin sinogram.EnergyBin, comps []scansim.Component, waterMM float64) float64 {
 	sp := sim.Spectrum()
 	var num, den float64
 	for k, c := range sp.Counts {
@@ -211,11 +212,11 @@ func expectedHU(t *testing.T, sim *sinogram.Simulator, bin sinogram.EnergyBin, c
 		if e < bin.LowKeV || e >= bin.HighKeV {
 			continue
 		}
-		muw, _ := sinogram.MassAttenuation(sinogram.Water, e)
+		muw, _ := scansim.MassAttenuation(scansim.Water, e)
 		w := c * math.Exp(-muw*waterMM/10)
 		mu := muw // the water the insert sits in
 		for _, cp := range comps {
-			m, err := sinogram.MassAttenuation(cp.Material, e)
+			m, err := scansim.MassAttenuation(cp.Material, e)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -229,7 +230,7 @@ func expectedHU(t *testing.T, sim *sinogram.Simulator, bin sinogram.EnergyBin, c
 
 // checkHU reconstructs every bin and reads water, air and the inserts in
 // Hounsfield units with the scan's water calibration.
-func checkHU(t *testing.T, sim *sinogram.Simulator, pp *sinogram.Preprocessor) {
+func checkHU(t *testing.T, sim *scansim.Simulator, pp *sinogram.Preprocessor) {
 	s := pp.Scan()
 	// 64x64x8 voxels of 0.6 mm cover the phantom and some air. The detector
 	// pixel at the isocentre is 0.073 mm: a Hann window cut at a quarter of
@@ -254,7 +255,7 @@ func checkHU(t *testing.T, sim *sinogram.Simulator, pp *sinogram.Preprocessor) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	radius := 15.0 // SpectralPhantom(30)
 	inserts := map[string][2]float64{}
 	var centres [][2]float64
@@ -320,7 +321,7 @@ func checkHU(t *testing.T, sim *sinogram.Simulator, pp *sinogram.Preprocessor) {
 	for _, edge := range []struct {
 		name string
 		keV  float64
-	}{{"iodine 10 mg/ml", sinogram.IodineKEdge}, {"gadolinium 10 mg/ml", sinogram.GadoliniumKEdge}} {
+	}{{"iodine 10 mg/ml", scansim.IodineKEdge}, {"gadolinium 10 mg/ml", scansim.GadoliniumKEdge}} {
 		above := -1
 		for b, bin := range s.Bins {
 			if bin.LowKeV >= edge.keV && above < 0 {

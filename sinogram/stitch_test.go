@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -16,15 +17,15 @@ const exactTol, gapTol = 5e-7, 3e-6
 
 // noiselessSpec is a small noiseless scan with float32 counts and no
 // defects, so that preprocessing must reproduce the exact line integrals.
-func noiselessSpec() sinogram.SimSpec {
-	spec := sinogram.DefaultSimSpec()
+func noiselessSpec() scansim.Spec {
+	spec := scansim.DefaultSpec()
 	spec.Views = 4
 	spec.KVp = 80
 	spec.Thresholds = []float64{20, 40}
 	spec.Dtype = sinogram.Float32
 	spec.Noiseless = true
 	spec.Dead, spec.Hot, spec.Noisy, spec.Masked = 0, 0, 0, 0
-	spec.Phantom = sinogram.SpectralPhantom(20)
+	spec.Phantom = scansim.SpectralPhantom(20)
 	return spec
 }
 
@@ -117,9 +118,9 @@ func TestZeroCountsClamped(t *testing.T) {
 }
 
 // simulateScan writes spec's scan to a temporary folder and reads it back.
-func simulateScan(t testing.TB, spec sinogram.SimSpec) (*sinogram.Simulator, *sinogram.Scan) {
+func simulateScan(t testing.TB, spec scansim.Spec) (*scansim.Simulator, *sinogram.Scan) {
 	t.Helper()
-	sim, err := sinogram.NewSimulator(spec)
+	sim, err := scansim.New(spec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/dicomio"
 	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/recon"
 )
@@ -139,14 +141,7 @@ func TestSubmitFileThenFlags(t *testing.T) {
 // field and is named. Before, recon and submit named the JSON path, and
 // recon on a plastimatch folder fdk's terms ("voxel spacing x = -1").
 func TestJobFlagErrorsNameTheFlag(t *testing.T) {
-	dir := t.TempDir()
-	if err := runPhantom([]string{"-o", dir + "/pfm", "--views", "8", "--det", "16x8"}); err != nil {
-		t.Fatal(err)
-	}
-	scan := filepath.Join(dir, "scan")
-	if err := runPhantom([]string{"--spectral", "-o", scan, "--views", "8", "--thresholds", "20,40"}); err != nil {
-		t.Fatal(err)
-	}
+	dir, scan := phantomScans(t)
 	file := func(name, spec string) string {
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
@@ -184,6 +179,22 @@ func TestJobFlagErrorsNameTheFlag(t *testing.T) {
 	if _, err := os.Stat(dir + "/out"); err == nil {
 		t.Errorf("recon wrote %s", dir+"/out")
 	}
+}
+
+// phantomScans writes two small scans into a temporary folder dir: the
+// projections of a Shepp-Logan phantom as a plastimatch folder, dir/pfm
+// (8 views of 16x8), and a simulated spectral scan, scan (8 views, 2 bins).
+func phantomScans(t *testing.T) (dir, scan string) {
+	t.Helper()
+	dir = t.TempDir()
+	if err := runPhantom([]string{"-o", dir + "/pfm", "--views", "8", "--det", "16x8"}); err != nil {
+		t.Fatal(err)
+	}
+	scan = filepath.Join(dir, "scan")
+	if err := runPhantom([]string{"--spectral", "-o", scan, "--views", "8", "--thresholds", "20,40"}); err != nil {
+		t.Fatal(err)
+	}
+	return dir, scan
 }
 
 // Submitting a job ID that exists says so on stderr with the job's state
@@ -245,4 +256,99 @@ func captureOutput(t *testing.T, f func() error) (stdout, stderr string) {
 		t.Fatalf("%v\nstderr:\n%s", err, stderr)
 	}
 	return stdout, stderr
+}
+
+// Every recon and submit flag reaches the job on every path or is refused
+// naming it: recon on a spectral scan honours --threads, --batch and
+// --keep-outside-fov as on a plastimatch folder (the report records them,
+// the CPU runs on the threads, the DICOM has no padding outside the field
+// of view); submit puts them in the job it queues; the spectral-only flags
+// on a plastimatch folder, --png on a spectral scan and --scan-wait for a
+// scan that is not streamed are errors, and nothing is written. Before,
+// all of these were accepted and ignored.
+func TestReconAndSubmitFlagsWorkOrAreRefused(t *testing.T) {
+	dir, scan := phantomScans(t)
+	err := runRecon([]string{"-i", scan, "-o", dir + "/out", "--dim", "40,40,2", "--voxel", "1", "--bins", "1", "--device", "cpu",
+		"--threads", "1", "--batch", "5", "--keep-outside-fov"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := recon.ReadReport(dir + "/out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := rep.Job; j.Threads != 1 || j.Batch != 5 || !j.KeepOutsideFOV || rep.Device != "cpu (1 threads)" {
+		t.Errorf("report: threads %d, batch %d, keep_outside_fov %v on %s; want 1, 5, true on cpu (1 threads)", j.Threads, j.Batch, j.KeepOutsideFOV, rep.Device)
+	}
+	// The corner is 28 mm off the axis, outside the field of view.
+	if hu, _, _, err := dicomio.ReadSliceHU(filepath.Join(rep.Bins[0].Dir, "IM_0001.dcm")); err != nil || math.IsNaN(hu[0]) {
+		t.Errorf("--keep-outside-fov: the corner voxel is padding (%v)", err)
+	}
+
+	pfm := []string{"-i", dir + "/pfm", "-o", dir + "/x.mha", "--device", "cpu", "--dim", "8"}
+	nowhere := []string{"--nats", "nats://127.0.0.1:1"}
+	for _, tc := range []struct {
+		run  func([]string) error
+		args []string
+		want string
+	}{
+		{runRecon, append(pfm, "--bins", "1"), "--bins: only a spectral scan"},
+		{runRecon, append(pfm, "--water-roi", "0,0,0,5"), "--water-roi: only a spectral scan"},
+		{runRecon, append(pfm, "--pacs", "http://127.0.0.1:1/dicom-web"), "--pacs: only a spectral scan"},
+		{runRecon, append(pfm, "--id", "p1"), "--id: only a spectral scan"},
+		{runRecon, []string{"-i", scan, "-o", dir + "/out2", "--dim", "8", "--device", "cpu", "--png", dir + "/x.png"}, "--png: only a plastimatch folder"},
+		{runSubmit, append(nowhere, "-i", scan, "--scan-wait", "5m"), "--scan-wait: only a job for a streamed scan"},
+	} {
+		if err := tc.run(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	for _, name := range []string{"x.mha", "x.png", "out2"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("a refused command wrote %s", name)
+		}
+	}
+
+	b, srv := bustest.Start(t, bus.Config{})
+	err = runSubmit([]string{"--nats", srv.ClientURL(), "--scan", "S1", "--id", "flags-1", "--threads", "3", "--batch", "4", "--keep-outside-fov"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued, err := b.PullJob(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := recon.ParseJob(queued.Spec)
+	if err != nil || job.Threads != 3 || job.Batch != 4 || !job.KeepOutsideFOV {
+		t.Errorf("submit queued %s (%v), want threads 3, batch 4, keep_outside_fov", queued.Spec, err)
+	}
+}
+
+// A flag that the command, as invoked, does not use is an error naming it,
+// before anything is written or any server is asked: phantom --spectral
+// takes no analytic phantom's shape, detector or noise flags, and a
+// projection phantom no energy thresholds; acquire -i streams a scan whose
+// views are its own; serve --nats URL starts no embedded server on
+// --nats-port. Before, each was accepted and ignored.
+func TestFlagsNotUsedAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	nowhere := []string{"--nats", "nats://127.0.0.1:1"}
+	for _, tc := range []struct {
+		run  func([]string) error
+		args []string
+		want string
+	}{
+		{runPhantom, []string{"--spectral", "-o", dir + "/s", "--views", "4", "--det", "64x64"}, "--det: not used by --spectral"},
+		{runPhantom, []string{"--spectral", "-o", dir + "/s", "--views", "4", "--noise", "1000"}, "--noise: not used by --spectral"},
+		{runPhantom, []string{"-o", dir + "/p", "--views", "4", "--det", "8x8", "--thresholds", "20,40"}, "--thresholds: only with --spectral"},
+		{runAcquire, append(nowhere, "-i", dir+"/s", "--views", "90"), "--views: only with --simulate"},
+		{runServe, append(nowhere, "--nats-port", "-1", "--http", "127.0.0.1:0", "--data", dir+"/serve"), "--nats-port: the embedded server's port"},
+	} {
+		if err := tc.run(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	if names, _ := os.ReadDir(dir); len(names) != 0 {
+		t.Errorf("refused commands wrote %v", names)
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"math"
@@ -11,20 +12,22 @@ import (
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/metaimage"
 	"github.com/ctrecon/ctrecon/preview"
+	"github.com/ctrecon/ctrecon/recon"
+	"github.com/ctrecon/ctrecon/sinogram"
 )
 
+// runDemo simulates a phantom's scan into a projection folder, reconstructs
+// it with recon.Run as recon does, and compares the volume with the
+// phantom.
 func runDemo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	out := fs.String("o", "out/demo", "output folder for the volume and the PNG")
 	var s scanFlags
-	var r reconFlags
 	s.register(fs)
-	r.register(fs)
-	fs.Lookup("views").DefValue, s.views = "180", 180
-	fs.Lookup("det").DefValue, s.det = "128x128", "128x128"
-	fs.Lookup("pitch").DefValue, s.pitch = "4", 4
-	fs.Lookup("scale").DefValue, s.scale = "116", 116
-	fs.Lookup("dim").DefValue, r.dim = "128", "128"
+	registerReconFlags(fs)
+	for name, value := range map[string]string{"views": "180", "det": "128x128", "pitch": "4", "scale": "116", "dim": "128"} {
+		setDefault(fs, name, value)
+	}
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -33,24 +36,40 @@ func runDemo(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("simulated %d exact %s projections of %dx%d in %.2f s\n", len(projs), s.phantom, g.Cols, g.Rows, time.Since(start).Seconds())
-	vol, sum, err := r.run(g, func(v int) ([]float32, error) { return projs[v], nil })
+	projections, err := os.MkdirTemp("", "ctrecon-demo-")
 	if err != nil {
 		return err
 	}
-	grid := vol.Grid
-	fmt.Println(sum)
-	truth := fdk.NewVolume(grid)
+	defer os.RemoveAll(projections)
+	if err := sinogram.WritePlastimatch(projections, "img", &sinogram.Set{Geometry: *g, Projections: projs}); err != nil {
+		return err
+	}
+	fmt.Printf("simulated %d exact %s projections of %dx%d in %.2f s\n", len(projs), s.phantom, g.Cols, g.Rows, time.Since(start).Seconds())
+	job := recon.Job{Input: projections}
+	set, err := setJob(fs, &job, false) // -o is the folder the volume goes in
+	if err != nil {
+		return err
+	}
+	job.Output = filepath.Join(*out, "recon.mha")
+	bp, release, err := openDevice(job.Device, job.Threads)
+	if err != nil {
+		return err
+	}
+	defer release()
+	rep, err := recon.Run(context.Background(), job, recon.Options{Backprojector: bp, Progress: progressBar()})
+	if err != nil {
+		return set.name(err)
+	}
+	fmt.Println(rep.Summary())
+	vol, err := metaimage.Read(job.Output)
+	if err != nil {
+		return err
+	}
+	truth := fdk.NewVolume(vol.Grid)
 	ph.Sample(truth, 1)
 	mae, rmse, peak := errors3(vol, truth)
 	fmt.Printf("accuracy against the exact phantom: mean |error| %.4f, RMSE %.4f, PSNR %.2f dB (peak %.2f)\n",
 		mae, rmse, 20*math.Log10(peak/rmse), peak)
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return err
-	}
-	if err := metaimage.Write(filepath.Join(*out, "recon.mha"), vol); err != nil {
-		return err
-	}
 	lo, hi := 0.0, peak
 	if s.phantom == "shepp-logan" {
 		lo, hi = 0.98*s.mu, 1.06*s.mu // the brain's soft-tissue contrasts
@@ -59,7 +78,7 @@ func runDemo(args []string) error {
 	if err := preview.WritePNG(png, preview.Render(preview.Volume{Volume: vol, Title: s.phantom + " phantom"}, preview.Window{Lo: lo, Hi: hi})); err != nil {
 		return err
 	}
-	fmt.Printf("wrote %s and %s\n", filepath.Join(*out, "recon.mha"), png)
+	fmt.Printf("wrote %s and %s\n", job.Output, png)
 	return nil
 }
 

@@ -17,7 +17,8 @@ import (
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/index"
 	"github.com/ctrecon/ctrecon/internal/bustest"
-	"github.com/ctrecon/ctrecon/sinogram"
+	"github.com/ctrecon/ctrecon/recon"
+	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -130,7 +131,7 @@ func TestClientsKeepDeployment(t *testing.T) {
 	srv := &http.Server{Handler: search.Handler()}
 	go srv.Serve(ln)
 	defer srv.Close()
-	rep, err := readReport(filepath.Join(out, "report.json"))
+	rep, err := recon.ReadReport(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,9 +163,9 @@ func TestClientsKeepDeployment(t *testing.T) {
 func smallJob(t *testing.T, bin, url, id string) string {
 	t.Helper()
 	scan := t.TempDir()
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	spec.Views = 24
-	if err := sinogram.Simulate(scan, spec); err != nil {
+	if err := scansim.Simulate(scan, spec); err != nil {
 		t.Fatal(err)
 	}
 	worker, _ := startWorkerProcess(t, bin, url)
@@ -238,9 +239,9 @@ func TestClientsNoServer(t *testing.T) {
 	url := "nats://" + l.Addr().String()
 	l.Close()
 	scan := t.TempDir()
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	spec.Views = 4
-	if err := sinogram.Simulate(scan, spec); err != nil {
+	if err := scansim.Simulate(scan, spec); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -36,6 +37,18 @@ func parseFlags(fs *flag.FlagSet, args []string, max int) error {
 		return fmt.Errorf("unexpected argument %q after %q", positional[max], positional[max-1])
 	}
 	return fs.Parse(append([]string{"--"}, positional...)) // fs.Args() returns them
+}
+
+// refuseGiven fails, naming the flag and why, when one of names was given
+// on the command line: a flag the command, as invoked, does not use.
+func refuseGiven(fs *flag.FlagSet, why string, names ...string) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if err == nil && slices.Contains(names, f.Name) {
+			err = fmt.Errorf("%s: %s", dashed(f.Name), why)
+		}
+	})
+	return err
 }
 
 // floatList parses "a,b,c" (or a single value repeated) into n floats.
@@ -88,4 +101,20 @@ func detSize(s string) (cols, rows int, err error) {
 		return 0, 0, fmt.Errorf("%q: want COLSxROWS, e.g. 512x384", s)
 	}
 	return cols, rows, nil
+}
+
+// intList parses "a,b,c" into non-negative integers; "" is an empty list.
+func intList(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("%q: want comma-separated bin indices", s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

@@ -96,7 +96,7 @@ func TestGPUWorkerAutoChoosesGPU(t *testing.T) {
 	if err := runRecon(append([]string{"-i", dir + "/scan", "-o", dir + "/cpu", "--device", "cpu"}, grid...)); err != nil {
 		t.Fatal(err)
 	}
-	bp, release, err := backprojector("auto", 0)
+	bp, release, err := recon.OpenDevice("auto", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

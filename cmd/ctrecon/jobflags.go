@@ -12,10 +12,11 @@ import (
 )
 
 // jobFlags are the command-line flags that set fields of a recon.Job, with
-// each field's JSON path as recon's errors name it. recon (on a spectral
-// scan) and submit build their job from this one list, and an error about
-// a field a flag set names the flag (--voxel), not the field
-// (volume.voxel_mm[0]).
+// each field's JSON path as recon's errors name it. recon (on either kind
+// of input), submit and demo build their job from this one list, so that a
+// flag reaches the reconstruction the same way on every path (or recon
+// refuses it where it cannot, naming the flag), and an error about a field
+// a flag set names the flag (--voxel), not the field (volume.voxel_mm[0]).
 var jobFlags = []struct {
 	flag, field string
 	set         func(j *recon.Job, value string) error
@@ -26,6 +27,10 @@ var jobFlags = []struct {
 	{"o", "output", text(func(j *recon.Job) *string { return &j.Output })},
 	{"pacs", "pacs", text(func(j *recon.Job) *string { return &j.PACS })},
 	{"device", "device", text(func(j *recon.Job) *string { return &j.Device })},
+	{"threads", "threads", integer(func(j *recon.Job) *int { return &j.Threads })},
+	{"batch", "batch", integer(func(j *recon.Job) *int { return &j.Batch })},
+	{"keep-outside-fov", "keep_outside_fov", boolean(func(j *recon.Job) *bool { return &j.KeepOutsideFOV })},
+	{"png", "png", text(func(j *recon.Job) *string { return &j.PNG })},
 	{"bins", "bins", func(j *recon.Job, v string) (err error) { j.Bins, err = intList(v); return err }},
 	{"dim", "volume.dim", func(j *recon.Job, v string) (err error) { j.Volume.Dim, err = dims3(v); return err }},
 	{"voxel", "volume.voxel_mm", triple(func(j *recon.Job) *recon.Triple[float64] { return &j.Volume.VoxelMM })},
@@ -97,13 +102,14 @@ func (e *flagError) Error() string {
 
 func (e *flagError) Unwrap() error { return e.field }
 
-// scanWait sets how long a streamed job waits for its scan to send more.
+// scanWait sets how long a streamed job waits for its scan to send more
+// (0: recon.DefaultScanWait).
 func scanWait(j *recon.Job, v string) error {
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		return err
 	}
-	if d <= 0 {
+	if d < 0 {
 		return fmt.Errorf("%v: must be positive", d)
 	}
 	j.ScanWaitS = d.Seconds()
@@ -120,6 +126,20 @@ func dashed(name string) string {
 
 func text(field func(*recon.Job) *string) func(*recon.Job, string) error {
 	return func(j *recon.Job, v string) error { *field(j) = v; return nil }
+}
+
+func integer(field func(*recon.Job) *int) func(*recon.Job, string) error {
+	return func(j *recon.Job, v string) (err error) {
+		*field(j), err = strconv.Atoi(v)
+		return err
+	}
+}
+
+func boolean(field func(*recon.Job) *bool) func(*recon.Job, string) error {
+	return func(j *recon.Job, v string) (err error) {
+		*field(j), err = strconv.ParseBool(v)
+		return err
+	}
 }
 
 func number(field func(*recon.Job) *float64) func(*recon.Job, string) error {

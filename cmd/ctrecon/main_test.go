@@ -11,6 +11,7 @@ import (
 	"github.com/ctrecon/ctrecon/fdk/phantom"
 	"github.com/ctrecon/ctrecon/kernels"
 	"github.com/ctrecon/ctrecon/metaimage"
+	"github.com/ctrecon/ctrecon/recon"
 )
 
 // phantom then recon on the command line reconstructs the phantom: the
@@ -139,7 +140,7 @@ func TestDeviceCUDA(t *testing.T) {
 	} else if vol, rerr := metaimage.Read(out); rerr != nil || vol.Grid.Dim != [3]int{8, 8, 4} {
 		t.Errorf("--device cuda wrote %v (%v), want an 8x8x4 volume", vol, rerr)
 	}
-	bp, release, err := backprojector("auto", 1)
+	bp, release, err := recon.OpenDevice("auto", 1)
 	if err != nil {
 		t.Fatal(err)
 	}

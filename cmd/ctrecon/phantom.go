@@ -11,6 +11,7 @@ import (
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/fdk/phantom"
 	"github.com/ctrecon/ctrecon/internal/progress"
+	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -91,7 +92,7 @@ func (s *scanFlags) simulate() (*fdk.Geometry, phantom.Phantom, [][]float32, err
 	if s.noise > 0 {
 		rng := rand.New(rand.NewPCG(s.seed, 0x5eed))
 		for _, p := range projs {
-			if err := sinogram.AddPoissonNoise(p, s.noise, rng); err != nil {
+			if err := scansim.AddPoissonNoise(p, s.noise, rng); err != nil {
 				return nil, nil, nil, fmt.Errorf("--noise: %w", err)
 			}
 		}
@@ -114,6 +115,9 @@ func runPhantom(args []string) error {
 	if *out == "" {
 		return fmt.Errorf("-o DIR is required")
 	}
+	if err := refuseUnused(fs, *spectral); err != nil {
+		return err
+	}
 	if *spectral {
 		return simulateSpectral(*out, &s, fs, *kvp, *thresholds)
 	}
@@ -128,10 +132,22 @@ func runPhantom(args []string) error {
 	return nil
 }
 
+// refuseUnused refuses the flags of the other kind of phantom: a spectral
+// scan is the MARS phantom on the simulator's detector, without the
+// analytic phantoms' shape, detector and noise flags; those have no
+// energy bins.
+func refuseUnused(fs *flag.FlagSet, spectral bool) error {
+	if spectral {
+		return refuseGiven(fs, "not used by --spectral, which simulates the MARS phantom on its own detector",
+			"phantom", "scale", "mu", "det", "pitch", "offset-u", "offset-v", "cor", "tilt", "noise", "prefix")
+	}
+	return refuseGiven(fs, "only with --spectral", "kvp", "thresholds")
+}
+
 // simulateSpectral writes a simulated spectral scan: the simulator's
 // defaults, with the acquisition flags the user set.
 func simulateSpectral(out string, s *scanFlags, fs *flag.FlagSet, kvp float64, thresholds string) error {
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if set["views"] {
@@ -153,7 +169,7 @@ func simulateSpectral(out string, s *scanFlags, fs *flag.FlagSet, kvp float64, t
 	}
 	bar := progress.New(os.Stderr, "simulate", "views", spec.Views)
 	spec.Progress = func(done, _ int) { bar.Set(done) }
-	if err := sinogram.Simulate(out, spec); err != nil {
+	if err := scansim.Simulate(out, spec); err != nil {
 		return err
 	}
 	fmt.Printf("wrote a simulated %d-bin spectral scan of %d views to %s\n", len(spec.Thresholds), spec.Views, out)

@@ -16,7 +16,7 @@ import (
 	"github.com/ctrecon/ctrecon/index"
 	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/recon"
-	"github.com/ctrecon/ctrecon/sinogram"
+	"github.com/ctrecon/ctrecon/scansim"
 )
 
 // buildCtrecon builds this command into a temporary folder, so that tests
@@ -53,9 +53,9 @@ func startWorkerProcess(t *testing.T, bin, url string) (*exec.Cmd, string) {
 func acquireSimulated(t *testing.T, b *bus.Bus, views int) string {
 	t.Helper()
 	dir := t.TempDir()
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	spec.Views = views
-	if err := sinogram.Simulate(dir, spec); err != nil {
+	if err := scansim.Simulate(dir, spec); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := recon.Acquire(context.Background(), b, dir, recon.AcquireOptions{}); err != nil {
@@ -139,9 +139,9 @@ func TestWorkerProcessesOnCluster(t *testing.T) {
 	urls := nodes[0].ClientURL() + "," + nodes[1].ClientURL() + "," + nodes[2].ClientURL()
 	b := bustest.Connect(t, urls, bus.Config{Replicas: 3, AckWait: 2 * time.Second})
 	scanDir := t.TempDir()
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	spec.Views = 60
-	if err := sinogram.Simulate(scanDir, spec); err != nil {
+	if err := scansim.Simulate(scanDir, spec); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"c-1", "c-2"} {
@@ -211,7 +211,7 @@ func TestStalledWorkerProcess(t *testing.T) {
 	if err != nil || st.State != bus.StateDone || !strings.Contains(st.Attempt, held(second)) {
 		t.Errorf("status %+v (%v), want done by the second worker", st, err)
 	}
-	rep, err := readReport(filepath.Join(out, "report.json"))
+	rep, err := recon.ReadReport(out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/recon"
 )
 
 // The README's service example works as written: its lines run in order
@@ -151,7 +152,7 @@ func runReadmeCommand(t *testing.T, bin, dir string, args []string) string {
 	t.Helper()
 	for i, a := range args {
 		if a == "SERIES_UID" {
-			rep, err := readReport(filepath.Join(dir, "ctrecon-data", "worker", "out", "recon-1", "report.json"))
+			rep, err := recon.ReadReport(filepath.Join(dir, "ctrecon-data", "worker", "out", "recon-1"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,24 +2,20 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"os/user"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/internal/progress"
 	"github.com/ctrecon/ctrecon/recon"
+	"github.com/ctrecon/ctrecon/scansim"
+	"github.com/ctrecon/ctrecon/service"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -49,7 +45,7 @@ func runWorker(args []string) error {
 		return err
 	}
 	defer b.Close()
-	bp, release, err := backprojector(*device, *threads)
+	bp, release, err := openDevice(*device, *threads)
 	if err != nil {
 		return err
 	}
@@ -79,6 +75,11 @@ func runAcquire(args []string) error {
 	pace := fs.Duration("pace", 0, "time between views, as the scanner takes them (0: as fast as acknowledged)")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
+	}
+	if !*simulate {
+		if err := refuseGiven(fs, "only with --simulate", "views"); err != nil {
+			return err
+		}
 	}
 	ctx, stop := signalContext()
 	defer stop()
@@ -120,9 +121,9 @@ func scanToStream(in string, simulate bool, views int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	spec := sinogram.DefaultSimSpec()
+	spec := scansim.DefaultSpec()
 	spec.Views, spec.ScanID = views, "SIM-"+time.Now().UTC().Format("20060102-150405")
-	return dir, sinogram.Simulate(dir, spec)
+	return dir, scansim.Simulate(dir, spec)
 }
 
 // runSubmit submits a job: a JSON spec, or a scan folder with recon flags
@@ -137,11 +138,10 @@ func runSubmit(args []string) error {
 	fs.String("o", "", "output folder on the worker (default: the worker's own, per job)")
 	fs.String("bins", "", "energy bins to reconstruct (default all)")
 	fs.String("pacs", "", "DICOMweb root to upload the series to")
-	fs.Duration("scan-wait", recon.DefaultScanWait, "--scan: fail the job when the scan sends nothing new for this long")
+	fs.Duration("scan-wait", 0, fmt.Sprintf("--scan: fail the job when the scan sends nothing new for this long (0: %v)", recon.DefaultScanWait))
 	wait := fs.Bool("wait", false, "show progress until the job is done, failed or cancelled")
-	var r reconFlags
-	r.register(fs)
-	fs.Lookup("dim").DefValue, r.dim = "128,128,32", "128,128,32"
+	registerReconFlags(fs)
+	setDefault(fs, "dim", "128,128,32")
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
@@ -236,28 +236,32 @@ func stateLine(st bus.Status) string {
 
 // waitJob shows the job's progress until it is done, failed or cancelled.
 func waitJob(ctx context.Context, b *bus.Bus, id string) error {
-	updates, err := b.WatchStatus(ctx, id)
+	st, err := recon.Wait(ctx, b, id, jobProgress())
 	if err != nil {
 		return err
 	}
-	bar := progress.New(os.Stderr, id, "%", 100)
+	fmt.Printf("job %s done on %s: %s\n", id, st.Device, st.Output)
+	return nil
+}
+
+// jobProgress returns a function that shows a job's statuses as a progress
+// bar on stderr, with a line when the job starts waiting for its scan.
+func jobProgress() func(bus.Status) {
+	var bar *progress.Bar
 	var last bus.State
-	for st := range updates {
+	return func(st bus.Status) {
+		if bar == nil {
+			bar = progress.New(os.Stderr, st.ID, "%", 100)
+		}
 		if st.State == bus.StateWaiting && last != bus.StateWaiting {
-			fmt.Fprintf(os.Stderr, "\njob %s %s\n", id, st.Reason)
+			fmt.Fprintf(os.Stderr, "\njob %s %s\n", st.ID, st.Reason)
 		}
 		last = st.State
-		bar.Set(int(100 * st.Progress))
-		switch st.State {
-		case bus.StateDone:
-			bar.Set(100)
-			fmt.Printf("job %s done on %s: %s\n", id, st.Device, st.Output)
-			return nil
-		case bus.StateFailed, bus.StateCancelled:
-			return fmt.Errorf("job %s %s: %s", id, st.State, st.Reason)
+		if st.State == bus.StateDone {
+			st.Progress = 1
 		}
+		bar.Set(int(100 * st.Progress))
 	}
-	return ctx.Err()
 }
 
 // runCancel cancels a queued, waiting or running job.
@@ -363,82 +367,12 @@ func runSearch(args []string) error {
 	if *like == "" {
 		return fmt.Errorf("--like SERIES_UID[:SLICE] is required")
 	}
-	body, err := getSearch(*server, *like, *k)
+	ctx, stop := signalContext()
+	defer stop()
+	body, err := service.Search(ctx, *server, *like, *k)
 	if err != nil {
 		return err
 	}
 	os.Stdout.Write(body)
 	return nil
-}
-
-func getSearch(server, like string, k int) ([]byte, error) {
-	u := server + "/search?" + url.Values{"like": {like}, "k": {strconv.Itoa(k)}}.Encode()
-	resp, err := http.Get(u)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("search: HTTP %d: %s", resp.StatusCode, body)
-	}
-	return body, nil
-}
-
-// runPipelineDemo streams a simulated scan through the service: acquire,
-// a worker reconstructing as the frames arrive, DICOM, features, search.
-func runPipelineDemo(ctx context.Context, s *service, data string) error {
-	dir := filepath.Join(data, "demo-scan")
-	spec := sinogram.DefaultSimSpec()
-	spec.Views, spec.ScanID = 120, "DEMO-"+time.Now().UTC().Format("20060102-150405")
-	fmt.Printf("simulating a %d-view, %d-bin MARS scan in %s\n", spec.Views, len(spec.Thresholds), dir)
-	os.RemoveAll(dir)
-	if err := sinogram.Simulate(dir, spec); err != nil {
-		return err
-	}
-	job := recon.Job{ID: spec.ScanID, ScanID: spec.ScanID, Volume: recon.VolumeSpec{Dim: [3]int{96, 96, 16}, VoxelMM: [3]float64{0.4, 0.4, 0.4}},
-		Filter: recon.FilterSpec{Window: "hann", Cutoff: 0.5}}
-	id, _, err := recon.Submit(ctx, s.bus, job)
-	if err != nil {
-		return err
-	}
-	errc := make(chan error, 1)
-	go func() { _, err := recon.Acquire(ctx, s.bus, dir, recon.AcquireOptions{}); errc <- err }()
-	fmt.Printf("streaming scan %s while a worker reconstructs it (job %s)\n", spec.ScanID, id)
-	if err := waitJob(ctx, s.bus, id); err != nil {
-		return err
-	}
-	if err := <-errc; err != nil {
-		return err
-	}
-	rep, err := readReport(filepath.Join(data, "worker", "out", id, "report.json"))
-	if err != nil {
-		return err
-	}
-	for _, b := range rep.Bins {
-		fmt.Printf("  bin %d (%g-%g keV): %d DICOM slices in %s, preview %s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir, b.Preview)
-	}
-	fmt.Printf("  montage of every bin's central slice in one window: %s\n", rep.Montage)
-	for s.search.Len() == 0 && ctx.Err() == nil {
-		time.Sleep(50 * time.Millisecond)
-	}
-	like := rep.Bins[len(rep.Bins)/2].SeriesInstanceUID
-	body, err := getSearch("http://"+s.addr, like, 3)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("GET /search?like=%s&k=3 ->\n%s", like, body)
-	return nil
-}
-
-func readReport(path string) (*recon.Report, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var rep recon.Report
-	return &rep, json.Unmarshal(data, &rep)
 }

@@ -1,11 +1,91 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
 
 	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/recon"
+	"github.com/ctrecon/ctrecon/service"
 )
+
+// runServe runs NATS (embedded unless --nats), sets up the deployment, and
+// runs the service (workers, the search index, HTTP) until interrupted,
+// or with --demo streams a simulated scan through it and exits.
+func runServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var n natsFlags
+	n.register(fs, "")
+	var d deployFlags
+	d.register(fs)
+	data := fs.String("data", "ctrecon-data", "folder for the embedded server's JetStream files and the workers' scans and outputs")
+	port := fs.Int("nats-port", 4222, "client port of the embedded NATS server, on 127.0.0.1 (-1: any free port)")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP listen address (health, metrics, jobs, search)")
+	workers := fs.Int("workers", 1, "workers in this process")
+	jobs := fs.Int("jobs", recon.DefaultJobs, jobsUsage)
+	device := fs.String("device", "auto", "back-projection device: auto, cpu or cuda")
+	threads := fs.Int("threads", 0, "CPU threads per worker (0: all cores)")
+	demo := fs.Bool("demo", false, "stream a simulated spectral scan through the whole path, print where the DICOM went and a search result, and exit")
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	if n.url != "" {
+		if err := refuseGiven(fs, "the embedded server's port; --nats URL uses a server of its own", "nats-port"); err != nil {
+			return err
+		}
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	if n.url == "" {
+		srv, err := n.embedded(ctx, *data, *port)
+		if err != nil {
+			return err
+		}
+		defer srv.Shutdown()
+		slog.Info("embedded NATS", "url", n.url, "data", filepath.Join(*data, "nats"))
+	}
+	ln, err := listenHTTP(*httpAddr)
+	if err != nil {
+		return err
+	}
+	b, err := n.setup(ctx, "ctrecon-serve", serviceWait, d.config())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer b.Close()
+	bp, release, err := openDevice(*device, *threads)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer release()
+	s := service.Start(ctx, b, ln, service.Config{Dir: filepath.Join(*data, "worker"), Workers: *workers, Jobs: *jobs, Backprojector: bp})
+	defer s.Close()
+	if *demo {
+		return s.Demo(ctx, filepath.Join(*data, "demo-scan"), os.Stdout, jobProgress())
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// listenHTTP listens on --http's address, before anything else starts.
+func listenHTTP(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("--http %s: %w\ngive another address with --http (127.0.0.1:0 for any free port)", addr, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--http %s: %w", addr, err)
+	}
+	return ln, nil
+}
 
 // runSetup creates or updates the streams, the workers consumer and the
 // buckets on a NATS server or cluster that runs on its own; serve does the

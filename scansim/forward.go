@@ -1,4 +1,4 @@
-package sinogram
+package scansim
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/fdk/phantom"
+	"github.com/ctrecon/ctrecon/sinogram"
 )
 
 // transmission returns, per bin, the fraction of the bin's open-beam photons
@@ -194,12 +195,12 @@ func (s *Simulator) frameCounts(b, c int, trans []float64, stream uint64) []floa
 			lambda = open * s.falloff[vi] * s.gain[b][i] * trans[vi]
 		}
 		switch {
-		case d&Dead != 0:
+		case d&sinogram.Dead != 0:
 			out[i] = 0
 			continue
-		case d&Noisy != 0:
+		case d&sinogram.Noisy != 0:
 			lambda *= 0.3 + 1.4*rng.Float64()
-		case d&Hot != 0:
+		case d&sinogram.Hot != 0:
 			lambda += 3000 * (0.5 + rng.Float64())
 		}
 		out[i] = draw(lambda + s.spec.DarkCounts)

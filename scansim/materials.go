@@ -1,4 +1,4 @@
-package sinogram
+package scansim
 
 import (
 	"fmt"

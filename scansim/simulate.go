@@ -1,4 +1,4 @@
-package sinogram
+package scansim
 
 import (
 	"errors"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/fdk/phantom"
+	"github.com/ctrecon/ctrecon/internal/parallel"
+	"github.com/ctrecon/ctrecon/sinogram"
 )
 
 // Component is one material of a phantom Region at a partial density.
@@ -62,12 +64,12 @@ func SpectralPhantom(diameter float64) []Region {
 	}
 }
 
-// SimSpec describes a simulated MARS-like spectral scan. DefaultSimSpec
+// Spec describes a simulated MARS-like spectral scan. DefaultSpec
 // gives a complete one; Simulate uses the fields as given.
-type SimSpec struct {
+type Spec struct {
 	ScanID  string
-	Patient Patient
-	Study   Study
+	Patient sinogram.Patient
+	Study   sinogram.Study
 	// Acquired is when the simulated scan started, written to scan.json's
 	// acquired; zero means when the Simulator is made.
 	Acquired time.Time
@@ -83,8 +85,8 @@ type SimSpec struct {
 	ArcDegrees float64 // 360 for a full scan
 	SID, SDD   float64 // mm
 
-	Layout       Layout // the camera's chips
-	CameraShifts []int  // the camera's positions; nil means one, unshifted
+	Layout       sinogram.Layout // the camera's chips
+	CameraShifts []int           // the camera's positions; nil means one, unshifted
 
 	// OpenCounts is the mean number of photons a pixel at the detector's
 	// centre counts in one frame, all bins together.
@@ -118,26 +120,26 @@ type SimSpec struct {
 	Progress func(done, total int) // if set, called after each projection view, never concurrently
 }
 
-// DefaultSimSpec is a small MARS-like scan: a 30 mm spectral phantom at
+// DefaultSpec is a small MARS-like scan: a 30 mm spectral phantom at
 // SID 160 mm and SDD 240 mm on one camera of 4x1 Medipix3RX chips at 110 µm
 // with 2-pixel gaps, 120 kVp through 1.8 mm Al, five charge-summing bins with
 // thresholds at 15, 25, 33.5 (above iodine's K-edge), 50.5 (above
 // gadolinium's) and 70 keV, 180 views, 20 000 open-beam counts per pixel, 4
 // flats and 2 darks, uint16 frames, a few dead, hot and noisy pixels.
-func DefaultSimSpec() SimSpec {
-	return SimSpec{
+func DefaultSpec() Spec {
+	return Spec{
 		ScanID:  "SIM-0001",
-		Patient: Patient{ID: "PHANTOM", Name: "Phantom^Spectral"},
-		Study:   Study{ID: "SIM", Description: "simulated spectral phantom"},
+		Patient: sinogram.Patient{ID: "PHANTOM", Name: "Phantom^Spectral"},
+		Study:   sinogram.Study{ID: "SIM", Description: "simulated spectral phantom"},
 		KVp:     120, FiltrationMMAl: 1.8,
 		Thresholds: []float64{15, 25, 33.5, 50.5, 70},
-		Mode:       ChargeSumming,
+		Mode:       sinogram.ChargeSumming,
 		Views:      180, ArcDegrees: 360,
 		SID: 160, SDD: 240,
-		Layout:     Layout{Chip: Medipix3RX, ChipPixels: 128, Pitch: 0.110, ChipsX: 4, ChipsY: 1, GapX: 2, GapY: 2},
+		Layout:     sinogram.Layout{Chip: sinogram.Medipix3RX, ChipPixels: 128, Pitch: 0.110, ChipsX: 4, ChipsY: 1, GapX: 2, GapY: 2},
 		OpenCounts: 20000, Flats: 4, Darks: 2, DarkCounts: 0.05, GainSpread: 0.03,
 		Dead: 12, Hot: 6, Noisy: 6, Masked: 4,
-		Dtype:   Uint16,
+		Dtype:   sinogram.Uint16,
 		Phantom: SpectralPhantom(30),
 		// Half the diameter: the water a ray crosses to reach the axis.
 		CalibrationWaterMM: 15,
@@ -163,8 +165,8 @@ func DefaultSimSpec() SimSpec {
 // each bin. The detector's energy response is ideal (charge summing without
 // charge-sharing losses, efficiency 1, no pile-up); there is no scatter.
 type Simulator struct {
-	spec     SimSpec
-	scan     *Scan
+	spec     Spec
+	scan     *sinogram.Scan
 	views    []fdk.View
 	spectrum *Spectrum
 	binRange [][2]int    // per bin, its energy intervals [from, to)
@@ -174,23 +176,23 @@ type Simulator struct {
 	objects  []phantom.Phantom // per material: its partial densities
 	mu       [][]float64       // [material][interval] 1/mm per g/cm³
 	gain     [][]float64       // [bin][raw pixel]
-	defect   []Defect          // per raw pixel
+	defect   []sinogram.Defect // per raw pixel
 	falloff  []float64         // per virtual pixel
 	virt     [][]int32         // [camera][raw pixel] -> virtual pixel
 }
 
 // Simulate writes a simulated scan to dir in the native format (scan.json,
 // frames, bad-pixel mask).
-func Simulate(dir string, spec SimSpec) error {
-	sim, err := NewSimulator(spec)
+func Simulate(dir string, spec Spec) error {
+	sim, err := New(spec)
 	if err != nil {
 		return err
 	}
 	return sim.Write(dir)
 }
 
-// NewSimulator checks spec and prepares the simulation.
-func NewSimulator(spec SimSpec) (*Simulator, error) {
+// New checks spec and prepares the simulation.
+func New(spec Spec) (*Simulator, error) {
 	if err := checkSpec(&spec); err != nil {
 		return nil, err
 	}
@@ -218,13 +220,13 @@ func NewSimulator(spec SimSpec) (*Simulator, error) {
 	for _, g := range s.gain {
 		maxGain = max(maxGain, slices.Max(g))
 	}
-	if top := spec.OpenCounts * slices.Max(s.binShare) * maxGain; top+5*math.Sqrt(top) >= saturation(spec.Dtype) {
-		return nil, fmt.Errorf("simulate: open-beam counts of up to %.0f in one bin would saturate %s counters: lower OpenCounts or use %s", top, spec.Dtype, Uint32)
+	if top := spec.OpenCounts * slices.Max(s.binShare) * maxGain; top+5*math.Sqrt(top) >= sinogram.Saturation(spec.Dtype) {
+		return nil, fmt.Errorf("simulate: open-beam counts of up to %.0f in one bin would saturate %s counters: lower OpenCounts or use %s", top, spec.Dtype, sinogram.Uint32)
 	}
 	return s, nil
 }
 
-func checkSpec(spec *SimSpec) error {
+func checkSpec(spec *Spec) error {
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("simulate: %s: %s", field, fmt.Sprintf(format, args...))
 	}
@@ -366,23 +368,23 @@ func (s *Simulator) WaterCalibration() []float64 {
 }
 
 // manifest builds the scan's scan.json.
-func (s *Simulator) manifest() *Scan {
+func (s *Simulator) manifest() *sinogram.Scan {
 	sp := s.spec
 	acquired := sp.Acquired
 	if acquired.IsZero() {
 		acquired = time.Now().Truncate(time.Second)
 	}
-	sc := &Scan{Format: FormatName, Version: FormatVersion, ScanID: sp.ScanID, Patient: sp.Patient, Study: sp.Study,
+	sc := &sinogram.Scan{Format: sinogram.FormatName, Version: sinogram.FormatVersion, ScanID: sp.ScanID, Patient: sp.Patient, Study: sp.Study,
 		Acquired: acquired.Format(time.RFC3339Nano),
-		Tube:     Tube{KVp: sp.KVp, FiltrationMMAl: sp.FiltrationMMAl},
+		Tube:     sinogram.Tube{KVp: sp.KVp, FiltrationMMAl: sp.FiltrationMMAl},
 		Views:    sp.Views,
 		Layout:   sp.Layout,
-		Counts:   Counts{Dtype: sp.Dtype},
+		Counts:   sinogram.Counts{Dtype: sp.Dtype},
 		Flats:    sp.Flats, Darks: sp.Darks,
-		Files: DefaultFiles,
+		Files: sinogram.DefaultFiles,
 	}
 	for _, sh := range sp.CameraShifts {
-		sc.Cameras = append(sc.Cameras, Camera{ShiftPixels: sh})
+		sc.Cameras = append(sc.Cameras, sinogram.Camera{ShiftPixels: sh})
 	}
 	if sp.Masked > 0 {
 		sc.BadPixelMask = "bad_pixels.u8"
@@ -395,7 +397,7 @@ func (s *Simulator) manifest() *Scan {
 	}
 	th := append(slices.Clone(sp.Thresholds), sp.KVp)
 	for b := range sp.Thresholds {
-		sc.Bins = append(sc.Bins, EnergyBin{LowKeV: th[b], HighKeV: th[b+1], Mode: sp.Mode})
+		sc.Bins = append(sc.Bins, sinogram.EnergyBin{LowKeV: th[b], HighKeV: th[b+1], Mode: sp.Mode})
 	}
 	if len(s.weights) == len(sc.Bins) {
 		for b, mu := range s.WaterCalibration() {
@@ -465,8 +467,8 @@ func (s *Simulator) setDetector() {
 		}
 		s.gain[b] = g
 	}
-	s.defect = make([]Defect, n)
-	place := func(count int, d Defect) {
+	s.defect = make([]sinogram.Defect, n)
+	place := func(count int, d sinogram.Defect) {
 		for count > 0 {
 			i := rng.IntN(n)
 			if s.defect[i] == 0 {
@@ -475,13 +477,13 @@ func (s *Simulator) setDetector() {
 			}
 		}
 	}
-	place(s.spec.Dead, Dead)
-	place(s.spec.Hot, Hot)
-	place(s.spec.Noisy, Noisy)
+	place(s.spec.Dead, sinogram.Dead)
+	place(s.spec.Hot, sinogram.Hot)
+	place(s.spec.Noisy, sinogram.Noisy)
 	masked := s.spec.Masked
 	for i := range s.defect {
-		if masked > 0 && s.defect[i] == Dead {
-			s.defect[i] |= Masked
+		if masked > 0 && s.defect[i] == sinogram.Dead {
+			s.defect[i] |= sinogram.Masked
 			masked--
 		}
 	}
@@ -498,19 +500,19 @@ func (s *Simulator) OpenCounts() []float64 {
 }
 
 // Scan returns the manifest the simulator writes.
-func (s *Simulator) Scan() *Scan { return s.scan }
+func (s *Simulator) Scan() *sinogram.Scan { return s.scan }
 
 // Spectrum returns the tube spectrum, from the lowest threshold to the kVp.
 func (s *Simulator) Spectrum() *Spectrum { return s.spectrum }
 
 // Defects lists the injected defective pixels in raw frame coordinates,
 // with Masked set for those the bad-pixel mask lists.
-func (s *Simulator) Defects() []BadPixel {
+func (s *Simulator) Defects() []sinogram.BadPixel {
 	cols := s.scan.Layout.RawCols()
-	var out []BadPixel
+	var out []sinogram.BadPixel
 	for i, d := range s.defect {
 		if d != 0 {
-			out = append(out, BadPixel{X: i % cols, Y: i / cols, Defect: d})
+			out = append(out, sinogram.BadPixel{X: i % cols, Y: i / cols, Defect: d})
 		}
 	}
 	return out
@@ -526,7 +528,7 @@ func (s *Simulator) Write(dir string) error {
 	if sc.BadPixelMask != "" {
 		mask := make([]bool, len(s.defect))
 		for i, d := range s.defect {
-			mask[i] = d&Masked != 0
+			mask[i] = d&sinogram.Masked != 0
 		}
 		if err := sc.WriteBadPixelMask(mask); err != nil {
 			return err
@@ -541,13 +543,13 @@ func (s *Simulator) Write(dir string) error {
 		for c := range cams {
 			for k := range sc.Flats {
 				id := uint64(streamFlat | b<<20 | c<<12 | k)
-				if _, err := sc.WriteFrame(FlatFrame, 0, b, c, k, s.frameCounts(b, c, open, id)); err != nil {
+				if _, err := sc.WriteFrame(sinogram.FlatFrame, 0, b, c, k, s.frameCounts(b, c, open, id)); err != nil {
 					return err
 				}
 			}
 			for k := range sc.Darks {
 				id := uint64(streamDark | b<<20 | c<<12 | k)
-				if _, err := sc.WriteFrame(DarkFrame, 0, b, c, k, s.frameCounts(b, c, nil, id)); err != nil {
+				if _, err := sc.WriteFrame(sinogram.DarkFrame, 0, b, c, k, s.frameCounts(b, c, nil, id)); err != nil {
 					return err
 				}
 			}
@@ -556,7 +558,7 @@ func (s *Simulator) Write(dir string) error {
 	errs := make([]error, sc.Views)
 	var mu sync.Mutex
 	done := 0
-	parallelFor(sc.Views, s.spec.Threads, func(v int) {
+	parallel.For(sc.Views, s.spec.Threads, func(v int) {
 		errs[v] = s.writeView(v)
 		mu.Lock()
 		defer mu.Unlock()
@@ -575,7 +577,7 @@ func (s *Simulator) writeView(v int) error {
 	for b := range s.scan.Bins {
 		for c := range s.scan.CameraPositions() {
 			id := uint64(v)<<20 | uint64(b)<<12 | uint64(c)
-			if _, err := s.scan.WriteFrame(ProjectionFrame, v, b, c, 0, s.frameCounts(b, c, trans[b], id)); err != nil {
+			if _, err := s.scan.WriteFrame(sinogram.ProjectionFrame, v, b, c, 0, s.frameCounts(b, c, trans[b], id)); err != nil {
 				return err
 			}
 		}

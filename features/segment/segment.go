@@ -1,0 +1,192 @@
+// Package segment finds the objects of a reconstructed spectral volume that
+// the search half describes and compares: automatically, by Hounsfield
+// ranges of material classes and 3D connected components, or from a given
+// label image (a mask, .mha or NIfTI-1).
+//
+// Each Object has a label, a class, a voxel count, a volume in mm³, a
+// bounding box and a centroid in millimetres, in the world coordinates of
+// the volume's fdk.Grid (the frame of ctrecon's MetaImage volumes). A
+// Segmentation also maps every voxel to its object, so that other
+// extractors (features/spectral) can measure the volumes inside each.
+package segment
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/ctrecon/ctrecon/fdk"
+)
+
+// Kind names what a Segmentation is, with its version, in feature records.
+const Kind = "objects-v1"
+
+// ErrInput is wrapped by every error about the arguments: volumes,
+// settings, mask files.
+var ErrInput = errors.New("cannot segment")
+
+// Bin is one energy bin's reconstruction: attenuation in 1/mm on a grid,
+// with the bin's water attenuation that converts it to Hounsfield units,
+// HU = 1000 (μ − MuWater) / MuWater.
+type Bin struct {
+	Index   int     // the bin's number in the scan (scan.json's bins)
+	LowKeV  float64 // the bin's energy range, keV
+	HighKeV float64
+	MuWater float64 // 1/mm
+	Volume  *fdk.Volume
+}
+
+// HU converts attenuation mu (1/mm) to Hounsfield units in this bin.
+func (b Bin) HU(mu float64) float64 { return 1000 * (mu - b.MuWater) / b.MuWater }
+
+// Object is one connected object (automatic segmentation) or one label of
+// a mask.
+type Object struct {
+	// Label is the object's value in a mask, or its number (from 1, in the
+	// order of each object's first voxel, x fastest) when found by HU.
+	Label int64 `json:"label"`
+	// Class is the material class; empty for an object of a mask.
+	Class  Class `json:"class,omitempty"`
+	Voxels int   `json:"voxels"`
+	// VolumeMM3 is Voxels times the volume of one voxel.
+	VolumeMM3 float64 `json:"volume_mm3"`
+	// MinIndex and MaxIndex bound the object's voxels (inclusive).
+	MinIndex [3]int `json:"min_index"`
+	MaxIndex [3]int `json:"max_index"`
+	// MinMM and MaxMM are the outer faces of those voxels, world mm: the
+	// smallest axis-aligned box that holds the object's voxels whole.
+	MinMM fdk.Vec3 `json:"min_mm"`
+	MaxMM fdk.Vec3 `json:"max_mm"`
+	// CentroidMM is the mean of the object's voxel centres, world mm.
+	CentroidMM fdk.Vec3 `json:"centroid_mm"`
+}
+
+// Segmentation is a set of objects on a grid.
+type Segmentation struct {
+	Grid     fdk.Grid
+	Settings Settings
+	// Source says where the objects come from: "hu" for HU classes, or
+	// the mask file's path.
+	Source  string
+	Objects []Object
+	// Map holds, per voxel (x fastest), 1 + the index in Objects of the
+	// object the voxel belongs to, or 0.
+	Map []int32
+}
+
+// Kind returns Kind.
+func (s *Segmentation) Kind() string { return Kind }
+
+// Stat is a volume's values over one object.
+type Stat struct {
+	N    int     // voxels counted
+	Mean float64 // of the values
+	SD   float64 // sample standard deviation (n − 1); 0 for fewer than 2
+}
+
+// Stats returns, per object, the mean and standard deviation of v over the
+// object's voxels. Voxels of exactly 0 are left out: fdk's field-of-view
+// mask makes them, and their values mean nothing (as in
+// features.Histograms). A NaN voxel inside an object is an error naming
+// it. v must lie on the segmentation's grid.
+func (s *Segmentation) Stats(v *fdk.Volume) ([]Stat, error) {
+	if v == nil || v.Grid != s.Grid || len(v.Data) != len(s.Map) {
+		return nil, fmt.Errorf("%w: the volume is not on the objects' grid %v", ErrInput, s.Grid.Dim)
+	}
+	sum := make([]float64, len(s.Objects))
+	out := make([]Stat, len(s.Objects))
+	for i, m := range s.Map {
+		if m == 0 || v.Data[i] == 0 {
+			continue
+		}
+		x := float64(v.Data[i])
+		if math.IsNaN(x) {
+			d := s.Grid.Dim
+			return nil, fmt.Errorf("%w: voxel (%d, %d, %d) is NaN", ErrInput, i%d[0], i/d[0]%d[1], i/(d[0]*d[1]))
+		}
+		sum[m-1] += x
+		out[m-1].N++
+	}
+	for o := range out {
+		if out[o].N > 0 {
+			out[o].Mean = sum[o] / float64(out[o].N)
+		}
+	}
+	// A second pass for the deviations: exact where a running sum of
+	// squares would lose digits to the mean.
+	sq := make([]float64, len(s.Objects))
+	for i, m := range s.Map {
+		if m == 0 || v.Data[i] == 0 {
+			continue
+		}
+		d := float64(v.Data[i]) - out[m-1].Mean
+		sq[m-1] += d * d
+	}
+	for o := range out {
+		if out[o].N > 1 {
+			out[o].SD = math.Sqrt(sq[o] / float64(out[o].N-1))
+		}
+	}
+	return out, nil
+}
+
+// HashSettings returns a short stable hash of a feature kind and its
+// settings: the first 16 hex digits of the SHA-256 of the JSON object
+// {"kind": kind, "settings": settings}, which encoding/json writes in field
+// order with the shortest exact numbers, so that a record carrying the
+// settings' JSON can be checked anywhere. Feature records carry it, so that
+// features computed with other settings are never compared as if alike.
+// Settings JSON cannot hold (NaN, ±Inf: settings every extractor refuses)
+// hash to "".
+func HashSettings(kind string, settings any) string {
+	b, err := json.Marshal(struct {
+		Kind     string `json:"kind"`
+		Settings any    `json:"settings"`
+	}{kind, settings})
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// measure builds the objects of a map whose values run from 1 to n: their
+// voxel counts, volumes, bounding boxes and centroids on g.
+func measure(g fdk.Grid, m []int32, n int) []Object {
+	objs := make([]Object, n)
+	sums := make([][3]float64, n)
+	for o := range objs {
+		objs[o].MinIndex = g.Dim
+		objs[o].MaxIndex = [3]int{-1, -1, -1}
+	}
+	nx, ny := g.Dim[0], g.Dim[1]
+	for idx, v := range m {
+		if v == 0 {
+			continue
+		}
+		o := &objs[v-1]
+		p := [3]int{idx % nx, idx / nx % ny, idx / (nx * ny)}
+		o.Voxels++
+		for k := range 3 {
+			o.MinIndex[k] = min(o.MinIndex[k], p[k])
+			o.MaxIndex[k] = max(o.MaxIndex[k], p[k])
+			sums[v-1][k] += float64(p[k])
+		}
+	}
+	voxel := g.Spacing[0] * g.Spacing[1] * g.Spacing[2]
+	for i := range objs {
+		o := &objs[i]
+		o.VolumeMM3 = float64(o.Voxels) * voxel
+		lo := g.Position(o.MinIndex[0], o.MinIndex[1], o.MinIndex[2])
+		hi := g.Position(o.MaxIndex[0], o.MaxIndex[1], o.MaxIndex[2])
+		for k := range 3 {
+			o.MinMM[k] = lo[k] - g.Spacing[k]/2
+			o.MaxMM[k] = hi[k] + g.Spacing[k]/2
+			o.CentroidMM[k] = g.Origin[k] + sums[i][k]/float64(o.Voxels)*g.Spacing[k]
+		}
+	}
+	return objs
+}

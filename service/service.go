@@ -1,0 +1,142 @@
+// Package service runs what `ctrecon serve` runs in one process: workers
+// that pull jobs from the bus, the search index that follows the features
+// stream, and the HTTP API (health, Prometheus metrics, jobs, search),
+// started together and stopped in order.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/index"
+	"github.com/ctrecon/ctrecon/recon"
+)
+
+// Config says what a Service runs.
+type Config struct {
+	// Dir holds the workers' copies of streamed scans and the outputs of
+	// jobs that name no output folder (recon.Worker.Dir).
+	Dir string
+	// Workers is how many workers the process runs (0: 1).
+	Workers int
+	// Jobs is how many jobs each worker holds at once (0:
+	// recon.DefaultJobs).
+	Jobs int
+	// Backprojector is the device the workers back-project on (nil: the
+	// CPU). The caller opens it and releases it after Close.
+	Backprojector fdk.Backprojector
+	// Log receives the workers' and the index's logs (nil: slog.Default()).
+	Log *slog.Logger
+}
+
+// Service is a running set of workers, the search index and the HTTP API.
+type Service struct {
+	cancel  context.CancelFunc // stops the workers, the index and HTTP
+	bus     *bus.Bus
+	workers []*recon.Worker
+	search  *index.Service
+	http    *http.Server
+	addr    string
+	log     *slog.Logger
+	wg      sync.WaitGroup
+}
+
+// Start starts cfg's workers and the search index on b, and serves the
+// HTTP API on ln, until ctx ends or Close is called. The caller listens
+// first, so that an address in use stops it before any worker takes a job;
+// the Service closes ln, and b stays the caller's to close after Close.
+func Start(ctx context.Context, b *bus.Bus, ln net.Listener, cfg Config) *Service {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Backprojector == nil {
+		cfg.Backprojector = fdk.CPU{}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Service{cancel: cancel, bus: b, search: index.NewService(), addr: ln.Addr().String(), log: cfg.Log}
+	metrics := recon.NewMetrics()
+	for i := range max(cfg.Workers, 1) {
+		w := &recon.Worker{Bus: b, Dir: cfg.Dir, Backprojector: cfg.Backprojector, Jobs: cfg.Jobs, Log: cfg.Log.With("worker", i), Metrics: metrics}
+		s.workers = append(s.workers, w)
+		s.wg.Go(func() { w.Run(ctx) })
+	}
+	s.wg.Go(func() { s.search.Follow(ctx, b, cfg.Log) })
+	reg := s.registry(metrics, cfg.Backprojector.Name())
+	s.http = &http.Server{Handler: s.routes(reg), ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Go(func() { s.http.Serve(ln) })
+	s.wg.Go(func() { <-ctx.Done(); s.http.Close() })
+	cfg.Log.Info("serving", "http", "http://"+s.addr, "workers", len(s.workers), "device", cfg.Backprojector.Name())
+	return s
+}
+
+// Addr is the HTTP API's address, host:port.
+func (s *Service) Addr() string { return s.addr }
+
+// Close stops the workers, the index and HTTP, and returns once they have
+// stopped; a worker's running job is redelivered after the ack wait.
+func (s *Service) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// routes: /healthz, /metrics (Prometheus text: what reg gathers), /jobs,
+// /jobs/{id}, /search.
+func (s *Service) routes(reg prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.bus.Conn().IsConnected() {
+			http.Error(w, "not connected to NATS", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /jobs", func(w http.ResponseWriter, r *http.Request) {
+		list, err := s.bus.ListStatus(r.Context())
+		writeJSON(w, list, err)
+	})
+	mux.HandleFunc("GET /jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.bus.GetStatus(r.Context(), r.PathValue("id"))
+		writeJSON(w, st, err)
+	})
+	mux.HandleFunc("DELETE /jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		by := r.URL.Query().Get("by")
+		if by == "" {
+			by = "HTTP client " + r.RemoteAddr
+		}
+		st, err := recon.Cancel(r.Context(), s.bus, r.PathValue("id"), by)
+		writeJSON(w, st, err)
+	})
+	mux.Handle("GET /search", s.search.Handler())
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	code := http.StatusInternalServerError
+	switch {
+	case err == nil:
+		json.NewEncoder(w).Encode(v)
+		return
+	case errors.Is(err, bus.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, recon.ErrOver):
+		code = http.StatusConflict
+	case errors.Is(err, bus.ErrInvalidID):
+		code = http.StatusBadRequest
+	}
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}
