@@ -364,6 +364,32 @@ func (d *Decoder) Float32s(n int) []float32 {
 	return v
 }
 
+// ReadFloat32s reads len(dst) float32 into dst.
+func (d *Decoder) ReadFloat32s(dst []float32) {
+	for c := range slices.Chunk(dst, chunk) {
+		b := d.Bytes(4 * len(c))
+		if b == nil {
+			return
+		}
+		for i := range c {
+			c[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	}
+}
+
+// ReadUint32s reads len(dst) uint32 into dst.
+func (d *Decoder) ReadUint32s(dst []uint32) {
+	for c := range slices.Chunk(dst, chunk) {
+		b := d.Bytes(4 * len(c))
+		if b == nil {
+			return
+		}
+		for i := range c {
+			c[i] = binary.LittleEndian.Uint32(b[4*i:])
+		}
+	}
+}
+
 // Metas reads n metas written by Encoder.Metas.
 func (d *Decoder) Metas(n int) []any {
 	switch d.Uint8() {

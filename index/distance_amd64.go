@@ -31,3 +31,15 @@ func minMaxVec(a, b []float32) (lo, hi float32) { return minMaxAVX2(&a[0], &b[0]
 // setSIMD turns the vector kernels on or off, for tests that compare them
 // with the plain Go loops.
 func setSIMD(on bool) { simd = on && cpu.X86.HasAVX2 && cpu.X86.HasFMA }
+
+//go:noescape
+func prefetchAsm(p *float32, n int)
+
+// Prefetch asks the processor to bring v into the cache while other work
+// goes on: an index that knows which vector it measures next calls it
+// first, so that memory latency overlaps the distance it computes now.
+func Prefetch(v []float32) {
+	if len(v) > 0 {
+		prefetchAsm(&v[0], len(v))
+	}
+}

@@ -12,3 +12,6 @@ func dotsVec(a, b []float32) (ab, aa, bb float32) { panic("no vector kernels") }
 func minMaxVec(a, b []float32) (lo, hi float32)   { panic("no vector kernels") }
 
 func setSIMD(bool) {}
+
+// Prefetch does nothing on this architecture (see the amd64 version).
+func Prefetch(v []float32) {}

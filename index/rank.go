@@ -8,6 +8,9 @@ package index
 // than these loops for 64 to 128 values.
 
 func sqL2(a, b []float32) float32 {
+	if simd && len(a)&7 == 0 && len(a) > 0 { // one call for the usual lengths
+		return sqL2Vec(a, b[:len(a)])
+	}
 	n, s := 0, float32(0)
 	if simd && len(a) >= 8 {
 		n = len(a) &^ 7
