@@ -64,7 +64,7 @@ func (x *Index) reconnect(sr *searcher) {
 		q := x.vec(s)
 		cur, d, _, _ := x.descend(q, 0)
 		x.searchLayer(sr, q, cur, d, x.efc, 0, nil)
-		cands := sortedTop(sr)
+		cands := sr.nearest()
 		to := cands[0]
 		for _, c := range cands {
 			if lst := x.list(c.id, 0); int(lst[0]) < len(lst)-1 {

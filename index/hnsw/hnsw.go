@@ -28,6 +28,7 @@ import (
 	"unsafe"
 
 	"github.com/ctrecon/ctrecon/index"
+	"github.com/ctrecon/ctrecon/index/internal/vecstore"
 )
 
 // Options are an index's parameters; zero fields take the defaults.
@@ -162,41 +163,32 @@ func New(dim int, m index.Metric, o Options) (*Index, error) {
 	return x, nil
 }
 
-func init() {
-	index.Register(index.Kind{
-		Name: "hnsw",
-		Doc:  "hierarchical navigable small world graph (Malkov and Yashunin 2018)",
-		Params: []index.Param{
-			{Name: "M", Default: strconv.Itoa(defaultM), Doc: "neighbours per node on layers above 0 (2M on layer 0)"},
-			{Name: "efConstruction", Default: strconv.Itoa(defaultEfC), Doc: "candidates gathered per layer when inserting"},
-			{Name: "ef", Default: strconv.Itoa(defaultEf), Doc: "candidates kept by a search (at least k)", Search: true},
-			{Name: "seed", Default: "1", Doc: "seed of the layer draws"},
-		},
-		New: func(dim int, m index.Metric, p map[string]string) (index.Index, error) {
-			var o Options
-			for _, f := range []struct {
-				name string
-				to   *int
-			}{{"M", &o.M}, {"efConstruction", &o.EfConstruction}} {
-				v, err := strconv.Atoi(p[f.name])
-				if err != nil || v < 1 {
-					return nil, fmt.Errorf("hnsw parameter %s: %q is not a positive whole number", f.name, p[f.name])
-				}
-				*f.to = v
-			}
-			seed, err := strconv.ParseUint(p["seed"], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("hnsw parameter seed: %q is not a whole number", p["seed"])
-			}
-			o.Seed = seed
-			return New(dim, m, o)
-		},
-		Load: load,
-	})
+// Kind is the "hnsw" kind of index.Register.
+var Kind = index.Kind{
+	Name: "hnsw",
+	Doc:  "hierarchical navigable small world graph (Malkov and Yashunin 2018)",
+	Params: []index.Param{
+		{Name: "M", Default: strconv.Itoa(defaultM), Doc: "neighbours per node on layers above 0 (2M on layer 0)"},
+		{Name: "efConstruction", Default: strconv.Itoa(defaultEfC), Doc: "candidates gathered per layer when inserting"},
+		{Name: "ef", Default: strconv.Itoa(defaultEf), Doc: "candidates kept by a search (at least k)", Search: true},
+		{Name: "seed", Default: "1", Doc: "seed of the layer draws"},
+	},
+	New: func(dim int, m index.Metric, p map[string]string) (index.Index, error) {
+		var o Options
+		err := vecstore.Ints(p, &o.Seed, vecstore.IntParam{Name: "M", To: &o.M, Lo: 2, Hi: 1 << 16},
+			vecstore.IntParam{Name: "efConstruction", To: &o.EfConstruction, Lo: 1, Hi: math.MaxInt32})
+		if err != nil {
+			return nil, err
+		}
+		return New(dim, m, o)
+	},
+	Load: load,
 }
 
+func init() { index.Register(Kind) }
+
 // Kind returns "hnsw".
-func (x *Index) Kind() string { return "hnsw" }
+func (x *Index) Kind() string { return Kind.Name }
 
 // Metric returns the index's metric.
 func (x *Index) Metric() index.Metric { return x.metric }
@@ -220,15 +212,11 @@ func (x *Index) Ef() int { return int(x.ef.Load()) }
 
 // SetParam sets the search parameter ef (index.Tuner).
 func (x *Index) SetParam(name, value string) error {
-	if name != "ef" {
-		return fmt.Errorf("hnsw: %q is not a search parameter (ef is)", name)
+	ef, err := vecstore.SearchParam(Kind, name, value, "ef", 1)
+	if err == nil {
+		x.SetEf(ef)
 	}
-	ef, err := strconv.Atoi(value)
-	if err != nil || ef < 1 {
-		return fmt.Errorf("hnsw parameter ef: %q is not a positive whole number", value)
-	}
-	x.SetEf(ef)
-	return nil
+	return err
 }
 
 // Get returns a copy of the vector stored under key and its meta.

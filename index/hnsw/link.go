@@ -15,7 +15,7 @@ func (x *Index) insert(s uint32) {
 	for l := min(level, top); l >= 0; l-- {
 		x.searchLayer(sr, q, cur, d, x.efc, l, nil)
 		// s itself is found when another insertion has linked to it
-		cands := slices.DeleteFunc(sortedTop(sr), func(it item) bool { return it.id == s })
+		cands := slices.DeleteFunc(sr.nearest(), func(it item) bool { return it.id == s })
 		if len(cands) == 0 { // every node reached is deleted: keep to the walk
 			continue
 		}
@@ -33,13 +33,6 @@ func (x *Index) insert(s uint32) {
 		}
 		x.entryMu.Unlock()
 	}
-}
-
-// sortedTop returns the nodes a layer search kept, nearest first (it
-// sorts sr.top in place).
-func sortedTop(sr *searcher) []item {
-	slices.SortFunc(sr.top, cmpItem)
-	return sr.top
 }
 
 // setOwn makes sr.sel slot s's list on layer l. Other insertions may have

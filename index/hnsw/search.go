@@ -21,7 +21,7 @@ type searcher struct {
 	visited []uint16
 	gen     uint16
 	cand    []item   // min-heap: the candidates to expand, nearest first
-	top     []item   // max-heap: the ef best found, farthest at the root
+	top     []item   // min-heap of negated ranks: the ef best found, farthest at the root
 	sel     []item   // an inserted node's neighbours
 	buf     []item   // candidates for a list being chosen again
 	pick    []item   // what was chosen
@@ -87,7 +87,7 @@ func (x *Index) searchLayer(s *searcher, q []float32, ep uint32, d float32, ef, 
 	s.cand = pushMin(s.cand, item{d, ep})
 	bound := float32(math.Inf(1)) // rank of the farthest in top once it is full
 	if x.accepted(ep, accept) {
-		s.top = pushMax(s.top, item{d, ep})
+		s.top = pushMin(s.top, item{-d, ep})
 		if ef == 1 {
 			bound = d
 		}
@@ -124,15 +124,25 @@ func (x *Index) searchLayer(s *searcher, q []float32, ep uint32, d float32, ef, 
 			if !x.accepted(nb, accept) {
 				continue
 			}
-			s.top = pushMax(s.top, item{dn, nb})
+			s.top = pushMin(s.top, item{-dn, nb})
 			if len(s.top) > ef {
-				_, s.top = popMax(s.top)
+				_, s.top = popMin(s.top)
 			}
 			if len(s.top) == ef {
-				bound = s.top[0].d
+				bound = -s.top[0].d
 			}
 		}
 	}
+}
+
+// nearest turns s.top, what a layer search kept, into its nodes at their
+// ranks, nearest first (in place) and returns it.
+func (s *searcher) nearest() []item {
+	for i := range s.top {
+		s.top[i].d = -s.top[i].d
+	}
+	slices.SortFunc(s.top, cmpItem)
+	return s.top
 }
 
 // accepted reports whether slot id may be in a search's result.
@@ -180,10 +190,10 @@ func (x *Index) search(q []float32, k, ef int, filter index.Filter) []index.Hit 
 	s := x.getSearcher()
 	defer x.pool.Put(s)
 	x.searchLayer(s, q, ep, d, ef, 0, filter)
-	slices.SortFunc(s.top, cmpItem)
-	hits := make([]index.Hit, min(k, len(s.top)))
+	top := s.nearest()
+	hits := make([]index.Hit, min(k, len(top)))
 	for i := range hits {
-		id := s.top[i].id
+		id := top[i].id
 		hits[i] = index.Hit{Key: x.keys[id], Distance: x.metric.Distance(q, x.vec(id)), Meta: x.meta[id]}
 	}
 	index.SortHits(hits)
@@ -221,8 +231,9 @@ func cmpItem(a, b item) int {
 	return 0
 }
 
-// pushMin, popMin, pushMax and popMax keep binary heaps of items, written
-// out because container/heap's interface would box every item.
+// pushMin and popMin keep a binary min-heap of items, written out because
+// container/heap's interface would box every item; a max-heap holds the
+// items' negated ranks (searcher.top).
 
 func pushMin(h []item, it item) []item {
 	h = append(h, it)
@@ -250,40 +261,6 @@ func popMin(h []item) (item, []item) {
 			c++
 		}
 		if h[i].d <= h[c].d {
-			break
-		}
-		h[i], h[c] = h[c], h[i]
-		i = c
-	}
-	return top, h
-}
-
-func pushMax(h []item, it item) []item {
-	h = append(h, it)
-	for i := len(h) - 1; i > 0; {
-		p := (i - 1) / 2
-		if h[p].d >= h[i].d {
-			break
-		}
-		h[p], h[i] = h[i], h[p]
-		i = p
-	}
-	return h
-}
-
-func popMax(h []item) (item, []item) {
-	top, n := h[0], len(h)-1
-	h[0] = h[n]
-	h = h[:n]
-	for i := 0; ; {
-		c := 2*i + 1
-		if c >= n {
-			break
-		}
-		if c+1 < n && h[c+1].d > h[c].d {
-			c++
-		}
-		if h[i].d >= h[c].d {
 			break
 		}
 		h[i], h[c] = h[c], h[i]

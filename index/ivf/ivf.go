@@ -79,16 +79,12 @@ var Kind = index.Kind{
 	},
 	New: func(dim int, m index.Metric, p map[string]string) (index.Index, error) {
 		c := DefaultConfig()
-		var err error
-		if c.NList, err = vecstore.Int(p, "nlist", 0, 1<<24); err != nil {
+		err := vecstore.Ints(p, &c.Seed, vecstore.IntParam{Name: "nlist", To: &c.NList, Lo: 0, Hi: 1 << 24},
+			vecstore.IntParam{Name: "iters", To: &c.Iters, Lo: 1, Hi: 1000})
+		if err != nil {
 			return nil, err
 		}
-		if c.Iters, err = vecstore.Int(p, "iters", 1, 1000); err != nil {
-			return nil, err
-		}
-		seed, err := vecstore.Int(p, "seed", 0, math.MaxInt)
-		c.Seed = uint64(seed)
-		return New(dim, m, c), err
+		return New(dim, m, c), nil
 	},
 	Load: load,
 }
@@ -104,19 +100,12 @@ var (
 // Add) under m. Zero NProbe and Iters take DefaultConfig's.
 func New(dim int, m index.Metric, c Config) *Index {
 	d := DefaultConfig()
-	c.NProbe = orDefault(c.NProbe, d.NProbe)
-	c.Iters = orDefault(c.Iters, d.Iters)
+	c.NProbe = vecstore.OrDefault(c.NProbe, d.NProbe)
+	c.Iters = vecstore.OrDefault(c.Iters, d.Iters)
 	x := &Index{base: vecstore.NewBase(dim, m), cfg: c}
 	x.Basics = x.base.Basics()
 	x.lists.New()
 	return x
-}
-
-func orDefault(v, def int) int {
-	if v > 0 {
-		return v
-	}
-	return def
 }
 
 // Kind returns "ivf".
@@ -131,14 +120,7 @@ func (x *Index) Lists() int {
 
 // SetParam sets nprobe, the number of lists a search measures.
 func (x *Index) SetParam(name, value string) error {
-	v, err := vecstore.SearchParam(Kind, name, value, "nprobe", 1)
-	if err != nil {
-		return err
-	}
-	x.base.Mu.Lock()
-	defer x.base.Mu.Unlock()
-	x.cfg.NProbe = v
-	return nil
+	return x.base.SetSearchParam(Kind, name, value, "nprobe", 1, &x.cfg.NProbe)
 }
 
 // Add stores a copy of v with meta under key, replacing what the key held
@@ -247,35 +229,21 @@ func (x *Index) probe(q []float32) []int {
 // lists nearest to it that filter accepts, nearest first, equal distances
 // by key (see index.Index).
 func (x *Index) Search(q []float32, k int, filter index.Filter) []index.Hit {
-	if k < 1 {
-		return nil
-	}
-	x.base.Mu.RLock()
-	defer x.base.Mu.RUnlock()
-	if !x.base.Query(q) {
-		return nil
-	}
-	return x.collect(vecstore.NewKNN(&x.base.S, x.base.M, q, k, filter))
+	return x.base.Search(q, k, filter, x.collect)
 }
 
 // Range returns the vectors within radius of q among those in the nprobe
 // lists nearest to it that filter accepts, nearest first.
 func (x *Index) Range(q []float32, radius float64, filter index.Filter) []index.Hit {
-	x.base.Mu.RLock()
-	defer x.base.Mu.RUnlock()
-	if !x.base.Query(q) || !(radius >= 0) {
-		return nil
-	}
-	return x.collect(vecstore.NewRange(&x.base.S, x.base.M, q, radius, filter))
+	return x.base.Range(q, radius, filter, x.collect)
 }
 
-func (x *Index) collect(r *vecstore.Results) []index.Hit {
+func (x *Index) collect(r *vecstore.Results) {
 	for _, j := range x.probe(r.Query()) {
 		for _, i := range x.lists.L[j] {
 			r.Offer(i)
 		}
 	}
-	return r.Hits()
 }
 
 // Save writes the index (see index.Load). The body of kind "ivf", version

@@ -81,21 +81,14 @@ var Kind = index.Kind{
 	New: func(dim int, m index.Metric, p map[string]string) (index.Index, error) {
 		c := DefaultConfig()
 		c.Family = Family(p["family"])
-		var err error
-		if c.Tables, err = vecstore.Int(p, "tables", 1, 1<<12); err != nil {
-			return nil, err
-		}
-		if c.Hashes, err = vecstore.Int(p, "hashes", 1, 64); err != nil {
+		err := vecstore.Ints(p, &c.Seed, vecstore.IntParam{Name: "tables", To: &c.Tables, Lo: 1, Hi: 1 << 12},
+			vecstore.IntParam{Name: "hashes", To: &c.Hashes, Lo: 1, Hi: 64})
+		if err != nil {
 			return nil, err
 		}
 		if c.Width, err = vecstore.Float(p, "width", 0, math.MaxFloat64); err != nil {
 			return nil, err
 		}
-		seed, err := vecstore.Int(p, "seed", 0, math.MaxInt)
-		if err != nil {
-			return nil, err
-		}
-		c.Seed = uint64(seed)
 		return New(dim, m, c)
 	},
 	Load: load,
@@ -134,8 +127,8 @@ func New(dim int, m index.Metric, c Config) (*Index, error) {
 		return nil, fmt.Errorf("parameter hashes is %d, want at most 64", c.Hashes)
 	}
 	c.Family = f
-	c.Tables = orDefault(c.Tables, d.Tables)
-	c.Hashes = orDefault(c.Hashes, d.Hashes)
+	c.Tables = vecstore.OrDefault(c.Tables, d.Tables)
+	c.Hashes = vecstore.OrDefault(c.Hashes, d.Hashes)
 	c.Probes = max(c.Probes, 0)
 	x := &Index{base: vecstore.NewBase(dim, m), cfg: c}
 	x.Basics = x.base.Basics()
@@ -144,13 +137,6 @@ func New(dim int, m index.Metric, c Config) (*Index, error) {
 	}
 	x.pending.New()
 	return x, nil
-}
-
-func orDefault(v, def int) int {
-	if v > 0 {
-		return v
-	}
-	return def
 }
 
 // Kind returns "lsh".
@@ -167,14 +153,7 @@ func (x *Index) Width() float64 {
 // SetParam sets probes, the buckets besides the query's a search measures
 // per table.
 func (x *Index) SetParam(name, value string) error {
-	v, err := vecstore.SearchParam(Kind, name, value, "probes", 0)
-	if err != nil {
-		return err
-	}
-	x.base.Mu.Lock()
-	defer x.base.Mu.Unlock()
-	x.cfg.Probes = v
-	return nil
+	return x.base.SetSearchParam(Kind, name, value, "probes", 0, &x.cfg.Probes)
 }
 
 // hashing reports whether the functions are ready: a hyperplane family,
@@ -285,36 +264,23 @@ func medianNearest(s *vecstore.Store, m index.Metric, sample, live []uint32) flo
 // those in the probed buckets, nearest first, equal distances by key (see
 // index.Index).
 func (x *Index) Search(q []float32, k int, filter index.Filter) []index.Hit {
-	if k < 1 {
-		return nil
-	}
-	x.base.Mu.RLock()
-	defer x.base.Mu.RUnlock()
-	if !x.base.Query(q) {
-		return nil
-	}
-	return x.collect(vecstore.NewKNN(&x.base.S, x.base.M, q, k, filter))
+	return x.base.Search(q, k, filter, x.collect)
 }
 
 // Range returns the vectors within radius of q that filter accepts among
 // those in the probed buckets, nearest first.
 func (x *Index) Range(q []float32, radius float64, filter index.Filter) []index.Hit {
-	x.base.Mu.RLock()
-	defer x.base.Mu.RUnlock()
-	if !x.base.Query(q) || !(radius >= 0) {
-		return nil
-	}
-	return x.collect(vecstore.NewRange(&x.base.S, x.base.M, q, radius, filter))
+	return x.base.Range(q, radius, filter, x.collect)
 }
 
 // collect offers r the vectors not yet hashed and those of the probed
 // buckets of every table, each once.
-func (x *Index) collect(r *vecstore.Results) []index.Hit {
+func (x *Index) collect(r *vecstore.Results) {
 	for _, i := range x.pending.L[0] {
 		r.Offer(i)
 	}
 	if !x.hashing() {
-		return r.Hits()
+		return
 	}
 	seen := x.seen()
 	defer x.visited.Put(seen)
@@ -338,7 +304,6 @@ func (x *Index) collect(r *vecstore.Results) []index.Hit {
 	for _, i := range offered {
 		(*seen)[i/64] = 0
 	}
-	return r.Hits()
 }
 
 // seen returns a cleared bit set of every slot.

@@ -62,19 +62,13 @@ var Kind = index.Kind{
 	},
 	New: func(dim int, m index.Metric, p map[string]string) (index.Index, error) {
 		c := DefaultConfig()
-		var err error
-		if c.Branching, err = vecstore.Int(p, "branching", 2, 1<<16); err != nil {
+		err := vecstore.Ints(p, &c.Seed, vecstore.IntParam{Name: "branching", To: &c.Branching, Lo: 2, Hi: 1 << 16},
+			vecstore.IntParam{Name: "leaf", To: &c.Leaf, Lo: 1, Hi: 1 << 24},
+			vecstore.IntParam{Name: "iters", To: &c.Iters, Lo: 1, Hi: 1000})
+		if err != nil {
 			return nil, err
 		}
-		if c.Leaf, err = vecstore.Int(p, "leaf", 1, 1<<24); err != nil {
-			return nil, err
-		}
-		if c.Iters, err = vecstore.Int(p, "iters", 1, 1000); err != nil {
-			return nil, err
-		}
-		seed, err := vecstore.Int(p, "seed", 0, math.MaxInt)
-		c.Seed = uint64(seed)
-		return New(dim, m, c), err
+		return New(dim, m, c), nil
 	},
 	Load: load,
 }
@@ -115,20 +109,13 @@ func New(dim int, m index.Metric, c Config) *Index {
 	if c.Branching < 2 {
 		c.Branching = d.Branching
 	}
-	c.Leaf = orDefault(c.Leaf, d.Leaf)
-	c.Iters = orDefault(c.Iters, d.Iters)
+	c.Leaf = vecstore.OrDefault(c.Leaf, d.Leaf)
+	c.Iters = vecstore.OrDefault(c.Iters, d.Iters)
 	c.Checks = max(c.Checks, 0)
 	x := &Index{base: vecstore.NewBase(dim, m), cfg: c, rng: rand.New(rand.NewPCG(c.Seed, 0x7ee))}
 	x.Basics = x.base.Basics()
 	x.nodes = []node{{list: int32(x.lists.New()), splitAt: int32(c.Leaf) + 1}}
 	return x
-}
-
-func orDefault(v, def int) int {
-	if v > 0 {
-		return v
-	}
-	return def
 }
 
 // Kind returns "tree".
@@ -152,14 +139,7 @@ func (x *Index) Nodes() (nodes, depth int) {
 
 // SetParam sets checks, the number of vectors a search measures (0: all).
 func (x *Index) SetParam(name, value string) error {
-	v, err := vecstore.SearchParam(Kind, name, value, "checks", 0)
-	if err != nil {
-		return err
-	}
-	x.base.Mu.Lock()
-	defer x.base.Mu.Unlock()
-	x.cfg.Checks = v
-	return nil
+	return x.base.SetSearchParam(Kind, name, value, "checks", 0, &x.cfg.Checks)
 }
 
 // Add stores a copy of v with meta under key, replacing what the key held
@@ -244,31 +224,18 @@ func (x *Index) split(n int32) {
 // those the best-first descent measures, nearest first, equal distances by
 // key (see index.Index).
 func (x *Index) Search(q []float32, k int, filter index.Filter) []index.Hit {
-	if k < 1 {
-		return nil
-	}
-	x.base.Mu.RLock()
-	defer x.base.Mu.RUnlock()
-	if !x.base.Query(q) {
-		return nil
-	}
-	return x.collect(vecstore.NewKNN(&x.base.S, x.base.M, q, k, filter))
+	return x.base.Search(q, k, filter, x.collect)
 }
 
 // Range returns the vectors within radius of q that filter accepts among
 // those the best-first descent measures, nearest first.
 func (x *Index) Range(q []float32, radius float64, filter index.Filter) []index.Hit {
-	x.base.Mu.RLock()
-	defer x.base.Mu.RUnlock()
-	if !x.base.Query(q) || !(radius >= 0) {
-		return nil
-	}
-	return x.collect(vecstore.NewRange(&x.base.S, x.base.M, q, radius, filter))
+	return x.base.Range(q, radius, filter, x.collect)
 }
 
 // collect descends best-first from the root, offering r every vector of
 // each leaf it reaches, until checks vectors are measured.
-func (x *Index) collect(r *vecstore.Results) []index.Hit {
+func (x *Index) collect(r *vecstore.Results) {
 	q, rank := r.Query(), x.base.M.RankFunc()
 	var frontier vecstore.Queue[int32]
 	frontier.Push(0, 0)
@@ -295,7 +262,6 @@ func (x *Index) collect(r *vecstore.Results) []index.Hit {
 		}
 		seen += len(x.lists.L[x.nodes[n].list])
 	}
-	return r.Hits()
 }
 
 // Save writes the index (see index.Load). The body of kind "tree", version

@@ -35,21 +35,24 @@ func Fill(t testing.TB, ix index.Index, s *Set) *index.Exact {
 // within the true k-th nearest's (so that a tie broken another way is not
 // a miss).
 func Recall(ix index.Index, ref *index.Exact, queries [][]float32, k int) float64 {
-	return NewTruth(ref, queries, k).Recall(ix)
+	return NewTruth(ref, queries, k, nil).Recall(ix)
 }
 
-// Truth is the true k nearest of each of a set of queries.
+// Truth is the true k nearest of each of a set of queries among the
+// vectors a filter accepts.
 type Truth struct {
 	queries [][]float32
 	k       int
+	filter  index.Filter
 	hits    [][]index.Hit
 }
 
-// NewTruth searches ref for the k nearest of each query.
-func NewTruth(ref *index.Exact, queries [][]float32, k int) *Truth {
-	tr := &Truth{queries: queries, k: k}
+// NewTruth searches ref for the k nearest of each query that filter
+// accepts (all when nil).
+func NewTruth(ref *index.Exact, queries [][]float32, k int, filter index.Filter) *Truth {
+	tr := &Truth{queries: queries, k: k, filter: filter}
 	for _, q := range queries {
-		tr.hits = append(tr.hits, ref.Search(q, k, nil))
+		tr.hits = append(tr.hits, ref.Search(q, k, filter))
 	}
 	return tr
 }
@@ -64,7 +67,7 @@ func (tr *Truth) Recall(ix index.Index) float64 {
 		}
 		limit := truth[len(truth)-1].Distance
 		n := 0
-		for _, h := range ix.Search(q, tr.k, nil) {
+		for _, h := range ix.Search(q, tr.k, tr.filter) {
 			if h.Distance <= limit {
 				n++
 			}
@@ -78,8 +81,8 @@ func (tr *Truth) Recall(ix index.Index) float64 {
 	return float64(found) / float64(want)
 }
 
-// even is a filter that keeps the vectors of even meta.
-func even(_ string, meta any) bool { n, ok := meta.(int); return ok && n%2 == 0 }
+// Even is a filter that keeps the vectors of even meta.
+func Even(_ string, meta any) bool { n, ok := meta.(int); return ok && n%2 == 0 }
 
 // SameAsExact checks that ix answers every query exactly as ref does:
 // Search for each of ks and Range for each of radii, with and without a
@@ -87,7 +90,7 @@ func even(_ string, meta any) bool { n, ok := meta.(int); return ok && n%2 == 0 
 func SameAsExact(t testing.TB, ix index.Index, ref *index.Exact, queries [][]float32, ks []int, radii []float64) {
 	t.Helper()
 	for qi, q := range queries {
-		for _, f := range []index.Filter{nil, even} {
+		for _, f := range []index.Filter{nil, Even} {
 			for _, k := range ks {
 				if got, want := ix.Search(q, k, f), ref.Search(q, k, f); !reflect.DeepEqual(got, want) {
 					t.Fatalf("query %d, k %d, filtered %v:\n got %v\nwant %v", qi, k, f != nil, got, want)
@@ -253,7 +256,7 @@ func Consistent(t *testing.T, ix index.Index, queries [][]float32, minRecall flo
 		t.Helper()
 		for i, q := range queries {
 			CheckHits(t, fmt.Sprintf("query %d", i), ix, q, 10, 0, nil, ix.Search(q, 10, nil))
-			CheckHits(t, fmt.Sprintf("filtered query %d", i), ix, q, 10, 0, even, ix.Search(q, 10, even))
+			CheckHits(t, fmt.Sprintf("filtered query %d", i), ix, q, 10, 0, Even, ix.Search(q, 10, Even))
 		}
 		if r := Recall(ix, ref, queries, 10); r < minRecall {
 			t.Fatalf("%d vectors: recall@10 %.3f, want at least %.3f", ref.Len(), r, minRecall)
@@ -330,7 +333,7 @@ func Concurrent(t *testing.T, ix index.Index, s *Set) {
 			rng := rand.New(rand.NewPCG(uint64(w), 2))
 			for i := range len(s.Base) / 2 {
 				q := s.Queries[rng.IntN(len(s.Queries))]
-				CheckHitsShape(t, fmt.Sprintf("search %d", i), ix.Search(q, 8, even), 8)
+				CheckHitsShape(t, fmt.Sprintf("search %d", i), ix.Search(q, 8, Even), 8)
 				CheckHitsShape(t, fmt.Sprintf("range %d", i), ix.Range(q, 1, nil), 0)
 				ix.Get(fmt.Sprintf("w%d-%d", w, rng.IntN(len(s.Base)/2)))
 				ix.Len()

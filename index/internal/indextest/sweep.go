@@ -45,7 +45,7 @@ func Sweep(t testing.TB, kind index.Kind, m index.Metric, s *Set, builds, search
 		ref.Add(s.Keys[i], v, nil)
 	}
 	queries := s.Queries[:min(len(s.Queries), maxQueries)]
-	truth := NewTruth(ref, queries, K)
+	truth := NewTruth(ref, queries, K, nil)
 	var rows []Row
 	for _, b := range builds {
 		params, err := kind.BuildParams(b)

@@ -19,6 +19,30 @@ func Int(params map[string]string, name string, lo, hi int) (int, error) {
 	return v, nil
 }
 
+// IntParam is an integer parameter for Ints: its name, where its value
+// goes, and the range it must be in.
+type IntParam struct {
+	Name   string
+	To     *int
+	Lo, Hi int
+}
+
+// Ints reads the integer parameters ps of params, then the parameter
+// "seed" into seed, a non-negative integer; the first error names its
+// parameter.
+func Ints(params map[string]string, seed *uint64, ps ...IntParam) error {
+	for _, p := range ps {
+		v, err := Int(params, p.Name, p.Lo, p.Hi)
+		if err != nil {
+			return err
+		}
+		*p.To = v
+	}
+	v, err := Int(params, "seed", 0, math.MaxInt)
+	*seed = uint64(v)
+	return err
+}
+
 // Float returns the parameter name of params as a number, or an error
 // naming it when it is not one from lo to hi.
 func Float(params map[string]string, name string, lo, hi float64) (float64, error) {
@@ -41,4 +65,27 @@ func SearchParam(k index.Kind, name, value, want string, lo int) (int, error) {
 		return 0, fmt.Errorf("%s parameter %s is set when the index is made, not on a built one", k.Name, name)
 	}
 	return Int(map[string]string{name: value}, name, lo, math.MaxInt32)
+}
+
+// SetSearchParam is index.Tuner's SetParam for a kind whose one search
+// parameter is want, an integer of at least lo: it sets *to with b locked
+// for writing. Errors name the parameter.
+func (b *Base) SetSearchParam(k index.Kind, name, value, want string, lo int, to *int) error {
+	v, err := SearchParam(k, name, value, want, lo)
+	if err != nil {
+		return err
+	}
+	b.Mu.Lock()
+	defer b.Mu.Unlock()
+	*to = v
+	return nil
+}
+
+// OrDefault returns v when it is positive, else def: a Config's zero (or
+// negative) field takes its default.
+func OrDefault(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
 }

@@ -222,3 +222,34 @@ func (b *Base) Drop(key string, remove func(slot uint32)) bool {
 // Query reports whether q may be searched (index.CheckQuery) in a
 // non-empty index. The caller holds b's lock.
 func (b *Base) Query(q []float32) bool { return b.S.Len() > 0 && index.CheckQuery(q, b.S.dim, b.M) }
+
+// Search answers index.Index's Search with b locked for reading: nothing
+// for k < 1 or a query Query refuses, else the k nearest that filter
+// accepts among the slots collect offers.
+func (b *Base) Search(q []float32, k int, filter index.Filter, collect func(*Results)) []index.Hit {
+	if k < 1 {
+		return nil
+	}
+	b.Mu.RLock()
+	defer b.Mu.RUnlock()
+	if !b.Query(q) {
+		return nil
+	}
+	r := NewKNN(&b.S, b.M, q, k, filter)
+	collect(r)
+	return r.Hits()
+}
+
+// Range answers index.Index's Range with b locked for reading: nothing for
+// a radius that is negative or NaN or a query Query refuses, else those
+// within radius that filter accepts among the slots collect offers.
+func (b *Base) Range(q []float32, radius float64, filter index.Filter, collect func(*Results)) []index.Hit {
+	b.Mu.RLock()
+	defer b.Mu.RUnlock()
+	if !b.Query(q) || !(radius >= 0) {
+		return nil
+	}
+	r := NewRange(&b.S, b.M, q, radius, filter)
+	collect(r)
+	return r.Hits()
+}
