@@ -27,9 +27,9 @@ type IntParam struct {
 	Lo, Hi int
 }
 
-// Ints reads the integer parameters ps of params, then the parameter
-// "seed" into seed, a non-negative integer; the first error names its
-// parameter.
+// Ints reads the integer parameters ps of params, then, unless seed is
+// nil, the parameter "seed" into seed, a non-negative integer; the first
+// error names its parameter.
 func Ints(params map[string]string, seed *uint64, ps ...IntParam) error {
 	for _, p := range ps {
 		v, err := Int(params, p.Name, p.Lo, p.Hi)
@@ -37,6 +37,9 @@ func Ints(params map[string]string, seed *uint64, ps ...IntParam) error {
 			return err
 		}
 		*p.To = v
+	}
+	if seed == nil {
+		return nil
 	}
 	v, err := Int(params, "seed", 0, math.MaxInt)
 	*seed = uint64(v)
