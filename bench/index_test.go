@@ -13,11 +13,27 @@ import (
 	"github.com/ctrecon/ctrecon/bench/ann"
 	"github.com/ctrecon/ctrecon/index"
 	_ "github.com/ctrecon/ctrecon/index/hnsw" // registers "hnsw"
+	_ "github.com/ctrecon/ctrecon/index/ivf"
+	_ "github.com/ctrecon/ctrecon/index/lsh"
+	_ "github.com/ctrecon/ctrecon/index/slimtree"
+	_ "github.com/ctrecon/ctrecon/index/tree"
 )
 
 // The HNSW sweep every tool runs: the same M and efConstruction, the same
 // ef values.
 var efSweep = []int{10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512}
+
+// sweeps are the settings each of ctrecon's other indexes is measured
+// with, in the same run as HNSW and the peers: each search parameter from
+// a fast, rough answer to recall 0.99 or more (the tree's checks 0 and the
+// Slim-tree are exact).
+var sweeps = []ann.Config{
+	{Index: "exact"},
+	{Index: "ivf", Sweep: ann.Sweep(map[string][]string{"nprobe": {"1", "2", "4", "8", "16", "32", "64"}})},
+	{Index: "tree", Sweep: ann.Sweep(map[string][]string{"checks": {"64", "128", "256", "512", "1024", "2048", "0"}})},
+	{Index: "lsh", Sweep: ann.Sweep(map[string][]string{"probes": {"0", "4", "16", "64", "256"}})},
+	{Index: "slim"},
+}
 
 // digitsPath is where `make deps` puts scikit-learn's digits.csv.gz (from
 // Debian's python3-sklearn package); CTRECON_DIGITS overrides it.
@@ -42,9 +58,10 @@ func outDir(b *testing.B) string {
 	return dir
 }
 
-// BenchmarkIndexDigits compares ctrecon's HNSW with hnswlib and faiss on
-// the 1,797 handwritten digits (64 values each), a seeded 10 % held out as
-// queries: M 16, efConstruction 200, the ef sweep.
+// BenchmarkIndexDigits measures every index of ctrecon, and its HNSW beside
+// hnswlib and faiss, on the 1,797 handwritten digits (64 values each), a
+// seeded 10 % held out as queries: the sweeps, and M 16, efConstruction
+// 200 and the ef sweep for the three HNSWs.
 func BenchmarkIndexDigits(b *testing.B) {
 	set, err := ann.ReadFile(digitsPath())
 	if err != nil {
@@ -60,7 +77,7 @@ func BenchmarkIndexDigits(b *testing.B) {
 	compare(b, "digits", base, queries, 16, 200)
 }
 
-// BenchmarkIndexClustered compares the three on one million clustered
+// BenchmarkIndexClustered measures the same on one million clustered
 // vectors of 64 and of 128 values (ann.Clustered: 100 clusters of about
 // 10,000 vectors) and 1000 queries from the same clusters: M 16,
 // efConstruction 100, the ef sweep. CTRECON_ANN_N sets another number of
@@ -90,8 +107,8 @@ func BenchmarkIndexClustered(b *testing.B) {
 	}
 }
 
-// compare measures exact search, ctrecon's HNSW and the peers on the same
-// vectors and queries, and writes the results to outDir as NAME.json,
+// compare measures every index of ctrecon (sweeps) and its HNSW beside
+// the peers (Compare) on the same vectors and queries, in one run, and writes the results to outDir as NAME.json,
 // NAME.md and NAME.png.
 func compare(b *testing.B, name string, base, queries *ann.Set, m, efc int) {
 	for b.Loop() {
@@ -99,10 +116,14 @@ func compare(b *testing.B, name string, base, queries *ann.Set, m, efc int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cfg := ann.Config{Index: "exact", Metric: index.Euclidean, K: 10, MinQueryTime: time.Second}
-		results, err := ann.Evaluate(base, queries, truth, cfg)
-		if err != nil {
-			b.Fatal(err)
+		var results []ann.Result
+		for _, cfg := range sweeps {
+			cfg.Metric, cfg.K, cfg.MinQueryTime = index.Euclidean, 10, time.Second/3
+			r, err := ann.Evaluate(base, queries, truth, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			results = append(results, r...)
 		}
 		hnsw, err := ann.Compare(context.Background(), base, queries, truth, ann.Comparison{
 			M: m, EfConstruction: efc, Ef: efSweep, Rounds: 3, RoundTime: time.Second / 3})

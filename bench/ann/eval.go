@@ -278,6 +278,9 @@ func fullParams(kind index.Kind, s map[string]string) map[string]string {
 // build makes an index of base and returns it, the time it took and its
 // heap bytes per vector.
 func build(kind index.Kind, params map[string]string, base *Set, m index.Metric) (index.Index, timing, float64, error) {
+	// Twice: what a sync.Pool of the index measured before holds survives
+	// one collection, and would count against this one.
+	runtime.GC()
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
