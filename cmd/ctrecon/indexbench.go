@@ -14,7 +14,12 @@ import (
 
 	"github.com/ctrecon/ctrecon/bench/ann"
 	"github.com/ctrecon/ctrecon/index"
-	_ "github.com/ctrecon/ctrecon/index/hnsw" // each index family registers itself
+	// each index family registers itself
+	_ "github.com/ctrecon/ctrecon/index/hnsw"
+	_ "github.com/ctrecon/ctrecon/index/ivf"
+	_ "github.com/ctrecon/ctrecon/index/lsh"
+	_ "github.com/ctrecon/ctrecon/index/slimtree"
+	_ "github.com/ctrecon/ctrecon/index/tree"
 )
 
 // runIndex runs `ctrecon index SUBCOMMAND`; bench is the only one.

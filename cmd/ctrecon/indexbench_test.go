@@ -96,6 +96,34 @@ func TestIndexBench(t *testing.T) {
 	}
 }
 
+// TestIndexBenchEveryIndex runs `ctrecon index bench` with every index the
+// issue names: each is registered, and the exact ones (exact, slim, and
+// the tree with checks 0) find every true neighbour.
+func TestIndexBenchEveryIndex(t *testing.T) {
+	f := indexBenchFiles(t)
+	for _, c := range []struct {
+		index, param string
+		exact        bool
+	}{{"exact", "", true}, {"hnsw", "ef=50", false}, {"ivf", "nprobe=64", true}, {"tree", "checks=0", true},
+		{"lsh", "probes=16", false}, {"slim", "capacity=8", true}} {
+		args := []string{"--vectors", f["vectors.csv"], "--index", c.index, "--json", "--time", "1ms"}
+		if c.param != "" {
+			args = append(args, "--param", c.param)
+		}
+		var out bytes.Buffer
+		if err := runIndexBench(args, &out); err != nil {
+			t.Fatalf("%s: %v", c.index, err)
+		}
+		var r struct {
+			Index  string  `json:"index"`
+			Recall float64 `json:"recall_at_k"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &r); err != nil || r.Index != c.index || c.exact && r.Recall != 1 {
+			t.Errorf("%s: %s (%v)", c.index, out.String(), err)
+		}
+	}
+}
+
 func TestIndexBenchErrors(t *testing.T) {
 	f := indexBenchFiles(t)
 	v := f["vectors.csv"]
@@ -107,7 +135,7 @@ func TestIndexBenchErrors(t *testing.T) {
 		{[]string{"--vectors", v}, "--index is required (exact, hnsw"},
 		{[]string{"--vectors", v, "--index", "hnsx"}, `--index hnsx: unknown index "hnsx" (registered: exact, hnsw`},
 		{[]string{"--vectors", v, "--index", "hnsw", "--param", "efc=10"}, `index hnsw has no parameter "efc" (it has M, efConstruction, ef, seed)`},
-		{[]string{"--vectors", v, "--index", "hnsw", "--param", "ef=ten"}, `hnsw parameter ef: "ten" is not a positive whole number`},
+		{[]string{"--vectors", v, "--index", "hnsw", "--param", "ef=ten"}, `--index hnsw: parameter ef is "ten", want an integer from 1`},
 		{[]string{"--vectors", v, "--index", "hnsw", "--param", "ef"}, `invalid value "ef" for flag -param: "ef": want NAME=VALUE`},
 		{[]string{"--vectors", v, "--index", "exact", "--metric", "l3"}, `--metric: unknown metric "l3"`},
 		{[]string{"--vectors", v, "--index", "exact", "--peers"}, "--peers compares HNSW indexes: it needs --index hnsw"},

@@ -50,12 +50,12 @@ type Config struct {
 	Capacity int
 	// MinOcc is the fewest entries the split leaves in each of the two
 	// nodes, where the minimum spanning tree allows it (at most
-	// Capacity/2).
+	// Capacity/2); 0 for Capacity/4.
 	MinOcc int
 }
 
 // DefaultConfig is what Kind's parameters default to.
-func DefaultConfig() Config { return Config{Capacity: 32, MinOcc: 8} }
+func DefaultConfig() Config { return Config{Capacity: 32} }
 
 // Kind is the "slim" kind of index.Register.
 var Kind = index.Kind{
@@ -63,12 +63,12 @@ var Kind = index.Kind{
 	Doc:  "Slim-tree (Traina et al. 2000): a metric tree with minimum-spanning-tree splits, exact under any metric",
 	Params: []index.Param{
 		{Name: "capacity", Default: "32", Doc: "most entries in a node"},
-		{Name: "minocc", Default: "8", Doc: "fewest entries a split leaves in a node (at most capacity/2)"},
+		{Name: "minocc", Default: "0", Doc: "fewest entries a split leaves in a node, at most capacity/2; 0 for capacity/4"},
 	},
 	New: func(dim int, m index.Metric, p map[string]string) (index.Index, error) {
 		c := DefaultConfig()
 		if err := vecstore.Ints(p, nil, vecstore.IntParam{Name: "capacity", To: &c.Capacity, Lo: 3, Hi: 1 << 16},
-			vecstore.IntParam{Name: "minocc", To: &c.MinOcc, Lo: 1, Hi: 1 << 15}); err != nil {
+			vecstore.IntParam{Name: "minocc", To: &c.MinOcc, Lo: 0, Hi: 1 << 15}); err != nil {
 			return nil, err
 		}
 		if c.MinOcc > c.Capacity/2 {
@@ -113,12 +113,11 @@ type node struct {
 }
 
 // New returns an empty index of vectors of dim values (0: set by the first
-// Add) under m. Zero fields of c take DefaultConfig's; MinOcc is cut to
-// Capacity/2.
+// Add) under m. A zero Capacity takes DefaultConfig's, a zero MinOcc
+// Capacity/4; MinOcc is cut to Capacity/2.
 func New(dim int, m index.Metric, c Config) *Index {
-	d := DefaultConfig()
-	c.Capacity = max(vecstore.OrDefault(c.Capacity, d.Capacity), 3)
-	c.MinOcc = min(vecstore.OrDefault(c.MinOcc, d.MinOcc), c.Capacity/2)
+	c.Capacity = max(vecstore.OrDefault(c.Capacity, DefaultConfig().Capacity), 3)
+	c.MinOcc = min(vecstore.OrDefault(c.MinOcc, max(c.Capacity/4, 1)), c.Capacity/2)
 	x := &Index{base: vecstore.NewBase(dim, m), cfg: c, route: routeOf(m)}
 	x.Basics = x.base.Basics()
 	x.newNode(true, -1)

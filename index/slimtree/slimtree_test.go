@@ -96,7 +96,7 @@ func TestConcurrent(t *testing.T) {
 }
 
 func TestParams(t *testing.T) {
-	indextest.Params(t, "slim", [][2]string{{"capacity", "2"}, {"minocc", "0"}, {"minocc", "20"}}, nil, nil)
+	indextest.Params(t, "slim", [][2]string{{"capacity", "2"}, {"minocc", "-1"}, {"minocc", "20"}}, nil, nil)
 }
 
 // TestSweepDigits measures the exact search's speed, build time and
