@@ -188,8 +188,8 @@ func TestCheck(t *testing.T) {
 		{Config{Index: "nope", K: 1}, `unknown index "nope"`},
 		{Config{Index: "hnsw", K: 0}, "k is 0"},
 		{Config{Index: "hnsw", K: 1, Sweep: []map[string]string{{"efc": "1"}}}, `no parameter "efc"`},
-		{Config{Index: "hnsw", K: 1, Sweep: []map[string]string{{"M": "x"}}}, `parameter M: "x"`},
-		{Config{Index: "hnsw", K: 1, Sweep: []map[string]string{{"ef": "0"}}}, `parameter ef: "0"`},
+		{Config{Index: "hnsw", K: 1, Sweep: []map[string]string{{"M": "x"}}}, `parameter M is "x"`},
+		{Config{Index: "hnsw", K: 1, Sweep: []map[string]string{{"ef": "0"}}}, `parameter ef is "0"`},
 	} {
 		if err := c.cfg.Check(); err == nil || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("%+v: %v, want an error saying %q", c.cfg, err, c.says)
