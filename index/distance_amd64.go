@@ -15,6 +15,9 @@ func l1AVX2(a, b *float32, n int) float32
 func dotsAVX2(a, b *float32, n int) (ab, aa, bb float32)
 
 //go:noescape
+func sqDistAVX2(a, b *float32, n int, bound float64) float64
+
+//go:noescape
 func minMaxAVX2(a, b *float32, n int) (lo, hi float32)
 
 // The vector kernels take a and b of equal length, a multiple of 8 and
@@ -27,6 +30,10 @@ func l1Vec(a, b []float32) float32 { return l1AVX2(&a[0], &b[0], len(a)) }
 func dotsVec(a, b []float32) (ab, aa, bb float32) { return dotsAVX2(&a[0], &b[0], len(a)) }
 
 func minMaxVec(a, b []float32) (lo, hi float32) { return minMaxAVX2(&a[0], &b[0], len(a)) }
+
+// sqDistVec is sqDist's float64 kernel; a and b have a length that is a
+// multiple of 16, not 0.
+func sqDistVec(a, b []float32, bound float64) float64 { return sqDistAVX2(&a[0], &b[0], len(a), bound) }
 
 // setSIMD turns the vector kernels on or off, for tests that compare them
 // with the plain Go loops.

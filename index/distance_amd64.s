@@ -250,3 +250,46 @@ pfloop:
 	CMPQ SI, DI
 	JL   pfloop
 	RET
+
+// SQD4 adds the squared differences of the four float32 at off(SI) and
+// off(DI), widened to float64, to the four lanes of Y0.
+#define SQD4(off) \
+	VCVTPS2PD off(SI), Y1; \
+	VCVTPS2PD off(DI), Y2; \
+	VSUBPD Y2, Y1, Y1; \
+	VMULPD Y1, Y1, Y1; \
+	VADDPD Y1, Y0, Y0
+
+// func sqDistAVX2(a, b *float32, n int, bound float64) float64
+//
+// The float64 squared Euclidean distance of sqDist for n a multiple of 16:
+// lane j of Y0 sums the terms i ≡ j (mod 4) in order, as sqDist's four
+// accumulators do, and after every 16 values the partial sum
+// (s0+s2)+(s1+s3) is returned as soon as it exceeds bound.
+TEXT ·sqDistAVX2(SB), NOSPLIT, $0-40
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVSD bound+24(FP), X5
+	VXORPD Y0, Y0, Y0
+
+d64loop:
+	SQD4(0)
+	SQD4(16)
+	SQD4(32)
+	SQD4(48)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	VEXTRACTF128 $1, Y0, X3
+	VADDPD X3, X0, X3
+	VUNPCKHPD X3, X3, X4
+	VADDSD X4, X3, X3
+	UCOMISD X5, X3
+	JA   d64done
+	SUBQ $16, CX
+	JG   d64loop
+
+d64done:
+	VZEROUPPER
+	MOVSD X3, ret+32(FP)
+	RET

@@ -41,7 +41,8 @@ func TestMetricValues(t *testing.T) {
 	}
 }
 
-// TestRankAgreesWithDistance compares every metric's float32 rank, on the
+// TestRankAgreesWithDistance compares every metric's float32 rank (for any
+// length and for the length at hand), on the
 // vector kernels and on the plain Go loops, with its float64 distance for
 // lengths around the kernels' strides of 8, 16 and 32.
 func TestRankAgreesWithDistance(t *testing.T) {
@@ -63,11 +64,43 @@ func TestRankAgreesWithDistance(t *testing.T) {
 				if m == Euclidean {
 					want *= want
 				}
-				got := float64(m.RankFunc()(a, b))
-				if math.Abs(got-want) > 1e-5*max(want, 1) {
-					t.Fatalf("vector kernels %v, n %d: %s rank %v, want %v", vec, n, m, got, want)
+				for name, rank := range map[string]func(a, b []float32) float32{"RankFunc": m.RankFunc(), "RankFuncFor": m.RankFuncFor(n)} {
+					got := float64(rank(a, b))
+					if math.Abs(got-want) > 1e-5*max(want, 1) {
+						t.Fatalf("vector kernels %v, n %d: %s %s %v, want %v", vec, n, m, name, got, want)
+					}
 				}
 			}
+		}
+	}
+}
+
+// TestSqDistKernel compares sqDist's AVX2 kernel with its plain Go loop,
+// and checks that with a bound it returns the full distance when that is
+// within the bound and else a partial sum above the bound.
+func TestSqDistKernel(t *testing.T) {
+	if !simd {
+		t.Skip("no AVX2")
+	}
+	defer setSIMD(true)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 16; n <= 256; n += 16 {
+		a, b := make([]float32, n), make([]float32, n)
+		for i := range a {
+			a[i], b[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		}
+		setSIMD(false)
+		want := sqDist(a, b, math.Inf(1))
+		setSIMD(true)
+		got := sqDist(a, b, math.Inf(1))
+		if math.Abs(got-want) > 1e-12*want {
+			t.Fatalf("n %d: kernel %v, Go %v", n, got, want)
+		}
+		if d := sqDist(a, b, got); d != got {
+			t.Errorf("n %d, bound the distance itself: %v, want %v", n, d, got)
+		}
+		if d := sqDist(a, b, got/2); !(d > got/2 && d <= got) {
+			t.Errorf("n %d, bound half the distance: %v, want a partial sum in (%v, %v]", n, d, got/2, got)
 		}
 	}
 }
@@ -145,6 +178,29 @@ func BenchmarkRank(b *testing.B) {
 					sink = s
 				})
 			}
+		}
+	}
+}
+
+// BenchmarkDistance measures the float64 Euclidean distance that Exact
+// ranks by and every index reports, on the AVX2 kernel and the Go loop.
+func BenchmarkDistance(b *testing.B) {
+	have := simd
+	defer setSIMD(have)
+	for _, dim := range []int{64, 128} {
+		x, y := make([]float32, dim), make([]float32, dim)
+		for i := range x {
+			x[i], y[i] = float32(i), float32(dim-i)
+		}
+		for _, vec := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%d/simd=%v", dim, vec), func(b *testing.B) {
+				setSIMD(vec && have)
+				var s float64
+				for b.Loop() {
+					s += Euclidean.Distance(x, y)
+				}
+				sink = float32(s)
+			})
 		}
 	}
 }

@@ -145,7 +145,7 @@ func New(dim int, m index.Metric, o Options) (*Index, error) {
 			o.EfConstruction, o.Ef, o.Capacity, dim)
 	}
 	x := &Index{
-		metric: m, rank: m.RankFunc(),
+		metric: m, rank: m.RankFuncFor(dim),
 		m: o.M, m0: 2 * o.M, efc: o.EfConstruction,
 		levelFactor: 1 / math.Log(float64(o.M)),
 		seed:        o.Seed,
@@ -316,7 +316,7 @@ func (x *Index) take(key string, v []float32, meta any) (slot uint32, retry func
 	case x.dim == 0:
 		return 0, func() {
 			if x.dim == 0 {
-				x.dim = len(v)
+				x.dim, x.rank = len(v), x.metric.RankFuncFor(len(v))
 			}
 		}, nil
 	case len(v) != x.dim:

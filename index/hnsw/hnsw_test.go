@@ -10,7 +10,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ctrecon/ctrecon/index"
 	"github.com/ctrecon/ctrecon/index/internal/indextest"
@@ -336,4 +338,27 @@ func TestSweepDigits(t *testing.T) {
 		[]map[string]string{{"M": "16", "efConstruction": "200"}},
 		indextest.Values("ef", 10, 20, 40, 80))
 	indextest.CheckSweep(t, rows, 0.99)
+}
+
+// BenchmarkSearchDigits measures one search of the digits, ef 10 and k 10,
+// on one goroutine: what `go test -bench SearchDigits -cpuprofile` profiles.
+func BenchmarkSearchDigits(b *testing.B) {
+	s := indextest.Digits(b)
+	x := newIndex(b, index.Euclidean, Options{M: 16, EfConstruction: 200, Ef: 10, Seed: 1})
+	for i, v := range s.Base {
+		if err := x.Add(fmt.Sprint(i), v, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	i := 0
+	for ; b.Loop(); i++ {
+		x.Search(s.Queries[i%len(s.Queries)], 10, nil)
+	}
+	// CPU time, which other processes on a shared machine do not inflate
+	// as they do the wall clock's.
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(i), "cpu-ns/op")
 }

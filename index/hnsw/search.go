@@ -61,13 +61,17 @@ func (s *searcher) seen(id uint32) bool {
 // greedy walks layer l from cur (at rank d from q) to the nearest node it
 // can reach by steps that each get nearer.
 func (x *Index) greedy(q []float32, cur uint32, d float32, l int) (uint32, float32) {
+	rank := x.rank
 	for changed := true; changed; {
 		changed = false
 		lst := x.list(cur, l)
 		n := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
 		for i := 1; i <= n; i++ {
 			nb := atomic.LoadUint32(&lst[i])
-			if dn := x.rank(q, x.vec(nb)); dn < d {
+			if i < n {
+				index.Prefetch(x.vec(atomic.LoadUint32(&lst[i+1])))
+			}
+			if dn := rank(q, x.vec(nb)); dn < d {
 				cur, d, changed = nb, dn, true
 			}
 		}
@@ -81,55 +85,66 @@ func (x *Index) greedy(q []float32, cur uint32, d float32, l int) (uint32, float
 // reached is a candidate to expand, accepted or not, so deleted and
 // filtered nodes still lead the search on.
 func (x *Index) searchLayer(s *searcher, q []float32, ep uint32, d float32, ef, l int, accept index.Filter) {
+	// The loop works on locals, not on s's and x's fields: the calls it
+	// makes would have the compiler load those again each time, and every
+	// store of a slice into s would pass the garbage collector's write
+	// barrier. s takes the queues back at the end.
 	s.reset()
-	s.cand, s.top = s.cand[:0], s.top[:0]
-	s.seen(ep)
-	s.cand = pushMin(s.cand, item{d, ep})
+	visited, gen, rank := s.visited, s.gen, x.rank
+	cand, top, next := s.cand[:0], s.top[:0], s.next[:0]
+	defer func() { s.cand, s.top, s.next = cand, top, next }()
+	visited[ep] = gen
+	cand = pushMin(cand, item{d, ep})
 	bound := float32(math.Inf(1)) // rank of the farthest in top once it is full
-	if x.accepted(ep, accept) {
-		s.top = pushMin(s.top, item{-d, ep})
+	// Without a filter or deleted nodes (mu keeps x.dead still), every node
+	// is accepted: the usual search skips the check and its cache line.
+	all := accept == nil && x.dead == 0
+	if all || x.accepted(ep, accept) {
+		top = pushMin(top, item{-d, ep})
 		if ef == 1 {
 			bound = d
 		}
 	}
-	for len(s.cand) > 0 {
+	for len(cand) > 0 {
 		var c item
-		c, s.cand = popMin(s.cand)
+		c, cand = popMin(cand)
 		if c.d > bound {
 			break
 		}
 		lst := x.list(c.id, l)
 		n := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
-		next := s.next[:0]
+		next = next[:0]
 		for i := 1; i <= n; i++ {
-			if nb := atomic.LoadUint32(&lst[i]); !s.seen(nb) {
+			if nb := atomic.LoadUint32(&lst[i]); visited[nb] != gen {
+				visited[nb] = gen
 				next = append(next, nb)
 			}
 		}
-		s.next = next
-		// While one neighbour's distance is measured, the next one's block
-		// (its vector and its list, 6 to 10 cache lines) is on its way.
+		// While one neighbour's distance is measured, the next one's vector
+		// is on its way.
 		if len(next) > 0 {
-			index.Prefetch(x.block(next[0]))
+			index.Prefetch(x.vec(next[0]))
 		}
 		for j, nb := range next {
 			if j+1 < len(next) {
-				index.Prefetch(x.block(next[j+1]))
+				index.Prefetch(x.vec(next[j+1]))
 			}
-			dn := x.rank(q, x.vec(nb))
+			dn := rank(q, x.vec(nb))
 			if dn >= bound {
 				continue
 			}
-			s.cand = pushMin(s.cand, item{dn, nb})
-			if !x.accepted(nb, accept) {
+			cand = pushMin(cand, item{dn, nb})
+			if !all && !x.accepted(nb, accept) {
 				continue
 			}
-			s.top = pushMin(s.top, item{-dn, nb})
-			if len(s.top) > ef {
-				_, s.top = popMin(s.top)
+			if len(top) < ef {
+				top = pushMin(top, item{-dn, nb})
+			} else { // dn < bound: nb takes the farthest's place
+				top[0] = item{-dn, nb}
+				siftDown(top)
 			}
-			if len(s.top) == ef {
-				bound = -s.top[0].d
+			if len(top) == ef {
+				bound = -top[0].d
 			}
 		}
 	}
@@ -252,6 +267,13 @@ func popMin(h []item) (item, []item) {
 	top, n := h[0], len(h)-1
 	h[0] = h[n]
 	h = h[:n]
+	siftDown(h)
+	return top, h
+}
+
+// siftDown moves h[0] down to its place in the min-heap h.
+func siftDown(h []item) {
+	n := len(h)
 	for i := 0; ; {
 		c := 2*i + 1
 		if c >= n {
@@ -266,5 +288,4 @@ func popMin(h []item) (item, []item) {
 		h[i], h[c] = h[c], h[i]
 		i = c
 	}
-	return top, h
 }
