@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ctrecon/ctrecon/index"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -54,8 +55,8 @@ func WriteTable(w io.Writer, results []Result) error {
 }
 
 // Plot draws recall@k against queries per second (logarithmic), one line
-// per tool and build (the settings that share every parameter but ef), and
-// writes it as a PNG to path.
+// per tool and build (the settings that differ only in search parameters,
+// such as HNSW's ef or IVF's nprobe), and writes it as a PNG to path.
 func Plot(path, title string, results []Result) error {
 	p := plot.New()
 	p.Title.Text = title
@@ -69,7 +70,14 @@ func Plot(path, title string, results []Result) error {
 	var names []string
 	for _, r := range results {
 		build := maps.Clone(r.Params)
-		delete(build, "ef")
+		delete(build, "ef") // the peers' search parameter
+		if kind, err := index.KindNamed(r.Index); err == nil {
+			for _, p := range kind.Params {
+				if p.Search {
+					delete(build, p.Name)
+				}
+			}
+		}
 		name := r.Tool + " " + r.Index + " " + ParamString(build)
 		if _, ok := series[name]; !ok {
 			names = append(names, name)
@@ -92,5 +100,5 @@ func Plot(path, title string, results []Result) error {
 	}
 	p.Add(plotter.NewGrid())
 	p.BackgroundColor = color.White
-	return p.Save(8*vg.Inch, 5*vg.Inch, path)
+	return p.Save(8*vg.Inch, 6*vg.Inch, path)
 }
