@@ -1,6 +1,7 @@
 package index
 
 import (
+	"encoding/gob"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -17,6 +18,10 @@ const MaxK = 1000
 
 // DefaultK is k when a search request gives none.
 const DefaultK = 10
+
+// A saved index keeps its metas with encoding/gob, which must know the
+// concrete types it meets in them: the feature vectors AddFeature stores.
+func init() { gob.Register(features.Vector{}) }
 
 // AddFeature stores a feature vector in ix under its key (features.Vector.Key)
 // after validating it. The meta stored is v without its values, which the

@@ -37,6 +37,7 @@ var commands = []command{
 	{"cancel", "cancel a queued, waiting or running job", runCancel},
 	{"jobs", "list every job", runJobs},
 	{"search", "find the series or slices most like one, from a running service", runSearch},
+	{"index", "index bench: measure a similarity index's recall, speed, build time and memory", runIndex},
 }
 
 func usage(w io.Writer) {
