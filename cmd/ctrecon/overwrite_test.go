@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // phantom refuses an output folder that is not empty, naming it, whether
@@ -43,5 +48,40 @@ func TestPhantomRefusesNonEmptyFolder(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(filepath.Join(user, "notes.txt")); string(data) != "mine" {
 		t.Errorf("the user's file holds %q", data)
+	}
+}
+
+// A second serve on the data folder of a running one (its JetStream store
+// and its workers' folders) is refused, naming the folder and the process
+// that holds it; the first keeps serving.
+func TestServeDataFolderLocked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs serve processes")
+	}
+	bin := buildCtrecon(t)
+	data := filepath.Join(t.TempDir(), "data")
+	args := []string{"serve", "--data", data, "--nats-port", "-1", "--http", "127.0.0.1:0", "--device", "cpu"}
+	first := exec.Command(bin, args...)
+	logPath := filepath.Join(t.TempDir(), "serve.log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	first.Stdout, first.Stderr = log, log
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Process.Signal(syscall.SIGINT); first.Wait() })
+	waitLog(t, logPath, "msg=serving")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang guard
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	want := fmt.Sprintf("process %d", first.Process.Pid)
+	if err == nil || !strings.Contains(string(out), data) || !strings.Contains(string(out), want) {
+		t.Errorf("second serve on %s: err = %v, output:\n%s\nwant a refusal naming the folder and %s", data, err, out, want)
+	}
+	if first.ProcessState != nil {
+		t.Errorf("the first serve stopped: %v", first.ProcessState)
 	}
 }
