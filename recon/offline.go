@@ -2,6 +2,7 @@ package recon
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -271,7 +272,7 @@ func (r *runner) final(path string) string {
 func (r *runner) reconstruct(ctx context.Context) error {
 	start := time.Now()
 	var err error
-	if r.pre, err = sinogram.NewPreprocessor(r.scan, sinogram.PreprocessOptions{}); err != nil {
+	if r.pre, err = sinogram.NewPreprocessor(r.scan, preprocessing); err != nil {
 		return err
 	}
 	prep := time.Since(start)
@@ -457,10 +458,38 @@ func (j *Job) OfflineID() string {
 //
 //	frame of reference  the scan: every bin and every job of one acquisition
 //	study               scan.json's study.instance_uid, else the scan and the job ID
-//	series              the scan, the job ID and the bin
+//	series              the scan, the job ID, the bin and the settings that
+//	                    make its pixels (Job.pixelSettings)
 //	SOP instance        the series and the slice (dicomio.WriteSeries)
 func scanUID(scan *sinogram.Scan, kind string, more ...string) string {
 	return dicomio.DeriveUID(append(append([]string{kind}, scan.Identity()...), more...)...)
+}
+
+// preprocessing is how every job turns counts into line integrals.
+var preprocessing = sinogram.PreprocessOptions{}
+
+// pixelSettings returns a hash (16 hex digits of SHA-256) of everything
+// besides the scan and the bin that makes the pixels of a series of the job
+// on grid: the grid itself, the filter (window, cut-off, padding, defaults
+// filled in), what happens outside the field of view, the water region and
+// the pre-processing. Its series UIDs derive from it, so that the same job
+// done again writes the same UIDs and the same job ID with other settings
+// (a finer voxel) writes other series, not other images under the same
+// UIDs. Where the work is done (device, threads, batch) is left out.
+func (j *Job) pixelSettings(grid fdk.Grid) string {
+	cutoff, padding := cmp.Or(j.Filter.Cutoff, 1), cmp.Or(j.Filter.Padding, 2) // fdk's defaults
+	// plain data: Marshal cannot fail
+	data, _ := json.Marshal(struct {
+		Grid           fdk.Grid
+		Window         string
+		Cutoff         float64
+		Padding        float64
+		KeepOutsideFOV bool
+		WaterROI       *Sphere
+		Preprocessing  sinogram.PreprocessOptions
+	}{grid, j.filterWindow(), cutoff, padding, j.KeepOutsideFOV, j.WaterROI, preprocessing})
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:8])
 }
 
 // dicomStudy returns the DICOM study of job on scan: the manifest's
@@ -506,7 +535,7 @@ func (r *runner) writeSeries(context.Context) error {
 	for i, b := range r.bins {
 		bin := r.scan.Bins[b]
 		s, err := dicomio.WriteSeries(dir, st, dicomio.Bin{Index: b, LowKeV: bin.LowKeV, HighKeV: bin.HighKeV, MuWater: r.mus[i],
-			SeriesInstanceUID: scanUID(r.scan, "series", r.job.ID, strconv.Itoa(b))},
+			SeriesInstanceUID: scanUID(r.scan, "series", r.job.ID, strconv.Itoa(b), r.job.pixelSettings(r.grid))},
 			r.vols[i], dicomOptions(r.scan, &r.job, r.fov))
 		if err != nil {
 			return err
