@@ -138,6 +138,9 @@ func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
+	if err := checkInput(job.Input); err != nil {
+		return nil, err
+	}
 	if !isSpectral(job.Input) {
 		return runPlastimatch(ctx, job, opts)
 	}

@@ -2,8 +2,10 @@ package recon
 
 import (
 	"context"
+	"errors"
 	"image/png"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +22,23 @@ import (
 func isSpectral(dir string) bool {
 	_, err := os.Stat(filepath.Join(dir, sinogram.ManifestName))
 	return err == nil
+}
+
+// checkInput fails, naming the input field, unless dir is a folder that
+// holds a scan of either kind: scan.json, or plastimatch projections.
+func checkInput(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return jobErr("input", "%s: no such folder", dir)
+	case err != nil:
+		return jobErr("input", "%v", err)
+	case !fi.IsDir():
+		return jobErr("input", "%s is a file, not a scan folder", dir)
+	case !isSpectral(dir) && !isPlastimatch(dir):
+		return jobErr("input", "%s holds neither a spectral scan (%s) nor plastimatch projections (*.pfm and *.txt)", dir, sinogram.ManifestName)
+	}
+	return nil
 }
 
 // isPlastimatch reports whether dir holds plastimatch projections.
