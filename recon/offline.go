@@ -280,7 +280,7 @@ func (r *runner) reconstruct(ctx context.Context) error {
 	}
 	prep := time.Since(start)
 	g := &r.scan.Geometry
-	rec, err := r.job.reconstructor(g, len(r.bins), r.opts, r.rep)
+	rec, err := r.job.reconstructor(ctx, g, len(r.bins), r.opts, r.rep)
 	if err != nil {
 		return err
 	}
@@ -327,9 +327,12 @@ func (r *runner) reconstruct(ctx context.Context) error {
 // what the geometry makes of the scan: the grid and its classes to
 // opts.Log; where it lacks data, and a grid that reaches beyond the field
 // of view (not the corners of one that spans it: FOVReport.Fits), to the
-// report's warnings and the log. The report gets the field of view.
-func (j *Job) reconstructor(g *fdk.Geometry, bins int, opts Options, rep *Report) (*fdk.Reconstructor, error) {
-	rec, err := fdk.New(g, rep.Grid, bins, j.options(opts.Backprojector))
+// report's warnings and the log. The report gets the field of view. The
+// reconstruction stops, mid-batch on the CPU, when ctx ends.
+func (j *Job) reconstructor(ctx context.Context, g *fdk.Geometry, bins int, opts Options, rep *Report) (*fdk.Reconstructor, error) {
+	o := j.options(opts.Backprojector)
+	o.Context = ctx // a cancelled job stops mid-batch
+	rec, err := fdk.New(g, rep.Grid, bins, o)
 	if err != nil {
 		return nil, err
 	}

@@ -128,7 +128,7 @@ func runPlastimatch(ctx context.Context, job Job, opts Options) (*Report, error)
 // and back-projecting the last ones.
 func reconstructFolder(ctx context.Context, job *Job, opts Options, folder *sinogram.Folder, rep *Report) (*fdk.Volume, error) {
 	g := &folder.Geometry
-	rec, err := job.reconstructor(g, 1, opts, rep)
+	rec, err := job.reconstructor(ctx, g, 1, opts, rep)
 	if err != nil {
 		return nil, err
 	}

@@ -85,3 +85,56 @@ func TestServeDataFolderLocked(t *testing.T) {
 		t.Errorf("the first serve stopped: %v", first.ProcessState)
 	}
 }
+
+// recon stopped by SIGTERM (as kill, systemd and container runtimes stop
+// it) mid-reconstruction exits with an error and leaves nothing beside
+// its output: no staging folder, no temporary file, no output.
+func TestReconTerminatedCleansUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and reconstructs")
+	}
+	bin := buildCtrecon(t)
+	dir := t.TempDir()
+	scan := filepath.Join(dir, "scan")
+	if out, err := exec.Command(bin, "phantom", "--spectral", "--views", "30", "-o", scan).CombinedOutput(); err != nil {
+		t.Fatalf("phantom: %v\n%s", err, out)
+	}
+	outs := filepath.Join(dir, "outs")
+	if err := os.Mkdir(outs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard
+	defer cancel()
+	// The default grid, 512x512x128 voxels, in one batch of every view: a
+	// back-projection that runs for seconds.
+	cmd := exec.CommandContext(ctx, bin, "recon", "-i", scan, "-o", filepath.Join(outs, "x8"), "--bins", "0", "--batch", "30", "--device", "cpu")
+	logPath := filepath.Join(dir, "recon.log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, logPath, "volume grid")
+	time.Sleep(500 * time.Millisecond) // into the back-projection; not a timing assertion
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	signalled := time.Now()
+	err = cmd.Wait()
+	data, _ := os.ReadFile(logPath)
+	t.Logf("recon exited %.1f s after SIGTERM: %v\n%s", time.Since(signalled).Seconds(), err, data)
+	if err == nil || ctx.Err() != nil {
+		t.Errorf("recon after SIGTERM: err = %v, want it to stop with an error before the hang guard", err)
+	}
+	if cmd.ProcessState != nil && !cmd.ProcessState.Exited() {
+		t.Errorf("recon was killed by the signal (%v) instead of stopping on it", cmd.ProcessState)
+	}
+	left, _ := os.ReadDir(outs)
+	for _, e := range left {
+		t.Errorf("left behind in %s: %s", outs, e.Name())
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"os/user"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
@@ -22,8 +23,12 @@ import (
 
 const defaultNATS = "nats://127.0.0.1:4222"
 
+// signalContext returns a context that ends at SIGINT or SIGTERM (what
+// kill, systemd and container runtimes send), so that every command stops
+// as at an interrupt: the reconstruction within moments, and what it
+// staged removed.
 func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt)
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 // runWorker runs workers against a NATS server until interrupted.
