@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -330,5 +331,26 @@ func TestOldServerRefused(t *testing.T) {
 				t.Errorf("%s: error %q does not name %q", name, err, want)
 			}
 		}
+	}
+}
+
+// acquire --simulate with no server at the URL fails naming it before it
+// simulates anything (it simulated the whole scan, silently for 45 s,
+// before connecting): nothing is written to the temporary folder.
+func TestAcquireSimulateConnectsFirst(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "nats://" + l.Addr().String()
+	l.Close()
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	err = within(t, time.Minute, "acquire", func() error { return runAcquire([]string{"--nats", url, "--simulate", "--views", "4"}) })
+	if !errors.Is(err, bus.ErrUnreachable) || !strings.Contains(err.Error(), url) {
+		t.Errorf("err = %v, want bus.ErrUnreachable naming %s", err, url)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("acquire simulated a scan (%s) before connecting", left[0].Name())
 	}
 }

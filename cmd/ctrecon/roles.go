@@ -87,17 +87,23 @@ func runAcquire(args []string) error {
 			return err
 		}
 	}
+	if *simulate == (*in != "") {
+		return fmt.Errorf("give -i SCAN_DIR or --simulate")
+	}
 	ctx, stop := signalContext()
 	defer stop()
-	dir, err := scanToStream(*in, *simulate, *views)
-	if err != nil {
-		return err
-	}
-	b, err := n.connect(ctx, "ctrecon-acquire")
+	b, err := n.connect(ctx, "ctrecon-acquire") // before simulating: no server fails in seconds
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	dir := *in
+	if *simulate {
+		if dir, err = simulateScan(*views); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	}
 	var bar *progress.Bar
 	opts := recon.AcquireOptions{Pace: *pace, ScanID: *scanID,
 		Started: func(id string) { fmt.Printf("streaming scan %s\n", id) },
@@ -115,21 +121,20 @@ func runAcquire(args []string) error {
 	return nil
 }
 
-// scanToStream returns the folder to stream: in, or a new simulated scan.
-func scanToStream(in string, simulate bool, views int) (string, error) {
-	switch {
-	case simulate == (in != ""):
-		return "", fmt.Errorf("give -i SCAN_DIR or --simulate")
-	case in != "":
-		return in, nil
-	}
+// simulateScan simulates a scan of views views into a new temporary
+// folder, for the caller to remove.
+func simulateScan(views int) (string, error) {
 	dir, err := os.MkdirTemp("", "ctrecon-simulated-")
 	if err != nil {
 		return "", err
 	}
 	spec := scansim.DefaultSpec()
 	spec.Views, spec.ScanID = views, "SIM-"+time.Now().UTC().Format("20060102-150405")
-	return dir, scansim.Simulate(dir, spec)
+	if err := scansim.Simulate(dir, spec); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("--simulate: %w", err)
+	}
+	return dir, nil
 }
 
 // runSubmit submits a job: a JSON spec, or a scan folder with recon flags
