@@ -54,7 +54,7 @@ var errSpectralPNG = jobErr("png", "only a plastimatch folder's volume is drawn 
 // checkPlastimatch refuses what a plastimatch folder's job cannot do: the
 // fields only a spectral scan uses (it has one bin, no water calibration
 // and no patient or study, and becomes a volume, not DICOM), and an output
-// or a picture that is not a .mha or a .png.
+// or a picture that is not a .mha or a .png, or that exists already.
 func (j *Job) checkPlastimatch() error {
 	for _, f := range []struct {
 		field string
@@ -73,6 +73,11 @@ func (j *Job) checkPlastimatch() error {
 	}
 	if j.PNG != "" && !strings.EqualFold(filepath.Ext(j.PNG), ".png") {
 		return jobErr("png", "%s: want a .png file", j.PNG)
+	}
+	for _, f := range []struct{ field, path string }{{"output", j.Output}, {"png", j.PNG}} {
+		if _, err := os.Lstat(f.path); f.path != "" && err == nil {
+			return jobErr(f.field, "%s exists: a new file is written, never one replaced; remove it or give another name", f.path)
+		}
 	}
 	return nil
 }
