@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ctrecon/ctrecon/recon"
+	"github.com/ctrecon/ctrecon/sinogram"
 )
 
 // phantom refuses an output folder that is not empty, naming it, whether
@@ -136,5 +140,46 @@ func TestReconTerminatedCleansUp(t *testing.T) {
 	left, _ := os.ReadDir(outs)
 	for _, e := range left {
 		t.Errorf("left behind in %s: %s", outs, e.Name())
+	}
+}
+
+// A voxel size that gives fewer than 8 voxels across the field of view, or
+// more voxels than a volume may have, is refused before anything runs,
+// naming --voxel (volume.voxel_mm in a job file) and the field of view in
+// mm. Before, --voxel 1e9 reconstructed 1x1x1 voxels and --voxel 1e-6 was
+// "volume: invalid geometry".
+func TestVoxelSizeFitsFieldOfView(t *testing.T) {
+	dir, scan := phantomScans(t)
+	nowhere := []string{"--nats", "nats://127.0.0.1:1"}
+	for _, tc := range []struct {
+		run  func([]string) error
+		args []string
+		want string
+	}{
+		{runRecon, []string{"-i", scan, "-o", dir + "/out1", "--voxel", "1e9"}, "--voxel: 1e+09 mm is 3.8e-08 voxels across the field of view (a cylinder 37.7 mm across"},
+		{runRecon, []string{"-i", scan, "-o", dir + "/out2", "--voxel", "1e-6"}, "--voxel: 1e-06 mm needs"},
+		{runRecon, []string{"-i", dir + "/pfm", "-o", dir + "/x.mha", "--voxel", "1e9"}, "--voxel: 1e+09 mm is"},
+		{runSubmit, append(nowhere, "-i", scan, "--voxel", "1e-6"), "--voxel: 1e-06 mm needs"},
+	} {
+		err := tc.run(tc.args)
+		if !errors.Is(err, recon.ErrJob) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "field of view") {
+			t.Errorf("%q: err = %v, want recon.ErrJob saying %q", tc.args, err, tc.want)
+		}
+	}
+	job, err := recon.ParseJob([]byte(`{"input":"` + scan + `","volume":{"voxel_mm":1e9}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := sinogram.ReadManifest(scan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := recon.Check(manifest, *job); err == nil || !strings.Contains(err.Error(), "volume.voxel_mm[0]: 1e+09 mm is") {
+		t.Errorf("a job file with voxel_mm 1e9: err = %v, want it refused naming volume.voxel_mm", err)
+	}
+	for _, out := range []string{"out1", "out2", "x.mha"} {
+		if _, err := os.Stat(filepath.Join(dir, out)); err == nil {
+			t.Errorf("a refused recon wrote %s", out)
+		}
 	}
 }
