@@ -368,8 +368,11 @@ const minAcross = 8
 // volume.voxel_mm and the field of view in mm.
 func (j *Job) checkVoxel(g *fdk.Geometry) error {
 	vox := j.Volume.VoxelMM
+	if vox == (Triple[float64]{}) || g == nil {
+		return nil
+	}
 	fov, err := fdk.FieldOfView(g)
-	if vox == (Triple[float64]{}) || err != nil || fov == (fdk.Cylinder{}) {
+	if err != nil || fov == (fdk.Cylinder{}) {
 		return nil // fdk.NewGrid reports a geometry without one
 	}
 	ext := [3]float64{2 * fov.Radius, 2 * fov.Radius, fov.ZMax - fov.ZMin}
