@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
@@ -181,5 +183,15 @@ func TestVoxelSizeFitsFieldOfView(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, out)); err == nil {
 			t.Errorf("a refused recon wrote %s", out)
 		}
+	}
+}
+
+// status of a job that does not exist says so, naming it, instead of
+// "bus: ... bus: not found".
+func TestStatusUnknownJob(t *testing.T) {
+	_, srv := bustest.Start(t, bus.Config{})
+	err := runStatus([]string{"--nats", srv.ClientURL(), "nosuchjob"})
+	if err == nil || !strings.HasPrefix(err.Error(), "no job nosuchjob") {
+		t.Errorf("err = %v, want it to say there is no job nosuchjob", err)
 	}
 }

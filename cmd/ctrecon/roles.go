@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -340,6 +341,9 @@ func listJobs(name string, args []string, one bool) error {
 	var list []bus.Status
 	if one {
 		st, err := b.GetStatus(ctx, fs.Arg(0))
+		if errors.Is(err, bus.ErrNotFound) {
+			return fmt.Errorf("no job %s (ctrecon jobs lists them)", fs.Arg(0))
+		}
 		if err != nil {
 			return err
 		}
