@@ -45,6 +45,18 @@ func uidsOf(t *testing.T, rep *Report) map[string][4]string {
 	return out
 }
 
+// runUIDs runs j into a new folder and returns the UIDs of its files
+// (uidsOf).
+func runUIDs(t *testing.T, j Job) map[string][4]string {
+	t.Helper()
+	j.Output = t.TempDir()
+	rep, err := Run(context.Background(), j, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uidsOf(t, rep)
+}
+
 var uidPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$`)
 
 // The same job run twice into two folders writes the same study, series,
@@ -54,14 +66,7 @@ var uidPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$`)
 func TestRunUIDsAreDeterministic(t *testing.T) {
 	job := smallJob(t)
 	job.ID, job.Bins, job.Volume.Dim = "uids-1", []int{1, 3}, [3]int{24, 24, 2}
-	run := func(j Job) map[string][4]string {
-		j.Output = t.TempDir()
-		rep, err := Run(context.Background(), j, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return uidsOf(t, rep)
-	}
+	run := func(j Job) map[string][4]string { return runUIDs(t, j) }
 	first, again := run(job), run(job)
 	job.ID = "uids-2"
 	other := run(job)
@@ -198,14 +203,7 @@ func TestRunDICOMIdentity(t *testing.T) {
 func TestRunUIDsFollowSettings(t *testing.T) {
 	job := smallJob(t)
 	job.ID, job.Bins, job.Volume.Dim = "uids-settings", []int{1}, [3]int{24, 24, 2}
-	run := func(j Job) map[string][4]string {
-		j.Output = t.TempDir()
-		rep, err := Run(context.Background(), j, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return uidsOf(t, rep)
-	}
+	run := func(j Job) map[string][4]string { return runUIDs(t, j) }
 	first := run(job)
 	coarser := job
 	coarser.Volume.VoxelMM = Triple[float64]{0.5, 0.5, 0.5}

@@ -68,16 +68,7 @@ func TestServeDataFolderLocked(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	args := []string{"serve", "--data", data, "--nats-port", "-1", "--http", "127.0.0.1:0", "--device", "cpu"}
 	first := exec.Command(bin, args...)
-	logPath := filepath.Join(t.TempDir(), "serve.log")
-	log, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	first.Stdout, first.Stderr = log, log
-	if err := first.Start(); err != nil {
-		t.Fatal(err)
-	}
+	logPath := startLogged(t, first)
 	t.Cleanup(func() { first.Process.Signal(syscall.SIGINT); first.Wait() })
 	waitLog(t, logPath, "msg=serving")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang guard
@@ -114,23 +105,14 @@ func TestReconTerminatedCleansUp(t *testing.T) {
 	// The default grid, 512x512x128 voxels, in one batch of every view: a
 	// back-projection that runs for seconds.
 	cmd := exec.CommandContext(ctx, bin, "recon", "-i", scan, "-o", filepath.Join(outs, "x8"), "--bins", "0", "--batch", "30", "--device", "cpu")
-	logPath := filepath.Join(dir, "recon.log")
-	log, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	logPath := startLogged(t, cmd)
 	waitLog(t, logPath, "volume grid")
 	time.Sleep(500 * time.Millisecond) // into the back-projection; not a timing assertion
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	signalled := time.Now()
-	err = cmd.Wait()
+	err := cmd.Wait()
 	data, _ := os.ReadFile(logPath)
 	t.Logf("recon exited %.1f s after SIGTERM: %v\n%s", time.Since(signalled).Seconds(), err, data)
 	if err == nil || ctx.Err() != nil {
@@ -194,4 +176,21 @@ func TestStatusUnknownJob(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "no job nosuchjob") {
 		t.Errorf("err = %v, want it to say there is no job nosuchjob", err)
 	}
+}
+
+// startLogged starts cmd with its output in a log file, whose path it
+// returns.
+func startLogged(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "log")
+	log, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
