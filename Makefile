@@ -30,6 +30,7 @@ run: build
 
 # demo reconstructs an exact Shepp-Logan scan and prints accuracy and speed.
 demo: build
+	rm -rf out/demo
 	$(BIN) demo -o out/demo
 
 # deps installs the peer tools the tests and benchmarks compare against (hnswlib and faiss

@@ -1,6 +1,7 @@
 package fdk
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -127,7 +128,8 @@ type cpuAccumulator struct {
 	det     Detector
 	grid    Grid
 	threads int
-	fov     *FOV // if set, voxels outside it are skipped
+	fov     *FOV            // if set, voxels outside it are skipped
+	ctx     context.Context // if set, Add stops once it ends
 	vols    []*Volume
 	padded  [][]float32 // reused padded copies of a batch's images
 }
@@ -158,6 +160,10 @@ func (a *cpuAccumulator) Add(batch []Filtered) error {
 	nx, ny, nz := a.grid.Dim[0], a.grid.Dim[1], a.grid.Dim[2]
 	rows := ny * nz
 	const chunk = 4
+	var stop <-chan struct{} // nil, never ready, without a context
+	if a.ctx != nil {
+		stop = a.ctx.Done()
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range a.threads {
@@ -167,6 +173,11 @@ func (a *cpuAccumulator) Add(batch []Filtered) error {
 				start := int(next.Add(chunk)) - chunk
 				if start >= rows {
 					return
+				}
+				select {
+				case <-stop:
+					return
+				default:
 				}
 				for r := start; r < min(start+chunk, rows); r++ {
 					y, z := r%ny, r/ny
@@ -181,8 +192,14 @@ func (a *cpuAccumulator) Add(batch []Filtered) error {
 		})
 	}
 	wg.Wait()
+	if a.ctx != nil {
+		return a.ctx.Err()
+	}
 	return nil
 }
+
+// interruptBy makes Add stop within a chunk of rows once ctx ends.
+func (a *cpuAccumulator) interruptBy(ctx context.Context) { a.ctx = ctx }
 
 // prepare validates a batch and pads its images.
 func (a *cpuAccumulator) prepare(batch []Filtered) ([]paddedView, error) {

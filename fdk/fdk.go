@@ -1,6 +1,7 @@
 package fdk
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -35,6 +36,10 @@ type Options struct {
 	// Progress, if set, is called after each back-projected batch with the
 	// number of views done and the total.
 	Progress func(done, total int)
+	// Context, if set, stops the reconstruction when it ends: Add and
+	// Finish then return its error, the CPU back-projector within a few
+	// rows of the volume, not at the end of its batch.
+	Context context.Context
 }
 
 func (o *Options) defaults() {
@@ -161,8 +166,15 @@ func (r *Reconstructor) start(grid Grid) error {
 	}
 	var err error
 	r.acc, err = r.opts.Backprojector.Start(r.bpViews, r.bpDet, grid, r.bins)
+	if c, ok := r.acc.(interruptible); ok && r.opts.Context != nil {
+		c.interruptBy(r.opts.Context)
+	}
 	return err
 }
+
+// interruptible is an Accumulator whose Add stops part-way, returning the
+// context's error, once the context ends.
+type interruptible interface{ interruptBy(context.Context) }
 
 // Widen returns the detector and views widened by left and right zero
 // columns, as the reconstructor does for a displaced detector (see
@@ -281,6 +293,9 @@ func firstNonFinite(img []float32, threads int) int {
 func (r *Reconstructor) flush() error {
 	if len(r.pending) == 0 {
 		return nil
+	}
+	if ctx := r.opts.Context; ctx != nil && ctx.Err() != nil {
+		return ctx.Err()
 	}
 	if !r.deviceFilter {
 		start := time.Now()

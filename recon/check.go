@@ -86,10 +86,14 @@ func checkOnBus(ctx context.Context, b *bus.Bus, job Job) error {
 }
 
 // check runs before the reconstruction what can fail after it: Check, the
-// output folder (writable, with room for the outputs) and the PACS (it
-// answers).
+// output folder (still new, empty or the job's: a streamed job may have
+// waited minutes for its scan since the worker first looked; writable,
+// with room for the outputs) and the PACS (it answers).
 func (r *runner) check(ctx context.Context) error {
 	if err := Check(r.scan, r.job); err != nil {
+		return err
+	}
+	if _, err := checkOutput(r.job.Output, r.job.ID); err != nil {
 		return err
 	}
 	if err := checkSpace(r.dir, outputBytes(r.grid, len(r.bins), r.job.WriteMHA)); err != nil {

@@ -45,6 +45,18 @@ func uidsOf(t *testing.T, rep *Report) map[string][4]string {
 	return out
 }
 
+// runUIDs runs j into a new folder and returns the UIDs of its files
+// (uidsOf).
+func runUIDs(t *testing.T, j Job) map[string][4]string {
+	t.Helper()
+	j.Output = t.TempDir()
+	rep, err := Run(context.Background(), j, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uidsOf(t, rep)
+}
+
 var uidPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$`)
 
 // The same job run twice into two folders writes the same study, series,
@@ -54,14 +66,7 @@ var uidPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$`)
 func TestRunUIDsAreDeterministic(t *testing.T) {
 	job := smallJob(t)
 	job.ID, job.Bins, job.Volume.Dim = "uids-1", []int{1, 3}, [3]int{24, 24, 2}
-	run := func(j Job) map[string][4]string {
-		j.Output = t.TempDir()
-		rep, err := Run(context.Background(), j, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return uidsOf(t, rep)
-	}
+	run := func(j Job) map[string][4]string { return runUIDs(t, j) }
 	first, again := run(job), run(job)
 	job.ID = "uids-2"
 	other := run(job)
@@ -189,5 +194,34 @@ func TestRunDICOMIdentity(t *testing.T) {
 	frame := dicomAttrs(t, filepath.Join(other.Bins[0].Dir, "IM_0001.dcm"), tag.FrameOfReferenceUID)[0]
 	if frame == got[7] {
 		t.Errorf("two acquisitions share the frame of reference %s", frame)
+	}
+}
+
+// The same job ID with other reconstruction settings (a coarser voxel, a
+// filter cut-off) writes other series and instance UIDs: other pixels
+// never go under the UIDs of an earlier run. The study stays the job's.
+func TestRunUIDsFollowSettings(t *testing.T) {
+	job := smallJob(t)
+	job.ID, job.Bins, job.Volume.Dim = "uids-settings", []int{1}, [3]int{24, 24, 2}
+	run := func(j Job) map[string][4]string { return runUIDs(t, j) }
+	first := run(job)
+	coarser := job
+	coarser.Volume.VoxelMM = Triple[float64]{0.5, 0.5, 0.5}
+	cut := job
+	cut.Filter.Cutoff = 0.5
+	for what, j := range map[string]Job{"another voxel size": coarser, "another cut-off": cut} {
+		other := run(j)
+		for name, u := range first {
+			o, ok := other[name]
+			if !ok {
+				t.Fatalf("%s: no %s", what, name)
+			}
+			if o[0] != u[0] {
+				t.Errorf("%s, %s: study %s, was %s: the study is the scan's and the job's", what, name, o[0], u[0])
+			}
+			if o[1] == u[1] || o[2] == u[2] {
+				t.Errorf("%s, %s: same series %s or instance %s UID as the first run", what, name, u[1], u[2])
+			}
+		}
 	}
 }

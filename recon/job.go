@@ -357,6 +357,50 @@ func (j *Job) checkGrid() error {
 	return nil
 }
 
+// minAcross is the fewest voxels a grid may have across the diameter of
+// the field of view: fewer image nothing.
+const minAcross = 8
+
+// checkVoxel refuses a voxel size that gives no useful grid on geometry g:
+// fewer than minAcross voxels across the field of view's diameter (x or
+// y), or, with the dimensions left to cover the field of view, more than
+// maxVoxels voxels in all. Errors are *FieldError naming
+// volume.voxel_mm and the field of view in mm.
+func (j *Job) checkVoxel(g *fdk.Geometry) error {
+	vox := j.Volume.VoxelMM
+	if vox == (Triple[float64]{}) || g == nil {
+		return nil
+	}
+	fov, err := fdk.FieldOfView(g)
+	if err != nil || fov == (fdk.Cylinder{}) {
+		return nil // fdk.NewGrid reports a geometry without one
+	}
+	ext := [3]float64{2 * fov.Radius, 2 * fov.Radius, fov.ZMax - fov.ZMin}
+	for k := range 2 {
+		if vox[k] > 0 && ext[k]/vox[k] < minAcross {
+			return jobErr(fmt.Sprintf("volume.voxel_mm[%d]", k), "%g mm is %.2g voxels across the field of view (%v): give at most %.3g mm, for %d voxels across",
+				vox[k], ext[k]/vox[k], fov, ext[k]/minAcross, minAcross)
+		}
+	}
+	if j.Volume.Dim != (Triple[int]{}) {
+		return nil
+	}
+	n, finest := 1.0, math.Inf(1)
+	for k := range 3 {
+		if vox[k] > 0 {
+			finest = min(finest, vox[k])
+			n *= math.Ceil(ext[k] / vox[k])
+		} else {
+			n *= fdk.MaxChosenDim
+		}
+	}
+	if n > maxVoxels {
+		return jobErr("volume.voxel_mm", "%g mm needs %.3g voxels to cover the field of view (%v), at most %d: give a coarser voxel, or dimensions and an offset for a region",
+			finest, n, fov, int64(maxVoxels))
+	}
+	return nil
+}
+
 // maxVoxels is fdk.Grid's limit on a volume: 2^34 voxels, 64 GiB of float32.
 const maxVoxels = 1 << 34
 
@@ -388,6 +432,9 @@ func (j *Job) options(bp fdk.Backprojector) fdk.Options {
 // the job leaves zero from g's field of view (see VolumeSpec). Errors are
 // *FieldError naming the volume.
 func (j *Job) Grid(g *fdk.Geometry) (fdk.Grid, error) {
+	if err := j.checkVoxel(g); err != nil {
+		return fdk.Grid{}, err
+	}
 	grid, err := fdk.NewGrid(g, j.Volume.Dim, j.Volume.VoxelMM, fdk.Vec3(j.Volume.OffsetMM))
 	if err != nil {
 		return fdk.Grid{}, jobErr("volume", "%v", err)

@@ -2,6 +2,7 @@ package recon
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -137,6 +138,9 @@ func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
+	if err := checkInput(job.Input); err != nil {
+		return nil, err
+	}
 	if !isSpectral(job.Input) {
 		return runPlastimatch(ctx, job, opts)
 	}
@@ -271,12 +275,12 @@ func (r *runner) final(path string) string {
 func (r *runner) reconstruct(ctx context.Context) error {
 	start := time.Now()
 	var err error
-	if r.pre, err = sinogram.NewPreprocessor(r.scan, sinogram.PreprocessOptions{}); err != nil {
+	if r.pre, err = sinogram.NewPreprocessor(r.scan, preprocessing); err != nil {
 		return err
 	}
 	prep := time.Since(start)
 	g := &r.scan.Geometry
-	rec, err := r.job.reconstructor(g, len(r.bins), r.opts, r.rep)
+	rec, err := r.job.reconstructor(ctx, g, len(r.bins), r.opts, r.rep)
 	if err != nil {
 		return err
 	}
@@ -323,9 +327,12 @@ func (r *runner) reconstruct(ctx context.Context) error {
 // what the geometry makes of the scan: the grid and its classes to
 // opts.Log; where it lacks data, and a grid that reaches beyond the field
 // of view (not the corners of one that spans it: FOVReport.Fits), to the
-// report's warnings and the log. The report gets the field of view.
-func (j *Job) reconstructor(g *fdk.Geometry, bins int, opts Options, rep *Report) (*fdk.Reconstructor, error) {
-	rec, err := fdk.New(g, rep.Grid, bins, j.options(opts.Backprojector))
+// report's warnings and the log. The report gets the field of view. The
+// reconstruction stops, mid-batch on the CPU, when ctx ends.
+func (j *Job) reconstructor(ctx context.Context, g *fdk.Geometry, bins int, opts Options, rep *Report) (*fdk.Reconstructor, error) {
+	o := j.options(opts.Backprojector)
+	o.Context = ctx // a cancelled job stops mid-batch
+	rec, err := fdk.New(g, rep.Grid, bins, o)
 	if err != nil {
 		return nil, err
 	}
@@ -457,10 +464,38 @@ func (j *Job) OfflineID() string {
 //
 //	frame of reference  the scan: every bin and every job of one acquisition
 //	study               scan.json's study.instance_uid, else the scan and the job ID
-//	series              the scan, the job ID and the bin
+//	series              the scan, the job ID, the bin and the settings that
+//	                    make its pixels (Job.pixelSettings)
 //	SOP instance        the series and the slice (dicomio.WriteSeries)
 func scanUID(scan *sinogram.Scan, kind string, more ...string) string {
 	return dicomio.DeriveUID(append(append([]string{kind}, scan.Identity()...), more...)...)
+}
+
+// preprocessing is how every job turns counts into line integrals.
+var preprocessing = sinogram.PreprocessOptions{}
+
+// pixelSettings returns a hash (16 hex digits of SHA-256) of everything
+// besides the scan and the bin that makes the pixels of a series of the job
+// on grid: the grid itself, the filter (window, cut-off, padding, defaults
+// filled in), what happens outside the field of view, the water region and
+// the pre-processing. Its series UIDs derive from it, so that the same job
+// done again writes the same UIDs and the same job ID with other settings
+// (a finer voxel) writes other series, not other images under the same
+// UIDs. Where the work is done (device, threads, batch) is left out.
+func (j *Job) pixelSettings(grid fdk.Grid) string {
+	cutoff, padding := cmp.Or(j.Filter.Cutoff, 1), cmp.Or(j.Filter.Padding, 2) // fdk's defaults
+	// plain data: Marshal cannot fail
+	data, _ := json.Marshal(struct {
+		Grid           fdk.Grid
+		Window         string
+		Cutoff         float64
+		Padding        float64
+		KeepOutsideFOV bool
+		WaterROI       *Sphere
+		Preprocessing  sinogram.PreprocessOptions
+	}{grid, j.filterWindow(), cutoff, padding, j.KeepOutsideFOV, j.WaterROI, preprocessing})
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:8])
 }
 
 // dicomStudy returns the DICOM study of job on scan: the manifest's
@@ -506,7 +541,7 @@ func (r *runner) writeSeries(context.Context) error {
 	for i, b := range r.bins {
 		bin := r.scan.Bins[b]
 		s, err := dicomio.WriteSeries(dir, st, dicomio.Bin{Index: b, LowKeV: bin.LowKeV, HighKeV: bin.HighKeV, MuWater: r.mus[i],
-			SeriesInstanceUID: scanUID(r.scan, "series", r.job.ID, strconv.Itoa(b))},
+			SeriesInstanceUID: scanUID(r.scan, "series", r.job.ID, strconv.Itoa(b), r.job.pixelSettings(r.grid))},
 			r.vols[i], dicomOptions(r.scan, &r.job, r.fov))
 		if err != nil {
 			return err

@@ -2,8 +2,10 @@ package recon
 
 import (
 	"context"
+	"errors"
 	"image/png"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +24,23 @@ func isSpectral(dir string) bool {
 	return err == nil
 }
 
+// checkInput fails, naming the input field, unless dir is a folder that
+// holds a scan of either kind: scan.json, or plastimatch projections.
+func checkInput(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return jobErr("input", "%s: no such folder", dir)
+	case err != nil:
+		return jobErr("input", "%v", err)
+	case !fi.IsDir():
+		return jobErr("input", "%s is a file, not a scan folder", dir)
+	case !isSpectral(dir) && !isPlastimatch(dir):
+		return jobErr("input", "%s holds neither a spectral scan (%s) nor plastimatch projections (*.pfm and *.txt)", dir, sinogram.ManifestName)
+	}
+	return nil
+}
+
 // isPlastimatch reports whether dir holds plastimatch projections.
 func isPlastimatch(dir string) bool {
 	names, _ := filepath.Glob(filepath.Join(dir, "*.pfm"))
@@ -35,7 +54,7 @@ var errSpectralPNG = jobErr("png", "only a plastimatch folder's volume is drawn 
 // checkPlastimatch refuses what a plastimatch folder's job cannot do: the
 // fields only a spectral scan uses (it has one bin, no water calibration
 // and no patient or study, and becomes a volume, not DICOM), and an output
-// or a picture that is not a .mha or a .png.
+// or a picture that is not a .mha or a .png, or that exists already.
 func (j *Job) checkPlastimatch() error {
 	for _, f := range []struct {
 		field string
@@ -54,6 +73,11 @@ func (j *Job) checkPlastimatch() error {
 	}
 	if j.PNG != "" && !strings.EqualFold(filepath.Ext(j.PNG), ".png") {
 		return jobErr("png", "%s: want a .png file", j.PNG)
+	}
+	for _, f := range []struct{ field, path string }{{"output", j.Output}, {"png", j.PNG}} {
+		if _, err := os.Lstat(f.path); f.path != "" && err == nil {
+			return jobErr(f.field, "%s exists: a new file is written, never one replaced; remove it or give another name", f.path)
+		}
 	}
 	return nil
 }
@@ -109,7 +133,7 @@ func runPlastimatch(ctx context.Context, job Job, opts Options) (*Report, error)
 // and back-projecting the last ones.
 func reconstructFolder(ctx context.Context, job *Job, opts Options, folder *sinogram.Folder, rep *Report) (*fdk.Volume, error) {
 	g := &folder.Geometry
-	rec, err := job.reconstructor(g, 1, opts, rep)
+	rec, err := job.reconstructor(ctx, g, 1, opts, rep)
 	if err != nil {
 		return nil, err
 	}

@@ -195,3 +195,36 @@ func checkCornerKept(t *testing.T, dir string) {
 		t.Errorf("%s: the corner outside the field of view was zeroed: keep_outside_fov not honoured", dir)
 	}
 }
+
+// A plastimatch folder's job refuses an output volume or picture that
+// exists, naming the field, and writes nothing: it never replaces a file
+// (as a spectral job never writes into a folder that is not empty).
+func TestRunPlastimatchKeepsExistingFiles(t *testing.T) {
+	dir, out := plastimatchFolder(t), t.TempDir()
+	mine := map[string]string{}
+	for _, name := range []string{"user.mha", "user.png"} {
+		mine[name] = filepath.Join(out, name)
+		if err := os.WriteFile(mine[name], []byte("mine"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ field, output, png string }{
+		{"output", mine["user.mha"], ""},
+		{"png", filepath.Join(out, "new.mha"), mine["user.png"]},
+	} {
+		job := Job{Input: dir, Output: tc.output, PNG: tc.png, Volume: VolumeSpec{Dim: [3]int{8, 8, 2}}, Device: "cpu"}
+		_, err := Run(context.Background(), job, Options{})
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(err.Error(), "exists") {
+			t.Errorf("%s: err = %v, want it refused naming the field", tc.field, err)
+		}
+	}
+	for name, path := range mine {
+		if data, _ := os.ReadFile(path); string(data) != "mine" {
+			t.Errorf("%s was replaced", name)
+		}
+	}
+	if names, _ := os.ReadDir(out); len(names) != 2 {
+		t.Errorf("refused jobs wrote into %s: %v", out, names)
+	}
+}

@@ -362,3 +362,39 @@ func jobsPending(t *testing.T, b *bus.Bus) uint64 {
 	}
 	return info.State.Msgs
 }
+
+// A folder of the user's files that appears at a job's output while the
+// job waits for its streamed scan fails the job before it reconstructs
+// (in its check stage, naming the folder), not at commit after the
+// whole reconstruction; the files are untouched.
+func TestOutputCheckedBeforeReconstructing(t *testing.T) {
+	b, _ := bustest.Start(t, bus.Config{})
+	ctx := context.Background()
+	startWorker(t, b, t.TempDir())
+	dir := filepath.Join(t.TempDir(), "study")
+	j := streamJob(t, "late-owner-1")
+	j.Output = dir
+	if _, _, err := Submit(ctx, b, j); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, b, j.ID, func(st bus.Status) bool { return st.State == bus.StateWaiting })
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "thesis.dat"), []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Acquire(ctx, b, scanDir(t), AcquireOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, b, j.ID, time.Minute)
+	if st.State != bus.StateFailed || !strings.Contains(st.Reason, "check: ") || !strings.Contains(st.Reason, dir) {
+		t.Errorf("status %+v, want failed in the check stage naming %s", st, dir)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "thesis.dat")); string(data) != "mine" {
+		t.Errorf("the user's file: %q, %v", data, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%s holds %d entries, want only the user's file", dir, len(entries))
+	}
+}

@@ -107,16 +107,17 @@ type BadPixel struct {
 type Report struct {
 	// Clamped counts detector pixels whose dark-subtracted count was below
 	// HalfCount and was set to it.
-	Clamped int
+	Clamped int `json:"clamped"`
 	// Saturated counts detector pixels at their counter's full scale, left
 	// out of this frame like bad pixels.
-	Saturated int
+	Saturated int `json:"saturated"`
 	// Bad counts virtual detector pixels whose every detector pixel was bad
 	// or saturated; Gap those between chips that no camera position covers.
 	// Both are interpolated.
-	Bad, Gap int
+	Bad int `json:"bad"`
+	Gap int `json:"gap"`
 	// RingCorrected says the ring correction was applied.
-	RingCorrected bool
+	RingCorrected bool `json:"ring_corrected"`
 }
 
 // Interpolated returns the number of virtual detector pixels filled by

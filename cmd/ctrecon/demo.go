@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"math"
@@ -56,7 +55,9 @@ func runDemo(args []string) error {
 		return err
 	}
 	defer release()
-	rep, err := recon.Run(context.Background(), job, recon.Options{Backprojector: bp, Progress: progressBar()})
+	ctx, stop := signalContext()
+	defer stop()
+	rep, err := recon.Run(ctx, job, recon.Options{Backprojector: bp, Progress: progressBar()})
 	if err != nil {
 		return set.name(err)
 	}

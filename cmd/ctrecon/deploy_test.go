@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -232,12 +233,7 @@ func TestClientsNeedSetup(t *testing.T) {
 // how to start a server and how to point at one. Before, they waited 30 s
 // and printed a context deadline error.
 func TestClientsNoServer(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "nats://" + l.Addr().String()
-	l.Close()
+	url := closedURL(t)
 	scan := t.TempDir()
 	spec := scansim.DefaultSpec()
 	spec.Views = 4
@@ -331,4 +327,31 @@ func TestOldServerRefused(t *testing.T) {
 			}
 		}
 	}
+}
+
+// acquire --simulate with no server at the URL fails naming it before it
+// simulates anything (it simulated the whole scan, silently for 45 s,
+// before connecting): nothing is written to the temporary folder.
+func TestAcquireSimulateConnectsFirst(t *testing.T) {
+	url := closedURL(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	err := within(t, time.Minute, "acquire", func() error { return runAcquire([]string{"--nats", url, "--simulate", "--views", "4"}) })
+	if !errors.Is(err, bus.ErrUnreachable) || !strings.Contains(err.Error(), url) {
+		t.Errorf("err = %v, want bus.ErrUnreachable naming %s", err, url)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("acquire simulated a scan (%s) before connecting", left[0].Name())
+	}
+}
+
+// closedURL returns a NATS URL on loopback at which nothing listens.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "nats://" + l.Addr().String()
 }

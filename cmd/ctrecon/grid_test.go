@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"log/slog"
 	"math"
 	"os"
@@ -286,6 +287,45 @@ func TestReconDimImagesPhantom(t *testing.T) {
 	for d, m := range means[1:] {
 		if math.Abs(m-means[0]) < 100 {
 			t.Errorf("the insert at %v reads %.0f HU, water %.0f: not visible", discs[d+1], m, means[0])
+		}
+	}
+}
+
+// submit's grid is recon's: given only --voxel 0.5, enough voxels to cover
+// the field of view (76x76x19 on the simulated MARS scan), not 128x128x32
+// of them, 87 % outside it; given nothing, the same default grid.
+func TestSubmitGridIsRecons(t *testing.T) {
+	b, srv := bustest.Start(t, bus.Config{})
+	sim, err := scansim.New(scansim.DefaultSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	geom := &sim.Scan().Geometry
+	for _, flags := range [][]string{{"--voxel", "0.5"}, {}} {
+		args := append([]string{"--scan", "SIM-0001", "--nats", srv.ClientURL()}, flags...)
+		if _, stderr := captureOutput(t, func() error { return runSubmit(args) }); stderr != "" {
+			t.Logf("submit %v: %s", flags, stderr)
+		}
+		got, err := lastJob(t, b).Grid(geom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var job recon.Job
+		fs := flag.NewFlagSet("recon", flag.ContinueOnError)
+		registerReconFlags(fs)
+		job.Input = "scan"
+		if err := fs.Parse(flags); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := setJob(fs, &job, false); err != nil {
+			t.Fatal(err)
+		}
+		want, err := job.Grid(geom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("submit %v: grid %v, recon's %v", flags, got, want)
 		}
 	}
 }

@@ -92,7 +92,10 @@ func TestCommandErrors(t *testing.T) {
 		want string
 	}{
 		{runRecon, []string{"-o", "x.mha"}, "-i DIR"},
-		{runRecon, []string{"-i", dir + "/none", "-o", dir + "/x.mha"}, "no such file"},
+		{runRecon, []string{"-i", dir + "/none", "-o", dir + "/x.mha"}, "-i: " + dir + "/none: no such folder"},
+		{runRecon, []string{"-i", dir + "/none", "-o", dir + "/x1"}, "-i: " + dir + "/none: no such folder"},
+		{runRecon, []string{"-i", dir + "/scan/img0000.pfm", "-o", dir + "/x1"}, "is a file, not a scan folder"},
+		{runRecon, []string{"-i", dir, "-o", dir + "/x1"}, "-i: " + dir + " holds neither a spectral scan (scan.json) nor plastimatch projections"},
 		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--dim", "0,4,4"}, "--dim"},
 		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--voxel", "1,2"}, "--voxel"},
 		{runRecon, []string{"-i", dir + "/scan", "-o", dir + "/x.mha", "--filter", "gauss"}, "--filter"},

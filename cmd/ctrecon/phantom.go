@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strings"
 
 	"github.com/ctrecon/ctrecon/fdk"
@@ -116,6 +119,9 @@ func runPhantom(args []string) error {
 	if err := refuseUnused(fs, *spectral); err != nil {
 		return err
 	}
+	if err := refuseNonEmpty(*out); err != nil {
+		return err
+	}
 	if *spectral {
 		return simulateSpectral(*out, &s, fs, *kvp, *thresholds)
 	}
@@ -127,6 +133,24 @@ func runPhantom(args []string) error {
 		return err
 	}
 	fmt.Printf("wrote %d projections of %dx%d to %s\n", len(projs), g.Cols, g.Rows, *out)
+	return nil
+}
+
+// refuseNonEmpty fails, naming -o, unless dir does not exist or is an
+// empty folder: a scan written over another leaves the other's extra views
+// beside its own (a mix that reconstructs as neither), and a folder that
+// holds the user's files is never written into.
+func refuseNonEmpty(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("-o %s: %w", dir, err)
+	case len(entries) > 0:
+		return fmt.Errorf("-o %s: the folder exists and is not empty (%d entries, such as %s): phantom writes only into a new or empty folder; give another -o, or remove this one if nothing in it is needed",
+			dir, len(entries), entries[0].Name())
+	}
 	return nil
 }
 

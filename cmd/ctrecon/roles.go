@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"os/signal"
 	"os/user"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
@@ -22,8 +24,12 @@ import (
 
 const defaultNATS = "nats://127.0.0.1:4222"
 
+// signalContext returns a context that ends at SIGINT or SIGTERM (what
+// kill, systemd and container runtimes send), so that every command stops
+// as at an interrupt: the reconstruction within moments, and what it
+// staged removed.
 func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt)
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 // runWorker runs workers against a NATS server until interrupted.
@@ -82,17 +88,23 @@ func runAcquire(args []string) error {
 			return err
 		}
 	}
+	if *simulate == (*in != "") {
+		return fmt.Errorf("give -i SCAN_DIR or --simulate")
+	}
 	ctx, stop := signalContext()
 	defer stop()
-	dir, err := scanToStream(*in, *simulate, *views)
-	if err != nil {
-		return err
-	}
-	b, err := n.connect(ctx, "ctrecon-acquire")
+	b, err := n.connect(ctx, "ctrecon-acquire") // before simulating: no server fails in seconds
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	dir := *in
+	if *simulate {
+		if dir, err = simulateScan(*views); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	}
 	var bar *progress.Bar
 	opts := recon.AcquireOptions{Pace: *pace, ScanID: *scanID,
 		Started: func(id string) { fmt.Printf("streaming scan %s\n", id) },
@@ -110,21 +122,20 @@ func runAcquire(args []string) error {
 	return nil
 }
 
-// scanToStream returns the folder to stream: in, or a new simulated scan.
-func scanToStream(in string, simulate bool, views int) (string, error) {
-	switch {
-	case simulate == (in != ""):
-		return "", fmt.Errorf("give -i SCAN_DIR or --simulate")
-	case in != "":
-		return in, nil
-	}
+// simulateScan simulates a scan of views views into a new temporary
+// folder, for the caller to remove.
+func simulateScan(views int) (string, error) {
 	dir, err := os.MkdirTemp("", "ctrecon-simulated-")
 	if err != nil {
 		return "", err
 	}
 	spec := scansim.DefaultSpec()
 	spec.Views, spec.ScanID = views, "SIM-"+time.Now().UTC().Format("20060102-150405")
-	return dir, scansim.Simulate(dir, spec)
+	if err := scansim.Simulate(dir, spec); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("--simulate: %w", err)
+	}
+	return dir, nil
 }
 
 // runSubmit submits a job: a JSON spec, or a scan folder with recon flags
@@ -143,7 +154,6 @@ func runSubmit(args []string) error {
 	fs.Duration("scan-wait", 0, fmt.Sprintf("--scan: fail the job when the scan sends nothing new for this long (0: %v)", recon.DefaultScanWait))
 	wait := fs.Bool("wait", false, "show progress until the job is done, failed or cancelled")
 	registerReconFlags(fs)
-	setDefault(fs, "dim", "128,128,32")
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
@@ -331,6 +341,9 @@ func listJobs(name string, args []string, one bool) error {
 	var list []bus.Status
 	if one {
 		st, err := b.GetStatus(ctx, fs.Arg(0))
+		if errors.Is(err, bus.ErrNotFound) {
+			return fmt.Errorf("no job %s (ctrecon jobs lists them)", fs.Arg(0))
+		}
 		if err != nil {
 			return err
 		}

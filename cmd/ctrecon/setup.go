@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/internal/dirlock"
 	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/service"
 )
@@ -40,6 +41,11 @@ func runServe(args []string) error {
 			return err
 		}
 	}
+	lock, err := dirlock.Acquire(*data)
+	if err != nil {
+		return fmt.Errorf("--data: %w\ngive another --data, or stop that serve first", err)
+	}
+	defer lock.Release()
 	ctx, stop := signalContext()
 	defer stop()
 	if n.url == "" {
