@@ -131,8 +131,11 @@ func TestStoreRetryBudget(t *testing.T) {
 	if !errors.Is(err, ErrPartial) || len(res.Failed) != 12 || !strings.Contains(err.Error(), "HTTP 503: restarting") {
 		t.Fatalf("err %v, failed %d", err, len(res.Failed))
 	}
-	if retries == 0 || waited > budget || int(calls.Load()) != 6+retries {
-		t.Errorf("%d requests for 6 batches, %d retries waiting %v in all; want retries, waits within the budget of %v", calls.Load(), retries, waited, budget)
+	// Each announced retry is a request, but for the last one: a loaded
+	// machine can wake from its wait past the budget's end, and then that
+	// retry is not sent (the budget is spent, so no batch retries after).
+	if n := int(calls.Load()); retries == 0 || waited > budget || n != 6+retries && n != 5+retries {
+		t.Errorf("%d requests for 6 batches, %d retries waiting %v in all; want retries, waits within the budget of %v", n, retries, waited, budget)
 	}
 }
 
