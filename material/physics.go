@@ -121,4 +121,3 @@ func waterDepth(w []float64, mu [][]float64, muWater float64) float64 {
 	}
 	return (lo + hi) / 2
 }
-

@@ -37,8 +37,8 @@ type cell struct {
 	plane plane
 	at    int         // the slice's index along the plane's normal
 	src   image.Image // the windowed slice, one pixel per voxel, oriented as drawn
-	size  image.Point   // the slice as drawn, in pixels
-	ppm   float64       // pixels per millimetre
+	size  image.Point // the slice as drawn, in pixels
+	ppm   float64     // pixels per millimetre
 }
 
 // newCell returns the cell of v's slice at index at along p's normal,
