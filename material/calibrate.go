@@ -54,14 +54,11 @@ func VialStats(vol *fdk.Volume, v sinogram.Vial) (mean, sd float64, n int) {
 // fewer vials than materials, and a vial without voxels are errors naming
 // what is wrong.
 func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibration, error) {
-	mats, err := vialMaterials(scan.Vials)
-	if err != nil {
+	if err := CheckVials(scan.Vials); err != nil {
 		return nil, err
 	}
+	mats, _ := vialMaterials(scan.Vials)
 	nv, nm := len(scan.Vials), len(mats)
-	if nv < nm {
-		return nil, fmt.Errorf("calibrate: %d vials for %d materials: need at least one vial per material", nv, nm)
-	}
 	c := mat.NewDense(nv, nm, nil)
 	for i, v := range scan.Vials {
 		for j, m := range mats {
@@ -112,6 +109,17 @@ func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibratio
 		}
 	}
 	return cal, cal.Check()
+}
+
+// CheckVials reports what makes vials unusable for Calibrate before there
+// is a reconstruction: no vials, an unknown material or one in the wrong
+// unit, fewer vials than materials.
+func CheckVials(vials []sinogram.Vial) error {
+	mats, err := vialMaterials(vials)
+	if err == nil && len(vials) < len(mats) {
+		err = fmt.Errorf("calibrate: %d vials for %d materials: need at least one vial per material", len(vials), len(mats))
+	}
+	return err
 }
 
 // vialMaterials returns the materials the vials hold, in Known's order.

@@ -49,6 +49,8 @@ type Report struct {
 	Montage  string        `json:"montage"` // the central axial slice of every bin, one window
 	Warnings []string      `json:"warnings,omitempty"`
 	PACS     *UploadReport `json:"pacs,omitempty"`
+	// Materials is the material decomposition, when the job asks for one.
+	Materials *MaterialsReport `json:"materials,omitempty"`
 }
 
 // BinReport is what happened to one energy bin.
@@ -187,7 +189,7 @@ func run(ctx context.Context, job Job, opts Options, src source, dir string) (*R
 		fn    func(context.Context) error
 	}{
 		{"read", r.read}, {"check", r.check}, {"reconstruct", r.reconstruct}, {"calibrate", r.calibrate},
-		{"dicom", r.writeSeries}, {"preview", r.writePreviews}, {"features", r.writeFeatures},
+		{"dicom", r.writeSeries}, {"preview", r.writePreviews}, {"materials", r.writeMaterials}, {"features", r.writeFeatures},
 	}
 	for _, s := range steps {
 		start := time.Now()
@@ -576,6 +578,7 @@ func upload(ctx context.Context, dir string, rep *Report) error {
 			all = append(all, pacs.Instance{Path: filepath.Join(dir, "dicom", filepath.Base(b.Dir), in.File), SOPInstanceUID: in.SOPInstanceUID})
 		}
 	}
+	all = append(all, rep.materialInstances(dir)...)
 	c := &pacs.Client{BaseURL: rep.Job.PACS}
 	res, err := c.Store(ctx, all)
 	up := &UploadReport{URL: rep.Job.PACS, Stored: len(res.Stored), Failed: len(res.Failed)}
