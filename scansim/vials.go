@@ -99,11 +99,7 @@ func ring(n int, rr, deg float64) [][2]float64 {
 func CalibrationVials(diameter float64) []sinogram.Vial {
 	r := diameter / 14
 	at := append(ring(8, 0.31*diameter, 0), ring(3, 0.13*diameter, 30)...)
-	contents := []struct {
-		name    string
-		lipid   float64
-		solutes map[string]float64
-	}{
+	return placeVials(at, r, []vialContent{
 		{"water", 0, nil},
 		{"iodine 2 mg/mL", 0, map[string]float64{"iodine": 2}},
 		{"HA 100 mg/mL", 0, map[string]float64{"ha": 100}},
@@ -115,7 +111,18 @@ func CalibrationVials(diameter float64) []sinogram.Vial {
 		{"iodine 5 mg/mL", 0, map[string]float64{"iodine": 5}},
 		{"HA 200 mg/mL", 0, map[string]float64{"ha": 200}},
 		{"gadolinium 2 mg/mL", 0, map[string]float64{"gadolinium": 2}},
-	}
+	})
+}
+
+// vialContent is what NewVial puts in a vial.
+type vialContent struct {
+	name    string
+	lipid   float64
+	solutes map[string]float64
+}
+
+// placeVials makes a vial of radius r of each content at its place.
+func placeVials(at [][2]float64, r float64, contents []vialContent) []sinogram.Vial {
 	vials := make([]sinogram.Vial, len(contents))
 	for i, c := range contents {
 		vials[i] = NewVial(c.name, at[i][0], at[i][1], r, c.lipid, c.solutes)
@@ -132,11 +139,7 @@ func CalibrationVials(diameter float64) []sinogram.Vial {
 func TestVials(diameter float64) []sinogram.Vial {
 	r := diameter / 14
 	at := append(ring(6, 0.3*diameter, 15), [2]float64{0.11 * diameter, 0}, [2]float64{-0.11 * diameter, 0})
-	contents := []struct {
-		name    string
-		lipid   float64
-		solutes map[string]float64
-	}{
+	return placeVials(at, r, []vialContent{
 		{"iodine 3 mg/mL", 0, map[string]float64{"iodine": 3}},
 		{"gadolinium 7 mg/mL", 0, map[string]float64{"gadolinium": 7}},
 		{"HA 150 mg/mL", 0, map[string]float64{"ha": 150}},
@@ -145,10 +148,5 @@ func TestVials(diameter float64) []sinogram.Vial {
 		{"HA 300 mg/mL", 0, map[string]float64{"ha": 300}},
 		{"lipid 30 %", 0.3, nil},
 		{"lipid", 1, nil},
-	}
-	vials := make([]sinogram.Vial, len(contents))
-	for i, c := range contents {
-		vials[i] = NewVial(c.name, at[i][0], at[i][1], r, c.lipid, c.solutes)
-	}
-	return vials
+	})
 }
