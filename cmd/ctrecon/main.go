@@ -41,7 +41,7 @@ var commands = []command{
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: ctrecon <command> [flags]\n\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'ctrecon <command> -h' for a command's flags.")
 }
