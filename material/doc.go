@@ -40,7 +40,8 @@
 // # Decomposition
 //
 // Per voxel the amounts are the non-negative least-squares solution of the
-// bins' equations, each weighted by the inverse of its bin's noise, and
+// bins' equations, each weighted by the inverse of its bin's noise (with
+// the calibration fit's residual there, see modelError), and
 // the conservation equation weighted as a near-exact constraint (the
 // weighting method for equality constraints, Lawson and Hanson ch. 22).
 // The solver is the active-set algorithm of C. L. Lawson and R. J. Hanson,
