@@ -129,7 +129,7 @@ func (j *Job) decomposer(scan *sinogram.Scan, bins []int) (*material.Decomposer,
 // decomposes the bins into the job's materials when it names some: per
 // material a DICOM series in the bins' study, a MetaImage volume when the
 // job writes them, and one colour overlay of all the maps.
-func (r *runner) writeMaterials(ctx context.Context) error {
+func (r *runner) writeMaterials(context.Context) error {
 	if r.job.MakeCalibration {
 		cal, err := material.Calibrate(r.scan, r.bins, r.vols)
 		if err != nil {
