@@ -9,9 +9,13 @@ BIN     := bin/ctrecon
 GOAMD64 ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && grep -qw bmi2 /proc/cpuinfo && echo v3 || echo v1)
 export GOAMD64
 
-DEBS := plastimatch dicom3tools dcmtk dcm2niix orthanc orthanc-dicomweb python3-nibabel
+DEBS := plastimatch dicom3tools dcmtk dcm2niix orthanc orthanc-dicomweb python3-nibabel python3-hnswlib python3-faiss
 
-.PHONY: all build run demo test bench lint deps deps-cuda kernels clean fuzz fuzz-short
+# DIGITS is scikit-learn's handwritten digits (1,797 vectors of 64 with labels), the index
+# benchmarks' small data set; bench/index_test.go reads it from the user's cache folder.
+DIGITS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ctrecon/digits.csv.gz
+
+.PHONY: all build run demo test bench lint deps deps-cuda deps-data kernels clean fuzz fuzz-short
 
 all: build
 
@@ -28,8 +32,9 @@ run: build
 demo: build
 	$(BIN) demo -o out/demo
 
-# deps installs the peer tools the tests compare against, and ptxas.
-deps: deps-cuda
+# deps installs the peer tools the tests and benchmarks compare against (hnswlib and faiss
+# for the indexes), ptxas, and the digits data set.
+deps: deps-cuda deps-data
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
@@ -47,6 +52,14 @@ deps-cuda:
 					"$$VERSION_CODENAME" >/etc/apt/sources.list.d/ctrecon-non-free.sources; \
 			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nvidia-cuda-toolkit; \
 		else echo "ptxas missing (nvidia-cuda-toolkit, Debian non-free): the PTX assembly check will skip"; fi; }
+
+# deps-data takes digits.csv.gz out of Debian's python3-sklearn package without installing it.
+deps-data:
+	@test -s $(DIGITS) || { tmp=$$(mktemp -d) && mkdir -p $(dir $(DIGITS)) && \
+		(cd $$tmp && apt-get download -q python3-sklearn >/dev/null 2>&1 && dpkg -x python3-sklearn_*.deb x) && \
+		cp $$tmp/x/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz $(DIGITS); \
+		status=$$?; rm -rf $$tmp; \
+		[ $$status = 0 ] || echo "could not extract digits.csv.gz from python3-sklearn (run apt-get update?): BenchmarkIndexDigits will skip"; }
 
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)

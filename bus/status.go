@@ -47,16 +47,81 @@ type Status struct {
 	Attempt string `json:"attempt,omitempty"`
 	// CancelledBy says who cancelled the job (state cancelled).
 	CancelledBy string `json:"cancelled_by,omitempty"`
+	// Stage is what Progress measures while the job runs: "reconstruct"
+	// (views) or "pacs" (instances uploaded).
+	Stage string `json:"stage,omitempty"`
 	// Output is the folder that holds the job's results (state done).
 	Output string `json:"output,omitempty"`
-	// Timings holds how long each stage took (preprocess, filter,
-	// backproject, dicom, ...); JSON holds nanoseconds.
-	Timings   map[string]time.Duration `json:"timings,omitempty"`
-	UpdatedAt time.Time                `json:"updated_at"`
+	// StudyInstanceUID is the DICOM study the job wrote (state done).
+	StudyInstanceUID string `json:"study_instance_uid,omitempty"`
+	// Series are the DICOM series the job wrote, one per energy bin
+	// (state done).
+	Series []Series `json:"series,omitempty"`
+	// Timings holds how long each stage took, in seconds, by stage (read,
+	// check, reconstruct, dicom, ...). A stage named "parent.part" is a
+	// part of stage parent and counted in its time (reconstruct.filter);
+	// TotalSeconds adds the others. Statuses written before this field
+	// held nanoseconds under "timings"; they are read into it (see
+	// UnmarshalJSON).
+	Timings   map[string]float64 `json:"timings_s,omitempty"`
+	UpdatedAt time.Time          `json:"updated_at"`
 
 	// Revision is the bucket's revision of this value, set by GetStatus,
 	// ListStatus and WatchStatus; PutStatus ignores it.
 	Revision uint64 `json:"-"`
+}
+
+// Series is one DICOM series a job wrote: an energy bin's.
+type Series struct {
+	Bin               int     `json:"bin"`
+	LowKeV            float64 `json:"low_kev"`
+	HighKeV           float64 `json:"high_kev"`
+	SeriesInstanceUID string  `json:"series_instance_uid"`
+	// Dir is the folder that holds the series' files, one per slice.
+	Dir   string `json:"dir"`
+	Files int    `json:"files"`
+}
+
+// TotalSeconds is the job's time: the sum of its stages' Timings, without
+// the parts of stages (named "parent.part"), which their parents hold.
+func (s *Status) TotalSeconds() float64 {
+	var total float64
+	for stage, t := range s.Timings {
+		if !strings.Contains(stage, ".") {
+			total += t
+		}
+	}
+	return total
+}
+
+// legacyParts are the stages that statuses written before Timings held
+// seconds named as stages of their own, though they are parts of
+// reconstruct.
+var legacyParts = []string{"preprocess", "filter", "backproject"}
+
+// UnmarshalJSON reads a status, and the timings of one written before
+// Timings held seconds ("timings", in nanoseconds) into Timings, in
+// seconds, its parts of reconstruct named as parts.
+func (s *Status) UnmarshalJSON(data []byte) error {
+	type plain Status // without this method
+	var v struct {
+		plain
+		Legacy map[string]time.Duration `json:"timings"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*s = Status(v.plain)
+	if len(v.Legacy) > 0 && s.Timings == nil {
+		s.Timings = make(map[string]float64, len(v.Legacy))
+		for stage, d := range v.Legacy {
+			if slices.Contains(legacyParts, stage) {
+				stage = "reconstruct." + stage
+			}
+			s.Timings[stage] = d.Seconds()
+		}
+	}
+	return nil
 }
 
 // Validate checks s and returns an error wrapping ErrInvalidStatus or

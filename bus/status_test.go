@@ -2,7 +2,9 @@ package bus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"maps"
 	"math"
 	"testing"
 	"time"
@@ -16,7 +18,7 @@ func TestStatusRoundTrip(t *testing.T) {
 		State:    StateRunning,
 		Progress: 0.25,
 		Device:   "cuda:0",
-		Timings:  map[string]time.Duration{"preprocess": 1500 * time.Millisecond, "filter": 20 * time.Millisecond},
+		Timings:  map[string]float64{"reconstruct.preprocess": 1.5, "reconstruct.filter": 0.02},
 	}
 	before := time.Now().UTC()
 	rev, err := b.PutStatus(ctx, want)
@@ -34,7 +36,7 @@ func TestStatusRoundTrip(t *testing.T) {
 		t.Errorf("revision %d, PutStatus said %d", got.Revision, rev)
 	}
 	if got.ID != want.ID || got.State != want.State || got.Progress != want.Progress || got.Device != want.Device ||
-		len(got.Timings) != 2 || got.Timings["preprocess"] != want.Timings["preprocess"] {
+		len(got.Timings) != 2 || got.Timings["reconstruct.preprocess"] != want.Timings["reconstruct.preprocess"] {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 
@@ -175,5 +177,39 @@ func TestUpdateStatusCompareAndSet(t *testing.T) {
 		if s.Final() != (s == StateDone || s == StateFailed || s == StateCancelled) {
 			t.Errorf("state %s: Final %v", s, s.Final())
 		}
+	}
+}
+
+// A status holds its stage times in seconds ("timings_s"), and its total
+// counts each second once: the parts of a stage (reconstruct.filter) are
+// in the stage's own time. A status written before, with nanoseconds
+// under "timings" and the parts of reconstruct named as stages, reads
+// with the same seconds and the same total. Before, JSON held
+// nanoseconds, and adding every stage counted the parts twice.
+func TestStatusTimingsInSeconds(t *testing.T) {
+	st := Status{ID: "j", State: StateDone, Timings: map[string]float64{
+		"read": 0.25, "reconstruct": 3, "reconstruct.preprocess": 0.5, "reconstruct.filter": 0.75, "reconstruct.backproject": 1.5, "dicom": 0.5}}
+	data, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(data, &fields); err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := fields["timings_s"].(map[string]any); !ok || s["reconstruct"] != 3.0 || fields["timings"] != nil {
+		t.Errorf("JSON %s, want timings_s in seconds and no timings", data)
+	}
+	if got := st.TotalSeconds(); got != 3.75 {
+		t.Errorf("total %g s, want 3.75 (read + reconstruct + dicom)", got)
+	}
+	legacy := `{"id":"j","state":"done","timings":{"read":250000000,"reconstruct":3000000000,"preprocess":500000000,` +
+		`"filter":750000000,"backproject":1500000000,"dicom":500000000}}`
+	var old Status
+	if err := json.Unmarshal([]byte(legacy), &old); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(old.Timings, st.Timings) || old.TotalSeconds() != 3.75 || old.ID != "j" || old.State != StateDone {
+		t.Errorf("an older status reads as %+v (total %g s), want %v", old, old.TotalSeconds(), st.Timings)
 	}
 }

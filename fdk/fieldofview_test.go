@@ -234,6 +234,16 @@ func TestCheckFOVFits(t *testing.T) {
 		if rep.Complete() || !rep.Fits() || !strings.Contains(rep.String(), "corners") {
 			t.Errorf("%v: %v", grid, rep)
 		}
+		// Every view sees the reconstruction cylinder but the cones at the
+		// rims of its ends: 1 - (2/3)·R/SID of it, 92 %, in the continuum,
+		// less on a lattice that samples the end slices.
+		if s := rep.CircleSeen(); s < 0.8 || s > 0.95 {
+			t.Errorf("%v: every view sees %.3f of its reconstruction cylinder, want about 0.9", grid, s)
+		}
+	}
+	inner := CenteredGrid([3]int{32, 32, 8}, [3]float64{0.5, 0.5, 0.5}, Vec3{})
+	if rep := CheckFOV(views, g.Detector, inner); rep.CircleSeen() != 1 || rep.Circle == 0 {
+		t.Errorf("%v: every view sees %.3f of its reconstruction cylinder (%d voxels tested in it), want all", inner, rep.CircleSeen(), rep.Circle)
 	}
 	fov := circularFOV(g)
 	for _, grid := range []Grid{

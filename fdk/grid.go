@@ -180,6 +180,20 @@ type FOVReport struct {
 	Example Vec3
 	// WorstView is the view that misses the most tested voxels.
 	WorstView int
+	// Circle is how many tested voxels lie in the volume's reconstruction
+	// cylinder, the one inscribed in its x-y extent (what a CT viewer
+	// shows of an axial image); CircleOutside of them leave the detector
+	// in some view.
+	Circle, CircleOutside int
+}
+
+// CircleSeen is the fraction, 0 to 1, of the volume's reconstruction
+// cylinder that every view sees (1 when no tested voxel lies in it).
+func (r FOVReport) CircleSeen() float64 {
+	if r.Circle == 0 {
+		return 1
+	}
+	return 1 - float64(r.CircleOutside)/float64(r.Circle)
 }
 
 // Complete reports whether every tested voxel is seen by every view.
@@ -229,6 +243,10 @@ func CheckFOV(views []View, det Detector, g Grid) FOVReport {
 			for _, i := range samples(g.Dim[0]) {
 				rep.Voxels++
 				x := g.Position(i, j, k)
+				inCircle := g.inCircle(x)
+				if inCircle {
+					rep.Circle++
+				}
 				out := false
 				for v := range views {
 					c, r, w := views[v].P.Project(x)
@@ -239,6 +257,9 @@ func CheckFOV(views []View, det Detector, g Grid) FOVReport {
 				}
 				if !out {
 					continue
+				}
+				if inCircle {
+					rep.CircleOutside++
 				}
 				beyond := !corners || !fov.overlaps(x, g.Spacing)
 				if rep.Outside == 0 || beyond && rep.Beyond == 0 {
@@ -257,6 +278,21 @@ func CheckFOV(views []View, det Detector, g Grid) FOVReport {
 		}
 	}
 	return rep
+}
+
+// inCircle reports whether x (mm) lies in g's reconstruction cylinder:
+// the one inscribed in g's x-y extent, voxels to their outer edges.
+func (g Grid) inCircle(x Vec3) bool {
+	var d2, r float64
+	for k := range 2 {
+		half := float64(g.Dim[k]) * g.Spacing[k] / 2
+		c := g.Origin[k] - g.Spacing[k]/2 + half
+		d2 += (x[k] - c) * (x[k] - c)
+		if k == 0 || half < r {
+			r = half
+		}
+	}
+	return d2 <= r*r
 }
 
 // spans reports whether g, voxels to their outer edges, covers the

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"encoding/gob"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -17,6 +18,10 @@ const MaxK = 1000
 
 // DefaultK is k when a search request gives none.
 const DefaultK = 10
+
+// A saved index keeps its metas with encoding/gob, which must know the
+// concrete types it meets in them: the feature vectors AddFeature stores.
+func init() { gob.Register(features.Vector{}) }
 
 // AddFeature stores a feature vector in ix under its key (features.Vector.Key)
 // after validating it. The meta stored is v without its values, which the
@@ -45,7 +50,7 @@ func AddFeature(ix *Exact, v *features.Vector) error {
 //
 //	{"query": {"like": "1.2.3:40", "kind": "...", "vector": [...]},
 //	 "k": 10,
-//	 "hits": [{"key": "1.2.9:41", "distance": 0.012, "study_uid": "...",
+//	 "hits": [{"rank": 1, "key": "1.2.9:41", "distance": 0.012, "study_uid": "...",
 //	           "series_uid": "1.2.9", "bin": 0, "slice": 41, "kind": "..."}]}
 //
 // with hits nearest first and the identifiers present when the hit's meta is
@@ -69,13 +74,20 @@ type searcher struct {
 	lookup func(key string) ([]float32, bool)
 }
 
-type searchQuery struct {
+// SearchQuery is the query a search answer repeats: the like key, if
+// given, the kind filter and the query vector.
+type SearchQuery struct {
 	Like   string    `json:"like,omitempty"`
 	Kind   string    `json:"kind,omitempty"`
 	Vector []float32 `json:"vector"`
 }
 
-type searchHit struct {
+// SearchHit is one neighbour in a search answer. Rank counts from 1,
+// nearest first; Distance is Euclidean in feature space. The identifiers
+// are present when the vector was stored by AddFeature; Slice is -1 for a
+// whole volume's vector.
+type SearchHit struct {
+	Rank      int     `json:"rank"`
 	Key       string  `json:"key"`
 	Distance  float64 `json:"distance"`
 	StudyUID  string  `json:"study_uid,omitempty"`
@@ -85,10 +97,11 @@ type searchHit struct {
 	Kind      string  `json:"kind,omitempty"`
 }
 
-type searchResponse struct {
-	Query searchQuery `json:"query"`
+// SearchResponse is the JSON answer of the handler NewHandler returns.
+type SearchResponse struct {
+	Query SearchQuery `json:"query"`
 	K     int         `json:"k"`
-	Hits  []searchHit `json:"hits"`
+	Hits  []SearchHit `json:"hits"`
 }
 
 // httpError is an answer other than 200.
@@ -112,7 +125,7 @@ func (s *searcher) serve(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(resp)
 }
 
-func (s *searcher) search(rawQuery string) (*searchResponse, *httpError) {
+func (s *searcher) search(rawQuery string) (*SearchResponse, *httpError) {
 	params, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return nil, badRequest("query string: %v", err)
@@ -144,7 +157,7 @@ func (s *searcher) search(rawQuery string) (*searchResponse, *httpError) {
 		}
 		k = n
 	}
-	q := searchQuery{Kind: params.Get("kind")}
+	q := SearchQuery{Kind: params.Get("kind")}
 	if _, ok := params["kind"]; ok && q.Kind == "" {
 		return nil, badRequest("parameter kind is empty")
 	}
@@ -186,9 +199,9 @@ func (s *searcher) search(rawQuery string) (*searchResponse, *httpError) {
 		return ok && f.Kind == q.Kind
 	}
 	hits := s.ix.Search(q.Vector, k, filter)
-	resp := &searchResponse{Query: q, K: k, Hits: make([]searchHit, len(hits))}
+	resp := &SearchResponse{Query: q, K: k, Hits: make([]SearchHit, len(hits))}
 	for i, h := range hits {
-		out := searchHit{Key: h.Key, Distance: h.Distance}
+		out := SearchHit{Rank: i + 1, Key: h.Key, Distance: h.Distance}
 		if f, ok := asFeature(h.Meta); ok {
 			out.StudyUID, out.SeriesUID, out.Kind = f.StudyUID, f.SeriesUID, f.Kind
 			bin, slice := f.Bin, f.Slice

@@ -14,6 +14,7 @@ import (
 )
 
 type testHit struct {
+	Rank      int     `json:"rank"`
 	Key       string  `json:"key"`
 	Distance  float64 `json:"distance"`
 	StudyUID  *string `json:"study_uid"`
@@ -99,8 +100,8 @@ func TestHandlerLike(t *testing.T) {
 		t.Errorf("query %+v, k %d", resp.Query, resp.K)
 	}
 	for i, want := range []float64{1, 1, math.Sqrt(1.25)} {
-		if math.Abs(resp.Hits[i].Distance-want) > 1e-7 {
-			t.Errorf("hit %d distance %g, want %g", i, resp.Hits[i].Distance, want)
+		if math.Abs(resp.Hits[i].Distance-want) > 1e-7 || resp.Hits[i].Rank != i+1 {
+			t.Errorf("hit %d: rank %d, distance %g; want rank %d, distance %g", i, resp.Hits[i].Rank, resp.Hits[i].Distance, i+1, want)
 		}
 	}
 	first, vol := resp.Hits[0], resp.Hits[2]

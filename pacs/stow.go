@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // Instance is one DICOM file to upload and the SOP Instance UID inside it,
@@ -37,11 +39,46 @@ type Client struct {
 	User, Password string
 	// Batch is the number of instances per request (0: 16).
 	Batch int
-	// Retries is how often a request that failed transiently (network
-	// error, HTTP 408, 429 or 5xx) is sent again (0: 4), with a backoff
-	// that starts at Backoff (0: 500 ms) and doubles.
-	Retries int
+	// RetryBudget bounds the time Store spends on requests that failed
+	// transiently (network error, HTTP 408, 429 or 5xx): from a request's
+	// first failure to its success or giving up, the waits and re-sent
+	// requests, added up over the whole upload (0: DefaultRetryBudget).
+	// A retry that would end past the budget is not made; the batch fails
+	// with the last error. Anything else (4xx) is not retried.
+	RetryBudget time.Duration
+	// Backoff is the wait before the first retry (0: 500 ms); each next
+	// wait is twice as long, at most 15 s, with 20 % jitter.
 	Backoff time.Duration
+	// Progress, if set, is called after each request with the instances
+	// sent so far (stored or failed) and the total.
+	Progress func(sent, total int)
+	// OnRetry, if set, is called before each wait for a retry.
+	OnRetry func(Retry)
+}
+
+// DefaultRetryBudget is Client.RetryBudget when it is not set: long enough
+// to ride out a PACS restart, short enough that a PACS gone for good is
+// reported within minutes.
+const DefaultRetryBudget = 2 * time.Minute
+
+// Retry is the state of an upload request that failed transiently and is
+// to be sent again.
+type Retry struct {
+	// Attempt is the number of the attempt that failed, from 1.
+	Attempt int
+	// Err is why it failed.
+	Err error
+	// Wait is the time until the next attempt.
+	Wait time.Duration
+	// BudgetLeft is what remains of the upload's retry budget after the
+	// wait.
+	BudgetLeft time.Duration
+}
+
+// String says what failed and what happens next, for a log or a status.
+func (r Retry) String() string {
+	return fmt.Sprintf("attempt %d failed (%v); attempt %d in %v, %v of the retry budget left",
+		r.Attempt, r.Err, r.Attempt+1, r.Wait.Round(time.Millisecond), r.BudgetLeft.Round(time.Second))
 }
 
 // Failure is an instance the PACS did not store, and why.
@@ -68,11 +105,18 @@ func (c *Client) Store(ctx context.Context, instances []Instance) (Result, error
 	if batch <= 0 {
 		batch = 16
 	}
+	budget := c.RetryBudget
+	if budget <= 0 {
+		budget = DefaultRetryBudget
+	}
 	for start := 0; start < len(instances); start += batch {
 		part := instances[start:min(start+batch, len(instances))]
-		stored, failed := c.storeBatch(ctx, part)
+		stored, failed := c.storeBatch(ctx, part, &budget)
 		res.Stored = append(res.Stored, stored...)
 		res.Failed = append(res.Failed, failed...)
+		if c.Progress != nil {
+			c.Progress(start+len(part), len(instances))
+		}
 		if ctx.Err() != nil {
 			for _, in := range instances[start+len(part):] {
 				res.Failed = append(res.Failed, Failure{in, "not sent: " + ctx.Err().Error()})
@@ -87,35 +131,68 @@ func (c *Client) Store(ctx context.Context, instances []Instance) (Result, error
 	return res, nil
 }
 
-// storeBatch sends one request, retrying transient failures, and sorts the
-// batch into stored and failed from the PACS's answer.
-func (c *Client) storeBatch(ctx context.Context, batch []Instance) (stored []Instance, failed []Failure) {
+// storeBatch sends one request, retrying transient failures within what
+// is left of the retry budget (which it reduces by the time it spent
+// retrying), and sorts the batch into stored and failed from the PACS's
+// answer.
+func (c *Client) storeBatch(ctx context.Context, batch []Instance, budget *time.Duration) (stored []Instance, failed []Failure) {
 	body, contentType, err := multipartBody(batch)
 	if err != nil {
 		return nil, failAll(batch, err.Error())
 	}
-	retries, wait := c.Retries, c.Backoff
-	if retries <= 0 {
-		retries = 4
+	b := &budgetBackOff{ExponentialBackOff: backoff.ExponentialBackOff{InitialInterval: c.Backoff,
+		RandomizationFactor: 0.2, Multiplier: 2, MaxInterval: 15 * time.Second}}
+	if b.InitialInterval <= 0 {
+		b.InitialInterval = 500 * time.Millisecond
 	}
-	if wait <= 0 {
-		wait = 500 * time.Millisecond
-	}
-	for attempt := 0; ; attempt++ {
-		status, answer, err := c.post(ctx, body, contentType)
-		transient := err != nil || status == 408 || status == 429 || status >= 500
-		if !transient || attempt == retries || ctx.Err() != nil {
-			if err != nil {
-				return nil, failAll(batch, err.Error())
-			}
-			return sortAnswer(batch, status, answer)
+	attempt := 0
+	send := func() (answer, error) {
+		attempt++
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if attempt > 1 { // a retry ends with the budget
+			actx, cancel = context.WithDeadline(ctx, b.deadline)
 		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
+		defer cancel()
+		a, err := c.post(actx, body, contentType)
+		if err == nil && (a.status == 408 || a.status == 429 || a.status >= 500) {
+			err = fmt.Errorf("HTTP %d: %s", a.status, firstLine(a.body))
 		}
-		wait *= 2
+		if err != nil && attempt == 1 {
+			b.deadline = time.Now().Add(*budget)
+		}
+		return a, err
 	}
+	notify := func(err error, wait time.Duration) {
+		if c.OnRetry != nil {
+			c.OnRetry(Retry{Attempt: attempt, Err: err, Wait: wait, BudgetLeft: time.Until(b.deadline) - wait})
+		}
+	}
+	a, err := backoff.Retry(ctx, send, backoff.WithBackOff(b), backoff.WithNotify(notify), backoff.WithMaxElapsedTime(0))
+	if !b.deadline.IsZero() { // it failed at least once: the retries took their time
+		*budget = max(0, time.Until(b.deadline))
+	}
+	if err != nil && a.status == 0 { // no answer
+		if attempt > 1 {
+			err = fmt.Errorf("%w (%d attempts)", err, attempt)
+		}
+		return nil, failAll(batch, err.Error())
+	}
+	return sortAnswer(batch, a.status, a.body)
+}
+
+// budgetBackOff is an exponential backoff that stops when the next wait
+// would end past deadline.
+type budgetBackOff struct {
+	backoff.ExponentialBackOff
+	deadline time.Time
+}
+
+func (b *budgetBackOff) NextBackOff() time.Duration {
+	d := b.ExponentialBackOff.NextBackOff()
+	if d == backoff.Stop || time.Now().Add(d).After(b.deadline) {
+		return backoff.Stop
+	}
+	return d
 }
 
 func failAll(batch []Instance, reason string) []Failure {
@@ -147,10 +224,17 @@ func multipartBody(batch []Instance) ([]byte, string, error) {
 	return buf.Bytes(), fmt.Sprintf(`multipart/related; type="application/dicom"; boundary=%s`, w.Boundary()), nil
 }
 
-func (c *Client) post(ctx context.Context, body []byte, contentType string) (int, []byte, error) {
+// answer is a PACS's answer to a request: its HTTP status and body.
+type answer struct {
+	status int
+	body   []byte
+}
+
+// post sends one STOW-RS request; an error means no complete answer.
+func (c *Client) post(ctx context.Context, body []byte, contentType string) (answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.BaseURL, "/")+"/studies", bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, err
+		return answer{}, err
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", "application/dicom+json")
@@ -163,11 +247,14 @@ func (c *Client) post(ctx context.Context, body []byte, contentType string) (int
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return answer{}, err
 	}
 	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	return resp.StatusCode, answer, err
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return answer{}, err
+	}
+	return answer{resp.StatusCode, data}, nil
 }
 
 // sortAnswer reads the STOW-RS response: ReferencedSOPSequence (0008,1199)

@@ -78,6 +78,10 @@ func referenced(uids []string, failed map[string]bool) string {
 	return fmt.Sprintf(`{"00081199":{"vr":"SQ","Value":[%s]},"00081198":{"vr":"SQ","Value":[%s]}}`, strings.Join(ok, ","), strings.Join(bad, ","))
 }
 
+// A PACS that answers 503 twice is retried, and every retry is reported
+// with the attempt that failed, why, the wait and the budget left; the
+// upload's progress is reported after each request. Before, retries were
+// silent and there was no progress.
 func TestStoreRetriesTransientFailures(t *testing.T) {
 	srv, calls := fakePACS(t, func(call int, uids []string) (int, string) {
 		if call <= 2 {
@@ -85,10 +89,50 @@ func TestStoreRetriesTransientFailures(t *testing.T) {
 		}
 		return 200, referenced(uids, nil)
 	})
-	c := &Client{BaseURL: srv.URL + "/dicom-web", Backoff: time.Millisecond, Batch: 10}
+	var retries []Retry
+	var sent [][2]int
+	c := &Client{BaseURL: srv.URL + "/dicom-web", Backoff: time.Millisecond, Batch: 5,
+		OnRetry:  func(r Retry) { retries = append(retries, r) },
+		Progress: func(n, total int) { sent = append(sent, [2]int{n, total}) }}
 	res, err := c.Store(context.Background(), instances(t, 7))
-	if err != nil || len(res.Stored) != 7 || calls.Load() != 3 {
-		t.Fatalf("err %v, stored %d, requests %d; want nil, 7, 3", err, len(res.Stored), calls.Load())
+	if err != nil || len(res.Stored) != 7 || calls.Load() != 4 {
+		t.Fatalf("err %v, stored %d, requests %d; want nil, 7, 4", err, len(res.Stored), calls.Load())
+	}
+	if len(retries) != 2 {
+		t.Fatalf("%d retries reported, want 2: %v", len(retries), retries)
+	}
+	for i, r := range retries {
+		if r.Attempt != i+1 || !strings.Contains(r.Err.Error(), "HTTP 503: busy") || r.Wait <= 0 || r.BudgetLeft <= 0 || r.BudgetLeft > DefaultRetryBudget {
+			t.Errorf("retry %d: %+v", i, r)
+		}
+		if msg := r.String(); !strings.Contains(msg, fmt.Sprintf("attempt %d failed (HTTP 503: busy); attempt %d in ", i+1, i+2)) {
+			t.Errorf("retry %d reads %q", i, msg)
+		}
+	}
+	if want := [][2]int{{5, 7}, {7, 7}}; fmt.Sprint(sent) != fmt.Sprint(want) {
+		t.Errorf("progress %v, want %v", sent, want)
+	}
+}
+
+// The retry budget bounds the retries of the whole upload: against a PACS
+// that keeps answering 503, the waits of all batches together fit in it.
+// Before, every batch was
+// retried 4 times (waits doubling from Backoff), whatever the time.
+func TestStoreRetryBudget(t *testing.T) {
+	srv, calls := fakePACS(t, func(int, []string) (int, string) { return 503, "restarting" })
+	const budget = 300 * time.Millisecond
+	var waited time.Duration
+	var retries int
+	c := &Client{BaseURL: srv.URL + "/dicom-web", Backoff: 20 * time.Millisecond, RetryBudget: budget, Batch: 2,
+		OnRetry: func(r Retry) { retries++; waited += r.Wait }}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
+	defer cancel()
+	res, err := c.Store(ctx, instances(t, 12))
+	if !errors.Is(err, ErrPartial) || len(res.Failed) != 12 || !strings.Contains(err.Error(), "HTTP 503: restarting") {
+		t.Fatalf("err %v, failed %d", err, len(res.Failed))
+	}
+	if retries == 0 || waited > budget || int(calls.Load()) != 6+retries {
+		t.Errorf("%d requests for 6 batches, %d retries waiting %v in all; want retries, waits within the budget of %v", calls.Load(), retries, waited, budget)
 	}
 }
 
@@ -159,7 +203,7 @@ func TestStoreDoesNotRetryPermanentErrors(t *testing.T) {
 }
 
 func TestStoreUnreachable(t *testing.T) {
-	c := &Client{BaseURL: "http://127.0.0.1:1/dicom-web", Retries: 1, Backoff: time.Millisecond}
+	c := &Client{BaseURL: "http://127.0.0.1:1/dicom-web", RetryBudget: 10 * time.Millisecond, Backoff: time.Millisecond}
 	res, err := c.Store(context.Background(), instances(t, 2))
 	if !errors.Is(err, ErrPartial) || len(res.Failed) != 2 {
 		t.Fatalf("err %v, failed %d", err, len(res.Failed))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/dicomio"
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/pacs"
 )
 
 // Job is what a physicist submits, as JSON or as command-line flags.
@@ -59,6 +60,11 @@ type Job struct {
 	// PACS is a DICOMweb root to upload the series to, e.g.
 	// http://pacs:8042/dicom-web.
 	PACS string `json:"pacs,omitempty"`
+	// PACSTimeoutS is how many seconds the upload may spend retrying
+	// requests that failed transiently, in all (0:
+	// pacs.DefaultRetryBudget); a PACS that does not answer at all fails
+	// the job before it reconstructs.
+	PACSTimeoutS float64 `json:"pacs_timeout_s,omitempty"`
 	// Patient and study identifiers override the manifest's when set.
 	PatientName string `json:"patient_name,omitempty"`
 	PatientID   string `json:"patient_id,omitempty"`
@@ -271,6 +277,12 @@ func (j *Job) Validate() error {
 	}
 	if w := j.ScanWaitS; w < 0 || !finite(w) {
 		return jobErr("scan_wait_s", "must be positive (0: %v), got %g", DefaultScanWait, w)
+	}
+	if w := j.PACSTimeoutS; w < 0 || !finite(w) {
+		return jobErr("pacs_timeout_s", "must be positive (0: %v), got %g", pacs.DefaultRetryBudget, w)
+	}
+	if j.PACSTimeoutS != 0 && j.PACS == "" {
+		return jobErr("pacs_timeout_s", "only a job that uploads to a PACS (pacs) has it")
 	}
 	if j.ScanWaitS != 0 && j.ScanID == "" {
 		return jobErr("scan_wait_s", "only a job for a streamed scan (scan_id) waits for it")

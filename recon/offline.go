@@ -168,7 +168,7 @@ func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 	if adopted {
 		return nil, jobErr("output", "%s: another run of job %s wrote it meanwhile", job.Output, job.ID)
 	}
-	return rep, upload(ctx, job.Output, rep)
+	return rep, upload(ctx, job.Output, rep, opts)
 }
 
 // run carries a job through every stage, its views coming from src, and
@@ -340,7 +340,8 @@ func (j *Job) reconstructor(g *fdk.Geometry, bins int, opts Options, rep *Report
 		log.Warn(m)
 	}
 	fov := rec.CheckFOV()
-	log.Info("volume grid "+rep.Grid.String(), "field_of_view", fov.FieldOfView.String())
+	log.Info("volume grid "+rep.Grid.String(), "field_of_view", fov.FieldOfView.String(),
+		"seen_by_every_view", fmt.Sprintf("%.0f%% of its reconstruction cylinder", 100*fov.CircleSeen()))
 	if fov.FieldOfView != (fdk.Cylinder{}) {
 		rep.FieldOfView = &fov.FieldOfView
 	}
@@ -567,7 +568,9 @@ func (r *runner) writePreviews(context.Context) error {
 // upload sends every series of the committed output folder dir to the
 // job's PACS, if it has one, and rewrites the report with what the PACS
 // stored. Sending the same instances again stores the same study again.
-func upload(ctx context.Context, dir string, rep *Report) error {
+// The upload's progress goes to opts.Progress (stage "upload", instances)
+// and each retry of a request that failed transiently to opts.Log.
+func upload(ctx context.Context, dir string, rep *Report, opts Options) error {
 	if rep.Job.PACS == "" {
 		return nil
 	}
@@ -579,7 +582,11 @@ func upload(ctx context.Context, dir string, rep *Report) error {
 		}
 	}
 	all = append(all, rep.materialInstances(dir)...)
-	c := &pacs.Client{BaseURL: rep.Job.PACS}
+	c := &pacs.Client{BaseURL: rep.Job.PACS, RetryBudget: time.Duration(rep.Job.PACSTimeoutS * float64(time.Second)),
+		OnRetry: func(r pacs.Retry) { opts.Log.Warn("PACS upload: retrying", "url", rep.Job.PACS, "state", r.String()) }}
+	if opts.Progress != nil {
+		c.Progress = func(sent, total int) { opts.Progress("upload", sent, total) }
+	}
 	res, err := c.Store(ctx, all)
 	up := &UploadReport{URL: rep.Job.PACS, Stored: len(res.Stored), Failed: len(res.Failed)}
 	for i, f := range res.Failed {

@@ -1,17 +1,22 @@
 package recon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ctrecon/ctrecon/dicomio"
@@ -275,5 +280,90 @@ func TestRunUploadsToOrthanc(t *testing.T) {
 	orthanctest.GetJSON(t, root+"/studies/"+rep.StudyInstanceUID+"/instances", &instances)
 	if len(series) != 2 || len(instances) != 8 {
 		t.Errorf("Orthanc has %d series and %d instances of study %s, want 2 and 8", len(series), len(instances), rep.StudyInstanceUID)
+	}
+}
+
+// flakyPACS is a PACS on loopback that answers the first fail STOW-RS
+// requests (POST) with 503 and passes everything else to Orthanc; it
+// returns its DICOMweb root, Orthanc's root and a count of the POSTs.
+func flakyPACS(t *testing.T, fail int) (root, orthanc string, posts *atomic.Int32) {
+	orthanc = orthanctest.Start(t)
+	target, err := url.Parse(orthanc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	posts = new(atomic.Int32)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && int(posts.Add(1)) <= fail {
+			http.Error(w, "restarting", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + target.Path, orthanc, posts
+}
+
+// A PACS that fails twice with 503 during the upload is retried: the
+// study arrives whole, each retry is logged with its state (attempt,
+// reason, wait, budget left) and the upload's progress is reported. Before,
+// the retries were silent and the upload showed no progress.
+func TestRunUploadRetriesTransientFailures(t *testing.T) {
+	root, orthanc, posts := flakyPACS(t, 2)
+	job := smallJob(t)
+	job.Bins, job.PACS = []int{1, 3}, root
+	var log bytes.Buffer
+	var uploaded []int
+	opts := Options{Log: slog.New(slog.NewTextHandler(&log, nil)), Progress: func(stage string, done, total int) {
+		if stage == "upload" && total == 8 {
+			uploaded = append(uploaded, done)
+		}
+	}}
+	rep, err := Run(context.Background(), job, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.PACS.Stored != 8 || posts.Load() != 3 {
+		t.Fatalf("report %+v after %d requests, want 8 stored after 3", rep.PACS, posts.Load())
+	}
+	var instances []map[string]any
+	orthanctest.GetJSON(t, orthanc+"/studies/"+rep.StudyInstanceUID+"/instances", &instances)
+	if len(instances) != 8 {
+		t.Errorf("Orthanc has %d instances of the study, want 8", len(instances))
+	}
+	for i := range 2 {
+		want := fmt.Sprintf("attempt %d failed (HTTP 503: restarting); attempt %d in ", i+1, i+2)
+		if !strings.Contains(log.String(), want) || !strings.Contains(log.String(), "url="+root) {
+			t.Errorf("the log does not say %q with the URL:\n%s", want, log.String())
+		}
+	}
+	if len(uploaded) == 0 || uploaded[len(uploaded)-1] != 8 {
+		t.Errorf("upload progress %v, want it to end at 8 of 8", uploaded)
+	}
+}
+
+// The job's pacs_timeout_s bounds the upload's retries: with a budget
+// shorter than the first wait, a PACS that keeps failing gets one request
+// and the job fails at once, the series kept on disk. Before, the job had
+// no such field and every request was retried 4 times.
+func TestRunPACSTimeout(t *testing.T) {
+	root, _, posts := flakyPACS(t, 1000)
+	job := smallJob(t)
+	job.Bins, job.PACS, job.PACSTimeoutS = []int{1}, root, 0.001
+	var log bytes.Buffer
+	rep, err := Run(context.Background(), job, Options{Log: slog.New(slog.NewTextHandler(&log, nil))})
+	if !errors.Is(err, pacs.ErrPartial) || !strings.Contains(err.Error(), "HTTP 503") {
+		t.Fatalf("err = %v, want ErrPartial with the PACS's 503", err)
+	}
+	if posts.Load() != 1 || strings.Contains(log.String(), "retrying") || rep.PACS.Failed != 4 {
+		t.Errorf("%d requests, report %+v, log:\n%s\nwant one request and no retry", posts.Load(), rep.PACS, log.String())
+	}
+	for _, bad := range []Job{{PACSTimeoutS: -1, PACS: root}, {PACSTimeoutS: 60}} {
+		j := smallJob(t)
+		j.PACS, j.PACSTimeoutS = bad.PACS, bad.PACSTimeoutS
+		if err := j.Validate(); err == nil || !strings.Contains(err.Error(), "pacs_timeout_s") {
+			t.Errorf("pacs %q, pacs_timeout_s %g: err = %v, want it to name the field", bad.PACS, bad.PACSTimeoutS, err)
+		}
 	}
 }

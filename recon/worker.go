@@ -287,7 +287,7 @@ func (w *Worker) publish(ctx context.Context, job *Job, rep *Report, c *claim) e
 	if err := c.check(ctx); err != nil {
 		return err
 	}
-	err := upload(ctx, job.Output, rep)
+	err := upload(ctx, job.Output, rep, Options{Log: w.Log.With("job", job.ID)})
 	w.Metrics.observe(rep, "pacs")
 	return err
 }
@@ -345,11 +345,7 @@ func (w *Worker) settle(ctx context.Context, j *bus.Job, c *claim, rep *Report, 
 		w.fail(ctx, j, c, err, log)
 		return
 	}
-	st := bus.Status{State: bus.StateDone, Progress: 1, Device: rep.Device, Output: rep.Job.Output, Timings: map[string]time.Duration{}}
-	for stage, s := range rep.Seconds {
-		st.Timings[stage] = time.Duration(s * float64(time.Second))
-	}
-	if err := c.put(ctx, st); err != nil {
+	if err := c.put(ctx, doneStatus(rep)); err != nil {
 		if errors.As(err, &lost) {
 			w.abandon(j, lost, log)
 		} else {

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/index"
 	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/scansim"
 )
@@ -63,19 +65,28 @@ func (s *Service) Demo(ctx context.Context, dir string, out io.Writer, progress 
 		}
 	}
 	like := rep.Bins[len(rep.Bins)/2].SeriesInstanceUID
-	body, err := Search(ctx, "http://"+s.addr, like, 3)
+	_, resp, err := Search(ctx, "http://"+s.addr, like, 3)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "GET /search?like=%s&k=3 ->\n%s", like, body)
-	return nil
+	fmt.Fprintf(out, "the 3 nearest to series %s (GET /search?like=%s&k=3):\n", like, like)
+	return resp.WriteTable(out)
 }
 
 // Search asks the service at server (http://host:port) for the k series or
 // slices nearest to like (SERIES_UID or SERIES_UID:SLICE) and returns its
-// JSON answer (see index.NewHandler).
-func Search(ctx context.Context, server, like string, k int) ([]byte, error) {
-	return get(ctx, server+"/search?"+url.Values{"like": {like}, "k": {strconv.Itoa(k)}}.Encode())
+// JSON answer (see index.NewHandler) as sent and decoded.
+func Search(ctx context.Context, server, like string, k int) ([]byte, *index.SearchResponse, error) {
+	u := server + "/search?" + url.Values{"like": {like}, "k": {strconv.Itoa(k)}}.Encode()
+	body, err := get(ctx, u)
+	if err != nil {
+		return nil, nil, err
+	}
+	var resp index.SearchResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, nil, fmt.Errorf("GET %s: the answer is not a search answer: %w", u, err)
+	}
+	return body, &resp, nil
 }
 
 // get returns the body of a GET of u, or an error naming the status.

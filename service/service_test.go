@@ -15,6 +15,7 @@ import (
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/recon"
+	"github.com/ctrecon/ctrecon/scansim"
 )
 
 // DELETE /jobs/{id} cancels a job waiting for its scan, saying who did,
@@ -75,4 +76,86 @@ func startService(t *testing.T, b *bus.Bus) *Service {
 	s := Start(t.Context(), b, ln, Config{Dir: t.TempDir(), Workers: 1})
 	t.Cleanup(s.Close)
 	return s
+}
+
+// GET /jobs/{id} and /jobs give a done job's output folder, its study,
+// each bin's series and folder as the report has them, and its stage
+// times in seconds ("timings_s", the report's own numbers). Before, the
+// status had no UID and held its times in nanoseconds ("timings").
+func TestHTTPJobShowsResults(t *testing.T) {
+	b, _ := bustest.Start(t, bus.Config{})
+	s := startService(t, b)
+	dir := t.TempDir()
+	spec := scansim.DefaultSpec()
+	spec.Views, spec.Thresholds = 8, []float64{20, 40, 60}
+	if err := scansim.Simulate(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	job := recon.Job{ID: "http-results-1", Input: dir, Volume: recon.VolumeSpec{Dim: [3]int{32, 32, 4}}}
+	if _, _, err := recon.Submit(t.Context(), b, job); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute) // a hang guard
+	defer cancel()
+	st, err := recon.Wait(ctx, b, job.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := recon.ReadReport(st.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type series struct {
+		Bin       int    `json:"bin"`
+		SeriesUID string `json:"series_instance_uid"`
+		Dir       string `json:"dir"`
+	}
+	type status struct {
+		ID       string             `json:"id"`
+		Output   string             `json:"output"`
+		StudyUID string             `json:"study_instance_uid"`
+		Series   []series           `json:"series"`
+		Seconds  map[string]float64 `json:"timings_s"`
+		Nanos    map[string]float64 `json:"timings"`
+	}
+	var one status
+	var all []status
+	getJSON(t, "http://"+s.Addr()+"/jobs/"+job.ID, &one)
+	getJSON(t, "http://"+s.Addr()+"/jobs", &all)
+	if len(all) != 1 {
+		t.Fatalf("/jobs lists %d jobs, want 1", len(all))
+	}
+	for name, got := range map[string]status{"/jobs/{id}": one, "/jobs": all[0]} {
+		if got.Output != rep.Job.Output || got.StudyUID != rep.StudyInstanceUID || len(got.Series) != len(rep.Bins) || got.Nanos != nil {
+			t.Errorf("%s: %+v, want output %s, study %s, %d series and no nanoseconds", name, got, rep.Job.Output, rep.StudyInstanceUID, len(rep.Bins))
+			continue
+		}
+		for i, b := range rep.Bins {
+			if want := (series{b.Index, b.SeriesInstanceUID, b.Dir}); got.Series[i] != want {
+				t.Errorf("%s: series %d is %+v, want %+v", name, i, got.Series[i], want)
+			}
+		}
+		for stage, s := range rep.Seconds {
+			key := stage
+			if stage == "preprocess" || stage == "filter" || stage == "backproject" {
+				key = "reconstruct." + stage
+			}
+			if got.Seconds[key] != s {
+				t.Errorf("%s: timings_s[%s] = %v, want the report's %v s", name, key, got.Seconds[key], s)
+			}
+		}
+	}
+}
+
+// getJSON decodes the JSON answer of GET url into v.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d, %v", url, resp.StatusCode, err)
+	}
 }

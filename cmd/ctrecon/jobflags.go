@@ -39,7 +39,8 @@ var jobFlags = []struct {
 	{"cutoff", "filter.cutoff", number(func(j *recon.Job) *float64 { return &j.Filter.Cutoff })},
 	{"pad", "filter.padding", number(func(j *recon.Job) *float64 { return &j.Filter.Padding })},
 	{"water-roi", "water_roi", waterROI},
-	{"scan-wait", "scan_wait_s", scanWait},
+	{"scan-wait", "scan_wait_s", seconds(func(j *recon.Job) *float64 { return &j.ScanWaitS })},
+	{"pacs-timeout", "pacs_timeout_s", seconds(func(j *recon.Job) *float64 { return &j.PACSTimeoutS })},
 	{"materials", "materials", func(j *recon.Job, v string) error { j.Materials = nonEmpty(strings.Split(v, ",")); return nil }},
 	{"calibration", "calibration", text(func(j *recon.Job) *string { return &j.Calibration })},
 	{"material-smooth", "material_smooth_mm", number(func(j *recon.Job) *float64 { return &j.MaterialSmoothMM })},
@@ -116,18 +117,20 @@ func (e *flagError) Error() string {
 
 func (e *flagError) Unwrap() error { return e.field }
 
-// scanWait sets how long a streamed job waits for its scan to send more
-// (0: recon.DefaultScanWait).
-func scanWait(j *recon.Job, v string) error {
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return err
+// seconds sets a field in seconds from a duration (2m30s); a negative one
+// is an error.
+func seconds(field func(*recon.Job) *float64) func(*recon.Job, string) error {
+	return func(j *recon.Job, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		if d < 0 {
+			return fmt.Errorf("%v: must be positive", d)
+		}
+		*field(j) = d.Seconds()
+		return nil
 	}
-	if d < 0 {
-		return fmt.Errorf("%v: must be positive", d)
-	}
-	j.ScanWaitS = d.Seconds()
-	return nil
 }
 
 // dashed writes a flag as the README does: -i, --voxel.

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/agnivade/levenshtein"
+
+	"github.com/ctrecon/ctrecon/internal/progress"
 )
 
 type command struct {
@@ -36,6 +38,7 @@ var commands = []command{
 	{"cancel", "cancel a queued, waiting or running job", runCancel},
 	{"jobs", "list every job", runJobs},
 	{"search", "find the series or slices most like one, from a running service", runSearch},
+	{"index", "index bench: measure a similarity index's recall, speed, build time and memory", runIndex},
 }
 
 func usage(w io.Writer) {
@@ -46,9 +49,16 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'ctrecon <command> -h' for a command's flags.")
 }
 
+// console is stderr as progress bars and log lines share it: bars only
+// when it is a terminal (main decides), log lines above them.
+var console = progress.NewConsole(os.Stderr, false, nil)
+
 func main() {
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	os.Exit(dispatch(os.Args[1:], os.Stderr))
+	console = progress.NewConsole(os.Stderr, progress.IsTerminal(os.Stderr), nil)
+	slog.SetDefault(slog.New(slog.NewTextHandler(console, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	code := dispatch(os.Args[1:], console)
+	console.Close()
+	os.Exit(code)
 }
 
 // dispatch runs the command args[0] names with the rest of args, writing

@@ -192,6 +192,8 @@ func TestSubmitAndCancelFlags(t *testing.T) {
 		want string
 	}{
 		{runSubmit, []string{"--nats", "nats://127.0.0.1:1", "--scan", "S1", "--scan-wait", "-1s"}, "--scan-wait"},
+		{runSubmit, []string{"--nats", "nats://127.0.0.1:1", "--scan", "S1", "--pacs", "http://pacs/dicom-web", "--pacs-timeout", "-1s"}, "--pacs-timeout"},
+		{runSubmit, []string{"--nats", "nats://127.0.0.1:1", "--scan", "S1", "--pacs-timeout", "1m"}, "--pacs-timeout: only a job that uploads"},
 		{runCancel, []string{"--nats", "nats://127.0.0.1:1"}, "JOB_ID"},
 	}
 	for _, tc := range cases {

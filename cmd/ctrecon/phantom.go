@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"strings"
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/fdk/phantom"
-	"github.com/ctrecon/ctrecon/internal/progress"
 	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
@@ -167,7 +165,7 @@ func simulateSpectral(out string, s *scanFlags, fs *flag.FlagSet, kvp float64, t
 	if spec.Thresholds, err = floatList(thresholds, len(strings.Split(thresholds, ","))); err != nil {
 		return fmt.Errorf("--thresholds: %w", err)
 	}
-	bar := progress.New(os.Stderr, "simulate", "views", spec.Views)
+	bar := console.New("simulate", "views", spec.Views)
 	spec.Progress = func(done, _ int) { bar.Set(done) }
 	if err := scansim.Simulate(out, spec); err != nil {
 		return err

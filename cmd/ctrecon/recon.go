@@ -3,11 +3,11 @@ package main
 import (
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/internal/progress"
+	"github.com/ctrecon/ctrecon/pacs"
 	"github.com/ctrecon/ctrecon/recon"
 )
 
@@ -59,6 +59,7 @@ func reconCommand(name string, args []string, edit func(*recon.Job)) error {
 	fs.String("png", "", "plastimatch folders: also write the three central slices to this PNG")
 	fs.String("bins", "", "spectral scans: energy bins to reconstruct, e.g. 0,2 (default all)")
 	fs.String("pacs", "", "spectral scans: DICOMweb root to upload the series to (STOW-RS)")
+	fs.Duration("pacs-timeout", 0, fmt.Sprintf("--pacs: time the upload may spend retrying transient failures, in all (0: %v)", pacs.DefaultRetryBudget))
 	fs.String("water-roi", "", "spectral scans: X,Y,Z,R sphere (mm) in which to measure water instead of using scan.json's calibration")
 	fs.String("id", "", "spectral scans: job ID, from which the DICOM UIDs are derived (default: one derived from the parameters)")
 	registerReconFlags(fs)
@@ -101,13 +102,18 @@ func openDevice(device string, threads int) (fdk.Backprojector, func(), error) {
 	return bp, release, nil
 }
 
-// progressBar returns a recon.Options.Progress that draws a bar of views
-// on stderr.
+// progressBar returns a recon.Options.Progress that shows each stage's
+// progress on stderr: views reconstructed, instances uploaded.
 func progressBar() func(stage string, done, total int) {
 	var bar *progress.Bar
+	var current string
 	return func(stage string, done, total int) {
-		if bar == nil {
-			bar = progress.New(os.Stderr, stage, "views", total)
+		if bar == nil || stage != current {
+			unit := map[string]string{"upload": "instances"}[stage]
+			if unit == "" {
+				unit = "views"
+			}
+			bar, current = console.New(stage, unit, total), stage
 		}
 		bar.Set(done)
 	}

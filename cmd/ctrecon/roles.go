@@ -13,6 +13,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/internal/progress"
+	"github.com/ctrecon/ctrecon/pacs"
 	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/service"
@@ -97,7 +98,7 @@ func runAcquire(args []string) error {
 		Started: func(id string) { fmt.Printf("streaming scan %s\n", id) },
 		Progress: func(done, total int) {
 			if bar == nil {
-				bar = progress.New(os.Stderr, "acquire", "views", total)
+				bar = console.New("acquire", "views", total)
 			}
 			bar.Set(done)
 		}}
@@ -138,6 +139,7 @@ func runSubmit(args []string) error {
 	fs.String("o", "", "output folder on the worker (default: the worker's own, per job)")
 	fs.String("bins", "", "energy bins to reconstruct (default all)")
 	fs.String("pacs", "", "DICOMweb root to upload the series to")
+	fs.Duration("pacs-timeout", 0, fmt.Sprintf("--pacs: time the upload may spend retrying transient failures, in all (0: %v)", pacs.DefaultRetryBudget))
 	fs.Duration("scan-wait", 0, fmt.Sprintf("--scan: fail the job when the scan sends nothing new for this long (0: %v)", recon.DefaultScanWait))
 	wait := fs.Bool("wait", false, "show progress until the job is done, failed or cancelled")
 	registerReconFlags(fs)
@@ -241,21 +243,21 @@ func waitJob(ctx context.Context, b *bus.Bus, id string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("job %s done on %s: %s\n", id, st.Device, st.Output)
-	return nil
+	fmt.Printf("job %s done on %s\n", id, st.Device)
+	return recon.WriteStatus(os.Stdout, st)
 }
 
-// jobProgress returns a function that shows a job's statuses as a progress
-// bar on stderr, with a line when the job starts waiting for its scan.
+// jobProgress returns a function that shows a job's statuses as progress
+// on stderr, with a line when the job starts waiting for its scan.
 func jobProgress() func(bus.Status) {
 	var bar *progress.Bar
 	var last bus.State
 	return func(st bus.Status) {
 		if bar == nil {
-			bar = progress.New(os.Stderr, st.ID, "%", 100)
+			bar = console.New("job "+st.ID, "%", 100)
 		}
 		if st.State == bus.StateWaiting && last != bus.StateWaiting {
-			fmt.Fprintf(os.Stderr, "\njob %s %s\n", st.ID, st.Reason)
+			fmt.Fprintf(console, "job %s %s\n", st.ID, st.Reason)
 		}
 		last = st.State
 		if st.State == bus.StateDone {
@@ -337,23 +339,14 @@ func listJobs(name string, args []string, one bool) error {
 	} else if list, err = b.ListStatus(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("%-32s %-9s %5s  %-18s %s\n", "JOB", "STATE", "DONE", "DEVICE", "REASON / SECONDS")
+	fmt.Printf("%-32s %-9s %5s  %-18s %s\n", "JOB", "STATE", "DONE", "DEVICE", "REASON")
 	for _, st := range list {
-		detail := st.Reason
-		if st.State == bus.StateDone {
-			detail = fmt.Sprintf("backproject %.2f, total %.2f, in %s", st.Timings["backproject"].Seconds(), total(st.Timings).Seconds(), st.Output)
+		fmt.Printf("%-32s %-9s %4.0f%%  %-18s %s\n", st.ID, st.State, 100*st.Progress, st.Device, st.Reason)
+		if err := recon.WriteStatus(os.Stdout, st); err != nil {
+			return err
 		}
-		fmt.Printf("%-32s %-9s %4.0f%%  %-18s %s\n", st.ID, st.State, 100*st.Progress, st.Device, detail)
 	}
 	return nil
-}
-
-func total(t map[string]time.Duration) time.Duration {
-	var d time.Duration
-	for _, v := range t {
-		d += v
-	}
-	return d
 }
 
 // runSearch queries a running service's /search.
@@ -362,6 +355,7 @@ func runSearch(args []string) error {
 	like := fs.String("like", "", "SERIES_UID or SERIES_UID:SLICE whose feature vector is the query")
 	k := fs.Int("k", 10, "number of neighbours")
 	server := fs.String("http", "http://127.0.0.1:8080", "the service's HTTP address")
+	asJSON := fs.Bool("json", false, "print the service's JSON answer instead of a table")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -370,10 +364,13 @@ func runSearch(args []string) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	body, err := service.Search(ctx, *server, *like, *k)
+	body, resp, err := service.Search(ctx, *server, *like, *k)
 	if err != nil {
 		return err
 	}
-	os.Stdout.Write(body)
-	return nil
+	if *asJSON {
+		_, err = os.Stdout.Write(body)
+		return err
+	}
+	return resp.WriteTable(os.Stdout)
 }

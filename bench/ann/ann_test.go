@@ -1,0 +1,301 @@
+package ann
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ctrecon/ctrecon/index"
+	_ "github.com/ctrecon/ctrecon/index/hnsw" // registers "hnsw"
+)
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestReadFile(t *testing.T) {
+	want := &Set{Dim: 3, Data: []float32{1, 2, 3, -4, 5.5, 6e-3}}
+	fvecs := filepath.Join(t.TempDir(), "v.fvecs")
+	if err := want.WriteFvecs(fvecs); err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("1,2,3\n-4,5.5,0.006\n"))
+	zw.Close()
+	for _, path := range []string{
+		fvecs,
+		writeFile(t, "v.csv", "1,2,3\n-4, 5.5 ,6e-3\n"),
+		writeFile(t, "h.csv", "a,b,c\n1,2,3\n-4,5.5,0.006\n"),
+		writeFile(t, "v.csv.gz", gz.String()),
+	} {
+		got, err := ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Dim != 3 || !slices.Equal(got.Data, want.Data) || got.Name != filepath.Base(path) {
+			t.Errorf("%s: %+v", path, got)
+		}
+	}
+}
+
+func TestReadFileErrors(t *testing.T) {
+	// a vector of 2 values (1, 2), then one of 1 value
+	ragged := []byte{2, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 1, 0, 0, 0, 0, 0, 128, 63}
+	for name, c := range map[string]struct {
+		file, content, says string
+	}{
+		"ragged csv":    {"r.csv", "1,2,3\n4,5\n", "r.csv: row 2 has 2 values, the rows before it 3 (ragged rows)"},
+		"NaN":           {"n.csv", "1,2\n3,NaN\n", "n.csv: row 2, column 2: NaN is not a finite number"},
+		"Inf":           {"i.csv", "1,+Inf\n", "row 1, column 2: +Inf is not a finite number"},
+		"text":          {"t.csv", "1,2\n3,x\n", `row 2, column 2: "x" is not a number`},
+		"late header":   {"l.csv", "1,2\na,b\n", `row 2, column 1: "a" is not a number`},
+		"empty":         {"e.csv", "", "e.csv: no vectors"},
+		"header only":   {"h.csv", "a,b\n", "no vectors"},
+		"extension":     {"v.txt", "1,2\n", `unknown vector file type ".txt"`},
+		"ragged fvecs":  {"r.fvecs", string(ragged), "row 2 has 1 values, the rows before it 2 (ragged rows)"},
+		"short fvecs":   {"s.fvecs", string(ragged[:10]), "row 1: the file ends inside the vector"},
+		"zero dim":      {"z.fvecs", "\x00\x00\x00\x00", "row 1 has 0 values"},
+		"bad gzip":      {"b.csv.gz", "1,2\n", "gzip"},
+		"NaN in fvecs ": {"n.fvecs", "\x01\x00\x00\x00\x00\x00\xc0\x7f", "row 1, column 1: NaN"},
+	} {
+		_, err := ReadFile(writeFile(t, c.file, c.content))
+		if err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v, want an error saying %q", name, err, c.says)
+		}
+	}
+}
+
+func TestHoldOutAndLabels(t *testing.T) {
+	s := Clustered(200, 4, 5, 1)
+	base, queries, err := HoldOut(s, 0.1, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base.Len() != 180 || queries.Len() != 20 || len(base.Labels) != 180 || len(queries.Labels) != 20 {
+		t.Fatalf("held out %d of %d", queries.Len(), base.Len())
+	}
+	// every row once, labels with their rows
+	seen := map[[4]float32]string{}
+	for i := range s.Len() {
+		seen[[4]float32(s.Row(i))] = s.Labels[i]
+	}
+	for _, part := range []*Set{base, queries} {
+		for i := range part.Len() {
+			r := [4]float32(part.Row(i))
+			if l, ok := seen[r]; !ok || l != part.Labels[i] {
+				t.Fatalf("row %v with label %s: not in the set, or with label %s", r, part.Labels[i], l)
+			}
+			delete(seen, r)
+		}
+	}
+	if len(seen) != 0 {
+		t.Fatalf("%d rows neither base nor query", len(seen))
+	}
+	b2, _, _ := HoldOut(s, 0.1, 7)
+	if !slices.Equal(b2.Data, base.Data) {
+		t.Error("the same seed held out other rows")
+	}
+	if _, _, err := HoldOut(&Set{Name: "one", Dim: 1, Data: []float32{1}}, 0.1, 1); err == nil {
+		t.Error("held out a query from one vector")
+	}
+	labels := writeFile(t, "l.txt", "a\nb\n")
+	if err := s.ReadLabels(labels); err == nil || !strings.Contains(err.Error(), "2 labels for the 200 vectors") {
+		t.Errorf("too few labels: %v", err)
+	}
+	d := &Set{Name: "digits", Dim: 3, Data: []float32{1, 2, 7, 3, 4, 0}}
+	if err := d.LabelsFromLastColumn(); err != nil || d.Dim != 2 || !slices.Equal(d.Data, []float32{1, 2, 3, 4}) || !slices.Equal(d.Labels, []string{"7", "0"}) {
+		t.Errorf("LabelsFromLastColumn: %+v, %v", d, err)
+	}
+}
+
+func TestSweep(t *testing.T) {
+	got := Sweep(map[string][]string{"ef": {"10", "20"}, "M": {"8", "16"}})
+	want := []map[string]string{{"M": "8", "ef": "10"}, {"M": "8", "ef": "20"}, {"M": "16", "ef": "10"}, {"M": "16", "ef": "20"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Sweep = %v", got)
+	}
+	if got := Sweep(nil); len(got) != 1 || len(got[0]) != 0 {
+		t.Errorf("Sweep(nil) = %v", got)
+	}
+}
+
+// TestRecall checks the recall measure: ties with the k-th neighbour
+// count, a row given twice counts once, -1 and rows beyond the k-th do
+// not.
+func TestRecall(t *testing.T) {
+	base := &Set{Name: "b", Dim: 1, Data: []float32{0, 1, 1, 2, 3}}
+	queries := &Set{Name: "q", Dim: 1, Data: []float32{0}}
+	truth, err := GroundTruth(base, queries, 2, index.Euclidean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(truth.Rows[0], []int{0, 1}) || !slices.Equal(truth.Dists[0], []float64{0, 1}) {
+		t.Fatalf("truth %v %v", truth.Rows, truth.Dists)
+	}
+	for _, c := range []struct {
+		found []int
+		want  float64
+	}{
+		{[]int{0, 1}, 1},
+		{[]int{0, 2}, 1}, // row 2 ties with row 1
+		{[]int{2, 1}, 1},
+		{[]int{0, 0}, 0.5},
+		{[]int{0, -1}, 0.5},
+		{[]int{3, 4}, 0},
+		{[]int{3, 0, 1}, 0.5}, // only the first k count
+		{nil, 0},
+	} {
+		if got := truth.Recall(base, queries, [][]int{c.found}); got != c.want {
+			t.Errorf("recall of %v: %v, want %v", c.found, got, c.want)
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	base := &Set{Name: "b.csv", Dim: 2, Data: []float32{1, 2, 3, 4}}
+	for _, c := range []struct {
+		q    *Set
+		k    int
+		m    index.Metric
+		says string
+	}{
+		{&Set{Name: "q.csv", Dim: 3, Data: []float32{1, 2, 3}}, 1, index.Euclidean, "q.csv has vectors of 3 values, b.csv of 2 (dimension mismatch)"},
+		{&Set{Name: "q.csv", Dim: 2, Data: []float32{1, 2}}, 3, index.Euclidean, "k is 3; it must be from 1 to the 2 vectors of b.csv"},
+		{&Set{Name: "q.csv", Dim: 2, Data: []float32{0, 0}}, 1, index.Cosine, "q.csv, row 1: "},
+	} {
+		if err := Check(base, c.q, c.k, c.m); err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%v: want an error saying %q", err, c.says)
+		}
+	}
+	for _, c := range []struct {
+		cfg  Config
+		says string
+	}{
+		{Config{Index: "nope", K: 1}, `unknown index "nope"`},
+		{Config{Index: "hnsw", K: 0}, "k is 0"},
+		{Config{Index: "hnsw", K: 1, Sweep: []map[string]string{{"efc": "1"}}}, `no parameter "efc"`},
+		{Config{Index: "hnsw", K: 1, Sweep: []map[string]string{{"M": "x"}}}, `parameter M is "x"`},
+		{Config{Index: "hnsw", K: 1, Sweep: []map[string]string{{"ef": "0"}}}, `parameter ef is "0"`},
+	} {
+		if err := c.cfg.Check(); err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%+v: %v, want an error saying %q", c.cfg, err, c.says)
+		}
+	}
+}
+
+func TestEvaluate(t *testing.T) {
+	base, queries := Clustered(2000+50, 16, 20, 3).Split(2000)
+	truth, err := GroundTruth(base, queries, 10, index.Euclidean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact, err := Evaluate(base, queries, truth, Config{Index: "exact", Metric: index.Euclidean, K: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exact) != 1 || exact[0].RecallAtK != 1 || exact[0].QPS <= 0 || exact[0].BytesPerVector < 64 || exact[0].LabelPrecision == nil {
+		t.Fatalf("exact: %+v", exact)
+	}
+	sweep := Sweep(map[string][]string{"ef": {"10", "200"}, "M": {"4", "16"}})
+	results, err := Evaluate(base, queries, truth, Config{Index: "hnsw", Metric: index.Euclidean, K: 10, Sweep: sweep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 4 {
+		t.Fatalf("%d results for 4 settings", len(results))
+	}
+	for i, r := range results {
+		if r.Params["M"] != sweep[i]["M"] || r.Params["ef"] != sweep[i]["ef"] || r.Params["efConstruction"] != "200" {
+			t.Errorf("result %d has parameters %v for setting %v", i, r.Params, sweep[i])
+		}
+		if r.Params["ef"] == "200" && r.RecallAtK < 0.99 {
+			t.Errorf("%v: recall %.3f", r.Params, r.RecallAtK)
+		}
+		// a graph of 2000 nodes with M links: at least the vectors and
+		// the layer-0 lists
+		if min := float64(16*4 + (2*4+1)*4); r.BytesPerVector < min {
+			t.Errorf("%v: %.0f bytes per vector, less than the %.0f its vectors and lists need", r.Params, r.BytesPerVector, min)
+		}
+	}
+	if results[0].BuildS != results[1].BuildS {
+		t.Error("settings that differ in ef only were built twice")
+	}
+}
+
+// TestCompare runs the peers against ctrecon's HNSW on small data: every
+// tool reaches recall 0.99 with a large ef. It needs python3-hnswlib and
+// python3-faiss (make deps).
+func TestCompare(t *testing.T) {
+	if err := exec.Command(Python, "-c", "import hnswlib, faiss").Run(); err != nil {
+		t.Skipf("%s cannot import hnswlib and faiss (make deps installs them): %v", Python, err)
+	}
+	base, queries := Clustered(3000+50, 8, 30, 4).Split(3000)
+	truth, err := GroundTruth(base, queries, 10, index.Euclidean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := Compare(context.Background(), base, queries, truth, Comparison{M: 8, EfConstruction: 64, Ef: []int{10, 200}, Rounds: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tools []string
+	for _, r := range results {
+		tools = append(tools, r.Tool+" "+r.Params["ef"])
+		if r.QPS <= 0 || r.BuildS <= 0 || r.LabelPrecision == nil {
+			t.Errorf("%+v", r)
+		}
+		if r.Params["ef"] == "200" && r.RecallAtK < 0.99 {
+			t.Errorf("%s with ef 200: recall %.3f", r.Tool, r.RecallAtK)
+		}
+	}
+	if want := []string{"ctrecon 10", "ctrecon 200", "hnswlib 10", "hnswlib 200", "faiss 10", "faiss 200"}; !slices.Equal(tools, want) {
+		t.Errorf("results %v, want %v", tools, want)
+	}
+	if _, err := Compare(context.Background(), base, queries, &Truth{Metric: index.Manhattan}, Comparison{}); err == nil {
+		t.Error("the peers were asked for Manhattan distances")
+	}
+}
+
+func TestTableAndPlot(t *testing.T) {
+	p := 0.5
+	results := []Result{
+		{Tool: "ctrecon", Index: "hnsw", Params: map[string]string{"M": "16", "ef": "10"}, RecallAtK: 0.9, QPS: 1000, BuildS: 2, BytesPerVector: 400, LabelPrecision: &p},
+		{Tool: "ctrecon", Index: "hnsw", Params: map[string]string{"M": "16", "ef": "20"}, RecallAtK: 0.95, QPS: 600, BuildS: 2, BytesPerVector: 400},
+		{Tool: "hnswlib", Index: "hnsw", Params: map[string]string{"M": "16", "ef": "10"}, RecallAtK: 0.9, QPS: 900, BuildS: 3, BytesPerVector: 500},
+	}
+	var b bytes.Buffer
+	if err := WriteTable(&b, results); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 5 || lines[2] != "| ctrecon | hnsw | M=16 ef=10 | 0.9000 | 1000 | 2.00 | 400 | 0.5000 |" || lines[4] != "| hnswlib | hnsw | M=16 ef=10 | 0.9000 | 900 | 3.00 | 500 | |" {
+		t.Errorf("table:\n%s", b.String())
+	}
+	path := filepath.Join(t.TempDir(), "p.png")
+	if err := Plot(path, "test", results); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil || img.Bounds().Dx() < 500 {
+		t.Errorf("plot: %v, %v", img.Bounds(), err)
+	}
+}

@@ -1,0 +1,110 @@
+package ann
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+)
+
+// Clustered returns n vectors of dim values drawn around clusters centres
+// (uniform in the unit cube), labelled by cluster. Within a cluster the
+// spread differs by axis, as in real features whose variance concentrates
+// in a few directions: axis j of a cluster (in an order drawn per cluster)
+// has standard deviation 0.3/√(1+j), so that a cluster is about 0.65 across
+// at any dimension while centres lie √(dim/6) apart. The same seed gives
+// the same vectors.
+func Clustered(n, dim, clusters int, seed uint64) *Set {
+	rng := rand.New(rand.NewPCG(seed, 0x636c75))
+	centres := make([]float32, clusters*dim)
+	for i := range centres {
+		centres[i] = rng.Float32()
+	}
+	sigma := make([]float32, clusters*dim)
+	for c := range clusters {
+		for j, axis := range rng.Perm(dim) {
+			sigma[c*dim+axis] = float32(0.3 / math.Sqrt(1+float64(j)))
+		}
+	}
+	s := &Set{Name: fmt.Sprintf("clustered-%dx%d", n, dim), Dim: dim, Data: make([]float32, n*dim), Labels: make([]string, n)}
+	for i := range n {
+		c := rng.IntN(clusters)
+		s.Labels[i] = strconv.Itoa(c)
+		for j := range dim {
+			s.Data[i*dim+j] = centres[c*dim+j] + sigma[c*dim+j]*float32(rng.NormFloat64())
+		}
+	}
+	return s
+}
+
+// HoldOut splits s into a base and queries: a fraction of the vectors (at
+// least one, and at least one left), chosen by a permutation from seed;
+// labels follow their vectors.
+func HoldOut(s *Set, fraction float64, seed uint64) (base, queries *Set, err error) {
+	n := s.Len()
+	nq := max(int(math.Round(fraction*float64(n))), 1)
+	if n < 2 || nq >= n {
+		return nil, nil, fmt.Errorf("%s: %d vectors: too few to hold %.0f%% out as queries", s.Name, n, 100*fraction)
+	}
+	perm := rand.New(rand.NewPCG(seed, 0x686f6c64)).Perm(n)
+	return s.subset(perm[nq:], "base"), s.subset(perm[:nq], "queries"), nil
+}
+
+// subset returns the rows of s at rows, in that order.
+func (s *Set) subset(rows []int, part string) *Set {
+	out := &Set{Name: s.Name + " " + part, Dim: s.Dim, Data: make([]float32, 0, len(rows)*s.Dim)}
+	for _, r := range rows {
+		out.Data = append(out.Data, s.Row(r)...)
+		if s.Labels != nil {
+			out.Labels = append(out.Labels, s.Labels[r])
+		}
+	}
+	return out
+}
+
+// Split returns the first n vectors of s and the rest, sharing s's
+// storage, named s's name and "base" or "queries".
+func (s *Set) Split(n int) (base, queries *Set) {
+	base = &Set{Name: s.Name + " base", Dim: s.Dim, Data: s.Data[: n*s.Dim : n*s.Dim]}
+	queries = &Set{Name: s.Name + " queries", Dim: s.Dim, Data: s.Data[n*s.Dim:]}
+	if s.Labels != nil {
+		base.Labels, queries.Labels = s.Labels[:n:n], s.Labels[n:]
+	}
+	return base, queries
+}
+
+// Inputs names the files a benchmark reads its vectors from.
+type Inputs struct {
+	// Vectors holds the vectors to index (ReadFile), Queries the queries;
+	// without Queries a seeded fraction HoldOut of Vectors is held out as
+	// queries.
+	Vectors, Queries string
+	// Labels holds one label per vector of Vectors (Set.ReadLabels), for
+	// label precision; it needs held-out queries.
+	Labels  string
+	HoldOut float64
+	Seed    uint64
+}
+
+// Read reads the inputs and returns the base vectors and the queries.
+func (in Inputs) Read() (base, queries *Set, err error) {
+	if in.Labels != "" && in.Queries != "" {
+		return nil, nil, fmt.Errorf("labels %s: labels are for held-out queries, and the queries come from %s", in.Labels, in.Queries)
+	}
+	all, err := ReadFile(in.Vectors)
+	if err != nil {
+		return nil, nil, err
+	}
+	if in.Labels != "" {
+		if err := all.ReadLabels(in.Labels); err != nil {
+			return nil, nil, err
+		}
+	}
+	if in.Queries == "" {
+		return HoldOut(all, in.HoldOut, in.Seed)
+	}
+	if queries, err = ReadFile(in.Queries); err != nil {
+		return nil, nil, err
+	}
+	return all, queries, nil
+}

@@ -1,0 +1,388 @@
+package ann
+
+import (
+	"fmt"
+	"maps"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ctrecon/ctrecon/index"
+)
+
+// Truth holds the exact k nearest base rows of every query, found with
+// index.Exact.
+type Truth struct {
+	K      int
+	Metric index.Metric
+	Rows   [][]int     // per query, base row numbers, nearest first
+	Dists  [][]float64 // their distances
+}
+
+// Check returns an error naming the flag or file when base and queries
+// cannot be searched with k under m: dimensions that differ, k outside 1
+// to the number of base vectors, a vector the metric refuses.
+func Check(base, queries *Set, k int, m index.Metric) error {
+	switch {
+	case base.Dim != queries.Dim:
+		return fmt.Errorf("%s has vectors of %d values, %s of %d (dimension mismatch)", queries.Name, queries.Dim, base.Name, base.Dim)
+	case k < 1 || k > base.Len():
+		return fmt.Errorf("k is %d; it must be from 1 to the %d vectors of %s", k, base.Len(), base.Name)
+	}
+	for _, s := range []*Set{base, queries} {
+		for i := range s.Len() {
+			if err := index.CheckVector(strconv.Itoa(i+1), s.Row(i), m); err != nil {
+				return fmt.Errorf("%s, row %d: %w", s.Name, i+1, err)
+			}
+		}
+	}
+	return nil
+}
+
+// GroundTruth searches every query in an exact index of base, on every
+// core.
+func GroundTruth(base, queries *Set, k int, m index.Metric) (*Truth, error) {
+	if err := Check(base, queries, k, m); err != nil {
+		return nil, err
+	}
+	x := index.NewExactMetric(base.Dim, m)
+	for i := range base.Len() {
+		if err := x.Add(strconv.Itoa(i), base.Row(i), nil); err != nil {
+			return nil, err
+		}
+	}
+	t := &Truth{K: k, Metric: m, Rows: make([][]int, queries.Len()), Dists: make([][]float64, queries.Len())}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for q := int(next.Add(1) - 1); q < queries.Len(); q = int(next.Add(1) - 1) {
+				for _, h := range x.Search(queries.Row(q), k, nil) {
+					row, _ := strconv.Atoi(h.Key)
+					t.Rows[q] = append(t.Rows[q], row)
+					t.Dists[q] = append(t.Dists[q], h.Distance)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return t, nil
+}
+
+// Recall returns the mean recall@k of found (per query, the base rows an
+// index returned; -1 for none): a row counts when it is no farther from the
+// query than the k-th true neighbour, so that ties between equally distant
+// rows do not count against an index; a row given twice counts once.
+func (t *Truth) Recall(base, queries *Set, found [][]int) float64 {
+	var sum float64
+	for q, rows := range found {
+		kth := t.Dists[q][len(t.Dists[q])-1]
+		seen := map[int]bool{}
+		n := 0
+		for _, r := range rows[:min(len(rows), t.K)] {
+			if r < 0 || r >= base.Len() || seen[r] {
+				continue
+			}
+			seen[r] = true
+			if t.Metric.Distance(queries.Row(q), base.Row(r)) <= kth {
+				n++
+			}
+		}
+		sum += float64(n) / float64(t.K)
+	}
+	return sum / float64(len(found))
+}
+
+// LabelPrecision returns the mean fraction of the rows found for each
+// query whose label is the query's, or nil without labels.
+func LabelPrecision(base, queries *Set, found [][]int) *float64 {
+	if base.Labels == nil || queries.Labels == nil {
+		return nil
+	}
+	var sum float64
+	for q, rows := range found {
+		same := 0
+		for _, r := range rows {
+			if r >= 0 && base.Labels[r] == queries.Labels[q] {
+				same++
+			}
+		}
+		if len(rows) > 0 {
+			sum += float64(same) / float64(len(rows))
+		}
+	}
+	p := sum / float64(len(found))
+	return &p
+}
+
+// Result is one parameter setting of one index, measured.
+type Result struct {
+	// Tool is what built the index: "ctrecon", "hnswlib" or "faiss".
+	Tool  string `json:"tool"`
+	Index string `json:"index"`
+	// Params holds every parameter of the setting, the defaults included.
+	Params    map[string]string `json:"params"`
+	Data      string            `json:"data"`
+	Vectors   int               `json:"vectors"`
+	Queries   int               `json:"queries"`
+	Dim       int               `json:"dim"`
+	Metric    string            `json:"metric"`
+	K         int               `json:"k"`
+	RecallAtK float64           `json:"recall_at_k"`
+	// QPS is queries per second of the process's CPU time, on one thread:
+	// on a shared machine the wall clock also counts the time other
+	// processes had the core. WallQPS is per second of the wall clock.
+	QPS     float64 `json:"qps"`
+	WallQPS float64 `json:"wall_qps"`
+	// BuildS is the CPU seconds the build took, BuildWallS its wall-clock
+	// seconds.
+	BuildS     float64 `json:"build_s"`
+	BuildWallS float64 `json:"build_wall_s"`
+	// BytesPerVector is the memory the built index took (Go heap, or the
+	// peer process's resident size) over the number of vectors.
+	BytesPerVector float64 `json:"bytes_per_vector"`
+	// LabelPrecision is the fraction of hits that share the query's label,
+	// when the vectors have labels.
+	LabelPrecision *float64 `json:"label_precision_at_k,omitempty"`
+}
+
+// timing is the time some work took: wall-clock and CPU seconds, and how
+// many times it ran.
+type timing struct {
+	wall, cpu float64
+	rounds    int
+}
+
+// timed runs f (given the round, from 0) again and again until min of CPU
+// time has passed, at least once.
+func timed(min time.Duration, f func(round int)) timing {
+	wall, cpu := time.Now(), cpuSeconds()
+	t := timing{}
+	for ; t.rounds == 0 || cpuSeconds()-cpu < min.Seconds(); t.rounds++ {
+		f(t.rounds)
+	}
+	t.wall, t.cpu = time.Since(wall).Seconds(), cpuSeconds()-cpu
+	return t
+}
+
+// Config says what Evaluate measures.
+type Config struct {
+	Index  string // a registered index.Kind
+	Metric index.Metric
+	K      int
+	// Sweep holds the parameter settings to measure, each a value per
+	// parameter name (the index's defaults fill the rest); nil measures
+	// the defaults. Settings that differ only in search parameters share
+	// one build.
+	Sweep []map[string]string
+	// MinQueryTime is how long the queries are repeated for, at least
+	// once, to time them; 0 runs them once.
+	MinQueryTime time.Duration
+}
+
+// Check returns an error naming the index or the parameter that cfg gets
+// wrong: an index that is not registered, a parameter it does not have, a
+// value it refuses (it makes an empty index with each setting, which is
+// cheap), a k below 1.
+func (cfg Config) Check() error {
+	kind, err := index.KindNamed(cfg.Index)
+	if err != nil {
+		return err
+	}
+	if cfg.K < 1 {
+		return fmt.Errorf("k is %d; it must be at least 1", cfg.K)
+	}
+	for _, s := range cfg.settings() {
+		bp, err := kind.BuildParams(s)
+		if err != nil {
+			return err
+		}
+		x, err := kind.New(0, cfg.Metric, bp)
+		if err != nil {
+			return err
+		}
+		if err := setSearchParams(x, kind, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (cfg Config) settings() []map[string]string {
+	if len(cfg.Sweep) == 0 {
+		return []map[string]string{{}}
+	}
+	return cfg.Sweep
+}
+
+// Evaluate builds cfg.Index on base for each setting of cfg.Sweep and
+// searches queries, on one thread (GOMAXPROCS 1 while it builds and
+// searches, so that the collector runs on that thread too).
+func Evaluate(base, queries *Set, truth *Truth, cfg Config) ([]Result, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	kind, _ := index.KindNamed(cfg.Index)
+	builds := map[string][]map[string]string{}
+	var order []string
+	for _, s := range cfg.settings() {
+		bp, _ := kind.BuildParams(s)
+		key := fmt.Sprint(bp) // fmt sorts map keys
+		if builds[key] == nil {
+			order = append(order, key)
+		}
+		builds[key] = append(builds[key], s)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var out []Result
+	var x index.Index
+	for _, key := range order {
+		group := builds[key]
+		bp, _ := kind.BuildParams(group[0])
+		x = nil // not counted in the next build's memory
+		var bt timing
+		var bytes float64
+		var err error
+		x, bt, bytes, err = build(kind, bp, base, cfg.Metric)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range group {
+			r, err := measure(x, s, base, queries, truth, cfg)
+			if err != nil {
+				return nil, err
+			}
+			r.Params = fullParams(kind, s)
+			r.BuildS, r.BuildWallS, r.BytesPerVector = bt.cpu, bt.wall, bytes
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// fullParams returns setting s with every parameter of kind, defaults
+// filled in.
+func fullParams(kind index.Kind, s map[string]string) map[string]string {
+	p := map[string]string{}
+	for _, param := range kind.Params {
+		p[param.Name] = param.Default
+	}
+	maps.Copy(p, s)
+	return p
+}
+
+// build makes an index of base and returns it, the time it took and its
+// heap bytes per vector.
+func build(kind index.Kind, params map[string]string, base *Set, m index.Metric) (index.Index, timing, float64, error) {
+	// Twice: what a sync.Pool of the index measured before holds survives
+	// one collection, and would count against this one.
+	runtime.GC()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	x, err := kind.New(base.Dim, m, params)
+	if err != nil {
+		return nil, timing{}, 0, err
+	}
+	if r, ok := x.(interface{ Reserve(n int) }); ok {
+		r.Reserve(base.Len())
+	}
+	t := timed(0, func(int) {
+		for i := range base.Len() {
+			if err = x.Add(strconv.Itoa(i), base.Row(i), nil); err != nil {
+				err = fmt.Errorf("%s, row %d: %w", base.Name, i+1, err)
+				return
+			}
+		}
+	})
+	if err != nil {
+		return nil, timing{}, 0, err
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	return x, t, float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(base.Len()), nil
+}
+
+// measure sets x's search parameters from s, then searches every query,
+// over and over until cfg.MinQueryTime has passed, and measures the first
+// round's answers.
+func measure(x index.Index, s map[string]string, base, queries *Set, truth *Truth, cfg Config) (Result, error) {
+	kind, _ := index.KindNamed(cfg.Index)
+	if err := setSearchParams(x, kind, s); err != nil {
+		return Result{}, err
+	}
+	found, t := search(x, queries, cfg.K, cfg.MinQueryTime)
+	r := result("ctrecon", cfg.Index, base, queries, truth, found, t)
+	return r, nil
+}
+
+// setSearchParams sets x's search parameters from setting s.
+func setSearchParams(x index.Index, kind index.Kind, s map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(s)) {
+		if p, _ := kind.Param(name); p.Search {
+			t, ok := x.(index.Tuner)
+			if !ok {
+				return fmt.Errorf("index %s does not take search parameters", kind.Name)
+			}
+			if err := t.SetParam(name, s[name]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// search searches every query in x, again and again until min of CPU time
+// has passed, and returns the first round's answers as base row numbers.
+func search(x index.Index, queries *Set, k int, min time.Duration) ([][]int, timing) {
+	found := make([][]int, queries.Len())
+	t := timed(min, func(round int) {
+		for q := range queries.Len() {
+			hits := x.Search(queries.Row(q), k, nil)
+			if round == 0 {
+				found[q] = make([]int, len(hits))
+				for i, h := range hits {
+					found[q][i], _ = strconv.Atoi(h.Key)
+				}
+			}
+		}
+	})
+	return found, t
+}
+
+// result returns what found and the time the queries took say about tool's
+// index.
+func result(tool, kind string, base, queries *Set, truth *Truth, found [][]int, t timing) Result {
+	n := float64(t.rounds * queries.Len())
+	return Result{
+		Tool: tool, Index: kind, Data: strings.TrimSuffix(base.Name, " base"),
+		Vectors: base.Len(), Queries: queries.Len(), Dim: base.Dim, Metric: truth.Metric.Name(), K: truth.K,
+		RecallAtK: truth.Recall(base, queries, found),
+		QPS:       n / t.cpu, WallQPS: n / t.wall,
+		LabelPrecision: LabelPrecision(base, queries, found),
+	}
+}
+
+// Sweep returns every combination of the values given per parameter name
+// (the cartesian product), names in sorted order, the last varying
+// fastest: {"M": {"8", "16"}, "ef": {"10", "20"}} gives M=8 ef=10, M=8
+// ef=20, M=16 ef=10, M=16 ef=20.
+func Sweep(values map[string][]string) []map[string]string {
+	out := []map[string]string{{}}
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		var next []map[string]string
+		for _, s := range out {
+			for _, v := range values[name] {
+				c := maps.Clone(s)
+				c[name] = v
+				next = append(next, c)
+			}
+		}
+		out = next
+	}
+	return out
+}

@@ -1,0 +1,104 @@
+package ann
+
+import (
+	"cmp"
+	"fmt"
+	"image/color"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/ctrecon/ctrecon/index"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// ParamString writes params as name=value, names in sorted order.
+func ParamString(params map[string]string) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(params)) {
+		parts = append(parts, name+"="+params[name])
+	}
+	return strings.Join(parts, " ")
+}
+
+// WriteTable writes results as a Markdown table, in the order given.
+func WriteTable(w io.Writer, results []Result) error {
+	withLabels := slices.ContainsFunc(results, func(r Result) bool { return r.LabelPrecision != nil })
+	head := "| tool | index | parameters | recall@k | QPS | build s | bytes/vector |"
+	rule := "|---|---|---|---|---|---|---|"
+	if withLabels {
+		head += " label precision@k |"
+		rule += "---|"
+	}
+	if _, err := fmt.Fprintf(w, "%s\n%s\n", head, rule); err != nil {
+		return err
+	}
+	for _, r := range results {
+		line := fmt.Sprintf("| %s | %s | %s | %.4f | %.0f | %.2f | %.0f |",
+			r.Tool, r.Index, ParamString(r.Params), r.RecallAtK, r.QPS, r.BuildS, r.BytesPerVector)
+		if withLabels {
+			if r.LabelPrecision != nil {
+				line += fmt.Sprintf(" %.4f |", *r.LabelPrecision)
+			} else {
+				line += " |"
+			}
+		}
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Plot draws recall@k against queries per second (logarithmic), one line
+// per tool and build (the settings that differ only in search parameters,
+// such as HNSW's ef or IVF's nprobe), and writes it as a PNG to path.
+func Plot(path, title string, results []Result) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "recall@k"
+	p.Y.Label.Text = "queries per second (one thread)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Top = false
+	p.Legend.Left = true
+	series := map[string]plotter.XYs{}
+	var names []string
+	for _, r := range results {
+		build := maps.Clone(r.Params)
+		delete(build, "ef") // the peers' search parameter
+		if kind, err := index.KindNamed(r.Index); err == nil {
+			for _, p := range kind.Params {
+				if p.Search {
+					delete(build, p.Name)
+				}
+			}
+		}
+		name := r.Tool + " " + r.Index + " " + ParamString(build)
+		if _, ok := series[name]; !ok {
+			names = append(names, name)
+		}
+		series[name] = append(series[name], plotter.XY{X: r.RecallAtK, Y: r.QPS})
+	}
+	for i, name := range names {
+		xy := series[name]
+		slices.SortFunc(xy, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
+		line, points, err := plotter.NewLinePoints(xy)
+		if err != nil {
+			return err
+		}
+		line.Color = plotutil.Color(i)
+		line.Width = vg.Points(1.5)
+		points.Shape = plotutil.Shape(i)
+		points.Color = plotutil.Color(i)
+		p.Add(line, points)
+		p.Legend.Add(name, line, points)
+	}
+	p.Add(plotter.NewGrid())
+	p.BackgroundColor = color.White
+	return p.Save(8*vg.Inch, 6*vg.Inch, path)
+}

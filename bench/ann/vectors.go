@@ -1,0 +1,260 @@
+// Package ann measures similarity indexes the way the approximate
+// nearest-neighbour literature does (ann-benchmarks): recall@k against
+// exact search, queries per second on one thread, build seconds and bytes
+// per vector, over a sweep of each index's parameters; and runs the peers
+// hnswlib and faiss (Debian's python3-hnswlib and python3-faiss) on the same
+// vectors and queries in the same run. It reads vectors from .fvecs and
+// .csv files (gzip-compressed or not), writes the comparison as a Markdown
+// table and a recall-QPS plot, and is what `ctrecon index bench` runs.
+package ann
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/binary"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Set is a list of vectors of one dimension, each with an optional label.
+type Set struct {
+	// Name says where the vectors came from, for errors and reports.
+	Name string
+	Dim  int
+	// Data holds the vectors one after the other: row i is
+	// Data[i*Dim:(i+1)*Dim].
+	Data []float32
+	// Labels holds one label per row, or is nil.
+	Labels []string
+}
+
+// Len returns the number of vectors.
+func (s *Set) Len() int {
+	if s.Dim == 0 {
+		return 0
+	}
+	return len(s.Data) / s.Dim
+}
+
+// Row returns vector i.
+func (s *Set) Row(i int) []float32 { return s.Data[i*s.Dim : (i+1)*s.Dim : (i+1)*s.Dim] }
+
+// ReadFile reads vectors from path: .fvecs (the ANN benchmarks' format:
+// per vector a little-endian int32 dimension, then that many float32) or
+// .csv (one vector per row; a first row none of whose cells is a number is
+// a header), either one optionally gzip-compressed (.gz). Every vector
+// must have the same dimension, at least 1, and finite values; an error
+// names the file, the row (from 1) and the column.
+func ReadFile(path string) (*Set, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var r io.Reader = bufio.NewReaderSize(f, 1<<20)
+	name := strings.TrimSuffix(path, ".gz")
+	if name != path {
+		gz, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading it as gzip: %w", path, err)
+		}
+		defer gz.Close()
+		r = gz
+	}
+	s := &Set{Name: filepath.Base(path)}
+	switch ext := filepath.Ext(name); ext {
+	case ".fvecs":
+		err = s.readFvecs(r)
+	case ".csv":
+		err = s.readCSV(r)
+	default:
+		err = fmt.Errorf("unknown vector file type %q (want .fvecs or .csv, optionally .gz)", ext)
+	}
+	if err == nil && s.Len() == 0 {
+		err = errors.New("no vectors")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// maxDim bounds the dimension a file may declare.
+const maxDim = 1 << 16
+
+func (s *Set) readFvecs(r io.Reader) error {
+	var hdr [4]byte
+	for row := 1; ; row++ {
+		if _, err := io.ReadFull(r, hdr[:]); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("row %d: the file ends inside its dimension", row)
+		}
+		d := int(int32(binary.LittleEndian.Uint32(hdr[:])))
+		if err := s.setDim(row, d); err != nil {
+			return err
+		}
+		buf := make([]byte, 4*d)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return fmt.Errorf("row %d: the file ends inside the vector", row)
+		}
+		for c := range d {
+			v := math.Float32frombits(binary.LittleEndian.Uint32(buf[4*c:]))
+			if err := checkValue(row, c, v); err != nil {
+				return err
+			}
+			s.Data = append(s.Data, v)
+		}
+	}
+}
+
+// setDim checks that row has d values, as the rows before it had.
+func (s *Set) setDim(row, d int) error {
+	switch {
+	case d < 1 || d > maxDim:
+		return fmt.Errorf("row %d has %d values (want 1 to %d)", row, d, maxDim)
+	case s.Dim == 0:
+		s.Dim = d
+	case d != s.Dim:
+		return fmt.Errorf("row %d has %d values, the rows before it %d (ragged rows)", row, d, s.Dim)
+	}
+	return nil
+}
+
+func checkValue(row, col int, v float32) error {
+	if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		return fmt.Errorf("row %d, column %d: %v is not a finite number", row, col+1, v)
+	}
+	return nil
+}
+
+func (s *Set) readCSV(r io.Reader) error {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1 // ragged rows get our error, which names the row
+	cr.ReuseRecord = true
+	for row := 1; ; row++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if row == 1 && isHeader(rec) {
+			continue
+		}
+		if err := s.setDim(row, len(rec)); err != nil {
+			return err
+		}
+		for c, f := range rec {
+			v, err := strconv.ParseFloat(strings.TrimSpace(f), 32)
+			if err != nil {
+				return fmt.Errorf("row %d, column %d: %q is not a number", row, c+1, f)
+			}
+			if err := checkValue(row, c, float32(v)); err != nil {
+				return err
+			}
+			s.Data = append(s.Data, float32(v))
+		}
+	}
+}
+
+// isHeader reports whether none of a row's cells is a number.
+func isHeader(rec []string) bool {
+	for _, f := range rec {
+		if _, err := strconv.ParseFloat(strings.TrimSpace(f), 64); err == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// ReadLabels reads one label per line of path (blank lines count as
+// empty labels up to the last non-blank one) and gives them to s: there
+// must be one per vector.
+func (s *Set) ReadLabels(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n"), "\n")
+	if len(lines) != s.Len() {
+		return fmt.Errorf("%s: %d labels for the %d vectors of %s", path, len(lines), s.Len(), s.Name)
+	}
+	s.Labels = lines
+	return nil
+}
+
+// LabelsFromLastColumn takes each row's last value as its label (as in
+// scikit-learn's digits.csv) and leaves the rest as the vector.
+func (s *Set) LabelsFromLastColumn() error {
+	if s.Dim < 2 {
+		return fmt.Errorf("%s: %d columns: no room for a label and a vector", s.Name, s.Dim)
+	}
+	n, d := s.Len(), s.Dim-1
+	data := make([]float32, 0, n*d)
+	s.Labels = make([]string, n)
+	for i := range n {
+		row := s.Row(i)
+		data = append(data, row[:d]...)
+		s.Labels[i] = strconv.FormatFloat(float64(row[d]), 'g', -1, 32)
+	}
+	s.Data, s.Dim = data, d
+	return nil
+}
+
+// WriteFvecs writes s to path in the .fvecs format.
+func (s *Set) WriteFvecs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	buf := make([]byte, 4+4*s.Dim)
+	binary.LittleEndian.PutUint32(buf, uint32(s.Dim))
+	for i := range s.Len() {
+		for c, v := range s.Row(i) {
+			binary.LittleEndian.PutUint32(buf[4+4*c:], math.Float32bits(v))
+		}
+		w.Write(buf)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// readIvecs reads the .ivecs file the peers script writes: per query a
+// little-endian int32 count, then that many int32 row numbers (-1 for
+// none found).
+func readIvecs(path string) ([][]int32, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]int32
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return nil, fmt.Errorf("%s: truncated", path)
+		}
+		n := int(binary.LittleEndian.Uint32(b))
+		if n < 0 || len(b) < 4+4*n {
+			return nil, fmt.Errorf("%s: truncated row %d", path, len(out)+1)
+		}
+		row := make([]int32, n)
+		for i := range row {
+			row[i] = int32(binary.LittleEndian.Uint32(b[4+4*i:]))
+		}
+		out = append(out, row)
+		b = b[4+4*n:]
+	}
+	return out, nil
+}

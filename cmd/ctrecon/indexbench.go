@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ctrecon/ctrecon/bench/ann"
+	"github.com/ctrecon/ctrecon/index"
+	// each index family registers itself
+	_ "github.com/ctrecon/ctrecon/index/hnsw"
+	_ "github.com/ctrecon/ctrecon/index/ivf"
+	_ "github.com/ctrecon/ctrecon/index/lsh"
+	_ "github.com/ctrecon/ctrecon/index/slimtree"
+	_ "github.com/ctrecon/ctrecon/index/tree"
+)
+
+// runIndex runs `ctrecon index SUBCOMMAND`; bench is the only one.
+func runIndex(args []string) error {
+	if len(args) == 0 || args[0] != "bench" {
+		return errors.New("want a subcommand: ctrecon index bench --vectors FILE --index NAME [flags]")
+	}
+	return runIndexBench(args[1:], os.Stdout)
+}
+
+// paramFlag collects --param NAME=VALUE[,VALUE...] into values per name.
+type paramFlag map[string][]string
+
+func (p paramFlag) String() string { return fmt.Sprint(map[string][]string(p)) }
+
+func (p paramFlag) Set(s string) error {
+	name, values, ok := strings.Cut(s, "=")
+	if !ok || name == "" || values == "" {
+		return fmt.Errorf("%q: want NAME=VALUE or NAME=VALUE,VALUE,...", s)
+	}
+	if _, dup := p[name]; dup {
+		return fmt.Errorf("%q: parameter %s is given twice (list its values with commas)", s, name)
+	}
+	p[name] = strings.Split(values, ",")
+	return nil
+}
+
+// runIndexBench measures an index on vectors from files against exact
+// search and writes one result per parameter setting to w.
+func runIndexBench(args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("index bench", flag.ContinueOnError)
+	var in ann.Inputs
+	fs.StringVar(&in.Vectors, "vectors", "", "vectors to index: .fvecs or .csv, optionally .gz (required)")
+	fs.StringVar(&in.Queries, "queries", "", "query vectors (default: hold out 10 % of --vectors)")
+	fs.StringVar(&in.Labels, "labels", "", "one label per vector of --vectors, for label precision (held-out queries only)")
+	fs.Uint64Var(&in.Seed, "seed", 1, "seed of the held-out queries")
+	cfg := ann.Config{}
+	fs.StringVar(&cfg.Index, "index", "", "index to measure: "+strings.Join(index.KindNames(), ", ")+" (required)")
+	params := paramFlag{}
+	fs.Var(params, "param", "an index parameter, NAME=VALUE or NAME=VALUE,VALUE,... to sweep (repeatable)")
+	fs.IntVar(&cfg.K, "k", 10, "neighbours per query")
+	metric := fs.String("metric", "euclidean", "distance: "+strings.Join(index.MetricNames(), ", "))
+	fs.DurationVar(&cfg.MinQueryTime, "time", time.Second, "CPU time to repeat the queries for, per setting")
+	asJSON := fs.Bool("json", false, "print one JSON object per parameter setting")
+	peers := fs.Bool("peers", false, "also measure hnswlib and faiss with the same M, efConstruction and ef (--index hnsw)")
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	var err error
+	if cfg.Metric, err = index.MetricNamed(*metric); err != nil {
+		return fmt.Errorf("--metric: %w", err)
+	}
+	cfg.Sweep = ann.Sweep(params)
+	switch {
+	case in.Vectors == "":
+		return errors.New("--vectors is required")
+	case cfg.Index == "":
+		return fmt.Errorf("--index is required (%s)", strings.Join(index.KindNames(), ", "))
+	case cfg.K < 1:
+		return fmt.Errorf("--k %d: must be at least 1", cfg.K)
+	case *peers && cfg.Index != "hnsw":
+		return fmt.Errorf("--peers compares HNSW indexes: it needs --index hnsw, not %s", cfg.Index)
+	}
+	if err := cfg.Check(); err != nil {
+		return fmt.Errorf("--index %s: %w", cfg.Index, err)
+	}
+	in.HoldOut = 0.1
+	base, queries, err := in.Read()
+	if err != nil {
+		return err
+	}
+	if cfg.K > base.Len() {
+		return fmt.Errorf("--k %d is more than the %d vectors of %s", cfg.K, base.Len(), base.Name)
+	}
+	truth, err := ann.GroundTruth(base, queries, cfg.K, cfg.Metric)
+	if err != nil {
+		return err
+	}
+	var results []ann.Result
+	if *peers {
+		results, err = comparePeers(base, queries, truth, cfg, params)
+	} else {
+		results, err = ann.Evaluate(base, queries, truth, cfg)
+	}
+	if err != nil {
+		return err
+	}
+	if !*asJSON {
+		fmt.Fprintf(w, "%d vectors of %d, %d queries, %s, k %d\n", base.Len(), base.Dim, queries.Len(), cfg.Metric, cfg.K)
+		return ann.WriteTable(w, results)
+	}
+	enc := json.NewEncoder(w)
+	for _, r := range results {
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// comparePeers measures ctrecon's HNSW and the peers with one M and
+// efConstruction and the ef values of params.
+func comparePeers(base, queries *ann.Set, truth *ann.Truth, cfg ann.Config, params paramFlag) ([]ann.Result, error) {
+	kind, _ := index.KindNamed("hnsw")
+	one := func(name string) (int, error) {
+		p, _ := kind.Param(name)
+		v := []string{p.Default}
+		if given, ok := params[name]; ok {
+			v = given
+		}
+		if len(v) != 1 {
+			return 0, fmt.Errorf("--param %s: --peers takes one value", name)
+		}
+		return strconv.Atoi(v[0])
+	}
+	c := ann.Comparison{Rounds: 3, RoundTime: cfg.MinQueryTime / 3}
+	var err error
+	if c.M, err = one("M"); err != nil {
+		return nil, err
+	}
+	if c.EfConstruction, err = one("efConstruction"); err != nil {
+		return nil, err
+	}
+	for _, s := range cfg.Sweep {
+		ef, _ := strconv.Atoi(s["ef"])
+		if s["ef"] == "" {
+			p, _ := kind.Param("ef")
+			ef, _ = strconv.Atoi(p.Default)
+		}
+		c.Ef = append(c.Ef, ef)
+	}
+	return ann.Compare(context.Background(), base, queries, truth, c)
+}

@@ -1,0 +1,52 @@
+package index
+
+import "golang.org/x/sys/cpu"
+
+// simd selects the AVX2 kernels of distance_amd64.s.
+var simd = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+//go:noescape
+func sqL2AVX2(a, b *float32, n int) float32
+
+//go:noescape
+func l1AVX2(a, b *float32, n int) float32
+
+//go:noescape
+func dotsAVX2(a, b *float32, n int) (ab, aa, bb float32)
+
+//go:noescape
+func sqDistAVX2(a, b *float32, n int, bound float64) float64
+
+//go:noescape
+func minMaxAVX2(a, b *float32, n int) (lo, hi float32)
+
+// The vector kernels take a and b of equal length, a multiple of 8 and
+// not 0.
+
+func sqL2Vec(a, b []float32) float32 { return sqL2AVX2(&a[0], &b[0], len(a)) }
+
+func l1Vec(a, b []float32) float32 { return l1AVX2(&a[0], &b[0], len(a)) }
+
+func dotsVec(a, b []float32) (ab, aa, bb float32) { return dotsAVX2(&a[0], &b[0], len(a)) }
+
+func minMaxVec(a, b []float32) (lo, hi float32) { return minMaxAVX2(&a[0], &b[0], len(a)) }
+
+// sqDistVec is sqDist's float64 kernel; a and b have a length that is a
+// multiple of 16, not 0.
+func sqDistVec(a, b []float32, bound float64) float64 { return sqDistAVX2(&a[0], &b[0], len(a), bound) }
+
+// setSIMD turns the vector kernels on or off, for tests that compare them
+// with the plain Go loops.
+func setSIMD(on bool) { simd = on && cpu.X86.HasAVX2 && cpu.X86.HasFMA }
+
+//go:noescape
+func prefetchAsm(p *float32, n int)
+
+// Prefetch asks the processor to bring v into the cache while other work
+// goes on: an index that knows which vector it measures next calls it
+// first, so that memory latency overlaps the distance it computes now.
+func Prefetch(v []float32) {
+	if len(v) > 0 {
+		prefetchAsm(&v[0], len(v))
+	}
+}

@@ -1,0 +1,291 @@
+package hnsw
+
+import (
+	"math"
+	"slices"
+	"sync/atomic"
+
+	"github.com/ctrecon/ctrecon/index"
+)
+
+// item is a node and its rank from the node or query being placed.
+type item struct {
+	d  float32
+	id uint32
+}
+
+// searcher is one goroutine's scratch space, pooled: the visited marks
+// (visited[s] == gen marks slot s seen by the current search), the two
+// queues of a layer search, and buffers for choosing neighbours.
+type searcher struct {
+	visited []uint16
+	gen     uint16
+	cand    []item   // min-heap: the candidates to expand, nearest first
+	top     []item   // min-heap of negated ranks: the ef best found, farthest at the root
+	sel     []item   // an inserted node's neighbours
+	buf     []item   // candidates for a list being chosen again
+	pick    []item   // what was chosen
+	next    []uint32 // the neighbours of a node not seen yet
+}
+
+// getSearcher returns a searcher whose marks cover every slot; mu is held.
+func (x *Index) getSearcher() *searcher {
+	s, _ := x.pool.Get().(*searcher)
+	if s == nil {
+		s = &searcher{}
+	}
+	if len(s.visited) < len(x.keys) {
+		s.visited, s.gen = make([]uint16, len(x.keys)), 0
+	}
+	return s
+}
+
+// reset starts a new search's marks.
+func (s *searcher) reset() {
+	s.gen++
+	if s.gen == 0 { // wrapped: old marks could equal the new generation
+		clear(s.visited)
+		s.gen = 1
+	}
+}
+
+// seen marks slot id and reports whether it was marked already.
+func (s *searcher) seen(id uint32) bool {
+	if s.visited[id] == s.gen {
+		return true
+	}
+	s.visited[id] = s.gen
+	return false
+}
+
+// greedy walks layer l from cur (at rank d from q) to the nearest node it
+// can reach by steps that each get nearer.
+func (x *Index) greedy(q []float32, cur uint32, d float32, l int) (uint32, float32) {
+	rank := x.rank
+	for changed := true; changed; {
+		changed = false
+		lst := x.list(cur, l)
+		n := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
+		for i := 1; i <= n; i++ {
+			nb := atomic.LoadUint32(&lst[i])
+			if i < n {
+				index.Prefetch(x.vec(atomic.LoadUint32(&lst[i+1])))
+			}
+			if dn := rank(q, x.vec(nb)); dn < d {
+				cur, d, changed = nb, dn, true
+			}
+		}
+	}
+	return cur, d
+}
+
+// searchLayer explores layer l best-first from ep (at rank d from q) and
+// leaves in s.top up to ef nodes nearest to q (Algorithm 2 of the paper)
+// among those accept allows; deleted nodes are never accepted. Every node
+// reached is a candidate to expand, accepted or not, so deleted and
+// filtered nodes still lead the search on.
+func (x *Index) searchLayer(s *searcher, q []float32, ep uint32, d float32, ef, l int, accept index.Filter) {
+	// The loop works on locals, not on s's and x's fields: the calls it
+	// makes would have the compiler load those again each time, and every
+	// store of a slice into s would pass the garbage collector's write
+	// barrier. s takes the queues back at the end.
+	s.reset()
+	visited, gen, rank := s.visited, s.gen, x.rank
+	cand, top, next := s.cand[:0], s.top[:0], s.next[:0]
+	defer func() { s.cand, s.top, s.next = cand, top, next }()
+	visited[ep] = gen
+	cand = pushMin(cand, item{d, ep})
+	bound := float32(math.Inf(1)) // rank of the farthest in top once it is full
+	// Without a filter or deleted nodes (mu keeps x.dead still), every node
+	// is accepted: the usual search skips the check and its cache line.
+	all := accept == nil && x.dead == 0
+	if all || x.accepted(ep, accept) {
+		top = pushMin(top, item{-d, ep})
+		if ef == 1 {
+			bound = d
+		}
+	}
+	for len(cand) > 0 {
+		var c item
+		c, cand = popMin(cand)
+		if c.d > bound {
+			break
+		}
+		lst := x.list(c.id, l)
+		n := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
+		next = next[:0]
+		for i := 1; i <= n; i++ {
+			if nb := atomic.LoadUint32(&lst[i]); visited[nb] != gen {
+				visited[nb] = gen
+				next = append(next, nb)
+			}
+		}
+		// While one neighbour's distance is measured, the next one's vector
+		// is on its way.
+		if len(next) > 0 {
+			index.Prefetch(x.vec(next[0]))
+		}
+		for j, nb := range next {
+			if j+1 < len(next) {
+				index.Prefetch(x.vec(next[j+1]))
+			}
+			dn := rank(q, x.vec(nb))
+			if dn >= bound {
+				continue
+			}
+			cand = pushMin(cand, item{dn, nb})
+			if !all && !x.accepted(nb, accept) {
+				continue
+			}
+			if len(top) < ef {
+				top = pushMin(top, item{-dn, nb})
+			} else { // dn < bound: nb takes the farthest's place
+				top[0] = item{-dn, nb}
+				siftDown(top)
+			}
+			if len(top) == ef {
+				bound = -top[0].d
+			}
+		}
+	}
+}
+
+// nearest turns s.top, what a layer search kept, into its nodes at their
+// ranks, nearest first (in place) and returns it.
+func (s *searcher) nearest() []item {
+	for i := range s.top {
+		s.top[i].d = -s.top[i].d
+	}
+	slices.SortFunc(s.top, cmpItem)
+	return s.top
+}
+
+// accepted reports whether slot id may be in a search's result.
+func (x *Index) accepted(id uint32, accept index.Filter) bool {
+	return x.state[id] == live && (accept == nil || accept(x.keys[id], x.meta[id]))
+}
+
+// descend returns the node of layer l nearest to q that the greedy walk
+// from the entry point down the layers above l finds, its rank, and the
+// entry point's layer; ok is false for an empty graph.
+func (x *Index) descend(q []float32, l int) (cur uint32, d float32, top int, ok bool) {
+	e := x.entry.Load()
+	if e == noEntry {
+		return 0, 0, 0, false
+	}
+	cur, top = unpack(e)
+	d = x.rank(q, x.vec(cur))
+	for lc := top; lc > l; lc-- {
+		cur, d = x.greedy(q, cur, d, lc)
+	}
+	return cur, d, top, true
+}
+
+// Search returns the k vectors nearest to q that filter accepts, as far as
+// a search keeping max(ef, k) candidates finds them (see index.Index).
+// Distances are the metric's float64 Distance.
+func (x *Index) Search(q []float32, k int, filter index.Filter) []index.Hit {
+	if k < 1 {
+		return nil
+	}
+	return x.search(q, k, max(x.Ef(), k), filter)
+}
+
+// search returns the k best of the ef that a layer-0 search keeps.
+func (x *Index) search(q []float32, k, ef int, filter index.Filter) []index.Hit {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if !index.CheckQuery(q, x.dim, x.metric) {
+		return nil
+	}
+	ep, d, _, ok := x.descend(q, 0)
+	if !ok {
+		return nil
+	}
+	s := x.getSearcher()
+	defer x.pool.Put(s)
+	x.searchLayer(s, q, ep, d, ef, 0, filter)
+	top := s.nearest()
+	hits := make([]index.Hit, min(k, len(top)))
+	for i := range hits {
+		id := top[i].id
+		hits[i] = index.Hit{Key: x.keys[id], Distance: x.metric.Distance(q, x.vec(id)), Meta: x.meta[id]}
+	}
+	index.SortHits(hits)
+	return hits
+}
+
+// Range returns the vectors within radius of q that filter accepts, as far
+// as searches find them: it searches with ef, then 2ef, 4ef, ... as long as
+// every node the search kept is within the radius.
+func (x *Index) Range(q []float32, radius float64, filter index.Filter) []index.Hit {
+	if !(radius >= 0) {
+		return nil
+	}
+	for ef := x.Ef(); ; ef *= 2 {
+		hits := x.search(q, ef, ef, filter)
+		if len(hits) < ef || hits[len(hits)-1].Distance > radius || ef >= x.Len() {
+			i, _ := slices.BinarySearchFunc(hits, radius, func(h index.Hit, r float64) int {
+				if h.Distance <= r {
+					return -1
+				}
+				return 1
+			})
+			return hits[:i]
+		}
+	}
+}
+
+func cmpItem(a, b item) int {
+	switch {
+	case a.d < b.d:
+		return -1
+	case a.d > b.d:
+		return 1
+	}
+	return 0
+}
+
+// pushMin and popMin keep a binary min-heap of items, written out because
+// container/heap's interface would box every item; a max-heap holds the
+// items' negated ranks (searcher.top).
+
+func pushMin(h []item, it item) []item {
+	h = append(h, it)
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if h[p].d <= h[i].d {
+			break
+		}
+		h[p], h[i] = h[i], h[p]
+		i = p
+	}
+	return h
+}
+
+func popMin(h []item) (item, []item) {
+	top, n := h[0], len(h)-1
+	h[0] = h[n]
+	h = h[:n]
+	siftDown(h)
+	return top, h
+}
+
+// siftDown moves h[0] down to its place in the min-heap h.
+func siftDown(h []item) {
+	n := len(h)
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && h[c+1].d < h[c].d {
+			c++
+		}
+		if h[i].d <= h[c].d {
+			break
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+}

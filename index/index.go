@@ -1,0 +1,222 @@
+package index
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Errors returned by Add, and by Load for a saved vector that breaks them.
+var (
+	// ErrDimension: a vector's length differs from the index's dimension,
+	// or is 0.
+	ErrDimension = errors.New("vector dimension mismatch")
+	// ErrValue: a vector holds a NaN or an infinity, which have no
+	// distance, or a value its metric refuses (see CheckVector).
+	ErrValue = errors.New("vector value not valid")
+	// ErrKey: the key is empty.
+	ErrKey = errors.New("empty key")
+)
+
+// Hit is one result of a search.
+type Hit struct {
+	Key string
+	// Distance is the index's Metric's Distance to the query.
+	Distance float64
+	// Meta is what was stored with the vector.
+	Meta any
+}
+
+// Filter accepts the stored vectors a search may return, given their key
+// and meta. It is called during the search, with the index's lock held: it
+// must not call the index's methods.
+type Filter func(key string, meta any) bool
+
+// Index is a similarity index of float32 vectors of one dimension, each
+// under a unique string key with an opaque meta value, under one Metric.
+//
+// Every Index is safe for concurrent use, and searches run while vectors
+// are added (an index may make them wait for each other, as Exact does).
+// Exact is the reference: it returns the true nearest vectors, and every
+// other index is tested against it.
+type Index interface {
+	// Kind returns the name the index's family registered (Register).
+	Kind() string
+	// Metric returns the metric the index measures distances with.
+	Metric() Metric
+	// Dim returns the length of the vectors, 0 before the first Add of an
+	// index made without one; it does not change afterwards.
+	Dim() int
+	// Len returns the number of vectors stored.
+	Len() int
+	// Add stores a copy of v with meta under key, replacing what the key
+	// held. It returns an error wrapping ErrKey for an empty key, ErrValue
+	// for a value that is not finite or that the metric refuses, and
+	// ErrDimension for a vector of another length than the index's; the
+	// index is then unchanged.
+	Add(key string, v []float32, meta any) error
+	// Delete removes key and reports whether it was there.
+	Delete(key string) bool
+	// Get returns a copy of the vector stored under key and its meta.
+	Get(key string) (v []float32, meta any, ok bool)
+	// Search returns the k vectors nearest to q among those filter accepts
+	// (all when filter is nil), nearest first, equal distances by key. It
+	// returns fewer when fewer are accepted (or, from an approximate
+	// index, found), and none when k < 1 or q has another dimension than
+	// the index or a value CheckVector refuses.
+	Search(q []float32, k int, filter Filter) []Hit
+	// Range returns the vectors within radius of q (distance ≤ radius)
+	// that filter accepts, nearest first, equal distances by key; none for
+	// a q that Search refuses.
+	Range(q []float32, radius float64, filter Filter) []Hit
+	// Save writes the index in its versioned format (see Load).
+	Save(w io.Writer) error
+}
+
+// Tuner is implemented by an index whose search has parameters that can
+// change after it is built (HNSW's ef), as its Kind's Params name them.
+type Tuner interface {
+	SetParam(name, value string) error
+}
+
+// Param is one parameter of a Kind of index.
+type Param struct {
+	Name, Default, Doc string
+	// Search says the parameter changes searches only: Tuner.SetParam sets
+	// it on a built index. Other parameters are given to Kind.New.
+	Search bool
+}
+
+// Kind is a family of indexes, registered by name so that the command line
+// and Load can make one.
+type Kind struct {
+	Name, Doc string
+	Params    []Param
+	// New returns an empty index of vectors of dim values (0 leaves it to
+	// the first Add) under m. params holds a value for every Param that is
+	// not a search parameter (the default where none was given), as text;
+	// an error names the parameter.
+	New func(dim int, m Metric, params map[string]string) (Index, error)
+	// Load reads the body of a saved index of this kind: what its Save
+	// wrote after the header (see Encoder).
+	Load func(h Header, d *Decoder) (Index, error)
+}
+
+var (
+	kindsMu sync.RWMutex
+	kinds   = map[string]Kind{}
+)
+
+// Register makes a kind of index known by its name. It panics when the
+// name is taken or New or Load is missing: it is called from init.
+func Register(k Kind) {
+	kindsMu.Lock()
+	defer kindsMu.Unlock()
+	if _, ok := kinds[k.Name]; ok || k.Name == "" || k.New == nil || k.Load == nil {
+		panic(fmt.Sprintf("index.Register(%q): empty or taken name, or no New or Load", k.Name))
+	}
+	kinds[k.Name] = k
+}
+
+// KindNamed returns the registered kind called name, or an error listing
+// the registered names.
+func KindNamed(name string) (Kind, error) {
+	kindsMu.RLock()
+	defer kindsMu.RUnlock()
+	if k, ok := kinds[name]; ok {
+		return k, nil
+	}
+	return Kind{}, fmt.Errorf("unknown index %q (registered: %s)", name, strings.Join(kindNames(), ", "))
+}
+
+// KindNames returns the names of the registered kinds, sorted.
+func KindNames() []string {
+	kindsMu.RLock()
+	defer kindsMu.RUnlock()
+	return kindNames()
+}
+
+func kindNames() []string {
+	names := make([]string, 0, len(kinds))
+	for n := range kinds {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Param returns the kind's parameter called name, or an error listing them.
+func (k Kind) Param(name string) (Param, error) {
+	for _, p := range k.Params {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	names := make([]string, len(k.Params))
+	for i, p := range k.Params {
+		names[i] = p.Name
+	}
+	if len(names) == 0 {
+		return Param{}, fmt.Errorf("index %s takes no parameters, not %q", k.Name, name)
+	}
+	return Param{}, fmt.Errorf("index %s has no parameter %q (it has %s)", k.Name, name, strings.Join(names, ", "))
+}
+
+// BuildParams returns the values of k's non-search parameters from given
+// (name to value), defaults filled in, for New. A name k does not have is
+// an error; search parameters in given are left out.
+func (k Kind) BuildParams(given map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range k.Params {
+		if !p.Search {
+			out[p.Name] = p.Default
+		}
+	}
+	for name, v := range given {
+		p, err := k.Param(name)
+		if err != nil {
+			return nil, err
+		}
+		if !p.Search {
+			out[name] = v
+		}
+	}
+	return out, nil
+}
+
+// CheckAdd returns the error Index.Add returns for key and v in an index of
+// vectors of dim values (0: any length but 0) under m, or nil.
+func CheckAdd(key string, v []float32, dim int, m Metric) error {
+	switch {
+	case key == "":
+		return ErrKey
+	case len(v) == 0:
+		return fmt.Errorf("%w: vector for key %q is empty", ErrDimension, key)
+	case dim != 0 && len(v) != dim:
+		return fmt.Errorf("%w: vector for key %q has %d dimensions, the index holds %d", ErrDimension, key, len(v), dim)
+	}
+	return CheckVector(key, v, m)
+}
+
+// CheckQuery reports whether q may be searched in an index of dimension
+// dim under m: the same length, and a vector CheckVector accepts.
+func CheckQuery(q []float32, dim int, m Metric) bool {
+	return len(q) == dim && dim > 0 && CheckVector("", q, m) == nil
+}
+
+// SortHits orders hits by distance, then key, as every Search returns them.
+func SortHits(h []Hit) { slices.SortFunc(h, cmpHit) }
+
+// cmpHit orders hits by distance, then key.
+func cmpHit(a, b Hit) int {
+	if a.Distance != b.Distance {
+		if a.Distance < b.Distance {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a.Key, b.Key)
+}

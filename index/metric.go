@@ -1,0 +1,208 @@
+package index
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Metric is a distance between two vectors of equal length, in two forms:
+// Distance, summed in float64, which indexes report and exact search ranks
+// by; and a float32 rank (RankFunc) that orders pairs as Distance does and
+// is cheaper, which approximate indexes navigate by. The zero Metric is
+// Euclidean.
+//
+// Euclidean, Manhattan and Jaccard satisfy the triangle inequality; Cosine
+// does not (a metric tree must not prune with it). A Metric made by
+// NewMetric is whatever its function is.
+type Metric struct{ p *metric }
+
+type metric struct {
+	name  string
+	dist  func(a, b []float32) float64
+	rank  func(a, b []float32) float32
+	check func(v []float32) error // nil: every finite vector is valid
+}
+
+// The built-in metrics.
+var (
+	// Euclidean is √Σ (aᵢ − bᵢ)²; its rank is the squared distance.
+	Euclidean = Metric{&metric{name: "euclidean", dist: euclidean, rank: sqL2}}
+	// Manhattan is the L1 distance Σ |aᵢ − bᵢ|.
+	Manhattan = Metric{&metric{name: "manhattan", dist: manhattan, rank: l1}}
+	// Cosine is 1 − a·b / (|a| |b|), from 0 (same direction) to 2
+	// (opposite). A vector of zeros has no direction and is refused.
+	Cosine = Metric{&metric{name: "cosine", dist: cosine, rank: cosineRank, check: checkDirection}}
+	// Jaccard is 1 − Σ min(aᵢ, bᵢ) / Σ max(aᵢ, bᵢ) over vectors of
+	// non-negative values: for 0/1 vectors (sets, binary features) the
+	// Jaccard distance 1 − |A∩B| / |A∪B|, for weights its generalisation
+	// (the Ruzicka distance, also a metric). Two vectors of zeros are at
+	// distance 0. A negative value is refused.
+	Jaccard = Metric{&metric{name: "jaccard", dist: jaccard, rank: jaccardRank, check: checkNonNegative}}
+)
+
+var builtin = []Metric{Euclidean, Manhattan, Cosine, Jaccard}
+
+// aliases are other names MetricNamed accepts.
+var aliases = map[string]string{"l2": "euclidean", "l1": "manhattan"}
+
+// MetricNamed returns the built-in metric called name ("euclidean" or "l2",
+// "manhattan" or "l1", "cosine", "jaccard").
+func MetricNamed(name string) (Metric, error) {
+	if a, ok := aliases[name]; ok {
+		name = a
+	}
+	for _, m := range builtin {
+		if m.p.name == name {
+			return m, nil
+		}
+	}
+	return Metric{}, fmt.Errorf("unknown metric %q (want %s, or a function given in Go)", name, strings.Join(MetricNames(), ", "))
+}
+
+// MetricNames returns the names of the built-in metrics.
+func MetricNames() []string {
+	names := make([]string, len(builtin))
+	for i, m := range builtin {
+		names[i] = m.p.name
+	}
+	return names
+}
+
+// NewMetric returns the metric dist under name, which a saved index records
+// so that Load can ask for the same function again. dist must be symmetric
+// and non-negative, and takes vectors of equal length; its rank is
+// float32(dist(a, b)). NewMetric panics when name is empty or a built-in
+// metric's (or alias's) name, or dist is nil.
+func NewMetric(name string, dist func(a, b []float32) float64) Metric {
+	if _, err := MetricNamed(name); err == nil || name == "" || dist == nil {
+		panic(fmt.Sprintf("index.NewMetric(%q): need a new, non-empty name and a function", name))
+	}
+	return Metric{&metric{name: name, dist: dist, rank: func(a, b []float32) float32 { return float32(dist(a, b)) }}}
+}
+
+func (m Metric) get() *metric {
+	if m.p == nil {
+		return Euclidean.p
+	}
+	return m.p
+}
+
+// Name returns the metric's name.
+func (m Metric) Name() string { return m.get().name }
+
+// String returns the metric's name.
+func (m Metric) String() string { return m.Name() }
+
+// Distance returns the distance between a and b, which have equal length.
+func (m Metric) Distance(a, b []float32) float64 { return m.get().dist(a, b) }
+
+// RankFunc returns the metric's float32 rank: a function of two vectors of
+// equal length that orders pairs as Distance does (up to float32
+// rounding), for approximate indexes to navigate by. Built-in metrics use
+// AVX2 kernels where the processor has them.
+func (m Metric) RankFunc() func(a, b []float32) float32 { return m.get().rank }
+
+// RankFuncFor returns RankFunc's rank for vectors of exactly dim values,
+// which may skip what RankFunc does for any length: for Euclidean on a
+// processor with AVX2 and dim a multiple of 8, the kernel itself, called
+// straight from an index's innermost loop. Its vectors must be dim long.
+func (m Metric) RankFuncFor(dim int) func(a, b []float32) float32 {
+	if m.get() == Euclidean.p && simd && dim > 0 && dim&7 == 0 {
+		return sqL2Vec
+	}
+	return m.RankFunc()
+}
+
+// builtinMetric reports whether m is one of the built-in metrics, which a
+// saved index can name without the caller's help.
+func (m Metric) builtinMetric() bool { return slices.Contains(builtin, Metric{m.get()}) }
+
+// CheckVector returns an error wrapping ErrValue when v holds a NaN or an
+// infinity, or a value m refuses (a vector of zeros for Cosine, a negative
+// value for Jaccard); the error names key.
+func CheckVector(key string, v []float32, m Metric) error {
+	for i, f := range v {
+		if f-f != 0 { // NaN or ±Inf: checked per query, so kept cheap
+			return fmt.Errorf("%w: vector for key %q: value %d is %g", ErrValue, key, i, f)
+		}
+	}
+	if c := m.get().check; c != nil {
+		if err := c(v); err != nil {
+			return fmt.Errorf("%w: vector for key %q: %v", ErrValue, key, err)
+		}
+	}
+	return nil
+}
+
+func checkDirection(v []float32) error {
+	for _, f := range v {
+		if f != 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("all values are 0, which has no direction for the cosine metric")
+}
+
+func checkNonNegative(v []float32) error {
+	for i, f := range v {
+		if f < 0 {
+			return fmt.Errorf("value %d is %g; the Jaccard metric takes non-negative values", i, f)
+		}
+	}
+	return nil
+}
+
+// The float64 reference distances.
+
+func euclidean(a, b []float32) float64 { return math.Sqrt(sqDist(a, b, math.Inf(1))) }
+
+func manhattan(a, b []float32) float64 {
+	b = b[:len(a)]
+	var s float64
+	for i := range a {
+		s += math.Abs(float64(a[i]) - float64(b[i]))
+	}
+	return s
+}
+
+func cosine(a, b []float32) float64 {
+	b = b[:len(a)]
+	var ab, aa, bb float64
+	for i := range a {
+		x, y := float64(a[i]), float64(b[i])
+		ab += x * y
+		aa += x * x
+		bb += y * y
+	}
+	return cosineOf(ab, aa, bb)
+}
+
+// cosineOf returns 1 − ab/√(aa·bb), clamped to [0, 2] against rounding; 1
+// when a norm is 0.
+func cosineOf(ab, aa, bb float64) float64 {
+	if aa == 0 || bb == 0 {
+		return 1
+	}
+	return min(max(1-ab/math.Sqrt(aa*bb), 0), 2)
+}
+
+func jaccard(a, b []float32) float64 {
+	b = b[:len(a)]
+	var lo, hi float64
+	for i := range a {
+		x, y := float64(a[i]), float64(b[i])
+		lo += min(x, y)
+		hi += max(x, y)
+	}
+	return jaccardOf(lo, hi)
+}
+
+// jaccardOf returns 1 − lo/hi, and 0 when hi is 0 (two vectors of zeros).
+func jaccardOf(lo, hi float64) float64 {
+	if hi == 0 {
+		return 0
+	}
+	return 1 - lo/hi
+}

@@ -1,0 +1,208 @@
+package index
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+func TestMetricValues(t *testing.T) {
+	for _, c := range []struct {
+		m    Metric
+		a, b []float32
+		want float64
+	}{
+		{Euclidean, []float32{1, 0, 0}, []float32{0, 1, 0}, math.Sqrt2},
+		{Euclidean, []float32{3, 0}, []float32{0, 4}, 5},
+		{Manhattan, []float32{1, -2, 3}, []float32{0, 1, 3}, 4},
+		{Cosine, []float32{1, 0}, []float32{0, 2}, 1},
+		{Cosine, []float32{1, 1}, []float32{2, 2}, 0},
+		{Cosine, []float32{1, 0}, []float32{-3, 0}, 2},
+		{Cosine, []float32{1, 0}, []float32{1, 1}, 1 - 1/math.Sqrt2},
+		// sets {0, 1, 3} and {0, 2, 3}: |A∩B| = 2, |A∪B| = 4
+		{Jaccard, []float32{1, 1, 0, 1}, []float32{1, 0, 1, 1}, 0.5},
+		{Jaccard, []float32{0, 0}, []float32{0, 0}, 0},
+		{Jaccard, []float32{2, 1}, []float32{1, 3}, 1 - 2.0/5},
+	} {
+		got := c.m.Distance(c.a, c.b)
+		if math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("%s(%v, %v) = %v, want %v", c.m, c.a, c.b, got, c.want)
+		}
+		if r := c.m.RankFunc()(c.a, c.b); c.m != Euclidean && math.Abs(float64(r)-c.want) > 1e-6 ||
+			c.m == Euclidean && math.Abs(float64(r)-c.want*c.want) > 1e-6 {
+			t.Errorf("%s rank(%v, %v) = %v for distance %v", c.m, c.a, c.b, r, c.want)
+		}
+	}
+	if (Metric{}).Name() != "euclidean" || (Metric{}).Distance([]float32{0}, []float32{2}) != 2 {
+		t.Error("the zero Metric is not Euclidean")
+	}
+}
+
+// TestRankAgreesWithDistance compares every metric's float32 rank (for any
+// length and for the length at hand), on the
+// vector kernels and on the plain Go loops, with its float64 distance for
+// lengths around the kernels' strides of 8, 16 and 32.
+func TestRankAgreesWithDistance(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	kernels := []bool{false}
+	if simd {
+		kernels = append(kernels, true)
+	}
+	defer func(s bool) { setSIMD(s) }(simd)
+	for _, vec := range kernels {
+		setSIMD(vec)
+		for n := 1; n <= 140; n++ {
+			a, b := make([]float32, n), make([]float32, n)
+			for i := range a {
+				a[i], b[i] = float32(rng.Float64()*4), float32(rng.Float64()*4)
+			}
+			for _, m := range builtin {
+				want := m.Distance(a, b)
+				if m == Euclidean {
+					want *= want
+				}
+				for name, rank := range map[string]func(a, b []float32) float32{"RankFunc": m.RankFunc(), "RankFuncFor": m.RankFuncFor(n)} {
+					got := float64(rank(a, b))
+					if math.Abs(got-want) > 1e-5*max(want, 1) {
+						t.Fatalf("vector kernels %v, n %d: %s %s %v, want %v", vec, n, m, name, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSqDistKernel compares sqDist's AVX2 kernel with its plain Go loop,
+// and checks that with a bound it returns the full distance when that is
+// within the bound and else a partial sum above the bound.
+func TestSqDistKernel(t *testing.T) {
+	if !simd {
+		t.Skip("no AVX2")
+	}
+	defer setSIMD(true)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 16; n <= 256; n += 16 {
+		a, b := make([]float32, n), make([]float32, n)
+		for i := range a {
+			a[i], b[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		}
+		setSIMD(false)
+		want := sqDist(a, b, math.Inf(1))
+		setSIMD(true)
+		got := sqDist(a, b, math.Inf(1))
+		if math.Abs(got-want) > 1e-12*want {
+			t.Fatalf("n %d: kernel %v, Go %v", n, got, want)
+		}
+		if d := sqDist(a, b, got); d != got {
+			t.Errorf("n %d, bound the distance itself: %v, want %v", n, d, got)
+		}
+		if d := sqDist(a, b, got/2); !(d > got/2 && d <= got) {
+			t.Errorf("n %d, bound half the distance: %v, want a partial sum in (%v, %v]", n, d, got/2, got)
+		}
+	}
+}
+
+func TestCheckVector(t *testing.T) {
+	for _, c := range []struct {
+		m    Metric
+		v    []float32
+		says string
+	}{
+		{Euclidean, []float32{1, float32(math.NaN())}, "value 1 is NaN"},
+		{Manhattan, []float32{float32(math.Inf(1))}, "value 0 is +Inf"},
+		{Cosine, []float32{0, 0, 0}, "all values are 0"},
+		{Jaccard, []float32{1, -0.5}, "value 1 is -0.5; the Jaccard metric takes non-negative values"},
+	} {
+		err := CheckVector("k", c.v, c.m)
+		if !errors.Is(err, ErrValue) || !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), `key "k"`) {
+			t.Errorf("%s %v: %v, want ErrValue saying %q", c.m, c.v, err, c.says)
+		}
+	}
+	for _, m := range builtin {
+		if err := CheckVector("k", []float32{0, 1}, m); err != nil {
+			t.Errorf("%s: %v", m, err)
+		}
+	}
+}
+
+func TestMetricNamed(t *testing.T) {
+	for name, want := range map[string]Metric{"euclidean": Euclidean, "l2": Euclidean, "l1": Manhattan,
+		"manhattan": Manhattan, "cosine": Cosine, "jaccard": Jaccard} {
+		if m, err := MetricNamed(name); err != nil || m != want {
+			t.Errorf("MetricNamed(%q) = %v, %v", name, m, err)
+		}
+	}
+	if _, err := MetricNamed("dm"); err == nil || !strings.Contains(err.Error(), "euclidean, manhattan, cosine, jaccard") {
+		t.Errorf("unknown metric: %v", err)
+	}
+	dm := NewMetric("dm", func(a, b []float32) float64 { return math.Abs(float64(a[0] - b[0])) })
+	if dm.Name() != "dm" || dm.Distance([]float32{1}, []float32{4}) != 3 || dm.RankFunc()([]float32{1}, []float32{4}) != 3 {
+		t.Errorf("custom metric %v", dm)
+	}
+	for _, name := range []string{"", "l2", "cosine"} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("NewMetric(%q) did not panic", name)
+				}
+			}()
+			NewMetric(name, dm.Distance)
+		}()
+	}
+}
+
+func BenchmarkRank(b *testing.B) {
+	have := simd
+	defer setSIMD(have)
+	for _, dim := range []int{64, 128} {
+		rng := rand.New(rand.NewPCG(1, 1))
+		x, y := make([]float32, dim), make([]float32, dim)
+		for i := range x {
+			x[i], y[i] = rng.Float32(), rng.Float32()
+		}
+		for _, m := range builtin {
+			for _, vec := range []bool{false, true} {
+				if vec && !have {
+					continue
+				}
+				b.Run(fmt.Sprintf("%s/%d/simd=%v", m, dim, vec), func(b *testing.B) {
+					setSIMD(vec)
+					rank := m.RankFunc()
+					var s float32
+					for b.Loop() {
+						s += rank(x, y)
+					}
+					sink = s
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkDistance measures the float64 Euclidean distance that Exact
+// ranks by and every index reports, on the AVX2 kernel and the Go loop.
+func BenchmarkDistance(b *testing.B) {
+	have := simd
+	defer setSIMD(have)
+	for _, dim := range []int{64, 128} {
+		x, y := make([]float32, dim), make([]float32, dim)
+		for i := range x {
+			x[i], y[i] = float32(i), float32(dim-i)
+		}
+		for _, vec := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%d/simd=%v", dim, vec), func(b *testing.B) {
+				setSIMD(vec && have)
+				var s float64
+				for b.Loop() {
+					s += Euclidean.Distance(x, y)
+				}
+				sink = float32(s)
+			})
+		}
+	}
+}
+
+var sink float32

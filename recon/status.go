@@ -1,0 +1,91 @@
+package recon
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/ctrecon/ctrecon/bus"
+)
+
+// stageParts are the stages of Report.Seconds that are parts of another
+// stage, whose time holds theirs: the job's status names them
+// "parent.part" (bus.Status.Timings).
+var stageParts = map[string]string{"preprocess": "reconstruct", "filter": "reconstruct", "backproject": "reconstruct"}
+
+// stageOrder is the order in which a job's stages run, in which
+// WriteStatus lists their times; stages it does not name follow, sorted.
+var stageOrder = []string{"read", "check", "reconstruct", "calibrate", "dicom", "preview", "features", "write", "pacs"}
+
+// doneStatus is the status of a job done with report rep: where its
+// output, its study and each bin's series are, and each stage's seconds.
+func doneStatus(rep *Report) bus.Status {
+	st := bus.Status{State: bus.StateDone, Progress: 1, Device: rep.Device, Output: rep.Job.Output,
+		StudyInstanceUID: rep.StudyInstanceUID, Timings: make(map[string]float64, len(rep.Seconds))}
+	for _, b := range rep.Bins {
+		st.Series = append(st.Series, bus.Series{Bin: b.Index, LowKeV: b.LowKeV, HighKeV: b.HighKeV,
+			SeriesInstanceUID: b.SeriesInstanceUID, Dir: b.Dir, Files: b.Files})
+	}
+	for stage, s := range rep.Seconds {
+		if parent, ok := stageParts[stage]; ok {
+			stage = parent + "." + stage
+		}
+		st.Timings[stage] = s
+	}
+	return st
+}
+
+// WriteStatus writes, two spaces in, where a done job's results are and
+// how long it took: the output folder, the study, each bin's series and
+// folder, and the seconds of each stage (its parts in brackets) and in
+// total. It writes nothing for a job that is not done.
+func WriteStatus(w io.Writer, st bus.Status) error {
+	if st.State != bus.StateDone {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "  output %s\n", st.Output)
+	if st.StudyInstanceUID != "" {
+		fmt.Fprintf(&b, "  study %s\n", st.StudyInstanceUID)
+	}
+	for _, s := range st.Series {
+		fmt.Fprintf(&b, "  bin %d (%g-%g keV): series %s, %d slices in %s\n", s.Bin, s.LowKeV, s.HighKeV, s.SeriesInstanceUID, s.Files, s.Dir)
+	}
+	if len(st.Timings) > 0 {
+		fmt.Fprintf(&b, "  seconds: total %.2f = %s\n", st.TotalSeconds(), stageTimes(st.Timings))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// stageTimes writes timings as "read 0.01 + reconstruct 3.10 (preprocess
+// 0.50, filter 0.40) + ...": the stages in the order they run, each
+// stage's parts in brackets after it.
+func stageTimes(timings map[string]float64) string {
+	parts := map[string][]string{}
+	var stages []string
+	for _, name := range slices.Sorted(maps.Keys(timings)) {
+		if parent, part, ok := strings.Cut(name, "."); ok {
+			parts[parent] = append(parts[parent], fmt.Sprintf("%s %.2f", part, timings[name]))
+		} else {
+			stages = append(stages, name)
+		}
+	}
+	rank := func(stage string) int {
+		if i := slices.Index(stageOrder, stage); i >= 0 {
+			return i
+		}
+		return len(stageOrder)
+	}
+	slices.SortStableFunc(stages, func(a, b string) int { return rank(a) - rank(b) })
+	out := make([]string, len(stages))
+	for i, s := range stages {
+		out[i] = fmt.Sprintf("%s %.2f", s, timings[s])
+		if p := parts[s]; len(p) > 0 {
+			out[i] += " (" + strings.Join(p, ", ") + ")"
+		}
+	}
+	return strings.Join(out, " + ")
+}
