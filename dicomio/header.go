@@ -74,28 +74,20 @@ func checkBin(b Bin) error {
 
 // header checks the study, bin, grid and options and returns the elements
 // that every file of the series shares, and the Series to fill in.
-func header(st Study, b Bin, g fdk.Grid, o Options) ([]*dicom.Element, Series, error) {
-	if err := checkBin(b); err != nil {
-		return nil, Series{}, err
-	}
+func header(st Study, c content, g fdk.Grid, o Options) ([]*dicom.Element, Series, error) {
 	s := Series{
 		StudyInstanceUID:    st.StudyInstanceUID,
-		SeriesInstanceUID:   b.SeriesInstanceUID,
+		SeriesInstanceUID:   c.uid,
 		FrameOfReferenceUID: st.FrameOfReferenceUID,
-		SeriesNumber:        b.SeriesNumber,
-		Description:         description(b),
+		SeriesNumber:        c.number,
+		Description:         c.description,
 	}
 	if s.SeriesInstanceUID == "" {
 		s.SeriesInstanceUID = NewUID()
 	}
-	if s.SeriesNumber == 0 {
-		s.SeriesNumber = b.Index + 1
-	}
-	comment := fmt.Sprintf("Energy bin %d, %s. HU = 1000 (mu - mu_water) / mu_water, mu_water = %s /mm.",
-		b.Index, energyRange(b), formatDS(b.MuWater))
 	ds, err := studyHeader(st, o,
 		text{"SeriesDescription", tag.SeriesDescription, "LO", []string{s.Description}, false},
-		text{"ImageComments", tag.ImageComments, "LT", []string{comment}, false})
+		text{"ImageComments", tag.ImageComments, "LT", []string{c.comment}, false})
 	if err != nil {
 		return nil, Series{}, err
 	}
@@ -107,6 +99,12 @@ func header(st Study, b Bin, g fdk.Grid, o Options) ([]*dicom.Element, Series, e
 	ds = append(ds,
 		str(tag.SeriesInstanceUID, "UI", s.SeriesInstanceUID),
 		str(tag.SeriesNumber, "IS", strconv.Itoa(s.SeriesNumber)),
+		// General Image
+		str(tag.ImageType, "CS", c.imageType...),
+		// CT Image
+		str(tag.RescaleIntercept, "DS", formatDS(c.intercept)),
+		str(tag.RescaleSlope, "DS", formatDS(c.slope)),
+		str(tag.RescaleType, "LO", c.rescaleType),
 		// Image Plane
 		str(tag.PixelSpacing, "DS", formatDS(dy), formatDS(dx)),
 		str(tag.ImageOrientationPatient, "DS", formatDS(row[0]), formatDS(row[1]), formatDS(row[2]),
@@ -264,7 +262,6 @@ func studyHeader(st Study, o Options, seriesTexts ...text) ([]*dicom.Element, er
 		str(tag.FrameOfReferenceUID, "UI", st.FrameOfReferenceUID),
 		elem(tag.PositionReferenceIndicator, "LO", []string{}),
 		// General Image
-		str(tag.ImageType, "CS", "ORIGINAL", "PRIMARY", "AXIAL"),
 		str(tag.ContentDate, "DA", formatDA(created)),
 		str(tag.ContentTime, "TM", formatTM(created)),
 		str(tag.BurnedInAnnotation, "CS", "NO"),
@@ -279,9 +276,6 @@ func studyHeader(st Study, o Options, seriesTexts ...text) ([]*dicom.Element, er
 		// CT Image
 		elem(tag.KVP, "DS", kvp),
 		str(tag.AcquisitionNumber, "IS", "1"),
-		str(tag.RescaleIntercept, "DS", formatDS(rescaleIntercept)),
-		str(tag.RescaleSlope, "DS", formatDS(rescaleSlope)),
-		str(tag.RescaleType, "LO", "HU"),
 	}
 	if len(windows) > 0 {
 		// VOI LUT

@@ -161,20 +161,56 @@ const (
 // specimen). SliceLocation is the slice's world z, its position along the
 // slice normal.
 func WriteSeries(dir string, st Study, b Bin, vol *fdk.Volume, opts Options) (Series, error) {
+	if err := checkBin(b); err != nil {
+		return Series{}, err
+	}
+	return writeContent(dir, st, binContent(b), vol, opts)
+}
+
+// content is what a series holds and how it is stored: its folder,
+// description, comment, UID and number, ImageType, and the map from a
+// voxel's value v to what the rescale gives back, (v − offset)·scale,
+// stored as round(that / slope) − intercept / slope.
+type content struct {
+	folder, description, comment string
+	uid                          string
+	number                       int
+	imageType                    []string
+	offset, scale                float64
+	slope, intercept             float64
+	rescaleType                  string
+}
+
+// binContent is an energy bin's series: HU, stored with rescaleSlope and
+// rescaleIntercept.
+func binContent(b Bin) content {
+	c := content{folder: seriesFolder(b), description: description(b), uid: b.SeriesInstanceUID, number: b.SeriesNumber,
+		comment: fmt.Sprintf("Energy bin %d, %s. HU = 1000 (mu - mu_water) / mu_water, mu_water = %s /mm.",
+			b.Index, energyRange(b), formatDS(b.MuWater)),
+		imageType: []string{"ORIGINAL", "PRIMARY", "AXIAL"},
+		offset:    b.MuWater, scale: 1000 / b.MuWater, slope: rescaleSlope, intercept: rescaleIntercept, rescaleType: "HU"}
+	if c.number == 0 {
+		c.number = b.Index + 1
+	}
+	return c
+}
+
+// writeContent writes vol as the series c describes (see WriteSeries).
+func writeContent(dir string, st Study, c content, vol *fdk.Volume, opts Options) (Series, error) {
 	if err := checkVolume(vol); err != nil {
 		return Series{}, err
 	}
 	if opts.FOV != nil && opts.FOV.Grid() != vol.Grid {
 		return Series{}, fmt.Errorf("%w: Options.FOV is on another grid than the volume", ErrInput)
 	}
-	hdr, s, err := header(st, b, vol.Grid, opts)
+	hdr, s, err := header(st, c, vol.Grid, opts)
 	if err != nil {
 		return Series{}, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Series{}, fmt.Errorf("dicomio: output folder: %w", err)
 	}
-	s.Dir = filepath.Join(dir, seriesFolder(b))
+	s.Dir = filepath.Join(dir, c.folder)
 	if _, err := os.Lstat(s.Dir); err == nil {
 		return Series{}, fmt.Errorf("dicomio: series folder %s: %w", s.Dir, fs.ErrExist)
 	}
@@ -189,7 +225,7 @@ func WriteSeries(dir string, st Study, b Bin, vol *fdk.Volume, opts Options) (Se
 	width := max(4, len(strconv.Itoa(nz)))
 	pix := make([]byte, 2*nx*ny)
 	for k := range nz {
-		s.Clamped += encodeSlice(pix, vol.Data[k*nx*ny:(k+1)*nx*ny], b.MuWater)
+		s.Clamped += c.encodeSlice(pix, vol.Data[k*nx*ny:(k+1)*nx*ny])
 		padSlice(pix, opts.FOV, k)
 		inst := Instance{SOPInstanceUID: DeriveUID("instance", s.SeriesInstanceUID, strconv.Itoa(k+1))}
 		name := fmt.Sprintf("IM_%0*d.dcm", width, k+1)
@@ -247,12 +283,11 @@ func checkVolume(vol *fdk.Volume) error {
 	return nil
 }
 
-// encodeSlice writes mu (1/mm) as little-endian int16 stored values into
-// dst and returns how many were clamped; paddingValue is never written.
-func encodeSlice(dst []byte, mu []float32, muWater float64) (clamped int) {
-	scale := 1000 / muWater
-	for i, m := range mu {
-		s := math.Round((float64(m)-muWater)*scale) - rescaleIntercept
+// encodeSlice writes values as little-endian int16 stored values into dst
+// and returns how many were clamped; paddingValue is never written.
+func (c content) encodeSlice(dst []byte, values []float32) (clamped int) {
+	for i, v := range values {
+		s := math.Round((float64(v)-c.offset)*c.scale/c.slope) - c.intercept/c.slope
 		if s <= paddingValue || s > math.MaxInt16 {
 			clamped++
 			s = max(paddingValue+1, min(math.MaxInt16, s))

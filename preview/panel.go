@@ -35,9 +35,10 @@ func pixelsPerMM(g fdk.Grid, longSide int) float64 {
 type cell struct {
 	title string
 	plane plane
-	src   *image.Gray16 // the windowed slice, one pixel per voxel, oriented as drawn
-	size  image.Point   // the slice as drawn, in pixels
-	ppm   float64       // pixels per millimetre
+	at    int         // the slice's index along the plane's normal
+	src   image.Image // the windowed slice, one pixel per voxel, oriented as drawn
+	size  image.Point // the slice as drawn, in pixels
+	ppm   float64     // pixels per millimetre
 }
 
 // newCell returns the cell of v's slice at index at along p's normal,
@@ -45,7 +46,7 @@ type cell struct {
 func newCell(v Volume, p plane, at int, win Window, ppm float64, title string) cell {
 	g := v.Grid
 	size := func(axis int) int { return max(1, int(math.Round(float64(g.Dim[axis])*g.Spacing[axis]*ppm))) }
-	return cell{title: title, plane: p, ppm: ppm, size: image.Pt(size(p.h), size(p.v)),
+	return cell{title: title, plane: p, at: at, ppm: ppm, size: image.Pt(size(p.h), size(p.v)),
 		src: slice(v.Volume, p, at, v.fromDisplay(win.Lo), v.fromDisplay(win.Hi))}
 }
 

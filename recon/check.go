@@ -17,7 +17,8 @@ import (
 // Check reports what would make job fail on scan after the reconstruction,
 // so that it fails before: a bin the scan does not have, a bin without a
 // water calibration when the job gives no water region, a water region
-// outside the grid, an identifier or a grid that no DICOM file can hold;
+// outside the grid, a material decomposition or calibration that cannot
+// be made on the scan's bins (Job.checkMaterials), an identifier or a grid that no DICOM file can hold;
 // and a png, which only a plastimatch folder's job draws. It reads nothing
 // but the manifest: Submit runs it against a manifest on the bus, and
 // every run against its scan before reconstructing. Errors wrap ErrJob (or
@@ -47,6 +48,9 @@ func Check(scan *sinogram.Scan, job Job) error {
 	}
 	if roi := job.WaterROI; roi != nil && !sphereHoldsVoxel(g, *roi) {
 		return jobErr("water_roi", "the sphere of %g mm at %v mm holds no voxel centre of the volume", roi.RadiusMM, roi.CenterMM)
+	}
+	if err := job.checkMaterials(scan, bins); err != nil {
+		return err
 	}
 	return dicomio.Check(dicomStudy(scan, &job), g, dicomOptions(scan, &job, nil))
 }
@@ -96,7 +100,7 @@ func (r *runner) check(ctx context.Context) error {
 	if _, err := checkOutput(r.job.Output, r.job.ID); err != nil {
 		return err
 	}
-	if err := checkSpace(r.dir, outputBytes(r.grid, len(r.bins), r.job.WriteMHA)); err != nil {
+	if err := checkSpace(r.dir, outputBytes(r.grid, len(r.bins)+len(r.job.Materials), r.job.WriteMHA)); err != nil {
 		return err
 	}
 	if r.job.PACS != "" {

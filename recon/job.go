@@ -81,6 +81,20 @@ type Job struct {
 	// inside this sphere of the reconstruction, instead of taking it from
 	// the manifest's calibration.
 	WaterROI *Sphere `json:"water_roi,omitempty"`
+	// Materials, if set, decomposes the bins into a map per material
+	// (water, lipid, ha, iodine, gadolinium; package material): a DICOM
+	// series each, in mg/mL or volume fraction, and a colour overlay.
+	Materials []string `json:"materials,omitempty"`
+	// Calibration is the material calibration file to decompose with
+	// (ctrecon calibrate); empty: computed from the spectrum (physics).
+	Calibration string `json:"calibration,omitempty"`
+	// MaterialSmoothMM is the standard deviation, mm, of a Gaussian that
+	// smooths the bins before the decomposition (0: none).
+	MaterialSmoothMM float64 `json:"material_smooth_mm,omitempty"`
+	// MakeCalibration fits a material calibration to the scan's vials
+	// (scan.json's vials) and writes it to the output folder as
+	// CalibrationName.
+	MakeCalibration bool `json:"make_calibration,omitempty"`
 }
 
 // VolumeSpec is the reconstruction grid. What is zero is chosen to cover
@@ -310,6 +324,9 @@ func (j *Job) Validate() error {
 	}
 	if r := j.WaterROI; r != nil && (!(r.RadiusMM > 0) || !finite(r.RadiusMM)) {
 		return jobErr("water_roi.radius_mm", "must be positive, got %g", r.RadiusMM)
+	}
+	if err := j.validateMaterials(); err != nil {
+		return err
 	}
 	return j.validateDICOM()
 }

@@ -50,6 +50,8 @@ type Report struct {
 	Montage  string        `json:"montage"` // the central axial slice of every bin, one window
 	Warnings []string      `json:"warnings,omitempty"`
 	PACS     *UploadReport `json:"pacs,omitempty"`
+	// Materials is the material decomposition, when the job asks for one.
+	Materials *MaterialsReport `json:"materials,omitempty"`
 }
 
 // BinReport is what happened to one energy bin.
@@ -191,7 +193,7 @@ func run(ctx context.Context, job Job, opts Options, src source, dir string) (*R
 		fn    func(context.Context) error
 	}{
 		{"read", r.read}, {"check", r.check}, {"reconstruct", r.reconstruct}, {"calibrate", r.calibrate},
-		{"dicom", r.writeSeries}, {"preview", r.writePreviews}, {"features", r.writeFeatures},
+		{"dicom", r.writeSeries}, {"preview", r.writePreviews}, {"materials", r.writeMaterials}, {"features", r.writeFeatures},
 	}
 	for _, s := range steps {
 		start := time.Now()
@@ -614,6 +616,7 @@ func upload(ctx context.Context, dir string, rep *Report, opts Options) error {
 			all = append(all, pacs.Instance{Path: filepath.Join(dir, "dicom", filepath.Base(b.Dir), in.File), SOPInstanceUID: in.SOPInstanceUID})
 		}
 	}
+	all = append(all, rep.materialInstances(dir)...)
 	c := &pacs.Client{BaseURL: rep.Job.PACS, RetryBudget: time.Duration(rep.Job.PACSTimeoutS * float64(time.Second)),
 		OnRetry: func(r pacs.Retry) { opts.Log.Warn("PACS upload: retrying", "url", rep.Job.PACS, "state", r.String()) }}
 	if opts.Progress != nil {

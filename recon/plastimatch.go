@@ -62,7 +62,8 @@ func (j *Job) checkPlastimatch() error {
 	}{
 		{"id", j.ID != ""}, {"bins", len(j.Bins) > 0}, {"water_roi", j.WaterROI != nil}, {"pacs", j.PACS != ""},
 		{"patient_name", j.PatientName != ""}, {"patient_id", j.PatientID != ""}, {"study_id", j.StudyID != ""},
-		{"study_description", j.StudyDesc != ""}, {"write_mha", j.WriteMHA},
+		{"study_description", j.StudyDesc != ""}, {"write_mha", j.WriteMHA}, {"materials", len(j.Materials) > 0},
+		{"make_calibration", j.MakeCalibration},
 	} {
 		if f.set {
 			return jobErr(f.field, "only a spectral scan (scan.json) takes it; %s is a plastimatch projection folder", j.Input)

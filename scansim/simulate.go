@@ -108,6 +108,9 @@ type Spec struct {
 	Noiseless bool
 
 	Phantom []Region
+	// Vials, when the phantom is a VialPhantom, state its vials' contents
+	// in scan.json.
+	Vials []sinogram.Vial
 	// CalibrationWaterMM is the water path that sets each bin's water
 	// calibration: the attenuation of water averaged over the bin's
 	// spectrum after that much water (see Simulator.WaterCalibration).
@@ -382,6 +385,7 @@ func (s *Simulator) manifest() *sinogram.Scan {
 		Counts:   sinogram.Counts{Dtype: sp.Dtype},
 		Flats:    sp.Flats, Darks: sp.Darks,
 		Files: sinogram.DefaultFiles,
+		Vials: sp.Vials,
 	}
 	for _, sh := range sp.CameraShifts {
 		sc.Cameras = append(sc.Cameras, sinogram.Camera{ShiftPixels: sh})

@@ -87,6 +87,10 @@ type Scan struct {
 	// BadPixelMask names an optional file of one byte per pixel of a raw
 	// frame, nonzero for a pixel known to be bad.
 	BadPixelMask string `json:"bad_pixel_mask,omitempty"`
+	// Vials, for a calibration or test phantom, state what each vial
+	// holds: material.Calibrate fits attenuation per unit concentration
+	// over them, and tests compare decomposed concentrations with them.
+	Vials []Vial `json:"vials,omitempty"`
 
 	dir string // the folder the scan was read from, or written to
 }
@@ -138,6 +142,20 @@ func (b EnergyBin) HU(mu float64) (float64, error) {
 		return 0, fmt.Errorf("energy bin %g-%g keV has no water calibration", b.LowKeV, b.HighKeV)
 	}
 	return 1000 * (mu - b.MuWater) / b.MuWater, nil
+}
+
+// Vial is a cylinder of known content along the rotation axis (z) of a
+// phantom: its centre (x, y) in mm, its radius in mm, and what it holds,
+// by material name (water, lipid, ha, iodine, gadolinium): solutes in
+// mg/mL, base materials as volume fractions (0 to 1). What a vial does not
+// list, it does not hold; the volume its solutes do not take is the base
+// materials'.
+type Vial struct {
+	Name           string             `json:"name"`
+	CenterMM       [2]float64         `json:"center_mm"`
+	RadiusMM       float64            `json:"radius_mm"`
+	MgPerML        map[string]float64 `json:"mg_per_ml,omitempty"`
+	VolumeFraction map[string]float64 `json:"volume_fraction,omitempty"`
 }
 
 // Layout places the Medipix3RX chips of one camera: ChipsX across by ChipsY

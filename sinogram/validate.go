@@ -26,7 +26,7 @@ func (s *Scan) Validate() error {
 		return manifestErr("scan_id", "missing")
 	}
 	for _, check := range []func() error{s.validateIDs, s.validateLayout, s.validateGeometry, s.validateBins,
-		s.validateCounts, s.validateFiles} {
+		s.validateCounts, s.validateFiles, s.validateVials} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -305,4 +305,26 @@ func appendIf(s []string, cond bool, v string) []string {
 		return append(s, v)
 	}
 	return s
+}
+
+// validateVials checks that each vial has a place, a size and contents
+// that are amounts: finite, not negative, fractions at most 1.
+func (s *Scan) validateVials() error {
+	for i, v := range s.Vials {
+		field := fmt.Sprintf("vials[%d]", i)
+		if !(v.RadiusMM > 0) || math.IsInf(v.RadiusMM, 0) || math.IsNaN(v.CenterMM[0]+v.CenterMM[1]) || math.IsInf(v.CenterMM[0]+v.CenterMM[1], 0) {
+			return manifestErr(field, "%q: centre %v mm, radius %g mm: want a finite centre and a positive radius", v.Name, v.CenterMM, v.RadiusMM)
+		}
+		for name, c := range v.MgPerML {
+			if !(c >= 0) || math.IsInf(c, 0) {
+				return manifestErr(field+".mg_per_ml."+name, "%g, must be zero or positive", c)
+			}
+		}
+		for name, f := range v.VolumeFraction {
+			if !(f >= 0 && f <= 1) {
+				return manifestErr(field+".volume_fraction."+name, "%g, must be in [0, 1]", f)
+			}
+		}
+	}
+	return nil
 }

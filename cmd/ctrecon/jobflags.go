@@ -41,6 +41,20 @@ var jobFlags = []struct {
 	{"water-roi", "water_roi", waterROI},
 	{"scan-wait", "scan_wait_s", seconds(func(j *recon.Job) *float64 { return &j.ScanWaitS })},
 	{"pacs-timeout", "pacs_timeout_s", seconds(func(j *recon.Job) *float64 { return &j.PACSTimeoutS })},
+	{"materials", "materials", func(j *recon.Job, v string) error { j.Materials = nonEmpty(strings.Split(v, ",")); return nil }},
+	{"calibration", "calibration", text(func(j *recon.Job) *string { return &j.Calibration })},
+	{"material-smooth", "material_smooth_mm", number(func(j *recon.Job) *float64 { return &j.MaterialSmoothMM })},
+}
+
+// nonEmpty drops the empty strings of a split list ("" is no list).
+func nonEmpty(s []string) []string {
+	var out []string
+	for _, v := range s {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // setJob sets job's fields from the flags of fs that jobFlags lists: every

@@ -27,6 +27,7 @@ type command struct {
 var commands = []command{
 	{"phantom", "write the exact projections of an analytic phantom as a projection folder", runPhantom},
 	{"recon", "reconstruct a spectral scan into DICOM, or a plastimatch folder into a MetaImage volume, with FDK", runRecon},
+	{"calibrate", "reconstruct a scan of calibration vials and fit the material calibration to them", runCalibrate},
 	{"demo", "simulate a Shepp-Logan scan, reconstruct it, report accuracy and speed", runDemo},
 	{"serve", "run NATS (embedded unless --nats), workers, the search index and HTTP in one process", runServe},
 	{"setup", "create or update the streams and buckets on a NATS server that runs on its own", runSetup},
@@ -43,7 +44,7 @@ var commands = []command{
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: ctrecon <command> [flags]\n\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'ctrecon <command> -h' for a command's flags.")
 }

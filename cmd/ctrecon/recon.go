@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"path/filepath"
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/internal/progress"
@@ -33,8 +34,26 @@ func setDefault(fs *flag.FlagSet, name, value string) {
 	f.Value.Set(value)
 }
 
-func runRecon(args []string) error {
-	fs := flag.NewFlagSet("recon", flag.ContinueOnError)
+// registerMaterialFlags registers the material decomposition's flags,
+// which recon, calibrate and submit share.
+func registerMaterialFlags(fs *flag.FlagSet) {
+	fs.String("materials", "", "spectral scans: decompose into these materials, e.g. water,lipid,ha,iodine,gadolinium (a DICOM series each and materials.png)")
+	fs.String("calibration", "", "spectral scans: material calibration file from 'ctrecon calibrate' (default: computed from the spectrum)")
+	fs.Float64("material-smooth", 0, "spectral scans: Gaussian sigma in mm applied to the bins before the decomposition (0: none)")
+}
+
+func runRecon(args []string) error { return reconCommand("recon", args, nil) }
+
+// runCalibrate reconstructs a calibration scan and fits the material
+// calibration to its vials (recon.Job.MakeCalibration).
+func runCalibrate(args []string) error {
+	return reconCommand("calibrate", args, func(j *recon.Job) { j.MakeCalibration = true })
+}
+
+// reconCommand runs recon, or calibrate with edit setting the job's
+// calibration field, on the command line's job.
+func reconCommand(name string, args []string, edit func(*recon.Job)) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	in := fs.String("i", "", "input: a spectral scan folder (scan.json) or a plastimatch projection folder")
 	out := fs.String("o", "", "output: a folder for a spectral scan (DICOM series, previews, report.json), a .mha file for a plastimatch folder")
 	fs.String("png", "", "plastimatch folders: also write the three central slices to this PNG")
@@ -44,6 +63,7 @@ func runRecon(args []string) error {
 	fs.String("water-roi", "", "spectral scans: X,Y,Z,R sphere (mm) in which to measure water instead of using scan.json's calibration")
 	fs.String("id", "", "spectral scans: job ID, from which the DICOM UIDs are derived (default: one derived from the parameters)")
 	registerReconFlags(fs)
+	registerMaterialFlags(fs)
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -51,6 +71,9 @@ func runRecon(args []string) error {
 		return fmt.Errorf("-i DIR and -o OUT are required")
 	}
 	var job recon.Job
+	if edit != nil {
+		edit(&job)
+	}
 	set, err := setJob(fs, &job, false)
 	if err != nil {
 		return err
@@ -108,6 +131,16 @@ func printReport(rep *recon.Report) {
 	}
 	if rep.Montage != "" {
 		fmt.Printf("  montage of every bin's central slice in one window: %s (previews preview_bin<k>.png beside it)\n", rep.Montage)
+	}
+	if m := rep.Materials; m != nil {
+		fmt.Printf("  materials (calibration %s: %s; condition number %.3g):\n", m.Calibration, m.Source, m.ConditionNumber)
+		for _, mr := range m.Maps {
+			fmt.Printf("    %s (%s): %d slices in %s\n", mr.Material, mr.Unit, len(mr.Instances), mr.Dir)
+		}
+		fmt.Printf("    overlay: %s\n", m.Overlay)
+	}
+	if rep.Job.MakeCalibration {
+		fmt.Printf("  material calibration: %s\n", filepath.Join(rep.Job.Output, recon.CalibrationName))
 	}
 	if rep.PACS != nil {
 		fmt.Printf("  PACS %s: %d stored, %d failed\n", rep.PACS.URL, rep.PACS.Stored, rep.PACS.Failed)

@@ -154,6 +154,7 @@ func runSubmit(args []string) error {
 	fs.Duration("scan-wait", 0, fmt.Sprintf("--scan: fail the job when the scan sends nothing new for this long (0: %v)", recon.DefaultScanWait))
 	wait := fs.Bool("wait", false, "show progress until the job is done, failed or cancelled")
 	registerReconFlags(fs)
+	registerMaterialFlags(fs)
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}

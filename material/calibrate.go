@@ -1,0 +1,161 @@
+package material
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/sinogram"
+)
+
+// ROIFraction is the part of a vial's radius whose voxels are measured:
+// the inner 60 %, clear of the partial-volume edge.
+const ROIFraction = 0.6
+
+// VialStats returns the mean and sample standard deviation of vol over the
+// voxels whose centres lie within ROIFraction of vial v's radius of its
+// axis, on every slice, and how many there are.
+func VialStats(vol *fdk.Volume, v sinogram.Vial) (mean, sd float64, n int) {
+	g := vol.Grid
+	r := ROIFraction * v.RadiusMM
+	var sum, sum2 float64
+	for k := range g.Dim[2] {
+		for j := range g.Dim[1] {
+			for i := range g.Dim[0] {
+				p := g.Position(i, j, k)
+				x := float64(vol.At(i, j, k))
+				if math.Hypot(p[0]-v.CenterMM[0], p[1]-v.CenterMM[1]) > r {
+					continue
+				}
+				sum += x
+				sum2 += x * x
+				n++
+			}
+		}
+	}
+	if n < 2 {
+		return sum, 0, n
+	}
+	mean = sum / float64(n)
+	return mean, math.Sqrt(max(0, (sum2-sum*mean)/float64(n-1))), n
+}
+
+// Calibrate fits each material's attenuation per unit amount in each bin
+// to the vials of scan (its scan.json's vials) as reconstructed in vols,
+// one volume per bin: vols[i] is the scan's bin bins[i]. Per bin it
+// solves the least-squares problem min ‖C a − μ‖ over the vials, where C
+// holds each vial's amounts (one column per material the vials hold) and
+// μ each vial's mean attenuation (VialStats), and reports the residuals
+// and C's condition number. A fit worse conditioned than MaxFitCondition,
+// fewer vials than materials, and a vial without voxels are errors naming
+// what is wrong.
+func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibration, error) {
+	if err := CheckVials(scan.Vials); err != nil {
+		return nil, err
+	}
+	mats, _ := vialMaterials(scan.Vials)
+	nv, nm := len(scan.Vials), len(mats)
+	c := mat.NewDense(nv, nm, nil)
+	for i, v := range scan.Vials {
+		for j, m := range mats {
+			c.Set(i, j, v.MgPerML[m.Name]+v.VolumeFraction[m.Name])
+		}
+	}
+	cal := &Calibration{Format: FormatName, Version: FormatVersion, Source: SourceVials, ScanID: scan.ScanID,
+		Fit: &Fit{Vials: nv, ConditionNumber: condition(c)}}
+	if !(cal.Fit.ConditionNumber <= MaxFitCondition) {
+		return nil, fmt.Errorf("calibrate: the vials' concentration matrix has condition number %.3g, over %g: they do not tell %s apart; use vials that vary each material on its own",
+			cal.Fit.ConditionNumber, MaxFitCondition, names(mats))
+	}
+	for _, m := range mats {
+		cal.Materials = append(cal.Materials, CalibratedMaterial{Name: m.Name, Unit: m.Unit})
+	}
+	for _, v := range scan.Vials {
+		cal.Fit.Residuals = append(cal.Fit.Residuals, VialResidual{Vial: v.Name})
+	}
+	for bi, b := range bins {
+		bin := scan.Bins[b]
+		cal.Bins = append(cal.Bins, Bin{bin.LowKeV, bin.HighKeV})
+		y := mat.NewVecDense(nv, nil)
+		var variance float64
+		for i, v := range scan.Vials {
+			mean, sd, n := VialStats(vols[bi], v)
+			if n < 2 {
+				return nil, fmt.Errorf("calibrate: vial %d (%s) at %v mm holds %d voxels of the reconstruction: reconstruct a grid that covers it", i, v.Name, v.CenterMM, n)
+			}
+			y.SetVec(i, mean)
+			variance += sd * sd / float64(nv)
+		}
+		var a mat.VecDense
+		if err := a.SolveVec(c, y); err != nil {
+			return nil, fmt.Errorf("calibrate: bin %d (%g-%g keV): %w", b, bin.LowKeV, bin.HighKeV, err)
+		}
+		var fitted mat.VecDense
+		fitted.MulVec(c, &a)
+		var ss float64
+		for i := range nv {
+			r := y.AtVec(i) - fitted.AtVec(i)
+			cal.Fit.Residuals[i].PerMM = append(cal.Fit.Residuals[i].PerMM, r)
+			ss += r * r
+		}
+		cal.Fit.ResidualRMSPerMM = append(cal.Fit.ResidualRMSPerMM, math.Sqrt(ss/float64(nv)))
+		cal.NoisePerMM = append(cal.NoisePerMM, math.Sqrt(variance))
+		for j := range mats {
+			cal.Materials[j].PerUnit = append(cal.Materials[j].PerUnit, a.AtVec(j))
+		}
+	}
+	return cal, cal.Check()
+}
+
+// CheckVials reports what makes vials unusable for Calibrate before there
+// is a reconstruction: no vials, an unknown material or one in the wrong
+// unit, fewer vials than materials.
+func CheckVials(vials []sinogram.Vial) error {
+	mats, err := vialMaterials(vials)
+	if err == nil && len(vials) < len(mats) {
+		err = fmt.Errorf("calibrate: %d vials for %d materials: need at least one vial per material", len(vials), len(mats))
+	}
+	return err
+}
+
+// vialMaterials returns the materials the vials hold, in Known's order.
+func vialMaterials(vials []sinogram.Vial) ([]Material, error) {
+	if len(vials) == 0 {
+		return nil, fmt.Errorf("calibrate: the scan lists no vials (scan.json's vials): it is not a calibration scan")
+	}
+	held := map[string]bool{}
+	for i, v := range vials {
+		for _, name := range slices.Concat(slices.Collect(maps.Keys(v.MgPerML)), slices.Collect(maps.Keys(v.VolumeFraction))) {
+			m, err := Lookup(name)
+			if err != nil {
+				return nil, fmt.Errorf("calibrate: vials[%d] (%s): %w", i, v.Name, err)
+			}
+			if _, solute := v.MgPerML[name]; solute == m.Base() {
+				return nil, fmt.Errorf("calibrate: vials[%d] (%s): %s is given in the wrong unit: want %s", i, v.Name, name, m.Unit)
+			}
+			held[name] = true
+		}
+	}
+	var mats []Material
+	for _, m := range Known {
+		if held[m.Name] {
+			mats = append(mats, m)
+		}
+	}
+	return mats, nil
+}
+
+func names(mats []Material) string {
+	s := ""
+	for i, m := range mats {
+		if i > 0 {
+			s += ", "
+		}
+		s += m.Name
+	}
+	return s
+}

@@ -1,0 +1,61 @@
+// Package material turns the energy bins of a spectral reconstruction into
+// maps of what each voxel is made of: volume fractions of water and lipid,
+// and concentrations in mg/mL of hydroxyapatite (calcium in bone), iodine
+// and gadolinium.
+//
+// # Model
+//
+// In every bin b the reconstructed attenuation of a voxel (1/mm) is taken
+// to be linear in its contents,
+//
+//	μ_b = Σ_m c_m · A_mb,
+//
+// where c_m is the amount of material m (a volume fraction for water and
+// lipid, mg/mL for the others) and A_mb its attenuation per unit amount in
+// bin b (1/mm per unit): Bragg additivity of mass attenuation, which holds
+// for mixtures and solutions (Jackson and Hawkes, Phys. Rep. 70, 169, 1981),
+// with one effective A per bin. The amounts of one voxel also fill it:
+//
+//	Σ_base f_m + Σ_solute c_m·v_m = 1,
+//
+// the volume conservation of three-material decomposition (X. Liu, L. Yu,
+// A. N. Primak, C. H. McCollough, Med. Phys. 36, 1602, 2009): the base
+// materials' fractions plus the volume the solutes displace, v_m = 1/ρ_m
+// (mL/mg, the pure material's density: 3.16 g/mL for hydroxyapatite). The
+// conservation equation is used whenever the set holds water or lipid.
+//
+// # Calibration
+//
+// A is the Calibration. Calibrate measures it the way a spectral CT lab
+// does: on the reconstruction of a scan of vials of known content (listed
+// in its scan.json, sinogram.Vial), by least squares over the vials for
+// every bin (one unknown per material, one equation per vial), reporting
+// the fit's residuals and the condition number of the vials' concentration
+// matrix; a fit worse conditioned than MaxFitCondition is refused, since
+// its A would be noise. Physics computes A for scans without one, from the
+// bins' share of the tube spectrum and the NIST mass attenuation tables,
+// as the simulator (package scansim) does. Either is saved as JSON naming
+// the bins (keV ranges) it holds for, and refused for other bins.
+//
+// # Decomposition
+//
+// Per voxel the amounts are the non-negative least-squares solution of the
+// bins' equations, each weighted by the inverse of its bin's noise (with
+// the calibration fit's residual there, see modelError), and
+// the conservation equation weighted as a near-exact constraint (the
+// weighting method for equality constraints, Lawson and Hanson ch. 22).
+// The solver is the active-set algorithm of C. L. Lawson and R. J. Hanson,
+// "Solving Least Squares Problems" (Prentice-Hall, 1974), ch. 23, in the
+// normal-equation form of R. Bro and S. De Jong, "A fast
+// non-negativity-constrained least squares algorithm", J. Chemometrics 11,
+// 393 (1997): every voxel shares the system matrix, so the inverses of the
+// normal matrices of all subsets of materials are computed once and a
+// voxel's solve allocates nothing. A set of more materials than the bins
+// and the conservation equation determine, or one whose equations are
+// nearly dependent (condition number over MaxCondition), is refused before
+// any work, saying why.
+//
+// Voxels whose attenuation averages under half of water's (air, and the
+// zeros outside the field of view) are left at zero in every map: volume
+// conservation would otherwise fill air with water.
+package material

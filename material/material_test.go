@@ -1,0 +1,210 @@
+package material
+
+import (
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/scansim"
+	"github.com/ctrecon/ctrecon/sinogram"
+)
+
+// defaultBins are the default simulated scan's tube and bins.
+func defaultBins(t *testing.T) (sinogram.Tube, []sinogram.EnergyBin, []Bin) {
+	t.Helper()
+	sim, err := scansim.New(scansim.DefaultSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := sim.Scan()
+	var bins []Bin
+	for _, b := range sc.Bins {
+		bins = append(bins, Bin{b.LowKeV, b.HighKeV})
+	}
+	return sc.Tube, sc.Bins, bins
+}
+
+// TestNNLS compares the solver with an exhaustive search on random
+// problems: the non-negative least-squares solution is the unconstrained
+// solution on some subset of columns that is non-negative there and whose
+// residual is smallest of all such; the solver's residual must match it.
+func TestNNLS(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 500 {
+		rows, cols := 2+rng.IntN(maxRows-1), 1+rng.IntN(maxCols)
+		cols = min(cols, rows)
+		var a [maxRows][maxCols]float64
+		for j := range cols {
+			n := 0.0
+			for r := range rows {
+				a[r][j] = rng.NormFloat64()
+				n += a[r][j] * a[r][j]
+			}
+			for r := range rows {
+				a[r][j] /= math.Sqrt(n)
+			}
+		}
+		s := newNNLS(a, rows, cols)
+		var b [maxRows]float64
+		for r := range rows {
+			b[r] = rng.NormFloat64()
+		}
+		var x [maxCols]float64
+		s.solve(&b, &x)
+		best := math.Inf(1)
+		for mask := range 1 << cols {
+			var z [maxCols]float64
+			var atb [maxCols]float64
+			for j := range cols {
+				for r := range rows {
+					atb[j] += a[r][j] * b[r]
+				}
+			}
+			s.passiveSolve(uint(mask), &atb, &z)
+			if slicesMin(z[:cols]) >= -1e-12 {
+				best = min(best, residual(a, b, z, rows, cols))
+			}
+		}
+		if slicesMin(x[:cols]) < 0 {
+			t.Fatalf("trial %d: negative solution %v", trial, x[:cols])
+		}
+		if got := residual(a, b, x, rows, cols); got > best+1e-9 {
+			t.Fatalf("trial %d (%dx%d): residual %g, the best feasible subset gives %g", trial, rows, cols, got, best)
+		}
+	}
+}
+
+func slicesMin(v []float64) float64 {
+	m := math.Inf(1)
+	for _, x := range v {
+		m = min(m, x)
+	}
+	return m
+}
+
+func residual(a [maxRows][maxCols]float64, b [maxRows]float64, x [maxCols]float64, rows, cols int) float64 {
+	ss := 0.0
+	for r := range rows {
+		d := b[r]
+		for j := range cols {
+			d -= a[r][j] * x[j]
+		}
+		ss += d * d
+	}
+	return ss
+}
+
+// TestDecomposeExact builds voxels of known mixtures from the physics
+// calibration's own attenuations (the model exactly) and checks that the
+// decomposition gives the amounts back, air gives zeros, and every
+// material's map is in its unit.
+func TestDecomposeExact(t *testing.T) {
+	tube, sbins, bins := defaultBins(t)
+	cal, err := Physics(tube, sbins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mats, err := ParseSet([]string{"water", "lipid", "ha", "iodine", "gadolinium"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDecomposer(cal, bins, mats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mix := [][]float64{ // water, lipid, ha, iodine, gadolinium
+		{1, 0, 0, 0, 0}, {0, 1, 0, 0, 0}, {0.3, 0.7, 0, 0, 0},
+		{1 - 300.0/3160, 0, 300, 0, 0}, {1 - 5.0/4930, 0, 0, 5, 0}, {1 - 8.0/7895, 0, 0, 0, 8},
+		{0, 0, 0, 0, 0}, // air
+	}
+	g := fdk.CenteredGrid([3]int{len(mix), 1, 1}, [3]float64{1, 1, 1}, fdk.Vec3{})
+	vols := make([]*fdk.Volume, len(bins))
+	for b := range bins {
+		vols[b] = fdk.NewVolume(g)
+		for i, c := range mix {
+			mu := 0.0
+			for j, m := range cal.Materials {
+				mu += c[j] * m.PerUnit[b]
+			}
+			vols[b].Data[i] = float32(mu)
+		}
+	}
+	maps, err := d.Decompose(vols, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range mix {
+		for j, m := range mats {
+			tol := 0.01 // volume fraction
+			if !m.Base() {
+				tol = 0.02 * max(1, c[j]) // mg/mL
+			}
+			if got := float64(maps[j].Data[i]); math.Abs(got-c[j]) > tol {
+				t.Errorf("mixture %v: %s %.4f %s, want %.4f", c, m.Name, got, m.Unit, c[j])
+			}
+		}
+	}
+}
+
+// TestRefusedBeforeWork checks that what cannot be decomposed is refused
+// when the decomposition is prepared, saying why: a calibration made for
+// other bins, a material the calibration lacks, more materials than the
+// bins and conservation determine, nearly dependent equations, a vial fit
+// that cannot tell materials apart, and a calibration file whose fit was
+// ill-conditioned.
+func TestRefusedBeforeWork(t *testing.T) {
+	tube, sbins, bins := defaultBins(t)
+	cal, err := Physics(tube, sbins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(names ...string) []Material {
+		m, err := ParseSet(names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	other := []Bin{{15, 25}, {25, 35}, {35, 120}}
+	for _, c := range []struct {
+		name string
+		bins []Bin
+		mats []Material
+		want string
+	}{
+		{"other bins", other, set("iodine"), "made for the bins 15-25 keV, 25-33.5 keV, 33.5-50.5 keV, 50.5-70 keV, 70-120 keV; the scan's 25-35 keV is not among them"},
+		{"too many materials", bins[:2], set("ha", "iodine", "gadolinium"), "3 materials (ha, iodine, gadolinium) need 3 independent equations, and 2 bins (no volume conservation without water or lipid) give 2"},
+		{"too many with conservation", bins[:3], set("water", "lipid", "ha", "iodine", "gadolinium"), "and 3 bins and volume conservation give 4"},
+		{"ill-conditioned", bins[:2], set("water", "lipid", "ha"), "nearly dependent (condition number 2.79e+04, over 2000)"},
+	} {
+		if _, err := NewDecomposer(cal, c.bins, c.mats); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an error saying %q", c.name, err, c.want)
+		}
+	}
+	if _, err := ParseSet([]string{"iodine", "barium"}); err == nil || !strings.Contains(err.Error(), `"barium"`) {
+		t.Errorf("unknown material: got %v", err)
+	}
+
+	// Vials that always hold iodine and gadolinium together, in one ratio,
+	// cannot tell them apart: the fit is refused before any volume is read.
+	vials := []sinogram.Vial{
+		scansim.NewVial("water", 0, 0, 1, 0, nil),
+		scansim.NewVial("I+Gd", 3, 0, 1, 0, map[string]float64{"iodine": 2, "gadolinium": 2}),
+		scansim.NewVial("2I+2Gd", 6, 0, 1, 0, map[string]float64{"iodine": 5, "gadolinium": 5}),
+	}
+	if _, err := Calibrate(&sinogram.Scan{Vials: vials, Bins: sbins}, []int{0, 1, 2, 3, 4}, nil); err == nil || !strings.Contains(err.Error(), "do not tell water, iodine, gadolinium apart") {
+		t.Errorf("collinear vials: got %v, want the fit refused", err)
+	}
+	bad := *cal
+	bad.Source, bad.Fit = SourceVials, &Fit{Vials: 5, ConditionNumber: 5e3}
+	path := filepath.Join(t.TempDir(), "cal.json")
+	if err := bad.Write(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "fit.condition_number 5e+03 exceeds 1000") {
+		t.Errorf("ill-conditioned calibration file: got %v, want it refused naming the file", err)
+	}
+}

@@ -1,0 +1,170 @@
+package material
+
+import "math"
+
+// Sizes of the fixed systems: at most 8 bins (a Medipix3RX pixel's
+// counters) and the conservation equation; at most 8 materials.
+const (
+	maxRows = 9
+	maxCols = 8
+)
+
+// nnls solves min ‖A x − b‖ subject to x ≥ 0 for one system matrix A
+// (rows × cols, columns scaled to unit length) and many right-hand sides,
+// by the active-set algorithm of Lawson and Hanson (1974, ch. 23) in the
+// normal-equation form of Bro and De Jong (1997). Because A is shared, the
+// inverse of AᵀA restricted to every subset of columns (the passive set,
+// as a bit mask) is computed once; a solve then costs a few small
+// matrix-vector products and allocates nothing.
+type nnls struct {
+	rows, cols int
+	a          [maxRows][maxCols]float64
+	gram       [maxCols][maxCols]float64
+	// inv[mask] is (A_Pᵀ A_P)⁻¹ for the columns P in mask, as a full
+	// cols × cols matrix with zeros outside P.
+	inv [][maxCols][maxCols]float64
+}
+
+// newNNLS prepares the solver of a. A's columns must be linearly
+// independent, so that every subset's normal matrix is invertible (its
+// singular values lie within A's).
+func newNNLS(a [maxRows][maxCols]float64, rows, cols int) *nnls {
+	s := &nnls{rows: rows, cols: cols, a: a, inv: make([][maxCols][maxCols]float64, 1<<cols)}
+	for i := range cols {
+		for j := range cols {
+			for r := range rows {
+				s.gram[i][j] += a[r][i] * a[r][j]
+			}
+		}
+	}
+	for mask := 1; mask < 1<<cols; mask++ {
+		s.inv[mask] = s.subsetInverse(uint(mask))
+	}
+	return s
+}
+
+// subsetInverse inverts the normal matrix of the columns in mask by
+// Gauss-Jordan elimination with partial pivoting.
+func (s *nnls) subsetInverse(mask uint) [maxCols][maxCols]float64 {
+	var idx [maxCols]int
+	n := 0
+	for j := range s.cols {
+		if mask&(1<<j) != 0 {
+			idx[n] = j
+			n++
+		}
+	}
+	var m, inv [maxCols][maxCols]float64
+	for i := range n {
+		for j := range n {
+			m[i][j] = s.gram[idx[i]][idx[j]]
+		}
+		inv[i][i] = 1
+	}
+	for c := range n {
+		p := c
+		for r := c + 1; r < n; r++ {
+			if math.Abs(m[r][c]) > math.Abs(m[p][c]) {
+				p = r
+			}
+		}
+		m[c], m[p] = m[p], m[c]
+		inv[c], inv[p] = inv[p], inv[c]
+		d := m[c][c]
+		for j := range n {
+			m[c][j] /= d
+			inv[c][j] /= d
+		}
+		for r := range n {
+			if r == c || m[r][c] == 0 {
+				continue
+			}
+			f := m[r][c]
+			for j := range n {
+				m[r][j] -= f * m[c][j]
+				inv[r][j] -= f * inv[c][j]
+			}
+		}
+	}
+	var out [maxCols][maxCols]float64
+	for i := range n {
+		for j := range n {
+			out[idx[i]][idx[j]] = inv[i][j]
+		}
+	}
+	return out
+}
+
+// solve writes into x the non-negative least-squares solution for b.
+func (s *nnls) solve(b *[maxRows]float64, x *[maxCols]float64) {
+	n := s.cols
+	var atb, w, z [maxCols]float64
+	scale := 0.0
+	for j := range n {
+		for r := range s.rows {
+			atb[j] += s.a[r][j] * b[r]
+		}
+		scale += math.Abs(atb[j])
+		x[j], w[j] = 0, atb[j]
+	}
+	tol := 1e-12 * scale
+	var passive uint
+	// Lawson and Hanson bound the outer loop by 3n in practice; each
+	// pass adds one column to the passive set.
+	for range 3 * n {
+		j, best := -1, tol
+		for k := range n {
+			if passive&(1<<k) == 0 && w[k] > best {
+				j, best = k, w[k]
+			}
+		}
+		if j < 0 {
+			break
+		}
+		passive |= 1 << j
+		for range n {
+			s.passiveSolve(passive, &atb, &z)
+			alpha, feasible := 1.0, true
+			for k := range n {
+				if passive&(1<<k) != 0 && z[k] <= 0 {
+					feasible = false
+					alpha = min(alpha, x[k]/(x[k]-z[k]))
+				}
+			}
+			if feasible {
+				break
+			}
+			for k := range n {
+				if passive&(1<<k) != 0 {
+					x[k] += alpha * (z[k] - x[k])
+					if x[k] <= tol {
+						x[k] = 0
+						passive &^= 1 << k
+					}
+				}
+			}
+		}
+		s.passiveSolve(passive, &atb, &z)
+		for k := range n {
+			x[k] = max(0, z[k])
+		}
+		for k := range n {
+			w[k] = atb[k]
+			for l := range n {
+				w[k] -= s.gram[k][l] * x[l]
+			}
+		}
+	}
+}
+
+// passiveSolve writes into z the unconstrained least-squares solution on
+// the columns in mask, zero elsewhere.
+func (s *nnls) passiveSolve(mask uint, atb, z *[maxCols]float64) {
+	inv := &s.inv[mask]
+	for k := range s.cols {
+		z[k] = 0
+		for l := range s.cols {
+			z[k] += inv[k][l] * atb[l]
+		}
+	}
+}

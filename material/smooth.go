@@ -1,0 +1,63 @@
+package material
+
+import (
+	"math"
+
+	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/parallel"
+)
+
+// Smooth returns vol convolved with a 3D Gaussian of standard deviation
+// sigmaMM, separably along x, y and z, the kernel cut at 3σ and
+// renormalised where it leaves the volume: the optional spatial
+// regularisation of a decomposition. Noise that the near-dependence of
+// the materials amplifies (water, lipid and hydroxyapatite differ little
+// in shape across the bins) is cut before the non-negativity constraint
+// turns it into bias; edges blur by about σ. A σ of zero returns vol.
+func Smooth(vol *fdk.Volume, sigmaMM float64, threads int) *fdk.Volume {
+	if !(sigmaMM > 0) {
+		return vol
+	}
+	out := &fdk.Volume{Grid: vol.Grid, Data: append([]float32(nil), vol.Data...)}
+	g := vol.Grid
+	stride := [3]int{1, g.Dim[0], g.Dim[0] * g.Dim[1]}
+	for axis := range 3 {
+		s := sigmaMM / g.Spacing[axis]
+		half := int(math.Ceil(3 * s))
+		kernel := make([]float64, 2*half+1)
+		for i := range kernel {
+			d := float64(i - half)
+			kernel[i] = math.Exp(-d * d / (2 * s * s))
+		}
+		n := g.Dim[axis]
+		lines := g.Voxels() / n
+		src := append([]float32(nil), out.Data...)
+		// Each line along axis starts at a voxel whose index along axis is 0.
+		parallel.For(lines, threads, func(l int) {
+			start := lineStart(l, axis, g.Dim, stride)
+			for i := range n {
+				var sum, wsum float64
+				for k := max(0, i-half); k <= min(n-1, i+half); k++ {
+					w := kernel[k-i+half]
+					sum += w * float64(src[start+k*stride[axis]])
+					wsum += w
+				}
+				out.Data[start+i*stride[axis]] = float32(sum / wsum)
+			}
+		})
+	}
+	return out
+}
+
+// lineStart returns the index of the first voxel of line l along axis.
+func lineStart(l, axis int, dim, stride [3]int) int {
+	var idx [3]int
+	for a := range 3 {
+		if a == axis {
+			continue
+		}
+		idx[a] = l % dim[a]
+		l /= dim[a]
+	}
+	return idx[0]*stride[0] + idx[1]*stride[1] + idx[2]*stride[2]
+}

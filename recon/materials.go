@@ -1,0 +1,241 @@
+package recon
+
+import (
+	"context"
+	"fmt"
+	"image/color"
+	"path/filepath"
+	"runtime"
+	"slices"
+
+	"github.com/ctrecon/ctrecon/dicomio"
+	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/material"
+	"github.com/ctrecon/ctrecon/metaimage"
+	"github.com/ctrecon/ctrecon/pacs"
+	"github.com/ctrecon/ctrecon/preview"
+	"github.com/ctrecon/ctrecon/sinogram"
+)
+
+// CalibrationName is the material calibration a job with make_calibration
+// writes into its output folder.
+const CalibrationName = "material_calibration.json"
+
+// OverlayName is the colour overlay of a job's material maps.
+const OverlayName = "materials.png"
+
+// MaterialsReport is what a job's material decomposition made.
+type MaterialsReport struct {
+	// Calibration is the calibration file used, or "physics"; Source says
+	// what it is (material.Calibration.Describe).
+	Calibration     string  `json:"calibration"`
+	Source          string  `json:"source"`
+	ConditionNumber float64 `json:"condition_number"`
+	SmoothMM        float64 `json:"smooth_mm,omitempty"`
+	// Maps are the materials' series, in the job's order.
+	Maps    []MapReport `json:"maps"`
+	Overlay string      `json:"overlay"`
+}
+
+// MapReport is one material's map.
+type MapReport struct {
+	Material          string           `json:"material"`
+	Unit              string           `json:"unit"` // mg/mL or volume fraction (written as percent)
+	SeriesInstanceUID string           `json:"series_instance_uid"`
+	Dir               string           `json:"dir"`
+	Instances         []InstanceReport `json:"instances"`
+}
+
+// mapStyle is how a material's map is stored and drawn: its DICOM slope
+// (unit per stored value: 0.01 mg/mL holds up to 327 mg/mL, 0.1 up to
+// 3276 for bone mineral; 0.01 % for fractions), its viewing window, its
+// overlay colour and the amount drawn in full colour.
+var mapStyle = map[string]struct {
+	slope, lo, hi float64
+	color         color.RGBA
+	full          float64
+}{
+	"water":      {0.01, 0, 100, color.RGBA{0x30, 0x80, 0xff, 0xff}, 1},
+	"lipid":      {0.01, 0, 100, color.RGBA{0xff, 0xd0, 0x00, 0xff}, 1},
+	"ha":         {0.1, 0, 500, color.RGBA{0x20, 0xe0, 0x40, 0xff}, 400},
+	"iodine":     {0.01, 0, 10, color.RGBA{0xff, 0x30, 0x30, 0xff}, 10},
+	"gadolinium": {0.01, 0, 10, color.RGBA{0xd0, 0x40, 0xff, 0xff}, 10},
+}
+
+// validateMaterials checks the decomposition's fields on their own.
+func (j *Job) validateMaterials() error {
+	if len(j.Materials) > 0 {
+		if _, err := material.ParseSet(j.Materials); err != nil {
+			return jobErr("materials", "%v", err)
+		}
+	}
+	if j.Calibration != "" && len(j.Materials) == 0 {
+		return jobErr("calibration", "a calibration is for a decomposition: give materials too")
+	}
+	if s := j.MaterialSmoothMM; s < 0 || !finite(s) || s != 0 && len(j.Materials) == 0 {
+		return jobErr("material_smooth_mm", "%g: must be zero or positive, and only with materials", s)
+	}
+	return nil
+}
+
+// checkMaterials reports before any work what would stop the job's
+// decomposition or calibration on scan's bins: see decomposer, and vials
+// that Calibrate cannot fit.
+func (j *Job) checkMaterials(scan *sinogram.Scan, bins []int) error {
+	if j.MakeCalibration {
+		if err := material.CheckVials(scan.Vials); err != nil {
+			return jobErr("make_calibration", "%v", err)
+		}
+	}
+	_, _, err := j.decomposer(scan, bins)
+	return err
+}
+
+// decomposer reads the job's calibration (or computes it from physics) and
+// prepares the decomposition of scan's bins into the job's materials;
+// nil without materials. Errors name the field.
+func (j *Job) decomposer(scan *sinogram.Scan, bins []int) (*material.Decomposer, *material.Calibration, error) {
+	if len(j.Materials) == 0 {
+		return nil, nil, nil
+	}
+	mats, err := material.ParseSet(j.Materials)
+	if err != nil {
+		return nil, nil, jobErr("materials", "%v", err)
+	}
+	var cal *material.Calibration
+	if j.Calibration != "" {
+		if cal, err = material.Read(j.Calibration); err != nil {
+			return nil, nil, jobErr("calibration", "%v", err)
+		}
+	} else if cal, err = material.Physics(scan.Tube, scan.Bins); err != nil {
+		return nil, nil, jobErr("materials", "%v", err)
+	}
+	var mb []material.Bin
+	for _, b := range bins {
+		mb = append(mb, material.Bin{LowKeV: scan.Bins[b].LowKeV, HighKeV: scan.Bins[b].HighKeV})
+	}
+	d, err := material.NewDecomposer(cal, mb, mats)
+	if err != nil {
+		field := "materials"
+		if j.Calibration != "" {
+			field = "calibration"
+		}
+		return nil, nil, jobErr(field, "%v", err)
+	}
+	return d, cal, nil
+}
+
+// writeMaterials fits the calibration when the job makes one, and
+// decomposes the bins into the job's materials when it names some: per
+// material a DICOM series in the bins' study, a MetaImage volume when the
+// job writes them, and one colour overlay of all the maps.
+func (r *runner) writeMaterials(context.Context) error {
+	if r.job.MakeCalibration {
+		cal, err := material.Calibrate(r.scan, r.bins, r.vols)
+		if err != nil {
+			return err
+		}
+		if err := cal.Write(filepath.Join(r.dir, CalibrationName)); err != nil {
+			return err
+		}
+	}
+	d, cal, err := r.job.decomposer(r.scan, r.bins)
+	if d == nil || err != nil {
+		return err
+	}
+	threads := r.job.Threads
+	if threads == 0 {
+		threads = runtime.NumCPU()
+	}
+	vols := make([]*fdk.Volume, len(r.vols))
+	for i, v := range r.vols {
+		vols[i] = material.Smooth(v, r.job.MaterialSmoothMM, threads)
+	}
+	maps, err := d.Decompose(vols, threads)
+	if err != nil {
+		return err
+	}
+	rep := &MaterialsReport{Calibration: r.job.Calibration, Source: cal.Describe(), ConditionNumber: d.Condition, SmoothMM: r.job.MaterialSmoothMM}
+	if rep.Calibration == "" {
+		rep.Calibration = material.SourcePhysics
+	}
+	r.rep.Materials = rep
+	for i, m := range d.Materials {
+		mr, err := r.writeMap(m, maps[i], rep)
+		if err != nil {
+			return err
+		}
+		rep.Maps = append(rep.Maps, mr)
+	}
+	return r.writeOverlay(d.Materials, maps, rep)
+}
+
+// writeMap writes one material's map as a DICOM series (and a MetaImage
+// volume when the job asks).
+func (r *runner) writeMap(m material.Material, vol *fdk.Volume, rep *MaterialsReport) (MapReport, error) {
+	style := mapStyle[m.Name]
+	dm := dicomio.Map{Name: m.Name, Unit: dicomio.UnitMgPerML, Slope: style.slope,
+		SeriesInstanceUID: scanUID(r.scan, "series", r.job.ID, "material", m.Name),
+		SeriesNumber:      101 + slices.IndexFunc(material.Known, func(k material.Material) bool { return k.Name == m.Name }),
+		Comment: fmt.Sprintf("Material decomposition: %s in %s. Calibration: %s (%s).",
+			m.Name, m.Unit, rep.Calibration, rep.Source)}
+	if m.Base() {
+		dm.Unit = dicomio.UnitPercent
+	}
+	opts := dicomOptions(r.scan, &r.job, r.fov)
+	opts.Windows = []dicomio.Window{{Center: (style.lo + style.hi) / 2, Width: style.hi - style.lo, Explanation: m.Name}}
+	s, err := dicomio.WriteMap(filepath.Join(r.dir, "dicom"), dicomStudy(r.scan, &r.job), dm, vol, opts)
+	if err != nil {
+		return MapReport{}, err
+	}
+	mr := MapReport{Material: m.Name, Unit: m.Unit, SeriesInstanceUID: s.SeriesInstanceUID, Dir: r.final(s.Dir)}
+	for _, in := range s.Instances {
+		mr.Instances = append(mr.Instances, InstanceReport{File: filepath.Base(in.Path), SOPInstanceUID: in.SOPInstanceUID})
+	}
+	if r.job.WriteMHA {
+		err = metaimage.Write(filepath.Join(r.dir, "material_"+m.Name+".mha"), vol)
+	}
+	return mr, err
+}
+
+// writeOverlay draws every map but water's (the grey beneath) in its
+// colour over the middle reconstructed bin.
+func (r *runner) writeOverlay(mats []material.Material, maps []*fdk.Volume, rep *MaterialsReport) error {
+	var layers []preview.Layer
+	for i, m := range mats {
+		if m.Name == "water" {
+			continue
+		}
+		unit := m.Unit
+		if m.Base() {
+			unit = "fraction"
+		}
+		st := mapStyle[m.Name]
+		layers = append(layers, preview.Layer{Volume: maps[i], Name: m.Name, Unit: unit, Color: st.color, Full: st.full})
+	}
+	mid := len(r.bins) / 2
+	bin := r.scan.Bins[r.bins[mid]]
+	base := preview.Volume{Volume: r.vols[mid], MuWater: r.mus[mid], Title: "materials over " + binTitle(r.bins[mid], bin.LowKeV, bin.HighKeV)}
+	img, err := preview.Overlay(base, previewWindow, layers)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(r.dir, OverlayName)
+	rep.Overlay = r.final(path)
+	return preview.WritePNG(path, img)
+}
+
+// materialInstances lists the material maps' files for an upload from the
+// committed output folder dir.
+func (rep *Report) materialInstances(dir string) []pacs.Instance {
+	if rep.Materials == nil {
+		return nil
+	}
+	var out []pacs.Instance
+	for _, m := range rep.Materials.Maps {
+		for _, in := range m.Instances {
+			out = append(out, pacs.Instance{Path: filepath.Join(dir, "dicom", filepath.Base(m.Dir), in.File), SOPInstanceUID: in.SOPInstanceUID})
+		}
+	}
+	return out
+}
