@@ -35,6 +35,7 @@ var commands = []command{
 	{"cancel", "cancel a queued, waiting or running job", runCancel},
 	{"jobs", "list every job", runJobs},
 	{"search", "find the series or slices most like one, from a running service", runSearch},
+	{"features", "IBSI radiomics of a CT series' or volume's objects, to Parquet and JSON", runFeatures},
 }
 
 func usage(w io.Writer) {
