@@ -1,0 +1,203 @@
+package extract
+
+import (
+	"fmt"
+
+	"github.com/ctrecon/ctrecon/features"
+	"github.com/ctrecon/ctrecon/features/histogram"
+	"github.com/ctrecon/ctrecon/features/radiomics"
+	"github.com/ctrecon/ctrecon/features/records"
+	"github.com/ctrecon/ctrecon/features/segment"
+	"github.com/ctrecon/ctrecon/features/spatial"
+	"github.com/ctrecon/ctrecon/features/spectral"
+)
+
+// ScanSettings are every extractor's settings for a reconstructed scan.
+// Their hash is every record's settings hash.
+type ScanSettings struct {
+	Objects   segment.Settings   `json:"objects"`
+	Histogram histogram.Settings `json:"histogram"`
+	Radiomics radiomics.Settings `json:"radiomics"`
+	Spatial   spatial.Settings   `json:"spatial"`
+	Spectral  spectral.Settings  `json:"spectral"`
+}
+
+// DefaultScanSettings are the extractors' defaults, and for radiomics the
+// reconstructed grid (no interpolation), 32 grey levels between each
+// object's extremes (the HU range of a whole object varies too much for
+// one bin width) and 3D texture matrices. Morphology and local intensity
+// are left out: the marching-cubes mesh, convex hull and peak search over
+// the largest objects (the air around a specimen, its body) would cost more
+// than the rest together, and the object records carry volume, extent and
+// centroid.
+func DefaultScanSettings() ScanSettings {
+	grey := radiomics.Discretisation{Method: radiomics.FixedBinNumber, Bins: 32}
+	return ScanSettings{
+		Objects:   segment.DefaultSettings(),
+		Histogram: histogram.DefaultSettings(),
+		Radiomics: radiomics.Settings{Discretisation: grey, IVH: grey,
+			Texture:  radiomics.Texture{Aggregations: []string{radiomics.Agg3D}, Distance: 1, ZoneDistance: 1},
+			Families: []string{"stat", "ih", "ivh", "cm", "rlm", "szm", "dzm", "ngt", "ngl"}},
+		Spatial:  spatial.DefaultSettings(),
+		Spectral: spectral.DefaultSettings(),
+	}
+}
+
+// Scan extracts every feature kind of a reconstructed scan: its objects
+// (segment.Auto over all bins), and per bin the objects' records
+// (objects-v1), the HU histograms of the volume and each slice
+// (hist-hu-v1), the metric histograms of the volume, each slice and each
+// object (mhist-hu-v1), the virtual images of the volume and of each slice
+// with objects (vimage-xyz-v1, vimage-xy-v1) and each object's radiomics
+// (radiomics-v1, on the bin's HU, voxels outside the field of view left
+// out); and per object its spectral signature (spectral-v1, filed under the
+// first bin's series, as it spans them all). series[i] is bins[i]'s DICOM
+// series UID.
+func Scan(bins []segment.Bin, series []string, ids IDs, s ScanSettings) (*Result, error) {
+	if len(bins) == 0 || len(series) != len(bins) {
+		return nil, fmt.Errorf("%w: %d bins and %d series", ErrInput, len(bins), len(series))
+	}
+	res, err := newResult(s)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := segment.Auto(bins, s.Objects)
+	if err != nil {
+		return nil, err
+	}
+	classes := make(map[int32]string, len(seg.Objects))
+	for k, o := range seg.Objects {
+		classes[int32(k+1)] = string(o.Class)
+	}
+	volObjs, sliceObjs, err := spatial.Objects(seg.Map, seg.Grid, classes)
+	if err != nil {
+		return nil, err
+	}
+	for i, b := range bins {
+		base := records.Record{ScanID: ids.ScanID, JobID: ids.JobID, Patient: ids.Patient, StudyUID: ids.StudyUID,
+			SeriesUID: series[i], Bin: b.Index, Slice: -1}
+		for _, step := range []func() error{
+			func() error { return res.addObjects(base, seg) },
+			func() error { return res.addHistograms(base, b, seg, s.Histogram) },
+			func() error { return res.addVirtualImages(base, volObjs, sliceObjs, s.Spatial) },
+			func() error {
+				hu := make([]float64, len(b.Volume.Data))
+				for v, mu := range b.Volume.Data {
+					hu[v] = b.HU(float64(mu))
+				}
+				objs, err := Radiomics(hu, seg, func(v int) bool { return b.Volume.Data[v] == 0 }, s.Radiomics)
+				if err != nil {
+					return err
+				}
+				return res.addRadiomics(base, objs)
+			},
+		} {
+			if err := step(); err != nil {
+				return nil, fmt.Errorf("bin %d: %w", b.Index, err)
+			}
+		}
+	}
+	sig, err := spectral.Compute(seg, bins, s.Spectral)
+	if err != nil {
+		return nil, err
+	}
+	base := records.Record{ScanID: ids.ScanID, JobID: ids.JobID, Patient: ids.Patient, StudyUID: ids.StudyUID,
+		SeriesUID: series[0], Bin: bins[0].Index, Slice: -1}
+	for _, sg := range sig.Signatures {
+		rec := base
+		rec.Object, rec.Class = sg.Label, string(sg.Class)
+		if err := res.add(rec, spectral.Kind, float32s(sg.Vector...), sg); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// addObjects adds one objects-v1 record per object: voxels, volume (mm³),
+// bounding box (min x, y, z, max x, y, z, mm) and centroid (x, y, z, mm).
+func (r *Result) addObjects(base records.Record, seg *segment.Segmentation) error {
+	r.Names[segment.Kind] = []string{"voxels", "volume_mm3", "min_x_mm", "min_y_mm", "min_z_mm",
+		"max_x_mm", "max_y_mm", "max_z_mm", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm"}
+	for _, o := range seg.Objects {
+		rec := base
+		rec.Object, rec.Class = o.Label, string(o.Class)
+		v := float32s(float64(o.Voxels), o.VolumeMM3, o.MinMM[0], o.MinMM[1], o.MinMM[2],
+			o.MaxMM[0], o.MaxMM[1], o.MaxMM[2], o.CentroidMM[0], o.CentroidMM[1], o.CentroidMM[2])
+		if err := r.add(rec, segment.Kind, v, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addHistograms adds the bin's HU histograms and metric histograms.
+func (r *Result) addHistograms(base records.Record, b segment.Bin, seg *segment.Segmentation, s histogram.Settings) error {
+	hs, err := features.Histograms(b.Volume, b.MuWater, features.IDs{StudyUID: base.StudyUID, SeriesUID: base.SeriesUID, Bin: b.Index})
+	if err != nil {
+		return err
+	}
+	for _, h := range hs {
+		rec := base
+		rec.Slice = h.Slice
+		if err := r.add(rec, h.Kind, h.Values, nil); err != nil {
+			return err
+		}
+	}
+	m, err := histogram.MetricHistograms(b.Volume, b.MuWater, histogram.Selection{Labels: seg.Map}, s)
+	if err != nil {
+		return err
+	}
+	metric := func(rec records.Record, mh *histogram.Metric) error {
+		v := make([]float32, 0, 2*len(mh.Points))
+		for _, p := range mh.Points {
+			v = append(v, float32(p.HU), float32(p.Density))
+		}
+		return r.add(rec, histogram.KindMetric, v, mh)
+	}
+	if err := metric(base, &m.Volume); err != nil {
+		return err
+	}
+	for i := range m.Slices {
+		rec := base
+		rec.Slice = m.Slices[i].Z
+		if err := metric(rec, &m.Slices[i].Metric); err != nil {
+			return err
+		}
+	}
+	for i := range m.Objects {
+		rec := base
+		o := seg.Objects[m.Objects[i].Label-1]
+		rec.Object, rec.Class = o.Label, string(o.Class)
+		if err := metric(rec, &m.Objects[i].Metric); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addVirtualImages adds the virtual image of the volume and of each slice
+// with an object; their relations are the records' data, with no vector.
+func (r *Result) addVirtualImages(base records.Record, vol []spatial.Object, slices [][]spatial.Object, s spatial.Settings) error {
+	vi, err := spatial.Volume(vol, s)
+	if err != nil {
+		return err
+	}
+	if err := r.add(base, spatial.KindVolume, nil, vi); err != nil {
+		return err
+	}
+	for z, objs := range slices {
+		if len(objs) == 0 {
+			continue
+		}
+		vi, err := spatial.Slice(objs, s)
+		if err != nil {
+			return fmt.Errorf("slice %d: %w", z, err)
+		}
+		rec := base
+		rec.Slice = z
+		if err := r.add(rec, spatial.KindSlice, nil, vi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
