@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/ctrecon/ctrecon/recon"
-	"github.com/ctrecon/ctrecon/scansim"
 )
 
 // BenchmarkFeaturesPerJob runs the offline job of BenchmarkStreamingLatency
@@ -14,14 +13,7 @@ import (
 // object, records to JSON lines and Parquet), and reports the features
 // stage's time against the reconstruction's.
 func BenchmarkFeaturesPerJob(b *testing.B) {
-	dir := b.TempDir()
-	spec := scansim.DefaultSpec()
-	spec.Views, spec.Thresholds = 360, []float64{15, 30, 50, 70}
-	if err := scansim.Simulate(dir, spec); err != nil {
-		b.Fatal(err)
-	}
-	job := recon.Job{Volume: recon.VolumeSpec{Dim: [3]int{256, 256, 256}, VoxelMM: [3]float64{0.15, 0.15, 0.15}},
-		Filter: recon.FilterSpec{Window: "hann"}}
+	dir, _, job := referenceJob(b)
 	for b.Loop() {
 		j := job
 		j.ID, j.Input, j.Output = "features", dir, b.TempDir()
