@@ -102,20 +102,17 @@ type ObjectFeatures struct {
 
 // Radiomics computes the radiomics features of each object of seg on the
 // image values (on seg's grid), leaving out voxels where skip says so
-// (nil: none). An object left without voxels is skipped.
+// (nil: none). Each object is computed on the whole image, as IBSI's
+// reference values assume: interpolation's grid is centred on the image,
+// and local intensity's peak search reads around the mask. An object left
+// without voxels by skip is skipped.
 func Radiomics(values []float64, seg *segment.Segmentation, skip func(i int) bool, s radiomics.Settings) ([]ObjectFeatures, error) {
 	img := radiomicsImage(seg.Grid, values)
+	whole := box{hi: [3]int{seg.Grid.Dim[0] - 1, seg.Grid.Dim[1] - 1, seg.Grid.Dim[2] - 1}}
 	out := make([]ObjectFeatures, 0, len(seg.Objects))
 	for k, o := range seg.Objects {
-		mask := &radiomics.Mask{Grid: img.Grid, Data: make([]bool, len(values))}
-		n := 0
-		for i, m := range seg.Map {
-			if int(m) == k+1 && (skip == nil || !skip(i)) {
-				mask.Data[i] = true
-				n++
-			}
-		}
-		if n == 0 {
+		mask := objectMask(seg, k, whole, skip)
+		if mask == nil {
 			continue
 		}
 		feats, err := radiomics.Compute(img, mask, s)
@@ -125,4 +122,58 @@ func Radiomics(values []float64, seg *segment.Segmentation, skip func(i int) boo
 		out = append(out, ObjectFeatures{Label: o.Label, Class: o.Class, Features: feats})
 	}
 	return out, nil
+}
+
+// box is a block of a grid's voxels, from voxel lo to voxel hi inclusive.
+type box struct{ lo, hi [3]int }
+
+// objectBox returns object o's bounding box grown by margin voxels on
+// every side, within grid g.
+func objectBox(g fdk.Grid, o segment.Object, margin int) box {
+	var b box
+	for a := range 3 {
+		b.lo[a] = max(o.MinIndex[a]-margin, 0)
+		b.hi[a] = min(o.MaxIndex[a]+margin, g.Dim[a]-1)
+	}
+	return b
+}
+
+// grid returns the radiomics grid of box b of g: g's spacing, its origin
+// at b's first voxel.
+func (b box) grid(g fdk.Grid) radiomics.Grid {
+	return radiomics.Grid{Size: [3]int{b.hi[0] - b.lo[0] + 1, b.hi[1] - b.lo[1] + 1, b.hi[2] - b.lo[2] + 1},
+		Spacing: g.Spacing, Origin: g.Position(b.lo[0], b.lo[1], b.lo[2])}
+}
+
+// rows calls fn for every row of b along x: the index of its first voxel
+// in b's own array (x fastest) and in g's, and its length.
+func (b box) rows(g fdk.Grid, fn func(dst, src, n int)) {
+	n := b.hi[0] - b.lo[0] + 1
+	dst := 0
+	for k := b.lo[2]; k <= b.hi[2]; k++ {
+		for j := b.lo[1]; j <= b.hi[1]; j++ {
+			fn(dst, b.lo[0]+g.Dim[0]*(j+g.Dim[1]*k), n)
+			dst += n
+		}
+	}
+}
+
+// objectMask returns the mask of seg's object k on box b, less the voxels
+// where skip says so (nil: none), or nil when no voxel is left.
+func objectMask(seg *segment.Segmentation, k int, b box, skip func(i int) bool) *radiomics.Mask {
+	g := b.grid(seg.Grid)
+	mask := &radiomics.Mask{Grid: g, Data: make([]bool, g.Voxels())}
+	label, found := int32(k+1), false
+	b.rows(seg.Grid, func(dst, src, n int) {
+		for i, m := range seg.Map[src : src+n] {
+			if m == label && (skip == nil || !skip(src+i)) {
+				mask.Data[dst+i] = true
+				found = true
+			}
+		}
+	})
+	if !found {
+		return nil
+	}
+	return mask
 }
