@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 
 	"github.com/ctrecon/ctrecon/features"
 	"github.com/ctrecon/ctrecon/features/histogram"
@@ -29,24 +28,22 @@ type ScanSettings struct {
 	// of the mask reads one voxel beyond it). Radiomics' interpolation grid
 	// is centred on that image, so the margin is part of the settings.
 	RadiomicsMargin int `json:"radiomics_margin_voxels"`
-	// RadiomicsSkip lists the classes of objects that get no radiomics
-	// records (their other records stay).
-	RadiomicsSkip []segment.Class `json:"radiomics_skip_classes,omitempty"`
 }
 
 // RadiomicsVoxelMM is the isotropic voxel (mm) to which the worker's
 // radiomics resample every object, with IBSI's linear interpolation of
 // image and mask (mask threshold 0.5) and CT intensities rounded to whole
 // HU. A fixed voxel in millimetres makes the texture features of scans
-// reconstructed on different grids comparable (IBSI 1, "Interpolation"),
-// and 0.3 mm is twice the 0.15 mm voxel of ctrecon's MARS jobs, about the
-// resolution they resolve (the 0.11 mm detector pitch at a magnification
-// of 1.5, smoothed by the Hann window): an object of the segmentation's
-// smallest volume (1 mm³) keeps 37 voxels, the inserts of the MARS phantom
-// (6 mm across) thousands, while the largest objects (the air in the field
-// of view, the phantom's body) shrink from a million voxels to about
-// 130,000, which bounds the cost of the texture matrices.
-const RadiomicsVoxelMM = 0.3
+// reconstructed on different grids comparable (IBSI 1, "Interpolation").
+// At 0.5 mm the objects worth describing keep enough voxels for 32 grey
+// levels: an insert of the MARS phantom (6 mm across) about 1,700, the
+// phantom's body and the air around it 30,000 to 40,000 (a million at
+// the 0.15 mm of ctrecon's MARS jobs, whose texture matrices made the
+// extraction cost more than the reconstruction); an object of the
+// segmentation's smallest volume (1 mm³) keeps 8, and a partial-volume
+// speck thinner than half a voxel none (it then has no radiomics record).
+// 0.3 mm cost twice the CPU time for the same objects (bench/RESULTS.md).
+const RadiomicsVoxelMM = 0.5
 
 // DefaultScanSettings are the extractors' defaults, and for radiomics
 // objects resampled to RadiomicsVoxelMM, 32 grey levels between each
@@ -109,22 +106,29 @@ func Scan(bins []segment.Bin, series []string, ids IDs, s ScanSettings) (*Result
 	if err != nil {
 		return nil, err
 	}
-	rad, err := scanRadiomics(bins, seg, s)
-	if err != nil {
+	// The radiomics, most of the work, run on every core while this
+	// goroutine makes the other kinds' records.
+	var rad [][]ObjectFeatures
+	radDone := make(chan error, 1)
+	go func() {
+		var err error
+		rad, err = scanRadiomics(bins, seg, s)
+		radDone <- err
+	}()
+	bases := make([]records.Record, len(bins))
+	for i, b := range bins {
+		bases[i] = records.Record{ScanID: ids.ScanID, JobID: ids.JobID, Patient: ids.Patient, StudyUID: ids.StudyUID,
+			SeriesUID: series[i], Bin: b.Index, Slice: -1}
+		if err = res.addBin(bases[i], b, seg, volObjs, sliceObjs, s); err != nil {
+			break
+		}
+	}
+	if err := errors.Join(err, <-radDone); err != nil {
 		return nil, err
 	}
 	for i, b := range bins {
-		base := records.Record{ScanID: ids.ScanID, JobID: ids.JobID, Patient: ids.Patient, StudyUID: ids.StudyUID,
-			SeriesUID: series[i], Bin: b.Index, Slice: -1}
-		for _, step := range []func() error{
-			func() error { return res.addObjects(base, seg) },
-			func() error { return res.addHistograms(base, b, seg, s.Histogram) },
-			func() error { return res.addVirtualImages(base, volObjs, sliceObjs, s.Spatial) },
-			func() error { return res.addRadiomics(base, rad[i]) },
-		} {
-			if err := step(); err != nil {
-				return nil, fmt.Errorf("bin %d: %w", b.Index, err)
-			}
+		if err := res.addRadiomics(bases[i], rad[i]); err != nil {
+			return nil, fmt.Errorf("bin %d: %w", b.Index, err)
 		}
 	}
 	sig, err := spectral.Compute(seg, bins, s.Spectral)
@@ -143,6 +147,20 @@ func Scan(bins []segment.Bin, series []string, ids IDs, s ScanSettings) (*Result
 	return res, nil
 }
 
+// addBin adds bin b's records of objects, histograms and virtual images.
+func (r *Result) addBin(base records.Record, b segment.Bin, seg *segment.Segmentation, vol []spatial.Object, slices [][]spatial.Object, s ScanSettings) error {
+	for _, step := range []func() error{
+		func() error { return r.addObjects(base, seg) },
+		func() error { return r.addHistograms(base, b, seg, s.Histogram) },
+		func() error { return r.addVirtualImages(base, vol, slices, s.Spatial) },
+	} {
+		if err := step(); err != nil {
+			return fmt.Errorf("bin %d: %w", b.Index, err)
+		}
+	}
+	return nil
+}
+
 // scanRadiomics returns each bin's objects' radiomics, computed in
 // parallel, each object on its bounding box grown by s.RadiomicsMargin, on
 // the bin's HU, voxels outside the field of view (0) left out. An object
@@ -154,9 +172,6 @@ func scanRadiomics(bins []segment.Bin, seg *segment.Segmentation, s ScanSettings
 	errs := make([]error, len(feats))
 	parallel.For(len(feats), runtime.GOMAXPROCS(0), func(n int) {
 		b, k := bins[n/nobj], n%nobj
-		if slices.Contains(s.RadiomicsSkip, seg.Objects[k].Class) {
-			return
-		}
 		feats[n], errs[n] = objectRadiomics(b, seg, k, s)
 		if errs[n] != nil {
 			errs[n] = fmt.Errorf("bin %d: object %d: %w", b.Index, seg.Objects[k].Label, errs[n])

@@ -322,7 +322,7 @@ func TestScanBadInput(t *testing.T) {
 		}, "bin 2: voxel (5, 6, 7) is NaN"},
 		{"bins on other grids", func(bins []segment.Bin, series []string, s *ScanSettings) ([]segment.Bin, []string) {
 			g := scanGrid
-			g.Spacing[2] = 0.5
+			g.Spacing[2] *= 2
 			bins[2].Volume = fdk.NewVolume(g)
 			return bins, series
 		}, "bin 3 is on grid"},
