@@ -2,19 +2,17 @@ package main
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/ctrecon/ctrecon/dicomio"
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/features/records"
-	"github.com/ctrecon/ctrecon/internal/peertest"
+	"github.com/ctrecon/ctrecon/internal/ibsitest"
 	"github.com/ctrecon/ctrecon/metaimage"
 )
 
@@ -84,14 +82,7 @@ func sameAsParquet(t *testing.T, feats []featureJSON, rec records.Record, meta r
 // configurations A and C within IBSI's tolerance, in the JSON it writes;
 // the Parquet record holds the same values.
 func TestFeaturesIBSICTPhantom(t *testing.T) {
-	dir := os.Getenv("CTRECON_IBSI_DATA")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "data", "ibsi")
-	}
-	dir = filepath.Join(dir, "ct_phantom")
-	if _, err := os.Stat(dir); err != nil {
-		peertest.Missing(t, "IBSI CT phantom not found at "+dir+" (shared/data/ibsi, or set CTRECON_IBSI_DATA)")
-	}
+	dir := filepath.Join(ibsitest.Dir(t), "ct_phantom")
 	for _, config := range []string{"A", "C"} {
 		t.Run(config, func(t *testing.T) {
 			feats, recs, meta := runFeaturesCmd(t, "-i", filepath.Join(dir, "dicom"), "--mask", filepath.Join(dir, "mask.mha"),
@@ -107,13 +98,12 @@ func TestFeaturesIBSICTPhantom(t *testing.T) {
 				}
 			}
 			match, total := 0, 0
-			for _, ref := range ctReferences(t, filepath.Join(dir, "reference_configs_A-D.csv"), "config. "+config) {
+			for _, ref := range ibsitest.ReadReferences(t, filepath.Join(dir, "reference_configs_A-D.csv"), "config. "+config) {
 				total++
-				v, ok := got[ref.key]
-				if ok && (math.Abs(v-ref.value) <= ref.tolerance || math.IsNaN(ref.tolerance) && sig3(v) == sig3(ref.value)) {
+				if v, ok := got[ref.Key()]; ok && ref.Matches(v) {
 					match++
 				} else {
-					t.Errorf("%s: %v (present %v), reference %v ± %v", ref.key, v, ok, ref.value, ref.tolerance)
+					t.Errorf("%s: %v (present %v), reference %v ± %v", ref.Key(), v, ok, ref.Value, ref.Tolerance)
 				}
 			}
 			t.Logf("configuration %s: %d of %d reference values matched", config, match, total)
@@ -122,51 +112,6 @@ func TestFeaturesIBSICTPhantom(t *testing.T) {
 			}
 		})
 	}
-}
-
-// sig3 rounds v to three significant digits.
-func sig3(v float64) string { return strconv.FormatFloat(v, 'g', 3, 64) }
-
-type ctReference struct {
-	key              string // tag|aggregation
-	value, tolerance float64
-}
-
-// ctReferences reads the rows of IBSI's reference CSV for one
-// configuration that have a value.
-func ctReferences(t *testing.T, path, config string) []ctReference {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := map[string]int{}
-	for i, name := range rows[0] {
-		col[name] = i
-	}
-	var out []ctReference
-	for _, r := range rows[1:] {
-		if r[col["data"]] != config || r[col["value"]] == "" {
-			continue
-		}
-		v, err := strconv.ParseFloat(r[col["value"]], 64)
-		if err != nil {
-			t.Fatalf("%s: %v: %v", path, r, err)
-		}
-		tol := math.NaN() // none given: equal to three significant digits
-		if s := r[col["tolerance"]]; s != "" {
-			if tol, err = strconv.ParseFloat(s, 64); err != nil {
-				t.Fatalf("%s: %v: %v", path, r, err)
-			}
-		}
-		out = append(out, ctReference{key: r[col["tag"]] + "|" + r[col["aggregation"]], value: v, tolerance: tol})
-	}
-	return out
 }
 
 // ctrecon features reads a DICOM series that ctrecon wrote (a cube of

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ctrecon/ctrecon/dicomio"
+	"github.com/ctrecon/ctrecon/internal/ibsitest"
 )
 
 // readCTSeries reads IBSI's CT phantom (implicit VR, 12 bits stored,
@@ -82,7 +83,7 @@ func readMaskMHA(t testing.TB, path string) *Mask {
 // series, the mask from mask.mha on the same grid.
 func ctPhantom(t testing.TB) (*Image, *Mask, string) {
 	t.Helper()
-	dir := filepath.Join(ibsiDir(t), "ct_phantom")
+	dir := filepath.Join(ibsitest.Dir(t), "ct_phantom")
 	img := readCTSeries(t, filepath.Join(dir, "dicom"))
 	mask := readMaskMHA(t, filepath.Join(dir, "mask.mha"))
 	return img, mask, dir
@@ -94,7 +95,7 @@ func TestCTPhantom(t *testing.T) {
 	img, mask, dir := ctPhantom(t)
 	for _, config := range []string{"A", "B", "C", "D"} {
 		t.Run(config, func(t *testing.T) {
-			refs := readReferences(t, filepath.Join(dir, "reference_configs_A-D.csv"), "config. "+config)
+			refs := ibsitest.ReadReferences(t, filepath.Join(dir, "reference_configs_A-D.csv"), "config. "+config)
 			feats, err := Compute(img, mask, MustPreset("ibsi-"+strings.ToLower(config)))
 			if err != nil {
 				t.Fatal(err)
@@ -139,7 +140,7 @@ func TestCTPhantomConfigE(t *testing.T) {
 		t.Log("configuration E ran; set CTRECON_IBSI_CONFIG_E to a CSV of its reference values to check them")
 		return
 	}
-	refs := readReferences(t, path, "config. E")
+	refs := ibsitest.ReadReferences(t, path, "config. E")
 	match, total, misses := compareWithReferences(t, refs, feats)
 	report(t, "IBSI CT phantom, configuration E", match, total, misses)
 	if len(misses) > 0 {

@@ -8,6 +8,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/ctrecon/ctrecon/features/internal/validjson"
 )
 
 // ErrRecord is wrapped by every error about a record, its encoding or a
@@ -99,26 +101,12 @@ func (r *Record) Validate() error {
 
 // Marshal encodes r as the JSON object published on the FEATURES stream,
 // after checking it with Validate. NaN values are written as null.
-func Marshal(r *Record) ([]byte, error) {
-	if err := r.Validate(); err != nil {
-		return nil, err
-	}
-	return json.Marshal(r)
-}
+func Marshal(r *Record) ([]byte, error) { return validjson.Marshal(r) }
 
 // Unmarshal decodes one message written by Marshal and validates it.
 // Unknown fields are ignored, so that older readers accept newer records.
 // Errors wrap ErrRecord.
-func Unmarshal(data []byte) (Record, error) {
-	var r Record
-	if err := json.Unmarshal(data, &r); err != nil {
-		return Record{}, fmt.Errorf("%w: %w", ErrRecord, err)
-	}
-	if err := r.Validate(); err != nil {
-		return Record{}, err
-	}
-	return r, nil
-}
+func Unmarshal(data []byte) (Record, error) { return validjson.Unmarshal[Record](data, ErrRecord) }
 
 // Vector is a feature vector. In JSON a NaN (an undefined feature) is null;
 // infinities are refused, as JSON cannot hold them either.
