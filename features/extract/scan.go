@@ -77,7 +77,7 @@ func DefaultScanSettings() ScanSettings {
 // object (mhist-hu-v1), the virtual images of the volume and of each slice
 // with objects (vimage-xyz-v1, vimage-xy-v1) and each object's radiomics
 // (radiomics-v1, on the bin's HU, voxels outside the field of view left
-// out); and per object its spectral signature (spectral-v1, filed under the
+// out, each object on its own box as scanRadiomics says); and per object its spectral signature (spectral-v1, filed under the
 // first bin's series, as it spans them all). series[i] is bins[i]'s DICOM
 // series UID.
 func Scan(bins []segment.Bin, series []string, ids IDs, s ScanSettings) (*Result, error) {
@@ -164,8 +164,8 @@ func (r *Result) addBin(base records.Record, b segment.Bin, seg *segment.Segment
 // scanRadiomics returns each bin's objects' radiomics, computed in
 // parallel, each object on its bounding box grown by s.RadiomicsMargin, on
 // the bin's HU, voxels outside the field of view (0) left out. An object
-// that the interpolation leaves without voxels (thinner than half a voxel
-// of the resampled grid) has no radiomics.
+// that the interpolation (thinner than half a voxel of the resampled grid)
+// or the re-segmentation leave without voxels has no radiomics.
 func scanRadiomics(bins []segment.Bin, seg *segment.Segmentation, s ScanSettings) ([][]ObjectFeatures, error) {
 	nobj := len(seg.Objects)
 	feats := make([]*ObjectFeatures, len(bins)*nobj)
