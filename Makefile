@@ -9,7 +9,7 @@ BIN     := bin/ctrecon
 GOAMD64 ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && grep -qw bmi2 /proc/cpuinfo && echo v3 || echo v1)
 export GOAMD64
 
-DEBS := plastimatch dicom3tools dcmtk dcm2niix orthanc orthanc-dicomweb python3-nibabel nodejs npm
+DEBS := plastimatch dicom3tools dcmtk dcm2niix orthanc orthanc-dicomweb python3-nibabel nodejs
 
 .PHONY: all build run demo test bench lint deps deps-cuda deps-duckdb kernels clean fuzz fuzz-short
 
@@ -39,9 +39,11 @@ deps: deps-cuda
 
 # deps-duckdb installs DuckDB's Node.js client, whose binary ships inside the
 # npm package, into tools/duckdb (git-ignored): the Parquet test of
-# features/records reads our files with it.
+# features/records reads our files with it. npm is looked for as a command,
+# not a package: NodeSource's nodejs bundles it and conflicts with Debian's.
 deps-duckdb:
 	@test -f tools/duckdb/node_modules/@duckdb/node-api/package.json || { \
+		command -v npm >/dev/null || [ "$$(id -u)" != 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm; \
 		if command -v npm >/dev/null; then npm install --prefix tools/duckdb --no-audit --no-fund --loglevel=error; \
 		else echo "npm missing (Debian packages nodejs npm): the DuckDB test will skip"; fi; }
 
