@@ -9,13 +9,13 @@ BIN     := bin/ctrecon
 GOAMD64 ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && grep -qw bmi2 /proc/cpuinfo && echo v3 || echo v1)
 export GOAMD64
 
-DEBS := plastimatch dicom3tools dcmtk dcm2niix orthanc orthanc-dicomweb python3-nibabel python3-hnswlib python3-faiss
+DEBS := plastimatch dicom3tools dcmtk dcm2niix orthanc orthanc-dicomweb python3-nibabel python3-hnswlib python3-faiss nodejs
 
 # DIGITS is scikit-learn's handwritten digits (1,797 vectors of 64 with labels), the index
 # benchmarks' small data set; bench/index_test.go reads it from the user's cache folder.
 DIGITS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ctrecon/digits.csv.gz
 
-.PHONY: all build run demo test bench lint deps deps-cuda deps-data kernels clean fuzz fuzz-short
+.PHONY: all build run demo test bench lint deps deps-cuda deps-data deps-duckdb kernels clean fuzz fuzz-short
 
 all: build
 
@@ -41,6 +41,17 @@ deps: deps-cuda deps-data
 		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 		else echo "missing Debian packages:$$missing (tests that need them will skip)"; fi; \
 	fi
+	@$(MAKE) --no-print-directory deps-duckdb
+
+# deps-duckdb installs DuckDB's Node.js client, whose binary ships inside the
+# npm package, into tools/duckdb (git-ignored): the Parquet test of
+# features/records reads our files with it. npm is looked for as a command,
+# not a package: NodeSource's nodejs bundles it and conflicts with Debian's.
+deps-duckdb:
+	@test -f tools/duckdb/node_modules/@duckdb/node-api/package.json || { \
+		command -v npm >/dev/null || [ "$$(id -u)" != 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm; \
+		if command -v npm >/dev/null; then npm install --prefix tools/duckdb --no-audit --no-fund --loglevel=error; \
+		else echo "npm missing (Debian packages nodejs npm): the DuckDB test will skip"; fi; }
 
 # deps-cuda installs ptxas (Debian's nvidia-cuda-toolkit, in non-free), with
 # which the kernels tests assemble the embedded PTX for Hopper: no GPU needed.

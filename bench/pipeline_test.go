@@ -20,14 +20,7 @@ import (
 // written). The offline path on the same scan, in the same run, gives the
 // latency without streaming and the jobs per hour one worker sustains.
 func BenchmarkStreamingLatency(b *testing.B) {
-	dir := b.TempDir()
-	spec := scansim.DefaultSpec()
-	spec.Views, spec.Thresholds = 360, []float64{15, 30, 50, 70}
-	if err := scansim.Simulate(dir, spec); err != nil {
-		b.Fatal(err)
-	}
-	job := recon.Job{Volume: recon.VolumeSpec{Dim: [3]int{256, 256, 256}, VoxelMM: [3]float64{0.15, 0.15, 0.15}},
-		Filter: recon.FilterSpec{Window: "hann"}}
+	dir, spec, job := referenceJob(b)
 	ctx := context.Background()
 	for b.Loop() {
 		offline := job
@@ -46,6 +39,20 @@ func BenchmarkStreamingLatency(b *testing.B) {
 		b.ReportMetric(3600/offlineSecs, "jobs/hour")
 		b.ReportMetric(pace.Seconds()*1000, "pace-ms/view")
 	}
+}
+
+// referenceJob simulates the reference scan (360 views, 4 energy bins)
+// into a folder and returns it with the job that reconstructs each bin
+// into 256³ voxels of 0.15 mm.
+func referenceJob(b *testing.B) (string, scansim.Spec, recon.Job) {
+	dir := b.TempDir()
+	spec := scansim.DefaultSpec()
+	spec.Views, spec.Thresholds = 360, []float64{15, 30, 50, 70}
+	if err := scansim.Simulate(dir, spec); err != nil {
+		b.Fatal(err)
+	}
+	return dir, spec, recon.Job{Volume: recon.VolumeSpec{Dim: [3]int{256, 256, 256}, VoxelMM: [3]float64{0.15, 0.15, 0.15}},
+		Filter: recon.FilterSpec{Window: "hann"}}
 }
 
 // streamedLatency runs one streamed job and returns the time from the last

@@ -33,6 +33,7 @@ type Bus struct {
 	workers     jetstream.Consumer
 	status      jetstream.KeyValue
 	projections jetstream.ObjectStore
+	deployment  jetstream.KeyValue
 }
 
 // Option configures Connect. Options check their arguments when Connect

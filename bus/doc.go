@@ -16,7 +16,8 @@
 // with backoff.
 // [Bus.Setup] creates or updates, idempotently, everything listed in
 // README.md: the streams SCANS, JOBS and FEATURES, the durable pull consumer
-// "workers", the key-value bucket JOBS_STATUS and the object store
+// "workers", the key-value buckets JOBS_STATUS and DEPLOYMENT (the
+// pseudonymisation key, drawn once: [Bus.PseudonymKey]) and the object store
 // PROJECTIONS; settings it is not given keep their deployed values. Only
 // the owner of the deployment runs it; every other process calls
 // [Bus.Lookup], which changes nothing. Names and subjects are the exported

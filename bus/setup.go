@@ -317,8 +317,12 @@ func (b *Bus) setup(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	dep, err := b.setupDeployment(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	b.mu.Lock()
-	b.workers, b.status, b.projections = cons, kv, obs
+	b.workers, b.status, b.projections, b.deployment = cons, kv, obs, dep
 	b.mu.Unlock()
 	return nil
 }
@@ -420,7 +424,10 @@ func (b *Bus) Lookup(ctx context.Context) error {
 	if _, err := b.statusBucket(ctx); err != nil {
 		return err
 	}
-	_, err := b.projectionStore(ctx)
+	if _, err := b.projectionStore(ctx); err != nil {
+		return err
+	}
+	_, err := b.PseudonymKey(ctx)
 	return err
 }
 

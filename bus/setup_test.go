@@ -104,7 +104,7 @@ func deployment(t testing.TB, b *Bus) map[string]any {
 	t.Helper()
 	ctx := testContext(t, 10*time.Second)
 	got := map[string]any{}
-	for _, name := range []string{StreamScans, StreamJobs, StreamFeatures, "KV_" + BucketStatus, "OBJ_" + BucketProjections} {
+	for _, name := range []string{StreamScans, StreamJobs, StreamFeatures, "KV_" + BucketStatus, "OBJ_" + BucketProjections, "KV_" + BucketDeployment} {
 		s, err := b.js.Stream(ctx, name)
 		if err != nil {
 			t.Fatalf("stream %s: %v", name, err)

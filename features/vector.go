@@ -1,12 +1,13 @@
 package features
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/ctrecon/ctrecon/features/internal/validjson"
 )
 
 // ErrVector is wrapped by every error about a Vector, its identifiers or its
@@ -108,23 +109,9 @@ func validateIDs(study, series string, bin int) error {
 // later versions add fields; float32 values round-trip exactly (encoding/json
 // writes the shortest decimal that parses back to the same float32). A
 // 64-bin histogram takes about 600 bytes.
-func Marshal(v *Vector) ([]byte, error) {
-	if err := v.Validate(); err != nil {
-		return nil, err
-	}
-	return json.Marshal(v)
-}
+func Marshal(v *Vector) ([]byte, error) { return validjson.Marshal(v) }
 
 // Unmarshal decodes one message written by Marshal and validates it. Unknown
 // fields are ignored, so that older readers accept newer messages; trailing
 // data is an error. Errors wrap ErrVector.
-func Unmarshal(data []byte) (Vector, error) {
-	var v Vector
-	if err := json.Unmarshal(data, &v); err != nil {
-		return Vector{}, fmt.Errorf("%w: %w", ErrVector, err)
-	}
-	if err := v.Validate(); err != nil {
-		return Vector{}, err
-	}
-	return v, nil
-}
+func Unmarshal(data []byte) (Vector, error) { return validjson.Unmarshal[Vector](data, ErrVector) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/features"
+	"github.com/ctrecon/ctrecon/features/records"
 	"github.com/nats-io/nats.go"
 )
 
@@ -28,15 +29,19 @@ type Service struct {
 // NewService returns an empty service.
 func NewService() *Service { return &Service{ix: &Exact{}, records: map[string]string{}} }
 
-// Follow adds every feature vector of the stream to the index, then each
-// new one, until ctx ends. A message that is not a valid vector is logged
+// Follow adds every HU histogram of the stream to the index, then each
+// new one, until ctx ends; records of other kinds are passed over (their
+// indexes are to come). A message that is not a valid vector is logged
 // and skipped: one bad publisher must not stop the search. A job's record
 // is indexed once: a later copy of it under another key (published by
 // another attempt at the job after the stream's duplicate window) is
 // skipped, as the stream itself drops one within the window.
 func (s *Service) Follow(ctx context.Context, b *bus.Bus, log *slog.Logger) error {
 	return b.ConsumeFeatures(ctx, true, func(f bus.Feature) error {
-		v, err := features.Unmarshal(f.Data)
+		v, ok, err := histogramOf(f.Data)
+		if err == nil && !ok {
+			return nil // a kind this index does not hold
+		}
 		if err == nil && s.first(f.Header, v.Key()) {
 			err = AddFeature(s.ix, &v)
 		} else if err == nil {
@@ -51,6 +56,25 @@ func (s *Service) Follow(ctx context.Context, b *bus.Bus, log *slog.Logger) erro
 		}
 		return nil
 	})
+}
+
+// histogramOf decodes a FEATURES message: a feature record
+// (features/records) of the HU histogram kind, the one this index holds,
+// becomes a features.Vector; a record of another kind gives ok false. A
+// message that is no record is decoded as a features.Vector, as workers
+// published them before records.
+func histogramOf(data []byte) (v features.Vector, ok bool, err error) {
+	rec, rerr := records.Unmarshal(data)
+	if rerr != nil {
+		v, err = features.Unmarshal(data)
+		return v, err == nil, err
+	}
+	if rec.KindVersion() != features.KindHistHU {
+		return v, false, nil
+	}
+	v = features.Vector{StudyUID: rec.StudyUID, SeriesUID: rec.SeriesUID, Bin: rec.Bin, Slice: rec.Slice,
+		Kind: features.KindHistHU, Values: rec.Values}
+	return v, true, v.Validate()
 }
 
 // first reports whether a message with headers h, to be indexed under

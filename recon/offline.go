@@ -18,7 +18,9 @@ import (
 
 	"github.com/ctrecon/ctrecon/dicomio"
 	"github.com/ctrecon/ctrecon/fdk"
-	"github.com/ctrecon/ctrecon/features"
+	"github.com/ctrecon/ctrecon/features/extract"
+	"github.com/ctrecon/ctrecon/features/records"
+	"github.com/ctrecon/ctrecon/features/segment"
 	"github.com/ctrecon/ctrecon/metaimage"
 	"github.com/ctrecon/ctrecon/pacs"
 	"github.com/ctrecon/ctrecon/preview"
@@ -93,15 +95,23 @@ type Options struct {
 	Progress func(stage string, done, total int)
 	// Log receives warnings (nil: slog.Default()).
 	Log *slog.Logger
-	// Features, if set, also computes each bin's HU histograms (per volume
-	// and per slice) for the search index and writes them to FeaturesName
-	// in the output folder.
+	// Features, if set, also extracts every feature kind of each bin and
+	// object (extract.Scan) and writes the records to FeaturesName, and
+	// one Parquet file per kind into FeaturesDir, in the output folder.
 	Features bool
+	// PseudonymKey is the deployment's key (bus.Bus.PseudonymKey) under
+	// which the records name the patient (records.Pseudonymise); without
+	// one they name no patient.
+	PseudonymKey []byte
 }
 
 // FeaturesName is the file of an output folder that holds the feature
-// records of the job, one JSON record (features.Marshal) per line.
+// records of the job, one JSON record (records.Marshal) per line.
 const FeaturesName = "features.jsonl"
+
+// FeaturesDir is the folder of an output folder that holds the feature
+// records as Parquet files, one per kind (KIND-vVERSION.parquet).
+const FeaturesDir = "features"
 
 // Run reconstructs job's input folder, whichever kind it is: a spectral
 // scan (a folder with scan.json) or a plastimatch projection folder
@@ -639,28 +649,44 @@ func upload(ctx context.Context, dir string, rep *Report, opts Options) error {
 	return errors.Join(err, writeReport(dir, rep))
 }
 
-// writeFeatures computes each bin's HU histograms and writes them, one
-// record per line, to FeaturesName, when the options ask for them.
+// writeFeatures extracts every feature kind of the bins and writes the
+// records, one per line, to FeaturesName and as Parquet into FeaturesDir,
+// when the options ask for them.
 func (r *runner) writeFeatures(context.Context) error {
 	if !r.opts.Features {
 		return nil
 	}
+	bins := make([]segment.Bin, len(r.bins))
+	series := make([]string, len(r.bins))
+	for i, b := range r.bins {
+		bin := r.scan.Bins[b]
+		bins[i] = segment.Bin{Index: b, LowKeV: bin.LowKeV, HighKeV: bin.HighKeV, MuWater: r.mus[i], Volume: r.vols[i]}
+		series[i] = r.series[i].SeriesInstanceUID
+	}
+	st := dicomStudy(r.scan, &r.job)
+	ids := extract.IDs{ScanID: r.scan.ScanID, JobID: r.job.ID, StudyUID: st.StudyInstanceUID,
+		Patient: records.Pseudonymise(r.opts.PseudonymKey, st.PatientID)}
+	res, err := extract.Scan(bins, series, ids, extract.DefaultScanSettings())
+	if err != nil {
+		return err
+	}
 	var buf bytes.Buffer
-	for i, s := range r.series {
-		vs, err := features.Histograms(r.vols[i], r.mus[i], features.IDs{StudyUID: s.StudyInstanceUID, SeriesUID: s.SeriesInstanceUID, Bin: r.bins[i]})
+	for i := range res.Records {
+		data, err := records.Marshal(&res.Records[i])
 		if err != nil {
 			return err
 		}
-		for k := range vs {
-			data, err := features.Marshal(&vs[k])
-			if err != nil {
-				return err
-			}
-			buf.Write(data)
-			buf.WriteByte('\n')
-		}
+		buf.Write(data)
+		buf.WriteByte('\n')
 	}
-	return os.WriteFile(filepath.Join(r.dir, FeaturesName), buf.Bytes(), 0o644)
+	if err := os.WriteFile(filepath.Join(r.dir, FeaturesName), buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Mkdir(filepath.Join(r.dir, FeaturesDir), 0o755); err != nil {
+		return err
+	}
+	_, err = res.WriteParquet(filepath.Join(r.dir, FeaturesDir))
+	return err
 }
 
 // writeReport writes the report into dir through a temporary file, so a

@@ -1,6 +1,7 @@
 package recon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/features/records"
 	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/metaimage"
 	"github.com/ctrecon/ctrecon/sinogram"
@@ -321,4 +323,108 @@ func TestClusterSurvivesANode(t *testing.T) {
 		}
 		compareVolumes(t, offline, filepath.Join(dirs[0], id))
 	}
+}
+
+// After a streamed job, FEATURES holds the worker's feature records of
+// every kind for each bin and object: the objects, HU and metric
+// histograms, virtual images and radiomics per bin, a spectral signature
+// per object, all with the scan, job, study and series, one settings hash
+// and the patient ID pseudonymised under the deployment's key; no message
+// holds the patient's name or ID. The output's Parquet files hold the same
+// records.
+func TestWorkerPublishesFeatureRecords(t *testing.T) {
+	b, _ := bustest.Start(t, bus.Config{})
+	workDir := t.TempDir()
+	startWorker(t, b, workDir)
+	ctx := context.Background()
+	j := streamJob(t, "records-1")
+	j.PatientName, j.PatientID = "DOE^JANE", "PID-7731"
+	if _, _, err := Submit(ctx, b, j); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Acquire(ctx, b, scanDir(t), AcquireOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitState(t, b, "records-1", 2*time.Minute); st.State != bus.StateDone {
+		t.Fatalf("job ended %s: %s", st.State, st.Reason)
+	}
+	key, err := b.PseudonymKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := ReadReport(filepath.Join(workDir, "out", "records-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []records.Record
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err = b.ConsumeFeatures(fctx, true, func(f bus.Feature) error {
+		for _, secret := range []string{"DOE", "JANE", "PID-7731"} {
+			if bytes.Contains(f.Data, []byte(secret)) || strings.Contains(fmt.Sprint(f.Header), secret) {
+				t.Errorf("a FEATURES message holds %q: %s", secret, f.Data)
+			}
+		}
+		r, err := records.Unmarshal(f.Data)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r)
+		if f.Pending == 0 {
+			return bus.ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pseudonym := records.Pseudonymise(key, "PID-7731")
+	count := map[string]int{} // by bin/kind
+	objects := map[int64]bool{}
+	for _, r := range recs {
+		if r.Patient != pseudonym || r.ScanID != "SIM-0001" || r.JobID != "records-1" || r.Settings != recs[0].Settings ||
+			r.StudyUID != rep.StudyInstanceUID || r.SeriesUID != rep.Bins[r.Bin].SeriesInstanceUID {
+			t.Fatalf("record %s: %+v: want patient %s, scan SIM-0001, job records-1, the report's UIDs, one settings hash", r.Key(), r, pseudonym)
+		}
+		count[fmt.Sprintf("%d/%s", r.Bin, r.KindVersion())]++
+		if r.Kind == "objects" {
+			objects[r.Object] = true
+		}
+	}
+	if len(objects) < 3 {
+		t.Fatalf("%d objects found, want the phantom's body and inserts", len(objects))
+	}
+	for _, bin := range rep.Bins {
+		for kind, want := range map[string]int{"objects-v1": len(objects), "radiomics-v1": len(objects), "vimage-xyz-v1": 1} {
+			if got := count[fmt.Sprintf("%d/%s", bin.Index, kind)]; got != want {
+				t.Errorf("bin %d: %d %s records, want %d", bin.Index, got, kind, want)
+			}
+		}
+		for _, kind := range []string{"hist-hu-v1", "mhist-hu-v1", "vimage-xy-v1"} {
+			if count[fmt.Sprintf("%d/%s", bin.Index, kind)] < 2 {
+				t.Errorf("bin %d: no %s records of slices", bin.Index, kind)
+			}
+		}
+	}
+	if got := count[fmt.Sprintf("%d/spectral-v1", rep.Bins[0].Index)]; got != len(objects) {
+		t.Errorf("%d spectral records, want one per object: %d", got, len(objects))
+	}
+	files, _ := filepath.Glob(filepath.Join(workDir, "out", "records-1", FeaturesDir, "*.parquet"))
+	inFiles := 0
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rs, err := records.ReadParquet(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		inFiles += len(rs)
+	}
+	if len(files) != 7 || inFiles != len(recs) {
+		t.Errorf("%d Parquet files holding %d records, want 7 kinds holding the stream's %d", len(files), inFiles, len(recs))
+	}
+	t.Logf("%d records of %d objects in %d bins: %v", len(recs), len(objects), len(rep.Bins), count)
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/dicomio"
 	"github.com/ctrecon/ctrecon/fdk"
-	"github.com/ctrecon/ctrecon/features"
+	"github.com/ctrecon/ctrecon/features/records"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -217,8 +217,14 @@ func (w *Worker) compute(ctx context.Context, job *Job, c *claim, s *slot, log *
 		src.close()
 		return err
 	}
+	key, err := w.Bus.PseudonymKey(ctx)
+	if err != nil {
+		discard(staging, job.ID)
+		src.close()
+		return err
+	}
 	var last time.Time
-	opts := Options{Backprojector: bp, Log: log, Features: true,
+	opts := Options{Backprojector: bp, Log: log, Features: true, PseudonymKey: key,
 		Progress: func(stage string, done, total int) {
 			if now := time.Now(); now.Sub(last) > 250*time.Millisecond || done == total {
 				last = now
@@ -303,12 +309,11 @@ func (w *Worker) publishFeatures(ctx context.Context, job *Job) error {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, len(data)+1)
 	for sc.Scan() {
-		v, err := features.Unmarshal(sc.Bytes())
+		rec, err := records.Unmarshal(sc.Bytes())
 		if err != nil {
 			return fmt.Errorf("%s: %w", filepath.Join(job.Output, FeaturesName), err)
 		}
-		record := fmt.Sprintf("bin%d/slice%d/%s", v.Bin, v.Slice, v.Kind)
-		if _, err := w.Bus.PublishJobFeatures(ctx, job.ID, record, v.StudyUID, v.SeriesUID, sc.Bytes()); err != nil {
+		if _, err := w.Bus.PublishJobFeatures(ctx, job.ID, rec.Key(), rec.StudyUID, rec.SeriesUID, sc.Bytes()); err != nil {
 			return err
 		}
 	}

@@ -39,6 +39,7 @@ var commands = []command{
 	{"jobs", "list every job", runJobs},
 	{"search", "find the series or slices most like one, from a running service", runSearch},
 	{"index", "index bench: measure a similarity index's recall, speed, build time and memory", runIndex},
+	{"features", "IBSI radiomics of a CT series' or volume's objects, to Parquet and JSON", runFeatures},
 }
 
 func usage(w io.Writer) {

@@ -248,8 +248,8 @@ func TestStalledWorkerProcess(t *testing.T) {
 	for deadline := time.Now().Add(30 * time.Second); !svc.Ready() && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if svc.Len() != n {
-		t.Errorf("the index holds %d vectors, want the output's %d", svc.Len(), n)
+	if hist := strings.Count(string(records), `"kind":"hist-hu","version":1,`); svc.Len() != hist || hist == 0 {
+		t.Errorf("the index holds %d vectors, want the output's %d HU histograms", svc.Len(), hist)
 	}
 	stop()
 	<-done

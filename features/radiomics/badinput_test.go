@@ -133,6 +133,9 @@ func TestBadInputErrors(t *testing.T) {
 			if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %q, want one wrapping ErrInput that says %q", err, c.want)
 			}
+			if empty := strings.Contains(c.want, "no voxel of the ROI"); errors.Is(err, ErrEmptyROI) != empty {
+				t.Fatalf("error %q: errors.Is(err, ErrEmptyROI) is %v, want %v", err, !empty, empty)
+			}
 		})
 	}
 }

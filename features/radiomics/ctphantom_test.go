@@ -7,108 +7,24 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/suyashkumar/dicom"
-	"github.com/suyashkumar/dicom/pkg/tag"
+	"github.com/ctrecon/ctrecon/dicomio"
+	"github.com/ctrecon/ctrecon/internal/ibsitest"
 )
 
-// readCTSeries reads a single-frame CT series in HU: slices sorted by the
-// z of ImagePositionPatient (axial, identity orientation), x along the
-// columns. dicomio reads only the series ctrecon writes; this reads
-// IBSI's CT phantom (implicit VR, 12 bits stored, rescaled).
+// readCTSeries reads IBSI's CT phantom (implicit VR, 12 bits stored,
+// rescaled) with dicomio.ReadCTSeries, as `ctrecon features` does.
 func readCTSeries(t testing.TB, dir string) *Image {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(dir, "*.dcm"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("%s: no DICOM files (%v)", dir, err)
+	ct, err := dicomio.ReadCTSeries(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	type slice struct {
-		z     float64
-		pos   []float64
-		hu    []float64
-		cols  int
-		rows  int
-		pixel []float64
-	}
-	var slices []slice
-	for _, p := range paths {
-		ds, err := dicom.ParseFile(p, nil)
-		if err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		nums := func(tg tag.Tag) []float64 {
-			e, err := ds.FindElementByTag(tg)
-			if err != nil {
-				t.Fatalf("%s: %s: %v", p, tag.DebugString(tg), err)
-			}
-			var out []float64
-			switch v := e.Value.GetValue().(type) {
-			case []string:
-				for _, s := range v {
-					for _, f := range strings.Split(s, `\`) {
-						x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-						if err != nil {
-							t.Fatalf("%s: %s: %v", p, tag.DebugString(tg), err)
-						}
-						out = append(out, x)
-					}
-				}
-			case []int:
-				for _, x := range v {
-					out = append(out, float64(x))
-				}
-			default:
-				t.Fatalf("%s: %s: unexpected value %T", p, tag.DebugString(tg), v)
-			}
-			return out
-		}
-		s := slice{pos: nums(tag.ImagePositionPatient), pixel: nums(tag.PixelSpacing)}
-		s.z = s.pos[2]
-		if o := nums(tag.ImageOrientationPatient); o[0] != 1 || o[4] != 1 {
-			t.Fatalf("%s: orientation %v, want axial", p, o)
-		}
-		slope, intercept := nums(tag.RescaleSlope)[0], nums(tag.RescaleIntercept)[0]
-		signed := nums(tag.PixelRepresentation)[0] == 1
-		e, err := ds.FindElementByTag(tag.PixelData)
-		if err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		info := e.Value.GetValue().(dicom.PixelDataInfo)
-		nd := info.Frames[0].NativeData
-		s.cols, s.rows = nd.Cols(), nd.Rows()
-		raw, ok := nd.RawDataSlice().([]uint16)
-		if !ok || len(raw) != s.cols*s.rows {
-			t.Fatalf("%s: pixel data is not %dx%d 16-bit samples", p, s.cols, s.rows)
-		}
-		s.hu = make([]float64, len(raw))
-		for k, v := range raw {
-			stored := float64(v)
-			if signed {
-				stored = float64(int16(v))
-			}
-			s.hu[k] = stored*slope + intercept
-		}
-		slices = append(slices, s)
-	}
-	sort.Slice(slices, func(a, b int) bool { return slices[a].z < slices[b].z })
-	first := slices[0]
-	g := Grid{
-		Size:    [3]int{first.cols, first.rows, len(slices)},
-		Spacing: [3]float64{first.pixel[1], first.pixel[0], slices[1].z - first.z},
-		Origin:  [3]float64{first.pos[0], first.pos[1], first.z},
-	}
-	img := &Image{Grid: g, Data: make([]float64, 0, g.Voxels())}
-	for k, s := range slices {
-		if dz := s.z - first.z - float64(k)*g.Spacing[2]; math.Abs(dz) > 1e-3 || s.cols != first.cols || s.rows != first.rows {
-			t.Fatalf("%s: slice %d at z %v: not on the grid of the first slices", dir, k, s.z)
-		}
-		img.Data = append(img.Data, s.hu...)
-	}
-	return img
+	g := ct.Grid
+	return &Image{Grid: Grid{Size: g.Dim, Spacing: g.Spacing, Origin: g.Origin}, Data: ct.HU}
 }
 
 // readMaskMHA reads a MetaImage mask of unsigned bytes (MET_UCHAR, nonzero
@@ -167,7 +83,7 @@ func readMaskMHA(t testing.TB, path string) *Mask {
 // series, the mask from mask.mha on the same grid.
 func ctPhantom(t testing.TB) (*Image, *Mask, string) {
 	t.Helper()
-	dir := filepath.Join(ibsiDir(t), "ct_phantom")
+	dir := filepath.Join(ibsitest.Dir(t), "ct_phantom")
 	img := readCTSeries(t, filepath.Join(dir, "dicom"))
 	mask := readMaskMHA(t, filepath.Join(dir, "mask.mha"))
 	return img, mask, dir
@@ -179,7 +95,7 @@ func TestCTPhantom(t *testing.T) {
 	img, mask, dir := ctPhantom(t)
 	for _, config := range []string{"A", "B", "C", "D"} {
 		t.Run(config, func(t *testing.T) {
-			refs := readReferences(t, filepath.Join(dir, "reference_configs_A-D.csv"), "config. "+config)
+			refs := ibsitest.ReadReferences(t, filepath.Join(dir, "reference_configs_A-D.csv"), "config. "+config)
 			feats, err := Compute(img, mask, MustPreset("ibsi-"+strings.ToLower(config)))
 			if err != nil {
 				t.Fatal(err)
@@ -224,7 +140,7 @@ func TestCTPhantomConfigE(t *testing.T) {
 		t.Log("configuration E ran; set CTRECON_IBSI_CONFIG_E to a CSV of its reference values to check them")
 		return
 	}
-	refs := readReferences(t, path, "config. E")
+	refs := ibsitest.ReadReferences(t, path, "config. E")
 	match, total, misses := compareWithReferences(t, refs, feats)
 	report(t, "IBSI CT phantom, configuration E", match, total, misses)
 	if len(misses) > 0 {

@@ -145,5 +145,5 @@ func Compute(img *Image, mask *Mask, s Settings) ([]Feature, error) {
 
 // errEmpty names the processing step that left no voxel in a mask.
 func errEmpty(step string) error {
-	return fmt.Errorf("%w: no voxel of the ROI is left after %s", ErrInput, step)
+	return fmt.Errorf("%w after %s", ErrEmptyROI, step)
 }

@@ -10,6 +10,11 @@ import (
 // the mask or the settings. The message names the field or voxel.
 var ErrInput = errors.New("radiomics")
 
+// ErrEmptyROI wraps ErrInput for a mask that interpolation or
+// re-segmentation leave without a voxel: an object too small or thin for
+// the settings rather than a fault, which a caller may skip.
+var ErrEmptyROI = fmt.Errorf("%w: no voxel of the ROI is left", ErrInput)
+
 // Grid places a 3D array of voxels in the world: voxel (i, j, k), with i
 // fastest in memory, has its centre at Origin + (i·Spacing[0],
 // j·Spacing[1], k·Spacing[2]) in millimetres. Slices are the z planes (k).

@@ -4,13 +4,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/ctrecon/ctrecon/internal/ibsitest"
 )
 
 // readDigitalPhantom reads IBSI's digital phantom (5 x 4 x 4 voxels of
 // 2 mm) from its CSV: i_x, j_y, k_z, intensity, mask.
 func readDigitalPhantom(t testing.TB, path string) (*Image, *Mask) {
 	t.Helper()
-	rows := readCSV(t, path)
+	rows := ibsitest.ReadCSV(t, path)
 	g := Grid{Size: [3]int{5, 4, 4}, Spacing: [3]float64{2, 2, 2}}
 	img := &Image{Grid: g, Data: make([]float64, g.Voxels())}
 	mask := &Mask{Grid: g, Data: make([]bool, g.Voxels())}
@@ -33,9 +35,9 @@ func readDigitalPhantom(t testing.TB, path string) (*Image, *Mask) {
 // digital phantom (482 values: morphology, local intensity, statistics,
 // both histograms and the six texture families in every aggregation).
 func TestDigitalPhantom(t *testing.T) {
-	dir := ibsiDir(t)
+	dir := ibsitest.Dir(t)
 	img, mask := readDigitalPhantom(t, filepath.Join(dir, "ibsi1_digital_phantom_voxels.csv"))
-	refs := readReferences(t, filepath.Join(dir, "ibsi1_digital_phantom_reference.csv"), "dig. phantom")
+	refs := ibsitest.ReadReferences(t, filepath.Join(dir, "ibsi1_digital_phantom_reference.csv"), "dig. phantom")
 	if len(refs) != 482 {
 		t.Fatalf("%d reference values for the digital phantom, want 482", len(refs))
 	}

@@ -1,102 +1,15 @@
 package radiomics
 
 import (
-	"encoding/csv"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/ctrecon/ctrecon/internal/peertest"
+	"github.com/ctrecon/ctrecon/internal/ibsitest"
 )
-
-// ibsiDir returns the folder of the IBSI reference data, shared/data/ibsi
-// beside the repository (CTRECON_IBSI_DATA overrides it, for a worktree
-// elsewhere). Without it the test skips, or fails under
-// CTRECON_REQUIRE_PEERS=1. The data stay out of the repository: IBSI's
-// licences allow using them for tests, not redistributing them here.
-func ibsiDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("CTRECON_IBSI_DATA")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "data", "ibsi")
-	}
-	if _, err := os.Stat(dir); err != nil {
-		peertest.Missing(t, "IBSI reference data not found at "+dir+" (shared/data/ibsi, or set CTRECON_IBSI_DATA)")
-	}
-	return dir
-}
-
-// reference is one row of IBSI's reference tables.
-type reference struct {
-	tag, code, data, aggregation string
-	value, tolerance             float64 // tolerance NaN when none is given
-	line                         int
-}
-
-// readReferences reads the rows of a reference CSV for one data set
-// ("dig. phantom", "config. A", ...) that have a value.
-func readReferences(t testing.TB, path, data string) []reference {
-	t.Helper()
-	rows := readCSV(t, path)
-	col := map[string]int{}
-	for i, name := range rows[0] {
-		col[name] = i
-	}
-	var refs []reference
-	for n, row := range rows[1:] {
-		if row[col["data"]] != data || row[col["value"]] == "" {
-			continue
-		}
-		r := reference{tag: row[col["tag"]], code: row[col["ibsi_code"]], data: data, aggregation: row[col["aggregation"]], tolerance: math.NaN(), line: n + 2}
-		var err error
-		if r.value, err = strconv.ParseFloat(row[col["value"]], 64); err != nil {
-			t.Fatalf("%s:%d: value: %v", path, r.line, err)
-		}
-		if s := row[col["tolerance"]]; s != "" {
-			if r.tolerance, err = strconv.ParseFloat(s, 64); err != nil {
-				t.Fatalf("%s:%d: tolerance: %v", path, r.line, err)
-			}
-		}
-		refs = append(refs, r)
-	}
-	return refs
-}
-
-// readCSV reads a whole CSV file, header row first.
-func readCSV(t testing.TB, path string) [][]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil || len(rows) == 0 {
-		t.Fatalf("%s: %d rows, %v", path, len(rows), err)
-	}
-	return rows
-}
-
-// matches reports whether v reproduces the reference: within its
-// tolerance, or, where none is given, equal once both are rounded to three
-// significant digits (the precision IBSI quotes).
-func (r reference) matches(v float64) bool {
-	if !math.IsNaN(r.tolerance) {
-		return math.Abs(v-r.value) <= r.tolerance*(1+1e-9)
-	}
-	sig3 := func(x float64) string {
-		if math.Abs(x) < 1e-12 {
-			x = 0
-		}
-		return strconv.FormatFloat(x, 'e', 2, 64)
-	}
-	return sig3(v) == sig3(r.value)
-}
 
 // codeErrata are the permanent identifiers that the IBSI documentation's
 // reference tables (and so the CSV files made from them) give wrongly, with
@@ -110,7 +23,7 @@ var codeErrata = map[string][2]string{
 
 // compareWithReferences checks every reference value against the features
 // and returns the matches and totals per family, with a line per miss.
-func compareWithReferences(t testing.TB, refs []reference, feats []Feature) (match, total map[string]int, misses []string) {
+func compareWithReferences(t testing.TB, refs []ibsitest.Reference, feats []Feature) (match, total map[string]int, misses []string) {
 	t.Helper()
 	byKey := map[string]Feature{}
 	for _, f := range feats {
@@ -118,25 +31,25 @@ func compareWithReferences(t testing.TB, refs []reference, feats []Feature) (mat
 	}
 	match, total = map[string]int{}, map[string]int{}
 	for _, r := range refs {
-		fam, _, _ := strings.Cut(r.tag, ".")
+		fam, _, _ := strings.Cut(r.Tag, ".")
 		total[fam]++
-		f, ok := byKey[r.tag+"|"+r.aggregation]
+		f, ok := byKey[r.Tag+"|"+r.Aggregation]
 		switch {
 		case !ok:
-			misses = append(misses, fmt.Sprintf("%s %q: not computed (reference %v)", r.tag, r.aggregation, r.value))
+			misses = append(misses, fmt.Sprintf("%s %q: not computed (reference %v)", r.Tag, r.Aggregation, r.Value))
 			continue
-		case f.Code != r.code && codeErrata[r.tag] != [2]string{r.code, f.Code}:
-			t.Errorf("%s: IBSI code %q, the reference says %q", r.tag, f.Code, r.code)
+		case f.Code != r.Code && codeErrata[r.Tag] != [2]string{r.Code, f.Code}:
+			t.Errorf("%s: IBSI code %q, the reference says %q", r.Tag, f.Code, r.Code)
 		}
-		if r.matches(f.Value) {
+		if r.Matches(f.Value) {
 			match[fam]++
 			continue
 		}
 		tol := "3 significant digits"
-		if !math.IsNaN(r.tolerance) {
-			tol = "± " + strconv.FormatFloat(r.tolerance, 'g', -1, 64)
+		if !math.IsNaN(r.Tolerance) {
+			tol = "± " + strconv.FormatFloat(r.Tolerance, 'g', -1, 64)
 		}
-		misses = append(misses, fmt.Sprintf("%s %q: %.6g, reference %v (%s)", r.tag, r.aggregation, f.Value, r.value, tol))
+		misses = append(misses, fmt.Sprintf("%s %q: %.6g, reference %v (%s)", r.Tag, r.Aggregation, f.Value, r.Value, tol))
 	}
 	return match, total, misses
 }

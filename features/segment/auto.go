@@ -1,11 +1,14 @@
 package segment
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/parallel"
 )
 
 // Class is a material class.
@@ -206,7 +209,8 @@ func Auto(bins []Bin, s Settings) (*Segmentation, error) {
 }
 
 // classify returns each voxel's class as 1 + its index in s.Classes, or 0
-// for None and for voxels outside the field of view.
+// for None and for voxels outside the field of view. Slices are classified
+// in parallel; a NaN is reported in the first slice that has one.
 func classify(bins []Bin, s Settings) ([]uint8, error) {
 	g := bins[0].Volume.Grid
 	class := make([]uint8, g.Voxels())
@@ -216,20 +220,35 @@ func classify(bins []Bin, s Settings) ([]uint8, error) {
 			codes[i] = uint8(i + 1)
 		}
 	}
-	inv := 1 / float64(len(bins))
-	for i := range class {
-		hu := 0.0
-		outside := false
-		for _, b := range bins {
-			x := float64(b.Volume.Data[i])
-			if math.IsNaN(x) {
-				return nil, fmt.Errorf("%w: bin %d: voxel (%d, %d, %d) is NaN", ErrInput, b.Index, i%g.Dim[0], i/g.Dim[0]%g.Dim[1], i/(g.Dim[0]*g.Dim[1]))
+	// A voxel's mean HU is the sum over bins of (μ − MuWater)·scale.
+	data := make([][]float32, len(bins))
+	scale := make([]float64, len(bins))
+	for b, bin := range bins {
+		data[b], scale[b] = bin.Volume.Data, 1000/bin.MuWater/float64(len(bins))
+	}
+	plane := g.Dim[0] * g.Dim[1]
+	errs := make([]error, g.Dim[2])
+	parallel.For(g.Dim[2], runtime.GOMAXPROCS(0), func(k int) {
+		for i := k * plane; i < (k+1)*plane; i++ {
+			hu := 0.0
+			outside := false
+			for b, d := range data {
+				x := float64(d[i])
+				if math.IsNaN(x) {
+					errs[k] = fmt.Errorf("%w: bin %d: voxel (%d, %d, %d) is NaN", ErrInput, bins[b].Index, i%g.Dim[0], i/g.Dim[0]%g.Dim[1], k)
+					return
+				}
+				outside = outside || x == 0
+				hu += (x - bins[b].MuWater) * scale[b]
 			}
-			outside = outside || x == 0
-			hu += b.HU(x) * inv
+			if !outside {
+				class[i] = codes[classIndex(s.ThresholdsHU, hu)]
+			}
 		}
-		if !outside {
-			class[i] = codes[classIndex(s.ThresholdsHU, hu)]
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
 		}
 	}
 	return class, nil
@@ -237,9 +256,10 @@ func classify(bins []Bin, s Settings) ([]uint8, error) {
 
 // classIndex returns the index of the class whose range holds hu.
 func classIndex(thresholds []float64, hu float64) int {
-	i, found := slices.BinarySearch(thresholds, hu)
-	if found {
-		i++ // a threshold starts the class above it
+	// The thresholds are few (4 by default): a scan beats a binary search.
+	i := 0
+	for i < len(thresholds) && hu >= thresholds[i] { // a threshold starts the class above it
+		i++
 	}
 	return i
 }
@@ -248,15 +268,20 @@ func classIndex(thresholds []float64, hu float64) int {
 // more than jump from one bin to the next, else Bone.
 func (s *Segmentation) splitDense(bins []Bin, jump float64) error {
 	means := make([][]float64, len(bins))
-	for i, b := range bins {
-		st, err := s.Stats(b.Volume)
+	errs := make([]error, len(bins))
+	parallel.For(len(bins), runtime.GOMAXPROCS(0), func(i int) {
+		st, err := s.Stats(bins[i].Volume)
 		if err != nil {
-			return err
+			errs[i] = err
+			return
 		}
 		means[i] = make([]float64, len(st))
 		for o := range st {
-			means[i][o] = b.HU(st[o].Mean)
+			means[i][o] = bins[i].HU(st[o].Mean)
 		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	for o := range s.Objects {
 		if s.Objects[o].Class != Dense {

@@ -1,5 +1,11 @@
 package segment
 
+import (
+	"runtime"
+
+	"github.com/ctrecon/ctrecon/internal/parallel"
+)
+
 // neighbours returns the offsets of a voxel's 6 face neighbours, or of all
 // 26 face, edge and corner neighbours.
 func neighbours(connectivity int) [][3]int {
@@ -68,7 +74,7 @@ func eroded(class []uint8, dim [3]int, r int) []bool {
 	nx, ny, nz := dim[0], dim[1], dim[2]
 	offsets := neighbours(6)
 	for range r {
-		for k := range nz {
+		parallel.For(nz, runtime.GOMAXPROCS(0), func(k int) {
 			for j := range ny {
 				for i := range nx {
 					v := i + nx*(j+ny*k)
@@ -83,7 +89,7 @@ func eroded(class []uint8, dim [3]int, r int) []bool {
 					out[v] = keep
 				}
 			}
-		}
+		})
 		in, out = out, in
 	}
 	return in
