@@ -1,11 +1,13 @@
 package preview
 
 import (
+	"bytes"
 	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
 	"math"
+	"sync"
 	"testing"
 
 	"github.com/ctrecon/ctrecon/fdk"
@@ -282,5 +284,37 @@ func TestPercentileWindow(t *testing.T) {
 	}
 	if s := w.label(true, true); s != "window 10 to 990 HU (1st to 99th percentile)" {
 		t.Errorf("label %q", s)
+	}
+}
+
+// Jobs draw their previews at the same time, and the font face they share
+// keeps glyph buffers: labels drawn concurrently must come out as labels
+// drawn alone (run with -race to see the data race the lock prevents; a
+// worker test once panicked in the face's glyph cache).
+func TestLabelsDrawnConcurrently(t *testing.T) {
+	draw := func() *image.RGBA {
+		img := image.NewRGBA(image.Rect(0, 0, 400, lineHeight()))
+		drawText(img, "axial z = +0.2 mm  bin 2 33.5-50.5 keV", 2, 0, textColor)
+		return img
+	}
+	want := draw()
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if got := draw(); !bytes.Equal(got.Pix, want.Pix) {
+					errs <- "a label drawn concurrently differs from one drawn alone"
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
 	}
 }

@@ -22,7 +22,9 @@ var (
 )
 
 // face returns the label font face. The Go font is embedded in the binary,
-// so parsing it cannot fail unless the module is corrupt.
+// so parsing it cannot fail unless the module is corrupt. A face keeps
+// glyph buffers and is not safe for concurrent use, and jobs draw their
+// previews at the same time: hold faceMu while using it.
 var face = sync.OnceValue(func() font.Face {
 	f, err := opentype.Parse(goregular.TTF)
 	if err != nil {
@@ -35,17 +37,33 @@ var face = sync.OnceValue(func() font.Face {
 	return fc
 })
 
+// faceMu serialises the uses of face.
+var faceMu sync.Mutex
+
+// metrics returns face's metrics.
+func metrics() font.Metrics {
+	faceMu.Lock()
+	defer faceMu.Unlock()
+	return face().Metrics()
+}
+
 // lineHeight is the height of one line of labels, in pixels.
-func lineHeight() int { return face().Metrics().Height.Ceil() + 4 }
+func lineHeight() int { return metrics().Height.Ceil() + 4 }
 
 // textWidth returns the advance of s in pixels.
-func textWidth(s string) int { return font.MeasureString(face(), s).Ceil() }
+func textWidth(s string) int {
+	faceMu.Lock()
+	defer faceMu.Unlock()
+	return font.MeasureString(face(), s).Ceil()
+}
 
 // drawText writes s into dst in c, horizontally from x, vertically centred
 // in the line that starts at top.
 func drawText(dst *image.RGBA, s string, x, top int, c color.Color) {
-	m := face().Metrics()
+	m := metrics()
 	baseline := top + (lineHeight()-m.Height.Ceil())/2 + m.Ascent.Ceil()
+	faceMu.Lock()
+	defer faceMu.Unlock()
 	d := font.Drawer{Dst: dst, Src: image.NewUniform(c), Face: face(), Dot: fixed.P(x, baseline)}
 	d.DrawString(s)
 }
