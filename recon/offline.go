@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ctrecon/ctrecon/dicomio"
+	"github.com/ctrecon/ctrecon/material"
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/features"
 	"github.com/ctrecon/ctrecon/metaimage"
@@ -215,6 +216,7 @@ type runner struct {
 
 	scan   *sinogram.Scan
 	pre    *sinogram.Preprocessor
+	lin    *material.Linearization // for a material job (see waterLinearization)
 	bins   []int
 	grid   fdk.Grid
 	fov    *fdk.FOV // outside it the volumes are zero
@@ -280,6 +282,9 @@ func (r *runner) reconstruct(ctx context.Context) error {
 	if r.pre, err = sinogram.NewPreprocessor(r.scan, preprocessing); err != nil {
 		return err
 	}
+	if r.lin, err = r.job.waterLinearization(r.scan); err != nil {
+		return err
+	}
 	prep := time.Since(start)
 	g := &r.scan.Geometry
 	rec, err := r.job.reconstructor(ctx, g, len(r.bins), r.opts, r.rep)
@@ -298,6 +303,9 @@ func (r *runner) reconstruct(ctx context.Context) error {
 				return err
 			}
 			r.rep.Preprocessing.Add(rep)
+			if r.lin != nil {
+				r.lin.Apply(b, img)
+			}
 			imgs[i] = img
 		}
 		prep += time.Since(start)
