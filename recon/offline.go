@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/ctrecon/ctrecon/dicomio"
-	"github.com/ctrecon/ctrecon/material"
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/features"
+	"github.com/ctrecon/ctrecon/material"
 	"github.com/ctrecon/ctrecon/metaimage"
 	"github.com/ctrecon/ctrecon/pacs"
 	"github.com/ctrecon/ctrecon/preview"
