@@ -44,6 +44,21 @@ func VialStats(vol *fdk.Volume, v sinogram.Vial) (mean, sd float64, n int) {
 	return mean, math.Sqrt(max(0, (sum2-sum*mean)/float64(n-1))), n
 }
 
+// RegionAmounts returns the amounts of d's materials in vial v of the
+// bins' volumes vols (NewDecomposer's order): each bin's mean over the
+// vial's region (VialStats) decomposed at once (Decomposer.Solve), nil
+// where that is air.
+func RegionAmounts(d *Decomposer, vols []*fdk.Volume, v sinogram.Vial) ([]float64, error) {
+	mu := make([]float64, len(vols))
+	for b, vol := range vols {
+		var n int
+		if mu[b], _, n = VialStats(vol, v); n == 0 {
+			return nil, fmt.Errorf("material decomposition: vial %s at %v mm holds no voxel of the reconstruction", v.Name, v.CenterMM)
+		}
+	}
+	return d.Solve(mu)
+}
+
 // Calibrate fits each material's attenuation per unit amount in each bin
 // to the vials of scan (its scan.json's vials) as reconstructed in vols,
 // one volume per bin: vols[i] is the scan's bin bins[i]. Per bin it

@@ -13,10 +13,13 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// Calibration file format name and version.
+// Calibration file format name and version. Version 2 calibrations are
+// fitted to water-linearized bins (Linearization), as every material job
+// now reconstructs them; version 1 files were fitted to uncorrected bins,
+// would misread the corrected ones, and are refused.
 const (
 	FormatName    = "ctrecon-material-calibration"
-	FormatVersion = 1
+	FormatVersion = 2
 )
 
 // Sources of a calibration.

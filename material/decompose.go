@@ -198,35 +198,62 @@ func (d *Decomposer) Decompose(vols []*fdk.Volume, threads int) ([]*fdk.Volume, 
 	}
 	slice := g.Dim[0] * g.Dim[1]
 	parallel.For(g.Dim[2], threads, func(k int) {
-		var b [maxRows]float64
+		var mu [maxRows]float64
 		var x [maxCols]float64
 		for i := k * slice; i < (k+1)*slice; i++ {
-			if !d.equations(vols, i, &b) {
+			for r, v := range vols {
+				mu[r] = float64(v.Data[i])
+			}
+			if !d.solve(&mu, &x) {
 				continue
 			}
-			d.solver.solve(&b, &x)
 			for j, m := range maps {
-				m.Data[i] = float32(x[j] / d.colScale[j])
+				m.Data[i] = float32(x[j])
 			}
 		}
 	})
 	return maps, nil
 }
 
-// equations fills b with voxel i's weighted right-hand sides and reports
-// whether the voxel is to be decomposed (not air).
-func (d *Decomposer) equations(vols []*fdk.Volume, i int, b *[maxRows]float64) bool {
+// Solve returns the amounts (d.Materials' order, units as in Decompose)
+// that best explain one set of attenuations, mu[b] in 1/mm for each bin
+// in NewDecomposer's order, or nil where they are air's. Given a region's
+// mean attenuation per bin it measures the region's content as a lab
+// reports a vial's: the mean of the bins has the noise of many voxels,
+// so the non-negativity constraint does not bias it, as it biases a
+// map's mean where single voxels' noise is clipped at zero (see
+// RegionAmounts).
+func (d *Decomposer) Solve(mu []float64) ([]float64, error) {
+	if len(mu) != d.bins {
+		return nil, fmt.Errorf("material decomposition: %d attenuations for %d bins", len(mu), d.bins)
+	}
+	var m [maxRows]float64
+	var x [maxCols]float64
+	copy(m[:], mu)
+	if !d.solve(&m, &x) {
+		return nil, nil
+	}
+	return append([]float64(nil), x[:len(d.Materials)]...), nil
+}
+
+// solve sets x to the amounts for the attenuations mu (1/mm per bin) and
+// reports whether they are not air's (then x is unset).
+func (d *Decomposer) solve(mu *[maxRows]float64, x *[maxCols]float64) bool {
+	var b [maxRows]float64
 	level := 0.0
-	for r, v := range vols {
-		mu := float64(v.Data[i])
-		b[r] = mu * d.weight[r]
-		level += mu * d.airRef[r]
+	for r := range d.bins {
+		b[r] = mu[r] * d.weight[r]
+		level += mu[r] * d.airRef[r]
 	}
 	if d.airRef[0] > 0 && level < airLevel {
 		return false
 	}
 	if d.conserve {
 		b[d.bins] = 1 / conservationTol
+	}
+	d.solver.solve(&b, x)
+	for j := range d.Materials {
+		x[j] /= d.colScale[j]
 	}
 	return true
 }

@@ -55,6 +55,21 @@
 // nearly dependent (condition number over MaxCondition), is refused before
 // any work, saying why.
 //
+// Solve decomposes one set of attenuations, and RegionAmounts a region's
+// mean bins: the way a vial's content is measured, free of the bias that
+// the non-negativity puts into a map's mean where single voxels' noise is
+// clipped at zero.
+//
+// # Beam hardening
+//
+// The model is linear only if each bin's attenuation does not depend on
+// what the rays crossed before. Linearization corrects every bin's line
+// integrals for water (water precorrection) from the tube spectrum before
+// reconstruction, in every job that calibrates or decomposes, so that a
+// vial reads alike near the axis and near the rim. What it leaves, the
+// hardening by the mineral and the contrast agents themselves, shows in
+// the calibration fit's residuals.
+//
 // Voxels whose attenuation averages under half of water's (air, and the
 // zeros outside the field of view) are left at zero in every map: volume
 // conservation would otherwise fill air with water.

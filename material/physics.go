@@ -23,8 +23,40 @@ import (
 // hardens the beam as the scan's water reads. It has no noise estimate:
 // the bins are weighted by water's attenuation instead.
 func Physics(tube sinogram.Tube, bins []sinogram.EnergyBin) (*Calibration, error) {
+	spectra, err := binSpectra(tube, bins)
+	if err != nil {
+		return nil, fmt.Errorf("physics calibration: %w", err)
+	}
+	cal := &Calibration{Format: FormatName, Version: FormatVersion, Source: SourcePhysics}
+	for _, m := range Known {
+		cal.Materials = append(cal.Materials, CalibratedMaterial{Name: m.Name, Unit: m.Unit})
+	}
+	for i, b := range bins {
+		cal.Bins = append(cal.Bins, Bin{b.LowKeV, b.HighKeV})
+		s := spectra[i]
+		avg := hardened(s.w, s.mu, waterDepth(s.w, s.mu, b.MuWater))
+		for j := range Known {
+			cal.Materials[j].PerUnit = append(cal.Materials[j].PerUnit, avg[j])
+		}
+	}
+	return cal, cal.Check()
+}
+
+// binSpectrum is one bin's photons as the simulator models them: w[k] the
+// tube's photons in energy interval k that the bin counts (an ideal
+// detector), mu[k][j] every known material's attenuation per unit there
+// (perUnit; Known[0] is water).
+type binSpectrum struct {
+	w  []float64
+	mu [][]float64
+}
+
+// binSpectra splits tube's spectrum (scansim.TubeSpectrum: Kramers' law
+// through the tube's aluminium, in 1 keV intervals split at the bins'
+// thresholds and the K-edges) among bins.
+func binSpectra(tube sinogram.Tube, bins []sinogram.EnergyBin) ([]binSpectrum, error) {
 	if len(bins) == 0 {
-		return nil, fmt.Errorf("physics calibration: no bins")
+		return nil, fmt.Errorf("no bins")
 	}
 	var breaks []float64
 	for _, b := range bins {
@@ -33,35 +65,25 @@ func Physics(tube sinogram.Tube, bins []sinogram.EnergyBin) (*Calibration, error
 	breaks = append(breaks, scansim.IodineKEdge, scansim.GadoliniumKEdge)
 	sp, err := scansim.TubeSpectrum(tube.KVp, tube.FiltrationMMAl, bins[0].LowKeV, 1, breaks)
 	if err != nil {
-		return nil, fmt.Errorf("physics calibration: %w", err)
+		return nil, err
 	}
-	cal := &Calibration{Format: FormatName, Version: FormatVersion, Source: SourcePhysics}
-	for _, m := range Known {
-		cal.Materials = append(cal.Materials, CalibratedMaterial{Name: m.Name, Unit: m.Unit})
-	}
-	for _, b := range bins {
-		cal.Bins = append(cal.Bins, Bin{b.LowKeV, b.HighKeV})
-		var w []float64 // the bin's share of each energy interval
-		var mu [][]float64
+	out := make([]binSpectrum, len(bins))
+	for i, b := range bins {
 		for k, c := range sp.Counts {
 			if e := sp.Energy(k); e >= b.LowKeV && e < b.HighKeV {
-				w = append(w, c)
 				row, err := perUnit(e)
 				if err != nil {
-					return nil, fmt.Errorf("physics calibration: %w", err)
+					return nil, err
 				}
-				mu = append(mu, row)
+				out[i].w = append(out[i].w, c)
+				out[i].mu = append(out[i].mu, row)
 			}
 		}
-		if len(w) == 0 {
-			return nil, fmt.Errorf("physics calibration: bin %g-%g keV counts no photons of a %g kVp tube", b.LowKeV, b.HighKeV, tube.KVp)
-		}
-		avg := hardened(w, mu, waterDepth(w, mu, b.MuWater))
-		for j := range Known {
-			cal.Materials[j].PerUnit = append(cal.Materials[j].PerUnit, avg[j])
+		if len(out[i].w) == 0 {
+			return nil, fmt.Errorf("bin %g-%g keV counts no photons of a %g kVp tube", b.LowKeV, b.HighKeV, tube.KVp)
 		}
 	}
-	return cal, cal.Check()
+	return out, nil
 }
 
 // perUnit returns every known material's attenuation per unit amount at

@@ -125,6 +125,23 @@ func (j *Job) decomposer(scan *sinogram.Scan, bins []int) (*material.Decomposer,
 	return d, cal, nil
 }
 
+// waterLinearization returns the water beam-hardening correction of
+// scan's bins for a job that makes a calibration or decomposes, nil for
+// others: a calibration and the decompositions made with it both see bins
+// whose water reads the same at every depth, so that the position of a
+// vial in its phantom does not move volume between water, lipid and
+// hydroxyapatite (material.Linearization).
+func (j *Job) waterLinearization(scan *sinogram.Scan) (*material.Linearization, error) {
+	if !j.MakeCalibration && len(j.Materials) == 0 {
+		return nil, nil
+	}
+	l, err := material.NewLinearization(scan.Tube, scan.Bins)
+	if err != nil {
+		return nil, jobErr("materials", "%v", err)
+	}
+	return l, nil
+}
+
 // writeMaterials fits the calibration when the job makes one, and
 // decomposes the bins into the job's materials when it names some: per
 // material a DICOM series in the bins' study, a MetaImage volume when the

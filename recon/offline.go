@@ -21,6 +21,7 @@ import (
 	"github.com/ctrecon/ctrecon/features/extract"
 	"github.com/ctrecon/ctrecon/features/records"
 	"github.com/ctrecon/ctrecon/features/segment"
+	"github.com/ctrecon/ctrecon/material"
 	"github.com/ctrecon/ctrecon/metaimage"
 	"github.com/ctrecon/ctrecon/pacs"
 	"github.com/ctrecon/ctrecon/preview"
@@ -225,6 +226,7 @@ type runner struct {
 
 	scan   *sinogram.Scan
 	pre    *sinogram.Preprocessor
+	lin    *material.Linearization // for a material job (see waterLinearization)
 	bins   []int
 	grid   fdk.Grid
 	fov    *fdk.FOV // outside it the volumes are zero
@@ -290,6 +292,9 @@ func (r *runner) reconstruct(ctx context.Context) error {
 	if r.pre, err = sinogram.NewPreprocessor(r.scan, preprocessing); err != nil {
 		return err
 	}
+	if r.lin, err = r.job.waterLinearization(r.scan); err != nil {
+		return err
+	}
 	prep := time.Since(start)
 	g := &r.scan.Geometry
 	rec, err := r.job.reconstructor(ctx, g, len(r.bins), r.opts, r.rep)
@@ -308,6 +313,9 @@ func (r *runner) reconstruct(ctx context.Context) error {
 				return err
 			}
 			r.rep.Preprocessing.Add(rep)
+			if r.lin != nil {
+				r.lin.Apply(b, img)
+			}
 			imgs[i] = img
 		}
 		prep += time.Since(start)
