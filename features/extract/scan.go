@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"sync"
 
 	"github.com/ctrecon/ctrecon/features"
 	"github.com/ctrecon/ctrecon/features/histogram"
@@ -170,9 +172,10 @@ func scanRadiomics(bins []segment.Bin, seg *segment.Segmentation, s ScanSettings
 	nobj := len(seg.Objects)
 	feats := make([]*ObjectFeatures, len(bins)*nobj)
 	errs := make([]error, len(feats))
+	masks := make([]sharedMask, nobj)
 	parallel.For(len(feats), runtime.GOMAXPROCS(0), func(n int) {
 		b, k := bins[n/nobj], n%nobj
-		feats[n], errs[n] = objectRadiomics(b, seg, k, s)
+		feats[n], errs[n] = objectRadiomics(b, seg, k, &masks[k], s)
 		if errs[n] != nil {
 			errs[n] = fmt.Errorf("bin %d: object %d: %w", b.Index, seg.Objects[k].Label, errs[n])
 		}
@@ -189,9 +192,33 @@ func scanRadiomics(bins []segment.Bin, seg *segment.Segmentation, s ScanSettings
 	return out, nil
 }
 
+// sharedMask holds an object's interpolated mask for the bins whose mask
+// is the same (all of them, unless the field of view differs by bin), so
+// that the mask is interpolated once per object, not once per bin.
+type sharedMask struct {
+	mu sync.Mutex
+	m  *radiomics.InterpolatedMask
+}
+
+// interpolated returns mask interpolated under s: the one kept when it was
+// made from the same mask, else a new one, kept when none was.
+func (sm *sharedMask) interpolated(mask *radiomics.Mask, s radiomics.Settings) (*radiomics.InterpolatedMask, error) {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	if sm.m != nil && sm.m.Source.Grid == mask.Grid && slices.Equal(sm.m.Source.Data, mask.Data) {
+		return sm.m, nil
+	}
+	m, err := radiomics.InterpolateMask(mask, s)
+	if err == nil && sm.m == nil {
+		sm.m = m
+	}
+	return m, err
+}
+
 // objectRadiomics returns the radiomics of seg's object k in bin b, or nil
-// when it has none (see scanRadiomics).
-func objectRadiomics(b segment.Bin, seg *segment.Segmentation, k int, s ScanSettings) (*ObjectFeatures, error) {
+// when it has none (see scanRadiomics); shared is the object's mask across
+// bins.
+func objectRadiomics(b segment.Bin, seg *segment.Segmentation, k int, shared *sharedMask, s ScanSettings) (*ObjectFeatures, error) {
 	o := seg.Objects[k]
 	bx := objectBox(seg.Grid, o, s.RadiomicsMargin)
 	mu := b.Volume.Data
@@ -205,7 +232,16 @@ func objectRadiomics(b segment.Bin, seg *segment.Segmentation, k int, s ScanSett
 			img.Data[dst+i] = b.HU(float64(mu[src+i]))
 		}
 	})
-	f, err := radiomics.Compute(img, mask, s.Radiomics)
+	var f []radiomics.Feature
+	var err error
+	if s.Radiomics.Interpolation == nil {
+		f, err = radiomics.Compute(img, mask, s.Radiomics)
+	} else {
+		var m *radiomics.InterpolatedMask
+		if m, err = shared.interpolated(mask, s.Radiomics); err == nil {
+			f, err = radiomics.ComputeInterpolated(img, m, s.Radiomics)
+		}
+	}
 	if errors.Is(err, radiomics.ErrEmptyROI) {
 		return nil, nil
 	}

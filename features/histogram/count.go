@@ -177,6 +177,9 @@ type binner struct {
 // counted, or -1.
 func (bn binner) count(s region, objects map[int32]*Histogram) (Histogram, int) {
 	h := Histogram{Counts: make([]int64, bn.bins)}
+	// The last object counted: runs of one label need no map look-up.
+	var last int32
+	var o *Histogram
 	for i, m := range s.data {
 		if m == 0 || (s.mask != nil && !s.mask[i]) {
 			continue
@@ -194,10 +197,12 @@ func (bn binner) count(s region, objects map[int32]*Histogram) (Histogram, int) 
 		}
 		h.Counts[b]++
 		if s.labels != nil && s.labels[i] > 0 {
-			o := objects[s.labels[i]]
-			if o == nil {
-				o = &Histogram{Counts: make([]int64, bn.bins)}
-				objects[s.labels[i]] = o
+			if l := s.labels[i]; l != last {
+				last, o = l, objects[l]
+				if o == nil {
+					o = &Histogram{Counts: make([]int64, bn.bins)}
+					objects[l] = o
+				}
 			}
 			o.Counts[b]++
 			o.N++

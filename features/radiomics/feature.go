@@ -130,7 +130,33 @@ func Compute(img *Image, mask *Mask, s Settings) ([]Feature, error) {
 	if err := checkInputs(img, mask); err != nil {
 		return nil, err
 	}
-	r, err := prepare(img, mask, s)
+	return compute(img, mask, nil, s)
+}
+
+// ComputeInterpolated is Compute with the mask already interpolated by
+// InterpolateMask under the same interpolation settings: img must be on
+// the grid of mask.Source. Images on one grid with one mask (a scan's
+// energy bins) then share the mask's interpolation.
+func ComputeInterpolated(img *Image, mask *InterpolatedMask, s Settings) ([]Feature, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if mask == nil {
+		return nil, fmt.Errorf("%w: no interpolated mask", ErrInput)
+	}
+	if s.Interpolation == nil || *s.Interpolation != mask.in {
+		return nil, fmt.Errorf("%w: settings: interpolation: %+v, the mask was interpolated with %+v", ErrInput, s.Interpolation, mask.in)
+	}
+	if err := checkInputs(img, mask.Source); err != nil {
+		return nil, err
+	}
+	return compute(img, mask.Source, mask, s)
+}
+
+// compute prepares the ROI (pre: see prepare) and computes every wanted
+// family on it.
+func compute(img *Image, mask *Mask, pre *InterpolatedMask, s Settings) ([]Feature, error) {
+	r, err := prepare(img, mask, pre, s)
 	if err != nil {
 		return nil, err
 	}

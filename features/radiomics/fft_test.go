@@ -45,7 +45,7 @@ func TestAutocorrelationAgainstPairs(t *testing.T) {
 		img.Data[k] = math.Round(100 * rng.NormFloat64())
 		mask.Data[k] = rng.Float64() < 0.6
 	}
-	r, err := prepare(img, mask, MustPreset("ibsi-phantom"))
+	r, err := prepare(img, mask, nil, MustPreset("ibsi-phantom"))
 	if err != nil {
 		t.Fatal(err)
 	}

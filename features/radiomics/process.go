@@ -34,8 +34,9 @@ type roi struct {
 	zones map[bool][]zoneSet
 }
 
-// prepare runs interpolation, re-segmentation and discretisation.
-func prepare(img *Image, mask *Mask, s Settings) (*roi, error) {
+// prepare runs interpolation, re-segmentation and discretisation. pre,
+// when not nil, is mask already interpolated under s (InterpolateMask).
+func prepare(img *Image, mask *Mask, pre *InterpolatedMask, s Settings) (*roi, error) {
 	morph := mask.Data
 	if in := s.Interpolation; in != nil {
 		img = Resample(img, in.Spacing, in.InPlane, in.Method)
@@ -44,19 +45,10 @@ func prepare(img *Image, mask *Mask, s Settings) (*roi, error) {
 				img.Data[k] = math.RoundToEven(v)
 			}
 		}
-		m := &Image{Grid: mask.Grid, Data: make([]float64, len(mask.Data))}
-		for k, v := range mask.Data {
-			if v {
-				m.Data[k] = 1
-			}
+		if pre == nil {
+			pre = interpolateMask(mask, *in)
 		}
-		m = Resample(m, in.Spacing, in.InPlane, in.MaskMethod)
-		morph = make([]bool, len(m.Data))
-		// A value that should be exactly the threshold may come out a hair
-		// below it (IBSI warns of 0.4999...).
-		for k, v := range m.Data {
-			morph[k] = v >= in.MaskThreshold-1e-9
-		}
+		morph = pre.morph
 	}
 	r := crop(img, morph)
 	var err error
@@ -76,6 +68,56 @@ func prepare(img *Image, mask *Mask, s Settings) (*roi, error) {
 		}
 	}
 	return r, nil
+}
+
+// InterpolatedMask is a morphological mask on an interpolation grid,
+// made once by InterpolateMask for the images that share its mask (the
+// energy bins of one scan), whose interpolation then costs half as much.
+type InterpolatedMask struct {
+	// Source is the mask it was made from, on the original grid.
+	Source *Mask
+	in     Interpolation
+	morph  []bool
+}
+
+// InterpolateMask interpolates mask as Compute would under s, which must
+// have an Interpolation. Errors wrap ErrInput and name the setting or the
+// mask at fault.
+func InterpolateMask(mask *Mask, s Settings) (*InterpolatedMask, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if s.Interpolation == nil {
+		return nil, fmt.Errorf("%w: settings: interpolation: none, so no mask to interpolate", ErrInput)
+	}
+	if mask == nil {
+		return nil, fmt.Errorf("%w: no mask", ErrInput)
+	}
+	if err := mask.check("mask"); err != nil {
+		return nil, err
+	}
+	if len(mask.Data) != mask.Voxels() {
+		return nil, fmt.Errorf("%w: mask: %d values for %v voxels", ErrInput, len(mask.Data), mask.Size)
+	}
+	return interpolateMask(mask, *s.Interpolation), nil
+}
+
+// interpolateMask resamples mask as in says and thresholds it.
+func interpolateMask(mask *Mask, in Interpolation) *InterpolatedMask {
+	m := &Image{Grid: mask.Grid, Data: make([]float64, len(mask.Data))}
+	for k, v := range mask.Data {
+		if v {
+			m.Data[k] = 1
+		}
+	}
+	m = Resample(m, in.Spacing, in.InPlane, in.MaskMethod)
+	morph := make([]bool, len(m.Data))
+	// A value that should be exactly the threshold may come out a hair
+	// below it (IBSI warns of 0.4999...).
+	for k, v := range m.Data {
+		morph[k] = v >= in.MaskThreshold-1e-9
+	}
+	return &InterpolatedMask{Source: mask, in: in, morph: morph}
 }
 
 // crop returns the ROI cut to the bounding box of the mask, or nil for an

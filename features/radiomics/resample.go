@@ -65,6 +65,9 @@ func resampleAxis(data []float64, size [3]int, a int, pos []float64, method stri
 		pad = splinePad
 	}
 	idx, w := taps(pos, n, pad, method)
+	if a != 0 && pad == 0 {
+		return resampleRows(data, size, a, idx, w, len(pos))
+	}
 	ntaps := len(w) / len(pos)
 	out := size
 	out[a] = len(pos)
@@ -94,6 +97,35 @@ func resampleAxis(data []float64, size [3]int, a int, pos []float64, method stri
 					v += w[t] * line[idx[t]]
 				}
 				res[obase+m*ostride[a]] = v
+			}
+		}
+	}
+	return res, out
+}
+
+// resampleRows is resampleAxis along axis a (y or z) for unpadded taps
+// (Nearest, Linear): each output row along x is the weighted sum of the
+// input rows at its taps, so that memory is read in order rather than
+// across it. The sums are made in the same order as resampleAxis's, so
+// the results are the same to the bit.
+func resampleRows(data []float64, size [3]int, a int, idx []int, w []float64, npos int) ([]float64, [3]int) {
+	ntaps := len(w) / npos
+	out := size
+	out[a] = npos
+	res := make([]float64, out[0]*out[1]*out[2])
+	nx := size[0]
+	stride := [3]int{1, nx, nx * size[1]}
+	ostride := [3]int{1, nx, nx * out[1]}
+	c := 3 - a // the other axis of y and z
+	for i := range size[c] {
+		for m := range npos {
+			row := res[i*ostride[c]+m*ostride[a]:][:nx]
+			for t := m * ntaps; t < (m+1)*ntaps; t++ {
+				src := data[i*stride[c]+idx[t]*stride[a]:][:nx]
+				wt := w[t]
+				for x, v := range src {
+					row[x] += wt * v
+				}
 			}
 		}
 	}
