@@ -176,7 +176,7 @@ func (r *runner) writeMaterials(context.Context) error {
 	if rep.Calibration == "" {
 		rep.Calibration = material.SourcePhysics
 	}
-	r.rep.Materials = rep
+	r.rep.Materials, r.decomp, r.cal = rep, d, cal
 	for i, m := range d.Materials {
 		mr, err := r.writeMap(m, maps[i], rep)
 		if err != nil {

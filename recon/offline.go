@@ -233,6 +233,8 @@ type runner struct {
 	vols   []*fdk.Volume
 	mus    []float64
 	series []dicomio.Series
+	decomp *material.Decomposer // the job's decomposition, nil without materials
+	cal    *material.Calibration
 }
 
 func (r *runner) warn(msg string, args ...any) {
@@ -657,7 +659,8 @@ func upload(ctx context.Context, dir string, rep *Report, opts Options) error {
 	return errors.Join(err, writeReport(dir, rep))
 }
 
-// writeFeatures extracts every feature kind of the bins and writes the
+// writeFeatures extracts every feature kind of the bins (and, for a job
+// that decomposes, each object's materials, materialRecords) and writes the
 // records, one per line, to FeaturesName and as Parquet into FeaturesDir,
 // when the options ask for them.
 func (r *runner) writeFeatures(context.Context) error {
@@ -678,14 +681,24 @@ func (r *runner) writeFeatures(context.Context) error {
 	if err != nil {
 		return err
 	}
+	mres, err := r.materialRecords(bins, series[0], ids)
+	if err != nil {
+		return fmt.Errorf("%s: %w", KindMaterials, err)
+	}
+	results := []*extract.Result{res}
+	if mres != nil {
+		results = append(results, mres)
+	}
 	var buf bytes.Buffer
-	for i := range res.Records {
-		data, err := records.Marshal(&res.Records[i])
-		if err != nil {
-			return err
+	for _, res := range results {
+		for i := range res.Records {
+			data, err := records.Marshal(&res.Records[i])
+			if err != nil {
+				return err
+			}
+			buf.Write(data)
+			buf.WriteByte('\n')
 		}
-		buf.Write(data)
-		buf.WriteByte('\n')
 	}
 	if err := os.WriteFile(filepath.Join(r.dir, FeaturesName), buf.Bytes(), 0o644); err != nil {
 		return err
@@ -693,8 +706,12 @@ func (r *runner) writeFeatures(context.Context) error {
 	if err := os.Mkdir(filepath.Join(r.dir, FeaturesDir), 0o755); err != nil {
 		return err
 	}
-	_, err = res.WriteParquet(filepath.Join(r.dir, FeaturesDir))
-	return err
+	for _, res := range results {
+		if _, err := res.WriteParquet(filepath.Join(r.dir, FeaturesDir)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeReport writes the report into dir through a temporary file, so a
