@@ -358,10 +358,7 @@ func (j *Job) reconstructor(ctx context.Context, g *fdk.Geometry, bins int, opts
 	if err != nil {
 		return nil, err
 	}
-	log := opts.Log
-	if j.ID != "" {
-		log = log.With("job", j.ID)
-	}
+	log := opts.Log // a worker's names the job already
 	warn := func(m string) {
 		rep.Warnings = append(rep.Warnings, m)
 		log.Warn(m)
