@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -49,12 +50,7 @@ func put64(b []byte, x int64) { binary.LittleEndian.PutUint64(b, uint64(x)) }
 // LabelTypes lists the element types ReadLabels reads and WriteLabels
 // writes.
 func LabelTypes() []string {
-	names := make([]string, 0, len(integerTypes))
-	for n := range integerTypes {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(integerTypes))
 }
 
 // ReadLabels loads a label image (a mask): one integer per voxel of any

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -119,12 +120,7 @@ var integers = map[Datatype]integer{
 
 // Datatypes lists the datatypes ReadLabels reads and WriteLabels writes.
 func Datatypes() []Datatype {
-	out := make([]Datatype, 0, len(integers))
-	for d := range integers {
-		out = append(out, d)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(integers))
 }
 
 func (d Datatype) String() string {

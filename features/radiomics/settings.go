@@ -2,9 +2,9 @@ package radiomics
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
-	"sort"
 )
 
 // Interpolation and discretisation methods, as Settings spell them.
@@ -183,12 +183,7 @@ func texture(aggregations ...string) Texture {
 // PresetNames returns the names Preset knows, sorted: ibsi-a to ibsi-e
 // (the CT phantom's configurations) and ibsi-phantom.
 func PresetNames() []string {
-	names := make([]string, 0, len(presets))
-	for n := range presets {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(presets))
 }
 
 // Preset returns IBSI's configuration of that name (see PresetNames).
