@@ -50,13 +50,13 @@ type materialsData struct {
 	Voxels int `json:"voxels"`
 }
 
-// materialRecords measures each object of the extraction's segmentation
-// (segment.Auto with its settings, on bins) as a lab measures a vial: each
+// materialRecords measures each object of seg, the extraction's segmentation
+// of bins (extract.Result.Segmentation), as a lab measures a vial: each
 // bin's mean attenuation over the object, decomposed by the job's
 // decomposer (material.Decomposer.Solve), which the non-negativity does
 // not bias as it biases the maps' means. It returns the KindMaterials
 // records, or nil for a job without materials.
-func (r *runner) materialRecords(bins []segment.Bin, series string, ids extract.IDs) (*extract.Result, error) {
+func (r *runner) materialRecords(seg *segment.Segmentation, bins []segment.Bin, series string, ids extract.IDs) (*extract.Result, error) {
 	if r.decomp == nil {
 		return nil, nil
 	}
@@ -82,10 +82,6 @@ func (r *runner) materialRecords(bins []segment.Bin, series string, ids extract.
 		return nil, err
 	}
 	res := &extract.Result{Settings: js, SettingsHash: hash, Names: map[string][]string{KindMaterials: s.Materials}}
-	seg, err := segment.Auto(bins, s.Objects)
-	if err != nil {
-		return nil, err
-	}
 	means, err := objectMeans(seg, bins)
 	if err != nil {
 		return nil, err

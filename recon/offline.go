@@ -678,7 +678,7 @@ func (r *runner) writeFeatures(context.Context) error {
 	if err != nil {
 		return err
 	}
-	mres, err := r.materialRecords(bins, series[0], ids)
+	mres, err := r.materialRecords(res.Segmentation, bins, series[0], ids)
 	if err != nil {
 		return fmt.Errorf("%s: %w", KindMaterials, err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/features/radiomics"
 	"github.com/ctrecon/ctrecon/features/records"
+	"github.com/ctrecon/ctrecon/features/segment"
 )
 
 // KindRadiomics is the kind of radiomics records: one per object, its
@@ -33,6 +34,9 @@ type Result struct {
 	SettingsHash string
 	// Names names each kind's vector components, where they have names.
 	Names map[string][]string
+	// Segmentation is the objects Scan found (nil from other extractions),
+	// for callers that measure more of the same objects.
+	Segmentation *segment.Segmentation
 }
 
 // newResult starts a Result for an extraction with settings s.

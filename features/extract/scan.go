@@ -100,6 +100,7 @@ func Scan(bins []segment.Bin, series []string, ids IDs, s ScanSettings) (*Result
 	if err != nil {
 		return nil, err
 	}
+	res.Segmentation = seg
 	classes := make(map[int32]string, len(seg.Objects))
 	for k, o := range seg.Objects {
 		classes[int32(k+1)] = string(o.Class)
