@@ -127,10 +127,10 @@ func printReport(rep *recon.Report) {
 		fmt.Printf("  study %s\n", rep.StudyInstanceUID)
 	}
 	for _, b := range rep.Bins {
-		fmt.Printf("  bin %d (%g-%g keV): %d slices in %s, water %.5f/mm from %s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir, b.MuWater, b.MuWaterFrom)
+		fmt.Printf("  bin %d (%g-%g keV): %d slices in %s, water %.5f/mm from %s, preview %s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir, b.MuWater, b.MuWaterFrom, b.Preview)
 	}
 	if rep.Montage != "" {
-		fmt.Printf("  montage of every bin's central slice in one window: %s (previews preview_bin<k>.png beside it)\n", rep.Montage)
+		fmt.Printf("  montage of every bin's central slice in one window: %s\n", rep.Montage)
 	}
 	if m := rep.Materials; m != nil {
 		fmt.Printf("  materials (calibration %s: %s; condition number %.3g):\n", m.Calibration, m.Source, m.ConditionNumber)
