@@ -1,6 +1,11 @@
 package radiomics
 
-import "math"
+import (
+	"cmp"
+	"maps"
+	"math"
+	"slices"
+)
 
 // sizeMatrix is a texture matrix of counts by grey level i and a size j:
 // the run length of a GLRLM, the zone size of a GLSZM, the zone distance of
@@ -38,11 +43,18 @@ type sizeSums struct {
 	glVar, sizeVar, entropy, energy        float64
 }
 
+// sums visits the cells in a fixed order (grey level, then size), so that
+// the same matrix gives the same features to the last bit: a map's order
+// changes from run to run, and so would the rounding of the sums.
 func (m *sizeMatrix) sums() *sizeSums {
 	var s sizeSums
 	var n, muI, muJ float64
+	keys := slices.SortedFunc(maps.Keys(m.counts), func(a, b [2]int32) int {
+		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
+	})
 	rows, cols := map[int32]float64{}, map[int32]float64{}
-	for k, c := range m.counts {
+	for _, k := range keys {
+		c := m.counts[k]
 		i, j := float64(k[0]), float64(k[1])
 		i2, j2 := i*i, j*j
 		n += c
@@ -61,18 +73,18 @@ func (m *sizeMatrix) sums() *sizeSums {
 	}
 	muI /= n
 	muJ /= n
-	for k, c := range m.counts {
-		p := c / n
+	for _, k := range keys {
+		p := m.counts[k] / n
 		s.glVar += sq(float64(k[0])-muI) * p
 		s.sizeVar += sq(float64(k[1])-muJ) * p
 		s.entropy -= p * math.Log2(p)
 		s.energy += p * p
 	}
-	for _, c := range rows {
-		s.glnu += c * c
+	for _, i := range slices.Sorted(maps.Keys(rows)) {
+		s.glnu += rows[i] * rows[i]
 	}
-	for _, c := range cols {
-		s.snu += c * c
+	for _, j := range slices.Sorted(maps.Keys(cols)) {
+		s.snu += cols[j] * cols[j]
 	}
 	for _, v := range []*float64{&s.short, &s.long, &s.low, &s.high, &s.shortLow, &s.shortHigh, &s.longLow, &s.longHigh, &s.glnu, &s.snu} {
 		*v /= n
