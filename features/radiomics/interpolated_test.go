@@ -52,8 +52,8 @@ func TestComputeInterpolated(t *testing.T) {
 	}
 }
 
-// same reports values equal to 1e-12 relative, or both NaN: GLRLM sums its
-// runs in map order, so two runs of Compute differ in the last bit.
+// same reports values equal to 1e-12 relative, or both NaN: the two paths
+// may resample in a different order of operations.
 func same(a, b float64) bool {
 	return math.Abs(a-b) <= 1e-12*math.Max(math.Abs(a), math.Abs(b)) || (math.IsNaN(a) && math.IsNaN(b))
 }
