@@ -253,35 +253,35 @@ func (x *Index) collect(r *vecstore.Results) {
 // (vecstore.Lists.Save), the last holding the vectors added before the
 // first training.
 func (x *Index) Save(w io.Writer) error {
-	x.base.Mu.RLock()
-	defer x.base.Mu.RUnlock()
-	dim := x.base.S.Dim()
-	e := index.NewEncoder(w, index.Header{Kind: Kind.Name, KindVersion: kindVersion, Metric: x.base.M, Dim: dim})
+	return x.base.Save(w, Kind.Name, kindVersion, x.saveConfig, x.saveLists)
+}
+
+func (x *Index) saveConfig(e *index.Encoder) {
 	e.Uint32(uint32(x.cfg.NList))
 	e.Uint32(uint32(x.cfg.NProbe))
 	e.Uint32(uint32(x.cfg.Iters))
 	e.Uint64(x.cfg.Seed)
 	e.Uint64(uint64(x.trained))
-	x.base.S.Save(e)
+}
+
+func (x *Index) saveLists(e *index.Encoder) {
 	c := 0
-	if dim > 0 {
+	if dim := x.base.S.Dim(); dim > 0 {
 		c = len(x.centres) / dim
 	}
 	e.Uint32(uint32(c))
 	e.Float32s(x.centres)
 	x.lists.Save(e)
-	return e.Close()
 }
 
 func load(h index.Header, d *index.Decoder) (index.Index, error) {
-	if h.KindVersion != kindVersion {
-		return nil, fmt.Errorf("%w: ivf index version %d, this program reads %d", index.ErrFormat, h.KindVersion, kindVersion)
+	if err := vecstore.CheckVersion(h, "ivf", kindVersion); err != nil {
+		return nil, err
 	}
 	c := Config{NList: int(d.Uint32()), NProbe: int(d.Uint32()), Iters: int(d.Uint32()), Seed: d.Uint64()}
 	x := New(h.Dim, h.Metric, c)
 	x.trained = int(d.Uint64())
-	var err error
-	if x.base.S, err = vecstore.Load(d, h.Dim, h.Metric); err != nil {
+	if err := x.base.LoadStore(d, h); err != nil {
 		return nil, err
 	}
 	nc := int(d.Uint32())

@@ -327,9 +327,10 @@ func (x *Index) seen() *[]uint64 {
 // increasing key order the key and size (uint64 each) and slots (uint32);
 // last the vectors not yet hashed (vecstore.Lists.Save).
 func (x *Index) Save(w io.Writer) error {
-	x.base.Mu.RLock()
-	defer x.base.Mu.RUnlock()
-	e := index.NewEncoder(w, index.Header{Kind: Kind.Name, KindVersion: kindVersion, Metric: x.base.M, Dim: x.base.S.Dim()})
+	return x.base.Save(w, Kind.Name, kindVersion, x.saveConfig, x.saveTables)
+}
+
+func (x *Index) saveConfig(e *index.Encoder) {
 	e.String(string(x.cfg.Family))
 	e.Uint32(uint32(x.cfg.Tables))
 	e.Uint32(uint32(x.cfg.Hashes))
@@ -338,7 +339,9 @@ func (x *Index) Save(w io.Writer) error {
 	e.Uint64(math.Float64bits(x.width))
 	e.Uint64(uint64(x.measured))
 	e.Uint64(x.cfg.Seed)
-	x.base.S.Save(e)
+}
+
+func (x *Index) saveTables(e *index.Encoder) {
 	if x.tables == nil {
 		e.Uint8(0)
 	} else {
@@ -358,12 +361,11 @@ func (x *Index) Save(w io.Writer) error {
 		}
 	}
 	x.pending.Save(e)
-	return e.Close()
 }
 
 func load(h index.Header, d *index.Decoder) (index.Index, error) {
-	if h.KindVersion != kindVersion {
-		return nil, fmt.Errorf("%w: lsh index version %d, this program reads %d", index.ErrFormat, h.KindVersion, kindVersion)
+	if err := vecstore.CheckVersion(h, "lsh", kindVersion); err != nil {
+		return nil, err
 	}
 	c := Config{Family: Family(d.String()), Tables: int(d.Uint32()), Hashes: int(d.Uint32()), Probes: int(d.Uint32()),
 		Width: math.Float64frombits(d.Uint64())}
@@ -381,7 +383,7 @@ func load(h index.Header, d *index.Decoder) (index.Index, error) {
 		return nil, fmt.Errorf("%w: %w", index.ErrFormat, err)
 	}
 	x.width, x.measured = width, int(min(measured, math.MaxInt32))
-	if x.base.S, err = vecstore.Load(d, h.Dim, h.Metric); err != nil {
+	if err := x.base.LoadStore(d, h); err != nil {
 		return nil, err
 	}
 	if d.Uint8() == 1 {

@@ -18,12 +18,15 @@ import (
 // each id's vectors (vecstore.Lists.Save, empty but for leaves). The
 // distances to representatives are measured again by Load.
 func (x *Index) Save(w io.Writer) error {
-	x.base.Mu.RLock()
-	defer x.base.Mu.RUnlock()
-	e := index.NewEncoder(w, index.Header{Kind: Kind.Name, KindVersion: kindVersion, Metric: x.base.M, Dim: x.base.S.Dim()})
+	return x.base.Save(w, Kind.Name, kindVersion, x.saveConfig, x.saveNodes)
+}
+
+func (x *Index) saveConfig(e *index.Encoder) {
 	e.Uint32(uint32(x.cfg.Capacity))
 	e.Uint32(uint32(x.cfg.MinOcc))
-	x.base.S.Save(e)
+}
+
+func (x *Index) saveNodes(e *index.Encoder) {
 	e.Uint32(uint32(len(x.nodes)))
 	for n, nd := range x.nodes {
 		e.Uint8(flag(nd.used))
@@ -38,7 +41,6 @@ func (x *Index) Save(w io.Writer) error {
 		}
 	}
 	x.leaves.Save(e)
-	return e.Close()
 }
 
 func flag(b bool) uint8 {
@@ -49,16 +51,15 @@ func flag(b bool) uint8 {
 }
 
 func load(h index.Header, d *index.Decoder) (index.Index, error) {
-	if h.KindVersion != kindVersion {
-		return nil, fmt.Errorf("%w: slim index version %d, this program reads %d", index.ErrFormat, h.KindVersion, kindVersion)
+	if err := vecstore.CheckVersion(h, "slim", kindVersion); err != nil {
+		return nil, err
 	}
 	c := Config{Capacity: int(d.Uint32()), MinOcc: int(d.Uint32())}
 	if c.Capacity < 3 || c.MinOcc < 1 || c.MinOcc > c.Capacity/2 {
 		d.Fail("capacity %d, minocc %d", c.Capacity, c.MinOcc)
 	}
 	x := New(h.Dim, h.Metric, c)
-	var err error
-	if x.base.S, err = vecstore.Load(d, h.Dim, h.Metric); err != nil {
+	if err := x.base.LoadStore(d, h); err != nil {
 		return nil, err
 	}
 	x.nodes = loadNodes(d, h.Dim, x.base.S.Slots())

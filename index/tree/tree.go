@@ -272,14 +272,17 @@ func (x *Index) collect(r *vecstore.Results) {
 // (uint32 each), and its centre (dim float32, none for the root); then the
 // leaves' lists (vecstore.Lists.Save).
 func (x *Index) Save(w io.Writer) error {
-	x.base.Mu.RLock()
-	defer x.base.Mu.RUnlock()
-	e := index.NewEncoder(w, index.Header{Kind: Kind.Name, KindVersion: kindVersion, Metric: x.base.M, Dim: x.base.S.Dim()})
+	return x.base.Save(w, Kind.Name, kindVersion, x.saveConfig, x.saveNodes)
+}
+
+func (x *Index) saveConfig(e *index.Encoder) {
 	for _, v := range []int{x.cfg.Branching, x.cfg.Leaf, x.cfg.Iters, x.cfg.Checks} {
 		e.Uint32(uint32(v))
 	}
 	e.Uint64(x.cfg.Seed)
-	x.base.S.Save(e)
+}
+
+func (x *Index) saveNodes(e *index.Encoder) {
 	e.Uint32(uint32(len(x.nodes)))
 	for _, n := range x.nodes {
 		e.Uint32(uint32(n.list))
@@ -291,17 +294,15 @@ func (x *Index) Save(w io.Writer) error {
 		e.Float32s(n.centre)
 	}
 	x.lists.Save(e)
-	return e.Close()
 }
 
 func load(h index.Header, d *index.Decoder) (index.Index, error) {
-	if h.KindVersion != kindVersion {
-		return nil, fmt.Errorf("%w: tree index version %d, this program reads %d", index.ErrFormat, h.KindVersion, kindVersion)
+	if err := vecstore.CheckVersion(h, "tree", kindVersion); err != nil {
+		return nil, err
 	}
 	c := Config{Branching: int(d.Uint32()), Leaf: int(d.Uint32()), Iters: int(d.Uint32()), Checks: int(d.Uint32()), Seed: d.Uint64()}
 	x := New(h.Dim, h.Metric, c)
-	var err error
-	if x.base.S, err = vecstore.Load(d, h.Dim, h.Metric); err != nil {
+	if err := x.base.LoadStore(d, h); err != nil {
 		return nil, err
 	}
 	x.nodes = loadNodes(d, h.Dim, x.base.S.Slots())
