@@ -41,7 +41,7 @@ const (
 // parallel with each other and wait for changes (an Add that trains waits
 // for k-means).
 type Index struct {
-	vecstore.Basics // Metric, Dim, Len, Get
+	vecstore.Basics // Metric, Dim, Len, Get, Add, Delete, Search, Range
 	base            vecstore.Base
 	cfg             Config
 	// centres holds one centre per list (len(lists.L)−1 of them, dim
@@ -103,7 +103,7 @@ func New(dim int, m index.Metric, c Config) *Index {
 	c.NProbe = vecstore.OrDefault(c.NProbe, d.NProbe)
 	c.Iters = vecstore.OrDefault(c.Iters, d.Iters)
 	x := &Index{base: vecstore.NewBase(dim, m), cfg: c}
-	x.Basics = x.base.Basics()
+	x.Basics = x.base.Basics(x.insert, x.remove, x.collect)
 	x.lists.New()
 	return x
 }
@@ -123,18 +123,12 @@ func (x *Index) SetParam(name, value string) error {
 	return x.base.SetSearchParam(Kind, name, value, "nprobe", 1, &x.cfg.NProbe)
 }
 
-// Add stores a copy of v with meta under key, replacing what the key held
-// (see index.Index). It trains the quantiser when the index reaches
-// minTrain vectors and each time it has doubled since.
-func (x *Index) Add(key string, v []float32, meta any) error {
-	return x.base.Put(key, v, meta, x.insert, x.remove)
-}
-
-// Delete removes key and reports whether it was there.
-func (x *Index) Delete(key string) bool { return x.base.Drop(key, x.remove) }
-
+// remove takes slot i out of its list.
 func (x *Index) remove(i uint32) { x.lists.Remove(i) }
 
+// insert puts slot i into the list of its nearest centre. It trains the
+// quantiser when the index reaches minTrain vectors and each time it has
+// doubled since.
 func (x *Index) insert(i uint32) {
 	n := x.base.S.Len()
 	if n >= minTrain && n >= 2*x.trained {
@@ -225,19 +219,8 @@ func (x *Index) probe(q []float32) []int {
 	return lists
 }
 
-// Search returns the k nearest vectors to q among those in the nprobe
-// lists nearest to it that filter accepts, nearest first, equal distances
-// by key (see index.Index).
-func (x *Index) Search(q []float32, k int, filter index.Filter) []index.Hit {
-	return x.base.Search(q, k, filter, x.collect)
-}
-
-// Range returns the vectors within radius of q among those in the nprobe
-// lists nearest to it that filter accepts, nearest first.
-func (x *Index) Range(q []float32, radius float64, filter index.Filter) []index.Hit {
-	return x.base.Range(q, radius, filter, x.collect)
-}
-
+// collect offers r the vectors of the nprobe lists nearest to its query
+// and of the list of untrained vectors.
 func (x *Index) collect(r *vecstore.Results) {
 	for _, j := range x.probe(r.Query()) {
 		for _, i := range x.lists.L[j] {

@@ -83,7 +83,7 @@ var (
 // Index is a hierarchical k-means tree. It is safe for concurrent use:
 // searches run in parallel with each other and wait for changes.
 type Index struct {
-	vecstore.Basics // Metric, Dim, Len, Get
+	vecstore.Basics // Metric, Dim, Len, Get, Add, Delete, Search, Range
 	base            vecstore.Base
 	cfg             Config
 	nodes           []node
@@ -113,7 +113,7 @@ func New(dim int, m index.Metric, c Config) *Index {
 	c.Iters = vecstore.OrDefault(c.Iters, d.Iters)
 	c.Checks = max(c.Checks, 0)
 	x := &Index{base: vecstore.NewBase(dim, m), cfg: c, rng: rand.New(rand.NewPCG(c.Seed, 0x7ee))}
-	x.Basics = x.base.Basics()
+	x.Basics = x.base.Basics(x.insert, x.remove, x.collect)
 	x.nodes = []node{{list: int32(x.lists.New()), splitAt: int32(c.Leaf) + 1}}
 	return x
 }
@@ -142,18 +142,11 @@ func (x *Index) SetParam(name, value string) error {
 	return x.base.SetSearchParam(Kind, name, value, "checks", 0, &x.cfg.Checks)
 }
 
-// Add stores a copy of v with meta under key, replacing what the key held
-// (see index.Index); a leaf it overfills is split.
-func (x *Index) Add(key string, v []float32, meta any) error {
-	return x.base.Put(key, v, meta, x.insert, x.remove)
-}
-
-// Delete removes key and reports whether it was there. Its leaf stays,
-// even when empty.
-func (x *Index) Delete(key string) bool { return x.base.Drop(key, x.remove) }
-
+// remove takes slot i out of its leaf; the leaf stays, even when empty.
 func (x *Index) remove(i uint32) { x.lists.Remove(i) }
 
+// insert puts slot i into the leaf it descends to; a leaf it overfills is
+// split.
 func (x *Index) insert(i uint32) {
 	v := x.base.S.Vec(i)
 	rank := x.base.M.RankFunc()
@@ -218,19 +211,6 @@ func (x *Index) split(n int32) {
 		x.nodes = append(x.nodes, node{centre: centres[j*dim : (j+1)*dim : (j+1)*dim], list: int32(l), splitAt: int32(x.cfg.Leaf) + 1})
 		l = -1
 	}
-}
-
-// Search returns the k nearest vectors to q that filter accepts among
-// those the best-first descent measures, nearest first, equal distances by
-// key (see index.Index).
-func (x *Index) Search(q []float32, k int, filter index.Filter) []index.Hit {
-	return x.base.Search(q, k, filter, x.collect)
-}
-
-// Range returns the vectors within radius of q that filter accepts among
-// those the best-first descent measures, nearest first.
-func (x *Index) Range(q []float32, radius float64, filter index.Filter) []index.Hit {
-	return x.base.Range(q, radius, filter, x.collect)
 }
 
 // collect descends best-first from the root, offering r every vector of
