@@ -257,6 +257,21 @@ func (x *Index) saveLists(e *index.Encoder) {
 	x.lists.Save(e)
 }
 
+// loadLists reads what saveLists wrote.
+func (x *Index) loadLists(d *index.Decoder) {
+	dim, slots := x.base.S.Dim(), x.base.S.Slots()
+	nc := int(d.Uint32())
+	if nc > slots || nc > 0 && dim == 0 {
+		d.Fail("%d centres for %d vectors", nc, slots)
+		return
+	}
+	x.centres = d.Float32s(nc * dim)
+	x.lists = vecstore.LoadLists(d, &x.base.S)
+	if d.Err() == nil && len(x.lists.L) != nc+1 {
+		d.Fail("%d lists for %d centres", len(x.lists.L), nc)
+	}
+}
+
 func load(h index.Header, d *index.Decoder) (index.Index, error) {
 	if err := vecstore.CheckVersion(h, "ivf", kindVersion); err != nil {
 		return nil, err
@@ -264,25 +279,13 @@ func load(h index.Header, d *index.Decoder) (index.Index, error) {
 	c := Config{NList: int(d.Uint32()), NProbe: int(d.Uint32()), Iters: int(d.Uint32()), Seed: d.Uint64()}
 	x := New(h.Dim, h.Metric, c)
 	x.trained = int(d.Uint64())
-	if err := x.base.LoadStore(d, h); err != nil {
-		return nil, err
-	}
-	nc := int(d.Uint32())
-	if nc > x.base.S.Slots() || nc > 0 && h.Dim == 0 {
-		d.Fail("%d centres for %d vectors", nc, x.base.S.Slots())
-	}
-	x.centres = d.Float32s(nc * h.Dim)
-	x.lists = vecstore.LoadLists(d, &x.base.S)
-	if d.Err() == nil && len(x.lists.L) != nc+1 {
-		d.Fail("%d lists for %d centres", len(x.lists.L), nc)
-	}
-	if err := d.Err(); err != nil {
+	if err := x.base.Load(d, h, x.loadLists); err != nil {
 		return nil, err
 	}
 	if err := x.lists.Covers(&x.base.S); err != nil {
 		return nil, err
 	}
-	for j := range nc {
+	for j := range len(x.centres) / max(h.Dim, 1) {
 		if err := index.CheckVector("centre "+strconv.Itoa(j), x.centres[j*h.Dim:(j+1)*h.Dim], index.Euclidean); err != nil {
 			return nil, fmt.Errorf("%w: %w", index.ErrFormat, err)
 		}

@@ -366,19 +366,20 @@ func load(h index.Header, d *index.Decoder) (index.Index, error) {
 		return nil, fmt.Errorf("%w: %w", index.ErrFormat, err)
 	}
 	x.width, x.measured = width, int(min(measured, math.MaxInt32))
-	if err := x.base.LoadStore(d, h); err != nil {
+	if err := x.base.Load(d, h, x.loadTables); err != nil {
 		return nil, err
 	}
+	return x, x.check()
+}
+
+// loadTables reads what saveTables wrote.
+func (x *Index) loadTables(d *index.Decoder) {
 	if d.Uint8() == 1 {
-		for range c.Tables {
+		for range x.cfg.Tables {
 			x.tables = append(x.tables, x.loadTable(d))
 		}
 	}
 	x.pending = vecstore.LoadLists(d, &x.base.S)
-	if err := d.Err(); err != nil {
-		return nil, err
-	}
-	return x, x.check()
 }
 
 // loadTable reads a table Save wrote.

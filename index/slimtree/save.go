@@ -59,15 +59,16 @@ func load(h index.Header, d *index.Decoder) (index.Index, error) {
 		d.Fail("capacity %d, minocc %d", c.Capacity, c.MinOcc)
 	}
 	x := New(h.Dim, h.Metric, c)
-	if err := x.base.LoadStore(d, h); err != nil {
-		return nil, err
-	}
-	x.nodes = loadNodes(d, h.Dim, x.base.S.Slots())
-	x.leaves = vecstore.LoadLists(d, &x.base.S)
-	if err := d.Err(); err != nil {
+	if err := x.base.Load(d, h, x.loadNodes); err != nil {
 		return nil, err
 	}
 	return x, x.check()
+}
+
+// loadNodes reads what saveNodes wrote.
+func (x *Index) loadNodes(d *index.Decoder) {
+	x.nodes = loadNodes(d, x.base.S.Dim(), x.base.S.Slots())
+	x.leaves = vecstore.LoadLists(d, &x.base.S)
 }
 
 // loadNodes reads the nodes Save wrote.

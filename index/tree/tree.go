@@ -282,15 +282,16 @@ func load(h index.Header, d *index.Decoder) (index.Index, error) {
 	}
 	c := Config{Branching: int(d.Uint32()), Leaf: int(d.Uint32()), Iters: int(d.Uint32()), Checks: int(d.Uint32()), Seed: d.Uint64()}
 	x := New(h.Dim, h.Metric, c)
-	if err := x.base.LoadStore(d, h); err != nil {
-		return nil, err
-	}
-	x.nodes = loadNodes(d, h.Dim, x.base.S.Slots())
-	x.lists = vecstore.LoadLists(d, &x.base.S)
-	if err := d.Err(); err != nil {
+	if err := x.base.Load(d, h, x.loadNodes); err != nil {
 		return nil, err
 	}
 	return x, x.check()
+}
+
+// loadNodes reads what saveNodes wrote.
+func (x *Index) loadNodes(d *index.Decoder) {
+	x.nodes = loadNodes(d, x.base.S.Dim(), x.base.S.Slots())
+	x.lists = vecstore.LoadLists(d, &x.base.S)
 }
 
 // loadNodes reads the nodes Save wrote, at most one per slot and the root.

@@ -31,10 +31,16 @@ func CheckVersion(h index.Header, kind string, version int) error {
 	return nil
 }
 
-// LoadStore reads into b the vectors Save wrote, for h's dimension and
-// metric (see Load). Errors wrap index.ErrFormat.
-func (b *Base) LoadStore(d *index.Decoder, h index.Header) error {
+// Load reads what Save wrote after the configuration: the vectors, for
+// h's dimension and metric, into b (see Load), then the structure with
+// structure. It returns the first error, wrapping index.ErrFormat; the
+// caller then checks the structure as a whole.
+func (b *Base) Load(d *index.Decoder, h index.Header, structure func(*index.Decoder)) error {
 	s, err := Load(d, h.Dim, h.Metric)
+	if err != nil {
+		return err
+	}
 	b.S = s
-	return err
+	structure(d)
+	return d.Err()
 }
