@@ -31,10 +31,7 @@ func (x *Index) saveNodes(e *index.Encoder) {
 	for n, nd := range x.nodes {
 		e.Uint8(flag(nd.used))
 		e.Uint8(flag(nd.leaf))
-		e.Uint32(uint32(len(nd.children)))
-		for _, c := range nd.children {
-			e.Uint32(uint32(c))
-		}
+		vecstore.SaveChildren(e, nd.children)
 		if nd.used && n > 0 {
 			e.Float32s(nd.rep)
 			e.Uint64(math.Float64bits(nd.radius))
@@ -65,40 +62,19 @@ func load(h index.Header, d *index.Decoder) (index.Index, error) {
 	return x, x.check()
 }
 
-// loadNodes reads what saveNodes wrote.
+// loadNodes reads what saveNodes wrote: at most two nodes per slot and
+// two more.
 func (x *Index) loadNodes(d *index.Decoder) {
-	x.nodes = loadNodes(d, x.base.S.Dim(), x.base.S.Slots())
-	x.leaves = vecstore.LoadLists(d, &x.base.S)
-}
-
-// loadNodes reads the nodes Save wrote.
-func loadNodes(d *index.Decoder, dim, slots int) []node {
-	n := int(d.Uint32())
-	if n < 1 || n > 2*slots+2 {
-		d.Fail("%d nodes for %d slots", n, slots)
-		return nil
-	}
-	nodes := make([]node, n)
-	for j := range nodes {
-		nd := &nodes[j]
+	dim, slots := x.base.S.Dim(), x.base.S.Slots()
+	x.nodes = vecstore.LoadNodes(d, 2*slots+2, slots, func(nd *node, j, n int) {
 		nd.used, nd.leaf = d.Uint8() == 1, d.Uint8() == 1
-		nc := int(d.Uint32())
-		if nc > n {
-			d.Fail("node %d has %d children of %d nodes", j, nc, n)
-			return nil
-		}
-		for range nc {
-			nd.children = append(nd.children, int32(d.Uint32()))
-		}
+		nd.children = vecstore.LoadChildren(d, j, n)
 		if nd.used && j > 0 {
 			nd.rep = d.Float32s(dim)
 			nd.radius = math.Float64frombits(d.Uint64())
 		}
-		if d.Err() != nil {
-			return nil
-		}
-	}
-	return nodes
+	})
+	x.leaves = vecstore.LoadLists(d, &x.base.S)
 }
 
 // check walks a loaded tree from the root: every node in use reached once,

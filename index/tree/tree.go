@@ -267,10 +267,7 @@ func (x *Index) saveNodes(e *index.Encoder) {
 	for _, n := range x.nodes {
 		e.Uint32(uint32(n.list))
 		e.Uint32(uint32(n.splitAt))
-		e.Uint32(uint32(len(n.children)))
-		for _, c := range n.children {
-			e.Uint32(uint32(c))
-		}
+		vecstore.SaveChildren(e, n.children)
 		e.Float32s(n.centre)
 	}
 	x.lists.Save(e)
@@ -288,39 +285,18 @@ func load(h index.Header, d *index.Decoder) (index.Index, error) {
 	return x, x.check()
 }
 
-// loadNodes reads what saveNodes wrote.
+// loadNodes reads what saveNodes wrote: at most one node per slot and
+// the root.
 func (x *Index) loadNodes(d *index.Decoder) {
-	x.nodes = loadNodes(d, x.base.S.Dim(), x.base.S.Slots())
-	x.lists = vecstore.LoadLists(d, &x.base.S)
-}
-
-// loadNodes reads the nodes Save wrote, at most one per slot and the root.
-func loadNodes(d *index.Decoder, dim, slots int) []node {
-	n := int(d.Uint32())
-	if n < 1 || n > slots+1 {
-		d.Fail("%d nodes for %d slots", n, slots)
-		return nil
-	}
-	nodes := make([]node, n)
-	for j := range nodes {
-		nd := &nodes[j]
+	dim, slots := x.base.S.Dim(), x.base.S.Slots()
+	x.nodes = vecstore.LoadNodes(d, slots+1, slots, func(nd *node, j, n int) {
 		nd.list, nd.splitAt = int32(d.Uint32()), int32(d.Uint32())
-		nc := int(d.Uint32())
-		if nc > n {
-			d.Fail("node %d has %d children of %d nodes", j, nc, n)
-			return nil
-		}
-		for range nc {
-			nd.children = append(nd.children, int32(d.Uint32()))
-		}
+		nd.children = vecstore.LoadChildren(d, j, n)
 		if j > 0 {
 			nd.centre = d.Float32s(dim)
 		}
-		if d.Err() != nil {
-			return nil
-		}
-	}
-	return nodes
+	})
+	x.lists = vecstore.LoadLists(d, &x.base.S)
 }
 
 // check returns an error wrapping index.ErrFormat unless the loaded nodes
