@@ -15,34 +15,77 @@
 	VMOVSHDUP X0, X1; \
 	VADDSS X1, X0, X0
 
+// ARGS loads the arguments a, b and n shared by the kernels into SI, DI
+// and CX.
+#define ARGS \
+	MOVQ a+0(FP), SI; \
+	MOVQ b+8(FP), DI; \
+	MOVQ n+16(FP), CX
+
+// ZERO4 clears four vector registers.
+#define ZERO4(r0, r1, r2, r3) \
+	VXORPS r0, r0, r0; \
+	VXORPS r1, r1, r1; \
+	VXORPS r2, r2, r2; \
+	VXORPS r3, r3, r3
+
+// NEXT moves SI and DI on by bytes and counts n values off CX.
+#define NEXT(bytes, n) \
+	ADDQ $bytes, SI; \
+	ADDQ $bytes, DI; \
+	SUBQ $n, CX
+
+// DIFF32 leaves a−b of the 32 values at SI and DI in Y4 to Y7.
+#define DIFF32 \
+	VMOVUPS (SI), Y4; \
+	VMOVUPS 32(SI), Y5; \
+	VMOVUPS 64(SI), Y6; \
+	VMOVUPS 96(SI), Y7; \
+	VSUBPS (DI), Y4, Y4; \
+	VSUBPS 32(DI), Y5, Y5; \
+	VSUBPS 64(DI), Y6, Y6; \
+	VSUBPS 96(DI), Y7, Y7
+
+// LOAD16 loads 16 values of a into Y4, Y5 and of b into Y6, Y7.
+#define LOAD16 \
+	VMOVUPS (SI), Y4; \
+	VMOVUPS 32(SI), Y5; \
+	VMOVUPS (DI), Y6; \
+	VMOVUPS 32(DI), Y7
+
+// LOAD8 loads 8 values of a into Y4 and of b into Y6.
+#define LOAD8 \
+	VMOVUPS (SI), Y4; \
+	VMOVUPS (DI), Y6
+
+// SUM4 adds the four accumulators Y0 to Y3 up into X0's low lane.
+#define SUM4 \
+	VADDPS Y1, Y0, Y0; \
+	VADDPS Y3, Y2, Y2; \
+	VADDPS Y2, Y0, Y0; \
+	HSUM
+
+// SUM2 adds the accumulators r0 and r1 up and stores the float32 sum in
+// dst.
+#define SUM2(r0, r1, dst) \
+	VADDPS r1, r0, Y0; \
+	HSUM; \
+	MOVSS X0, dst
+
 // func sqL2AVX2(a, b *float32, n int) float32
 TEXT ·sqL2AVX2(SB), NOSPLIT, $0-28
-	MOVQ a+0(FP), SI
-	MOVQ b+8(FP), DI
-	MOVQ n+16(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
+	ARGS
+	ZERO4(Y0, Y1, Y2, Y3)
 
 l2by32:
 	CMPQ CX, $32
 	JL   l2by8
-	VMOVUPS (SI), Y4
-	VMOVUPS 32(SI), Y5
-	VMOVUPS 64(SI), Y6
-	VMOVUPS 96(SI), Y7
-	VSUBPS (DI), Y4, Y4
-	VSUBPS 32(DI), Y5, Y5
-	VSUBPS 64(DI), Y6, Y6
-	VSUBPS 96(DI), Y7, Y7
+	DIFF32
 	VFMADD231PS Y4, Y4, Y0
 	VFMADD231PS Y5, Y5, Y1
 	VFMADD231PS Y6, Y6, Y2
 	VFMADD231PS Y7, Y7, Y3
-	ADDQ $128, SI
-	ADDQ $128, DI
-	SUBQ $32, CX
+	NEXT(128, 32)
 	JMP  l2by32
 
 l2by8:
@@ -51,43 +94,26 @@ l2by8:
 	VMOVUPS (SI), Y4
 	VSUBPS (DI), Y4, Y4
 	VFMADD231PS Y4, Y4, Y0
-	ADDQ $32, SI
-	ADDQ $32, DI
-	SUBQ $8, CX
+	NEXT(32, 8)
 	JMP  l2by8
 
 l2done:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	HSUM
+	SUM4
 	VZEROUPPER
 	MOVSS X0, ret+24(FP)
 	RET
 
 // func l1AVX2(a, b *float32, n int) float32
 TEXT ·l1AVX2(SB), NOSPLIT, $0-28
-	MOVQ a+0(FP), SI
-	MOVQ b+8(FP), DI
-	MOVQ n+16(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
+	ARGS
+	ZERO4(Y0, Y1, Y2, Y3)
 	VPCMPEQD Y15, Y15, Y15
 	VPSRLD $1, Y15, Y15 // 0x7fffffff in each lane: clears the sign
 
 l1by32:
 	CMPQ CX, $32
 	JL   l1by8
-	VMOVUPS (SI), Y4
-	VMOVUPS 32(SI), Y5
-	VMOVUPS 64(SI), Y6
-	VMOVUPS 96(SI), Y7
-	VSUBPS (DI), Y4, Y4
-	VSUBPS 32(DI), Y5, Y5
-	VSUBPS 64(DI), Y6, Y6
-	VSUBPS 96(DI), Y7, Y7
+	DIFF32
 	VANDPS Y15, Y4, Y4
 	VANDPS Y15, Y5, Y5
 	VANDPS Y15, Y6, Y6
@@ -96,9 +122,7 @@ l1by32:
 	VADDPS Y5, Y1, Y1
 	VADDPS Y6, Y2, Y2
 	VADDPS Y7, Y3, Y3
-	ADDQ $128, SI
-	ADDQ $128, DI
-	SUBQ $32, CX
+	NEXT(128, 32)
 	JMP  l1by32
 
 l1by8:
@@ -108,16 +132,11 @@ l1by8:
 	VSUBPS (DI), Y4, Y4
 	VANDPS Y15, Y4, Y4
 	VADDPS Y4, Y0, Y0
-	ADDQ $32, SI
-	ADDQ $32, DI
-	SUBQ $8, CX
+	NEXT(32, 8)
 	JMP  l1by8
 
 l1done:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	HSUM
+	SUM4
 	VZEROUPPER
 	MOVSS X0, ret+24(FP)
 	RET
@@ -126,57 +145,38 @@ l1done:
 //
 // Two accumulators per sum, 16 values per iteration.
 TEXT ·dotsAVX2(SB), NOSPLIT, $0-36
-	MOVQ a+0(FP), SI
-	MOVQ b+8(FP), DI
-	MOVQ n+16(FP), CX
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
+	ARGS
+	ZERO4(Y8, Y9, Y10, Y11)
 	VXORPS Y12, Y12, Y12
 	VXORPS Y13, Y13, Y13
 
 dotby16:
 	CMPQ CX, $16
 	JL   dotby8
-	VMOVUPS (SI), Y4
-	VMOVUPS 32(SI), Y5
-	VMOVUPS (DI), Y6
-	VMOVUPS 32(DI), Y7
+	LOAD16
 	VFMADD231PS Y4, Y6, Y8
 	VFMADD231PS Y5, Y7, Y9
 	VFMADD231PS Y4, Y4, Y10
 	VFMADD231PS Y5, Y5, Y11
 	VFMADD231PS Y6, Y6, Y12
 	VFMADD231PS Y7, Y7, Y13
-	ADDQ $64, SI
-	ADDQ $64, DI
-	SUBQ $16, CX
+	NEXT(64, 16)
 	JMP  dotby16
 
 dotby8:
 	CMPQ CX, $8
 	JL   dotdone
-	VMOVUPS (SI), Y4
-	VMOVUPS (DI), Y6
+	LOAD8
 	VFMADD231PS Y4, Y6, Y8
 	VFMADD231PS Y4, Y4, Y10
 	VFMADD231PS Y6, Y6, Y12
-	ADDQ $32, SI
-	ADDQ $32, DI
-	SUBQ $8, CX
+	NEXT(32, 8)
 	JMP  dotby8
 
 dotdone:
-	VADDPS Y9, Y8, Y0
-	HSUM
-	MOVSS X0, ab+24(FP)
-	VADDPS Y11, Y10, Y0
-	HSUM
-	MOVSS X0, aa+28(FP)
-	VADDPS Y13, Y12, Y0
-	HSUM
-	MOVSS X0, bb+32(FP)
+	SUM2(Y8, Y9, ab+24(FP))
+	SUM2(Y10, Y11, aa+28(FP))
+	SUM2(Y12, Y13, bb+32(FP))
 	VZEROUPPER
 	RET
 
@@ -184,21 +184,13 @@ dotdone:
 //
 // Σ min(aᵢ, bᵢ) and Σ max(aᵢ, bᵢ), two accumulators each.
 TEXT ·minMaxAVX2(SB), NOSPLIT, $0-32
-	MOVQ a+0(FP), SI
-	MOVQ b+8(FP), DI
-	MOVQ n+16(FP), CX
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
+	ARGS
+	ZERO4(Y8, Y9, Y10, Y11)
 
 mmby16:
 	CMPQ CX, $16
 	JL   mmby8
-	VMOVUPS (SI), Y4
-	VMOVUPS 32(SI), Y5
-	VMOVUPS (DI), Y6
-	VMOVUPS 32(DI), Y7
+	LOAD16
 	VMINPS Y6, Y4, Y2
 	VMINPS Y7, Y5, Y3
 	VMAXPS Y6, Y4, Y4
@@ -207,32 +199,23 @@ mmby16:
 	VADDPS Y3, Y9, Y9
 	VADDPS Y4, Y10, Y10
 	VADDPS Y5, Y11, Y11
-	ADDQ $64, SI
-	ADDQ $64, DI
-	SUBQ $16, CX
+	NEXT(64, 16)
 	JMP  mmby16
 
 mmby8:
 	CMPQ CX, $8
 	JL   mmdone
-	VMOVUPS (SI), Y4
-	VMOVUPS (DI), Y6
+	LOAD8
 	VMINPS Y6, Y4, Y2
 	VMAXPS Y6, Y4, Y4
 	VADDPS Y2, Y8, Y8
 	VADDPS Y4, Y10, Y10
-	ADDQ $32, SI
-	ADDQ $32, DI
-	SUBQ $8, CX
+	NEXT(32, 8)
 	JMP  mmby8
 
 mmdone:
-	VADDPS Y9, Y8, Y0
-	HSUM
-	MOVSS X0, lo+24(FP)
-	VADDPS Y11, Y10, Y0
-	HSUM
-	MOVSS X0, hi+28(FP)
+	SUM2(Y8, Y9, lo+24(FP))
+	SUM2(Y10, Y11, hi+28(FP))
 	VZEROUPPER
 	RET
 
@@ -267,9 +250,7 @@ pfloop:
 // accumulators do, and after every 16 values the partial sum
 // (s0+s2)+(s1+s3) is returned as soon as it exceeds bound.
 TEXT ·sqDistAVX2(SB), NOSPLIT, $0-40
-	MOVQ a+0(FP), SI
-	MOVQ b+8(FP), DI
-	MOVQ n+16(FP), CX
+	ARGS
 	MOVSD bound+24(FP), X5
 	VXORPD Y0, Y0, Y0
 

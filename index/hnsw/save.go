@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/ctrecon/ctrecon/index"
+	"github.com/ctrecon/ctrecon/index/internal/vecstore"
 )
 
 // kindVersion is the version of the saved body Save writes.
@@ -66,8 +67,8 @@ func (x *Index) Save(w io.Writer) error {
 // list's layer, keys unique and exactly on the live slots, the entry point
 // on a used slot's top layer.
 func load(h index.Header, d *index.Decoder) (index.Index, error) {
-	if h.KindVersion != kindVersion {
-		return nil, fmt.Errorf("%w: hnsw index version %d, this program reads %d", index.ErrFormat, h.KindVersion, kindVersion)
+	if err := vecstore.CheckVersion(h, "hnsw", kindVersion); err != nil {
+		return nil, err
 	}
 	m, efc, ef := int(d.Uint32()), int(d.Uint32()), int(d.Uint32())
 	seed := d.Uint64()

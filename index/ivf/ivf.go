@@ -41,7 +41,7 @@ const (
 // parallel with each other and wait for changes (an Add that trains waits
 // for k-means).
 type Index struct {
-	vecstore.Basics // Metric, Dim, Len, Get
+	vecstore.Basics // Metric, Dim, Len, Get, Add, Delete, Search, Range
 	base            vecstore.Base
 	cfg             Config
 	// centres holds one centre per list (len(lists.L)−1 of them, dim
@@ -103,7 +103,7 @@ func New(dim int, m index.Metric, c Config) *Index {
 	c.NProbe = vecstore.OrDefault(c.NProbe, d.NProbe)
 	c.Iters = vecstore.OrDefault(c.Iters, d.Iters)
 	x := &Index{base: vecstore.NewBase(dim, m), cfg: c}
-	x.Basics = x.base.Basics()
+	x.Basics = x.base.Basics(x.insert, x.remove, x.collect)
 	x.lists.New()
 	return x
 }
@@ -123,18 +123,12 @@ func (x *Index) SetParam(name, value string) error {
 	return x.base.SetSearchParam(Kind, name, value, "nprobe", 1, &x.cfg.NProbe)
 }
 
-// Add stores a copy of v with meta under key, replacing what the key held
-// (see index.Index). It trains the quantiser when the index reaches
-// minTrain vectors and each time it has doubled since.
-func (x *Index) Add(key string, v []float32, meta any) error {
-	return x.base.Put(key, v, meta, x.insert, x.remove)
-}
-
-// Delete removes key and reports whether it was there.
-func (x *Index) Delete(key string) bool { return x.base.Drop(key, x.remove) }
-
+// remove takes slot i out of its list.
 func (x *Index) remove(i uint32) { x.lists.Remove(i) }
 
+// insert puts slot i into the list of its nearest centre. It trains the
+// quantiser when the index reaches minTrain vectors and each time it has
+// doubled since.
 func (x *Index) insert(i uint32) {
 	n := x.base.S.Len()
 	if n >= minTrain && n >= 2*x.trained {
@@ -225,19 +219,8 @@ func (x *Index) probe(q []float32) []int {
 	return lists
 }
 
-// Search returns the k nearest vectors to q among those in the nprobe
-// lists nearest to it that filter accepts, nearest first, equal distances
-// by key (see index.Index).
-func (x *Index) Search(q []float32, k int, filter index.Filter) []index.Hit {
-	return x.base.Search(q, k, filter, x.collect)
-}
-
-// Range returns the vectors within radius of q among those in the nprobe
-// lists nearest to it that filter accepts, nearest first.
-func (x *Index) Range(q []float32, radius float64, filter index.Filter) []index.Hit {
-	return x.base.Range(q, radius, filter, x.collect)
-}
-
+// collect offers r the vectors of the nprobe lists nearest to its query
+// and of the list of untrained vectors.
 func (x *Index) collect(r *vecstore.Results) {
 	for _, j := range x.probe(r.Query()) {
 		for _, i := range x.lists.L[j] {
@@ -253,53 +236,56 @@ func (x *Index) collect(r *vecstore.Results) {
 // (vecstore.Lists.Save), the last holding the vectors added before the
 // first training.
 func (x *Index) Save(w io.Writer) error {
-	x.base.Mu.RLock()
-	defer x.base.Mu.RUnlock()
-	dim := x.base.S.Dim()
-	e := index.NewEncoder(w, index.Header{Kind: Kind.Name, KindVersion: kindVersion, Metric: x.base.M, Dim: dim})
+	return x.base.Save(w, Kind.Name, kindVersion, x.saveConfig, x.saveLists)
+}
+
+func (x *Index) saveConfig(e *index.Encoder) {
 	e.Uint32(uint32(x.cfg.NList))
 	e.Uint32(uint32(x.cfg.NProbe))
 	e.Uint32(uint32(x.cfg.Iters))
 	e.Uint64(x.cfg.Seed)
 	e.Uint64(uint64(x.trained))
-	x.base.S.Save(e)
+}
+
+func (x *Index) saveLists(e *index.Encoder) {
 	c := 0
-	if dim > 0 {
+	if dim := x.base.S.Dim(); dim > 0 {
 		c = len(x.centres) / dim
 	}
 	e.Uint32(uint32(c))
 	e.Float32s(x.centres)
 	x.lists.Save(e)
-	return e.Close()
 }
 
-func load(h index.Header, d *index.Decoder) (index.Index, error) {
-	if h.KindVersion != kindVersion {
-		return nil, fmt.Errorf("%w: ivf index version %d, this program reads %d", index.ErrFormat, h.KindVersion, kindVersion)
-	}
-	c := Config{NList: int(d.Uint32()), NProbe: int(d.Uint32()), Iters: int(d.Uint32()), Seed: d.Uint64()}
-	x := New(h.Dim, h.Metric, c)
-	x.trained = int(d.Uint64())
-	var err error
-	if x.base.S, err = vecstore.Load(d, h.Dim, h.Metric); err != nil {
-		return nil, err
-	}
+// loadLists reads what saveLists wrote.
+func (x *Index) loadLists(d *index.Decoder) {
+	dim, slots := x.base.S.Dim(), x.base.S.Slots()
 	nc := int(d.Uint32())
-	if nc > x.base.S.Slots() || nc > 0 && h.Dim == 0 {
-		d.Fail("%d centres for %d vectors", nc, x.base.S.Slots())
+	if nc > slots || nc > 0 && dim == 0 {
+		d.Fail("%d centres for %d vectors", nc, slots)
+		return
 	}
-	x.centres = d.Float32s(nc * h.Dim)
+	x.centres = d.Float32s(nc * dim)
 	x.lists = vecstore.LoadLists(d, &x.base.S)
 	if d.Err() == nil && len(x.lists.L) != nc+1 {
 		d.Fail("%d lists for %d centres", len(x.lists.L), nc)
 	}
-	if err := d.Err(); err != nil {
+}
+
+func load(h index.Header, d *index.Decoder) (index.Index, error) {
+	if err := vecstore.CheckVersion(h, "ivf", kindVersion); err != nil {
+		return nil, err
+	}
+	c := Config{NList: int(d.Uint32()), NProbe: int(d.Uint32()), Iters: int(d.Uint32()), Seed: d.Uint64()}
+	x := New(h.Dim, h.Metric, c)
+	x.trained = int(d.Uint64())
+	if err := x.base.Load(d, h, x.loadLists); err != nil {
 		return nil, err
 	}
 	if err := x.lists.Covers(&x.base.S); err != nil {
 		return nil, err
 	}
-	for j := range nc {
+	for j := range len(x.centres) / max(h.Dim, 1) {
 		if err := index.CheckVector("centre "+strconv.Itoa(j), x.centres[j*h.Dim:(j+1)*h.Dim], index.Euclidean); err != nil {
 			return nil, fmt.Errorf("%w: %w", index.ErrFormat, err)
 		}

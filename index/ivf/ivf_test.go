@@ -46,10 +46,7 @@ func TestSaveLoad(t *testing.T) {
 	for _, n := range []int{100, 3000} { // before and after the first training
 		s := indextest.ForMetric(indextest.Clustered(n, 16, 10, 0.2, 3), indextest.Custom)
 		x := ivf.New(0, indextest.Custom, ivf.Config{NProbe: 3})
-		indextest.Fill(t, x, s)
-		for _, k := range s.Keys[:n/10] {
-			x.Delete(k)
-		}
+		indextest.FillThinned(t, x, s)
 		y := indextest.SaveLoad(t, x, s, indextest.Custom)
 		if got := y.(*ivf.Index).Lists(); got != x.Lists() {
 			t.Errorf("%d vectors: loaded %d lists, saved %d", n, got, x.Lists())

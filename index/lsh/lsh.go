@@ -104,7 +104,7 @@ var (
 // Index is an LSH index. It is safe for concurrent use: searches run in
 // parallel with each other and wait for changes.
 type Index struct {
-	vecstore.Basics // Metric, Dim, Len, Get
+	vecstore.Basics // Metric, Dim, Len, Get, Add, Delete, Search, Range
 	base            vecstore.Base
 	cfg             Config
 	width           float64  // the width in use, 0 until measured
@@ -131,7 +131,7 @@ func New(dim int, m index.Metric, c Config) (*Index, error) {
 	c.Hashes = vecstore.OrDefault(c.Hashes, d.Hashes)
 	c.Probes = max(c.Probes, 0)
 	x := &Index{base: vecstore.NewBase(dim, m), cfg: c}
-	x.Basics = x.base.Basics()
+	x.Basics = x.base.Basics(x.insert, x.remove, x.collect)
 	if f == Hyperplane || c.Width > 0 {
 		x.width = c.Width
 	}
@@ -160,15 +160,10 @@ func (x *Index) SetParam(name, value string) error {
 // or a width given or measured.
 func (x *Index) hashing() bool { return x.cfg.Family == Hyperplane || x.width > 0 }
 
-// Add stores a copy of v with meta under key, replacing what the key held
-// (see index.Index).
-func (x *Index) Add(key string, v []float32, meta any) error {
-	return x.base.Put(key, v, meta, x.insert, x.remove)
-}
-
-// Delete removes key and reports whether it was there.
-func (x *Index) Delete(key string) bool { return x.base.Drop(key, x.remove) }
-
+// insert hashes slot i into every table, or keeps it pending until the
+// functions are ready; a measured width is measured anew, and every
+// vector hashed, when the index reaches minTrain vectors and each time it
+// has doubled since.
 func (x *Index) insert(i uint32) {
 	if x.tables == nil {
 		rng := rand.New(rand.NewPCG(x.cfg.Seed, 0x15a))
@@ -219,6 +214,7 @@ func (x *Index) measure() {
 	}
 }
 
+// remove takes slot i out of the pending list or of its buckets.
 func (x *Index) remove(i uint32) {
 	if x.pending.Remove(i) < 0 {
 		x.hash(i, (*table).remove)
@@ -258,19 +254,6 @@ func medianNearest(s *vecstore.Store, m index.Metric, sample, live []uint32) flo
 	}
 	slices.Sort(near)
 	return near[len(near)/2]
-}
-
-// Search returns the k nearest vectors to q that filter accepts among
-// those in the probed buckets, nearest first, equal distances by key (see
-// index.Index).
-func (x *Index) Search(q []float32, k int, filter index.Filter) []index.Hit {
-	return x.base.Search(q, k, filter, x.collect)
-}
-
-// Range returns the vectors within radius of q that filter accepts among
-// those in the probed buckets, nearest first.
-func (x *Index) Range(q []float32, radius float64, filter index.Filter) []index.Hit {
-	return x.base.Range(q, radius, filter, x.collect)
 }
 
 // collect offers r the vectors not yet hashed and those of the probed
@@ -327,9 +310,10 @@ func (x *Index) seen() *[]uint64 {
 // increasing key order the key and size (uint64 each) and slots (uint32);
 // last the vectors not yet hashed (vecstore.Lists.Save).
 func (x *Index) Save(w io.Writer) error {
-	x.base.Mu.RLock()
-	defer x.base.Mu.RUnlock()
-	e := index.NewEncoder(w, index.Header{Kind: Kind.Name, KindVersion: kindVersion, Metric: x.base.M, Dim: x.base.S.Dim()})
+	return x.base.Save(w, Kind.Name, kindVersion, x.saveConfig, x.saveTables)
+}
+
+func (x *Index) saveConfig(e *index.Encoder) {
 	e.String(string(x.cfg.Family))
 	e.Uint32(uint32(x.cfg.Tables))
 	e.Uint32(uint32(x.cfg.Hashes))
@@ -338,7 +322,9 @@ func (x *Index) Save(w io.Writer) error {
 	e.Uint64(math.Float64bits(x.width))
 	e.Uint64(uint64(x.measured))
 	e.Uint64(x.cfg.Seed)
-	x.base.S.Save(e)
+}
+
+func (x *Index) saveTables(e *index.Encoder) {
 	if x.tables == nil {
 		e.Uint8(0)
 	} else {
@@ -358,12 +344,11 @@ func (x *Index) Save(w io.Writer) error {
 		}
 	}
 	x.pending.Save(e)
-	return e.Close()
 }
 
 func load(h index.Header, d *index.Decoder) (index.Index, error) {
-	if h.KindVersion != kindVersion {
-		return nil, fmt.Errorf("%w: lsh index version %d, this program reads %d", index.ErrFormat, h.KindVersion, kindVersion)
+	if err := vecstore.CheckVersion(h, "lsh", kindVersion); err != nil {
+		return nil, err
 	}
 	c := Config{Family: Family(d.String()), Tables: int(d.Uint32()), Hashes: int(d.Uint32()), Probes: int(d.Uint32()),
 		Width: math.Float64frombits(d.Uint64())}
@@ -381,19 +366,20 @@ func load(h index.Header, d *index.Decoder) (index.Index, error) {
 		return nil, fmt.Errorf("%w: %w", index.ErrFormat, err)
 	}
 	x.width, x.measured = width, int(min(measured, math.MaxInt32))
-	if x.base.S, err = vecstore.Load(d, h.Dim, h.Metric); err != nil {
+	if err := x.base.Load(d, h, x.loadTables); err != nil {
 		return nil, err
 	}
+	return x, x.check()
+}
+
+// loadTables reads what saveTables wrote.
+func (x *Index) loadTables(d *index.Decoder) {
 	if d.Uint8() == 1 {
-		for range c.Tables {
+		for range x.cfg.Tables {
 			x.tables = append(x.tables, x.loadTable(d))
 		}
 	}
 	x.pending = vecstore.LoadLists(d, &x.base.S)
-	if err := d.Err(); err != nil {
-		return nil, err
-	}
-	return x, x.check()
 }
 
 // loadTable reads a table Save wrote.

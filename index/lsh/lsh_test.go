@@ -101,10 +101,7 @@ func TestSaveLoad(t *testing.T) {
 		for _, m := range []index.Metric{index.Euclidean, index.Cosine} {
 			s := indextest.Clustered(n, 16, 10, 0.2, 3)
 			x := mustNew(t, m, lsh.Config{})
-			indextest.Fill(t, x, s)
-			for _, k := range s.Keys[:n/10] {
-				x.Delete(k)
-			}
+			indextest.FillThinned(t, x, s)
 			y := indextest.SaveLoad(t, x, s)
 			if a, b := x.Width(), y.(*lsh.Index).Width(); a != b {
 				t.Errorf("%s: loaded width %g, saved %g", m, b, a)

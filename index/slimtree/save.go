@@ -18,27 +18,26 @@ import (
 // each id's vectors (vecstore.Lists.Save, empty but for leaves). The
 // distances to representatives are measured again by Load.
 func (x *Index) Save(w io.Writer) error {
-	x.base.Mu.RLock()
-	defer x.base.Mu.RUnlock()
-	e := index.NewEncoder(w, index.Header{Kind: Kind.Name, KindVersion: kindVersion, Metric: x.base.M, Dim: x.base.S.Dim()})
+	return x.base.Save(w, Kind.Name, kindVersion, x.saveConfig, x.saveNodes)
+}
+
+func (x *Index) saveConfig(e *index.Encoder) {
 	e.Uint32(uint32(x.cfg.Capacity))
 	e.Uint32(uint32(x.cfg.MinOcc))
-	x.base.S.Save(e)
+}
+
+func (x *Index) saveNodes(e *index.Encoder) {
 	e.Uint32(uint32(len(x.nodes)))
 	for n, nd := range x.nodes {
 		e.Uint8(flag(nd.used))
 		e.Uint8(flag(nd.leaf))
-		e.Uint32(uint32(len(nd.children)))
-		for _, c := range nd.children {
-			e.Uint32(uint32(c))
-		}
+		vecstore.SaveChildren(e, nd.children)
 		if nd.used && n > 0 {
 			e.Float32s(nd.rep)
 			e.Uint64(math.Float64bits(nd.radius))
 		}
 	}
 	x.leaves.Save(e)
-	return e.Close()
 }
 
 func flag(b bool) uint8 {
@@ -49,54 +48,33 @@ func flag(b bool) uint8 {
 }
 
 func load(h index.Header, d *index.Decoder) (index.Index, error) {
-	if h.KindVersion != kindVersion {
-		return nil, fmt.Errorf("%w: slim index version %d, this program reads %d", index.ErrFormat, h.KindVersion, kindVersion)
+	if err := vecstore.CheckVersion(h, "slim", kindVersion); err != nil {
+		return nil, err
 	}
 	c := Config{Capacity: int(d.Uint32()), MinOcc: int(d.Uint32())}
 	if c.Capacity < 3 || c.MinOcc < 1 || c.MinOcc > c.Capacity/2 {
 		d.Fail("capacity %d, minocc %d", c.Capacity, c.MinOcc)
 	}
 	x := New(h.Dim, h.Metric, c)
-	var err error
-	if x.base.S, err = vecstore.Load(d, h.Dim, h.Metric); err != nil {
-		return nil, err
-	}
-	x.nodes = loadNodes(d, h.Dim, x.base.S.Slots())
-	x.leaves = vecstore.LoadLists(d, &x.base.S)
-	if err := d.Err(); err != nil {
+	if err := x.base.Load(d, h, x.loadNodes); err != nil {
 		return nil, err
 	}
 	return x, x.check()
 }
 
-// loadNodes reads the nodes Save wrote.
-func loadNodes(d *index.Decoder, dim, slots int) []node {
-	n := int(d.Uint32())
-	if n < 1 || n > 2*slots+2 {
-		d.Fail("%d nodes for %d slots", n, slots)
-		return nil
-	}
-	nodes := make([]node, n)
-	for j := range nodes {
-		nd := &nodes[j]
+// loadNodes reads what saveNodes wrote: at most two nodes per slot and
+// two more.
+func (x *Index) loadNodes(d *index.Decoder) {
+	dim, slots := x.base.S.Dim(), x.base.S.Slots()
+	x.nodes = vecstore.LoadNodes(d, 2*slots+2, slots, func(nd *node, j, n int) {
 		nd.used, nd.leaf = d.Uint8() == 1, d.Uint8() == 1
-		nc := int(d.Uint32())
-		if nc > n {
-			d.Fail("node %d has %d children of %d nodes", j, nc, n)
-			return nil
-		}
-		for range nc {
-			nd.children = append(nd.children, int32(d.Uint32()))
-		}
+		nd.children = vecstore.LoadChildren(d, j, n)
 		if nd.used && j > 0 {
 			nd.rep = d.Float32s(dim)
 			nd.radius = math.Float64frombits(d.Uint64())
 		}
-		if d.Err() != nil {
-			return nil
-		}
-	}
-	return nodes
+	})
+	x.leaves = vecstore.LoadLists(d, &x.base.S)
 }
 
 // check walks a loaded tree from the root: every node in use reached once,

@@ -13,8 +13,9 @@ type visit struct {
 	dq float64
 }
 
-// collect offers r the vectors of every node a search cannot rule out,
-// nodes nearest first (by the least distance their ball allows), until the
+// collect offers r the vectors of every node a search cannot rule out, so
+// that Search and Range give exactly index.Exact's answer: nodes nearest
+// first (by the least distance their ball allows), until the
 // nearest left is beyond r.Worst. An entry is ruled out without measuring
 // it when the triangle inequality over its distance to its parent's
 // representative puts it beyond r.Worst: |d(q, p) − d(e, p)| − radius(e)

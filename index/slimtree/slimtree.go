@@ -86,7 +86,7 @@ var _ index.Index = (*Index)(nil)
 // Index is a Slim-tree. It is safe for concurrent use: searches run in
 // parallel with each other and wait for changes.
 type Index struct {
-	vecstore.Basics // Metric, Dim, Len, Get
+	vecstore.Basics // Metric, Dim, Len, Get, Add, Delete, Search, Range
 	base            vecstore.Base
 	cfg             Config
 	route           func(a, b []float32) float64 // the distance the tree is built on
@@ -119,7 +119,7 @@ func New(dim int, m index.Metric, c Config) *Index {
 	c.Capacity = max(vecstore.OrDefault(c.Capacity, DefaultConfig().Capacity), 3)
 	c.MinOcc = min(vecstore.OrDefault(c.MinOcc, max(c.Capacity/4, 1)), c.Capacity/2)
 	x := &Index{base: vecstore.NewBase(dim, m), cfg: c, route: routeOf(m)}
-	x.Basics = x.base.Basics()
+	x.Basics = x.base.Basics(x.insert, x.remove, x.collect)
 	x.newNode(true, -1)
 	return x
 }
@@ -149,28 +149,6 @@ func (x *Index) Kind() string { return Kind.Name }
 // distances to representatives and distances to vectors, since the index
 // was made or loaded.
 func (x *Index) Distances() int64 { return x.distances.Load() }
-
-// Add stores a copy of v with meta under key, replacing what the key held
-// (see index.Index).
-func (x *Index) Add(key string, v []float32, meta any) error {
-	return x.base.Put(key, v, meta, x.insert, x.remove)
-}
-
-// Delete removes key and reports whether it was there. A leaf left empty
-// is removed; radii are not shrunk (SlimDown shrinks them).
-func (x *Index) Delete(key string) bool { return x.base.Drop(key, x.remove) }
-
-// Search returns the k nearest vectors to q that filter accepts, nearest
-// first, equal distances by key: exactly index.Exact's answer.
-func (x *Index) Search(q []float32, k int, filter index.Filter) []index.Hit {
-	return x.base.Search(q, k, filter, x.collect)
-}
-
-// Range returns the vectors within radius of q that filter accepts,
-// nearest first: exactly index.Exact's answer.
-func (x *Index) Range(q []float32, radius float64, filter index.Filter) []index.Hit {
-	return x.base.Range(q, radius, filter, x.collect)
-}
 
 // newNode returns the id of a new empty node under parent.
 func (x *Index) newNode(leaf bool, parent int32) int32 {
@@ -241,7 +219,8 @@ func (x *Index) chooseSubtree(n int32, v []float32) int32 {
 	return best
 }
 
-// remove takes slot i out of its leaf, removing the leaf when it empties.
+// remove takes slot i out of its leaf, removing the leaf when it empties;
+// radii are not shrunk (SlimDown shrinks them).
 func (x *Index) remove(i uint32) {
 	if n := int32(x.leaves.Remove(i)); n > 0 && len(x.leaves.L[n]) == 0 {
 		x.removeNode(n)

@@ -83,7 +83,7 @@ var (
 // Index is a hierarchical k-means tree. It is safe for concurrent use:
 // searches run in parallel with each other and wait for changes.
 type Index struct {
-	vecstore.Basics // Metric, Dim, Len, Get
+	vecstore.Basics // Metric, Dim, Len, Get, Add, Delete, Search, Range
 	base            vecstore.Base
 	cfg             Config
 	nodes           []node
@@ -113,7 +113,7 @@ func New(dim int, m index.Metric, c Config) *Index {
 	c.Iters = vecstore.OrDefault(c.Iters, d.Iters)
 	c.Checks = max(c.Checks, 0)
 	x := &Index{base: vecstore.NewBase(dim, m), cfg: c, rng: rand.New(rand.NewPCG(c.Seed, 0x7ee))}
-	x.Basics = x.base.Basics()
+	x.Basics = x.base.Basics(x.insert, x.remove, x.collect)
 	x.nodes = []node{{list: int32(x.lists.New()), splitAt: int32(c.Leaf) + 1}}
 	return x
 }
@@ -142,18 +142,11 @@ func (x *Index) SetParam(name, value string) error {
 	return x.base.SetSearchParam(Kind, name, value, "checks", 0, &x.cfg.Checks)
 }
 
-// Add stores a copy of v with meta under key, replacing what the key held
-// (see index.Index); a leaf it overfills is split.
-func (x *Index) Add(key string, v []float32, meta any) error {
-	return x.base.Put(key, v, meta, x.insert, x.remove)
-}
-
-// Delete removes key and reports whether it was there. Its leaf stays,
-// even when empty.
-func (x *Index) Delete(key string) bool { return x.base.Drop(key, x.remove) }
-
+// remove takes slot i out of its leaf; the leaf stays, even when empty.
 func (x *Index) remove(i uint32) { x.lists.Remove(i) }
 
+// insert puts slot i into the leaf it descends to; a leaf it overfills is
+// split.
 func (x *Index) insert(i uint32) {
 	v := x.base.S.Vec(i)
 	rank := x.base.M.RankFunc()
@@ -220,19 +213,6 @@ func (x *Index) split(n int32) {
 	}
 }
 
-// Search returns the k nearest vectors to q that filter accepts among
-// those the best-first descent measures, nearest first, equal distances by
-// key (see index.Index).
-func (x *Index) Search(q []float32, k int, filter index.Filter) []index.Hit {
-	return x.base.Search(q, k, filter, x.collect)
-}
-
-// Range returns the vectors within radius of q that filter accepts among
-// those the best-first descent measures, nearest first.
-func (x *Index) Range(q []float32, radius float64, filter index.Filter) []index.Hit {
-	return x.base.Range(q, radius, filter, x.collect)
-}
-
 // collect descends best-first from the root, offering r every vector of
 // each leaf it reaches, until checks vectors are measured.
 func (x *Index) collect(r *vecstore.Results) {
@@ -272,73 +252,51 @@ func (x *Index) collect(r *vecstore.Results) {
 // (uint32 each), and its centre (dim float32, none for the root); then the
 // leaves' lists (vecstore.Lists.Save).
 func (x *Index) Save(w io.Writer) error {
-	x.base.Mu.RLock()
-	defer x.base.Mu.RUnlock()
-	e := index.NewEncoder(w, index.Header{Kind: Kind.Name, KindVersion: kindVersion, Metric: x.base.M, Dim: x.base.S.Dim()})
+	return x.base.Save(w, Kind.Name, kindVersion, x.saveConfig, x.saveNodes)
+}
+
+func (x *Index) saveConfig(e *index.Encoder) {
 	for _, v := range []int{x.cfg.Branching, x.cfg.Leaf, x.cfg.Iters, x.cfg.Checks} {
 		e.Uint32(uint32(v))
 	}
 	e.Uint64(x.cfg.Seed)
-	x.base.S.Save(e)
+}
+
+func (x *Index) saveNodes(e *index.Encoder) {
 	e.Uint32(uint32(len(x.nodes)))
 	for _, n := range x.nodes {
 		e.Uint32(uint32(n.list))
 		e.Uint32(uint32(n.splitAt))
-		e.Uint32(uint32(len(n.children)))
-		for _, c := range n.children {
-			e.Uint32(uint32(c))
-		}
+		vecstore.SaveChildren(e, n.children)
 		e.Float32s(n.centre)
 	}
 	x.lists.Save(e)
-	return e.Close()
 }
 
 func load(h index.Header, d *index.Decoder) (index.Index, error) {
-	if h.KindVersion != kindVersion {
-		return nil, fmt.Errorf("%w: tree index version %d, this program reads %d", index.ErrFormat, h.KindVersion, kindVersion)
+	if err := vecstore.CheckVersion(h, "tree", kindVersion); err != nil {
+		return nil, err
 	}
 	c := Config{Branching: int(d.Uint32()), Leaf: int(d.Uint32()), Iters: int(d.Uint32()), Checks: int(d.Uint32()), Seed: d.Uint64()}
 	x := New(h.Dim, h.Metric, c)
-	var err error
-	if x.base.S, err = vecstore.Load(d, h.Dim, h.Metric); err != nil {
-		return nil, err
-	}
-	x.nodes = loadNodes(d, h.Dim, x.base.S.Slots())
-	x.lists = vecstore.LoadLists(d, &x.base.S)
-	if err := d.Err(); err != nil {
+	if err := x.base.Load(d, h, x.loadNodes); err != nil {
 		return nil, err
 	}
 	return x, x.check()
 }
 
-// loadNodes reads the nodes Save wrote, at most one per slot and the root.
-func loadNodes(d *index.Decoder, dim, slots int) []node {
-	n := int(d.Uint32())
-	if n < 1 || n > slots+1 {
-		d.Fail("%d nodes for %d slots", n, slots)
-		return nil
-	}
-	nodes := make([]node, n)
-	for j := range nodes {
-		nd := &nodes[j]
+// loadNodes reads what saveNodes wrote: at most one node per slot and
+// the root.
+func (x *Index) loadNodes(d *index.Decoder) {
+	dim, slots := x.base.S.Dim(), x.base.S.Slots()
+	x.nodes = vecstore.LoadNodes(d, slots+1, slots, func(nd *node, j, n int) {
 		nd.list, nd.splitAt = int32(d.Uint32()), int32(d.Uint32())
-		nc := int(d.Uint32())
-		if nc > n {
-			d.Fail("node %d has %d children of %d nodes", j, nc, n)
-			return nil
-		}
-		for range nc {
-			nd.children = append(nd.children, int32(d.Uint32()))
-		}
+		nd.children = vecstore.LoadChildren(d, j, n)
 		if j > 0 {
 			nd.centre = d.Float32s(dim)
 		}
-		if d.Err() != nil {
-			return nil
-		}
-	}
-	return nodes
+	})
+	x.lists = vecstore.LoadLists(d, &x.base.S)
 }
 
 // check returns an error wrapping index.ErrFormat unless the loaded nodes

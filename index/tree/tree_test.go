@@ -60,10 +60,7 @@ func TestSaveLoad(t *testing.T) {
 	for _, n := range []int{50, 3000} {
 		s := indextest.ForMetric(indextest.Clustered(n, 16, 10, 0.2, 3), indextest.Custom)
 		x := tree.New(0, indextest.Custom, tree.Config{Checks: 100})
-		indextest.Fill(t, x, s)
-		for _, k := range s.Keys[:n/10] {
-			x.Delete(k)
-		}
+		indextest.FillThinned(t, x, s)
 		y := indextest.SaveLoad(t, x, s, indextest.Custom)
 		a, _ := x.Nodes()
 		if b, _ := y.(*tree.Index).Nodes(); a != b {

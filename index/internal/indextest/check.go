@@ -30,6 +30,19 @@ func Fill(t testing.TB, ix index.Index, s *Set) *index.Exact {
 	return ref
 }
 
+// FillThinned fills ix and its reference as Fill does, then deletes the
+// first tenth of s's keys from both: an index with freed slots, what a
+// save and load test starts from.
+func FillThinned(t testing.TB, ix index.Index, s *Set) *index.Exact {
+	t.Helper()
+	ref := Fill(t, ix, s)
+	for _, k := range s.Keys[:len(s.Keys)/10] {
+		ix.Delete(k)
+		ref.Delete(k)
+	}
+	return ref
+}
+
 // Recall returns ix's recall@k against ref over the queries: the share of
 // the true k nearest that ix finds, a hit counting when its distance is
 // within the true k-th nearest's (so that a tie broken another way is not

@@ -137,9 +137,9 @@ func (s *Store) LoadSlots(d *index.Decoder, n int) []uint32 {
 }
 
 // Base is the part of an index the Index interface's bookkeeping needs:
-// its lock, metric and Store. An index holds one, embeds its Basics for
-// Metric, Dim, Len and Get, and its Add and Delete call Put and Drop with
-// its structure's insert and remove.
+// its lock, metric and Store. An index holds one and embeds its Basics,
+// which answer index.Index but for Kind and Save through the structure's
+// insert, remove and collect.
 type Base struct {
 	Mu sync.RWMutex
 	M  index.Metric
@@ -152,11 +152,22 @@ func NewBase(dim int, m index.Metric) Base {
 	return Base{M: m, S: Store{dim: max(dim, 0)}}
 }
 
-// Basics are the methods of index.Index that only read a Base.
-type Basics struct{ b *Base }
+// Basics are the methods of index.Index that every structure answers
+// alike: Metric, Dim, Len and Get read the Base; Add and Delete call Put
+// and Drop with the structure's insert and remove; Search and Range call
+// the Base's with its collect.
+type Basics struct {
+	b              *Base
+	insert, remove func(slot uint32)
+	collect        func(*Results)
+}
 
-// Basics returns b's Basics, for an index to embed.
-func (b *Base) Basics() Basics { return Basics{b} }
+// Basics returns b's Basics for an index to embed: insert takes a new
+// slot into the structure, remove takes one out before it is freed, and
+// collect offers a search the slots the structure finds for its query.
+func (b *Base) Basics(insert, remove func(slot uint32), collect func(*Results)) Basics {
+	return Basics{b: b, insert: insert, remove: remove, collect: collect}
+}
 
 // Metric returns the index's metric.
 func (x Basics) Metric() index.Metric { return x.b.M }
@@ -185,6 +196,28 @@ func (x Basics) Get(key string) ([]float32, any, bool) {
 		return nil, nil, false
 	}
 	return slices.Clone(x.b.S.Vec(i)), x.b.S.metas[i], true
+}
+
+// Add stores a copy of v with meta under key, replacing what the key held
+// (see index.Index).
+func (x Basics) Add(key string, v []float32, meta any) error {
+	return x.b.Put(key, v, meta, x.insert, x.remove)
+}
+
+// Delete removes key and reports whether it was there.
+func (x Basics) Delete(key string) bool { return x.b.Drop(key, x.remove) }
+
+// Search returns the k nearest vectors to q that filter accepts among
+// those the structure offers, nearest first, equal distances by key (see
+// index.Index).
+func (x Basics) Search(q []float32, k int, filter index.Filter) []index.Hit {
+	return x.b.Search(q, k, filter, x.collect)
+}
+
+// Range returns the vectors within radius of q that filter accepts among
+// those the structure offers, nearest first.
+func (x Basics) Range(q []float32, radius float64, filter index.Filter) []index.Hit {
+	return x.b.Range(q, radius, filter, x.collect)
 }
 
 // Put stores a copy of v with meta under key as index.Index's Add does,
