@@ -143,9 +143,10 @@ const border = 1
 
 // paddedView is one view ready for the inner loop.
 type paddedView struct {
-	m    [3][4]float32 // voxel index -> padded pixel, depth-normalised
-	m64  Matrix        // m in float64, for clipping rows
-	bins [][]float32
+	m     [3][4]float32 // voxel index -> padded pixel, depth-normalised
+	m64   Matrix        // m in float64, for clipping rows
+	first int           // m's z index of the grid's first slice (Grid.Slab)
+	bins  [][]float32
 }
 
 // Add implements Accumulator.
@@ -220,7 +221,7 @@ func (a *cpuAccumulator) prepare(batch []Filtered) ([]paddedView, error) {
 	out := make([]paddedView, len(batch))
 	k := 0
 	for i, f := range batch {
-		out[i].m = a.voxelMatrix(f.View)
+		out[i].m, out[i].first = a.voxelMatrix(f.View)
 		for r := range 3 {
 			for k := range 4 {
 				out[i].m64[r][k] = float64(out[i].m[r][k])
@@ -241,16 +242,17 @@ func (a *cpuAccumulator) prepare(batch []Filtered) ([]paddedView, error) {
 	return out, nil
 }
 
-// voxelMatrix maps voxel indices to padded pixel coordinates of view v.
-func (a *cpuAccumulator) voxelMatrix(v int) [3][4]float32 {
-	m := a.grid.IndexMatrix(a.views[v].P)
-	var out [3][4]float32
+// voxelMatrix maps voxel indices to padded pixel coordinates of view v,
+// indices of the whole grid a slab was cut from, whose first slice is
+// slice first there.
+func (a *cpuAccumulator) voxelMatrix(v int) (out [3][4]float32, first int) {
+	m, first := a.grid.wholeIndexMatrix(a.views[v].P)
 	for k := range 4 {
 		out[0][k] = float32(m[0][k] + border*m[2][k])
 		out[1][k] = float32(m[1][k] + border*m[2][k])
 		out[2][k] = float32(m[2][k])
 	}
-	return out
+	return out, first
 }
 
 // xRange returns the voxels x0..x1 of row (y, z) whose projections land in
@@ -258,7 +260,7 @@ func (a *cpuAccumulator) voxelMatrix(v int) [3][4]float32 {
 // float32 matrix the inner loop uses, widened to float64.
 func (a *cpuAccumulator) xRange(p *paddedView, y, z int) (x0, x1 int) {
 	const margin = 1e-3 // keeps float32 rounding inside the padded image
-	return rowSpan(&p.m64, y, z, a.grid.Dim[0], rect{0, float64(a.det.Cols+2*border-1) - margin, 0, float64(a.det.Rows+2*border-1) - margin})
+	return rowSpan(&p.m64, y, z+p.first, a.grid.Dim[0], rect{0, float64(a.det.Cols+2*border-1) - margin, 0, float64(a.det.Rows+2*border-1) - margin})
 }
 
 // LimitFOV implements FOVLimiter.
@@ -275,7 +277,7 @@ func (a *cpuAccumulator) row(p *paddedView, acc [][]float32, r, y, z int) {
 		return
 	}
 	m := &p.m
-	fy, fz := float32(y), float32(z)
+	fy, fz := float32(y), float32(z+p.first)
 	bu := m[0][1]*fy + m[0][2]*fz + m[0][3]
 	bv := m[1][1]*fy + m[1][2]*fz + m[1][3]
 	bw := m[2][1]*fy + m[2][2]*fz + m[2][3]

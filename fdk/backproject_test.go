@@ -49,7 +49,8 @@ func TestRowSpanStaysInside(t *testing.T) {
 		acc := &cpuAccumulator{views: views, det: g.Detector, grid: grid}
 		stride, rows := g.Cols+2*border, g.Rows+2*border
 		for v := range views {
-			p := paddedView{m: acc.voxelMatrix(v)}
+			m, _ := acc.voxelMatrix(v)
+			p := paddedView{m: m}
 			for r := range 3 {
 				for k := range 4 {
 					p.m64[r][k] = float64(p.m[r][k])
@@ -195,7 +196,8 @@ func TestRowSpanAxisAlignedViews(t *testing.T) {
 	grid := CenteredGrid([3]int{256, 256, 256}, [3]float64{0.15, 0.15, 0.15}, Vec3{})
 	a := &cpuAccumulator{views: views, det: g.Detector, grid: grid}
 	for v := range views {
-		p := paddedView{m: a.voxelMatrix(v)}
+		m, _ := a.voxelMatrix(v)
+		p := paddedView{m: m}
 		for r := range 3 {
 			for k := range 4 {
 				p.m64[r][k] = float64(p.m[r][k])

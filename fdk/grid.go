@@ -16,6 +16,56 @@ type Grid struct {
 	Spacing [3]float64 `json:"spacing_mm"`
 	// Origin is the world position of the centre of voxel (0, 0, 0).
 	Origin Vec3 `json:"origin_mm"`
+	// slab is set on a grid cut from a larger one by Slab.
+	slab slabOf
+}
+
+// slabOf places a slab in the grid it was cut from: the index of its first
+// slice there and that grid's z origin. The CPU back-projector and the field
+// of view compute voxel positions from them, in the whole grid's float32
+// arithmetic, so that a slab's voxels equal the whole grid's bit for bit.
+type slabOf struct {
+	cut     bool
+	first   int
+	originZ float64
+}
+
+// Slab returns slices z0 ≤ k < z1 of g as a grid of its own, for one task of
+// a reconstruction split along z: its Origin is that of slice z0, and on
+// the CPU back-projector its voxels are bit for bit the same as those
+// slices of g's reconstruction (not merely equal to rounding). Marshalled to
+// JSON a slab loses that link and becomes an ordinary grid; send the whole
+// grid and the range instead. It fails for a range outside g or empty.
+func (g Grid) Slab(z0, z1 int) (Grid, error) {
+	if z0 < 0 || z1 > g.Dim[2] || z0 >= z1 {
+		return Grid{}, fmt.Errorf("%w: slab of slices [%d, %d) of a grid of %d slices", ErrGeometry, z0, z1, g.Dim[2])
+	}
+	first, originZ := g.inWhole()
+	s := g
+	s.Dim[2] = z1 - z0
+	s.Origin[2] = g.Origin[2] + float64(z0)*g.Spacing[2]
+	s.slab = slabOf{cut: true, first: first + z0, originZ: originZ}
+	return s, nil
+}
+
+// inWhole returns the index of g's first slice in the whole grid it was cut
+// from and that grid's z origin: 0 and g's own for a whole grid.
+func (g Grid) inWhole() (first int, originZ float64) {
+	if !g.slab.cut {
+		return 0, g.Origin[2]
+	}
+	return g.slab.first, g.slab.originZ
+}
+
+// wholeIndexMatrix returns m composed with the index-to-world map of the
+// whole grid g was cut from, and the index there of g's first slice: row
+// (y, z) of g is row (y, z + first) of the whole grid.
+func (g Grid) wholeIndexMatrix(m Matrix) (Matrix, int) {
+	first, originZ := g.inWhole()
+	w := g
+	w.Origin[2] = originZ
+	w.slab = slabOf{}
+	return w.IndexMatrix(m), first
 }
 
 // CenteredGrid returns a grid of dim voxels of the given spacing whose centre
@@ -383,15 +433,16 @@ func NewFOV(views []View, det Detector, g Grid) *FOV {
 	nx, ny := g.Dim[0], g.Dim[1]
 	f := &FOV{grid: g, spans: make([][2]int32, ny*g.Dim[2])}
 	ms := make([]Matrix, len(views))
+	var first int
 	for i := range views {
-		ms[i] = g.IndexMatrix(views[i].P)
+		ms[i], first = g.wholeIndexMatrix(views[i].P)
 	}
 	px := det.pixels()
 	parallel(g.Dim[2], func(z int) {
 		for y := range ny {
 			x0, x1 := 0, nx-1
 			for i := range ms {
-				a, b := rowSpan(&ms[i], y, z, nx, px)
+				a, b := rowSpan(&ms[i], y, z+first, nx, px)
 				x0, x1 = max(x0, a), min(x1, b)
 			}
 			f.spans[z*ny+y] = [2]int32{int32(x0), int32(x1)}
