@@ -63,8 +63,14 @@ type Status struct {
 	// TotalSeconds adds the others. Statuses written before this field
 	// held nanoseconds under "timings"; they are read into it (see
 	// UnmarshalJSON).
-	Timings   map[string]float64 `json:"timings_s,omitempty"`
-	UpdatedAt time.Time          `json:"updated_at"`
+	Timings map[string]float64 `json:"timings_s,omitempty"`
+	// Slabs is how many slabs a job split across workers has, and
+	// SlabsDone how many of them are reconstructed (0: not split).
+	Slabs     int `json:"slabs,omitempty"`
+	SlabsDone int `json:"slabs_done,omitempty"`
+	// Worker names the worker that did a slab (a slab's status, done).
+	Worker    string    `json:"worker,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 
 	// Revision is the bucket's revision of this value, set by GetStatus,
 	// ListStatus and WatchStatus; PutStatus ignores it.
@@ -127,7 +133,7 @@ func (s *Status) UnmarshalJSON(data []byte) error {
 // Validate checks s and returns an error wrapping ErrInvalidStatus or
 // ErrInvalidID.
 func (s *Status) Validate() error {
-	if err := ValidID("job", s.ID); err != nil {
+	if err := validKey(s.ID); err != nil {
 		return err
 	}
 	switch s.State {
@@ -201,11 +207,11 @@ func (b *Bus) UpdateStatus(ctx context.Context, s Status, last uint64) (revision
 	return revision, nil
 }
 
-// GetStatus returns the latest status of job id. Errors wrap ErrNotFound
-// when there is none (or it was deleted), ErrInvalidID, or the jetstream
-// error.
+// GetStatus returns the latest status of job id (or of a slab: SlabKey).
+// Errors wrap ErrNotFound when there is none (or it was deleted),
+// ErrInvalidID, or the jetstream error.
 func (b *Bus) GetStatus(ctx context.Context, id string) (Status, error) {
-	if err := ValidID("job", id); err != nil {
+	if err := validKey(id); err != nil {
 		return Status{}, err
 	}
 	kv, err := b.statusBucket(ctx)
@@ -231,7 +237,8 @@ func decodeStatus(e jetstream.KeyValueEntry) (Status, error) {
 	return s, nil
 }
 
-// ListStatus returns the latest status of every job, sorted by ID.
+// ListStatus returns the latest status of every job, sorted by ID; the
+// statuses of slabs (SlabKey) are left out.
 func (b *Bus) ListStatus(ctx context.Context) ([]Status, error) {
 	kv, err := b.statusBucket(ctx)
 	if err != nil {
@@ -255,6 +262,9 @@ func (b *Bus) ListStatus(ctx context.Context) ([]Status, error) {
 				slices.SortFunc(all, func(a, b Status) int { return strings.Compare(a.ID, b.ID) })
 				return all, nil
 			}
+			if isSlab(e.Key()) {
+				continue
+			}
 			s, err := decodeStatus(e)
 			if err != nil {
 				return nil, err
@@ -264,14 +274,15 @@ func (b *Bus) ListStatus(ctx context.Context) ([]Status, error) {
 	}
 }
 
-// WatchStatus sends the current status of job id (of every job if id is
-// empty) and then every update, until ctx ends; then it closes the channel.
+// WatchStatus sends the current status of job id (or slab: SlabKey; of
+// every job, without slabs, if id is empty) and then every update, until
+// ctx ends; then it closes the channel.
 // Deleted entries are skipped. A receiver that falls behind holds up the
 // watch, not the server.
 func (b *Bus) WatchStatus(ctx context.Context, id string) (<-chan Status, error) {
 	key := jetstream.AllKeys
 	if id != "" {
-		if err := ValidID("job", id); err != nil {
+		if err := validKey(id); err != nil {
 			return nil, err
 		}
 		key = id
@@ -296,7 +307,7 @@ func (b *Bus) WatchStatus(ctx context.Context, id string) (<-chan Status, error)
 				if !ok {
 					return
 				}
-				if e == nil {
+				if e == nil || id == "" && isSlab(e.Key()) {
 					continue
 				}
 				s, err := decodeStatus(e)

@@ -47,6 +47,11 @@ type Job struct {
 	// Batch is how many views are filtered and back-projected together
 	// (0: 16); larger batches pass over the volume less often.
 	Batch int `json:"batch,omitempty"`
+	// Slabs splits the volume along z into this many slabs of whole
+	// slices, each a task on the work queue that any worker takes, and a
+	// finishing step assembles them into the series one worker would have
+	// written (0 or 1: one piece). At most one slab per slice.
+	Slabs int `json:"slabs,omitempty"`
 	// KeepOutsideFOV keeps the voxels some view does not see, which are
 	// otherwise zero (and DICOM padding).
 	KeepOutsideFOV bool `json:"keep_outside_fov,omitempty"`
@@ -308,6 +313,9 @@ func (j *Job) Validate() error {
 	if j.Batch < 0 {
 		return jobErr("batch", "must be positive (0: 16), got %d", j.Batch)
 	}
+	if err := j.checkSlabs(j.Volume.Dim[2]); err != nil {
+		return err
+	}
 	if j.PNG != "" && j.Input == "" {
 		return errSpectralPNG
 	}
@@ -456,5 +464,17 @@ func (j *Job) Grid(g *fdk.Geometry) (fdk.Grid, error) {
 	if err != nil {
 		return fdk.Grid{}, jobErr("volume", "%v", err)
 	}
-	return grid, nil
+	return grid, j.checkSlabs(grid.Dim[2])
+}
+
+// checkSlabs refuses a negative number of slabs, and more slabs than the
+// volume's slices (0: not known yet, chosen from the field of view).
+func (j *Job) checkSlabs(slices int) error {
+	switch {
+	case j.Slabs < 0:
+		return jobErr("slabs", "must be at least 1 (0: one piece), got %d", j.Slabs)
+	case slices > 0 && j.Slabs > slices:
+		return jobErr("slabs", "%d slabs of a volume of %d slices: at most one slab per slice", j.Slabs, slices)
+	}
+	return nil
 }

@@ -55,6 +55,9 @@ type Report struct {
 	PACS     *UploadReport `json:"pacs,omitempty"`
 	// Materials is the material decomposition, when the job asks for one.
 	Materials *MaterialsReport `json:"materials,omitempty"`
+	// Slabs are the slabs of a job split across workers (Job.Slabs), in
+	// order: which worker reconstructed each and how long it took.
+	Slabs []SlabReport `json:"slabs,omitempty"`
 }
 
 // BinReport is what happened to one energy bin.
@@ -104,6 +107,10 @@ type Options struct {
 	// which the records name the patient (records.Pseudonymise); without
 	// one they name no patient.
 	PseudonymKey []byte
+
+	// split, if set, makes the volumes instead of the reconstruction
+	// (Worker.splitStep: a job split into slabs).
+	split func(context.Context, *runner) error
 }
 
 // FeaturesName is the file of an output folder that holds the feature
@@ -142,6 +149,9 @@ func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 	}
 	if job.Output == "" {
 		return nil, jobErr("output", "required")
+	}
+	if job.Slabs > 1 {
+		return nil, jobErr("slabs", "a job split into slabs runs on workers (ctrecon submit); Run reconstructs in one piece")
 	}
 	bp, err := job.backprojector(opts.Backprojector)
 	if err != nil {
@@ -191,14 +201,7 @@ func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 // files where they will be once dir is renamed to job.Output.
 func run(ctx context.Context, job Job, opts Options, src source, dir string) (*Report, error) {
 	defer src.close()
-	if opts.Log == nil {
-		opts.Log = slog.Default()
-	}
-	if opts.Backprojector == nil {
-		opts.Backprojector = fdk.CPU{}
-	}
-	r := &runner{job: job, opts: opts, src: src, dir: dir,
-		rep: &Report{JobID: job.ID, Job: job, Device: opts.Backprojector.Name(), Seconds: map[string]float64{}}}
+	r := newRunner(job, opts, src, dir)
 	steps := []struct {
 		stage string
 		fn    func(context.Context) error
@@ -235,6 +238,18 @@ type runner struct {
 	series []dicomio.Series
 	decomp *material.Decomposer // the job's decomposition, nil without materials
 	cal    *material.Calibration
+}
+
+// newRunner starts a job's runner, with opts' defaults filled in.
+func newRunner(job Job, opts Options, src source, dir string) *runner {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.Backprojector == nil {
+		opts.Backprojector = fdk.CPU{}
+	}
+	return &runner{job: job, opts: opts, src: src, dir: dir,
+		rep: &Report{JobID: job.ID, Job: job, Device: opts.Backprojector.Name(), Seconds: map[string]float64{}}}
 }
 
 func (r *runner) warn(msg string, args ...any) {
@@ -287,8 +302,12 @@ func (r *runner) final(path string) string {
 
 // reconstruct calibrates the detector from the flats and darks, then
 // streams every view's line integrals of the selected bins into one
-// reconstructor.
+// reconstructor; or, for a job split into slabs, has them made
+// (Options.split).
 func (r *runner) reconstruct(ctx context.Context) error {
+	if r.opts.split != nil {
+		return r.opts.split(ctx, r)
+	}
 	start := time.Now()
 	var err error
 	if r.pre, err = sinogram.NewPreprocessor(r.scan, preprocessing); err != nil {

@@ -23,7 +23,8 @@ var stageOrder = []string{"read", "check", "reconstruct", "calibrate", "dicom", 
 // output, its study and each bin's series are, and each stage's seconds.
 func doneStatus(rep *Report) bus.Status {
 	st := bus.Status{State: bus.StateDone, Progress: 1, Device: rep.Device, Output: rep.Job.Output,
-		StudyInstanceUID: rep.StudyInstanceUID, Timings: make(map[string]float64, len(rep.Seconds))}
+		StudyInstanceUID: rep.StudyInstanceUID, Timings: make(map[string]float64, len(rep.Seconds)),
+		Slabs: len(rep.Slabs), SlabsDone: len(rep.Slabs)}
 	for _, b := range rep.Bins {
 		st.Series = append(st.Series, bus.Series{Bin: b.Index, LowKeV: b.LowKeV, HighKeV: b.HighKeV,
 			SeriesInstanceUID: b.SeriesInstanceUID, Dir: b.Dir, Files: b.Files})
@@ -52,6 +53,9 @@ func WriteStatus(w io.Writer, st bus.Status) error {
 	}
 	for _, s := range st.Series {
 		fmt.Fprintf(&b, "  bin %d (%g-%g keV): series %s, %d slices in %s\n", s.Bin, s.LowKeV, s.HighKeV, s.SeriesInstanceUID, s.Files, s.Dir)
+	}
+	if st.Slabs > 0 {
+		fmt.Fprintf(&b, "  slabs %d of %d done (their workers and seconds: report.json)\n", st.SlabsDone, st.Slabs)
 	}
 	if len(st.Timings) > 0 {
 		fmt.Fprintf(&b, "  seconds: total %.2f = %s\n", st.TotalSeconds(), stageTimes(st.Timings))

@@ -54,6 +54,9 @@ type Worker struct {
 	// Metrics counts the worker's jobs, frames and stage times (nil: a
 	// Metrics of its own, which Run makes and no registry collects).
 	Metrics *Metrics
+	// Name names the worker in the reports of jobs split into slabs
+	// (WorkerName; empty: WorkerName(0)).
+	Name string
 
 	load load
 }
@@ -125,8 +128,12 @@ func (w *Worker) handle(ctx context.Context, j *bus.Job, s *slot) {
 	}
 	log = log.With("attempt", c.attempt)
 	defer c.watch(jctx)()
+	attempt := w.attempt
+	if _, _, slab := bus.ParseSlabKey(j.ID); slab {
+		attempt = w.slabAttempt
+	}
 	stop := j.KeepAlive(jctx, 0)
-	rep, err := w.attempt(jctx, j, c, s, log)
+	done, err := attempt(jctx, j, c, s, log)
 	stop()
 	var lost *lostError
 	switch {
@@ -136,7 +143,7 @@ func (w *Worker) handle(ctx context.Context, j *bus.Job, s *slot) {
 		w.abandon(j, lost, log)
 		return
 	}
-	w.settle(ctx, j, c, rep, err, log)
+	w.settle(ctx, j, c, done, err, log)
 }
 
 // over settles the delivery of a job that is over already.
@@ -171,8 +178,17 @@ func (w *Worker) abandon(j *bus.Job, lost *lostError, log *slog.Logger) {
 }
 
 // attempt makes the job's output, unless an earlier attempt committed it,
-// and publishes it: features, PACS upload.
-func (w *Worker) attempt(ctx context.Context, j *bus.Job, c *claim, s *slot, log *slog.Logger) (*Report, error) {
+// and publishes it: features, PACS upload. It returns the job's done
+// status.
+func (w *Worker) attempt(ctx context.Context, j *bus.Job, c *claim, s *slot, log *slog.Logger) (bus.Status, error) {
+	rep, err := w.attemptJob(ctx, j, c, s, log)
+	if err != nil {
+		return bus.Status{}, err
+	}
+	return doneStatus(rep), nil
+}
+
+func (w *Worker) attemptJob(ctx context.Context, j *bus.Job, c *claim, s *slot, log *slog.Logger) (*Report, error) {
 	job, err := ParseJob(j.Spec)
 	if err != nil {
 		return nil, err
@@ -191,6 +207,11 @@ func (w *Worker) attempt(ctx context.Context, j *bus.Job, c *claim, s *slot, log
 		return nil, err
 	}
 	sweep(job.Output, job.ID)
+	if job.Slabs > 1 {
+		if err := w.Bus.DeleteSlabs(ctx, job.ID); err != nil {
+			log.Warn("removing the slabs' volumes from the object store", "err", err)
+		}
+	}
 	rep, err := ReadReport(job.Output)
 	if err != nil {
 		return nil, err
@@ -232,6 +253,9 @@ func (w *Worker) compute(ctx context.Context, job *Job, c *claim, s *slot, log *
 				c.put(ctx, bus.Status{State: bus.StateRunning, Device: bp.Name(), Progress: float64(done) / float64(total)})
 			}
 		}}
+	if job.Slabs > 1 {
+		opts.split = w.splitStep(c, s, log)
+	}
 	running := w.Metrics.Running.WithLabelValues(bp.Name())
 	running.Inc()
 	rep, err := run(ctx, *job, opts, src, staging)
@@ -332,8 +356,9 @@ func (w *Worker) retryDelay(j *bus.Job) time.Duration {
 	return delay << min(j.Deliveries-1, 6)
 }
 
-// settle acknowledges, retries or fails a delivery according to err.
-func (w *Worker) settle(ctx context.Context, j *bus.Job, c *claim, rep *Report, err error, log *slog.Logger) {
+// settle acknowledges, retries or fails a delivery according to err; done
+// is the status of a job (or slab) done.
+func (w *Worker) settle(ctx context.Context, j *bus.Job, c *claim, done bus.Status, err error, log *slog.Logger) {
 	var lost *lostError
 	if err != nil && !permanent(err) && !j.LastAttempt() {
 		delay := w.retryDelay(j)
@@ -350,7 +375,7 @@ func (w *Worker) settle(ctx context.Context, j *bus.Job, c *claim, rep *Report, 
 		w.fail(ctx, j, c, err, log)
 		return
 	}
-	if err := c.put(ctx, doneStatus(rep)); err != nil {
+	if err := c.put(ctx, done); err != nil {
 		if errors.As(err, &lost) {
 			w.abandon(j, lost, log)
 		} else {
@@ -364,7 +389,11 @@ func (w *Worker) settle(ctx context.Context, j *bus.Job, c *claim, rep *Report, 
 		return
 	}
 	w.settled(OutcomeDone)
-	log.Info("job done", "study", rep.StudyInstanceUID, "output", rep.Job.Output)
+	if done.Worker != "" { // a slab's
+		log.Info("slab done", "object", done.Output)
+		return
+	}
+	log.Info("job done", "study", done.StudyInstanceUID, "output", done.Output)
 }
 
 // fail ends the job for good with the reason in its status. Its inputs (the
@@ -384,7 +413,7 @@ func (w *Worker) fail(ctx context.Context, j *bus.Job, c *claim, err error, log 
 // permanent reports whether err is about the job's data or spec, so that
 // trying again cannot help.
 func permanent(err error) bool {
-	for _, e := range []error{ErrJob, ErrScanWait, sinogram.ErrFormat, sinogram.ErrManifest, sinogram.ErrIncomplete,
+	for _, e := range []error{ErrJob, ErrScanWait, errSlab, sinogram.ErrFormat, sinogram.ErrManifest, sinogram.ErrIncomplete,
 		sinogram.ErrCalibration, fdk.ErrGeometry, fdk.ErrProjection, dicomio.ErrInput} {
 		if errors.Is(err, e) {
 			return true

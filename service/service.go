@@ -68,7 +68,8 @@ func Start(ctx context.Context, b *bus.Bus, ln net.Listener, cfg Config) *Servic
 	s := &Service{cancel: cancel, bus: b, search: index.NewService(), addr: ln.Addr().String(), log: cfg.Log}
 	metrics := recon.NewMetrics()
 	for i := range max(cfg.Workers, 1) {
-		w := &recon.Worker{Bus: b, Dir: cfg.Dir, Backprojector: cfg.Backprojector, Jobs: cfg.Jobs, Log: cfg.Log.With("worker", i), Metrics: metrics}
+		w := &recon.Worker{Bus: b, Dir: cfg.Dir, Backprojector: cfg.Backprojector, Jobs: cfg.Jobs, Log: cfg.Log.With("worker", i), Metrics: metrics,
+			Name: recon.WorkerName(i)}
 		s.workers = append(s.workers, w)
 		s.wg.Go(func() { w.Run(ctx) })
 	}

@@ -29,6 +29,12 @@ var jobFlags = []struct {
 	{"device", "device", text(func(j *recon.Job) *string { return &j.Device })},
 	{"threads", "threads", integer(func(j *recon.Job) *int { return &j.Threads })},
 	{"batch", "batch", integer(func(j *recon.Job) *int { return &j.Batch })},
+	{"slabs", "slabs", func(j *recon.Job, v string) (err error) {
+		if j.Slabs, err = strconv.Atoi(v); err == nil && j.Slabs < 1 {
+			err = fmt.Errorf("%d: must be at least 1 (1: one piece)", j.Slabs)
+		}
+		return err
+	}},
 	{"keep-outside-fov", "keep_outside_fov", boolean(func(j *recon.Job) *bool { return &j.KeepOutsideFOV })},
 	{"png", "png", text(func(j *recon.Job) *string { return &j.PNG })},
 	{"bins", "bins", func(j *recon.Job, v string) (err error) { j.Bins, err = intList(v); return err }},

@@ -59,7 +59,8 @@ func runWorker(args []string) error {
 	defer release()
 	var wg sync.WaitGroup
 	for i := range *count {
-		w := &recon.Worker{Bus: b, Dir: *dir, Backprojector: bp, Jobs: *jobs, Log: slog.With("worker", i)}
+		w := &recon.Worker{Bus: b, Dir: *dir, Backprojector: bp, Jobs: *jobs, Log: slog.With("worker", i),
+			Name: recon.WorkerName(i)}
 		wg.Go(func() { w.Run(ctx) })
 	}
 	slog.Info("workers running", "nats", n.url, "workers", *count, "device", bp.Name())
@@ -153,6 +154,7 @@ func runSubmit(args []string) error {
 	fs.Duration("pacs-timeout", 0, fmt.Sprintf("--pacs: time the upload may spend retrying transient failures, in all (0: %v)", pacs.DefaultRetryBudget))
 	fs.Duration("scan-wait", 0, fmt.Sprintf("--scan: fail the job when the scan sends nothing new for this long (0: %v)", recon.DefaultScanWait))
 	wait := fs.Bool("wait", false, "show progress until the job is done, failed or cancelled")
+	fs.Int("slabs", 1, "split the volume along z into this many slabs, each a task for any worker")
 	registerReconFlags(fs)
 	registerMaterialFlags(fs)
 	if err := parseFlags(fs, args, 1); err != nil {
@@ -237,6 +239,9 @@ func stateLine(st bus.Status) string {
 	line := string(st.State)
 	if st.State == bus.StateRunning {
 		line += fmt.Sprintf(", %.0f%% done", 100*st.Progress)
+	}
+	if st.Slabs > 0 {
+		line += fmt.Sprintf(", %d of %d slabs done", st.SlabsDone, st.Slabs)
 	}
 	if st.Device != "" {
 		line += " on " + st.Device

@@ -1,0 +1,174 @@
+package recon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/bustest"
+	"github.com/ctrecon/ctrecon/sinogram"
+)
+
+// Slabs cover the slices once, in order, as even as can be.
+func TestSlabRanges(t *testing.T) {
+	for _, tc := range []struct{ nz, n int }{{4, 3}, {16, 3}, {7, 7}, {128, 5}, {3, 1}} {
+		r := slabRanges(tc.nz, tc.n)
+		if len(r) != tc.n || r[0][0] != 0 || r[len(r)-1][1] != tc.nz {
+			t.Errorf("%d slices in %d slabs: %v", tc.nz, tc.n, r)
+			continue
+		}
+		for i, z := range r {
+			if size := z[1] - z[0]; size < tc.nz/tc.n || size > tc.nz/tc.n+1 {
+				t.Errorf("%d slices in %d slabs: slab %d is %v", tc.nz, tc.n, i, z)
+			}
+			if i > 0 && z[0] != r[i-1][1] {
+				t.Errorf("%d slices in %d slabs: slab %d %v does not follow %v", tc.nz, tc.n, i, z, r[i-1])
+			}
+		}
+	}
+}
+
+// Slab volumes encoded as a worker stores them and placed into the whole
+// grid give back the whole volumes, bit for bit; a slab of the wrong size
+// is refused.
+func TestPlaceSlab(t *testing.T) {
+	grid := fdk.CenteredGrid([3]int{3, 2, 5}, [3]float64{1, 1, 1}, fdk.Vec3{})
+	whole := make([]*fdk.Volume, 2)
+	for b := range whole {
+		whole[b] = fdk.NewVolume(grid)
+		for i := range whole[b].Data {
+			whole[b].Data[i] = float32(b*1000+i) / 7
+		}
+	}
+	got := []*fdk.Volume{fdk.NewVolume(grid), fdk.NewVolume(grid)}
+	plane := 3 * 2
+	for _, z := range slabRanges(5, 3) {
+		slab := make([]*fdk.Volume, 2)
+		for b := range slab {
+			slab[b] = &fdk.Volume{Data: whole[b].Data[z[0]*plane : z[1]*plane]}
+		}
+		if err := placeSlab(got, z, encodeSlab(slab)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for b := range got {
+		if !slices.Equal(got[b].Data, whole[b].Data) {
+			t.Errorf("bin %d assembled %v, want %v", b, got[b].Data, whole[b].Data)
+		}
+	}
+	if err := placeSlab(got, [2]int{0, 2}, make([]byte, 4*2*plane)); err == nil {
+		t.Error("a slab of one slice placed as two")
+	}
+	if err := placeSlab(got, [2]int{4, 6}, make([]byte, 4*2*2*plane)); err == nil {
+		t.Error("a slab beyond the grid placed")
+	}
+}
+
+// More slabs than slices, or fewer than none, is refused naming the
+// field: at once when the job gives its slices, at the check against the
+// scan when they are chosen from the field of view. Run, which has no
+// workers, refuses a split job.
+func TestJobSlabsRefused(t *testing.T) {
+	j := smallJob(t) // 4 slices
+	for _, n := range []int{-1, 5} {
+		j.Slabs = n
+		var fe *FieldError
+		if err := j.Validate(); !errors.As(err, &fe) || fe.Field != "slabs" {
+			t.Errorf("slabs %d: %v, want an error about slabs", n, err)
+		}
+	}
+	j.Slabs = 4
+	if err := j.Validate(); err != nil {
+		t.Errorf("4 slabs of 4 slices: %v", err)
+	}
+	scan, err := sinogram.ReadScan(j.Input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Volume.Dim = Triple[int]{} // chosen: 0.6 mm slices over the field of view's height
+	grid, err := j.Grid(&scan.Geometry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Slabs = grid.Dim[2] + 1
+	var fe *FieldError
+	if err := Check(scan, j); !errors.As(err, &fe) || fe.Field != "slabs" || !strings.Contains(err.Error(), fmt.Sprint(grid.Dim[2])) {
+		t.Errorf("%d slabs of %d slices: %v, want an error about slabs naming the slices", j.Slabs, grid.Dim[2], err)
+	}
+	j = smallJob(t)
+	j.Slabs = 2
+	if _, err := Run(context.Background(), j, Options{}); !errors.As(err, &fe) || fe.Field != "slabs" {
+		t.Errorf("Run of a split job: %v, want refused naming slabs", err)
+	}
+}
+
+// A job split into three slabs on three workers gives the volumes of the
+// offline path bit for bit, its report names the worker of every slab, its
+// status counts the slabs, and the slabs' volumes leave the object store
+// once the output is committed.
+func TestSplitJobMatchesOffline(t *testing.T) {
+	offline, err := offlineVolumes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := bustest.Start(t, bus.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for i := range 3 {
+		w := &Worker{Bus: b, Dir: t.TempDir(), Name: WorkerName(i), RetryDelay: 100 * time.Millisecond}
+		wg.Go(func() { w.Run(ctx) })
+	}
+	j := smallJob(t)
+	j.ID, j.Slabs, j.WriteMHA = "split-1", 3, true
+	if _, _, err := Submit(ctx, b, j); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, b, j.ID, 2*time.Minute)
+	if st.State != bus.StateDone || st.Slabs != 3 || st.SlabsDone != 3 {
+		t.Fatalf("status %+v, want done with 3 of 3 slabs", st)
+	}
+	compareVolumes(t, offline, j.Output)
+	rep, err := ReadReport(j.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Slabs) != 3 {
+		t.Fatalf("report lists slabs %+v, want 3", rep.Slabs)
+	}
+	workers := []string{WorkerName(0), WorkerName(1), WorkerName(2)}
+	for i, s := range rep.Slabs {
+		if s.Index != i || s.Slices != slabRanges(4, 3)[i] || !slices.Contains(workers, s.Worker) || !(s.Seconds > 0) {
+			t.Errorf("slab %d: %+v", i, s)
+		}
+	}
+	if n := objectsUnder(t, b, ".slabs/"); n != 0 {
+		t.Errorf("%d slab objects left in the object store after the commit", n)
+	}
+}
+
+// objectsUnder counts the objects of PROJECTIONS whose names start with
+// prefix.
+func objectsUnder(t *testing.T, b *bus.Bus, prefix string) int {
+	t.Helper()
+	obs, err := b.JetStream().ObjectStore(context.Background(), bus.BucketProjections)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := obs.List(context.Background())
+	n := 0
+	for _, o := range list {
+		if strings.HasPrefix(o.Name, prefix) {
+			n++
+		}
+	}
+	return n
+}
