@@ -484,12 +484,12 @@ func sphereMean(v *fdk.Volume, s Sphere) (float64, int) {
 // OfflineID returns an ID for a job run without one: "offline-" and a hash
 // of what the job computes (bins, grid, filter, device, identifiers, water
 // region), leaving out where the scan is read from, where the results go
-// and how the work is split (threads, batch). The same reconstruction gets
+// and how the work is split (threads, batch, slabs). The same reconstruction gets
 // the same ID, another one another ID.
 func (j *Job) OfflineID() string {
 	what := *j
 	what.ID, what.Input, what.Output, what.PACS, what.WriteMHA = "", "", "", "", false
-	what.Threads, what.Batch, what.PNG = 0, 0, ""
+	what.Threads, what.Batch, what.PNG, what.Slabs = 0, 0, "", 0
 	data, _ := json.Marshal(what) // plain data: cannot fail
 	sum := sha256.Sum256(data)
 	return "offline-" + hex.EncodeToString(sum[:8])

@@ -109,9 +109,9 @@ func (w *Worker) splitStep(c *claim, s *slot, log *slog.Logger) func(context.Con
 			}
 		}
 		log.Info("queued the job's slabs", "slabs", len(ranges))
-		s.wait(true) // this worker takes slabs too meanwhile
+		s.detach() // this worker takes slabs too meanwhile
 		done, err := waitSlabs(ctx, w.Bus, r.job.ID, len(ranges), c)
-		s.wait(false)
+		s.attach()
 		if err != nil {
 			return err
 		}

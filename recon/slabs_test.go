@@ -172,3 +172,23 @@ func objectsUnder(t *testing.T, b *bus.Bus, prefix string) int {
 	}
 	return n
 }
+
+// A worker that holds one job at a time takes the slabs of the split job
+// it coordinates: the coordinator waiting for its slabs does not count.
+func TestSplitJobOnOneWorker(t *testing.T) {
+	b, _ := bustest.Start(t, bus.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	w := &Worker{Bus: b, Dir: t.TempDir(), Jobs: 1}
+	wg.Go(func() { w.Run(ctx) })
+	j := smallJob(t)
+	j.ID, j.Slabs = "split-alone", 2
+	if _, _, err := Submit(ctx, b, j); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitState(t, b, j.ID, 2*time.Minute); st.State != bus.StateDone || st.SlabsDone != 2 {
+		t.Fatalf("status %+v, want done with 2 of 2 slabs", st)
+	}
+}

@@ -510,6 +510,20 @@ func (s *slot) wait(waiting bool) {
 	}
 }
 
+// detach counts the job as neither held nor running while it waits on
+// other workers (a split job's coordinator waits for its slabs), so that
+// even a worker that holds one job at a time takes tasks meanwhile;
+// attach counts it again.
+func (s *slot) detach() {
+	s.wait(true)
+	s.load.add(-1, 0)
+}
+
+func (s *slot) attach() {
+	s.load.add(1, 0)
+	s.wait(false)
+}
+
 // release counts the job as gone; it may be called more than once.
 func (s *slot) release() {
 	if s.load == nil {
