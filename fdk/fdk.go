@@ -109,14 +109,7 @@ type Timings struct {
 func New(geom *Geometry, grid Grid, bins int, opts Options) (*Reconstructor, error) {
 	start := time.Now()
 	opts.defaults()
-	views, err := geom.Views()
-	if err != nil {
-		return nil, err
-	}
-	if err := grid.Validate(); err != nil {
-		return nil, err
-	}
-	w, err := NewWeights(geom, views)
+	views, w, err := weighted(geom, grid)
 	if err != nil {
 		return nil, err
 	}

@@ -12,20 +12,18 @@ import (
 // centred one, without reconstructing.
 func TestGeometryFOV(t *testing.T) {
 	grid := fdk.CenteredGrid([3]int{40, 36, 30}, [3]float64{6.1, 6.1, 5.7}, fdk.Vec3{0.3, -0.7, 4.1})
-	for _, tc := range []struct {
-		name string
-		geom *fdk.Geometry
-	}{
-		{"full scan", fdktest.RTKGeometry(60, 360, 0, 128)},
-		{"displaced detector", fdktest.RTKGeometry(60, 360, 120, 80)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			rec, err := fdk.New(tc.geom, grid, 1, fdk.Options{})
+	geometries := map[string]*fdk.Geometry{
+		"full scan":          fdktest.RTKGeometry(60, 360, 0, 128),
+		"displaced detector": fdktest.RTKGeometry(60, 360, 120, 80),
+	}
+	for name, geom := range geometries {
+		t.Run(name, func(t *testing.T) {
+			rec, err := fdk.New(geom, grid, 1, fdk.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer rec.Abort()
-			got, err := fdk.GeometryFOV(tc.geom, grid)
+			got, err := fdk.GeometryFOV(geom, grid)
 			if err != nil {
 				t.Fatal(err)
 			}

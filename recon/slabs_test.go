@@ -136,6 +136,10 @@ func TestSplitJobMatchesOffline(t *testing.T) {
 	if st.State != bus.StateDone || st.Slabs != 3 || st.SlabsDone != 3 {
 		t.Fatalf("status %+v, want done with 3 of 3 slabs", st)
 	}
+	var out strings.Builder
+	if err := WriteStatus(&out, st); err != nil || !strings.Contains(out.String(), "  slabs 3 of 3 done") {
+		t.Errorf("WriteStatus wrote %q (%v), want the slabs counted", out.String(), err)
+	}
 	compareVolumes(t, offline, j.Output)
 	rep, err := ReadReport(j.Output)
 	if err != nil {
