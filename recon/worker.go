@@ -188,6 +188,7 @@ func (w *Worker) attempt(ctx context.Context, j *bus.Job, c *claim, s *slot, log
 	return doneStatus(rep), nil
 }
 
+// attemptJob is attempt's work; it returns the committed output's report.
 func (w *Worker) attemptJob(ctx context.Context, j *bus.Job, c *claim, s *slot, log *slog.Logger) (*Report, error) {
 	job, err := ParseJob(j.Spec)
 	if err != nil {
