@@ -219,6 +219,8 @@ func TestSubmitExistingJob(t *testing.T) {
 		{bus.Status{ID: "dup-1", State: bus.StateQueued}, "job dup-1 exists already, not queued again: queued\n"},
 		{bus.Status{ID: "dup-1", State: bus.StateRunning, Progress: 0.42, Device: "cpu (2 threads)"},
 			"job dup-1 exists already, not queued again: running, 42% done on cpu (2 threads)\n"},
+		{bus.Status{ID: "dup-1", State: bus.StateRunning, Progress: 0.25, Slabs: 4, SlabsDone: 1},
+			"job dup-1 exists already, not queued again: running, 25% done, 1 of 4 slabs done\n"},
 		{bus.Status{ID: "dup-1", State: bus.StateFailed, Reason: "scan S1: frame 3 of bin 0 is short"},
 			"job dup-1 exists already, not queued again: failed: scan S1: frame 3 of bin 0 is short; give another --id to run it again\n"},
 	} {
