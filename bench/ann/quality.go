@@ -201,9 +201,14 @@ func PlotPR(path, title string, curves []PRCurve) error {
 	p.Title.Text = title
 	p.X.Label.Text = "recall"
 	p.Y.Label.Text = "precision"
-	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
+	// Room above precision 1 for the legend, the ticks only up to 1.
+	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1.05+0.07*float64(len(curves))
+	var ticks []plot.Tick
+	for i := range 6 {
+		ticks = append(ticks, plot.Tick{Value: float64(i) / 5, Label: fmt.Sprintf("%.1f", float64(i)/5)})
+	}
+	p.Y.Tick.Marker = plot.ConstantTicks(ticks)
 	p.Legend.Top = true
-	p.Legend.YOffs = -vg.Points(12) // below the top edge, clear of the title
 	for i, c := range curves {
 		xy := make(plotter.XYs, len(c.Points))
 		for j, pt := range c.Points {
