@@ -101,6 +101,8 @@ fuzz:
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
+# bench makes the labelled simulated scans of bench/scanset on its first run
+# (some 10 minutes of CPU) and keeps them in the user's cache folder.
 bench: build deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bench/
 
