@@ -56,8 +56,9 @@ type Query struct {
 	// Filter keeps the records it selects (see the filter language).
 	Filter string `json:"filter,omitempty"`
 	// Icons is a query by icons: a virtual image with its relations and a
-	// threshold on SIM_deg; Kind is then a virtual image kind (by default
-	// vimage-xyz-v1 for 3 axes of relations, vimage-xy-v1 for fewer).
+	// threshold on SIM_deg; Kind is then a virtual image kind: the
+	// volumes' (vimage-xyz-v1, the default; relations on x and y only
+	// leave z free) or the slices' (vimage-xy-v1).
 	Icons *sp.Query `json:"icons,omitempty"`
 	// Limit is the page size (1 to MaxLimit; DefaultLimit when 0).
 	Limit int `json:"limit,omitempty"`
@@ -393,10 +394,7 @@ func explain(vk *vectorKind, q []float32, key string) *Explanation {
 // icons answers a query by icons through the kind's spatial index.
 func (l *Library) icons(ctx context.Context, q *Query, filter compiled, cur cursor) (*Answer, error) {
 	if q.Kind == "" {
-		q.Kind = sp.KindSlice
-		if len(q.Icons.Relations) == 3 {
-			q.Kind = sp.KindVolume
-		}
+		q.Kind = sp.KindVolume
 	}
 	if err := q.Icons.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: icons: %w", ErrQuery, err)
