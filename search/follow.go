@@ -25,6 +25,8 @@ type Follower struct {
 	Batch int
 
 	ready  atomic.Bool
+	seen   atomic.Uint64 // messages read, for the tests
+	first  atomic.Uint64 // the first message's stream sequence
 	scans  map[string]bool // scans whose manifest was read
 	batch  []records.Record
 	jobs   []string
@@ -45,6 +47,9 @@ func (f *Follower) Run(ctx context.Context) error {
 		f.Batch = 512
 	}
 	err := f.Bus.ConsumeFeaturesFrom(ctx, l.Seq()+1, func(m bus.Feature) error {
+		if f.seen.Add(1) == 1 {
+			f.first.Store(m.Sequence)
+		}
 		rec, err := records.Unmarshal(m.Data)
 		if err != nil {
 			l.log.Warn("search: skipping a message that is no feature record", "sequence", m.Sequence, "err", err)
