@@ -25,8 +25,8 @@ type Follower struct {
 	Batch int
 
 	ready  atomic.Bool
-	seen   atomic.Uint64 // messages read, for the tests
-	first  atomic.Uint64 // the first message's stream sequence
+	seen   atomic.Uint64   // messages read, for the tests
+	first  atomic.Uint64   // the first message's stream sequence
 	scans  map[string]bool // scans whose manifest was read
 	batch  []records.Record
 	jobs   []string
