@@ -48,7 +48,7 @@ func (b *Bus) PublishFeatures(ctx context.Context, studyUID, seriesUID string, d
 // headers Ctrecon-Job-Id and Ctrecon-Record: every attempt of a job names
 // a record the same way, so a record that a second attempt publishes again
 // within the duplicate window is dropped, and the search index drops it
-// after that (index.Service). record is what the job's record is of, e.g.
+// after that (search.Follower). record is what the job's record is of, e.g.
 // "bin2/slice7/hist-hu-v1".
 //
 // Errors wrap ErrInvalidID, ErrTooLarge or the jetstream error.

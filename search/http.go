@@ -161,7 +161,9 @@ func queryOfURL(raw string) (Query, error) {
 		case "cursor":
 			q.Cursor = v
 		case "vector":
-			q.Vector, err = parseVector(v)
+			if q.Vector, err = ParseVector(v); err != nil {
+				err = badRequest("parameter vector: %v", err)
+			}
 		case "k":
 			q.K, err = intParam(name, v, MaxK)
 		case "limit":
@@ -192,17 +194,18 @@ func intParam(name, v string, hi int) (int, error) {
 	return n, nil
 }
 
-// parseVector parses comma-separated finite numbers.
-func parseVector(s string) ([]float32, error) {
+// ParseVector parses a vector written as comma-separated finite numbers;
+// the error names the value that is not one.
+func ParseVector(s string) ([]float32, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, badRequest("parameter vector is empty")
+		return nil, errors.New("empty")
 	}
 	fields := strings.Split(s, ",")
 	v := make([]float32, len(fields))
 	for i, f := range fields {
 		x, err := strconv.ParseFloat(strings.TrimSpace(f), 32)
 		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, badRequest("parameter vector: value %d, %q, is not a finite number", i, f)
+			return nil, fmt.Errorf("value %d, %q, is not a finite number", i, f)
 		}
 		v[i] = float32(x)
 	}

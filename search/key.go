@@ -40,9 +40,12 @@ func (it Item) String() string {
 	return b.String()
 }
 
-// ParseItem reads an item key (Item.String), parts in any order; the
-// error names the part that is wrong.
+// ParseItem reads an item key (Item.String), parts in any order, or the
+// older form SERIES_UID:SLICE; the error names the part that is wrong.
 func ParseItem(key string) (Item, error) {
+	if series, slice, ok := strings.Cut(key, ":"); ok && !strings.Contains(key, "/") {
+		key = series + "/s" + slice
+	}
 	parts := strings.Split(key, "/")
 	it := Item{Series: parts[0], Slice: -1}
 	if !validUID(it.Series) {
