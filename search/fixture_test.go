@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -172,26 +173,8 @@ func brute(recs []records.Record, kind string, q []float32, skip string, keep fu
 		}
 		out = append(out, bruteHit{key, euclid(q, indexed(r.Values))})
 	}
-	slices.SortFunc(out, func(a, b bruteHit) int {
-		if a.d != b.d {
-			if a.d < b.d {
-				return -1
-			}
-			return 1
-		}
-		return cmpString(a.key, b.key)
-	})
+	slices.SortFunc(out, func(a, b bruteHit) int { return cmp.Or(cmp.Compare(a.d, b.d), cmp.Compare(a.key, b.key)) })
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // all runs q and the pages after it, returning every hit.

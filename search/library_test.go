@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -270,15 +271,7 @@ func TestIcons(t *testing.T) {
 			wants = append(wants, want{ItemOf(&r).String(), m.Sim})
 		}
 	}
-	slices.SortFunc(wants, func(a, b want) int {
-		if a.sim != b.sim {
-			if a.sim > b.sim {
-				return -1
-			}
-			return 1
-		}
-		return cmpString(a.key, b.key)
-	})
+	slices.SortFunc(wants, func(a, b want) int { return cmp.Or(cmp.Compare(b.sim, a.sim), cmp.Compare(a.key, b.key)) })
 	hits, a := all(t, l, Query{Icons: q, Limit: 5})
 	if a.Index != "spatial" || a.Kind != sp.KindVolume || len(hits) != len(wants) || len(wants) < 3 {
 		t.Fatalf("served by %s for %s: %d hits, want %d (at least 3) from spatial", a.Index, a.Kind, len(hits), len(wants))
@@ -313,7 +306,7 @@ func TestExplain(t *testing.T) {
 		order[i] = i
 	}
 	diff := func(i int) float64 { return math.Abs(float64(q[i] - hv[i])) }
-	slices.SortStableFunc(order, func(a, b int) int { return cmpFloat(diff(a), diff(b)) })
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(diff(a), diff(b)) })
 	e := h.Explain
 	if e == nil || len(e.Closest) != 3 || len(e.Farthest) != 3 {
 		t.Fatalf("explanation %+v, want 3 closest and 3 farthest", e)
@@ -324,16 +317,6 @@ func TestExplain(t *testing.T) {
 			t.Errorf("explanation %+v, want closest %s, farthest %s at %d", e, radNames[c], radNames[f], j)
 		}
 	}
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // TestBadQueries: each wrong query is ErrQuery or ErrNotFound, naming what

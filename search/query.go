@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -370,15 +371,7 @@ func explain(vk *vectorKind, q []float32, key string) *Explanation {
 		return nil
 	}
 	diff := func(i int) float64 { return math.Abs(float64(q[i]) - float64(v[i])) }
-	slices.SortStableFunc(idx, func(a, b int) int {
-		switch da, db := diff(a), diff(b); {
-		case da < db:
-			return -1
-		case da > db:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(diff(a), diff(b)) })
 	n := min(explainN, len(idx))
 	e := &Explanation{}
 	for _, i := range idx[:n] {

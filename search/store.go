@@ -80,18 +80,27 @@ func openStore(path string) (*store, error) {
 func (s *store) close() error { return s.db.Close() }
 
 func (s *store) loadNames() error {
-	rows, err := s.db.Query("SELECT id, kind, name FROM names")
+	return s.eachRow(context.Background(), "SELECT id, kind, name FROM names", nil, func(scan func(...any) error) error {
+		var id int64
+		var kind, name string
+		err := scan(&id, &kind, &name)
+		s.nameMap(kind)[name] = id
+		return err
+	})
+}
+
+// eachRow runs query with args and calls fn with each row's Scan, until
+// fn fails or the rows end.
+func (s *store) eachRow(ctx context.Context, query string, args []any, fn func(scan func(...any) error) error) error {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id int64
-		var kind, name string
-		if err := rows.Scan(&id, &kind, &name); err != nil {
+		if err := fn(rows.Scan); err != nil {
 			return err
 		}
-		s.nameMap(kind)[name] = id
 	}
 	return rows.Err()
 }
@@ -333,12 +342,13 @@ type Record struct {
 
 const recordColumns = "r.id, r.kind, r.item, r.scan_id, r.study_uid, r.series_uid, r.bin, r.slice, r.object, r.class"
 
-func scanRecord(rows interface{ Scan(...any) error }) (int64, Record, error) {
+// scanRecord reads a row of recordColumns with scan.
+func scanRecord(scan func(...any) error) (int64, Record, error) {
 	var id int64
 	var r Record
-	var scan, study, class sql.NullString
-	err := rows.Scan(&id, &r.Kind, &r.Key, &scan, &study, &r.SeriesUID, &r.Bin, &r.Slice, &r.Object, &class)
-	r.ScanID, r.StudyUID, r.Class = scan.String, study.String, class.String
+	var scanID, study, class sql.NullString
+	err := scan(&id, &r.Kind, &r.Key, &scanID, &study, &r.SeriesUID, &r.Bin, &r.Slice, &r.Object, &class)
+	r.ScanID, r.StudyUID, r.Class = scanID.String, study.String, class.String
 	return id, r, err
 }
 
@@ -362,41 +372,28 @@ func (s *store) count(ctx context.Context, kind string, c compiled) (int, error)
 // afterID, in row order, and their row IDs.
 func (s *store) list(ctx context.Context, kind string, c compiled, afterID int64, limit int) ([]Record, []int64, error) {
 	w, args := where(kind, c)
-	rows, err := s.db.QueryContext(ctx, "SELECT "+recordColumns+" FROM recs r WHERE r.id > ? AND "+w+" ORDER BY r.id LIMIT ?",
-		append(append([]any{afterID}, args...), limit)...)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer rows.Close()
 	var out []Record
 	var ids []int64
-	for rows.Next() {
-		id, r, err := scanRecord(rows)
-		if err != nil {
-			return nil, nil, err
-		}
-		out, ids = append(out, r), append(ids, id)
-	}
-	return out, ids, rows.Err()
+	err := s.eachRow(ctx, "SELECT "+recordColumns+" FROM recs r WHERE r.id > ? AND "+w+" ORDER BY r.id LIMIT ?",
+		append(append([]any{afterID}, args...), limit), func(scan func(...any) error) error {
+			id, r, err := scanRecord(scan)
+			out, ids = append(out, r), append(ids, id)
+			return err
+		})
+	return out, ids, err
 }
 
 // items returns the set of items of kind's records that c selects.
 func (s *store) items(ctx context.Context, kind string, c compiled) (map[string]bool, error) {
 	w, args := where(kind, c)
-	rows, err := s.db.QueryContext(ctx, "SELECT r.item FROM recs r WHERE "+w, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := map[string]bool{}
-	for rows.Next() {
+	err := s.eachRow(ctx, "SELECT r.item FROM recs r WHERE "+w, args, func(scan func(...any) error) error {
 		var item string
-		if err := rows.Scan(&item); err != nil {
-			return nil, err
-		}
+		err := scan(&item)
 		out[item] = true
-	}
-	return out, rows.Err()
+		return err
+	})
+	return out, err
 }
 
 // records returns the metadata of kind's records of items, by item.
@@ -408,19 +405,12 @@ func (s *store) records(ctx context.Context, kind string, items []string) (map[s
 		for _, it := range chunk {
 			args = append(args, it)
 		}
-		rows, err := s.db.QueryContext(ctx, "SELECT "+recordColumns+" FROM recs r WHERE r.kind = ? AND r.item IN ("+marks+")", args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			_, r, err := scanRecord(rows)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
+		err := s.eachRow(ctx, "SELECT "+recordColumns+" FROM recs r WHERE r.kind = ? AND r.item IN ("+marks+")", args, func(scan func(...any) error) error {
+			_, r, err := scanRecord(scan)
 			out[r.Key] = r
-		}
-		if err := rows.Close(); err != nil {
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -430,42 +420,28 @@ func (s *store) records(ctx context.Context, kind string, items []string) (map[s
 // each calls fn with every record of kind's item, vector and data, for
 // rebuilding an index.
 func (s *store) each(ctx context.Context, kind string, fn func(item string, vec []float32, data []byte) error) error {
-	rows, err := s.db.QueryContext(ctx, "SELECT item, vec, data FROM recs WHERE kind = ? ORDER BY id", kind)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return s.eachRow(ctx, "SELECT item, vec, data FROM recs WHERE kind = ? ORDER BY id", []any{kind}, func(scan func(...any) error) error {
 		var item string
 		var vec []byte
 		var data sql.NullString
-		if err := rows.Scan(&item, &vec, &data); err != nil {
+		if err := scan(&item, &vec, &data); err != nil {
 			return err
 		}
-		if err := fn(item, decodeVec(vec), []byte(data.String)); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+		return fn(item, decodeVec(vec), []byte(data.String))
+	})
 }
 
 // kinds returns the kinds with records and how many each has.
 func (s *store) kinds(ctx context.Context) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT kind, count(*) FROM recs GROUP BY kind")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := map[string]int{}
-	for rows.Next() {
+	err := s.eachRow(ctx, "SELECT kind, count(*) FROM recs GROUP BY kind", nil, func(scan func(...any) error) error {
 		var k string
 		var n int
-		if err := rows.Scan(&k, &n); err != nil {
-			return nil, err
-		}
+		err := scan(&k, &n)
 		out[k] = n
-	}
-	return out, rows.Err()
+		return err
+	})
+	return out, err
 }
 
 // copyTo writes a consistent copy of the database to path (VACUUM INTO).
