@@ -110,22 +110,28 @@ func (h *handler) auth(next http.HandlerFunc) http.HandlerFunc {
 func (h *handler) reply(w http.ResponseWriter, v any, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
-		status, msg := http.StatusInternalServerError, "internal error"
-		var he *httpError
-		switch {
-		case errors.As(err, &he):
-			status, msg = he.status, he.msg
-		case errors.Is(err, ErrQuery):
-			status, msg = http.StatusBadRequest, err.Error()
-		case errors.Is(err, ErrNotFound):
-			status, msg = http.StatusNotFound, err.Error()
-		default:
-			h.o.Log.Error("search: answering a request", "err", err)
-		}
+		status, msg := statusOf(err, h.o.Log)
 		w.WriteHeader(status)
 		v = map[string]string{"error": msg}
 	}
 	json.NewEncoder(w).Encode(v)
+}
+
+// statusOf returns the HTTP status of an error and what to tell the
+// client: the message of a client's mistake, "internal error" (and a log
+// line) for the service's own.
+func statusOf(err error, log *slog.Logger) (int, string) {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he.status, he.msg
+	case errors.Is(err, ErrQuery):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound, err.Error()
+	}
+	log.Error("search: answering a request", "err", err)
+	return http.StatusInternalServerError, "internal error"
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request) {
@@ -221,12 +227,23 @@ type jsonQuery struct {
 }
 
 func (h *handler) post(w http.ResponseWriter, r *http.Request) {
+	q, err := decodeQuery(http.MaxBytesReader(w, r.Body, maxQueryBody))
+	if err != nil {
+		h.reply(w, nil, err)
+		return
+	}
+	a, err := h.l.Search(r.Context(), q)
+	h.reply(w, a, err)
+}
+
+// decodeQuery reads a Query as JSON, refusing unknown fields and an
+// explicit k or limit of 0; errors are 400s naming the field.
+func decodeQuery(r io.Reader) (Query, error) {
 	var jq jsonQuery
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxQueryBody))
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&jq); err != nil {
-		h.reply(w, nil, badRequest("request body: want a query as JSON: %v", err))
-		return
+		return Query{}, badRequest("request body: want a query as JSON: %v", err)
 	}
 	q := jq.Query
 	for _, p := range []struct {
@@ -239,13 +256,11 @@ func (h *handler) post(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if *p.v < 1 || *p.v > p.hi {
-			h.reply(w, nil, badRequest("%s: %d, want 1 to %d", p.name, *p.v, p.hi))
-			return
+			return Query{}, badRequest("%s: %d, want 1 to %d", p.name, *p.v, p.hi)
 		}
 		*p.to = *p.v
 	}
-	a, err := h.l.Search(r.Context(), q)
-	h.reply(w, a, err)
+	return q, nil
 }
 
 // upload answers a query by an uploaded DICOM image: its Hounsfield

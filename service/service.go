@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -61,6 +62,7 @@ type Service struct {
 	workers []*recon.Worker
 	search  *search.Library
 	follow  *search.Follower
+	micro   micro.Service // the search library on NATS
 	http    *http.Server
 	addr    string
 	token   string // the search API's bearer token, for Demo
@@ -69,8 +71,8 @@ type Service struct {
 }
 
 // Start opens the search library (from its snapshot, if it has one),
-// starts cfg's workers and the library's follower on b, and serves the
-// HTTP API on ln, until ctx ends or Close is called. The caller listens
+// starts cfg's workers and the library's follower on b, serves the library
+// as a NATS micro service (search.ServeNATS) on b and the HTTP API on ln, until ctx ends or Close is called. The caller listens
 // first, so that an address in use stops it before any worker takes a job;
 // the Service closes ln, and b stays the caller's to close after Close. An
 // error opening the library closes ln and starts nothing.
@@ -98,9 +100,15 @@ func Start(ctx context.Context, b *bus.Bus, ln net.Listener, cfg Config) (*Servi
 		ln.Close()
 		return nil, err
 	}
+	svc, err := lib.ServeNATS(b.Conn(), cfg.Log)
+	if err != nil {
+		lib.Close()
+		ln.Close()
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Service{cancel: cancel, bus: b, search: lib, addr: ln.Addr().String(), token: cfg.SearchHTTP.Token, log: cfg.Log,
-		follow: &search.Follower{Library: lib, Bus: b, SnapshotEvery: cfg.SnapshotEvery}}
+		follow: &search.Follower{Library: lib, Bus: b, SnapshotEvery: cfg.SnapshotEvery}, micro: svc}
 	metrics := recon.NewMetrics()
 	for i := range max(cfg.Workers, 1) {
 		w := &recon.Worker{Bus: b, Dir: cfg.Dir, Backprojector: cfg.Backprojector, Jobs: cfg.Jobs, Log: cfg.Log.With("worker", i), Metrics: metrics}
@@ -128,6 +136,7 @@ func (s *Service) Addr() string { return s.addr }
 // library and closes it, and returns once they have stopped; a worker's
 // running job is redelivered after the ack wait.
 func (s *Service) Close() {
+	s.micro.Stop()
 	s.cancel()
 	s.wg.Wait()
 	if err := s.search.Snapshot(context.Background()); err != nil {

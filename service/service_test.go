@@ -154,6 +154,9 @@ func TestSearchAPIAndRestart(t *testing.T) {
 	if _, err := get(t.Context(), api.URL+"/openapi.json"); err != nil {
 		t.Errorf("/openapi.json: %v", err)
 	}
+	if a, err := search.AskNATS(t.Context(), b.Conn(), search.Query{Filter: "kind = 'hist-hu-v1'"}); err != nil || *a.Total != 2 {
+		t.Errorf("the search over NATS: %+v, %v; want 2 records", a, err)
+	}
 	s.Close()
 	var snap struct{ Seq uint64 }
 	if data, err := os.ReadFile(filepath.Join(dir, "search", "snapshot", "snapshot.json")); err != nil || json.Unmarshal(data, &snap) != nil || snap.Seq != 2 {

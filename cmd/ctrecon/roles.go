@@ -364,6 +364,25 @@ func listJobs(name string, args []string, one bool) error {
 	return nil
 }
 
+// ask sends q over NATS when n names a server, else over HTTP, and
+// returns the answer as JSON and decoded.
+func ask(ctx context.Context, n natsFlags, c search.Client, q search.Query) ([]byte, *search.Answer, error) {
+	if n.url == "" {
+		return c.Search(ctx, q)
+	}
+	b, err := n.connect(ctx, "ctrecon-search")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer b.Close()
+	a, err := search.AskNATS(ctx, b.Conn(), q)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := json.Marshal(a)
+	return body, a, err
+}
+
 // runSearch asks a running service's search API (package search) and
 // prints the answer as a table, or as JSON with --json.
 func runSearch(args []string) error {
@@ -379,6 +398,8 @@ func runSearch(args []string) error {
 	fs.IntVar(&q.Limit, "limit", 0, "hits per page (default 20)")
 	fs.StringVar(&q.Cursor, "cursor", "", "the next page of an earlier answer (repeat its other flags)")
 	server := fs.String("http", "http://127.0.0.1:8080", "the service's HTTP address")
+	var n natsFlags
+	n.register(fs, "") // --nats URL: ask the service's replicas over NATS instead
 	token := fs.String("token", os.Getenv("CTRECON_SEARCH_TOKEN"), "bearer token, when serve has one (default $CTRECON_SEARCH_TOKEN)")
 	asJSON := fs.Bool("json", false, "print the service's JSON answer instead of a table")
 	if err := parseFlags(fs, args, 0); err != nil {
@@ -411,7 +432,7 @@ func runSearch(args []string) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	body, a, err := search.Client{URL: *server, Token: *token}.Search(ctx, q)
+	body, a, err := ask(ctx, n, search.Client{URL: *server, Token: *token}, q)
 	if err != nil {
 		return err
 	}

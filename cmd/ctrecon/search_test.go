@@ -15,6 +15,7 @@ import (
 	"github.com/ctrecon/ctrecon/features"
 	"github.com/ctrecon/ctrecon/features/records"
 	sp "github.com/ctrecon/ctrecon/features/spatial"
+	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/search"
 )
 
@@ -114,5 +115,34 @@ func TestSearchFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("search %v: error %v, want one naming %q", c.args, err, c.want)
 		}
+	}
+}
+
+// search --nats asks the service's NATS endpoint instead of HTTP.
+func TestSearchOverNATS(t *testing.T) {
+	b, srv := bustest.Start(t, bus.Config{})
+	lib, err := search.Open(context.Background(), search.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.Close()
+	recs := []records.Record{
+		{StudyUID: "1.2", SeriesUID: "1.2.1", Slice: -1, Kind: "hist-hu", Version: 1, Settings: "0123456789abcdef", Values: []float32{0, 1}},
+		{StudyUID: "1.2", SeriesUID: "1.2.2", Slice: -1, Kind: "hist-hu", Version: 1, Settings: "0123456789abcdef", Values: []float32{0, 2}},
+	}
+	if err := lib.Add(context.Background(), recs, 1); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := lib.ServeNATS(b.Conn(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	out, _ := captureOutput(t, func() error {
+		return runSearch([]string{"--nats", srv.ClientURL(), "--http", "http://127.0.0.1:1", "--like", "1.2.1", "--json"})
+	})
+	var a search.Answer
+	if err := json.Unmarshal([]byte(out), &a); err != nil || len(a.Hits) != 1 || a.Hits[0].Key != "1.2.2" || *a.Hits[0].Distance != 1 {
+		t.Errorf("search --nats printed %s (%v), want 1.2.2 at 1", out, err)
 	}
 }
