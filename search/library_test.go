@@ -389,3 +389,24 @@ func TestAddRefuses(t *testing.T) {
 		t.Errorf("after the batch: %+v, %v; want 7.7.9 alone", a, err)
 	}
 }
+
+// TestLikeFindsTheBin: an item key without its bin finds the series' only
+// bin, as a series of ctrecon's output is one bin's; with two bins under
+// one series it stays bin 0.
+func TestLikeFindsTheBin(t *testing.T) {
+	recs := fixtureRecords(5, 15)
+	orig := ofKind(recs, "hist-hu-v1")[1] // bin 1 of scan 0
+	r := orig
+	r.SeriesUID = "3.3.3"
+	l := openFixture(t, Config{}, append(recs, r))
+	a, err := l.Search(context.Background(), Query{Kind: "hist-hu-v1", Like: "3.3.3", K: 3})
+	if err != nil || len(a.Hits) != 3 {
+		t.Fatalf("like 3.3.3: %+v, %v", a, err)
+	}
+	if a.Hits[0].Key != ItemOf(&orig).String() || *a.Hits[0].Distance != 0 {
+		t.Errorf("like 3.3.3: nearest %s at %v, want the record it copies at 0", a.Hits[0].Key, *a.Hits[0].Distance)
+	}
+	if _, err := l.Search(context.Background(), Query{Kind: "hist-hu-v1", Like: "1.2.826.1.1", K: 3}); err != nil {
+		t.Errorf("like a series of two bins: %v, want bin 0's", err)
+	}
+}

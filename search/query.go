@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	sp "github.com/ctrecon/ctrecon/features/spatial"
@@ -261,6 +262,13 @@ func (l *Library) similar(ctx context.Context, q *Query, filter compiled, cur cu
 			return nil, fmt.Errorf("%w: like: %w", ErrQuery, err)
 		}
 		v, _, ok := vk.ix.Get(it.String())
+		if !ok && !strings.Contains(q.Like, "/b") {
+			// A series is one bin's in ctrecon's output: the bin need
+			// not be given.
+			if it, ok = l.store.onlyBin(ctx, q.Kind, it); ok {
+				v, _, ok = vk.ix.Get(it.String())
+			}
+		}
 		if !ok {
 			return nil, fmt.Errorf("%w: like: no %s vector of item %s", ErrNotFound, q.Kind, it)
 		}

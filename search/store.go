@@ -431,6 +431,24 @@ func (s *store) each(ctx context.Context, kind string, fn func(item string, vec 
 	})
 }
 
+// onlyBin returns it with the bin of kind's only record of its series,
+// slice and object, if there is exactly one.
+func (s *store) onlyBin(ctx context.Context, kind string, it Item) (Item, bool) {
+	var bins []int
+	err := s.eachRow(ctx, "SELECT bin FROM recs WHERE kind = ? AND series_uid = ? AND slice = ? AND object = ? LIMIT 2",
+		[]any{kind, it.Series, it.Slice, it.Object}, func(scan func(...any) error) error {
+			var b int
+			err := scan(&b)
+			bins = append(bins, b)
+			return err
+		})
+	if err != nil || len(bins) != 1 {
+		return it, false
+	}
+	it.Bin = bins[0]
+	return it, true
+}
+
 // kinds returns the kinds with records and how many each has.
 func (s *store) kinds(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{}

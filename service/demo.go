@@ -10,6 +10,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/features"
+	"github.com/ctrecon/ctrecon/features/segment"
 	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/search"
@@ -54,7 +55,7 @@ func (s *Service) Demo(ctx context.Context, dir string, out io.Writer, progress 
 		fmt.Fprintf(out, "  bin %d (%g-%g keV): %d DICOM slices in %s, preview %s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir, b.Preview)
 	}
 	fmt.Fprintf(out, "  montage of every bin's central slice in one window: %s\n", rep.Montage)
-	for deadline := time.Now().Add(time.Minute); s.histograms(ctx) == 0; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); s.records(ctx, features.KindHistHU) == 0 || s.records(ctx, segment.Kind) == 0; time.Sleep(50 * time.Millisecond) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -81,12 +82,12 @@ func (s *Service) Demo(ctx context.Context, dir string, out io.Writer, progress 
 	return a.WriteTable(out)
 }
 
-// histograms returns how many HU histograms the search library holds.
-func (s *Service) histograms(ctx context.Context) int {
+// records returns how many records of kind the search library holds.
+func (s *Service) records(ctx context.Context, kind string) int {
 	kinds, _ := s.search.Kinds(ctx)
 	for _, k := range kinds {
-		if k.Kind == features.KindHistHU {
-			return k.Vectors
+		if k.Kind == kind {
+			return k.Records
 		}
 	}
 	return 0
