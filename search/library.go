@@ -76,9 +76,10 @@ type Library struct {
 	mu      sync.RWMutex
 	vectors map[string]*vectorKind
 	images  map[string]*spatial.Index
-	seq     uint64    // the stream sequence of the last record added
-	snapSeq uint64    // ... and of the snapshot loaded or written
-	snapAt  time.Time // when that snapshot was written; zero if none
+	known   map[string]bool // the kinds with records
+	seq     uint64          // the stream sequence of the last record added
+	snapSeq uint64          // ... and of the snapshot loaded or written
+	snapAt  time.Time       // when that snapshot was written; zero if none
 
 	metrics *Metrics
 	// scanMax is the most records a filter may keep for a similarity
@@ -112,9 +113,17 @@ func Open(ctx context.Context, cfg Config) (*Library, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
-	l := &Library{cfg: cfg, log: cfg.Log, vectors: map[string]*vectorKind{}, images: map[string]*spatial.Index{}, metrics: newMetrics(), scanMax: 2000}
+	l := &Library{cfg: cfg, log: cfg.Log, vectors: map[string]*vectorKind{}, images: map[string]*spatial.Index{}, metrics: newMetrics(), scanMax: 2000, known: map[string]bool{}}
 	if err := l.load(ctx); err != nil {
 		return nil, err
+	}
+	kinds, err := l.store.kinds(ctx)
+	if err != nil {
+		l.store.close()
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	for k := range kinds {
+		l.known[k] = true
 	}
 	return l, nil
 }
@@ -171,6 +180,11 @@ func (l *Library) add(ctx context.Context, recs []records.Record, jobs []string,
 	}
 	l.mu.Lock()
 	l.seq = max(l.seq, seq)
+	for i := range es {
+		if !es[i].copy {
+			l.known[es[i].rec.KindVersion()] = true
+		}
+	}
 	l.mu.Unlock()
 	return errors.Join(errs...)
 }

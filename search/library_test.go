@@ -410,3 +410,29 @@ func TestLikeFindsTheBin(t *testing.T) {
 		t.Errorf("like a series of two bins: %v, want bin 0's", err)
 	}
 }
+
+// TestUnknownKind: a filter on a kind the library does not hold is
+// ErrNotFound naming it (a typo, not an empty cohort), before and after a
+// restart from a snapshot.
+func TestUnknownKind(t *testing.T) {
+	dir := t.TempDir()
+	l := openFixture(t, Config{Dir: dir}, fixtureRecords(3, 16))
+	for _, q := range []Query{{Kind: "radiomics", Filter: "bin = 0"}, {Kind: "radiomics-v1", Filter: "bin = 0"}} {
+		_, err := l.Search(context.Background(), q)
+		if (q.Kind == "radiomics") != errors.Is(err, ErrNotFound) {
+			t.Errorf("kind %q: %v", q.Kind, err)
+		}
+	}
+	if err := l.Snapshot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l2, err := Open(context.Background(), Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if _, err := l2.Search(context.Background(), Query{Kind: "radiomics-v1", Filter: "bin = 0"}); err != nil {
+		t.Errorf("after the restart: %v", err)
+	}
+}

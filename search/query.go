@@ -228,6 +228,12 @@ func (c cursor) encode() string {
 // cohort answers a filter-only query: an exact count and a page of
 // records in storage order.
 func (l *Library) cohort(ctx context.Context, q *Query, filter compiled, cur cursor) (*Answer, error) {
+	l.mu.RLock()
+	known := l.known[q.Kind]
+	l.mu.RUnlock()
+	if q.Kind != "" && !known { // a typo, and no label for the metrics
+		return nil, fmt.Errorf("%w: kind %q has no records (GET /search/kinds lists the kinds)", ErrNotFound, q.Kind)
+	}
 	n, err := l.store.count(ctx, q.Kind, filter)
 	if err != nil {
 		return nil, fmt.Errorf("search: counting: %w", err)
