@@ -48,7 +48,7 @@ func (b *Bus) PublishFeatures(ctx context.Context, studyUID, seriesUID string, d
 // headers Ctrecon-Job-Id and Ctrecon-Record: every attempt of a job names
 // a record the same way, so a record that a second attempt publishes again
 // within the duplicate window is dropped, and the search index drops it
-// after that (index.Service). record is what the job's record is of, e.g.
+// after that (search.Follower). record is what the job's record is of, e.g.
 // "bin2/slice7/hist-hu-v1".
 //
 // Errors wrap ErrInvalidID, ErrTooLarge or the jetstream error.
@@ -100,7 +100,18 @@ type Feature struct {
 // It returns nil when fn returns ErrStop, the context's error when ctx
 // ends, fn's other errors as they are, or jetstream errors.
 func (b *Bus) ConsumeFeatures(ctx context.Context, fromStart bool, fn func(Feature) error) error {
-	return b.consumeOrdered(ctx, StreamFeatures, "features.*.*", fromStart, func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {
+	return b.consumeFeatures(ctx, fromStart, 0, fn)
+}
+
+// ConsumeFeaturesFrom calls fn with every feature message from the stream
+// sequence seq on (1 and 0 are the first message), as ConsumeFeatures
+// does: the search service replays what came after its snapshot so.
+func (b *Bus) ConsumeFeaturesFrom(ctx context.Context, seq uint64, fn func(Feature) error) error {
+	return b.consumeFeatures(ctx, true, seq, fn)
+}
+
+func (b *Bus) consumeFeatures(ctx context.Context, fromStart bool, seq uint64, fn func(Feature) error) error {
+	return b.consumeOrdered(ctx, StreamFeatures, "features.*.*", fromStart, seq, func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {
 		h := m.Headers()
 		return fn(Feature{
 			StudyUID:  h.Get(HeaderStudyUID),

@@ -167,7 +167,7 @@ func (b *Bus) ConsumeScan(ctx context.Context, scanID string, fn func(Frame) err
 		return err
 	}
 	prefix := "scans." + scanID + "."
-	return b.consumeOrdered(ctx, StreamScans, prefix+">", true, func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {
+	return b.consumeOrdered(ctx, StreamScans, prefix+">", true, 0, func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {
 		f := Frame{ScanID: scanID, Data: m.Data(), Header: m.Headers(), Stored: meta.Timestamp, Pending: meta.NumPending}
 		rest := strings.Split(strings.TrimPrefix(m.Subject(), prefix), ".")
 		switch {
@@ -188,17 +188,22 @@ func (b *Bus) ConsumeScan(ctx context.Context, scanID string, fn func(Frame) err
 }
 
 // consumeOrdered runs an ordered consumer on stream filtered by subject,
-// from the first message if fromStart or else from new ones, calling fn for
-// each message until fn fails or ctx ends. See ConsumeScan for the results.
-func (b *Bus) consumeOrdered(ctx context.Context, stream, subject string, fromStart bool,
+// from the stream sequence startSeq if it is not 0, else from the first
+// message if fromStart or else from new ones, calling fn for each message
+// until fn fails or ctx ends. See ConsumeScan for the results.
+func (b *Bus) consumeOrdered(ctx context.Context, stream, subject string, fromStart bool, startSeq uint64,
 	fn func(jetstream.Msg, *jetstream.MsgMetadata) error) error {
 	policy := jetstream.DeliverNewPolicy
-	if fromStart {
+	switch {
+	case startSeq > 0:
+		policy = jetstream.DeliverByStartSequencePolicy
+	case fromStart:
 		policy = jetstream.DeliverAllPolicy
 	}
 	cons, err := b.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subject},
 		DeliverPolicy:  policy,
+		OptStartSeq:    startSeq,
 	})
 	if err != nil {
 		return fmt.Errorf("bus: consume %s from %s: %w", subject, stream, err)

@@ -136,7 +136,7 @@ func (e *Encoder) Float32s(v []float32) {
 }
 
 // Metas writes metas with encoding/gob: a concrete type held in one must
-// be registered with gob.Register (features.Vector is). A byte 0 stands for
+// be registered with gob.Register by its user. A byte 0 stands for
 // metas that are all nil.
 func (e *Encoder) Metas(metas []any) {
 	if !slices.ContainsFunc(metas, func(m any) bool { return m != nil }) {

@@ -2,6 +2,7 @@ package index
 
 import (
 	"bytes"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"math"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/ctrecon/ctrecon/features"
 )
+
+// The save/load tests store features.Vector metas, as an index's user may.
+func init() { gob.Register(features.Vector{}) }
 
 // l2cubed is a custom metric for the tests: a saved index names it, and
 // Load must be given it again.

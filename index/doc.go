@@ -1,5 +1,5 @@
-// Package index holds the similarity indexes the search service answers
-// from, the interface they share, their distances, and the HTTP handler.
+// Package index holds the similarity indexes the search service (package
+// search) answers from, the interface they share, and their distances.
 //
 // Every index implements Index: add, delete, get, k-nearest and range
 // search, length, and Save to a versioned, checksummed format that Load

@@ -2,26 +2,25 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
-	"github.com/ctrecon/ctrecon/index"
+	"github.com/ctrecon/ctrecon/features"
+	"github.com/ctrecon/ctrecon/features/segment"
 	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/scansim"
+	"github.com/ctrecon/ctrecon/search"
 )
 
 // Demo streams a simulated spectral scan through the service, as the
 // scanner and a physicist would: it writes the scan into dir, submits a
 // job for it, streams it while a worker reconstructs it, and writes to out
-// where the DICOM series and pictures went and what a search over HTTP for
-// the middle bin's series finds. progress, if set, is given every status
+// where the DICOM series and pictures went, what a search over HTTP for
+// the middle bin's series finds, and a cohort query's answer. progress, if set, is given every status
 // of the job.
 func (s *Service) Demo(ctx context.Context, dir string, out io.Writer, progress func(bus.Status)) error {
 	spec := scansim.DefaultSpec()
@@ -56,7 +55,7 @@ func (s *Service) Demo(ctx context.Context, dir string, out io.Writer, progress 
 		fmt.Fprintf(out, "  bin %d (%g-%g keV): %d DICOM slices in %s, preview %s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir, b.Preview)
 	}
 	fmt.Fprintf(out, "  montage of every bin's central slice in one window: %s\n", rep.Montage)
-	for deadline := time.Now().Add(time.Minute); s.search.Len() == 0; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); s.records(ctx, features.KindHistHU) == 0 || s.records(ctx, segment.Kind) == 0; time.Sleep(50 * time.Millisecond) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -64,48 +63,32 @@ func (s *Service) Demo(ctx context.Context, dir string, out io.Writer, progress 
 			return fmt.Errorf("the search index has no feature records a minute after job %s was done", id)
 		}
 	}
+	api := search.Client{URL: "http://" + s.addr, Token: s.token}
 	like := rep.Bins[len(rep.Bins)/2].SeriesInstanceUID
-	_, resp, err := Search(ctx, "http://"+s.addr, like, 3)
+	_, a, err := api.Search(ctx, search.Query{Kind: features.KindHistHU, Like: like, K: 3})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "the 3 nearest to series %s (GET /search?like=%s&k=3):\n", like, like)
-	return resp.WriteTable(out)
+	fmt.Fprintf(out, "the 3 nearest to series %s (GET %s/search?kind=%s&like=%s&k=3):\n", like, api.URL, features.KindHistHU, like)
+	if err := a.WriteTable(out); err != nil {
+		return err
+	}
+	const cohort = "kind = 'objects-v1' and volume > 10"
+	_, a, err = api.Search(ctx, search.Query{Filter: cohort, Limit: 5})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "a cohort: objects over 10 mm³ (GET %s/search?filter=%s):\n", api.URL, url.QueryEscape(cohort))
+	return a.WriteTable(out)
 }
 
-// Search asks the service at server (http://host:port) for the k series or
-// slices nearest to like (SERIES_UID or SERIES_UID:SLICE) and returns its
-// JSON answer (see index.NewHandler) as sent and decoded.
-func Search(ctx context.Context, server, like string, k int) ([]byte, *index.SearchResponse, error) {
-	u := server + "/search?" + url.Values{"like": {like}, "k": {strconv.Itoa(k)}}.Encode()
-	body, err := get(ctx, u)
-	if err != nil {
-		return nil, nil, err
+// records returns how many records of kind the search library holds.
+func (s *Service) records(ctx context.Context, kind string) int {
+	kinds, _ := s.search.Kinds(ctx)
+	for _, k := range kinds {
+		if k.Kind == kind {
+			return k.Records
+		}
 	}
-	var resp index.SearchResponse
-	if err := json.Unmarshal(body, &resp); err != nil {
-		return nil, nil, fmt.Errorf("GET %s: the answer is not a search answer: %w", u, err)
-	}
-	return body, &resp, nil
-}
-
-// get returns the body of a GET of u, or an error naming the status.
-func get(ctx context.Context, u string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: HTTP %d: %s", u, resp.StatusCode, body)
-	}
-	return body, nil
+	return 0
 }

@@ -13,17 +13,15 @@ import (
 
 // registry returns what /metrics serves: the workers' metrics (jobs by
 // outcome, stage durations, frames received, jobs running by device), the
-// work queue's depth, the search index's size, the workers and their
-// device, the build (go_build_info), and the Go runtime's and the
-// process's collectors.
+// work queue's depth, the search library's (search.Library.Register), the
+// workers and their device, the build (go_build_info), and the Go
+// runtime's and the process's collectors.
 func (s *Service) registry(workers *recon.Metrics, device string) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		workers,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ctrecon_queue_depth",
 			Help: "Jobs in the work queue that no worker has taken yet."}, s.queueDepth),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ctrecon_index_vectors",
-			Help: "Feature vectors in the search index."}, func() float64 { return float64(s.search.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ctrecon_workers",
 			Help:        "Workers in this process, by the device they back-project on.",
 			ConstLabels: prometheus.Labels{"device": device}}, func() float64 { return float64(len(s.workers)) }),
@@ -31,6 +29,9 @@ func (s *Service) registry(workers *recon.Metrics, device string) *prometheus.Re
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if err := s.search.Register(reg); err != nil {
+		panic(err) // a name registered twice, as MustRegister panics
+	}
 	return reg
 }
 

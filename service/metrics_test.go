@@ -80,7 +80,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	const vectors = 2 * (1 + 2) // per bin: the volume and each of its 2 slices
-	waitMetric(t, s, "ctrecon_index_vectors", vectors)
+	waitMetric(t, s, `ctrecon_search_vectors{index="exact",kind="hist-hu-v1"}`, vectors)
 	waitMetric(t, s, `ctrecon_jobs_total{outcome="cancelled"}`, 1)
 
 	device := fdk.CPU{}.Name()
@@ -97,17 +97,14 @@ ctrecon_frames_received_total 24
 # HELP ctrecon_queue_depth Jobs in the work queue that no worker has taken yet.
 # TYPE ctrecon_queue_depth gauge
 ctrecon_queue_depth 0
-# HELP ctrecon_index_vectors Feature vectors in the search index.
-# TYPE ctrecon_index_vectors gauge
-ctrecon_index_vectors %d
 # HELP ctrecon_workers Workers in this process, by the device they back-project on.
 # TYPE ctrecon_workers gauge
-ctrecon_workers{device=%[2]q} 1
+ctrecon_workers{device=%[1]q} 1
 # HELP ctrecon_jobs_running Jobs this process's workers are reconstructing, by the device each runs on.
 # TYPE ctrecon_jobs_running gauge
-ctrecon_jobs_running{device=%[2]q} 0
-`, vectors, device)
-	names := []string{"ctrecon_jobs_total", "ctrecon_frames_received_total", "ctrecon_queue_depth", "ctrecon_index_vectors",
+ctrecon_jobs_running{device=%[1]q} 0
+`, device)
+	names := []string{"ctrecon_jobs_total", "ctrecon_frames_received_total", "ctrecon_queue_depth",
 		"ctrecon_workers", "ctrecon_jobs_running"}
 	if err := testutil.GatherAndCompare(scrape(t, s), strings.NewReader(want), names...); err != nil {
 		t.Error(err)

@@ -3,9 +3,12 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,9 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/features/records"
 	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/scansim"
+	"github.com/ctrecon/ctrecon/search"
 )
 
 // DELETE /jobs/{id} cancels a job waiting for its scan, saying who did,
@@ -73,9 +78,97 @@ func startService(t *testing.T, b *bus.Bus) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := Start(t.Context(), b, ln, Config{Dir: t.TempDir(), Workers: 1})
+	s, err := Start(t.Context(), b, ln, Config{Dir: t.TempDir(), Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(s.Close)
 	return s
+}
+
+// get returns the body of a GET of u, or an error naming the status.
+func get(ctx context.Context, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: HTTP %d: %s", u, resp.StatusCode, body)
+	}
+	return body, nil
+}
+
+// The service serves the search API behind its token, with /openapi.json
+// open, and a service started again on the same folder answers from the
+// snapshot Close wrote, before anything new comes.
+func TestSearchAPIAndRestart(t *testing.T) {
+	b, _ := bustest.Start(t, bus.Config{})
+	dir := t.TempDir()
+	start := func() *Service {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Start(t.Context(), b, ln, Config{Dir: dir, Workers: 1, SearchHTTP: search.HTTPOptions{Token: "tok"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := start()
+	for i, v := range [][]float32{{1, 0}, {0, 1}} {
+		rec := records.Record{StudyUID: "1.2", SeriesUID: fmt.Sprintf("1.2.%d", i), Slice: -1, Kind: "hist-hu", Version: 1, Settings: "0123456789abcdef", Values: v}
+		data, err := records.Marshal(&rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.PublishFeatures(t.Context(), rec.StudyUID, rec.SeriesUID, data, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	api := search.Client{URL: "http://" + s.Addr(), Token: "tok"}
+	total := func() int {
+		_, a, err := api.Search(t.Context(), search.Query{Filter: "kind = 'hist-hu-v1'"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *a.Total
+	}
+	for deadline := time.Now().Add(time.Minute); total() != 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the search API never held the 2 records")
+		}
+	}
+	if _, err := get(t.Context(), api.URL+"/search/kinds"); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Errorf("/search/kinds without the token: %v, want 401", err)
+	}
+	if _, err := get(t.Context(), api.URL+"/openapi.json"); err != nil {
+		t.Errorf("/openapi.json: %v", err)
+	}
+	if a, err := search.AskNATS(t.Context(), b.Conn(), search.Query{Filter: "kind = 'hist-hu-v1'"}); err != nil || *a.Total != 2 {
+		t.Errorf("the search over NATS: %+v, %v; want 2 records", a, err)
+	}
+	s.Close()
+	var snap struct{ Seq uint64 }
+	if data, err := os.ReadFile(filepath.Join(dir, "search", "snapshot", "snapshot.json")); err != nil || json.Unmarshal(data, &snap) != nil || snap.Seq != 2 {
+		t.Errorf("Close left snapshot %+v (%v), want one through sequence 2", snap, err)
+	}
+
+	s = start()
+	defer s.Close()
+	api.URL = "http://" + s.Addr()
+	if total() != 2 {
+		t.Errorf("restarted with %d records, want the snapshot's 2", total())
+	}
 }
 
 // GET /jobs/{id} and /jobs give a done job's output folder, its study,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,10 +15,10 @@ import (
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
-	"github.com/ctrecon/ctrecon/index"
 	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/scansim"
+	"github.com/ctrecon/ctrecon/search"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -123,22 +122,19 @@ func TestClientsKeepDeployment(t *testing.T) {
 	}
 
 	// search asks the service over HTTP; the service follows FEATURES.
-	search := index.NewService()
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go search.Follow(sctx, b, slog.Default())
+	lib, _ := followSearch(t, b)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: search.Handler()}
+	srv := &http.Server{Handler: lib.Handler(search.HTTPOptions{})}
 	go srv.Serve(ln)
 	defer srv.Close()
 	rep, err := recon.ReadReport(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(time.Minute); search.Len() == 0; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); histVectors(t, lib) == 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the search index got no feature vectors")
 		}

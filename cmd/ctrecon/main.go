@@ -37,7 +37,7 @@ var commands = []command{
 	{"status", "show one job's state, progress, device and timings", runStatus},
 	{"cancel", "cancel a queued, waiting or running job", runCancel},
 	{"jobs", "list every job", runJobs},
-	{"search", "find the series or slices most like one, from a running service", runSearch},
+	{"search", "ask a running service: nearest (--like, --vector), within a distance, by filter, by icons", runSearch},
 	{"index", "index bench: measure a similarity index's recall, speed, build time and memory", runIndex},
 	{"features", "IBSI radiomics of a CT series' or volume's objects, to Parquet and JSON", runFeatures},
 }

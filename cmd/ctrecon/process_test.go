@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
-	"github.com/ctrecon/ctrecon/index"
 	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/scansim"
@@ -241,18 +239,13 @@ func TestStalledWorkerProcess(t *testing.T) {
 	if err != nil || stored != n || n == 0 {
 		t.Errorf("%d feature records on the stream (%v), want the output's %d", stored, err, n)
 	}
-	svc := index.NewService()
-	fctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); svc.Follow(fctx, b, slog.Default()) }()
-	for deadline := time.Now().Add(30 * time.Second); !svc.Ready() && time.Now().Before(deadline); {
+	lib, follower := followSearch(t, b)
+	for deadline := time.Now().Add(30 * time.Second); !follower.Ready() && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if hist := strings.Count(string(records), `"kind":"hist-hu","version":1,`); svc.Len() != hist || hist == 0 {
-		t.Errorf("the index holds %d vectors, want the output's %d HU histograms", svc.Len(), hist)
+	if hist := strings.Count(string(records), `"kind":"hist-hu","version":1,`); histVectors(t, lib) != hist || hist == 0 {
+		t.Errorf("the index holds %d HU histograms, want the output's %d", histVectors(t, lib), hist)
 	}
-	stop()
-	<-done
 }
 
 // waitStatus polls the job's status until ok accepts it, failing the test

@@ -182,7 +182,7 @@ func checkReadmeOutput(t *testing.T, command, out string) {
 	want := map[string]string{
 		"acquire": "streaming scan SIM-0001\n",
 		"status":  " done ",
-		"search":  "RANK  DISTANCE",
+		"search":  "RANK  SCORE",
 		"cancel":  "cancelled by",
 	}[command]
 	if !strings.Contains(out, want) || command == "acquire" && !strings.HasPrefix(out, want) {

@@ -12,10 +12,10 @@ import (
 
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/fdk"
-	"github.com/ctrecon/ctrecon/features"
-	"github.com/ctrecon/ctrecon/index"
+	"github.com/ctrecon/ctrecon/features/records"
 	"github.com/ctrecon/ctrecon/internal/bustest"
 	"github.com/ctrecon/ctrecon/recon"
+	"github.com/ctrecon/ctrecon/search"
 )
 
 // startWorker runs a CPU worker on b until the test ends.
@@ -78,48 +78,60 @@ func TestResultsShownByEveryCommand(t *testing.T) {
 	}
 }
 
-// search prints its hits as a table, nearest first: rank, distance,
-// study, series, bin and slice ("volume" for a whole volume); --json
-// prints the service's JSON answer for programs. Before, it printed the
-// JSON and knew no --json.
+// search prints its hits as a table, nearest first: rank, score (the
+// distance), kind, study, series, bin, slice ("volume" for a whole
+// volume), object and class, then how many hits and what served them;
+// --json prints the service's JSON answer for programs. Before the search
+// library, the table had no kind, object or class.
 func TestSearchTableAndJSON(t *testing.T) {
-	ix := index.NewExact(0)
+	lib, err := search.Open(context.Background(), search.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.Close()
+	var recs []records.Record
 	add := func(series string, bin, slice int, v ...float32) {
-		f := features.Vector{StudyUID: "1.2", SeriesUID: series, Bin: bin, Slice: slice, Kind: features.KindHistHU, Values: v}
-		if err := index.AddFeature(ix, &f); err != nil {
-			t.Fatal(err)
-		}
+		recs = append(recs, records.Record{StudyUID: "1.2", SeriesUID: series, Bin: bin, Slice: slice, Kind: "hist-hu", Version: 1, Settings: "0123456789abcdef", Values: v})
 	}
 	add("1.2.1", 0, -1, 0, 0, 0, 10)
 	for z := range 3 {
 		add("1.2.1", 0, z, float32(z), 0, 0, 0)
 	}
 	add("1.2.2", 1, -1, 1, 0, 0, 2)
-	srv := httptest.NewServer(index.NewHandler(ix, nil))
+	if err := lib.Add(context.Background(), recs, 1); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(lib.Handler(search.HTTPOptions{}))
 	defer srv.Close()
 	args := []string{"--http", srv.URL, "--like", "1.2.1:1", "-k", "3"}
 	table, _ := captureOutput(t, func() error { return runSearch(args) })
 	want := [][]string{
-		{"RANK", "DISTANCE", "STUDY", "SERIES", "BIN", "SLICE"},
-		{"1", "1", "1.2", "1.2.1", "0", "0"},
-		{"2", "1", "1.2", "1.2.1", "0", "2"},
-		{"3", "2", "1.2", "1.2.2", "1", "volume"},
+		{"RANK", "SCORE", "KIND", "STUDY", "SERIES", "BIN", "SLICE", "OBJECT", "CLASS"},
+		{"1", "1", "hist-hu-v1", "1.2", "1.2.1", "0", "0", "-", "-"},
+		{"2", "1", "hist-hu-v1", "1.2", "1.2.1", "0", "2", "-", "-"},
+		{"3", "2", "hist-hu-v1", "1.2", "1.2.2", "1", "volume", "-", "-"},
 	}
 	lines := strings.Split(strings.TrimSuffix(table, "\n"), "\n")
-	if len(lines) != len(want) {
-		t.Fatalf("search printed\n%s\nwant a header and 3 rows", table)
+	if len(lines) != len(want)+1 || !strings.HasPrefix(lines[len(want)], "3 hits, by exact in ") {
+		t.Fatalf("search printed\n%s\nwant a header, 3 rows and a line of 3 hits by exact", table)
 	}
-	for i, line := range lines {
+	for i, line := range lines[:len(want)] {
 		if !slices.Equal(strings.Fields(line), want[i]) {
 			t.Errorf("line %d is %q, want %q", i, line, want[i])
 		}
 	}
 	out, _ := captureOutput(t, func() error { return runSearch(append(args, "--json")) })
-	var resp index.SearchResponse
+	var resp search.Answer
 	if err := json.Unmarshal([]byte(out), &resp); err != nil {
 		t.Fatalf("search --json printed %q: %v", out, err)
 	}
-	if len(resp.Hits) != 3 || resp.Hits[2].Rank != 3 || resp.Hits[2].Key != "1.2.2" || resp.Query.Like != "1.2.1:1" {
+	if len(resp.Hits) != 3 || resp.Hits[2].Rank != 3 || resp.Hits[2].Key != "1.2.2/b1" || resp.Index != "exact" {
 		t.Errorf("search --json printed %s", out)
+	}
+	filtered, _ := captureOutput(t, func() error {
+		return runSearch([]string{"--http", srv.URL, "--filter", "bin = 0 and slice >= 1", "--limit", "1"})
+	})
+	if !strings.Contains(filtered, "1 hits of 2, by sqlite") || !strings.Contains(filtered, "next page: --cursor ") {
+		t.Errorf("search --filter printed\n%s\nwant 1 hit of 2 and a cursor", filtered)
 	}
 }

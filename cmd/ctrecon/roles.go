@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,11 +15,12 @@ import (
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/features"
 	"github.com/ctrecon/ctrecon/internal/progress"
 	"github.com/ctrecon/ctrecon/pacs"
 	"github.com/ctrecon/ctrecon/recon"
 	"github.com/ctrecon/ctrecon/scansim"
-	"github.com/ctrecon/ctrecon/service"
+	"github.com/ctrecon/ctrecon/search"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -367,22 +369,75 @@ func listJobs(name string, args []string, one bool) error {
 	return nil
 }
 
-// runSearch queries a running service's /search.
+// ask sends q over NATS when n names a server, else over HTTP, and
+// returns the answer as JSON and decoded.
+func ask(ctx context.Context, n natsFlags, c search.Client, q search.Query) ([]byte, *search.Answer, error) {
+	if n.url == "" {
+		return c.Search(ctx, q)
+	}
+	b, err := n.connect(ctx, "ctrecon-search")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer b.Close()
+	a, err := search.AskNATS(ctx, b.Conn(), q)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := json.Marshal(a)
+	return body, a, err
+}
+
+// runSearch asks a running service's search API (package search) and
+// prints the answer as a table, or as JSON with --json.
 func runSearch(args []string) error {
 	fs := flag.NewFlagSet("search", flag.ContinueOnError)
-	like := fs.String("like", "", "SERIES_UID or SERIES_UID:SLICE whose feature vector is the query")
-	k := fs.Int("k", 10, "number of neighbours")
+	var q search.Query
+	fs.StringVar(&q.Kind, "kind", "", "feature kind with version (default hist-hu-v1 with --like or --vector)")
+	fs.StringVar(&q.Like, "like", "", "the item whose vector is the query: SERIES_UID[/bBIN][/sSLICE][/oOBJECT] (or SERIES_UID:SLICE)")
+	vector := fs.String("vector", "", "the query vector, comma-separated")
+	fs.IntVar(&q.K, "k", 0, "number of neighbours (default 10)")
+	within := fs.Float64("within", -1, "everything within this distance instead of the k nearest")
+	fs.StringVar(&q.Filter, "filter", "", "a filter, e.g. \"class = 'contrast' and volume > 500\" (README: the filter language)")
+	icons := fs.String("icons", "", "a query by icons: a JSON file of mandatory and optional objects, relations and a threshold")
+	fs.IntVar(&q.Limit, "limit", 0, "hits per page (default 20)")
+	fs.StringVar(&q.Cursor, "cursor", "", "the next page of an earlier answer (repeat its other flags)")
 	server := fs.String("http", "http://127.0.0.1:8080", "the service's HTTP address")
+	var n natsFlags
+	n.register(fs, "") // --nats URL: ask the service's replicas over NATS instead
+	token := fs.String("token", os.Getenv("CTRECON_SEARCH_TOKEN"), "bearer token, when serve has one (default $CTRECON_SEARCH_TOKEN)")
 	asJSON := fs.Bool("json", false, "print the service's JSON answer instead of a table")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	if *like == "" {
-		return fmt.Errorf("--like SERIES_UID[:SLICE] is required")
+	if q.Like == "" && *vector == "" && *icons == "" && q.Filter == "" {
+		return fmt.Errorf("give --like, --vector, --icons FILE or --filter")
+	}
+	if *vector != "" {
+		v, err := search.ParseVector(*vector)
+		if err != nil {
+			return fmt.Errorf("--vector: %w", err)
+		}
+		q.Vector = v
+	}
+	if *within >= 0 {
+		q.Within = within
+	}
+	if *icons != "" {
+		data, err := os.ReadFile(*icons)
+		if err != nil {
+			return fmt.Errorf("--icons: %w", err)
+		}
+		if err := json.Unmarshal(data, &q.Icons); err != nil {
+			return fmt.Errorf("--icons %s: not a query by icons: %w", *icons, err)
+		}
+	}
+	if q.Kind == "" && (q.Like != "" || q.Vector != nil) {
+		q.Kind = features.KindHistHU
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	body, resp, err := service.Search(ctx, *server, *like, *k)
+	body, a, err := ask(ctx, n, search.Client{URL: *server, Token: *token}, q)
 	if err != nil {
 		return err
 	}
@@ -390,5 +445,5 @@ func runSearch(args []string) error {
 		_, err = os.Stdout.Write(body)
 		return err
 	}
-	return resp.WriteTable(os.Stdout)
+	return a.WriteTable(os.Stdout)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ctrecon/ctrecon/bus"
 	"github.com/ctrecon/ctrecon/internal/dirlock"
 	"github.com/ctrecon/ctrecon/recon"
+	"github.com/ctrecon/ctrecon/search"
 	"github.com/ctrecon/ctrecon/service"
 )
 
@@ -32,7 +33,9 @@ func runServe(args []string) error {
 	jobs := fs.Int("jobs", recon.DefaultJobs, jobsUsage)
 	device := fs.String("device", "auto", "back-projection device: auto, cpu or cuda")
 	threads := fs.Int("threads", 0, "CPU threads per worker (0: all cores)")
-	demo := fs.Bool("demo", false, "stream a simulated spectral scan through the whole path, print where the DICOM went and a search result, and exit")
+	demo := fs.Bool("demo", false, "stream a simulated spectral scan through the whole path, print where the DICOM went and search results, and exit")
+	token := fs.String("search-token", os.Getenv("CTRECON_SEARCH_TOKEN"), "bearer token the search API wants (default $CTRECON_SEARCH_TOKEN; none: open to whoever reaches --http)")
+	searchIndex := fs.String("search-index", "auto", "vector index of every feature kind: auto (exact while small, then hnsw), exact, hnsw, ...")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -72,8 +75,17 @@ func runServe(args []string) error {
 		return err
 	}
 	defer release()
-	s := service.Start(ctx, b, ln, service.Config{Dir: filepath.Join(*data, "worker"), Workers: *workers, Jobs: *jobs, Backprojector: bp})
+	s, err := service.Start(ctx, b, ln, service.Config{Dir: filepath.Join(*data, "worker"), Workers: *workers, Jobs: *jobs, Backprojector: bp,
+		Search: search.Config{Dir: filepath.Join(*data, "search"), Index: *searchIndex}, SearchHTTP: search.HTTPOptions{Token: *token}})
+	if err != nil {
+		return err
+	}
 	defer s.Close()
+	if *token == "" {
+		slog.Warn("the search API has no token: anyone who reaches --http can search; set one with --search-token or CTRECON_SEARCH_TOKEN")
+	} else {
+		slog.Info("the search API wants the header Authorization: Bearer TOKEN; ctrecon search sends $CTRECON_SEARCH_TOKEN")
+	}
 	if *demo {
 		return s.Demo(ctx, filepath.Join(*data, "demo-scan"), os.Stdout, jobProgress())
 	}

@@ -252,11 +252,15 @@ func objectRadiomics(b segment.Bin, seg *segment.Segmentation, k int, shared *sh
 	return &ObjectFeatures{Label: o.Label, Class: o.Class, Features: f}, nil
 }
 
-// addObjects adds one objects-v1 record per object: voxels, volume (mm³),
-// bounding box (min x, y, z, max x, y, z, mm) and centroid (x, y, z, mm).
+// ObjectNames name the values of an objects-v1 record: voxels, volume
+// (mm³), bounding box (min x, y, z, max x, y, z, mm) and centroid (x, y,
+// z, mm).
+var ObjectNames = []string{"voxels", "volume_mm3", "min_x_mm", "min_y_mm", "min_z_mm",
+	"max_x_mm", "max_y_mm", "max_z_mm", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm"}
+
+// addObjects adds one objects-v1 record per object (ObjectNames).
 func (r *Result) addObjects(base records.Record, seg *segment.Segmentation) error {
-	r.Names[segment.Kind] = []string{"voxels", "volume_mm3", "min_x_mm", "min_y_mm", "min_z_mm",
-		"max_x_mm", "max_y_mm", "max_z_mm", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm"}
+	r.Names[segment.Kind] = ObjectNames
 	for _, o := range seg.Objects {
 		rec := base
 		rec.Object, rec.Class = o.Label, string(o.Class)

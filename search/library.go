@@ -1,0 +1,431 @@
+package search
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ctrecon/ctrecon/features/extract"
+	"github.com/ctrecon/ctrecon/features/histogram"
+	"github.com/ctrecon/ctrecon/features/records"
+	"github.com/ctrecon/ctrecon/features/segment"
+	sp "github.com/ctrecon/ctrecon/features/spatial"
+	"github.com/ctrecon/ctrecon/features/spectral"
+	"github.com/ctrecon/ctrecon/index"
+	_ "github.com/ctrecon/ctrecon/index/hnsw" // registers "hnsw", the default for large kinds
+	"github.com/ctrecon/ctrecon/index/spatial"
+)
+
+// Config says how a Library indexes.
+type Config struct {
+	// Dir holds the working metadata database and the snapshot (Snapshot).
+	Dir string
+	// Index is the index kind every vector kind gets ("exact", "hnsw", or
+	// any index.KindNames name), or "auto" (the default when empty): exact
+	// while a kind holds at most SmallKind vectors, HNSW beyond.
+	Index string
+	// Params are the build parameters of Index (of HNSW under "auto"), by
+	// their index.Param names.
+	Params map[string]string
+	// SmallKind is the most vectors a kind holds in an exact index under
+	// "auto" (0: DefaultSmallKind).
+	SmallKind int
+	// Names names the vector components of kinds whose records do not
+	// (records carry none on the bus): kind with version to names, e.g.
+	// "radiomics-v1" to the Parquet file's names. Named components can be
+	// filtered on and explain hits.
+	Names map[string][]string
+	// Log receives the records skipped and the indexes rebuilt (nil:
+	// slog.Default()). It never receives a patient's pseudonym.
+	Log *slog.Logger
+}
+
+// DefaultSmallKind is how many vectors a kind holds in an exact index,
+// under Config.Index "auto", before it moves to HNSW: an exact search over
+// 20,000 vectors of 64 values takes about a millisecond.
+const DefaultSmallKind = 20000
+
+// builtinNames names the components of the kinds whose names are fixed.
+var builtinNames = map[string][]string{segment.Kind: extract.ObjectNames}
+
+// metadataOnly are the kinds whose vectors no vector index holds: a metric
+// histogram's length varies with its control points (its DM distance is
+// for index/slimtree, not yet served here).
+var metadataOnly = map[string]bool{histogram.KindMetric: true}
+
+// Library is the searchable library: every record's metadata in SQLite,
+// each kind's vectors in a vector index and the virtual images in spatial
+// indexes. Searches run concurrently with Add.
+type Library struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store
+
+	addMu sync.Mutex // one Add or Snapshot at a time
+
+	mu      sync.RWMutex
+	vectors map[string]*vectorKind
+	images  map[string]*spatial.Index
+	known   map[string]bool // the kinds with records
+	seq     uint64          // the stream sequence of the last record added
+	snapSeq uint64          // ... and of the snapshot loaded or written
+	snapAt  time.Time       // when that snapshot was written; zero if none
+
+	metrics *Metrics
+	// scanMax is the most records a filter may keep for a similarity
+	// query to measure them one by one rather than search the index.
+	scanMax int
+}
+
+// vectorKind is one kind's vector index and its components' names.
+type vectorKind struct {
+	ix    index.Index
+	names []string // len == dim, "" where unnamed
+}
+
+// Open opens the library in cfg.Dir: from its snapshot, when it has one
+// (Library.Seq then says from where to replay), else empty.
+func Open(ctx context.Context, cfg Config) (*Library, error) {
+	if cfg.Index == "" {
+		cfg.Index = "auto"
+	}
+	if cfg.SmallKind <= 0 {
+		cfg.SmallKind = DefaultSmallKind
+	}
+	if cfg.Index != "auto" {
+		if _, err := index.KindNamed(cfg.Index); err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	l := &Library{cfg: cfg, log: cfg.Log, vectors: map[string]*vectorKind{}, images: map[string]*spatial.Index{}, metrics: newMetrics(), scanMax: 2000, known: map[string]bool{}}
+	if err := l.load(ctx); err != nil {
+		return nil, err
+	}
+	kinds, err := l.store.kinds(ctx)
+	if err != nil {
+		l.store.close()
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	for k := range kinds {
+		l.known[k] = true
+	}
+	return l, nil
+}
+
+// Close closes the metadata database.
+func (l *Library) Close() error { return l.store.close() }
+
+// Seq returns the stream sequence of the last record added: a follower
+// replays from the next one.
+func (l *Library) Seq() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.seq
+}
+
+// Add indexes recs, read from the stream up to sequence seq. A record the
+// library cannot index (a vector of another length than its kind's, a
+// virtual image that does not decode) is left out, and the returned error
+// names each; the others are added. A record replaces the one of the same
+// kind and item.
+func (l *Library) Add(ctx context.Context, recs []records.Record, seq uint64) error {
+	return l.add(ctx, recs, nil, seq)
+}
+
+// add is Add with, for each record a job published, its "<job>/<record>"
+// in jobs (nil or "" for none).
+func (l *Library) add(ctx context.Context, recs []records.Record, jobs []string, seq uint64) error {
+	l.addMu.Lock()
+	defer l.addMu.Unlock()
+	var errs []error
+	es := make([]entry, 0, len(recs))
+	for i := range recs {
+		e, err := l.entryOf(&recs[i], seq)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s of %s: %w", recs[i].KindVersion(), ItemOf(&recs[i]), err))
+			continue
+		}
+		if jobs != nil {
+			e.job = jobs[i]
+		}
+		es = append(es, e)
+	}
+	if err := l.store.put(ctx, es, seq); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for i := range es {
+		if es[i].copy {
+			l.log.Info("search: skipping another copy of a job's record", "record", es[i].job, "kind", es[i].rec.KindVersion())
+			continue
+		}
+		if err := l.index(ctx, &es[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	l.mu.Lock()
+	l.seq = max(l.seq, seq)
+	for i := range es {
+		if !es[i].copy {
+			l.known[es[i].rec.KindVersion()] = true
+		}
+	}
+	l.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// entryOf checks rec against its kind's index and returns what the store
+// keeps of it.
+func (l *Library) entryOf(rec *records.Record, seq uint64) (entry, error) {
+	kind := rec.KindVersion()
+	e := entry{rec: rec, item: ItemOf(rec).String(), seq: seq}
+	switch {
+	case isImageKind(kind):
+		var vi sp.VirtualImage
+		if err := json.Unmarshal(rec.Data, &vi); err != nil {
+			return e, fmt.Errorf("data is not a virtual image: %w", err)
+		}
+		if err := vi.Validate(); err != nil {
+			return e, err
+		}
+		return e, nil
+	case metadataOnly[kind] || len(rec.Values) == 0:
+		return e, nil
+	}
+	e.vec = make([]float32, len(rec.Values))
+	for i, x := range rec.Values {
+		if !math.IsNaN(float64(x)) { // an undefined feature counts as 0 in distances
+			e.vec[i] = x
+		}
+	}
+	l.mu.RLock()
+	vk := l.vectors[kind]
+	l.mu.RUnlock()
+	if vk != nil {
+		if err := index.CheckAdd(e.item, e.vec, vk.ix.Dim(), vk.ix.Metric()); err != nil {
+			return e, err
+		}
+	}
+	names := l.namesOf(kind, len(rec.Values))
+	for i, x := range rec.Values {
+		if names[i] != "" && !math.IsNaN(float64(x)) {
+			e.values = append(e.values, named{names[i], float64(x)})
+		}
+	}
+	if kind == spectral.Kind {
+		e.values, e.bins = spectralValues(rec.Data, e.values)
+	}
+	return e, nil
+}
+
+// isImageKind reports whether kind's records are virtual images.
+func isImageKind(kind string) bool { return kind == sp.KindVolume || kind == sp.KindSlice }
+
+// namesOf returns the names of kind's n components, "" where unnamed.
+func (l *Library) namesOf(kind string, n int) []string {
+	names := l.cfg.Names[kind]
+	if names == nil {
+		names = builtinNames[kind]
+	}
+	out := make([]string, n)
+	if len(names) == n {
+		copy(out, names)
+	}
+	return out
+}
+
+// spectralValues appends to values what filters compare of a spectral
+// signature's data: mean_hu_binN, each bin's mean HU, and enhancement_hu,
+// the largest rise of the mean HU from one bin to the next higher one (the
+// jump of a contrast agent's K-edge). It returns the bins' energies too.
+func spectralValues(data []byte, values []named) ([]named, []energyBin) {
+	var sg spectral.Signature
+	if json.Unmarshal(data, &sg) != nil || len(sg.Bins) == 0 {
+		return values, nil
+	}
+	bins := make([]energyBin, len(sg.Bins))
+	rise := 0.0
+	for i, b := range sg.Bins {
+		values = append(values, named{"mean_hu_bin" + strconv.Itoa(b.Index), b.MeanHU})
+		bins[i] = energyBin{b.Index, b.LowKeV, b.HighKeV}
+		if i > 0 {
+			rise = max(rise, b.MeanHU-sg.Bins[i-1].MeanHU)
+		}
+	}
+	return append(values, named{"enhancement_hu", rise}), bins
+}
+
+// index adds a stored entry to its kind's vector or spatial index.
+func (l *Library) index(ctx context.Context, e *entry) error {
+	kind := e.rec.KindVersion()
+	if isImageKind(kind) {
+		var vi sp.VirtualImage
+		if err := json.Unmarshal(e.rec.Data, &vi); err != nil {
+			return err
+		}
+		return l.imageIndex(kind).Add(e.item, &vi)
+	}
+	if e.vec == nil {
+		return nil
+	}
+	vk, err := l.vectorIndex(kind, len(e.vec))
+	if err != nil {
+		return err
+	}
+	if err := vk.ix.Add(e.item, e.vec, nil); err != nil {
+		return fmt.Errorf("%s of %s: %w", kind, e.item, err)
+	}
+	if l.cfg.Index == "auto" && vk.ix.Kind() == "exact" && vk.ix.Len() > l.cfg.SmallKind {
+		return l.promote(ctx, kind, vk)
+	}
+	return nil
+}
+
+func (l *Library) imageIndex(kind string) *spatial.Index {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	x, ok := l.images[kind]
+	if !ok {
+		x = spatial.New()
+		l.images[kind] = x
+	}
+	return x
+}
+
+// vectorIndex returns kind's vector index, made for vectors of dim values
+// when the kind has none.
+func (l *Library) vectorIndex(kind string, dim int) (*vectorKind, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if vk, ok := l.vectors[kind]; ok {
+		return vk, nil
+	}
+	name := l.cfg.Index
+	if name == "auto" {
+		name = "exact"
+	}
+	ix, err := newIndex(name, dim, l.cfg.Params)
+	if err != nil {
+		return nil, err
+	}
+	vk := &vectorKind{ix: ix, names: l.namesOf(kind, dim)}
+	l.vectors[kind] = vk
+	return vk, nil
+}
+
+// newIndex makes an empty Euclidean index of kind name with params (the
+// ones it does not have are left out, so one map serves "auto").
+func newIndex(name string, dim int, params map[string]string) (index.Index, error) {
+	k, err := index.KindNamed(name)
+	if err != nil {
+		return nil, err
+	}
+	given := map[string]string{}
+	for n, v := range params {
+		if _, err := k.Param(n); err == nil {
+			given[n] = v
+		}
+	}
+	build, err := k.BuildParams(given)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := k.New(dim, index.Euclidean, build)
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", name, err)
+	}
+	if t, ok := ix.(index.Tuner); ok {
+		for n, v := range given {
+			if p, _ := k.Param(n); p.Search {
+				if err := t.SetParam(n, v); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return ix, nil
+}
+
+// promote moves kind from its exact index to HNSW, built from the stored
+// vectors; searches use the exact index until the new one is complete.
+func (l *Library) promote(ctx context.Context, kind string, vk *vectorKind) error {
+	start := time.Now()
+	ix, err := newIndex("hnsw", vk.ix.Dim(), l.cfg.Params)
+	if err != nil {
+		return err
+	}
+	err = l.store.each(ctx, kind, func(item string, vec []float32, _ []byte) error {
+		if vec == nil {
+			return nil
+		}
+		return ix.Add(item, vec, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("moving %s to HNSW: %w", kind, err)
+	}
+	l.mu.Lock()
+	l.vectors[kind] = &vectorKind{ix: ix, names: vk.names}
+	l.mu.Unlock()
+	l.log.Info("search: kind moved to HNSW", "kind", kind, "vectors", ix.Len(), "seconds", time.Since(start).Seconds())
+	return nil
+}
+
+// PutScan stores what is known of a scan for the filters (dates, scanner,
+// description); energy bins go in with PutBin.
+func (l *Library) PutScan(ctx context.Context, s Scan) error { return l.store.putScan(ctx, s) }
+
+// PutBin stores an energy bin's bounds in keV, for the filters kev_low
+// and kev_high.
+func (l *Library) PutBin(ctx context.Context, scanID string, bin int, lowKeV, highKeV float64) error {
+	return l.store.putBin(ctx, scanID, bin, lowKeV, highKeV)
+}
+
+// KindInfo describes one kind of the library.
+type KindInfo struct {
+	Kind    string   `json:"kind"`
+	Records int      `json:"records"`
+	Index   string   `json:"index"` // the vector or spatial index, or "sqlite" for metadata only
+	Vectors int      `json:"vectors"`
+	Dim     int      `json:"dim,omitempty"`
+	Names   []string `json:"names,omitempty"` // the features filters can name
+}
+
+// Kinds describes every kind of record the library holds.
+func (l *Library) Kinds(ctx context.Context) ([]KindInfo, error) {
+	counts, err := l.store.kinds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]KindInfo, 0, len(counts))
+	for k, n := range counts {
+		ki := KindInfo{Kind: k, Records: n, Index: "sqlite", Names: l.store.kindNames(k)}
+		if vk, ok := l.vectors[k]; ok {
+			ki.Index, ki.Vectors, ki.Dim = vk.ix.Kind(), vk.ix.Len(), vk.ix.Dim()
+		} else if x, ok := l.images[k]; ok {
+			ki.Index, ki.Vectors = "spatial", x.Len()
+		}
+		out = append(out, ki)
+	}
+	slices.SortFunc(out, func(a, b KindInfo) int { return strings.Compare(a.Kind, b.Kind) })
+	return out, nil
+}
+
+// dbPath is the working metadata database.
+func (l *Library) dbPath() string { return filepath.Join(l.cfg.Dir, "library.db") }
