@@ -64,7 +64,7 @@ type Hardening struct {
 // then a small part of the decomposition's.
 const (
 	coarsenFactor = 2
-	coarseMaxDim  = 64
+	coarseMaxDim  = 48
 )
 
 // NewHardening prepares the correction of the scan's bins listed in bins
@@ -122,11 +122,7 @@ func (h *Hardening) Correct(geom *fdk.Geometry, vols []*fdk.Volume, opts fdk.Opt
 	if err != nil {
 		return nil, fmt.Errorf("beam-hardening correction: %w", err)
 	}
-	out := make([]*fdk.Volume, len(vols))
-	for b, v := range vols {
-		out[b] = addInterpolated(v, deltas[b], threads)
-	}
-	return out, nil
+	return addInterpolated(vols, deltas, threads), nil
 }
 
 // errorVolumes decomposes the bins small (on the coarse grid) and returns
@@ -256,16 +252,27 @@ func downsample(v *fdk.Volume, g fdk.Grid) *fdk.Volume {
 	return out
 }
 
-// addInterpolated returns v plus d, a volume on a coarser grid of the same
-// extent, interpolated trilinearly at v's voxel centres.
-func addInterpolated(v, d *fdk.Volume, threads int) *fdk.Volume {
-	out := &fdk.Volume{Grid: v.Grid, Data: append([]float32(nil), v.Data...)}
-	g := v.Grid
+// addInterpolated returns each of vols plus its delta, a volume on a
+// coarser grid of the same extent, interpolated trilinearly at vols'
+// voxel centres. All vols share a grid, and all deltas.
+func addInterpolated(vols, deltas []*fdk.Volume, threads int) []*fdk.Volume {
+	out := make([]*fdk.Volume, len(vols))
+	for b, v := range vols {
+		out[b] = &fdk.Volume{Grid: v.Grid, Data: append([]float32(nil), v.Data...)}
+	}
+	g := vols[0].Grid
 	parallel.For(g.Dim[2], threads, func(k int) {
 		n := k * g.Dim[0] * g.Dim[1]
 		for j := range g.Dim[1] {
 			for i := range g.Dim[0] {
-				out.Data[n] += float32(interpolate(d, g.Position(i, j, k)))
+				idx, w := trilinear(deltas[0].Grid, g.Position(i, j, k))
+				for b, d := range deltas {
+					sum := 0.0
+					for c, x := range idx {
+						sum += w[c] * float64(d.Data[x])
+					}
+					out[b].Data[n] += float32(sum)
+				}
 				n++
 			}
 		}
@@ -299,16 +306,6 @@ func trilinear(g fdk.Grid, p fdk.Vec3) (idx [8]int, w [8]float64) {
 		}
 	}
 	return idx, w
-}
-
-// interpolate returns v's value at world position p (mm), trilinearly.
-func interpolate(v *fdk.Volume, p fdk.Vec3) float64 {
-	idx, w := trilinear(v.Grid, p)
-	sum := 0.0
-	for c, i := range idx {
-		sum += w[c] * float64(v.Data[i])
-	}
-	return sum
 }
 
 // coarseGeometry returns geom's views, every few of them, on its detector
@@ -346,20 +343,25 @@ func binned(m fdk.Matrix, bu, bv int) fdk.Matrix {
 
 // projector integrates the maps of every Known material along rays.
 type projector struct {
-	maps []*fdk.Volume
+	maps []float32 // interleaved: voxel n's amounts at n·len(Known)
 	grid fdk.Grid
-	step float64 // mm between samples: half the finest voxel side
+	step float64 // mm between samples: the finest voxel side
 }
 
 func newProjector(maps []*fdk.Volume) *projector {
-	p := &projector{maps: maps, grid: maps[0].Grid}
-	p.step = min(p.grid.Spacing[0], p.grid.Spacing[1], p.grid.Spacing[2]) / 2
+	p := &projector{grid: maps[0].Grid, maps: make([]float32, len(maps)*len(maps[0].Data))}
+	for j, m := range maps {
+		for n, x := range m.Data {
+			p.maps[n*len(maps)+j] = x
+		}
+	}
+	p.step = min(p.grid.Spacing[0], p.grid.Spacing[1], p.grid.Spacing[2])
 	return p
 }
 
-// integrals sets l to every map's integral (its unit·mm) along the ray
-// from src in the unit direction d, where it crosses the grid's box, and
-// reports whether it crosses it.
+// integrals sets l (one per map) to every map's integral (its unit·mm)
+// along the ray from src in the unit direction d, where it crosses the
+// grid's box, and reports whether it crosses it.
 func (p *projector) integrals(src, d fdk.Vec3, l []float64) bool {
 	t0, t1 := 0.0, math.Inf(1)
 	for a := range 3 {
@@ -378,15 +380,16 @@ func (p *projector) integrals(src, d fdk.Vec3, l []float64) bool {
 		return false
 	}
 	clear(l)
+	m := len(l)
 	n := int(math.Ceil((t1 - t0) / p.step))
 	h := (t1 - t0) / float64(n)
 	for i := range n {
 		t := t0 + (float64(i)+0.5)*h
-		x := fdk.Vec3{src[0] + t*d[0], src[1] + t*d[1], src[2] + t*d[2]}
-		idx, w := trilinear(p.grid, x)
-		for j, m := range p.maps {
-			for c, i := range idx {
-				l[j] += w[c] * h * float64(m.Data[i])
+		idx, w := trilinear(p.grid, fdk.Vec3{src[0] + t*d[0], src[1] + t*d[1], src[2] + t*d[2]})
+		for c, x := range idx {
+			wc := w[c] * h
+			for j, a := range p.maps[x*m : x*m+m] {
+				l[j] += wc * float64(a)
 			}
 		}
 	}
