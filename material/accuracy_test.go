@@ -220,9 +220,10 @@ func testDecomposer(t *testing.T, cal *material.Calibration, spec scansim.Spec, 
 // shape across the bins (condition number about 640): a single voxel's
 // noise swings volume between them, and the non-negativity constraint
 // clips the swings below zero, so lipid's mean rises in vials without
-// lipid (0.07 to 0.17 after 0.5 mm smoothing). Smoothing more trades this
-// for partial volume at the vials' edges (1 mm: lipid 0.09 at most, but
-// gadolinium 7 mg/mL reads 5.6).
+// lipid (after 0.5 mm smoothing: 0.07 to 0.17 at 200 000 counts, at most
+// 0.065 at vialSpec's dose). Smoothing more trades this for partial
+// volume at the vials' edges (1 mm: lipid 0.09 at most, but gadolinium
+// 7 mg/mL reads 5.6, at 200 000 counts).
 const mapWaterLipidTol = 0.2
 
 // accuracyMiss says why a vial's reading of material m misses its bound,
