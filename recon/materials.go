@@ -163,8 +163,8 @@ func (r *runner) correctHardening(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, v := range vols {
-		if r.fov != nil {
+	if r.fov != nil { // the correction's interpolation reaches past it
+		for _, v := range vols {
 			r.fov.Mask(v)
 		}
 	}
