@@ -66,9 +66,19 @@
 // what the rays crossed before. Linearization corrects every bin's line
 // integrals for water (water precorrection) from the tube spectrum before
 // reconstruction, in every job that calibrates or decomposes, so that a
-// vial reads alike near the axis and near the rim. What it leaves, the
-// hardening by the mineral and the contrast agents themselves, shows in
-// the calibration fit's residuals.
+// vial reads alike near the axis and near the rim. Hardening then removes
+// what that leaves, the hardening by the mineral and the contrast agents
+// themselves, in a second pass after reconstruction (the two-pass bone
+// correction of Joseph and Spital, 1978): the first pass's maps, forward
+// projected on a coarse grid, give each ray's amounts of every material,
+// the spectrum gives the error they cause, and its reconstruction is
+// added to the bins. In a vial of hydroxyapatite 300 mg/mL it halves the
+// volume the decomposition moves from water to lipid (0.055 to 0.025 on
+// noiseless scans), which matters because water, lipid and the mineral
+// are nearly dependent: one volume of lipid for one of water plus
+// 43 mg/mL of mineral changes no bin by more than 0.2 % of water's
+// attenuation. For the same reason a calibration scan wants many photons
+// (see Calibrate).
 //
 // Voxels whose attenuation averages under half of water's (air, and the
 // zeros outside the field of view) are left at zero in every map: volume

@@ -142,6 +142,36 @@ func (j *Job) waterLinearization(scan *sinogram.Scan) (*material.Linearization, 
 	return l, nil
 }
 
+// correctHardening removes from a material job's bins the beam hardening
+// by the materials other than water, which the water linearization
+// leaves (material.Hardening), so that the bins the job writes,
+// calibrates on and decomposes read every vial alike wherever it lies.
+// Bins too few to tell the known materials apart keep it, with a
+// warning.
+func (r *runner) correctHardening(ctx context.Context) error {
+	if r.lin == nil {
+		return nil
+	}
+	h, err := material.NewHardening(r.lin, r.scan.Tube, r.scan.Bins, r.bins)
+	if err != nil {
+		r.warn("%v: the bins keep the hardening by materials other than water", err)
+		return nil
+	}
+	o := r.job.options(nil)
+	o.Window, o.Cutoff, o.Context = fdk.Hann, 1, ctx // the correction is smooth on its coarse grid
+	vols, err := h.Correct(&r.scan.Geometry, r.vols, o)
+	if err != nil {
+		return err
+	}
+	if r.fov != nil { // the correction's interpolation reaches past it
+		for _, v := range vols {
+			r.fov.Mask(v)
+		}
+	}
+	r.vols = vols
+	return nil
+}
+
 // writeMaterials fits the calibration when the job makes one, and
 // decomposes the bins into the job's materials when it names some: per
 // material a DICOM series in the bins' study, a MetaImage volume when the

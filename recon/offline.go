@@ -206,7 +206,7 @@ func run(ctx context.Context, job Job, opts Options, src source, dir string) (*R
 		stage string
 		fn    func(context.Context) error
 	}{
-		{"read", r.read}, {"check", r.check}, {"reconstruct", r.reconstruct}, {"calibrate", r.calibrate},
+		{"read", r.read}, {"check", r.check}, {"reconstruct", r.reconstruct}, {"beam_hardening", r.correctHardening}, {"calibrate", r.calibrate},
 		{"dicom", r.writeSeries}, {"preview", r.writePreviews}, {"materials", r.writeMaterials}, {"features", r.writeFeatures},
 	}
 	for _, s := range steps {

@@ -17,7 +17,7 @@ var stageParts = map[string]string{"preprocess": "reconstruct", "filter": "recon
 
 // stageOrder is the order in which a job's stages run, in which
 // WriteStatus lists their times; stages it does not name follow, sorted.
-var stageOrder = []string{"read", "check", "reconstruct", "calibrate", "dicom", "preview", "features", "write", "pacs"}
+var stageOrder = []string{"read", "check", "reconstruct", "beam_hardening", "calibrate", "dicom", "preview", "features", "write", "pacs"}
 
 // doneStatus is the status of a job done with report rep: where its
 // output, its study and each bin's series are, and each stage's seconds.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"slices"
 
 	"github.com/ctrecon/ctrecon/fdk"
@@ -131,22 +132,31 @@ func placeVials(at [][2]float64, r float64, contents []vialContent) []sinogram.V
 }
 
 // TestVials are vials of other contents, at other places, than
-// CalibrationVials, for checking a decomposition calibrated on those: iodine
-// at 3 and 8 mg/mL, gadolinium at 4 and 7 mg/mL, hydroxyapatite at 150 and
-// 300 mg/mL, a mixture of 30 % lipid in water, and pure lipid; radius
-// diameter/14, six on a ring at 0.3 of the diameter, two either side of
-// the axis.
-func TestVials(diameter float64) []sinogram.Vial {
-	r := diameter / 14
-	at := append(ring(6, 0.3*diameter, 15), [2]float64{0.11 * diameter, 0}, [2]float64{-0.11 * diameter, 0})
-	return placeVials(at, r, []vialContent{
-		{"iodine 3 mg/mL", 0, map[string]float64{"iodine": 3}},
-		{"gadolinium 7 mg/mL", 0, map[string]float64{"gadolinium": 7}},
-		{"HA 150 mg/mL", 0, map[string]float64{"ha": 150}},
-		{"iodine 8 mg/mL", 0, map[string]float64{"iodine": 8}},
-		{"gadolinium 4 mg/mL", 0, map[string]float64{"gadolinium": 4}},
-		{"HA 300 mg/mL", 0, map[string]float64{"ha": 300}},
-		{"lipid 30 %", 0.3, nil},
-		{"lipid", 1, nil},
-	})
+// CalibrationVials, for checking a decomposition calibrated on those,
+// drawn from seed: two of iodine and two of gadolinium at 1 to 10 mg/mL,
+// two of hydroxyapatite at 100 to 400 mg/mL (each pair's concentrations
+// uniform, the calibration's range), a mixture of 20 to 80 % lipid in
+// water, and pure lipid; radius diameter/14, in an order drawn at random
+// on six places on a ring of 0.27 to 0.31 of the diameter, turned by a
+// random angle, and two either side of the axis at 0.11 of it. The
+// names state the contents; different seeds give different vials.
+func TestVials(diameter float64, seed uint64) []sinogram.Vial {
+	rng := rand.New(rand.NewPCG(seed, 0x7669616c73)) // "vials"
+	uniform := func(lo, hi float64) float64 { return lo + (hi-lo)*rng.Float64() }
+	turn := uniform(0, 360)
+	at := append(ring(6, uniform(0.27, 0.31)*diameter, turn), ring(2, 0.11*diameter, turn+30)...)
+	var contents []vialContent
+	for range 2 {
+		for _, s := range []struct {
+			name, unit string
+			lo, hi     float64
+		}{{"iodine", "iodine", 1, 10}, {"gadolinium", "gadolinium", 1, 10}, {"HA", "ha", 100, 400}} {
+			c := math.Round(uniform(s.lo, s.hi)*10) / 10
+			contents = append(contents, vialContent{fmt.Sprintf("%s %g mg/mL", s.name, c), 0, map[string]float64{s.unit: c}})
+		}
+	}
+	lipid := math.Round(uniform(0.2, 0.8)*100) / 100
+	contents = append(contents, vialContent{fmt.Sprintf("lipid %.0f %%", 100*lipid), lipid, nil}, vialContent{"lipid", 1, nil})
+	rng.Shuffle(len(contents), func(i, j int) { contents[i], contents[j] = contents[j], contents[i] })
+	return placeVials(at, diameter/14, contents)
 }

@@ -14,7 +14,7 @@ import (
 // states, and that the volumes it states fill it.
 func TestVialPhantom(t *testing.T) {
 	const diameter = 30.0
-	for _, vials := range [][]sinogram.Vial{CalibrationVials(diameter), TestVials(diameter)} {
+	for _, vials := range [][]sinogram.Vial{CalibrationVials(diameter), TestVials(diameter, 1), TestVials(diameter, 2), TestVials(diameter, 3)} {
 		regions, err := VialPhantom(diameter, vials)
 		if err != nil {
 			t.Fatal(err)
