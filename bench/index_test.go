@@ -2,11 +2,14 @@ package bench
 
 import (
 	"context"
+	"encoding/gob"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,13 +27,15 @@ import (
 var efSweep = []int{10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512}
 
 // sweeps are the settings each of ctrecon's other indexes is measured
-// with, in the same run as HNSW and the peers: each search parameter from
-// a fast, rough answer to recall 0.99 or more (the tree's checks 0 and the
-// Slim-tree are exact).
+// with, in the same run as HNSW and the peers, in the order measured: each
+// search parameter from a fast, rough answer to recall 0.99 or more (the
+// tree's checks 0 and the Slim-tree are exact). "hnsw" stands for HNSW
+// beside the peers (compare).
 var sweeps = []ann.Config{
 	{Index: "exact"},
-	{Index: "ivf", Sweep: ann.Sweep(map[string][]string{"nprobe": {"1", "2", "4", "8", "16", "32", "64"}})},
-	{Index: "tree", Sweep: ann.Sweep(map[string][]string{"checks": {"64", "128", "256", "512", "1024", "2048", "0"}})},
+	{Index: "ivf", Sweep: ann.Sweep(map[string][]string{"nprobe": {"1", "2", "4", "8", "16", "32", "64", "128"}})},
+	{Index: "tree", Sweep: ann.Sweep(map[string][]string{"checks": {"64", "128", "256", "512", "1024", "2048", "4096", "8192", "0"}})},
+	{Index: "hnsw"},
 	{Index: "lsh", Sweep: ann.Sweep(map[string][]string{"probes": {"0", "4", "16", "64", "256"}})},
 	{Index: "slim"},
 }
@@ -82,59 +87,122 @@ func BenchmarkIndexDigits(b *testing.B) {
 // vectors) and 1000 queries from the same clusters: M 16, efConstruction
 // 100, the ef sweep. CTRECON_ANN_N sets another number of vectors
 // (CTRECON_ANN_N=1000000 for the million; hours on two cores),
-// CTRECON_ANN_DIM one of the dimensions.
+// CTRECON_ANN_DIM one of the dimensions, CTRECON_ANN_QUERIES the number
+// of queries, CTRECON_ANN_INDEXES (a comma-separated list of sweeps'
+// indexes, "hnsw" for HNSW beside the peers) the indexes measured.
 func BenchmarkIndexClustered(b *testing.B) {
-	n := 100_000
-	if s := os.Getenv("CTRECON_ANN_N"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil {
-			b.Fatalf("CTRECON_ANN_N: %v", err)
-		}
-	}
+	n, nq := envInt(b, "CTRECON_ANN_N", 100_000), envInt(b, "CTRECON_ANN_QUERIES", 1000)
 	dims := []int{64, 128}
-	if s := os.Getenv("CTRECON_ANN_DIM"); s != "" {
-		d, err := strconv.Atoi(s)
-		if err != nil {
-			b.Fatalf("CTRECON_ANN_DIM: %v", err)
-		}
-		dims = []int{d}
+	if os.Getenv("CTRECON_ANN_DIM") != "" {
+		dims = []int{envInt(b, "CTRECON_ANN_DIM", 0)}
 	}
 	for _, dim := range dims {
 		b.Run(strconv.Itoa(dim), func(b *testing.B) {
-			base, queries := ann.Clustered(n+1000, dim, max(n/10000, 1), uint64(dim)).Split(n)
+			base, queries := ann.Clustered(n+nq, dim, max(n/10000, 1), uint64(dim)).Split(n)
 			compare(b, fmt.Sprintf("clustered-%d-%d", n, dim), base, queries, 16, 100)
 		})
 	}
 }
 
+// envInt returns the environment variable name as an integer, or def when
+// it is not set.
+func envInt(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 {
+		b.Fatalf("%s is %q; it must be a positive integer", name, s)
+	}
+	return v
+}
+
+// measured returns the sweeps named in CTRECON_ANN_INDEXES, in the order
+// given, or all of them.
+func measured(b *testing.B) []ann.Config {
+	list := os.Getenv("CTRECON_ANN_INDEXES")
+	if list == "" {
+		return sweeps
+	}
+	var out []ann.Config
+	for name := range strings.SplitSeq(list, ",") {
+		i := slices.IndexFunc(sweeps, func(c ann.Config) bool { return c.Index == name })
+		if i < 0 {
+			b.Fatalf("CTRECON_ANN_INDEXES names %q, which is none of the measured indexes", name)
+		}
+		out = append(out, sweeps[i])
+	}
+	return out
+}
+
 // compare measures every index of ctrecon (sweeps) and its HNSW beside
-// the peers (Compare) on the same vectors and queries, in one run, and writes the results to outDir as NAME.json,
-// NAME.md and NAME.png.
+// the peers (Compare) on the same vectors and queries, in one run, and
+// writes the results to outDir as NAME.json, NAME.md and NAME.png, again
+// after each index, so that a long run that is stopped keeps what it
+// measured.
 func compare(b *testing.B, name string, base, queries *ann.Set, m, efc int) {
 	for b.Loop() {
-		truth, err := ann.GroundTruth(base, queries, 10, index.Euclidean)
+		truth, err := groundTruth(b, name, base, queries)
 		if err != nil {
 			b.Fatal(err)
 		}
 		var results []ann.Result
-		for _, cfg := range sweeps {
-			cfg.Metric, cfg.K, cfg.MinQueryTime = index.Euclidean, 10, time.Second/3
-			r, err := ann.Evaluate(base, queries, truth, cfg)
+		for _, cfg := range measured(b) {
+			var r []ann.Result
+			start := time.Now()
+			if cfg.Index == "hnsw" {
+				r, err = ann.Compare(context.Background(), base, queries, truth, ann.Comparison{
+					M: m, EfConstruction: efc, Ef: efSweep, Rounds: 3, RoundTime: time.Second / 3})
+			} else {
+				cfg.Metric, cfg.K, cfg.MinQueryTime = index.Euclidean, 10, time.Second/3
+				r, err = ann.Evaluate(base, queries, truth, cfg)
+			}
 			if err != nil {
 				b.Fatal(err)
 			}
+			b.Logf("%s: %s measured in %s", name, cfg.Index, time.Since(start).Round(time.Second))
 			results = append(results, r...)
+			write(b, name, base, results)
 		}
-		hnsw, err := ann.Compare(context.Background(), base, queries, truth, ann.Comparison{
-			M: m, EfConstruction: efc, Ef: efSweep, Rounds: 3, RoundTime: time.Second / 3})
-		if err != nil {
-			b.Fatal(err)
-		}
-		results = append(results, hnsw...)
-		write(b, name, base, results)
+		ann.WriteTable(os.Stdout, results)
 	}
 }
 
+// groundTruth returns the exact 10 nearest neighbours of every query,
+// from outDir's NAME.truth.gob when an earlier run left it there and it
+// agrees with the vectors (a million vectors take minutes), or computed
+// and saved there.
+func groundTruth(b *testing.B, name string, base, queries *ann.Set) (*ann.Truth, error) {
+	path := filepath.Join(outDir(b), name+".truth.gob")
+	var cached struct {
+		Rows  [][]int
+		Dists [][]float64
+	}
+	if f, err := os.Open(path); err == nil {
+		err = gob.NewDecoder(f).Decode(&cached)
+		f.Close()
+		t := &ann.Truth{K: 10, Metric: index.Euclidean, Rows: cached.Rows, Dists: cached.Dists}
+		if err == nil && t.Matches(base, queries) {
+			return t, nil
+		}
+		b.Logf("%s does not match the vectors; computing the ground truth again", path)
+	}
+	t, err := ann.GroundTruth(base, queries, 10, index.Euclidean)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cached.Rows, cached.Dists = t.Rows, t.Dists
+	return t, gob.NewEncoder(f).Encode(cached)
+}
+
+// write writes results to outDir as NAME.md (the table), NAME.json and
+// NAME.png (the recall-QPS plot).
 func write(b *testing.B, name string, base *ann.Set, results []ann.Result) {
 	dir := outDir(b)
 	f, err := os.Create(filepath.Join(dir, name+".md"))
@@ -145,7 +213,6 @@ func write(b *testing.B, name string, base *ann.Set, results []ann.Result) {
 	if err := ann.WriteTable(f, results); err != nil {
 		b.Fatal(err)
 	}
-	ann.WriteTable(os.Stdout, results)
 	js, _ := json.MarshalIndent(results, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, name+".json"), js, 0o644); err != nil {
 		b.Fatal(err)

@@ -165,6 +165,34 @@ func TestRecall(t *testing.T) {
 	}
 }
 
+// TestTruthMatches checks that a ground truth matches the vectors it was
+// found on and not other vectors, fewer queries or a changed distance, as
+// a truth read back from a cache must.
+func TestTruthMatches(t *testing.T) {
+	base, queries := Clustered(520, 8, 4, 1).Split(500)
+	truth, err := GroundTruth(base, queries, 5, index.Euclidean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !truth.Matches(base, queries) {
+		t.Fatal("the truth does not match its own vectors")
+	}
+	otherBase, otherQueries := Clustered(520, 8, 4, 2).Split(500)
+	short := &Truth{K: 5, Metric: index.Euclidean, Rows: truth.Rows[1:], Dists: truth.Dists[1:]}
+	moved := &Truth{K: 5, Metric: index.Euclidean, Rows: truth.Rows, Dists: slices.Clone(truth.Dists)}
+	moved.Dists[3] = slices.Clone(moved.Dists[3])
+	moved.Dists[3][2] *= 1.01
+	for name, c := range map[string]struct {
+		t             *Truth
+		base, queries *Set
+	}{"other vectors": {truth, otherBase, queries}, "other queries": {truth, base, otherQueries},
+		"a query fewer": {short, base, queries}, "a distance changed": {moved, base, queries}} {
+		if c.t.Matches(c.base, c.queries) {
+			t.Errorf("%s: the truth matches", name)
+		}
+	}
+}
+
 func TestCheck(t *testing.T) {
 	base := &Set{Name: "b.csv", Dim: 2, Data: []float32{1, 2, 3, 4}}
 	for _, c := range []struct {

@@ -3,6 +3,7 @@ package ann
 import (
 	"fmt"
 	"maps"
+	"math"
 	"runtime"
 	"slices"
 	"strconv"
@@ -71,6 +72,31 @@ func GroundTruth(base, queries *Set, k int, m index.Metric) (*Truth, error) {
 	}
 	wg.Wait()
 	return t, nil
+}
+
+// Matches reports whether t can be the truth of queries in base: one
+// answer of K rows per query, each row in base at the distance t holds
+// (to a float32 rounding), nearest first. A truth read back from a file
+// is checked with it before use.
+func (t *Truth) Matches(base, queries *Set) bool {
+	if len(t.Rows) != queries.Len() || len(t.Dists) != queries.Len() {
+		return false
+	}
+	for q, rows := range t.Rows {
+		if len(rows) != t.K || len(t.Dists[q]) != t.K {
+			return false
+		}
+		for i, r := range rows {
+			if r < 0 || r >= base.Len() || (i > 0 && t.Dists[q][i] < t.Dists[q][i-1]) {
+				return false
+			}
+			d := t.Metric.Distance(queries.Row(q), base.Row(r))
+			if math.Abs(d-t.Dists[q][i]) > 1e-5*max(1, d) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Recall returns the mean recall@k of found (per query, the base rows an

@@ -4,8 +4,9 @@
 // per vector, over a sweep of each index's parameters; and runs the peers
 // hnswlib and faiss (Debian's python3-hnswlib and python3-faiss) on the same
 // vectors and queries in the same run. It reads vectors from .fvecs and
-// .csv files (gzip-compressed or not), writes the comparison as a Markdown
-// table and a recall-QPS plot, and is what `ctrecon index bench` runs.
+// .csv files (gzip-compressed or not) and from Parquet files of feature
+// records (features/records), writes the comparison as a Markdown table
+// and a recall-QPS plot, and is what `ctrecon index bench` runs.
 package ann
 
 import (
@@ -21,6 +22,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/ctrecon/ctrecon/features/records"
 )
 
 // Set is a list of vectors of one dimension, each with an optional label.
@@ -49,9 +52,11 @@ func (s *Set) Row(i int) []float32 { return s.Data[i*s.Dim : (i+1)*s.Dim : (i+1)
 // ReadFile reads vectors from path: .fvecs (the ANN benchmarks' format:
 // per vector a little-endian int32 dimension, then that many float32) or
 // .csv (one vector per row; a first row none of whose cells is a number is
-// a header), either one optionally gzip-compressed (.gz). Every vector
-// must have the same dimension, at least 1, and finite values; an error
-// names the file, the row (from 1) and the column.
+// a header), either one optionally gzip-compressed (.gz), or .parquet (our
+// feature records, features/records: each record's values, all of one
+// feature kind and version). Every vector must have the same dimension, at
+// least 1, and finite values; an error names the file, the row (from 1)
+// and the column.
 func ReadFile(path string) (*Set, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -69,13 +74,15 @@ func ReadFile(path string) (*Set, error) {
 		r = gz
 	}
 	s := &Set{Name: filepath.Base(path)}
-	switch ext := filepath.Ext(name); ext {
-	case ".fvecs":
+	switch ext := filepath.Ext(name); {
+	case ext == ".fvecs":
 		err = s.readFvecs(r)
-	case ".csv":
+	case ext == ".csv":
 		err = s.readCSV(r)
+	case ext == ".parquet" && name == path:
+		err = s.readParquet(f)
 	default:
-		err = fmt.Errorf("unknown vector file type %q (want .fvecs or .csv, optionally .gz)", ext)
+		err = fmt.Errorf("unknown vector file type %q (want .fvecs or .csv, optionally .gz, or .parquet)", filepath.Ext(path))
 	}
 	if err == nil && s.Len() == 0 {
 		err = errors.New("no vectors")
@@ -84,6 +91,32 @@ func ReadFile(path string) (*Set, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, nil
+}
+
+// readParquet reads the values of a Parquet file of feature records
+// (records.ReadParquet), refusing records of more than one feature kind
+// and version: their vectors are not comparable.
+func (s *Set) readParquet(f *os.File) error {
+	_, recs, err := records.ReadParquet(f)
+	if err != nil {
+		return err
+	}
+	for i, rec := range recs {
+		row := i + 1
+		if kind := recs[0].KindVersion(); rec.KindVersion() != kind {
+			return fmt.Errorf("row %d is a %s record, the rows before it %s (vectors of different feature kinds are not comparable)", row, rec.KindVersion(), kind)
+		}
+		if err := s.setDim(row, len(rec.Values)); err != nil {
+			return err
+		}
+		for c, v := range rec.Values {
+			if err := checkValue(row, c, v); err != nil {
+				return err
+			}
+		}
+		s.Data = append(s.Data, rec.Values...)
+	}
+	return nil
 }
 
 // maxDim bounds the dimension a file may declare.

@@ -52,7 +52,7 @@ func (p paramFlag) Set(s string) error {
 func runIndexBench(args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("index bench", flag.ContinueOnError)
 	var in ann.Inputs
-	fs.StringVar(&in.Vectors, "vectors", "", "vectors to index: .fvecs or .csv, optionally .gz (required)")
+	fs.StringVar(&in.Vectors, "vectors", "", "vectors to index: .fvecs or .csv, optionally .gz, or .parquet feature records (required)")
 	fs.StringVar(&in.Queries, "queries", "", "query vectors (default: hold out 10 % of --vectors)")
 	fs.StringVar(&in.Labels, "labels", "", "one label per vector of --vectors, for label precision (held-out queries only)")
 	fs.Uint64Var(&in.Seed, "seed", 1, "seed of the held-out queries")

@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ctrecon/ctrecon/bench/ann"
+	"github.com/ctrecon/ctrecon/features/records"
 )
 
 // indexBenchFiles writes 300 clustered vectors of 8 values as .csv and as
@@ -47,7 +49,42 @@ func indexBenchFiles(t *testing.T) map[string]string {
 	if err := set.WriteFvecs(paths["vectors.fvecs"]); err != nil {
 		t.Fatal(err)
 	}
+	nan := set.Row(1)[3]
+	set.Row(1)[3] = float32(math.NaN())
+	writeRecords(t, filepath.Join(dir, "nan.parquet"), set.Data[:16], 8, "radiomics")
+	set.Row(1)[3] = nan
+	writeRecords(t, filepath.Join(dir, "vectors.parquet"), set.Data, 8, "radiomics")
+	writeRecords(t, filepath.Join(dir, "ragged.parquet"), set.Data[:17], 8, "radiomics")
+	writeRecords(t, filepath.Join(dir, "kinds.parquet"), set.Data[:16], 8, "radiomics", "hist-hu")
+	writeRecords(t, filepath.Join(dir, "dim4.parquet"), set.Data[:40], 4, "radiomics")
+	for _, name := range []string{"nan", "vectors", "ragged", "kinds", "dim4"} {
+		paths[name+".parquet"] = filepath.Join(dir, name+".parquet")
+	}
 	return paths
+}
+
+// writeRecords writes data as feature records of dim values each (the
+// last one shorter when dim does not divide it) to path with
+// features/records, one record per vector, the kinds taking turns.
+func writeRecords(t *testing.T, path string, data []float32, dim int, kinds ...string) {
+	t.Helper()
+	hash, settings, err := records.HashSettings(struct{ Bins int }{32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []records.Record
+	for i := 0; i < len(data); i += dim {
+		recs = append(recs, records.Record{ScanID: "scan", StudyUID: "1.2", SeriesUID: "1.2.3", Slice: -1, Object: int64(i/dim + 1),
+			Kind: kinds[(i/dim)%len(kinds)], Version: 1, Settings: hash, Values: records.Vector(data[i:min(i+dim, len(data))])})
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := records.WriteParquet(f, records.Metadata{Settings: map[string]json.RawMessage{hash: settings}}, recs); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestIndexBench runs `ctrecon index bench --json` with a sweep and checks
@@ -124,6 +161,44 @@ func TestIndexBenchEveryIndex(t *testing.T) {
 	}
 }
 
+// TestIndexBenchParquet runs `ctrecon index bench` on a Parquet file of
+// feature records written by features/records, with labels: the same
+// vectors as the .fvecs file give the same held-out queries, so the
+// exact index's answers, and their label precision, are the same; and
+// Parquet queries against .csv vectors find each query itself.
+func TestIndexBenchParquet(t *testing.T) {
+	f := indexBenchFiles(t)
+	var results []ann.Result
+	for _, file := range []string{f["vectors.parquet"], f["vectors.fvecs"]} {
+		var out bytes.Buffer
+		err := runIndexBench([]string{"--vectors", file, "--labels", f["labels.txt"], "--index", "exact", "--json", "--time", "1ms"}, &out)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		var r ann.Result
+		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+			t.Fatalf("%s: %q: %v", file, out.String(), err)
+		}
+		results = append(results, r)
+	}
+	pq, fv := results[0], results[1]
+	if pq.Vectors != 270 || pq.Queries != 30 || pq.Dim != 8 || pq.RecallAtK != 1 || pq.LabelPrecision == nil ||
+		fv.LabelPrecision == nil || *pq.LabelPrecision != *fv.LabelPrecision || *pq.LabelPrecision < 0.5 {
+		t.Errorf("Parquet: %+v, .fvecs: %+v", pq, fv)
+	}
+
+	var out bytes.Buffer
+	err := runIndexBench([]string{"--vectors", f["vectors.csv"], "--queries", f["vectors.parquet"], "--index", "hnsw",
+		"--param", "ef=50", "--k", "1", "--json", "--time", "1ms"}, &out)
+	var r ann.Result
+	if err == nil {
+		err = json.Unmarshal(out.Bytes(), &r)
+	}
+	if err != nil || r.Queries != 300 || r.RecallAtK < 0.99 {
+		t.Errorf("Parquet queries: %v %s", err, out.String())
+	}
+}
+
 func TestIndexBenchErrors(t *testing.T) {
 	f := indexBenchFiles(t)
 	v := f["vectors.csv"]
@@ -147,6 +222,13 @@ func TestIndexBenchErrors(t *testing.T) {
 		{[]string{"--vectors", v, "--index", "exact", "--k", "0"}, "--k 0: must be at least 1"},
 		{[]string{"--vectors", v, "--queries", v, "--labels", f["labels.txt"], "--index", "exact"}, "labels are for held-out queries"},
 		{[]string{"--vectors", f["dim3.csv"] + ".missing", "--index", "exact"}, "no such file"},
+		{[]string{"--vectors", f["ragged.parquet"], "--index", "exact"}, "ragged.parquet: row 3 has 1 values, the rows before it 8 (ragged rows)"},
+		{[]string{"--vectors", f["nan.parquet"], "--index", "exact"}, "nan.parquet: row 2, column 4: NaN is not a finite number"},
+		{[]string{"--vectors", f["kinds.parquet"], "--index", "exact"}, "kinds.parquet: row 2 is a hist-hu-v1 record, the rows before it radiomics-v1"},
+		{[]string{"--vectors", f["vectors.parquet"], "--queries", f["dim4.parquet"], "--index", "exact"}, "dim4.parquet has vectors of 4 values, vectors.parquet of 8 (dimension mismatch)"},
+		{[]string{"--vectors", f["dim4.parquet"], "--index", "exact", "--k", "10"}, "--k 10 is more than the 9 vectors of dim4.parquet base"},
+		{[]string{"--vectors", f["vectors.csv"] + ".parquet", "--index", "exact"}, "no such file"},
+		{[]string{"--vectors", f["vectors.csv"], "--queries", f["vectors.csv"], "--index", "exact", "--k", "301"}, "--k 301 is more than the 300 vectors of vectors.csv"},
 	} {
 		err := runIndexBench(c.args, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), c.says) {
