@@ -181,6 +181,8 @@ func TestCheckVector(t *testing.T) {
 	}{
 		{Euclidean, []float32{1, float32(math.NaN())}, "value 1 is NaN"},
 		{Manhattan, []float32{float32(math.Inf(1))}, "value 0 is +Inf"},
+		{Euclidean, []float32{0, 1, 2, 3, 4, float32(math.NaN()), 6}, "value 5 is NaN"},
+		{Cosine, []float32{1, 2, float32(math.Inf(-1)), 4, 5, 6, 7, 8, 9}, "value 2 is -Inf"},
 		{Cosine, []float32{0, 0, 0}, "all values are 0"},
 		{Jaccard, []float32{1, -0.5}, "value 1 is -0.5; the Jaccard metric takes non-negative values"},
 	} {

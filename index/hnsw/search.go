@@ -25,8 +25,8 @@ type searcher struct {
 	sel     []item    // an inserted node's neighbours
 	buf     []item    // candidates for a list being chosen again
 	pick    []item    // what was chosen
-	next    []uint32  // the neighbours of a node not seen yet
-	dists   []float32 // their ranks from the query, as long as a list can be
+	next    []uint32  // the neighbours of a node not seen yet (capacity: a list's)
+	dists   []float32 // their ranks from the query (length: a list's capacity)
 }
 
 // getSearcher returns a searcher whose marks cover every slot; mu is held.
@@ -39,7 +39,7 @@ func (x *Index) getSearcher() *searcher {
 		s.visited, s.gen = make([]uint16, len(x.keys)), 0
 	}
 	if len(s.dists) < x.m0 {
-		s.dists = make([]float32, x.m0)
+		s.dists, s.next = make([]float32, x.m0), make([]uint32, 0, x.m0)
 	}
 	return s
 }
@@ -119,13 +119,20 @@ func (x *Index) searchLayer(s *searcher, q []float32, ep uint32, d float32, ef, 
 		}
 		lst := x.list(c.id, l)
 		n := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
-		next = next[:0]
+		// The neighbours not seen yet, without a branch on the marks: a
+		// mispredicted branch would wait for each mark's load in turn.
+		next = next[:n]
+		k := 0
 		for i := 1; i <= n; i++ {
-			if nb := atomic.LoadUint32(&lst[i]); visited[nb] != gen {
-				visited[nb] = gen
-				next = append(next, nb)
+			nb := atomic.LoadUint32(&lst[i])
+			seen := visited[nb] == gen
+			visited[nb] = gen
+			next[k] = nb
+			if !seen {
+				k++
 			}
 		}
+		next = next[:k]
 		// one call measures them all, each vector fetched while the one
 		// before is measured
 		ranks(q, vecs, stride, next, dists)
@@ -148,6 +155,11 @@ func (x *Index) searchLayer(s *searcher, q []float32, ep uint32, d float32, ef, 
 				bound = -top[0].d
 			}
 		}
+		// the list of the node to expand next is on its way while the
+		// queue gives it up
+		if len(cand) > 0 {
+			index.Prefetch(x.block(cand[0].id)[:1+x.m0])
+		}
 	}
 }
 
@@ -157,8 +169,24 @@ func (s *searcher) nearest() []item {
 	for i := range s.top {
 		s.top[i].d = -s.top[i].d
 	}
-	slices.SortFunc(s.top, cmpItem)
+	sortItems(s.top)
 	return s.top
+}
+
+// sortItems sorts h by rank: by insertion for the few items of a usual
+// search (no call per comparison), else by slices.SortFunc.
+func sortItems(h []item) {
+	if len(h) > 32 {
+		slices.SortFunc(h, cmpItem)
+		return
+	}
+	for i := 1; i < len(h); i++ {
+		it, j := h[i], i
+		for ; j > 0 && h[j-1].d > it.d; j-- {
+			h[j] = h[j-1]
+		}
+		h[j] = it
+	}
 }
 
 // accepted reports whether slot id may be in a search's result.
