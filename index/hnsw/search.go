@@ -157,7 +157,7 @@ func (x *Index) searchLayer(s *searcher, q []float32, ep uint32, d float32, ef, 
 		}
 		// the list of the node to expand next is on its way while the
 		// queue gives it up
-		if len(cand) > 0 {
+		if len(cand) > 0 && l == 0 {
 			index.Prefetch(x.block(cand[0].id)[:1+x.m0])
 		}
 	}
