@@ -47,13 +47,7 @@ func TestMetricValues(t *testing.T) {
 // lengths around the kernels' strides of 8, 16 and 32.
 func TestRankAgreesWithDistance(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	kernels := []bool{false}
-	if simd {
-		kernels = append(kernels, true)
-	}
-	defer func(s bool) { setSIMD(s) }(simd)
-	for _, vec := range kernels {
-		setSIMD(vec)
+	eachKernel(func(vec bool) {
 		for n := 1; n <= 140; n++ {
 			a, b := make([]float32, n), make([]float32, n)
 			for i := range a {
@@ -72,6 +66,19 @@ func TestRankAgreesWithDistance(t *testing.T) {
 				}
 			}
 		}
+	})
+}
+
+// eachKernel runs f with the plain Go loops (vec false) and, where the
+// processor has them, the vector kernels (vec true), and leaves them as
+// they were.
+func eachKernel(f func(vec bool)) {
+	defer setSIMD(simd)
+	setSIMD(false)
+	f(false)
+	setSIMD(true)
+	if simd {
+		f(true)
 	}
 }
 
@@ -84,13 +91,7 @@ func TestRankAgreesWithDistance(t *testing.T) {
 // does not.
 func TestRanksFunc(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	kernels := []bool{false}
-	if simd {
-		kernels = append(kernels, true)
-	}
-	defer func(s bool) { setSIMD(s) }(simd)
-	for _, vec := range kernels {
-		setSIMD(vec)
+	eachKernel(func(vec bool) {
 		for n := 1; n <= 140; n++ {
 			stride := n + rng.IntN(10)
 			slots := 1 + rng.IntN(40)
@@ -128,7 +129,7 @@ func TestRanksFunc(t *testing.T) {
 				ranksPanics(t, m, q, data, stride, uint32(slots), true)
 			}
 		}
-	}
+	})
 }
 
 // ranksPanics checks whether RanksFuncFor's function panics on ids that
