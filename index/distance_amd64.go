@@ -1,6 +1,11 @@
 package index
 
-import "golang.org/x/sys/cpu"
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 // simd selects the AVX2 kernels of distance_amd64.s.
 var simd = cpu.X86.HasAVX2 && cpu.X86.HasFMA
@@ -20,6 +25,9 @@ func sqDistAVX2(a, b *float32, n int, bound float64) float64
 //go:noescape
 func minMaxAVX2(a, b *float32, n int) (lo, hi float32)
 
+//go:noescape
+func sqL2GatherAVX2(q, data *float32, stride int, ids *uint32, n, dim, slots int, out *float32) int
+
 // The vector kernels take a and b of equal length, a multiple of 8 and
 // not 0.
 
@@ -34,6 +42,26 @@ func minMaxVec(a, b []float32) (lo, hi float32) { return minMaxAVX2(&a[0], &b[0]
 // sqDistVec is sqDist's float64 kernel; a and b have a length that is a
 // multiple of 16, not 0.
 func sqDistVec(a, b []float32, bound float64) float64 { return sqDistAVX2(&a[0], &b[0], len(a), bound) }
+
+// sqL2Ranks is Euclidean's RanksFunc on the AVX2 kernel, for a query of
+// a multiple of 8 values (sqL2Vec's rank of each vector, to the bit).
+func sqL2Ranks(q, data []float32, stride int, ids []uint32, out []float32) {
+	if len(ids) == 0 {
+		return
+	}
+	out = out[:len(ids)]
+	if len(q)&7 != 0 || stride < 1 {
+		ranksWith(sqL2)(q, data, stride, ids, out)
+		return
+	}
+	slots := 0 // the ids whose vectors lie inside data are below slots
+	if len(data) >= len(q) {
+		slots = (len(data)-len(q))/stride + 1
+	}
+	if j := sqL2GatherAVX2(&q[0], unsafe.SliceData(data), stride, &ids[0], len(ids), len(q), slots, &out[0]); j < len(ids) {
+		panic(fmt.Sprintf("index: the vector of id %d at stride %d reaches past the %d values given", ids[j], stride, len(data)))
+	}
+}
 
 // setSIMD turns the vector kernels on or off, for tests that compare them
 // with the plain Go loops.

@@ -72,6 +72,24 @@
 	HSUM; \
 	MOVSS X0, dst
 
+// SQL2BY32 adds the squared differences of the 32 values at SI and DI to
+// the accumulators Y0 to Y3 and moves on.
+#define SQL2BY32 \
+	DIFF32; \
+	VFMADD231PS Y4, Y4, Y0; \
+	VFMADD231PS Y5, Y5, Y1; \
+	VFMADD231PS Y6, Y6, Y2; \
+	VFMADD231PS Y7, Y7, Y3; \
+	NEXT(128, 32)
+
+// SQL2BY8 adds the squared differences of the 8 values at SI and DI to Y0
+// and moves on.
+#define SQL2BY8 \
+	VMOVUPS (SI), Y4; \
+	VSUBPS (DI), Y4, Y4; \
+	VFMADD231PS Y4, Y4, Y0; \
+	NEXT(32, 8)
+
 // func sqL2AVX2(a, b *float32, n int) float32
 TEXT ·sqL2AVX2(SB), NOSPLIT, $0-28
 	ARGS
@@ -80,21 +98,13 @@ TEXT ·sqL2AVX2(SB), NOSPLIT, $0-28
 l2by32:
 	CMPQ CX, $32
 	JL   l2by8
-	DIFF32
-	VFMADD231PS Y4, Y4, Y0
-	VFMADD231PS Y5, Y5, Y1
-	VFMADD231PS Y6, Y6, Y2
-	VFMADD231PS Y7, Y7, Y3
-	NEXT(128, 32)
+	SQL2BY32
 	JMP  l2by32
 
 l2by8:
 	CMPQ CX, $8
 	JL   l2done
-	VMOVUPS (SI), Y4
-	VSUBPS (DI), Y4, Y4
-	VFMADD231PS Y4, Y4, Y0
-	NEXT(32, 8)
+	SQL2BY8
 	JMP  l2by8
 
 l2done:
@@ -273,4 +283,78 @@ d64loop:
 d64done:
 	VZEROUPPER
 	MOVSD X3, ret+32(FP)
+	RET
+
+// func sqL2GatherAVX2(q, data *float32, stride int, ids *uint32, n, dim, slots int, out *float32) int
+//
+// out[j] = sqL2AVX2(q, data + ids[j]·stride, dim) for j < n, summed in
+// sqL2AVX2's order (the same float32 to the bit), in one call: while
+// vector j is measured, vector j+1 is on its way to the cache (PREFETCHT0
+// of each of its 64-byte lines). Returns n, or the first j whose ids[j] is
+// not below slots, having measured none from j on. stride and dim count
+// float32; dim is a multiple of 8, not 0.
+TEXT ·sqL2GatherAVX2(SB), NOSPLIT, $0-72
+	MOVQ data+8(FP), R8
+	MOVQ stride+16(FP), R9
+	SHLQ $2, R9 // bytes
+	MOVQ ids+24(FP), R10
+	MOVQ n+32(FP), R11
+	MOVQ dim+40(FP), R12
+	MOVQ slots+48(FP), R13
+	XORQ BX, BX
+	CMPQ R11, $0
+	JLE  gdone
+
+gloop:
+	MOVL (R10)(BX*4), AX
+	CMPQ AX, R13
+	JAE  gdone
+	IMULQ R9, AX
+	LEAQ (R8)(AX*1), DI
+
+	// prefetch vector j+1 from its first byte (AX) to its last (DX); its
+	// id is not checked yet, but a prefetch never faults
+	LEAQ 1(BX), DX
+	CMPQ DX, R11
+	JGE  gmeasure
+	MOVL (R10)(DX*4), AX
+	IMULQ R9, AX
+	ADDQ R8, AX
+	LEAQ -4(AX)(R12*4), DX
+
+gpf:
+	PREFETCHT0 (AX)
+	ADDQ $64, AX
+	CMPQ AX, DX
+	JL   gpf
+	PREFETCHT0 (DX)
+
+gmeasure:
+	MOVQ q+0(FP), SI
+	MOVQ R12, CX
+	ZERO4(Y0, Y1, Y2, Y3)
+
+gby32:
+	CMPQ CX, $32
+	JL   gby8
+	SQL2BY32
+	JMP  gby32
+
+gby8:
+	CMPQ CX, $8
+	JL   gsum
+	SQL2BY8
+	JMP  gby8
+
+gsum:
+	SUM4
+	MOVQ out+56(FP), AX
+	MOVSS X0, (AX)(BX*4)
+	INCQ BX
+	CMPQ BX, R11
+	JL   gloop
+
+gdone:
+	VZEROUPPER
+	MOVQ BX, ret+64(FP)
 	RET

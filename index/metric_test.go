@@ -47,13 +47,7 @@ func TestMetricValues(t *testing.T) {
 // lengths around the kernels' strides of 8, 16 and 32.
 func TestRankAgreesWithDistance(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	kernels := []bool{false}
-	if simd {
-		kernels = append(kernels, true)
-	}
-	defer func(s bool) { setSIMD(s) }(simd)
-	for _, vec := range kernels {
-		setSIMD(vec)
+	eachKernel(func(vec bool) {
 		for n := 1; n <= 140; n++ {
 			a, b := make([]float32, n), make([]float32, n)
 			for i := range a {
@@ -72,7 +66,82 @@ func TestRankAgreesWithDistance(t *testing.T) {
 				}
 			}
 		}
+	})
+}
+
+// eachKernel runs f with the plain Go loops (vec false) and, where the
+// processor has them, the vector kernels (vec true), and leaves them as
+// they were.
+func eachKernel(f func(vec bool)) {
+	defer setSIMD(simd)
+	setSIMD(false)
+	f(false)
+	setSIMD(true)
+	if simd {
+		f(true)
 	}
+}
+
+// TestRanksFunc checks RanksFuncFor against each vector's RankFuncFor
+// rank (the same float32, to the bit) and against the float64 distance,
+// for lengths 1 to 140 (odd ones and those not a multiple of 8 included),
+// on vectors at strides from the length to the length plus 9 in one
+// array, with the vector kernels and the plain Go loops; and that an id
+// whose vector reaches past the array panics, the last one that fits
+// does not.
+func TestRanksFunc(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	eachKernel(func(vec bool) {
+		for n := 1; n <= 140; n++ {
+			stride := n + rng.IntN(10)
+			slots := 1 + rng.IntN(40)
+			data := make([]float32, (slots-1)*stride+n)
+			for i := range data {
+				data[i] = float32(rng.Float64() * 4)
+			}
+			q := make([]float32, n)
+			for i := range q {
+				q[i] = float32(rng.Float64() * 4)
+			}
+			ids := make([]uint32, rng.IntN(33))
+			for j := range ids {
+				ids[j] = uint32(rng.IntN(slots))
+			}
+			for _, m := range builtin {
+				out := make([]float32, len(ids)+1)
+				out[len(ids)] = -1
+				m.RanksFuncFor(n)(q, data, stride, ids, out)
+				rank := m.RankFuncFor(n)
+				for j, id := range ids {
+					v := data[int(id)*stride : int(id)*stride+n]
+					want := m.Distance(q, v)
+					if m == Euclidean {
+						want *= want
+					}
+					if r := rank(q, v); out[j] != r || math.Abs(float64(r)-want) > 1e-5*max(want, 1) {
+						t.Fatalf("vector kernels %v, n %d, %s: rank %d is %v, want %v (float64 %v)", vec, n, m, j, out[j], r, want)
+					}
+				}
+				if out[len(ids)] != -1 {
+					t.Fatalf("vector kernels %v, n %d, %s: wrote past the ids", vec, n, m)
+				}
+				ranksPanics(t, m, q, data, stride, uint32(slots-1), false)
+				ranksPanics(t, m, q, data, stride, uint32(slots), true)
+			}
+		}
+	})
+}
+
+// ranksPanics checks whether RanksFuncFor's function panics on ids that
+// end with last.
+func ranksPanics(t *testing.T, m Metric, q, data []float32, stride int, last uint32, want bool) {
+	t.Helper()
+	defer func() {
+		if got := recover() != nil; got != want {
+			t.Fatalf("%s, n %d, stride %d, %d values: id %d panics %v, want %v", m, len(q), stride, len(data), last, got, want)
+		}
+	}()
+	m.RanksFuncFor(len(q))(q, data, stride, []uint32{0, last}, make([]float32, 2))
 }
 
 // TestSqDistKernel compares sqDist's AVX2 kernel with its plain Go loop,
@@ -113,6 +182,8 @@ func TestCheckVector(t *testing.T) {
 	}{
 		{Euclidean, []float32{1, float32(math.NaN())}, "value 1 is NaN"},
 		{Manhattan, []float32{float32(math.Inf(1))}, "value 0 is +Inf"},
+		{Euclidean, []float32{0, 1, 2, 3, 4, float32(math.NaN()), 6}, "value 5 is NaN"},
+		{Cosine, []float32{1, 2, float32(math.Inf(-1)), 4, 5, 6, 7, 8, 9}, "value 2 is -Inf"},
 		{Cosine, []float32{0, 0, 0}, "all values are 0"},
 		{Jaccard, []float32{1, -0.5}, "value 1 is -0.5; the Jaccard metric takes non-negative values"},
 	} {

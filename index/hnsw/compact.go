@@ -62,7 +62,7 @@ func (x *Index) reconnect(sr *searcher) {
 			continue
 		}
 		q := x.vec(s)
-		cur, d, _, _ := x.descend(q, 0)
+		cur, d, _, _ := x.descend(sr, q, 0)
 		x.searchLayer(sr, q, cur, d, x.efc, 0, nil)
 		cands := sr.nearest()
 		to := cands[0]

@@ -80,6 +80,7 @@ const (
 type Index struct {
 	metric      index.Metric
 	rank        func(a, b []float32) float32
+	ranks       index.RanksFunc // rank's, for a node's neighbours at once
 	m, m0, efc  int
 	levelFactor float64 // 1/ln M
 	seed        uint64
@@ -97,7 +98,10 @@ type Index struct {
 	// search just measured is in the cache when the search expands it.
 	nodes  []uint32
 	stride int
-	upper  [][]uint32
+	// vecs is nodes from slot 0's vector on, as float32: slot s's vector
+	// is the dim values from s·stride.
+	vecs  []float32
+	upper [][]uint32
 	// upper[s] holds slot s's lists on layers 1..level, m+1 values each
 	// (count, then m ids); nil for a node on layer 0 only.
 	keys  []string
@@ -145,7 +149,7 @@ func New(dim int, m index.Metric, o Options) (*Index, error) {
 			o.EfConstruction, o.Ef, o.Capacity, dim)
 	}
 	x := &Index{
-		metric: m, rank: m.RankFuncFor(dim),
+		metric: m, rank: m.RankFuncFor(dim), ranks: m.RanksFuncFor(dim),
 		m: o.M, m0: 2 * o.M, efc: o.EfConstruction,
 		levelFactor: 1 / math.Log(float64(o.M)),
 		seed:        o.Seed,
@@ -262,6 +266,7 @@ func (x *Index) growTo(c int) {
 	}
 	x.stride = 1 + x.m0 + x.dim
 	x.nodes = append(x.nodes, make([]uint32, n*x.stride)...)
+	x.vecs = unsafe.Slice((*float32)(unsafe.Pointer(&x.nodes[1+x.m0])), len(x.nodes)-1-x.m0)
 	x.upper = append(x.upper, make([][]uint32, n)...)
 	x.meta = append(x.meta, make([]any, n)...)
 	x.state = append(x.state, make([]uint8, n)...)
@@ -316,7 +321,7 @@ func (x *Index) take(key string, v []float32, meta any) (slot uint32, retry func
 	case x.dim == 0:
 		return 0, func() {
 			if x.dim == 0 {
-				x.dim, x.rank = len(v), x.metric.RankFuncFor(len(v))
+				x.dim, x.rank, x.ranks = len(v), x.metric.RankFuncFor(len(v)), x.metric.RanksFuncFor(len(v))
 			}
 		}, nil
 	case len(v) != x.dim:

@@ -11,7 +11,7 @@ func (x *Index) insert(s uint32) {
 	q, level := x.vec(s), x.level(s)
 	sr := x.getSearcher()
 	defer x.pool.Put(sr)
-	cur, d, top, _ := x.descend(q, level)
+	cur, d, top, _ := x.descend(sr, q, level)
 	for l := min(level, top); l >= 0; l-- {
 		x.searchLayer(sr, q, cur, d, x.efc, l, nil)
 		// s itself is found when another insertion has linked to it

@@ -20,12 +20,13 @@ type item struct {
 type searcher struct {
 	visited []uint16
 	gen     uint16
-	cand    []item   // min-heap: the candidates to expand, nearest first
-	top     []item   // min-heap of negated ranks: the ef best found, farthest at the root
-	sel     []item   // an inserted node's neighbours
-	buf     []item   // candidates for a list being chosen again
-	pick    []item   // what was chosen
-	next    []uint32 // the neighbours of a node not seen yet
+	cand    []item    // min-heap: the candidates to expand, nearest first
+	top     []item    // min-heap of negated ranks: the ef best found, farthest at the root
+	sel     []item    // an inserted node's neighbours
+	buf     []item    // candidates for a list being chosen again
+	pick    []item    // what was chosen
+	next    []uint32  // the neighbours of a node not seen yet (capacity: a list's)
+	dists   []float32 // their ranks from the query (length: a list's capacity)
 }
 
 // getSearcher returns a searcher whose marks cover every slot; mu is held.
@@ -36,6 +37,9 @@ func (x *Index) getSearcher() *searcher {
 	}
 	if len(s.visited) < len(x.keys) {
 		s.visited, s.gen = make([]uint16, len(x.keys)), 0
+	}
+	if len(s.dists) < x.m0 {
+		s.dists, s.next = make([]float32, x.m0), make([]uint32, 0, x.m0)
 	}
 	return s
 }
@@ -60,19 +64,21 @@ func (s *searcher) seen(id uint32) bool {
 
 // greedy walks layer l from cur (at rank d from q) to the nearest node it
 // can reach by steps that each get nearer.
-func (x *Index) greedy(q []float32, cur uint32, d float32, l int) (uint32, float32) {
-	rank := x.rank
+func (x *Index) greedy(s *searcher, q []float32, cur uint32, d float32, l int) (uint32, float32) {
 	for changed := true; changed; {
 		changed = false
 		lst := x.list(cur, l)
 		n := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
+		next := s.next[:0]
 		for i := 1; i <= n; i++ {
-			nb := atomic.LoadUint32(&lst[i])
-			if i < n {
-				index.Prefetch(x.vec(atomic.LoadUint32(&lst[i+1])))
-			}
-			if dn := rank(q, x.vec(nb)); dn < d {
-				cur, d, changed = nb, dn, true
+			next = append(next, atomic.LoadUint32(&lst[i]))
+		}
+		s.next = next
+		dists := s.dists[:len(next)]
+		x.ranks(q, x.vecs, x.stride, next, dists)
+		for j, dn := range dists {
+			if dn < d {
+				cur, d, changed = next[j], dn, true
 			}
 		}
 	}
@@ -90,8 +96,8 @@ func (x *Index) searchLayer(s *searcher, q []float32, ep uint32, d float32, ef, 
 	// store of a slice into s would pass the garbage collector's write
 	// barrier. s takes the queues back at the end.
 	s.reset()
-	visited, gen, rank := s.visited, s.gen, x.rank
-	cand, top, next := s.cand[:0], s.top[:0], s.next[:0]
+	visited, gen, ranks, vecs, stride := s.visited, s.gen, x.ranks, x.vecs, x.stride
+	cand, top, next, dists := s.cand[:0], s.top[:0], s.next[:0], s.dists
 	defer func() { s.cand, s.top, s.next = cand, top, next }()
 	visited[ep] = gen
 	cand = pushMin(cand, item{d, ep})
@@ -113,23 +119,25 @@ func (x *Index) searchLayer(s *searcher, q []float32, ep uint32, d float32, ef, 
 		}
 		lst := x.list(c.id, l)
 		n := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
-		next = next[:0]
+		// The neighbours not seen yet, without a branch on the marks: a
+		// mispredicted branch would wait for each mark's load in turn.
+		next = next[:n]
+		k := 0
 		for i := 1; i <= n; i++ {
-			if nb := atomic.LoadUint32(&lst[i]); visited[nb] != gen {
-				visited[nb] = gen
-				next = append(next, nb)
+			nb := atomic.LoadUint32(&lst[i])
+			seen := visited[nb] == gen
+			visited[nb] = gen
+			next[k] = nb
+			if !seen {
+				k++
 			}
 		}
-		// While one neighbour's distance is measured, the next one's vector
-		// is on its way.
-		if len(next) > 0 {
-			index.Prefetch(x.vec(next[0]))
-		}
+		next = next[:k]
+		// one call measures them all, each vector fetched while the one
+		// before is measured
+		ranks(q, vecs, stride, next, dists)
 		for j, nb := range next {
-			if j+1 < len(next) {
-				index.Prefetch(x.vec(next[j+1]))
-			}
-			dn := rank(q, x.vec(nb))
+			dn := dists[j]
 			if dn >= bound {
 				continue
 			}
@@ -147,6 +155,11 @@ func (x *Index) searchLayer(s *searcher, q []float32, ep uint32, d float32, ef, 
 				bound = -top[0].d
 			}
 		}
+		// the list of the node to expand next is on its way while the
+		// queue gives it up
+		if len(cand) > 0 && l == 0 {
+			index.Prefetch(x.block(cand[0].id)[:1+x.m0])
+		}
 	}
 }
 
@@ -156,8 +169,24 @@ func (s *searcher) nearest() []item {
 	for i := range s.top {
 		s.top[i].d = -s.top[i].d
 	}
-	slices.SortFunc(s.top, cmpItem)
+	sortItems(s.top)
 	return s.top
+}
+
+// sortItems sorts h by rank: by insertion for the few items of a usual
+// search (no call per comparison), else by slices.SortFunc.
+func sortItems(h []item) {
+	if len(h) > 32 {
+		slices.SortFunc(h, cmpItem)
+		return
+	}
+	for i := 1; i < len(h); i++ {
+		it, j := h[i], i
+		for ; j > 0 && h[j-1].d > it.d; j-- {
+			h[j] = h[j-1]
+		}
+		h[j] = it
+	}
 }
 
 // accepted reports whether slot id may be in a search's result.
@@ -168,7 +197,7 @@ func (x *Index) accepted(id uint32, accept index.Filter) bool {
 // descend returns the node of layer l nearest to q that the greedy walk
 // from the entry point down the layers above l finds, its rank, and the
 // entry point's layer; ok is false for an empty graph.
-func (x *Index) descend(q []float32, l int) (cur uint32, d float32, top int, ok bool) {
+func (x *Index) descend(s *searcher, q []float32, l int) (cur uint32, d float32, top int, ok bool) {
 	e := x.entry.Load()
 	if e == noEntry {
 		return 0, 0, 0, false
@@ -176,7 +205,7 @@ func (x *Index) descend(q []float32, l int) (cur uint32, d float32, top int, ok 
 	cur, top = unpack(e)
 	d = x.rank(q, x.vec(cur))
 	for lc := top; lc > l; lc-- {
-		cur, d = x.greedy(q, cur, d, lc)
+		cur, d = x.greedy(s, q, cur, d, lc)
 	}
 	return cur, d, top, true
 }
@@ -198,12 +227,12 @@ func (x *Index) search(q []float32, k, ef int, filter index.Filter) []index.Hit 
 	if !index.CheckQuery(q, x.dim, x.metric) {
 		return nil
 	}
-	ep, d, _, ok := x.descend(q, 0)
+	s := x.getSearcher()
+	defer x.pool.Put(s)
+	ep, d, _, ok := x.descend(s, q, 0)
 	if !ok {
 		return nil
 	}
-	s := x.getSearcher()
-	defer x.pool.Put(s)
 	x.searchLayer(s, q, ep, d, ef, 0, filter)
 	top := s.nearest()
 	hits := make([]index.Hit, min(k, len(top)))
