@@ -46,27 +46,24 @@ func glcmMatrices(r *roi) (planes [][]*glcm, volume []*glcm) {
 		volume[d] = newGLCM(r.ng)
 	}
 	wantVolume := r.s.aggregates(Agg3D)
-	for k := range r.Size[2] {
-		for j := range r.Size[1] {
-			for i := range r.Size[0] {
-				n := r.index(i, j, k)
-				a := r.grey[n]
-				if a == 0 {
-					continue
-				}
-				for d, dir := range in {
-					if m := r.neighbour(i, j, k, dir); m >= 0 && r.grey[m] > 0 {
-						planes[k][d].pair(a, r.grey[m])
-					}
-				}
-				if !wantVolume {
-					continue
-				}
-				for d, dir := range out {
-					if m := r.neighbour(i, j, k, dir); m >= 0 && r.grey[m] > 0 {
-						volume[d].pair(a, r.grey[m])
-					}
-				}
+	p := r.padded()
+	inOff, outOff := p.offsets(in), p.offsets(out)
+	for n, a := range p.grey {
+		if a == 0 {
+			continue
+		}
+		k := p.slice(n)
+		for d, o := range inOff {
+			if b := p.grey[n+o]; b > 0 {
+				planes[k][d].pair(a, b)
+			}
+		}
+		if !wantVolume {
+			continue
+		}
+		for d, o := range outOff {
+			if b := p.grey[n+o]; b > 0 {
+				volume[d].pair(a, b)
 			}
 		}
 	}
