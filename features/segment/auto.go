@@ -265,9 +265,11 @@ func classIndex(thresholds []float64, hu float64) int {
 }
 
 // splitDense makes each Dense object Contrast when its mean HU rises by
-// more than jump from one bin to the next, else Bone.
+// more than jump from one bin to the next, else Bone, and keeps each bin's
+// statistics for StatsOf.
 func (s *Segmentation) splitDense(bins []Bin, jump float64) error {
 	means := make([][]float64, len(bins))
+	stats := make([][]Stat, len(bins))
 	errs := make([]error, len(bins))
 	parallel.For(len(bins), runtime.GOMAXPROCS(0), func(i int) {
 		st, err := s.Stats(bins[i].Volume)
@@ -275,6 +277,7 @@ func (s *Segmentation) splitDense(bins []Bin, jump float64) error {
 			errs[i] = err
 			return
 		}
+		stats[i] = st
 		means[i] = make([]float64, len(st))
 		for o := range st {
 			means[i][o] = bins[i].HU(st[o].Mean)
@@ -282,6 +285,10 @@ func (s *Segmentation) splitDense(bins []Bin, jump float64) error {
 	})
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	s.stats = make(map[*fdk.Volume][]Stat, len(bins))
+	for i, b := range bins {
+		s.stats[b.Volume] = stats[i]
 	}
 	for o := range s.Objects {
 		if s.Objects[o].Class != Dense {

@@ -3,6 +3,7 @@ package segment
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -335,5 +336,40 @@ func TestSettingsHash(t *testing.T) {
 			t.Errorf("settings differing in %s hash like %s", name, other)
 		}
 		seen[s.Hash()] = name
+	}
+}
+
+// StatsOf gives each bin's statistics as Stats does, from those Auto took
+// to split the dense objects: the volume as Auto saw it, a copy each time;
+// a volume Auto did not see is measured.
+func TestStatsOf(t *testing.T) {
+	bins := phantomBins(analyticPhantom())
+	seg, err := Auto(bins, DefaultSettings())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bins {
+		want, err := seg.Stats(b.Volume)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := seg.StatsOf(b.Volume)
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("bin %d: StatsOf %v, %v; Stats %v", b.Index, got, err, want)
+		}
+		got[0].Mean = -1
+	}
+	v := bins[0].Volume
+	kept, _ := seg.StatsOf(v)
+	other := fdk.NewVolume(v.Grid)
+	copy(other.Data, v.Data)
+	for i := range v.Data {
+		v.Data[i] *= 2
+	}
+	if again, _ := seg.StatsOf(v); !slices.Equal(again, kept) || kept[0].Mean == -1 {
+		t.Errorf("StatsOf of bin %d after the volume changed: %v, want the kept %v", bins[0].Index, again, kept)
+	}
+	if st, err := seg.StatsOf(other); err != nil || st[0].Mean != kept[0].Mean || st[0].SD != kept[0].SD {
+		t.Errorf("StatsOf a copy of bin %d: %v, %v, want it measured as %v", bins[0].Index, st, err, kept)
 	}
 }

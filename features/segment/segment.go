@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/ctrecon/ctrecon/fdk"
 )
@@ -75,6 +76,9 @@ type Segmentation struct {
 	// Map holds, per voxel (x fastest), 1 + the index in Objects of the
 	// object the voxel belongs to, or 0.
 	Map []int32
+	// stats holds the Stats that Auto took (of each bin, to split dense
+	// objects), by volume, for StatsOf.
+	stats map[*fdk.Volume][]Stat
 }
 
 // Kind returns Kind.
@@ -131,6 +135,18 @@ func (s *Segmentation) Stats(v *fdk.Volume) ([]Stat, error) {
 		}
 	}
 	return out, nil
+}
+
+// StatsOf returns Stats(v), taken once per volume: when Auto took v's
+// statistics (on all bins, to split the dense objects) it returns a copy
+// of those, which describe v as it was then, so v must not have changed
+// since. The worker's extraction asks for each bin's statistics three
+// times (the dense split, the spectral signatures, the material records).
+func (s *Segmentation) StatsOf(v *fdk.Volume) ([]Stat, error) {
+	if st, ok := s.stats[v]; ok {
+		return slices.Clone(st), nil
+	}
+	return s.Stats(v)
 }
 
 // HashSettings returns a short stable hash of a feature kind and its
