@@ -1,0 +1,68 @@
+package segment
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// floodComponents is components by flood fill, voxel by voxel (the code
+// before the run-based labelling): the reference TestComponents compares
+// with.
+func floodComponents(class []uint8, dim [3]int, connectivity int) ([]int32, []uint8) {
+	comp := make([]int32, len(class))
+	var classOf []uint8
+	var stack []int
+	nx, ny := dim[0], dim[1]
+	for seed, c := range class {
+		if c == 0 || comp[seed] != 0 {
+			continue
+		}
+		classOf = append(classOf, c)
+		id := int32(len(classOf))
+		comp[seed] = id
+		stack = append(stack[:0], seed)
+		for len(stack) > 0 {
+			v := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			x, y, z := v%nx, v/nx%ny, v/(nx*ny)
+			for _, d := range neighbours(connectivity) {
+				i, j, k := x+d[0], y+d[1], z+d[2]
+				if i < 0 || j < 0 || k < 0 || i >= nx || j >= ny || k >= dim[2] {
+					continue
+				}
+				if n := i + nx*(j+ny*k); class[n] == c && comp[n] == 0 {
+					comp[n] = id
+					stack = append(stack, n)
+				}
+			}
+		}
+	}
+	return comp, classOf
+}
+
+// TestComponents checks the run-based labelling against the flood fill on
+// random volumes of 3 classes and none, sparse and dense (many runs that
+// touch at edges and corners, U shapes whose arms join later), with 6-
+// and 26-connectivity: the same numbers for every voxel and the same
+// classes.
+func TestComponents(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, dim := range [][3]int{{1, 1, 1}, {7, 1, 1}, {1, 9, 1}, {1, 1, 8}, {13, 11, 9}, {32, 5, 17}} {
+		for _, fill := range []float64{0.2, 0.5, 0.9} {
+			class := make([]uint8, dim[0]*dim[1]*dim[2])
+			for i := range class {
+				if rng.Float64() < fill {
+					class[i] = uint8(1 + rng.IntN(3))
+				}
+			}
+			for _, conn := range []int{6, 26} {
+				got, gotClass := components(class, dim, conn)
+				want, wantClass := floodComponents(class, dim, conn)
+				if !slices.Equal(got, want) || !slices.Equal(gotClass, wantClass) {
+					t.Errorf("%v, fill %g, %d-connected: %d components, want %d", dim, fill, conn, len(gotClass), len(wantClass))
+				}
+			}
+		}
+	}
+}
