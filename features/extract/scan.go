@@ -269,9 +269,20 @@ func (r *Result) addObjects(base records.Record, seg *segment.Segmentation) erro
 	return nil
 }
 
-// addHistograms adds the bin's HU histograms and metric histograms.
+// addHistograms adds the bin's HU histograms and metric histograms, from
+// one count of the bin's voxels when their binnings are the same.
 func (r *Result) addHistograms(base records.Record, b segment.Bin, seg *segment.Segmentation, s histogram.Settings) error {
-	hs, err := features.Histograms(b.Volume, b.MuWater, features.IDs{StudyUID: base.StudyUID, SeriesUID: base.SeriesUID, Bin: b.Index})
+	counts, err := histogram.Count(b.Volume, b.MuWater, s.Binning, histogram.Selection{Labels: seg.Map})
+	if err != nil {
+		return err
+	}
+	hu := counts
+	if s.Binning != histogram.HU {
+		if hu, err = histogram.Count(b.Volume, b.MuWater, histogram.HU, histogram.Selection{}); err != nil {
+			return err
+		}
+	}
+	hs, err := features.HistogramsOf(hu, features.IDs{StudyUID: base.StudyUID, SeriesUID: base.SeriesUID, Bin: b.Index})
 	if err != nil {
 		return err
 	}
@@ -282,7 +293,7 @@ func (r *Result) addHistograms(base records.Record, b segment.Bin, seg *segment.
 			return err
 		}
 	}
-	m, err := histogram.MetricHistograms(b.Volume, b.MuWater, histogram.Selection{Labels: seg.Map}, s)
+	m, err := histogram.MetricsOf(counts, s)
 	if err != nil {
 		return err
 	}
