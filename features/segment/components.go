@@ -6,23 +6,6 @@ import (
 	"github.com/ctrecon/ctrecon/internal/parallel"
 )
 
-// neighbours returns the offsets of a voxel's 6 face neighbours, or of all
-// 26 face, edge and corner neighbours.
-func neighbours(connectivity int) [][3]int {
-	var out [][3]int
-	for dz := -1; dz <= 1; dz++ {
-		for dy := -1; dy <= 1; dy++ {
-			for dx := -1; dx <= 1; dx++ {
-				n := dx*dx + dy*dy + dz*dz
-				if n == 1 || (connectivity == 26 && n > 0) {
-					out = append(out, [3]int{dx, dy, dz})
-				}
-			}
-		}
-	}
-	return out
-}
-
 // components labels the connected components of each class in class (0 is
 // no class): it returns per voxel the component's number, from 1 in the
 // order of each component's first voxel (x fastest), 0 for none, and the
@@ -149,7 +132,7 @@ func (rs *runSet) union(a, b int) {
 // eroded returns which voxels survive r erosions of their class by the
 // 6-connected cross: a voxel survives a step when it and its 6 face
 // neighbours survived the last one in the same class (outside the grid
-// counts as another class).
+// counts as another class, so no voxel on the grid's faces survives).
 func eroded(class []uint8, dim [3]int, r int) []bool {
 	in := make([]bool, len(class))
 	for i, c := range class {
@@ -157,19 +140,20 @@ func eroded(class []uint8, dim [3]int, r int) []bool {
 	}
 	out := make([]bool, len(class))
 	nx, ny, nz := dim[0], dim[1], dim[2]
-	offsets := neighbours(6)
+	plane := nx * ny
+	steps := [6]int{-1, 1, -nx, nx, -plane, plane}
 	for range r {
 		parallel.For(nz, runtime.GOMAXPROCS(0), func(k int) {
+			inner := k > 0 && k < nz-1
 			for j := range ny {
-				for i := range nx {
-					v := i + nx*(j+ny*k)
-					keep := in[v]
-					for _, d := range offsets {
-						a, b, c := i+d[0], j+d[1], k+d[2]
+				inner := inner && j > 0 && j < ny-1
+				for i, v := 0, (j+ny*k)*nx; i < nx; i, v = i+1, v+1 {
+					keep := inner && in[v] && i > 0 && i < nx-1
+					for _, d := range steps {
 						if !keep {
 							break
 						}
-						keep = a >= 0 && b >= 0 && c >= 0 && a < nx && b < ny && c < nz && in[a+nx*(b+ny*c)] && class[a+nx*(b+ny*c)] == class[v]
+						keep = in[v+d] && class[v+d] == class[v]
 					}
 					out[v] = keep
 				}

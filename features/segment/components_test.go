@@ -6,6 +6,23 @@ import (
 	"testing"
 )
 
+// neighbours returns the offsets of a voxel's 6 face neighbours, or of all
+// 26 face, edge and corner neighbours.
+func neighbours(connectivity int) [][3]int {
+	var out [][3]int
+	for dz := -1; dz <= 1; dz++ {
+		for dy := -1; dy <= 1; dy++ {
+			for dx := -1; dx <= 1; dx++ {
+				n := dx*dx + dy*dy + dz*dz
+				if n == 1 || (connectivity == 26 && n > 0) {
+					out = append(out, [3]int{dx, dy, dz})
+				}
+			}
+		}
+	}
+	return out
+}
+
 // floodComponents is components by flood fill, voxel by voxel (the code
 // before the run-based labelling): the reference TestComponents compares
 // with.
@@ -62,6 +79,54 @@ func TestComponents(t *testing.T) {
 				if !slices.Equal(got, want) || !slices.Equal(gotClass, wantClass) {
 					t.Errorf("%v, fill %g, %d-connected: %d components, want %d", dim, fill, conn, len(gotClass), len(wantClass))
 				}
+			}
+		}
+	}
+}
+
+// erodedByOffsets is eroded as it was before its loops were unrolled: the
+// reference TestEroded compares with.
+func erodedByOffsets(class []uint8, dim [3]int, r int) []bool {
+	in := make([]bool, len(class))
+	for i, c := range class {
+		in[i] = c != 0
+	}
+	out := make([]bool, len(class))
+	nx, ny, nz := dim[0], dim[1], dim[2]
+	for range r {
+		for k := range nz {
+			for j := range ny {
+				for i := range nx {
+					v := i + nx*(j+ny*k)
+					keep := in[v]
+					for _, d := range neighbours(6) {
+						a, b, c := i+d[0], j+d[1], k+d[2]
+						keep = keep && a >= 0 && b >= 0 && c >= 0 && a < nx && b < ny && c < nz && in[a+nx*(b+ny*c)] && class[a+nx*(b+ny*c)] == class[v]
+					}
+					out[v] = keep
+				}
+			}
+		}
+		in, out = out, in
+	}
+	return in
+}
+
+// TestEroded checks eroded against erodedByOffsets on random volumes of
+// blocks of 2 classes and none, for 1 to 3 erosions.
+func TestEroded(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, dim := range [][3]int{{1, 1, 1}, {3, 3, 3}, {9, 1, 7}, {14, 12, 10}} {
+		class := make([]uint8, dim[0]*dim[1]*dim[2])
+		for i := range class {
+			class[i] = uint8(i / 5 % 3) // runs of 5 along x, so that some voxels survive
+			if rng.Float64() < 0.05 {
+				class[i] = uint8(rng.IntN(3))
+			}
+		}
+		for r := 1; r <= 3; r++ {
+			if got, want := eroded(class, dim, r), erodedByOffsets(class, dim, r); !slices.Equal(got, want) {
+				t.Errorf("%v, %d erosions: differ from the reference", dim, r)
 			}
 		}
 	}
