@@ -226,23 +226,33 @@ func classify(bins []Bin, s Settings) ([]uint8, error) {
 	for b, bin := range bins {
 		data[b], scale[b] = bin.Volume.Data, 1000/bin.MuWater/float64(len(bins))
 	}
-	plane := g.Dim[0] * g.Dim[1]
+	nx, plane := g.Dim[0], g.Dim[0]*g.Dim[1]
 	errs := make([]error, g.Dim[2])
 	parallel.For(g.Dim[2], runtime.GOMAXPROCS(0), func(k int) {
-		for i := k * plane; i < (k+1)*plane; i++ {
-			hu := 0.0
-			outside := false
+		// Row by row, bin by bin: each voxel's sum still adds the bins in
+		// order.
+		hu, outside := make([]float64, nx), make([]bool, nx)
+		for row := k * plane; row < (k+1)*plane; row += nx {
+			clear(hu)
+			clear(outside)
+			nan := false
 			for b, d := range data {
-				x := float64(d[i])
-				if math.IsNaN(x) {
-					errs[k] = fmt.Errorf("%w: bin %d: voxel (%d, %d, %d) is NaN", ErrInput, bins[b].Index, i%g.Dim[0], i/g.Dim[0]%g.Dim[1], k)
-					return
+				w, sc := bins[b].MuWater, scale[b]
+				for i, v := range d[row : row+nx] {
+					x := float64(v)
+					nan = nan || x != x
+					outside[i] = outside[i] || x == 0
+					hu[i] += (x - w) * sc
 				}
-				outside = outside || x == 0
-				hu += (x - bins[b].MuWater) * scale[b]
 			}
-			if !outside {
-				class[i] = codes[classIndex(s.ThresholdsHU, hu)]
+			if nan {
+				errs[k] = firstNaN(bins, row, nx, g.Dim)
+				return
+			}
+			for i, h := range hu {
+				if !outside[i] {
+					class[row+i] = codes[classIndex(s.ThresholdsHU, h)]
+				}
 			}
 		}
 	})
@@ -252,6 +262,19 @@ func classify(bins []Bin, s Settings) ([]uint8, error) {
 		}
 	}
 	return class, nil
+}
+
+// firstNaN returns the error for the first NaN of the row of n voxels
+// that starts at array position row, in voxel order, then bin order.
+func firstNaN(bins []Bin, row, n int, dim [3]int) error {
+	for i := row; i < row+n; i++ {
+		for _, b := range bins {
+			if x := b.Volume.Data[i]; x != x {
+				return fmt.Errorf("%w: bin %d: voxel (%d, %d, %d) is NaN", ErrInput, b.Index, i%dim[0], i/dim[0]%dim[1], i/(dim[0]*dim[1]))
+			}
+		}
+	}
+	return nil
 }
 
 // classIndex returns the index of the class whose range holds hu.

@@ -291,6 +291,11 @@ func TestAutoRejects(t *testing.T) {
 			return b
 		}, "bin 3 is on grid"},
 		{"nan", func(s *Settings, b []Bin) []Bin { b[1].Volume.Data[5] = float32(math.NaN()); return b }, "bin 2: voxel (5, 0, 0) is NaN"},
+		{"first nan in voxel order", func(s *Settings, b []Bin) []Bin {
+			b[0].Volume.Data[9] = float32(math.NaN())
+			b[2].Volume.Data[7] = float32(math.NaN())
+			return b
+		}, "bin 3: voxel (7, 0, 0) is NaN"},
 	} {
 		s := DefaultSettings()
 		bins := append([]Bin(nil), good...)
