@@ -193,12 +193,32 @@ func scanRadiomics(bins []segment.Bin, seg *segment.Segmentation, s ScanSettings
 	return out, nil
 }
 
-// sharedMask holds an object's interpolated mask for the bins whose mask
-// is the same (all of them, unless the field of view differs by bin), so
-// that the mask is interpolated once per object, not once per bin.
+// sharedMask holds an object's mask and its interpolation for the bins
+// whose mask is the same (all of them, unless the field of view differs by
+// bin), so that each is made once per object, not once per bin.
 type sharedMask struct {
-	mu sync.Mutex
-	m  *radiomics.InterpolatedMask
+	mu     sync.Mutex
+	made   bool
+	source *radiomics.Mask // every bin's, made when made is set
+	m      *radiomics.InterpolatedMask
+}
+
+// mask returns seg's object k on box bx in bin b, less the voxels outside
+// b's field of view (0), or nil when no voxel is left. Objects found on
+// all bins (segment.AllBins) hold no voxel outside any bin's field of view
+// (Auto leaves those in no object), so their mask is made once for every
+// bin.
+func (sm *sharedMask) mask(seg *segment.Segmentation, k int, bx box, b segment.Bin) *radiomics.Mask {
+	if seg.Settings.Bin != segment.AllBins {
+		mu := b.Volume.Data
+		return objectMask(seg, k, bx, func(i int) bool { return mu[i] == 0 })
+	}
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	if !sm.made {
+		sm.source, sm.made = objectMask(seg, k, bx, nil), true
+	}
+	return sm.source
 }
 
 // interpolated returns mask interpolated under s: the one kept when it was
@@ -206,7 +226,7 @@ type sharedMask struct {
 func (sm *sharedMask) interpolated(mask *radiomics.Mask, s radiomics.Settings) (*radiomics.InterpolatedMask, error) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
-	if sm.m != nil && sm.m.Source.Grid == mask.Grid && slices.Equal(sm.m.Source.Data, mask.Data) {
+	if sm.m != nil && (sm.m.Source == mask || sm.m.Source.Grid == mask.Grid && slices.Equal(sm.m.Source.Data, mask.Data)) {
 		return sm.m, nil
 	}
 	m, err := radiomics.InterpolateMask(mask, s)
@@ -222,11 +242,11 @@ func (sm *sharedMask) interpolated(mask *radiomics.Mask, s radiomics.Settings) (
 func objectRadiomics(b segment.Bin, seg *segment.Segmentation, k int, shared *sharedMask, s ScanSettings) (*ObjectFeatures, error) {
 	o := seg.Objects[k]
 	bx := objectBox(seg.Grid, o, s.RadiomicsMargin)
-	mu := b.Volume.Data
-	mask := objectMask(seg, k, bx, func(i int) bool { return mu[i] == 0 })
+	mask := shared.mask(seg, k, bx, b)
 	if mask == nil {
 		return nil, nil
 	}
+	mu := b.Volume.Data
 	img := &radiomics.Image{Grid: mask.Grid, Data: make([]float64, len(mask.Data))}
 	bx.rows(seg.Grid, func(dst, src, n int) {
 		for i := range n {
