@@ -247,10 +247,12 @@ func objectRadiomics(b segment.Bin, seg *segment.Segmentation, k int, shared *sh
 		return nil, nil
 	}
 	mu := b.Volume.Data
-	img := &radiomics.Image{Grid: mask.Grid, Data: make([]float64, len(mask.Data))}
+	img := &radiomics.Image{Grid: mask.Grid, Data: huBuffer(len(mask.Data))}
+	defer huBuffers.Put(&img.Data)
 	bx.rows(seg.Grid, func(dst, src, n int) {
-		for i := range n {
-			img.Data[dst+i] = b.HU(float64(mu[src+i]))
+		hu := img.Data[dst : dst+n]
+		for i, x := range mu[src : src+n] {
+			hu[i] = b.HU(float64(x))
 		}
 	})
 	var f []radiomics.Feature
@@ -270,6 +272,21 @@ func objectRadiomics(b segment.Bin, seg *segment.Segmentation, k int, shared *sh
 		return nil, err
 	}
 	return &ObjectFeatures{Label: o.Label, Class: o.Class, Features: f}, nil
+}
+
+// huBuffers recycles the HU images of the objects' boxes, which radiomics
+// keeps nothing of: the largest (the air and the body) span the field of
+// view, tens of megabytes that a new slice would have zeroed and the
+// kernel mapped afresh for every bin and object. It holds *[]float64.
+var huBuffers sync.Pool
+
+// huBuffer returns a slice of n values from huBuffers, or a new one; its
+// values are whatever the last user left.
+func huBuffer(n int) []float64 {
+	if p, ok := huBuffers.Get().(*[]float64); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]float64, n)
 }
 
 // addObjects adds one objects-v1 record per object: voxels, volume (mm³),
