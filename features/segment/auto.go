@@ -1,7 +1,6 @@
 package segment
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -291,27 +290,22 @@ func classIndex(thresholds []float64, hu float64) int {
 // more than jump from one bin to the next, else Bone, and keeps each bin's
 // statistics for StatsOf.
 func (s *Segmentation) splitDense(bins []Bin, jump float64) error {
-	means := make([][]float64, len(bins))
-	stats := make([][]Stat, len(bins))
-	errs := make([]error, len(bins))
-	parallel.For(len(bins), runtime.GOMAXPROCS(0), func(i int) {
-		st, err := s.Stats(bins[i].Volume)
-		if err != nil {
-			errs[i] = err
-			return
-		}
-		stats[i] = st
-		means[i] = make([]float64, len(st))
-		for o := range st {
-			means[i][o] = bins[i].HU(st[o].Mean)
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
+	vols := make([]*fdk.Volume, len(bins))
+	for i, b := range bins {
+		vols[i] = b.Volume
+	}
+	stats, err := s.statsAll(vols)
+	if err != nil {
 		return err
 	}
+	means := make([][]float64, len(bins))
 	s.stats = make(map[*fdk.Volume][]Stat, len(bins))
 	for i, b := range bins {
 		s.stats[b.Volume] = stats[i]
+		means[i] = make([]float64, len(stats[i]))
+		for o := range stats[i] {
+			means[i][o] = b.HU(stats[i][o].Mean)
+		}
 	}
 	for o := range s.Objects {
 		if s.Objects[o].Class != Dense {

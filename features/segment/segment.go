@@ -97,41 +97,75 @@ type Stat struct {
 // features.Histograms). A NaN voxel inside an object is an error naming
 // it. v must lie on the segmentation's grid.
 func (s *Segmentation) Stats(v *fdk.Volume) ([]Stat, error) {
-	if v == nil || v.Grid != s.Grid || len(v.Data) != len(s.Map) {
-		return nil, fmt.Errorf("%w: the volume is not on the objects' grid %v", ErrInput, s.Grid.Dim)
+	st, err := s.statsAll([]*fdk.Volume{v})
+	if err != nil {
+		return nil, err
 	}
-	sum := make([]float64, len(s.Objects))
-	out := make([]Stat, len(s.Objects))
+	return st[0], nil
+}
+
+// statsAll returns Stats of each of vols, reading the map once for all of
+// them: each volume's sums are made voxel by voxel in the same order as
+// for it alone. A NaN names the first voxel (then volume) that has one.
+func (s *Segmentation) statsAll(vols []*fdk.Volume) ([][]Stat, error) {
+	data := make([][]float32, len(vols))
+	for b, v := range vols {
+		if v == nil || v.Grid != s.Grid || len(v.Data) != len(s.Map) {
+			return nil, fmt.Errorf("%w: the volume is not on the objects' grid %v", ErrInput, s.Grid.Dim)
+		}
+		data[b] = v.Data
+	}
+	sum := make([][]float64, len(vols))
+	out := make([][]Stat, len(vols))
+	for b := range vols {
+		sum[b], out[b] = make([]float64, len(s.Objects)), make([]Stat, len(s.Objects))
+	}
 	for i, m := range s.Map {
-		if m == 0 || v.Data[i] == 0 {
+		if m == 0 {
 			continue
 		}
-		x := float64(v.Data[i])
-		if math.IsNaN(x) {
-			d := s.Grid.Dim
-			return nil, fmt.Errorf("%w: voxel (%d, %d, %d) is NaN", ErrInput, i%d[0], i/d[0]%d[1], i/(d[0]*d[1]))
+		for b, d := range data {
+			if d[i] == 0 {
+				continue
+			}
+			x := float64(d[i])
+			if math.IsNaN(x) {
+				g := s.Grid.Dim
+				return nil, fmt.Errorf("%w: voxel (%d, %d, %d) is NaN", ErrInput, i%g[0], i/g[0]%g[1], i/(g[0]*g[1]))
+			}
+			sum[b][m-1] += x
+			out[b][m-1].N++
 		}
-		sum[m-1] += x
-		out[m-1].N++
 	}
-	for o := range out {
-		if out[o].N > 0 {
-			out[o].Mean = sum[o] / float64(out[o].N)
+	for b := range out {
+		for o := range out[b] {
+			if out[b][o].N > 0 {
+				out[b][o].Mean = sum[b][o] / float64(out[b][o].N)
+			}
 		}
 	}
 	// A second pass for the deviations: exact where a running sum of
 	// squares would lose digits to the mean.
-	sq := make([]float64, len(s.Objects))
+	for b := range sum {
+		clear(sum[b])
+	}
 	for i, m := range s.Map {
-		if m == 0 || v.Data[i] == 0 {
+		if m == 0 {
 			continue
 		}
-		d := float64(v.Data[i]) - out[m-1].Mean
-		sq[m-1] += d * d
+		for b, d := range data {
+			if d[i] == 0 {
+				continue
+			}
+			dev := float64(d[i]) - out[b][m-1].Mean
+			sum[b][m-1] += dev * dev
+		}
 	}
-	for o := range out {
-		if out[o].N > 1 {
-			out[o].SD = math.Sqrt(sq[o] / float64(out[o].N-1))
+	for b := range out {
+		for o := range out[b] {
+			if out[b][o].N > 1 {
+				out[b][o].SD = math.Sqrt(sum[b][o] / float64(out[b][o].N-1))
+			}
 		}
 	}
 	return out, nil
