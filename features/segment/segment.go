@@ -212,18 +212,24 @@ func measure(g fdk.Grid, m []int32, n int) []Object {
 		objs[o].MinIndex = g.Dim
 		objs[o].MaxIndex = [3]int{-1, -1, -1}
 	}
-	nx, ny := g.Dim[0], g.Dim[1]
-	for idx, v := range m {
-		if v == 0 {
-			continue
-		}
-		o := &objs[v-1]
-		p := [3]int{idx % nx, idx / nx % ny, idx / (nx * ny)}
-		o.Voxels++
-		for k := range 3 {
-			o.MinIndex[k] = min(o.MinIndex[k], p[k])
-			o.MaxIndex[k] = max(o.MaxIndex[k], p[k])
-			sums[v-1][k] += float64(p[k])
+	idx := 0
+	for z := range g.Dim[2] {
+		for y := range g.Dim[1] {
+			for x := range g.Dim[0] {
+				v := m[idx]
+				idx++
+				if v == 0 {
+					continue
+				}
+				o := &objs[v-1]
+				p := [3]int{x, y, z}
+				o.Voxels++
+				for k := range 3 {
+					o.MinIndex[k] = min(o.MinIndex[k], p[k])
+					o.MaxIndex[k] = max(o.MaxIndex[k], p[k])
+					sums[v-1][k] += float64(p[k])
+				}
+			}
 		}
 	}
 	voxel := g.Spacing[0] * g.Spacing[1] * g.Spacing[2]
