@@ -174,9 +174,10 @@ func scanRadiomics(bins []segment.Bin, seg *segment.Segmentation, s ScanSettings
 	feats := make([]*ObjectFeatures, len(bins)*nobj)
 	errs := make([]error, len(feats))
 	masks := make([]sharedMask, nobj)
+	var bufs buffers
 	parallel.For(len(feats), runtime.GOMAXPROCS(0), func(n int) {
 		b, k := bins[n/nobj], n%nobj
-		feats[n], errs[n] = objectRadiomics(b, seg, k, &masks[k], s)
+		feats[n], errs[n] = objectRadiomics(b, seg, k, &masks[k], &bufs, s)
 		if errs[n] != nil {
 			errs[n] = fmt.Errorf("bin %d: object %d: %w", b.Index, seg.Objects[k].Label, errs[n])
 		}
@@ -238,8 +239,8 @@ func (sm *sharedMask) interpolated(mask *radiomics.Mask, s radiomics.Settings) (
 
 // objectRadiomics returns the radiomics of seg's object k in bin b, or nil
 // when it has none (see scanRadiomics); shared is the object's mask across
-// bins.
-func objectRadiomics(b segment.Bin, seg *segment.Segmentation, k int, shared *sharedMask, s ScanSettings) (*ObjectFeatures, error) {
+// bins, bufs the scan's HU images.
+func objectRadiomics(b segment.Bin, seg *segment.Segmentation, k int, shared *sharedMask, bufs *buffers, s ScanSettings) (*ObjectFeatures, error) {
 	o := seg.Objects[k]
 	bx := objectBox(seg.Grid, o, s.RadiomicsMargin)
 	mask := shared.mask(seg, k, bx, b)
@@ -247,8 +248,8 @@ func objectRadiomics(b segment.Bin, seg *segment.Segmentation, k int, shared *sh
 		return nil, nil
 	}
 	mu := b.Volume.Data
-	img := &radiomics.Image{Grid: mask.Grid, Data: huBuffer(len(mask.Data))}
-	defer huBuffers.Put(&img.Data)
+	img := &radiomics.Image{Grid: mask.Grid, Data: bufs.get(len(mask.Data))}
+	defer bufs.put(img.Data)
 	bx.rows(seg.Grid, func(dst, src, n int) {
 		hu := img.Data[dst : dst+n]
 		for i, x := range mu[src : src+n] {
@@ -274,19 +275,40 @@ func objectRadiomics(b segment.Bin, seg *segment.Segmentation, k int, shared *sh
 	return &ObjectFeatures{Label: o.Label, Class: o.Class, Features: f}, nil
 }
 
-// huBuffers recycles the HU images of the objects' boxes, which radiomics
-// keeps nothing of: the largest (the air and the body) span the field of
-// view, tens of megabytes that a new slice would have zeroed and the
-// kernel mapped afresh for every bin and object. It holds *[]float64.
-var huBuffers sync.Pool
+// buffers recycles the HU images of the objects' boxes through one
+// extraction, which radiomics keeps nothing of: the largest (the air and
+// the body) span the field of view, tens of megabytes that a new slice
+// would have zeroed and the kernel mapped afresh for every bin and object.
+// It holds at most as many as were in use at once.
+type buffers struct {
+	mu   sync.Mutex
+	free [][]float64
+}
 
-// huBuffer returns a slice of n values from huBuffers, or a new one; its
-// values are whatever the last user left.
-func huBuffer(n int) []float64 {
-	if p, ok := huBuffers.Get().(*[]float64); ok && cap(*p) >= n {
-		return (*p)[:n]
+// get returns a slice of n values, whatever the last user left in them:
+// the smallest free one that is large enough, or a new one.
+func (bs *buffers) get(n int) []float64 {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	best := -1
+	for i, b := range bs.free {
+		if cap(b) >= n && (best < 0 || cap(b) < cap(bs.free[best])) {
+			best = i
+		}
 	}
-	return make([]float64, n)
+	if best < 0 {
+		return make([]float64, n)
+	}
+	b := bs.free[best]
+	bs.free = slices.Delete(bs.free, best, best+1)
+	return b[:n]
+}
+
+// put gives b back for another get.
+func (bs *buffers) put(b []float64) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	bs.free = append(bs.free, b)
 }
 
 // addObjects adds one objects-v1 record per object: voxels, volume (mm³),
