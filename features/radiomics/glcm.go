@@ -45,28 +45,12 @@ func glcmMatrices(r *roi) (planes [][]*glcm, volume []*glcm) {
 	for d := range out {
 		volume[d] = newGLCM(r.ng)
 	}
-	wantVolume := r.s.aggregates(Agg3D)
 	p := r.padded()
-	inOff, outOff := p.offsets(in), p.offsets(out)
-	for n, a := range p.grey {
-		if a == 0 {
-			continue
+	eachDirection(r, in, out, planes, volume, func(m *glcm, n int, a int32, o int) {
+		if b := p.grey[n+o]; b > 0 {
+			m.pair(a, b)
 		}
-		k := p.slice(n)
-		for d, o := range inOff {
-			if b := p.grey[n+o]; b > 0 {
-				planes[k][d].pair(a, b)
-			}
-		}
-		if !wantVolume {
-			continue
-		}
-		for d, o := range outOff {
-			if b := p.grey[n+o]; b > 0 {
-				volume[d].pair(a, b)
-			}
-		}
-	}
+	})
 	return planes, volume
 }
 

@@ -24,28 +24,12 @@ func glrlmMatrices(r *roi) (planes [][]*sizeMatrix, volume []*sizeMatrix) {
 		volume[d] = newSizeMatrix()
 		volume[d].voxels = float64(len(r.values))
 	}
-	wantVolume := r.s.aggregates(Agg3D)
 	p := r.padded()
-	in, out := p.offsets(inPlaneDirections), p.offsets(outOfPlaneDirections)
-	for n, g := range p.grey {
-		if g == 0 {
-			continue
+	eachDirection(r, inPlaneDirections, outOfPlaneDirections, planes, volume, func(m *sizeMatrix, n int, g int32, o int) {
+		if l := p.runFrom(n, o); l > 0 {
+			m.count(g, l)
 		}
-		k := p.slice(n)
-		for d, o := range in {
-			if l := p.runFrom(n, o); l > 0 {
-				planes[k][d].count(g, l)
-			}
-		}
-		if !wantVolume {
-			continue
-		}
-		for d, o := range out {
-			if l := p.runFrom(n, o); l > 0 {
-				volume[d].count(g, l)
-			}
-		}
-	}
+	})
 	return planes, volume
 }
 

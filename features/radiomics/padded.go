@@ -54,3 +54,28 @@ func (p *padded) offsets(ds [][3]int) []int {
 	}
 	return out
 }
+
+// eachDirection fills the matrices of a directional family (GLCM, GLRLM):
+// for every voxel n of the intensity mask, of grey level g in slice k, it
+// calls count with planes[k][d] and the array offset in the padded ROI
+// of in-plane step in[d], then, when the settings aggregate in 3D, with
+// volume[d] and that of out-of-plane step out[d].
+func eachDirection[M any](r *roi, in, out [][3]int, planes [][]M, volume []M, count func(m M, n int, g int32, o int)) {
+	p := r.padded()
+	inOff, outOff := p.offsets(in), p.offsets(out)
+	if !r.s.aggregates(Agg3D) {
+		volume = nil
+	}
+	for n, g := range p.grey {
+		if g == 0 {
+			continue
+		}
+		k := p.slice(n)
+		for d, o := range inOff {
+			count(planes[k][d], n, g, o)
+		}
+		for d := range volume {
+			count(volume[d], n, g, outOff[d])
+		}
+	}
+}
