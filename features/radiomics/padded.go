@@ -4,7 +4,7 @@ package radiomics
 // by pad voxels on every side, grey level 0 and outside the mask there, so
 // that the texture matrices find a neighbour within pad voxels as an array
 // offset, with no bounds check: a neighbour beyond the crop reads as
-// outside the masks, as roi.neighbour's -1 does. Its voxels lie in the
+// outside both masks, as the crop's edge must. Its voxels lie in the
 // crop's order (x fastest), so that a loop over the padded array visits
 // the ROI's voxels in the order of a loop over the crop.
 type padded struct {
