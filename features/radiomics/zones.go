@@ -67,10 +67,11 @@ func findZones(r *roi, inPlane bool) []zoneSet {
 }
 
 // distanceMap returns, for each voxel of the morphological mask (at its
-// position in p's arrays), its distance to the ROI's edge (IBSI, GLDZM): the smallest number of steps
-// between face neighbours (6-connected in 3D, 4-connected in the slice for
-// inPlane) that leads out of the mask, so that a voxel on the edge has
-// distance 1. Beyond the crop is outside. Voxels outside the mask have 0.
+// position in p's arrays), its distance to the ROI's edge (IBSI, GLDZM):
+// the smallest number of steps between face neighbours (6-connected in
+// 3D, 4-connected in the slice for inPlane) that leads out of the mask, so
+// that a voxel on the edge has distance 1. Beyond the crop is outside.
+// Voxels outside the mask have 0.
 func distanceMap(p *padded, inPlane bool) []int32 {
 	steps := p.offsets([][3]int{{1, 0, 0}, {-1, 0, 0}, {0, 1, 0}, {0, -1, 0}, {0, 0, 1}, {0, 0, -1}})
 	if inPlane {
