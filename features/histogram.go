@@ -60,6 +60,22 @@ func Histograms(vol *fdk.Volume, muWater float64, ids IDs) ([]Vector, error) {
 	if err != nil {
 		return nil, err
 	}
+	return HistogramsOf(c, ids)
+}
+
+// HistogramsOf returns Histograms' vectors from counts that histogram.Count
+// made with the binning histogram.HU and no mask (labels, which leave the
+// volume's and slices' counts alone, may name objects), for a caller that
+// has them already: the worker counts each bin once for these and its
+// metric histograms. Errors wrap ErrInput (counts of another binning),
+// ErrVector (bad ids) or ErrEmpty.
+func HistogramsOf(c *histogram.Counts, ids IDs) ([]Vector, error) {
+	if err := validateIDs(ids.StudyUID, ids.SeriesUID, ids.Bin); err != nil {
+		return nil, err
+	}
+	if c.Binning != histogram.HU {
+		return nil, fmt.Errorf("%w: the counts have binning %+v, want histogram.HU", ErrInput, c.Binning)
+	}
 	if c.Volume.N == 0 {
 		return nil, fmt.Errorf("%w: every voxel of series %s is 0", ErrEmpty, ids.SeriesUID)
 	}

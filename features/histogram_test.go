@@ -4,10 +4,12 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/features/histogram"
 )
 
 const (
@@ -266,4 +268,40 @@ func TestHistogramValuesDisjoint(t *testing.T) {
 	}
 	checkShares(t, vs[2], map[int]float64{binOf(100): 1})
 	checkShares(t, vs[0], map[int]float64{binOf(0): 1.0 / 3, binOf(100): 1.0 / 3, binOf(200): 1.0 / 3})
+}
+
+// TestHistogramsOfLabelledCounts checks that HistogramsOf gives Histograms'
+// vectors from counts split into objects (labels leave the volume's and
+// slices' counts alone), and refuses counts of another binning.
+func TestHistogramsOfLabelledCounts(t *testing.T) {
+	vol := newVolume(4, 4, 2)
+	fill(vol, func(x, y, z int) float32 { return mu(float64(300*x - 200*y + 100*z)) })
+	labels := make([]int32, len(vol.Data))
+	for i := range labels {
+		labels[i] = int32(i % 3)
+	}
+	want, err := Histograms(vol, muW, testIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := histogram.Count(vol, muW, histogram.HU, histogram.Selection{Labels: labels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := HistogramsOf(c, testIDs)
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("%d vectors, %v; want %d", len(got), err, len(want))
+	}
+	for i := range want {
+		if got[i].Slice != want[i].Slice || !slices.Equal(got[i].Values, want[i].Values) {
+			t.Errorf("vector %d: slice %d %v, want slice %d %v", i, got[i].Slice, got[i].Values, want[i].Slice, want[i].Values)
+		}
+	}
+	other, err := histogram.Count(vol, muW, histogram.Binning{Bins: 8, MinHU: -1000, MaxHU: 1000}, histogram.Selection{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := HistogramsOf(other, testIDs); !errors.Is(err, ErrInput) {
+		t.Errorf("counts of 8 bins: err = %v, want ErrInput", err)
+	}
 }

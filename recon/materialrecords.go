@@ -121,11 +121,12 @@ type objectMean struct {
 }
 
 // objectMeans returns each object's mean attenuation per bin, voxels
-// outside the field of view (0) left out.
+// outside the field of view (0) left out, from the statistics the
+// segmentation already took (segment.Segmentation.StatsOf).
 func objectMeans(seg *segment.Segmentation, bins []segment.Bin) ([]objectMean, error) {
 	out := make([]objectMean, len(seg.Objects))
 	for _, b := range bins {
-		st, err := seg.Stats(b.Volume)
+		st, err := seg.StatsOf(b.Volume)
 		if err != nil {
 			return nil, fmt.Errorf("bin %d: %w", b.Index, err)
 		}

@@ -174,9 +174,10 @@ func scanRadiomics(bins []segment.Bin, seg *segment.Segmentation, s ScanSettings
 	feats := make([]*ObjectFeatures, len(bins)*nobj)
 	errs := make([]error, len(feats))
 	masks := make([]sharedMask, nobj)
+	var bufs buffers
 	parallel.For(len(feats), runtime.GOMAXPROCS(0), func(n int) {
 		b, k := bins[n/nobj], n%nobj
-		feats[n], errs[n] = objectRadiomics(b, seg, k, &masks[k], s)
+		feats[n], errs[n] = objectRadiomics(b, seg, k, &masks[k], &bufs, s)
 		if errs[n] != nil {
 			errs[n] = fmt.Errorf("bin %d: object %d: %w", b.Index, seg.Objects[k].Label, errs[n])
 		}
@@ -193,12 +194,32 @@ func scanRadiomics(bins []segment.Bin, seg *segment.Segmentation, s ScanSettings
 	return out, nil
 }
 
-// sharedMask holds an object's interpolated mask for the bins whose mask
-// is the same (all of them, unless the field of view differs by bin), so
-// that the mask is interpolated once per object, not once per bin.
+// sharedMask holds an object's mask and its interpolation for the bins
+// whose mask is the same (all of them, unless the field of view differs by
+// bin), so that each is made once per object, not once per bin.
 type sharedMask struct {
-	mu sync.Mutex
-	m  *radiomics.InterpolatedMask
+	mu     sync.Mutex
+	made   bool
+	source *radiomics.Mask // every bin's, made when made is set
+	m      *radiomics.InterpolatedMask
+}
+
+// mask returns seg's object k on box bx in bin b, less the voxels outside
+// b's field of view (0), or nil when no voxel is left. Objects found on
+// all bins (segment.AllBins) hold no voxel outside any bin's field of view
+// (Auto leaves those in no object), so their mask is made once for every
+// bin.
+func (sm *sharedMask) mask(seg *segment.Segmentation, k int, bx box, b segment.Bin) *radiomics.Mask {
+	if seg.Settings.Bin != segment.AllBins {
+		mu := b.Volume.Data
+		return objectMask(seg, k, bx, func(i int) bool { return mu[i] == 0 })
+	}
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	if !sm.made {
+		sm.source, sm.made = objectMask(seg, k, bx, nil), true
+	}
+	return sm.source
 }
 
 // interpolated returns mask interpolated under s: the one kept when it was
@@ -206,7 +227,7 @@ type sharedMask struct {
 func (sm *sharedMask) interpolated(mask *radiomics.Mask, s radiomics.Settings) (*radiomics.InterpolatedMask, error) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
-	if sm.m != nil && sm.m.Source.Grid == mask.Grid && slices.Equal(sm.m.Source.Data, mask.Data) {
+	if sm.m != nil && (sm.m.Source == mask || sm.m.Source.Grid == mask.Grid && slices.Equal(sm.m.Source.Data, mask.Data)) {
 		return sm.m, nil
 	}
 	m, err := radiomics.InterpolateMask(mask, s)
@@ -218,19 +239,21 @@ func (sm *sharedMask) interpolated(mask *radiomics.Mask, s radiomics.Settings) (
 
 // objectRadiomics returns the radiomics of seg's object k in bin b, or nil
 // when it has none (see scanRadiomics); shared is the object's mask across
-// bins.
-func objectRadiomics(b segment.Bin, seg *segment.Segmentation, k int, shared *sharedMask, s ScanSettings) (*ObjectFeatures, error) {
+// bins, bufs the scan's HU images.
+func objectRadiomics(b segment.Bin, seg *segment.Segmentation, k int, shared *sharedMask, bufs *buffers, s ScanSettings) (*ObjectFeatures, error) {
 	o := seg.Objects[k]
 	bx := objectBox(seg.Grid, o, s.RadiomicsMargin)
-	mu := b.Volume.Data
-	mask := objectMask(seg, k, bx, func(i int) bool { return mu[i] == 0 })
+	mask := shared.mask(seg, k, bx, b)
 	if mask == nil {
 		return nil, nil
 	}
-	img := &radiomics.Image{Grid: mask.Grid, Data: make([]float64, len(mask.Data))}
+	mu := b.Volume.Data
+	img := &radiomics.Image{Grid: mask.Grid, Data: bufs.get(len(mask.Data))}
+	defer bufs.put(img.Data)
 	bx.rows(seg.Grid, func(dst, src, n int) {
-		for i := range n {
-			img.Data[dst+i] = b.HU(float64(mu[src+i]))
+		hu := img.Data[dst : dst+n]
+		for i, x := range mu[src : src+n] {
+			hu[i] = b.HU(float64(x))
 		}
 	})
 	var f []radiomics.Feature
@@ -258,6 +281,42 @@ func objectRadiomics(b segment.Bin, seg *segment.Segmentation, k int, shared *sh
 var ObjectNames = []string{"voxels", "volume_mm3", "min_x_mm", "min_y_mm", "min_z_mm",
 	"max_x_mm", "max_y_mm", "max_z_mm", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm"}
 
+// buffers recycles the HU images of the objects' boxes through one
+// extraction, which radiomics keeps nothing of: the largest (the air and
+// the body) span the field of view, tens of megabytes that a new slice
+// would have zeroed and the kernel mapped afresh for every bin and object.
+// It holds at most as many as were in use at once.
+type buffers struct {
+	mu   sync.Mutex
+	free [][]float64
+}
+
+// get returns a slice of n values, whatever the last user left in them:
+// the smallest free one that is large enough, or a new one.
+func (bs *buffers) get(n int) []float64 {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	best := -1
+	for i, b := range bs.free {
+		if cap(b) >= n && (best < 0 || cap(b) < cap(bs.free[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return make([]float64, n)
+	}
+	b := bs.free[best]
+	bs.free = slices.Delete(bs.free, best, best+1)
+	return b[:n]
+}
+
+// put gives b back for another get.
+func (bs *buffers) put(b []float64) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	bs.free = append(bs.free, b)
+}
+
 // addObjects adds one objects-v1 record per object (ObjectNames).
 func (r *Result) addObjects(base records.Record, seg *segment.Segmentation) error {
 	r.Names[segment.Kind] = ObjectNames
@@ -273,9 +332,20 @@ func (r *Result) addObjects(base records.Record, seg *segment.Segmentation) erro
 	return nil
 }
 
-// addHistograms adds the bin's HU histograms and metric histograms.
+// addHistograms adds the bin's HU histograms and metric histograms, from
+// one count of the bin's voxels when their binnings are the same.
 func (r *Result) addHistograms(base records.Record, b segment.Bin, seg *segment.Segmentation, s histogram.Settings) error {
-	hs, err := features.Histograms(b.Volume, b.MuWater, features.IDs{StudyUID: base.StudyUID, SeriesUID: base.SeriesUID, Bin: b.Index})
+	counts, err := histogram.Count(b.Volume, b.MuWater, s.Binning, histogram.Selection{Labels: seg.Map})
+	if err != nil {
+		return err
+	}
+	hu := counts
+	if s.Binning != histogram.HU {
+		if hu, err = histogram.Count(b.Volume, b.MuWater, histogram.HU, histogram.Selection{}); err != nil {
+			return err
+		}
+	}
+	hs, err := features.HistogramsOf(hu, features.IDs{StudyUID: base.StudyUID, SeriesUID: base.SeriesUID, Bin: b.Index})
 	if err != nil {
 		return err
 	}
@@ -286,7 +356,7 @@ func (r *Result) addHistograms(base records.Record, b segment.Bin, seg *segment.
 			return err
 		}
 	}
-	m, err := histogram.MetricHistograms(b.Volume, b.MuWater, histogram.Selection{Labels: seg.Map}, s)
+	m, err := histogram.MetricsOf(counts, s)
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,21 @@ func MetricHistograms(vol *fdk.Volume, muWater float64, sel Selection, s Setting
 	if err != nil {
 		return nil, err
 	}
+	return MetricsOf(c, s)
+}
+
+// MetricsOf reduces counts that Count made with s.Binning as
+// MetricHistograms does, for a caller that has them already (the worker
+// counts each bin once for these and its HU histograms). Errors wrap
+// ErrInput (settings Validate refuses, counts of another binning) or
+// ErrEmpty (no voxel counted).
+func MetricsOf(c *Counts, s Settings) (*Metrics, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if c.Binning != s.Binning {
+		return nil, fmt.Errorf("%w: the counts have binning %+v, the settings %+v", ErrInput, c.Binning, s.Binning)
+	}
 	if c.Volume.N == 0 {
 		return nil, fmt.Errorf("%w: every selected voxel is 0", ErrEmpty)
 	}

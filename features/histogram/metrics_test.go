@@ -82,6 +82,20 @@ func TestMetricHistogramsErrors(t *testing.T) {
 	}
 }
 
+// TestMetricsOfOtherBinning checks that MetricsOf refuses counts of
+// another binning than the settings', naming both.
+func TestMetricsOfOtherBinning(t *testing.T) {
+	vol := newVolume(2, 2, 1)
+	vol.Data[0] = mu(0)
+	c, err := Count(vol, muW, Binning{Bins: 16, MinHU: -1000, MaxHU: 1000}, Selection{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := MetricsOf(c, DefaultSettings()); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "binning") {
+		t.Errorf("counts of 16 bins, settings of %d: err = %v, want ErrInput naming the binning", HUBins, err)
+	}
+}
+
 // TestSettingsHash checks that the hash is stable across calls and changes
 // with every setting.
 func TestSettingsHash(t *testing.T) {

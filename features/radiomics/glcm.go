@@ -45,31 +45,12 @@ func glcmMatrices(r *roi) (planes [][]*glcm, volume []*glcm) {
 	for d := range out {
 		volume[d] = newGLCM(r.ng)
 	}
-	wantVolume := r.s.aggregates(Agg3D)
-	for k := range r.Size[2] {
-		for j := range r.Size[1] {
-			for i := range r.Size[0] {
-				n := r.index(i, j, k)
-				a := r.grey[n]
-				if a == 0 {
-					continue
-				}
-				for d, dir := range in {
-					if m := r.neighbour(i, j, k, dir); m >= 0 && r.grey[m] > 0 {
-						planes[k][d].pair(a, r.grey[m])
-					}
-				}
-				if !wantVolume {
-					continue
-				}
-				for d, dir := range out {
-					if m := r.neighbour(i, j, k, dir); m >= 0 && r.grey[m] > 0 {
-						volume[d].pair(a, r.grey[m])
-					}
-				}
-			}
+	p := r.padded()
+	eachDirection(r, in, out, planes, volume, func(m *glcm, n int, a int32, o int) {
+		if b := p.grey[n+o]; b > 0 {
+			m.pair(a, b)
 		}
-	}
+	})
 	return planes, volume
 }
 

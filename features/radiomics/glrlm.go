@@ -24,50 +24,28 @@ func glrlmMatrices(r *roi) (planes [][]*sizeMatrix, volume []*sizeMatrix) {
 		volume[d] = newSizeMatrix()
 		volume[d].voxels = float64(len(r.values))
 	}
-	wantVolume := r.s.aggregates(Agg3D)
-	for k := range r.Size[2] {
-		for j := range r.Size[1] {
-			for i := range r.Size[0] {
-				g := r.grey[r.index(i, j, k)]
-				if g == 0 {
-					continue
-				}
-				for d, dir := range inPlaneDirections {
-					if n := r.runFrom(i, j, k, dir); n > 0 {
-						planes[k][d].count(g, n)
-					}
-				}
-				if !wantVolume {
-					continue
-				}
-				for d, dir := range outOfPlaneDirections {
-					if n := r.runFrom(i, j, k, dir); n > 0 {
-						volume[d].count(g, n)
-					}
-				}
-			}
+	p := r.padded()
+	eachDirection(r, inPlaneDirections, outOfPlaneDirections, planes, volume, func(m *sizeMatrix, n int, g int32, o int) {
+		if l := p.runFrom(n, o); l > 0 {
+			m.count(g, l)
 		}
-	}
+	})
 	return planes, volume
 }
 
-// runFrom returns the length of the run along dir that starts at voxel (i,
-// j, k), or 0 when the run does not start there (the voxel before it has
-// the same grey level).
-func (r *roi) runFrom(i, j, k int, dir [3]int) int {
-	g := r.grey[r.index(i, j, k)]
-	back := [3]int{-dir[0], -dir[1], -dir[2]}
-	if m := r.neighbour(i, j, k, back); m >= 0 && r.grey[m] == g {
+// runFrom returns the length of the run along array offset o that starts
+// at position n, or 0 when the run does not start there (the voxel before
+// it has the same grey level). The padding ends every run.
+func (p *padded) runFrom(n, o int) int {
+	g := p.grey[n]
+	if p.grey[n-o] == g {
 		return 0
 	}
-	n := 1
-	for {
-		i, j, k = i+dir[0], j+dir[1], k+dir[2]
-		if m := r.neighbour(i, j, k, [3]int{}); m < 0 || r.grey[m] != g {
-			return n
-		}
-		n++
+	l := 1
+	for n += o; p.grey[n] == g; n += o {
+		l++
 	}
+	return l
 }
 
 // rlmFeatures are IBSI's GLRLM features.

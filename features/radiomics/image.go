@@ -101,7 +101,7 @@ func checkInputs(img *Image, mask *Mask) error {
 			ErrInput, mask.Size, mask.Spacing, mask.Origin, img.Size, img.Spacing, img.Origin)
 	}
 	for n, v := range img.Data {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+		if v-v != 0 { // NaN and ±Inf, in one comparison
 			i, j, k := img.coords(n)
 			return fmt.Errorf("%w: image voxel (%d, %d, %d) is %v: every voxel must be finite (interpolation and local intensity read outside the mask too)", ErrInput, i, j, k, v)
 		}

@@ -5,20 +5,20 @@ package radiomics
 // intensity mask within Chebyshev distance Texture.Distance (in the slice
 // only, for inPlane). The neighbour slice is reused between calls.
 func eachNeighbourhood(r *roi, inPlane bool, visit func(z int, g int32, neighbours []int32)) {
-	offsets := neighbourhood(r.s.Texture.Distance, inPlane)
+	p := r.padded()
+	offsets := p.offsets(neighbourhood(r.s.Texture.Distance, inPlane))
 	nb := make([]int32, 0, len(offsets))
-	for n, g := range r.grey {
+	for n, g := range p.grey {
 		if g == 0 {
 			continue
 		}
-		i, j, k := r.coords(n)
 		nb = nb[:0]
 		for _, o := range offsets {
-			if m := r.neighbour(i, j, k, o); m >= 0 && r.grey[m] > 0 {
-				nb = append(nb, r.grey[m])
+			if h := p.grey[n+o]; h > 0 {
+				nb = append(nb, h)
 			}
 		}
-		visit(k, g, nb)
+		visit(p.slice(n), g, nb)
 	}
 }
 

@@ -32,6 +32,9 @@ type roi struct {
 	// zones caches the GLSZM and GLDZM zones, per slice ([true]) and of
 	// the volume ([false]).
 	zones map[bool][]zoneSet
+	// pad is the padded grey levels and mask of the texture matrices,
+	// made on first use (roi.padded).
+	pad *padded
 }
 
 // prepare runs interpolation, re-segmentation and discretisation. pre,

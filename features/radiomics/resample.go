@@ -81,8 +81,12 @@ func resampleAxis(data []float64, size [3]int, a int, pos []float64, method stri
 		for i := range size[b] {
 			base := i*stride[b] + j*stride[c]
 			obase := i*ostride[b] + j*ostride[c]
-			for k := range n {
-				line[pad+k] = data[base+k*stride[a]]
+			if a == 0 && pad == 0 {
+				line = data[base : base+n] // a row along x is in order already
+			} else {
+				for k := range n {
+					line[pad+k] = data[base+k*stride[a]]
+				}
 			}
 			if method == Cubic {
 				for k := range pad {

@@ -1,37 +1,58 @@
 package radiomics
 
-import (
-	"cmp"
-	"maps"
-	"math"
-	"slices"
-)
+import "math"
 
 // sizeMatrix is a texture matrix of counts by grey level i and a size j:
 // the run length of a GLRLM, the zone size of a GLSZM, the zone distance of
 // a GLDZM, the dependence count of an NGLDM. The four families' features
-// are the same sums over it under different names. Sizes can be large (a
-// zone of thousands of voxels), so only the cells counted are stored.
+// are the same sums over it under different names. Each grey level's row
+// reaches only as far as the largest size counted at that level (a zone
+// can hold thousands of voxels).
 type sizeMatrix struct {
-	counts map[[2]int32]float64
+	// rows[i-1][j-1] counts grey level i with size j.
+	rows [][]float64
 	// voxels is the number of voxels the matrix was counted on, summed
 	// over merged matrices (IBSI N_v, for the percentage features).
 	voxels float64
 }
 
-func newSizeMatrix() *sizeMatrix { return &sizeMatrix{counts: map[[2]int32]float64{}} }
+func newSizeMatrix() *sizeMatrix { return &sizeMatrix{} }
 
 func (m *sizeMatrix) add(o *sizeMatrix) {
-	for k, c := range o.counts {
-		m.counts[k] += c
+	for i, row := range o.rows {
+		dst := m.row(i, len(row))
+		for j, c := range row {
+			dst[j] += c
+		}
 	}
 	m.voxels += o.voxels
 }
 
-func (m *sizeMatrix) empty() bool { return len(m.counts) == 0 }
+// row returns row i (grey level i+1) grown to at least n sizes.
+func (m *sizeMatrix) row(i, n int) []float64 {
+	if i >= len(m.rows) {
+		m.rows = append(m.rows, make([][]float64, i+1-len(m.rows))...)
+	}
+	if r := m.rows[i]; n > len(r) {
+		m.rows[i] = append(r, make([]float64, n-len(r))...)
+	}
+	return m.rows[i]
+}
 
-// count adds one occurrence of grey level i with size j.
-func (m *sizeMatrix) count(i int32, j int) { m.counts[[2]int32{i, int32(j)}]++ }
+// empty reports a matrix with no count: every row a count grew ends in a
+// count.
+func (m *sizeMatrix) empty() bool {
+	for _, row := range m.rows {
+		if len(row) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// count adds one occurrence of grey level i (1 or more) with size j (1 or
+// more).
+func (m *sizeMatrix) count(i int32, j int) { m.row(int(i-1), j)[j-1]++ }
 
 // sizeSums are the sums over a sizeMatrix that its families' features are:
 // emphases of small/large sizes and low/high grey levels, the
@@ -44,47 +65,58 @@ type sizeSums struct {
 }
 
 // sums visits the cells in a fixed order (grey level, then size), so that
-// the same matrix gives the same features to the last bit: a map's order
-// changes from run to run, and so would the rounding of the sums.
+// the same matrix gives the same features to the last bit.
 func (m *sizeMatrix) sums() *sizeSums {
 	var s sizeSums
 	var n, muI, muJ float64
-	keys := slices.SortedFunc(maps.Keys(m.counts), func(a, b [2]int32) int {
-		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
-	})
-	rows, cols := map[int32]float64{}, map[int32]float64{}
-	for _, k := range keys {
-		c := m.counts[k]
-		i, j := float64(k[0]), float64(k[1])
-		i2, j2 := i*i, j*j
-		n += c
-		s.short += c / j2
-		s.long += c * j2
-		s.low += c / i2
-		s.high += c * i2
-		s.shortLow += c / (i2 * j2)
-		s.shortHigh += c * i2 / j2
-		s.longLow += c * j2 / i2
-		s.longHigh += c * i2 * j2
-		muI += c * i
-		muJ += c * j
-		rows[k[0]] += c
-		cols[k[1]] += c
+	rows := make([]float64, len(m.rows))
+	var cols []float64
+	for r, row := range m.rows {
+		if len(row) > len(cols) {
+			cols = append(cols, make([]float64, len(row)-len(cols))...)
+		}
+		i := float64(r + 1)
+		i2 := i * i
+		for k, c := range row {
+			if c == 0 {
+				continue
+			}
+			j := float64(k + 1)
+			j2 := j * j
+			n += c
+			s.short += c / j2
+			s.long += c * j2
+			s.low += c / i2
+			s.high += c * i2
+			s.shortLow += c / (i2 * j2)
+			s.shortHigh += c * i2 / j2
+			s.longLow += c * j2 / i2
+			s.longHigh += c * i2 * j2
+			muI += c * i
+			muJ += c * j
+			rows[r] += c
+			cols[k] += c
+		}
 	}
 	muI /= n
 	muJ /= n
-	for _, k := range keys {
-		p := m.counts[k] / n
-		s.glVar += sq(float64(k[0])-muI) * p
-		s.sizeVar += sq(float64(k[1])-muJ) * p
-		s.entropy -= p * math.Log2(p)
-		s.energy += p * p
+	for r, row := range m.rows {
+		for k, c := range row {
+			if c == 0 {
+				continue
+			}
+			p := c / n
+			s.glVar += sq(float64(r+1)-muI) * p
+			s.sizeVar += sq(float64(k+1)-muJ) * p
+			s.entropy -= p * math.Log2(p)
+			s.energy += p * p
+		}
 	}
-	for _, i := range slices.Sorted(maps.Keys(rows)) {
-		s.glnu += rows[i] * rows[i]
+	for _, c := range rows {
+		s.glnu += c * c
 	}
-	for _, j := range slices.Sorted(maps.Keys(cols)) {
-		s.snu += cols[j] * cols[j]
+	for _, c := range cols {
+		s.snu += c * c
 	}
 	for _, v := range []*float64{&s.short, &s.long, &s.low, &s.high, &s.shortLow, &s.shortHigh, &s.longLow, &s.longHigh, &s.glnu, &s.snu} {
 		*v /= n

@@ -138,16 +138,6 @@ func scaled(dirs [][3]int, delta int) [][3]int {
 	return out
 }
 
-// neighbour returns the array index of voxel (i, j, k) + d, or -1 when it
-// lies outside the crop.
-func (r *roi) neighbour(i, j, k int, d [3]int) int {
-	a, b, c := i+d[0], j+d[1], k+d[2]
-	if a < 0 || b < 0 || c < 0 || a >= r.Size[0] || b >= r.Size[1] || c >= r.Size[2] {
-		return -1
-	}
-	return r.index(a, b, c)
-}
-
 // neighbourhood returns the offsets within Chebyshev distance delta of a
 // voxel, itself excluded: in the slice only (inPlane), or in 3D.
 func neighbourhood(delta int, inPlane bool) [][3]int {

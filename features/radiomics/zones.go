@@ -5,7 +5,7 @@ package radiomics
 type zone struct {
 	level    int32
 	size     int
-	distance int // smallest distance to the ROI's edge of its voxels
+	distance int32 // smallest distance to the ROI's edge of its voxels
 }
 
 // zoneSet is the zones of one slice (2D) or of the volume (3D), with the
@@ -27,22 +27,22 @@ func findZones(r *roi, inPlane bool) []zoneSet {
 	if r.zones == nil {
 		r.zones = map[bool][]zoneSet{}
 	}
-	offsets := neighbourhood(r.s.Texture.ZoneDistance, inPlane)
-	dist := distanceMap(r, inPlane)
-	label := make([]bool, len(r.grey))
+	p := r.padded()
+	offsets := p.offsets(neighbourhood(r.s.Texture.ZoneDistance, inPlane))
+	dist := distanceMap(p, inPlane)
+	label := make([]bool, len(p.grey))
 	sets := make([]zoneSet, 1)
 	if inPlane {
 		sets = make([]zoneSet, r.Size[2])
 	}
 	var stack []int
-	for n, g := range r.grey {
+	for n, g := range p.grey {
 		if g == 0 || label[n] {
 			continue
 		}
-		_, _, z := r.coords(n)
 		set := &sets[0]
 		if inPlane {
-			set = &sets[z]
+			set = &sets[p.slice(n)]
 		}
 		zn := zone{level: g, distance: dist[n]}
 		label[n] = true
@@ -52,9 +52,8 @@ func findZones(r *roi, inPlane bool) []zoneSet {
 			stack = stack[:len(stack)-1]
 			zn.size++
 			zn.distance = min(zn.distance, dist[m])
-			i, j, k := r.coords(m)
 			for _, o := range offsets {
-				if q := r.neighbour(i, j, k, o); q >= 0 && !label[q] && r.grey[q] == g {
+				if q := m + o; !label[q] && p.grey[q] == g {
 					label[q] = true
 					stack = append(stack, q)
 				}
@@ -67,25 +66,25 @@ func findZones(r *roi, inPlane bool) []zoneSet {
 	return sets
 }
 
-// distanceMap returns, for each voxel of the morphological mask, its
-// distance to the ROI's edge (IBSI, GLDZM): the smallest number of steps
-// between face neighbours (6-connected in 3D, 4-connected in the slice for
-// inPlane) that leads out of the mask, so that a voxel on the edge has
-// distance 1. Beyond the crop is outside. Voxels outside the mask have 0.
-func distanceMap(r *roi, inPlane bool) []int {
-	steps := [][3]int{{1, 0, 0}, {-1, 0, 0}, {0, 1, 0}, {0, -1, 0}, {0, 0, 1}, {0, 0, -1}}
+// distanceMap returns, for each voxel of the morphological mask (at its
+// position in p's arrays), its distance to the ROI's edge (IBSI, GLDZM):
+// the smallest number of steps between face neighbours (6-connected in
+// 3D, 4-connected in the slice for inPlane) that leads out of the mask, so
+// that a voxel on the edge has distance 1. Beyond the crop is outside.
+// Voxels outside the mask have 0.
+func distanceMap(p *padded, inPlane bool) []int32 {
+	steps := p.offsets([][3]int{{1, 0, 0}, {-1, 0, 0}, {0, 1, 0}, {0, -1, 0}, {0, 0, 1}, {0, 0, -1}})
 	if inPlane {
 		steps = steps[:4]
 	}
-	dist := make([]int, len(r.morph))
+	dist := make([]int32, len(p.morph))
 	var queue []int
-	for n, in := range r.morph {
+	for n, in := range p.morph {
 		if !in {
 			continue
 		}
-		i, j, k := r.coords(n)
 		for _, s := range steps {
-			if m := r.neighbour(i, j, k, s); m < 0 || !r.morph[m] {
+			if !p.morph[n+s] {
 				dist[n] = 1
 				queue = append(queue, n)
 				break
@@ -94,9 +93,8 @@ func distanceMap(r *roi, inPlane bool) []int {
 	}
 	for head := 0; head < len(queue); head++ {
 		n := queue[head]
-		i, j, k := r.coords(n)
 		for _, s := range steps {
-			if m := r.neighbour(i, j, k, s); m >= 0 && r.morph[m] && dist[m] == 0 {
+			if m := n + s; p.morph[m] && dist[m] == 0 {
 				dist[m] = dist[n] + 1
 				queue = append(queue, m)
 			}
@@ -178,6 +176,6 @@ func init() {
 	}
 	familyTable["dzm"] = family{
 		defs:    func() []Definition { return definitions(dzmFeatures) },
-		compute: zoneFamily(dzmFeatures, func(z zone) int { return z.distance }),
+		compute: zoneFamily(dzmFeatures, func(z zone) int { return int(z.distance) }),
 	}
 }

@@ -1,7 +1,6 @@
 package segment
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -226,23 +225,33 @@ func classify(bins []Bin, s Settings) ([]uint8, error) {
 	for b, bin := range bins {
 		data[b], scale[b] = bin.Volume.Data, 1000/bin.MuWater/float64(len(bins))
 	}
-	plane := g.Dim[0] * g.Dim[1]
+	nx, plane := g.Dim[0], g.Dim[0]*g.Dim[1]
 	errs := make([]error, g.Dim[2])
 	parallel.For(g.Dim[2], runtime.GOMAXPROCS(0), func(k int) {
-		for i := k * plane; i < (k+1)*plane; i++ {
-			hu := 0.0
-			outside := false
+		// Row by row, bin by bin: each voxel's sum still adds the bins in
+		// order.
+		hu, outside := make([]float64, nx), make([]bool, nx)
+		for row := k * plane; row < (k+1)*plane; row += nx {
+			clear(hu)
+			clear(outside)
+			nan := false
 			for b, d := range data {
-				x := float64(d[i])
-				if math.IsNaN(x) {
-					errs[k] = fmt.Errorf("%w: bin %d: voxel (%d, %d, %d) is NaN", ErrInput, bins[b].Index, i%g.Dim[0], i/g.Dim[0]%g.Dim[1], k)
-					return
+				w, sc := bins[b].MuWater, scale[b]
+				for i, v := range d[row : row+nx] {
+					x := float64(v)
+					nan = nan || x != x
+					outside[i] = outside[i] || x == 0
+					hu[i] += (x - w) * sc
 				}
-				outside = outside || x == 0
-				hu += (x - bins[b].MuWater) * scale[b]
 			}
-			if !outside {
-				class[i] = codes[classIndex(s.ThresholdsHU, hu)]
+			if nan {
+				errs[k] = firstNaN(bins, row, nx, g.Dim)
+				return
+			}
+			for i, h := range hu {
+				if !outside[i] {
+					class[row+i] = codes[classIndex(s.ThresholdsHU, h)]
+				}
 			}
 		}
 	})
@@ -252,6 +261,19 @@ func classify(bins []Bin, s Settings) ([]uint8, error) {
 		}
 	}
 	return class, nil
+}
+
+// firstNaN returns the error for the first NaN of the row of n voxels
+// that starts at array position row, in voxel order, then bin order.
+func firstNaN(bins []Bin, row, n int, dim [3]int) error {
+	for i := row; i < row+n; i++ {
+		for _, b := range bins {
+			if x := b.Volume.Data[i]; x != x {
+				return fmt.Errorf("%w: bin %d: voxel (%d, %d, %d) is NaN", ErrInput, b.Index, i%dim[0], i/dim[0]%dim[1], i/(dim[0]*dim[1]))
+			}
+		}
+	}
+	return nil
 }
 
 // classIndex returns the index of the class whose range holds hu.
@@ -265,23 +287,25 @@ func classIndex(thresholds []float64, hu float64) int {
 }
 
 // splitDense makes each Dense object Contrast when its mean HU rises by
-// more than jump from one bin to the next, else Bone.
+// more than jump from one bin to the next, else Bone, and keeps each bin's
+// statistics for StatsOf.
 func (s *Segmentation) splitDense(bins []Bin, jump float64) error {
-	means := make([][]float64, len(bins))
-	errs := make([]error, len(bins))
-	parallel.For(len(bins), runtime.GOMAXPROCS(0), func(i int) {
-		st, err := s.Stats(bins[i].Volume)
-		if err != nil {
-			errs[i] = err
-			return
-		}
-		means[i] = make([]float64, len(st))
-		for o := range st {
-			means[i][o] = bins[i].HU(st[o].Mean)
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
+	vols := make([]*fdk.Volume, len(bins))
+	for i, b := range bins {
+		vols[i] = b.Volume
+	}
+	stats, err := s.statsAll(vols)
+	if err != nil {
 		return err
+	}
+	means := make([][]float64, len(bins))
+	s.stats = make(map[*fdk.Volume][]Stat, len(bins))
+	for i, b := range bins {
+		s.stats[b.Volume] = stats[i]
+		means[i] = make([]float64, len(stats[i]))
+		for o := range stats[i] {
+			means[i][o] = b.HU(stats[i][o].Mean)
+		}
 	}
 	for o := range s.Objects {
 		if s.Objects[o].Class != Dense {

@@ -3,6 +3,7 @@ package segment
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -290,6 +291,11 @@ func TestAutoRejects(t *testing.T) {
 			return b
 		}, "bin 3 is on grid"},
 		{"nan", func(s *Settings, b []Bin) []Bin { b[1].Volume.Data[5] = float32(math.NaN()); return b }, "bin 2: voxel (5, 0, 0) is NaN"},
+		{"first nan in voxel order", func(s *Settings, b []Bin) []Bin {
+			b[0].Volume.Data[9] = float32(math.NaN())
+			b[2].Volume.Data[7] = float32(math.NaN())
+			return b
+		}, "bin 3: voxel (7, 0, 0) is NaN"},
 	} {
 		s := DefaultSettings()
 		bins := append([]Bin(nil), good...)
@@ -335,5 +341,40 @@ func TestSettingsHash(t *testing.T) {
 			t.Errorf("settings differing in %s hash like %s", name, other)
 		}
 		seen[s.Hash()] = name
+	}
+}
+
+// StatsOf gives each bin's statistics as Stats does, from those Auto took
+// to split the dense objects: the volume as Auto saw it, a copy each time;
+// a volume Auto did not see is measured.
+func TestStatsOf(t *testing.T) {
+	bins := phantomBins(analyticPhantom())
+	seg, err := Auto(bins, DefaultSettings())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bins {
+		want, err := seg.Stats(b.Volume)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := seg.StatsOf(b.Volume)
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("bin %d: StatsOf %v, %v; Stats %v", b.Index, got, err, want)
+		}
+		got[0].Mean = -1
+	}
+	v := bins[0].Volume
+	kept, _ := seg.StatsOf(v)
+	other := fdk.NewVolume(v.Grid)
+	copy(other.Data, v.Data)
+	for i := range v.Data {
+		v.Data[i] *= 2
+	}
+	if again, _ := seg.StatsOf(v); !slices.Equal(again, kept) || kept[0].Mean == -1 {
+		t.Errorf("StatsOf of bin %d after the volume changed: %v, want the kept %v", bins[0].Index, again, kept)
+	}
+	if st, err := seg.StatsOf(other); err != nil || st[0].Mean != kept[0].Mean || st[0].SD != kept[0].SD {
+		t.Errorf("StatsOf a copy of bin %d: %v, %v, want it measured as %v", bins[0].Index, st, err, kept)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/ctrecon/ctrecon/fdk"
 )
@@ -75,6 +76,9 @@ type Segmentation struct {
 	// Map holds, per voxel (x fastest), 1 + the index in Objects of the
 	// object the voxel belongs to, or 0.
 	Map []int32
+	// stats holds the Stats that Auto took (of each bin, to split dense
+	// objects), by volume, for StatsOf.
+	stats map[*fdk.Volume][]Stat
 }
 
 // Kind returns Kind.
@@ -93,44 +97,90 @@ type Stat struct {
 // features.Histograms). A NaN voxel inside an object is an error naming
 // it. v must lie on the segmentation's grid.
 func (s *Segmentation) Stats(v *fdk.Volume) ([]Stat, error) {
-	if v == nil || v.Grid != s.Grid || len(v.Data) != len(s.Map) {
-		return nil, fmt.Errorf("%w: the volume is not on the objects' grid %v", ErrInput, s.Grid.Dim)
+	st, err := s.statsAll([]*fdk.Volume{v})
+	if err != nil {
+		return nil, err
 	}
-	sum := make([]float64, len(s.Objects))
-	out := make([]Stat, len(s.Objects))
+	return st[0], nil
+}
+
+// statsAll returns Stats of each of vols, reading the map once for all of
+// them: each volume's sums are made voxel by voxel in the same order as
+// for it alone. A NaN names the first voxel (then volume) that has one.
+func (s *Segmentation) statsAll(vols []*fdk.Volume) ([][]Stat, error) {
+	data := make([][]float32, len(vols))
+	for b, v := range vols {
+		if v == nil || v.Grid != s.Grid || len(v.Data) != len(s.Map) {
+			return nil, fmt.Errorf("%w: the volume is not on the objects' grid %v", ErrInput, s.Grid.Dim)
+		}
+		data[b] = v.Data
+	}
+	sum := make([][]float64, len(vols))
+	out := make([][]Stat, len(vols))
+	for b := range vols {
+		sum[b], out[b] = make([]float64, len(s.Objects)), make([]Stat, len(s.Objects))
+	}
 	for i, m := range s.Map {
-		if m == 0 || v.Data[i] == 0 {
+		if m == 0 {
 			continue
 		}
-		x := float64(v.Data[i])
-		if math.IsNaN(x) {
-			d := s.Grid.Dim
-			return nil, fmt.Errorf("%w: voxel (%d, %d, %d) is NaN", ErrInput, i%d[0], i/d[0]%d[1], i/(d[0]*d[1]))
+		for b, d := range data {
+			if d[i] == 0 {
+				continue
+			}
+			x := float64(d[i])
+			if math.IsNaN(x) {
+				g := s.Grid.Dim
+				return nil, fmt.Errorf("%w: voxel (%d, %d, %d) is NaN", ErrInput, i%g[0], i/g[0]%g[1], i/(g[0]*g[1]))
+			}
+			sum[b][m-1] += x
+			out[b][m-1].N++
 		}
-		sum[m-1] += x
-		out[m-1].N++
 	}
-	for o := range out {
-		if out[o].N > 0 {
-			out[o].Mean = sum[o] / float64(out[o].N)
+	for b := range out {
+		for o := range out[b] {
+			if out[b][o].N > 0 {
+				out[b][o].Mean = sum[b][o] / float64(out[b][o].N)
+			}
 		}
 	}
 	// A second pass for the deviations: exact where a running sum of
 	// squares would lose digits to the mean.
-	sq := make([]float64, len(s.Objects))
+	for b := range sum {
+		clear(sum[b])
+	}
 	for i, m := range s.Map {
-		if m == 0 || v.Data[i] == 0 {
+		if m == 0 {
 			continue
 		}
-		d := float64(v.Data[i]) - out[m-1].Mean
-		sq[m-1] += d * d
+		for b, d := range data {
+			if d[i] == 0 {
+				continue
+			}
+			dev := float64(d[i]) - out[b][m-1].Mean
+			sum[b][m-1] += dev * dev
+		}
 	}
-	for o := range out {
-		if out[o].N > 1 {
-			out[o].SD = math.Sqrt(sq[o] / float64(out[o].N-1))
+	for b := range out {
+		for o := range out[b] {
+			if out[b][o].N > 1 {
+				out[b][o].SD = math.Sqrt(sum[b][o] / float64(out[b][o].N-1))
+			}
 		}
 	}
 	return out, nil
+}
+
+// StatsOf returns Stats(v), taken once per volume: when Auto took v's
+// statistics (on all bins, to split the dense objects) it returns a copy
+// of those, which describe v as it was then, so v must not have changed
+// since. The worker's extraction asks for each bin's statistics three
+// times (the dense split, the spectral signatures, the material records).
+func (s *Segmentation) StatsOf(v *fdk.Volume) ([]Stat, error) {
+	if st, ok := s.stats[v]; ok {
+		return slices.Clone(st), nil
+	}
+	return s.Stats(v)
 }
 
 // HashSettings returns a short stable hash of a feature kind and its
@@ -162,18 +212,24 @@ func measure(g fdk.Grid, m []int32, n int) []Object {
 		objs[o].MinIndex = g.Dim
 		objs[o].MaxIndex = [3]int{-1, -1, -1}
 	}
-	nx, ny := g.Dim[0], g.Dim[1]
-	for idx, v := range m {
-		if v == 0 {
-			continue
-		}
-		o := &objs[v-1]
-		p := [3]int{idx % nx, idx / nx % ny, idx / (nx * ny)}
-		o.Voxels++
-		for k := range 3 {
-			o.MinIndex[k] = min(o.MinIndex[k], p[k])
-			o.MaxIndex[k] = max(o.MaxIndex[k], p[k])
-			sums[v-1][k] += float64(p[k])
+	idx := 0
+	for z := range g.Dim[2] {
+		for y := range g.Dim[1] {
+			for x := range g.Dim[0] {
+				v := m[idx]
+				idx++
+				if v == 0 {
+					continue
+				}
+				o := &objs[v-1]
+				p := [3]int{x, y, z}
+				o.Voxels++
+				for k := range 3 {
+					o.MinIndex[k] = min(o.MinIndex[k], p[k])
+					o.MaxIndex[k] = max(o.MaxIndex[k], p[k])
+					sums[v-1][k] += float64(p[k])
+				}
+			}
 		}
 	}
 	voxel := g.Spacing[0] * g.Spacing[1] * g.Spacing[2]

@@ -32,10 +32,17 @@ func Objects(labels []int32, g fdk.Grid, classes map[int32]string) (volume []Obj
 	perSlice = make([][]Object, g.Dim[2])
 	for z := range g.Dim[2] {
 		inSlice := map[int32]*box{}
+		// The box of the last label seen: runs of one label need no map
+		// look-up.
+		var last int32
+		var lastBox *box
 		for y := range ny {
 			for x := range nx {
 				l := labels[x+nx*(y+ny*z)]
 				switch {
+				case l == last && l != 0:
+					lastBox.grow([3]int{x, y, z})
+					continue
 				case l < 0:
 					return nil, nil, fmt.Errorf("%w: voxel (%d, %d, %d) has label %d, want 0 (background) or positive", ErrInput, x, y, z, l)
 				case l == 0:
@@ -44,6 +51,7 @@ func Objects(labels []int32, g fdk.Grid, classes map[int32]string) (volume []Obj
 					return nil, nil, fmt.Errorf("%w: label %d (voxel (%d, %d, %d)) has no class", ErrInput, l, x, y, z)
 				}
 				grow(inSlice, l, [3]int{x, y, z})
+				last, lastBox = l, inSlice[l]
 			}
 		}
 		for l, b := range inSlice {
@@ -65,6 +73,11 @@ func grow(boxes map[int32]*box, l int32, v [3]int) {
 		boxes[l] = &box{lo: v, hi: v}
 		return
 	}
+	b.grow(v)
+}
+
+// grow widens b to hold voxel v.
+func (b *box) grow(v [3]int) {
 	for k := range 3 {
 		b.lo[k], b.hi[k] = min(b.lo[k], v[k]), max(b.hi[k], v[k])
 	}

@@ -86,7 +86,9 @@ type Signatures struct {
 func (s *Signatures) Kind() string { return Kind }
 
 // Compute returns the signature of every object of seg in bins (the same
-// scan's energy bins, in increasing energy, on seg's grid). An object with
+// scan's energy bins, in increasing energy, on seg's grid), from each
+// bin's segment.Segmentation.StatsOf (those Auto took, when it took them,
+// so the bins must not have changed since). An object with
 // no voxel inside the field of view in some bin is an error naming it.
 // Errors wrap ErrInput or segment.ErrInput.
 func Compute(seg *segment.Segmentation, bins []segment.Bin, s Settings) (*Signatures, error) {
@@ -107,7 +109,7 @@ func Compute(seg *segment.Segmentation, bins []segment.Bin, s Settings) (*Signat
 		if b > 0 && !(bin.LowKeV > bins[b-1].LowKeV) {
 			return nil, fmt.Errorf("%w: bin %d (%g keV) follows bin %d (%g keV): bins must come in increasing energy", ErrInput, bin.Index, bin.LowKeV, bins[b-1].Index, bins[b-1].LowKeV)
 		}
-		st, err := seg.Stats(bin.Volume)
+		st, err := seg.StatsOf(bin.Volume)
 		if err != nil {
 			return nil, fmt.Errorf("bin %d: %w", bin.Index, err)
 		}
