@@ -60,8 +60,8 @@ func wholeMatrices(views []View, g Grid) []Matrix {
 // of voxel-index matrices ms read, of a detector of rows rows. The image of
 // a box under a projection with w > 0 is the convex hull of its corners'
 // images, so the corners bound it; each side gains a row for the bilinear
-// neighbour and one for float32 rounding. If a corner lies behind a source,
-// every row is needed.
+// neighbour and one for float32 rounding, and the band starts and ends at
+// an even row. If a corner lies behind a source, every row is needed.
 func rowsOf(ms []Matrix, nx, ny, z0, z1, rows int) RowBand {
 	lo, hi := math.MaxInt, math.MinInt
 	for i := range ms {
@@ -78,11 +78,15 @@ func rowsOf(ms []Matrix, nx, ny, z0, z1, rows int) RowBand {
 			lo, hi = min(lo, int(max(v-1, -1))), max(hi, int(min(v+2, float64(rows))))
 		}
 	}
-	lo, hi = max(lo, 0), min(hi, rows-1)
-	if lo > hi { // the box misses the detector: any one row will do
-		return RowBand{min(max(lo, 0), rows-1), 1}
+	// Even bounds: the ramp filter transforms rows two at a time (one as
+	// the real, one as the imaginary part), and a row's rounding depends
+	// on its partner, so a band keeps the whole image's pairs.
+	lo, end := max(lo, 0)&^1, min(hi+1+(hi+1)&1, rows)
+	if lo >= end { // the box misses the detector: any two rows will do
+		lo = min(lo, rows-1) &^ 1
+		end = min(lo+2, rows)
 	}
-	return RowBand{lo, hi - lo + 1}
+	return RowBand{lo, end - lo}
 }
 
 // CropRows returns rows b of img, a row-major image cols wide, as a new

@@ -37,8 +37,9 @@ type Options struct {
 	// every projection (row-major Cols x Rows.Count images): a slab of a
 	// volume larger than memory reads only the rows its voxels project onto
 	// (NeededRows), which the band must cover. On the CPU the volume is bit
-	// for bit that of whole images; the weighting and filtering are done on
-	// the host.
+	// for bit that of whole images when the band starts and ends at even
+	// rows (or the last), as NeededRows' does: the filter transforms rows
+	// in pairs. The weighting and filtering are done on the host.
 	Rows RowBand
 	// Progress, if set, is called after each back-projected batch with the
 	// number of views done and the total.
@@ -109,6 +110,14 @@ type Timings struct {
 	Backproject time.Duration
 	Mask        time.Duration // field-of-view mask
 	Device      DeviceTimes   // zero unless the accumulator is a DeviceTimer
+}
+
+// Plus returns the stage times of t and u together: a volume
+// reconstructed in slabs.
+func (t Timings) Plus(u Timings) Timings {
+	d := DeviceTimes{t.Device.Upload + u.Device.Upload, t.Device.Filter + u.Device.Filter,
+		t.Device.Backproject + u.Device.Backproject, t.Device.Download + u.Device.Download}
+	return Timings{t.Setup + u.Setup, t.Filter + u.Filter, t.Backproject + u.Backproject, t.Mask + u.Mask, d}
 }
 
 // New prepares a reconstruction of geom's projections onto grid, for bins

@@ -95,6 +95,11 @@ type Job struct {
 	// (scan.json's vials) and writes it to the output folder as
 	// CalibrationName.
 	MakeCalibration bool `json:"make_calibration,omitempty"`
+	// MaxMemoryBytes bounds what the job holds (volumes, projections,
+	// buffers: fdk.Memory) when not 0: the volume is reconstructed in
+	// z-slabs that fit, one after another, each from only the detector
+	// rows it reads, and written as it finishes (see slabs.go).
+	MaxMemoryBytes int64 `json:"max_memory_bytes,omitempty"`
 }
 
 // VolumeSpec is the reconstruction grid. What is zero is chosen to cover
@@ -304,6 +309,9 @@ func (j *Job) Validate() error {
 	}
 	if j.Threads < 0 {
 		return jobErr("threads", "must be positive (0: all cores), got %d", j.Threads)
+	}
+	if j.MaxMemoryBytes < 0 {
+		return jobErr("max_memory_bytes", "must be positive (0: no bound), got %d", j.MaxMemoryBytes)
 	}
 	if j.Batch < 0 {
 		return jobErr("batch", "must be positive (0: 16), got %d", j.Batch)

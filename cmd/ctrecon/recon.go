@@ -25,6 +25,7 @@ func registerReconFlags(fs *flag.FlagSet) {
 	fs.Int("threads", 0, "CPU threads (0: all cores, or a worker's --threads)")
 	fs.Int("batch", 16, "views back-projected per pass over the volume")
 	fs.Bool("keep-outside-fov", false, "keep voxels some view does not see instead of zeroing them")
+	fs.String("max-memory", "", "bound on what the job holds, e.g. 1GiB: a larger volume is reconstructed in z-slabs, each written as it finishes")
 }
 
 // setDefault changes the default of fs's flag name to value.
