@@ -103,6 +103,9 @@ type Options struct {
 	// which no view saw, are written as PixelPaddingValue, so that viewers
 	// can hide them instead of showing them as air.
 	FOV *fdk.FOV
+	// Padded declares PixelPaddingValue without a FOV: a SeriesWriter's
+	// slabs bring their own fields of view.
+	Padded bool
 	// Windows are the VOI LUT presets; nil writes DefaultWindows.
 	Windows []Window
 	// Created is when the images were made (InstanceCreation, Content and

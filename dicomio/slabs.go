@@ -33,7 +33,8 @@ type SeriesWriter struct {
 
 // NewSeriesWriter starts bin b's series of a volume on grid, the whole
 // grid the slabs are cut from; see WriteSeries for dir, st and opts
-// (opts.FOV is ignored: each slab brings its own).
+// (opts.FOV is ignored: each slab brings its own; set opts.Padded when
+// they do).
 func NewSeriesWriter(dir string, st Study, b Bin, grid fdk.Grid, opts Options) (*SeriesWriter, error) {
 	if err := checkBin(b); err != nil {
 		return nil, err

@@ -108,9 +108,11 @@ func (r *runner) reconstructSlabs(ctx context.Context) error {
 	}
 	st := dicomStudy(r.scan, &r.job)
 	r.rep.StudyInstanceUID = st.StudyInstanceUID
+	opts := dicomOptions(r.scan, &r.job, nil)
+	opts.Padded = !r.job.KeepOutsideFOV // each slab's field of view
 	writers := make([]*dicomio.SeriesWriter, len(r.bins))
 	for i, b := range r.bins {
-		w, err := dicomio.NewSeriesWriter(filepath.Join(r.dir, "dicom"), st, r.dicomBin(i, b), r.grid, dicomOptions(r.scan, &r.job, nil))
+		w, err := dicomio.NewSeriesWriter(filepath.Join(r.dir, "dicom"), st, r.dicomBin(i, b), r.grid, opts)
 		if err != nil {
 			return err
 		}

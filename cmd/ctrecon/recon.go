@@ -128,7 +128,11 @@ func printReport(rep *recon.Report) {
 		fmt.Printf("  study %s\n", rep.StudyInstanceUID)
 	}
 	for _, b := range rep.Bins {
-		fmt.Printf("  bin %d (%g-%g keV): %d slices in %s, water %.5f/mm from %s, preview %s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir, b.MuWater, b.MuWaterFrom, b.Preview)
+		preview := "" // none for a volume reconstructed in slabs
+		if b.Preview != "" {
+			preview = ", preview " + b.Preview
+		}
+		fmt.Printf("  bin %d (%g-%g keV): %d slices in %s, water %.5f/mm from %s%s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir, b.MuWater, b.MuWaterFrom, preview)
 	}
 	if rep.Montage != "" {
 		fmt.Printf("  montage of every bin's central slice in one window: %s\n", rep.Montage)
