@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
@@ -94,7 +95,7 @@ func (r *runner) planSlabs(context.Context) error {
 		return err
 	}
 	r.slabs = &plan
-	r.steps = append(r.steps, step{"calibrate", r.calibrate}, step{"reconstruct", r.reconstructSlabs})
+	r.steps = append(r.steps, step{"calibrate", r.calibrate}, step{"reconstruct", r.reconstructSlabs}, step{"features", r.noFeatures})
 	r.warn("the volume was reconstructed in %d slabs within max_memory_bytes %s (about %s each) and never held whole: no previews, montage or feature records",
 		len(plan.Slabs), humanize.IBytes(uint64(r.job.MaxMemoryBytes)), humanize.IBytes(uint64(plan.Memory.Total())))
 	return nil
@@ -255,4 +256,14 @@ func (r *runner) dicomBin(i, b int) dicomio.Bin {
 	bin := r.scan.Bins[b]
 	return dicomio.Bin{Index: b, LowKeV: bin.LowKeV, HighKeV: bin.HighKeV, MuWater: r.mus[i],
 		SeriesInstanceUID: scanUID(r.scan, "series", r.job.ID, strconv.Itoa(b), r.job.pixelSettings(r.grid))}
+}
+
+// noFeatures writes an empty FeaturesName where the options ask for
+// features, which need the whole volume: the job has no records to
+// publish, and says why in its warnings.
+func (r *runner) noFeatures(context.Context) error {
+	if !r.opts.Features {
+		return nil
+	}
+	return os.WriteFile(filepath.Join(r.dir, FeaturesName), nil, 0o644)
 }
