@@ -35,14 +35,7 @@ func TestRowBandEqualsWholeRows(t *testing.T) {
 	grid := fdk.CenteredGrid([3]int{40, 36, 30}, [3]float64{3.1, 3.1, 2.7}, fdk.Vec3{0.3, -0.7, 4.1})
 	for _, tc := range bandCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			projs, err := ph.ProjectGeometry(tc.geom, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			whole, err := fdk.Reconstruct(tc.geom, grid, clone(projs), fdk.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			projs, whole := projectAndReconstruct(t, ph, tc.geom, grid)
 			plane := grid.Dim[0] * grid.Dim[1]
 			narrower := false
 			// Slabs of 1, 3 and more slices: bands that start at odd and
@@ -244,4 +237,20 @@ func TestNeededRowsKeepRowPairs(t *testing.T) {
 			}
 		}
 	}
+}
+
+// projectAndReconstruct returns ph's projections through geom and their
+// reconstruction on grid from whole images.
+func projectAndReconstruct(t *testing.T, ph phantom.Phantom, geom *fdk.Geometry, grid fdk.Grid) ([][]float32, *fdk.Volume) {
+	t.Helper()
+	projs, err := ph.ProjectGeometry(geom, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reconstruct weights and filters the projections in place.
+	whole, err := fdk.Reconstruct(geom, grid, clone(projs), fdk.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return projs, whole
 }
