@@ -126,12 +126,7 @@ func (r *runner) reconstructSlabs(ctx context.Context) error {
 		if slab == 0 { // the scan's frames as they arrive
 			return r.src.views(ctx, fn)
 		}
-		for v := range g.NumViews() { // all on disk since the first slab
-			if err := fn(v); err != nil {
-				return err
-			}
-		}
-		return nil
+		return eachView(ctx, g, fn) // all on disk since the first slab
 	}
 	read := func(v int, rows fdk.RowBand) ([][]float32, error) {
 		imgs, err := r.lineIntegrals(v, slab == 0)
@@ -226,17 +221,7 @@ func (j *Job) eachSlab(ctx context.Context, g *fdk.Geometry, plan *fdk.SlabPlan,
 // job.Output, written a slab at a time.
 func reconstructFolderSlabs(ctx context.Context, job *Job, opts Options, folder *sinogram.Folder, plan *fdk.SlabPlan, rep *Report) error {
 	g := &folder.Geometry
-	views := func(fn func(v int) error) error {
-		for v := range g.NumViews() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := fn(v); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	views := func(fn func(v int) error) error { return eachView(ctx, g, fn) }
 	read := func(v int, rows fdk.RowBand) ([][]float32, error) {
 		img, err := folder.ProjectionRows(v, rows)
 		return [][]float32{img}, err
@@ -266,4 +251,17 @@ func (r *runner) noFeatures(context.Context) error {
 		return nil
 	}
 	return os.WriteFile(filepath.Join(r.dir, FeaturesName), nil, 0o644)
+}
+
+// eachView calls fn with every view of g in order, until ctx ends.
+func eachView(ctx context.Context, g *fdk.Geometry, fn func(v int) error) error {
+	for v := range g.NumViews() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return nil
 }

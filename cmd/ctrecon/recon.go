@@ -124,6 +124,9 @@ func progressBar() func(stage string, done, total int) {
 // scan, the study, each bin's series, the montage and the upload.
 func printReport(rep *recon.Report) {
 	fmt.Println(rep.Summary())
+	if n := len(rep.Slabs); n > 0 {
+		fmt.Printf("  in %d z-slabs within --max-memory, each written as it finished\n", n)
+	}
 	if rep.StudyInstanceUID != "" {
 		fmt.Printf("  study %s\n", rep.StudyInstanceUID)
 	}
