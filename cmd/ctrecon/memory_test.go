@@ -105,7 +105,8 @@ func pixelsAndPlace(t *testing.T, path string) [4]string {
 
 // --max-memory that is not a size, or a budget that holds less than one
 // slice, fails before any work naming the flag; the latter says what a
-// slice needs.
+// slice needs. A flag whose work needs the whole volume is refused, named,
+// when the budget splits it.
 func TestReconMaxMemoryRefused(t *testing.T) {
 	dir, scan := phantomScans(t)
 	for _, tc := range []struct {
@@ -116,6 +117,8 @@ func TestReconMaxMemoryRefused(t *testing.T) {
 		{[]string{"-i", scan, "-o", dir + "/out", "--max-memory", "-5MiB"}, `--max-memory: "-5MiB" is not a size`},
 		{[]string{"-i", scan, "-o", dir + "/out", "--dim", "8", "--max-memory", "64MiB"}, "--max-memory: memory budget too small: 64 MiB"},
 		{[]string{"-i", dir + "/pfm", "-o", dir + "/x.mha", "--dim", "8", "--max-memory", "1MB"}, "--max-memory: memory budget too small"},
+		{[]string{"-i", scan, "-o", dir + "/out", "--dim", "96,96,48", "--max-memory", "80MiB", "--water-roi", "0,0,0,3"}, "--water-roi: needs the whole volume, which max_memory_bytes (80 MiB) splits into"},
+		{[]string{"-i", dir + "/pfm", "-o", dir + "/x.mha", "--dim", "96,96,48", "--max-memory", "74MiB", "--png", dir + "/x.png"}, "--png: needs the whole volume"},
 	} {
 		err := runRecon(append(tc.args, "--device", "cpu"))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
