@@ -43,7 +43,7 @@ func NeededRows(geom *Geometry, grid Grid) (RowBand, error) {
 	}
 	ms := wholeMatrices(views, grid)
 	first, _ := grid.inWhole()
-	return rowsOf(ms, grid.Dim[0], grid.Dim[1], first, first+grid.Dim[2], geom.Rows), nil
+	return BoxRows(ms, grid.Dim[0], grid.Dim[1], first, first+grid.Dim[2], geom.Rows), nil
 }
 
 // wholeMatrices returns the voxel-index matrices of views on the whole
@@ -56,13 +56,14 @@ func wholeMatrices(views []View, g Grid) []Matrix {
 	return ms
 }
 
-// rowsOf returns the detector rows that voxels (0..nx-1, 0..ny-1, z0..z1-1)
-// of voxel-index matrices ms read, of a detector of rows rows. The image of
+// BoxRows returns the detector rows that voxels (0..nx-1, 0..ny-1, z0..z1-1)
+// read through the voxel-index matrices ms (Grid.IndexMatrix of each
+// view's), of a detector of rows rows: a slab's band. The image of
 // a box under a projection with w > 0 is the convex hull of its corners'
 // images, so the corners bound it; each side gains a row for the bilinear
 // neighbour and one for float32 rounding, and the band starts and ends at
 // an even row. If a corner lies behind a source, every row is needed.
-func rowsOf(ms []Matrix, nx, ny, z0, z1, rows int) RowBand {
+func BoxRows(ms []Matrix, nx, ny, z0, z1, rows int) RowBand {
 	lo, hi := math.MaxInt, math.MinInt
 	for i := range ms {
 		m := &ms[i]

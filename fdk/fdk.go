@@ -180,7 +180,7 @@ func (r *Reconstructor) checkBand() error {
 		return fmt.Errorf("%w: %v of a detector of %d rows", ErrGeometry, b, r.geom.Rows)
 	}
 	first, _ := r.grid.inWhole()
-	need := rowsOf(wholeMatrices(r.bpViews, r.grid), r.grid.Dim[0], r.grid.Dim[1], first, first+r.grid.Dim[2], r.geom.Rows)
+	need := BoxRows(wholeMatrices(r.bpViews, r.grid), r.grid.Dim[0], r.grid.Dim[1], first, first+r.grid.Dim[2], r.geom.Rows)
 	if !b.covers(need) {
 		return fmt.Errorf("%w: %v given, but the grid's voxels read %v", ErrGeometry, b, need)
 	}

@@ -97,13 +97,13 @@ func PlanSlabs(geom *Geometry, grid Grid, bins int, opts Options, ahead int, bud
 		ErrMemory, budget>>20, Reserve(budget)>>20, grid, p.Memory)
 }
 
-// sliceRows returns the rows each slice of grid reads (rowsOf): a slab's
+// sliceRows returns the rows each slice of grid reads (BoxRows): a slab's
 // are their union, as the corners of its end slices are its corners.
 func sliceRows(ms []Matrix, grid Grid, rows int) []RowBand {
 	first, _ := grid.inWhole()
 	out := make([]RowBand, grid.Dim[2])
 	parallel(len(out), func(z int) {
-		out[z] = rowsOf(ms, grid.Dim[0], grid.Dim[1], first+z, first+z+1, rows)
+		out[z] = BoxRows(ms, grid.Dim[0], grid.Dim[1], first+z, first+z+1, rows)
 	})
 	return out
 }
