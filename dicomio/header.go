@@ -115,7 +115,7 @@ func header(st Study, c content, g fdk.Grid, o Options) ([]*dicom.Element, Serie
 		us(tag.Rows, g.Dim[1]),
 		us(tag.Columns, g.Dim[0]),
 	)
-	if o.FOV != nil {
+	if o.FOV != nil || o.Padded {
 		// General Equipment: the stored value of voxels outside the field
 		// of view, SS as PixelRepresentation 1 makes pixels signed.
 		ds = append(ds, elem(tag.PixelPaddingValue, "SS", []int{paddingValue}))

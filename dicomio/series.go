@@ -5,10 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -105,6 +103,9 @@ type Options struct {
 	// which no view saw, are written as PixelPaddingValue, so that viewers
 	// can hide them instead of showing them as air.
 	FOV *fdk.FOV
+	// Padded declares PixelPaddingValue without a FOV: a SeriesWriter's
+	// slabs bring their own fields of view.
+	Padded bool
 	// Windows are the VOI LUT presets; nil writes DefaultWindows.
 	Windows []Window
 	// Created is when the images were made (InstanceCreation, Content and
@@ -200,64 +201,15 @@ func writeContent(dir string, st Study, c content, vol *fdk.Volume, opts Options
 	if err := checkVolume(vol); err != nil {
 		return Series{}, err
 	}
-	if opts.FOV != nil && opts.FOV.Grid() != vol.Grid {
-		return Series{}, fmt.Errorf("%w: Options.FOV is on another grid than the volume", ErrInput)
-	}
-	hdr, s, err := header(st, c, vol.Grid, opts)
+	w, err := newSeriesWriter(dir, st, c, vol.Grid, opts)
 	if err != nil {
 		return Series{}, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Series{}, fmt.Errorf("dicomio: output folder: %w", err)
+	defer w.Abort()
+	if err := w.WriteSlab(vol, opts.FOV); err != nil {
+		return Series{}, err
 	}
-	s.Dir = filepath.Join(dir, c.folder)
-	if _, err := os.Lstat(s.Dir); err == nil {
-		return Series{}, fmt.Errorf("dicomio: series folder %s: %w", s.Dir, fs.ErrExist)
-	}
-	tmp, err := os.MkdirTemp(dir, "."+filepath.Base(s.Dir)+".tmp-")
-	if err != nil {
-		return Series{}, fmt.Errorf("dicomio: output folder: %w", err)
-	}
-	defer os.RemoveAll(tmp) // after a successful rename there is nothing left there
-
-	g := vol.Grid
-	nx, ny, nz := g.Dim[0], g.Dim[1], g.Dim[2]
-	width := max(4, len(strconv.Itoa(nz)))
-	pix := make([]byte, 2*nx*ny)
-	for k := range nz {
-		s.Clamped += c.encodeSlice(pix, vol.Data[k*nx*ny:(k+1)*nx*ny])
-		padSlice(pix, opts.FOV, k)
-		inst := Instance{SOPInstanceUID: DeriveUID("instance", s.SeriesInstanceUID, strconv.Itoa(k+1))}
-		name := fmt.Sprintf("IM_%0*d.dcm", width, k+1)
-		z := g.Origin[2] + float64(k)*g.Spacing[2]
-		pos := toPatient(opts.PatientPosition, fdk.Vec3{g.Origin[0], g.Origin[1], z})
-		ds := slices.Clone(hdr)
-		ds = append(ds,
-			elem(tag.MediaStorageSOPInstanceUID, "UI", []string{inst.SOPInstanceUID}),
-			elem(tag.SOPInstanceUID, "UI", []string{inst.SOPInstanceUID}),
-			elem(tag.InstanceNumber, "IS", []string{strconv.Itoa(k + 1)}),
-			elem(tag.ImagePositionPatient, "DS", []string{formatDS(pos[0]), formatDS(pos[1]), formatDS(pos[2])}),
-			elem(tag.SliceLocation, "DS", []string{formatDS(z)}),
-			pixelData(pix),
-		)
-		if err := writeFile(filepath.Join(tmp, name), ds); err != nil {
-			return Series{}, err
-		}
-		inst.Path = filepath.Join(s.Dir, name)
-		s.Instances = append(s.Instances, inst)
-		if opts.Progress != nil {
-			opts.Progress(k+1, nz)
-		}
-	}
-	// MkdirTemp made the folder private; the series is for everyone who may
-	// read dir.
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return Series{}, fmt.Errorf("dicomio: %w", err)
-	}
-	if err := os.Rename(tmp, s.Dir); err != nil {
-		return Series{}, fmt.Errorf("dicomio: series folder: %w", err)
-	}
-	return s, nil
+	return w.Close()
 }
 
 // checkVolume rejects a volume that has no voxels, disagrees with its grid,

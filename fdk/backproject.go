@@ -128,6 +128,7 @@ type cpuAccumulator struct {
 	det     Detector
 	grid    Grid
 	threads int
+	band    RowBand         // the rows the images hold; zero: all (StartBand)
 	fov     *FOV            // if set, voxels outside it are skipped
 	ctx     context.Context // if set, Add stops once it ends
 	vols    []*Volume
@@ -138,15 +139,20 @@ type cpuAccumulator struct {
 // pixel on every side. Bilinear reads at (i, i+1) then stay inside the
 // buffer for every ray that touches the detector, so the inner loop needs
 // neither a bounds branch nor a clamp, and the detector's edge fades to zero
-// over one pixel as it would for a real ray.
+// over one pixel as it would for a real ray. An image of a band of rows
+// (StartBand) is padded the same way; its matrices stay the whole
+// detector's, and the inner loop subtracts the band's offset from the
+// index it computes, so that every voxel reads the same values with the
+// same weights as from the whole image.
 const border = 1
 
 // paddedView is one view ready for the inner loop.
 type paddedView struct {
-	m     [3][4]float32 // voxel index -> padded pixel, depth-normalised
+	m     [3][4]float32 // voxel index -> padded pixel of the whole detector, depth-normalised
 	m64   Matrix        // m in float64, for clipping rows
 	first int           // m's z index of the grid's first slice (Grid.Slab)
-	bins  [][]float32
+	bins  [][]float32   // padded images of the band's rows
+	skip  int           // index in the whole padded image of bins' first element
 }
 
 // Add implements Accumulator.
@@ -204,7 +210,8 @@ func (a *cpuAccumulator) interruptBy(ctx context.Context) { a.ctx = ctx }
 
 // prepare validates a batch and pads its images.
 func (a *cpuAccumulator) prepare(batch []Filtered) ([]paddedView, error) {
-	w, h := a.det.Cols+2*border, a.det.Rows+2*border
+	band := a.band.whole(a.det)
+	w, h := a.det.Cols+2*border, band.Count+2*border
 	need := 0
 	for _, f := range batch {
 		if f.View < 0 || f.View >= len(a.views) {
@@ -222,18 +229,19 @@ func (a *cpuAccumulator) prepare(batch []Filtered) ([]paddedView, error) {
 	k := 0
 	for i, f := range batch {
 		out[i].m, out[i].first = a.voxelMatrix(f.View)
+		out[i].skip = band.First * w
 		for r := range 3 {
 			for k := range 4 {
 				out[i].m64[r][k] = float64(out[i].m[r][k])
 			}
 		}
 		for b, img := range f.Bins {
-			if len(img) != a.det.Pixels() {
-				return nil, fmt.Errorf("backproject: view %d bin %d has %d pixels, want %d", f.View, b, len(img), a.det.Pixels())
+			if len(img) != a.det.Cols*band.Count {
+				return nil, fmt.Errorf("backproject: view %d bin %d has %d pixels, want %d", f.View, b, len(img), a.det.Cols*band.Count)
 			}
-			dst := a.padded[k]
+			dst := a.padded[k][:w*h]
 			k++
-			for r := range a.det.Rows {
+			for r := range band.Count {
 				copy(dst[(r+border)*w+border:], img[r*a.det.Cols:(r+1)*a.det.Cols])
 			}
 			out[i].bins = append(out[i].bins, dst)
@@ -256,11 +264,14 @@ func (a *cpuAccumulator) voxelMatrix(v int) (out [3][4]float32, first int) {
 }
 
 // xRange returns the voxels x0..x1 of row (y, z) whose projections land in
-// the padded image with room for the bilinear neighbour. It clips with the
-// float32 matrix the inner loop uses, widened to float64.
+// the padded image (of the band's rows) with room for the bilinear
+// neighbour. It clips with the float32 matrix the inner loop uses, widened
+// to float64.
 func (a *cpuAccumulator) xRange(p *paddedView, y, z int) (x0, x1 int) {
 	const margin = 1e-3 // keeps float32 rounding inside the padded image
-	return rowSpan(&p.m64, y, z+p.first, a.grid.Dim[0], rect{0, float64(a.det.Cols+2*border-1) - margin, 0, float64(a.det.Rows+2*border-1) - margin})
+	band := a.band.whole(a.det)
+	return rowSpan(&p.m64, y, z+p.first, a.grid.Dim[0], rect{0, float64(a.det.Cols+2*border-1) - margin,
+		float64(band.First), float64(band.End()+2*border-1) - margin})
 }
 
 // LimitFOV implements FOVLimiter.
@@ -286,19 +297,20 @@ func (a *cpuAccumulator) row(p *paddedView, acc [][]float32, r, y, z int) {
 	// Each bin takes its own pass along the row: recomputing u, v and w per
 	// bin costs less than giving up the vector loop, which handles one image.
 	for b, img := range p.bins {
-		bilinearRow(acc[b][x0:x1+1], img, stride, float32(x0), au, bu, av, bv, aw, bw)
+		bilinearRow(acc[b][x0:x1+1], img, stride, p.skip, float32(x0), au, bu, av, bv, aw, bw)
 	}
 }
 
 // bilinearRow is the inner loop: dst[i] gets the view's value at voxel
-// x = x0 + i.
+// x = x0 + i, read at index iv·stride + iu - skip of img (skip: where the
+// band img holds starts in the whole padded image).
 //
 // It reads img through unsafe pointers: the four bounds checks per voxel
 // cost a fifth of the loop's time, and xRange already guarantees that every
 // (iu, iv) and its bilinear neighbours lie inside the padded image
 // (TestRowSpanStaysInside checks that guarantee on random geometries).
-func bilinearRow(dst, img []float32, stride int, x0, au, bu, av, bv, aw, bw float32) {
-	done := bilinearRowVector(dst, img, stride, x0, au, bu, av, bv, aw, bw)
+func bilinearRow(dst, img []float32, stride, skip int, x0, au, bu, av, bv, aw, bw float32) {
+	done := bilinearRowVector(dst, img, stride, skip, x0, au, bu, av, bv, aw, bw)
 	dst = dst[done:]
 	x0 += float32(done)
 	base := unsafe.Pointer(unsafe.SliceData(img))
@@ -309,7 +321,7 @@ func bilinearRow(dst, img []float32, stride int, x0, au, bu, av, bv, aw, bw floa
 		u, v := (au*fx+bu)*iw, (av*fx+bv)*iw
 		iu, iv := int(u), int(v)
 		fu, fv := u-float32(iu), v-float32(iv)
-		p := unsafe.Add(base, uintptr(iv*stride+iu)*4)
+		p := unsafe.Add(base, (iv*stride+iu-skip)*4)
 		p00, p01 := *(*float32)(p), *(*float32)(unsafe.Add(p, 4))
 		p10, p11 := *(*float32)(unsafe.Add(p, down)), *(*float32)(unsafe.Add(p, down+4))
 		top := p00 + fu*(p01-p00)

@@ -33,6 +33,14 @@ type Options struct {
 	// HostFilter weights and filters on the host even when the
 	// back-projector could do it (a FilteringBackprojector).
 	HostFilter bool
+	// Rows, when not zero, is the band of detector rows that Add takes of
+	// every projection (row-major Cols x Rows.Count images): a slab of a
+	// volume larger than memory reads only the rows its voxels project onto
+	// (NeededRows), which the band must cover. On the CPU the volume is bit
+	// for bit that of whole images when the band starts and ends at even
+	// rows (or the last), as NeededRows' does: the filter transforms rows
+	// in pairs. The weighting and filtering are done on the host.
+	Rows RowBand
 	// Progress, if set, is called after each back-projected batch with the
 	// number of views done and the total.
 	Progress func(done, total int)
@@ -104,6 +112,14 @@ type Timings struct {
 	Device      DeviceTimes   // zero unless the accumulator is a DeviceTimer
 }
 
+// Plus returns the stage times of t and u together: a volume
+// reconstructed in slabs.
+func (t Timings) Plus(u Timings) Timings {
+	d := DeviceTimes{t.Device.Upload + u.Device.Upload, t.Device.Filter + u.Device.Filter,
+		t.Device.Backproject + u.Device.Backproject, t.Device.Download + u.Device.Download}
+	return Timings{t.Setup + u.Setup, t.Filter + u.Filter, t.Backproject + u.Backproject, t.Mask + u.Mask, d}
+}
+
 // New prepares a reconstruction of geom's projections onto grid, for bins
 // energy bins at once.
 func New(geom *Geometry, grid Grid, bins int, opts Options) (*Reconstructor, error) {
@@ -116,6 +132,9 @@ func New(geom *Geometry, grid Grid, bins int, opts Options) (*Reconstructor, err
 	r := &Reconstructor{geom: geom, grid: grid, views: views, weights: w, opts: opts, bins: bins, seen: make([]bool, len(views))}
 	r.padLeft, r.padRight = w.Extension()
 	r.bpDet, r.bpViews = Widen(geom.Detector, views, r.padLeft, r.padRight)
+	if err := r.checkBand(); err != nil {
+		return nil, err
+	}
 	tau := geom.PitchU * geom.SID / geom.SDD
 	if r.filter, err = NewRampFilter(r.bpDet.Cols, tau, opts.Window, opts.Cutoff, opts.Padding); err != nil {
 		return nil, err
@@ -143,9 +162,37 @@ func (r *Reconstructor) maskFOV(grid Grid) {
 	r.fovReady.Go(func() { r.fov = NewFOV(r.bpViews, r.bpDet, grid) })
 }
 
+// checkBand refuses a row band off the detector or one that misses rows
+// the grid's voxels read.
+func (r *Reconstructor) checkBand() error {
+	b := r.opts.Rows
+	if b == (RowBand{}) {
+		return nil
+	}
+	if b.First < 0 || b.Count < 1 || b.End() > r.geom.Rows {
+		return fmt.Errorf("%w: %v of a detector of %d rows", ErrGeometry, b, r.geom.Rows)
+	}
+	first, _ := r.grid.inWhole()
+	need := BoxRows(wholeMatrices(r.bpViews, r.grid), r.grid.Dim[0], r.grid.Dim[1], first, first+r.grid.Dim[2], r.geom.Rows)
+	if !b.covers(need) {
+		return fmt.Errorf("%w: %v given, but the grid's voxels read %v", ErrGeometry, b, need)
+	}
+	return nil
+}
+
+// rows returns the band of rows the images hold.
+func (r *Reconstructor) rows() RowBand { return r.opts.Rows.whole(r.geom.Detector) }
+
 // start begins the accumulation: on a FilteringBackprojector with the raw
-// images, unless it cannot filter this geometry or the options say not to.
+// images, unless it cannot filter this geometry, the images are a band of
+// rows, or the options say not to.
 func (r *Reconstructor) start(grid Grid) error {
+	if r.opts.Rows != (RowBand{}) {
+		var err error
+		r.acc, err = startBand(r.opts.Backprojector, r.bpViews, r.bpDet, r.opts.Rows, grid, r.bins)
+		r.interruptible()
+		return err
+	}
 	if fb, ok := r.opts.Backprojector.(FilteringBackprojector); ok && !r.opts.HostFilter {
 		pre := Prefilter{Geometry: r.geom, Views: r.views, Weights: r.weights, Ramp: r.filter, PadLeft: r.padLeft}
 		acc, err := fb.StartFiltering(r.bpViews, r.bpDet, grid, r.bins, pre)
@@ -159,10 +206,16 @@ func (r *Reconstructor) start(grid Grid) error {
 	}
 	var err error
 	r.acc, err = r.opts.Backprojector.Start(r.bpViews, r.bpDet, grid, r.bins)
+	r.interruptible()
+	return err
+}
+
+// interruptible makes the accumulator stop part-way once the options'
+// context ends, where it can.
+func (r *Reconstructor) interruptible() {
 	if c, ok := r.acc.(interruptible); ok && r.opts.Context != nil {
 		c.interruptBy(r.opts.Context)
 	}
-	return err
 }
 
 // interruptible is an Accumulator whose Add stops part-way, returning the
@@ -228,12 +281,13 @@ func (r *Reconstructor) check(v int, bins [][]float32) error {
 	if len(bins) != r.bins {
 		return fmt.Errorf("%w: view %d has %d energy bins, want %d", ErrProjection, v, len(bins), r.bins)
 	}
+	band := r.rows()
 	for b, img := range bins {
-		if len(img) != r.geom.Pixels() {
-			return fmt.Errorf("%w: view %d bin %d has %d pixels, want %dx%d", ErrProjection, v, b, len(img), r.geom.Cols, r.geom.Rows)
+		if len(img) != r.geom.Cols*band.Count {
+			return fmt.Errorf("%w: view %d bin %d has %d pixels, want %dx%d", ErrProjection, v, b, len(img), r.geom.Cols, band.Count)
 		}
 		if i := firstNonFinite(img, r.opts.Threads); i >= 0 {
-			return fmt.Errorf("%w: view %d bin %d: non-finite value at column %d row %d", ErrProjection, v, b, i%r.geom.Cols, i/r.geom.Cols)
+			return fmt.Errorf("%w: view %d bin %d: non-finite value at column %d row %d", ErrProjection, v, b, i%r.geom.Cols, band.First+i/r.geom.Cols)
 		}
 	}
 	return nil
@@ -319,7 +373,7 @@ func (r *Reconstructor) filterPending() {
 		wg.Go(func() {
 			for j := range jobs {
 				img := r.pending[j.v].Bins[j.b]
-				r.weights.Apply(r.pending[j.v].View, img)
+				r.weights.ApplyRows(r.pending[j.v].View, img, r.rows().First)
 				img = r.widen(img)
 				f.FilterRows(img, r.bpDet.Cols)
 				r.pending[j.v].Bins[j.b] = img
@@ -340,8 +394,8 @@ func (r *Reconstructor) widen(img []float32) []float32 {
 	if r.bpDet.Cols == r.geom.Cols {
 		return img
 	}
-	out := make([]float32, r.bpDet.Pixels())
-	for row := range r.geom.Rows {
+	out := make([]float32, r.bpDet.Cols*r.rows().Count)
+	for row := range r.rows().Count {
 		copy(out[row*r.bpDet.Cols+r.padLeft:], img[row*r.geom.Cols:(row+1)*r.geom.Cols])
 	}
 	return out

@@ -17,8 +17,11 @@ GLOBL one<>(SB), RODATA|NOPTR, $4
 DATA eight<>+0(SB)/4, $8.0
 GLOBL eight<>(SB), RODATA|NOPTR, $4
 
-// func bilinearRowAVX2(dst *float32, n int, img *float32, stride int, x0, au, bu, av, bv, aw, bw float32)
+// func bilinearRowAVX2(dst *float32, n int, img *float32, stride int, x0, au, bu, av, bv, aw, bw float32, skip int)
 //
+// The gathers read at img - skip (a band of the padded image's rows: skip
+// is where it starts in the whole image); the base is formed only in
+// registers, and every index read lies inside img.
 // Eight voxels of one volume row per iteration: w, u and v are linear in x;
 // iw = 1/w; (iu, iv) truncated; four gathers read the bilinear neighbours
 // at img[iv*stride+iu] + {0, 1, stride, stride+1}; dst += value * iw².
@@ -26,11 +29,14 @@ GLOBL eight<>(SB), RODATA|NOPTR, $4
 // Y12 dst, Y13 the 8-wide step, Y14 ones, Y1-Y7 scratch; the coefficients
 // are broadcast from the argument frame each iteration (one load each) so
 // that everything fits in the 16 AVX2 registers.
-TEXT ·bilinearRowAVX2(SB), NOSPLIT, $0-60
+TEXT ·bilinearRowAVX2(SB), NOSPLIT, $0-72
 	MOVQ dst+0(FP), DI
 	MOVQ n+8(FP), CX
 	MOVQ img+16(FP), SI
 	MOVQ stride+24(FP), DX
+	MOVQ skip+64(FP), AX
+	SHLQ $2, AX
+	SUBQ AX, SI
 	LEAQ 4(SI), R8
 	LEAQ (SI)(DX*4), R9
 	LEAQ 4(R9), R10

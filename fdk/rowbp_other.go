@@ -6,6 +6,6 @@ package fdk
 var haveAVX2 = false
 
 // bilinearRowVector has no vector version on this architecture.
-func bilinearRowVector(dst, img []float32, stride int, x0, au, bu, av, bv, aw, bw float32) int {
+func bilinearRowVector(dst, img []float32, stride, skip int, x0, au, bu, av, bv, aw, bw float32) int {
 	return 0
 }

@@ -29,15 +29,7 @@ func TestSlabsEqualWhole(t *testing.T) {
 		{"displaced detector", fdktest.RTKGeometry(60, 360, 120, 80)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			projs, err := ph.ProjectGeometry(tc.geom, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Reconstruct weights and filters the projections in place.
-			whole, err := fdk.Reconstruct(tc.geom, grid, clone(projs), fdk.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			projs, whole := projectAndReconstruct(t, ph, tc.geom, grid)
 			plane := grid.Dim[0] * grid.Dim[1]
 			for _, r := range [][2]int{{0, 7}, {7, 8}, {8, 30}} {
 				slab, err := grid.Slab(r[0], r[1])

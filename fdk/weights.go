@@ -290,13 +290,17 @@ func (w *Weights) fanAngle(v int, col float64) float64 {
 
 // Apply multiplies projection p of view v, row-major Cols x Rows, by all of
 // its weights. It is safe for concurrent use.
-func (w *Weights) Apply(v int, p []float32) {
+func (w *Weights) Apply(v int, p []float32) { w.ApplyRows(v, p, 0) }
+
+// ApplyRows is Apply for p holding len(p)/Cols rows of the detector from
+// row first on (a RowBand's).
+func (w *Weights) ApplyRows(v int, p []float32, first int) {
 	cols := w.geom.Cols
 	colW := w.columns[v]
 	cos := w.cosineImage(v)
-	for r := range w.geom.Rows {
+	for r := range len(p) / cols {
 		row := p[r*cols : (r+1)*cols]
-		cr := cos[r*cols : (r+1)*cols]
+		cr := cos[(first+r)*cols : (first+r+1)*cols]
 		for c := range row {
 			row[c] *= cr[c] * colW[c]
 		}

@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/ctrecon/ctrecon/fdk"
 )
@@ -25,27 +24,10 @@ func texelMatrix(m fdk.Matrix, z0, row0 int) [12]float32 {
 }
 
 // rowBand returns the detector rows lo..hi that the voxels of planes
-// z0..z1-1 read in any view. The image of a box under a projection with
-// w > 0 is the convex hull of its corners' images, so the corners bound
-// it; each side gains a row for the bilinear neighbour and one for float32
-// rounding. If any corner lies behind a source, every row is needed.
+// z0..z1-1 read in any view (fdk.BoxRows).
 func rowBand(ms []fdk.Matrix, nx, ny, z0, z1, rows int) (lo, hi int) {
-	lo, hi = math.MaxInt, math.MinInt
-	for i := range ms {
-		m := &ms[i]
-		for c := range 8 {
-			x := float64((nx - 1) * (c & 1))
-			y := float64((ny - 1) * (c >> 1 & 1))
-			z := float64(z0 + (z1-1-z0)*(c>>2&1))
-			w := m[2][0]*x + m[2][1]*y + m[2][2]*z + m[2][3]
-			if !(w > 0) {
-				return 0, rows - 1
-			}
-			v := math.Floor((m[1][0]*x + m[1][1]*y + m[1][2]*z + m[1][3]) / w)
-			lo, hi = min(lo, int(max(v-1, -1))), max(hi, int(min(v+2, float64(rows))))
-		}
-	}
-	return max(lo, 0), min(hi, rows-1)
+	b := fdk.BoxRows(ms, nx, ny, z0, z1, rows)
+	return b.First, b.End() - 1
 }
 
 // slab is a run of z-planes reconstructed together, and the first detector

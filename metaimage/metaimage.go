@@ -50,10 +50,25 @@ func Encode(w io.Writer, v *fdk.Volume) error {
 	if err := checkData(v.Grid, len(v.Data)); err != nil {
 		return err
 	}
-	if err := writeHeader(w, v.Grid, "MET_FLOAT"); err != nil {
+	if err := EncodeHeader(w, v.Grid); err != nil {
 		return err
 	}
-	return rawfile.WriteElements(w, v.Data, 4, func(b []byte, x float32) { binary.LittleEndian.PutUint32(b, math.Float32bits(x)) })
+	return EncodeData(w, v.Data)
+}
+
+// EncodeHeader writes the header of a float32 volume on g, which
+// EncodeData calls then give the voxels of, in order: a volume written a
+// z-slab at a time without ever being whole in memory.
+func EncodeHeader(w io.Writer, g fdk.Grid) error {
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	return writeHeader(w, g, "MET_FLOAT")
+}
+
+// EncodeData writes voxels after EncodeHeader.
+func EncodeData(w io.Writer, data []float32) error {
+	return rawfile.WriteElements(w, data, 4, func(b []byte, x float32) { binary.LittleEndian.PutUint32(b, math.Float32bits(x)) })
 }
 
 // checkData reports an invalid grid, or n values that are not one per

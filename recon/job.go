@@ -100,6 +100,11 @@ type Job struct {
 	// (scan.json's vials) and writes it to the output folder as
 	// CalibrationName.
 	MakeCalibration bool `json:"make_calibration,omitempty"`
+	// MaxMemoryBytes bounds what the job holds (volumes, projections,
+	// buffers: fdk.Memory) when not 0: the volume is reconstructed in
+	// z-slabs that fit, one after another, each from only the detector
+	// rows it reads, and written as it finishes (see slabs.go).
+	MaxMemoryBytes int64 `json:"max_memory_bytes,omitempty"`
 }
 
 // VolumeSpec is the reconstruction grid. What is zero is chosen to cover
@@ -310,6 +315,9 @@ func (j *Job) Validate() error {
 	if j.Threads < 0 {
 		return jobErr("threads", "must be positive (0: all cores), got %d", j.Threads)
 	}
+	if j.MaxMemoryBytes < 0 {
+		return jobErr("max_memory_bytes", "must be positive (0: no bound), got %d", j.MaxMemoryBytes)
+	}
 	if j.Batch < 0 {
 		return jobErr("batch", "must be positive (0: 16), got %d", j.Batch)
 	}
@@ -475,6 +483,10 @@ func (j *Job) checkSlabs(slices int) error {
 		return jobErr("slabs", "must be at least 1 (0: one piece), got %d", j.Slabs)
 	case slices > 0 && j.Slabs > slices:
 		return jobErr("slabs", "%d slabs of a volume of %d slices: at most one slab per slice", j.Slabs, slices)
+	case j.Slabs > 1 && j.MaxMemoryBytes > 0:
+		// A split job's slab tasks run whole; bounding each task's memory
+		// is not done yet.
+		return jobErr("max_memory_bytes", "cannot bound a job split into %d slabs across workers: give one of slabs and max_memory_bytes", j.Slabs)
 	}
 	return nil
 }

@@ -13,7 +13,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/ctrecon/ctrecon/dicomio"
@@ -55,8 +54,9 @@ type Report struct {
 	PACS     *UploadReport `json:"pacs,omitempty"`
 	// Materials is the material decomposition, when the job asks for one.
 	Materials *MaterialsReport `json:"materials,omitempty"`
-	// Slabs are the slabs of a job split across workers (Job.Slabs), in
-	// order: which worker reconstructed each and how long it took.
+	// Slabs are the slabs of a job reconstructed in slabs, in order:
+	// across workers (Job.Slabs), with the worker of each, or in turn
+	// within max_memory_bytes (memory.go).
 	Slabs []SlabReport `json:"slabs,omitempty"`
 }
 
@@ -181,6 +181,9 @@ func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if job.MaxMemoryBytes > 0 {
+		defer job.boundHeap()()
+	}
 	rep, err := run(ctx, job, opts, folderSource{job.Input}, staging)
 	if err != nil {
 		discard(staging, job.ID)
@@ -202,14 +205,9 @@ func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 func run(ctx context.Context, job Job, opts Options, src source, dir string) (*Report, error) {
 	defer src.close()
 	r := newRunner(job, opts, src, dir)
-	steps := []struct {
-		stage string
-		fn    func(context.Context) error
-	}{
-		{"read", r.read}, {"check", r.check}, {"reconstruct", r.reconstruct}, {"beam_hardening", r.correctHardening}, {"calibrate", r.calibrate},
-		{"dicom", r.writeSeries}, {"preview", r.writePreviews}, {"materials", r.writeMaterials}, {"features", r.writeFeatures},
-	}
-	for _, s := range steps {
+	r.steps = r.stages()
+	for i := 0; i < len(r.steps); i++ { // planSlabs adds the steps after it
+		s := r.steps[i]
 		start := time.Now()
 		if err := s.fn(ctx); err != nil {
 			return r.rep, fmt.Errorf("job %s: %s: %w", job.ID, s.stage, err)
@@ -217,6 +215,29 @@ func run(ctx context.Context, job Job, opts Options, src source, dir string) (*R
 		r.rep.Seconds[s.stage] += time.Since(start).Seconds()
 	}
 	return r.rep, writeReport(dir, r.rep)
+}
+
+// step is one stage of a job, named for the report's seconds.
+type step struct {
+	stage string
+	fn    func(context.Context) error
+}
+
+// stages returns the steps of r's job. A job bounded by
+// max_memory_bytes plans its slabs after the check, and that step adds
+// the rest (planSlabs).
+func (r *runner) stages() []step {
+	first := []step{{"read", r.read}, {"check", r.check}}
+	if r.job.MaxMemoryBytes > 0 {
+		return append(first, step{"plan", r.planSlabs})
+	}
+	return append(first, r.wholeStages()...)
+}
+
+// wholeStages are the steps after the check of a volume held whole.
+func (r *runner) wholeStages() []step {
+	return []step{{"reconstruct", r.reconstruct}, {"beam_hardening", r.correctHardening}, {"calibrate", r.calibrate}, {"dicom", r.writeSeries},
+		{"preview", r.writePreviews}, {"materials", r.writeMaterials}, {"features", r.writeFeatures}}
 }
 
 // runner carries one job's state from stage to stage.
@@ -238,6 +259,8 @@ type runner struct {
 	series []dicomio.Series
 	decomp *material.Decomposer // the job's decomposition, nil without materials
 	cal    *material.Calibration
+	slabs  *fdk.SlabPlan // the volume's slabs under max_memory_bytes (slabs.go)
+	steps  []step
 }
 
 // newRunner starts a job's runner, with opts' defaults filled in.
@@ -308,15 +331,9 @@ func (r *runner) reconstruct(ctx context.Context) error {
 	if r.opts.split != nil {
 		return r.opts.split(ctx, r)
 	}
-	start := time.Now()
-	var err error
-	if r.pre, err = sinogram.NewPreprocessor(r.scan, preprocessing); err != nil {
+	if err := r.prepare(); err != nil {
 		return err
 	}
-	if r.lin, err = r.job.waterLinearization(r.scan); err != nil {
-		return err
-	}
-	prep := time.Since(start)
 	g := &r.scan.Geometry
 	rec, err := r.job.reconstructor(ctx, g, len(r.bins), r.opts, r.rep)
 	if err != nil {
@@ -326,20 +343,10 @@ func (r *runner) reconstruct(ctx context.Context) error {
 	n := g.NumViews()
 	done := 0
 	err = r.src.views(ctx, func(v int) error {
-		start := time.Now()
-		imgs := make([][]float32, len(r.bins))
-		for i, b := range r.bins {
-			img, rep, err := r.pre.LineIntegrals(v, b)
-			if err != nil {
-				return err
-			}
-			r.rep.Preprocessing.Add(rep)
-			if r.lin != nil {
-				r.lin.Apply(b, img)
-			}
-			imgs[i] = img
+		imgs, err := r.lineIntegrals(v, true)
+		if err != nil {
+			return err
 		}
-		prep += time.Since(start)
 		if err := rec.Add(v, imgs); err != nil {
 			return err
 		}
@@ -355,12 +362,54 @@ func (r *runner) reconstruct(ctx context.Context) error {
 		return err
 	}
 	r.fov = rec.FOV()
-	r.rep.Seconds["preprocess"] = prep.Seconds()
 	r.rep.addTimings(rec.Timings(), len(r.bins))
+	r.clampedWarning()
+	return nil
+}
+
+// prepare calibrates the detector from the flats and darks and prepares
+// the water linearization of a material job.
+func (r *runner) prepare() error {
+	start := time.Now()
+	var err error
+	if r.pre, err = sinogram.NewPreprocessor(r.scan, preprocessing); err != nil {
+		return err
+	}
+	if r.lin, err = r.job.waterLinearization(r.scan); err != nil {
+		return err
+	}
+	r.rep.Seconds["preprocess"] += time.Since(start).Seconds()
+	return nil
+}
+
+// lineIntegrals returns view v's line integrals of the selected bins,
+// counting the pre-processing in the report when count is set (a view
+// pre-processed again for another slab is counted once).
+func (r *runner) lineIntegrals(v int, count bool) ([][]float32, error) {
+	start := time.Now()
+	defer func() { r.rep.Seconds["preprocess"] += time.Since(start).Seconds() }()
+	imgs := make([][]float32, len(r.bins))
+	for i, b := range r.bins {
+		img, rep, err := r.pre.LineIntegrals(v, b)
+		if err != nil {
+			return nil, err
+		}
+		if count {
+			r.rep.Preprocessing.Add(rep)
+		}
+		if r.lin != nil {
+			r.lin.Apply(b, img)
+		}
+		imgs[i] = img
+	}
+	return imgs, nil
+}
+
+// clampedWarning warns of pixels clamped before the logarithm.
+func (r *runner) clampedWarning() {
 	if c := r.rep.Preprocessing.Clamped; c > 0 {
 		r.warn("%d pixels counted nothing or less than the dark field; clamped before the logarithm", c)
 	}
-	return nil
 }
 
 // reconstructor starts the job's reconstruction of g's views onto the
@@ -371,18 +420,32 @@ func (r *runner) reconstruct(ctx context.Context) error {
 // report's warnings and the log. The report gets the field of view. The
 // reconstruction stops, mid-batch on the CPU, when ctx ends.
 func (j *Job) reconstructor(ctx context.Context, g *fdk.Geometry, bins int, opts Options, rep *Report) (*fdk.Reconstructor, error) {
-	o := j.options(opts.Backprojector)
-	o.Context = ctx // a cancelled job stops mid-batch
-	rec, err := fdk.New(g, rep.Grid, bins, o)
+	rec, err := j.newReconstructor(ctx, g, rep.Grid, fdk.RowBand{}, bins, opts)
 	if err != nil {
 		return nil, err
 	}
-	log := opts.Log // a worker's names the job already
+	rep.noteGeometry(rec, rec.CheckFOV(), opts.Log)
+	return rec, nil
+}
+
+// newReconstructor starts the job's reconstruction of g's views onto grid
+// (a whole grid or a slab) from rows of every image (zero: all), for bins
+// energy bins on opts' back-projector; it stops, mid-batch on the CPU,
+// when ctx ends.
+func (j *Job) newReconstructor(ctx context.Context, g *fdk.Geometry, grid fdk.Grid, rows fdk.RowBand, bins int, opts Options) (*fdk.Reconstructor, error) {
+	o := j.options(opts.Backprojector)
+	o.Context = ctx // a cancelled job stops mid-batch
+	o.Rows = rows
+	return fdk.New(g, grid, bins, o)
+}
+
+// noteGeometry says what rec's geometry makes of the scan and fov, the
+// field of view of the report's grid: see Job.reconstructor.
+func (rep *Report) noteGeometry(rec *fdk.Reconstructor, fov fdk.FOVReport, log *slog.Logger) {
 	warn := func(m string) {
 		rep.Warnings = append(rep.Warnings, m)
-		log.Warn(m)
+		log.Warn(m) // a worker's names the job already
 	}
-	fov := rec.CheckFOV()
 	log.Info("volume grid "+rep.Grid.String(), "field_of_view", fov.FieldOfView.String(),
 		"seen_by_every_view", fmt.Sprintf("%.0f%% of its reconstruction cylinder", 100*fov.CircleSeen()))
 	if fov.FieldOfView != (fdk.Cylinder{}) {
@@ -398,7 +461,6 @@ func (j *Job) reconstructor(ctx context.Context, g *fdk.Geometry, bins int, opts
 	for _, m := range warnings {
 		warn(m)
 	}
-	return rec, nil
 }
 
 // addTimings puts a reconstruction's stage times in the report, and its
@@ -577,24 +639,26 @@ func (r *runner) writeSeries(context.Context) error {
 	r.rep.StudyInstanceUID = st.StudyInstanceUID
 	dir := filepath.Join(r.dir, "dicom")
 	for i, b := range r.bins {
-		bin := r.scan.Bins[b]
-		s, err := dicomio.WriteSeries(dir, st, dicomio.Bin{Index: b, LowKeV: bin.LowKeV, HighKeV: bin.HighKeV, MuWater: r.mus[i],
-			SeriesInstanceUID: scanUID(r.scan, "series", r.job.ID, strconv.Itoa(b), r.job.pixelSettings(r.grid))},
-			r.vols[i], dicomOptions(r.scan, &r.job, r.fov))
+		s, err := dicomio.WriteSeries(dir, st, r.dicomBin(i, b), r.vols[i], dicomOptions(r.scan, &r.job, r.fov))
 		if err != nil {
 			return err
 		}
-		r.series = append(r.series, s)
-		br := &r.rep.Bins[i]
-		br.SeriesInstanceUID, br.Dir, br.Files, br.ClampedVoxels = s.SeriesInstanceUID, r.final(s.Dir), len(s.Instances), s.Clamped
-		for _, in := range s.Instances {
-			br.Instances = append(br.Instances, InstanceReport{File: filepath.Base(in.Path), SOPInstanceUID: in.SOPInstanceUID})
-		}
-		if s.Clamped > 0 {
-			r.warn("bin %d: %d voxels outside the int16 HU range were clamped", b, s.Clamped)
-		}
+		r.addSeries(i, s)
 	}
 	return nil
+}
+
+// addSeries puts the series written of the i-th bin in the report.
+func (r *runner) addSeries(i int, s dicomio.Series) {
+	r.series = append(r.series, s)
+	br := &r.rep.Bins[i]
+	br.SeriesInstanceUID, br.Dir, br.Files, br.ClampedVoxels = s.SeriesInstanceUID, r.final(s.Dir), len(s.Instances), s.Clamped
+	for _, in := range s.Instances {
+		br.Instances = append(br.Instances, InstanceReport{File: filepath.Base(in.Path), SOPInstanceUID: in.SOPInstanceUID})
+	}
+	if s.Clamped > 0 {
+		r.warn("bin %d: %d voxels outside the int16 HU range were clamped", br.Index, s.Clamped)
+	}
 }
 
 // previewWindow is the HU window of the previews and the montage: air

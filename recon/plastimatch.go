@@ -114,6 +114,21 @@ func runPlastimatch(ctx context.Context, job Job, opts Options) (*Report, error)
 		}
 	}
 	start = time.Now()
+	if job.MaxMemoryBytes > 0 {
+		defer job.boundHeap()()
+		plan, err := job.planSlabs(&folder.Geometry, rep.Grid, 1, opts.Backprojector)
+		if err != nil {
+			return nil, err
+		}
+		if len(plan.Slabs) > 1 {
+			if err := job.refuseWhole(len(plan.Slabs)); err != nil {
+				return nil, err
+			}
+			err := reconstructFolderSlabs(ctx, &job, opts, folder, &plan, rep)
+			rep.Seconds["reconstruct"] = time.Since(start).Seconds()
+			return rep, err
+		}
+	}
 	vol, err := reconstructFolder(ctx, &job, opts, folder, rep)
 	if err != nil {
 		return nil, err

@@ -45,15 +45,21 @@ type SlabTask struct {
 	Slices [2]int   `json:"slices"`
 }
 
-// SlabReport is one slab of a job split across workers, in its report.
+// SlabReport is one slab of a job reconstructed in slabs, in its report:
+// across workers (Job.Slabs, slabs.go) or in turn within max_memory_bytes
+// (memory.go).
 type SlabReport struct {
 	Index  int    `json:"index"`
 	Slices [2]int `json:"slices"` // z0 ≤ z < z1 of the whole grid
-	// Worker names the worker that reconstructed it: host/process/worker.
-	Worker string `json:"worker"`
-	Device string `json:"device"`
-	// Seconds is the slab task's wall time on its worker: reading the
-	// scan, reconstructing, storing the volumes.
+	// Rows are the detector rows the slab read, for a slab of
+	// max_memory_bytes (its views read in row bands).
+	Rows *fdk.RowBand `json:"rows,omitempty"`
+	// Worker names the worker that reconstructed a slab of a split job:
+	// host/process/worker; Device its back-projector.
+	Worker string `json:"worker,omitempty"`
+	Device string `json:"device,omitempty"`
+	// Seconds is the slab's wall time: for a split job's slab task,
+	// reading the scan, reconstructing and storing the volumes.
 	Seconds float64 `json:"seconds"`
 }
 

@@ -77,9 +77,9 @@ func TestPlaceSlab(t *testing.T) {
 // workers, refuses a split job.
 func TestJobSlabsRefused(t *testing.T) {
 	j := smallJob(t) // 4 slices
+	var fe *FieldError
 	for _, n := range []int{-1, 5} {
 		j.Slabs = n
-		var fe *FieldError
 		if err := j.Validate(); !errors.As(err, &fe) || fe.Field != "slabs" {
 			t.Errorf("slabs %d: %v, want an error about slabs", n, err)
 		}
@@ -88,6 +88,11 @@ func TestJobSlabsRefused(t *testing.T) {
 	if err := j.Validate(); err != nil {
 		t.Errorf("4 slabs of 4 slices: %v", err)
 	}
+	j.MaxMemoryBytes = 1 << 30
+	if err := j.Validate(); !errors.As(err, &fe) || fe.Field != "max_memory_bytes" {
+		t.Errorf("4 slabs within a memory bound: %v, want an error about max_memory_bytes", err)
+	}
+	j.MaxMemoryBytes = 0
 	scan, err := sinogram.ReadScan(j.Input)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +103,6 @@ func TestJobSlabsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	j.Slabs = grid.Dim[2] + 1
-	var fe *FieldError
 	if err := Check(scan, j); !errors.As(err, &fe) || fe.Field != "slabs" || !strings.Contains(err.Error(), fmt.Sprint(grid.Dim[2])) {
 		t.Errorf("%d slabs of %d slices: %v, want an error about slabs naming the slices", j.Slabs, grid.Dim[2], err)
 	}

@@ -198,15 +198,22 @@ func readPFM(name string) (img []float32, cols, rows int, err error) {
 	if want := 4 * cols * rows; len(body) != want {
 		return nil, 0, 0, fmt.Errorf("%w: %s: %d bytes of pixel data, want %d for %dx%d", ErrFormat, name, len(body), want, cols, rows)
 	}
-	img = make([]float32, cols*rows)
+	img, err = decodePFM(name, body, cols, 0)
+	return img, cols, rows, err
+}
+
+// decodePFM converts a .pfm's pixel data, rows of cols values from row
+// first on, to line integrals in millimetres.
+func decodePFM(name string, data []byte, cols, first int) ([]float32, error) {
+	img := make([]float32, len(data)/4)
 	for i := range img {
-		v := math.Float32frombits(binary.LittleEndian.Uint32(body[4*i:])) * PlastimatchUnit
+		v := math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:])) * PlastimatchUnit
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, 0, 0, fmt.Errorf("%w: %s: value at column %d row %d is not a finite line integral in mm (%v)", ErrFormat, name, i%cols, i/cols, v)
+			return nil, fmt.Errorf("%w: %s: value at column %d row %d is not a finite line integral in mm (%v)", ErrFormat, name, i%cols, first+i/cols, v)
 		}
 		img[i] = v
 	}
-	return img, cols, rows, nil
+	return img, nil
 }
 
 // viewTxt is one parsed .txt geometry file.

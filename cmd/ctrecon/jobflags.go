@@ -4,9 +4,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/ctrecon/ctrecon/recon"
 )
@@ -50,6 +53,24 @@ var jobFlags = []struct {
 	{"materials", "materials", func(j *recon.Job, v string) error { j.Materials = nonEmpty(strings.Split(v, ",")); return nil }},
 	{"calibration", "calibration", text(func(j *recon.Job) *string { return &j.Calibration })},
 	{"material-smooth", "material_smooth_mm", number(func(j *recon.Job) *float64 { return &j.MaterialSmoothMM })},
+	{"max-memory", "max_memory_bytes", byteSize(func(j *recon.Job) *int64 { return &j.MaxMemoryBytes })},
+}
+
+// byteSize sets a field in bytes from a size with its unit, as
+// go-humanize reads it: 1GiB, 512MiB, 2GB, 1073741824; "" is 0.
+func byteSize(field func(*recon.Job) *int64) func(*recon.Job, string) error {
+	return func(j *recon.Job, v string) error {
+		if v == "" || v == "0" {
+			*field(j) = 0
+			return nil
+		}
+		n, err := humanize.ParseBytes(v)
+		if err != nil || n > math.MaxInt64 {
+			return fmt.Errorf("%q is not a size such as 1GiB or 512MiB", v)
+		}
+		*field(j) = int64(n)
+		return nil
+	}
 }
 
 // nonEmpty drops the empty strings of a split list ("" is no list).

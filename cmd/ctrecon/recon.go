@@ -25,6 +25,7 @@ func registerReconFlags(fs *flag.FlagSet) {
 	fs.Int("threads", 0, "CPU threads (0: all cores, or a worker's --threads)")
 	fs.Int("batch", 16, "views back-projected per pass over the volume")
 	fs.Bool("keep-outside-fov", false, "keep voxels some view does not see instead of zeroing them")
+	fs.String("max-memory", "", "bound on what the job holds, e.g. 1GiB: a larger volume is reconstructed in z-slabs, each written as it finishes")
 }
 
 // setDefault changes the default of fs's flag name to value.
@@ -123,11 +124,18 @@ func progressBar() func(stage string, done, total int) {
 // scan, the study, each bin's series, the montage and the upload.
 func printReport(rep *recon.Report) {
 	fmt.Println(rep.Summary())
+	if n := len(rep.Slabs); n > 0 {
+		fmt.Printf("  in %d z-slabs within --max-memory, each written as it finished\n", n)
+	}
 	if rep.StudyInstanceUID != "" {
 		fmt.Printf("  study %s\n", rep.StudyInstanceUID)
 	}
 	for _, b := range rep.Bins {
-		fmt.Printf("  bin %d (%g-%g keV): %d slices in %s, water %.5f/mm from %s, preview %s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir, b.MuWater, b.MuWaterFrom, b.Preview)
+		preview := "" // none for a volume reconstructed in slabs
+		if b.Preview != "" {
+			preview = ", preview " + b.Preview
+		}
+		fmt.Printf("  bin %d (%g-%g keV): %d slices in %s, water %.5f/mm from %s%s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir, b.MuWater, b.MuWaterFrom, preview)
 	}
 	if rep.Montage != "" {
 		fmt.Printf("  montage of every bin's central slice in one window: %s\n", rep.Montage)
