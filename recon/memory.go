@@ -119,13 +119,7 @@ func (r *runner) reconstructSlabs(ctx context.Context) error {
 		}
 		return eachView(ctx, g, fn) // all on disk since the first slab
 	}
-	read := func(v int, rows fdk.RowBand) ([][]float32, error) {
-		imgs, err := r.lineIntegrals(v, slab == 0)
-		for i, img := range imgs {
-			imgs[i] = fdk.CropRows(img, g.Cols, rows)
-		}
-		return imgs, err
-	}
+	read := r.bandReader(func() bool { return slab == 0 })
 	err := r.job.eachSlab(ctx, g, r.slabs, len(r.bins), r.opts, r.rep, views, read, func(vols []*fdk.Volume, fov *fdk.FOV) error {
 		slab++
 		for i, w := range writers {
@@ -147,6 +141,19 @@ func (r *runner) reconstructSlabs(ctx context.Context) error {
 		r.addSeries(i, s)
 	}
 	return nil
+}
+
+// bandReader returns what reads a view's line integrals of the selected
+// bins cropped to a band of rows, counting the pre-processing in the
+// report while count says so (see lineIntegrals).
+func (r *runner) bandReader(count func() bool) func(v int, rows fdk.RowBand) ([][]float32, error) {
+	return func(v int, rows fdk.RowBand) ([][]float32, error) {
+		imgs, err := r.lineIntegrals(v, count())
+		for i, img := range imgs {
+			imgs[i] = fdk.CropRows(img, r.scan.Geometry.Cols, rows)
+		}
+		return imgs, err
+	}
 }
 
 // eachSlab reconstructs plan's slabs of the report's grid in turn, for

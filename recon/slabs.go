@@ -248,8 +248,7 @@ func (w *Worker) slabAttempt(ctx context.Context, j *bus.Job, c *claim, s *slot,
 	if st, err := w.Bus.GetStatus(ctx, job.ID); err == nil && st.State.Final() {
 		return bus.Status{}, fmt.Errorf("%w: slab %d: job %s is %s already", ErrJob, task.Index, job.ID, st.State)
 	}
-	slab, err := task.Grid.Slab(task.Slices[0], task.Slices[1])
-	if err != nil {
+	if _, err := task.Grid.Slab(task.Slices[0], task.Slices[1]); err != nil {
 		return bus.Status{}, fmt.Errorf("%w: slab %d: %w", ErrJob, task.Index, err)
 	}
 	bp, err := job.backprojector(w.Backprojector)
@@ -261,7 +260,7 @@ func (w *Worker) slabAttempt(ctx context.Context, j *bus.Job, c *claim, s *slot,
 		return bus.Status{}, err
 	}
 	r := newRunner(*job, Options{Backprojector: bp, Log: log}, src, "")
-	if err := reconstructSlab(ctx, r, task.Grid, slab); err != nil {
+	if err := reconstructSlab(ctx, r, task.Grid, task.Slices); err != nil {
 		return bus.Status{}, fmt.Errorf("job %s: slab %d: %w", job.ID, task.Index, err)
 	}
 	if err := c.check(ctx); err != nil {
@@ -275,9 +274,12 @@ func (w *Worker) slabAttempt(ctx context.Context, j *bus.Job, c *claim, s *slot,
 		Timings: map[string]float64{"slab": time.Since(start).Seconds()}}, nil
 }
 
-// reconstructSlab reads r's scan and reconstructs the slab of grid, the
-// grid the job gives on it, into r.vols.
-func reconstructSlab(ctx context.Context, r *runner, grid, slab fdk.Grid) error {
+// reconstructSlab reads r's scan and reconstructs slices z0 ≤ z < z1 of
+// grid, the grid the job gives on it, into r.vols, from only the detector rows the
+// slab's voxels read (fdk.NeededRows): each view is pre-processed whole
+// and cropped to them, and the back-projection, bit for bit the whole
+// grid's, costs the slab's share.
+func reconstructSlab(ctx context.Context, r *runner, grid fdk.Grid, z [2]int) error {
 	defer r.src.close()
 	if err := r.read(ctx); err != nil {
 		return err
@@ -285,6 +287,23 @@ func reconstructSlab(ctx context.Context, r *runner, grid, slab fdk.Grid) error 
 	if r.grid != grid {
 		return fmt.Errorf("%w: the task's grid %v is not the job's on the scan, %v", ErrJob, grid, r.grid)
 	}
-	r.grid, r.rep.Grid = slab, slab
-	return r.reconstruct(ctx)
+	if err := r.prepare(); err != nil {
+		return err
+	}
+	slab, err := grid.Slab(z[0], z[1])
+	if err != nil {
+		return err
+	}
+	g := &r.scan.Geometry
+	rows, err := fdk.NeededRows(g, slab)
+	if err != nil {
+		return err
+	}
+	plan := &fdk.SlabPlan{Slabs: []fdk.Slab{{Z0: z[0], Z1: z[1], Rows: rows}}}
+	views := func(fn func(v int) error) error { return r.src.views(ctx, fn) }
+	return r.job.eachSlab(ctx, g, plan, len(r.bins), r.opts, r.rep, views, r.bandReader(func() bool { return true }),
+		func(vols []*fdk.Volume, _ *fdk.FOV) error {
+			r.vols = vols
+			return nil
+		})
 }
