@@ -49,6 +49,9 @@ const maxQueryBody = 1 << 20
 //	POST /search/upload?kind=hist-hu-v1&k=&filter=&limit=   a DICOM image as the body
 //	GET  /search/kinds             the kinds, their indexes and feature names
 //	GET  /openapi.json
+//	GET  /                         the search page (page.go)
+//	GET  /search/thumbnail?key=    a hit's layout as PNG, for the page
+//	POST /search/sketch?threshold=&limit=   a query by icons drawn on the page
 //
 // Answers are JSON; an error is {"error": "..."} naming what is wrong,
 // with 400 (a bad query), 401 (no or a wrong token), 404 (an unknown kind
@@ -71,6 +74,7 @@ func (l *Library) Handler(o HTTPOptions) http.Handler {
 	mux.HandleFunc("POST /search", h.auth(h.post))
 	mux.HandleFunc("POST /search/upload", h.auth(h.upload))
 	mux.HandleFunc("GET /search/kinds", h.auth(h.kinds))
+	h.pageRoutes(mux)
 	return mux
 }
 

@@ -1,0 +1,186 @@
+package search
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+
+	sp "github.com/ctrecon/ctrecon/features/spatial"
+)
+
+// browser returns the path of a Chromium to drive, skipping the test when
+// none is installed.
+func browser(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no chromium on PATH: `make deps` (or apt-get install chromium) installs it; the page test needs a real browser")
+	return ""
+}
+
+// page is a headless Chromium showing the search page of l.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+	url string
+	l   *Library
+}
+
+func openPage(t *testing.T, l *Library) *page {
+	exe := browser(t)
+	srv := httptest.NewServer(l.Handler(HTTPOptions{}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second) // a hang guard
+	t.Cleanup(cancel)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.WindowSize(1100, 760), chromedp.UserDataDir(t.TempDir()))
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(cancelBrowser)
+	return &page{t: t, ctx: bctx, url: srv.URL, l: l}
+}
+
+// do runs steps in the browser, failing the test on an error.
+func (p *page) do(steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, steps...); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// shown waits until the page has shown the answer of the query whose like
+// is like ("" for any) and returns the keys of the hits it shows, in
+// order, and the summary line.
+func (p *page) shown(like string) ([]string, string) {
+	p.t.Helper()
+	p.do(chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.body.dataset.state === "done" && (%q === "" || new URLSearchParams(location.search).get("like") === %[1]q)`, like),
+		chromedp.WithPollingTimeout(20*time.Second)))
+	keys, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#hits .hit .key")].map(e => e.textContent.replace(/^\d+\. /, ""))`))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	summary, err := chromedp.Run(p.ctx, chromedp.Text(chromedp.ID("summary")))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return keys, summary
+}
+
+// set sets the value of the form field id as a user's choice would,
+// failing the test when the field has no such value (a select's option).
+func set(id, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`(() => { const e = document.getElementById(%q); e.value = %q; return e.value === %[2]q; })()`, id, value),
+		chromedp.WithPollingTimeout(5*time.Second))
+}
+
+// keysOf returns the keys of an answer's hits.
+func keysOf(a *Answer) []string {
+	var keys []string
+	for _, h := range a.Hits {
+		keys = append(keys, h.Key)
+	}
+	return keys
+}
+
+// same fails the test unless the page shows exactly the API's hits.
+func (p *page) same(what string, shown []string, q Query) {
+	p.t.Helper()
+	a, err := p.l.Search(context.Background(), q)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if want := keysOf(a); len(want) == 0 || !slices.Equal(shown, want) {
+		p.t.Fatalf("%s: the page shows %q, the API answers %q", what, shown, want)
+	}
+}
+
+// screenshot saves the page as PNG under $CTRECON_ARTIFACTS (or the
+// test's temporary folder) and returns the path.
+func (p *page) screenshot(name string) string {
+	p.t.Helper()
+	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	dir := os.Getenv("CTRECON_ARTIFACTS")
+	if dir == "" {
+		dir = p.t.TempDir()
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	return path
+}
+
+// TestPage runs queries through the search page in Chromium: a shared
+// URL (/?like=), a click on a hit (query by example), a filter typed into
+// the form and boxes dragged onto the sketch (query by icons); each time
+// the hits shown must be exactly the API's answer to the same query, and
+// every thumbnail must load.
+func TestPage(t *testing.T) {
+	recs := fixtureRecords(40, 21)
+	p := openPage(t, openFixture(t, Config{}, recs))
+	like := "1.2.826.7.1"
+
+	p.do(chromedp.Navigate(p.url + "/?like=" + url.QueryEscape(like) + "&kind=hist-hu-v1&k=6"))
+	shown, _ := p.shown(like)
+	p.same("shared URL", shown, Query{Kind: "hist-hu-v1", Like: like, K: 6})
+	p.do(chromedp.Poll[chromedp.Void](`[...document.images].every(i => i.complete && i.naturalWidth === 96)`, chromedp.WithPollingTimeout(10*time.Second)))
+
+	second := shown[1]
+	p.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#hits .hit[data-key=%q]`, second))))
+	shown, _ = p.shown(second)
+	p.same("click on a hit", shown, Query{Kind: "hist-hu-v1", Like: second, K: 6})
+	p.screenshot("search.png")
+
+	filter := "class = 'bone' AND morph.vol > 500"
+	p.do(set("like", ""), set("kind", "radiomics-v1"),
+		set("filter", filter), chromedp.Click(chromedp.CSS(`#form button`)))
+	p.do(chromedp.Poll[chromedp.Void](fmt.Sprintf(`new URLSearchParams(location.search).get("filter") === %q`, filter), chromedp.WithPollingTimeout(10*time.Second)))
+	shown, summary := p.shown("")
+	p.same("typed filter", shown, Query{Kind: "radiomics-v1", Filter: filter})
+	t.Logf("filter: %s", summary)
+
+	boxes := [][4]float64{{20, 30, 120, 100}, {140, 40, 220, 180}}
+	classes := []string{"bone", "contrast"}
+	origin, err := chromedp.Run(p.ctx, chromedp.Evaluate[[2]float64](`(() => { const r = document.getElementById("sketch").getBoundingClientRect(); return [r.left, r.top]; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs []sp.Object
+	for i, b := range boxes {
+		x0, y0, x1, y1 := origin[0]+b[0], origin[1]+b[1], origin[0]+b[2], origin[1]+b[3]
+		p.do(set("class", classes[i]),
+			chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x0, y0, chromedp.ButtonLeft, chromedp.ClickCount(1)),
+			chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x1, y1, chromedp.ButtonLeft),
+			chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x1, y1, chromedp.ButtonLeft, chromedp.ClickCount(1)))
+		objs = append(objs, sp.Object{Label: int32(i + 1), Class: classes[i], Min: [3]float64{b[0], b[1]}, Max: [3]float64{b[2], b[3]}})
+	}
+	p.do(set("threshold", "0.3"), chromedp.Click(chromedp.ID("icons-search")))
+	shown, _ = p.shown("")
+	vi, err := sp.Slice(objs, sp.DefaultSettings())
+	if err != nil {
+		t.Fatal(err)
+	}
+	icons, err := sp.QueryFrom(vi, 0.3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.same("sketch", shown, Query{Kind: sp.KindVolume, Icons: icons})
+	t.Logf("screenshot: %s", p.screenshot("search-icons.png"))
+}
