@@ -1,14 +1,19 @@
 package search
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,4 +188,68 @@ func TestPage(t *testing.T) {
 	}
 	p.same("sketch", shown, Query{Kind: sp.KindVolume, Icons: icons})
 	t.Logf("screenshot: %s", p.screenshot("search-icons.png"))
+}
+
+// TestPageEndpoints: the page and its assets are served; a thumbnail is a
+// PNG showing the hit's object in its class's colour; bad thumbnails and
+// sketches are 4xx naming what is wrong, valid under openapi.json.
+func TestPageEndpoints(t *testing.T) {
+	recs := fixtureRecords(5, 4)
+	a := newAPI(t, openFixture(t, Config{}, recs), HTTPOptions{})
+	for _, path := range []string{"/", "/web/app.js", "/web/style.css"} {
+		resp, err := http.Get(a.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %s", path, resp.Status)
+		}
+	}
+
+	r := ofKind(recs, "radiomics-v1")[0]
+	code, body := a.do("GET", "/search/thumbnail?key="+url.QueryEscape(ItemOf(&r).String()), "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("thumbnail: %d %s", code, body)
+	}
+	img, err := png.Decode(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("thumbnail: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != thumbSize || b.Dy() != thumbSize {
+		t.Fatalf("thumbnail is %v, want %d x %d", b, thumbSize, thumbSize)
+	}
+	if !hasWhite(img) {
+		t.Error("thumbnail: the hit's object is not outlined")
+	}
+
+	for _, c := range []struct {
+		method, path, body string
+		code               int
+		says               string
+	}{
+		{"GET", "/search/thumbnail?key=1.2.x", "", 400, "not a series UID"},
+		{"GET", "/search/thumbnail?key=9.9.9", "", 404, "no vimage-xyz-v1 record of 9.9.9"},
+		{"POST", "/search/sketch?threshold=2", "[]", 400, "threshold"},
+		{"POST", "/search/sketch?threshold=0.5", "{", 400, "JSON list of objects"},
+		{"POST", "/search/sketch?threshold=0.5", `[{"label":1,"class":"bone","min_mm":[5,5,0],"max_mm":[1,9,0]}]`, 400, "sketch:"},
+	} {
+		code, body := a.do(c.method, c.path, "application/json", []byte(c.body))
+		if code != c.code || !strings.Contains(string(body), c.says) {
+			t.Errorf("%s %s %s: %d %s, want %d saying %q", c.method, c.path, c.body, code, body, c.code, c.says)
+		}
+	}
+}
+
+// hasWhite reports whether img has a white pixel: an outline.
+func hasWhite(img image.Image) bool {
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if r, g, bl, _ := img.At(x, y).RGBA(); r == 0xffff && g == 0xffff && bl == 0xffff {
+				return true
+			}
+		}
+	}
+	return false
 }
