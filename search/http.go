@@ -30,6 +30,11 @@ type HTTPOptions struct {
 	// MaxUpload is the largest file POST /search/upload accepts, bytes
 	// (0: DefaultMaxUpload).
 	MaxUpload int64
+	// SeriesDir, when set, finds the folder of a series' DICOM files
+	// (ok false: not on this machine); the page's thumbnails are then the
+	// hit's slice rendered from them (see thumbnail), else a sketch of
+	// the series' layout.
+	SeriesDir func(seriesUID string) (dir string, ok bool)
 	// Log receives server errors (nil: slog.Default()); never a query's
 	// contents, which may name series.
 	Log *slog.Logger

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,9 @@ import (
 	"net/http"
 	"strconv"
 
+	"golang.org/x/image/draw"
+
+	"github.com/ctrecon/ctrecon/dicomio"
 	sp "github.com/ctrecon/ctrecon/features/spatial"
 )
 
@@ -47,30 +51,81 @@ func (h *handler) pageRoutes(mux *http.ServeMux) {
 }
 
 // thumbnail answers GET /search/thumbnail?key=ITEM with a PNG of the
-// item's series and bin as the service holds it: its objects' boxes
-// (the volume's virtual image) seen along z, coloured by class, the
-// hit's own object outlined in white. The service keeps no voxels, so
-// this is a sketch of the layout, not the slice's pixels.
+// hit: its axial slice (the middle one for a volume or an object) read
+// from the series' DICOM files when HTTPOptions.SeriesDir finds them,
+// windowed as the series opens in viewers; otherwise the objects' boxes
+// of its series and bin (the volume's virtual image) seen along z,
+// coloured by class, the hit's own object outlined in white: the library
+// itself keeps no voxels.
 func (h *handler) thumbnail(w http.ResponseWriter, r *http.Request) {
 	it, err := ParseItem(r.URL.Query().Get("key"))
 	if err != nil {
 		h.reply(w, nil, badRequest("parameter key: %v", err))
 		return
 	}
-	vol := Item{Series: it.Series, Bin: it.Bin, Slice: -1}
-	data, err := h.l.store.data(r.Context(), sp.KindVolume, vol.String())
+	img, err := h.slice(it)
+	if img == nil && err == nil {
+		img, err = h.layoutOf(r.Context(), it)
+	}
 	if err != nil {
 		h.reply(w, nil, err)
 		return
 	}
-	var vi sp.VirtualImage
-	if err := json.Unmarshal(data, &vi); err != nil {
-		h.reply(w, nil, fmt.Errorf("virtual image of %s: %w", vol, err))
-		return
-	}
 	w.Header().Set("Content-Type", "image/png")
 	w.Header().Set("Cache-Control", "max-age=3600")
-	png.Encode(w, layout(&vi, it.Object))
+	png.Encode(w, img)
+}
+
+// slice renders it's axial slice from its series' DICOM files; nil when
+// SeriesDir does not find them. The series is read whole: a thumbnail
+// costs a series read, fine for a page of hits, not for a bulk export.
+func (h *handler) slice(it Item) (image.Image, error) {
+	if h.o.SeriesDir == nil {
+		return nil, nil
+	}
+	dir, ok := h.o.SeriesDir(it.Series)
+	if !ok {
+		return nil, nil
+	}
+	s, err := dicomio.ReadCTSeries(dir)
+	if err != nil {
+		return nil, fmt.Errorf("thumbnail of %s: %w", it, err)
+	}
+	g := s.Grid
+	z := it.Slice
+	if z < 0 || z >= g.Dim[2] {
+		z = g.Dim[2] / 2
+	}
+	win := dicomio.DefaultWindows()[0]
+	lo := win.Center - win.Width/2
+	grey := image.NewGray(image.Rect(0, 0, g.Dim[0], g.Dim[1]))
+	plane := s.HU[z*g.Dim[0]*g.Dim[1]:][:g.Dim[0]*g.Dim[1]]
+	for i, hu := range plane {
+		grey.Pix[i] = uint8(255 * min(max((hu-lo)/win.Width, 0), 1))
+	}
+	wmm, hmm := float64(g.Dim[0])*g.Spacing[0], float64(g.Dim[1])*g.Spacing[1]
+	scale := thumbSize / max(wmm, hmm)
+	out := image.NewRGBA(image.Rect(0, 0, thumbSize, thumbSize))
+	fill(out, out.Bounds(), color.RGBA{0, 0, 0, 255})
+	dw, dh := int(wmm*scale+0.5), int(hmm*scale+0.5)
+	x0, y0 := (thumbSize-dw)/2, (thumbSize-dh)/2
+	draw.CatmullRom.Scale(out, image.Rect(x0, y0, x0+dw, y0+dh), grey, grey.Bounds(), draw.Src, nil)
+	return out, nil
+}
+
+// layoutOf draws the layout of it's series and bin from its virtual
+// image.
+func (h *handler) layoutOf(ctx context.Context, it Item) (image.Image, error) {
+	vol := Item{Series: it.Series, Bin: it.Bin, Slice: -1}
+	data, err := h.l.store.data(ctx, sp.KindVolume, vol.String())
+	if err != nil {
+		return nil, err
+	}
+	var vi sp.VirtualImage
+	if err := json.Unmarshal(data, &vi); err != nil {
+		return nil, fmt.Errorf("virtual image of %s: %w", vol, err)
+	}
+	return layout(&vi, it.Object), nil
 }
 
 // layout draws vi's objects' x-y boxes scaled to fill a thumbnail, the

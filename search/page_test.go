@@ -20,6 +20,8 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
+	"github.com/ctrecon/ctrecon/dicomio"
+	"github.com/ctrecon/ctrecon/fdk"
 	sp "github.com/ctrecon/ctrecon/features/spatial"
 )
 
@@ -252,4 +254,49 @@ func hasWhite(img image.Image) bool {
 		}
 	}
 	return false
+}
+
+// TestThumbnailFromDICOM: with the series' DICOM files at hand a
+// thumbnail is the hit's own slice, in the soft-tissue window the series
+// opens with (centre 40, width 400 HU: 200 HU at grey 229, 0 HU at 102).
+func TestThumbnailFromDICOM(t *testing.T) {
+	const muWater = 0.02
+	g := fdk.Grid{Dim: [3]int{16, 16, 2}, Spacing: [3]float64{1, 1, 1}}
+	vol := fdk.NewVolume(g)
+	for i := range vol.Data {
+		x, z := i%16, i/256
+		bright := z == 1 && x < 5 || z == 0 && x >= 11 // left on slice 1, right on slice 0
+		hu := map[bool]float64{true: 200, false: 0}[bright]
+		vol.Data[i] = float32(muWater * (1 + hu/1000))
+	}
+	st := dicomio.Study{StudyInstanceUID: dicomio.NewUID(), FrameOfReferenceUID: dicomio.NewUID()}
+	series, err := dicomio.WriteSeries(t.TempDir(), st, dicomio.Bin{MuWater: muWater}, vol, dicomio.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAPI(t, openFixture(t, Config{}, fixtureRecords(2, 5)), HTTPOptions{SeriesDir: func(uid string) (string, bool) {
+		return series.Dir, uid == series.SeriesInstanceUID
+	}})
+	for _, c := range []struct {
+		key         string
+		left, right uint8
+	}{{series.SeriesInstanceUID + "/s1", 229, 102}, {series.SeriesInstanceUID + "/s0", 102, 229}} {
+		code, body := a.do("GET", "/search/thumbnail?key="+url.QueryEscape(c.key), "", nil)
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d %s", c.key, code, body)
+		}
+		img, err := png.Decode(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []struct {
+			x    int
+			want uint8
+		}{{10, c.left}, {85, c.right}} {
+			r, _, _, _ := img.At(p.x, 48).RGBA()
+			if got := uint8(r >> 8); got < p.want-2 || got > p.want+2 {
+				t.Errorf("%s: pixel (%d, 48) is grey %d, want %d", c.key, p.x, got, p.want)
+			}
+		}
+	}
 }
