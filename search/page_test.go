@@ -3,6 +3,7 @@ package search
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/png"
@@ -43,7 +44,6 @@ type page struct {
 	t   *testing.T
 	ctx context.Context
 	url string
-	l   *Library
 }
 
 func openPage(t *testing.T, l *Library) *page {
@@ -58,7 +58,7 @@ func openPage(t *testing.T, l *Library) *page {
 	t.Cleanup(cancelAlloc)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	t.Cleanup(cancelBrowser)
-	return &page{t: t, ctx: bctx, url: srv.URL, l: l}
+	return &page{t: t, ctx: bctx, url: srv.URL}
 }
 
 // do runs steps in the browser, failing the test on an error.
@@ -103,14 +103,24 @@ func keysOf(a *Answer) []string {
 	return keys
 }
 
-// same fails the test unless the page shows exactly the API's hits.
+// same fails the test unless the page shows exactly the hits the HTTP
+// API answers to q (POST /search).
 func (p *page) same(what string, shown []string, q Query) {
 	p.t.Helper()
-	a, err := p.l.Search(context.Background(), q)
+	body, err := json.Marshal(q)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	if want := keysOf(a); len(want) == 0 || !slices.Equal(shown, want) {
+	resp, err := http.Post(p.url+"/search", "application/json", bytes.NewReader(body))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a Answer
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != http.StatusOK {
+		p.t.Fatalf("%s: POST /search %s: %s %v", what, body, resp.Status, err)
+	}
+	if want := keysOf(&a); len(want) == 0 || !slices.Equal(shown, want) {
 		p.t.Fatalf("%s: the page shows %q, the API answers %q", what, shown, want)
 	}
 }
