@@ -41,14 +41,15 @@ func browser(t *testing.T) string {
 
 // page is a headless Chromium showing the search page of l.
 type page struct {
-	t   *testing.T
-	ctx context.Context
-	url string
+	t     *testing.T
+	ctx   context.Context
+	url   string
+	token string
 }
 
-func openPage(t *testing.T, l *Library) *page {
+func openPage(t *testing.T, l *Library, o HTTPOptions) *page {
 	exe := browser(t)
-	srv := httptest.NewServer(l.Handler(HTTPOptions{}))
+	srv := httptest.NewServer(l.Handler(o))
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second) // a hang guard
 	t.Cleanup(cancel)
@@ -58,7 +59,7 @@ func openPage(t *testing.T, l *Library) *page {
 	t.Cleanup(cancelAlloc)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	t.Cleanup(cancelBrowser)
-	return &page{t: t, ctx: bctx, url: srv.URL}
+	return &page{t: t, ctx: bctx, url: srv.URL, token: o.Token}
 }
 
 // do runs steps in the browser, failing the test on an error.
@@ -111,7 +112,15 @@ func (p *page) same(what string, shown []string, q Query) {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	resp, err := http.Post(p.url+"/search", "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest("POST", p.url+"/search", bytes.NewReader(body))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if p.token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -151,7 +160,7 @@ func (p *page) screenshot(name string) string {
 // every thumbnail must load.
 func TestPage(t *testing.T) {
 	recs := fixtureRecords(40, 21)
-	p := openPage(t, openFixture(t, Config{}, recs))
+	p := openPage(t, openFixture(t, Config{}, recs), HTTPOptions{})
 	like := "1.2.826.7.1"
 
 	p.do(chromedp.Navigate(p.url + "/?like=" + url.QueryEscape(like) + "&kind=hist-hu-v1&k=6"))
@@ -200,6 +209,20 @@ func TestPage(t *testing.T) {
 	}
 	p.same("sketch", shown, Query{Kind: sp.KindVolume, Icons: icons})
 	t.Logf("screenshot: %s", p.screenshot("search-icons.png"))
+}
+
+// TestPageToken: with a bearer token configured, the page asks the API
+// (and for thumbnails) with the token typed into it.
+func TestPageToken(t *testing.T) {
+	p := openPage(t, openFixture(t, Config{}, fixtureRecords(10, 8)), HTTPOptions{Token: "s3cret"})
+	like := "1.2.826.3.1"
+	p.do(chromedp.Navigate(p.url+"/"), chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), p.token), chromedp.Blur(chromedp.ID("token")),
+		chromedp.Poll[chromedp.Void](`document.getElementById("kind").options.length > 1`, chromedp.WithPollingTimeout(5*time.Second)),
+		set("like", like), set("kind", "hist-hu-v1"), set("k", "4"), chromedp.Click(chromedp.CSS(`#form button`)))
+	shown, _ := p.shown(like)
+	p.same("with a token", shown, Query{Kind: "hist-hu-v1", Like: like, K: 4})
+	p.do(chromedp.Poll[chromedp.Void](`[...document.images].every(i => i.complete && i.naturalWidth === 96)`, chromedp.WithPollingTimeout(10*time.Second)))
 }
 
 // TestPageEndpoints: the page and its assets are served; a thumbnail is a

@@ -8,13 +8,22 @@ const fields = ["like", "filter", "kind", "k"];
 const colors = { bone: "#e6e6d2", contrast: "#50aaff", "soft-tissue": "#e6786e", lipid: "#f0c83c" };
 let boxes = []; // drawn boxes: {class, x0, y0, x1, y1} in canvas pixels (1 px = 1 mm)
 
+// api fetches from the API with the bearer token, if one is given (kept
+// for this tab only, never in the URL).
+function api(url, init = {}) {
+  const token = $("token").value.trim();
+  sessionStorage.setItem("token", token);
+  if (token) init.headers = { ...init.headers, Authorization: "Bearer " + token };
+  return fetch(url, init);
+}
+
 // run fetches an answer and shows it; state in body.dataset tells tests
 // when it is shown.
 async function run(url, init) {
   document.body.dataset.state = "loading";
   $("status").textContent = "searching…";
   try {
-    const resp = await fetch(url, init);
+    const resp = await api(url, init);
     const a = await resp.json();
     if (!resp.ok) throw new Error(a.error || resp.statusText);
     show(a);
@@ -39,7 +48,12 @@ function hitItem(h) {
   li.className = "hit";
   li.dataset.key = h.key;
   const img = document.createElement("img");
-  img.src = "/search/thumbnail?key=" + encodeURIComponent(h.key);
+  const src = "/search/thumbnail?key=" + encodeURIComponent(h.key);
+  if ($("token").value.trim()) { // an img cannot send the token: fetch it
+    api(src).then((r) => (r.ok ? r.blob() : null)).then((b) => { if (b) img.src = URL.createObjectURL(b); });
+  } else {
+    img.src = src;
+  }
   img.alt = "layout of " + h.key;
   const text = document.createElement("div");
   const score = h.distance !== undefined ? `distance ${h.distance.toFixed(3)}` : h.sim !== undefined ? `SIM ${h.sim.toFixed(3)}` : "";
@@ -85,8 +99,9 @@ function fromURL() {
 
 async function loadKinds() {
   try {
-    const resp = await fetch("/search/kinds");
+    const resp = await api("/search/kinds");
     const { kinds } = await resp.json();
+    $("kind").replaceChildren($("kind").options[0]);
     for (const k of kinds || []) {
       const o = document.createElement("option");
       o.value = o.textContent = k.kind;
@@ -142,6 +157,8 @@ function searchIcons() {
   run("/search/sketch?threshold=" + encodeURIComponent(t), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(objects) });
 }
 
+$("token").value = sessionStorage.getItem("token") || "";
+$("token").addEventListener("change", loadKinds);
 $("form").addEventListener("submit", (e) => { e.preventDefault(); submit(); });
 window.addEventListener("popstate", fromURL);
 sketchEvents();
