@@ -3,12 +3,10 @@ package search
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"image"
 	"image/png"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -41,16 +39,15 @@ func browser(t *testing.T) string {
 
 // page is a headless Chromium showing the search page of l.
 type page struct {
-	t     *testing.T
-	ctx   context.Context
-	url   string
-	token string
+	t   *testing.T
+	ctx context.Context
+	url string
+	api *api // the same server, its answers checked against openapi.json
 }
 
 func openPage(t *testing.T, l *Library, o HTTPOptions) *page {
 	exe := browser(t)
-	srv := httptest.NewServer(l.Handler(o))
-	t.Cleanup(srv.Close)
+	a := newAPI(t, l, o)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second) // a hang guard
 	t.Cleanup(cancel)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
@@ -59,7 +56,7 @@ func openPage(t *testing.T, l *Library, o HTTPOptions) *page {
 	t.Cleanup(cancelAlloc)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	t.Cleanup(cancelBrowser)
-	return &page{t: t, ctx: bctx, url: srv.URL, token: o.Token}
+	return &page{t: t, ctx: bctx, url: a.srv.URL, api: a}
 }
 
 // do runs steps in the browser, failing the test on an error.
@@ -108,28 +105,8 @@ func keysOf(a *Answer) []string {
 // API answers to q (POST /search).
 func (p *page) same(what string, shown []string, q Query) {
 	p.t.Helper()
-	body, err := json.Marshal(q)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	req, err := http.NewRequest("POST", p.url+"/search", bytes.NewReader(body))
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if p.token != "" {
-		req.Header.Set("Authorization", "Bearer "+p.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var a Answer
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != http.StatusOK {
-		p.t.Fatalf("%s: POST /search %s: %s %v", what, body, resp.Status, err)
-	}
-	if want := keysOf(&a); len(want) == 0 || !slices.Equal(shown, want) {
+	a := p.api.answer("POST", "/search", q)
+	if want := keysOf(a); len(want) == 0 || !slices.Equal(shown, want) {
 		p.t.Fatalf("%s: the page shows %q, the API answers %q", what, shown, want)
 	}
 }
@@ -217,7 +194,7 @@ func TestPageToken(t *testing.T) {
 	p := openPage(t, openFixture(t, Config{}, fixtureRecords(10, 8)), HTTPOptions{Token: "s3cret"})
 	like := "1.2.826.3.1"
 	p.do(chromedp.Navigate(p.url+"/"), chromedp.WaitVisible(chromedp.ID("token")),
-		chromedp.SendKeys(chromedp.ID("token"), p.token), chromedp.Blur(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), p.api.token), chromedp.Blur(chromedp.ID("token")),
 		chromedp.Poll[chromedp.Void](`document.getElementById("kind").options.length > 1`, chromedp.WithPollingTimeout(5*time.Second)),
 		set("like", like), set("kind", "hist-hu-v1"), set("k", "4"), chromedp.Click(chromedp.CSS(`#form button`)))
 	shown, _ := p.shown(like)
