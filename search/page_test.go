@@ -131,7 +131,7 @@ func (p *page) screenshot(name string) string {
 }
 
 // TestPage runs queries through the search page in Chromium: a shared
-// URL (/?like=), a click on a hit (query by example), a filter typed into
+// URL (/?like=SERIES_UID alone, and with kind and k), a click on a hit (query by example), a filter typed into
 // the form and boxes dragged onto the sketch (query by icons); each time
 // the hits shown must be exactly the API's answer to the same query, and
 // every thumbnail must load.
@@ -140,9 +140,12 @@ func TestPage(t *testing.T) {
 	p := openPage(t, openFixture(t, Config{}, recs), HTTPOptions{})
 	like := "1.2.826.7.1"
 
-	p.do(chromedp.Navigate(p.url + "/?like=" + url.QueryEscape(like) + "&kind=hist-hu-v1&k=6"))
+	p.do(chromedp.Navigate(p.url + "/?like=" + url.QueryEscape(like))) // a series: hist-hu-v1, k 10 by default
 	shown, _ := p.shown(like)
-	p.same("shared URL", shown, Query{Kind: "hist-hu-v1", Like: like, K: 6})
+	p.same("shared URL", shown, Query{Kind: "hist-hu-v1", Like: like, K: DefaultK})
+	p.do(chromedp.Navigate(p.url + "/?like=" + url.QueryEscape(like) + "&kind=hist-hu-v1&k=6"))
+	shown, _ = p.shown(like)
+	p.same("shared URL with kind and k", shown, Query{Kind: "hist-hu-v1", Like: like, K: 6})
 	p.do(chromedp.Poll[chromedp.Void](`[...document.images].every(i => i.complete && i.naturalWidth === 96)`, chromedp.WithPollingTimeout(10*time.Second)))
 
 	second := shown[1]
