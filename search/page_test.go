@@ -131,10 +131,10 @@ func (p *page) screenshot(name string) string {
 }
 
 // TestPage runs queries through the search page in Chromium: a shared
-// URL (/?like=SERIES_UID alone, and with kind and k), a click on a hit (query by example), a filter typed into
-// the form and boxes dragged onto the sketch (query by icons); each time
-// the hits shown must be exactly the API's answer to the same query, and
-// every thumbnail must load.
+// URL (/?like=SERIES_UID alone, and with kind and k), a click on a hit
+// (query by example), a filter typed into the form and boxes dragged onto
+// the sketch (query by icons); each time the hits shown must be exactly
+// the API's answer to the same query, and every thumbnail must load.
 func TestPage(t *testing.T) {
 	recs := fixtureRecords(40, 21)
 	p := openPage(t, openFixture(t, Config{}, recs), HTTPOptions{})
