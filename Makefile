@@ -9,7 +9,7 @@ BIN     := bin/ctrecon
 GOAMD64 ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && grep -qw bmi2 /proc/cpuinfo && echo v3 || echo v1)
 export GOAMD64
 
-DEBS := plastimatch dicom3tools dcmtk dcm2niix orthanc orthanc-dicomweb python3-nibabel python3-hnswlib python3-faiss nodejs
+DEBS := plastimatch dicom3tools dcmtk dcm2niix orthanc orthanc-dicomweb python3-nibabel python3-hnswlib python3-faiss nodejs chromium
 
 # DIGITS is scikit-learn's handwritten digits (1,797 vectors of 64 with labels), the index
 # benchmarks' small data set; bench/index_test.go reads it from the user's cache folder.
@@ -34,7 +34,7 @@ demo: build
 	$(BIN) demo -o out/demo
 
 # deps installs the peer tools the tests and benchmarks compare against (hnswlib and faiss
-# for the indexes), ptxas, and the digits data set.
+# for the indexes, chromium for the search page), ptxas, and the digits data set.
 deps: deps-cuda deps-data
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

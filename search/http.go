@@ -30,6 +30,11 @@ type HTTPOptions struct {
 	// MaxUpload is the largest file POST /search/upload accepts, bytes
 	// (0: DefaultMaxUpload).
 	MaxUpload int64
+	// SeriesDir, when set, finds the folder of a series' DICOM files
+	// (ok false: not on this machine); the page's thumbnails are then the
+	// hit's slice rendered from them (see thumbnail), else a sketch of
+	// the series' layout.
+	SeriesDir func(seriesUID string) (dir string, ok bool)
 	// Log receives server errors (nil: slog.Default()); never a query's
 	// contents, which may name series.
 	Log *slog.Logger
@@ -49,6 +54,9 @@ const maxQueryBody = 1 << 20
 //	POST /search/upload?kind=hist-hu-v1&k=&filter=&limit=   a DICOM image as the body
 //	GET  /search/kinds             the kinds, their indexes and feature names
 //	GET  /openapi.json
+//	GET  /                         the search page (page.go)
+//	GET  /search/thumbnail?key=    a hit's layout as PNG, for the page
+//	POST /search/sketch?threshold=&limit=   a query by icons drawn on the page
 //
 // Answers are JSON; an error is {"error": "..."} naming what is wrong,
 // with 400 (a bad query), 401 (no or a wrong token), 404 (an unknown kind
@@ -71,6 +79,7 @@ func (l *Library) Handler(o HTTPOptions) http.Handler {
 	mux.HandleFunc("POST /search", h.auth(h.post))
 	mux.HandleFunc("POST /search/upload", h.auth(h.upload))
 	mux.HandleFunc("GET /search/kinds", h.auth(h.kinds))
+	h.pageRoutes(mux)
 	return mux
 }
 

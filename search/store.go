@@ -489,3 +489,14 @@ func decodeVec(b []byte) []float32 {
 	}
 	return v
 }
+
+// data returns the data of kind's record of item; ErrNotFound when there
+// is none.
+func (s *store) data(ctx context.Context, kind, item string) ([]byte, error) {
+	var data sql.NullString
+	err := s.db.QueryRowContext(ctx, "SELECT data FROM recs WHERE kind = ? AND item = ?", kind, item).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: no %s record of %s", ErrNotFound, kind, item)
+	}
+	return []byte(data.String), err
+}

@@ -147,7 +147,8 @@ func (s *Service) Close() {
 }
 
 // routes: /healthz, /metrics (Prometheus text: what reg gathers), /jobs,
-// /jobs/{id}, and the search API (/search, /search/..., /openapi.json).
+// /jobs/{id}, and the search API (/search, /search/..., /openapi.json)
+// and page (/, /web/).
 func (s *Service) routes(reg prometheus.Gatherer, searchAPI http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -177,6 +178,8 @@ func (s *Service) routes(reg prometheus.Gatherer, searchAPI http.Handler) http.H
 	mux.Handle("/search", searchAPI)
 	mux.Handle("/search/", searchAPI)
 	mux.Handle("GET /openapi.json", searchAPI)
+	mux.Handle("GET /{$}", searchAPI) // the search page
+	mux.Handle("GET /web/", searchAPI)
 	return mux
 }
 
