@@ -40,7 +40,7 @@ func setDefault(fs *flag.FlagSet, name, value string) {
 // registerMaterialFlags registers the material decomposition's flags,
 // which recon, calibrate and submit share.
 func registerMaterialFlags(fs *flag.FlagSet) {
-	fs.Var(new(materialsFlag), "materials", "spectral scans: decompose into these materials, water first, e.g. water,lipid,ha,iodine,gadolinium (a DICOM series each and materials.png)")
+	fs.Var(new(materialsFlag), "materials", "spectral scans: decompose into these materials, water among them, e.g. water,lipid,ha,iodine,gadolinium (a DICOM series each and materials.png)")
 	fs.String("calibration", "", "spectral scans: material calibration file from 'ctrecon calibrate' (default: computed from the spectrum)")
 	fs.Float64("material-smooth", 0, "spectral scans: Gaussian sigma in mm applied to the bins before the decomposition (0: none)")
 }
