@@ -109,7 +109,7 @@ func Read(path string) (*Calibration, error) {
 	dec.DisallowUnknownFields()
 	var c Calibration
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("calibration %s: %w", path, err)
+		return nil, fmt.Errorf("calibration %s: not a material calibration JSON (as 'ctrecon calibrate' writes): %w", path, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("calibration %s: more after the JSON object", path)
@@ -189,9 +189,20 @@ func (c *Calibration) binIndex(b Bin) (int, error) {
 		for k, cb := range c.Bins {
 			names[k] = cb.String()
 		}
-		return 0, fmt.Errorf("the calibration was made for the bins %s; the scan's %v is not among them", strings.Join(names, ", "), b)
+		return 0, fmt.Errorf("the calibration was made for the %d bins %s; the scan's bin %v is not among them: calibrate on a scan with the same thresholds and kVp", len(c.Bins), strings.Join(names, ", "), b)
 	}
 	return i, nil
+}
+
+// CheckBins reports, naming the bins, a bin that c was not made for: a
+// calibration from other thresholds or another kVp cannot decompose it.
+func (c *Calibration) CheckBins(bins []Bin) error {
+	for _, b := range bins {
+		if _, err := c.binIndex(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // material returns c's attenuation per unit of the material named.
@@ -206,13 +217,13 @@ func (c *Calibration) material(name string) (CalibratedMaterial, error) {
 // Describe says in a line what c is, for a job's report.
 func (c *Calibration) Describe() string {
 	if c.Source == SourcePhysics {
-		return "physics: the bins' share of the tube spectrum and NIST mass attenuation"
+		return "the bins' share of the tube spectrum and NIST mass attenuation"
 	}
 	s := fmt.Sprintf("vials: %d vials", c.Fit.Vials)
 	if c.ScanID != "" {
 		s += " of scan " + c.ScanID
 	}
-	return s + fmt.Sprintf(", condition number %.3g", c.Fit.ConditionNumber)
+	return s + fmt.Sprintf(", fit condition number %.3g", c.Fit.ConditionNumber)
 }
 
 // condition returns the condition number of a with its columns scaled to

@@ -1,6 +1,7 @@
 package material
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -10,6 +11,11 @@ import (
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/internal/parallel"
 )
+
+// ErrTooManyMaterials is wrapped by NewDecomposer's error for a material
+// set larger than the bins can determine: a fault of the set, not of the
+// calibration.
+var ErrTooManyMaterials = errors.New("too many materials")
 
 // MaxCondition is the largest condition number of a decomposition's
 // equations (each bin's in units of water's attenuation there, and the
@@ -76,8 +82,8 @@ func NewDecomposer(cal *Calibration, bins []Bin, mats []Material) (*Decomposer, 
 		eqs++
 	}
 	if len(mats) > eqs {
-		return nil, fmt.Errorf("material decomposition: %d materials (%s) need %d independent equations, and %s give %d: choose at most %d materials or reconstruct more bins",
-			len(mats), names(mats), len(mats), equationSources(len(bins), d.conserve), eqs, eqs)
+		return nil, fmt.Errorf("material decomposition: %w: %d materials (%s) need %d independent equations, and %s give %d: choose at most %d materials or reconstruct more bins",
+			ErrTooManyMaterials, len(mats), names(mats), len(mats), equationSources(len(bins), d.conserve), eqs, eqs)
 	}
 	perUnit, water, err := d.calibrated(cal, bins)
 	if err != nil {

@@ -229,7 +229,7 @@ func TestRefusedBeforeWork(t *testing.T) {
 		mats []Material
 		want string
 	}{
-		{"other bins", other, set("iodine"), "made for the bins 15-25 keV, 25-33.5 keV, 33.5-50.5 keV, 50.5-70 keV, 70-120 keV; the scan's 25-35 keV is not among them"},
+		{"other bins", other, set("iodine"), "made for the 5 bins 15-25 keV, 25-33.5 keV, 33.5-50.5 keV, 50.5-70 keV, 70-120 keV; the scan's bin 25-35 keV is not among them"},
 		{"too many materials", bins[:2], set("ha", "iodine", "gadolinium"), "3 materials (ha, iodine, gadolinium) need 3 independent equations, and 2 bins (no volume conservation without water or lipid) give 2"},
 		{"too many with conservation", bins[:3], set("water", "lipid", "ha", "iodine", "gadolinium"), "and 3 bins and volume conservation give 4"},
 		{"ill-conditioned", bins[:2], set("water", "lipid", "ha"), "nearly dependent (condition number 2.79e+04, over 2000)"},

@@ -2,11 +2,13 @@ package recon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image/color"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 
 	"github.com/ctrecon/ctrecon/dicomio"
 	"github.com/ctrecon/ctrecon/fdk"
@@ -40,7 +42,7 @@ type MaterialsReport struct {
 // MapReport is one material's map.
 type MapReport struct {
 	Material          string           `json:"material"`
-	Unit              string           `json:"unit"` // mg/mL or volume fraction (written as percent)
+	Unit              string           `json:"unit"` // mg/mL or volume fraction (the DICOM maps: percent of volume)
 	SeriesInstanceUID string           `json:"series_instance_uid"`
 	Dir               string           `json:"dir"`
 	Instances         []InstanceReport `json:"instances"`
@@ -67,6 +69,10 @@ func (j *Job) validateMaterials() error {
 	if len(j.Materials) > 0 {
 		if _, err := material.ParseSet(j.Materials); err != nil {
 			return jobErr("materials", "%v", err)
+		}
+		if !slices.Contains(j.Materials, "water") {
+			return jobErr("materials", "%s lacks water: every voxel's volume is water (or water and lipid) besides what the others displace, and without it the decomposition would explain water's attenuation with the other materials; list water (and lipid for fat)",
+				strings.Join(j.Materials, ","))
 		}
 	}
 	if j.Calibration != "" && len(j.Materials) == 0 {
@@ -103,21 +109,24 @@ func (j *Job) decomposer(scan *sinogram.Scan, bins []int) (*material.Decomposer,
 		return nil, nil, jobErr("materials", "%v", err)
 	}
 	var cal *material.Calibration
-	if j.Calibration != "" {
-		if cal, err = material.Read(j.Calibration); err != nil {
-			return nil, nil, jobErr("calibration", "%v", err)
-		}
-	} else if cal, err = material.Physics(scan.Tube, scan.Bins); err != nil {
-		return nil, nil, jobErr("materials", "%v", err)
-	}
 	var mb []material.Bin
 	for _, b := range bins {
 		mb = append(mb, material.Bin{LowKeV: scan.Bins[b].LowKeV, HighKeV: scan.Bins[b].HighKeV})
 	}
+	if j.Calibration != "" {
+		if cal, err = material.Read(j.Calibration); err != nil {
+			return nil, nil, jobErr("calibration", "%v", err)
+		}
+		if err := cal.CheckBins(mb); err != nil {
+			return nil, nil, jobErr("calibration", "%s: %v", j.Calibration, err)
+		}
+	} else if cal, err = material.Physics(scan.Tube, scan.Bins); err != nil {
+		return nil, nil, jobErr("materials", "%v", err)
+	}
 	d, err := material.NewDecomposer(cal, mb, mats)
 	if err != nil {
 		field := "materials"
-		if j.Calibration != "" {
+		if j.Calibration != "" && !errors.Is(err, material.ErrTooManyMaterials) {
 			field = "calibration"
 		}
 		return nil, nil, jobErr(field, "%v", err)

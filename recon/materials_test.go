@@ -30,7 +30,7 @@ func TestRunMaterials(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := rep.Materials
-	if m == nil || m.Calibration != material.SourcePhysics || !strings.HasPrefix(m.Source, "physics") || len(m.Maps) != 5 {
+	if m == nil || m.Calibration != material.SourcePhysics || !strings.HasPrefix(m.Source, "the bins' share of the tube spectrum") || len(m.Maps) != 5 {
 		t.Fatalf("report's materials: %+v", m)
 	}
 	if _, err := os.Stat(m.Overlay); err != nil {
@@ -87,9 +87,9 @@ func TestRunMaterialsRefusedBeforeWork(t *testing.T) {
 		want string
 	}{
 		{"too many materials", func(j *Job) { j.Bins, j.Materials = []int{0, 1}, []string{"water", "lipid", "ha", "iodine"} },
-			"check: invalid job: materials: material decomposition: 4 materials (water, lipid, ha, iodine) need 4 independent equations"},
-		{"other bins", func(j *Job) { j.Materials, j.Calibration = []string{"iodine"}, calFile },
-			"check: invalid job: calibration: material decomposition: the calibration was made for the bins 20-40 keV, 40-120 keV; the scan's 15-25 keV is not among them"},
+			"check: invalid job: materials: material decomposition: too many materials: 4 materials (water, lipid, ha, iodine) need 4 independent equations"},
+		{"other bins", func(j *Job) { j.Materials, j.Calibration = []string{"water", "iodine"}, calFile },
+			"check: invalid job: calibration: " + calFile + ": the calibration was made for the 2 bins 20-40 keV, 40-120 keV; the scan's bin 15-25 keV is not among them"},
 		{"no vials", func(j *Job) { j.MakeCalibration = true }, "make_calibration: calibrate: the scan lists no vials"},
 	} {
 		job := smallJob(t)

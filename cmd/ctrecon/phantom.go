@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/ctrecon/ctrecon/fdk"
@@ -108,6 +109,7 @@ func runPhantom(args []string) error {
 	spectral := fs.Bool("spectral", false, "simulate a MARS spectral scan of a material phantom (water, lipid, hydroxyapatite, iodine, gadolinium) in the native format; uses --views, --arc, --sid, --sdd, --seed, --kvp, --thresholds")
 	kvp := fs.Float64("kvp", 120, "--spectral: tube voltage, kV")
 	thresholds := fs.String("thresholds", "15,25,33.5,50.5,70", "--spectral: energy thresholds in keV, one bin from each to the next (the last to the kVp)")
+	vials := fs.String("vials", "", "--spectral: a phantom of vials whose contents scan.json lists: 'calibration' (for 'ctrecon calibrate') or 'test[:SEED]' (other contents and places, drawn from SEED, default 1)")
 	var s scanFlags
 	s.register(fs)
 	if err := parseFlags(fs, args, 0); err != nil {
@@ -123,7 +125,7 @@ func runPhantom(args []string) error {
 		return err
 	}
 	if *spectral {
-		return simulateSpectral(*out, &s, fs, *kvp, *thresholds)
+		return simulateSpectral(*out, &s, fs, *kvp, *thresholds, *vials)
 	}
 	g, _, projs, err := s.simulate()
 	if err != nil {
@@ -163,13 +165,47 @@ func refuseUnused(fs *flag.FlagSet, spectral bool) error {
 		return refuseGiven(fs, "not used by --spectral, which simulates the MARS phantom on its own detector",
 			"phantom", "scale", "mu", "det", "pitch", "offset-u", "offset-v", "cor", "tilt", "noise", "prefix")
 	}
-	return refuseGiven(fs, "only with --spectral", "kvp", "thresholds")
+	return refuseGiven(fs, "only with --spectral", "kvp", "thresholds", "vials")
+}
+
+// vialPhantomDiameter is the diameter of --vials' phantoms, mm: the
+// default spectral phantom's, which fills the simulated detector.
+const vialPhantomDiameter = 30
+
+// vialPhantom sets spec's phantom to the vials that --vials names
+// (scansim.CalibrationVials, or scansim.TestVials drawn from a seed) and
+// lists them in its scan.json; "" keeps the default spectral phantom.
+func vialPhantom(spec *scansim.Spec, vials string) error {
+	kind, seedText, hasSeed := strings.Cut(vials, ":")
+	switch {
+	case vials == "":
+		return nil
+	case kind == "calibration" && !hasSeed:
+		spec.Vials = scansim.CalibrationVials(vialPhantomDiameter)
+	case kind == "test":
+		seed := uint64(1)
+		if hasSeed {
+			var err error
+			if seed, err = strconv.ParseUint(seedText, 10, 64); err != nil {
+				return fmt.Errorf("--vials %s: the seed %q is not a whole number", vials, seedText)
+			}
+		}
+		spec.Vials = scansim.TestVials(vialPhantomDiameter, seed)
+	default:
+		return fmt.Errorf("--vials %s: want calibration or test[:SEED]", vials)
+	}
+	var err error
+	spec.Phantom, err = scansim.VialPhantom(vialPhantomDiameter, spec.Vials)
+	return err
 }
 
 // simulateSpectral writes a simulated spectral scan: the simulator's
 // defaults, with the acquisition flags the user set.
-func simulateSpectral(out string, s *scanFlags, fs *flag.FlagSet, kvp float64, thresholds string) error {
+func simulateSpectral(out string, s *scanFlags, fs *flag.FlagSet, kvp float64, thresholds, vials string) error {
 	spec := scansim.DefaultSpec()
+	if err := vialPhantom(&spec, vials); err != nil {
+		return err
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if set["views"] {
@@ -195,5 +231,8 @@ func simulateSpectral(out string, s *scanFlags, fs *flag.FlagSet, kvp float64, t
 		return err
 	}
 	fmt.Printf("wrote a simulated %d-bin spectral scan of %d views to %s\n", len(spec.Thresholds), spec.Views, out)
+	if len(spec.Vials) > 0 {
+		fmt.Printf("  %d vials, listed in its scan.json\n", len(spec.Vials))
+	}
 	return nil
 }

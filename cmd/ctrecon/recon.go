@@ -4,9 +4,11 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/internal/progress"
+	"github.com/ctrecon/ctrecon/material"
 	"github.com/ctrecon/ctrecon/pacs"
 	"github.com/ctrecon/ctrecon/recon"
 )
@@ -38,9 +40,23 @@ func setDefault(fs *flag.FlagSet, name, value string) {
 // registerMaterialFlags registers the material decomposition's flags,
 // which recon, calibrate and submit share.
 func registerMaterialFlags(fs *flag.FlagSet) {
-	fs.String("materials", "", "spectral scans: decompose into these materials, e.g. water,lipid,ha,iodine,gadolinium (a DICOM series each and materials.png)")
+	fs.Var(new(materialsFlag), "materials", "spectral scans: decompose into these materials, water among them, e.g. water,lipid,ha,iodine,gadolinium (a DICOM series each and materials.png)")
 	fs.String("calibration", "", "spectral scans: material calibration file from 'ctrecon calibrate' (default: computed from the spectrum)")
 	fs.Float64("material-smooth", 0, "spectral scans: Gaussian sigma in mm applied to the bins before the decomposition (0: none)")
+}
+
+// materialsFlag is --materials' value: a given list must name a
+// material, since an empty one would silently skip the decomposition.
+type materialsFlag string
+
+func (m *materialsFlag) String() string { return string(*m) }
+
+func (m *materialsFlag) Set(v string) error {
+	if len(nonEmpty(strings.Split(v, ","))) == 0 {
+		return fmt.Errorf("an empty list: name the materials, such as water,lipid,iodine (known: %s), or leave --materials out for none", material.KnownNames())
+	}
+	*m = materialsFlag(v)
+	return nil
 }
 
 func runRecon(args []string) error { return reconCommand("recon", args, nil) }
@@ -141,9 +157,13 @@ func printReport(rep *recon.Report) {
 		fmt.Printf("  montage of every bin's central slice in one window: %s\n", rep.Montage)
 	}
 	if m := rep.Materials; m != nil {
-		fmt.Printf("  materials (calibration %s: %s; condition number %.3g):\n", m.Calibration, m.Source, m.ConditionNumber)
+		fmt.Printf("  materials (calibration %s: %s; decomposition condition number %.3g):\n", m.Calibration, m.Source, m.ConditionNumber)
 		for _, mr := range m.Maps {
-			fmt.Printf("    %s (%s): %d slices in %s\n", mr.Material, mr.Unit, len(mr.Instances), mr.Dir)
+			unit := mr.Unit
+			if unit == material.VolumeFraction {
+				unit = "% of volume" // as the DICOM map stores it
+			}
+			fmt.Printf("    %s (%s): %d slices in %s\n", mr.Material, unit, len(mr.Instances), mr.Dir)
 		}
 		fmt.Printf("    overlay: %s\n", m.Overlay)
 	}
