@@ -36,6 +36,11 @@ func runFeatures(args []string) error {
 	case *file != "" && *preset != "":
 		return errors.New("--settings and --preset: give one")
 	}
+	for _, o := range []struct{ flag, path string }{{"-o", *out}, {"--json", *js}} {
+		if _, err := os.Lstat(o.path); o.path != "" && err == nil {
+			return fmt.Errorf("%s %s: the file exists: features does not overwrite; give another %s, or remove this one if it is not needed", o.flag, o.path, o.flag)
+		}
+	}
 	s, err := featureSettings(fs, *file, *preset, ibsi)
 	if err != nil {
 		return err
@@ -48,7 +53,11 @@ func runFeatures(args []string) error {
 	for _, o := range objs {
 		n += len(o.Features)
 	}
-	fmt.Printf("%d features of %d objects: %s\n", n, len(objs), *out)
+	noun := "objects"
+	if len(objs) == 1 {
+		noun = "object"
+	}
+	fmt.Printf("%d features of %d %s: %s\n", n, len(objs), noun, *out)
 	return nil
 }
 

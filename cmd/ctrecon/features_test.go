@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -198,5 +199,151 @@ func TestFeaturesCTRECONSeries(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "bad.parquet")); err == nil {
 			t.Errorf("%v: wrote the output", tc.args)
 		}
+	}
+}
+
+// writeBinSeries writes a water cylinder with a 200 HU cube as energy bin 2
+// of a new study, its voxels outside a 4 mm field of view padded
+// (PixelPaddingValue), and returns the series.
+func writeBinSeries(t *testing.T, dir string) dicomio.Series {
+	t.Helper()
+	g := fdk.Grid{Dim: [3]int{24, 20, 6}, Spacing: [3]float64{0.5, 0.5, 1}, Origin: fdk.Vec3{-5.75, -4.75, -2.5}}
+	const muWater = 0.02
+	vol := fdk.NewVolume(g)
+	for n := range vol.Data {
+		vol.Data[n] = muWater
+		if i, j := n%24, n/24%20; i >= 10 && i < 14 && j >= 8 && j < 12 {
+			vol.Data[n] = muWater * 1.2
+		}
+	}
+	geom := fdk.Geometry{SID: 100, SDD: 200, Detector: fdk.Detector{Cols: 40, Rows: 128, PitchU: 0.4, PitchV: 0.4}}
+	for v := range 36 {
+		geom.Angles = append(geom.Angles, float64(v)*2*math.Pi/36)
+	}
+	fov, err := fdk.GeometryFOV(&geom, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := dicomio.Study{StudyInstanceUID: dicomio.NewUID(), FrameOfReferenceUID: dicomio.NewUID()}
+	series, err := dicomio.WriteSeries(dir, st, dicomio.Bin{Index: 2, LowKeV: 33.5, HighKeV: 50.5, MuWater: muWater}, vol, dicomio.Options{FOV: fov})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return series
+}
+
+// ctrecon features without --mask on a series ctrecon wrote with a field
+// of view leaves the padding voxels (PixelPaddingValue) out of the whole
+// image, and its record names the series' study, series and energy bin
+// (2, from the series, not 0), not the folder. Fails on the code before
+// issue 10's fixes (stat.min −33792, bin 0, scan_id the folder's name).
+func TestFeaturesPaddingAndIdentifiers(t *testing.T) {
+	series := writeBinSeries(t, t.TempDir())
+	feats, recs, _ := runFeaturesCmd(t, "-i", series.Dir, "--bin-width", "25", "--families", "stat")
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want 1", len(recs))
+	}
+	r := recs[0]
+	if r.Bin != 2 || r.ScanID != series.StudyInstanceUID || r.StudyUID != series.StudyInstanceUID || r.SeriesUID != series.SeriesInstanceUID {
+		t.Errorf("record bin %d scan_id %q study %q series %q, want bin 2, scan_id and study %s, series %s",
+			r.Bin, r.ScanID, r.StudyUID, r.SeriesUID, series.StudyInstanceUID, series.SeriesInstanceUID)
+	}
+	found := 0
+	for _, f := range feats {
+		switch f.Tag {
+		case "stat.min", "stat.mean", "stat.max":
+			found++
+			if f.Value == nil || *f.Value < -1 || *f.Value > 201 {
+				t.Errorf("%s = %s: want within [0, 200] HU, no padding voxel", f.Tag, formatValue(f.Value))
+			}
+		}
+	}
+	if found != 3 {
+		t.Errorf("%d of stat.min, stat.mean, stat.max in the JSON", found)
+	}
+}
+
+// formatValue formats a JSON feature value, null for nil.
+func formatValue(v *float64) string {
+	if v == nil {
+		return "null"
+	}
+	return fmt.Sprint(*v)
+}
+
+// ctrecon features refuses an existing -o or --json file before reading
+// the image, naming the flag, and leaves it as it was; the files it
+// writes are mode 0644. Fails on the code before issue 10's fixes (it
+// overwrote silently, and the Parquet file was 0600).
+func TestFeaturesOutputFiles(t *testing.T) {
+	dir := t.TempDir()
+	series := writeBinSeries(t, dir)
+	pq, js := filepath.Join(dir, "f.parquet"), filepath.Join(dir, "f.json")
+	args := []string{"features", "-i", series.Dir, "--bin-width", "25", "--families", "stat", "-o", pq, "--json", js}
+	var stderr bytes.Buffer
+	if code := dispatch(args, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, p := range []string{pq, js} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s: %v, mode %v: want 0644", p, err, fi.Mode().Perm())
+		}
+	}
+	before, err := os.ReadFile(pq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ flag, keep, other string }{{"-o", pq, filepath.Join(dir, "g.json")}, {"--json", js, filepath.Join(dir, "g.parquet")}} {
+		stderr.Reset()
+		a := []string{"features", "-i", series.Dir, "--bin-width", "25", "-o", pq, "--json", js}
+		if tc.flag == "--json" {
+			a = []string{"features", "-i", series.Dir, "--bin-width", "25", "-o", tc.other, "--json", js}
+		} else {
+			a = []string{"features", "-i", series.Dir, "--bin-width", "25", "-o", pq, "--json", tc.other}
+		}
+		if code := dispatch(a, &stderr); code != 1 || !strings.Contains(stderr.String(), tc.flag+" "+tc.keep) || !strings.Contains(stderr.String(), "exists") {
+			t.Errorf("%s existing: exit %d, error %q: want 1 and an error naming %s %s", tc.flag, code, stderr.String(), tc.flag, tc.keep)
+		}
+		if _, err := os.Stat(tc.other); err == nil {
+			t.Errorf("%s existing: wrote %s", tc.flag, tc.other)
+		}
+	}
+	if after, err := os.ReadFile(pq); err != nil || !bytes.Equal(before, after) {
+		t.Errorf("the existing Parquet file changed (%v)", err)
+	}
+}
+
+// ctrecon features names the file of its input folder that is not DICOM,
+// and the files between which a slice is missing, in words. Fails on the
+// code before issue 10's fixes (a parser error; "not on the grid").
+func TestFeaturesSeriesFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		spoil func(dir string) error
+		want  []string
+	}{
+		{"not DICOM", func(dir string) error {
+			return os.WriteFile(filepath.Join(dir, "notes.dcm"), []byte("not an image\n"), 0o644)
+		}, []string{"notes.dcm is not a DICOM file"}},
+		{"missing slice", func(dir string) error {
+			return os.Remove(filepath.Join(dir, "IM_0004.dcm"))
+		}, []string{"1 slice(s) missing between", "IM_0003.dcm", "IM_0005.dcm"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			series := writeBinSeries(t, t.TempDir())
+			if err := tc.spoil(series.Dir); err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			out := filepath.Join(t.TempDir(), "f.parquet")
+			if code := dispatch([]string{"features", "-i", series.Dir, "--bin-width", "25", "-o", out}, &stderr); code != 1 {
+				t.Errorf("exit %d, want 1", code)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("error %q does not say %q", stderr.String(), w)
+				}
+			}
+		})
 	}
 }

@@ -53,7 +53,7 @@ func (j ImageJob) Run() ([]ObjectFeatures, error) {
 	if err != nil {
 		return nil, err
 	}
-	objs, err := Radiomics(img.Values, seg, nil, j.Settings)
+	objs, err := Radiomics(img.Values, seg, img.padded, j.Settings)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", j.Input, err)
 	}
@@ -61,7 +61,7 @@ func (j ImageJob) Run() ([]ObjectFeatures, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := records.Record{ScanID: filepath.Base(filepath.Clean(j.Input)), StudyUID: img.StudyUID, SeriesUID: img.SeriesUID, Slice: -1}
+	base := records.Record{ScanID: img.scanID(), StudyUID: img.StudyUID, SeriesUID: img.SeriesUID, Bin: img.Bin, Slice: -1}
 	if err := res.addRadiomics(base, objs); err != nil {
 		return nil, err
 	}

@@ -24,8 +24,13 @@ type Image struct {
 	// Values are the intensities, x fastest: HU for a CT series, whatever
 	// the file holds for a volume (ctrecon's .mha: attenuation in 1/mm).
 	Values []float64
-	// The series' identifiers; empty for a volume file.
+	// Padding marks the voxels outside the field of view, x fastest: the
+	// series' PixelPaddingValue; nil when there are none.
+	Padding []bool
+	// The series' identifiers; empty for a volume file. Bin is the energy
+	// bin its SeriesDescription names (dicomio.CTSeries.EnergyBin), or 0.
 	StudyUID, SeriesUID, PatientID string
+	Bin                            int
 }
 
 // ReadImage reads a folder of DICOM CT images (dicomio.ReadCTSeries) or
@@ -41,8 +46,9 @@ func ReadImage(path string) (*Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInput, err)
 		}
-		return &Image{Path: path, Grid: ct.Grid, Values: ct.HU, StudyUID: ct.StudyInstanceUID,
-			SeriesUID: ct.SeriesInstanceUID, PatientID: ct.PatientID}, nil
+		bin, _ := ct.EnergyBin()
+		return &Image{Path: path, Grid: ct.Grid, Values: ct.HU, Padding: ct.Padding, StudyUID: ct.StudyInstanceUID,
+			SeriesUID: ct.SeriesInstanceUID, PatientID: ct.PatientID, Bin: bin}, nil
 	}
 	if filepath.Ext(path) != ".mha" {
 		return nil, fmt.Errorf("%w: %s: want a folder of DICOM images or a .mha volume", ErrInput, path)
@@ -67,7 +73,8 @@ func ReadImage(path string) (*Image, error) {
 
 // Objects returns the regions of interest of img: each label of the mask
 // file (segment.FromMask, which refuses a mask not on img's grid, naming
-// the file and field), or with no mask one object, the whole image.
+// the file and field), or with no mask one object, the whole image less
+// its padding voxels (outside the field of view).
 func Objects(img *Image, mask string) (*segment.Segmentation, error) {
 	if mask != "" {
 		seg, err := segment.FromMask(mask, img.Grid)
@@ -81,12 +88,21 @@ func Objects(img *Image, mask string) (*segment.Segmentation, error) {
 	}
 	n := img.Grid.Voxels()
 	seg := &segment.Segmentation{Grid: img.Grid, Source: "whole image", Map: make([]int32, n),
-		Objects: []segment.Object{{Label: 0, Voxels: n}}}
+		Objects: []segment.Object{{Label: 0}}}
 	for i := range seg.Map {
-		seg.Map[i] = 1
+		if !img.padded(i) {
+			seg.Map[i] = 1
+			seg.Objects[0].Voxels++
+		}
+	}
+	if seg.Objects[0].Voxels == 0 {
+		return nil, fmt.Errorf("%w: %s: every voxel is padding (PixelPaddingValue)", ErrInput, img.Path)
 	}
 	return seg, nil
 }
+
+// padded reports whether voxel i is padding, outside the field of view.
+func (img *Image) padded(i int) bool { return img.Padding != nil && img.Padding[i] }
 
 // radiomicsImage converts values on grid g to radiomics' image type.
 func radiomicsImage(g fdk.Grid, values []float64) *radiomics.Image {
@@ -176,4 +192,13 @@ func objectMask(seg *segment.Segmentation, k int, b box, skip func(i int) bool) 
 		return nil
 	}
 	return mask
+}
+
+// scanID names the scan in img's records: a series' StudyInstanceUID, which
+// every energy bin of one scan shares, else the file's name.
+func (img *Image) scanID() string {
+	if img.StudyUID != "" {
+		return img.StudyUID
+	}
+	return filepath.Base(filepath.Clean(img.Path))
 }

@@ -123,13 +123,17 @@ func (r *Result) WriteParquet(dir string) ([]string, error) {
 }
 
 // writeParquetFile writes a Parquet file next to path and renames it into
-// place, so that no reader sees half a file.
+// place, so that no reader sees half a file. The file is mode 0644, as
+// the JSON and DICOM outputs are (CreateTemp makes 0600).
 func writeParquetFile(path string, meta records.Metadata, recs []records.Record) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
 	if err != nil {
 		return err
 	}
-	err = records.WriteParquet(struct{ io.Writer }{f}, meta, recs) // the writer would close f
+	err = f.Chmod(0o644)
+	if err == nil {
+		err = records.WriteParquet(struct{ io.Writer }{f}, meta, recs) // the writer would close f
+	}
 	if err == nil {
 		err = f.Sync()
 	}
