@@ -15,7 +15,9 @@ import (
 
 // runFeatures computes the IBSI radiomics features of a CT image's
 // objects: ctrecon features -i DICOM_DIR|VOLUME.mha [--mask MASK]
-// [--settings FILE.json | --preset NAME | IBSI flags] -o OUT.parquet [--json OUT.json].
+// (--settings FILE.json | --preset NAME | IBSI flags with --bins or
+// --bin-width) -o OUT.parquet [--json OUT.json]. It refuses an existing
+// output file.
 func runFeatures(args []string) error {
 	fs := flag.NewFlagSet("features", flag.ContinueOnError)
 	in := fs.String("i", "", "a folder of DICOM CT images, or a .mha volume")
