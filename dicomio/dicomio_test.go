@@ -660,3 +660,19 @@ func TestCheck(t *testing.T) {
 		t.Errorf("long filter name: %v", err)
 	}
 }
+
+// EnergyBin reads the bin number from the SeriesDescription WriteSeries
+// writes, closed or open bin, and refuses any other description.
+func TestCTSeriesEnergyBin(t *testing.T) {
+	for _, b := range []Bin{{Index: 2, LowKeV: 33.5, HighKeV: 50.5}, {Index: 4, LowKeV: 80}} {
+		c := CTSeries{SeriesDescription: description(b)}
+		if n, ok := c.EnergyBin(); !ok || n != b.Index {
+			t.Errorf("%q: bin %d, %v: want %d", c.SeriesDescription, n, ok, b.Index)
+		}
+	}
+	for _, d := range []string{"", "Thorax 1.0 B30f", "Bin x: 20 keV", "Bin -1: 20-30 keV", "Bin 3"} {
+		if n, ok := (&CTSeries{SeriesDescription: d}).EnergyBin(); ok {
+			t.Errorf("%q: bin %d, want none", d, n)
+		}
+	}
+}

@@ -21,7 +21,7 @@ import (
 func runFeatures(args []string) error {
 	fs := flag.NewFlagSet("features", flag.ContinueOnError)
 	in := fs.String("i", "", "a folder of DICOM CT images, or a .mha volume")
-	mask := fs.String("mask", "", "the objects: a label image (.mha, .nii, .nii.gz) on the image's grid; none: the whole image")
+	mask := fs.String("mask", "", "the objects: a label image (.mha, .nii, .nii.gz) on the image's grid; none: the whole image less its padding (PixelPaddingValue)")
 	out := fs.String("o", "", "the feature records, a Parquet file")
 	js := fs.String("json", "", "also write the features as a JSON array of {tag, ibsi_code, aggregation, value}")
 	file := fs.String("settings", "", "radiomics settings, a JSON file (radiomics.Settings)")
