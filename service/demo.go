@@ -20,7 +20,8 @@ import (
 // scanner and a physicist would: it writes the scan into dir, submits a
 // job for it, streams it while a worker reconstructs it, and writes to out
 // where the DICOM series and pictures went, what a search over HTTP for
-// the middle bin's series finds, and a cohort query's answer. progress, if set, is given every status
+// the middle bin's series finds, a cohort query's answer and the URL of
+// the search page showing that series' nearest. progress, if set, is given every status
 // of the job.
 func (s *Service) Demo(ctx context.Context, dir string, out io.Writer, progress func(bus.Status)) error {
 	spec := scansim.DefaultSpec()
@@ -79,7 +80,11 @@ func (s *Service) Demo(ctx context.Context, dir string, out io.Writer, progress 
 		return err
 	}
 	fmt.Fprintf(out, "a cohort: objects over 10 mm³ (GET %s/search?filter=%s):\n", api.URL, url.QueryEscape(cohort))
-	return a.WriteTable(out)
+	if err := a.WriteTable(out); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "the search page, showing the series' nearest: %s/?like=%s\n", api.URL, url.QueryEscape(like))
+	return err
 }
 
 // records returns how many records of kind the search library holds.

@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -164,8 +165,12 @@ func TestServeDemo(t *testing.T) {
 		t.Skip("streams a whole simulated scan")
 	}
 	data := t.TempDir()
-	if err := runServe([]string{"--demo", "--data", data, "--nats-port", "-1", "--http", "127.0.0.1:0", "--device", "cpu"}); err != nil {
-		t.Fatal(err)
+	out, _ := captureOutput(t, func() error {
+		return runServe([]string{"--demo", "--data", data, "--nats-port", "-1", "--http", "127.0.0.1:0", "--device", "cpu"})
+	})
+	// make run ends with a cohort's answer and the search page's URL.
+	if !strings.Contains(out, "a cohort: objects over 10 mm³") || !regexp.MustCompile(`the search page, showing the series' nearest: http://127\.0\.0\.1:\d+/\?like=2\.25\.\d+\n$`).MatchString(out) {
+		t.Errorf("the demo's output does not end with a cohort and the search page's URL:\n%s", out)
 	}
 	series, _ := filepath.Glob(filepath.Join(data, "worker", "out", "*", "dicom", "bin*"))
 	if len(series) != 5 {
