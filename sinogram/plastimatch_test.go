@@ -37,15 +37,7 @@ func testGeometry(views int) *fdk.Geometry {
 // Writing a set and reading it back keeps every pixel (to float32 rounding
 // of the unit change) and every view's projection of any point.
 func TestPlastimatchRoundTrip(t *testing.T) {
-	g := testGeometry(12)
-	projs, err := spheres.ProjectGeometry(g, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := sinogram.WritePlastimatch(dir, "img", &sinogram.Set{Geometry: *g, Projections: projs}); err != nil {
-		t.Fatal(err)
-	}
+	g, projs, dir := writeSpheres(t, 12)
 	got, err := sinogram.ReadPlastimatch(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -323,4 +315,21 @@ func mirror(v *fdk.Volume, axis int) *fdk.Volume {
 		}
 	}
 	return out
+}
+
+// writeSpheres writes the spheres' projections from views views of
+// testGeometry as a plastimatch folder, and returns the geometry, the
+// projections and the folder.
+func writeSpheres(t *testing.T, views int) (*fdk.Geometry, [][]float32, string) {
+	t.Helper()
+	g := testGeometry(views)
+	projs, err := spheres.ProjectGeometry(g, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := sinogram.WritePlastimatch(dir, "img", &sinogram.Set{Geometry: *g, Projections: projs}); err != nil {
+		t.Fatal(err)
+	}
+	return g, projs, dir
 }

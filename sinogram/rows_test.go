@@ -16,15 +16,7 @@ import (
 // the top, in the middle and at the bottom; a band off the image and a
 // file cut short since the folder was opened are errors naming the file.
 func TestProjectionRows(t *testing.T) {
-	g := testGeometry(3)
-	projs, err := spheres.ProjectGeometry(g, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := sinogram.WritePlastimatch(dir, "img", &sinogram.Set{Geometry: *g, Projections: projs}); err != nil {
-		t.Fatal(err)
-	}
+	g, _, dir := writeSpheres(t, 3)
 	f, err := sinogram.OpenPlastimatch(dir)
 	if err != nil {
 		t.Fatal(err)
