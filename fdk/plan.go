@@ -63,14 +63,7 @@ func Reserve(budget int64) int64 { return 64<<20 + budget/8 }
 // needs, when even slabs of one slice do not fit.
 func PlanSlabs(geom *Geometry, grid Grid, bins int, opts Options, ahead int, budget int64) (SlabPlan, error) {
 	opts.defaults()
-	views, err := geom.Views()
-	if err != nil {
-		return SlabPlan{}, err
-	}
-	if err := grid.Validate(); err != nil {
-		return SlabPlan{}, err
-	}
-	w, err := NewWeights(geom, views)
+	views, w, err := weighted(geom, grid)
 	if err != nil {
 		return SlabPlan{}, err
 	}

@@ -166,53 +166,63 @@ func (j *Job) eachSlab(ctx context.Context, g *fdk.Geometry, plan *fdk.SlabPlan,
 	views func(fn func(v int) error) error, read func(v int, rows fdk.RowBand) ([][]float32, error),
 	done func(vols []*fdk.Volume, fov *fdk.FOV) error) error {
 	var t fdk.Timings
-	n := g.NumViews()
 	for i, s := range plan.Slabs {
 		start := time.Now()
-		grid, err := rep.Grid.Slab(s.Z0, s.Z1)
+		timings, err := j.oneSlab(ctx, g, plan, i, bins, opts, rep, views, read, done)
 		if err != nil {
 			return err
 		}
-		rec, err := j.newReconstructor(ctx, g, grid, s.Rows, bins, opts)
-		if err != nil {
-			return err
-		}
-		defer rec.Abort() // a failed slab gives a GPU's memory back
-		if i == 0 {
-			left, right := rec.Weights().Extension()
-			det, vs := fdk.Widen(g.Detector, rec.Views(), left, right)
-			rep.noteGeometry(rec, fdk.CheckFOV(vs, det, rep.Grid), opts.Log)
-		}
-		added := 0
-		err = views(func(v int) error {
-			imgs, err := read(v, s.Rows)
-			if err != nil {
-				return err
-			}
-			if err := rec.Add(v, imgs); err != nil {
-				return err
-			}
-			if added++; opts.Progress != nil {
-				opts.Progress("reconstruct", i*n+added, len(plan.Slabs)*n)
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("slab %d (slices %d-%d): %w", i, s.Z0, s.Z1-1, err)
-		}
-		vols, err := rec.Finish()
-		if err != nil {
-			return fmt.Errorf("slab %d (slices %d-%d): %w", i, s.Z0, s.Z1-1, err)
-		}
-		t = t.Plus(rec.Timings())
-		if err := done(vols, rec.FOV()); err != nil {
-			return err
-		}
+		t = t.Plus(timings)
 		rows := s.Rows
 		rep.Slabs = append(rep.Slabs, SlabReport{Index: i, Slices: [2]int{s.Z0, s.Z1}, Rows: &rows, Seconds: time.Since(start).Seconds()})
 	}
 	rep.addTimings(t, bins)
 	return nil
+}
+
+// oneSlab reconstructs slab i of plan for eachSlab and hands it to done,
+// and gives its reconstructor back before returning, so that no more than
+// one slab's is held at a time.
+func (j *Job) oneSlab(ctx context.Context, g *fdk.Geometry, plan *fdk.SlabPlan, i, bins int, opts Options, rep *Report,
+	views func(fn func(v int) error) error, read func(v int, rows fdk.RowBand) ([][]float32, error),
+	done func(vols []*fdk.Volume, fov *fdk.FOV) error) (fdk.Timings, error) {
+	s := plan.Slabs[i]
+	grid, err := rep.Grid.Slab(s.Z0, s.Z1)
+	if err != nil {
+		return fdk.Timings{}, err
+	}
+	rec, err := j.newReconstructor(ctx, g, grid, s.Rows, bins, opts)
+	if err != nil {
+		return fdk.Timings{}, err
+	}
+	defer rec.Abort() // a failed slab gives a GPU's memory back
+	if i == 0 {
+		left, right := rec.Weights().Extension()
+		det, vs := fdk.Widen(g.Detector, rec.Views(), left, right)
+		rep.noteGeometry(rec, fdk.CheckFOV(vs, det, rep.Grid), opts.Log)
+	}
+	n, added := g.NumViews(), 0
+	err = views(func(v int) error {
+		imgs, err := read(v, s.Rows)
+		if err != nil {
+			return err
+		}
+		if err := rec.Add(v, imgs); err != nil {
+			return err
+		}
+		if added++; opts.Progress != nil {
+			opts.Progress("reconstruct", i*n+added, len(plan.Slabs)*n)
+		}
+		return nil
+	})
+	if err != nil {
+		return fdk.Timings{}, fmt.Errorf("slab %d (slices %d-%d): %w", i, s.Z0, s.Z1-1, err)
+	}
+	vols, err := rec.Finish()
+	if err != nil {
+		return fdk.Timings{}, fmt.Errorf("slab %d (slices %d-%d): %w", i, s.Z0, s.Z1-1, err)
+	}
+	return rec.Timings(), done(vols, rec.FOV())
 }
 
 // reconstructFolderSlabs reconstructs a plastimatch folder in plan's
