@@ -87,14 +87,14 @@ func TestNewUID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
 		u := NewUID()
-		if !strings.HasPrefix(u, "2.25.") || !validUID(u) || len(u) > 64 || seen[u] {
+		if !strings.HasPrefix(u, "2.25.") || !ValidUID(u) || len(u) > 64 || seen[u] {
 			t.Fatalf("bad or repeated UID %q", u)
 		}
 		seen[u] = true
 	}
 	for _, bad := range []string{"", "1..2", "1.02", "1.2.", "1.a", strings.Repeat("1.", 32) + "1"} {
-		if validUID(bad) {
-			t.Errorf("validUID(%q) = true", bad)
+		if ValidUID(bad) {
+			t.Errorf("ValidUID(%q) = true", bad)
 		}
 	}
 }
@@ -110,7 +110,7 @@ func TestDeriveUID(t *testing.T) {
 	seen := map[string][]string{}
 	for _, parts := range [][]string{{"study", "S", "j1"}, {"study", "S", "j2"}, {"series", "S", "j1"}, {"ab", "c"}, {"a", "bc"}, {"abc"}, {""}, {}} {
 		u := DeriveUID(parts...)
-		if !validUID(u) || !strings.HasPrefix(u, "2.25.") {
+		if !ValidUID(u) || !strings.HasPrefix(u, "2.25.") {
 			t.Errorf("DeriveUID(%q) = %q is not a UID", parts, u)
 		}
 		if prev, ok := seen[u]; ok {

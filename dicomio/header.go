@@ -66,7 +66,7 @@ func checkBin(b Bin) error {
 		return inputErr("Bin.HighKeV", "%g must exceed LowKeV %g (0 or +Inf for an open top bin)", b.HighKeV, b.LowKeV)
 	case b.SeriesNumber < 0 || b.SeriesNumber > math.MaxInt32:
 		return inputErr("Bin.SeriesNumber", "%d is not a series number", b.SeriesNumber)
-	case b.SeriesInstanceUID != "" && !validUID(b.SeriesInstanceUID):
+	case b.SeriesInstanceUID != "" && !ValidUID(b.SeriesInstanceUID):
 		return inputErr("Bin.SeriesInstanceUID", "%q is not a UID", b.SeriesInstanceUID)
 	}
 	return nil
@@ -142,7 +142,7 @@ func studyHeader(st Study, o Options, seriesTexts ...text) ([]*dicom.Element, er
 		if u == "" {
 			return bad(field, "empty: make it once per study with NewUID so that every bin shares it")
 		}
-		if !validUID(u) {
+		if !ValidUID(u) {
 			return bad(field, "%q is not a UID", u)
 		}
 	}

@@ -48,7 +48,7 @@ func checkMap(m Map) error {
 		return inputErr("Map.Slope", "%g: must be positive", m.Slope)
 	case m.SeriesNumber < 1 || m.SeriesNumber > math.MaxInt32:
 		return inputErr("Map.SeriesNumber", "%d is not a series number", m.SeriesNumber)
-	case m.SeriesInstanceUID != "" && !validUID(m.SeriesInstanceUID):
+	case m.SeriesInstanceUID != "" && !ValidUID(m.SeriesInstanceUID):
 		return inputErr("Map.SeriesInstanceUID", "%q is not a UID", m.SeriesInstanceUID)
 	}
 	return nil

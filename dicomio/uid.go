@@ -60,9 +60,9 @@ func uuidUID(u [16]byte, version byte) string {
 	return "2.25." + new(big.Int).SetBytes(u[:]).String()
 }
 
-// validUID reports whether s is a well-formed UID (PS3.5 9.1): at most 64
+// ValidUID reports whether s is a well-formed UID (PS3.5 9.1): at most 64
 // characters, dot-separated numbers without leading zeros.
-func validUID(s string) bool {
+func ValidUID(s string) bool {
 	if len(s) == 0 || len(s) > 64 {
 		return false
 	}

@@ -110,7 +110,7 @@ func CheckValue(vr, value string) error {
 			return fmt.Errorf("%q is not an integer string (at most 12 characters, within ±2^31)", value)
 		}
 	case "UI":
-		if !validUID(value) {
+		if !ValidUID(value) {
 			return fmt.Errorf("%q is not a UID (dot-separated numbers without leading zeros, at most 64 characters)", value)
 		}
 	default:

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ctrecon/ctrecon/dicomio"
 	"github.com/ctrecon/ctrecon/features/records"
 )
 
@@ -48,7 +49,7 @@ func ParseItem(key string) (Item, error) {
 	}
 	parts := strings.Split(key, "/")
 	it := Item{Series: parts[0], Slice: -1}
-	if !validUID(it.Series) {
+	if !dicomio.ValidUID(it.Series) {
 		return Item{}, fmt.Errorf("item key %q: %q is not a series UID (digits and dots)", key, it.Series)
 	}
 	for _, p := range parts[1:] {
@@ -70,18 +71,4 @@ func ParseItem(key string) (Item, error) {
 		}
 	}
 	return it, nil
-}
-
-// validUID reports whether s looks like a DICOM UID: digits and dots, at
-// most 64 characters.
-func validUID(s string) bool {
-	if s == "" || len(s) > 64 || s[0] == '.' || s[len(s)-1] == '.' {
-		return false
-	}
-	for i := range len(s) {
-		if c := s[i]; c != '.' && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
 }

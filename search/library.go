@@ -78,8 +78,7 @@ type Library struct {
 	images  map[string]*spatial.Index
 	known   map[string]bool // the kinds with records
 	seq     uint64          // the stream sequence of the last record added
-	snapSeq uint64          // ... and of the snapshot loaded or written
-	snapAt  time.Time       // when that snapshot was written; zero if none
+	snapAt  time.Time       // when the snapshot loaded or written was written; zero if none
 
 	metrics *Metrics
 	// scanMax is the most records a filter may keep for a similarity
@@ -166,7 +165,7 @@ func (l *Library) add(ctx context.Context, recs []records.Record, jobs []string,
 		}
 		es = append(es, e)
 	}
-	if err := l.store.put(ctx, es, seq); err != nil {
+	if err := l.store.put(ctx, es); err != nil {
 		return errors.Join(append(errs, err)...)
 	}
 	for i := range es {

@@ -74,7 +74,7 @@ func (l *Library) Snapshot(ctx context.Context) error {
 	}
 	os.RemoveAll(old)
 	l.mu.Lock()
-	l.snapSeq, l.snapAt = m.Seq, m.Written
+	l.snapAt = m.Written
 	l.mu.Unlock()
 	return nil
 }
@@ -142,7 +142,7 @@ func (l *Library) load(ctx context.Context) error {
 		l.store.close()
 		return fmt.Errorf("search: snapshot %s: %w", dir, err)
 	}
-	l.seq, l.snapSeq, l.snapAt = m.Seq, m.Seq, m.Written
+	l.seq, l.snapAt = m.Seq, m.Written
 	return nil
 }
 

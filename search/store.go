@@ -43,7 +43,6 @@ CREATE TABLE IF NOT EXISTS bins (scan_id TEXT NOT NULL, bin INTEGER NOT NULL, ke
 CREATE INDEX IF NOT EXISTS bins_low ON bins (kev_low);
 CREATE INDEX IF NOT EXISTS bins_high ON bins (kev_high);
 CREATE TABLE IF NOT EXISTS jobrecs (id TEXT PRIMARY KEY, item TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS state (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
 `
 
 // store is the metadata of every record in SQLite (modernc.org/sqlite).
@@ -147,9 +146,10 @@ type named struct {
 }
 
 // put stores es in one transaction, replacing what their kind and item
-// held, and records seq as the stream sequence stored. An entry that is
-// another copy of a job's record (errCopy) is marked copy and not stored.
-func (s *store) put(ctx context.Context, es []entry, seq uint64) error {
+// held. An entry that is another copy of a job's record (errCopy) is
+// marked copy and not stored. The stream sequence stored is kept with the
+// snapshot (snapshot.go), not here.
+func (s *store) put(ctx context.Context, es []entry) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -168,10 +168,6 @@ func (s *store) put(ctx context.Context, es []entry, seq uint64) error {
 			s.forget(added)
 			return fmt.Errorf("storing %s %s: %w", es[i].rec.KindVersion(), es[i].item, err)
 		}
-	}
-	if _, err := tx.Exec("INSERT INTO state (k, v) VALUES ('seq', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", int64(seq)); err != nil {
-		s.forget(added)
-		return err
 	}
 	if err := tx.Commit(); err != nil {
 		s.forget(added)
@@ -269,16 +265,6 @@ func (s *store) putScan(ctx context.Context, sc Scan) error {
 func (s *store) putBin(ctx context.Context, scanID string, bin int, low, high float64) error {
 	_, err := s.db.ExecContext(ctx, "INSERT OR REPLACE INTO bins (scan_id, bin, kev_low, kev_high) VALUES (?, ?, ?, ?)", scanID, bin, low, high)
 	return err
-}
-
-// seq returns the stream sequence of the last stored batch, 0 if none.
-func (s *store) seq(ctx context.Context) (uint64, error) {
-	var v int64
-	err := s.db.QueryRowContext(ctx, "SELECT v FROM state WHERE k = 'seq'").Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return uint64(v), err
 }
 
 // kindNames returns kind's feature names in the order they were first
