@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -286,30 +287,29 @@ func (s *store) kindNames(kind string) []string {
 func (s *store) resolve(name string) ([]int64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	kinds := make([]string, 0, len(s.names))
-	for k := range s.names {
-		kinds = append(kinds, k)
-	}
-	slices.Sort(kinds)
 	if kind, n, ok := strings.Cut(name, ":"); ok {
 		if id, ok := s.names[kind][n]; ok {
 			return []int64{id}, nil
 		}
 	}
+	kinds := slices.Sorted(maps.Keys(s.names))
 	var ids []int64
-	var known []string
 	for _, k := range kinds {
 		if id, ok := s.names[k][name]; ok {
 			ids = append(ids, id)
 		}
+	}
+	if len(ids) > 0 {
+		return ids, nil
+	}
+	// Only an unknown name pays for the list the error suggests from.
+	var known []string
+	for _, k := range kinds {
 		for n := range s.names[k] {
 			known = append(known, n, k+":"+n)
 		}
 	}
-	if len(ids) == 0 {
-		return nil, unknownField(name, known)
-	}
-	return ids, nil
+	return nil, unknownField(name, known)
 }
 
 // Record is the stored metadata of a record: what a hit or a filter
