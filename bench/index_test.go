@@ -93,9 +93,11 @@ func BenchmarkIndexDigits(b *testing.B) {
 // (CTRECON_ANN_N=1000000 for the million; hours on two cores),
 // CTRECON_ANN_DIM one of the dimensions, CTRECON_ANN_QUERIES the number
 // of queries, CTRECON_ANN_INDEXES (a comma-separated list of sweeps'
-// indexes, "hnsw" for HNSW beside the peers) the indexes measured.
+// indexes, "hnsw" for HNSW beside the peers) the indexes measured,
+// CTRECON_ANN_EFC the three HNSWs' efConstruction.
 func BenchmarkIndexClustered(b *testing.B) {
 	n, nq := envInt(b, "CTRECON_ANN_N", 100_000), envInt(b, "CTRECON_ANN_QUERIES", 1000)
+	efc := envInt(b, "CTRECON_ANN_EFC", 100)
 	dims := []int{64, 128}
 	if os.Getenv("CTRECON_ANN_DIM") != "" {
 		dims = []int{envInt(b, "CTRECON_ANN_DIM", 0)}
@@ -103,7 +105,7 @@ func BenchmarkIndexClustered(b *testing.B) {
 	for _, dim := range dims {
 		b.Run(strconv.Itoa(dim), func(b *testing.B) {
 			base, queries := ann.Clustered(n+nq, dim, max(n/10000, 1), uint64(dim)).Split(n)
-			compare(b, fmt.Sprintf("clustered-%d-%d", n, dim), base, queries, 16, 100)
+			compare(b, fmt.Sprintf("clustered-%d-%d", n, dim), base, queries, 16, efc)
 		})
 	}
 }
