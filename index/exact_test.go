@@ -228,8 +228,8 @@ func TestAddErrors(t *testing.T) {
 	}{
 		"longer":  {"b", []float32{1, 2, 3, 4, 5}, ErrDimension, `key "b" has 5 dimensions, the index holds 4`},
 		"shorter": {"a", []float32{1}, ErrDimension, "has 1 dimensions, the index holds 4"},
-		"NaN":     {"a", []float32{1, float32(math.NaN()), 3, 4}, ErrValue, "value 1 is NaN"},
-		"Inf":     {"b", []float32{1, 2, 3, float32(math.Inf(1))}, ErrValue, "value 3 is +Inf"},
+		"NaN":     {"a", []float32{1, float32(math.NaN()), 3, 4}, ErrValue, "value 2 of 4 is NaN"},
+		"Inf":     {"b", []float32{1, 2, 3, float32(math.Inf(1))}, ErrValue, "value 4 of 4 is +Inf"},
 		"key":     {"", []float32{1, 2, 3, 4}, ErrKey, "empty key"},
 	} {
 		if err := x.Add(c.key, c.v, nil); !errors.Is(err, c.target) || !strings.Contains(err.Error(), c.says) {

@@ -146,24 +146,45 @@ func ranksWith(rank func(a, b []float32) float32) RanksFunc {
 	}
 }
 
-// builtinMetric reports whether m is one of the built-in metrics, which a
-// saved index can name without the caller's help.
-func (m Metric) builtinMetric() bool { return slices.Contains(builtin, Metric{m.get()}) }
+// Builtin reports whether m is one of the built-in metrics, whose vectors
+// an index may also average or project (k-means centres, LSH), unlike the
+// vectors of a metric given as a function (NewMetric), which are only
+// compared.
+func (m Metric) Builtin() bool { return slices.Contains(builtin, Metric{m.get()}) }
+
+// NeedBuiltin returns an error, for an index of the named kind that
+// averages vectors, when m is not a built-in metric.
+func NeedBuiltin(kind string, m Metric) error {
+	if m.Builtin() {
+		return nil
+	}
+	return fmt.Errorf("the %s index averages vectors (k-means centres), which mean nothing under the %s metric, a function of whole vectors; use exact, hnsw or slim", kind, m)
+}
 
 // CheckVector returns an error wrapping ErrValue when v holds a NaN or an
 // infinity, or a value m refuses (a vector of zeros for Cosine, a negative
 // value for Jaccard); the error names key.
 func CheckVector(key string, v []float32, m Metric) error {
+	if err := CheckValues(v, m); err != nil {
+		return fmt.Errorf("vector for key %q: %w", key, err)
+	}
+	return nil
+}
+
+// CheckValues is CheckVector for a vector without a key: its error wraps
+// ErrValue and names the value at fault by its position, from 1 ("value 2
+// of 4").
+func CheckValues(v []float32, m Metric) error {
 	if !finite(v) {
 		for i, f := range v {
 			if f-f != 0 {
-				return fmt.Errorf("%w: vector for key %q: value %d is %g", ErrValue, key, i, f)
+				return fmt.Errorf("%w: value %d of %d is %g", ErrValue, i+1, len(v), f)
 			}
 		}
 	}
 	if c := m.get().check; c != nil {
 		if err := c(v); err != nil {
-			return fmt.Errorf("%w: vector for key %q: %v", ErrValue, key, err)
+			return fmt.Errorf("%w: %v", ErrValue, err)
 		}
 	}
 	return nil
@@ -199,7 +220,7 @@ func checkDirection(v []float32) error {
 func checkNonNegative(v []float32) error {
 	for i, f := range v {
 		if f < 0 {
-			return fmt.Errorf("value %d is %g; the Jaccard metric takes non-negative values", i, f)
+			return fmt.Errorf("value %d of %d is %g; the Jaccard metric takes non-negative values", i+1, len(v), f)
 		}
 	}
 	return nil

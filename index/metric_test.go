@@ -180,12 +180,12 @@ func TestCheckVector(t *testing.T) {
 		v    []float32
 		says string
 	}{
-		{Euclidean, []float32{1, float32(math.NaN())}, "value 1 is NaN"},
-		{Manhattan, []float32{float32(math.Inf(1))}, "value 0 is +Inf"},
-		{Euclidean, []float32{0, 1, 2, 3, 4, float32(math.NaN()), 6}, "value 5 is NaN"},
-		{Cosine, []float32{1, 2, float32(math.Inf(-1)), 4, 5, 6, 7, 8, 9}, "value 2 is -Inf"},
+		{Euclidean, []float32{1, float32(math.NaN())}, "value 2 of 2 is NaN"},
+		{Manhattan, []float32{float32(math.Inf(1))}, "value 1 of 1 is +Inf"},
+		{Euclidean, []float32{0, 1, 2, 3, 4, float32(math.NaN()), 6}, "value 6 of 7 is NaN"},
+		{Cosine, []float32{1, 2, float32(math.Inf(-1)), 4, 5, 6, 7, 8, 9}, "value 3 of 9 is -Inf"},
 		{Cosine, []float32{0, 0, 0}, "all values are 0"},
-		{Jaccard, []float32{1, -0.5}, "value 1 is -0.5; the Jaccard metric takes non-negative values"},
+		{Jaccard, []float32{1, -0.5}, "value 2 of 2 is -0.5; the Jaccard metric takes non-negative values"},
 	} {
 		err := CheckVector("k", c.v, c.m)
 		if !errors.Is(err, ErrValue) || !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), `key "k"`) {

@@ -5,6 +5,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
+
+	"github.com/ctrecon/ctrecon/bench/featvec"
+	"github.com/ctrecon/ctrecon/features/histogram"
+	"github.com/ctrecon/ctrecon/index"
 )
 
 // Clustered returns n vectors of dim values drawn around clusters centres
@@ -52,9 +57,10 @@ func HoldOut(s *Set, fraction float64, seed uint64) (base, queries *Set, err err
 
 // subset returns the rows of s at rows, in that order.
 func (s *Set) subset(rows []int, part string) *Set {
-	out := &Set{Name: s.Name + " " + part, Dim: s.Dim, Data: make([]float32, 0, len(rows)*s.Dim)}
-	for _, r := range rows {
+	out := &Set{Name: s.Name + " " + part, Dim: s.Dim, Kind: s.Kind, Data: make([]float32, 0, len(rows)*s.Dim), Rows: make([]int, len(rows))}
+	for i, r := range rows {
 		out.Data = append(out.Data, s.Row(r)...)
+		out.Rows[i] = s.FileRow(r)
 		if s.Labels != nil {
 			out.Labels = append(out.Labels, s.Labels[r])
 		}
@@ -106,5 +112,61 @@ func (in Inputs) Read() (base, queries *Set, err error) {
 	if queries, err = ReadFile(in.Queries); err != nil {
 		return nil, nil, err
 	}
+	if (queries.Kind == histogram.KindMetric) != (all.Kind == histogram.KindMetric) {
+		return nil, nil, fmt.Errorf("%s holds %s, %s %s: metric histograms are compared only with metric histograms", in.Queries, queries.describe(), in.Vectors, all.describe())
+	}
+	if all.Kind == histogram.KindMetric { // each padded to its own file's longest
+		d := max(all.Dim, queries.Dim)
+		all.padTo(d)
+		queries.padTo(d)
+	}
 	return all, queries, nil
+}
+
+// MetricNames returns the metrics MetricFor knows: the built-in ones and
+// DM.
+func MetricNames() []string { return append(index.MetricNames(), featvec.DM.Name()) }
+
+// MetricFor returns the metric called name (index.MetricNamed's, or "dm",
+// featvec.DM) for the vectors of s, or with name "" the one their kind is
+// compared by: DM for metric histograms, Euclidean for the rest. Metric
+// histograms are compared only by DM, and DM compares only them.
+func (s *Set) MetricFor(name string) (index.Metric, error) {
+	hist := s.Kind == histogram.KindMetric
+	switch {
+	case name == "" && hist, name == featvec.DM.Name() && hist:
+		return featvec.DM, nil
+	case name == "":
+		return index.Euclidean, nil
+	case name == featvec.DM.Name():
+		return index.Metric{}, fmt.Errorf("the dm metric compares metric histograms: %s holds %s, not a Parquet file of %s records", s.Name, s.describe(), histogram.KindMetric)
+	case hist:
+		return index.Metric{}, fmt.Errorf("%s holds %s records, metric histograms of varying length, compared only by dm (leave the metric out, or give dm)", s.Name, s.Kind)
+	}
+	m, err := index.MetricNamed(name)
+	if err != nil {
+		return index.Metric{}, fmt.Errorf("unknown metric %q (want %s)", name, strings.Join(MetricNames(), ", "))
+	}
+	return m, nil
+}
+
+// describe says what s's vectors are, for errors.
+func (s *Set) describe() string {
+	if s.Kind != "" {
+		return s.Kind + " records"
+	}
+	return "plain vectors"
+}
+
+// padTo lengthens every vector of s to d values with zeros.
+func (s *Set) padTo(d int) {
+	if d == s.Dim {
+		return
+	}
+	data := make([]float32, 0, s.Len()*d)
+	for i := range s.Len() {
+		data = append(data, s.Row(i)...)
+		data = append(data, make([]float32, d-s.Dim)...)
+	}
+	s.Data, s.Dim = data, d
 }

@@ -36,8 +36,8 @@ func Check(base, queries *Set, k int, m index.Metric) error {
 	}
 	for _, s := range []*Set{base, queries} {
 		for i := range s.Len() {
-			if err := index.CheckVector(strconv.Itoa(i+1), s.Row(i), m); err != nil {
-				return fmt.Errorf("%s, row %d: %w", s.Name, i+1, err)
+			if err := index.CheckValues(s.Row(i), m); err != nil {
+				return fmt.Errorf("%s, row %d: %w", s.Name, s.FileRow(i), err)
 			}
 		}
 	}
@@ -104,7 +104,7 @@ func (t *Truth) Matches(base, queries *Set) bool {
 // query than the k-th true neighbour, so that ties between equally distant
 // rows do not count against an index; a row given twice counts once.
 func (t *Truth) Recall(base, queries *Set, found [][]int) float64 {
-	var sum float64
+	hits := 0 // counted whole, so that the mean is one division, without a sum's rounding
 	for q, rows := range found {
 		kth := t.Dists[q][len(t.Dists[q])-1]
 		seen := map[int]bool{}
@@ -118,9 +118,9 @@ func (t *Truth) Recall(base, queries *Set, found [][]int) float64 {
 				n++
 			}
 		}
-		sum += float64(n) / float64(t.K)
+		hits += n
 	}
-	return sum / float64(len(found))
+	return float64(hits) / float64(t.K*len(found))
 }
 
 // LabelPrecision returns the mean fraction of the rows found for each

@@ -23,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ctrecon/ctrecon/bench/featvec"
+	"github.com/ctrecon/ctrecon/features/histogram"
 	"github.com/ctrecon/ctrecon/features/records"
 )
 
@@ -36,6 +38,21 @@ type Set struct {
 	Data []float32
 	// Labels holds one label per row, or is nil.
 	Labels []string
+	// Rows holds each vector's row in its file (from 1), as errors name
+	// it, when that is not its index plus 1 (a header skipped, queries
+	// held out); nil otherwise.
+	Rows []int
+	// Kind is the feature kind and version of vectors read from feature
+	// records ("radiomics-v1", "mhist-hu-v1"), "" for other files.
+	Kind string
+}
+
+// FileRow returns the row of vector i in its file, from 1.
+func (s *Set) FileRow(i int) int {
+	if s.Rows != nil {
+		return s.Rows[i]
+	}
+	return i + 1
 }
 
 // Len returns the number of vectors.
@@ -51,18 +68,22 @@ func (s *Set) Row(i int) []float32 { return s.Data[i*s.Dim : (i+1)*s.Dim : (i+1)
 
 // ReadFile reads vectors from path: .fvecs (the ANN benchmarks' format:
 // per vector a little-endian int32 dimension, then that many float32) or
-// .csv (one vector per row; a first row none of whose cells is a number is
-// a header), either one optionally gzip-compressed (.gz), or .parquet (our
+// .csv (one vector per row, values separated by commas; a first row none
+// of whose cells is a number is a header, and skipped), either one optionally gzip-compressed (.gz), or .parquet (our
 // feature records, features/records: each record's values, all of one
-// feature kind and version). Every vector must have the same dimension, at
-// least 1, and finite values; an error names the file, the row (from 1)
-// and the column.
+// feature kind and version; metric histograms, whose number of control
+// points varies, as MetricVector lays them out, padded to the file's
+// longest). Every vector must have the same dimension, at least 1, and
+// finite values; an error names the file, the row (from 1) and the column.
 func ReadFile(path string) (*Set, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a folder, not a file of vectors", path)
+	}
 	var r io.Reader = bufio.NewReaderSize(f, 1<<20)
 	name := strings.TrimSuffix(path, ".gz")
 	if name != path {
@@ -95,26 +116,51 @@ func ReadFile(path string) (*Set, error) {
 
 // readParquet reads the values of a Parquet file of feature records
 // (records.ReadParquet), refusing records of more than one feature kind
-// and version: their vectors are not comparable.
+// and version: their vectors are not comparable. Metric histograms
+// (histogram.KindMetric, their points' HU and density in turn) become
+// MetricVector's vectors, padded to the longest.
 func (s *Set) readParquet(f *os.File) error {
-	_, recs, err := records.ReadParquet(f)
+	meta, recs, err := records.ReadParquet(f)
 	if err != nil {
 		return err
 	}
+	if len(recs) > 0 {
+		s.Kind = recs[0].KindVersion()
+	}
+	metric := s.Kind == histogram.KindMetric
+	if metric {
+		points := 0
+		for _, rec := range recs {
+			points = max(points, len(rec.Values)/2)
+		}
+		s.Dim = featvec.MetricLen(points)
+	}
 	for i, rec := range recs {
 		row := i + 1
-		if kind := recs[0].KindVersion(); rec.KindVersion() != kind {
-			return fmt.Errorf("row %d is a %s record, the rows before it %s (vectors of different feature kinds are not comparable)", row, rec.KindVersion(), kind)
+		if rec.KindVersion() != s.Kind {
+			return fmt.Errorf("row %d is a %s record, the rows before it %s (vectors of different feature kinds are not comparable)", row, rec.KindVersion(), s.Kind)
 		}
-		if err := s.setDim(row, len(rec.Values)); err != nil {
+		if len(rec.Values) == 0 {
+			return fmt.Errorf("row %d: a %s record holds no vector to index", row, s.Kind)
+		}
+		v := rec.Values
+		if metric {
+			if v, err = featvec.MetricFromPairs(v, (s.Dim-1)/2); err != nil {
+				return fmt.Errorf("row %d: %w", row, err)
+			}
+		}
+		if err := s.setDim(row, len(v)); err != nil {
 			return err
 		}
-		for c, v := range rec.Values {
-			if err := checkValue(row, c, v); err != nil {
+		for c, x := range v {
+			if err := checkValue(row, c, x); err != nil {
+				if c < len(meta.Names) {
+					return fmt.Errorf("%w (%s)", err, meta.Names[c])
+				}
 				return err
 			}
 		}
-		s.Data = append(s.Data, rec.Values...)
+		s.Data = append(s.Data, v...)
 	}
 	return nil
 }
@@ -181,14 +227,23 @@ func (s *Set) readCSV(r io.Reader) error {
 			return err
 		}
 		if row == 1 && isHeader(rec) {
+			s.Rows = []int{}
 			continue
 		}
 		if err := s.setDim(row, len(rec)); err != nil {
 			return err
 		}
+		if s.Rows != nil {
+			s.Rows = append(s.Rows, row)
+		}
 		for c, f := range rec {
 			v, err := strconv.ParseFloat(strings.TrimSpace(f), 32)
-			if err != nil {
+			switch {
+			case errors.Is(err, strconv.ErrRange) && math.IsInf(v, 0):
+				return fmt.Errorf("row %d, column %d: %s is beyond float32's range", row, c+1, f)
+			case err != nil && len(strings.Fields(f)) > 1:
+				return fmt.Errorf("row %d, column %d: %q is not a number (separate the values with commas)", row, c+1, f)
+			case err != nil:
 				return fmt.Errorf("row %d, column %d: %q is not a number", row, c+1, f)
 			}
 			if err := checkValue(row, c, float32(v)); err != nil {
@@ -199,11 +254,15 @@ func (s *Set) readCSV(r io.Reader) error {
 	}
 }
 
-// isHeader reports whether none of a row's cells is a number.
+// isHeader reports whether none of a row's cells is a number, or numbers
+// separated by spaces (a file that is not comma-separated is an error, not
+// a header).
 func isHeader(rec []string) bool {
 	for _, f := range rec {
-		if _, err := strconv.ParseFloat(strings.TrimSpace(f), 64); err == nil {
-			return false
+		for _, word := range strings.Fields(f) {
+			if _, err := strconv.ParseFloat(word, 64); err == nil {
+				return false
+			}
 		}
 	}
 	return true
@@ -217,7 +276,11 @@ func (s *Set) ReadLabels(path string) error {
 	if err != nil {
 		return err
 	}
-	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n"), "\n")
+	text := strings.TrimRight(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
+	if text == "" {
+		return fmt.Errorf("%s: no labels, want one for each of the %d vectors of %s", path, s.Len(), s.Name)
+	}
+	lines := strings.Split(text, "\n")
 	if len(lines) != s.Len() {
 		return fmt.Errorf("%s: %d labels for the %d vectors of %s", path, len(lines), s.Len(), s.Name)
 	}

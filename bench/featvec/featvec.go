@@ -32,6 +32,20 @@ func Metric(m *histogram.Metric, points int) ([]float32, error) {
 	return v, nil
 }
 
+// MetricFromPairs returns the vector Metric makes, of MetricLen(points)
+// values, of a metric histogram given as its points' HU and density in
+// turn (how feature records hold it, features/extract). An odd number of
+// values, or more than points points, is an error.
+func MetricFromPairs(pairs []float32, points int) ([]float32, error) {
+	if len(pairs)%2 != 0 || len(pairs) > 2*points {
+		return nil, fmt.Errorf("metric histogram of %d values: want pairs of HU and density, at most %d", len(pairs), points)
+	}
+	v := make([]float32, MetricLen(points))
+	v[0] = float32(len(pairs) / 2)
+	copy(v[1:], pairs)
+	return v, nil
+}
+
 // metricOf decodes a vector Metric made. The float32 rounding of HU keeps
 // their order (bins' centres are far more than a float32 step apart).
 func metricOf(v []float32) histogram.Metric {

@@ -58,6 +58,21 @@ func TestUnknownCommand(t *testing.T) {
 	}
 }
 
+// A flag the flag package refuses is said once, by the flag package with
+// the command's usage, and exits 2; `index -h` is help, not an error.
+// Before, the error was printed a second time after the usage, exit 1.
+func TestFlagErrorSaidOnce(t *testing.T) {
+	for _, args := range [][]string{{"index", "bench", "--param", "ef"}, {"recon", "--views", "x"}} {
+		var stderr bytes.Buffer
+		if code := dispatch(args, &stderr); code != 2 || stderr.Len() != 0 {
+			t.Errorf("ctrecon %v: exit %d, and after the flag package's message\n%s\nwant exit 2 and nothing more", args, code, stderr.String())
+		}
+	}
+	if code := dispatch([]string{"index", "-h"}, &bytes.Buffer{}); code != 0 {
+		t.Errorf("ctrecon index -h: exit %d, want 0", code)
+	}
+}
+
 // Flags may follow positional arguments, as the README writes `submit
 // JOB.json --wait`; "--" ends the flags; a positional argument too many is
 // an error naming it. Before, the flag package stopped at the first

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"slices"
@@ -18,7 +19,10 @@ func parseFlags(fs *flag.FlagSet, args []string, max int) error {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return err
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError{err}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -38,6 +42,13 @@ func parseFlags(fs *flag.FlagSet, args []string, max int) error {
 	}
 	return fs.Parse(append([]string{"--"}, positional...)) // fs.Args() returns them
 }
+
+// usageError is a command line the flag package refused, having printed
+// the error and the command's usage already.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
 
 // refuseGiven fails, naming the flag and why, when one of names was given
 // on the command line: a flag the command, as invoked, does not use.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,12 +23,21 @@ import (
 	_ "github.com/ctrecon/ctrecon/index/tree"
 )
 
+// indexUsage is `ctrecon index`'s one line of usage.
+const indexUsage = "ctrecon index bench --vectors FILE --index NAME [flags] (ctrecon index bench -h lists the flags)"
+
 // runIndex runs `ctrecon index SUBCOMMAND`; bench is the only one.
 func runIndex(args []string) error {
-	if len(args) == 0 || args[0] != "bench" {
-		return errors.New("want a subcommand: ctrecon index bench --vectors FILE --index NAME [flags]")
+	switch {
+	case len(args) > 0 && args[0] == "bench":
+		return runIndexBench(args[1:], os.Stdout)
+	case len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]):
+		fmt.Fprintln(os.Stderr, "usage: "+indexUsage)
+		return flag.ErrHelp
+	case slices.Contains(args, "bench"):
+		return errors.New("the subcommand comes first, before its flags: " + indexUsage)
 	}
-	return runIndexBench(args[1:], os.Stdout)
+	return errors.New("want a subcommand: " + indexUsage)
 }
 
 // paramFlag collects --param NAME=VALUE[,VALUE...] into values per name.
@@ -57,23 +67,21 @@ func runIndexBench(args []string, w io.Writer) error {
 	fs.StringVar(&in.Labels, "labels", "", "one label per vector of --vectors, for label precision (held-out queries only)")
 	fs.Uint64Var(&in.Seed, "seed", 1, "seed of the held-out queries")
 	cfg := ann.Config{}
-	fs.StringVar(&cfg.Index, "index", "", "index to measure: "+strings.Join(index.KindNames(), ", ")+" (required)")
+	fs.StringVar(&cfg.Index, "index", "", "index to measure, with the parameters --param sets (required): "+kindsWithParams())
 	params := paramFlag{}
 	fs.Var(params, "param", "an index parameter, NAME=VALUE or NAME=VALUE,VALUE,... to sweep (repeatable)")
 	fs.IntVar(&cfg.K, "k", 10, "neighbours per query")
-	metric := fs.String("metric", "euclidean", "distance: "+strings.Join(index.MetricNames(), ", "))
-	fs.DurationVar(&cfg.MinQueryTime, "time", time.Second, "CPU time to repeat the queries for, per setting")
+	metric := fs.String("metric", "", "distance: "+strings.Join(ann.MetricNames(), ", ")+" (default: dm for metric histograms, else euclidean)")
+	fs.DurationVar(&cfg.MinQueryTime, "time", time.Second, "CPU time to repeat the queries for, per setting (0: once)")
 	asJSON := fs.Bool("json", false, "print one JSON object per parameter setting")
 	peers := fs.Bool("peers", false, "also measure hnswlib and faiss with the same M, efConstruction and ef (--index hnsw)")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	var err error
-	if cfg.Metric, err = index.MetricNamed(*metric); err != nil {
-		return fmt.Errorf("--metric: %w", err)
-	}
 	cfg.Sweep = ann.Sweep(params)
 	switch {
+	case cfg.MinQueryTime < 0:
+		return fmt.Errorf("--time %s: must not be negative", cfg.MinQueryTime)
 	case in.Vectors == "":
 		return errors.New("--vectors is required")
 	case cfg.Index == "":
@@ -83,6 +91,9 @@ func runIndexBench(args []string, w io.Writer) error {
 	case *peers && cfg.Index != "hnsw":
 		return fmt.Errorf("--peers compares HNSW indexes: it needs --index hnsw, not %s", cfg.Index)
 	}
+	// the index and its parameters, before the files are read: under the
+	// metric named, or Euclidean until the vectors' kind is known
+	cfg.Metric, _ = index.MetricNamed(*metric)
 	if err := cfg.Check(); err != nil {
 		return fmt.Errorf("--index %s: %w", cfg.Index, err)
 	}
@@ -90,6 +101,12 @@ func runIndexBench(args []string, w io.Writer) error {
 	base, queries, err := in.Read()
 	if err != nil {
 		return err
+	}
+	if cfg.Metric, err = base.MetricFor(*metric); err != nil {
+		return fmt.Errorf("--metric: %w", err)
+	}
+	if err := cfg.Check(); err != nil {
+		return fmt.Errorf("--index %s: %w", cfg.Index, err)
 	}
 	if cfg.K > base.Len() {
 		return fmt.Errorf("--k %d is more than the %d vectors of %s", cfg.K, base.Len(), base.Name)
@@ -152,4 +169,22 @@ func comparePeers(base, queries *ann.Set, truth *ann.Truth, cfg ann.Config, para
 		c.Ef = append(c.Ef, ef)
 	}
 	return ann.Compare(context.Background(), base, queries, truth, c)
+}
+
+// kindsWithParams lists the registered indexes, each with its parameters:
+// "exact; hnsw (M, efConstruction, ef, seed); ...".
+func kindsWithParams() string {
+	var list []string
+	for _, name := range index.KindNames() {
+		kind, _ := index.KindNamed(name)
+		var params []string
+		for _, p := range kind.Params {
+			params = append(params, p.Name)
+		}
+		if len(params) > 0 {
+			name += " (" + strings.Join(params, ", ") + ")"
+		}
+		list = append(list, name)
+	}
+	return strings.Join(list, "; ")
 }

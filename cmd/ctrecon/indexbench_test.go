@@ -37,7 +37,13 @@ func indexBenchFiles(t *testing.T) map[string]string {
 		"ragged.csv":  "1,2,3\n4,5\n",
 		"nan.csv":     "1,2,3,4,5,6,7,8\n1,2,3,NaN,5,6,7,8\n",
 		"dim3.csv":    "1,2,3\n",
+		"spaces.csv":  "1 2 3\n4 5 6\n",
+		"huge.csv":    "1,2\n1e39,2\n",
+		"empty.txt":   "",
 	}
+	zero := strings.Split(csv.String(), "\n")
+	zero[7] = "0,0,0,0,0,0,0,0" // row 8
+	files["zero.csv"] = strings.Join(zero, "\n")
 	paths := map[string]string{}
 	for name, content := range files {
 		paths[name] = filepath.Join(dir, name)
@@ -57,15 +63,37 @@ func indexBenchFiles(t *testing.T) map[string]string {
 	writeRecords(t, filepath.Join(dir, "ragged.parquet"), set.Data[:17], 8, "radiomics")
 	writeRecords(t, filepath.Join(dir, "kinds.parquet"), set.Data[:16], 8, "radiomics", "hist-hu")
 	writeRecords(t, filepath.Join(dir, "dim4.parquet"), set.Data[:40], 4, "radiomics")
-	for _, name := range []string{"nan", "vectors", "ragged", "kinds", "dim4"} {
+	writeRecords(t, filepath.Join(dir, "mhist.parquet"), nil, 0)
+	for _, name := range []string{"nan", "vectors", "ragged", "kinds", "dim4", "mhist"} {
 		paths[name+".parquet"] = filepath.Join(dir, name+".parquet")
+	}
+	paths["folder.fvecs"] = filepath.Join(dir, "folder.fvecs")
+	if err := os.Mkdir(paths["folder.fvecs"], 0o755); err != nil {
+		t.Fatal(err)
 	}
 	return paths
 }
 
+// metricHistograms returns n metric histograms of 3 to 6 points each, as
+// feature records hold them (each point's HU and density in turn), in
+// three families of shapes.
+func metricHistograms(n int) [][]float32 {
+	out := make([][]float32, n)
+	for i := range out {
+		points := 3 + i%4
+		for j := range points {
+			hu := float32(-1000 + 400*j + 7*(i%13))
+			density := float32((i%3)+1) * float32(1+j%2) / 1000
+			out[i] = append(out[i], hu, density)
+		}
+	}
+	return out
+}
+
 // writeRecords writes data as feature records of dim values each (the
 // last one shorter when dim does not divide it) to path with
-// features/records, one record per vector, the kinds taking turns.
+// features/records, one record per vector, the kinds taking turns; with
+// data nil, 120 metric histograms (metricHistograms).
 func writeRecords(t *testing.T, path string, data []float32, dim int, kinds ...string) {
 	t.Helper()
 	hash, settings, err := records.HashSettings(struct{ Bins int }{32})
@@ -73,9 +101,17 @@ func writeRecords(t *testing.T, path string, data []float32, dim int, kinds ...s
 		t.Fatal(err)
 	}
 	var recs []records.Record
+	rec := func(i int, kind string, v []float32) records.Record {
+		return records.Record{ScanID: "scan", StudyUID: "1.2", SeriesUID: "1.2.3", Slice: -1, Object: int64(i + 1),
+			Kind: kind, Version: 1, Settings: hash, Values: records.Vector(v)}
+	}
 	for i := 0; i < len(data); i += dim {
-		recs = append(recs, records.Record{ScanID: "scan", StudyUID: "1.2", SeriesUID: "1.2.3", Slice: -1, Object: int64(i/dim + 1),
-			Kind: kinds[(i/dim)%len(kinds)], Version: 1, Settings: hash, Values: records.Vector(data[i:min(i+dim, len(data))])})
+		recs = append(recs, rec(i/dim, kinds[(i/dim)%len(kinds)], data[i:min(i+dim, len(data))]))
+	}
+	if data == nil { // metric histograms
+		for i, v := range metricHistograms(120) {
+			recs = append(recs, rec(i, "mhist-hu", v))
+		}
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -199,6 +235,26 @@ func TestIndexBenchParquet(t *testing.T) {
 	}
 }
 
+// TestIndexBenchMetricHistograms: metric histograms from Parquet records
+// are compared by DM unless told otherwise, the metric-space indexes find
+// their exact neighbours, and the indexes that average vectors refuse them.
+func TestIndexBenchMetricHistograms(t *testing.T) {
+	f := indexBenchFiles(t)
+	for _, idx := range []string{"exact", "hnsw", "slim"} {
+		var out bytes.Buffer
+		err := runIndexBench([]string{"--vectors", f["mhist.parquet"], "--index", idx, "--time", "1ms"}, &out)
+		if err != nil {
+			t.Fatalf("%s: %v", idx, err)
+		}
+		if first, _, _ := strings.Cut(out.String(), "\n"); first != "108 vectors of 13, 12 queries, dm, k 10" {
+			t.Errorf("%s: %q, want 108 metric histograms padded to 6 points under DM", idx, first)
+		}
+		if !strings.Contains(out.String(), "| 1.0000 |") {
+			t.Errorf("%s under DM: recall below 1:\n%s", idx, out.String())
+		}
+	}
+}
+
 func TestIndexBenchErrors(t *testing.T) {
 	f := indexBenchFiles(t)
 	v := f["vectors.csv"]
@@ -229,6 +285,18 @@ func TestIndexBenchErrors(t *testing.T) {
 		{[]string{"--vectors", f["dim4.parquet"], "--index", "exact", "--k", "10"}, "--k 10 is more than the 9 vectors of dim4.parquet base"},
 		{[]string{"--vectors", f["vectors.csv"] + ".parquet", "--index", "exact"}, "no such file"},
 		{[]string{"--vectors", f["vectors.csv"], "--queries", f["vectors.csv"], "--index", "exact", "--k", "301"}, "--k 301 is more than the 300 vectors of vectors.csv"},
+		// the row in the file, wherever the held-out queries put it
+		{[]string{"--vectors", f["zero.csv"], "--index", "exact", "--metric", "cosine"}, "zero.csv base, row 8: vector value not valid: all values are 0"},
+		{[]string{"--vectors", f["spaces.csv"], "--index", "exact"}, `spaces.csv: row 1, column 1: "1 2 3" is not a number (separate the values with commas)`},
+		{[]string{"--vectors", f["huge.csv"], "--index", "exact"}, "huge.csv: row 2, column 1: 1e39 is beyond float32's range"},
+		{[]string{"--vectors", f["folder.fvecs"], "--index", "exact"}, "folder.fvecs is a folder, not a file of vectors"},
+		{[]string{"--vectors", v, "--labels", f["empty.txt"], "--index", "exact"}, "empty.txt: no labels, want one for each of the 300 vectors"},
+		{[]string{"--vectors", v, "--index", "exact", "--time", "-1s"}, "--time -1s: must not be negative"},
+		{[]string{"--vectors", v, "--index", "exact", "--metric", "dm"}, "--metric: the dm metric compares metric histograms: vectors.csv base holds plain vectors"},
+		{[]string{"--vectors", f["mhist.parquet"], "--index", "exact", "--metric", "euclidean"}, "holds mhist-hu-v1 records, metric histograms of varying length, compared only by dm"},
+		{[]string{"--vectors", f["mhist.parquet"], "--index", "ivf"}, "--index ivf: the ivf index averages vectors"},
+		{[]string{"--vectors", v, "--queries", f["mhist.parquet"], "--index", "exact"}, "mhist.parquet holds mhist-hu-v1 records, " + v + " plain vectors"},
+		{[]string{"--vectors", v, "--index", "lsh", "--param", "family=cauchy"}, "family=cauchy does not follow the euclidean metric"},
 	} {
 		err := runIndexBench(c.args, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), c.says) {
@@ -237,5 +305,8 @@ func TestIndexBenchErrors(t *testing.T) {
 	}
 	if err := runIndex(nil); err == nil || !strings.Contains(err.Error(), "ctrecon index bench") {
 		t.Errorf("ctrecon index: %v", err)
+	}
+	if err := runIndex([]string{"--vectors", v, "bench"}); err == nil || !strings.Contains(err.Error(), "the subcommand comes first") {
+		t.Errorf("ctrecon index --vectors FILE bench: %v", err)
 	}
 }

@@ -89,6 +89,9 @@ func dispatch(args []string, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		if errors.As(err, new(usageError)) { // the flag package has said what is wrong
+			return 2
+		}
 		fmt.Fprintf(stderr, "ctrecon %s: %v\n", args[0], err)
 		return 1
 	}

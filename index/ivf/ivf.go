@@ -78,6 +78,9 @@ var Kind = index.Kind{
 		{Name: "seed", Default: "1", Doc: "random seed of k-means"},
 	},
 	New: func(dim int, m index.Metric, p map[string]string) (index.Index, error) {
+		if err := index.NeedBuiltin("ivf", m); err != nil {
+			return nil, err
+		}
 		c := DefaultConfig()
 		err := vecstore.Ints(p, &c.Seed, vecstore.IntParam{Name: "nlist", To: &c.NList, Lo: 0, Hi: 1 << 24},
 			vecstore.IntParam{Name: "iters", To: &c.Iters, Lo: 1, Hi: 1000})

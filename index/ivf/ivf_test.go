@@ -61,6 +61,7 @@ func TestConcurrent(t *testing.T) {
 func TestParams(t *testing.T) {
 	indextest.Params(t, "ivf", [][2]string{{"nlist", "-1"}, {"iters", "x"}, {"seed", "-3"}},
 		ivf.New(4, index.Euclidean, ivf.Config{}), [][2]string{{"nprobe", "0"}, {"nlist", "3"}, {"ef", "3"}})
+	indextest.RefusesCustomMetric(t, "ivf")
 }
 
 func TestSweepDigits(t *testing.T) {

@@ -30,23 +30,26 @@ const (
 )
 
 // familyFor returns the family f means under m: f itself, or for Auto the
-// one whose collision probability follows m.
-func familyFor(f Family, m index.Metric) (Family, error) {
-	switch f {
-	case Hyperplane, Gaussian, Cauchy:
-		return f, nil
-	case Auto, "":
-		switch m.Name() {
-		case index.Cosine.Name():
-			return Hyperplane, nil
-		case index.Euclidean.Name():
-			return Gaussian, nil
-		case index.Manhattan.Name():
-			return Cauchy, nil
+// one whose collision probability follows m. A family that follows another
+// metric is refused unless its bucket width is given: the width measured
+// on the data is in m's units, which are not the family's projections'
+// (Cauchy projections of Euclidean data, or Gaussian ones of cosine
+// distances, put near neighbours in different buckets almost always).
+func familyFor(f Family, m index.Metric, width float64) (Family, error) {
+	follows := map[string]Family{index.Cosine.Name(): Hyperplane, index.Euclidean.Name(): Gaussian, index.Manhattan.Name(): Cauchy}
+	own, ok := follows[m.Name()]
+	switch {
+	case f == Auto || f == "":
+		if !ok {
+			return "", fmt.Errorf("parameter family: no LSH family follows the %s metric; give family=%s, %s or %s", m, Hyperplane, Gaussian, Cauchy)
 		}
-		return "", fmt.Errorf("parameter family: no LSH family follows the %s metric; give family=%s, %s or %s", m, Hyperplane, Gaussian, Cauchy)
+		return own, nil
+	case f != Hyperplane && f != Gaussian && f != Cauchy:
+		return "", fmt.Errorf("parameter family is %q, want %s, %s, %s or %s", f, Auto, Hyperplane, Gaussian, Cauchy)
+	case f != own && f != Hyperplane && width == 0:
+		return "", fmt.Errorf("parameter family=%s does not follow the %s metric, so its bucket width cannot be measured on the data: give width=W, or family=auto", f, m)
 	}
-	return "", fmt.Errorf("parameter family is %q, want %s, %s, %s or %s", f, Auto, Hyperplane, Gaussian, Cauchy)
+	return f, nil
 }
 
 // table is one hash table: hashes functions of one family, concatenated

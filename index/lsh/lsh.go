@@ -119,7 +119,7 @@ type Index struct {
 // names a family that does not follow m or a Hashes above 64.
 func New(dim int, m index.Metric, c Config) (*Index, error) {
 	d := DefaultConfig()
-	f, err := familyFor(c.Family, m)
+	f, err := familyFor(c.Family, m, c.Width)
 	if err != nil {
 		return nil, err
 	}

@@ -122,6 +122,17 @@ func TestParams(t *testing.T) {
 			t.Errorf("%s with the family its metric's: %v", m, err)
 		}
 	}
+	for _, c := range []struct {
+		m index.Metric
+		f lsh.Family
+	}{{index.Euclidean, lsh.Cauchy}, {index.Cosine, lsh.Gaussian}, {index.Manhattan, lsh.Gaussian}} {
+		if _, err := lsh.New(4, c.m, lsh.Config{Family: c.f}); err == nil || !strings.Contains(err.Error(), "width") {
+			t.Errorf("family %s under %s with the width measured: %v, want an error asking for a width", c.f, c.m, err)
+		}
+		if _, err := lsh.New(4, c.m, lsh.Config{Family: c.f, Width: 2}); err != nil {
+			t.Errorf("family %s under %s with width 2: %v", c.f, c.m, err)
+		}
+	}
 }
 
 func TestSweepDigits(t *testing.T) {

@@ -61,6 +61,9 @@ var Kind = index.Kind{
 		{Name: "checks", Default: "256", Doc: "vectors measured per search; 0 for all (exact)", Search: true},
 	},
 	New: func(dim int, m index.Metric, p map[string]string) (index.Index, error) {
+		if err := index.NeedBuiltin("tree", m); err != nil {
+			return nil, err
+		}
 		c := DefaultConfig()
 		err := vecstore.Ints(p, &c.Seed, vecstore.IntParam{Name: "branching", To: &c.Branching, Lo: 2, Hi: 1 << 16},
 			vecstore.IntParam{Name: "leaf", To: &c.Leaf, Lo: 1, Hi: 1 << 24},

@@ -76,6 +76,7 @@ func TestConcurrent(t *testing.T) {
 func TestParams(t *testing.T) {
 	indextest.Params(t, "tree", [][2]string{{"branching", "1"}, {"leaf", "0"}, {"iters", "x"}},
 		tree.New(4, index.Euclidean, tree.Config{}), [][2]string{{"checks", "-1"}, {"leaf", "3"}})
+	indextest.RefusesCustomMetric(t, "tree")
 }
 
 func TestSweepDigits(t *testing.T) {

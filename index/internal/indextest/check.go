@@ -391,3 +391,16 @@ func Params(t *testing.T, name string, bad [][2]string, tuner index.Tuner, badSe
 		}
 	}
 }
+
+// RefusesCustomMetric checks that the kind name, an index that averages
+// vectors, refuses a metric given as a function (Custom).
+func RefusesCustomMetric(t *testing.T, name string) {
+	t.Helper()
+	k, err := index.KindNamed(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.New(4, Custom, map[string]string{}); err == nil || !strings.Contains(err.Error(), "averages vectors") {
+		t.Errorf("%s under the %s metric: %v, want an error saying it averages vectors", name, Custom, err)
+	}
+}
