@@ -94,7 +94,9 @@ func BenchmarkIndexDigits(b *testing.B) {
 // CTRECON_ANN_DIM one of the dimensions, CTRECON_ANN_QUERIES the number
 // of queries, CTRECON_ANN_INDEXES (a comma-separated list of sweeps'
 // indexes, "hnsw" for HNSW beside the peers) the indexes measured,
-// CTRECON_ANN_EFC the three HNSWs' efConstruction.
+// CTRECON_ANN_EFC the three HNSWs' efConstruction, CTRECON_ANN_PEERS
+// which peers run (a comma-separated list; faiss's build of a million
+// takes several times hnswlib's).
 func BenchmarkIndexClustered(b *testing.B) {
 	n, nq := envInt(b, "CTRECON_ANN_N", 100_000), envInt(b, "CTRECON_ANN_QUERIES", 1000)
 	efc := envInt(b, "CTRECON_ANN_EFC", 100)
@@ -122,6 +124,21 @@ func envInt(b *testing.B, name string, def int) int {
 		b.Fatalf("%s is %q; it must be a positive integer", name, s)
 	}
 	return v
+}
+
+// peers returns the peers named in CTRECON_ANN_PEERS, or nil for all.
+func peers(b *testing.B) []string {
+	list := os.Getenv("CTRECON_ANN_PEERS")
+	if list == "" {
+		return nil
+	}
+	names := strings.Split(list, ",")
+	for _, name := range names {
+		if !slices.Contains(ann.PeerTools, name) {
+			b.Fatalf("CTRECON_ANN_PEERS names %q, which is none of %s", name, strings.Join(ann.PeerTools, ", "))
+		}
+	}
+	return names
 }
 
 // measured returns the sweeps named in CTRECON_ANN_INDEXES, in the order
@@ -158,7 +175,7 @@ func compare(b *testing.B, name string, base, queries *ann.Set, m, efc int) {
 			var r []ann.Result
 			start := time.Now()
 			if cfg.Index == "hnsw" {
-				r, err = ann.Compare(context.Background(), base, queries, truth, ann.Comparison{
+				r, err = ann.Compare(context.Background(), base, queries, truth, ann.Comparison{Peers: peers(b),
 					M: m, EfConstruction: efc, Ef: efSweep, Rounds: 3, RoundTime: time.Second / 3})
 			} else {
 				cfg.Metric, cfg.K, cfg.MinQueryTime = index.Euclidean, 10, time.Second/3
