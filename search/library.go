@@ -348,16 +348,46 @@ func newIndex(name string, dim int, params map[string]string) (index.Index, erro
 	if err != nil {
 		return nil, fmt.Errorf("index %s: %w", name, err)
 	}
-	if t, ok := ix.(index.Tuner); ok {
-		for n, v := range given {
-			if p, _ := k.Param(n); p.Search {
-				if err := t.SetParam(n, v); err != nil {
-					return nil, err
-				}
+	return ix, tune(ix, params)
+}
+
+// tune sets the search parameters among params that ix has (HNSW's ef):
+// on a new index, and on one loaded from a snapshot, which otherwise keeps
+// the ones it was saved with.
+func tune(ix index.Index, params map[string]string) error {
+	t, ok := ix.(index.Tuner)
+	if !ok {
+		return nil
+	}
+	k, err := index.KindNamed(ix.Kind())
+	if err != nil {
+		return err
+	}
+	for n, v := range params {
+		if p, err := k.Param(n); err == nil && p.Search {
+			if err := t.SetParam(n, v); err != nil {
+				return err
 			}
 		}
 	}
-	return ix, nil
+	return nil
+}
+
+// SetSearchParam sets a search parameter of kind's vector index (HNSW's
+// ef: more candidates, higher recall, slower) while it serves; a restart
+// takes Config.Params'. Errors name the kind or the parameter.
+func (l *Library) SetSearchParam(kind, name, value string) error {
+	l.mu.RLock()
+	vk, ok := l.vectors[kind]
+	l.mu.RUnlock()
+	if !ok {
+		return fmt.Errorf("%w: kind %q has no vector index", ErrNotFound, kind)
+	}
+	t, ok := vk.ix.(index.Tuner)
+	if !ok {
+		return fmt.Errorf("search: the %s index of %s has no search parameters", vk.ix.Kind(), kind)
+	}
+	return t.SetParam(name, value)
 }
 
 // promote moves kind from its exact index to HNSW, built from the stored

@@ -156,6 +156,9 @@ func (l *Library) loadIndexes(ctx context.Context, dir string, m manifest) error
 		}
 		ix, err := index.Load(bufio.NewReaderSize(f, 1<<20))
 		f.Close()
+		if err == nil {
+			err = tune(ix, l.cfg.Params)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
