@@ -262,6 +262,12 @@ func (l *Library) similar(ctx context.Context, q *Query, filter compiled, cur cu
 		return nil, fmt.Errorf("%w: kind %q has no vector index (GET /search/kinds lists the kinds)", ErrNotFound, q.Kind)
 	}
 	vec := q.Vector
+	if vec != nil {
+		var err error
+		if vec, err = vectorOf(q.Kind, vec); err != nil {
+			return nil, fmt.Errorf("%w: vector: %w", ErrQuery, err)
+		}
+	}
 	if q.Like != "" {
 		it, err := ParseItem(q.Like)
 		if err != nil {

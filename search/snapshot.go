@@ -154,7 +154,7 @@ func (l *Library) loadIndexes(ctx context.Context, dir string, m manifest) error
 		if err != nil {
 			return err
 		}
-		ix, err := index.Load(bufio.NewReaderSize(f, 1<<20))
+		ix, err := index.Load(bufio.NewReaderSize(f, 1<<20), dmMetric)
 		f.Close()
 		if err == nil {
 			err = tune(ix, l.cfg.Params)

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/ctrecon/ctrecon/features/records"
+	sp "github.com/ctrecon/ctrecon/features/spatial"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite", pure Go
 )
@@ -120,8 +121,9 @@ func (s *store) nameMap(kind string) map[string]int64 {
 type entry struct {
 	rec    *records.Record
 	item   string
-	vec    []float32 // what the kind's vector index holds, or nil
-	values []named   // the feature values filters compare
+	vec    []float32        // what the kind's vector index holds, or nil
+	vi     *sp.VirtualImage // a virtual image kind's, decoded once
+	values []named          // the feature values filters compare
 	seq    uint64
 	// job names the job's record ("<job>/<record>", bus.HeaderRecord)
 	// when a job published it: the first item stored under it wins.
