@@ -48,7 +48,7 @@ func TestSearchOfWorkerFeatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs := readFeatures(t, filepath.Join(st.Output, recon.FeaturesName))
+	recs, byKind := readFeatures(t, filepath.Join(st.Output, recon.FeaturesName))
 	api := search.Client{URL: "http://" + s.Addr()}
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
 		_, a, err := api.Search(ctx, search.Query{Filter: "kind != ''"})
@@ -61,7 +61,7 @@ func TestSearchOfWorkerFeatures(t *testing.T) {
 	}
 
 	t.Run("radiomics names", func(t *testing.T) {
-		rad := ofKind(recs, extract.KindRadiomics)
+		rad := byKind[extract.KindRadiomics]
 		names, err := extract.RadiomicsNames(extract.DefaultScanSettings().Radiomics)
 		if err != nil || len(rad) == 0 {
 			t.Fatalf("%d radiomics records, names %v", len(rad), err)
@@ -85,7 +85,7 @@ func TestSearchOfWorkerFeatures(t *testing.T) {
 	})
 
 	t.Run("metric histograms by DM", func(t *testing.T) {
-		mh := ofKind(recs, histogram.KindMetric)
+		mh := byKind[histogram.KindMetric]
 		like := mh[0]
 		_, a, err := api.Search(ctx, search.Query{Kind: histogram.KindMetric, Like: search.ItemOf(&like).String(), K: 5})
 		if err != nil {
@@ -114,7 +114,7 @@ func TestSearchOfWorkerFeatures(t *testing.T) {
 	})
 
 	t.Run("thumbnails from DICOM", func(t *testing.T) {
-		hu := ofKind(recs, "hist-hu-v1")[0]
+		hu := byKind["hist-hu-v1"][0]
 		key := search.ItemOf(&hu).String()
 		body, err := get(ctx, api.URL+"/search/thumbnail?key="+url.QueryEscape(key))
 		if err != nil {
@@ -140,35 +140,27 @@ func TestSearchOfWorkerFeatures(t *testing.T) {
 	})
 }
 
-// readFeatures reads the records of a job's FeaturesName.
-func readFeatures(t *testing.T, path string) []records.Record {
+// readFeatures reads the records of a job's FeaturesName, and returns
+// them by kind (with its version) too.
+func readFeatures(t *testing.T, path string) ([]records.Record, map[string][]records.Record) {
 	t.Helper()
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []records.Record
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, len(data)+1)
+	defer f.Close()
+	var all []records.Record
+	byKind := map[string][]records.Record{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<24)
 	for sc.Scan() {
 		r, err := records.Unmarshal(sc.Bytes())
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", path, err)
 		}
-		out = append(out, r)
+		all, byKind[r.KindVersion()] = append(all, r), append(byKind[r.KindVersion()], r)
 	}
-	return out
-}
-
-// ofKind returns the records of kind (with its version).
-func ofKind(recs []records.Record, kind string) []records.Record {
-	var out []records.Record
-	for _, r := range recs {
-		if r.KindVersion() == kind {
-			out = append(out, r)
-		}
-	}
-	return out
+	return all, byKind
 }
 
 func formatFloat(x float64) string { b, _ := json.Marshal(x); return string(b) }
