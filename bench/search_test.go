@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,7 +62,8 @@ const (
 // folder, ctrecon/search-bench-N, CTRECON_SEARCH_CACHE to put it
 // elsewhere) and reused by later runs: building a million-vector HNSW
 // takes minutes. The service's HNSW has its defaults (M 16,
-// efConstruction 200).
+// efConstruction 200). CTRECON_SEARCH_PROFILE=FILE writes a CPU profile
+// of opening the library from its snapshot.
 func BenchmarkSearchService(b *testing.B) {
 	n := envInt(b, "CTRECON_SEARCH_N", 20000)
 	nq := envInt(b, "CTRECON_SEARCH_QUERIES", 1000)
@@ -75,6 +77,7 @@ func BenchmarkSearchService(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	stopProfile := profile(b, "CTRECON_SEARCH_PROFILE")
 	start := time.Now()
 	cfg := search.Config{Dir: dir, Index: "hnsw", Log: slog.New(slog.DiscardHandler)}
 	lib, err := search.Open(context.Background(), cfg)
@@ -83,6 +86,7 @@ func BenchmarkSearchService(b *testing.B) {
 	}
 	defer lib.Close()
 	opened := time.Since(start)
+	stopProfile()
 	url := serveHTTP(b, lib)
 	ask := httpAsker(url, clients)
 	a, err := ask(search.Query{Kind: searchKind, Vector: queries.Row(0), K: searchK})
@@ -163,6 +167,26 @@ func cmpFloat(a, b float64) int {
 		return 1
 	}
 	return 0
+}
+
+// profile starts a CPU profile into the file the environment variable
+// name gives, if it gives one, and returns the function that stops it.
+func profile(b *testing.B, name string) func() {
+	path := os.Getenv(name)
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // searchCache is the folder of the library of n vectors.
