@@ -290,25 +290,9 @@ func (l *Library) similar(ctx context.Context, q *Query, filter compiled, cur cu
 		return nil, fmt.Errorf("%w: vector has %d values, kind %s has %d", ErrQuery, len(vec), q.Kind, dim)
 	}
 	a := &Answer{Kind: q.Kind, Index: vk.ix.Kind()}
-	var allowed map[string]bool
-	if q.Filter != "" {
-		var err error
-		if allowed, err = l.store.items(ctx, q.Kind, filter); err != nil {
-			return nil, fmt.Errorf("search: filtering: %w", err)
-		}
-		a.Index += "+sqlite"
-	}
-	accept := func(key string, _ any) bool { return key != q.Like && (allowed == nil || allowed[key]) }
-	var hits []index.Hit
-	switch {
-	case allowed != nil && len(allowed) <= max(l.scanMax, vk.ix.Len()/20):
-		// A selective filter: measuring the few it keeps is exact and
-		// faster than a graph search that skips most of what it meets.
-		hits, a.Index = scan(vk.ix, vec, allowed, q), "exact-scan+sqlite"
-	case q.Within != nil:
-		hits = vk.ix.Range(vec, *q.Within, accept)
-	default:
-		hits = vk.ix.Search(vec, q.K, accept)
+	hits, err := l.nearest(ctx, a, vk.ix, vec, q, filter)
+	if err != nil {
+		return nil, err
 	}
 	if len(hits) > MaxRange {
 		hits = hits[:MaxRange]
@@ -319,20 +303,43 @@ func (l *Library) similar(ctx context.Context, q *Query, filter compiled, cur cu
 	}, func(h *Hit) { h.Explain = explain(vk, vec, h.Key) })
 }
 
-// scan measures the vectors of the allowed items, the query's own left
-// out, and returns the K nearest or those within q.Within.
-func scan(ix index.Index, vec []float32, allowed map[string]bool, q *Query) []index.Hit {
-	m := ix.Metric()
-	hits := make([]index.Hit, 0, len(allowed))
-	for key := range allowed {
-		if key == q.Like {
+// nearest finds q's hits in ix, keeping those filter selects, and says in
+// a.Index what served them.
+func (l *Library) nearest(ctx context.Context, a *Answer, ix index.Index, vec []float32, q *Query, filter compiled) ([]index.Hit, error) {
+	var allowed map[string]bool
+	if q.Filter != "" {
+		// A selective filter: measuring the few it keeps, read with their
+		// vectors, is exact and faster than a graph search that skips
+		// most of what it meets.
+		items, vecs, few, err := l.store.vectors(ctx, q.Kind, filter, max(l.scanMax, ix.Len()/20))
+		if few {
+			a.Index = "exact-scan+sqlite"
+			return scan(ix.Metric(), vec, items, vecs, q), nil
+		}
+		if err == nil {
+			allowed, err = l.store.items(ctx, q.Kind, filter)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("search: filtering: %w", err)
+		}
+		a.Index += "+sqlite"
+	}
+	accept := func(key string, _ any) bool { return key != q.Like && (allowed == nil || allowed[key]) }
+	if q.Within != nil {
+		return ix.Range(vec, *q.Within, accept), nil
+	}
+	return ix.Search(vec, q.K, accept), nil
+}
+
+// scan measures vecs, the vectors of items, under m, the query's own item
+// left out, and returns the K nearest or those within q.Within.
+func scan(m index.Metric, vec []float32, items []string, vecs [][]float32, q *Query) []index.Hit {
+	hits := make([]index.Hit, 0, len(items))
+	for i, key := range items {
+		if key == q.Like || len(vecs[i]) != len(vec) {
 			continue
 		}
-		v, _, ok := ix.Get(key)
-		if !ok {
-			continue
-		}
-		d := m.Distance(vec, v)
+		d := m.Distance(vec, vecs[i])
 		if q.Within == nil || d <= *q.Within {
 			hits = append(hits, index.Hit{Key: key, Distance: d})
 		}

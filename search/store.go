@@ -61,7 +61,10 @@ type store struct {
 func openStore(path string) (*store, error) {
 	// WAL lets searches read while the follower writes; synchronous OFF
 	// because the snapshot, not this file, is what survives a crash.
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)"
+	// Pages are read through a memory map (mmap_size: SQLite's largest,
+	// 2 GiB), not a pread each: a similarity query reads its hits' rows,
+	// a filter thousands, from all over the table.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)&_pragma=mmap_size(2147418112)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("metadata store %s: %w", path, err)
@@ -382,6 +385,24 @@ func (s *store) items(ctx context.Context, kind string, c compiled) (map[string]
 		return err
 	})
 	return out, err
+}
+
+// vectors returns the items and stored vectors (what the kind's vector
+// index holds) of kind's records that c selects, when there are at most
+// most; else few is false and nothing else is returned.
+func (s *store) vectors(ctx context.Context, kind string, c compiled, most int) (items []string, vecs [][]float32, few bool, err error) {
+	w, args := where(kind, c)
+	err = s.eachRow(ctx, "SELECT r.item, r.vec FROM recs r WHERE "+w+" LIMIT ?", append(args, most+1), func(scan func(...any) error) error {
+		var item string
+		var vec []byte
+		err := scan(&item, &vec)
+		items, vecs = append(items, item), append(vecs, decodeVec(vec))
+		return err
+	})
+	if err != nil || len(items) > most {
+		return nil, nil, false, err
+	}
+	return items, vecs, true, nil
 }
 
 // records returns the metadata of kind's records of items, by item.
