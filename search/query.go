@@ -311,10 +311,11 @@ func (l *Library) nearest(ctx context.Context, a *Answer, ix index.Index, vec []
 		// A selective filter: measuring the few it keeps, read with their
 		// vectors, is exact and faster than a graph search that skips
 		// most of what it meets.
-		items, vecs, few, err := l.store.vectors(ctx, q.Kind, filter, max(l.scanMax, ix.Len()/20))
+		var sc scanner
+		few, err := l.store.eachVector(ctx, q.Kind, filter, max(l.scanMax, ix.Len()/20), sc.measure(ix.Metric(), vec, q))
 		if few {
 			a.Index = "exact-scan+sqlite"
-			return scan(ix.Metric(), vec, items, vecs, q), nil
+			return sc.result(q), nil
 		}
 		if err == nil {
 			allowed, err = l.store.items(ctx, q.Kind, filter)
@@ -331,24 +332,50 @@ func (l *Library) nearest(ctx context.Context, a *Answer, ix index.Index, vec []
 	return ix.Search(vec, q.K, accept), nil
 }
 
-// scan measures vecs, the vectors of items, under m, the query's own item
-// left out, and returns the K nearest or those within q.Within.
-func scan(m index.Metric, vec []float32, items []string, vecs [][]float32, q *Query) []index.Hit {
-	hits := make([]index.Hit, 0, len(items))
-	for i, key := range items {
-		if key == q.Like || len(vecs[i]) != len(vec) {
-			continue
+// scanner keeps the nearest of the vectors a filter selects: the K
+// nearest (pruned to them whenever 2K are held), or all within q.Within.
+type scanner struct {
+	hits  []index.Hit
+	worst float64 // the K-th distance after a pruning; farther ones are dropped
+}
+
+// measure returns the function that measures one record's vector under m,
+// the query's own item left out.
+func (s *scanner) measure(m index.Metric, vec []float32, q *Query) func(item []byte, v []float32) {
+	s.worst = math.Inf(1)
+	if q.Within != nil {
+		s.worst = *q.Within
+	}
+	return func(item []byte, v []float32) {
+		if len(v) != len(vec) || string(item) == q.Like {
+			return
 		}
-		d := m.Distance(vec, vecs[i])
-		if q.Within == nil || d <= *q.Within {
-			hits = append(hits, index.Hit{Key: key, Distance: d})
+		d := m.Distance(vec, v)
+		if d > s.worst {
+			return
+		}
+		s.hits = append(s.hits, index.Hit{Key: string(item), Distance: d})
+		if q.Within == nil && len(s.hits) >= 2*q.K {
+			s.prune(q.K)
 		}
 	}
-	index.SortHits(hits)
-	if q.Within == nil && len(hits) > q.K {
-		hits = hits[:q.K]
+}
+
+// prune keeps the k nearest hits.
+func (s *scanner) prune(k int) {
+	index.SortHits(s.hits)
+	if len(s.hits) > k {
+		s.hits, s.worst = s.hits[:k], s.hits[k-1].Distance
 	}
-	return hits
+}
+
+// result returns the hits in order: the K nearest, or all within.
+func (s *scanner) result(q *Query) []index.Hit {
+	if q.Within == nil {
+		s.prune(q.K)
+	}
+	index.SortHits(s.hits)
+	return s.hits
 }
 
 // page fills a with the page of n ranked hits that cur points at: hit(i)

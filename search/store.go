@@ -387,22 +387,34 @@ func (s *store) items(ctx context.Context, kind string, c compiled) (map[string]
 	return out, err
 }
 
-// vectors returns the items and stored vectors (what the kind's vector
-// index holds) of kind's records that c selects, when there are at most
-// most; else few is false and nothing else is returned.
-func (s *store) vectors(ctx context.Context, kind string, c compiled, most int) (items []string, vecs [][]float32, few bool, err error) {
+// eachVector calls fn with the item and stored vector (what the kind's
+// vector index holds) of each of kind's records that c selects, unless
+// more than most come: few is then false, and fn has been called for some.
+// item and vec are valid during the call only: nothing is copied for a
+// record fn drops.
+func (s *store) eachVector(ctx context.Context, kind string, c compiled, most int, fn func(item []byte, vec []float32)) (few bool, err error) {
 	w, args := where(kind, c)
-	err = s.eachRow(ctx, "SELECT r.item, r.vec FROM recs r WHERE "+w+" LIMIT ?", append(args, most+1), func(scan func(...any) error) error {
-		var item string
-		var vec []byte
-		err := scan(&item, &vec)
-		items, vecs = append(items, item), append(vecs, decodeVec(vec))
-		return err
-	})
-	if err != nil || len(items) > most {
-		return nil, nil, false, err
+	rows, err := s.db.QueryContext(ctx, "SELECT r.item, r.vec FROM recs r WHERE "+w+" LIMIT ?", append(args, most+1)...)
+	if err != nil {
+		return false, err
 	}
-	return items, vecs, true, nil
+	defer rows.Close()
+	var item, raw sql.RawBytes
+	var vec []float32
+	for n := 1; rows.Next(); n++ {
+		if n > most {
+			return false, nil
+		}
+		if err := rows.Scan(&item, &raw); err != nil {
+			return false, err
+		}
+		vec = vec[:0]
+		for i := 0; i+4 <= len(raw); i += 4 {
+			vec = append(vec, math.Float32frombits(binary.LittleEndian.Uint32(raw[i:])))
+		}
+		fn(item, vec)
+	}
+	return true, rows.Err()
 }
 
 // records returns the metadata of kind's records of items, by item.
