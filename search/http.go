@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 //go:embed openapi.json
@@ -69,7 +71,7 @@ func (l *Library) Handler(o HTTPOptions) http.Handler {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	h := &handler{l: l, o: o}
+	h := &handler{l: l, o: o, thumbs: newThumbCache()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -84,8 +86,9 @@ func (l *Library) Handler(o HTTPOptions) http.Handler {
 }
 
 type handler struct {
-	l *Library
-	o HTTPOptions
+	l      *Library
+	o      HTTPOptions
+	thumbs *lru.Cache[string, []byte] // thumbnails rendered from DICOM (page.go)
 }
 
 // httpError is an answer other than 200.

@@ -58,10 +58,12 @@ const DefaultSmallKind = 20000
 // builtinNames names the components of the kinds whose names are fixed.
 var builtinNames = map[string][]string{segment.Kind: extract.ObjectNames}
 
-// metadataOnly are the kinds whose vectors no vector index holds: a metric
-// histogram's length varies with its control points (its DM distance is
-// for index/slimtree, not yet served here).
-var metadataOnly = map[string]bool{histogram.KindMetric: true}
+// workerRadiomicsNames names the values of the radiomics records the
+// workers publish (extract.DefaultScanSettings), computed once when first
+// needed.
+var workerRadiomicsNames = sync.OnceValues(func() ([]string, error) {
+	return extract.RadiomicsNames(extract.DefaultScanSettings().Radiomics)
+})
 
 // Library is the searchable library: every record's metadata in SQLite,
 // each kind's vectors in a vector index and the virtual images in spatial
@@ -202,15 +204,14 @@ func (l *Library) entryOf(rec *records.Record, seq uint64) (entry, error) {
 		if err := vi.Validate(); err != nil {
 			return e, err
 		}
+		e.vi = &vi
 		return e, nil
-	case metadataOnly[kind] || len(rec.Values) == 0:
+	case len(rec.Values) == 0:
 		return e, nil
 	}
-	e.vec = make([]float32, len(rec.Values))
-	for i, x := range rec.Values {
-		if !math.IsNaN(float64(x)) { // an undefined feature counts as 0 in distances
-			e.vec[i] = x
-		}
+	var err error
+	if e.vec, err = vectorOf(kind, rec.Values); err != nil {
+		return e, err
 	}
 	l.mu.RLock()
 	vk := l.vectors[kind]
@@ -232,6 +233,22 @@ func (l *Library) entryOf(rec *records.Record, seq uint64) (entry, error) {
 	return e, nil
 }
 
+// vectorOf returns what kind's vector index holds of a record's values, or
+// of a query's: a metric histogram's DM vector (dmVector), else the values
+// with an undefined feature (NaN) as 0, which counts as 0 in distances.
+func vectorOf(kind string, values []float32) ([]float32, error) {
+	if kind == histogram.KindMetric {
+		return dmVector(values)
+	}
+	v := make([]float32, len(values))
+	for i, x := range values {
+		if !math.IsNaN(float64(x)) {
+			v[i] = x
+		}
+	}
+	return v, nil
+}
+
 // isImageKind reports whether kind's records are virtual images.
 func isImageKind(kind string) bool { return kind == sp.KindVolume || kind == sp.KindSlice }
 
@@ -240,6 +257,12 @@ func (l *Library) namesOf(kind string, n int) []string {
 	names := l.cfg.Names[kind]
 	if names == nil {
 		names = builtinNames[kind]
+	}
+	if names == nil && kind == extract.KindRadiomics {
+		var err error
+		if names, err = workerRadiomicsNames(); err != nil {
+			l.log.Warn("search: radiomics features left unnamed", "err", err)
+		}
 	}
 	out := make([]string, n)
 	if len(names) == n {
@@ -272,12 +295,8 @@ func spectralValues(data []byte, values []named) ([]named, []energyBin) {
 // index adds a stored entry to its kind's vector or spatial index.
 func (l *Library) index(ctx context.Context, e *entry) error {
 	kind := e.rec.KindVersion()
-	if isImageKind(kind) {
-		var vi sp.VirtualImage
-		if err := json.Unmarshal(e.rec.Data, &vi); err != nil {
-			return err
-		}
-		return l.imageIndex(kind).Add(e.item, &vi)
+	if e.vi != nil {
+		return l.imageIndex(kind).Add(e.item, e.vi)
 	}
 	if e.vec == nil {
 		return nil
@@ -314,11 +333,14 @@ func (l *Library) vectorIndex(kind string, dim int) (*vectorKind, error) {
 	if vk, ok := l.vectors[kind]; ok {
 		return vk, nil
 	}
-	name := l.cfg.Index
-	if name == "auto" {
+	name, metric, params := l.cfg.Index, index.Euclidean, l.cfg.Params
+	switch {
+	case kind == histogram.KindMetric:
+		name, metric, params = dmIndex, dmMetric, nil
+	case name == "auto":
 		name = "exact"
 	}
-	ix, err := newIndex(name, dim, l.cfg.Params)
+	ix, err := newIndex(name, dim, metric, params)
 	if err != nil {
 		return nil, err
 	}
@@ -327,9 +349,9 @@ func (l *Library) vectorIndex(kind string, dim int) (*vectorKind, error) {
 	return vk, nil
 }
 
-// newIndex makes an empty Euclidean index of kind name with params (the
-// ones it does not have are left out, so one map serves "auto").
-func newIndex(name string, dim int, params map[string]string) (index.Index, error) {
+// newIndex makes an empty index of kind name under metric m with params
+// (the ones it does not have are left out, so one map serves "auto").
+func newIndex(name string, dim int, m index.Metric, params map[string]string) (index.Index, error) {
 	k, err := index.KindNamed(name)
 	if err != nil {
 		return nil, err
@@ -344,27 +366,57 @@ func newIndex(name string, dim int, params map[string]string) (index.Index, erro
 	if err != nil {
 		return nil, err
 	}
-	ix, err := k.New(dim, index.Euclidean, build)
+	ix, err := k.New(dim, m, build)
 	if err != nil {
 		return nil, fmt.Errorf("index %s: %w", name, err)
 	}
-	if t, ok := ix.(index.Tuner); ok {
-		for n, v := range given {
-			if p, _ := k.Param(n); p.Search {
-				if err := t.SetParam(n, v); err != nil {
-					return nil, err
-				}
+	return ix, tune(ix, params)
+}
+
+// tune sets the search parameters among params that ix has (HNSW's ef):
+// on a new index, and on one loaded from a snapshot, which otherwise keeps
+// the ones it was saved with.
+func tune(ix index.Index, params map[string]string) error {
+	t, ok := ix.(index.Tuner)
+	if !ok {
+		return nil
+	}
+	k, err := index.KindNamed(ix.Kind())
+	if err != nil {
+		return err
+	}
+	for n, v := range params {
+		if p, err := k.Param(n); err == nil && p.Search {
+			if err := t.SetParam(n, v); err != nil {
+				return err
 			}
 		}
 	}
-	return ix, nil
+	return nil
+}
+
+// SetSearchParam sets a search parameter of kind's vector index (HNSW's
+// ef: more candidates, higher recall, slower) while it serves; a restart
+// takes Config.Params'. Errors name the kind or the parameter.
+func (l *Library) SetSearchParam(kind, name, value string) error {
+	l.mu.RLock()
+	vk, ok := l.vectors[kind]
+	l.mu.RUnlock()
+	if !ok {
+		return fmt.Errorf("%w: kind %q has no vector index", ErrNotFound, kind)
+	}
+	t, ok := vk.ix.(index.Tuner)
+	if !ok {
+		return fmt.Errorf("search: the %s index of %s has no search parameters", vk.ix.Kind(), kind)
+	}
+	return t.SetParam(name, value)
 }
 
 // promote moves kind from its exact index to HNSW, built from the stored
 // vectors; searches use the exact index until the new one is complete.
 func (l *Library) promote(ctx context.Context, kind string, vk *vectorKind) error {
 	start := time.Now()
-	ix, err := newIndex("hnsw", vk.ix.Dim(), l.cfg.Params)
+	ix, err := newIndex("hnsw", vk.ix.Dim(), vk.ix.Metric(), l.cfg.Params)
 	if err != nil {
 		return err
 	}

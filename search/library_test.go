@@ -238,6 +238,15 @@ func TestFilterWithSimilarity(t *testing.T) {
 			if a.Index != wantIndex {
 				t.Errorf("%q: served by %s, want %s", c.filter, a.Index, wantIndex)
 			}
+			if len(want) > 5 { // and everything within the 5th one's distance
+				radius := want[4].d
+				hits, _ = all(t, l, Query{Kind: c.kind, Like: like, Within: &radius, Filter: c.filter, Limit: 3})
+				n := 0
+				for n < len(want) && want[n].d <= radius {
+					n++
+				}
+				checkHits(t, fmt.Sprintf("%q within %g (scan up to %d)", c.filter, radius, scanMax), hits, want[:n])
+			}
 		}
 	}
 }

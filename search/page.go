@@ -1,6 +1,7 @@
 package search
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/image/draw"
 
 	"github.com/ctrecon/ctrecon/dicomio"
@@ -28,6 +30,18 @@ var web embed.FS
 
 // thumbSize is a thumbnail's width and height, pixels.
 const thumbSize = 96
+
+// thumbCacheSize is how many thumbnails rendered from DICOM the page's
+// cache keeps (PNGs of a few KiB each): a page of hits many times over.
+const thumbCacheSize = 512
+
+// newThumbCache returns the cache of thumbnails rendered from DICOM, by
+// item key: rendering one reads its whole series, which a page showing
+// the same hits again, or other slices of a series, need not repeat.
+func newThumbCache() *lru.Cache[string, []byte] {
+	c, _ := lru.New[string, []byte](thumbCacheSize) // errs only for a size below 1
+	return c
+}
 
 // classColors colour an object's class in thumbnails (and in the page's
 // sketch); other classes are grey.
@@ -63,9 +77,10 @@ func (h *handler) thumbnail(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, nil, badRequest("parameter key: %v", err))
 		return
 	}
-	img, err := h.slice(it)
-	if img == nil && err == nil {
-		img, err = h.layoutOf(r.Context(), it)
+	key := it.String()
+	data, ok := h.thumbs.Get(key)
+	if !ok {
+		data, err = h.render(r.Context(), it)
 	}
 	if err != nil {
 		h.reply(w, nil, err)
@@ -73,12 +88,35 @@ func (h *handler) thumbnail(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "image/png")
 	w.Header().Set("Cache-Control", "max-age=3600")
-	png.Encode(w, img)
+	w.Write(data)
+}
+
+// render returns it's thumbnail as PNG: its slice rendered from DICOM,
+// kept in the cache, else its layout, not kept (it changes as records of
+// the series come).
+func (h *handler) render(ctx context.Context, it Item) ([]byte, error) {
+	img, err := h.slice(it)
+	fromDICOM := img != nil
+	if img == nil && err == nil {
+		img, err = h.layoutOf(ctx, it)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, err
+	}
+	if fromDICOM {
+		h.thumbs.Add(it.String(), buf.Bytes())
+	}
+	return buf.Bytes(), nil
 }
 
 // slice renders it's axial slice from its series' DICOM files; nil when
 // SeriesDir does not find them. The series is read whole: a thumbnail
-// costs a series read, fine for a page of hits, not for a bulk export.
+// costs a series read, fine for a page of hits (and kept in the cache,
+// render), not for a bulk export.
 func (h *handler) slice(it Item) (image.Image, error) {
 	if h.o.SeriesDir == nil {
 		return nil, nil

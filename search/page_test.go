@@ -312,4 +312,18 @@ func TestThumbnailFromDICOM(t *testing.T) {
 			}
 		}
 	}
+
+	// A thumbnail shown again comes from the cache: the series is not
+	// read again (here, it is gone); one never rendered fails to read it.
+	_, before := a.do("GET", "/search/thumbnail?key="+url.QueryEscape(series.SeriesInstanceUID+"/s1"), "", nil)
+	if err := os.RemoveAll(series.Dir); err != nil {
+		t.Fatal(err)
+	}
+	code, again := a.do("GET", "/search/thumbnail?key="+url.QueryEscape(series.SeriesInstanceUID+"/s1"), "", nil)
+	if code != http.StatusOK || !bytes.Equal(again, before) {
+		t.Errorf("the same thumbnail with its series gone: %d, %d bytes, want 200 and the %d bytes from before", code, len(again), len(before))
+	}
+	if code, _ := a.do("GET", "/search/thumbnail?key="+url.QueryEscape(series.SeriesInstanceUID), "", nil); code != http.StatusInternalServerError {
+		t.Errorf("a thumbnail never rendered, its series gone: %d, want 500", code)
+	}
 }

@@ -262,6 +262,12 @@ func (l *Library) similar(ctx context.Context, q *Query, filter compiled, cur cu
 		return nil, fmt.Errorf("%w: kind %q has no vector index (GET /search/kinds lists the kinds)", ErrNotFound, q.Kind)
 	}
 	vec := q.Vector
+	if vec != nil {
+		var err error
+		if vec, err = vectorOf(q.Kind, vec); err != nil {
+			return nil, fmt.Errorf("%w: vector: %w", ErrQuery, err)
+		}
+	}
 	if q.Like != "" {
 		it, err := ParseItem(q.Like)
 		if err != nil {
@@ -284,25 +290,9 @@ func (l *Library) similar(ctx context.Context, q *Query, filter compiled, cur cu
 		return nil, fmt.Errorf("%w: vector has %d values, kind %s has %d", ErrQuery, len(vec), q.Kind, dim)
 	}
 	a := &Answer{Kind: q.Kind, Index: vk.ix.Kind()}
-	var allowed map[string]bool
-	if q.Filter != "" {
-		var err error
-		if allowed, err = l.store.items(ctx, q.Kind, filter); err != nil {
-			return nil, fmt.Errorf("search: filtering: %w", err)
-		}
-		a.Index += "+sqlite"
-	}
-	accept := func(key string, _ any) bool { return key != q.Like && (allowed == nil || allowed[key]) }
-	var hits []index.Hit
-	switch {
-	case allowed != nil && len(allowed) <= max(l.scanMax, vk.ix.Len()/20):
-		// A selective filter: measuring the few it keeps is exact and
-		// faster than a graph search that skips most of what it meets.
-		hits, a.Index = scan(vk.ix, vec, allowed, q), "exact-scan+sqlite"
-	case q.Within != nil:
-		hits = vk.ix.Range(vec, *q.Within, accept)
-	default:
-		hits = vk.ix.Search(vec, q.K, accept)
+	hits, err := l.nearest(ctx, a, vk.ix, vec, q, filter)
+	if err != nil {
+		return nil, err
 	}
 	if len(hits) > MaxRange {
 		hits = hits[:MaxRange]
@@ -313,29 +303,79 @@ func (l *Library) similar(ctx context.Context, q *Query, filter compiled, cur cu
 	}, func(h *Hit) { h.Explain = explain(vk, vec, h.Key) })
 }
 
-// scan measures the vectors of the allowed items, the query's own left
-// out, and returns the K nearest or those within q.Within.
-func scan(ix index.Index, vec []float32, allowed map[string]bool, q *Query) []index.Hit {
-	m := ix.Metric()
-	hits := make([]index.Hit, 0, len(allowed))
-	for key := range allowed {
-		if key == q.Like {
-			continue
+// nearest finds q's hits in ix, keeping those filter selects, and says in
+// a.Index what served them.
+func (l *Library) nearest(ctx context.Context, a *Answer, ix index.Index, vec []float32, q *Query, filter compiled) ([]index.Hit, error) {
+	var allowed map[string]bool
+	if q.Filter != "" {
+		// A selective filter: measuring the few it keeps, read with their
+		// vectors, is exact and faster than a graph search that skips
+		// most of what it meets.
+		var sc scanner
+		few, err := l.store.eachVector(ctx, q.Kind, filter, max(l.scanMax, ix.Len()/20), sc.measure(ix.Metric(), vec, q))
+		if few {
+			a.Index = "exact-scan+sqlite"
+			return sc.result(q), nil
 		}
-		v, _, ok := ix.Get(key)
-		if !ok {
-			continue
+		if err == nil {
+			allowed, err = l.store.items(ctx, q.Kind, filter)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("search: filtering: %w", err)
+		}
+		a.Index += "+sqlite"
+	}
+	accept := func(key string, _ any) bool { return key != q.Like && (allowed == nil || allowed[key]) }
+	if q.Within != nil {
+		return ix.Range(vec, *q.Within, accept), nil
+	}
+	return ix.Search(vec, q.K, accept), nil
+}
+
+// scanner keeps the nearest of the vectors a filter selects: the K
+// nearest (pruned to them whenever 2K are held), or all within q.Within.
+type scanner struct {
+	hits  []index.Hit
+	worst float64 // the K-th distance after a pruning; farther ones are dropped
+}
+
+// measure returns the function that measures one record's vector under m,
+// the query's own item left out.
+func (s *scanner) measure(m index.Metric, vec []float32, q *Query) func(item []byte, v []float32) {
+	s.worst = math.Inf(1)
+	if q.Within != nil {
+		s.worst = *q.Within
+	}
+	return func(item []byte, v []float32) {
+		if len(v) != len(vec) || string(item) == q.Like {
+			return
 		}
 		d := m.Distance(vec, v)
-		if q.Within == nil || d <= *q.Within {
-			hits = append(hits, index.Hit{Key: key, Distance: d})
+		if d > s.worst {
+			return
+		}
+		s.hits = append(s.hits, index.Hit{Key: string(item), Distance: d})
+		if q.Within == nil && len(s.hits) >= 2*q.K {
+			s.prune(q.K)
 		}
 	}
-	index.SortHits(hits)
-	if q.Within == nil && len(hits) > q.K {
-		hits = hits[:q.K]
+}
+
+// prune keeps the k nearest hits.
+func (s *scanner) prune(k int) {
+	index.SortHits(s.hits)
+	if len(s.hits) > k {
+		s.hits, s.worst = s.hits[:k], s.hits[k-1].Distance
 	}
-	return hits
+}
+
+// result returns the hits in order: the K nearest, or all within.
+func (s *scanner) result(q *Query) []index.Hit {
+	if q.Within == nil {
+		s.prune(q.K)
+	}
+	index.SortHits(s.hits)
+	return s.hits
 }
 
 // page fills a with the page of n ranked hits that cur points at: hit(i)

@@ -132,35 +132,53 @@ func (l *Library) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("search: snapshot %s: %w", dir, err)
 	}
-	if err := copyFile(filepath.Join(dir, "library.db"), l.dbPath()); err != nil {
-		return fmt.Errorf("search: snapshot %s: %w", dir, err)
+	// The vector indexes load (CPU) while the database is copied (I/O):
+	// at a million vectors each takes seconds.
+	loaded := make(chan error, 1)
+	go func() { loaded <- l.loadVectors(dir, m) }()
+	err = copyFile(filepath.Join(dir, "library.db"), l.dbPath())
+	if err == nil {
+		l.store, err = openStore(l.dbPath())
 	}
-	if l.store, err = openStore(l.dbPath()); err != nil {
-		return err
+	if lerr := <-loaded; err == nil {
+		err = lerr
 	}
-	if err := l.loadIndexes(ctx, dir, m); err != nil {
-		l.store.close()
+	if err == nil {
+		err = l.loadImages(ctx)
+	}
+	if err != nil {
+		if l.store != nil {
+			l.store.close()
+		}
 		return fmt.Errorf("search: snapshot %s: %w", dir, err)
 	}
 	l.seq, l.snapAt = m.Seq, m.Written
 	return nil
 }
 
-// loadIndexes loads the snapshot's vector indexes and rebuilds the
-// virtual images' from the database.
-func (l *Library) loadIndexes(ctx context.Context, dir string, m manifest) error {
+// loadVectors loads the snapshot's vector indexes.
+func (l *Library) loadVectors(dir string, m manifest) error {
 	for kind, name := range m.Indexes {
 		f, err := os.Open(filepath.Join(dir, name))
 		if err != nil {
 			return err
 		}
-		ix, err := index.Load(bufio.NewReaderSize(f, 1<<20))
+		ix, err := index.Load(bufio.NewReaderSize(f, 1<<20), dmMetric)
 		f.Close()
+		if err == nil {
+			err = tune(ix, l.cfg.Params)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		l.vectors[kind] = &vectorKind{ix: ix, names: l.namesOf(kind, ix.Dim())}
 	}
+	return nil
+}
+
+// loadImages rebuilds the virtual images' spatial indexes from the
+// database.
+func (l *Library) loadImages(ctx context.Context) error {
 	for _, kind := range []string{sp.KindVolume, sp.KindSlice} {
 		err := l.store.each(ctx, kind, func(item string, _ []float32, data []byte) error {
 			var vi sp.VirtualImage

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/ctrecon/ctrecon/features/records"
+	sp "github.com/ctrecon/ctrecon/features/spatial"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite", pure Go
 )
@@ -60,7 +61,10 @@ type store struct {
 func openStore(path string) (*store, error) {
 	// WAL lets searches read while the follower writes; synchronous OFF
 	// because the snapshot, not this file, is what survives a crash.
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)"
+	// Pages are read through a memory map (mmap_size: SQLite's largest,
+	// 2 GiB), not a pread each: a similarity query reads its hits' rows,
+	// a filter thousands, from all over the table.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)&_pragma=mmap_size(2147418112)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("metadata store %s: %w", path, err)
@@ -120,8 +124,9 @@ func (s *store) nameMap(kind string) map[string]int64 {
 type entry struct {
 	rec    *records.Record
 	item   string
-	vec    []float32 // what the kind's vector index holds, or nil
-	values []named   // the feature values filters compare
+	vec    []float32        // what the kind's vector index holds, or nil
+	vi     *sp.VirtualImage // a virtual image kind's, decoded once
+	values []named          // the feature values filters compare
 	seq    uint64
 	// job names the job's record ("<job>/<record>", bus.HeaderRecord)
 	// when a job published it: the first item stored under it wins.
@@ -380,6 +385,36 @@ func (s *store) items(ctx context.Context, kind string, c compiled) (map[string]
 		return err
 	})
 	return out, err
+}
+
+// eachVector calls fn with the item and stored vector (what the kind's
+// vector index holds) of each of kind's records that c selects, unless
+// more than most come: few is then false, and fn has been called for some.
+// item and vec are valid during the call only: nothing is copied for a
+// record fn drops.
+func (s *store) eachVector(ctx context.Context, kind string, c compiled, most int, fn func(item []byte, vec []float32)) (few bool, err error) {
+	w, args := where(kind, c)
+	rows, err := s.db.QueryContext(ctx, "SELECT r.item, r.vec FROM recs r WHERE "+w+" LIMIT ?", append(args, most+1)...)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	var item, raw sql.RawBytes
+	var vec []float32
+	for n := 1; rows.Next(); n++ {
+		if n > most {
+			return false, nil
+		}
+		if err := rows.Scan(&item, &raw); err != nil {
+			return false, err
+		}
+		vec = vec[:0]
+		for i := 0; i+4 <= len(raw); i += 4 {
+			vec = append(vec, math.Float32frombits(binary.LittleEndian.Uint32(raw[i:])))
+		}
+		fn(item, vec)
+	}
+	return true, rows.Err()
 }
 
 // records returns the metadata of kind's records of items, by item.

@@ -44,7 +44,9 @@ type Config struct {
 	// Search configures the search library; its Dir defaults to
 	// Dir/search, and its Log to Log.
 	Search search.Config
-	// SearchHTTP configures the search API (its bearer token).
+	// SearchHTTP configures the search API (its bearer token); its
+	// SeriesDir defaults to finding the series the workers wrote under
+	// Dir/out, for the page's thumbnails.
 	SearchHTTP search.HTTPOptions
 	// SnapshotEvery is how often the search library is snapshotted while
 	// records come in (0: DefaultSnapshotEvery); Close snapshots it too.
@@ -88,6 +90,9 @@ func Start(ctx context.Context, b *bus.Bus, ln net.Listener, cfg Config) (*Servi
 	}
 	if cfg.Search.Log == nil {
 		cfg.Search.Log = cfg.Log
+	}
+	if cfg.SearchHTTP.SeriesDir == nil { // thumbnails from the workers' series
+		cfg.SearchHTTP.SeriesDir = newSeriesFolders(filepath.Join(cfg.Dir, "out")).find
 	}
 	if cfg.SearchHTTP.Log == nil {
 		cfg.SearchHTTP.Log = cfg.Log

@@ -88,6 +88,33 @@ func (r *Result) addRadiomics(base records.Record, objs []ObjectFeatures) error 
 	return nil
 }
 
+// RadiomicsNames returns the names of the values of the radiomics records
+// (KindRadiomics) extracted with s, in their order: what the records
+// themselves do not carry (a record on the bus has values only), for a
+// reader that follows the bus to name them. The names depend on s's
+// families and aggregations only; they are read off the features of a
+// small probe cube.
+func RadiomicsNames(s radiomics.Settings) ([]string, error) {
+	const n = 6
+	g := radiomics.Grid{Size: [3]int{n, n, n}, Spacing: [3]float64{RadiomicsVoxelMM, RadiomicsVoxelMM, RadiomicsVoxelMM}}
+	img := &radiomics.Image{Grid: g, Data: make([]float64, g.Voxels())}
+	mask := &radiomics.Mask{Grid: g, Data: make([]bool, g.Voxels())}
+	for i := range img.Data {
+		x, y, z := i%n, i/n%n, i/(n*n)
+		img.Data[i] = float64(10*x + 3*y + z)
+		mask.Data[i] = x > 0 && y > 0 && z > 0 && x < n-1 && y < n-1 && z < n-1
+	}
+	feats, err := radiomics.Compute(img, mask, s)
+	if err != nil {
+		return nil, fmt.Errorf("radiomics names: %w", err)
+	}
+	names := make([]string, len(feats))
+	for i, f := range feats {
+		names[i] = featureName(f)
+	}
+	return names, nil
+}
+
 // featureName names a radiomics feature in a record's names: its IBSI
 // tag, with "|" and its aggregation when it has one ("cm.joint_max|3D,
 // averaged").

@@ -341,3 +341,20 @@ func TestScanBadInput(t *testing.T) {
 		})
 	}
 }
+
+// RadiomicsNames names the values of the radiomics records Scan makes
+// with the same settings, in their order.
+func TestRadiomicsNames(t *testing.T) {
+	s := DefaultScanSettings()
+	res, err := Scan(scanBins(), []string{"1.2.3.1", "1.2.3.2", "1.2.3.3"}, IDs{ScanID: "S", StudyUID: "1.2.3"}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := RadiomicsNames(s.Radiomics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := res.Names[KindRadiomics]; len(want) == 0 || !slices.Equal(names, want) {
+		t.Errorf("RadiomicsNames: %d names %q..., want Scan's %d", len(names), names[:min(3, len(names))], len(want))
+	}
+}
