@@ -33,6 +33,9 @@ func TestRunMaterials(t *testing.T) {
 	if m == nil || m.Calibration != material.SourcePhysics || !strings.HasPrefix(m.Source, "the bins' share of the tube spectrum") || len(m.Maps) != 5 {
 		t.Fatalf("report's materials: %+v", m)
 	}
+	if m.PriorMM != material.DefaultPriorMM {
+		t.Errorf("report's prior_mm %g: want the default local prior, %g mm", m.PriorMM, material.DefaultPriorMM)
+	}
 	if _, err := os.Stat(m.Overlay); err != nil {
 		t.Errorf("overlay: %v", err)
 	}
@@ -42,7 +45,7 @@ func TestRunMaterials(t *testing.T) {
 		file := filepath.Join(mr.Dir, mr.Instances[0].File)
 		got := dicomAttrs(t, file, tag.StudyInstanceUID, tag.FrameOfReferenceUID, tag.SeriesInstanceUID, tag.RescaleType, tag.ImageType)
 		unit := "MGML"
-		if mr.Unit == material.VolumeFraction {
+		if mr.Unit == PercentOfVolume {
 			unit = "PCT"
 		}
 		if got[0] != bin[0] || got[1] != bin[1] || got[2] == bin[2] || got[2] != mr.SeriesInstanceUID || got[3] != unit || !strings.HasPrefix(got[4], "DERIVED") {
