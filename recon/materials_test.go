@@ -75,7 +75,8 @@ func TestRunMaterials(t *testing.T) {
 // TestRunMaterialsRefusedBeforeWork: a decomposition that cannot be made
 // on the job's bins fails in the check stage, before the reconstruction,
 // naming the field and saying why, and leaves no output folder; a
-// calibration without materials is refused when the job is parsed.
+// calibration or material_voxelwise without materials is refused when the
+// job is parsed.
 func TestRunMaterialsRefusedBeforeWork(t *testing.T) {
 	other := material.Calibration{Format: material.FormatName, Version: material.FormatVersion, Source: material.SourcePhysics,
 		Bins:      []material.Bin{{LowKeV: 20, HighKeV: 40}, {LowKeV: 40, HighKeV: 120}},
@@ -111,5 +112,8 @@ func TestRunMaterialsRefusedBeforeWork(t *testing.T) {
 	}
 	if _, err := ParseJob([]byte(`{"input": "x", "materials": ["iodine", "iodine"]}`)); err == nil || !strings.Contains(err.Error(), `materials: material "iodine" listed twice`) {
 		t.Errorf("a material twice: got %v", err)
+	}
+	if _, err := ParseJob([]byte(`{"input": "x", "material_voxelwise": true}`)); err == nil || !strings.Contains(err.Error(), "material_voxelwise: only with materials") {
+		t.Errorf("material_voxelwise without materials: got %v", err)
 	}
 }
