@@ -1,6 +1,7 @@
 package material
 
 import (
+	"gonum.org/v1/gonum/mat"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -73,6 +74,100 @@ func TestNNLS(t *testing.T) {
 		}
 		if got := residual(a, b, x, rows, cols); got > best+1e-9 {
 			t.Fatalf("trial %d (%dx%d): residual %g, the best feasible subset gives %g", trial, rows, cols, got, best)
+		}
+	}
+}
+
+// TestNNLSPenalty checks the solver regularised toward a prior along a
+// direction (nnls.withPenalty, as Decompose uses it) the same way: its
+// objective ½xᵀGx − xᵀ(Aᵀb + P p), G the normal matrix plus P, must be
+// the smallest over the unconstrained solutions on every subset of
+// columns that are non-negative there.
+func TestNNLSPenalty(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for trial := range 300 {
+		rows, cols := 2+rng.IntN(maxRows-1), 1+rng.IntN(maxCols)
+		cols = min(cols, rows)
+		var a [maxRows][maxCols]float64
+		var v [maxCols]float64
+		for j := range cols {
+			for r := range rows {
+				a[r][j] = rng.NormFloat64()
+			}
+			v[j] = rng.NormFloat64()
+		}
+		weight, prior := rng.Float64(), 3*rng.NormFloat64()
+		var penalty [maxCols][maxCols]float64
+		for i := range cols {
+			for j := range cols {
+				penalty[i][j] = weight * v[i] * v[j]
+			}
+		}
+		s := newNNLS(a, rows, cols).withPenalty(&penalty)
+		var b [maxRows]float64
+		for r := range rows {
+			b[r] = rng.NormFloat64()
+		}
+		atb := s.atb(&b)
+		for j := range cols {
+			atb[j] += weight * prior * v[j]
+		}
+		// G computed here, and each subset solved by gonum: independent
+		// of the solver's own normal matrix and inverses.
+		var g [maxCols][maxCols]float64
+		for i := range cols {
+			for j := range cols {
+				g[i][j] = penalty[i][j]
+				for r := range rows {
+					g[i][j] += a[r][i] * a[r][j]
+				}
+			}
+		}
+		objective := func(x [maxCols]float64) float64 {
+			f := 0.0
+			for i := range cols {
+				for j := range cols {
+					f += 0.5 * x[i] * g[i][j] * x[j]
+				}
+				f -= x[i] * atb[i]
+			}
+			return f
+		}
+		var x [maxCols]float64
+		s.solveNormal(&atb, &x)
+		best := math.Inf(1)
+		for mask := 1; mask < 1<<cols; mask++ {
+			var idx []int
+			for j := range cols {
+				if mask&(1<<j) != 0 {
+					idx = append(idx, j)
+				}
+			}
+			gp, rhs := mat.NewDense(len(idx), len(idx), nil), mat.NewVecDense(len(idx), nil)
+			for i, p := range idx {
+				rhs.SetVec(i, atb[p])
+				for j, q := range idx {
+					gp.Set(i, j, g[p][q])
+				}
+			}
+			var zp mat.VecDense
+			if err := zp.SolveVec(gp, rhs); err != nil {
+				t.Fatal(err)
+			}
+			var z [maxCols]float64
+			for i, p := range idx {
+				z[p] = zp.AtVec(i)
+			}
+			if slicesMin(z[:cols]) >= -1e-12 {
+				best = min(best, objective(z))
+			}
+		}
+		best = min(best, 0) // x = 0
+		if slicesMin(x[:cols]) < 0 {
+			t.Fatalf("trial %d: negative solution %v", trial, x[:cols])
+		}
+		if got := objective(x); got > best+1e-9*max(1, math.Abs(best)) {
+			t.Fatalf("trial %d (%dx%d): objective %g, the best feasible subset gives %g", trial, rows, cols, got, best)
 		}
 	}
 }
