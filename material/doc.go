@@ -55,10 +55,25 @@
 // nearly dependent (condition number over MaxCondition), is refused before
 // any work, saying why.
 //
+// Water, lipid and hydroxyapatite differ little in shape across the bins,
+// so one direction of the amounts (a volume of water traded for one of
+// lipid and some mineral) is nearly a null direction of the equations: a
+// voxel's noise along it is hundreds of times its noise along the others,
+// and the non-negativity would clip its negative half into bias (lipid in
+// water). A map is therefore decomposed with a local prior along such
+// directions (Decomposer.PriorMM): the voxels' unconstrained solutions'
+// coordinate along them, smoothed by a guided filter (K. He, J. Sun and
+// X. Tang, "Guided image filtering", ECCV 2010) that the bins' mean
+// attenuation guides, toward which every voxel's solve is regularised
+// along those directions alone (Tikhonov regularisation toward a prior,
+// P. C. Hansen, "Rank-Deficient and Discrete Ill-Posed Problems", SIAM
+// 1998): the penalty adds to the normal matrix, so the solver above is
+// unchanged, and the other directions (iodine, gadolinium) keep each
+// voxel's own bins.
+//
 // Solve decomposes one set of attenuations, and RegionAmounts a region's
-// mean bins: the way a vial's content is measured, free of the bias that
-// the non-negativity puts into a map's mean where single voxels' noise is
-// clipped at zero.
+// mean bins: the way a vial's content is measured, whose noise is that
+// of many voxels.
 //
 // # Beam hardening
 //

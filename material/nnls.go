@@ -37,10 +37,15 @@ func newNNLS(a [maxRows][maxCols]float64, rows, cols int) *nnls {
 			}
 		}
 	}
-	for mask := 1; mask < 1<<cols; mask++ {
+	s.invertSubsets()
+	return s
+}
+
+// invertSubsets sets inv from gram.
+func (s *nnls) invertSubsets() {
+	for mask := 1; mask < 1<<s.cols; mask++ {
 		s.inv[mask] = s.subsetInverse(uint(mask))
 	}
-	return s
 }
 
 // subsetInverse inverts the normal matrix of the columns in mask by
@@ -95,15 +100,48 @@ func (s *nnls) subsetInverse(mask uint) [maxCols][maxCols]float64 {
 	return out
 }
 
-// solve writes into x the non-negative least-squares solution for b.
-func (s *nnls) solve(b *[maxRows]float64, x *[maxCols]float64) {
-	n := s.cols
-	var atb, w, z [maxCols]float64
-	scale := 0.0
-	for j := range n {
+// withPenalty returns a solver of the same A for the objective
+// ‖A x − b‖² + (x − p)ᵀ P (x − p), P symmetric positive semi-definite:
+// P is added to the normal matrix, and solveNormal is given Aᵀb + P p.
+// This is Tikhonov regularisation toward a prior solution p in its
+// general form (P. C. Hansen, "Rank-Deficient and Discrete Ill-Posed
+// Problems", SIAM, 1998, ch. 5).
+func (s *nnls) withPenalty(p *[maxCols][maxCols]float64) *nnls {
+	out := &nnls{rows: s.rows, cols: s.cols, a: s.a, gram: s.gram, inv: make([][maxCols][maxCols]float64, 1<<s.cols)}
+	for i := range s.cols {
+		for j := range s.cols {
+			out.gram[i][j] += p[i][j]
+		}
+	}
+	out.invertSubsets()
+	return out
+}
+
+// atb returns Aᵀb.
+func (s *nnls) atb(b *[maxRows]float64) [maxCols]float64 {
+	var atb [maxCols]float64
+	for j := range s.cols {
 		for r := range s.rows {
 			atb[j] += s.a[r][j] * b[r]
 		}
+	}
+	return atb
+}
+
+// solve writes into x the non-negative least-squares solution for b.
+func (s *nnls) solve(b *[maxRows]float64, x *[maxCols]float64) {
+	atb := s.atb(b)
+	s.solveNormal(&atb, x)
+}
+
+// solveNormal writes into x the non-negative minimiser of
+// ½ xᵀ G x − xᵀ atb, G the solver's normal matrix: the least-squares
+// solution when atb is Aᵀb.
+func (s *nnls) solveNormal(atb *[maxCols]float64, x *[maxCols]float64) {
+	n := s.cols
+	var w, z [maxCols]float64
+	scale := 0.0
+	for j := range n {
 		scale += math.Abs(atb[j])
 		x[j], w[j] = 0, atb[j]
 	}
@@ -123,7 +161,7 @@ func (s *nnls) solve(b *[maxRows]float64, x *[maxCols]float64) {
 		}
 		passive |= 1 << j
 		for range n {
-			s.passiveSolve(passive, &atb, &z)
+			s.passiveSolve(passive, atb, &z)
 			alpha, feasible := 1.0, true
 			for k := range n {
 				if passive&(1<<k) != 0 && z[k] <= 0 {
@@ -144,7 +182,7 @@ func (s *nnls) solve(b *[maxRows]float64, x *[maxCols]float64) {
 				}
 			}
 		}
-		s.passiveSolve(passive, &atb, &z)
+		s.passiveSolve(passive, atb, &z)
 		for k := range n {
 			x[k] = max(0, z[k])
 		}

@@ -96,6 +96,11 @@ type Job struct {
 	// MaterialSmoothMM is the standard deviation, mm, of a Gaussian that
 	// smooths the bins before the decomposition (0: none).
 	MaterialSmoothMM float64 `json:"material_smooth_mm,omitempty"`
+	// MaterialVoxelwise decomposes every voxel from its own bins alone
+	// (plain non-negative least squares), without the local prior along
+	// the nearly dependent materials (material.Decomposer.PriorMM) that
+	// keeps the maps' means unbiased in noisy scans.
+	MaterialVoxelwise bool `json:"material_voxelwise,omitempty"`
 	// MakeCalibration fits a material calibration to the scan's vials
 	// (scan.json's vials) and writes it to the output folder as
 	// CalibrationName.

@@ -34,6 +34,11 @@ type MaterialsReport struct {
 	Source          string  `json:"source"`
 	ConditionNumber float64 `json:"condition_number"`
 	SmoothMM        float64 `json:"smooth_mm,omitempty"`
+	// PriorMM is the radius of the local prior's guided filter along the
+	// nearly dependent materials (material.Decomposer.PriorMM); absent
+	// when every voxel was decomposed from its own bins alone
+	// (material_voxelwise, or a set without such materials).
+	PriorMM float64 `json:"prior_mm,omitempty"`
 	// Maps are the materials' series, in the job's order.
 	Maps    []MapReport `json:"maps"`
 	Overlay string      `json:"overlay"`
@@ -42,23 +47,51 @@ type MaterialsReport struct {
 // MapReport is one material's map.
 type MapReport struct {
 	Material          string           `json:"material"`
-	Unit              string           `json:"unit"` // mg/mL or volume fraction (the DICOM maps: percent of volume)
+	Unit              string           `json:"unit"` // the maps' unit: mg/mL, or PercentOfVolume
 	SeriesInstanceUID string           `json:"series_instance_uid"`
 	Dir               string           `json:"dir"`
 	Instances         []InstanceReport `json:"instances"`
 }
 
+// PercentOfVolume is the unit of the water and lipid maps a job writes
+// (DICOM series, MetaImage volumes, the overlay's legend), as the DICOM
+// series' description names it: the decomposition's volume fractions
+// times 100. The per-object feature records keep volume fractions.
+const PercentOfVolume = "% of volume"
+
+// mapUnit returns the unit of m's written maps and what turns the
+// decomposition's amounts into it.
+func mapUnit(m material.Material) (unit string, scale float32) {
+	if m.Base() {
+		return PercentOfVolume, 100
+	}
+	return m.Unit, 1
+}
+
+// scaled returns vol times scale (vol itself for 1).
+func scaled(vol *fdk.Volume, scale float32) *fdk.Volume {
+	if scale == 1 {
+		return vol
+	}
+	out := fdk.NewVolume(vol.Grid)
+	for i, v := range vol.Data {
+		out.Data[i] = v * scale
+	}
+	return out
+}
+
 // mapStyle is how a material's map is stored and drawn: its DICOM slope
 // (unit per stored value: 0.01 mg/mL holds up to 327 mg/mL, 0.1 up to
 // 3276 for bone mineral; 0.01 % for fractions), its viewing window, its
-// overlay colour and the amount drawn in full colour.
+// overlay colour and the amount drawn in full colour (in the map's unit,
+// mapUnit).
 var mapStyle = map[string]struct {
 	slope, lo, hi float64
 	color         color.RGBA
 	full          float64
 }{
-	"water":      {0.01, 0, 100, color.RGBA{0x30, 0x80, 0xff, 0xff}, 1},
-	"lipid":      {0.01, 0, 100, color.RGBA{0xff, 0xd0, 0x00, 0xff}, 1},
+	"water":      {0.01, 0, 100, color.RGBA{0x30, 0x80, 0xff, 0xff}, 100},
+	"lipid":      {0.01, 0, 100, color.RGBA{0xff, 0xd0, 0x00, 0xff}, 100},
 	"ha":         {0.1, 0, 500, color.RGBA{0x20, 0xe0, 0x40, 0xff}, 400},
 	"iodine":     {0.01, 0, 10, color.RGBA{0xff, 0x30, 0x30, 0xff}, 10},
 	"gadolinium": {0.01, 0, 10, color.RGBA{0xd0, 0x40, 0xff, 0xff}, 10},
@@ -80,6 +113,9 @@ func (j *Job) validateMaterials() error {
 	}
 	if s := j.MaterialSmoothMM; s < 0 || !finite(s) || s != 0 && len(j.Materials) == 0 {
 		return jobErr("material_smooth_mm", "%g: must be zero or positive, and only with materials", s)
+	}
+	if j.MaterialVoxelwise && len(j.Materials) == 0 {
+		return jobErr("material_voxelwise", "only with materials")
 	}
 	return nil
 }
@@ -207,11 +243,17 @@ func (r *runner) writeMaterials(context.Context) error {
 	for i, v := range r.vols {
 		vols[i] = material.Smooth(v, r.job.MaterialSmoothMM, threads)
 	}
+	if !r.job.MaterialVoxelwise {
+		d.PriorMM = material.DefaultPriorMM
+	}
 	maps, err := d.Decompose(vols, threads)
 	if err != nil {
 		return err
 	}
 	rep := &MaterialsReport{Calibration: r.job.Calibration, Source: cal.Describe(), ConditionNumber: d.Condition, SmoothMM: r.job.MaterialSmoothMM}
+	if d.Regularized() {
+		rep.PriorMM = d.PriorMM
+	}
 	if rep.Calibration == "" {
 		rep.Calibration = material.SourcePhysics
 	}
@@ -230,11 +272,12 @@ func (r *runner) writeMaterials(context.Context) error {
 // volume when the job asks).
 func (r *runner) writeMap(m material.Material, vol *fdk.Volume, rep *MaterialsReport) (MapReport, error) {
 	style := mapStyle[m.Name]
+	unit, scale := mapUnit(m)
 	dm := dicomio.Map{Name: m.Name, Unit: dicomio.UnitMgPerML, Slope: style.slope,
 		SeriesInstanceUID: scanUID(r.scan, "series", r.job.ID, "material", m.Name),
 		SeriesNumber:      101 + slices.IndexFunc(material.Known, func(k material.Material) bool { return k.Name == m.Name }),
 		Comment: fmt.Sprintf("Material decomposition: %s in %s. Calibration: %s (%s).",
-			m.Name, m.Unit, rep.Calibration, rep.Source)}
+			m.Name, unit, rep.Calibration, rep.Source)}
 	if m.Base() {
 		dm.Unit = dicomio.UnitPercent
 	}
@@ -244,12 +287,12 @@ func (r *runner) writeMap(m material.Material, vol *fdk.Volume, rep *MaterialsRe
 	if err != nil {
 		return MapReport{}, err
 	}
-	mr := MapReport{Material: m.Name, Unit: m.Unit, SeriesInstanceUID: s.SeriesInstanceUID, Dir: r.final(s.Dir)}
+	mr := MapReport{Material: m.Name, Unit: unit, SeriesInstanceUID: s.SeriesInstanceUID, Dir: r.final(s.Dir)}
 	for _, in := range s.Instances {
 		mr.Instances = append(mr.Instances, InstanceReport{File: filepath.Base(in.Path), SOPInstanceUID: in.SOPInstanceUID})
 	}
 	if r.job.WriteMHA {
-		err = metaimage.Write(filepath.Join(r.dir, "material_"+m.Name+".mha"), vol)
+		err = metaimage.Write(filepath.Join(r.dir, "material_"+m.Name+".mha"), scaled(vol, scale))
 	}
 	return mr, err
 }
@@ -262,12 +305,9 @@ func (r *runner) writeOverlay(mats []material.Material, maps []*fdk.Volume, rep 
 		if m.Name == "water" {
 			continue
 		}
-		unit := m.Unit
-		if m.Base() {
-			unit = "fraction"
-		}
+		unit, scale := mapUnit(m)
 		st := mapStyle[m.Name]
-		layers = append(layers, preview.Layer{Volume: maps[i], Name: m.Name, Unit: unit, Color: st.color, Full: st.full})
+		layers = append(layers, preview.Layer{Volume: scaled(maps[i], scale), Name: m.Name, Unit: unit, Color: st.color, Full: st.full})
 	}
 	mid := len(r.bins) / 2
 	bin := r.scan.Bins[r.bins[mid]]

@@ -33,6 +33,9 @@ func TestRunMaterials(t *testing.T) {
 	if m == nil || m.Calibration != material.SourcePhysics || !strings.HasPrefix(m.Source, "the bins' share of the tube spectrum") || len(m.Maps) != 5 {
 		t.Fatalf("report's materials: %+v", m)
 	}
+	if m.PriorMM != material.DefaultPriorMM {
+		t.Errorf("report's prior_mm %g: want the default local prior, %g mm", m.PriorMM, material.DefaultPriorMM)
+	}
 	if _, err := os.Stat(m.Overlay); err != nil {
 		t.Errorf("overlay: %v", err)
 	}
@@ -42,7 +45,7 @@ func TestRunMaterials(t *testing.T) {
 		file := filepath.Join(mr.Dir, mr.Instances[0].File)
 		got := dicomAttrs(t, file, tag.StudyInstanceUID, tag.FrameOfReferenceUID, tag.SeriesInstanceUID, tag.RescaleType, tag.ImageType)
 		unit := "MGML"
-		if mr.Unit == material.VolumeFraction {
+		if mr.Unit == PercentOfVolume {
 			unit = "PCT"
 		}
 		if got[0] != bin[0] || got[1] != bin[1] || got[2] == bin[2] || got[2] != mr.SeriesInstanceUID || got[3] != unit || !strings.HasPrefix(got[4], "DERIVED") {
@@ -72,7 +75,8 @@ func TestRunMaterials(t *testing.T) {
 // TestRunMaterialsRefusedBeforeWork: a decomposition that cannot be made
 // on the job's bins fails in the check stage, before the reconstruction,
 // naming the field and saying why, and leaves no output folder; a
-// calibration without materials is refused when the job is parsed.
+// calibration or material_voxelwise without materials is refused when the
+// job is parsed.
 func TestRunMaterialsRefusedBeforeWork(t *testing.T) {
 	other := material.Calibration{Format: material.FormatName, Version: material.FormatVersion, Source: material.SourcePhysics,
 		Bins:      []material.Bin{{LowKeV: 20, HighKeV: 40}, {LowKeV: 40, HighKeV: 120}},
@@ -108,5 +112,8 @@ func TestRunMaterialsRefusedBeforeWork(t *testing.T) {
 	}
 	if _, err := ParseJob([]byte(`{"input": "x", "materials": ["iodine", "iodine"]}`)); err == nil || !strings.Contains(err.Error(), `materials: material "iodine" listed twice`) {
 		t.Errorf("a material twice: got %v", err)
+	}
+	if _, err := ParseJob([]byte(`{"input": "x", "material_voxelwise": true}`)); err == nil || !strings.Contains(err.Error(), "material_voxelwise: only with materials") {
+		t.Errorf("material_voxelwise without materials: got %v", err)
 	}
 }

@@ -53,6 +53,7 @@ var jobFlags = []struct {
 	{"materials", "materials", func(j *recon.Job, v string) error { j.Materials = nonEmpty(strings.Split(v, ",")); return nil }},
 	{"calibration", "calibration", text(func(j *recon.Job) *string { return &j.Calibration })},
 	{"material-smooth", "material_smooth_mm", number(func(j *recon.Job) *float64 { return &j.MaterialSmoothMM })},
+	{"material-voxelwise", "material_voxelwise", boolean(func(j *recon.Job) *bool { return &j.MaterialVoxelwise })},
 	{"max-memory", "max_memory_bytes", byteSize(func(j *recon.Job) *int64 { return &j.MaxMemoryBytes })},
 }
 

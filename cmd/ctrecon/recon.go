@@ -43,6 +43,7 @@ func registerMaterialFlags(fs *flag.FlagSet) {
 	fs.Var(new(materialsFlag), "materials", "spectral scans: decompose into these materials, water among them, e.g. water,lipid,ha,iodine,gadolinium (a DICOM series each and materials.png)")
 	fs.String("calibration", "", "spectral scans: material calibration file from 'ctrecon calibrate' (default: computed from the spectrum)")
 	fs.Float64("material-smooth", 0, "spectral scans: Gaussian sigma in mm applied to the bins before the decomposition (0: none)")
+	fs.Bool("material-voxelwise", false, "spectral scans: decompose every voxel from its own bins alone, without the local prior along water, lipid and mineral (whose maps' means are then biased in noisy scans)")
 }
 
 // materialsFlag is --materials' value: a given list must name a
