@@ -83,6 +83,9 @@ type Answer struct {
 	Hits  []Hit `json:"hits"`
 	// Next is the cursor of the next page, empty on the last.
 	Next string `json:"next,omitempty"`
+	// Shards says, for an answer merged from a library's shards (Fanout),
+	// what each shard's answer said.
+	Shards []ShardServed `json:"shards,omitempty"`
 }
 
 // Hit is one record an answer returns.
@@ -255,30 +258,17 @@ func (l *Library) cohort(ctx context.Context, q *Query, filter compiled, cur cur
 
 // similar answers a query by example or by vector.
 func (l *Library) similar(ctx context.Context, q *Query, filter compiled, cur cursor) (*Answer, error) {
-	l.mu.RLock()
-	vk, ok := l.vectors[q.Kind]
-	l.mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("%w: kind %q has no vector index (GET /search/kinds lists the kinds)", ErrNotFound, q.Kind)
+	vk, err := l.vectorKind(q.Kind)
+	if err != nil {
+		return nil, err
 	}
 	vec := q.Vector
 	if q.Like != "" {
-		it, err := ParseItem(q.Like)
+		key, v, err := l.likeVector(ctx, vk, q.Kind, q.Like)
 		if err != nil {
-			return nil, fmt.Errorf("%w: like: %w", ErrQuery, err)
+			return nil, err
 		}
-		v, _, ok := vk.ix.Get(it.String())
-		if !ok && !strings.Contains(q.Like, "/b") {
-			// A series is one bin's in ctrecon's output: the bin need
-			// not be given.
-			if it, ok = l.store.onlyBin(ctx, q.Kind, it); ok {
-				v, _, ok = vk.ix.Get(it.String())
-			}
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w: like: no %s vector of item %s", ErrNotFound, q.Kind, it)
-		}
-		q.Like, vec = it.String(), v
+		q.Like, vec = key, v
 	}
 	if dim := vk.ix.Dim(); len(vec) != dim {
 		return nil, fmt.Errorf("%w: vector has %d values, kind %s has %d", ErrQuery, len(vec), q.Kind, dim)
@@ -286,7 +276,6 @@ func (l *Library) similar(ctx context.Context, q *Query, filter compiled, cur cu
 	a := &Answer{Kind: q.Kind, Index: vk.ix.Kind()}
 	var allowed map[string]bool
 	if q.Filter != "" {
-		var err error
 		if allowed, err = l.store.items(ctx, q.Kind, filter); err != nil {
 			return nil, fmt.Errorf("search: filtering: %w", err)
 		}
@@ -311,6 +300,37 @@ func (l *Library) similar(ctx context.Context, q *Query, filter compiled, cur cu
 		d := hits[i].Distance
 		return hits[i].Key, Hit{Distance: &d}
 	}, func(h *Hit) { h.Explain = explain(vk, vec, h.Key) })
+}
+
+// vectorKind returns kind's vector index, ErrNotFound when it has none.
+func (l *Library) vectorKind(kind string) (*vectorKind, error) {
+	l.mu.RLock()
+	vk, ok := l.vectors[kind]
+	l.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: kind %q has no vector index (GET /search/kinds lists the kinds)", ErrNotFound, kind)
+	}
+	return vk, nil
+}
+
+// likeVector returns the key and the vector of kind of the item like
+// names (ParseItem); a series is one bin's in ctrecon's output, so the bin
+// need not be given when the series has one.
+func (l *Library) likeVector(ctx context.Context, vk *vectorKind, kind, like string) (string, []float32, error) {
+	it, err := ParseItem(like)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: like: %w", ErrQuery, err)
+	}
+	v, _, ok := vk.ix.Get(it.String())
+	if !ok && !strings.Contains(like, "/b") {
+		if it, ok = l.store.onlyBin(ctx, kind, it); ok {
+			v, _, ok = vk.ix.Get(it.String())
+		}
+	}
+	if !ok {
+		return "", nil, fmt.Errorf("%w: like: no %s vector of item %s", ErrNotFound, kind, it)
+	}
+	return it.String(), v, nil
 }
 
 // scan measures the vectors of the allowed items, the query's own left
