@@ -128,14 +128,3 @@ func serveMicro(nc *nats.Conn, log *slog.Logger, cfg micro.Config, eps []endpoin
 	}
 	return svc, nil
 }
-
-// AskNATS sends q to the search service on nc and returns its answer,
-// trying again as DefaultRetry says when no replica answers; a service
-// error is a *ServiceError with its code and message.
-func AskNATS(ctx context.Context, nc *nats.Conn, q Query) (*Answer, error) {
-	var a Answer
-	if err := request(ctx, nc, SubjectQuery, q, &a, DefaultRetry); err != nil {
-		return nil, err
-	}
-	return &a, nil
-}

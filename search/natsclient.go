@@ -55,6 +55,41 @@ func (e *ServiceError) Unwrap() error {
 	return nil
 }
 
+// NATSClient asks the search service over NATS: any replica of it, or of
+// a sharded library's shards (whose processes answer for the whole
+// library through a Fanout).
+type NATSClient struct {
+	Conn *nats.Conn
+	// Retry is each request's (zero: DefaultRetry).
+	Retry Retry
+}
+
+// Search sends q to SubjectQuery and returns the answer; a service error
+// is a *ServiceError with its code and message.
+func (c NATSClient) Search(ctx context.Context, q Query) (*Answer, error) {
+	var a Answer
+	if err := request(ctx, c.Conn, SubjectQuery, q, &a, c.Retry); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// Kinds asks SubjectKinds for the kinds of the library.
+func (c NATSClient) Kinds(ctx context.Context) ([]KindInfo, error) {
+	var k struct{ Kinds []KindInfo }
+	if err := request(ctx, c.Conn, SubjectKinds, struct{}{}, &k, c.Retry); err != nil {
+		return nil, err
+	}
+	return k.Kinds, nil
+}
+
+// AskNATS sends q to the search service on nc and returns its answer,
+// trying again as DefaultRetry says when no replica answers; a service
+// error is a *ServiceError with its code and message.
+func AskNATS(ctx context.Context, nc *nats.Conn, q Query) (*Answer, error) {
+	return NATSClient{Conn: nc}.Search(ctx, q)
+}
+
 // request sends req as JSON to subject and decodes the answer into out,
 // trying again as r says when no one answers. A service's error is a
 // *ServiceError.

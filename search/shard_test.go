@@ -8,7 +8,9 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -105,15 +107,6 @@ func pages(t *testing.T, s searcher, q Query) []*Answer {
 	return nil
 }
 
-// natsSearcher asks the search service over NATS.
-type natsSearcher struct{ b *bus.Bus }
-
-func (n natsSearcher) Search(ctx context.Context, q Query) (*Answer, error) {
-	return AskNATS(ctx, n.b.Conn(), q)
-}
-
-func (natsSearcher) Kinds(context.Context) ([]KindInfo, error) { panic("not asked") }
-
 // TestShardsAnswerAsOne: two shards, each following the FEATURES stream of
 // a real NATS server and keeping its series, served as NATS micro
 // services, answer through the fan-out (any shard's SubjectQuery) as one
@@ -152,7 +145,8 @@ func TestShardsAnswerAsOne(t *testing.T) {
 		t.Fatalf("the tied series all land in one shard: a weak case")
 	}
 
-	fan := natsSearcher{b}
+	fan := NATSClient{Conn: b.Conn()}
+	checkKinds(t, whole, fan)
 	rad, hist := ofKind(recs, "radiomics-v1"), ofKind(recs, "hist-hu-v1")
 	within := 5.0
 	ranked := []Query{
@@ -333,4 +327,80 @@ func TestShardSnapshotRefusesOtherShard(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
+}
+
+// checkKinds checks that the kinds through the shards are the library's:
+// records and vectors summed, the same index, dimension and names.
+func checkKinds(t *testing.T, whole *Library, fan NATSClient) {
+	t.Helper()
+	want, err := whole.Kinds(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := fan.Kinds(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ks := range [][]KindInfo{want, got} {
+		for i := range ks {
+			slices.Sort(ks[i].Names)
+			if len(ks[i].Names) == 0 { // none: JSON leaves them out
+				ks[i].Names = nil
+			}
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("kinds through the shards:\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// TestReplicaSilentRetried: a replica that takes a query and never
+// answers (one killed while it held it) costs that query a try, not its
+// answer: the client asks again and another replica answers. With no
+// replica at all, the client gives up after its tries, naming them.
+func TestReplicaSilentRetried(t *testing.T) {
+	b, srv := bustest.Start(t, bus.Config{})
+	recs := fixtureRecords(10, 3)
+	lib := openFixture(t, Config{}, recs)
+	svc, err := lib.ServeNATS(bustest.Connect(t, srv.ClientURL(), bus.Config{}).Conn(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	silent := bustest.Connect(t, srv.ClientURL(), bus.Config{}).Conn()
+	var swallowed atomic.Int32
+	sub, err := silent.QueueSubscribe(SubjectQuery, QueueGroup, func(*nats.Msg) { swallowed.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.AutoUnsubscribe(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := silent.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c := NATSClient{Conn: b.Conn(), Retry: Retry{Attempts: 3, Timeout: time.Second}}
+	hist := ofKind(recs, "hist-hu-v1")
+	for i := 0; swallowed.Load() == 0; i++ {
+		if i == 200 {
+			t.Fatal("the silent replica took none of 200 queries")
+		}
+		q := Query{Kind: "hist-hu-v1", Like: ItemOf(&hist[i%len(hist)]).String(), K: 3}
+		got, err := c.Search(context.Background(), q)
+		if err != nil {
+			t.Fatalf("query %d: %v", i, err)
+		}
+		want, err := lib.Search(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameHits(got, want) {
+			t.Fatalf("query %d: %+v, want %+v", i, got.Hits, want.Hits)
+		}
+	}
+	svc.Stop()
+	_, err = c.Search(context.Background(), Query{Filter: "bin = 0"})
+	if err == nil || !strings.Contains(err.Error(), "3 tries") || !errors.Is(err, nats.ErrNoResponders) {
+		t.Errorf("with no replica: %v, want no responders after 3 tries", err)
+	}
 }
