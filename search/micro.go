@@ -32,9 +32,9 @@ const natsTimeout = 30 * time.Second
 // wait in the connection's buffer.
 const natsConcurrent = 32
 
-// searcher answers queries: a Library, or a Fanout over a library's
-// shards.
-type searcher interface {
+// Searcher answers queries: a Library, a Fanout over a library's shards,
+// or a NATSClient of the service.
+type Searcher interface {
 	Search(ctx context.Context, q Query) (*Answer, error)
 	Kinds(ctx context.Context) ([]KindInfo, error)
 }
@@ -47,7 +47,7 @@ type endpoint struct {
 
 // searchEndpoints answers queries and kinds with s, on the subjects of
 // query and kinds, under names that start with prefix.
-func searchEndpoints(s searcher, prefix, query, kinds string) []endpoint {
+func searchEndpoints(s Searcher, prefix, query, kinds string) []endpoint {
 	return []endpoint{
 		{prefix + "query", query, func(ctx context.Context, data []byte) (any, error) {
 			q, err := decodeQuery(bytes.NewReader(data))

@@ -89,7 +89,7 @@ func followed(t *testing.T, b *bus.Bus, sh Shard, last uint64) *Library {
 }
 
 // pages returns every page of q's answer from s.
-func pages(t *testing.T, s searcher, q Query) []*Answer {
+func pages(t *testing.T, s Searcher, q Query) []*Answer {
 	t.Helper()
 	var out []*Answer
 	for range 1000 {
@@ -199,6 +199,19 @@ func TestShardsAnswerAsOne(t *testing.T) {
 		var se *ServiceError
 		if werr == nil || !errors.As(err, &se) || !strings.Contains(werr.Error(), se.Message) || !sameClass(werr, err) {
 			t.Errorf("%+v through the shards: %v; want the library's %v", q, err, werr)
+		}
+	}
+
+	// A shard's HTTP API searches every shard, as the OpenAPI file says.
+	api := newAPI(t, shards[0], HTTPOptions{Searcher: &Fanout{Conn: b.Conn(), Shards: 2}})
+	for _, q := range []Query{ranked[0], {Filter: "class = 'bone'", Limit: 9}} {
+		want, err := whole.Search(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := api.answer("POST", "/search", q)
+		if len(got.Hits) != len(want.Hits) || (got.Total == nil) != (want.Total == nil) || got.Total != nil && *got.Total != *want.Total || len(got.Shards) != 2 || q.Filter == "" && !reflect.DeepEqual(got.Hits, want.Hits) {
+			t.Errorf("POST /search %+v on shard 0/2's API: %+v, want the library's %+v", q, got, want)
 		}
 	}
 

@@ -83,8 +83,12 @@ func runServe(args []string) error {
 		return err
 	}
 	defer release()
+	searchHTTP := search.HTTPOptions{Token: *token}
+	if shard.Count > 0 { // the API and page search every shard
+		searchHTTP.Searcher = &search.Fanout{Conn: b.Conn(), Shards: shard.Count}
+	}
 	s, err := service.Start(ctx, b, ln, service.Config{Dir: filepath.Join(*data, "worker"), Workers: *workers, Jobs: *jobs, Backprojector: bp,
-		Search: search.Config{Dir: filepath.Join(*data, "search"), Index: *searchIndex, Shard: shard}, SearchHTTP: search.HTTPOptions{Token: *token}})
+		Search: search.Config{Dir: filepath.Join(*data, "search"), Index: *searchIndex, Shard: shard}, SearchHTTP: searchHTTP})
 	if err != nil {
 		return err
 	}
