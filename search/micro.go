@@ -98,14 +98,16 @@ func (l *Library) ServeNATS(nc *nats.Conn, log *slog.Logger) (micro.Service, err
 }
 
 // serveMicro adds the service of cfg with eps on nc. Each request runs in
-// a goroutine of its own, natsConcurrent at most.
+// a goroutine of its own, natsConcurrent at most per endpoint: one count
+// for all would let a front's queries, each waiting for its shards, take
+// every place the shard's own endpoint needs to answer them.
 func serveMicro(nc *nats.Conn, log *slog.Logger, cfg micro.Config, eps []endpoint) (micro.Service, error) {
 	svc, err := micro.AddService(nc, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("search: NATS service: %w", err)
 	}
-	busy := make(chan struct{}, natsConcurrent)
 	for _, e := range eps {
+		busy := make(chan struct{}, natsConcurrent)
 		err := svc.AddEndpoint(e.name, micro.HandlerFunc(func(req micro.Request) {
 			busy <- struct{}{}
 			go func() {

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -416,4 +417,39 @@ func TestReplicaSilentRetried(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "3 tries") || !errors.Is(err, nats.ErrNoResponders) {
 		t.Errorf("with no replica: %v, want no responders after 3 tries", err)
 	}
+}
+
+// TestShardsUnderConcurrentQueries: more queries at once than a process
+// answers at once (natsConcurrent), each waiting in a shard's front for
+// the shards, are all answered within one try: the shards' own endpoints
+// are never starved by the fronts waiting on them.
+func TestShardsUnderConcurrentQueries(t *testing.T) {
+	b, srv := bustest.Start(t, bus.Config{})
+	recs := fixtureRecords(10, 5)
+	publish(t, b, recs)
+	whole := followed(t, b, Shard{}, uint64(len(recs)))
+	for i := range 2 {
+		l := followed(t, b, Shard{i, 2}, uint64(len(recs)))
+		svc, err := l.ServeNATS(bustest.Connect(t, srv.ClientURL(), bus.Config{}).Conn(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { svc.Stop() })
+	}
+	q := Query{Kind: "hist-hu-v1", Vector: indexed(ofKind(recs, "hist-hu-v1")[0].Values), K: 5}
+	want, err := whole.Search(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NATSClient{Conn: b.Conn(), Retry: Retry{Attempts: 1, Timeout: 20 * time.Second}}
+	var wg sync.WaitGroup
+	for range 4 * natsConcurrent {
+		wg.Go(func() {
+			got, err := c.Search(context.Background(), q)
+			if err != nil || !sameHits(got, want) {
+				t.Errorf("%v, %+v; want %+v", err, got, want)
+			}
+		})
+	}
+	wg.Wait()
 }
