@@ -3,8 +3,6 @@ package search
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -100,27 +98,17 @@ func (f *Fanout) Search(ctx context.Context, q Query) (*Answer, error) {
 }
 
 func (f *Fanout) decodeCursor(q *Query) (fanCursor, error) {
-	c := fanCursor{Query: q.hash(), Used: make([]int, f.Shards)}
 	if q.Cursor == "" {
-		return c, nil
+		return fanCursor{Query: q.hash(), Used: make([]int, f.Shards)}, nil
 	}
-	b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
-	switch {
-	case err != nil || c.Offset < 0 || len(c.Used) != f.Shards || c.Shard < 0 || c.Shard >= f.Shards || slices.Min(c.Used) < 0:
-		return c, fmt.Errorf("%w: cursor is not one this service gave", ErrQuery)
-	case c.Query != q.hash():
-		return c, fmt.Errorf("%w: cursor belongs to another query: repeat the query's other fields unchanged", ErrQuery)
-	}
-	return c, nil
+	var c fanCursor
+	err := openCursor(q, &c, &c.Query, func() bool {
+		return c.Offset >= 0 && len(c.Used) == f.Shards && c.Shard >= 0 && c.Shard < f.Shards && slices.Min(c.Used) >= 0
+	})
+	return c, err
 }
 
-func (c fanCursor) encode() string {
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func (c fanCursor) encode() string { return sealCursor(c) }
 
 // ranked answers a similarity query or a query by icons: c is q checked.
 func (f *Fanout) ranked(ctx context.Context, q Query, c *Query, cur fanCursor) (*Answer, error) {

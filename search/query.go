@@ -210,20 +210,31 @@ func decodeCursor(q *Query) (cursor, error) {
 		return cursor{Query: q.hash()}, nil
 	}
 	var c cursor
-	b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
-	switch {
-	case err != nil || c.Offset < 0:
-		return c, fmt.Errorf("%w: cursor is not one this service gave", ErrQuery)
-	case c.Query != q.hash():
-		return c, fmt.Errorf("%w: cursor belongs to another query: repeat the query's other fields unchanged", ErrQuery)
-	}
-	return c, nil
+	err := openCursor(q, &c, &c.Query, func() bool { return c.Offset >= 0 })
+	return c, err
 }
 
-func (c cursor) encode() string {
+func (c cursor) encode() string { return sealCursor(c) }
+
+// openCursor decodes q's cursor into c, whose query hash lands in hash,
+// and checks that it is one this service gave (valid, once decoded) for
+// this query.
+func openCursor(q *Query, c any, hash *string, valid func() bool) error {
+	b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+	if err == nil {
+		err = json.Unmarshal(b, c)
+	}
+	switch {
+	case err != nil || !valid():
+		return fmt.Errorf("%w: cursor is not one this service gave", ErrQuery)
+	case *hash != q.hash():
+		return fmt.Errorf("%w: cursor belongs to another query: repeat the query's other fields unchanged", ErrQuery)
+	}
+	return nil
+}
+
+// sealCursor writes a cursor as an opaque token: base64 of its JSON.
+func sealCursor(c any) string {
 	b, _ := json.Marshal(c)
 	return base64.RawURLEncoding.EncodeToString(b)
 }

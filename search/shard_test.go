@@ -188,7 +188,12 @@ func TestShardsAnswerAsOne(t *testing.T) {
 		checkCohort(t, q, pages(t, whole, q), pages(t, fan, q))
 	}
 
+	other, err := fan.Search(context.Background(), Query{Filter: "class = 'lipid'", Limit: 1})
+	if err != nil || other.Next == "" {
+		t.Fatalf("%v, %+v: want a next page", err, other)
+	}
 	for _, q := range []Query{
+		{Filter: "class = 'bone'", Cursor: other.Next},
 		{Filter: "colour = 'red'"},
 		{Kind: "nothing-v1", Filter: "bin = 0"},
 		{Kind: "hist-hu-v1", Like: "1.2.3.4.5"},
@@ -220,7 +225,7 @@ func TestShardsAnswerAsOne(t *testing.T) {
 	if err := conns[1].Flush(); err != nil { // the server has dropped its subscriptions
 		t.Fatal(err)
 	}
-	_, err := fan.Search(context.Background(), ranked[0])
+	_, err = fan.Search(context.Background(), ranked[0])
 	if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "shard 1/2 did not answer") {
 		t.Errorf("with shard 1/2 gone: %v, want a 503 naming it", err)
 	}

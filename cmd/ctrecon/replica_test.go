@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -79,16 +78,8 @@ func startServeProcess(t *testing.T, bin, url string, args ...string) (*exec.Cmd
 	cmd := exec.Command(bin, append([]string{"serve", "--nats", url, "--data", t.TempDir(), "--http", "127.0.0.1:0",
 		"--device", "cpu", "--threads", "1"}, args...)...)
 	cmd.Env = append(os.Environ(), "CTRECON_SEARCH_TOKEN=")
-	path := filepath.Join(t.TempDir(), "serve.log")
-	log, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); log.Close() })
+	path := startLogged(t, cmd)
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	waitLog(t, path, "msg=serving")
 	data, _ := os.ReadFile(path)
 	m := regexp.MustCompile(`msg=serving http=(http://\S+)`).FindSubmatch(data)
@@ -180,26 +171,36 @@ func sameAnswer(got, want *search.Answer) bool {
 		slices.EqualFunc(got.Hits, want.Hits, func(a, b search.Hit) bool { return a.Key == b.Key && a.Kind == b.Kind && dist(a) == dist(b) })
 }
 
+// searchProcesses publishes the records of n series (searchRecords) to a
+// new NATS server's FEATURES stream and starts two `ctrecon serve`
+// processes on it, with args0 and args1, and an in-process library of
+// every record; it returns once both processes and the library hold them.
+func searchProcesses(t *testing.T, n int, args0, args1 []string) (b *bus.Bus, srv *bus.Embedded, recs []records.Record,
+	lib *search.Library, procs []*exec.Cmd, urls []string) {
+	t.Helper()
+	bin := buildCtrecon(t)
+	b, srv = bustest.Start(t, bus.Config{})
+	recs = searchRecords(n)
+	publishRecords(t, b, recs)
+	lib, _ = followSearch(t, b)
+	for _, args := range [][]string{args0, args1} {
+		cmd, url := startServeProcess(t, bin, srv.ClientURL(), args...)
+		procs, urls = append(procs, cmd), append(urls, url)
+	}
+	for _, u := range urls {
+		waitIndexed(t, len(recs), u)
+	}
+	waitLibrary(t, lib, len(recs))
+	return b, srv, recs, lib, procs, urls
+}
+
 // Two `ctrecon serve` processes on one NATS server share the queries of 8
 // clients in the queue group; one is killed (SIGKILL) under that load:
 // every query keeps being answered, and answered as the library answers
 // it. A query the killed replica held is asked again by the client
 // (search.DefaultRetry: up to 3 tries of 10 s) and the other answers it.
 func TestSearchReplicaKilledUnderLoad(t *testing.T) {
-	bin := buildCtrecon(t)
-	b, srv := bustest.Start(t, bus.Config{})
-	recs := searchRecords(60)
-	publishRecords(t, b, recs)
-	lib, _ := followSearch(t, b)
-	var urls []string
-	var procs []*exec.Cmd
-	for range 2 {
-		cmd, url := startServeProcess(t, bin, srv.ClientURL())
-		procs, urls = append(procs, cmd), append(urls, url)
-	}
-	waitIndexed(t, len(recs), urls[0])
-	waitIndexed(t, len(recs), urls[1])
-	waitLibrary(t, lib, len(recs))
+	b, _, recs, lib, procs, urls := searchProcesses(t, 60, nil, nil)
 	queries := searchQueries(recs)
 	wants := make([]*search.Answer, len(queries))
 	for i, q := range queries {
@@ -267,19 +268,7 @@ func TestSearchReplicaKilledUnderLoad(t *testing.T) {
 // either through the fan-out, prints the whole library's hits and what
 // each shard served, and so does --http to either shard's API. A shard that is not I/N is refused by its flag.
 func TestSearchShardProcesses(t *testing.T) {
-	bin := buildCtrecon(t)
-	b, srv := bustest.Start(t, bus.Config{})
-	recs := searchRecords(40)
-	publishRecords(t, b, recs)
-	lib, _ := followSearch(t, b)
-	var urls []string
-	for i := range 2 {
-		_, url := startServeProcess(t, bin, srv.ClientURL(), "--search-shard", fmt.Sprintf("%d/2", i))
-		urls = append(urls, url)
-	}
-	waitIndexed(t, len(recs), urls[0])
-	waitIndexed(t, len(recs), urls[1])
-	waitLibrary(t, lib, len(recs))
+	_, srv, recs, lib, _, urls := searchProcesses(t, 40, []string{"--search-shard", "0/2"}, []string{"--search-shard", "1/2"})
 	for i, q := range searchQueries(recs)[:4] {
 		want, err := lib.Search(context.Background(), q)
 		if err != nil {
