@@ -149,36 +149,46 @@ func (f *Fanout) ranked(ctx context.Context, q Query, c *Query, cur fanCursor) (
 	case q.Within != nil:
 		limit = MaxRange
 	}
-	better := func(x, y *Hit) bool { return cmpDistance(x, y) < 0 }
+	order := cmpDistance
 	if q.Icons != nil {
-		better = func(x, y *Hit) bool { return cmpSim(x, y) < 0 }
+		order = cmpSim
 	}
-	next := slices.Clone(cur.Used)
-	heads := make([]int, f.Shards)
-	for len(a.Hits) < c.Limit && cur.Offset+len(a.Hits) < limit {
+	n := min(c.Limit, limit-min(cur.Offset, limit))
+	var used []int
+	a.Hits, used = mergeRanked(replies, n, order)
+	more := false
+	for i, r := range replies {
+		more = more || r.a != nil && (used[i] < len(r.a.Hits) || r.a.Next != "")
+		used[i] += cur.Used[i]
+	}
+	for i := range a.Hits {
+		a.Hits[i].Rank = cur.Offset + i + 1
+	}
+	if more && cur.Offset+len(a.Hits) < limit {
+		a.Next = fanCursor{Query: cur.Query, Offset: cur.Offset + len(a.Hits), Used: used}.encode()
+	}
+	return a, nil
+}
+
+// mergeRanked takes up to n hits from the replies' ranked hits, the one
+// that order puts first each time, and returns them and how many it took
+// of each reply.
+func mergeRanked(replies []shardReply, n int, order func(x, y *Hit) int) ([]Hit, []int) {
+	hits, used := []Hit{}, make([]int, len(replies))
+	for len(hits) < n {
 		best := -1
 		for i, r := range replies {
-			if r.a != nil && heads[i] < len(r.a.Hits) && (best < 0 || better(&r.a.Hits[heads[i]], &replies[best].a.Hits[heads[best]])) {
+			if r.a != nil && used[i] < len(r.a.Hits) && (best < 0 || order(&r.a.Hits[used[i]], &replies[best].a.Hits[used[best]]) < 0) {
 				best = i
 			}
 		}
 		if best < 0 {
 			break
 		}
-		h := replies[best].a.Hits[heads[best]]
-		heads[best]++
-		next[best]++
-		h.Rank = cur.Offset + len(a.Hits) + 1
-		a.Hits = append(a.Hits, h)
+		hits = append(hits, replies[best].a.Hits[used[best]])
+		used[best]++
 	}
-	more := false
-	for i, r := range replies {
-		more = more || r.a != nil && (heads[i] < len(r.a.Hits) || r.a.Next != "")
-	}
-	if more && cur.Offset+len(a.Hits) < limit {
-		a.Next = fanCursor{Query: cur.Query, Offset: cur.Offset + len(a.Hits), Used: next}.encode()
-	}
-	return a, nil
+	return hits, used
 }
 
 // shardCursor is the cursor of shard query s's page that starts after
@@ -192,15 +202,23 @@ func shardCursor(s Query, used int) string {
 }
 
 // cmpDistance orders hits as index.SortHits does: nearest first, then by
-// key.
+// key (a hit without a distance, which no shard sends, last).
 func cmpDistance(x, y *Hit) int {
-	return cmp.Or(cmp.Compare(*x.Distance, *y.Distance), strings.Compare(x.Key, y.Key))
+	return cmp.Or(cmp.Compare(orElse(x.Distance, math.Inf(1)), orElse(y.Distance, math.Inf(1))), strings.Compare(x.Key, y.Key))
 }
 
 // cmpSim orders hits as the spatial index does: highest SIM_deg first,
-// then by key.
+// then by key (a hit without one last).
 func cmpSim(x, y *Hit) int {
-	return cmp.Or(cmp.Compare(*y.Sim, *x.Sim), strings.Compare(x.Key, y.Key))
+	return cmp.Or(cmp.Compare(orElse(y.Sim, -1), orElse(x.Sim, -1)), strings.Compare(x.Key, y.Key))
+}
+
+// orElse returns *p, or none when p is nil.
+func orElse(p *float64, none float64) float64 {
+	if p == nil {
+		return none
+	}
+	return *p
 }
 
 // cohort answers a filter-only query: the shards' totals summed, and a
