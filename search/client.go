@@ -61,7 +61,8 @@ func (c Client) Search(ctx context.Context, q Query) ([]byte, *Answer, error) {
 // the distance or SIM_deg ("-" for a filter's hits), kind, study, series,
 // bin, slice ("volume" for a whole volume), object and class ("-" for
 // none), then a line saying how many hits, the total of a filter, the
-// index and the time, and the cursor of the next page.
+// index and the time, a line per shard for an answer merged from shards,
+// and the cursor of the next page.
 func (a *Answer) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RANK\tSCORE\tKIND\tSTUDY\tSERIES\tBIN\tSLICE\tOBJECT\tCLASS")
@@ -90,6 +91,13 @@ func (a *Answer) WriteTable(w io.Writer) error {
 		total = fmt.Sprintf(" of %d", *a.Total)
 	}
 	_, err := fmt.Fprintf(w, "%d hits%s, by %s in %.3g ms\n", len(a.Hits), total, a.Index, a.TookMS)
+	for i := 0; i < len(a.Shards) && err == nil; i++ {
+		if s := a.Shards[i]; s.Error != "" {
+			_, err = fmt.Fprintf(w, "  shard %s: holds none (%s)\n", s.Shard, s.Error)
+		} else {
+			_, err = fmt.Fprintf(w, "  shard %s: by %s in %.3g ms\n", s.Shard, s.Index, s.TookMS)
+		}
+	}
 	if err == nil && a.Next != "" {
 		_, err = fmt.Fprintf(w, "next page: --cursor %s\n", a.Next)
 	}

@@ -15,4 +15,10 @@
 // A Follower feeds a Library from the stream; Library.Snapshot writes it to
 // disk with the stream sequence it holds, so that a restart loads the
 // snapshot and replays only what came after.
+//
+// ServeNATS serves a library as a NATS micro service in a queue group, so
+// that replicas share the queries; NATSClient asks it, trying again when
+// no replica answers. A library larger than one machine splits by series
+// into Shards (Config.Shard); a Fanout asks every shard and merges their
+// answers as one library would give them.
 package search

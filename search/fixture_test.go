@@ -178,7 +178,7 @@ func brute(recs []records.Record, kind string, q []float32, skip string, keep fu
 }
 
 // all runs q and the pages after it, returning every hit.
-func all(t testing.TB, l *Library, q Query) (hits []Hit, first *Answer) {
+func all(t testing.TB, l Searcher, q Query) (hits []Hit, first *Answer) {
 	t.Helper()
 	for range 10000 {
 		a, err := l.Search(context.Background(), q)

@@ -40,6 +40,8 @@ func (f *Follower) Ready() bool { return f.ready.Load() }
 // Run follows the stream until ctx ends (returning nil then) or the bus
 // fails. A message that is not a valid record is logged, by its stream
 // sequence only, and skipped: one bad publisher must not stop the search.
+// A shard's follower (Config.Shard) reads every message and keeps the
+// records of its shard's series.
 func (f *Follower) Run(ctx context.Context) error {
 	l := f.Library
 	f.scans, f.lastAt = map[string]bool{}, time.Now()
@@ -51,9 +53,11 @@ func (f *Follower) Run(ctx context.Context) error {
 			f.first.Store(m.Sequence)
 		}
 		rec, err := records.Unmarshal(m.Data)
-		if err != nil {
+		switch {
+		case err != nil:
 			l.log.Warn("search: skipping a message that is no feature record", "sequence", m.Sequence, "err", err)
-		} else {
+		case !l.cfg.Shard.Owns(rec.SeriesUID): // another shard's
+		default:
 			f.scan(ctx, &rec)
 			f.batch = append(f.batch, rec)
 			f.jobs = append(f.jobs, jobRecord(m))

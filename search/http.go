@@ -37,6 +37,10 @@ type HTTPOptions struct {
 	// hit's slice rendered from them (see thumbnail), else a sketch of
 	// the series' layout.
 	SeriesDir func(seriesUID string) (dir string, ok bool)
+	// Searcher, when set, answers the queries and kinds instead of the
+	// library: a shard's process gives a Fanout, so that its API and page
+	// search the whole library.
+	Searcher Searcher
 	// Log receives server errors (nil: slog.Default()); never a query's
 	// contents, which may name series.
 	Log *slog.Logger
@@ -71,7 +75,10 @@ func (l *Library) Handler(o HTTPOptions) http.Handler {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	h := &handler{l: l, o: o, thumbs: newThumbCache()}
+	h := &handler{l: l, o: o, s: o.Searcher, thumbs: newThumbCache()}
+	if h.s == nil {
+		h.s = l
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -87,6 +94,7 @@ func (l *Library) Handler(o HTTPOptions) http.Handler {
 
 type handler struct {
 	l      *Library
+	s      Searcher // o.Searcher, or l
 	o      HTTPOptions
 	thumbs *lru.Cache[string, []byte] // thumbnails rendered from DICOM (page.go)
 }
@@ -152,7 +160,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, nil, err)
 		return
 	}
-	a, err := h.l.Search(r.Context(), q)
+	a, err := h.s.Search(r.Context(), q)
 	h.reply(w, a, err)
 }
 
@@ -244,7 +252,7 @@ func (h *handler) post(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, nil, err)
 		return
 	}
-	a, err := h.l.Search(r.Context(), q)
+	a, err := h.s.Search(r.Context(), q)
 	h.reply(w, a, err)
 }
 
@@ -308,11 +316,11 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q.Kind, q.Vector = "hist-hu-v1", vec
-	a, err := h.l.Search(r.Context(), q)
+	a, err := h.s.Search(r.Context(), q)
 	h.reply(w, a, err)
 }
 
 func (h *handler) kinds(w http.ResponseWriter, r *http.Request) {
-	ks, err := h.l.Kinds(r.Context())
+	ks, err := h.s.Kinds(r.Context())
 	h.reply(w, map[string]any{"kinds": ks}, err)
 }

@@ -45,6 +45,10 @@ type Config struct {
 	// "radiomics-v1" to the Parquet file's names. Named components can be
 	// filtered on and explain hits.
 	Names map[string][]string
+	// Shard, when set, makes the library one shard of a library split by
+	// series: its Follower keeps only the records the shard owns, and
+	// ServeNATS answers the shard's subjects (see Shard).
+	Shard Shard
 	// Log receives the records skipped and the indexes rebuilt (nil:
 	// slog.Default()). It never receives a patient's pseudonym.
 	Log *slog.Logger
@@ -102,6 +106,9 @@ func Open(ctx context.Context, cfg Config) (*Library, error) {
 	}
 	if cfg.SmallKind <= 0 {
 		cfg.SmallKind = DefaultSmallKind
+	}
+	if err := cfg.Shard.check(); err != nil {
+		return nil, fmt.Errorf("search: %w", err)
 	}
 	if cfg.Index != "auto" {
 		if _, err := index.KindNamed(cfg.Index); err != nil {

@@ -21,10 +21,12 @@ func TestNATSReplicas(t *testing.T) {
 	b, srv := bustest.Start(t, bus.Config{})
 	recs := fixtureRecords(20, 30)
 	var svcs []micro.Service
+	var rbs []*bus.Bus
 	var lib *Library
 	for range 2 {
 		lib = openFixture(t, Config{}, recs)
 		rb := bustest.Connect(t, srv.ClientURL(), bus.Config{})
+		rbs = append(rbs, rb)
 		svc, err := lib.ServeNATS(rb.Conn(), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -58,6 +60,9 @@ func TestNATSReplicas(t *testing.T) {
 		}
 	}
 	svcs[0].Stop()
+	if err := rbs[0].Conn().Flush(); err != nil { // the server has dropped its subscriptions (Stop drains)
+		t.Fatal(err)
+	}
 	before := svcs[1].Stats().Endpoints[0].NumRequests
 	ask(10)
 	if n := svcs[1].Stats().Endpoints[0].NumRequests; n != before+10 {

@@ -263,6 +263,6 @@ func (h *handler) sketch(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, nil, err)
 		return
 	}
-	a, err := h.l.Search(r.Context(), q)
+	a, err := h.s.Search(r.Context(), q)
 	h.reply(w, a, err)
 }

@@ -83,6 +83,9 @@ type Answer struct {
 	Hits  []Hit `json:"hits"`
 	// Next is the cursor of the next page, empty on the last.
 	Next string `json:"next,omitempty"`
+	// Shards says, for an answer merged from a library's shards (Fanout),
+	// what each shard's answer said.
+	Shards []ShardServed `json:"shards,omitempty"`
 }
 
 // Hit is one record an answer returns.
@@ -207,20 +210,31 @@ func decodeCursor(q *Query) (cursor, error) {
 		return cursor{Query: q.hash()}, nil
 	}
 	var c cursor
-	b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
-	switch {
-	case err != nil || c.Offset < 0:
-		return c, fmt.Errorf("%w: cursor is not one this service gave", ErrQuery)
-	case c.Query != q.hash():
-		return c, fmt.Errorf("%w: cursor belongs to another query: repeat the query's other fields unchanged", ErrQuery)
-	}
-	return c, nil
+	err := openCursor(q, &c, &c.Query, func() bool { return c.Offset >= 0 })
+	return c, err
 }
 
-func (c cursor) encode() string {
+func (c cursor) encode() string { return sealCursor(c) }
+
+// openCursor decodes q's cursor into c, whose query hash lands in hash,
+// and checks that it is one this service gave (valid, once decoded) for
+// this query.
+func openCursor(q *Query, c any, hash *string, valid func() bool) error {
+	b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+	if err == nil {
+		err = json.Unmarshal(b, c)
+	}
+	switch {
+	case err != nil || !valid():
+		return fmt.Errorf("%w: cursor is not one this service gave", ErrQuery)
+	case *hash != q.hash():
+		return fmt.Errorf("%w: cursor belongs to another query: repeat the query's other fields unchanged", ErrQuery)
+	}
+	return nil
+}
+
+// sealCursor writes a cursor as an opaque token: base64 of its JSON.
+func sealCursor(c any) string {
 	b, _ := json.Marshal(c)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
@@ -255,11 +269,9 @@ func (l *Library) cohort(ctx context.Context, q *Query, filter compiled, cur cur
 
 // similar answers a query by example or by vector.
 func (l *Library) similar(ctx context.Context, q *Query, filter compiled, cur cursor) (*Answer, error) {
-	l.mu.RLock()
-	vk, ok := l.vectors[q.Kind]
-	l.mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("%w: kind %q has no vector index (GET /search/kinds lists the kinds)", ErrNotFound, q.Kind)
+	vk, err := l.vectorKind(q.Kind)
+	if err != nil {
+		return nil, err
 	}
 	vec := q.Vector
 	if vec != nil {
@@ -269,22 +281,11 @@ func (l *Library) similar(ctx context.Context, q *Query, filter compiled, cur cu
 		}
 	}
 	if q.Like != "" {
-		it, err := ParseItem(q.Like)
+		key, v, err := l.likeVector(ctx, vk, q.Kind, q.Like)
 		if err != nil {
-			return nil, fmt.Errorf("%w: like: %w", ErrQuery, err)
+			return nil, err
 		}
-		v, _, ok := vk.ix.Get(it.String())
-		if !ok && !strings.Contains(q.Like, "/b") {
-			// A series is one bin's in ctrecon's output: the bin need
-			// not be given.
-			if it, ok = l.store.onlyBin(ctx, q.Kind, it); ok {
-				v, _, ok = vk.ix.Get(it.String())
-			}
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w: like: no %s vector of item %s", ErrNotFound, q.Kind, it)
-		}
-		q.Like, vec = it.String(), v
+		q.Like, vec = key, v
 	}
 	if dim := vk.ix.Dim(); len(vec) != dim {
 		return nil, fmt.Errorf("%w: vector has %d values, kind %s has %d", ErrQuery, len(vec), q.Kind, dim)
@@ -301,6 +302,37 @@ func (l *Library) similar(ctx context.Context, q *Query, filter compiled, cur cu
 		d := hits[i].Distance
 		return hits[i].Key, Hit{Distance: &d}
 	}, func(h *Hit) { h.Explain = explain(vk, vec, h.Key) })
+}
+
+// vectorKind returns kind's vector index, ErrNotFound when it has none.
+func (l *Library) vectorKind(kind string) (*vectorKind, error) {
+	l.mu.RLock()
+	vk, ok := l.vectors[kind]
+	l.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: kind %q has no vector index (GET /search/kinds lists the kinds)", ErrNotFound, kind)
+	}
+	return vk, nil
+}
+
+// likeVector returns the key and the vector of kind of the item like
+// names (ParseItem); a series is one bin's in ctrecon's output, so the bin
+// need not be given when the series has one.
+func (l *Library) likeVector(ctx context.Context, vk *vectorKind, kind, like string) (string, []float32, error) {
+	it, err := ParseItem(like)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: like: %w", ErrQuery, err)
+	}
+	v, _, ok := vk.ix.Get(it.String())
+	if !ok && !strings.Contains(like, "/b") {
+		if it, ok = l.store.onlyBin(ctx, kind, it); ok {
+			v, _, ok = vk.ix.Get(it.String())
+		}
+	}
+	if !ok {
+		return "", nil, fmt.Errorf("%w: like: no %s vector of item %s", ErrNotFound, kind, it)
+	}
+	return it.String(), v, nil
 }
 
 // nearest finds q's hits in ix, keeping those filter selects, and says in

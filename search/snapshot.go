@@ -29,7 +29,8 @@ const (
 type manifest struct {
 	Seq     uint64            `json:"seq"`
 	Written time.Time         `json:"written"`
-	Indexes map[string]string `json:"indexes"` // kind to file name
+	Indexes map[string]string `json:"indexes"`         // kind to file name
+	Shard   string            `json:"shard,omitempty"` // Shard.String()
 }
 
 // Snapshot writes the library to DIR/snapshot, replacing the last one
@@ -48,7 +49,7 @@ func (l *Library) Snapshot(ctx context.Context) error {
 		return fmt.Errorf("search: snapshot: copying the database: %w", err)
 	}
 	l.mu.RLock()
-	m := manifest{Seq: l.seq, Written: time.Now().UTC(), Indexes: map[string]string{}}
+	m := manifest{Seq: l.seq, Written: time.Now().UTC(), Indexes: map[string]string{}, Shard: l.cfg.Shard.String()}
 	vectors := make(map[string]index.Index, len(l.vectors))
 	for k, vk := range l.vectors {
 		vectors[k] = vk.ix
@@ -128,6 +129,9 @@ func (l *Library) load(ctx context.Context) error {
 	var m manifest
 	if err == nil {
 		err = json.Unmarshal(b, &m)
+	}
+	if err == nil && m.Shard != l.cfg.Shard.String() {
+		err = fmt.Errorf("it holds %s, not %s: give that one's folder", partName(m.Shard), partName(l.cfg.Shard.String()))
 	}
 	if err != nil {
 		return fmt.Errorf("search: snapshot %s: %w", dir, err)

@@ -36,8 +36,16 @@ func runServe(args []string) error {
 	demo := fs.Bool("demo", false, "stream a simulated spectral scan through the whole path, print where the DICOM went and search results, and exit")
 	token := fs.String("search-token", os.Getenv("CTRECON_SEARCH_TOKEN"), "bearer token the search API wants (default $CTRECON_SEARCH_TOKEN; none: open to whoever reaches --http)")
 	searchIndex := fs.String("search-index", "auto", "vector index of every feature kind: auto (exact while small, then hnsw), exact, hnsw, ...")
+	searchShard := fs.String("search-shard", "", "I/N: index only shard I of N of the library (by series) and answer search over NATS for all N by asking every shard")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
+	}
+	var shard search.Shard
+	if *searchShard != "" {
+		var err error
+		if shard, err = search.ParseShard(*searchShard); err != nil {
+			return fmt.Errorf("--search-shard: %w", err)
+		}
 	}
 	if n.url != "" {
 		if err := refuseGiven(fs, "the embedded server's port; --nats URL uses a server of its own", "nats-port"); err != nil {
@@ -75,8 +83,12 @@ func runServe(args []string) error {
 		return err
 	}
 	defer release()
+	searchHTTP := search.HTTPOptions{Token: *token}
+	if shard.Count > 0 { // the API and page search every shard
+		searchHTTP.Searcher = &search.Fanout{Conn: b.Conn(), Shards: shard.Count}
+	}
 	s, err := service.Start(ctx, b, ln, service.Config{Dir: filepath.Join(*data, "worker"), Workers: *workers, Jobs: *jobs, Backprojector: bp,
-		Search: search.Config{Dir: filepath.Join(*data, "search"), Index: *searchIndex}, SearchHTTP: search.HTTPOptions{Token: *token}})
+		Search: search.Config{Dir: filepath.Join(*data, "search"), Index: *searchIndex, Shard: shard}, SearchHTTP: searchHTTP})
 	if err != nil {
 		return err
 	}
