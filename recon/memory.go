@@ -72,11 +72,18 @@ func (j *Job) boundHeap() func() {
 
 // planSlabs is the step after the check of a job with max_memory_bytes: it
 // adds the steps of a volume held whole when it fits one slab, else those
-// of a volume in slabs.
+// of a volume in slabs. A split job of auto slabs gets one task per slab
+// of the plan, and runs as one that is not split when there is one.
 func (r *runner) planSlabs(context.Context) error {
 	plan, err := r.job.planSlabs(&r.scan.Geometry, r.grid, len(r.bins), r.opts.Backprojector)
 	if err != nil {
 		return err
+	}
+	if r.job.Slabs == SlabsAuto {
+		r.tasks = planRanges(&plan)
+		if len(plan.Slabs) == 1 {
+			r.opts.split = nil
+		}
 	}
 	if len(plan.Slabs) == 1 {
 		r.steps = append(r.steps, r.wholeStages()...)
@@ -92,12 +99,19 @@ func (r *runner) planSlabs(context.Context) error {
 	return nil
 }
 
-// reconstructSlabs reconstructs the slabs of every bin in turn and writes
-// each bin's DICOM slices as its slab finishes.
-func (r *runner) reconstructSlabs(ctx context.Context) error {
-	if err := r.prepare(); err != nil {
-		return err
+// planRanges returns the slices z0 ≤ z < z1 of each of plan's slabs.
+func planRanges(plan *fdk.SlabPlan) [][2]int {
+	out := make([][2]int, len(plan.Slabs))
+	for i, s := range plan.Slabs {
+		out[i] = [2]int{s.Z0, s.Z1}
 	}
+	return out
+}
+
+// reconstructSlabs reconstructs the slabs of every bin in turn, or has a
+// split job's slab tasks make them and reads their volumes a slab of the
+// plan at a time, and writes each bin's DICOM slices as its slab comes.
+func (r *runner) reconstructSlabs(ctx context.Context) error {
 	st := dicomStudy(r.scan, &r.job)
 	r.rep.StudyInstanceUID = st.StudyInstanceUID
 	opts := dicomOptions(r.scan, &r.job, nil)
@@ -111,6 +125,39 @@ func (r *runner) reconstructSlabs(ctx context.Context) error {
 		defer w.Abort()
 		writers[i] = w
 	}
+	write := func(vols []*fdk.Volume, fov *fdk.FOV) error {
+		for i, w := range writers {
+			if err := w.WriteSlab(vols[i], fov); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var err error
+	if r.opts.split != nil {
+		err = r.readSplit(ctx, planRanges(r.slabs), write)
+	} else if err = r.prepare(); err == nil {
+		err = r.inTurn(ctx, r.slabs, write)
+		r.clampedWarning()
+	}
+	if err != nil {
+		return err
+	}
+	for i, w := range writers {
+		s, err := w.Close()
+		if err != nil {
+			return err
+		}
+		r.addSeries(i, s)
+	}
+	return nil
+}
+
+// inTurn reconstructs plan's slabs in turn, the first from the scan's
+// frames as they arrive and the others from those on disk by then,
+// counting the pre-processing once, and hands each slab's volumes and
+// field of view to done.
+func (r *runner) inTurn(ctx context.Context, plan *fdk.SlabPlan, done func(vols []*fdk.Volume, fov *fdk.FOV) error) error {
 	g := &r.scan.Geometry
 	slab := 0
 	views := func(fn func(v int) error) error {
@@ -120,27 +167,10 @@ func (r *runner) reconstructSlabs(ctx context.Context) error {
 		return eachView(ctx, g, fn) // all on disk since the first slab
 	}
 	read := r.bandReader(func() bool { return slab == 0 })
-	err := r.job.eachSlab(ctx, g, r.slabs, len(r.bins), r.opts, r.rep, views, read, func(vols []*fdk.Volume, fov *fdk.FOV) error {
+	return r.job.eachSlab(ctx, g, plan, len(r.bins), r.opts, r.rep, views, read, func(vols []*fdk.Volume, fov *fdk.FOV) error {
 		slab++
-		for i, w := range writers {
-			if err := w.WriteSlab(vols[i], fov); err != nil {
-				return err
-			}
-		}
-		return nil
+		return done(vols, fov)
 	})
-	if err != nil {
-		return err
-	}
-	r.clampedWarning()
-	for i, w := range writers {
-		s, err := w.Close()
-		if err != nil {
-			return err
-		}
-		r.addSeries(i, s)
-	}
-	return nil
 }
 
 // bandReader returns what reads a view's line integrals of the selected

@@ -1,6 +1,7 @@
 package recon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,10 +36,11 @@ func TestSlabRanges(t *testing.T) {
 	}
 }
 
-// Slab volumes encoded as a worker stores them and placed into the whole
-// grid give back the whole volumes, bit for bit; a slab of the wrong size
-// is refused.
-func TestPlaceSlab(t *testing.T) {
+// Slab volumes written in parts as a worker stores them, one part after
+// another, are the whole volumes' encoding, and read back in other chunks
+// give the whole volumes bit for bit; a stream that ends early is an
+// error.
+func TestWriteSlabInParts(t *testing.T) {
 	grid := fdk.CenteredGrid([3]int{3, 2, 5}, [3]float64{1, 1, 1}, fdk.Vec3{})
 	whole := make([]*fdk.Volume, 2)
 	for b := range whole {
@@ -47,38 +49,58 @@ func TestPlaceSlab(t *testing.T) {
 			whole[b].Data[i] = float32(b*1000+i) / 7
 		}
 	}
-	got := []*fdk.Volume{fdk.NewVolume(grid), fdk.NewVolume(grid)}
 	plane := 3 * 2
-	for _, z := range slabRanges(5, 3) {
-		slab := make([]*fdk.Volume, 2)
-		for b := range slab {
-			slab[b] = &fdk.Volume{Data: whole[b].Data[z[0]*plane : z[1]*plane]}
+	part := func(z [2]int) []*fdk.Volume {
+		sub, err := grid.Slab(z[0], z[1])
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err := placeSlab(got, z, encodeSlab(slab)); err != nil {
+		vols := make([]*fdk.Volume, 2)
+		for b := range vols {
+			vols[b] = &fdk.Volume{Grid: sub, Data: whole[b].Data[z[0]*plane : z[1]*plane]}
+		}
+		return vols
+	}
+	var parts, all bytes.Buffer
+	for _, z := range slabRanges(5, 3) {
+		if err := writeSlab(&parts, part(z)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for b := range got {
-		if !slices.Equal(got[b].Data, whole[b].Data) {
-			t.Errorf("bin %d assembled %v, want %v", b, got[b].Data, whole[b].Data)
+	if err := writeSlab(&all, whole); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(parts.Bytes(), all.Bytes()) {
+		t.Fatal("the parts written in turn are not the whole volumes' encoding")
+	}
+	in := bytes.NewReader(parts.Bytes())
+	for _, z := range slabRanges(5, 2) {
+		got := part(z)
+		for b := range got {
+			got[b] = &fdk.Volume{Grid: got[b].Grid, Data: make([]float32, len(got[b].Data))}
+		}
+		if err := readSlab(in, got); err != nil {
+			t.Fatal(err)
+		}
+		for b, v := range got {
+			if want := whole[b].Data[z[0]*plane : z[1]*plane]; !slices.Equal(v.Data, want) {
+				t.Errorf("bin %d slices %v: read %v, want %v", b, z, v.Data, want)
+			}
 		}
 	}
-	if err := placeSlab(got, [2]int{0, 2}, make([]byte, 4*2*plane)); err == nil {
-		t.Error("a slab of one slice placed as two")
-	}
-	if err := placeSlab(got, [2]int{4, 6}, make([]byte, 4*2*2*plane)); err == nil {
-		t.Error("a slab beyond the grid placed")
+	if err := readSlab(bytes.NewReader(all.Bytes()[:len(all.Bytes())-4]), whole); err == nil {
+		t.Error("a stream one value short read as whole volumes")
 	}
 }
 
-// More slabs than slices, or fewer than none, is refused naming the
-// field: at once when the job gives its slices, at the check against the
-// scan when they are chosen from the field of view. Run, which has no
-// workers, refuses a split job.
+// More slabs than slices, fewer than none, or auto without a memory
+// budget, is refused naming the field: at once when the job gives its
+// slices, at the check against the scan when they are chosen from the
+// field of view. Run, which has no workers, refuses a split job.
 func TestJobSlabsRefused(t *testing.T) {
 	j := smallJob(t) // 4 slices
 	var fe *FieldError
-	for _, n := range []int{-1, 5} {
+	for _, n := range []SlabCount{-2, 5, SlabsAuto} {
 		j.Slabs = n
 		if err := j.Validate(); !errors.As(err, &fe) || fe.Field != "slabs" {
 			t.Errorf("slabs %d: %v, want an error about slabs", n, err)
@@ -89,10 +111,14 @@ func TestJobSlabsRefused(t *testing.T) {
 		t.Errorf("4 slabs of 4 slices: %v", err)
 	}
 	j.MaxMemoryBytes = 1 << 30
-	if err := j.Validate(); !errors.As(err, &fe) || fe.Field != "max_memory_bytes" {
-		t.Errorf("4 slabs within a memory bound: %v, want an error about max_memory_bytes", err)
+	if err := j.Validate(); err != nil {
+		t.Errorf("4 slabs within a memory bound: %v", err)
 	}
-	j.MaxMemoryBytes = 0
+	j.Slabs = SlabsAuto
+	if err := j.Validate(); err != nil {
+		t.Errorf("auto slabs within a memory bound: %v", err)
+	}
+	j.Slabs, j.MaxMemoryBytes = 4, 0
 	scan, err := sinogram.ReadScan(j.Input)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +128,7 @@ func TestJobSlabsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j.Slabs = grid.Dim[2] + 1
+	j.Slabs = SlabCount(grid.Dim[2] + 1)
 	if err := Check(scan, j); !errors.As(err, &fe) || fe.Field != "slabs" || !strings.Contains(err.Error(), fmt.Sprint(grid.Dim[2])) {
 		t.Errorf("%d slabs of %d slices: %v, want an error about slabs naming the slices", j.Slabs, grid.Dim[2], err)
 	}

@@ -57,7 +57,7 @@ func TestSlabsOnWorkerProcesses(t *testing.T) {
 	dir := t.TempDir()
 	submit := func(id string, slabs int) string {
 		out := filepath.Join(dir, id)
-		job := recon.Job{ID: id, ScanID: scan, Output: out, Slabs: slabs,
+		job := recon.Job{ID: id, ScanID: scan, Output: out, Slabs: recon.SlabCount(slabs),
 			Volume: recon.VolumeSpec{Dim: [3]int{96, 96, 12}, VoxelMM: [3]float64{0.4, 0.4, 0.4}}}
 		if _, _, err := recon.Submit(context.Background(), b, job); err != nil {
 			t.Fatal(err)
