@@ -140,7 +140,8 @@ func TestJobSlabsRefused(t *testing.T) {
 }
 
 // A job split into three slabs on three workers gives the volumes of the
-// offline path bit for bit, its report names the worker of every slab, its
+// offline path bit for bit, its report names the worker of every slab and
+// has the offline report's pre-processing counts (once, not per slab), its
 // status counts the slabs, and the slabs' volumes leave the object store
 // once the output is committed.
 func TestSplitJobMatchesOffline(t *testing.T) {
@@ -184,6 +185,13 @@ func TestSplitJobMatchesOffline(t *testing.T) {
 			t.Errorf("slab %d: %+v", i, s)
 		}
 	}
+	one, err := ReadReport(offline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Preprocessing != one.Preprocessing || rep.Preprocessing.Interpolated() == 0 {
+		t.Errorf("pre-processing %+v, want the offline job's %+v (some pixels interpolated)", rep.Preprocessing, one.Preprocessing)
+	}
 	if n := objectsUnder(t, b, ".slabs/"); n != 0 {
 		t.Errorf("%d slab objects left in the object store after the commit", n)
 	}
@@ -224,5 +232,53 @@ func TestSplitJobOnOneWorker(t *testing.T) {
 	}
 	if st := waitState(t, b, j.ID, 2*time.Minute); st.State != bus.StateDone || st.SlabsDone != 2 {
 		t.Fatalf("status %+v, want done with 2 of 2 slabs", st)
+	}
+}
+
+// Cancelling a split job stops its slabs in progress on every worker at
+// once: each slab's status becomes cancelled, naming who cancelled the job,
+// and its delivery is settled as cancelled. The slabs are caught in the
+// middle for sure: the scan stops streaming after a few views, and its
+// scan wait is far longer than the test waits.
+func TestCancelStopsRunningSlabs(t *testing.T) {
+	b, _ := bustest.Start(t, bus.Config{})
+	ctx, stall := context.WithCancel(context.Background())
+	var acquiring sync.WaitGroup
+	defer acquiring.Wait()
+	defer stall()
+	acquiring.Go(func() {
+		Acquire(ctx, b, scanDir(t), AcquireOptions{Progress: func(done, _ int) {
+			if done == 10 {
+				<-ctx.Done()
+			}
+		}})
+	})
+	workers := []*Worker{}
+	for range 2 {
+		w, _ := startWorker(t, b, t.TempDir())
+		workers = append(workers, w)
+	}
+	j := streamJob(t, "split-cancel")
+	j.Slabs, j.ScanWaitS, j.WriteMHA = 2, 600, false
+	if _, _, err := Submit(context.Background(), b, j); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		waitFor(t, b, bus.SlabKey(j.ID, i), func(st bus.Status) bool { return st.State == bus.StateRunning && st.Attempt != "" })
+	}
+	if _, err := Cancel(context.Background(), b, j.ID, "tester"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		st := waitFor(t, b, bus.SlabKey(j.ID, i), func(st bus.Status) bool { return st.State != bus.StateRunning })
+		if st.State != bus.StateCancelled || st.CancelledBy != "tester" {
+			t.Errorf("slab %d: %+v, want cancelled by tester", i, st)
+		}
+	}
+	for deadline := time.Now().Add(time.Minute); settled(workers[0], OutcomeCancelled)+settled(workers[1], OutcomeCancelled) != 3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the workers settled %d and %d deliveries as cancelled, want the job's and its two slabs'",
+				settled(workers[0], OutcomeCancelled), settled(workers[1], OutcomeCancelled))
+		}
 	}
 }
