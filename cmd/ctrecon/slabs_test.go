@@ -20,14 +20,17 @@ import (
 	"github.com/ctrecon/ctrecon/recon"
 )
 
-// --slabs that is not a whole number of at least 1, or more than the
-// volume's slices, is refused at submit naming the flag, before anything
-// is queued (no server answers at this URL).
+// --slabs that is not a whole number of at least 1 or auto, more than the
+// volume's slices, or auto without --max-memory, is refused at submit
+// naming the flag, before anything is queued (no server answers at this
+// URL).
 func TestSubmitSlabsFlag(t *testing.T) {
 	for _, tc := range []struct{ slabs, want string }{
 		{"0", "--slabs: 0: must be at least 1"},
 		{"-2", "--slabs: -2: must be at least 1"},
 		{"9", "--slabs: 9 slabs of a volume of 8 slices"},
+		{"x", `--slabs: "x": want a number of slabs or auto`},
+		{"auto", "--slabs: auto chooses the slabs from max_memory_bytes"},
 	} {
 		err := runSubmit([]string{"--nats", "nats://127.0.0.1:1", "--scan", "S1", "--dim", "8", "--slabs", tc.slabs})
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
