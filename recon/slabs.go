@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/ctrecon/ctrecon/bus"
@@ -326,37 +327,44 @@ func (r *runner) readSlabs(in io.Reader, chunks [][2]int, done func(vols []*fdk.
 }
 
 // writeSlab writes the volumes of a slab, one per bin, slice after slice
-// and each slice bin after bin, as little-endian float32: the slabs of a
-// slab written in turn are the slab's own encoding.
+// and each slice bin after bin (eachPlane), as little-endian float32: the
+// slabs of a slab written in turn are the slab's own encoding.
 func writeSlab(w io.Writer, vols []*fdk.Volume) error {
-	g := vols[0].Grid
-	plane := g.Dim[0] * g.Dim[1]
-	buf := make([]byte, 4*plane)
-	for z := range g.Dim[2] {
-		for _, v := range vols {
-			for k, x := range v.Data[z*plane : (z+1)*plane] {
-				binary.LittleEndian.PutUint32(buf[4*k:], math.Float32bits(x))
-			}
-			if _, err := w.Write(buf); err != nil {
-				return err
-			}
+	var buf []byte
+	return eachPlane(vols, func(plane []float32) error {
+		buf = buf[:0]
+		for _, x := range plane {
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(x))
 		}
-	}
-	return nil
+		_, err := w.Write(buf)
+		return err
+	})
 }
 
 // readSlab reads the volumes vols, one per bin, as writeSlab wrote them.
 func readSlab(r io.Reader, vols []*fdk.Volume) error {
+	var buf []byte
+	return eachPlane(vols, func(plane []float32) error {
+		buf = slices.Grow(buf[:0], 4*len(plane))[:4*len(plane)]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return err
+		}
+		for k := range plane {
+			plane[k] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*k:]))
+		}
+		return nil
+	})
+}
+
+// eachPlane calls fn with every z plane of vols (volumes of one grid, one
+// per bin): slice after slice, and each slice bin after bin.
+func eachPlane(vols []*fdk.Volume, fn func(plane []float32) error) error {
 	g := vols[0].Grid
-	plane := g.Dim[0] * g.Dim[1]
-	buf := make([]byte, 4*plane)
+	n := g.Dim[0] * g.Dim[1]
 	for z := range g.Dim[2] {
 		for _, v := range vols {
-			if _, err := io.ReadFull(r, buf); err != nil {
+			if err := fn(v.Data[z*n : (z+1)*n]); err != nil {
 				return err
-			}
-			for k := range v.Data[z*plane : (z+1)*plane] {
-				v.Data[z*plane+k] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*k:]))
 			}
 		}
 	}

@@ -243,16 +243,16 @@ func TestSplitJobOnOneWorker(t *testing.T) {
 func TestCancelStopsRunningSlabs(t *testing.T) {
 	b, _ := bustest.Start(t, bus.Config{})
 	ctx, stall := context.WithCancel(context.Background())
-	var acquiring sync.WaitGroup
-	defer acquiring.Wait()
-	defer stall()
-	acquiring.Go(func() {
+	acquired := make(chan struct{})
+	go func() {
+		defer close(acquired)
 		Acquire(ctx, b, scanDir(t), AcquireOptions{Progress: func(done, _ int) {
 			if done == 10 {
 				<-ctx.Done()
 			}
 		}})
-	})
+	}()
+	defer func() { stall(); <-acquired }()
 	workers := []*Worker{}
 	for range 2 {
 		w, _ := startWorker(t, b, t.TempDir())
