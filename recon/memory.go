@@ -154,36 +154,53 @@ func (r *runner) reconstructSlabs(ctx context.Context) error {
 }
 
 // inTurn reconstructs plan's slabs in turn, the first from the scan's
-// frames as they arrive and the others from those on disk by then,
-// counting the pre-processing once, and hands each slab's volumes and
-// field of view to done.
+// frames as they arrive and the others from those on disk by then, and
+// hands each slab's volumes and field of view to done. The first slab
+// pre-processes every view, counted in the report, and keeps its line
+// integrals in a lineCache in r.dir, from which the others read their
+// rows; without one (it could not be made or written: a warning) they
+// pre-process every view again.
 func (r *runner) inTurn(ctx context.Context, plan *fdk.SlabPlan, done func(vols []*fdk.Volume, fov *fdk.FOV) error) error {
 	g := &r.scan.Geometry
 	slab := 0
+	var cache *lineCache
+	if len(plan.Slabs) > 1 {
+		var err error
+		if cache, err = newLineCache(r.dir, g, len(r.bins)); err != nil {
+			r.warn("%v: every slab pre-processes every view", err)
+		}
+	}
+	defer func() { cache.remove() }()
 	views := func(fn func(v int) error) error {
 		if slab == 0 { // the scan's frames as they arrive
 			return r.src.views(ctx, fn)
 		}
 		return eachView(ctx, g, fn) // all on disk since the first slab
 	}
-	read := r.bandReader(func() bool { return slab == 0 })
+	read := func(v int, rows fdk.RowBand) ([][]float32, error) {
+		if slab > 0 && cache != nil {
+			return cache.band(v, rows)
+		}
+		imgs, err := r.lineIntegrals(v, slab == 0)
+		if err != nil {
+			return nil, err
+		}
+		if slab == 0 && cache != nil {
+			if err := cache.put(v, imgs); err != nil {
+				r.warn("%v: every slab pre-processes every view", err)
+				cache.remove()
+				cache = nil
+			}
+		}
+		for i, img := range imgs {
+			imgs[i] = fdk.CropRows(img, g.Cols, rows)
+		}
+		return imgs, nil
+	}
 	return r.job.eachSlab(ctx, g, plan, len(r.bins), r.opts, r.rep, views, read, func(vols []*fdk.Volume, fov *fdk.FOV) error {
 		slab++
 		return done(vols, fov)
 	})
-}
-
-// bandReader returns what reads a view's line integrals of the selected
-// bins cropped to a band of rows, counting the pre-processing in the
-// report while count says so (see lineIntegrals).
-func (r *runner) bandReader(count func() bool) func(v int, rows fdk.RowBand) ([][]float32, error) {
-	return func(v int, rows fdk.RowBand) ([][]float32, error) {
-		imgs, err := r.lineIntegrals(v, count())
-		for i, img := range imgs {
-			imgs[i] = fdk.CropRows(img, r.scan.Geometry.Cols, rows)
-		}
-		return imgs, err
-	}
 }
 
 // eachSlab reconstructs plan's slabs of the report's grid in turn, for

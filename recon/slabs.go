@@ -320,8 +320,12 @@ func (r *runner) readSlabs(in io.Reader, chunks [][2]int, done func(vols []*fdk.
 			return err
 		}
 	}
-	if n, _ := in.Read(make([]byte, 1)); n > 0 {
+	// The read past the end also checks the last object's digest.
+	switch n, err := in.Read(make([]byte, 1)); {
+	case n > 0:
 		return fmt.Errorf("the slabs hold more than the grid's %d slices", r.grid.Dim[2])
+	case err != io.EOF:
+		return err
 	}
 	return nil
 }
@@ -415,7 +419,7 @@ func (w *Worker) slabAttempt(ctx context.Context, j *bus.Job, c *claim, s *slot,
 	if err != nil {
 		return bus.Status{}, err
 	}
-	r := newRunner(*job, Options{Backprojector: bp, Log: log}, src, "")
+	r := newRunner(*job, Options{Backprojector: bp, Log: log}, src, w.Dir) // only its line integrals cache goes there
 	name := bus.SlabObject(job.ID, task.Index, c.attempt)
 	err = storeSlab(ctx, w.Bus, name, func(out io.Writer) error {
 		return reconstructSlab(ctx, r, task.Grid, task.Slices, out)

@@ -128,14 +128,16 @@ func (w *Worker) handle(ctx context.Context, j *bus.Job, s *slot) {
 	}
 	log = log.With("attempt", c.attempt)
 	defer c.watch(jctx)()
-	attempt := w.attempt
+	attempt, unfollow := w.attempt, func() {}
 	if job, _, slab := bus.ParseSlabKey(j.ID); slab {
-		attempt = w.slabAttempt
-		defer c.follow(jctx, job)()
+		// Followed until the attempt returns: a cancel after that must
+		// not overwrite the slab's settled status.
+		attempt, unfollow = w.slabAttempt, c.follow(jctx, job)
 	}
 	stop := j.KeepAlive(jctx, 0)
 	done, err := attempt(jctx, j, c, s, log)
 	stop()
+	unfollow()
 	var lost *lostError
 	switch {
 	case ctx.Err() != nil:
