@@ -24,9 +24,10 @@ import (
 // rows its voxels read, each written as it finishes (the DICOM slices of
 // every bin, or the next part of a plastimatch folder's .mha), so that no
 // more than one slab's volumes and one batch of row bands is ever held. A
-// spectral scan's frames are pre-processed whole, one at a time, for every
-// slab, and cropped to its rows; a plastimatch folder's .pfm files are read
-// only in the slab's rows. What needs the whole volume is refused once the
+// spectral scan's frames are pre-processed whole, one at a time, for the
+// first slab, and kept on disk (lineCache), from which each slab reads its
+// rows; a plastimatch folder's .pfm files are read only in the slab's
+// rows. What needs the whole volume is refused once the
 // plan is made, before the reconstruction (a water region, materials, a
 // calibration, write_mha, a plastimatch folder's png) or skipped with a warning in the report (the
 // previews and montage, feature records). A volume that fits in one slab
