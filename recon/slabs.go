@@ -19,20 +19,24 @@ import (
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
-// A job with Slabs > 1 is split along z across workers. The worker that
-// takes the job (its coordinator) reads the scan's manifest, chooses the
-// grid, and queues one task per slab (SlabTask) on the work queue; any
-// worker, the coordinator's too, takes any slab, reconstructs only its
-// slices (fdk.Grid.Slab: bit for bit the whole grid's) and puts its
-// volumes into the object store under a name of its attempt
-// (bus.SlabObject), then writes the slab's done status naming that object
-// and itself. A slab is claimed and fenced like a job (claimJob on its
+// A job with Slabs > 1 (or SlabsAuto) is split along z across workers. The
+// worker that takes the job (its coordinator) reads the scan's manifest,
+// chooses the grid, and queues one task per slab (SlabTask) on the work
+// queue; any worker, the coordinator's too, takes any slab, reconstructs
+// only its slices (fdk.Grid.Slab: bit for bit the whole grid's), within
+// max_memory_bytes in parts one after another, and streams its volumes
+// into the object store under a name of its attempt (bus.SlabObject) as
+// they are made, then writes the slab's done status naming that object
+// and itself. A slab follows its job's status and stops when the job is
+// cancelled or fails (claim.follow). A slab is claimed and fenced like a job (claimJob on its
 // key, bus.SlabKey), so a slab whose worker died or failed is redelivered
 // alone and a slab done twice has one result, the one its status names.
 // The coordinator waits for every slab, counting them in the job's status
 // (bus.Status.Slabs, SlabsDone), assembles the volumes into the whole grid
-// and carries on as one worker would (calibration, DICOM, previews,
-// features, report) in its staging folder, committed once. A coordinator
+// (or, when max_memory_bytes cannot hold it, writes them a slab of its plan
+// at a time: runner.reconstructSlabs) and carries on as one worker would
+// (calibration, DICOM, previews, features, report) in its staging folder,
+// committed once. A coordinator
 // that dies is redelivered: its successor queues the tasks again (dropped
 // as duplicates, or found done) and uses the slabs done already.
 
