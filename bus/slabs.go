@@ -1,10 +1,10 @@
 package bus
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -75,35 +75,42 @@ func SlabObject(id string, index int, attempt string) string {
 	return fmt.Sprintf("%s%s/%d/%s", slabsObjects, id, index, attempt)
 }
 
-// PutSlab stores data (a slab's volumes) as object name (SlabObject),
-// chunked by the object store, so a slab of any size passes NATS's
-// max_payload.
-func (b *Bus) PutSlab(ctx context.Context, name string, data []byte) error {
+// PutSlab stores what r reads (a slab's volumes) as object name
+// (SlabObject), chunked by the object store as it comes, so that a slab of
+// any size passes NATS's max_payload and need not be held whole. A read
+// error stores nothing and is returned.
+func (b *Bus) PutSlab(ctx context.Context, name string, r io.Reader) error {
 	obs, err := b.projectionStore(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := obs.Put(ctx, jetstream.ObjectMeta{Name: name}, bytes.NewReader(data)); err != nil {
+	if _, err := obs.Put(ctx, jetstream.ObjectMeta{Name: name}, r); err != nil {
 		return fmt.Errorf("bus: put slab %s: %w", name, err)
 	}
 	return nil
 }
 
-// GetSlab returns object name stored by PutSlab, its digest checked.
-// Errors wrap ErrNotFound when there is none.
-func (b *Bus) GetSlab(ctx context.Context, name string) ([]byte, error) {
+// OpenSlab opens object name stored by PutSlab and returns it with its
+// size in bytes; a read to its end checks its digest. Errors wrap
+// ErrNotFound when there is none.
+func (b *Bus) OpenSlab(ctx context.Context, name string) (io.ReadCloser, int64, error) {
 	obs, err := b.projectionStore(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	data, err := obs.GetBytes(ctx, name)
+	res, err := obs.Get(ctx, name)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return nil, fmt.Errorf("bus: slab %s: %w", name, ErrNotFound)
+		return nil, 0, fmt.Errorf("bus: slab %s: %w", name, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("bus: get slab %s: %w", name, err)
+		return nil, 0, fmt.Errorf("bus: get slab %s: %w", name, err)
 	}
-	return data, nil
+	info, err := res.Info()
+	if err != nil {
+		res.Close()
+		return nil, 0, fmt.Errorf("bus: get slab %s: %w", name, err)
+	}
+	return res, int64(info.Size), nil
 }
 
 // DeleteSlabs removes every slab volume of job id, of every attempt, once

@@ -2,7 +2,9 @@ package bus
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
 )
@@ -52,20 +54,31 @@ func TestSlabStatusAndVolumes(t *testing.T) {
 	big := bytes.Repeat([]byte("slab"), 1<<19) // 2 MiB, over max_payload
 	names := []string{SlabObject("job-7", 0, "a"), SlabObject("job-7", 1, "b"), SlabObject("job-70", 0, "a")}
 	for _, name := range names {
-		if err := b.PutSlab(ctx, name, big); err != nil {
+		if err := b.PutSlab(ctx, name, bytes.NewReader(big)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got, err := b.GetSlab(ctx, names[0]); err != nil || !bytes.Equal(got, big) {
-		t.Fatalf("GetSlab: %d bytes, %v; want the %d put", len(got), err, len(big))
+	if got, size, err := getSlab(ctx, b, names[0]); err != nil || !bytes.Equal(got, big) || size != int64(len(big)) {
+		t.Fatalf("OpenSlab: %d bytes of %d, %v; want the %d put", len(got), size, err, len(big))
 	}
 	if err := b.DeleteSlabs(ctx, "job-7"); err != nil {
 		t.Fatal(err)
 	}
 	for i, name := range names {
-		_, err := b.GetSlab(ctx, name)
+		_, _, err := getSlab(ctx, b, name)
 		if gone := errors.Is(err, ErrNotFound); gone != (i < 2) {
 			t.Errorf("%s after deleting job-7's slabs: %v", name, err)
 		}
 	}
+}
+
+// getSlab reads a whole slab object.
+func getSlab(ctx context.Context, b *Bus, name string) ([]byte, int64, error) {
+	r, size, err := b.OpenSlab(ctx, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	return data, size, err
 }

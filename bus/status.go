@@ -69,8 +69,11 @@ type Status struct {
 	Slabs     int `json:"slabs,omitempty"`
 	SlabsDone int `json:"slabs_done,omitempty"`
 	// Worker names the worker that did a slab (a slab's status, done).
-	Worker    string    `json:"worker,omitempty"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Worker string `json:"worker,omitempty"`
+	// Report is what a slab's worker tells its job's report (a slab's
+	// status, done: recon's pre-processing counts and parts).
+	Report    json.RawMessage `json:"report,omitempty"`
+	UpdatedAt time.Time       `json:"updated_at"`
 
 	// Revision is the bucket's revision of this value, set by GetStatus,
 	// ListStatus and WatchStatus; PutStatus ignores it.

@@ -1,6 +1,7 @@
 package recon
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -143,6 +144,38 @@ func (c *claim) watch(ctx context.Context) (stop func()) {
 			if !c.ours(s) {
 				c.lost(s)
 			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// follow stops a slab's attempt as soon as its job is over (cancelled, or
+// failed for another slab) by writing the slab's status cancelled, naming
+// why, and ending the attempt as a cancel does: the slab's worker stops
+// mid-reconstruction, wherever it runs. stop ends the watch.
+func (c *claim) follow(ctx context.Context, job string) (stop func()) {
+	wctx, cancel := context.WithCancel(ctx)
+	updates, err := c.bus.WatchStatus(wctx, job)
+	if err != nil {
+		cancel()
+		return func() {} // the slab runs to its end, and its job ignores it
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for s := range updates {
+			if s.State != bus.StateCancelled && s.State != bus.StateFailed {
+				continue
+			}
+			st := bus.Status{State: bus.StateCancelled, CancelledBy: cmp.Or(s.CancelledBy, "job "+job),
+				Reason: fmt.Sprintf("job %s %s: %s", job, s.State, s.Reason)}
+			if err := c.put(wctx, st); err == nil {
+				c.lost(st)
+			}
+			return
 		}
 	}()
 	return func() {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,8 +51,10 @@ type Job struct {
 	// Slabs splits the volume along z into this many slabs of whole
 	// slices, each a task on the work queue that any worker takes, and a
 	// finishing step assembles them into the series one worker would have
-	// written (0 or 1: one piece). At most one slab per slice.
-	Slabs int `json:"slabs,omitempty"`
+	// written (0 or 1: one piece). At most one slab per slice. "auto"
+	// (SlabsAuto), with MaxMemoryBytes, makes one task per slab of the
+	// memory budget's plan (fdk.PlanSlabs).
+	Slabs SlabCount `json:"slabs,omitempty"`
 	// KeepOutsideFOV keeps the voxels some view does not see, which are
 	// otherwise zero (and DICOM padding).
 	KeepOutsideFOV bool `json:"keep_outside_fov,omitempty"`
@@ -108,7 +111,8 @@ type Job struct {
 	// MaxMemoryBytes bounds what the job holds (volumes, projections,
 	// buffers: fdk.Memory) when not 0: the volume is reconstructed in
 	// z-slabs that fit, one after another, each from only the detector
-	// rows it reads, and written as it finishes (see slabs.go).
+	// rows it reads, and written as it finishes (see memory.go). Each
+	// slab task of a split job holds to it too (see slabs.go).
 	MaxMemoryBytes int64 `json:"max_memory_bytes,omitempty"`
 }
 
@@ -227,6 +231,8 @@ func jsonType(t reflect.Type) string {
 		return "a whole number or an array of 3"
 	case reflect.TypeFor[Triple[float64]]():
 		return "a number or an array of 3"
+	case reflect.TypeFor[SlabCount]():
+		return `a whole number or "auto"`
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -480,18 +486,70 @@ func (j *Job) Grid(g *fdk.Geometry) (fdk.Grid, error) {
 	return grid, j.checkSlabs(grid.Dim[2])
 }
 
-// checkSlabs refuses a negative number of slabs, and more slabs than the
-// volume's slices (0: not known yet, chosen from the field of view).
+// checkSlabs refuses a negative number of slabs, more slabs than the
+// volume's slices (0: not known yet, chosen from the field of view), and
+// auto without a memory budget to choose them from.
 func (j *Job) checkSlabs(slices int) error {
 	switch {
-	case j.Slabs < 0:
+	case j.Slabs == SlabsAuto && j.MaxMemoryBytes == 0:
+		return jobErr("slabs", "auto chooses the slabs from max_memory_bytes, which the job does not give")
+	case j.Slabs < 0 && j.Slabs != SlabsAuto:
 		return jobErr("slabs", "must be at least 1 (0: one piece), got %d", j.Slabs)
-	case slices > 0 && j.Slabs > slices:
+	case slices > 0 && int(j.Slabs) > slices:
 		return jobErr("slabs", "%d slabs of a volume of %d slices: at most one slab per slice", j.Slabs, slices)
-	case j.Slabs > 1 && j.MaxMemoryBytes > 0:
-		// A split job's slab tasks run whole; bounding each task's memory
-		// is not done yet.
-		return jobErr("max_memory_bytes", "cannot bound a job split into %d slabs across workers: give one of slabs and max_memory_bytes", j.Slabs)
 	}
 	return nil
+}
+
+// split reports whether the job is split into slab tasks across workers.
+func (j *Job) split() bool { return j.Slabs > 1 || j.Slabs == SlabsAuto }
+
+// SlabCount is a job's number of slabs, or SlabsAuto. In JSON it is a
+// number or "auto".
+type SlabCount int
+
+// SlabsAuto chooses a job's slabs from its memory budget: one task per
+// slab of fdk.PlanSlabs.
+const SlabsAuto SlabCount = -1
+
+// ParseSlabCount reads a number of slabs or "auto"; it checks no range.
+func ParseSlabCount(s string) (SlabCount, error) {
+	if s == "auto" {
+		return SlabsAuto, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q: want a number of slabs or auto", s)
+	}
+	return SlabCount(n), nil
+}
+
+func (n SlabCount) String() string {
+	if n == SlabsAuto {
+		return "auto"
+	}
+	return strconv.Itoa(int(n))
+}
+
+// MarshalJSON writes auto as "auto", any other count as a number.
+func (n SlabCount) MarshalJSON() ([]byte, error) {
+	if n == SlabsAuto {
+		return []byte(`"auto"`), nil
+	}
+	return []byte(strconv.Itoa(int(n))), nil
+}
+
+// UnmarshalJSON reads a number or "auto". Its errors are
+// *json.UnmarshalTypeError, so that the decoder names the field.
+func (n *SlabCount) UnmarshalJSON(data []byte) error {
+	var i int
+	if json.Unmarshal(data, &i) == nil {
+		*n = SlabCount(i)
+		return nil
+	}
+	if string(data) == `"auto"` {
+		*n = SlabsAuto
+		return nil
+	}
+	return &json.UnmarshalTypeError{Value: firstChars(data, 40), Type: reflect.TypeFor[SlabCount]()}
 }

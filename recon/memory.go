@@ -24,9 +24,10 @@ import (
 // rows its voxels read, each written as it finishes (the DICOM slices of
 // every bin, or the next part of a plastimatch folder's .mha), so that no
 // more than one slab's volumes and one batch of row bands is ever held. A
-// spectral scan's frames are pre-processed whole, one at a time, for every
-// slab, and cropped to its rows; a plastimatch folder's .pfm files are read
-// only in the slab's rows. What needs the whole volume is refused once the
+// spectral scan's frames are pre-processed whole, one at a time, for the
+// first slab, and kept on disk (lineCache), from which each slab reads its
+// rows; a plastimatch folder's .pfm files are read only in the slab's
+// rows. What needs the whole volume is refused once the
 // plan is made, before the reconstruction (a water region, materials, a
 // calibration, write_mha, a plastimatch folder's png) or skipped with a warning in the report (the
 // previews and montage, feature records). A volume that fits in one slab
@@ -72,11 +73,18 @@ func (j *Job) boundHeap() func() {
 
 // planSlabs is the step after the check of a job with max_memory_bytes: it
 // adds the steps of a volume held whole when it fits one slab, else those
-// of a volume in slabs.
+// of a volume in slabs. A split job of auto slabs gets one task per slab
+// of the plan, and runs as one that is not split when there is one.
 func (r *runner) planSlabs(context.Context) error {
 	plan, err := r.job.planSlabs(&r.scan.Geometry, r.grid, len(r.bins), r.opts.Backprojector)
 	if err != nil {
 		return err
+	}
+	if r.job.Slabs == SlabsAuto {
+		r.tasks = planRanges(&plan)
+		if len(plan.Slabs) == 1 {
+			r.opts.split = nil
+		}
 	}
 	if len(plan.Slabs) == 1 {
 		r.steps = append(r.steps, r.wholeStages()...)
@@ -92,12 +100,19 @@ func (r *runner) planSlabs(context.Context) error {
 	return nil
 }
 
-// reconstructSlabs reconstructs the slabs of every bin in turn and writes
-// each bin's DICOM slices as its slab finishes.
-func (r *runner) reconstructSlabs(ctx context.Context) error {
-	if err := r.prepare(); err != nil {
-		return err
+// planRanges returns the slices z0 ≤ z < z1 of each of plan's slabs.
+func planRanges(plan *fdk.SlabPlan) [][2]int {
+	out := make([][2]int, len(plan.Slabs))
+	for i, s := range plan.Slabs {
+		out[i] = [2]int{s.Z0, s.Z1}
 	}
+	return out
+}
+
+// reconstructSlabs reconstructs the slabs of every bin in turn, or has a
+// split job's slab tasks make them and reads their volumes a slab of the
+// plan at a time, and writes each bin's DICOM slices as its slab comes.
+func (r *runner) reconstructSlabs(ctx context.Context) error {
 	st := dicomStudy(r.scan, &r.job)
 	r.rep.StudyInstanceUID = st.StudyInstanceUID
 	opts := dicomOptions(r.scan, &r.job, nil)
@@ -111,28 +126,24 @@ func (r *runner) reconstructSlabs(ctx context.Context) error {
 		defer w.Abort()
 		writers[i] = w
 	}
-	g := &r.scan.Geometry
-	slab := 0
-	views := func(fn func(v int) error) error {
-		if slab == 0 { // the scan's frames as they arrive
-			return r.src.views(ctx, fn)
-		}
-		return eachView(ctx, g, fn) // all on disk since the first slab
-	}
-	read := r.bandReader(func() bool { return slab == 0 })
-	err := r.job.eachSlab(ctx, g, r.slabs, len(r.bins), r.opts, r.rep, views, read, func(vols []*fdk.Volume, fov *fdk.FOV) error {
-		slab++
+	write := func(vols []*fdk.Volume, fov *fdk.FOV) error {
 		for i, w := range writers {
 			if err := w.WriteSlab(vols[i], fov); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
+	}
+	var err error
+	if r.opts.split != nil {
+		err = r.readSplit(ctx, planRanges(r.slabs), write)
+	} else if err = r.prepare(); err == nil {
+		err = r.inTurn(ctx, r.slabs, write)
+		r.clampedWarning()
+	}
 	if err != nil {
 		return err
 	}
-	r.clampedWarning()
 	for i, w := range writers {
 		s, err := w.Close()
 		if err != nil {
@@ -143,17 +154,54 @@ func (r *runner) reconstructSlabs(ctx context.Context) error {
 	return nil
 }
 
-// bandReader returns what reads a view's line integrals of the selected
-// bins cropped to a band of rows, counting the pre-processing in the
-// report while count says so (see lineIntegrals).
-func (r *runner) bandReader(count func() bool) func(v int, rows fdk.RowBand) ([][]float32, error) {
-	return func(v int, rows fdk.RowBand) ([][]float32, error) {
-		imgs, err := r.lineIntegrals(v, count())
-		for i, img := range imgs {
-			imgs[i] = fdk.CropRows(img, r.scan.Geometry.Cols, rows)
+// inTurn reconstructs plan's slabs in turn, the first from the scan's
+// frames as they arrive and the others from those on disk by then, and
+// hands each slab's volumes and field of view to done. The first slab
+// pre-processes every view, counted in the report, and keeps its line
+// integrals in a lineCache in r.dir, from which the others read their
+// rows; without one (it could not be made or written: a warning) they
+// pre-process every view again.
+func (r *runner) inTurn(ctx context.Context, plan *fdk.SlabPlan, done func(vols []*fdk.Volume, fov *fdk.FOV) error) error {
+	g := &r.scan.Geometry
+	slab := 0
+	var cache *lineCache
+	if len(plan.Slabs) > 1 {
+		var err error
+		if cache, err = newLineCache(r.dir, g, len(r.bins)); err != nil {
+			r.warn("%v: every slab pre-processes every view", err)
 		}
-		return imgs, err
 	}
+	defer func() { cache.remove() }()
+	views := func(fn func(v int) error) error {
+		if slab == 0 { // the scan's frames as they arrive
+			return r.src.views(ctx, fn)
+		}
+		return eachView(ctx, g, fn) // all on disk since the first slab
+	}
+	read := func(v int, rows fdk.RowBand) ([][]float32, error) {
+		if slab > 0 && cache != nil {
+			return cache.band(v, rows)
+		}
+		imgs, err := r.lineIntegrals(v, slab == 0)
+		if err != nil {
+			return nil, err
+		}
+		if slab == 0 && cache != nil {
+			if err := cache.put(v, imgs); err != nil {
+				r.warn("%v: every slab pre-processes every view", err)
+				cache.remove()
+				cache = nil
+			}
+		}
+		for i, img := range imgs {
+			imgs[i] = fdk.CropRows(img, g.Cols, rows)
+		}
+		return imgs, nil
+	}
+	return r.job.eachSlab(ctx, g, plan, len(r.bins), r.opts, r.rep, views, read, func(vols []*fdk.Volume, fov *fdk.FOV) error {
+		slab++
+		return done(vols, fov)
+	})
 }
 
 // eachSlab reconstructs plan's slabs of the report's grid in turn, for

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -108,9 +109,10 @@ type Options struct {
 	// one they name no patient.
 	PseudonymKey []byte
 
-	// split, if set, makes the volumes instead of the reconstruction
-	// (Worker.splitStep: a job split into slabs).
-	split func(context.Context, *runner) error
+	// split, if set, has the slabs of a split job made by workers
+	// (Worker.splitStep) instead of the reconstruction, and returns their
+	// volumes, slice after slice (slabObjects).
+	split func(context.Context, *runner) (io.ReadCloser, error)
 }
 
 // FeaturesName is the file of an output folder that holds the feature
@@ -150,7 +152,7 @@ func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 	if job.Output == "" {
 		return nil, jobErr("output", "required")
 	}
-	if job.Slabs > 1 {
+	if job.split() {
 		return nil, jobErr("slabs", "a job split into slabs runs on workers (ctrecon submit); Run reconstructs in one piece")
 	}
 	bp, err := job.backprojector(opts.Backprojector)
@@ -259,7 +261,8 @@ type runner struct {
 	series []dicomio.Series
 	decomp *material.Decomposer // the job's decomposition, nil without materials
 	cal    *material.Calibration
-	slabs  *fdk.SlabPlan // the volume's slabs under max_memory_bytes (slabs.go)
+	slabs  *fdk.SlabPlan // the volume's slabs under max_memory_bytes (memory.go)
+	tasks  [][2]int      // the slices of a split job's slab tasks, when auto (slabs.go)
 	steps  []step
 }
 
@@ -329,7 +332,10 @@ func (r *runner) final(path string) string {
 // (Options.split).
 func (r *runner) reconstruct(ctx context.Context) error {
 	if r.opts.split != nil {
-		return r.opts.split(ctx, r)
+		return r.readSplit(ctx, [][2]int{{0, r.grid.Dim[2]}}, func(vols []*fdk.Volume, fov *fdk.FOV) error {
+			r.vols, r.fov = vols, fov
+			return nil
+		})
 	}
 	if err := r.prepare(); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package recon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,10 +36,11 @@ func TestSlabRanges(t *testing.T) {
 	}
 }
 
-// Slab volumes encoded as a worker stores them and placed into the whole
-// grid give back the whole volumes, bit for bit; a slab of the wrong size
-// is refused.
-func TestPlaceSlab(t *testing.T) {
+// Slab volumes written in parts as a worker stores them, one part after
+// another, are the whole volumes' encoding, and read back in other chunks
+// give the whole volumes bit for bit; a stream that ends early is an
+// error.
+func TestWriteSlabInParts(t *testing.T) {
 	grid := fdk.CenteredGrid([3]int{3, 2, 5}, [3]float64{1, 1, 1}, fdk.Vec3{})
 	whole := make([]*fdk.Volume, 2)
 	for b := range whole {
@@ -47,38 +49,58 @@ func TestPlaceSlab(t *testing.T) {
 			whole[b].Data[i] = float32(b*1000+i) / 7
 		}
 	}
-	got := []*fdk.Volume{fdk.NewVolume(grid), fdk.NewVolume(grid)}
 	plane := 3 * 2
-	for _, z := range slabRanges(5, 3) {
-		slab := make([]*fdk.Volume, 2)
-		for b := range slab {
-			slab[b] = &fdk.Volume{Data: whole[b].Data[z[0]*plane : z[1]*plane]}
+	part := func(z [2]int) []*fdk.Volume {
+		sub, err := grid.Slab(z[0], z[1])
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err := placeSlab(got, z, encodeSlab(slab)); err != nil {
+		vols := make([]*fdk.Volume, 2)
+		for b := range vols {
+			vols[b] = &fdk.Volume{Grid: sub, Data: whole[b].Data[z[0]*plane : z[1]*plane]}
+		}
+		return vols
+	}
+	var parts, all bytes.Buffer
+	for _, z := range slabRanges(5, 3) {
+		if err := writeSlab(&parts, part(z)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for b := range got {
-		if !slices.Equal(got[b].Data, whole[b].Data) {
-			t.Errorf("bin %d assembled %v, want %v", b, got[b].Data, whole[b].Data)
+	if err := writeSlab(&all, whole); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(parts.Bytes(), all.Bytes()) {
+		t.Fatal("the parts written in turn are not the whole volumes' encoding")
+	}
+	in := bytes.NewReader(parts.Bytes())
+	for _, z := range slabRanges(5, 2) {
+		got := part(z)
+		for b := range got {
+			got[b] = &fdk.Volume{Grid: got[b].Grid, Data: make([]float32, len(got[b].Data))}
+		}
+		if err := readSlab(in, got); err != nil {
+			t.Fatal(err)
+		}
+		for b, v := range got {
+			if want := whole[b].Data[z[0]*plane : z[1]*plane]; !slices.Equal(v.Data, want) {
+				t.Errorf("bin %d slices %v: read %v, want %v", b, z, v.Data, want)
+			}
 		}
 	}
-	if err := placeSlab(got, [2]int{0, 2}, make([]byte, 4*2*plane)); err == nil {
-		t.Error("a slab of one slice placed as two")
-	}
-	if err := placeSlab(got, [2]int{4, 6}, make([]byte, 4*2*2*plane)); err == nil {
-		t.Error("a slab beyond the grid placed")
+	if err := readSlab(bytes.NewReader(all.Bytes()[:len(all.Bytes())-4]), whole); err == nil {
+		t.Error("a stream one value short read as whole volumes")
 	}
 }
 
-// More slabs than slices, or fewer than none, is refused naming the
-// field: at once when the job gives its slices, at the check against the
-// scan when they are chosen from the field of view. Run, which has no
-// workers, refuses a split job.
+// More slabs than slices, fewer than none, or auto without a memory
+// budget, is refused naming the field: at once when the job gives its
+// slices, at the check against the scan when they are chosen from the
+// field of view. Run, which has no workers, refuses a split job.
 func TestJobSlabsRefused(t *testing.T) {
 	j := smallJob(t) // 4 slices
 	var fe *FieldError
-	for _, n := range []int{-1, 5} {
+	for _, n := range []SlabCount{-2, 5, SlabsAuto} {
 		j.Slabs = n
 		if err := j.Validate(); !errors.As(err, &fe) || fe.Field != "slabs" {
 			t.Errorf("slabs %d: %v, want an error about slabs", n, err)
@@ -89,10 +111,14 @@ func TestJobSlabsRefused(t *testing.T) {
 		t.Errorf("4 slabs of 4 slices: %v", err)
 	}
 	j.MaxMemoryBytes = 1 << 30
-	if err := j.Validate(); !errors.As(err, &fe) || fe.Field != "max_memory_bytes" {
-		t.Errorf("4 slabs within a memory bound: %v, want an error about max_memory_bytes", err)
+	if err := j.Validate(); err != nil {
+		t.Errorf("4 slabs within a memory bound: %v", err)
 	}
-	j.MaxMemoryBytes = 0
+	j.Slabs = SlabsAuto
+	if err := j.Validate(); err != nil {
+		t.Errorf("auto slabs within a memory bound: %v", err)
+	}
+	j.Slabs, j.MaxMemoryBytes = 4, 0
 	scan, err := sinogram.ReadScan(j.Input)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +128,7 @@ func TestJobSlabsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j.Slabs = grid.Dim[2] + 1
+	j.Slabs = SlabCount(grid.Dim[2] + 1)
 	if err := Check(scan, j); !errors.As(err, &fe) || fe.Field != "slabs" || !strings.Contains(err.Error(), fmt.Sprint(grid.Dim[2])) {
 		t.Errorf("%d slabs of %d slices: %v, want an error about slabs naming the slices", j.Slabs, grid.Dim[2], err)
 	}
@@ -114,7 +140,8 @@ func TestJobSlabsRefused(t *testing.T) {
 }
 
 // A job split into three slabs on three workers gives the volumes of the
-// offline path bit for bit, its report names the worker of every slab, its
+// offline path bit for bit, its report names the worker of every slab and
+// has the offline report's pre-processing counts (once, not per slab), its
 // status counts the slabs, and the slabs' volumes leave the object store
 // once the output is committed.
 func TestSplitJobMatchesOffline(t *testing.T) {
@@ -158,6 +185,13 @@ func TestSplitJobMatchesOffline(t *testing.T) {
 			t.Errorf("slab %d: %+v", i, s)
 		}
 	}
+	one, err := ReadReport(offline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Preprocessing != one.Preprocessing || rep.Preprocessing.Interpolated() == 0 {
+		t.Errorf("pre-processing %+v, want the offline job's %+v (some pixels interpolated)", rep.Preprocessing, one.Preprocessing)
+	}
 	if n := objectsUnder(t, b, ".slabs/"); n != 0 {
 		t.Errorf("%d slab objects left in the object store after the commit", n)
 	}
@@ -198,5 +232,53 @@ func TestSplitJobOnOneWorker(t *testing.T) {
 	}
 	if st := waitState(t, b, j.ID, 2*time.Minute); st.State != bus.StateDone || st.SlabsDone != 2 {
 		t.Fatalf("status %+v, want done with 2 of 2 slabs", st)
+	}
+}
+
+// Cancelling a split job stops its slabs in progress on every worker at
+// once: each slab's status becomes cancelled, naming who cancelled the job,
+// and its delivery is settled as cancelled. The slabs are caught in the
+// middle for sure: the scan stops streaming after a few views, and its
+// scan wait is far longer than the test waits.
+func TestCancelStopsRunningSlabs(t *testing.T) {
+	b, _ := bustest.Start(t, bus.Config{})
+	ctx, stall := context.WithCancel(context.Background())
+	acquired := make(chan struct{})
+	go func() {
+		defer close(acquired)
+		Acquire(ctx, b, scanDir(t), AcquireOptions{Progress: func(done, _ int) {
+			if done == 10 {
+				<-ctx.Done()
+			}
+		}})
+	}()
+	defer func() { stall(); <-acquired }()
+	workers := []*Worker{}
+	for range 2 {
+		w, _ := startWorker(t, b, t.TempDir())
+		workers = append(workers, w)
+	}
+	j := streamJob(t, "split-cancel")
+	j.Slabs, j.ScanWaitS, j.WriteMHA = 2, 600, false
+	if _, _, err := Submit(context.Background(), b, j); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		waitFor(t, b, bus.SlabKey(j.ID, i), func(st bus.Status) bool { return st.State == bus.StateRunning && st.Attempt != "" })
+	}
+	if _, err := Cancel(context.Background(), b, j.ID, "tester"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		st := waitFor(t, b, bus.SlabKey(j.ID, i), func(st bus.Status) bool { return st.State != bus.StateRunning })
+		if st.State != bus.StateCancelled || st.CancelledBy != "tester" {
+			t.Errorf("slab %d: %+v, want cancelled by tester", i, st)
+		}
+	}
+	for deadline := time.Now().Add(time.Minute); settled(workers[0], OutcomeCancelled)+settled(workers[1], OutcomeCancelled) != 3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the workers settled %d and %d deliveries as cancelled, want the job's and its two slabs'",
+				settled(workers[0], OutcomeCancelled), settled(workers[1], OutcomeCancelled))
+		}
 	}
 }

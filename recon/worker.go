@@ -128,13 +128,16 @@ func (w *Worker) handle(ctx context.Context, j *bus.Job, s *slot) {
 	}
 	log = log.With("attempt", c.attempt)
 	defer c.watch(jctx)()
-	attempt := w.attempt
-	if _, _, slab := bus.ParseSlabKey(j.ID); slab {
-		attempt = w.slabAttempt
+	attempt, unfollow := w.attempt, func() {}
+	if job, _, slab := bus.ParseSlabKey(j.ID); slab {
+		// Followed until the attempt returns: a cancel after that must
+		// not overwrite the slab's settled status.
+		attempt, unfollow = w.slabAttempt, c.follow(jctx, job)
 	}
 	stop := j.KeepAlive(jctx, 0)
 	done, err := attempt(jctx, j, c, s, log)
 	stop()
+	unfollow()
 	var lost *lostError
 	switch {
 	case ctx.Err() != nil:
@@ -208,7 +211,7 @@ func (w *Worker) attemptJob(ctx context.Context, j *bus.Job, c *claim, s *slot, 
 		return nil, err
 	}
 	sweep(job.Output, job.ID)
-	if job.Slabs > 1 {
+	if job.split() {
 		if err := w.Bus.DeleteSlabs(ctx, job.ID); err != nil {
 			log.Warn("removing the slabs' volumes from the object store", "err", err)
 		}
@@ -254,7 +257,7 @@ func (w *Worker) compute(ctx context.Context, job *Job, c *claim, s *slot, log *
 				c.put(ctx, bus.Status{State: bus.StateRunning, Device: bp.Name(), Progress: float64(done) / float64(total)})
 			}
 		}}
-	if job.Slabs > 1 {
+	if job.split() {
 		opts.split = w.splitStep(c, s, log)
 	}
 	running := w.Metrics.Running.WithLabelValues(bp.Name())

@@ -33,8 +33,8 @@ var jobFlags = []struct {
 	{"threads", "threads", integer(func(j *recon.Job) *int { return &j.Threads })},
 	{"batch", "batch", integer(func(j *recon.Job) *int { return &j.Batch })},
 	{"slabs", "slabs", func(j *recon.Job, v string) (err error) {
-		if j.Slabs, err = strconv.Atoi(v); err == nil && j.Slabs < 1 {
-			err = fmt.Errorf("%d: must be at least 1 (1: one piece)", j.Slabs)
+		if j.Slabs, err = recon.ParseSlabCount(v); err == nil && j.Slabs < 1 && j.Slabs != recon.SlabsAuto {
+			err = fmt.Errorf("%d: must be at least 1 (1: one piece) or auto", j.Slabs)
 		}
 		return err
 	}},

@@ -156,7 +156,7 @@ func runSubmit(args []string) error {
 	fs.Duration("pacs-timeout", 0, fmt.Sprintf("--pacs: time the upload may spend retrying transient failures, in all (0: %v)", pacs.DefaultRetryBudget))
 	fs.Duration("scan-wait", 0, fmt.Sprintf("--scan: fail the job when the scan sends nothing new for this long (0: %v)", recon.DefaultScanWait))
 	wait := fs.Bool("wait", false, "show progress until the job is done, failed or cancelled")
-	fs.Int("slabs", 1, "split the volume along z into this many slabs, each a task for any worker")
+	fs.String("slabs", "1", "split the volume along z into this many slabs, each a task for any worker; auto, with --max-memory: one per slab of the budget")
 	registerReconFlags(fs)
 	registerMaterialFlags(fs)
 	if err := parseFlags(fs, args, 1); err != nil {

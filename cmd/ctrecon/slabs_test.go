@@ -20,14 +20,17 @@ import (
 	"github.com/ctrecon/ctrecon/recon"
 )
 
-// --slabs that is not a whole number of at least 1, or more than the
-// volume's slices, is refused at submit naming the flag, before anything
-// is queued (no server answers at this URL).
+// --slabs that is not a whole number of at least 1 or auto, more than the
+// volume's slices, or auto without --max-memory, is refused at submit
+// naming the flag, before anything is queued (no server answers at this
+// URL).
 func TestSubmitSlabsFlag(t *testing.T) {
 	for _, tc := range []struct{ slabs, want string }{
 		{"0", "--slabs: 0: must be at least 1"},
 		{"-2", "--slabs: -2: must be at least 1"},
 		{"9", "--slabs: 9 slabs of a volume of 8 slices"},
+		{"x", `--slabs: "x": want a number of slabs or auto`},
+		{"auto", "--slabs: auto chooses the slabs from max_memory_bytes"},
 	} {
 		err := runSubmit([]string{"--nats", "nats://127.0.0.1:1", "--scan", "S1", "--dim", "8", "--slabs", tc.slabs})
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
@@ -38,8 +41,13 @@ func TestSubmitSlabsFlag(t *testing.T) {
 
 // A job split into three slabs on three worker processes runs its slabs on
 // three different workers, as its report says, and writes the series the
-// same job in one piece writes: pixels, positions and instance numbers.
-// A worker killed (SIGKILL) in the middle of a slab of another split job
+// same job in one piece writes: pixels, positions and instance numbers;
+// its report has the one-piece job's pre-processing counts, counted once.
+// Within a memory budget, each of two slab tasks reconstructs its slab in
+// parts and the coordinator, which cannot hold the volume, writes the
+// series a slab at a time; with --slabs auto there is one task per slab
+// of the budget, each in one part. Their series are the same too. A
+// worker killed (SIGKILL) in the middle of a slab of another split job
 // loses only that slab, which another worker redoes after the ack wait,
 // and that job's series is the same too.
 func TestSlabsOnWorkerProcesses(t *testing.T) {
@@ -55,9 +63,9 @@ func TestSlabsOnWorkerProcesses(t *testing.T) {
 		procs[fmt.Sprintf("/%d/", cmd.Process.Pid)] = cmd
 	}
 	dir := t.TempDir()
-	submit := func(id string, slabs int) string {
+	submit := func(id string, slabs recon.SlabCount, budget int64) string {
 		out := filepath.Join(dir, id)
-		job := recon.Job{ID: id, ScanID: scan, Output: out, Slabs: slabs,
+		job := recon.Job{ID: id, ScanID: scan, Output: out, Slabs: slabs, MaxMemoryBytes: budget,
 			Volume: recon.VolumeSpec{Dim: [3]int{96, 96, 12}, VoxelMM: [3]float64{0.4, 0.4, 0.4}}}
 		if _, _, err := recon.Submit(context.Background(), b, job); err != nil {
 			t.Fatal(err)
@@ -66,9 +74,16 @@ func TestSlabsOnWorkerProcesses(t *testing.T) {
 	}
 	done := func(st bus.Status) bool { return st.State == bus.StateDone }
 
-	whole := submit("whole-1", 0)
+	whole := submit("whole-1", 0, 0)
 	waitStatus(t, b, "whole-1", done)
-	split := submit("split-1", 3)
+	one, err := recon.ReadReport(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := one.Preprocessing; p.Interpolated() == 0 {
+		t.Fatalf("the one-piece job's pre-processing %+v: want pixels interpolated, to compare", p)
+	}
+	split := submit("split-1", 3, 0)
 	if st := waitStatus(t, b, "split-1", done); st.Slabs != 3 || st.SlabsDone != 3 {
 		t.Errorf("status %+v, want 3 of 3 slabs done", st)
 	}
@@ -83,9 +98,38 @@ func TestSlabsOnWorkerProcesses(t *testing.T) {
 	if len(rep.Slabs) != 3 || len(seen) != 3 || seen[""] {
 		t.Errorf("slabs %+v: want three, each on another of the three worker processes", rep.Slabs)
 	}
+	if rep.Preprocessing != one.Preprocessing {
+		t.Errorf("pre-processing %+v, want the one-piece job's %+v", rep.Preprocessing, one.Preprocessing)
+	}
 	sameSeries(t, whole, split)
 
-	killed := submit("split-2", 3)
+	// 84 MiB holds 3 of the 12 slices (fdk.PlanSlabs), so neither a task
+	// of 6 slices nor the coordinator holds its volume whole.
+	bounded := submit("split-mem", 2, 84<<20)
+	waitStatus(t, b, "split-mem", done)
+	rep = boundedReport(t, bounded, 2, one)
+	for _, s := range rep.Slabs {
+		if len(s.Parts) < 2 || s.Parts[0].Slices[0] != s.Slices[0] || s.Parts[len(s.Parts)-1].Slices[1] != s.Slices[1] {
+			t.Errorf("slab %+v: want it reconstructed in parts within the budget, covering its slices", s)
+		}
+	}
+	sameSeries(t, whole, bounded)
+	auto := submit("split-auto", recon.SlabsAuto, 84<<20)
+	waitStatus(t, b, "split-auto", done)
+	rep = boundedReport(t, auto, 0, one)
+	seen = map[string]bool{}
+	for _, s := range rep.Slabs {
+		seen[workerProcess(s.Worker, procs)] = true
+		if len(s.Parts) != 0 {
+			t.Errorf("slab %+v of --slabs auto: want it in one piece, a slab of the budget", s)
+		}
+	}
+	if len(rep.Slabs) < 3 || len(seen) < 2 {
+		t.Errorf("--slabs auto: slabs %+v, want three or more across the workers", rep.Slabs)
+	}
+	sameSeries(t, whole, auto)
+
+	killed := submit("split-2", 3, 0)
 	var victim string
 	var slab int
 	waitStatus(t, b, "split-2", func(st bus.Status) bool {
@@ -112,6 +156,34 @@ func TestSlabsOnWorkerProcesses(t *testing.T) {
 		t.Errorf("slabs %+v: want slab %d redone by a worker other than the killed one (%s)", rep.Slabs, slab, victim)
 	}
 	sameSeries(t, whole, killed)
+}
+
+// boundedReport returns the report of a split job within a memory budget
+// that the volume exceeds, under out, checking that it has slabs slabs
+// (0: several), each with its worker, the coordinator's warning that the
+// volume was never held whole and no montage, and the pre-processing
+// counts of the one-piece report.
+func boundedReport(t *testing.T, out string, slabs int, one *recon.Report) *recon.Report {
+	t.Helper()
+	rep, err := recon.ReadReport(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Slabs) < 2 || slabs > 0 && len(rep.Slabs) != slabs {
+		t.Errorf("%s: slabs %+v, want %d", out, rep.Slabs, slabs)
+	}
+	for i, s := range rep.Slabs {
+		if s.Index != i || s.Worker == "" {
+			t.Errorf("%s: slab %d: %+v", out, i, s)
+		}
+	}
+	if rep.Montage != "" || !slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "never held whole") }) {
+		t.Errorf("%s: montage %q, warnings %q: want the volume never held whole", out, rep.Montage, rep.Warnings)
+	}
+	if rep.Preprocessing != one.Preprocessing {
+		t.Errorf("%s: pre-processing %+v, want the one-piece job's %+v", out, rep.Preprocessing, one.Preprocessing)
+	}
+	return rep
 }
 
 // workerProcess returns the key of procs whose process name holds, or "".
