@@ -44,22 +44,30 @@ func minMaxVec(a, b []float32) (lo, hi float32) { return minMaxAVX2(&a[0], &b[0]
 func sqDistVec(a, b []float32, bound float64) float64 { return sqDistAVX2(&a[0], &b[0], len(a), bound) }
 
 // sqL2Ranks is Euclidean's RanksFunc on the AVX2 kernel, for a query of
-// a multiple of 8 values (sqL2Vec's rank of each vector, to the bit).
+// at least 8 values: sqL2's rank of each vector, to the bit (the kernel's
+// sum of the first multiple of 8 values, plus sqL2Go's of the rest).
 func sqL2Ranks(q, data []float32, stride int, ids []uint32, out []float32) {
 	if len(ids) == 0 {
 		return
 	}
 	out = out[:len(ids)]
-	if len(q)&7 != 0 || stride < 1 {
+	head := len(q) &^ 7
+	if head == 0 || stride < 1 {
 		ranksWith(sqL2)(q, data, stride, ids, out)
 		return
 	}
-	slots := 0 // the ids whose vectors lie inside data are below slots
+	slots := 0 // the ids whose whole vectors lie inside data are below slots
 	if len(data) >= len(q) {
 		slots = (len(data)-len(q))/stride + 1
 	}
-	if j := sqL2GatherAVX2(&q[0], unsafe.SliceData(data), stride, &ids[0], len(ids), len(q), slots, &out[0]); j < len(ids) {
+	if j := sqL2GatherAVX2(&q[0], unsafe.SliceData(data), stride, &ids[0], len(ids), head, slots, &out[0]); j < len(ids) {
 		panic(fmt.Sprintf("index: the vector of id %d at stride %d reaches past the %d values given", ids[j], stride, len(data)))
+	}
+	if tail := q[head:]; len(tail) > 0 {
+		for j, id := range ids {
+			i := int(id)*stride + head
+			out[j] += sqL2Go(tail, data[i:i+len(tail)])
+		}
 	}
 }
 

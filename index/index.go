@@ -204,7 +204,24 @@ func CheckQuery(q []float32, dim int, m Metric) bool {
 }
 
 // SortHits orders hits by distance, then key, as every Search returns them.
-func SortHits(h []Hit) { slices.SortFunc(h, cmpHit) }
+// Up to 32 hits (a usual k) are sorted by insertion, with no call per
+// comparison, and in as many steps as there are hits when they come nearly
+// in order (an approximate index's, ordered by its float32 ranks).
+func SortHits(h []Hit) {
+	if len(h) > 32 {
+		slices.SortFunc(h, cmpHit)
+		return
+	}
+	for i := 1; i < len(h); i++ {
+		for j := i; j > 0; j-- {
+			a, b := &h[j-1], &h[j]
+			if a.Distance < b.Distance || a.Distance == b.Distance && a.Key <= b.Key {
+				break
+			}
+			*a, *b = *b, *a
+		}
+	}
+}
 
 // cmpHit orders hits by distance, then key.
 func cmpHit(a, b Hit) int {

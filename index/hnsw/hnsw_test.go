@@ -362,3 +362,25 @@ func BenchmarkSearchDigits(b *testing.B) {
 	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(i), "cpu-ns/op")
 }
+
+// BenchmarkSearchSmall measures one search, ef 10 and k 10, on sets as
+// small as ctrecon's own feature vectors (bench/scanset: a few hundred
+// vectors of 4, 64 and 180 values), where what a call costs besides the
+// graph walk counts most.
+func BenchmarkSearchSmall(b *testing.B) {
+	for _, c := range []struct{ n, dim int }{{120, 4}, {480, 64}, {480, 180}} {
+		b.Run(fmt.Sprint(c.dim), func(b *testing.B) {
+			s := indextest.Clustered(c.n, c.dim, 4, 0.1, 1)
+			x := newIndex(b, index.Euclidean, Options{M: 16, EfConstruction: 200, Ef: 10, Seed: 1})
+			for i, v := range s.Base {
+				if err := x.Add(s.Keys[i], v, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			i := 0
+			for ; b.Loop(); i++ {
+				x.Search(s.Queries[i%len(s.Queries)], 10, nil)
+			}
+		})
+	}
+}
