@@ -77,6 +77,31 @@ type Index interface {
 	Save(w io.Writer) error
 }
 
+// BatchSearcher is implemented by an index that answers many queries in
+// one call at a lower cost per query than a Search each: HNSW takes its
+// lock and its scratch space once, and puts all the answers in one
+// allocation. A search service that fans a request out into many queries
+// calls it through SearchAll.
+type BatchSearcher interface {
+	// SearchBatch returns, for each query in turn, what Search(q, k,
+	// filter) returns for it. The index's writers (Delete, Save) may wait
+	// for the whole batch.
+	SearchBatch(queries [][]float32, k int, filter Filter) [][]Hit
+}
+
+// SearchAll returns x.Search(q, k, filter) for each of queries: through
+// SearchBatch where x implements it, else one Search per query.
+func SearchAll(x Index, queries [][]float32, k int, filter Filter) [][]Hit {
+	if b, ok := x.(BatchSearcher); ok {
+		return b.SearchBatch(queries, k, filter)
+	}
+	out := make([][]Hit, len(queries))
+	for i, q := range queries {
+		out[i] = x.Search(q, k, filter)
+	}
+	return out
+}
+
 // Tuner is implemented by an index whose search has parameters that can
 // change after it is built (HNSW's ef), as its Kind's Params name them.
 type Tuner interface {

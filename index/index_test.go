@@ -36,3 +36,45 @@ func TestSortHits(t *testing.T) {
 		}
 	}
 }
+
+// batchExact is an Exact that answers SearchAll through SearchBatch,
+// counting the calls.
+type batchExact struct {
+	*Exact
+	calls int
+}
+
+func (b *batchExact) SearchBatch(queries [][]float32, k int, filter Filter) [][]Hit {
+	b.calls++
+	out := make([][]Hit, len(queries))
+	for i, q := range queries {
+		out[i] = b.Search(q, k, filter)
+	}
+	return out
+}
+
+// TestSearchAll checks that SearchAll answers each query as Search does,
+// and calls SearchBatch where the index has it.
+func TestSearchAll(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	x := NewExact(3)
+	for i := range 50 {
+		x.Add(fmt.Sprint(i), []float32{rng.Float32(), rng.Float32(), rng.Float32()}, i)
+	}
+	queries := [][]float32{{0, 0, 0}, {1, 1}, {0.5, 0.2, 0.9}}
+	b := &batchExact{Exact: x}
+	for _, ix := range []Index{x, b} {
+		got := SearchAll(ix, queries, 5, nil)
+		if len(got) != len(queries) {
+			t.Fatalf("%d answers to %d queries", len(got), len(queries))
+		}
+		for i, q := range queries {
+			if want := x.Search(q, 5, nil); !slices.Equal(got[i], want) {
+				t.Errorf("query %d: %v, want %v", i, got[i], want)
+			}
+		}
+	}
+	if b.calls != 1 {
+		t.Errorf("SearchBatch called %d times, want 1", b.calls)
+	}
+}
