@@ -358,3 +358,42 @@ gdone:
 	VZEROUPPER
 	MOVQ BX, ret+64(FP)
 	RET
+
+// func sqL2Gather4AVX(q, data *float32, stride int, ids *uint32, n, slots int, out *float32) int
+//
+// out[j] = sqL2Go(q, data + ids[j]·stride) for vectors of 4 values and
+// j < n, to the bit: the four squared differences in one register, added
+// as (d0²+d1²)+(d2²+d3²) by two horizontal adds, as sqL2Go adds its four
+// sums. Returns n, or the first j whose ids[j] is not below slots, having
+// measured none from j on. stride counts float32.
+TEXT ·sqL2Gather4AVX(SB), NOSPLIT, $0-64
+	MOVQ q+0(FP), SI
+	MOVQ data+8(FP), R8
+	MOVQ stride+16(FP), R9
+	SHLQ $2, R9 // bytes
+	MOVQ ids+24(FP), R10
+	MOVQ n+32(FP), R11
+	MOVQ slots+40(FP), R13
+	MOVQ out+48(FP), DI
+	VMOVUPS (SI), X0
+	XORQ BX, BX
+	CMPQ R11, $0
+	JLE  g4done
+
+g4loop:
+	MOVL (R10)(BX*4), AX
+	CMPQ AX, R13
+	JAE  g4done
+	IMULQ R9, AX
+	VSUBPS (R8)(AX*1), X0, X1
+	VMULPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	VMOVSS X1, (DI)(BX*4)
+	INCQ BX
+	CMPQ BX, R11
+	JL   g4loop
+
+g4done:
+	MOVQ BX, ret+56(FP)
+	RET

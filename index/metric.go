@@ -133,12 +133,13 @@ type RanksFunc func(q, data []float32, stride int, ids []uint32, out []float32)
 // processor with AVX2 and dim at least 8, it is one assembly call over
 // the first multiple of 8 values that brings the next vector into the
 // cache while it measures one, as hnswlib does with _mm_prefetch, and a
-// Go loop over the rest; below 8 values, or without AVX2, one Go loop
-// over the vectors (no call per vector: on a few values the calls cost
-// more than the arithmetic).
+// Go loop over the rest; for 4 values (spectral signatures of 4 energy
+// bins) one assembly call that measures a vector in one register; else,
+// or without AVX2, one Go loop over the vectors (no call per vector: on a
+// few values the calls cost more than the arithmetic).
 func (m Metric) RanksFuncFor(dim int) RanksFunc {
 	if m.get() == Euclidean.p && dim > 0 {
-		if simd && dim >= 8 {
+		if simd && (dim >= 8 || dim == 4) {
 			return sqL2Ranks
 		}
 		return sqL2RanksGo
