@@ -26,10 +26,10 @@ func sqDistAVX2(a, b *float32, n int, bound float64) float64
 func minMaxAVX2(a, b *float32, n int) (lo, hi float32)
 
 //go:noescape
-func sqL2Gather4AVX(q, data *float32, stride int, ids *uint32, n, slots int, out *float32) int
+func sqL2Gather4AVX(q, data *float32, stride int, ids *uint32, n, last int, out *float32) int
 
 //go:noescape
-func sqL2GatherAVX2(q, data *float32, stride int, ids *uint32, n, dim, slots int, out *float32) int
+func sqL2GatherAVX2(q, data *float32, stride int, ids *uint32, n, dim, last int, out *float32) int
 
 // The vector kernels take a and b of equal length, a multiple of 8 and
 // not 0.
@@ -56,19 +56,18 @@ func sqL2Ranks(q, data []float32, stride int, ids []uint32, out []float32) {
 	}
 	out = out[:len(ids)]
 	head := len(q) &^ 7
-	if head == 0 && len(q) != 4 || stride < 1 {
-		ranksWith(sqL2)(q, data, stride, ids, out)
+	if head == 0 && len(q) != 4 || stride < 1 || len(data) < len(q) {
+		ranksWith(sqL2)(q, data, stride, ids, out) // (which panics on any id when no vector fits)
 		return
 	}
-	slots := 0 // the ids whose whole vectors lie inside data are below slots
-	if len(data) >= len(q) {
-		slots = (len(data)-len(q))/stride + 1
-	}
+	// the byte offset of the last vector that lies inside data: the
+	// kernels check each id against it (no division per call)
+	last := 4 * (len(data) - len(q))
 	var j int
 	if len(q) == 4 {
-		j, head = sqL2Gather4AVX(&q[0], unsafe.SliceData(data), stride, &ids[0], len(ids), slots, &out[0]), 4
+		j, head = sqL2Gather4AVX(&q[0], unsafe.SliceData(data), stride, &ids[0], len(ids), last, &out[0]), 4
 	} else {
-		j = sqL2GatherAVX2(&q[0], unsafe.SliceData(data), stride, &ids[0], len(ids), head, slots, &out[0])
+		j = sqL2GatherAVX2(&q[0], unsafe.SliceData(data), stride, &ids[0], len(ids), head, last, &out[0])
 	}
 	if j < len(ids) {
 		panic(fmt.Sprintf("index: the vector of id %d at stride %d reaches past the %d values given", ids[j], stride, len(data)))
