@@ -94,7 +94,8 @@ func BenchmarkIndexDigits(b *testing.B) {
 // CTRECON_ANN_DIM one of the dimensions, CTRECON_ANN_QUERIES the number
 // of queries, CTRECON_ANN_INDEXES (a comma-separated list of sweeps'
 // indexes, "hnsw" for HNSW beside the peers) the indexes measured,
-// CTRECON_ANN_EFC the three HNSWs' efConstruction.
+// CTRECON_ANN_EFC the three HNSWs' efConstruction, CTRECON_ANN_EF their
+// ef values.
 func BenchmarkIndexClustered(b *testing.B) {
 	n, nq := envInt(b, "CTRECON_ANN_N", 100_000), envInt(b, "CTRECON_ANN_QUERIES", 1000)
 	efc := envInt(b, "CTRECON_ANN_EFC", 100)
@@ -122,6 +123,25 @@ func envInt(b *testing.B, name string, def int) int {
 		b.Fatalf("%s is %q; it must be a positive integer", name, s)
 	}
 	return v
+}
+
+// efValues returns the ef values the three HNSWs are measured with:
+// CTRECON_ANN_EF (a comma-separated list, for a short run on a busy
+// machine), or efSweep.
+func efValues(b *testing.B) []int {
+	list := os.Getenv("CTRECON_ANN_EF")
+	if list == "" {
+		return efSweep
+	}
+	var out []int
+	for v := range strings.SplitSeq(list, ",") {
+		ef, err := strconv.Atoi(v)
+		if err != nil || ef < 1 {
+			b.Fatalf("CTRECON_ANN_EF is %q; it must be a comma-separated list of positive integers", list)
+		}
+		out = append(out, ef)
+	}
+	return out
 }
 
 // measured returns the sweeps named in CTRECON_ANN_INDEXES, in the order
@@ -159,7 +179,7 @@ func compare(b *testing.B, name string, base, queries *ann.Set, m, efc int) {
 			start := time.Now()
 			if cfg.Index == "hnsw" {
 				r, err = ann.Compare(context.Background(), base, queries, truth, ann.Comparison{
-					M: m, EfConstruction: efc, Ef: efSweep, Rounds: 3, RoundTime: time.Second / 3})
+					M: m, EfConstruction: efc, Ef: efValues(b), Rounds: 3, RoundTime: time.Second / 3})
 			} else {
 				cfg.Metric, cfg.K, cfg.MinQueryTime = index.Euclidean, 10, time.Second/3
 				r, err = ann.Evaluate(base, queries, truth, cfg)
