@@ -94,9 +94,9 @@ func BenchmarkIndexDigits(b *testing.B) {
 // CTRECON_ANN_DIM one of the dimensions, CTRECON_ANN_QUERIES the number
 // of queries, CTRECON_ANN_INDEXES (a comma-separated list of sweeps'
 // indexes, "hnsw" for HNSW beside the peers) the indexes measured,
-// CTRECON_ANN_EFC the three HNSWs' efConstruction, CTRECON_ANN_PEERS
-// which peers run (a comma-separated list; faiss's build of a million
-// takes several times hnswlib's).
+// CTRECON_ANN_EFC the three HNSWs' efConstruction, CTRECON_ANN_EF their
+// ef values, CTRECON_ANN_PEERS which peers run (a comma-separated list;
+// faiss's build of a million takes several times hnswlib's).
 func BenchmarkIndexClustered(b *testing.B) {
 	n, nq := envInt(b, "CTRECON_ANN_N", 100_000), envInt(b, "CTRECON_ANN_QUERIES", 1000)
 	efc := envInt(b, "CTRECON_ANN_EFC", 100)
@@ -126,13 +126,18 @@ func envInt(b *testing.B, name string, def int) int {
 	return v
 }
 
+// envList returns the comma-separated list in the environment variable
+// name, nil when it is not set.
+func envList(name string) []string {
+	if list := os.Getenv(name); list != "" {
+		return strings.Split(list, ",")
+	}
+	return nil
+}
+
 // peers returns the peers named in CTRECON_ANN_PEERS, or nil for all.
 func peers(b *testing.B) []string {
-	list := os.Getenv("CTRECON_ANN_PEERS")
-	if list == "" {
-		return nil
-	}
-	names := strings.Split(list, ",")
+	names := envList("CTRECON_ANN_PEERS")
 	for _, name := range names {
 		if !slices.Contains(ann.PeerTools, name) {
 			b.Fatalf("CTRECON_ANN_PEERS names %q, which is none of %s", name, strings.Join(ann.PeerTools, ", "))
@@ -141,15 +146,34 @@ func peers(b *testing.B) []string {
 	return names
 }
 
+// efValues returns the ef values the three HNSWs are measured with:
+// CTRECON_ANN_EF (a comma-separated list, for a short run on a busy
+// machine), or efSweep.
+func efValues(b *testing.B) []int {
+	list := envList("CTRECON_ANN_EF")
+	if list == nil {
+		return efSweep
+	}
+	var out []int
+	for _, v := range list {
+		ef, err := strconv.Atoi(v)
+		if err != nil || ef < 1 {
+			b.Fatalf("CTRECON_ANN_EF is %q; it must be a comma-separated list of positive integers", os.Getenv("CTRECON_ANN_EF"))
+		}
+		out = append(out, ef)
+	}
+	return out
+}
+
 // measured returns the sweeps named in CTRECON_ANN_INDEXES, in the order
 // given, or all of them.
 func measured(b *testing.B) []ann.Config {
-	list := os.Getenv("CTRECON_ANN_INDEXES")
-	if list == "" {
+	list := envList("CTRECON_ANN_INDEXES")
+	if list == nil {
 		return sweeps
 	}
 	var out []ann.Config
-	for name := range strings.SplitSeq(list, ",") {
+	for _, name := range list {
 		i := slices.IndexFunc(sweeps, func(c ann.Config) bool { return c.Index == name })
 		if i < 0 {
 			b.Fatalf("CTRECON_ANN_INDEXES names %q, which is none of the measured indexes", name)
@@ -176,7 +200,7 @@ func compare(b *testing.B, name string, base, queries *ann.Set, m, efc int) {
 			start := time.Now()
 			if cfg.Index == "hnsw" {
 				r, err = ann.Compare(context.Background(), base, queries, truth, ann.Comparison{Peers: peers(b),
-					M: m, EfConstruction: efc, Ef: efSweep, Rounds: 3, RoundTime: time.Second / 3})
+					M: m, EfConstruction: efc, Ef: efValues(b), Rounds: 3, RoundTime: time.Second / 3})
 			} else {
 				cfg.Metric, cfg.K, cfg.MinQueryTime = index.Euclidean, 10, time.Second/3
 				r, err = ann.Evaluate(base, queries, truth, cfg)

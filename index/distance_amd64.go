@@ -26,7 +26,10 @@ func sqDistAVX2(a, b *float32, n int, bound float64) float64
 func minMaxAVX2(a, b *float32, n int) (lo, hi float32)
 
 //go:noescape
-func sqL2GatherAVX2(q, data *float32, stride int, ids *uint32, n, dim, slots int, out *float32) int
+func sqL2Gather4AVX(q, data *float32, stride int, ids *uint32, n, last int, out *float32) int
+
+//go:noescape
+func sqL2GatherAVX2(q, data *float32, stride int, ids *uint32, n, dim, last int, out *float32) int
 
 // The vector kernels take a and b of equal length, a multiple of 8 and
 // not 0.
@@ -43,23 +46,37 @@ func minMaxVec(a, b []float32) (lo, hi float32) { return minMaxAVX2(&a[0], &b[0]
 // multiple of 16, not 0.
 func sqDistVec(a, b []float32, bound float64) float64 { return sqDistAVX2(&a[0], &b[0], len(a), bound) }
 
-// sqL2Ranks is Euclidean's RanksFunc on the AVX2 kernel, for a query of
-// a multiple of 8 values (sqL2Vec's rank of each vector, to the bit).
+// sqL2Ranks is Euclidean's RanksFunc on the AVX2 kernels, for a query of
+// 4 or at least 8 values: sqL2's rank of each vector, to the bit (the
+// kernel's sum of the first multiple of 8 values, plus sqL2Go's of the
+// rest; for 4 values, sqL2Go's sum in one register).
 func sqL2Ranks(q, data []float32, stride int, ids []uint32, out []float32) {
 	if len(ids) == 0 {
 		return
 	}
 	out = out[:len(ids)]
-	if len(q)&7 != 0 || stride < 1 {
-		ranksWith(sqL2)(q, data, stride, ids, out)
+	head := len(q) &^ 7
+	if head == 0 && len(q) != 4 || stride < 1 || len(data) < len(q) {
+		ranksWith(sqL2)(q, data, stride, ids, out) // (which panics on any id when no vector fits)
 		return
 	}
-	slots := 0 // the ids whose vectors lie inside data are below slots
-	if len(data) >= len(q) {
-		slots = (len(data)-len(q))/stride + 1
+	// the byte offset of the last vector that lies inside data: the
+	// kernels check each id against it (no division per call)
+	last := 4 * (len(data) - len(q))
+	var j int
+	if len(q) == 4 {
+		j, head = sqL2Gather4AVX(&q[0], unsafe.SliceData(data), stride, &ids[0], len(ids), last, &out[0]), 4
+	} else {
+		j = sqL2GatherAVX2(&q[0], unsafe.SliceData(data), stride, &ids[0], len(ids), head, last, &out[0])
 	}
-	if j := sqL2GatherAVX2(&q[0], unsafe.SliceData(data), stride, &ids[0], len(ids), len(q), slots, &out[0]); j < len(ids) {
+	if j < len(ids) {
 		panic(fmt.Sprintf("index: the vector of id %d at stride %d reaches past the %d values given", ids[j], stride, len(data)))
+	}
+	if tail := q[head:]; len(tail) > 0 {
+		for j, id := range ids {
+			i := int(id)*stride + head
+			out[j] += sqL2Go(tail, data[i:i+len(tail)])
+		}
 	}
 }
 

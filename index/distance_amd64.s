@@ -285,14 +285,15 @@ d64done:
 	MOVSD X3, ret+32(FP)
 	RET
 
-// func sqL2GatherAVX2(q, data *float32, stride int, ids *uint32, n, dim, slots int, out *float32) int
+// func sqL2GatherAVX2(q, data *float32, stride int, ids *uint32, n, dim, last int, out *float32) int
 //
 // out[j] = sqL2AVX2(q, data + ids[j]·stride, dim) for j < n, summed in
 // sqL2AVX2's order (the same float32 to the bit), in one call: while
 // vector j is measured, vector j+1 is on its way to the cache (PREFETCHT0
-// of each of its 64-byte lines). Returns n, or the first j whose ids[j] is
-// not below slots, having measured none from j on. stride and dim count
-// float32; dim is a multiple of 8, not 0.
+// of each of its 64-byte lines). Returns n, or the first j whose vector
+// starts beyond byte last of data (ids[j]·stride·4 > last), having
+// measured none from j on. stride and dim count float32; dim is a
+// multiple of 8, not 0.
 TEXT ·sqL2GatherAVX2(SB), NOSPLIT, $0-72
 	MOVQ data+8(FP), R8
 	MOVQ stride+16(FP), R9
@@ -300,16 +301,16 @@ TEXT ·sqL2GatherAVX2(SB), NOSPLIT, $0-72
 	MOVQ ids+24(FP), R10
 	MOVQ n+32(FP), R11
 	MOVQ dim+40(FP), R12
-	MOVQ slots+48(FP), R13
+	MOVQ last+48(FP), R13
 	XORQ BX, BX
 	CMPQ R11, $0
 	JLE  gdone
 
 gloop:
 	MOVL (R10)(BX*4), AX
-	CMPQ AX, R13
-	JAE  gdone
 	IMULQ R9, AX
+	CMPQ AX, R13
+	JA   gdone
 	LEAQ (R8)(AX*1), DI
 
 	// prefetch vector j+1 from its first byte (AX) to its last (DX); its
@@ -357,4 +358,44 @@ gsum:
 gdone:
 	VZEROUPPER
 	MOVQ BX, ret+64(FP)
+	RET
+
+// func sqL2Gather4AVX(q, data *float32, stride int, ids *uint32, n, last int, out *float32) int
+//
+// out[j] = sqL2Go(q, data + ids[j]·stride) for vectors of 4 values and
+// j < n, to the bit: the four squared differences in one register, added
+// as (d0²+d1²)+(d2²+d3²) by two horizontal adds, as sqL2Go adds its four
+// sums. Returns n, or the first j whose vector starts beyond byte last of
+// data (ids[j]·stride·4 > last), having measured none from j on. stride
+// counts float32.
+TEXT ·sqL2Gather4AVX(SB), NOSPLIT, $0-64
+	MOVQ q+0(FP), SI
+	MOVQ data+8(FP), R8
+	MOVQ stride+16(FP), R9
+	SHLQ $2, R9 // bytes
+	MOVQ ids+24(FP), R10
+	MOVQ n+32(FP), R11
+	MOVQ last+40(FP), R13
+	MOVQ out+48(FP), DI
+	VMOVUPS (SI), X0
+	XORQ BX, BX
+	CMPQ R11, $0
+	JLE  g4done
+
+g4loop:
+	MOVL (R10)(BX*4), AX
+	IMULQ R9, AX
+	CMPQ AX, R13
+	JA   g4done
+	VSUBPS (R8)(AX*1), X0, X1
+	VMULPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	VMOVSS X1, (DI)(BX*4)
+	INCQ BX
+	CMPQ BX, R11
+	JL   g4loop
+
+g4done:
+	MOVQ BX, ret+56(FP)
 	RET

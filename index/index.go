@@ -77,6 +77,31 @@ type Index interface {
 	Save(w io.Writer) error
 }
 
+// BatchSearcher is implemented by an index that answers many queries in
+// one call at a lower cost per query than a Search each: HNSW takes its
+// lock and its scratch space once, and puts all the answers in one
+// allocation. A search service that fans a request out into many queries
+// calls it through SearchAll.
+type BatchSearcher interface {
+	// SearchBatch returns, for each query in turn, what Search(q, k,
+	// filter) returns for it. The index's writers (Delete, Save) may wait
+	// for the whole batch.
+	SearchBatch(queries [][]float32, k int, filter Filter) [][]Hit
+}
+
+// SearchAll returns x.Search(q, k, filter) for each of queries: through
+// SearchBatch where x implements it, else one Search per query.
+func SearchAll(x Index, queries [][]float32, k int, filter Filter) [][]Hit {
+	if b, ok := x.(BatchSearcher); ok {
+		return b.SearchBatch(queries, k, filter)
+	}
+	out := make([][]Hit, len(queries))
+	for i, q := range queries {
+		out[i] = x.Search(q, k, filter)
+	}
+	return out
+}
+
 // Tuner is implemented by an index whose search has parameters that can
 // change after it is built (HNSW's ef), as its Kind's Params name them.
 type Tuner interface {
@@ -204,7 +229,24 @@ func CheckQuery(q []float32, dim int, m Metric) bool {
 }
 
 // SortHits orders hits by distance, then key, as every Search returns them.
-func SortHits(h []Hit) { slices.SortFunc(h, cmpHit) }
+// Up to 32 hits (a usual k) are sorted by insertion, with no call per
+// comparison, and in as many steps as there are hits when they come nearly
+// in order (an approximate index's, ordered by its float32 ranks).
+func SortHits(h []Hit) {
+	if len(h) > 32 {
+		slices.SortFunc(h, cmpHit)
+		return
+	}
+	for i := 1; i < len(h); i++ {
+		for j := i; j > 0; j-- {
+			a, b := &h[j-1], &h[j]
+			if a.Distance < b.Distance || a.Distance == b.Distance && a.Key <= b.Key {
+				break
+			}
+			*a, *b = *b, *a
+		}
+	}
+}
 
 // cmpHit orders hits by distance, then key.
 func cmpHit(a, b Hit) int {

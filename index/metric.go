@@ -109,8 +109,13 @@ func (m Metric) RankFunc() func(a, b []float32) float32 { return m.get().rank }
 // processor with AVX2 and dim a multiple of 8, the kernel itself, called
 // straight from an index's innermost loop. Its vectors must be dim long.
 func (m Metric) RankFuncFor(dim int) func(a, b []float32) float32 {
-	if m.get() == Euclidean.p && simd && dim > 0 && dim&7 == 0 {
-		return sqL2Vec
+	if m.get() == Euclidean.p && dim > 0 {
+		switch {
+		case simd && dim&7 == 0:
+			return sqL2Vec
+		case !simd || dim < 8: // sqL2 is its plain Go loop then
+			return sqL2Go
+		}
 	}
 	return m.RankFunc()
 }
@@ -125,12 +130,19 @@ type RanksFunc func(q, data []float32, stride int, ids []uint32, out []float32)
 
 // RanksFuncFor returns RankFuncFor(dim)'s rank as a RanksFunc for queries
 // of dim values, giving the same float32 values. For Euclidean on a
-// processor with AVX2 and dim a multiple of 8, it is one assembly call
-// that brings the next vector into the cache while it measures one, as
-// hnswlib does with _mm_prefetch.
+// processor with AVX2 and dim at least 8, it is one assembly call over
+// the first multiple of 8 values that brings the next vector into the
+// cache while it measures one, as hnswlib does with _mm_prefetch, and a
+// Go loop over the rest; for 4 values (spectral signatures of 4 energy
+// bins) one assembly call that measures a vector in one register; else,
+// or without AVX2, one Go loop over the vectors (no call per vector: on a
+// few values the calls cost more than the arithmetic).
 func (m Metric) RanksFuncFor(dim int) RanksFunc {
-	if m.get() == Euclidean.p && simd && dim > 0 && dim&7 == 0 {
-		return sqL2Ranks
+	if m.get() == Euclidean.p && dim > 0 {
+		if simd && (dim >= 8 || dim == 4) {
+			return sqL2Ranks
+		}
+		return sqL2RanksGo
 	}
 	return ranksWith(m.RankFuncFor(dim))
 }

@@ -68,6 +68,33 @@ func sqL2Go(a, b []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
+// sqL2RanksGo is the RanksFunc of sqL2Go: sqL2's rank where it runs no
+// vector kernel (fewer than 8 values, or no AVX2), the same float32 to the
+// bit, with the arithmetic of sqL2Go written out in the loop over the
+// vectors.
+func sqL2RanksGo(q, data []float32, stride int, ids []uint32, out []float32) {
+	out = out[:len(ids)]
+	n := len(q)
+	for j, id := range ids {
+		i := int(id) * stride
+		v := data[i : i+n : i+n]
+		var s0, s1, s2, s3 float32
+		k := 0
+		for ; k+4 <= n; k += 4 {
+			d0, d1, d2, d3 := q[k]-v[k], q[k+1]-v[k+1], q[k+2]-v[k+2], q[k+3]-v[k+3]
+			s0 += d0 * d0
+			s1 += d1 * d1
+			s2 += d2 * d2
+			s3 += d3 * d3
+		}
+		for ; k < n; k++ {
+			d := q[k] - v[k]
+			s0 += d * d
+		}
+		out[j] = (s0 + s1) + (s2 + s3)
+	}
+}
+
 func l1Go(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float32

@@ -147,7 +147,9 @@ func LabelPrecision(base, queries *Set, found [][]int) *float64 {
 
 // Result is one parameter setting of one index, measured.
 type Result struct {
-	// Tool is what built the index: "ctrecon", "hnswlib" or "faiss".
+	// Tool is what built and searched the index: "ctrecon" (one Search
+	// call per query), BatchTool (one SearchAll call for all queries),
+	// "hnswlib" or "faiss".
 	Tool  string `json:"tool"`
 	Index string `json:"index"`
 	// Params holds every parameter of the setting, the defaults included.
@@ -362,22 +364,48 @@ func setSearchParams(x index.Index, kind index.Kind, s map[string]string) error 
 	return nil
 }
 
-// search searches every query in x, again and again until min of CPU time
-// has passed, and returns the first round's answers as base row numbers.
+// search searches every query in x with one Search call each, again and
+// again until min of CPU time has passed, and returns the first round's
+// answers as base row numbers.
 func search(x index.Index, queries *Set, k int, min time.Duration) ([][]int, timing) {
 	found := make([][]int, queries.Len())
 	t := timed(min, func(round int) {
 		for q := range queries.Len() {
 			hits := x.Search(queries.Row(q), k, nil)
 			if round == 0 {
-				found[q] = make([]int, len(hits))
-				for i, h := range hits {
-					found[q][i], _ = strconv.Atoi(h.Key)
-				}
+				found[q] = rows(hits)
 			}
 		}
 	})
 	return found, t
+}
+
+// searchAll searches every query in x with one index.SearchAll call per
+// round, as search does.
+func searchAll(x index.Index, queries *Set, k int, min time.Duration) ([][]int, timing) {
+	qs := make([][]float32, queries.Len())
+	for q := range qs {
+		qs[q] = queries.Row(q)
+	}
+	found := make([][]int, queries.Len())
+	t := timed(min, func(round int) {
+		all := index.SearchAll(x, qs, k, nil)
+		if round == 0 {
+			for q, hits := range all {
+				found[q] = rows(hits)
+			}
+		}
+	})
+	return found, t
+}
+
+// rows returns the base row numbers of hits (their keys).
+func rows(hits []index.Hit) []int {
+	r := make([]int, len(hits))
+	for i, h := range hits {
+		r[i], _ = strconv.Atoi(h.Key)
+	}
+	return r
 }
 
 // result returns what found and the time the queries took say about tool's

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,12 @@ const Python = "/usr/bin/python3"
 
 // PeerTools are the peers Compare knows.
 var PeerTools = []string{"hnswlib", "faiss"}
+
+// BatchTool is the tool name of ctrecon's HNSW timed through
+// index.SearchAll (one SearchBatch call per round for all queries, as the
+// peers are timed through one batch call from Python); "ctrecon" is the
+// same index timed through one Index.Search call per query.
+const BatchTool = "ctrecon batch"
 
 // Comparison says how Compare measures ctrecon's HNSW against the peers.
 type Comparison struct {
@@ -49,8 +56,11 @@ type Comparison struct {
 // vectors, written to .fvecs files), then searches queries with each ef,
 // the tools taking turns, and measures the answers against truth. The
 // tools' rounds alternate so that a machine shared with other work slows
-// each the same. The metric must be Euclidean or cosine. The results are
-// ctrecon's sweep, then each peer's.
+// each the same. The metric must be Euclidean or cosine. ctrecon's index
+// is searched two ways: one Index.Search call per query (tool "ctrecon")
+// and one SearchAll call for all queries (BatchTool), as each peer is
+// searched (one call from Python per round). The results are ctrecon's
+// sweep per query, then in batches, then each peer's.
 func Compare(ctx context.Context, base, queries *Set, truth *Truth, c Comparison) ([]Result, error) {
 	if name := truth.Metric.Name(); name != index.Euclidean.Name() && name != index.Cosine.Name() {
 		return nil, fmt.Errorf("the peers measure Euclidean and cosine distances, not %s", name)
@@ -87,7 +97,8 @@ func Compare(ctx context.Context, base, queries *Set, truth *Truth, c Comparison
 	if err != nil {
 		return nil, err
 	}
-	builds := map[string]peerBuild{"ctrecon": {BuildS: bt.wall, BuildCPUS: bt.cpu, BytesPerVector: bytes}}
+	own := peerBuild{BuildS: bt.wall, BuildCPUS: bt.cpu, BytesPerVector: bytes}
+	builds := map[string]peerBuild{"ctrecon": own, BatchTool: own}
 	for _, tool := range c.Peers {
 		var b peerBuild
 		if err := p.request(map[string]any{"cmd": "build", "tool": tool, "M": c.M, "efc": c.EfConstruction, "seed": 100}, &b); err != nil {
@@ -96,7 +107,7 @@ func Compare(ctx context.Context, base, queries *Set, truth *Truth, c Comparison
 		builds[tool] = b
 	}
 
-	tools := append([]string{"ctrecon"}, c.Peers...)
+	tools := append([]string{"ctrecon", BatchTool}, c.Peers...)
 	best := map[string][]Result{}
 	for _, ef := range c.Ef {
 		for round := range c.Rounds {
@@ -106,7 +117,7 @@ func Compare(ctx context.Context, base, queries *Set, truth *Truth, c Comparison
 					return nil, err
 				}
 				r.Index, r.Params = "hnsw", fullParams(kind, params(ef))
-				if tool != "ctrecon" {
+				if slices.Contains(PeerTools, tool) {
 					delete(r.Params, "seed")
 				}
 				b := builds[tool]
@@ -130,12 +141,18 @@ func Compare(ctx context.Context, base, queries *Set, truth *Truth, c Comparison
 
 // searchRound searches every query once or more with ef in tool's index.
 func (c Comparison) searchRound(p *peers, x index.Index, tool string, ef int, dir string, base, queries *Set, truth *Truth) (Result, error) {
-	if tool == "ctrecon" {
+	if tool == "ctrecon" || tool == BatchTool {
 		if err := x.(index.Tuner).SetParam("ef", strconv.Itoa(ef)); err != nil {
 			return Result{}, err
 		}
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-		found, t := search(x, queries, truth.K, c.RoundTime)
+		var found [][]int
+		var t timing
+		if tool == BatchTool {
+			found, t = searchAll(x, queries, truth.K, c.RoundTime)
+		} else {
+			found, t = search(x, queries, truth.K, c.RoundTime)
+		}
 		return result(tool, "hnsw", base, queries, truth, found, t), nil
 	}
 	ids := filepath.Join(dir, tool+".ivecs")

@@ -127,7 +127,10 @@ type Index struct {
 	pool *sync.Pool
 }
 
-var _ index.Index = (*Index)(nil)
+var (
+	_ index.Index         = (*Index)(nil)
+	_ index.BatchSearcher = (*Index)(nil)
+)
 
 // New returns an empty index of vectors of dim values (0 leaves it to the
 // first Add) under metric m.

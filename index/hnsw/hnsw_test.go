@@ -60,6 +60,74 @@ func TestRecall(t *testing.T) {
 	}
 }
 
+// TestSearchBatch checks SearchBatch against Search, query by query (the
+// same hits, to the bit), for k 1, 10 and more than the index holds,
+// filtered or not, on an index with deleted nodes, under every metric,
+// with a query of another dimension and one holding a NaN among the rest
+// (no hits for them only); its recall@10 against exact search; that an
+// answer's capacity ends with it (appending to one does not overwrite
+// the next); and k 0 and an empty index.
+func TestSearchBatch(t *testing.T) {
+	data := indextest.Clustered(1100, 20, 10, 0.2, 4)
+	for _, m := range indextest.Metrics {
+		s := indextest.ForMetric(data, m)
+		if got := newIndex(t, m, Options{}).SearchBatch(s.Queries[:3], 10, nil); len(got) != 3 || got[0] != nil {
+			t.Fatalf("%s: an empty index answered %v", m, got)
+		}
+		x := newIndex(t, m, Options{Seed: 5, Ef: 16})
+		ref := indextest.FillThinned(t, x, s)
+		nan := slices.Clone(s.Queries[1])
+		nan[3] = float32(math.NaN())
+		qs := append([][]float32{s.Queries[0], s.Queries[1][:5], nan}, s.Queries[1:]...)
+		for _, k := range []int{0, 1, 10, len(s.Base) + 5} {
+			for _, f := range []index.Filter{nil, indextest.Even} {
+				got := x.SearchBatch(qs, k, f)
+				if len(got) != len(qs) {
+					t.Fatalf("%s, k %d: %d answers to %d queries", m, k, len(got), len(qs))
+				}
+				for i, q := range qs {
+					want := x.Search(q, k, f)
+					if !slices.Equal(got[i], want) || (i == 1 || i == 2 || k == 0) != (got[i] == nil) {
+						t.Fatalf("%s, k %d, filtered %v, query %d: batch %v, Search %v", m, k, f != nil, i, got[i], want)
+					}
+				}
+				if k == 10 && f == nil {
+					if r := batchRecall(ref, qs, got, k); r < 0.95 {
+						t.Errorf("%s: batch recall@10 %.3f, want at least 0.95", m, r)
+					}
+					next := slices.Clone(got[3])
+					_ = append(got[0], index.Hit{Key: "appended"})
+					if !slices.Equal(got[3], next) {
+						t.Fatalf("%s: appending to one answer changed the next", m)
+					}
+				}
+			}
+		}
+	}
+}
+
+// batchRecall returns the recall@k of answers to queries against ref's
+// exact answers (a hit counts when it is within the true k-th nearest's
+// distance); queries ref refuses are left out.
+func batchRecall(ref *index.Exact, queries [][]float32, answers [][]index.Hit, k int) float64 {
+	found, want := 0, 0
+	for i, q := range queries {
+		truth := ref.Search(q, k, nil)
+		if len(truth) == 0 {
+			continue
+		}
+		n := 0
+		for _, h := range answers[i] {
+			if h.Distance <= truth[len(truth)-1].Distance {
+				n++
+			}
+		}
+		found += min(n, len(truth))
+		want += len(truth)
+	}
+	return float64(found) / float64(want)
+}
+
 // TestRange checks that Range finds nearly all of the vectors within the
 // 40th nearest's distance, and every vector for an infinite radius.
 func TestRange(t *testing.T) {
@@ -361,4 +429,39 @@ func BenchmarkSearchDigits(b *testing.B) {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
 	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(i), "cpu-ns/op")
+}
+
+// BenchmarkSearchSmall measures searches, ef 10 and k 10, on sets as
+// small as ctrecon's own feature vectors (bench/scanset: a hundred to a
+// few hundred vectors of 4, 64 and 180 values), where what a call costs
+// besides the graph walk counts most: one Search per query ("search"),
+// and all queries in one SearchBatch ("batch"), each reported per query.
+func BenchmarkSearchSmall(b *testing.B) {
+	for _, c := range []struct{ n, dim int }{{120, 4}, {480, 64}, {480, 180}} {
+		s := indextest.Clustered(c.n, c.dim, 4, 0.1, 1)
+		x := newIndex(b, index.Euclidean, Options{M: 16, EfConstruction: 200, Ef: 10, Seed: 1})
+		for i, v := range s.Base {
+			if err := x.Add(s.Keys[i], v, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(fmt.Sprintf("%d/search", c.dim), func(b *testing.B) {
+			n := 0
+			for b.Loop() {
+				for _, q := range s.Queries {
+					x.Search(q, 10, nil)
+				}
+				n += len(s.Queries)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/query")
+		})
+		b.Run(fmt.Sprintf("%d/batch", c.dim), func(b *testing.B) {
+			n := 0
+			for b.Loop() {
+				x.SearchBatch(s.Queries, 10, nil)
+				n += len(s.Queries)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/query")
+		})
+	}
 }

@@ -220,27 +220,60 @@ func (x *Index) Search(q []float32, k int, filter index.Filter) []index.Hit {
 	return x.search(q, k, max(x.Ef(), k), filter)
 }
 
+// SearchBatch returns Search(q, k, filter) for each of queries
+// (index.BatchSearcher): under one read lock, with one searcher, the hits
+// of all queries in one array. A Delete, Compact or Save waits for the
+// whole batch.
+func (x *Index) SearchBatch(queries [][]float32, k int, filter index.Filter) [][]index.Hit {
+	out := make([][]index.Hit, len(queries))
+	if k < 1 || len(queries) == 0 {
+		return out
+	}
+	ef := max(x.Ef(), k)
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	s := x.getSearcher()
+	defer x.pool.Put(s)
+	hits := make([]index.Hit, 0, len(queries)*min(k, int(x.live.Load())))
+	for i, q := range queries {
+		n := len(hits)
+		hits = x.searchWith(s, q, k, ef, filter, hits)
+		if len(hits) > n {
+			out[i] = hits[n:len(hits):len(hits)]
+		}
+	}
+	return out
+}
+
 // search returns the k best of the ef that a layer-0 search keeps.
 func (x *Index) search(q []float32, k, ef int, filter index.Filter) []index.Hit {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	if !index.CheckQuery(q, x.dim, x.metric) {
-		return nil
-	}
 	s := x.getSearcher()
 	defer x.pool.Put(s)
+	return x.searchWith(s, q, k, ef, filter, nil)
+}
+
+// searchWith appends to hits the k best of the ef that a layer-0 search
+// with s keeps, sorted, and returns hits (unchanged for a query
+// CheckQuery refuses or an empty graph); mu is held.
+func (x *Index) searchWith(s *searcher, q []float32, k, ef int, filter index.Filter, hits []index.Hit) []index.Hit {
+	if !index.CheckQuery(q, x.dim, x.metric) {
+		return hits
+	}
 	ep, d, _, ok := x.descend(s, q, 0)
 	if !ok {
-		return nil
+		return hits
 	}
 	x.searchLayer(s, q, ep, d, ef, 0, filter)
 	top := s.nearest()
-	hits := make([]index.Hit, min(k, len(top)))
-	for i := range hits {
-		id := top[i].id
-		hits[i] = index.Hit{Key: x.keys[id], Distance: x.metric.Distance(q, x.vec(id)), Meta: x.meta[id]}
+	n := min(k, len(top))
+	hits = slices.Grow(hits, n)
+	from := len(hits)
+	for _, it := range top[:n] {
+		hits = append(hits, index.Hit{Key: x.keys[it.id], Distance: x.metric.Distance(q, x.vec(it.id)), Meta: x.meta[it.id]})
 	}
-	index.SortHits(hits)
+	index.SortHits(hits[from:])
 	return hits
 }
 
