@@ -95,6 +95,7 @@ func load(h index.Header, d *index.Decoder) (index.Index, error) {
 	}
 	x.growTo(int(n))
 	x.used = int(n)
+	x.pos = make(map[string]uint32, n) // filled by check, without rehashing
 	copy(x.state, state)
 	copy(x.keys, keys)
 	x.loadBlocks(d)
