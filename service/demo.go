@@ -56,16 +56,19 @@ func (s *Service) Demo(ctx context.Context, dir string, out io.Writer, progress 
 		fmt.Fprintf(out, "  bin %d (%g-%g keV): %d DICOM slices in %s, preview %s\n", b.Index, b.LowKeV, b.HighKeV, b.Files, b.Dir, b.Preview)
 	}
 	fmt.Fprintf(out, "  montage of every bin's central slice in one window: %s\n", rep.Montage)
-	for deadline := time.Now().Add(time.Minute); s.records(ctx, features.KindHistHU) == 0 || s.records(ctx, segment.Kind) == 0; time.Sleep(50 * time.Millisecond) {
+	like := rep.Bins[len(rep.Bins)/2].SeriesInstanceUID
+	// The index follows the FEATURES stream: the job is done before the
+	// index holds its records, and those of one bin's series can come
+	// after another's.
+	for deadline := time.Now().Add(time.Minute); !s.indexed(ctx, like); time.Sleep(50 * time.Millisecond) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the search index has no feature records a minute after job %s was done", id)
+			return fmt.Errorf("the search index has not the feature records of series %s a minute after job %s was done", like, id)
 		}
 	}
 	api := search.Client{URL: "http://" + s.addr, Token: s.token}
-	like := rep.Bins[len(rep.Bins)/2].SeriesInstanceUID
 	_, a, err := api.Search(ctx, search.Query{Kind: features.KindHistHU, Like: like, K: 3})
 	if err != nil {
 		return err
@@ -87,13 +90,17 @@ func (s *Service) Demo(ctx context.Context, dir string, out io.Writer, progress 
 	return err
 }
 
-// records returns how many records of kind the search library holds.
-func (s *Service) records(ctx context.Context, kind string) int {
+// indexed reports whether the search library holds series' HU histogram
+// and some objects, what the demo's queries ask for.
+func (s *Service) indexed(ctx context.Context, series string) bool {
+	if _, err := s.search.Search(ctx, search.Query{Kind: features.KindHistHU, Like: series, K: 1}); err != nil {
+		return false
+	}
 	kinds, _ := s.search.Kinds(ctx)
 	for _, k := range kinds {
-		if k.Kind == kind {
-			return k.Records
+		if k.Kind == segment.Kind {
+			return k.Records > 0
 		}
 	}
-	return 0
+	return false
 }
