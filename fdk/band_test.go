@@ -176,8 +176,9 @@ func TestPlanSlabs(t *testing.T) {
 		t.Errorf("a fifth of the memory gave %d slabs", prev)
 	}
 	_, err = fdk.PlanSlabs(geom, grid, 2, opts, 4, 73<<20)
-	if !errors.Is(err, fdk.ErrMemory) || !strings.Contains(err.Error(), "one slice") {
-		t.Errorf("73 MiB: %v, want ErrMemory saying what one slice needs", err)
+	if !errors.Is(err, fdk.ErrMemory) || !strings.Contains(err.Error(), "one slice") || !strings.Contains(err.Error(), "give at least") ||
+		strings.Contains(err.Error(), " 0 MiB") {
+		t.Errorf("73 MiB: %v, want ErrMemory saying what one slice needs (not rounded to 0 MiB) and the least budget", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package fdk
 import (
 	"errors"
 	"fmt"
+	"github.com/dustin/go-humanize"
 )
 
 // ErrMemory is wrapped by PlanSlabs' error when even one slice per slab
@@ -45,9 +46,9 @@ type Memory struct {
 func (m Memory) Total() int64 { return m.Volume + m.FOV + m.Projections + m.Filter + m.Weights }
 
 func (m Memory) String() string {
-	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
-	return fmt.Sprintf("%.0f MiB (volume %.0f, field of view %.0f, projections %.0f, filter %.0f, weights %.0f)",
-		mib(m.Total()), mib(m.Volume), mib(m.FOV), mib(m.Projections), mib(m.Filter), mib(m.Weights))
+	b := func(n int64) string { return humanize.IBytes(uint64(n)) }
+	return fmt.Sprintf("%s (volume %s, field of view %s, projections %s, filter %s, weights %s)",
+		b(m.Total()), b(m.Volume), b(m.FOV), b(m.Projections), b(m.Filter), b(m.Weights))
 }
 
 // Reserve is what PlanSlabs leaves of a budget for what Memory does not
@@ -86,8 +87,11 @@ func PlanSlabs(geom *Geometry, grid Grid, bins int, opts Options, ahead int, bud
 			return p, nil
 		}
 	}
-	return SlabPlan{}, fmt.Errorf("%w: %d MiB, of which %d MiB are kept for the runtime, holds less than one slice: a slab of one slice of %v needs %v",
-		ErrMemory, budget>>20, Reserve(budget)>>20, grid, p.Memory)
+	// the least budget whose usable part holds p: b − 64 MiB − b/8 ≥ need
+	least := (64<<20 + p.Memory.Total()) * 8 / 7
+	return SlabPlan{}, fmt.Errorf("%w: %s leaves %s after the %s kept for the runtime (64 MiB and an eighth of the budget), less than a slab of one slice of %v needs, %v: give at least %s",
+		ErrMemory, humanize.IBytes(uint64(budget)), humanize.IBytes(uint64(max(usable, 0))), humanize.IBytes(uint64(Reserve(budget))),
+		grid, p.Memory, humanize.IBytes(uint64(least+1<<20)))
 }
 
 // sliceRows returns the rows each slice of grid reads (BoxRows): a slab's

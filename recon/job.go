@@ -492,7 +492,7 @@ func (j *Job) Grid(g *fdk.Geometry) (fdk.Grid, error) {
 func (j *Job) checkSlabs(slices int) error {
 	switch {
 	case j.Slabs == SlabsAuto && j.MaxMemoryBytes == 0:
-		return jobErr("slabs", "auto chooses the slabs from max_memory_bytes, which the job does not give")
+		return jobErr("slabs", "auto chooses the slabs from the memory budget (max_memory_bytes, --max-memory), which the job does not give")
 	case j.Slabs < 0 && j.Slabs != SlabsAuto:
 		return jobErr("slabs", "must be at least 1 (0: one piece), got %d", j.Slabs)
 	case slices > 0 && int(j.Slabs) > slices:
@@ -509,8 +509,9 @@ func (j *Job) split() bool { return j.Slabs > 1 || j.Slabs == SlabsAuto }
 type SlabCount int
 
 // SlabsAuto chooses a job's slabs from its memory budget: one task per
-// slab of fdk.PlanSlabs.
-const SlabsAuto SlabCount = -1
+// slab of fdk.PlanSlabs. Its value is no count a job file can hold, so
+// that "slabs": -1 is refused as negative, not taken for "auto".
+const SlabsAuto SlabCount = math.MinInt32
 
 // ParseSlabCount reads a number of slabs or "auto"; it checks no range.
 func ParseSlabCount(s string) (SlabCount, error) {

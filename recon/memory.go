@@ -95,7 +95,7 @@ func (r *runner) planSlabs(context.Context) error {
 	}
 	r.slabs = &plan
 	r.steps = append(r.steps, step{"calibrate", r.calibrate}, step{"reconstruct", r.reconstructSlabs}, step{"features", r.noFeatures})
-	r.warn("the volume was reconstructed in %d slabs within max_memory_bytes %s (about %s each) and never held whole: no previews, montage or feature records",
+	r.warn("the volume was reconstructed and written in %d parts within max_memory_bytes %s (each about %s to hold) and never held whole: no previews, montage or feature records",
 		len(plan.Slabs), humanize.IBytes(uint64(r.job.MaxMemoryBytes)), humanize.IBytes(uint64(plan.Memory.Total())))
 	return nil
 }

@@ -3,6 +3,7 @@ package recon
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -100,7 +101,11 @@ func TestWriteSlabInParts(t *testing.T) {
 func TestJobSlabsRefused(t *testing.T) {
 	j := smallJob(t) // 4 slices
 	var fe *FieldError
-	for _, n := range []SlabCount{-2, 5, SlabsAuto} {
+	var fromJSON SlabCount // a job file's -1 is a negative count, not auto
+	if err := json.Unmarshal([]byte("-1"), &fromJSON); err != nil || fromJSON == SlabsAuto {
+		t.Errorf(`"slabs": -1 read as %v (%v), want -1`, fromJSON, err)
+	}
+	for _, n := range []SlabCount{-2, -1, 5, SlabsAuto} {
 		j.Slabs = n
 		if err := j.Validate(); !errors.As(err, &fe) || fe.Field != "slabs" {
 			t.Errorf("slabs %d: %v, want an error about slabs", n, err)
@@ -170,6 +175,11 @@ func TestSplitJobMatchesOffline(t *testing.T) {
 	var out strings.Builder
 	if err := WriteStatus(&out, st); err != nil || !strings.Contains(out.String(), "  slabs 3 of 3 done") {
 		t.Errorf("WriteStatus wrote %q (%v), want the slabs counted", out.String(), err)
+	}
+	out.Reset()
+	running := bus.Status{State: bus.StateRunning, Slabs: 3, SlabsDone: 1}
+	if err := WriteStatus(&out, running); err != nil || out.String() != "  slabs 1 of 3 done\n" {
+		t.Errorf("WriteStatus of a running split job wrote %q (%v), want the slabs counted", out.String(), err)
 	}
 	compareVolumes(t, offline, j.Output)
 	rep, err := ReadReport(j.Output)

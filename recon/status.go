@@ -41,10 +41,15 @@ func doneStatus(rep *Report) bus.Status {
 // WriteStatus writes, two spaces in, where a done job's results are and
 // how long it took: the output folder, the study, each bin's series and
 // folder, and the seconds of each stage (its parts in brackets) and in
-// total. It writes nothing for a job that is not done.
+// total. For a job that is not done it writes only how many of a split
+// job's slabs are done.
 func WriteStatus(w io.Writer, st bus.Status) error {
 	if st.State != bus.StateDone {
-		return nil
+		if st.Slabs == 0 {
+			return nil
+		}
+		_, err := fmt.Fprintf(w, "  slabs %d of %d done\n", st.SlabsDone, st.Slabs)
+		return err
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "  output %s\n", st.Output)

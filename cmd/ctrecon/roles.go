@@ -269,12 +269,17 @@ func waitJob(ctx context.Context, b *bus.Bus, id string) error {
 func jobProgress() func(bus.Status) {
 	var bar *progress.Bar
 	var last bus.State
+	slabsDone := 0
 	return func(st bus.Status) {
 		if bar == nil {
 			bar = console.New("job "+st.ID, "%", 100)
 		}
 		if st.State == bus.StateWaiting && last != bus.StateWaiting {
 			fmt.Fprintf(console, "job %s %s\n", st.ID, st.Reason)
+		}
+		if st.Slabs > 0 && st.SlabsDone != slabsDone {
+			slabsDone = st.SlabsDone
+			fmt.Fprintf(console, "job %s: %d of %d slabs done\n", st.ID, st.SlabsDone, st.Slabs)
 		}
 		last = st.State
 		if st.State == bus.StateDone {
