@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/agnivade/levenshtein"
@@ -342,6 +343,9 @@ func (p *parser) value(f token, typ fieldType, op, v token) (any, error) {
 	case dateField:
 		if !(v.kind == tDate || v.kind == tString && len(v.text) == 10 && datePattern.MatchString(v.text)) {
 			return nil, p.errAt(v, "%s is a date: want YYYY-MM-DD, found %q", f.text, v.text)
+		}
+		if _, err := time.Parse(time.DateOnly, v.text); err != nil { // compared as text: 2026-02-30 would pass
+			return nil, p.errAt(v, "%s is a date: %q is no day of the calendar", f.text, v.text)
 		}
 		return v.text, nil
 	}

@@ -351,6 +351,7 @@ func TestBadQueries(t *testing.T) {
 		{Query{Filter: "(class = 'bone'"}, ErrQuery, "want ) to close"},
 		{Query{Filter: "class = 'bone' and"}, ErrQuery, "want a field name"},
 		{Query{Filter: "study_date > 2026"}, ErrQuery, "study_date is a date"},
+		{Query{Filter: "scan_date >= 2026-02-30"}, ErrQuery, `"2026-02-30" is no day of the calendar`},
 		{Query{Filter: "bin = 1.5"}, ErrQuery, "bin is an integer"},
 		{Query{Filter: "class = 'bone"}, ErrQuery, "not closed"},
 		{Query{Kind: "hist-hu-v1", Vector: []float32{1, 2}}, ErrQuery, "vector has 2 values, kind hist-hu-v1 has 16"},

@@ -418,6 +418,15 @@ func runSearch(args []string) error {
 	if q.Like == "" && *vector == "" && *icons == "" && q.Filter == "" {
 		return fmt.Errorf("give --like, --vector, --icons FILE or --filter")
 	}
+	var bad error // 0 means "the default" to the service: given here, it is a mistake
+	fs.Visit(func(f *flag.Flag) {
+		if bad == nil && (f.Name == "k" && q.K < 1 || f.Name == "limit" && q.Limit < 1 || f.Name == "within" && *within < 0) {
+			bad = fmt.Errorf("%s %s: must be positive", dashed(f.Name), f.Value)
+		}
+	})
+	if bad != nil {
+		return bad
+	}
 	if *vector != "" {
 		v, err := search.ParseVector(*vector)
 		if err != nil {

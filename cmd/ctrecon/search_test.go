@@ -110,6 +110,8 @@ func TestSearchFlags(t *testing.T) {
 		{[]string{"--vector", "1,x"}, `--vector: value 1, "x"`},
 		{[]string{"--vector", "1,2,3"}, "vector has 3 values, kind hist-hu-v1 has 2"},
 		{[]string{"--filter", "morph.vol > 5"}, `unknown field "morph.vol"`},
+		{[]string{"--like", "1.2.3", "-k", "0"}, "-k 0: must be positive"},
+		{[]string{"--filter", "bin = 1", "--limit", "0"}, "--limit 0: must be positive"},
 	} {
 		err := runSearch(append([]string{"--http", srv.URL}, c.args...))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -99,7 +99,12 @@ func runServe(args []string) error {
 		slog.Info("the search API wants the header Authorization: Bearer TOKEN; ctrecon search sends $CTRECON_SEARCH_TOKEN")
 	}
 	if *demo {
-		return s.Demo(ctx, filepath.Join(*data, "demo-scan"), os.Stdout, jobProgress())
+		if err := s.Demo(ctx, filepath.Join(*data, "demo-scan"), os.Stdout, jobProgress()); err != nil {
+			return err
+		}
+		slog.Info("the demo's service stops now; to browse its library, serve it again and open the page's URL at that address",
+			"command", fmt.Sprintf("ctrecon serve --data %s --http 127.0.0.1:8080", *data))
+		return nil
 	}
 	<-ctx.Done()
 	return nil

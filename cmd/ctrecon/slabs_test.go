@@ -30,7 +30,7 @@ func TestSubmitSlabsFlag(t *testing.T) {
 		{"-2", "--slabs: -2: must be at least 1"},
 		{"9", "--slabs: 9 slabs of a volume of 8 slices"},
 		{"x", `--slabs: "x": want a number of slabs or auto`},
-		{"auto", "--slabs: auto chooses the slabs from max_memory_bytes"},
+		{"auto", "--slabs: auto chooses the slabs from the memory budget (max_memory_bytes, --max-memory)"},
 	} {
 		err := runSubmit([]string{"--nats", "nats://127.0.0.1:1", "--scan", "S1", "--dim", "8", "--slabs", tc.slabs})
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
