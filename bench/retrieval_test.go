@@ -195,7 +195,7 @@ func digitsKinds(set *ann.Set) ([]retrievalKind, error) {
 		if err != nil {
 			return nil, fmt.Errorf("digit %d: %w", i+1, err)
 		}
-		v, err := featvec.Metric(&m, digitLevels+2) // Curve's points: one per level and the two ends
+		v, err := m.Vector(digitLevels + 2) // Curve's points: one per level and the two ends
 		if err != nil {
 			return nil, fmt.Errorf("digit %d: %w", i+1, err)
 		}
@@ -213,7 +213,7 @@ func digitsKinds(set *ann.Set) ([]retrievalKind, error) {
 	}
 	return []retrievalKind{
 		{"pixels (L2)", set, ann.Retrieval{Metric: index.Euclidean}},
-		{"grey-level metric histogram (DM)", mh, ann.Retrieval{Metric: featvec.DM}},
+		{"grey-level metric histogram (DM)", mh, ann.Retrieval{Metric: histogram.DMIndexMetric}},
 		{"radiomics, standardised (L2)", rs, ann.Retrieval{Metric: index.Euclidean}},
 	}, nil
 }

@@ -343,7 +343,7 @@ func (l *Library) vectorIndex(kind string, dim int) (*vectorKind, error) {
 	name, metric, params := l.cfg.Index, index.Euclidean, l.cfg.Params
 	switch {
 	case kind == histogram.KindMetric:
-		name, metric, params = dmIndex, dmMetric, nil
+		name, metric, params = dmIndex, histogram.DMIndexMetric, nil
 	case name == "auto":
 		name = "exact"
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ctrecon/ctrecon/features/histogram"
 	sp "github.com/ctrecon/ctrecon/features/spatial"
 	"github.com/ctrecon/ctrecon/index"
 )
@@ -167,7 +168,7 @@ func (l *Library) loadVectors(dir string, m manifest) error {
 		if err != nil {
 			return err
 		}
-		ix, err := index.Load(bufio.NewReaderSize(f, 1<<20), dmMetric)
+		ix, err := index.Load(bufio.NewReaderSize(f, 1<<20), histogram.DMIndexMetric)
 		f.Close()
 		if err == nil {
 			err = tune(ix, l.cfg.Params)

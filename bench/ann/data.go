@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ctrecon/ctrecon/bench/featvec"
 	"github.com/ctrecon/ctrecon/features/histogram"
 	"github.com/ctrecon/ctrecon/index"
 )
@@ -125,20 +124,20 @@ func (in Inputs) Read() (base, queries *Set, err error) {
 
 // MetricNames returns the metrics MetricFor knows: the built-in ones and
 // DM.
-func MetricNames() []string { return append(index.MetricNames(), featvec.DM.Name()) }
+func MetricNames() []string { return append(index.MetricNames(), histogram.DMIndexMetric.Name()) }
 
 // MetricFor returns the metric called name (index.MetricNamed's, or "dm",
-// featvec.DM) for the vectors of s, or with name "" the one their kind is
+// histogram.DMIndexMetric) for the vectors of s, or with name "" the one their kind is
 // compared by: DM for metric histograms, Euclidean for the rest. Metric
 // histograms are compared only by DM, and DM compares only them.
 func (s *Set) MetricFor(name string) (index.Metric, error) {
 	hist := s.Kind == histogram.KindMetric
 	switch {
-	case name == "" && hist, name == featvec.DM.Name() && hist:
-		return featvec.DM, nil
+	case name == "" && hist, name == histogram.DMIndexMetric.Name() && hist:
+		return histogram.DMIndexMetric, nil
 	case name == "":
 		return index.Euclidean, nil
-	case name == featvec.DM.Name():
+	case name == histogram.DMIndexMetric.Name():
 		return index.Metric{}, fmt.Errorf("the dm metric compares metric histograms: %s holds %s, not a Parquet file of %s records", s.Name, s.describe(), histogram.KindMetric)
 	case hist:
 		return index.Metric{}, fmt.Errorf("%s holds %s records, metric histograms of varying length, compared only by dm (leave the metric out, or give dm)", s.Name, s.Kind)

@@ -23,7 +23,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ctrecon/ctrecon/bench/featvec"
 	"github.com/ctrecon/ctrecon/features/histogram"
 	"github.com/ctrecon/ctrecon/features/records"
 )
@@ -133,7 +132,7 @@ func (s *Set) readParquet(f *os.File) error {
 		for _, rec := range recs {
 			points = max(points, len(rec.Values)/2)
 		}
-		s.Dim = featvec.MetricLen(points)
+		s.Dim = histogram.VectorLen(points)
 	}
 	for i, rec := range recs {
 		row := i + 1
@@ -145,7 +144,7 @@ func (s *Set) readParquet(f *os.File) error {
 		}
 		v := rec.Values
 		if metric {
-			if v, err = featvec.MetricFromPairs(v, (s.Dim-1)/2); err != nil {
+			if v, err = histogram.VectorOfPairs(v, (s.Dim-1)/2); err != nil {
 				return fmt.Errorf("row %d: %w", row, err)
 			}
 		}

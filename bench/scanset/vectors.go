@@ -6,6 +6,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/bench/ann"
 	"github.com/ctrecon/ctrecon/bench/featvec"
+	"github.com/ctrecon/ctrecon/features/histogram"
 	"github.com/ctrecon/ctrecon/index"
 )
 
@@ -15,7 +16,7 @@ const (
 	// (histogram.HU's 64 bins), compared by the Euclidean distance.
 	KindHU = "hist-hu"
 	// KindMetric is each object's metric histogram in each bin
-	// (featvec.Metric), compared by DM (featvec.DM).
+	// (histogram.Metric.Vector), compared by DM (histogram.DMIndexMetric).
 	KindMetric = "mhist-hu"
 	// KindRadiomics is each object's radiomics in each bin, standardised
 	// over the set (featvec.Standardise), compared by the Euclidean
@@ -32,7 +33,7 @@ var Kinds = []string{KindHU, KindMetric, KindRadiomics, KindSpectral}
 // MetricOf returns the distance kind's vectors are compared by.
 func MetricOf(kind string) index.Metric {
 	if kind == KindMetric {
-		return featvec.DM
+		return histogram.DMIndexMetric
 	}
 	return index.Euclidean
 }
@@ -83,7 +84,7 @@ func (s *Set) perBin(kind string) (rows [][]float32, labels, bins []string, err 
 			case KindHU:
 				v = o.HU[b]
 			case KindMetric:
-				if v, err = featvec.Metric(&o.Metric[b], points); err != nil {
+				if v, err = o.Metric[b].Vector(points); err != nil {
 					return nil, nil, nil, err
 				}
 			case KindRadiomics:
