@@ -10,12 +10,18 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/ctrecon/ctrecon/features"
 )
 
-// The save/load tests store features.Vector metas, as an index's user may.
-func init() { gob.Register(features.Vector{}) }
+// userMeta is a meta of the user's own type, as features.Vector is (which
+// this package's tests cannot import: features/histogram imports index):
+// the save/load tests store such metas.
+type userMeta struct {
+	SeriesUID string
+	Slice     int
+	Kind      string
+}
+
+func init() { gob.Register(userMeta{}) }
 
 // l2cubed is a custom metric for the tests: a saved index names it, and
 // Load must be given it again.
@@ -29,7 +35,7 @@ func TestExactSaveLoad(t *testing.T) {
 			for i, e := range randomEntries(rng, 300, 12, false) {
 				var meta any
 				if metas && i%3 == 0 {
-					meta = features.Vector{SeriesUID: "1.2." + e.key, Slice: i, Kind: "hist-hu-v1"}
+					meta = userMeta{SeriesUID: "1.2." + e.key, Slice: i, Kind: "hist-hu-v1"}
 				} else if metas && i%3 == 1 {
 					meta = i
 				}
