@@ -18,21 +18,6 @@ import (
 	"github.com/ctrecon/ctrecon/scansim"
 )
 
-// publish sends recs to the FEATURES stream as a worker does, one message
-// per record, and returns the last stream sequence.
-func publish(t *testing.T, b *bus.Bus, recs []records.Record) {
-	t.Helper()
-	for i := range recs {
-		data, err := records.Marshal(&recs[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := b.PublishFeatures(context.Background(), recs[i].StudyUID, recs[i].SeriesUID, data, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // follow runs a follower of l on b until the test ends or stop is called.
 func follow(t *testing.T, l *Library, b *bus.Bus) (f *Follower, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -87,7 +72,7 @@ func TestRestartReplaysAfterSnapshot(t *testing.T) {
 	b, _ := bustest.Start(t, bus.Config{})
 	recs := fixtureRecords(30, 20)
 	half := len(recs) / 2
-	publish(t, b, recs[:half])
+	bustest.PublishRecords(t, b, recs[:half])
 	dir := t.TempDir()
 	cfg := Config{Dir: dir, Names: map[string][]string{"radiomics-v1": radNames}, Log: slog.New(slog.DiscardHandler)}
 	l, err := Open(context.Background(), cfg)
@@ -102,7 +87,7 @@ func TestRestartReplaysAfterSnapshot(t *testing.T) {
 	if err := l.Snapshot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	publish(t, b, recs[half:])
+	bustest.PublishRecords(t, b, recs[half:])
 	waitSeq(t, l, uint64(len(recs)))
 	var before []*Answer
 	for _, q := range restartQueries(recs) {
@@ -217,7 +202,7 @@ func TestScanMetadataFromManifest(t *testing.T) {
 	for i := range recs {
 		recs[i].ScanID = spec.ScanID
 	}
-	publish(t, b, recs)
+	bustest.PublishRecords(t, b, recs)
 	dir := t.TempDir()
 	l, err := Open(context.Background(), Config{Dir: dir, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {

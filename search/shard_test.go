@@ -121,7 +121,7 @@ func TestShardsAnswerAsOne(t *testing.T) {
 	recs := fixtureRecords(40, 12)
 	tied, tieVec := tiedRecords()
 	recs = append(recs, tied...)
-	publish(t, b, recs)
+	bustest.PublishRecords(t, b, recs)
 	last := uint64(len(recs))
 	whole := followed(t, b, Shard{}, last)
 	var shards []*Library
@@ -431,7 +431,7 @@ func TestReplicaSilentRetried(t *testing.T) {
 func TestShardsUnderConcurrentQueries(t *testing.T) {
 	b, srv := bustest.Start(t, bus.Config{})
 	recs := fixtureRecords(10, 5)
-	publish(t, b, recs)
+	bustest.PublishRecords(t, b, recs)
 	whole := followed(t, b, Shard{}, uint64(len(recs)))
 	for i := range 2 {
 		l := followed(t, b, Shard{i, 2}, uint64(len(recs)))

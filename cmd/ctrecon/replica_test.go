@@ -45,21 +45,6 @@ func searchRecords(n int) []records.Record {
 	return out
 }
 
-// publishRecords publishes recs to the FEATURES stream, one message each,
-// as workers do.
-func publishRecords(t *testing.T, b *bus.Bus, recs []records.Record) {
-	t.Helper()
-	for i := range recs {
-		data, err := records.Marshal(&recs[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := b.PublishFeatures(context.Background(), recs[i].StudyUID, recs[i].SeriesUID, data, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // searchQueries are what the clients of the process tests ask: the 5
 // nearest to each of the first series' volumes and a filter's pages.
 func searchQueries(recs []records.Record) []search.Query {
@@ -181,7 +166,7 @@ func searchProcesses(t *testing.T, n int, args0, args1 []string) (b *bus.Bus, sr
 	bin := buildCtrecon(t)
 	b, srv = bustest.Start(t, bus.Config{})
 	recs = searchRecords(n)
-	publishRecords(t, b, recs)
+	bustest.PublishRecords(t, b, recs)
 	lib, _ = followSearch(t, b)
 	for _, args := range [][]string{args0, args1} {
 		cmd, url := startServeProcess(t, bin, srv.ClientURL(), args...)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/features/records"
 )
 
 // Start returns a bus set up with cfg on a new embedded server.
@@ -53,4 +54,19 @@ func StartCluster(t testing.TB, n int) ([]*bus.Embedded, string) {
 		t.Cleanup(e.Shutdown)
 	}
 	return nodes, strings.Join(urls, ",")
+}
+
+// PublishRecords publishes recs to the FEATURES stream as a worker does,
+// one message per record.
+func PublishRecords(t testing.TB, b *bus.Bus, recs []records.Record) {
+	t.Helper()
+	for i := range recs {
+		data, err := records.Marshal(&recs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.PublishFeatures(context.Background(), recs[i].StudyUID, recs[i].SeriesUID, data, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
