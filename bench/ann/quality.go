@@ -3,7 +3,6 @@ package ann
 import (
 	"cmp"
 	"fmt"
-	"image/color"
 	"io"
 	"math"
 	"runtime"
@@ -14,8 +13,6 @@ import (
 	"github.com/ctrecon/ctrecon/index"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
 )
 
 // Fractions are the answer sizes of the retrieval-quality curves, as
@@ -214,17 +211,9 @@ func PlotPR(path, title string, curves []PRCurve) error {
 		for j, pt := range c.Points {
 			xy[j] = plotter.XY{X: pt.Recall, Y: pt.Precision}
 		}
-		line, points, err := plotter.NewLinePoints(xy)
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.Name, err)
+		if err := addLine(p, i, c.Name, xy); err != nil {
+			return err
 		}
-		line.Color, points.Color = plotutil.Color(i), plotutil.Color(i)
-		line.Width = vg.Points(1.5)
-		points.Shape = plotutil.Shape(i)
-		p.Add(line, points)
-		p.Legend.Add(c.Name, line, points)
 	}
-	p.Add(plotter.NewGrid())
-	p.BackgroundColor = color.White
-	return p.Save(8*vg.Inch, 6*vg.Inch, path)
+	return savePNG(p, path)
 }

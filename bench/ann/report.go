@@ -87,17 +87,31 @@ func Plot(path, title string, results []Result) error {
 	for i, name := range names {
 		xy := series[name]
 		slices.SortFunc(xy, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
-		line, points, err := plotter.NewLinePoints(xy)
-		if err != nil {
+		if err := addLine(p, i, name, xy); err != nil {
 			return err
 		}
-		line.Color = plotutil.Color(i)
-		line.Width = vg.Points(1.5)
-		points.Shape = plotutil.Shape(i)
-		points.Color = plotutil.Color(i)
-		p.Add(line, points)
-		p.Legend.Add(name, line, points)
 	}
+	return savePNG(p, path)
+}
+
+// addLine adds xy to p as its i-th line with points, in the i-th colour
+// and shape, named in the legend.
+func addLine(p *plot.Plot, i int, name string, xy plotter.XYs) error {
+	line, points, err := plotter.NewLinePoints(xy)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	line.Color, points.Color = plotutil.Color(i), plotutil.Color(i)
+	line.Width = vg.Points(1.5)
+	points.Shape = plotutil.Shape(i)
+	p.Add(line, points)
+	p.Legend.Add(name, line, points)
+	return nil
+}
+
+// savePNG gives p a grid and a white background and writes it to path as
+// a PNG of 8 by 6 inches.
+func savePNG(p *plot.Plot, path string) error {
 	p.Add(plotter.NewGrid())
 	p.BackgroundColor = color.White
 	return p.Save(8*vg.Inch, 6*vg.Inch, path)
