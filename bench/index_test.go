@@ -34,7 +34,7 @@ var efSweep = []int{10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512}
 var sweeps = []ann.Config{
 	{Index: "exact"},
 	{Index: "ivf", Sweep: ann.Sweep(map[string][]string{"nprobe": {"1", "2", "4", "8", "16", "32", "64", "128"}})},
-	{Index: "tree", Sweep: ann.Sweep(map[string][]string{"checks": {"64", "128", "256", "512", "1024", "2048", "4096", "8192", "0"}})},
+	{Index: "tree", Sweep: ann.Sweep(map[string][]string{"checks": {"64", "128", "256", "512", "1024", "2048", "4096", "8192", "16384", "0"}})},
 	{Index: "hnsw"},
 	{Index: "lsh", Sweep: append(ann.Sweep(map[string][]string{"probes": {"0", "4", "16", "64", "256"}}),
 		// Shorter keys in more tables: the 8 hashes of the default cut
