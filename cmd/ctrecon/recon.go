@@ -76,6 +76,7 @@ func reconCommand(name string, args []string, edit func(*recon.Job)) error {
 	out := fs.String("o", "", "output: a folder for a spectral scan (DICOM series, previews, report.json), a .mha file for a plastimatch folder")
 	fs.String("png", "", "plastimatch folders: also write the three central slices to this PNG")
 	fs.String("bins", "", "spectral scans: energy bins to reconstruct, e.g. 0,2 (default all)")
+	fs.Bool("mha", false, "spectral scans: also write each bin's attenuation (1/mm) and each material map as MetaImage volumes (volume_binN.mha, material_NAME.mha)")
 	fs.String("pacs", "", "spectral scans: DICOMweb root to upload the series to (STOW-RS)")
 	fs.Duration("pacs-timeout", 0, fmt.Sprintf("--pacs: time the upload may spend retrying transient failures, in all (0: %v)", pacs.DefaultRetryBudget))
 	fs.String("water-roi", "", "spectral scans: X,Y,Z,R sphere (mm) in which to measure water instead of using scan.json's calibration")
