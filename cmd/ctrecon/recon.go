@@ -165,7 +165,11 @@ func printReport(rep *recon.Report) {
 			if unit == material.VolumeFraction {
 				unit = "% of volume" // as the DICOM map stores it
 			}
-			fmt.Printf("    %s (%s): %d slices in %s\n", mr.Material, unit, len(mr.Instances), mr.Dir)
+			noise := ""
+			if mr.NoiseSD > 0 {
+				noise = fmt.Sprintf(", noise %.2g %s per voxel", mr.NoiseSD, unit)
+			}
+			fmt.Printf("    %s (%s): %d slices in %s%s\n", mr.Material, unit, len(mr.Instances), mr.Dir, noise)
 		}
 		fmt.Printf("    overlay: %s\n", m.Overlay)
 	}
