@@ -61,7 +61,7 @@ type MapReport struct {
 	// the job warns that the map is dominated by noise
 	// (material.NoiseLimit). Both absent where the bins' noise was not
 	// measured.
-	NoiseSD float64 `json:"noise_sd,omitempty"`
+	NoiseSD    float64 `json:"noise_sd,omitempty"`
 	NoiseLimit float64 `json:"noise_sd_limit,omitempty"`
 }
 
