@@ -29,11 +29,16 @@ const OverlayName = "materials.png"
 // MaterialsReport is what a job's material decomposition made.
 type MaterialsReport struct {
 	// Calibration is the calibration file used, or "physics"; Source says
-	// what it is (material.Calibration.Describe).
-	Calibration     string  `json:"calibration"`
-	Source          string  `json:"source"`
-	ConditionNumber float64 `json:"condition_number"`
-	SmoothMM        float64 `json:"smooth_mm,omitempty"`
+	// what it is (material.Calibration.Describe). CalibrationSHA256 is
+	// the file's SHA-256 as the job read it, CalibrationScan the scan it
+	// was fitted to as the file states (a file from before these were
+	// kept: the scan ID alone); both absent for physics.
+	Calibration       string                 `json:"calibration"`
+	CalibrationSHA256 string                 `json:"calibration_sha256,omitempty"`
+	CalibrationScan   *material.ScanIdentity `json:"calibration_scan,omitempty"`
+	Source            string                 `json:"source"`
+	ConditionNumber   float64                `json:"condition_number"`
+	SmoothMM          float64                `json:"smooth_mm,omitempty"`
 	// PriorMM is the radius of the local prior's guided filter along the
 	// nearly dependent materials (material.Decomposer.PriorMM); absent
 	// when every voxel was decomposed from its own bins alone
@@ -245,6 +250,8 @@ func (r *runner) writeMaterials(context.Context) error {
 		if err != nil {
 			return err
 		}
+		cal.ScanAcquired, cal.ScanPatientID = r.scan.Acquired, r.scan.Patient.ID
+		cal.ScanStudyInstanceUID = dicomStudy(r.scan, &r.job).StudyInstanceUID
 		if err := cal.Write(filepath.Join(r.dir, CalibrationName)); err != nil {
 			return err
 		}
@@ -268,7 +275,8 @@ func (r *runner) writeMaterials(context.Context) error {
 	if err != nil {
 		return err
 	}
-	rep := &MaterialsReport{Calibration: r.job.Calibration, Source: cal.Describe(), ConditionNumber: d.Condition, SmoothMM: r.job.MaterialSmoothMM}
+	rep := &MaterialsReport{Calibration: r.job.Calibration, CalibrationSHA256: cal.SHA256, CalibrationScan: cal.Scan(),
+		Source: cal.Describe(), ConditionNumber: d.Condition, SmoothMM: r.job.MaterialSmoothMM}
 	if d.Regularized() {
 		rep.PriorMM = d.PriorMM
 	}

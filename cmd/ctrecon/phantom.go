@@ -173,14 +173,16 @@ const vialPhantomDiameter = 30
 
 // vialPhantom sets spec's phantom to the vials that --vials names
 // (scansim.CalibrationVials, or scansim.TestVials drawn from a seed) and
-// lists them in its scan.json; "" keeps the default spectral phantom.
+// lists them in its scan.json, under a scan ID that says which
+// (SIM-CALIBRATION, SIM-TEST-SEED: a calibration names its scan); ""
+// keeps the default spectral phantom.
 func vialPhantom(spec *scansim.Spec, vials string) error {
 	kind, seedText, hasSeed := strings.Cut(vials, ":")
 	switch {
 	case vials == "":
 		return nil
 	case kind == "calibration" && !hasSeed:
-		spec.Vials = scansim.CalibrationVials(vialPhantomDiameter)
+		spec.ScanID, spec.Vials = "SIM-CALIBRATION", scansim.CalibrationVials(vialPhantomDiameter)
 	case kind == "test":
 		seed := uint64(1)
 		if hasSeed {
@@ -189,7 +191,7 @@ func vialPhantom(spec *scansim.Spec, vials string) error {
 				return fmt.Errorf("--vials %s: the seed %q is not a whole number", vials, seedText)
 			}
 		}
-		spec.Vials = scansim.TestVials(vialPhantomDiameter, seed)
+		spec.ScanID, spec.Vials = fmt.Sprintf("SIM-TEST-%d", seed), scansim.TestVials(vialPhantomDiameter, seed)
 	default:
 		return fmt.Errorf("--vials %s: want calibration or test[:SEED]", vials)
 	}
