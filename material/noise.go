@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 
+	"gonum.org/v1/gonum/stat"
+
 	"github.com/ctrecon/ctrecon/fdk"
 )
 
@@ -68,23 +70,16 @@ func NoiseSD(vol *fdk.Volume, inside []bool, lag int) (sd float64, pairs int) {
 	return madToSD * medianAbsDeviation(d) / math.Sqrt2, len(d)
 }
 
-// medianAbsDeviation returns the median of |x − median(x)|; it reorders x.
+// medianAbsDeviation returns the median of |x − median(x)|, each median
+// the lower middle value of an even count; it reorders x.
 func medianAbsDeviation(x []float64) float64 {
-	m := median(x)
+	slices.Sort(x)
+	m := stat.Quantile(0.5, stat.Empirical, x, nil)
 	for i, v := range x {
 		x[i] = math.Abs(v - m)
 	}
-	return median(x)
-}
-
-// median returns the median of x, which it sorts.
-func median(x []float64) float64 {
 	slices.Sort(x)
-	n := len(x)
-	if n%2 == 1 {
-		return x[n/2]
-	}
-	return (x[n/2-1] + x[n/2]) / 2
+	return stat.Quantile(0.5, stat.Empirical, x, nil)
 }
 
 // MapNoise returns the standard deviation per voxel of each of d's maps
