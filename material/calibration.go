@@ -2,6 +2,8 @@ package material
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -57,9 +59,16 @@ func (b Bin) same(o Bin) bool {
 type Calibration struct {
 	Format  string `json:"format"`
 	Version int    `json:"version"`
-	// Source is SourceVials or SourcePhysics; ScanID the calibration scan.
-	Source string `json:"source"`
-	ScanID string `json:"scan_id,omitempty"`
+	// Source is SourceVials or SourcePhysics; ScanID the calibration scan,
+	// ScanAcquired, ScanPatientID and ScanStudyInstanceUID its acquisition
+	// time (scan.json's acquired), patient ID and the DICOM study its bins
+	// were written in (files written before these were kept have the scan
+	// ID alone).
+	Source               string `json:"source"`
+	ScanID               string `json:"scan_id,omitempty"`
+	ScanAcquired         string `json:"scan_acquired,omitempty"`
+	ScanPatientID        string `json:"scan_patient_id,omitempty"`
+	ScanStudyInstanceUID string `json:"scan_study_instance_uid,omitempty"`
 	// Bins are the bins the calibration holds for, in increasing energy.
 	Bins      []Bin                `json:"bins"`
 	Materials []CalibratedMaterial `json:"materials"`
@@ -69,6 +78,27 @@ type Calibration struct {
 	NoisePerMM []float64 `json:"noise_per_mm,omitempty"`
 	// Fit is how well the vials fit (SourceVials only).
 	Fit *Fit `json:"fit,omitempty"`
+	// SHA256 is the hex SHA-256 of the file Read read c from; empty for
+	// a calibration made in memory.
+	SHA256 string `json:"-"`
+}
+
+// ScanIdentity identifies the scan a vial calibration was fitted to, as
+// its file states (Calibration.Scan).
+type ScanIdentity struct {
+	ScanID           string `json:"scan_id"`
+	Acquired         string `json:"acquired,omitempty"`
+	PatientID        string `json:"patient_id,omitempty"`
+	StudyInstanceUID string `json:"study_instance_uid,omitempty"`
+}
+
+// Scan returns the identifiers of the scan c was fitted to, nil for a
+// calibration from physics or one that names no scan.
+func (c *Calibration) Scan() *ScanIdentity {
+	if c.Source != SourceVials || c.ScanID == "" && c.ScanAcquired == "" && c.ScanStudyInstanceUID == "" {
+		return nil
+	}
+	return &ScanIdentity{ScanID: c.ScanID, Acquired: c.ScanAcquired, PatientID: c.ScanPatientID, StudyInstanceUID: c.ScanStudyInstanceUID}
 }
 
 // CalibratedMaterial is one material's attenuation per unit amount.
@@ -117,6 +147,8 @@ func Read(path string) (*Calibration, error) {
 	if err := c.Check(); err != nil {
 		return nil, fmt.Errorf("calibration %s: %w", path, err)
 	}
+	sum := sha256.Sum256(data)
+	c.SHA256 = hex.EncodeToString(sum[:])
 	return &c, nil
 }
 

@@ -29,16 +29,25 @@ const OverlayName = "materials.png"
 // MaterialsReport is what a job's material decomposition made.
 type MaterialsReport struct {
 	// Calibration is the calibration file used, or "physics"; Source says
-	// what it is (material.Calibration.Describe).
-	Calibration     string  `json:"calibration"`
-	Source          string  `json:"source"`
-	ConditionNumber float64 `json:"condition_number"`
-	SmoothMM        float64 `json:"smooth_mm,omitempty"`
+	// what it is (material.Calibration.Describe). CalibrationSHA256 is
+	// the file's SHA-256 as the job read it, CalibrationScan the scan it
+	// was fitted to as the file states (a file from before these were
+	// kept: the scan ID alone); both absent for physics.
+	Calibration       string                 `json:"calibration"`
+	CalibrationSHA256 string                 `json:"calibration_sha256,omitempty"`
+	CalibrationScan   *material.ScanIdentity `json:"calibration_scan,omitempty"`
+	Source            string                 `json:"source"`
+	ConditionNumber   float64                `json:"condition_number"`
+	SmoothMM          float64                `json:"smooth_mm,omitempty"`
 	// PriorMM is the radius of the local prior's guided filter along the
 	// nearly dependent materials (material.Decomposer.PriorMM); absent
 	// when every voxel was decomposed from its own bins alone
 	// (material_voxelwise, or a set without such materials).
 	PriorMM float64 `json:"prior_mm,omitempty"`
+	// BinNoisePerMM is each decomposed bin's noise per voxel, 1/mm, in
+	// the job's bin order (material.NoiseSD over the object); absent
+	// where no voxel pair inside the object measured it.
+	BinNoisePerMM []float64 `json:"bin_noise_sd_per_mm,omitempty"`
 	// Maps are the materials' series, in the job's order.
 	Maps    []MapReport `json:"maps"`
 	Overlay string      `json:"overlay"`
@@ -51,6 +60,14 @@ type MapReport struct {
 	SeriesInstanceUID string           `json:"series_instance_uid"`
 	Dir               string           `json:"dir"`
 	Instances         []InstanceReport `json:"instances"`
+	// NoiseSD is the noise per voxel the bins' noise (BinNoisePerMM)
+	// puts into the map, in its unit (material.Decomposer.MapNoise,
+	// which says what it ignores), and NoiseLimit the noise over which
+	// the job warns that the map is dominated by noise
+	// (material.NoiseLimit). Both absent where the bins' noise was not
+	// measured.
+	NoiseSD    float64 `json:"noise_sd,omitempty"`
+	NoiseLimit float64 `json:"noise_sd_limit,omitempty"`
 }
 
 // PercentOfVolume is the unit of the water and lipid maps a job writes
@@ -145,10 +162,7 @@ func (j *Job) decomposer(scan *sinogram.Scan, bins []int) (*material.Decomposer,
 		return nil, nil, jobErr("materials", "%v", err)
 	}
 	var cal *material.Calibration
-	var mb []material.Bin
-	for _, b := range bins {
-		mb = append(mb, material.Bin{LowKeV: scan.Bins[b].LowKeV, HighKeV: scan.Bins[b].HighKeV})
-	}
+	mb := materialBins(scan, bins)
 	if j.Calibration != "" {
 		if cal, err = material.Read(j.Calibration); err != nil {
 			return nil, nil, jobErr("calibration", "%v", err)
@@ -168,6 +182,15 @@ func (j *Job) decomposer(scan *sinogram.Scan, bins []int) (*material.Decomposer,
 		return nil, nil, jobErr(field, "%v", err)
 	}
 	return d, cal, nil
+}
+
+// materialBins returns the keV ranges of scan's bins, in bins' order.
+func materialBins(scan *sinogram.Scan, bins []int) []material.Bin {
+	mb := make([]material.Bin, len(bins))
+	for i, b := range bins {
+		mb[i] = material.Bin{LowKeV: scan.Bins[b].LowKeV, HighKeV: scan.Bins[b].HighKeV}
+	}
+	return mb
 }
 
 // waterLinearization returns the water beam-hardening correction of
@@ -227,6 +250,8 @@ func (r *runner) writeMaterials(context.Context) error {
 		if err != nil {
 			return err
 		}
+		cal.ScanAcquired, cal.ScanPatientID = r.scan.Acquired, r.scan.Patient.ID
+		cal.ScanStudyInstanceUID = dicomStudy(r.scan, &r.job).StudyInstanceUID
 		if err := cal.Write(filepath.Join(r.dir, CalibrationName)); err != nil {
 			return err
 		}
@@ -250,7 +275,8 @@ func (r *runner) writeMaterials(context.Context) error {
 	if err != nil {
 		return err
 	}
-	rep := &MaterialsReport{Calibration: r.job.Calibration, Source: cal.Describe(), ConditionNumber: d.Condition, SmoothMM: r.job.MaterialSmoothMM}
+	rep := &MaterialsReport{Calibration: r.job.Calibration, CalibrationSHA256: cal.SHA256, CalibrationScan: cal.Scan(),
+		Source: cal.Describe(), ConditionNumber: d.Condition, SmoothMM: r.job.MaterialSmoothMM}
 	if d.Regularized() {
 		rep.PriorMM = d.PriorMM
 	}
@@ -265,7 +291,62 @@ func (r *runner) writeMaterials(context.Context) error {
 		}
 		rep.Maps = append(rep.Maps, mr)
 	}
+	if err := r.reportNoise(d, vols, maps, rep); err != nil {
+		return err
+	}
 	return r.writeOverlay(d.Materials, maps, rep)
+}
+
+// reportNoise measures the noise of the decomposed bins vols,
+// propagates it through the calibration into each of d's maps
+// (material.Decomposer.MapNoise), records both in rep, and warns, naming
+// them, of the maps whose noise per voxel exceeds material.NoiseLimit: a
+// user reading such a map sees noise, not amounts. Voxels every map
+// leaves at zero (air, outside the field of view) are left out.
+func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, rep *MaterialsReport) error {
+	inside := make([]bool, len(maps[0].Data))
+	for _, m := range maps {
+		for i, v := range m.Data {
+			inside[i] = inside[i] || v != 0
+		}
+	}
+	g := vols[0].Grid
+	lag := material.NoiseLagSlices(g.Spacing[2], r.job.MaterialSmoothMM)
+	binSD := make([]float64, len(vols))
+	for b, v := range vols {
+		var pairs int
+		if binSD[b], pairs = material.NoiseSD(v, inside, lag); pairs == 0 {
+			return nil
+		}
+	}
+	sd, err := d.MapNoise(binSD, g.Spacing)
+	if err != nil {
+		return err
+	}
+	rep.BinNoisePerMM = binSD
+	var noisy []string
+	for j, m := range d.Materials {
+		_, scale := mapUnit(m)
+		mr := &rep.Maps[j]
+		mr.NoiseSD, mr.NoiseLimit = sd[j]*float64(scale), material.NoiseLimit(m)*float64(scale)
+		if !(mr.NoiseSD <= mr.NoiseLimit) {
+			noisy = append(noisy, fmt.Sprintf("%s %.3g %s (limit %.3g)", m.Name, mr.NoiseSD, mr.Unit, mr.NoiseLimit))
+		}
+	}
+	if len(noisy) > 0 {
+		r.warn("material maps dominated by noise, per voxel standard deviation: %s: the bins' noise (%s per mm) is too high for these materials; scan with more photons (phantom --noise) or more views, reconstruct larger voxels or a smoother filter (--voxel, --filter hann --cutoff), blur the bins (--material-smooth MM), or decompose into fewer materials",
+			strings.Join(noisy, ", "), formatList(binSD))
+	}
+	return nil
+}
+
+// formatList writes values with three significant digits, comma-separated.
+func formatList(values []float64) string {
+	s := make([]string, len(values))
+	for i, v := range values {
+		s[i] = fmt.Sprintf("%.3g", v)
+	}
+	return strings.Join(s, ", ")
 }
 
 // writeMap writes one material's map as a DICOM series (and a MetaImage

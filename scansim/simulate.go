@@ -102,7 +102,10 @@ type Spec struct {
 	// to frame (even without beam), noisy ones vary their gain from frame to
 	// frame. Masked of the dead pixels are listed in the bad-pixel mask.
 	Dead, Hot, Noisy, Masked int
-	Dtype                    string
+	// Dtype is the frames' sample type (sinogram.Uint16, Uint32 or
+	// Float32); empty picks uint16 where the open beam's counts fit it
+	// with room for their noise, else uint32 (New says which).
+	Dtype string
 	// Noiseless leaves out counting noise (counts are the expected values,
 	// rounded for integer dtypes); defects and gains stay.
 	Noiseless bool
@@ -194,10 +197,20 @@ func Simulate(dir string, spec Spec) error {
 	return sim.Write(dir)
 }
 
-// New checks spec and prepares the simulation.
+// ErrSaturates is wrapped by New's error for open-beam counts the
+// frames' sample type cannot hold.
+var ErrSaturates = errors.New("the counts would saturate the counters")
+
+// New checks spec and prepares the simulation. An empty Dtype becomes
+// uint16 or, where the brightest bin's open beam would saturate it,
+// uint32 (Simulator.Scan's counts say which).
 func New(spec Spec) (*Simulator, error) {
 	if err := checkSpec(&spec); err != nil {
 		return nil, err
+	}
+	auto := spec.Dtype == ""
+	if auto {
+		spec.Dtype = sinogram.Uint16
 	}
 	s := &Simulator{spec: spec}
 	var err error
@@ -223,8 +236,14 @@ func New(spec Spec) (*Simulator, error) {
 	for _, g := range s.gain {
 		maxGain = max(maxGain, slices.Max(g))
 	}
-	if top := spec.OpenCounts * slices.Max(s.binShare) * maxGain; top+5*math.Sqrt(top) >= sinogram.Saturation(spec.Dtype) {
-		return nil, fmt.Errorf("simulate: open-beam counts of up to %.0f in one bin would saturate %s counters: lower OpenCounts or use %s", top, spec.Dtype, sinogram.Uint32)
+	top := spec.OpenCounts * slices.Max(s.binShare) * maxGain
+	saturates := func(dtype string) bool { return top+5*math.Sqrt(top) >= sinogram.Saturation(dtype) }
+	if auto && saturates(sinogram.Uint16) {
+		s.spec.Dtype, s.scan.Counts.Dtype = sinogram.Uint32, sinogram.Uint32
+	}
+	if saturates(s.spec.Dtype) {
+		return nil, fmt.Errorf("simulate: OpenCounts %g: %w: up to %.0f in one bin, over what %s counters hold (%.0f)",
+			spec.OpenCounts, ErrSaturates, top, s.spec.Dtype, sinogram.Saturation(s.spec.Dtype))
 	}
 	return s, nil
 }

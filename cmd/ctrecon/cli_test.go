@@ -361,7 +361,7 @@ func TestFlagsNotUsedAreRefused(t *testing.T) {
 		want string
 	}{
 		{runPhantom, []string{"--spectral", "-o", dir + "/s", "--views", "4", "--det", "64x64"}, "--det: not used by --spectral"},
-		{runPhantom, []string{"--spectral", "-o", dir + "/s", "--views", "4", "--noise", "1000"}, "--noise: not used by --spectral"},
+		{runPhantom, []string{"--spectral", "-o", dir + "/s", "--views", "4", "--tilt", "1"}, "--tilt: not used by --spectral"},
 		{runPhantom, []string{"-o", dir + "/p", "--views", "4", "--det", "8x8", "--thresholds", "20,40"}, "--thresholds: only with --spectral"},
 		{runAcquire, append(nowhere, "-i", dir+"/s", "--views", "90"), "--views: only with --simulate"},
 		{runServe, append(nowhere, "--nats-port", "-1", "--http", "127.0.0.1:0", "--data", dir+"/serve"), "--nats-port: the embedded server's port"},

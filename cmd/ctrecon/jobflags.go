@@ -40,6 +40,7 @@ var jobFlags = []struct {
 	}},
 	{"keep-outside-fov", "keep_outside_fov", boolean(func(j *recon.Job) *bool { return &j.KeepOutsideFOV })},
 	{"png", "png", text(func(j *recon.Job) *string { return &j.PNG })},
+	{"mha", "write_mha", boolean(func(j *recon.Job) *bool { return &j.WriteMHA })},
 	{"bins", "bins", func(j *recon.Job, v string) (err error) { j.Bins, err = intList(v); return err }},
 	{"dim", "volume.dim", func(j *recon.Job, v string) (err error) { j.Volume.Dim, err = dims3(v); return err }},
 	{"voxel", "volume.voxel_mm", triple(func(j *recon.Job) *recon.Triple[float64] { return &j.Volume.VoxelMM })},

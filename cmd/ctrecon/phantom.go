@@ -43,7 +43,7 @@ func (s *scanFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&s.offV, "offset-v", 0, "detector offset along the rows, mm")
 	fs.Float64Var(&s.cor, "cor", 0, "centre-of-rotation offset, mm")
 	fs.Float64Var(&s.tiltDeg, "tilt", 0, "in-plane detector tilt, degrees")
-	fs.Float64Var(&s.noise, "noise", 0, "open-beam photon counts per pixel for Poisson noise (0: exact projections)")
+	fs.Float64Var(&s.noise, "noise", 0, "open-beam photon counts per pixel for Poisson noise (0: exact projections); with --spectral over the whole spectrum, default "+strconv.FormatFloat(scansim.DefaultSpec().OpenCounts, 'f', -1, 64)+", stored as uint32 where uint16 would saturate")
 	fs.Uint64Var(&s.seed, "seed", 1, "noise random seed")
 }
 
@@ -106,7 +106,7 @@ func runPhantom(args []string) error {
 	fs := flag.NewFlagSet("phantom", flag.ContinueOnError)
 	out := fs.String("o", "", "output projection folder (plastimatch layout: <prefix>NNNN.pfm + .txt; with --spectral the native layout)")
 	prefix := fs.String("prefix", "img", "file name prefix")
-	spectral := fs.Bool("spectral", false, "simulate a MARS spectral scan of a material phantom (water, lipid, hydroxyapatite, iodine, gadolinium) in the native format; uses --views, --arc, --sid, --sdd, --seed, --kvp, --thresholds")
+	spectral := fs.Bool("spectral", false, "simulate a MARS spectral scan of a material phantom (water, lipid, hydroxyapatite, iodine, gadolinium) in the native format; uses --views, --arc, --sid, --sdd, --noise, --seed, --kvp, --thresholds")
 	kvp := fs.Float64("kvp", 120, "--spectral: tube voltage, kV")
 	thresholds := fs.String("thresholds", "15,25,33.5,50.5,70", "--spectral: energy thresholds in keV, one bin from each to the next (the last to the kVp)")
 	vials := fs.String("vials", "", "--spectral: a phantom of vials whose contents scan.json lists: 'calibration' (for 'ctrecon calibrate') or 'test[:SEED]' (other contents and places, drawn from SEED, default 1)")
@@ -158,12 +158,11 @@ func refuseNonEmpty(dir string) error {
 
 // refuseUnused refuses the flags of the other kind of phantom: a spectral
 // scan is the MARS phantom on the simulator's detector, without the
-// analytic phantoms' shape, detector and noise flags; those have no
-// energy bins.
+// analytic phantoms' shape and detector flags; those have no energy bins.
 func refuseUnused(fs *flag.FlagSet, spectral bool) error {
 	if spectral {
 		return refuseGiven(fs, "not used by --spectral, which simulates the MARS phantom on its own detector",
-			"phantom", "scale", "mu", "det", "pitch", "offset-u", "offset-v", "cor", "tilt", "noise", "prefix")
+			"phantom", "scale", "mu", "det", "pitch", "offset-u", "offset-v", "cor", "tilt", "prefix")
 	}
 	return refuseGiven(fs, "only with --spectral", "kvp", "thresholds", "vials")
 }
@@ -174,14 +173,16 @@ const vialPhantomDiameter = 30
 
 // vialPhantom sets spec's phantom to the vials that --vials names
 // (scansim.CalibrationVials, or scansim.TestVials drawn from a seed) and
-// lists them in its scan.json; "" keeps the default spectral phantom.
+// lists them in its scan.json, under a scan ID that says which
+// (SIM-CALIBRATION, SIM-TEST-SEED: a calibration names its scan); ""
+// keeps the default spectral phantom.
 func vialPhantom(spec *scansim.Spec, vials string) error {
 	kind, seedText, hasSeed := strings.Cut(vials, ":")
 	switch {
 	case vials == "":
 		return nil
 	case kind == "calibration" && !hasSeed:
-		spec.Vials = scansim.CalibrationVials(vialPhantomDiameter)
+		spec.ScanID, spec.Vials = "SIM-CALIBRATION", scansim.CalibrationVials(vialPhantomDiameter)
 	case kind == "test":
 		seed := uint64(1)
 		if hasSeed {
@@ -190,13 +191,37 @@ func vialPhantom(spec *scansim.Spec, vials string) error {
 				return fmt.Errorf("--vials %s: the seed %q is not a whole number", vials, seedText)
 			}
 		}
-		spec.Vials = scansim.TestVials(vialPhantomDiameter, seed)
+		spec.ScanID, spec.Vials = fmt.Sprintf("SIM-TEST-%d", seed), scansim.TestVials(vialPhantomDiameter, seed)
 	default:
 		return fmt.Errorf("--vials %s: want calibration or test[:SEED]", vials)
 	}
 	var err error
 	spec.Phantom, err = scansim.VialPhantom(vialPhantomDiameter, spec.Vials)
 	return err
+}
+
+// spectralDose sets spec's open-beam counts from --noise: photons per
+// pixel and frame over the whole spectrum, as for the analytic phantoms;
+// 0 leaves out the counting noise (scansim.Spec.Noiseless) at the
+// default counts.
+func spectralDose(spec *scansim.Spec, counts float64) error {
+	switch {
+	case !(counts >= 0) || math.IsInf(counts, 0):
+		return fmt.Errorf("--noise: %g: want the open-beam photon counts per pixel over the spectrum, a positive number (0: no counting noise)", counts)
+	case counts == 0:
+		spec.Noiseless = true
+	default:
+		spec.OpenCounts = counts
+	}
+	return nil
+}
+
+// doseText says what spec's open beam counts, for phantom's summary.
+func doseText(spec scansim.Spec) string {
+	if spec.Noiseless {
+		return fmt.Sprintf("%.0f photons without counting noise", spec.OpenCounts)
+	}
+	return fmt.Sprintf("%.0f photons", spec.OpenCounts)
 }
 
 // simulateSpectral writes a simulated spectral scan: the simulator's
@@ -220,17 +245,30 @@ func simulateSpectral(out string, s *scanFlags, fs *flag.FlagSet, kvp float64, t
 	if set["sdd"] {
 		spec.SDD = s.sdd
 	}
-	spec.Seed, spec.KVp = s.seed, kvp
+	if set["noise"] {
+		if err := spectralDose(&spec, s.noise); err != nil {
+			return err
+		}
+	}
+	spec.Seed, spec.KVp, spec.Dtype = s.seed, kvp, "" // the counters that hold the dose
 	var err error
 	if spec.Thresholds, err = floatList(thresholds, len(strings.Split(thresholds, ","))); err != nil {
 		return fmt.Errorf("--thresholds: %w", err)
 	}
 	bar := console.New("simulate", "views", spec.Views)
 	spec.Progress = func(done, _ int) { bar.Set(done) }
-	if err := scansim.Simulate(out, spec); err != nil {
+	sim, err := scansim.New(spec)
+	if errors.Is(err, scansim.ErrSaturates) {
+		return fmt.Errorf("--noise %g: %w", spec.OpenCounts, err)
+	}
+	if err != nil {
 		return err
 	}
-	fmt.Printf("wrote a simulated %d-bin spectral scan of %d views to %s\n", len(spec.Thresholds), spec.Views, out)
+	if err := sim.Write(out); err != nil {
+		return err
+	}
+	fmt.Printf("wrote a simulated %d-bin spectral scan of %d views, %s per pixel in the open beam (%s counts), to %s\n",
+		len(spec.Thresholds), spec.Views, doseText(spec), sim.Scan().Counts.Dtype, out)
 	if len(spec.Vials) > 0 {
 		fmt.Printf("  %d vials, listed in its scan.json\n", len(spec.Vials))
 	}

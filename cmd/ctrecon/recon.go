@@ -76,6 +76,7 @@ func reconCommand(name string, args []string, edit func(*recon.Job)) error {
 	out := fs.String("o", "", "output: a folder for a spectral scan (DICOM series, previews, report.json), a .mha file for a plastimatch folder")
 	fs.String("png", "", "plastimatch folders: also write the three central slices to this PNG")
 	fs.String("bins", "", "spectral scans: energy bins to reconstruct, e.g. 0,2 (default all)")
+	fs.Bool("mha", false, "spectral scans: also write each bin's attenuation (1/mm) and each material map as MetaImage volumes (volume_binN.mha, material_NAME.mha)")
 	fs.String("pacs", "", "spectral scans: DICOMweb root to upload the series to (STOW-RS)")
 	fs.Duration("pacs-timeout", 0, fmt.Sprintf("--pacs: time the upload may spend retrying transient failures, in all (0: %v)", pacs.DefaultRetryBudget))
 	fs.String("water-roi", "", "spectral scans: X,Y,Z,R sphere (mm) in which to measure water instead of using scan.json's calibration")
@@ -164,7 +165,11 @@ func printReport(rep *recon.Report) {
 			if unit == material.VolumeFraction {
 				unit = "% of volume" // as the DICOM map stores it
 			}
-			fmt.Printf("    %s (%s): %d slices in %s\n", mr.Material, unit, len(mr.Instances), mr.Dir)
+			noise := ""
+			if mr.NoiseSD > 0 {
+				noise = fmt.Sprintf(", noise %.2g %s per voxel", mr.NoiseSD, unit)
+			}
+			fmt.Printf("    %s (%s): %d slices in %s%s\n", mr.Material, unit, len(mr.Instances), mr.Dir, noise)
 		}
 		fmt.Printf("    overlay: %s\n", m.Overlay)
 	}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/material"
+	"github.com/ctrecon/ctrecon/metaimage"
+	"github.com/ctrecon/ctrecon/recon"
+	"github.com/ctrecon/ctrecon/sinogram"
+)
+
+// TestREADMEMaterialWorkflow runs the README's material workflow as
+// written (its commands in process, in a folder of their own) and checks
+// the maps against the test vials scan.json lists, by the issue's bounds
+// on each vial's mean over its inner region (material.VialStats): iodine
+// and gadolinium within 10 % or 0.5 mg/mL, hydroxyapatite within 10 %,
+// the other agent under 0.5 mg/mL (cross-talk), water and lipid within
+// 10 % of volume; the report states every map's noise, under its limit,
+// and warns of none. Before, the README's settings (20 000 photons, 30
+// views, Ram-Lak on 48 voxels) gave maps of pure noise, 3 to 10 times
+// off, without a warning.
+func TestREADMEMaterialWorkflow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates two 60-view spectral scans (about 40 s of CPU)")
+	}
+	lines := readmeBlock(t, "  other vials to check the decomposition on")
+	t.Chdir(t.TempDir())
+	commands := map[string]func([]string) error{"phantom": runPhantom, "calibrate": runCalibrate, "recon": runRecon}
+	for i := 0; i < len(lines); i++ {
+		line := strings.TrimSpace(lines[i])
+		for strings.HasSuffix(line, `\`) && i+1 < len(lines) {
+			i++
+			line = strings.TrimSuffix(line, `\`) + " " + strings.TrimSpace(lines[i])
+		}
+		args := strings.Fields(line)
+		run := commands[args[1]]
+		if args[0] != "ctrecon" || run == nil {
+			t.Fatalf("README line %q: not a phantom, calibrate or recon command", line)
+		}
+		if args[1] != "phantom" {
+			args = append(args, "--device", "cpu") // as auto picks on a machine without a GPU
+		}
+		if err := run(args[2:]); err != nil {
+			t.Fatalf("README line %q: %v", line, err)
+		}
+	}
+	rep, err := recon.ReadReport("out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(rep.Warnings, "\n"); strings.Contains(w, "dominated by noise") {
+		t.Errorf("the README's workflow warns: %s", w)
+	}
+	for _, mr := range rep.Materials.Maps {
+		t.Logf("%s: noise %.3g %s per voxel (limit %.3g)", mr.Material, mr.NoiseSD, mr.Unit, mr.NoiseLimit)
+		if !(mr.NoiseSD > 0 && mr.NoiseSD <= mr.NoiseLimit) {
+			t.Errorf("%s: noise %g %s, want stated and under %g", mr.Material, mr.NoiseSD, mr.Unit, mr.NoiseLimit)
+		}
+	}
+	checkREADMEVials(t)
+}
+
+// checkREADMEVials compares the maps in out with the vials of the test
+// scan, printing the table.
+func checkREADMEVials(t *testing.T) {
+	t.Helper()
+	scan, err := sinogram.ReadScan("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps := map[string]*fdk.Volume{}
+	for _, m := range material.Known {
+		vol, err := metaimage.Read(filepath.Join("out", "material_"+m.Name+".mha"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps[m.Name] = vol
+	}
+	var table strings.Builder
+	for _, v := range scan.Vials {
+		fmt.Fprintf(&table, "\n%-24s", v.Name)
+		for _, m := range material.Known {
+			mean, _, _ := material.VialStats(maps[m.Name], v)
+			want, tol := v.MgPerML[m.Name], 0.0
+			switch m.Name {
+			case "water", "lipid":
+				want, tol = 100*v.VolumeFraction[m.Name], 10
+			case "ha":
+				tol = max(0.1*want, 10) // no bound on mineral where there is none; 10 mg/mL says it is absent
+			default:
+				tol = max(0.1*want, 0.5)
+			}
+			fmt.Fprintf(&table, "  %s %7.2f (%7.2f)", m.Name, mean, want)
+			if !(math.Abs(mean-want) <= tol) {
+				t.Errorf("vial %s: %s %.3g, want %.3g ± %.3g", v.Name, m.Name, mean, want, tol)
+			}
+		}
+	}
+	t.Logf("vial means (truth), mg/mL or %% of volume:%s", table.String())
+}
