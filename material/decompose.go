@@ -30,7 +30,10 @@ const MaxCondition = 2e3
 const conservationTol = 1e-3
 
 // physicsNoise is the noise assumed for a calibration without a measured
-// one, as a fraction of water's attenuation in each bin.
+// one, as a fraction of water's attenuation in each bin, and the level,
+// in root mean square over the bins, to which a measured one is scaled
+// (setWeights): the unit of conservationTol, nearNullEigen and
+// priorWeight.
 const physicsNoise = 0.01
 
 // modelError is how many times a calibration fit's residual in a bin is

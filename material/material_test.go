@@ -499,7 +499,10 @@ func TestDecomposeCalibrationNoiseLevel(t *testing.T) {
 	phys, bins, _ := physicsDecomposer(t)
 	relative := []float64{0.55, 0.42, 0.38, 0.54, 0.66} // of water's attenuation, per bin
 	water, _ := phys.material("water")
-	withNoise := func(level float64) *Decomposer {
+	vols, means := regionVolumes(phys, bins, 0.05)
+	// decompose returns the maps of vols under phys with the relative
+	// noise at level times its value.
+	decompose := func(level float64) []*fdk.Volume {
 		cal := *phys
 		cal.NoisePerMM = nil
 		for b, r := range relative {
@@ -510,17 +513,13 @@ func TestDecomposeCalibrationNoiseLevel(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.PriorMM = DefaultPriorMM
-		return d
+		maps, err := d.Decompose(vols, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return maps
 	}
-	vols, means := regionVolumes(phys, bins, 0.05)
-	low, err := withNoise(1.0/50).Decompose(vols, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	high, err := withNoise(1).Decompose(vols, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	low, high := decompose(1.0/50), decompose(1)
 	for _, r := range priorRegions {
 		got, want := means(high, r.at), means(low, r.at)
 		t.Logf("%-20s calibration noise as measured %.3f, a fiftieth of it %.3f, true %.3f", r.name, got, want, r.amount)
