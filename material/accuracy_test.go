@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/materialtest"
 	"github.com/ctrecon/ctrecon/material"
 	"github.com/ctrecon/ctrecon/metaimage"
 	"github.com/ctrecon/ctrecon/recon"
@@ -191,10 +192,10 @@ func checkVials(t *testing.T, cal *material.Calibration, spec scansim.Spec, all 
 			if m == "water" || m == "lipid" {
 				worst = max(worst, math.Abs(region[j]-want))
 			}
-			if msg := accuracyMiss(v, m, region[j], want, 0.1); msg != "" {
+			if msg := materialtest.Miss(v, m, region[j], want, materialtest.BaseTol); msg != "" {
 				t.Errorf("%s: %s reads %.3f over the region, true %.3f: %s", v.Name, m, region[j], want, msg)
 			}
-			if msg := accuracyMiss(v, m, mapMean, want, 0.1); msg != "" {
+			if msg := materialtest.Miss(v, m, mapMean, want, materialtest.BaseTol); msg != "" {
 				t.Errorf("%s: the %s map's mean is %.3f, true %.3f: %s", v.Name, m, mapMean, want, msg)
 			}
 		}
@@ -249,28 +250,4 @@ func waterRegion(vials []sinogram.Vial) sinogram.Vial {
 		}
 	}
 	return scansim.NewVial("water", at[0], at[1], vials[0].RadiusMM, 0, nil)
-}
-
-// accuracyMiss says why a vial's reading of material m misses its bound,
-// or "": the issue's, with water and lipid fractions within baseTol.
-func accuracyMiss(v sinogram.Vial, m string, got, want, baseTol float64) string {
-	switch {
-	case m == "water" || m == "lipid":
-		if math.Abs(got-want) > baseTol {
-			return fmt.Sprintf("want within %g", baseTol)
-		}
-	case want > 0 && m == "ha":
-		if math.Abs(got-want) > 0.1*want {
-			return "want within 10 %"
-		}
-	case want > 0:
-		if math.Abs(got-want) > max(0.1*want, 0.5) {
-			return "want within 10 % or 0.5 mg/mL"
-		}
-	case m == "iodine" && v.MgPerML["gadolinium"] > 0, m == "gadolinium" && v.MgPerML["iodine"] > 0:
-		if got >= 0.5 {
-			return "cross-talk, want under 0.5 mg/mL"
-		}
-	}
-	return ""
 }

@@ -30,7 +30,10 @@ const MaxCondition = 2e3
 const conservationTol = 1e-3
 
 // physicsNoise is the noise assumed for a calibration without a measured
-// one, as a fraction of water's attenuation in each bin.
+// one, as a fraction of water's attenuation in each bin, and the level,
+// in root mean square over the bins, to which a measured one is scaled
+// (setWeights): the unit of conservationTol, nearNullEigen and
+// priorWeight.
 const physicsNoise = 0.01
 
 // modelError is how many times a calibration fit's residual in a bin is
@@ -265,16 +268,44 @@ func (d *Decomposer) calibrated(cal *Calibration, bins []Bin) (perUnit [][]float
 			return nil, nil, fmt.Errorf("material decomposition: no material of the calibration attenuates in bin %v", bins[b])
 		}
 		d.level[b] = 1 / (float64(len(bins)) * ref[b])
-		noise := physicsNoise * ref[b]
+	}
+	d.setWeights(cal, idx, ref)
+	return perUnit, ref, nil
+}
+
+// setWeights sets each bin's weight, the inverse of its noise (the
+// calibration's measured noise, or physicsNoise of the reference's
+// attenuation without one; with a fit's residual added, modelError), and
+// then scales all weights by one factor, so that the bins' noise is
+// physicsNoise of the reference's attenuation in root mean square over the
+// bins. Only the bins' relative weights come from the calibration: its
+// noise is that of the calibration scan's voxels, whose dose says nothing
+// of the scan decomposed, and its level would otherwise set how hard the
+// conservation equation binds (conservationTol) and where the near-null
+// eigenvalues and the prior's weight fall (nearNullEigen, priorWeight),
+// all of which are in units of that noise. Unscaled, a calibration scanned
+// at the simulator's default 20 000 counts (voxel noise 57 % of water's
+// attenuation in the lowest bin) made the solutes' columns all but their
+// displaced volume: hydroxyapatite against gadolinium had an eigenvalue
+// of 6e-4, under priorWeight, and the prior's solve moved a 296 mg/mL
+// vial's mineral into 15 mg/mL of gadolinium.
+func (d *Decomposer) setWeights(cal *Calibration, idx []int, ref []float64) {
+	var rel2 float64
+	noise := make([]float64, len(idx))
+	for b, i := range idx {
+		noise[b] = physicsNoise * ref[b]
 		if cal.NoisePerMM != nil {
-			noise = cal.NoisePerMM[i]
+			noise[b] = cal.NoisePerMM[i]
 		}
 		if cal.Fit != nil {
-			noise = math.Hypot(noise, modelError*cal.Fit.ResidualRMSPerMM[i])
+			noise[b] = math.Hypot(noise[b], modelError*cal.Fit.ResidualRMSPerMM[i])
 		}
-		d.weight[b] = 1 / noise
+		rel2 += (noise[b] / ref[b]) * (noise[b] / ref[b])
 	}
-	return perUnit, ref, nil
+	scale := physicsNoise / math.Sqrt(rel2/float64(len(idx)))
+	for b := range idx {
+		d.weight[b] = 1 / (scale * noise[b])
+	}
 }
 
 func equationSources(bins int, conserve bool) string {

@@ -97,6 +97,7 @@ func (r *runner) check(ctx context.Context) error {
 	if err := Check(r.scan, r.job); err != nil {
 		return err
 	}
+	r.warnAliasing()
 	if _, err := checkOutput(r.job.Output, r.job.ID); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,6 +52,11 @@ func TestMaterialWorkflowFromVialPhantoms(t *testing.T) {
 	m := rep.Materials
 	if m == nil || m.Calibration != calFile || !strings.HasPrefix(m.Source, "vials: 11 vials") || len(m.Maps) != 3 {
 		t.Fatalf("report's materials %+v: want 3 maps and the calibration %s from 11 vials", m, calFile)
+	}
+	// The default ramp filter on these coarse voxels (1.6 mm, detector
+	// pixels of 0.073 mm at the isocentre) aliases into the maps.
+	if !slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "--filter hann --cutoff") }) {
+		t.Errorf("report's warnings %q: want one naming the filter that suits the voxels", rep.Warnings)
 	}
 }
 
