@@ -15,13 +15,9 @@ import (
 )
 
 // KindMaterials is the kind of the per-object material records of a job
-// that decomposes: one per object the extraction found, its values the
-// object's mean amount of each material in the decomposition's order
-// (mg/mL, or volume fraction for water and lipid; NaN for an object whose
-// mean attenuation is air's), the names and units in the record's data and
-// in the Parquet file's names. Filed under the first bin's series, as it
-// spans them all (like spectral-v1).
-const KindMaterials = "materials-v1"
+// that decomposes (material.RecordKind), filed under the first bin's
+// series, as it spans them all (like spectral-v1).
+const KindMaterials = material.RecordKind
 
 // materialsSettings are what a materials record's amounts depend on,
 // whose hash is the records' settings hash: the objects (the extraction's
@@ -38,16 +34,6 @@ type materialsSettings struct {
 	CalibrationSHA256 string `json:"calibration_sha256"`
 	// Solve says how an object's amounts are measured.
 	Solve string `json:"solve"`
-}
-
-// materialsData is a materials record's data.
-type materialsData struct {
-	Materials   []string `json:"materials"`
-	Units       []string `json:"units"`
-	Calibration string   `json:"calibration"`
-	// Voxels is how many of the object's voxels the means are over
-	// (those inside the field of view).
-	Voxels int `json:"voxels"`
 }
 
 // materialRecords measures each object of seg, the extraction's segmentation
@@ -104,7 +90,7 @@ func (r *runner) materialRecords(seg *segment.Segmentation, bins []segment.Bin, 
 				rec.Values[j] = float32(amounts[j])
 			}
 		}
-		data := materialsData{Materials: s.Materials, Units: s.Units, Calibration: s.Calibration, Voxels: means[k].n}
+		data := material.RecordData{Materials: s.Materials, Units: s.Units, Calibration: s.Calibration, Voxels: means[k].n}
 		if rec.Data, err = json.Marshal(data); err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/ctrecon/ctrecon/features/records"
 	"github.com/ctrecon/ctrecon/features/segment"
 	"github.com/ctrecon/ctrecon/scansim"
+	"github.com/ctrecon/ctrecon/search"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -23,9 +25,9 @@ import (
 // features.jsonl and in features/materials-v1.parquet alike; the object of
 // each gadolinium vial (found by its objects-v1 centroid) reads its
 // gadolinium within the bounds (10 % or 0.5 mg/mL), the other
-// vials' objects under 0.5 mg/mL of gadolinium; and the search's filter
-// "gadolinium above 1 mg/mL" over all the records picks exactly the
-// gadolinium vials' objects.
+// vials' objects under 0.5 mg/mL of gadolinium; and a search library
+// given all the job's records answers the filter "gadolinium > 1" with
+// exactly the gadolinium vials' objects.
 func TestMaterialRecordsPerObject(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates and reconstructs a vial scan")
@@ -99,11 +101,21 @@ func TestMaterialRecordsPerObject(t *testing.T) {
 		}
 	}
 	t.Logf("each vial's object's %s record (%v):\n%s", KindMaterials, job.Materials, table.String())
+	lib, err := search.Open(context.Background(), search.Config{Dir: t.TempDir(), Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.Close()
+	if err := lib.Add(context.Background(), recs, 1); err != nil {
+		t.Fatal(err)
+	}
+	ans, err := lib.Search(context.Background(), search.Query{Kind: KindMaterials, Filter: "gadolinium > 1", Limit: search.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
 	picked := map[int64]bool{}
-	for _, r := range recs {
-		if r.KindVersion() == KindMaterials && r.Values[gd] > 1 {
-			picked[r.Object] = true
-		}
+	for _, h := range ans.Hits {
+		picked[h.Object] = true
 	}
 	if fmt.Sprint(picked) != fmt.Sprint(want) {
 		t.Errorf("gadolinium above 1 mg/mL picks the objects %v, want the gadolinium vials' %v", picked, want)

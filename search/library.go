@@ -24,6 +24,7 @@ import (
 	"github.com/ctrecon/ctrecon/index"
 	_ "github.com/ctrecon/ctrecon/index/hnsw" // registers "hnsw", the default for large kinds
 	"github.com/ctrecon/ctrecon/index/spatial"
+	"github.com/ctrecon/ctrecon/material"
 )
 
 // Config says how a Library indexes.
@@ -229,6 +230,11 @@ func (l *Library) entryOf(rec *records.Record, seq uint64) (entry, error) {
 		}
 	}
 	names := l.namesOf(kind, len(rec.Values))
+	if kind == material.RecordKind {
+		if names, err = material.RecordNames(rec.Data, len(rec.Values)); err != nil {
+			return e, err
+		}
+	}
 	for i, x := range rec.Values {
 		if names[i] != "" && !math.IsNaN(float64(x)) {
 			e.values = append(e.values, named{names[i], float64(x)})
