@@ -353,12 +353,13 @@ func (d *Decomposer) Decompose(vols []*fdk.Volume, threads int) ([]*fdk.Volume, 
 	parallel.For(g.Dim[2], threads, func(k int) {
 		var b [maxRows]float64
 		var x [maxCols]float64
+		var passive uint // the last voxel's, where the next one's solve starts
 		for i := k * slice; i < (k+1)*slice; i++ {
 			if _, ok := d.equations(vols, i, &b); !ok {
 				continue
 			}
 			if prior == nil {
-				d.solver.solve(&b, &x)
+				passive = d.solver.solveFrom(&b, &x, passive)
 			} else {
 				atb := d.solver.atb(&b)
 				for n, dir := range d.nearNull {
@@ -366,7 +367,7 @@ func (d *Decomposer) Decompose(vols []*fdk.Volume, threads int) ([]*fdk.Volume, 
 						atb[j] += priorWeight * float64(prior[n][i]) * dir.v[j]
 					}
 				}
-				d.prior.solveNormal(&atb, &x)
+				passive = d.prior.solveNormalFrom(&atb, &x, passive)
 			}
 			for j, m := range maps {
 				m.Data[i] = float32(x[j] / d.colScale[j])

@@ -55,6 +55,26 @@ func TestNNLS(t *testing.T) {
 		}
 		var x [maxCols]float64
 		s.solve(&b, &x)
+		// Started from any passive set (solveFrom), the solve ends at
+		// the same solution; from the solution's own, at the same bits.
+		for hint := range uint(1) << cols {
+			var xh [maxCols]float64
+			s.solveFrom(&b, &xh, hint)
+			for j := range cols {
+				if math.Abs(xh[j]-x[j]) > 1e-9 {
+					t.Fatalf("trial %d: started from passive set %b the solution is %v, from none %v", trial, hint, xh[:cols], x[:cols])
+				}
+			}
+		}
+		var passive uint
+		for j := range cols {
+			if x[j] > 0 {
+				passive |= 1 << j
+			}
+		}
+		if xh := x; s.solveFrom(&b, &xh, passive) != passive || xh != x {
+			t.Fatalf("trial %d: started from its own passive set %b the solution is %v, want %v", trial, passive, xh[:cols], x[:cols])
+		}
 		best := math.Inf(1)
 		for mask := range 1 << cols {
 			var z [maxCols]float64

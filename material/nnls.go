@@ -134,10 +134,31 @@ func (s *nnls) solve(b *[maxRows]float64, x *[maxCols]float64) {
 	s.solveNormal(&atb, x)
 }
 
+// solveFrom is solve started from the passive set hint (solveNormalFrom);
+// it returns the solution's passive set.
+func (s *nnls) solveFrom(b *[maxRows]float64, x *[maxCols]float64, hint uint) uint {
+	atb := s.atb(b)
+	return s.solveNormalFrom(&atb, x, hint)
+}
+
 // solveNormal writes into x the non-negative minimiser of
 // ½ xᵀ G x − xᵀ atb, G the solver's normal matrix: the least-squares
 // solution when atb is Aᵀb.
 func (s *nnls) solveNormal(atb *[maxCols]float64, x *[maxCols]float64) {
+	s.solveNormalFrom(atb, x, 0)
+}
+
+// solveNormalFrom is solveNormal started from the passive set hint (a
+// bit per column) and returns the solution's passive set. Where hint's
+// unconstrained solution is positive on all of hint, Lawson and Hanson's
+// loop starts from it instead of from no column: a feasible start, from
+// which the loop converges as from zero, to the same minimiser (unique,
+// G being positive definite) and, when the solution's passive set is
+// hint, to the same bits, since both end with hint's passiveSolve.
+// Neighbouring voxels mostly share their passive set, so Decompose gives
+// each voxel the last one's; that spares the passes that add its columns
+// one at a time.
+func (s *nnls) solveNormalFrom(atb *[maxCols]float64, x *[maxCols]float64, hint uint) uint {
 	n := s.cols
 	var w, z [maxCols]float64
 	scale := 0.0
@@ -147,6 +168,10 @@ func (s *nnls) solveNormal(atb *[maxCols]float64, x *[maxCols]float64) {
 	}
 	tol := 1e-12 * scale
 	var passive uint
+	if hint != 0 && s.positiveOn(hint, atb, &z) {
+		passive, *x = hint, z
+		s.gradient(atb, x, &w)
+	}
 	// Lawson and Hanson bound the outer loop by 3n in practice; each
 	// pass adds one column to the passive set.
 	for range 3 * n {
@@ -186,11 +211,29 @@ func (s *nnls) solveNormal(atb *[maxCols]float64, x *[maxCols]float64) {
 		for k := range n {
 			x[k] = max(0, z[k])
 		}
-		for k := range n {
-			w[k] = atb[k]
-			for l := range n {
-				w[k] -= s.gram[k][l] * x[l]
-			}
+		s.gradient(atb, x, &w)
+	}
+	return passive
+}
+
+// positiveOn writes into z the unconstrained solution on the columns in
+// mask and reports whether it is positive on all of them.
+func (s *nnls) positiveOn(mask uint, atb, z *[maxCols]float64) bool {
+	s.passiveSolve(mask, atb, z)
+	for k := range s.cols {
+		if mask&(1<<k) != 0 && z[k] <= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// gradient writes into w the negative gradient atb − G x.
+func (s *nnls) gradient(atb, x, w *[maxCols]float64) {
+	for k := range s.cols {
+		w[k] = atb[k]
+		for l := range s.cols {
+			w[k] -= s.gram[k][l] * x[l]
 		}
 	}
 }
