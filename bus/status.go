@@ -57,6 +57,11 @@ type Status struct {
 	// Series are the DICOM series the job wrote, one per energy bin
 	// (state done).
 	Series []Series `json:"series,omitempty"`
+	// Materials are the material maps a materials job wrote (state done).
+	Materials *Materials `json:"materials,omitempty"`
+	// Warnings are what the job's report warns of (state done), at most
+	// MaxWarnings of at most MaxWarningBytes each (BoundWarnings).
+	Warnings []string `json:"warnings,omitempty"`
 	// Timings holds how long each stage took, in seconds, by stage (read,
 	// check, reconstruct, dicom, ...). A stage named "parent.part" is a
 	// part of stage parent and counted in its time (reconstruct.filter);
@@ -89,6 +94,56 @@ type Series struct {
 	// Dir is the folder that holds the series' files, one per slice.
 	Dir   string `json:"dir"`
 	Files int    `json:"files"`
+}
+
+// Materials is what a job's material decomposition made: the calibration
+// it used and each material's map.
+type Materials struct {
+	// Calibration is the calibration file used, or "physics"; Source
+	// says what it is (material.Calibration.Describe).
+	Calibration string        `json:"calibration"`
+	Source      string        `json:"source"`
+	Maps        []MaterialMap `json:"maps"`
+}
+
+// MaterialMap is one material's map: a DICOM series.
+type MaterialMap struct {
+	Material          string `json:"material"`
+	Unit              string `json:"unit"` // mg/mL, or "% of volume"
+	SeriesInstanceUID string `json:"series_instance_uid"`
+	Dir               string `json:"dir"` // the folder of the series' files
+	Files             int    `json:"files"`
+	// NoiseSD is the map's noise per voxel in its unit, and NoiseLimit
+	// the noise over which the job warns; both 0 where not measured.
+	NoiseSD    float64 `json:"noise_sd,omitempty"`
+	NoiseLimit float64 `json:"noise_sd_limit,omitempty"`
+}
+
+// The bounds of a status's warnings (BoundWarnings): a bucket value stays
+// small however much a job warns of; its report keeps them all.
+const (
+	MaxWarnings     = 16
+	MaxWarningBytes = 1024
+)
+
+// BoundWarnings returns warnings bounded for a status: each cut to
+// MaxWarningBytes (at a rune boundary, ending in "..."), and past
+// MaxWarnings-1 of them a last line saying how many more the report has.
+func BoundWarnings(warnings []string) []string {
+	if len(warnings) == 0 {
+		return nil
+	}
+	out := make([]string, 0, min(len(warnings), MaxWarnings))
+	for i, w := range warnings {
+		if i == MaxWarnings-1 && len(warnings) > MaxWarnings {
+			return append(out, fmt.Sprintf("... and %d more warnings (report.json)", len(warnings)-i))
+		}
+		if len(w) > MaxWarningBytes {
+			w = strings.ToValidUTF8(w[:MaxWarningBytes-3], "") + "..."
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // TotalSeconds is the job's time: the sum of its stages' Timings, without

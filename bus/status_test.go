@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestStatusRoundTrip(t *testing.T) {
@@ -211,5 +215,50 @@ func TestStatusTimingsInSeconds(t *testing.T) {
 	}
 	if !maps.Equal(old.Timings, st.Timings) || old.TotalSeconds() != 3.75 || old.ID != "j" || old.State != StateDone {
 		t.Errorf("an older status reads as %+v (total %g s), want %v", old, old.TotalSeconds(), st.Timings)
+	}
+}
+
+// A status keeps a job's warnings within MaxWarnings of MaxWarningBytes
+// each, cut at a rune and ending in "...", the last line counting those
+// left to the report, however much the job warns of; few short warnings
+// are kept as they are, and all survive the bucket.
+func TestBoundWarnings(t *testing.T) {
+	long := strings.Repeat("µ", MaxWarningBytes) // 2 bytes a rune
+	var many []string
+	for i := range 40 {
+		many = append(many, fmt.Sprintf("warning %d", i))
+	}
+	many[1] = long
+	got := BoundWarnings(many)
+	if len(got) != MaxWarnings || got[0] != "warning 0" || got[MaxWarnings-2] != many[MaxWarnings-2] {
+		t.Fatalf("%d warnings bounded to %q", len(many), got)
+	}
+	if want := fmt.Sprintf("... and %d more warnings (report.json)", 40-(MaxWarnings-1)); got[MaxWarnings-1] != want {
+		t.Errorf("last line %q, want %q", got[MaxWarnings-1], want)
+	}
+	if w := got[1]; len(w) > MaxWarningBytes || !utf8.ValidString(w) || !strings.HasSuffix(w, "µ...") {
+		t.Errorf("a warning of %d bytes bounded to %d bytes (valid UTF-8 %v) ending %q", len(long), len(w), utf8.ValidString(w), w[len(w)-8:])
+	}
+	few := []string{"a", "b"}
+	if got := BoundWarnings(few); !slices.Equal(got, few) {
+		t.Errorf("BoundWarnings(%q) = %q", few, got)
+	}
+	exactly := slices.Clone(many[:MaxWarnings])
+	exactly[1] = "short"
+	if got := BoundWarnings(exactly); !slices.Equal(got, exactly) {
+		t.Errorf("%d warnings bounded to %q, want them kept", MaxWarnings, got)
+	}
+
+	_, b := newBus(t, Config{})
+	ctx := testContext(t, 10*time.Second)
+	if _, err := b.PutStatus(ctx, Status{ID: "warned", State: StateDone, Progress: 1, Warnings: got}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.GetStatus(ctx, "warned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(st.Warnings, got) {
+		t.Errorf("warnings from the bucket %q, want %q", st.Warnings, got)
 	}
 }

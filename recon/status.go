@@ -20,11 +20,13 @@ var stageParts = map[string]string{"preprocess": "reconstruct", "filter": "recon
 var stageOrder = []string{"read", "check", "reconstruct", "beam_hardening", "calibrate", "dicom", "preview", "features", "write", "pacs"}
 
 // doneStatus is the status of a job done with report rep: where its
-// output, its study and each bin's series are, and each stage's seconds.
+// output, its study, each bin's series and each material's map are, each
+// stage's seconds and the report's warnings (bounded: bus.BoundWarnings).
 func doneStatus(rep *Report) bus.Status {
 	st := bus.Status{State: bus.StateDone, Progress: 1, Device: rep.Device, Output: rep.Job.Output,
 		StudyInstanceUID: rep.StudyInstanceUID, Timings: make(map[string]float64, len(rep.Seconds)),
-		Slabs: len(rep.Slabs), SlabsDone: len(rep.Slabs)}
+		Slabs: len(rep.Slabs), SlabsDone: len(rep.Slabs), Materials: materialsStatus(rep.Materials),
+		Warnings: bus.BoundWarnings(rep.Warnings)}
 	for _, b := range rep.Bins {
 		st.Series = append(st.Series, bus.Series{Bin: b.Index, LowKeV: b.LowKeV, HighKeV: b.HighKeV,
 			SeriesInstanceUID: b.SeriesInstanceUID, Dir: b.Dir, Files: b.Files})
@@ -38,10 +40,26 @@ func doneStatus(rep *Report) bus.Status {
 	return st
 }
 
-// WriteStatus writes, two spaces in, where a done job's results are and
-// how long it took: the output folder, the study, each bin's series and
-// folder, and the seconds of each stage (its parts in brackets) and in
-// total. For a job that is not done it writes only how many of a split
+// materialsStatus is what a status says of a job's material maps m (nil:
+// none).
+func materialsStatus(m *MaterialsReport) *bus.Materials {
+	if m == nil {
+		return nil
+	}
+	out := &bus.Materials{Calibration: m.Calibration, Source: m.Source}
+	for _, mr := range m.Maps {
+		out.Maps = append(out.Maps, bus.MaterialMap{Material: mr.Material, Unit: mr.Unit,
+			SeriesInstanceUID: mr.SeriesInstanceUID, Dir: mr.Dir, Files: len(mr.Instances),
+			NoiseSD: mr.NoiseSD, NoiseLimit: mr.NoiseLimit})
+	}
+	return out
+}
+
+// WriteStatus writes, two spaces in, where a done job's results are, how
+// long it took and what it warns of: the output folder, the study, each
+// bin's series and folder, the calibration and each material's map with
+// its noise, the seconds of each stage (its parts in brackets) and in
+// total, and each warning. For a job that is not done it writes only how many of a split
 // job's slabs are done.
 func WriteStatus(w io.Writer, st bus.Status) error {
 	if st.State != bus.StateDone {
@@ -59,14 +77,35 @@ func WriteStatus(w io.Writer, st bus.Status) error {
 	for _, s := range st.Series {
 		fmt.Fprintf(&b, "  bin %d (%g-%g keV): series %s, %d slices in %s\n", s.Bin, s.LowKeV, s.HighKeV, s.SeriesInstanceUID, s.Files, s.Dir)
 	}
+	writeMaterials(&b, st.Materials)
 	if st.Slabs > 0 {
 		fmt.Fprintf(&b, "  slabs %d of %d done (their workers and seconds: report.json)\n", st.SlabsDone, st.Slabs)
 	}
 	if len(st.Timings) > 0 {
 		fmt.Fprintf(&b, "  seconds: total %.2f = %s\n", st.TotalSeconds(), stageTimes(st.Timings))
 	}
+	for _, w := range st.Warnings {
+		fmt.Fprintf(&b, "  warning: %s\n", w)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeMaterials writes the calibration of a job's material maps m and
+// each map's series, folder and noise (nothing for nil).
+func writeMaterials(b *strings.Builder, m *bus.Materials) {
+	if m == nil {
+		return
+	}
+	fmt.Fprintf(b, "  materials: calibration %s (%s)\n", m.Calibration, m.Source)
+	for _, mp := range m.Maps {
+		noise := "noise not measured"
+		if mp.NoiseSD > 0 {
+			noise = fmt.Sprintf("noise %.3g %s per voxel (limit %.3g)", mp.NoiseSD, mp.Unit, mp.NoiseLimit)
+		}
+		fmt.Fprintf(b, "  material %s (%s): series %s, %d slices in %s, %s\n", mp.Material, mp.Unit,
+			mp.SeriesInstanceUID, mp.Files, mp.Dir, noise)
+	}
 }
 
 // stageTimes writes timings as "read 0.01 + reconstruct 3.10 (preprocess

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/internal/bustest"
+	"github.com/ctrecon/ctrecon/recon"
+)
+
+// A materials job run by a worker says in its status, and submit --wait
+// and status print, the calibration it used, each material's series with
+// its unit, folder and noise, and every warning of its report: here the
+// noise warning of a scan at the simulator's default dose (20 000
+// open-beam counts). Before, the status listed only the bins' series, and
+// the warning was only in report.json on the worker's disk.
+func TestMaterialsJobStatusShowsMapsAndWarnings(t *testing.T) {
+	_, scan := phantomScans(t)
+	b, srv := bustest.Start(t, bus.Config{})
+	startWorker(t, b)
+	nats := []string{"--nats", srv.ClientURL()}
+	waited, _ := captureOutput(t, func() error {
+		return runSubmit(append(nats, "-i", scan, "--id", "materials-1", "--dim", "32,32,4",
+			"--materials", "water,iodine", "--wait"))
+	})
+	st, err := b.GetStatus(t.Context(), "materials-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := recon.ReadReport(st.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := rep.Materials
+	if m == nil || len(m.Maps) != 2 {
+		t.Fatalf("report's materials %+v: want 2 maps", m)
+	}
+	noisy := ""
+	for _, w := range rep.Warnings {
+		if strings.Contains(w, "dominated by noise") {
+			noisy = w
+		}
+	}
+	if noisy == "" {
+		t.Fatalf("report's warnings %q: want the noise warning of a scan at the default dose", rep.Warnings)
+	}
+	if st.Materials == nil || st.Materials.Calibration != m.Calibration || len(st.Materials.Maps) != len(m.Maps) {
+		t.Errorf("status's materials %+v, want the report's calibration %s and its %d maps", st.Materials, m.Calibration, len(m.Maps))
+	}
+	if len(st.Warnings) != len(rep.Warnings) {
+		t.Errorf("status's warnings %q, want the report's %q", st.Warnings, rep.Warnings)
+	}
+	want := []string{fmt.Sprintf("materials: calibration %s (%s)\n", m.Calibration, m.Source), "warning: " + noisy + "\n"}
+	for _, mr := range m.Maps {
+		if mr.NoiseSD <= 0 {
+			t.Errorf("%s: noise %g not measured", mr.Material, mr.NoiseSD)
+		}
+		want = append(want, fmt.Sprintf("material %s (%s): series %s, %d slices in %s, noise %.3g %s per voxel (limit %.3g)\n",
+			mr.Material, mr.Unit, mr.SeriesInstanceUID, len(mr.Instances), mr.Dir, mr.NoiseSD, mr.Unit, mr.NoiseLimit))
+	}
+	status, _ := captureOutput(t, func() error { return runStatus(append(nats, "materials-1")) })
+	for name, out := range map[string]string{"submit --wait": waited, "status": status} {
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s printed\n%s\nwant %q in it", name, out, w)
+			}
+		}
+	}
+}
