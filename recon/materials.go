@@ -224,7 +224,7 @@ func (r *runner) warnAliasing() {
 	if cutoff*voxel/pixel <= aliasingBand {
 		return
 	}
-	r.warn("filter: the %s window cut at %g passes up to %.2g cycles/mm, %.1f times the Nyquist frequency of the %g mm voxels: the material maps (and a calibration) take the aliased rest as noise and bias; reconstruct them with a smooth window cut near the voxels' band, such as --filter hann --cutoff %.2f (filter.window, filter.cutoff)",
+	r.warn("filter: the %s window cut at %g passes up to %.2g cycles/mm, %.1f times the Nyquist frequency of the %.3g mm voxels: the material maps (and a calibration) take the aliased rest as noise and bias; reconstruct them with a smooth window cut near the voxels' band, such as --filter hann --cutoff %.2f (filter.window, filter.cutoff)",
 		r.job.filterWindow(), cutoff, cutoff/(2*pixel), cutoff*voxel/pixel, voxel, aliasingBand*pixel/voxel)
 }
 
