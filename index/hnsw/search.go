@@ -149,8 +149,7 @@ func (x *Index) searchLayer(s *searcher, q []float32, ep uint32, d float32, ef, 
 			if len(top) < ef {
 				top = pushMin(top, item{-dn, nb})
 			} else { // dn < bound: nb takes the farthest's place
-				top[0] = item{-dn, nb}
-				siftDown(top)
+				sink(top, item{-dn, nb})
 			}
 			if len(top) == ef {
 				bound = -top[0].d
@@ -319,33 +318,43 @@ func cmpItem(a, b item) int {
 
 // pushMin and popMin keep a binary min-heap of items, written out because
 // container/heap's interface would box every item; a max-heap holds the
-// items' negated ranks (searcher.top).
+// items' negated ranks (searcher.top). They move the items on the way into
+// a hole and write the item placed once, as C++'s std::push_heap and
+// pop_heap do, rather than swapping at every level: the same comparisons,
+// so the same heap, with half the stores and no store-load chain between
+// levels.
 
 func pushMin(h []item, it item) []item {
 	h = append(h, it)
-	for i := len(h) - 1; i > 0; {
+	i := len(h) - 1
+	for i > 0 {
 		p := (i - 1) / 2
-		if h[p].d <= h[i].d {
+		if h[p].d <= it.d {
 			break
 		}
-		h[p], h[i] = h[i], h[p]
+		h[i] = h[p]
 		i = p
 	}
+	h[i] = it
 	return h
 }
 
 func popMin(h []item) (item, []item) {
 	top, n := h[0], len(h)-1
-	h[0] = h[n]
+	last := h[n]
 	h = h[:n]
-	siftDown(h)
+	if n > 0 {
+		sink(h, last)
+	}
 	return top, h
 }
 
-// siftDown moves h[0] down to its place in the min-heap h.
-func siftDown(h []item) {
+// sink places it in the min-heap h (not empty) whose root is free: it
+// moves the nearer child up as long as it is nearer than it.
+func sink(h []item, it item) {
 	n := len(h)
-	for i := 0; ; {
+	i := 0
+	for {
 		c := 2*i + 1
 		if c >= n {
 			break
@@ -353,10 +362,11 @@ func siftDown(h []item) {
 		if c+1 < n && h[c+1].d < h[c].d {
 			c++
 		}
-		if h[i].d <= h[c].d {
+		if it.d <= h[c].d {
 			break
 		}
-		h[i], h[c] = h[c], h[i]
+		h[i] = h[c]
 		i = c
 	}
+	h[i] = it
 }
