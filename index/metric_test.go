@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -285,3 +286,29 @@ func BenchmarkDistance(b *testing.B) {
 }
 
 var sink float32
+
+// BenchmarkRanks measures Euclidean's RanksFunc as HNSW calls it: the
+// vectors of 16 nodes of a graph of 108, at the stride of its layer-0
+// blocks (1 + 32 + dim values), for the 4 values of a spectral signature
+// and 64 of an HU histogram.
+func BenchmarkRanks(b *testing.B) {
+	for _, dim := range []int{4, 64} {
+		stride := 1 + 32 + dim
+		rng := rand.New(rand.NewPCG(1, 1))
+		data := make([]float32, 108*stride)
+		for i := range data {
+			data[i] = rng.Float32()
+		}
+		ids := make([]uint32, 16)
+		for i := range ids {
+			ids[i] = uint32(rng.IntN(108))
+		}
+		q, out := data[:dim], make([]float32, len(ids))
+		ranks := Euclidean.RanksFuncFor(dim)
+		b.Run(strconv.Itoa(dim), func(b *testing.B) {
+			for b.Loop() {
+				ranks(q, data, stride, ids, out)
+			}
+		})
+	}
+}
