@@ -171,30 +171,27 @@ func (x *Index) searchLayer(s *searcher, q []float32, ep uint32, d float32, ef, 
 // 64, 167 KiB, either way).
 const smallNodes = 64 << 10 / 4
 
-// nearest turns s.top, what a layer search kept, into its nodes at their
-// ranks, nearest first (in place) and returns it.
+// nearest turns s.top, what a layer search kept (at negated ranks), into
+// its nodes at their ranks, nearest first (in place) and returns it: the
+// few items of a usual search by insertion, each negated as it is
+// inserted (one pass, no call per comparison), more by slices.SortFunc.
 func (s *searcher) nearest() []item {
-	for i := range s.top {
-		s.top[i].d = -s.top[i].d
-	}
-	sortItems(s.top)
-	return s.top
-}
-
-// sortItems sorts h by rank: by insertion for the few items of a usual
-// search (no call per comparison), else by slices.SortFunc.
-func sortItems(h []item) {
+	h := s.top
 	if len(h) > 32 {
+		for i := range h {
+			h[i].d = -h[i].d
+		}
 		slices.SortFunc(h, cmpItem)
-		return
+		return h
 	}
-	for i := 1; i < len(h); i++ {
-		it, j := h[i], i
+	for i := range h {
+		it, j := item{-h[i].d, h[i].id}, i
 		for ; j > 0 && h[j-1].d > it.d; j-- {
 			h[j] = h[j-1]
 		}
 		h[j] = it
 	}
+	return h
 }
 
 // accepted reports whether slot id may be in a search's result.
