@@ -120,6 +120,19 @@ func (m Metric) RankFuncFor(dim int) func(a, b []float32) float32 {
 	return m.RankFunc()
 }
 
+// DistanceFuncFor returns Distance for vectors of exactly dim values, the
+// same float64 to the bit, which may skip what Distance does for any
+// length: for Euclidean on fewer than 16 values (spectral signatures of
+// 4 energy bins), the plain loop that is all Distance runs then, with no
+// call to choose the kernel and no bound; an index that reports the
+// distances of its hits calls it once per hit.
+func (m Metric) DistanceFuncFor(dim int) func(a, b []float32) float64 {
+	if m.get() == Euclidean.p && dim > 0 && dim < 16 {
+		return euclideanShort
+	}
+	return m.get().dist
+}
+
 // RanksFunc sets out[j] to a rank (see Metric.RankFunc) between q and the
 // vector of ids[j] for every j < len(ids): the len(q) values of data from
 // ids[j]·stride on (stride > 0, in values). It is how a graph index, whose
@@ -241,6 +254,19 @@ func checkNonNegative(v []float32) error {
 // The float64 reference distances.
 
 func euclidean(a, b []float32) float64 { return math.Sqrt(sqDist(a, b, math.Inf(1))) }
+
+// euclideanShort is euclidean for fewer than 16 values, where sqDist only
+// runs its last loop (its other three sums stay 0, and adding 0 to the
+// first changes nothing): the same additions in the same order.
+func euclideanShort(a, b []float32) float64 {
+	b = b[:len(a)]
+	var s float64
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		s += d * d
+	}
+	return math.Sqrt(s)
+}
 
 func manhattan(a, b []float32) float64 {
 	b = b[:len(a)]

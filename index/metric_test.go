@@ -83,6 +83,30 @@ func eachKernel(f func(vec bool)) {
 	}
 }
 
+// TestDistanceFuncFor checks that DistanceFuncFor's distance is Distance's
+// float64 to the bit, for each metric and lengths 1 to 40 (the short
+// Euclidean loop below 16, the kernels from there), with the vector
+// kernels and the plain Go loops.
+func TestDistanceFuncFor(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	eachKernel(func(vec bool) {
+		for n := 1; n <= 40; n++ {
+			for _, m := range builtin {
+				dist := m.DistanceFuncFor(n)
+				for range 200 {
+					a, b := make([]float32, n), make([]float32, n)
+					for i := range a {
+						a[i], b[i] = float32(rng.NormFloat64()*1e3), float32(rng.NormFloat64()*1e-3)
+					}
+					if got, want := dist(a, b), m.Distance(a, b); math.Float64bits(got) != math.Float64bits(want) {
+						t.Fatalf("vector kernels %v, n %d, %s: DistanceFuncFor gives %v, Distance %v", vec, n, m, got, want)
+					}
+				}
+			}
+		}
+	})
+}
+
 // TestRanksFunc checks RanksFuncFor against each vector's RankFuncFor
 // rank, and that against RankFunc's (the same float32, to the bit), and
 // against the float64 distance,

@@ -276,7 +276,7 @@ func (x *Index) searchWith(s *searcher, q []float32, k, ef int, filter index.Fil
 	hits = slices.Grow(hits, n)
 	from := len(hits)
 	for _, it := range top[:n] {
-		hits = append(hits, index.Hit{Key: x.keys[it.id], Distance: x.metric.Distance(q, x.vec(it.id)), Meta: x.meta[it.id]})
+		hits = append(hits, index.Hit{Key: x.keys[it.id], Distance: x.dist(q, x.vec(it.id)), Meta: x.meta[it.id]})
 	}
 	index.SortHits(hits[from:])
 	return hits
