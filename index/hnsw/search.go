@@ -273,7 +273,11 @@ func (x *Index) searchWith(s *searcher, q []float32, k, ef int, filter index.Fil
 	x.searchLayer(s, q, ep, d, ef, 0, filter)
 	top := s.nearest()
 	n := min(k, len(top))
-	hits = slices.Grow(hits, n)
+	if hits == nil && n > 0 { // one Search: make is cheaper than growing nil
+		hits = make([]index.Hit, 0, n)
+	} else {
+		hits = slices.Grow(hits, n)
+	}
 	from := len(hits)
 	for _, it := range top[:n] {
 		hits = append(hits, index.Hit{Key: x.keys[it.id], Distance: x.dist(q, x.vec(it.id)), Meta: x.meta[it.id]})
