@@ -365,9 +365,10 @@ gdone:
 // out[j] = sqL2Go(q, data + ids[j]·stride) for vectors of 4 values and
 // j < n, to the bit: the four squared differences in one register, added
 // as (d0²+d1²)+(d2²+d3²), as sqL2Go adds its four sums, by two shuffles
-// and two adds (two VHADDPS did the same additions in more micro-ops). Returns n, or the first j whose vector starts beyond byte last of
-// data (ids[j]·stride·4 > last), having measured none from j on. stride
-// counts float32.
+// and two adds (two VHADDPS did the same additions in more micro-ops).
+// Returns n, or the first j whose vector starts beyond byte last of data
+// (ids[j]·stride·4 > last), having measured none from j on. stride counts
+// float32.
 TEXT ·sqL2Gather4AVX(SB), NOSPLIT, $0-64
 	MOVQ q+0(FP), SI
 	MOVQ data+8(FP), R8
