@@ -279,8 +279,11 @@ func (x *Index) searchWith(s *searcher, q []float32, k, ef int, filter index.Fil
 		hits = slices.Grow(hits, n)
 	}
 	from := len(hits)
-	for _, it := range top[:n] {
-		hits = append(hits, index.Hit{Key: x.keys[it.id], Distance: x.dist(q, x.vec(it.id)), Meta: x.meta[it.id]})
+	hits = hits[:from+n]
+	keys, meta, dim, stride := x.keys, x.meta, x.dim, x.stride
+	for i, it := range top[:n] {
+		h, j := &hits[from+i], int(it.id)*stride
+		h.Key, h.Distance, h.Meta = keys[it.id], x.dist(q, x.vecs[j:j+dim:j+dim]), meta[it.id]
 	}
 	index.SortHits(hits[from:])
 	return hits
