@@ -207,6 +207,36 @@ func TestSqDistKernel(t *testing.T) {
 	}
 }
 
+// TestFinite checks that CheckValues refuses a NaN or an infinity at every
+// place of vectors of 1 to 40 values (in the vector kernel's part and in
+// the rest) and accepts the finite vectors, extremes included, with the
+// vector kernels and the plain Go loops.
+func TestFinite(t *testing.T) {
+	eachKernel(func(vec bool) {
+		for n := 1; n <= 40; n++ {
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = float32(i) - 20
+			}
+			v[0], v[n-1] = math.MaxFloat32, -math.MaxFloat32
+			if err := CheckValues(v, Euclidean); err != nil {
+				t.Fatalf("vector kernels %v, n %d: finite values refused: %v", vec, n, err)
+			}
+			for i := range v {
+				for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+					was := v[i]
+					v[i] = float32(bad)
+					err := CheckValues(v, Euclidean)
+					v[i] = was
+					if !errors.Is(err, ErrValue) || !strings.Contains(err.Error(), fmt.Sprintf("value %d of %d", i+1, n)) {
+						t.Fatalf("vector kernels %v, n %d, %v at %d: %v, want ErrValue naming it", vec, n, bad, i+1, err)
+					}
+				}
+			}
+		}
+	})
+}
+
 func TestCheckVector(t *testing.T) {
 	for _, c := range []struct {
 		m    Metric
