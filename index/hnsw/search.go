@@ -105,7 +105,7 @@ func (x *Index) searchLayer(s *searcher, q []float32, ep uint32, d float32, ef, 
 	// Without a filter or deleted nodes (mu keeps x.dead still), every node
 	// is accepted: the usual search skips the check and its cache line.
 	all := accept == nil && x.dead == 0
-	small := x.used*x.stride <= smallNodes
+	small := (int(x.live.Load())+x.dead)*x.stride <= smallNodes
 	if all || x.accepted(ep, accept) {
 		top = pushMin(top, item{-d, ep})
 		if ef == 1 {
@@ -163,12 +163,13 @@ func (x *Index) searchLayer(s *searcher, q []float32, ep uint32, d float32, ef, 
 	}
 }
 
-// smallNodes is the size, in values, of layer-0 storage (lists and
-// vectors) up to which searches do not prefetch the list of the node they
-// expand next: 64 KiB stays in a core's second-level cache from one search
-// to the next, so that the prefetch call would cost more than the load it
-// hides (4 % of a query on 108 vectors of 4; no change measured on 432 of
-// 64, 167 KiB, either way).
+// smallNodes is the size, in values, of the layer-0 blocks (lists and
+// vectors) of the live and deleted nodes (not x.used, which Add changes
+// under alloc, not under mu) up to which searches do not prefetch the
+// list of the node they expand next: 64 KiB stays in a core's
+// second-level cache from one search to the next, so that the prefetch
+// call would cost more than the load it hides (4 % of a query on 108
+// vectors of 4; no change measured on 432 of 64, 167 KiB, either way).
 const smallNodes = 64 << 10 / 4
 
 // nearest turns s.top, what a layer search kept (at negated ranks), into
