@@ -63,14 +63,14 @@ func sqL2Ranks(q, data []float32, stride int, ids []uint32, out []float32) {
 	// the byte offset of the last vector that lies inside data: the
 	// kernels check each id against it (no division per call)
 	last := 4 * (len(data) - len(q))
-	var j int
-	if len(q) == 4 {
-		j, head = sqL2Gather4AVX(&q[0], unsafe.SliceData(data), stride, &ids[0], len(ids), last, &out[0]), 4
-	} else {
-		j = sqL2GatherAVX2(&q[0], unsafe.SliceData(data), stride, &ids[0], len(ids), head, last, &out[0])
+	if len(q) == 4 { // no tail: returns at once, as HNSW calls it for every node it expands
+		if j := sqL2Gather4AVX(&q[0], unsafe.SliceData(data), stride, &ids[0], len(ids), last, &out[0]); j < len(ids) {
+			panicPast(ids[j], stride, len(data))
+		}
+		return
 	}
-	if j < len(ids) {
-		panic(fmt.Sprintf("index: the vector of id %d at stride %d reaches past the %d values given", ids[j], stride, len(data)))
+	if j := sqL2GatherAVX2(&q[0], unsafe.SliceData(data), stride, &ids[0], len(ids), head, last, &out[0]); j < len(ids) {
+		panicPast(ids[j], stride, len(data))
 	}
 	if tail := q[head:]; len(tail) > 0 {
 		for j, id := range ids {
@@ -78,6 +78,12 @@ func sqL2Ranks(q, data []float32, stride int, ids []uint32, out []float32) {
 			out[j] += sqL2Go(tail, data[i:i+len(tail)])
 		}
 	}
+}
+
+// panicPast panics for an id whose vector reaches past the n values of a
+// RanksFunc's data.
+func panicPast(id uint32, stride, n int) {
+	panic(fmt.Sprintf("index: the vector of id %d at stride %d reaches past the %d values given", id, stride, n))
 }
 
 // setSIMD turns the vector kernels on or off, for tests that compare them

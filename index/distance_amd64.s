@@ -364,10 +364,11 @@ gdone:
 //
 // out[j] = sqL2Go(q, data + ids[j]·stride) for vectors of 4 values and
 // j < n, to the bit: the four squared differences in one register, added
-// as (d0²+d1²)+(d2²+d3²) by two horizontal adds, as sqL2Go adds its four
-// sums. Returns n, or the first j whose vector starts beyond byte last of
-// data (ids[j]·stride·4 > last), having measured none from j on. stride
-// counts float32.
+// as (d0²+d1²)+(d2²+d3²), as sqL2Go adds its four sums, by two shuffles
+// and two adds (two VHADDPS did the same additions in more micro-ops).
+// Returns n, or the first j whose vector starts beyond byte last of data
+// (ids[j]·stride·4 > last), having measured none from j on. stride counts
+// float32.
 TEXT ·sqL2Gather4AVX(SB), NOSPLIT, $0-64
 	MOVQ q+0(FP), SI
 	MOVQ data+8(FP), R8
@@ -389,8 +390,10 @@ g4loop:
 	JA   g4done
 	VSUBPS (R8)(AX*1), X0, X1
 	VMULPS X1, X1, X1
-	VHADDPS X1, X1, X1
-	VHADDPS X1, X1, X1
+	VMOVSHDUP X1, X2     // d1², d1², d3², d3²
+	VADDPS X2, X1, X1    // d0²+d1², ., d2²+d3², .
+	VMOVHLPS X1, X1, X2  // d2²+d3², ...
+	VADDSS X2, X1, X1    // (d0²+d1²)+(d2²+d3²)
 	VMOVSS X1, (DI)(BX*4)
 	INCQ BX
 	CMPQ BX, R11

@@ -120,6 +120,20 @@ func (m Metric) RankFuncFor(dim int) func(a, b []float32) float32 {
 	return m.RankFunc()
 }
 
+// DistanceFuncFor returns Distance for vectors of exactly dim values, the
+// same float64 to the bit, which may skip what Distance does for any
+// length: for Euclidean on fewer than 16 values, the plain loop that is
+// all Distance runs then, with no call to choose the kernel and no bound
+// (the same loop, so that a compiler that fuses its multiply-adds, as
+// with GOAMD64=v3, fuses both alike); an index that reports the distances
+// of its hits calls it once per hit.
+func (m Metric) DistanceFuncFor(dim int) func(a, b []float32) float64 {
+	if m.get() == Euclidean.p && dim > 0 && dim < 16 {
+		return euclideanShort
+	}
+	return m.get().dist
+}
+
 // RanksFunc sets out[j] to a rank (see Metric.RankFunc) between q and the
 // vector of ids[j] for every j < len(ids): the len(q) values of data from
 // ids[j]·stride on (stride > 0, in values). It is how a graph index, whose
@@ -204,10 +218,16 @@ func CheckValues(v []float32, m Metric) error {
 
 // finite reports whether v holds no NaN and no infinity. It is checked for
 // every query, so it is kept cheap: f−f is 0 for a finite f and NaN
-// otherwise, and a NaN stays in a sum; four sums and no branch per value.
+// otherwise, and a NaN stays in a sum (and in a square): the vector
+// kernel's sum of (f−f)² over the longest multiple of 8 values, four sums
+// and no branch per value over the rest.
 func finite(v []float32) bool {
 	var s0, s1, s2, s3 float32
 	i := 0
+	if simd && len(v) >= 8 {
+		i = len(v) &^ 7
+		s0 = sqL2Vec(v[:i], v[:i])
+	}
 	for ; i+4 <= len(v); i += 4 {
 		s0 += v[i] - v[i]
 		s1 += v[i+1] - v[i+1]
@@ -241,6 +261,19 @@ func checkNonNegative(v []float32) error {
 // The float64 reference distances.
 
 func euclidean(a, b []float32) float64 { return math.Sqrt(sqDist(a, b, math.Inf(1))) }
+
+// euclideanShort is euclidean for fewer than 16 values, where sqDist only
+// runs its last loop (its other three sums stay 0, and adding 0 to the
+// first changes nothing): the same additions in the same order.
+func euclideanShort(a, b []float32) float64 {
+	b = b[:len(a)]
+	var s float64
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		s += d * d
+	}
+	return math.Sqrt(s)
+}
 
 func manhattan(a, b []float32) float64 {
 	b = b[:len(a)]

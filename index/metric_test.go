@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -80,6 +81,30 @@ func eachKernel(f func(vec bool)) {
 	if simd {
 		f(true)
 	}
+}
+
+// TestDistanceFuncFor checks that DistanceFuncFor's distance is Distance's
+// float64 to the bit, for each metric and lengths 1 to 40 (the short
+// Euclidean loop below 16, the kernels from there), with the vector
+// kernels and the plain Go loops.
+func TestDistanceFuncFor(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	eachKernel(func(vec bool) {
+		for n := 1; n <= 40; n++ {
+			for _, m := range builtin {
+				dist := m.DistanceFuncFor(n)
+				for range 200 {
+					a, b := make([]float32, n), make([]float32, n)
+					for i := range a {
+						a[i], b[i] = float32(rng.NormFloat64()*1e3), float32(rng.NormFloat64()*1e-3)
+					}
+					if got, want := dist(a, b), m.Distance(a, b); math.Float64bits(got) != math.Float64bits(want) {
+						t.Fatalf("vector kernels %v, n %d, %s: DistanceFuncFor gives %v, Distance %v", vec, n, m, got, want)
+					}
+				}
+			}
+		}
+	})
 }
 
 // TestRanksFunc checks RanksFuncFor against each vector's RankFuncFor
@@ -180,6 +205,36 @@ func TestSqDistKernel(t *testing.T) {
 			t.Errorf("n %d, bound half the distance: %v, want a partial sum in (%v, %v]", n, d, got/2, got)
 		}
 	}
+}
+
+// TestFinite checks that CheckValues refuses a NaN or an infinity at every
+// place of vectors of 1 to 40 values (in the vector kernel's part and in
+// the rest) and accepts the finite vectors, extremes included, with the
+// vector kernels and the plain Go loops.
+func TestFinite(t *testing.T) {
+	eachKernel(func(vec bool) {
+		for n := 1; n <= 40; n++ {
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = float32(i) - 20
+			}
+			v[0], v[n-1] = math.MaxFloat32, -math.MaxFloat32
+			if err := CheckValues(v, Euclidean); err != nil {
+				t.Fatalf("vector kernels %v, n %d: finite values refused: %v", vec, n, err)
+			}
+			for i := range v {
+				for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+					was := v[i]
+					v[i] = float32(bad)
+					err := CheckValues(v, Euclidean)
+					v[i] = was
+					if !errors.Is(err, ErrValue) || !strings.Contains(err.Error(), fmt.Sprintf("value %d of %d", i+1, n)) {
+						t.Fatalf("vector kernels %v, n %d, %v at %d: %v, want ErrValue naming it", vec, n, bad, i+1, err)
+					}
+				}
+			}
+		}
+	})
 }
 
 func TestCheckVector(t *testing.T) {
@@ -285,3 +340,29 @@ func BenchmarkDistance(b *testing.B) {
 }
 
 var sink float32
+
+// BenchmarkRanks measures Euclidean's RanksFunc as HNSW calls it: the
+// vectors of 16 nodes of a graph of 108, at the stride of its layer-0
+// blocks (1 + 32 + dim values), for the 4 values of a spectral signature
+// and 64 of an HU histogram.
+func BenchmarkRanks(b *testing.B) {
+	for _, dim := range []int{4, 64} {
+		stride := 1 + 32 + dim
+		rng := rand.New(rand.NewPCG(1, 1))
+		data := make([]float32, 108*stride)
+		for i := range data {
+			data[i] = rng.Float32()
+		}
+		ids := make([]uint32, 16)
+		for i := range ids {
+			ids[i] = uint32(rng.IntN(108))
+		}
+		q, out := data[:dim], make([]float32, len(ids))
+		ranks := Euclidean.RanksFuncFor(dim)
+		b.Run(strconv.Itoa(dim), func(b *testing.B) {
+			for b.Loop() {
+				ranks(q, data, stride, ids, out)
+			}
+		})
+	}
+}

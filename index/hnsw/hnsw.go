@@ -80,7 +80,8 @@ const (
 type Index struct {
 	metric      index.Metric
 	rank        func(a, b []float32) float32
-	ranks       index.RanksFunc // rank's, for a node's neighbours at once
+	ranks       index.RanksFunc              // rank's, for a node's neighbours at once
+	dist        func(a, b []float32) float64 // metric.Distance, for the hits
 	m, m0, efc  int
 	levelFactor float64 // 1/ln M
 	seed        uint64
@@ -152,7 +153,7 @@ func New(dim int, m index.Metric, o Options) (*Index, error) {
 			o.EfConstruction, o.Ef, o.Capacity, dim)
 	}
 	x := &Index{
-		metric: m, rank: m.RankFuncFor(dim), ranks: m.RanksFuncFor(dim),
+		metric: m, rank: m.RankFuncFor(dim), ranks: m.RanksFuncFor(dim), dist: m.DistanceFuncFor(dim),
 		m: o.M, m0: 2 * o.M, efc: o.EfConstruction,
 		levelFactor: 1 / math.Log(float64(o.M)),
 		seed:        o.Seed,
@@ -324,7 +325,7 @@ func (x *Index) take(key string, v []float32, meta any) (slot uint32, retry func
 	case x.dim == 0:
 		return 0, func() {
 			if x.dim == 0 {
-				x.dim, x.rank, x.ranks = len(v), x.metric.RankFuncFor(len(v)), x.metric.RanksFuncFor(len(v))
+				x.dim, x.rank, x.ranks, x.dist = len(v), x.metric.RankFuncFor(len(v)), x.metric.RanksFuncFor(len(v)), x.metric.DistanceFuncFor(len(v))
 			}
 		}, nil
 	case len(v) != x.dim:
