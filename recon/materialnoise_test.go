@@ -30,7 +30,14 @@ func noiseScan(t *testing.T, counts float64, seed uint64) string {
 	spec := scansim.DefaultSpec()
 	spec.ScanID, spec.Seed, spec.Views, spec.EnergyStep = fmt.Sprintf("NOISE-%g-%d", counts, seed), seed, 24, 2
 	spec.Thresholds, spec.OpenCounts, spec.Dtype = []float64{15, 33.5, 50.5}, counts, ""
-	spec.Vials = []sinogram.Vial{noiseVial}
+	return simulateVials(t, spec, []sinogram.Vial{noiseVial})
+}
+
+// simulateVials simulates spec with vials in the 30 mm water phantom and
+// returns the scan's directory.
+func simulateVials(t *testing.T, spec scansim.Spec, vials []sinogram.Vial) string {
+	t.Helper()
+	spec.Vials = vials
 	var err error
 	if spec.Phantom, err = scansim.VialPhantom(30, spec.Vials); err != nil {
 		t.Fatal(err)
@@ -124,15 +131,8 @@ func TestMaterialSpread(t *testing.T) {
 	}
 	spec := scansim.DefaultSpec()
 	spec.ScanID, spec.Views, spec.EnergyStep, spec.OpenCounts, spec.Dtype = "SPREAD", 24, 2, 2e6, ""
-	spec.Vials = scansim.TestVials(30, 12)
-	var err error
-	if spec.Phantom, err = scansim.VialPhantom(30, spec.Vials); err != nil {
-		t.Fatal(err)
-	}
-	scan := filepath.Join(t.TempDir(), "scan")
-	if err := scansim.Simulate(scan, spec); err != nil {
-		t.Fatal(err)
-	}
+	vials := scansim.TestVials(30, 12)
+	scan := simulateVials(t, spec, vials)
 	job := Job{Input: scan, Output: filepath.Join(t.TempDir(), "out"), Device: "cpu", WriteMHA: true,
 		Volume:    VolumeSpec{Dim: Triple[int]{200, 200, 6}, VoxelMM: Triple[float64]{0.15, 0.15, 0.15}},
 		Materials: []string{"water", "lipid", "ha"}}
@@ -146,7 +146,7 @@ func TestMaterialSpread(t *testing.T) {
 		t.Fatal(err)
 	}
 	worst := 0.0
-	for _, v := range spec.Vials {
+	for _, v := range vials {
 		_, sd, n := material.VialStats(vol, v)
 		worst = max(worst, sd)
 		t.Logf("water in %s: sd %.3g %% over %d voxels; stated noise %.3g, spread %.3g", v.Name, sd, n, water.NoiseSD, water.SpreadSD)
