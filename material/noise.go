@@ -70,6 +70,30 @@ func NoiseSD(vol *fdk.Volume, inside []bool, lag int) (sd float64, pairs int) {
 	return madToSD * medianAbsDeviation(d) / math.Sqrt2, len(d)
 }
 
+// SpreadSD estimates the standard deviation of vol's variation from voxel
+// to voxel within its slices: NoiseSD on the differences of voxels lag
+// apart along x, on the same row. Unlike NoiseSD's z differences it keeps
+// what is the same on neighbouring slices: the streaks of too few views
+// or of a sharp filter on fine voxels, and noise correlated along z,
+// which a material map shows as a spread that NoiseSD's estimate and
+// Decomposer.MapNoise do not see. lag should reach past the in-plane
+// correlation of the noise (the filter's, the prior's guided filter's),
+// or the estimate is low.
+func SpreadSD(vol *fdk.Volume, inside []bool, lag int) (sd float64, pairs int) {
+	rows := *vol
+	rows.Grid.Dim = [3]int{vol.Grid.Dim[0], vol.Grid.Dim[1] * vol.Grid.Dim[2], 1}
+	return NoiseSD(&rows, inside, lag)
+}
+
+// SpreadLag returns how many voxels apart SpreadSD should compare voxels
+// of in-plane spacing dxMM in a map decomposed with a Gaussian blur of
+// sigmaMM (0 for none) and a local prior of radius priorMM (0 for
+// none): NoiseLagSlices's lag, plus the guided filter's two passes of
+// half-width priorMM.
+func SpreadLag(dxMM, sigmaMM, priorMM float64) int {
+	return NoiseLagSlices(dxMM, sigmaMM) + int(math.Ceil(2*priorMM/dxMM))
+}
+
 // medianAbsDeviation returns the median of |x − median(x)|, each median
 // the lower middle value of an even count; it reorders x.
 func medianAbsDeviation(x []float64) float64 {

@@ -68,6 +68,11 @@ type MapReport struct {
 	// measured.
 	NoiseSD    float64 `json:"noise_sd,omitempty"`
 	NoiseLimit float64 `json:"noise_sd_limit,omitempty"`
+	// SpreadSD is the map's own variation from voxel to voxel within
+	// its slices, in its unit (material.SpreadSD): noise and the
+	// artefacts the same on neighbouring slices (streaks) that NoiseSD
+	// does not see. The job warns where it exceeds NoiseLimit too.
+	SpreadSD float64 `json:"spread_sd,omitempty"`
 }
 
 // PercentOfVolume is the unit of the water and lipid maps a job writes
@@ -359,7 +364,8 @@ func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, r
 		return err
 	}
 	rep.BinNoisePerMM = binSD
-	var noisy []string
+	spreadLag := material.SpreadLag(g.Spacing[0], r.job.MaterialSmoothMM, d.PriorMM)
+	var noisy, spread []string
 	for j, m := range d.Materials {
 		_, scale := mapUnit(m)
 		mr := &rep.Maps[j]
@@ -367,6 +373,14 @@ func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, r
 		if !(mr.NoiseSD <= mr.NoiseLimit) {
 			noisy = append(noisy, fmt.Sprintf("%s %.3g %s (limit %.3g)", m.Name, mr.NoiseSD, mr.Unit, mr.NoiseLimit))
 		}
+		s, _ := material.SpreadSD(maps[j], inside, spreadLag)
+		if mr.SpreadSD = s * float64(scale); mr.SpreadSD > mr.NoiseLimit && mr.SpreadSD > 1.5*mr.NoiseSD {
+			spread = append(spread, fmt.Sprintf("%s %.3g %s (noise %.3g, limit %.3g)", m.Name, mr.SpreadSD, mr.Unit, mr.NoiseSD, mr.NoiseLimit))
+		}
+	}
+	if len(spread) > 0 {
+		r.warn("material maps vary within their slices far more than the bins' noise explains, per voxel standard deviation: %s: streaks the same on neighbouring slices (too few views, or a sharp filter on fine voxels) pass into the maps; reconstruct larger voxels with a smooth filter (--voxel, --filter hann --cutoff), scan more views, or blur the bins (--material-smooth MM)",
+			strings.Join(spread, ", "))
 	}
 	if len(noisy) > 0 {
 		r.warn("material maps dominated by noise, per voxel standard deviation: %s: the bins' noise (%s per mm) is too high for these materials; scan with more photons (phantom --noise) or more views, reconstruct larger voxels or a smoother filter (--voxel, --filter hann --cutoff), blur the bins (--material-smooth MM), or decompose into fewer materials",

@@ -167,7 +167,7 @@ func printReport(rep *recon.Report) {
 			}
 			noise := ""
 			if mr.NoiseSD > 0 {
-				noise = fmt.Sprintf(", noise %.2g %s per voxel", mr.NoiseSD, unit)
+				noise = fmt.Sprintf(", noise %.2g %s per voxel (in-plane spread %.2g)", mr.NoiseSD, unit, mr.SpreadSD)
 			}
 			fmt.Printf("    %s (%s): %d slices in %s%s\n", mr.Material, unit, len(mr.Instances), mr.Dir, noise)
 		}
