@@ -175,11 +175,10 @@ func (j *Job) decomposer(scan *sinogram.Scan, bins []int) (*material.Decomposer,
 	}
 	d, err := material.NewDecomposer(cal, mb, mats)
 	if err != nil {
-		field := "materials"
 		if j.Calibration != "" && !errors.Is(err, material.ErrTooManyMaterials) {
-			field = "calibration"
+			return nil, nil, jobErr("calibration", "%s: %v", j.Calibration, err)
 		}
-		return nil, nil, jobErr(field, "%v", err)
+		return nil, nil, jobErr("materials", "%v", err)
 	}
 	return d, cal, nil
 }
