@@ -78,6 +78,11 @@ type Calibration struct {
 	NoisePerMM []float64 `json:"noise_per_mm,omitempty"`
 	// Fit is how well the vials fit (SourceVials only).
 	Fit *Fit `json:"fit,omitempty"`
+	// Warnings are those of the job that made the calibration (a ramp
+	// filter that aliases, a noisy scan): a job decomposing with it warns
+	// that they apply to its maps too. Files written before these were
+	// kept have none.
+	Warnings []string `json:"warnings,omitempty"`
 	// SHA256 is the hex SHA-256 of the file Read read c from; empty for
 	// a calibration made in memory.
 	SHA256 string `json:"-"`

@@ -293,6 +293,7 @@ func (r *runner) writeMaterials(context.Context) error {
 		}
 		cal.ScanAcquired, cal.ScanPatientID = r.scan.Acquired, r.scan.Patient.ID
 		cal.ScanStudyInstanceUID = dicomStudy(r.scan, &r.job).StudyInstanceUID
+		cal.Warnings = slices.Clone(r.rep.Warnings)
 		if err := cal.Write(filepath.Join(r.dir, CalibrationName)); err != nil {
 			return err
 		}
@@ -300,6 +301,10 @@ func (r *runner) writeMaterials(context.Context) error {
 	d, cal, err := r.job.decomposer(r.scan, r.bins)
 	if d == nil || err != nil {
 		return err
+	}
+	if len(cal.Warnings) > 0 {
+		r.warn("calibration %s: the calibration was made by a job that warned, and its maps inherit what went wrong there: %s",
+			r.job.Calibration, strings.Join(cal.Warnings, "; "))
 	}
 	threads := r.job.Threads
 	if threads == 0 {
