@@ -78,6 +78,11 @@ type Calibration struct {
 	NoisePerMM []float64 `json:"noise_per_mm,omitempty"`
 	// Fit is how well the vials fit (SourceVials only).
 	Fit *Fit `json:"fit,omitempty"`
+	// Warnings are those of the job that made the calibration (a ramp
+	// filter that aliases, a noisy scan): a job decomposing with it warns
+	// that they apply to its maps too. Files written before these were
+	// kept have none.
+	Warnings []string `json:"warnings,omitempty"`
 	// SHA256 is the hex SHA-256 of the file Read read c from; empty for
 	// a calibration made in memory.
 	SHA256 string `json:"-"`
@@ -163,7 +168,7 @@ func (c *Calibration) Write(path string) error {
 
 // Check reports the first field that makes c unusable: another format,
 // no bins, a material unknown or in the wrong unit, a value per bin
-// missing or not finite, a fit worse conditioned than MaxFitCondition.
+// missing, negative or not finite, a fit worse conditioned than MaxFitCondition.
 func (c *Calibration) Check() error {
 	switch {
 	case c.Format != FormatName || c.Version != FormatVersion:
@@ -188,8 +193,15 @@ func (c *Calibration) Check() error {
 		if cm.Unit != m.Unit {
 			return fmt.Errorf("materials[%d] (%s): unit %q, want %q", i, cm.Name, cm.Unit, m.Unit)
 		}
-		if len(cm.PerUnit) != len(c.Bins) || slices.ContainsFunc(cm.PerUnit, func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }) {
-			return fmt.Errorf("materials[%d] (%s): attenuation_per_mm_per_unit must hold a finite number for each of the %d bins", i, cm.Name, len(c.Bins))
+		if len(cm.PerUnit) != len(c.Bins) {
+			return fmt.Errorf("materials[%d] (%s): attenuation_per_mm_per_unit holds %d values, want one for each of the %d bins", i, cm.Name, len(cm.PerUnit), len(c.Bins))
+		}
+		for b, v := range cm.PerUnit {
+			// Every material attenuates: a negative value (an edited
+			// file) would read its amounts as negative attenuation.
+			if !(v >= 0) || math.IsInf(v, 0) {
+				return fmt.Errorf("materials[%d] (%s): attenuation_per_mm_per_unit[%d] (bin %v) is %g, must be finite and not negative", i, cm.Name, b, c.Bins[b], v)
+			}
 		}
 	}
 	for i, s := range c.NoisePerMM {

@@ -110,6 +110,7 @@ type Decomposer struct {
 
 	bins     int
 	conserve bool
+	perUnit  [][]float64      // [material][bin]: attenuation per unit amount, 1/mm
 	weight   [maxRows]float64 // per bin: 1/noise (1/mm)⁻¹
 	colScale [maxCols]float64 // amount = solution / colScale
 	solver   *nnls
@@ -158,6 +159,7 @@ func NewDecomposer(cal *Calibration, bins []Bin, mats []Material) (*Decomposer, 
 	if err != nil {
 		return nil, err
 	}
+	d.perUnit = perUnit
 	// The equations in units of water's attenuation, for the condition
 	// number; weighted by the noise, for the solve.
 	rel, a := mat.NewDense(eqs, len(mats), nil), [maxRows][maxCols]float64{}

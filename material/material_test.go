@@ -1,10 +1,12 @@
 package material
 
 import (
+	"fmt"
 	"gonum.org/v1/gonum/mat"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -380,6 +382,20 @@ func TestRefusedBeforeWork(t *testing.T) {
 	}
 	if _, err := Read(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "fit.condition_number 5e+03 exceeds 1000") {
 		t.Errorf("ill-conditioned calibration file: got %v, want it refused naming the file", err)
+	}
+	// An edited file with a negative attenuation is refused, naming the
+	// file, the material and the bin.
+	neg := *cal
+	neg.Materials = slices.Clone(cal.Materials)
+	i := slices.IndexFunc(neg.Materials, func(m CalibratedMaterial) bool { return m.Name == "iodine" })
+	neg.Materials[i].PerUnit = slices.Clone(neg.Materials[i].PerUnit)
+	neg.Materials[i].PerUnit[2] = -0.002
+	if err := neg.Write(path); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("materials[%d] (iodine): attenuation_per_mm_per_unit[2] (bin 33.5-50.5 keV) is -0.002, must be finite and not negative", i)
+	if _, err := Read(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), want) {
+		t.Errorf("iodine -0.002 in bin 2: got %v, want it refused saying %q", err, want)
 	}
 }
 

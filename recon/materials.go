@@ -48,6 +48,13 @@ type MaterialsReport struct {
 	// the job's bin order (material.NoiseSD over the object); absent
 	// where no voxel pair inside the object measured it.
 	BinNoisePerMM []float64 `json:"bin_noise_sd_per_mm,omitempty"`
+	// MisfitFraction is the fraction of the object's voxels whose
+	// residual χ² per bin exceeds material.MisfitChi2 (the bins minus
+	// the maps' attenuation, over BinNoisePerMM; material.Decomposer.Misfit);
+	// over material.MisfitLimit the job warns that a material missing
+	// from its list is the likely cause. Absent where the bins' noise was
+	// not measured.
+	MisfitFraction *float64 `json:"misfit_fraction,omitempty"`
 	// Maps are the materials' series, in the job's order.
 	Maps    []MapReport `json:"maps"`
 	Overlay string      `json:"overlay"`
@@ -180,11 +187,10 @@ func (j *Job) decomposer(scan *sinogram.Scan, bins []int) (*material.Decomposer,
 	}
 	d, err := material.NewDecomposer(cal, mb, mats)
 	if err != nil {
-		field := "materials"
 		if j.Calibration != "" && !errors.Is(err, material.ErrTooManyMaterials) {
-			field = "calibration"
+			return nil, nil, jobErr("calibration", "%s: %v", j.Calibration, err)
 		}
-		return nil, nil, jobErr(field, "%v", err)
+		return nil, nil, jobErr("materials", "%v", err)
 	}
 	return d, cal, nil
 }
@@ -292,6 +298,7 @@ func (r *runner) writeMaterials(context.Context) error {
 		}
 		cal.ScanAcquired, cal.ScanPatientID = r.scan.Acquired, r.scan.Patient.ID
 		cal.ScanStudyInstanceUID = dicomStudy(r.scan, &r.job).StudyInstanceUID
+		cal.Warnings = slices.Clone(r.rep.Warnings)
 		if err := cal.Write(filepath.Join(r.dir, CalibrationName)); err != nil {
 			return err
 		}
@@ -299,6 +306,10 @@ func (r *runner) writeMaterials(context.Context) error {
 	d, cal, err := r.job.decomposer(r.scan, r.bins)
 	if d == nil || err != nil {
 		return err
+	}
+	if len(cal.Warnings) > 0 {
+		r.warn("calibration %s: the calibration was made by a job that warned, and its maps inherit what went wrong there: %s",
+			r.job.Calibration, strings.Join(cal.Warnings, "; "))
 	}
 	threads := r.job.Threads
 	if threads == 0 {
@@ -382,9 +393,35 @@ func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, r
 		r.warn("material maps vary within their slices far more than the bins' noise explains, per voxel standard deviation: %s: streaks the same on neighbouring slices (too few views, or a sharp filter on fine voxels) pass into the maps; reconstruct larger voxels with a smooth filter (--voxel, --filter hann --cutoff), scan more views, or blur the bins (--material-smooth MM)",
 			strings.Join(spread, ", "))
 	}
+	if err := r.reportMisfit(d, vols, maps, inside, rep); err != nil {
+		return err
+	}
 	if len(noisy) > 0 {
 		r.warn("material maps dominated by noise, per voxel standard deviation: %s: the bins' noise (%s per mm) is too high for these materials; scan with more photons (phantom --noise) or more views, reconstruct larger voxels or a smoother filter (--voxel, --filter hann --cutoff), blur the bins (--material-smooth MM), or decompose into fewer materials",
 			strings.Join(noisy, ", "), formatList(binSD))
+	}
+	return nil
+}
+
+// reportMisfit records in rep the fraction of the object's voxels inside
+// whose bins the maps do not explain (material.Decomposer.Misfit, with
+// rep's bin noise), and warns when it exceeds material.MisfitLimit: a
+// material the object holds but the job does not list has its
+// attenuation moved into the listed ones (hydroxyapatite read as iodine,
+// lipid as water), with no other sign in the maps.
+func (r *runner) reportMisfit(d *material.Decomposer, vols, maps []*fdk.Volume, inside []bool, rep *MaterialsReport) error {
+	f, n, err := d.Misfit(vols, maps, inside, rep.BinNoisePerMM)
+	if err != nil || n == 0 {
+		return err
+	}
+	rep.MisfitFraction = &f
+	if f > material.MisfitLimit {
+		known := make([]string, len(material.Known))
+		for i, m := range material.Known {
+			known[i] = m.Name
+		}
+		r.warn("materials: the maps do not explain the bins: in %.1f %% of the %d voxels inside the object the residual chi-squared per bin (bins minus the maps' attenuation, over the bins' noise per voxel) exceeds %g (warning above %g %% of the voxels; report.json materials.misfit_fraction): a material the object holds but %s does not list is the likely cause, its attenuation read as the listed materials'; decompose into every material the object may hold (of %s)",
+			100*f, n, float64(material.MisfitChi2), 100*material.MisfitLimit, strings.Join(r.job.Materials, ","), strings.Join(known, ", "))
 	}
 	return nil
 }

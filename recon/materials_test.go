@@ -13,6 +13,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/internal/peertest"
 	"github.com/ctrecon/ctrecon/material"
+	"github.com/ctrecon/ctrecon/sinogram"
 )
 
 // TestRunMaterials decomposes the simulated scan into all five materials
@@ -85,11 +86,31 @@ func TestRunMaterialsRefusedBeforeWork(t *testing.T) {
 	if err := other.Write(calFile); err != nil {
 		t.Fatal(err)
 	}
+	// Water and "lipid" attenuating alike in every bin: the equations
+	// cannot tell them apart, and the refusal names the file.
+	scan, err := sinogram.ReadScan(scanDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alike := material.Calibration{Format: material.FormatName, Version: material.FormatVersion, Source: material.SourcePhysics}
+	var water, lipid []float64
+	for i, b := range scan.Bins {
+		alike.Bins = append(alike.Bins, material.Bin{LowKeV: b.LowKeV, HighKeV: b.HighKeV})
+		water, lipid = append(water, 0.04-0.005*float64(i)), append(lipid, 0.9999*(0.04-0.005*float64(i)))
+	}
+	alike.Materials = []material.CalibratedMaterial{{Name: "water", Unit: material.VolumeFraction, PerUnit: water},
+		{Name: "lipid", Unit: material.VolumeFraction, PerUnit: lipid}}
+	alikeFile := filepath.Join(t.TempDir(), "alike.json")
+	if err := alike.Write(alikeFile); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		edit func(j *Job)
 		want string
 	}{
+		{"ill-conditioned calibration", func(j *Job) { j.Materials, j.Calibration = []string{"water", "lipid"}, alikeFile },
+			"check: invalid job: calibration: " + alikeFile + ": material decomposition: the equations of water, lipid in the bins"},
 		{"too many materials", func(j *Job) { j.Bins, j.Materials = []int{0, 1}, []string{"water", "lipid", "ha", "iodine"} },
 			"check: invalid job: materials: material decomposition: too many materials: 4 materials (water, lipid, ha, iodine) need 4 independent equations"},
 		{"other bins", func(j *Job) { j.Materials, j.Calibration = []string{"water", "iodine"}, calFile },

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ctrecon/ctrecon/material"
@@ -70,6 +72,22 @@ func TestMaterialReportNamesCalibration(t *testing.T) {
 	}
 
 	m := decompose("out", calFile)
+
+	// The calibrate job warned (its Ram-Lak filter passes far more than
+	// the voxels hold): the file keeps the warnings, and a job using it
+	// repeats them.
+	cal, err := material.Read(calFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calRep.Warnings) == 0 || !slices.Equal(cal.Warnings, calRep.Warnings) {
+		t.Errorf("calibration file's warnings %q, want the calibrate job's %q (and some)", cal.Warnings, calRep.Warnings)
+	}
+	if rep, err := recon.ReadReport(at("out")); err != nil {
+		t.Fatal(err)
+	} else if w := strings.Join(rep.Warnings, "\n"); len(calRep.Warnings) == 0 || !strings.Contains(w, "the calibration was made by a job that warned") || !strings.Contains(w, calRep.Warnings[0]) {
+		t.Errorf("a job using a calibration made with warnings warns %q, want it to repeat them", w)
+	}
 	if m.Calibration != calFile || m.CalibrationSHA256 != sum(calFile) || m.CalibrationScan == nil || *m.CalibrationScan != want {
 		t.Errorf("report names calibration %s, sha256 %s, scan %+v; want %s, %s, %+v", m.Calibration, m.CalibrationSHA256, m.CalibrationScan, calFile, sum(calFile), want)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -31,6 +32,7 @@ func TestREADMEMaterialWorkflow(t *testing.T) {
 	lines := readmeBlock(t, "  other vials to check the decomposition on")
 	t.Chdir(t.TempDir())
 	commands := map[string]func([]string) error{"phantom": runPhantom, "calibrate": runCalibrate, "recon": runRecon}
+	var reconArgs []string
 	for i := 0; i < len(lines); i++ {
 		line := strings.TrimSpace(lines[i])
 		for strings.HasSuffix(line, `\`) && i+1 < len(lines) {
@@ -45,16 +47,27 @@ func TestREADMEMaterialWorkflow(t *testing.T) {
 		if args[1] != "phantom" {
 			args = append(args, "--device", "cpu") // as auto picks on a machine without a GPU
 		}
+		if args[1] == "recon" {
+			reconArgs = args[2:]
+		}
 		if err := run(args[2:]); err != nil {
 			t.Fatalf("README line %q: %v", line, err)
 		}
+	}
+	if reconArgs == nil {
+		t.Fatal("the README's material workflow has no recon command")
 	}
 	rep, err := recon.ReadReport("out")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := strings.Join(rep.Warnings, "\n"); strings.Contains(w, "dominated by noise") || strings.Contains(w, "vary within their slices") {
+	if w := strings.Join(rep.Warnings, "\n"); strings.Contains(w, "dominated by noise") || strings.Contains(w, "vary within their slices") || strings.Contains(w, "do not explain the bins") {
 		t.Errorf("the README's workflow warns: %s", w)
+	}
+	if f := rep.Materials.MisfitFraction; f == nil {
+		t.Error("the report states no misfit fraction")
+	} else {
+		t.Logf("misfit fraction with all five materials: %.4f", *f)
 	}
 	for _, mr := range rep.Materials.Maps {
 		t.Logf("%s: noise %.3g %s per voxel, in-plane spread %.3g (limit %.3g)", mr.Material, mr.NoiseSD, mr.Unit, mr.SpreadSD, mr.NoiseLimit)
@@ -63,6 +76,38 @@ func TestREADMEMaterialWorkflow(t *testing.T) {
 		}
 	}
 	checkREADMEVials(t)
+	checkSubsetWarns(t, reconArgs)
+}
+
+// checkSubsetWarns decomposes the README's test scan as its recon command
+// does, but into water and iodine alone, and checks that the job warns
+// that the maps do not explain the bins: the hydroxyapatite, gadolinium
+// and lipid vials are read as iodine and water (15.9 mg/mL of iodine in
+// the 296 mg/mL mineral vial), which the maps alone do not show.
+func checkSubsetWarns(t *testing.T, args []string) {
+	t.Helper()
+	args = slices.Clone(args)
+	for i := range args[:len(args)-1] {
+		switch args[i] {
+		case "--materials":
+			args[i+1] = "water,iodine"
+		case "-o":
+			args[i+1] = "out-subset"
+		}
+	}
+	if err := runRecon(args); err != nil {
+		t.Fatalf("recon %s: %v", strings.Join(args, " "), err)
+	}
+	rep, err := recon.ReadReport("out-subset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := rep.Materials.MisfitFraction; f != nil {
+		t.Logf("misfit fraction with water,iodine: %.4f", *f)
+	}
+	if w := strings.Join(rep.Warnings, "\n"); !strings.Contains(w, "do not explain the bins") || !strings.Contains(w, "water,iodine does not list") {
+		t.Errorf("decomposed into water and iodine alone: warnings %q, want one that the maps do not explain the bins", w)
+	}
 }
 
 // checkREADMEVials compares the maps in out with the vials of the test
