@@ -26,14 +26,12 @@ import (
 func TestMaterialReportNamesCalibration(t *testing.T) {
 	dir := t.TempDir()
 	at := func(name string) string { return filepath.Join(dir, name) }
-	small := []string{"--spectral", "--views", "8", "--thresholds", "15,33.5,50.5"}
-	vol := []string{"--dim", "24", "--device", "cpu"}
 	for _, p := range [][]string{{"-o", at("cal"), "--vials", "calibration"}, {"-o", at("test"), "--vials", "test:3"}} {
-		if err := runPhantom(append(small, p...)); err != nil {
+		if err := runPhantom(append(smallVialScan, p...)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := runCalibrate(append(vol, "-i", at("cal"), "-o", at("calout"))); err != nil {
+	if err := runCalibrate(append(smallVolume, "-i", at("cal"), "-o", at("calout"))); err != nil {
 		t.Fatal(err)
 	}
 	calScan, err := sinogram.ReadScan(at("cal"))
@@ -49,7 +47,7 @@ func TestMaterialReportNamesCalibration(t *testing.T) {
 
 	decompose := func(out, calibration string) *recon.MaterialsReport {
 		t.Helper()
-		args := append(vol, "-i", at("test"), "-o", at(out), "--materials", "water,iodine,gadolinium")
+		args := append(smallVolume, "-i", at("test"), "-o", at(out), "--materials", "water,iodine,gadolinium")
 		if calibration != "" {
 			args = append(args, "--calibration", calibration)
 		}

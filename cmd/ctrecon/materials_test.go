@@ -15,6 +15,14 @@ import (
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
+// The flags of the small three-bin vial scans and volumes the material
+// command tests make: 8 views, 24³ voxels on the CPU. Slices of full
+// capacity, so that each append copies.
+var (
+	smallVialScan = []string{"--spectral", "--views", "8", "--thresholds", "15,33.5,50.5"}
+	smallVolume   = []string{"--dim", "24", "--device", "cpu"}
+)
+
 // TestMaterialWorkflowFromVialPhantoms runs the README's material
 // workflow with the commands alone: phantom --vials calibration, calibrate
 // on it, phantom --vials test:12, and recon --materials with that
@@ -23,9 +31,7 @@ import (
 func TestMaterialWorkflowFromVialPhantoms(t *testing.T) {
 	dir := t.TempDir()
 	at := func(name string) string { return filepath.Join(dir, name) }
-	small := []string{"--spectral", "--views", "8", "--thresholds", "15,33.5,50.5"}
-	vol := []string{"--dim", "24", "--device", "cpu"}
-	if err := runPhantom(append(small, "-o", at("cal"), "--vials", "calibration")); err != nil {
+	if err := runPhantom(append(smallVialScan, "-o", at("cal"), "--vials", "calibration")); err != nil {
 		t.Fatal(err)
 	}
 	scan, err := sinogram.ReadScan(at("cal"))
@@ -35,14 +41,14 @@ func TestMaterialWorkflowFromVialPhantoms(t *testing.T) {
 	if want := len(scansim.CalibrationVials(vialPhantomDiameter)); len(scan.Vials) != want {
 		t.Fatalf("calibration scan.json lists %d vials, want %d", len(scan.Vials), want)
 	}
-	if err := runCalibrate(append(vol, "-i", at("cal"), "-o", at("calout"))); err != nil {
+	if err := runCalibrate(append(smallVolume, "-i", at("cal"), "-o", at("calout"))); err != nil {
 		t.Fatal(err)
 	}
 	calFile := filepath.Join(at("calout"), recon.CalibrationName)
-	if err := runPhantom(append(small, "-o", at("test"), "--vials", "test:12")); err != nil {
+	if err := runPhantom(append(smallVialScan, "-o", at("test"), "--vials", "test:12")); err != nil {
 		t.Fatal(err)
 	}
-	if err := runRecon(append(vol, "-i", at("test"), "-o", at("out"), "--materials", "water,iodine,gadolinium", "--calibration", calFile)); err != nil {
+	if err := runRecon(append(smallVolume, "-i", at("test"), "-o", at("out"), "--materials", "water,iodine,gadolinium", "--calibration", calFile)); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := recon.ReadReport(at("out"))
