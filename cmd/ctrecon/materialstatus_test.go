@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,7 +17,8 @@ import (
 // its unit, folder and noise, and every warning of its report: here the
 // noise warning of a scan at the simulator's default dose (20 000
 // open-beam counts). Before, the status listed only the bins' series, and
-// the warning was only in report.json on the worker's disk.
+// the warning was only in report.json on the worker's disk. submit --mha
+// has the worker write the bins and maps as .mha volumes too.
 func TestMaterialsJobStatusShowsMapsAndWarnings(t *testing.T) {
 	_, scan := phantomScans(t)
 	b, srv := bustest.Start(t, bus.Config{})
@@ -23,7 +26,7 @@ func TestMaterialsJobStatusShowsMapsAndWarnings(t *testing.T) {
 	nats := []string{"--nats", srv.ClientURL()}
 	waited, _ := captureOutput(t, func() error {
 		return runSubmit(append(nats, "-i", scan, "--id", "materials-1", "--dim", "32,32,4",
-			"--materials", "water,iodine", "--wait"))
+			"--materials", "water,iodine", "--mha", "--wait"))
 	})
 	st, err := b.GetStatus(t.Context(), "materials-1")
 	if err != nil {
@@ -45,6 +48,11 @@ func TestMaterialsJobStatusShowsMapsAndWarnings(t *testing.T) {
 	}
 	if noisy == "" {
 		t.Fatalf("report's warnings %q: want the noise warning of a scan at the default dose", rep.Warnings)
+	}
+	for _, name := range []string{"volume_bin0.mha", "material_iodine.mha"} {
+		if _, err := os.Stat(filepath.Join(st.Output, name)); err != nil {
+			t.Errorf("submit --mha: %v", err)
+		}
 	}
 	if st.Materials == nil || st.Materials.Calibration != m.Calibration || len(st.Materials.Maps) != len(m.Maps) {
 		t.Errorf("status's materials %+v, want the report's calibration %s and its %d maps", st.Materials, m.Calibration, len(m.Maps))

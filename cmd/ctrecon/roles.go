@@ -152,6 +152,7 @@ func runSubmit(args []string) error {
 	fs.String("id", "", "job ID (default: a new one); also the deduplication key")
 	fs.String("o", "", "output folder on the worker (default: the worker's own, per job)")
 	fs.String("bins", "", "energy bins to reconstruct (default all)")
+	fs.Bool("mha", false, "also write each bin's attenuation (1/mm) and each material map as MetaImage volumes in the job's output folder on the worker")
 	fs.String("pacs", "", "DICOMweb root to upload the series to")
 	fs.Duration("pacs-timeout", 0, fmt.Sprintf("--pacs: time the upload may spend retrying transient failures, in all (0: %v)", pacs.DefaultRetryBudget))
 	fs.Duration("scan-wait", 0, fmt.Sprintf("--scan: fail the job when the scan sends nothing new for this long (0: %v)", recon.DefaultScanWait))
