@@ -416,12 +416,8 @@ func (r *runner) reportMisfit(d *material.Decomposer, vols, maps []*fdk.Volume, 
 	}
 	rep.MisfitFraction = &f
 	if f > material.MisfitLimit {
-		known := make([]string, len(material.Known))
-		for i, m := range material.Known {
-			known[i] = m.Name
-		}
 		r.warn("materials: the maps do not explain the bins: in %.1f %% of the %d voxels inside the object the residual chi-squared per bin (bins minus the maps' attenuation, over the bins' noise per voxel) exceeds %g (warning above %g %% of the voxels; report.json materials.misfit_fraction): a material the object holds but %s does not list is the likely cause, its attenuation read as the listed materials'; decompose into every material the object may hold (of %s)",
-			100*f, n, float64(material.MisfitChi2), 100*material.MisfitLimit, strings.Join(r.job.Materials, ","), strings.Join(known, ", "))
+			100*f, n, float64(material.MisfitChi2), 100*material.MisfitLimit, strings.Join(r.job.Materials, ","), material.KnownNames())
 	}
 	return nil
 }
