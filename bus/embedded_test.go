@@ -135,11 +135,16 @@ func TestCluster(t *testing.T) {
 		}
 	}
 	var s Status
+	// Each try has a deadline of its own: a request that reaches a node
+	// still electing the bucket's leader gets no answer, and waiting for
+	// it on the test's context would spend the whole test.
 	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
-		if _, err := b.PutStatus(ctx, Status{ID: "c1", State: StateRunning, Progress: 0.9}); err != nil {
+		pctx, cancel := testContextRetry(ctx)
+		defer cancel()
+		if _, err := b.PutStatus(pctx, Status{ID: "c1", State: StateRunning, Progress: 0.9}); err != nil {
 			return err
 		}
-		s, err = b.GetStatus(ctx, "c1")
+		s, err = b.GetStatus(pctx, "c1")
 		return err
 	})
 	if s.Progress != 0.9 {
@@ -155,7 +160,11 @@ func TestCluster(t *testing.T) {
 	if j.ID != "c1" {
 		t.Errorf("job after failover: %s", j.ID)
 	}
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error { return j.Ack(ctx) })
+	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		pctx, cancel := testContextRetry(ctx)
+		defer cancel()
+		return j.Ack(pctx)
+	})
 	t.Logf("status, jobs and frames served %v after the shutdown; client now on %s",
 		time.Since(down).Round(time.Millisecond), b.nc.ConnectedServerName())
 	if b.nc.ConnectedServerName() == nodes[victim].Name() {

@@ -381,7 +381,8 @@ func TestReplicaSilentRetried(t *testing.T) {
 	b, srv := bustest.Start(t, bus.Config{})
 	recs := fixtureRecords(10, 3)
 	lib := openFixture(t, Config{}, recs)
-	svc, err := lib.ServeNATS(bustest.Connect(t, srv.ClientURL(), bus.Config{}).Conn(), nil)
+	svcConn := bustest.Connect(t, srv.ClientURL(), bus.Config{}).Conn()
+	svc, err := lib.ServeNATS(svcConn, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,6 +419,12 @@ func TestReplicaSilentRetried(t *testing.T) {
 		}
 	}
 	svc.Stop()
+	// Stop sends the unsubscriptions; a round trip on the same connection
+	// makes sure the server has taken them before the next query, which
+	// travels on another connection.
+	if err := svcConn.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	_, err = c.Search(context.Background(), Query{Filter: "bin = 0"})
 	if err == nil || !strings.Contains(err.Error(), "3 tries") || !errors.Is(err, nats.ErrNoResponders) {
 		t.Errorf("with no replica: %v, want no responders after 3 tries", err)
