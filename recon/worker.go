@@ -270,6 +270,9 @@ func (w *Worker) compute(ctx context.Context, job *Job, c *claim, s *slot, log *
 	}
 	if err != nil {
 		discard(staging, job.ID)
+		if rep != nil && len(rep.Warnings) > 0 {
+			return &warnedError{err, rep.Warnings}
+		}
 		return err
 	}
 	adopted, err := commit(staging, job.Output, job.ID)
@@ -400,12 +403,29 @@ func (w *Worker) settle(ctx context.Context, j *bus.Job, c *claim, done bus.Stat
 	log.Info("job done", "study", done.StudyInstanceUID, "output", done.Output)
 }
 
-// fail ends the job for good with the reason in its status. Its inputs (the
+// warnedError is a job's failure after its report had warnings: what
+// went wrong before the failure often explains it (a calibration that
+// warned, a filter that aliases), so the failed status carries them.
+type warnedError struct {
+	err      error
+	warnings []string
+}
+
+func (e *warnedError) Error() string { return e.err.Error() }
+
+func (e *warnedError) Unwrap() error { return e.err }
+
+// fail ends the job for good with the reason in its status, and the
+// warnings the job's report had by then (warnedError). Its inputs (the
 // scan on the bus, the folder) are left as they are.
 func (w *Worker) fail(ctx context.Context, j *bus.Job, c *claim, err error, log *slog.Logger) {
 	reason := err.Error()
+	st := bus.Status{State: bus.StateFailed, Reason: reason}
+	if warned, ok := errors.AsType[*warnedError](err); ok {
+		st.Warnings = bus.BoundWarnings(warned.warnings)
+	}
 	var lost *lostError
-	if perr := c.put(ctx, bus.Status{State: bus.StateFailed, Reason: reason}); errors.As(perr, &lost) {
+	if perr := c.put(ctx, st); errors.As(perr, &lost) {
 		w.abandon(j, lost, log)
 		return
 	}

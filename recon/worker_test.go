@@ -366,7 +366,9 @@ func jobsPending(t *testing.T, b *bus.Bus) uint64 {
 // A folder of the user's files that appears at a job's output while the
 // job waits for its streamed scan fails the job before it reconstructs
 // (in its check stage, naming the folder), not at commit after the
-// whole reconstruction; the files are untouched.
+// whole reconstruction; the files are untouched. The job decomposes with
+// a sharp filter, which its check warns of before it fails: the failed
+// status carries that warning.
 func TestOutputCheckedBeforeReconstructing(t *testing.T) {
 	b, _ := bustest.Start(t, bus.Config{})
 	ctx := context.Background()
@@ -374,6 +376,7 @@ func TestOutputCheckedBeforeReconstructing(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "study")
 	j := streamJob(t, "late-owner-1")
 	j.Output = dir
+	j.Materials, j.Filter = []string{"water", "iodine"}, FilterSpec{Window: "ram-lak", Cutoff: 1}
 	if _, _, err := Submit(ctx, b, j); err != nil {
 		t.Fatal(err)
 	}
@@ -390,6 +393,13 @@ func TestOutputCheckedBeforeReconstructing(t *testing.T) {
 	st := waitState(t, b, j.ID, time.Minute)
 	if st.State != bus.StateFailed || !strings.Contains(st.Reason, "check: ") || !strings.Contains(st.Reason, dir) {
 		t.Errorf("status %+v, want failed in the check stage naming %s", st, dir)
+	}
+	if len(st.Warnings) != 1 || !strings.HasPrefix(st.Warnings[0], "filter: ") {
+		t.Errorf("failed status's warnings %q, want the filter's", st.Warnings)
+	}
+	var out strings.Builder
+	if err := WriteStatus(&out, st); err != nil || !strings.HasPrefix(out.String(), "  warning: filter: ") {
+		t.Errorf("WriteStatus of the failed job wrote %q (%v), want its warning", out.String(), err)
 	}
 	if data, err := os.ReadFile(filepath.Join(dir, "thesis.dat")); string(data) != "mine" {
 		t.Errorf("the user's file: %q, %v", data, err)
