@@ -59,36 +59,41 @@ func materialsStatus(m *MaterialsReport) *bus.Materials {
 // long it took and what it warns of: the output folder, the study, each
 // bin's series and folder, the calibration and each material's map with
 // its noise, the seconds of each stage (its parts in brackets) and in
-// total, and each warning. For a job that is not done it writes only how many of a split
-// job's slabs are done.
+// total, and each warning. For a job that is not done it writes how many
+// of a split job's slabs are done and the warnings so far (a failed job's
+// are those its report had when it failed).
 func WriteStatus(w io.Writer, st bus.Status) error {
-	if st.State != bus.StateDone {
-		if st.Slabs == 0 {
-			return nil
-		}
-		_, err := fmt.Fprintf(w, "  slabs %d of %d done\n", st.SlabsDone, st.Slabs)
-		return err
-	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "  output %s\n", st.Output)
-	if st.StudyInstanceUID != "" {
-		fmt.Fprintf(&b, "  study %s\n", st.StudyInstanceUID)
-	}
-	for _, s := range st.Series {
-		fmt.Fprintf(&b, "  bin %d (%g-%g keV): series %s, %d slices in %s\n", s.Bin, s.LowKeV, s.HighKeV, s.SeriesInstanceUID, s.Files, s.Dir)
-	}
-	writeMaterials(&b, st.Materials)
-	if st.Slabs > 0 {
-		fmt.Fprintf(&b, "  slabs %d of %d done (their workers and seconds: report.json)\n", st.SlabsDone, st.Slabs)
-	}
-	if len(st.Timings) > 0 {
-		fmt.Fprintf(&b, "  seconds: total %.2f = %s\n", st.TotalSeconds(), stageTimes(st.Timings))
+	switch {
+	case st.State == bus.StateDone:
+		writeDone(&b, st)
+	case st.Slabs > 0:
+		fmt.Fprintf(&b, "  slabs %d of %d done\n", st.SlabsDone, st.Slabs)
 	}
 	for _, w := range st.Warnings {
 		fmt.Fprintf(&b, "  warning: %s\n", w)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeDone writes what a done job made: WriteStatus's lines before the
+// warnings.
+func writeDone(b *strings.Builder, st bus.Status) {
+	fmt.Fprintf(b, "  output %s\n", st.Output)
+	if st.StudyInstanceUID != "" {
+		fmt.Fprintf(b, "  study %s\n", st.StudyInstanceUID)
+	}
+	for _, s := range st.Series {
+		fmt.Fprintf(b, "  bin %d (%g-%g keV): series %s, %d slices in %s\n", s.Bin, s.LowKeV, s.HighKeV, s.SeriesInstanceUID, s.Files, s.Dir)
+	}
+	writeMaterials(b, st.Materials)
+	if st.Slabs > 0 {
+		fmt.Fprintf(b, "  slabs %d of %d done (their workers and seconds: report.json)\n", st.SlabsDone, st.Slabs)
+	}
+	if len(st.Timings) > 0 {
+		fmt.Fprintf(b, "  seconds: total %.2f = %s\n", st.TotalSeconds(), stageTimes(st.Timings))
+	}
 }
 
 // writeMaterials writes the calibration of a job's material maps m and

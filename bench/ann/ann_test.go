@@ -122,6 +122,66 @@ func TestHoldOutAndLabels(t *testing.T) {
 	}
 }
 
+// TestReadLabelsBlank: a blank or whitespace-only line before the last
+// label is an error naming the file and the line (it would shift every
+// label after it); spaces around labels and blank lines at the end are
+// not labels.
+func TestReadLabelsBlank(t *testing.T) {
+	s := &Set{Name: "v.csv", Dim: 1, Data: []float32{1, 2, 3}}
+	for content, says := range map[string]string{
+		// as many lines as vectors, one of them blank
+		"a\n\nc\n":          "blank.txt: line 2 is blank",
+		"a\r\n \t\r\nc\r\n": "blank.txt: line 2 is blank",
+		"\nb\nc\n":          "blank.txt: line 1 is blank",
+	} {
+		if err := s.ReadLabels(writeFile(t, "blank.txt", content)); err == nil || !strings.Contains(err.Error(), says) {
+			t.Errorf("%q: %v, want an error saying %q", content, err, says)
+		}
+	}
+	if err := s.ReadLabels(writeFile(t, "ok.txt", "a\r\n b \r\nc\n\n \n")); err != nil || !slices.Equal(s.Labels, []string{"a", "b", "c"}) {
+		t.Errorf("labels %q, %v", s.Labels, err)
+	}
+}
+
+// TestLabelsFromColumn takes the labels out of the first, last and a
+// middle column, and refuses a column that is not there or holds values
+// that are not classes, naming the row in the file and the column.
+func TestLabelsFromColumn(t *testing.T) {
+	for _, c := range []struct {
+		col    int
+		data   []float32
+		labels []string
+	}{
+		{1, []float32{2, 3, 5, 6}, []string{"1", "4"}},
+		{2, []float32{1, 3, 4, 6}, []string{"2", "5"}},
+		{-1, []float32{1, 2, 4, 5}, []string{"3", "6"}},
+		{-3, []float32{2, 3, 5, 6}, []string{"1", "4"}},
+	} {
+		s := &Set{Name: "v.csv", Dim: 3, Data: []float32{1, 2, 3, 4, 5, 6}}
+		if err := s.LabelsFromColumn(c.col); err != nil || s.Dim != 2 || !slices.Equal(s.Data, c.data) || !slices.Equal(s.Labels, c.labels) {
+			t.Errorf("column %d: %+v, %v", c.col, s, err)
+		}
+	}
+	for _, c := range []struct {
+		col  int
+		says string
+	}{
+		{0, "v.csv: no label column 0: its rows have 3 columns (want 1 to 3, or -1 to -3 from the end)"},
+		{4, "no label column 4"},
+		{-4, "no label column -4"},
+		{-1, "v.csv: row 3, column 3: 6.5 is not a label (want an integer class"},
+	} {
+		s := &Set{Name: "v.csv", Dim: 3, Data: []float32{1, 2, 3, 4, 5, 6.5}, Rows: []int{2, 3}}
+		if err := s.LabelsFromColumn(c.col); err == nil || !strings.Contains(err.Error(), c.says) || s.Dim != 3 || s.Labels != nil {
+			t.Errorf("column %d: %v, want an error saying %q and the set unchanged", c.col, err, c.says)
+		}
+	}
+	one := &Set{Name: "one.csv", Dim: 1, Data: []float32{1}}
+	if err := one.LabelsFromColumn(-1); err == nil || !strings.Contains(err.Error(), "no room for a label and a vector") {
+		t.Errorf("one column: %v", err)
+	}
+}
+
 func TestSweep(t *testing.T) {
 	got := Sweep(map[string][]string{"ef": {"10", "20"}, "M": {"8", "16"}})
 	want := []map[string]string{{"M": "8", "ef": "10"}, {"M": "8", "ef": "20"}, {"M": "16", "ef": "10"}, {"M": "16", "ef": "20"}}

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/ctrecon/ctrecon/features/histogram"
 	"github.com/ctrecon/ctrecon/features/records"
@@ -267,19 +268,25 @@ func isHeader(rec []string) bool {
 	return true
 }
 
-// ReadLabels reads one label per line of path (blank lines count as
-// empty labels up to the last non-blank one) and gives them to s: there
-// must be one per vector.
+// ReadLabels reads one label per line of path (spaces around a label are
+// not part of it; blank lines at the end are ignored) and gives them to s:
+// there must be one per vector, and a blank line before the last label is
+// an error naming its line, as it would shift every label after it.
 func (s *Set) ReadLabels(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	text := strings.TrimRight(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
+	text := strings.TrimRightFunc(string(b), unicode.IsSpace)
 	if text == "" {
 		return fmt.Errorf("%s: no labels, want one for each of the %d vectors of %s", path, s.Len(), s.Name)
 	}
 	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if lines[i] = strings.TrimSpace(l); lines[i] == "" {
+			return fmt.Errorf("%s: line %d is blank, want a label on every line (one per vector of %s)", path, i+1, s.Name)
+		}
+	}
 	if len(lines) != s.Len() {
 		return fmt.Errorf("%s: %d labels for the %d vectors of %s", path, len(lines), s.Len(), s.Name)
 	}
@@ -288,20 +295,36 @@ func (s *Set) ReadLabels(path string) error {
 }
 
 // LabelsFromLastColumn takes each row's last value as its label (as in
-// scikit-learn's digits.csv) and leaves the rest as the vector.
-func (s *Set) LabelsFromLastColumn() error {
-	if s.Dim < 2 {
-		return fmt.Errorf("%s: %d columns: no room for a label and a vector", s.Name, s.Dim)
+// scikit-learn's digits.csv): LabelsFromColumn(-1).
+func (s *Set) LabelsFromLastColumn() error { return s.LabelsFromColumn(-1) }
+
+// LabelsFromColumn takes each row's value in column col (from 1, or from
+// the end with -1 the last) as its label and leaves the other columns as
+// the vector. Labels are classes: a value that is not an integer is an
+// error naming its row and column, as is a column the rows do not have.
+func (s *Set) LabelsFromColumn(col int) error {
+	c := col - 1
+	if col < 0 {
+		c = s.Dim + col
+	}
+	switch {
+	case s.Dim < 2:
+		return fmt.Errorf("%s: %d column: no room for a label and a vector", s.Name, s.Dim)
+	case col == 0 || c < 0 || c >= s.Dim:
+		return fmt.Errorf("%s: no label column %d: its rows have %d columns (want 1 to %d, or -1 to -%d from the end)", s.Name, col, s.Dim, s.Dim, s.Dim)
 	}
 	n, d := s.Len(), s.Dim-1
 	data := make([]float32, 0, n*d)
-	s.Labels = make([]string, n)
+	labels := make([]string, n)
 	for i := range n {
 		row := s.Row(i)
-		data = append(data, row[:d]...)
-		s.Labels[i] = strconv.FormatFloat(float64(row[d]), 'g', -1, 32)
+		if v := row[c]; v != float32(math.Trunc(float64(v))) || math.Abs(float64(v)) > 1<<24 {
+			return fmt.Errorf("%s: row %d, column %d: %v is not a label (want an integer class, the column of labels)", s.Name, s.FileRow(i), c+1, v)
+		}
+		data = append(append(data, row[:c]...), row[c+1:]...)
+		labels[i] = strconv.Itoa(int(row[c]))
 	}
-	s.Data, s.Dim = data, d
+	s.Data, s.Dim, s.Labels = data, d, labels
 	return nil
 }
 
