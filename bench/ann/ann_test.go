@@ -36,11 +36,13 @@ func TestReadFile(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write([]byte("1,2,3\n-4,5.5,0.006\n"))
 	zw.Close()
+	blank := writeFile(t, "b.csv", "\na,b,c\n \n1,2,3\n\n-4,5.5,0.006\n \n") // a header, blank lines
 	for _, path := range []string{
 		fvecs,
 		writeFile(t, "v.csv", "1,2,3\n-4, 5.5 ,6e-3\n"),
 		writeFile(t, "h.csv", "a,b,c\n1,2,3\n-4,5.5,0.006\n"),
 		writeFile(t, "v.csv.gz", gz.String()),
+		blank,
 	} {
 		got, err := ReadFile(path)
 		if err != nil {
@@ -49,6 +51,10 @@ func TestReadFile(t *testing.T) {
 		if got.Dim != 3 || !slices.Equal(got.Data, want.Data) || got.Name != filepath.Base(path) {
 			t.Errorf("%s: %+v", path, got)
 		}
+	}
+	// rows as the file's lines, past blank ones and a header
+	if got, err := ReadFile(blank); err != nil || got.FileRow(0) != 4 || got.FileRow(1) != 6 {
+		t.Errorf("rows of b.csv: %+v, %v; want lines 4 and 6", got, err)
 	}
 }
 
@@ -63,6 +69,8 @@ func TestReadFileErrors(t *testing.T) {
 		"Inf":           {"i.csv", "1,+Inf\n", "row 1, column 2: +Inf is not a finite number"},
 		"text":          {"t.csv", "1,2\n3,x\n", `row 2, column 2: "x" is not a number`},
 		"late header":   {"l.csv", "1,2\na,b\n", `row 2, column 1: "a" is not a number`},
+		"blank lines":   {"b.csv", "1,2\n\n \n3,x\n", `b.csv: row 4, column 2: "x" is not a number`},
+		"ragged line":   {"g.csv", "x,y\n\n1,2\n\n3\n", "g.csv: row 5 has 1 values, the rows before it 2"},
 		"empty":         {"e.csv", "", "e.csv: no vectors"},
 		"header only":   {"h.csv", "a,b\n", "no vectors"},
 		"extension":     {"v.txt", "1,2\n", `unknown vector file type ".txt"`},

@@ -38,9 +38,8 @@ type Set struct {
 	Data []float32
 	// Labels holds one label per row, or is nil.
 	Labels []string
-	// Rows holds each vector's row in its file (from 1), as errors name
-	// it, when that is not its index plus 1 (a header skipped, queries
-	// held out); nil otherwise.
+	// Rows holds each vector's row in its file (from 1; a CSV's line), as
+	// errors name it, or is nil when that is its index plus 1.
 	Rows []int
 	// Kind is the feature kind and version of vectors read from feature
 	// records ("radiomics-v1", "mhist-hu-v1"), "" for other files.
@@ -68,8 +67,10 @@ func (s *Set) Row(i int) []float32 { return s.Data[i*s.Dim : (i+1)*s.Dim : (i+1)
 
 // ReadFile reads vectors from path: .fvecs (the ANN benchmarks' format:
 // per vector a little-endian int32 dimension, then that many float32) or
-// .csv (one vector per row, values separated by commas; a first row none
-// of whose cells is a number is a header, and skipped), either one optionally gzip-compressed (.gz), or .parquet (our
+// .csv (one vector per line, values separated by commas; blank lines
+// are skipped, and so is a first row none of whose cells is a number, a
+// header; rows are counted as the file's lines), either one optionally
+// gzip-compressed (.gz), or .parquet (our
 // feature records, features/records: each record's values, all of one
 // feature kind and version; metric histograms, whose number of control
 // points varies, as MetricVector lays them out, padded to the file's
@@ -214,11 +215,16 @@ func checkValue(row, col int, v float32) error {
 	return nil
 }
 
+// readCSV reads one vector per line, skipping blank lines and a header
+// (isHeader) on the first; each vector's row (Rows, and errors) is its
+// line in the file.
 func (s *Set) readCSV(r io.Reader) error {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1 // ragged rows get our error, which names the row
 	cr.ReuseRecord = true
-	for row := 1; ; row++ {
+	s.Rows = []int{}
+	first := true
+	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
 			return nil
@@ -226,16 +232,18 @@ func (s *Set) readCSV(r io.Reader) error {
 		if err != nil {
 			return err
 		}
-		if row == 1 && isHeader(rec) {
-			s.Rows = []int{}
+		row, _ := cr.FieldPos(0)
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // blank
+		}
+		header := first && isHeader(rec)
+		if first = false; header {
 			continue
 		}
 		if err := s.setDim(row, len(rec)); err != nil {
 			return err
 		}
-		if s.Rows != nil {
-			s.Rows = append(s.Rows, row)
-		}
+		s.Rows = append(s.Rows, row)
 		for c, f := range rec {
 			v, err := strconv.ParseFloat(strings.TrimSpace(f), 32)
 			switch {
