@@ -41,6 +41,7 @@ func TestReadFile(t *testing.T) {
 		fvecs,
 		writeFile(t, "v.csv", "1,2,3\n-4, 5.5 ,6e-3\n"),
 		writeFile(t, "h.csv", "a,b,c\n1,2,3\n-4,5.5,0.006\n"),
+		writeFile(t, "bom.csv", "\ufeff1,2,3\n-4,5.5,0.006\n"), // a spreadsheet's
 		writeFile(t, "v.csv.gz", gz.String()),
 		blank,
 	} {
@@ -71,8 +72,11 @@ func TestReadFileErrors(t *testing.T) {
 		"late header":   {"l.csv", "1,2\na,b\n", `row 2, column 1: "a" is not a number`},
 		"blank lines":   {"b.csv", "1,2\n\n \n3,x\n", `b.csv: row 4, column 2: "x" is not a number`},
 		"ragged line":   {"g.csv", "x,y\n\n1,2\n\n3\n", "g.csv: row 5 has 1 values, the rows before it 2"},
-		"empty":         {"e.csv", "", "e.csv: no vectors"},
-		"header only":   {"h.csv", "a,b\n", "no vectors"},
+		"empty":         {"e.csv", "", "e.csv is empty: no vectors"},
+		"header only":   {"h.csv", "a,b\n\n", "h.csv: a header row and no vectors"},
+		"empty gzip":    {"e.csv.gz", "", "e.csv.gz is empty: no vectors"},
+		"semicolons":    {"s.csv", "1;2;3\n4;5;6\n", `s.csv: row 1, column 1: "1;2;3" is not a number (separate the values with commas)`},
+		"tabs":          {"t.csv", "x\ty\n1\t2\n", `t.csv: row 2, column 1: "1\t2" is not a number (separate the values with commas)`},
 		"extension":     {"v.txt", "1,2\n", `unknown vector file type ".txt"`},
 		"ragged fvecs":  {"r.fvecs", string(ragged), "row 2 has 1 values, the rows before it 2 (ragged rows)"},
 		"short fvecs":   {"s.fvecs", string(ragged[:10]), "row 1: the file ends inside the vector"},

@@ -84,6 +84,8 @@ func ReadFile(path string) (*Set, error) {
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("%s is a folder, not a file of vectors", path)
+	} else if err == nil && st.Size() == 0 {
+		return nil, fmt.Errorf("%s is empty: no vectors", path)
 	}
 	var r io.Reader = bufio.NewReaderSize(f, 1<<20)
 	name := strings.TrimSuffix(path, ".gz")
@@ -215,9 +217,9 @@ func checkValue(row, col int, v float32) error {
 	return nil
 }
 
-// readCSV reads one vector per line, skipping blank lines and a header
-// (isHeader) on the first; each vector's row (Rows, and errors) is its
-// line in the file.
+// readCSV reads one vector per line, skipping blank lines, a UTF-8 byte
+// order mark and a header (isHeader) on the first; each vector's row
+// (Rows, and errors) is its line in the file.
 func (s *Set) readCSV(r io.Reader) error {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1 // ragged rows get our error, which names the row
@@ -226,6 +228,9 @@ func (s *Set) readCSV(r io.Reader) error {
 	first := true
 	for {
 		rec, err := cr.Read()
+		if err == io.EOF && !first && len(s.Rows) == 0 {
+			return errors.New("a header row and no vectors")
+		}
 		if err == io.EOF {
 			return nil
 		}
@@ -233,6 +238,9 @@ func (s *Set) readCSV(r io.Reader) error {
 			return err
 		}
 		row, _ := cr.FieldPos(0)
+		if first {
+			rec[0] = strings.TrimPrefix(rec[0], "\ufeff") // as spreadsheets write
+		}
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // blank
 		}
@@ -249,7 +257,7 @@ func (s *Set) readCSV(r io.Reader) error {
 			switch {
 			case errors.Is(err, strconv.ErrRange) && math.IsInf(v, 0):
 				return fmt.Errorf("row %d, column %d: %s is beyond float32's range", row, c+1, f)
-			case err != nil && len(strings.Fields(f)) > 1:
+			case err != nil && len(words(f)) > 1:
 				return fmt.Errorf("row %d, column %d: %q is not a number (separate the values with commas)", row, c+1, f)
 			case err != nil:
 				return fmt.Errorf("row %d, column %d: %q is not a number", row, c+1, f)
@@ -263,17 +271,23 @@ func (s *Set) readCSV(r io.Reader) error {
 }
 
 // isHeader reports whether none of a row's cells is a number, or numbers
-// separated by spaces (a file that is not comma-separated is an error, not
-// a header).
+// separated by spaces, tabs or semicolons (a file that is not
+// comma-separated is an error, not a header).
 func isHeader(rec []string) bool {
 	for _, f := range rec {
-		for _, word := range strings.Fields(f) {
+		for _, word := range words(f) {
 			if _, err := strconv.ParseFloat(word, 64); err == nil {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// words splits a CSV cell where files that are not comma-separated
+// separate their values: at spaces, tabs and semicolons.
+func words(cell string) []string {
+	return strings.FieldsFunc(cell, func(r rune) bool { return unicode.IsSpace(r) || r == ';' })
 }
 
 // ReadLabels reads one label per line of path (spaces around a label are
