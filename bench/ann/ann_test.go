@@ -80,6 +80,7 @@ func TestReadFileErrors(t *testing.T) {
 		"extension":     {"v.txt", "1,2\n", `unknown vector file type ".txt"`},
 		"ragged fvecs":  {"r.fvecs", string(ragged), "row 2 has 1 values, the rows before it 2 (ragged rows)"},
 		"short fvecs":   {"s.fvecs", string(ragged[:10]), "row 1: the file ends inside the vector"},
+		"text fvecs":    {"t.fvecs", "1,2\n", "t.fvecs: row 1 has 171060273 values (want 1 to 65536): is it .fvecs (per vector a little-endian int32 dimension"},
 		"zero dim":      {"z.fvecs", "\x00\x00\x00\x00", "row 1 has 0 values"},
 		"bad gzip":      {"b.csv.gz", "1,2\n", "gzip"},
 		"NaN in fvecs ": {"n.fvecs", "\x01\x00\x00\x00\x00\x00\xc0\x7f", "row 1, column 1: NaN"},

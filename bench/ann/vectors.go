@@ -180,7 +180,9 @@ func (s *Set) readFvecs(r io.Reader) error {
 			return fmt.Errorf("row %d: the file ends inside its dimension", row)
 		}
 		d := int(int32(binary.LittleEndian.Uint32(hdr[:])))
-		if err := s.setDim(row, d); err != nil {
+		if err := s.setDim(row, d); err != nil && row == 1 {
+			return fmt.Errorf("%w: is it .fvecs (per vector a little-endian int32 dimension, then that many float32)?", err)
+		} else if err != nil {
 			return err
 		}
 		buf := make([]byte, 4*d)
