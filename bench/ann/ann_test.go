@@ -36,11 +36,14 @@ func TestReadFile(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write([]byte("1,2,3\n-4,5.5,0.006\n"))
 	zw.Close()
+	blank := writeFile(t, "b.csv", "\na,b,c\n \n1,2,3\n\n-4,5.5,0.006\n \n") // a header, blank lines
 	for _, path := range []string{
 		fvecs,
 		writeFile(t, "v.csv", "1,2,3\n-4, 5.5 ,6e-3\n"),
 		writeFile(t, "h.csv", "a,b,c\n1,2,3\n-4,5.5,0.006\n"),
+		writeFile(t, "bom.csv", "\ufeff1,2,3\n-4,5.5,0.006\n"), // a spreadsheet's
 		writeFile(t, "v.csv.gz", gz.String()),
+		blank,
 	} {
 		got, err := ReadFile(path)
 		if err != nil {
@@ -49,6 +52,10 @@ func TestReadFile(t *testing.T) {
 		if got.Dim != 3 || !slices.Equal(got.Data, want.Data) || got.Name != filepath.Base(path) {
 			t.Errorf("%s: %+v", path, got)
 		}
+	}
+	// rows as the file's lines, past blank ones and a header
+	if got, err := ReadFile(blank); err != nil || got.FileRow(0) != 4 || got.FileRow(1) != 6 {
+		t.Errorf("rows of b.csv: %+v, %v; want lines 4 and 6", got, err)
 	}
 }
 
@@ -63,11 +70,17 @@ func TestReadFileErrors(t *testing.T) {
 		"Inf":           {"i.csv", "1,+Inf\n", "row 1, column 2: +Inf is not a finite number"},
 		"text":          {"t.csv", "1,2\n3,x\n", `row 2, column 2: "x" is not a number`},
 		"late header":   {"l.csv", "1,2\na,b\n", `row 2, column 1: "a" is not a number`},
-		"empty":         {"e.csv", "", "e.csv: no vectors"},
-		"header only":   {"h.csv", "a,b\n", "no vectors"},
+		"blank lines":   {"b.csv", "1,2\n\n \n3,x\n", `b.csv: row 4, column 2: "x" is not a number`},
+		"ragged line":   {"g.csv", "x,y\n\n1,2\n\n3\n", "g.csv: row 5 has 1 values, the rows before it 2"},
+		"empty":         {"e.csv", "", "e.csv is empty: no vectors"},
+		"header only":   {"h.csv", "a,b\n\n", "h.csv: a header row and no vectors"},
+		"empty gzip":    {"e.csv.gz", "", "e.csv.gz is empty: no vectors"},
+		"semicolons":    {"s.csv", "1;2;3\n4;5;6\n", `s.csv: row 1, column 1: "1;2;3" is not a number (separate the values with commas)`},
+		"tabs":          {"t.csv", "x\ty\n1\t2\n", `t.csv: row 2, column 1: "1\t2" is not a number (separate the values with commas)`},
 		"extension":     {"v.txt", "1,2\n", `unknown vector file type ".txt"`},
 		"ragged fvecs":  {"r.fvecs", string(ragged), "row 2 has 1 values, the rows before it 2 (ragged rows)"},
 		"short fvecs":   {"s.fvecs", string(ragged[:10]), "row 1: the file ends inside the vector"},
+		"text fvecs":    {"t.fvecs", "1,2\n", "t.fvecs: row 1 has 171060273 values (want 1 to 65536): is it .fvecs (per vector a little-endian int32 dimension"},
 		"zero dim":      {"z.fvecs", "\x00\x00\x00\x00", "row 1 has 0 values"},
 		"bad gzip":      {"b.csv.gz", "1,2\n", "gzip"},
 		"NaN in fvecs ": {"n.fvecs", "\x01\x00\x00\x00\x00\x00\xc0\x7f", "row 1, column 1: NaN"},
@@ -119,6 +132,66 @@ func TestHoldOutAndLabels(t *testing.T) {
 	d := &Set{Name: "digits", Dim: 3, Data: []float32{1, 2, 7, 3, 4, 0}}
 	if err := d.LabelsFromLastColumn(); err != nil || d.Dim != 2 || !slices.Equal(d.Data, []float32{1, 2, 3, 4}) || !slices.Equal(d.Labels, []string{"7", "0"}) {
 		t.Errorf("LabelsFromLastColumn: %+v, %v", d, err)
+	}
+}
+
+// TestReadLabelsBlank: a blank or whitespace-only line before the last
+// label is an error naming the file and the line (it would shift every
+// label after it); spaces around labels and blank lines at the end are
+// not labels.
+func TestReadLabelsBlank(t *testing.T) {
+	s := &Set{Name: "v.csv", Dim: 1, Data: []float32{1, 2, 3}}
+	for content, says := range map[string]string{
+		// as many lines as vectors, one of them blank
+		"a\n\nc\n":          "blank.txt: line 2 is blank",
+		"a\r\n \t\r\nc\r\n": "blank.txt: line 2 is blank",
+		"\nb\nc\n":          "blank.txt: line 1 is blank",
+	} {
+		if err := s.ReadLabels(writeFile(t, "blank.txt", content)); err == nil || !strings.Contains(err.Error(), says) {
+			t.Errorf("%q: %v, want an error saying %q", content, err, says)
+		}
+	}
+	if err := s.ReadLabels(writeFile(t, "ok.txt", "a\r\n b \r\nc\n\n \n")); err != nil || !slices.Equal(s.Labels, []string{"a", "b", "c"}) {
+		t.Errorf("labels %q, %v", s.Labels, err)
+	}
+}
+
+// TestLabelsFromColumn takes the labels out of the first, last and a
+// middle column, and refuses a column that is not there or holds values
+// that are not classes, naming the row in the file and the column.
+func TestLabelsFromColumn(t *testing.T) {
+	for _, c := range []struct {
+		col    int
+		data   []float32
+		labels []string
+	}{
+		{1, []float32{2, 3, 5, 6}, []string{"1", "4"}},
+		{2, []float32{1, 3, 4, 6}, []string{"2", "5"}},
+		{-1, []float32{1, 2, 4, 5}, []string{"3", "6"}},
+		{-3, []float32{2, 3, 5, 6}, []string{"1", "4"}},
+	} {
+		s := &Set{Name: "v.csv", Dim: 3, Data: []float32{1, 2, 3, 4, 5, 6}}
+		if err := s.LabelsFromColumn(c.col); err != nil || s.Dim != 2 || !slices.Equal(s.Data, c.data) || !slices.Equal(s.Labels, c.labels) {
+			t.Errorf("column %d: %+v, %v", c.col, s, err)
+		}
+	}
+	for _, c := range []struct {
+		col  int
+		says string
+	}{
+		{0, "v.csv: no label column 0: its rows have 3 columns (want 1 to 3, or -1 to -3 from the end)"},
+		{4, "no label column 4"},
+		{-4, "no label column -4"},
+		{-1, "v.csv: row 3, column 3: 6.5 is not a label (want an integer class"},
+	} {
+		s := &Set{Name: "v.csv", Dim: 3, Data: []float32{1, 2, 3, 4, 5, 6.5}, Rows: []int{2, 3}}
+		if err := s.LabelsFromColumn(c.col); err == nil || !strings.Contains(err.Error(), c.says) || s.Dim != 3 || s.Labels != nil {
+			t.Errorf("column %d: %v, want an error saying %q and the set unchanged", c.col, err, c.says)
+		}
+	}
+	one := &Set{Name: "one.csv", Dim: 1, Data: []float32{1}}
+	if err := one.LabelsFromColumn(-1); err == nil || !strings.Contains(err.Error(), "no room for a label and a vector") {
+		t.Errorf("one column: %v", err)
 	}
 }
 

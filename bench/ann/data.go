@@ -85,41 +85,92 @@ type Inputs struct {
 	// queries.
 	Vectors, Queries string
 	// Labels holds one label per vector of Vectors (Set.ReadLabels), for
-	// label precision; it needs held-out queries.
-	Labels  string
+	// label precision; it needs held-out queries. LabelColumn, when not 0,
+	// instead names the column of Vectors and of Queries that holds each
+	// vector's label (Set.LabelsFromColumn: from 1, or -1 the last).
+	Labels      string
+	LabelColumn int
+	// Metric names the metric the vectors are compared by (MetricFor).
+	Metric  string
 	HoldOut float64
 	Seed    uint64
 }
 
-// Read reads the inputs and returns the base vectors and the queries.
-func (in Inputs) Read() (base, queries *Set, err error) {
-	if in.Labels != "" && in.Queries != "" {
-		return nil, nil, fmt.Errorf("labels %s: labels are for held-out queries, and the queries come from %s", in.Labels, in.Queries)
+// Read reads the inputs and returns the base vectors, the queries and
+// the metric they are compared by. Every vector is checked against the
+// metric before queries are held out, so that an error names the first
+// vector of the file the metric refuses.
+func (in Inputs) Read() (base, queries *Set, m index.Metric, err error) {
+	fail := func(err error) (*Set, *Set, index.Metric, error) { return nil, nil, index.Metric{}, err }
+	switch {
+	case in.Labels != "" && in.Queries != "":
+		return fail(fmt.Errorf("labels %s: labels are for held-out queries, and the queries come from %s", in.Labels, in.Queries))
+	case in.Labels != "" && in.LabelColumn != 0:
+		return fail(fmt.Errorf("labels %s and label column %d: the labels come from one or the other", in.Labels, in.LabelColumn))
 	}
-	all, err := ReadFile(in.Vectors)
+	all, err := in.read(in.Vectors)
 	if err != nil {
-		return nil, nil, err
+		return fail(err)
 	}
 	if in.Labels != "" {
 		if err := all.ReadLabels(in.Labels); err != nil {
-			return nil, nil, err
+			return fail(err)
 		}
 	}
-	if in.Queries == "" {
-		return HoldOut(all, in.HoldOut, in.Seed)
+	if m, err = all.MetricFor(in.Metric); err != nil {
+		return fail(err)
 	}
-	if queries, err = ReadFile(in.Queries); err != nil {
-		return nil, nil, err
+	if in.Queries == "" {
+		if err := all.checkValues(m); err != nil {
+			return fail(err)
+		}
+		base, queries, err = HoldOut(all, in.HoldOut, in.Seed)
+		return base, queries, m, err
+	}
+	if queries, err = in.read(in.Queries); err != nil {
+		return fail(err)
 	}
 	if (queries.Kind == histogram.KindMetric) != (all.Kind == histogram.KindMetric) {
-		return nil, nil, fmt.Errorf("%s holds %s, %s %s: metric histograms are compared only with metric histograms", in.Queries, queries.describe(), in.Vectors, all.describe())
+		return fail(fmt.Errorf("%s holds %s, %s %s: metric histograms are compared only with metric histograms", in.Queries, queries.describe(), in.Vectors, all.describe()))
 	}
 	if all.Kind == histogram.KindMetric { // each padded to its own file's longest
 		d := max(all.Dim, queries.Dim)
 		all.padTo(d)
 		queries.padTo(d)
 	}
-	return all, queries, nil
+	for _, s := range []*Set{all, queries} {
+		if err := s.checkValues(m); err != nil {
+			return fail(err)
+		}
+	}
+	return all, queries, m, nil
+}
+
+// read reads the vectors of path (ReadFile) and, with LabelColumn, takes
+// their labels out of that column.
+func (in Inputs) read(path string) (*Set, error) {
+	s, err := ReadFile(path)
+	if err != nil || in.LabelColumn == 0 {
+		return s, err
+	}
+	if s.Kind != "" {
+		return nil, fmt.Errorf("%s holds %s: their values have no column of labels", path, s.describe())
+	}
+	if err := s.LabelsFromColumn(in.LabelColumn); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkValues returns an error naming the first vector of s, in the order
+// of its file, that m refuses (a zero vector under cosine).
+func (s *Set) checkValues(m index.Metric) error {
+	for i := range s.Len() {
+		if err := index.CheckValues(s.Row(i), m); err != nil {
+			return fmt.Errorf("%s, row %d: %w", s.Name, s.FileRow(i), err)
+		}
+	}
+	return nil
 }
 
 // MetricNames returns the metrics MetricFor knows: the built-in ones and

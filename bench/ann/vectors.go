@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/ctrecon/ctrecon/features/histogram"
 	"github.com/ctrecon/ctrecon/features/records"
@@ -37,9 +38,8 @@ type Set struct {
 	Data []float32
 	// Labels holds one label per row, or is nil.
 	Labels []string
-	// Rows holds each vector's row in its file (from 1), as errors name
-	// it, when that is not its index plus 1 (a header skipped, queries
-	// held out); nil otherwise.
+	// Rows holds each vector's row in its file (from 1; a CSV's line), as
+	// errors name it, or is nil when that is its index plus 1.
 	Rows []int
 	// Kind is the feature kind and version of vectors read from feature
 	// records ("radiomics-v1", "mhist-hu-v1"), "" for other files.
@@ -67,8 +67,10 @@ func (s *Set) Row(i int) []float32 { return s.Data[i*s.Dim : (i+1)*s.Dim : (i+1)
 
 // ReadFile reads vectors from path: .fvecs (the ANN benchmarks' format:
 // per vector a little-endian int32 dimension, then that many float32) or
-// .csv (one vector per row, values separated by commas; a first row none
-// of whose cells is a number is a header, and skipped), either one optionally gzip-compressed (.gz), or .parquet (our
+// .csv (one vector per line, values separated by commas; blank lines
+// are skipped, and so is a first row none of whose cells is a number, a
+// header; rows are counted as the file's lines), either one optionally
+// gzip-compressed (.gz), or .parquet (our
 // feature records, features/records: each record's values, all of one
 // feature kind and version; metric histograms, whose number of control
 // points varies, as MetricVector lays them out, padded to the file's
@@ -82,6 +84,8 @@ func ReadFile(path string) (*Set, error) {
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("%s is a folder, not a file of vectors", path)
+	} else if err == nil && st.Size() == 0 {
+		return nil, fmt.Errorf("%s is empty: no vectors", path)
 	}
 	var r io.Reader = bufio.NewReaderSize(f, 1<<20)
 	name := strings.TrimSuffix(path, ".gz")
@@ -176,7 +180,9 @@ func (s *Set) readFvecs(r io.Reader) error {
 			return fmt.Errorf("row %d: the file ends inside its dimension", row)
 		}
 		d := int(int32(binary.LittleEndian.Uint32(hdr[:])))
-		if err := s.setDim(row, d); err != nil {
+		if err := s.setDim(row, d); err != nil && row == 1 {
+			return fmt.Errorf("%w: is it .fvecs (per vector a little-endian int32 dimension, then that many float32)?", err)
+		} else if err != nil {
 			return err
 		}
 		buf := make([]byte, 4*d)
@@ -213,34 +219,47 @@ func checkValue(row, col int, v float32) error {
 	return nil
 }
 
+// readCSV reads one vector per line, skipping blank lines, a UTF-8 byte
+// order mark and a header (isHeader) on the first; each vector's row
+// (Rows, and errors) is its line in the file.
 func (s *Set) readCSV(r io.Reader) error {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1 // ragged rows get our error, which names the row
 	cr.ReuseRecord = true
-	for row := 1; ; row++ {
+	s.Rows = []int{}
+	first := true
+	for {
 		rec, err := cr.Read()
+		if err == io.EOF && !first && len(s.Rows) == 0 {
+			return errors.New("a header row and no vectors")
+		}
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if row == 1 && isHeader(rec) {
-			s.Rows = []int{}
+		row, _ := cr.FieldPos(0)
+		if first {
+			rec[0] = strings.TrimPrefix(rec[0], "\ufeff") // as spreadsheets write
+		}
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // blank
+		}
+		header := first && isHeader(rec)
+		if first = false; header {
 			continue
 		}
 		if err := s.setDim(row, len(rec)); err != nil {
 			return err
 		}
-		if s.Rows != nil {
-			s.Rows = append(s.Rows, row)
-		}
+		s.Rows = append(s.Rows, row)
 		for c, f := range rec {
 			v, err := strconv.ParseFloat(strings.TrimSpace(f), 32)
 			switch {
 			case errors.Is(err, strconv.ErrRange) && math.IsInf(v, 0):
 				return fmt.Errorf("row %d, column %d: %s is beyond float32's range", row, c+1, f)
-			case err != nil && len(strings.Fields(f)) > 1:
+			case err != nil && len(words(f)) > 1:
 				return fmt.Errorf("row %d, column %d: %q is not a number (separate the values with commas)", row, c+1, f)
 			case err != nil:
 				return fmt.Errorf("row %d, column %d: %q is not a number", row, c+1, f)
@@ -254,11 +273,11 @@ func (s *Set) readCSV(r io.Reader) error {
 }
 
 // isHeader reports whether none of a row's cells is a number, or numbers
-// separated by spaces (a file that is not comma-separated is an error, not
-// a header).
+// separated by spaces, tabs or semicolons (a file that is not
+// comma-separated is an error, not a header).
 func isHeader(rec []string) bool {
 	for _, f := range rec {
-		for _, word := range strings.Fields(f) {
+		for _, word := range words(f) {
 			if _, err := strconv.ParseFloat(word, 64); err == nil {
 				return false
 			}
@@ -267,19 +286,31 @@ func isHeader(rec []string) bool {
 	return true
 }
 
-// ReadLabels reads one label per line of path (blank lines count as
-// empty labels up to the last non-blank one) and gives them to s: there
-// must be one per vector.
+// words splits a CSV cell where files that are not comma-separated
+// separate their values: at spaces, tabs and semicolons.
+func words(cell string) []string {
+	return strings.FieldsFunc(cell, func(r rune) bool { return unicode.IsSpace(r) || r == ';' })
+}
+
+// ReadLabels reads one label per line of path (spaces around a label are
+// not part of it; blank lines at the end are ignored) and gives them to s:
+// there must be one per vector, and a blank line before the last label is
+// an error naming its line, as it would shift every label after it.
 func (s *Set) ReadLabels(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	text := strings.TrimRight(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
+	text := strings.TrimRightFunc(string(b), unicode.IsSpace)
 	if text == "" {
 		return fmt.Errorf("%s: no labels, want one for each of the %d vectors of %s", path, s.Len(), s.Name)
 	}
 	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if lines[i] = strings.TrimSpace(l); lines[i] == "" {
+			return fmt.Errorf("%s: line %d is blank, want a label on every line (one per vector of %s)", path, i+1, s.Name)
+		}
+	}
 	if len(lines) != s.Len() {
 		return fmt.Errorf("%s: %d labels for the %d vectors of %s", path, len(lines), s.Len(), s.Name)
 	}
@@ -288,20 +319,36 @@ func (s *Set) ReadLabels(path string) error {
 }
 
 // LabelsFromLastColumn takes each row's last value as its label (as in
-// scikit-learn's digits.csv) and leaves the rest as the vector.
-func (s *Set) LabelsFromLastColumn() error {
-	if s.Dim < 2 {
-		return fmt.Errorf("%s: %d columns: no room for a label and a vector", s.Name, s.Dim)
+// scikit-learn's digits.csv): LabelsFromColumn(-1).
+func (s *Set) LabelsFromLastColumn() error { return s.LabelsFromColumn(-1) }
+
+// LabelsFromColumn takes each row's value in column col (from 1, or from
+// the end with -1 the last) as its label and leaves the other columns as
+// the vector. Labels are classes: a value that is not an integer is an
+// error naming its row and column, as is a column the rows do not have.
+func (s *Set) LabelsFromColumn(col int) error {
+	c := col - 1
+	if col < 0 {
+		c = s.Dim + col
+	}
+	switch {
+	case s.Dim < 2:
+		return fmt.Errorf("%s: %d column: no room for a label and a vector", s.Name, s.Dim)
+	case col == 0 || c < 0 || c >= s.Dim:
+		return fmt.Errorf("%s: no label column %d: its rows have %d columns (want 1 to %d, or -1 to -%d from the end)", s.Name, col, s.Dim, s.Dim, s.Dim)
 	}
 	n, d := s.Len(), s.Dim-1
 	data := make([]float32, 0, n*d)
-	s.Labels = make([]string, n)
+	labels := make([]string, n)
 	for i := range n {
 		row := s.Row(i)
-		data = append(data, row[:d]...)
-		s.Labels[i] = strconv.FormatFloat(float64(row[d]), 'g', -1, 32)
+		if v := row[c]; v != float32(math.Trunc(float64(v))) || math.Abs(float64(v)) > 1<<24 {
+			return fmt.Errorf("%s: row %d, column %d: %v is not a label (want an integer class, the column of labels)", s.Name, s.FileRow(i), c+1, v)
+		}
+		data = append(append(data, row[:c]...), row[c+1:]...)
+		labels[i] = strconv.Itoa(int(row[c]))
 	}
-	s.Data, s.Dim = data, d
+	s.Data, s.Dim, s.Labels = data, d, labels
 	return nil
 }
 

@@ -65,6 +65,7 @@ func runIndexBench(args []string, w io.Writer) error {
 	fs.StringVar(&in.Vectors, "vectors", "", "vectors to index: .fvecs or .csv, optionally .gz, or .parquet feature records (required)")
 	fs.StringVar(&in.Queries, "queries", "", "query vectors (default: hold out 10 % of --vectors)")
 	fs.StringVar(&in.Labels, "labels", "", "one label per vector of --vectors, for label precision (held-out queries only)")
+	labelsColumn := fs.String("labels-column", "", "the column of --vectors (and --queries) holding each vector's integer label, not a feature: last, or a number from 1 (-1: the last)")
 	fs.Uint64Var(&in.Seed, "seed", 1, "seed of the held-out queries")
 	cfg := ann.Config{}
 	fs.StringVar(&cfg.Index, "index", "", "index to measure, with the parameters --param sets (required): "+kindsWithParams())
@@ -79,6 +80,10 @@ func runIndexBench(args []string, w io.Writer) error {
 		return err
 	}
 	cfg.Sweep = ann.Sweep(params)
+	var err error
+	if in.LabelColumn, err = parseLabelsColumn(*labelsColumn); err != nil {
+		return err
+	}
 	switch {
 	case cfg.MinQueryTime < 0:
 		return fmt.Errorf("--time %s: must not be negative", cfg.MinQueryTime)
@@ -90,6 +95,8 @@ func runIndexBench(args []string, w io.Writer) error {
 		return fmt.Errorf("--k %d: must be at least 1", cfg.K)
 	case *peers && cfg.Index != "hnsw":
 		return fmt.Errorf("--peers compares HNSW indexes: it needs --index hnsw, not %s", cfg.Index)
+	case in.Labels != "" && *labelsColumn != "":
+		return fmt.Errorf("--labels %s and --labels-column %s both give the labels: give one", in.Labels, *labelsColumn)
 	}
 	// the index and its parameters, before the files are read: under the
 	// metric named, or Euclidean until the vectors' kind is known
@@ -97,14 +104,12 @@ func runIndexBench(args []string, w io.Writer) error {
 	if err := cfg.Check(); err != nil {
 		return fmt.Errorf("--index %s: %w", cfg.Index, err)
 	}
-	in.HoldOut = 0.1
-	base, queries, err := in.Read()
+	in.HoldOut, in.Metric = 0.1, *metric
+	base, queries, m, err := in.Read()
 	if err != nil {
 		return err
 	}
-	if cfg.Metric, err = base.MetricFor(*metric); err != nil {
-		return fmt.Errorf("--metric: %w", err)
-	}
+	cfg.Metric = m
 	if err := cfg.Check(); err != nil {
 		return fmt.Errorf("--index %s: %w", cfg.Index, err)
 	}
@@ -169,6 +174,22 @@ func comparePeers(base, queries *ann.Set, truth *ann.Truth, cfg ann.Config, para
 		c.Ef = append(c.Ef, ef)
 	}
 	return ann.Compare(context.Background(), base, queries, truth, c)
+}
+
+// parseLabelsColumn returns the column --labels-column names as
+// ann.Inputs.LabelColumn takes it: 0 for none, -1 for last.
+func parseLabelsColumn(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if s == "last" {
+		return -1, nil
+	}
+	c, err := strconv.Atoi(s)
+	if err != nil || c == 0 {
+		return 0, fmt.Errorf("--labels-column %s: want last or a column number, from 1 (or -1 for the last)", s)
+	}
+	return c, nil
 }
 
 // kindsWithParams lists the registered indexes, each with its parameters:
