@@ -74,7 +74,14 @@ func RegionAmounts(d *Decomposer, vols []*fdk.Volume, v sinogram.Vial) ([]float6
 // times the photons of the scans it will serve (a longer or repeated
 // scan). At the same dose, the noise of hydroxyapatite's attenuation in
 // the high bins alone moves up to 0.05 between water and lipid in a vial
-// of 300 mg/mL (see the package's Beam hardening).
+// of 300 mg/mL (see the package's Beam hardening). Each attenuation's
+// standard error is stored with it (PerUnitSD): the ordinary
+// least-squares covariance s²(CᵀC)⁻¹, with s² the residuals' sum of
+// squares over the vials beyond the materials (which holds the voxels'
+// correlated noise and what the linear model misses), and no less than
+// the vials' mean voxel variance over their voxels (a lower bound, the
+// voxels' noise being correlated), which alone serves when there are no
+// more vials than materials.
 func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibration, error) {
 	if err := CheckVials(scan.Vials); err != nil {
 		return nil, err
@@ -99,11 +106,15 @@ func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibratio
 	for _, v := range scan.Vials {
 		cal.Fit.Residuals = append(cal.Fit.Residuals, VialResidual{Vial: v.Name})
 	}
+	unscaled, err := unscaledCovariance(c)
+	if err != nil {
+		return nil, fmt.Errorf("calibrate: %w", err)
+	}
 	for bi, b := range bins {
 		bin := scan.Bins[b]
 		cal.Bins = append(cal.Bins, Bin{bin.LowKeV, bin.HighKeV})
 		y := mat.NewVecDense(nv, nil)
-		var variance float64
+		var variance, meanVariance float64
 		for i, v := range scan.Vials {
 			mean, sd, n := VialStats(vols[bi], v)
 			if n < 2 {
@@ -111,6 +122,7 @@ func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibratio
 			}
 			y.SetVec(i, mean)
 			variance += sd * sd / float64(nv)
+			meanVariance += sd * sd / float64(n) / float64(nv)
 		}
 		var a mat.VecDense
 		if err := a.SolveVec(c, y); err != nil {
@@ -126,8 +138,14 @@ func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibratio
 		}
 		cal.Fit.ResidualRMSPerMM = append(cal.Fit.ResidualRMSPerMM, math.Sqrt(ss/float64(nv)))
 		cal.NoisePerMM = append(cal.NoisePerMM, math.Sqrt(variance))
+		s2 := meanVariance
+		if nv > nm {
+			s2 = max(s2, ss/float64(nv-nm))
+		}
 		for j := range mats {
-			cal.Materials[j].PerUnit = append(cal.Materials[j].PerUnit, a.AtVec(j))
+			cm := &cal.Materials[j]
+			cm.PerUnit = append(cm.PerUnit, a.AtVec(j))
+			cm.PerUnitSD = append(cm.PerUnitSD, math.Sqrt(s2*unscaled.At(j, j)))
 		}
 	}
 	return cal, cal.Check()
@@ -180,4 +198,15 @@ func names(mats []Material) string {
 		s += m.Name
 	}
 	return s
+}
+
+// unscaledCovariance returns (CᵀC)⁻¹, the covariance of the least-squares
+// solution of C a = y per unit variance of y's elements.
+func unscaledCovariance(c *mat.Dense) (*mat.Dense, error) {
+	var ctc, inv mat.Dense
+	ctc.Mul(c.T(), c)
+	if err := inv.Inverse(&ctc); err != nil {
+		return nil, fmt.Errorf("the vials' concentrations: %w", err)
+	}
+	return &inv, nil
 }

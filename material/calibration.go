@@ -113,6 +113,11 @@ type CalibratedMaterial struct {
 	// PerUnit is the attenuation per unit amount in each bin: 1/mm per
 	// mg/mL, or 1/mm of the pure material for a volume fraction.
 	PerUnit []float64 `json:"attenuation_per_mm_per_unit"`
+	// PerUnitSD is PerUnit's standard error from the fit over the vials,
+	// in PerUnit's unit, one per bin (vials only; see Calibrate): the
+	// calibration's own error, which every decomposition with it carries
+	// as a bias (Decomposer.CalibrationBias).
+	PerUnitSD []float64 `json:"attenuation_per_unit_sd,omitempty"`
 }
 
 // Fit is what the least-squares fit over the vials left.
@@ -195,6 +200,14 @@ func (c *Calibration) Check() error {
 		}
 		if len(cm.PerUnit) != len(c.Bins) {
 			return fmt.Errorf("materials[%d] (%s): attenuation_per_mm_per_unit holds %d values, want one for each of the %d bins", i, cm.Name, len(cm.PerUnit), len(c.Bins))
+		}
+		if cm.PerUnitSD != nil && len(cm.PerUnitSD) != len(c.Bins) {
+			return fmt.Errorf("materials[%d] (%s): attenuation_per_unit_sd holds %d values, want one for each of the %d bins", i, cm.Name, len(cm.PerUnitSD), len(c.Bins))
+		}
+		for b, v := range cm.PerUnitSD {
+			if !(v >= 0) || math.IsInf(v, 0) {
+				return fmt.Errorf("materials[%d] (%s): attenuation_per_unit_sd[%d] (bin %v) is %g, must be finite and not negative", i, cm.Name, b, c.Bins[b], v)
+			}
 		}
 		for b, v := range cm.PerUnit {
 			// Every material attenuates: a negative value (an edited

@@ -152,6 +152,18 @@ func (d *Decomposer) MapNoise(binSD []float64, spacingMM [3]float64) ([]float64,
 	if d.Regularized() {
 		solver = d.prior
 	}
+	cov := d.covariance(solver, &varB)
+	if d.Regularized() {
+		inv := solver.inv[1<<len(d.Materials)-1]
+		d.addPriorNoise(&cov, &inv, &varB, spacingMM)
+	}
+	return d.unscaledSD(&cov), nil
+}
+
+// covariance returns G·diag(varB)·Gᵀ, the covariance of the scaled
+// amounts that solver's unconstrained least squares, G = (AᵀA)⁻¹Aᵀ, gives
+// a right-hand side whose rows vary independently by varB.
+func (d *Decomposer) covariance(solver *nnls, varB *[maxRows]float64) [maxCols][maxCols]float64 {
 	n, rows := len(d.Materials), solver.rows
 	inv := solver.inv[1<<n-1] // (AᵀA)⁻¹, with the prior's penalty where regularised
 	var g [maxCols][maxRows]float64
@@ -170,14 +182,60 @@ func (d *Decomposer) MapNoise(binSD []float64, spacingMM [3]float64) ([]float64,
 			}
 		}
 	}
-	if d.Regularized() {
-		d.addPriorNoise(&cov, &inv, &varB, spacingMM)
-	}
-	sd := make([]float64, n)
+	return cov
+}
+
+// unscaledSD returns the standard deviations of the amounts, in their
+// units, from the covariance of the scaled ones.
+func (d *Decomposer) unscaledSD(cov *[maxCols][maxCols]float64) []float64 {
+	sd := make([]float64, len(d.Materials))
 	for j := range sd {
 		sd[j] = math.Sqrt(max(0, cov[j][j])) / d.colScale[j]
 	}
-	return sd, nil
+	return sd
+}
+
+// CalibrationBias returns, per map (d.Materials' order and units), the
+// standard deviation of the bias that cal's own error puts into a voxel
+// holding amounts (d.Materials' order and units): cal must be the
+// calibration d was made from, on the same bins. The bias is the same in
+// every voxel of like content, so averaging over a region does not lessen
+// it. A voxel of amounts x is modelled in bin b as Σⱼ xⱼ·aⱼ_b; an error
+// δaⱼ_b of the calibrated attenuations (standard error
+// CalibratedMaterial.PerUnitSD, independent between materials and bins)
+// moves the solution by −G·δA·x to first order, G the unconstrained
+// least-squares solve of MapNoise, so its covariance is G·Cov(δA·x)·Gᵀ
+// (the propagation of errors in the design matrix of a linear model to
+// first order; e.g. Fuller, Measurement Error Models, Wiley 1987, §2.2).
+// The solve of the near-null directions from the local prior
+// (Regularized) is the same unconstrained solve averaged, and so carries
+// the same bias; the non-negativity is ignored, as in MapNoise. A
+// calibration without standard errors (physics, or a file from before
+// they were kept) gives zeros.
+func (d *Decomposer) CalibrationBias(cal *Calibration, bins []Bin, amounts []float64) ([]float64, error) {
+	if len(amounts) != len(d.Materials) || len(bins) != d.bins {
+		return nil, fmt.Errorf("calibration bias: %d amounts and %d bins, want %d and %d", len(amounts), len(bins), len(d.Materials), d.bins)
+	}
+	var varB [maxRows]float64
+	for j, m := range d.Materials {
+		cm, err := cal.material(m.Name)
+		if err != nil {
+			return nil, fmt.Errorf("calibration bias: %w", err)
+		}
+		if cm.PerUnitSD == nil || amounts[j] == 0 {
+			continue
+		}
+		for b, bin := range bins {
+			i, err := cal.binIndex(bin)
+			if err != nil {
+				return nil, fmt.Errorf("calibration bias: %w", err)
+			}
+			e := amounts[j] * cm.PerUnitSD[i] * d.weight[b]
+			varB[b] += e * e
+		}
+	}
+	cov := d.covariance(d.solver, &varB)
+	return d.unscaledSD(&cov), nil
 }
 
 // addPriorNoise adds to cov, the scaled amounts' covariance, the local

@@ -84,6 +84,10 @@ func TestMaterialAccuracyFromCLI(t *testing.T) {
 	if slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.HasPrefix(w, "filter:") }) {
 		t.Errorf("report's warnings %q: the filter suits the voxels, want no warning about it", rep.Warnings)
 	}
+	// The calibration's dose keeps its bias within the bounds.
+	if slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "calibration_bias_sd") }) {
+		t.Errorf("report's warnings %q: the calibration at %d counts is precise enough, want no warning of its bias", rep.Warnings, cliCalibrationCounts)
+	}
 	var table strings.Builder
 	fmt.Fprintf(&table, "%-22s", "vial: read (true)")
 	for _, m := range all {
