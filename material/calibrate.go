@@ -74,14 +74,15 @@ func RegionAmounts(d *Decomposer, vols []*fdk.Volume, v sinogram.Vial) ([]float6
 // times the photons of the scans it will serve (a longer or repeated
 // scan). At the same dose, the noise of hydroxyapatite's attenuation in
 // the high bins alone moves up to 0.05 between water and lipid in a vial
-// of 300 mg/mL (see the package's Beam hardening). Each attenuation's
-// standard error is stored with it (PerUnitSD): the ordinary
-// least-squares covariance s²(CᵀC)⁻¹, with s² the residuals' sum of
-// squares over the vials beyond the materials (which holds the voxels'
-// correlated noise and what the linear model misses), and no less than
-// the vials' mean voxel variance over their voxels (a lower bound, the
-// voxels' noise being correlated), which alone serves when there are no
-// more vials than materials.
+// of 300 mg/mL (see the package's Beam hardening). The fit's error
+// model is stored with it (Fit.VialErrorCovariance, Fit.AmountCovariance)
+// for Decomposer.CalibrationBias: a vial mean's error covariance between
+// the bins is estimated from the residuals, RᵀR/(vials − materials),
+// which holds the voxels' correlated noise and what the linear model
+// misses, alike in neighbouring bins; each bin's variance is no less
+// than the vials' mean voxel variance over their voxels (a lower bound,
+// the voxels' noise being correlated), which alone serves when there are
+// no more vials than materials.
 func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibration, error) {
 	if err := CheckVials(scan.Vials); err != nil {
 		return nil, err
@@ -110,11 +111,12 @@ func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibratio
 	if err != nil {
 		return nil, fmt.Errorf("calibrate: %w", err)
 	}
+	floor := make([]float64, len(bins)) // per bin: the vials' mean voxel variance over their voxels
 	for bi, b := range bins {
 		bin := scan.Bins[b]
 		cal.Bins = append(cal.Bins, Bin{bin.LowKeV, bin.HighKeV})
 		y := mat.NewVecDense(nv, nil)
-		var variance, meanVariance float64
+		var variance float64
 		for i, v := range scan.Vials {
 			mean, sd, n := VialStats(vols[bi], v)
 			if n < 2 {
@@ -122,7 +124,7 @@ func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibratio
 			}
 			y.SetVec(i, mean)
 			variance += sd * sd / float64(nv)
-			meanVariance += sd * sd / float64(n) / float64(nv)
+			floor[bi] += sd * sd / float64(n) / float64(nv)
 		}
 		var a mat.VecDense
 		if err := a.SolveVec(c, y); err != nil {
@@ -138,17 +140,43 @@ func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibratio
 		}
 		cal.Fit.ResidualRMSPerMM = append(cal.Fit.ResidualRMSPerMM, math.Sqrt(ss/float64(nv)))
 		cal.NoisePerMM = append(cal.NoisePerMM, math.Sqrt(variance))
-		s2 := meanVariance
-		if nv > nm {
-			s2 = max(s2, ss/float64(nv-nm))
-		}
 		for j := range mats {
-			cm := &cal.Materials[j]
-			cm.PerUnit = append(cm.PerUnit, a.AtVec(j))
-			cm.PerUnitSD = append(cm.PerUnitSD, math.Sqrt(s2*unscaled.At(j, j)))
+			cal.Materials[j].PerUnit = append(cal.Materials[j].PerUnit, a.AtVec(j))
 		}
 	}
+	cal.Fit.VialErrorCovariance = vialErrorCovariance(cal.Fit.Residuals, nm, floor)
+	cal.Fit.AmountCovariance = rows(unscaled)
 	return cal, cal.Check()
+}
+
+// vialErrorCovariance returns the covariance between the bins of a vial
+// mean's error (see Calibrate): the residuals' RᵀR/(vials − materials),
+// each diagonal element raised to floor's where that is larger.
+func vialErrorCovariance(res []VialResidual, materials int, floor []float64) [][]float64 {
+	nb := len(floor)
+	cov := make([][]float64, nb)
+	for b := range cov {
+		cov[b] = make([]float64, nb)
+		for c := range cov[b] {
+			if dof := len(res) - materials; dof > 0 {
+				for _, r := range res {
+					cov[b][c] += r.PerMM[b] * r.PerMM[c] / float64(dof)
+				}
+			}
+		}
+		cov[b][b] = max(cov[b][b], floor[b])
+	}
+	return cov
+}
+
+// rows returns m's rows as slices.
+func rows(m *mat.Dense) [][]float64 {
+	r, _ := m.Dims()
+	out := make([][]float64, r)
+	for i := range out {
+		out[i] = slices.Clone(m.RawRowView(i))
+	}
+	return out
 }
 
 // CheckVials reports what makes vials unusable for Calibrate before there

@@ -142,17 +142,19 @@ func (d *Decomposer) MapNoise(binSD []float64, spacingMM [3]float64) ([]float64,
 		return nil, fmt.Errorf("material noise: %d noise values for %d bins", len(binSD), d.bins)
 	}
 	var varB [maxRows]float64 // the right-hand side's variance per row
+	var covB [maxRows][maxRows]float64
 	for r, s := range binSD {
 		if !(s >= 0) || math.IsInf(s, 0) {
 			return nil, fmt.Errorf("material noise: bin %d: noise %g /mm, must be zero or positive", r, s)
 		}
 		varB[r] = s * s * d.weight[r] * d.weight[r]
+		covB[r][r] = varB[r]
 	}
 	solver := d.solver
 	if d.Regularized() {
 		solver = d.prior
 	}
-	cov := d.covariance(solver, &varB)
+	cov := d.covariance(solver, &covB)
 	if d.Regularized() {
 		inv := solver.inv[1<<len(d.Materials)-1]
 		d.addPriorNoise(&cov, &inv, &varB, spacingMM)
@@ -160,10 +162,10 @@ func (d *Decomposer) MapNoise(binSD []float64, spacingMM [3]float64) ([]float64,
 	return d.unscaledSD(&cov), nil
 }
 
-// covariance returns G·diag(varB)·Gᵀ, the covariance of the scaled
-// amounts that solver's unconstrained least squares, G = (AᵀA)⁻¹Aᵀ, gives
-// a right-hand side whose rows vary independently by varB.
-func (d *Decomposer) covariance(solver *nnls, varB *[maxRows]float64) [maxCols][maxCols]float64 {
+// covariance returns G·covB·Gᵀ, the covariance of the scaled amounts
+// that solver's unconstrained least squares, G = (AᵀA)⁻¹Aᵀ, gives a
+// right-hand side of covariance covB.
+func (d *Decomposer) covariance(solver *nnls, covB *[maxRows][maxRows]float64) [maxCols][maxCols]float64 {
 	n, rows := len(d.Materials), solver.rows
 	inv := solver.inv[1<<n-1] // (AᵀA)⁻¹, with the prior's penalty where regularised
 	var g [maxCols][maxRows]float64
@@ -178,7 +180,9 @@ func (d *Decomposer) covariance(solver *nnls, varB *[maxRows]float64) [maxCols][
 	for j := range n {
 		for k := range n {
 			for r := range rows {
-				cov[j][k] += g[j][r] * varB[r] * g[k][r]
+				for c := range rows {
+					cov[j][k] += g[j][r] * covB[r][c] * g[k][c]
+				}
 			}
 		}
 	}
@@ -200,41 +204,49 @@ func (d *Decomposer) unscaledSD(cov *[maxCols][maxCols]float64) []float64 {
 // holding amounts (d.Materials' order and units): cal must be the
 // calibration d was made from, on the same bins. The bias is the same in
 // every voxel of like content, so averaging over a region does not lessen
-// it. A voxel of amounts x is modelled in bin b as Σⱼ xⱼ·aⱼ_b; an error
-// δaⱼ_b of the calibrated attenuations (standard error
-// CalibratedMaterial.PerUnitSD, independent between materials and bins)
-// moves the solution by −G·δA·x to first order, G the unconstrained
-// least-squares solve of MapNoise, so its covariance is G·Cov(δA·x)·Gᵀ
-// (the propagation of errors in the design matrix of a linear model to
-// first order; e.g. Fuller, Measurement Error Models, Wiley 1987, §2.2).
-// The solve of the near-null directions from the local prior
-// (Regularized) is the same unconstrained solve averaged, and so carries
-// the same bias; the non-negativity is ignored, as in MapNoise. A
-// calibration without standard errors (physics, or a file from before
-// they were kept) gives zeros.
+// it. A voxel of amounts x is modelled in bin b as Σⱼ xⱼ·aⱼ_b; errors δa
+// of the calibrated attenuations, whose covariance the fit states
+// (Fit.AmountCovariance K and Fit.VialErrorCovariance Σ: K[j][k]·Σ[b][c]),
+// change the modelled attenuations by δμ = δA·x, of covariance (xᵀKx)·Σ,
+// and move the solution by −G·δμ to first order, G the unconstrained
+// least-squares solve of MapNoise: its covariance is G·Cov(δμ)·Gᵀ (the
+// propagation of errors in a linear model's design matrix to first order;
+// e.g. Fuller, Measurement Error Models, Wiley 1987, §2.2). The solve of
+// the near-null directions from the local prior (Regularized) is the same
+// unconstrained solve averaged, and so carries the same bias; the
+// non-negativity is ignored, as in MapNoise. A calibration without the
+// fit's covariances (physics, or a file from before they were kept) gives
+// zeros.
 func (d *Decomposer) CalibrationBias(cal *Calibration, bins []Bin, amounts []float64) ([]float64, error) {
 	if len(amounts) != len(d.Materials) || len(bins) != d.bins {
 		return nil, fmt.Errorf("calibration bias: %d amounts and %d bins, want %d and %d", len(amounts), len(bins), len(d.Materials), d.bins)
 	}
-	var varB [maxRows]float64
-	for j, m := range d.Materials {
-		cm, err := cal.material(m.Name)
-		if err != nil {
-			return nil, fmt.Errorf("calibration bias: %w", err)
+	var covB [maxRows][maxRows]float64
+	if f := cal.Fit; f != nil && f.AmountCovariance != nil && f.VialErrorCovariance != nil {
+		x := make([]float64, len(cal.Materials)) // amounts in the calibration's order
+		for j, m := range d.Materials {
+			x[slices.IndexFunc(cal.Materials, func(c CalibratedMaterial) bool { return c.Name == m.Name })] = amounts[j]
 		}
-		if cm.PerUnitSD == nil || amounts[j] == 0 {
-			continue
+		var q float64 // xᵀKx
+		for j := range x {
+			for k := range x {
+				q += x[j] * f.AmountCovariance[j][k] * x[k]
+			}
 		}
+		idx := make([]int, len(bins))
 		for b, bin := range bins {
-			i, err := cal.binIndex(bin)
-			if err != nil {
+			var err error
+			if idx[b], err = cal.binIndex(bin); err != nil {
 				return nil, fmt.Errorf("calibration bias: %w", err)
 			}
-			e := amounts[j] * cm.PerUnitSD[i] * d.weight[b]
-			varB[b] += e * e
+		}
+		for b := range bins {
+			for c := range bins {
+				covB[b][c] = q * f.VialErrorCovariance[idx[b]][idx[c]] * d.weight[b] * d.weight[c]
+			}
 		}
 	}
-	cov := d.covariance(d.solver, &varB)
+	cov := d.covariance(d.solver, &covB)
 	return d.unscaledSD(&cov), nil
 }
 
