@@ -74,7 +74,15 @@ func RegionAmounts(d *Decomposer, vols []*fdk.Volume, v sinogram.Vial) ([]float6
 // times the photons of the scans it will serve (a longer or repeated
 // scan). At the same dose, the noise of hydroxyapatite's attenuation in
 // the high bins alone moves up to 0.05 between water and lipid in a vial
-// of 300 mg/mL (see the package's Beam hardening).
+// of 300 mg/mL (see the package's Beam hardening). The fit's error
+// model is stored with it (Fit.VialErrorCovariance, Fit.AmountCovariance)
+// for Decomposer.CalibrationBias: a vial mean's error covariance between
+// the bins is estimated from the residuals, RᵀR/(vials − materials),
+// which holds the voxels' correlated noise and what the linear model
+// misses, alike in neighbouring bins; each bin's variance is no less
+// than the vials' mean voxel variance over their voxels (a lower bound,
+// the voxels' noise being correlated), which alone serves when there are
+// no more vials than materials.
 func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibration, error) {
 	if err := CheckVials(scan.Vials); err != nil {
 		return nil, err
@@ -99,6 +107,11 @@ func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibratio
 	for _, v := range scan.Vials {
 		cal.Fit.Residuals = append(cal.Fit.Residuals, VialResidual{Vial: v.Name})
 	}
+	unscaled, err := unscaledCovariance(c)
+	if err != nil {
+		return nil, fmt.Errorf("calibrate: %w", err)
+	}
+	floor := make([]float64, len(bins)) // per bin: the vials' mean voxel variance over their voxels
 	for bi, b := range bins {
 		bin := scan.Bins[b]
 		cal.Bins = append(cal.Bins, Bin{bin.LowKeV, bin.HighKeV})
@@ -111,6 +124,7 @@ func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibratio
 			}
 			y.SetVec(i, mean)
 			variance += sd * sd / float64(nv)
+			floor[bi] += sd * sd / float64(n) / float64(nv)
 		}
 		var a mat.VecDense
 		if err := a.SolveVec(c, y); err != nil {
@@ -130,7 +144,39 @@ func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibratio
 			cal.Materials[j].PerUnit = append(cal.Materials[j].PerUnit, a.AtVec(j))
 		}
 	}
+	cal.Fit.VialErrorCovariance = vialErrorCovariance(cal.Fit.Residuals, nm, floor)
+	cal.Fit.AmountCovariance = rows(unscaled)
 	return cal, cal.Check()
+}
+
+// vialErrorCovariance returns the covariance between the bins of a vial
+// mean's error (see Calibrate): the residuals' RᵀR/(vials − materials),
+// each diagonal element raised to floor's where that is larger.
+func vialErrorCovariance(res []VialResidual, materials int, floor []float64) [][]float64 {
+	nb := len(floor)
+	cov := make([][]float64, nb)
+	for b := range cov {
+		cov[b] = make([]float64, nb)
+		for c := range cov[b] {
+			if dof := len(res) - materials; dof > 0 {
+				for _, r := range res {
+					cov[b][c] += r.PerMM[b] * r.PerMM[c] / float64(dof)
+				}
+			}
+		}
+		cov[b][b] = max(cov[b][b], floor[b])
+	}
+	return cov
+}
+
+// rows returns m's rows as slices.
+func rows(m *mat.Dense) [][]float64 {
+	r, _ := m.Dims()
+	out := make([][]float64, r)
+	for i := range out {
+		out[i] = slices.Clone(m.RawRowView(i))
+	}
+	return out
 }
 
 // CheckVials reports what makes vials unusable for Calibrate before there
@@ -180,4 +226,15 @@ func names(mats []Material) string {
 		s += m.Name
 	}
 	return s
+}
+
+// unscaledCovariance returns (CᵀC)⁻¹, the covariance of the least-squares
+// solution of C a = y per unit variance of y's elements.
+func unscaledCovariance(c *mat.Dense) (*mat.Dense, error) {
+	var ctc, inv mat.Dense
+	ctc.Mul(c.T(), c)
+	if err := inv.Inverse(&ctc); err != nil {
+		return nil, fmt.Errorf("the vials' concentrations: %w", err)
+	}
+	return &inv, nil
 }

@@ -125,6 +125,18 @@ type Fit struct {
 	// minus fitted attenuation, per bin, 1/mm.
 	ResidualRMSPerMM []float64      `json:"residual_rms_per_mm"`
 	Residuals        []VialResidual `json:"residuals"`
+	// VialErrorCovariance is the covariance between the bins of a vial
+	// mean's error, (1/mm)², bins × bins: the residuals' RᵀR over the
+	// vials beyond the materials, its diagonal no less than the vials'
+	// mean voxel variance over their voxels (see Calibrate).
+	// AmountCovariance is (CᵀC)⁻¹ of the vials' amounts C, materials ×
+	// materials in Materials' order: the fitted attenuations' errors
+	// have the covariance AmountCovariance[j][k]·VialErrorCovariance
+	// between material j in one bin and k in another (a linear model's
+	// least-squares covariance with errors correlated between the
+	// responses). Both absent in files written before they were kept.
+	VialErrorCovariance [][]float64 `json:"vial_error_covariance,omitempty"`
+	AmountCovariance    [][]float64 `json:"amount_covariance,omitempty"`
 }
 
 // VialResidual is one vial's measured minus fitted attenuation per bin.
@@ -212,6 +224,34 @@ func (c *Calibration) Check() error {
 	if f := c.Fit; f != nil && !(f.ConditionNumber <= MaxFitCondition) {
 		return fmt.Errorf("fit.condition_number %.3g exceeds %g: the vials do not tell the materials apart (%s): calibrate on vials that vary the materials independently",
 			f.ConditionNumber, MaxFitCondition, c.materialNames())
+	}
+	if f := c.Fit; f != nil {
+		if err := checkSquare("fit.vial_error_covariance", f.VialErrorCovariance, len(c.Bins)); err != nil {
+			return err
+		}
+		return checkSquare("fit.amount_covariance", f.AmountCovariance, len(c.Materials))
+	}
+	return nil
+}
+
+// checkSquare reports a matrix m, named field, that is present but not
+// n × n of finite values with a non-negative diagonal.
+func checkSquare(field string, m [][]float64, n int) error {
+	if m == nil {
+		return nil
+	}
+	if len(m) != n {
+		return fmt.Errorf("%s: %d rows, want %d", field, len(m), n)
+	}
+	for i, row := range m {
+		if len(row) != n {
+			return fmt.Errorf("%s[%d]: %d values, want %d", field, i, len(row), n)
+		}
+		for j, v := range row {
+			if math.IsNaN(v) || math.IsInf(v, 0) || (i == j && v < 0) {
+				return fmt.Errorf("%s[%d][%d]: %g, want finite (and not negative on the diagonal)", field, i, j, v)
+			}
+		}
 	}
 	return nil
 }

@@ -142,16 +142,30 @@ func (d *Decomposer) MapNoise(binSD []float64, spacingMM [3]float64) ([]float64,
 		return nil, fmt.Errorf("material noise: %d noise values for %d bins", len(binSD), d.bins)
 	}
 	var varB [maxRows]float64 // the right-hand side's variance per row
+	var covB [maxRows][maxRows]float64
 	for r, s := range binSD {
 		if !(s >= 0) || math.IsInf(s, 0) {
 			return nil, fmt.Errorf("material noise: bin %d: noise %g /mm, must be zero or positive", r, s)
 		}
 		varB[r] = s * s * d.weight[r] * d.weight[r]
+		covB[r][r] = varB[r]
 	}
 	solver := d.solver
 	if d.Regularized() {
 		solver = d.prior
 	}
+	cov := d.covariance(solver, &covB)
+	if d.Regularized() {
+		inv := solver.inv[1<<len(d.Materials)-1]
+		d.addPriorNoise(&cov, &inv, &varB, spacingMM)
+	}
+	return d.unscaledSD(&cov), nil
+}
+
+// covariance returns G·covB·Gᵀ, the covariance of the scaled amounts
+// that solver's unconstrained least squares, G = (AᵀA)⁻¹Aᵀ, gives a
+// right-hand side of covariance covB.
+func (d *Decomposer) covariance(solver *nnls, covB *[maxRows][maxRows]float64) [maxCols][maxCols]float64 {
 	n, rows := len(d.Materials), solver.rows
 	inv := solver.inv[1<<n-1] // (AᵀA)⁻¹, with the prior's penalty where regularised
 	var g [maxCols][maxRows]float64
@@ -166,18 +180,74 @@ func (d *Decomposer) MapNoise(binSD []float64, spacingMM [3]float64) ([]float64,
 	for j := range n {
 		for k := range n {
 			for r := range rows {
-				cov[j][k] += g[j][r] * varB[r] * g[k][r]
+				for c := range rows {
+					cov[j][k] += g[j][r] * covB[r][c] * g[k][c]
+				}
 			}
 		}
 	}
-	if d.Regularized() {
-		d.addPriorNoise(&cov, &inv, &varB, spacingMM)
-	}
-	sd := make([]float64, n)
+	return cov
+}
+
+// unscaledSD returns the standard deviations of the amounts, in their
+// units, from the covariance of the scaled ones.
+func (d *Decomposer) unscaledSD(cov *[maxCols][maxCols]float64) []float64 {
+	sd := make([]float64, len(d.Materials))
 	for j := range sd {
 		sd[j] = math.Sqrt(max(0, cov[j][j])) / d.colScale[j]
 	}
-	return sd, nil
+	return sd
+}
+
+// CalibrationBias returns, per map (d.Materials' order and units), the
+// standard deviation of the bias that cal's own error puts into a voxel
+// holding amounts (d.Materials' order and units): cal must be the
+// calibration d was made from, on the same bins. The bias is the same in
+// every voxel of like content, so averaging over a region does not lessen
+// it. A voxel of amounts x is modelled in bin b as Σⱼ xⱼ·aⱼ_b; errors δa
+// of the calibrated attenuations, whose covariance the fit states
+// (Fit.AmountCovariance K and Fit.VialErrorCovariance Σ: K[j][k]·Σ[b][c]),
+// change the modelled attenuations by δμ = δA·x, of covariance (xᵀKx)·Σ,
+// and move the solution by −G·δμ to first order, G the unconstrained
+// least-squares solve of MapNoise: its covariance is G·Cov(δμ)·Gᵀ (the
+// propagation of errors in a linear model's design matrix to first order;
+// e.g. Fuller, Measurement Error Models, Wiley 1987, §2.2). The solve of
+// the near-null directions from the local prior (Regularized) is the same
+// unconstrained solve averaged, and so carries the same bias; the
+// non-negativity is ignored, as in MapNoise. A calibration without the
+// fit's covariances (physics, or a file from before they were kept) gives
+// zeros.
+func (d *Decomposer) CalibrationBias(cal *Calibration, bins []Bin, amounts []float64) ([]float64, error) {
+	if len(amounts) != len(d.Materials) || len(bins) != d.bins {
+		return nil, fmt.Errorf("calibration bias: %d amounts and %d bins, want %d and %d", len(amounts), len(bins), len(d.Materials), d.bins)
+	}
+	var covB [maxRows][maxRows]float64
+	if f := cal.Fit; f != nil && f.AmountCovariance != nil && f.VialErrorCovariance != nil {
+		x := make([]float64, len(cal.Materials)) // amounts in the calibration's order
+		for j, m := range d.Materials {
+			x[slices.IndexFunc(cal.Materials, func(c CalibratedMaterial) bool { return c.Name == m.Name })] = amounts[j]
+		}
+		var q float64 // xᵀKx
+		for j := range x {
+			for k := range x {
+				q += x[j] * f.AmountCovariance[j][k] * x[k]
+			}
+		}
+		idx := make([]int, len(bins))
+		for b, bin := range bins {
+			var err error
+			if idx[b], err = cal.binIndex(bin); err != nil {
+				return nil, fmt.Errorf("calibration bias: %w", err)
+			}
+		}
+		for b := range bins {
+			for c := range bins {
+				covB[b][c] = q * f.VialErrorCovariance[idx[b]][idx[c]] * d.weight[b] * d.weight[c]
+			}
+		}
+	}
+	cov := d.covariance(d.solver, &covB)
+	return d.unscaledSD(&cov), nil
 }
 
 // addPriorNoise adds to cov, the scaled amounts' covariance, the local

@@ -64,6 +64,14 @@ func TestMaterialWorkflowFromVialPhantoms(t *testing.T) {
 	if !slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "--filter hann --cutoff") }) {
 		t.Errorf("report's warnings %q: want one naming the filter that suits the voxels", rep.Warnings)
 	}
+	// A calibration scanned at the simulator's default dose over 8 views
+	// is too uncertain for iodine (measured 49 mg/mL): its bias is stated
+	// and warned of.
+	if iod := m.Maps[1]; iod.CalibrationBiasSD <= iod.NoiseLimit || !slices.ContainsFunc(rep.Warnings, func(w string) bool {
+		return strings.HasPrefix(w, "calibration "+calFile+": its fit is too uncertain") && strings.Contains(w, "iodine")
+	}) {
+		t.Errorf("iodine map's calibration bias %.3g (limit %.3g), warnings %q: want one over the limit, warned of", iod.CalibrationBiasSD, iod.NoiseLimit, rep.Warnings)
+	}
 }
 
 // TestPhantomVialsRefused checks that --vials is refused, naming it,
