@@ -176,6 +176,30 @@ type Result struct {
 	// LabelPrecision is the fraction of hits that share the query's label,
 	// when the vectors have labels.
 	LabelPrecision *float64 `json:"label_precision_at_k,omitempty"`
+	// Adjusted lists the parameters of Params whose values in use differ
+	// from those given (index.Adjuster): what was measured is the index
+	// with the Used values.
+	Adjusted []index.Adjusted `json:"adjusted,omitempty"`
+	// DistancesPerQuery is the distances a search computed, per query,
+	// for an index that counts them (the Slim-tree), against the Vectors
+	// of a linear scan.
+	DistancesPerQuery float64 `json:"distances_per_query,omitempty"`
+	// SlimDown is the overlap of a Slim-tree's nodes before and after its
+	// Slim-down, which ran after the build and before the searches.
+	SlimDown *SlimDown `json:"slim_down,omitempty"`
+	// Warnings say what makes the numbers suspect (a recall@k near 0),
+	// with the likely cause.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// SlimDown is the fat-factor and bloat-factor of a Slim-tree (Traina et
+// al. 2000) before and after its Slim-down, and the vectors it moved.
+type SlimDown struct {
+	FatBefore   float64 `json:"fat_factor_before"`
+	FatAfter    float64 `json:"fat_factor_after"`
+	BloatBefore float64 `json:"bloat_factor_before"`
+	BloatAfter  float64 `json:"bloat_factor_after"`
+	Moved       int     `json:"moved"`
 }
 
 // timing is the time some work took: wall-clock and CPU seconds, and how
@@ -240,6 +264,26 @@ func (cfg Config) Check() error {
 	return nil
 }
 
+// CheckSize returns an error naming the parameter of a setting whose value
+// cannot mean anything for an index of n vectors (index.Kind.Fits), so
+// that it is refused before the ground truth and the builds.
+func (cfg Config) CheckSize(n int) error {
+	kind, err := index.KindNamed(cfg.Index)
+	if err != nil || kind.Fits == nil {
+		return err
+	}
+	for _, s := range cfg.settings() {
+		bp, err := kind.BuildParams(s)
+		if err == nil {
+			err = kind.Fits(n, bp)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (cfg Config) settings() []map[string]string {
 	if len(cfg.Sweep) == 0 {
 		return []map[string]string{{}}
@@ -252,6 +296,9 @@ func (cfg Config) settings() []map[string]string {
 // searches, so that the collector runs on that thread too).
 func Evaluate(base, queries *Set, truth *Truth, cfg Config) ([]Result, error) {
 	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckSize(base.Len()); err != nil {
 		return nil, err
 	}
 	kind, _ := index.KindNamed(cfg.Index)
@@ -279,6 +326,7 @@ func Evaluate(base, queries *Set, truth *Truth, cfg Config) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		slim := slimDown(x)
 		for _, s := range group {
 			r, err := measure(x, s, base, queries, truth, cfg)
 			if err != nil {
@@ -286,6 +334,8 @@ func Evaluate(base, queries *Set, truth *Truth, cfg Config) ([]Result, error) {
 			}
 			r.Params = fullParams(kind, s)
 			r.BuildS, r.BuildWallS, r.BytesPerVector = bt.cpu, bt.wall, bytes
+			r.SlimDown = slim
+			r.Warnings = lowRecall(r)
 			out = append(out, r)
 		}
 	}
@@ -343,9 +393,60 @@ func measure(x index.Index, s map[string]string, base, queries *Set, truth *Trut
 	if err := setSearchParams(x, kind, s); err != nil {
 		return Result{}, err
 	}
+	counter, counts := x.(interface{ Distances() int64 })
+	var before int64
+	if counts {
+		before = counter.Distances()
+	}
 	found, t := search(x, queries, cfg.K, cfg.MinQueryTime)
 	r := result("ctrecon", cfg.Index, base, queries, truth, found, t)
+	if counts {
+		r.DistancesPerQuery = float64(counter.Distances()-before) / float64(t.rounds*queries.Len())
+	}
+	if a, ok := x.(index.Adjuster); ok {
+		r.Adjusted = a.Adjusted(cfg.K)
+	}
 	return r, nil
+}
+
+// slimDown runs the Slim-down of a Slim-tree x and returns its fat- and
+// bloat-factors before and after; nil for another index.
+func slimDown(x index.Index) *SlimDown {
+	t, ok := x.(interface {
+		FatFactor() (fat, bloat float64)
+		SlimDown() int
+	})
+	if !ok {
+		return nil
+	}
+	s := &SlimDown{}
+	s.FatBefore, s.BloatBefore = t.FatFactor()
+	s.Moved = t.SlimDown()
+	s.FatAfter, s.BloatAfter = t.FatFactor()
+	return s
+}
+
+// poorRecall is the recall@k below which a setting is warned about: it
+// finds next to none of the true neighbours.
+const poorRecall = 0.05
+
+// lowRecall returns a warning when r's recall@k is below poorRecall,
+// with the likely cause for its index, or nil.
+func lowRecall(r Result) []string {
+	if r.RecallAtK >= poorRecall {
+		return nil
+	}
+	why := map[string]string{
+		"lsh": "the query's buckets hold next to none of its neighbours: the bucket width is too small for the data's distances " +
+			"(try a larger width, or width=0 to measure it), or the family does not follow the metric (try family=auto); more probes and tables help too",
+		"ivf":  "the nprobe lists searched miss the neighbours: try a larger nprobe",
+		"hnsw": "the graph search stops short: try a larger ef, M or efConstruction",
+		"tree": "the checks stop short of the neighbours' leaves: try a larger checks (0 is exact)",
+	}[r.Index]
+	if why == "" {
+		why = "the index misses the neighbours exact search finds"
+	}
+	return []string{fmt.Sprintf("recall@k is %.4f: %s", r.RecallAtK, why)}
 }
 
 // setSearchParams sets x's search parameters from setting s.
