@@ -185,7 +185,8 @@ type Result struct {
 	// of a linear scan.
 	DistancesPerQuery float64 `json:"distances_per_query,omitempty"`
 	// SlimDown is the overlap of a Slim-tree's nodes before and after its
-	// Slim-down, which ran after the build and before the searches.
+	// Slim-down, which ran after the build (BuildS counts it) and before
+	// the searches.
 	SlimDown *SlimDown `json:"slim_down,omitempty"`
 	// Warnings say what makes the numbers suspect (a recall@k near 0),
 	// with the likely cause.
@@ -326,7 +327,8 @@ func Evaluate(base, queries *Set, truth *Truth, cfg Config) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		slim := slimDown(x)
+		slim, st := slimDown(x)
+		bt.cpu, bt.wall = bt.cpu+st.cpu, bt.wall+st.wall
 		for _, s := range group {
 			r, err := measure(x, s, base, queries, truth, cfg)
 			if err != nil {
@@ -410,20 +412,22 @@ func measure(x index.Index, s map[string]string, base, queries *Set, truth *Trut
 }
 
 // slimDown runs the Slim-down of a Slim-tree x and returns its fat- and
-// bloat-factors before and after; nil for another index.
-func slimDown(x index.Index) *SlimDown {
+// bloat-factors before and after, and the time Slim-down took, which
+// counts in the build's (the index searched is the slimmed one); nil for
+// another index.
+func slimDown(x index.Index) (*SlimDown, timing) {
 	t, ok := x.(interface {
 		FatFactor() (fat, bloat float64)
 		SlimDown() int
 	})
 	if !ok {
-		return nil
+		return nil, timing{}
 	}
 	s := &SlimDown{}
 	s.FatBefore, s.BloatBefore = t.FatFactor()
-	s.Moved = t.SlimDown()
+	took := timed(0, func(int) { s.Moved = t.SlimDown() })
 	s.FatAfter, s.BloatAfter = t.FatFactor()
-	return s
+	return s, took
 }
 
 // poorRecall is the recall@k below which a setting is warned about: it
