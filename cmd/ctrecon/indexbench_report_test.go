@@ -143,3 +143,15 @@ func TestIndexBenchLSHWarnings(t *testing.T) {
 		t.Errorf("no warning under the table:\n%s", table)
 	}
 }
+
+// TestIndexBenchRefusesMeaningless: a parameter value that cannot mean
+// anything is refused before any build, naming the parameter, its value
+// and its limit: a tree's branching above the leaf+1 vectors a split
+// parts (it would make at most leaf+1 clusters).
+func TestIndexBenchRefusesMeaningless(t *testing.T) {
+	f := indexBenchFiles(t)
+	err := runIndexBench([]string{"--vectors", f["vectors.csv"], "--index", "tree", "--param", "leaf=4", "--param", "branching=4,16"}, &bytes.Buffer{})
+	if want := "parameter branching is 16, more than the leaf+1 (5) vectors a split parts"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("branching 16 with leaf 4: %v, want an error saying %q", err, want)
+	}
+}

@@ -72,6 +72,9 @@ var Kind = index.Kind{
 		if err != nil {
 			return nil, err
 		}
+		if c.Branching > c.Leaf+1 {
+			return nil, fmt.Errorf("parameter branching is %d, more than the leaf+1 (%d) vectors a split parts into clusters", c.Branching, c.Leaf+1)
+		}
 		return New(dim, m, c), nil
 	},
 	Load: load,
