@@ -58,8 +58,9 @@ func adjusted(r map[string]any, name string) string {
 // and one that cannot mean anything for the data is refused before the
 // build: HNSW searches with max(ef, k) as hnswlib does; IVF makes at most
 // one list per 8 of the 256 vectors it trains on, and nprobe cannot pass
-// the lists; a tree of one leaf measures it all whatever checks says; an
-// nlist above the vectors is an error, as faiss's training makes it.
+// the lists; a tree of one leaf measures it all whatever checks says; a
+// table of 4 hyperplanes has 15 other buckets to probe; an nlist above
+// the vectors is an error, as faiss's training makes it.
 func TestIndexBenchReportsAdjusted(t *testing.T) {
 	f := indexBenchFiles(t)
 	for _, c := range []struct {
@@ -80,6 +81,10 @@ func TestIndexBenchReportsAdjusted(t *testing.T) {
 	}
 	if r := indexBenchJSON(t, f, "--index", "tree", "--param", "leaf=1000", "--param", "checks=5"); adjusted(r[0], "checks") != "270" {
 		t.Errorf("a tree of one leaf with checks 5: %v, want checks 270 in use", r[0]["adjusted"])
+	}
+	r := indexBenchJSON(t, f, "--index", "lsh", "--param", "family=hyperplane", "--param", "hashes=4", "--param", "probes=100")
+	if adjusted(r[0], "probes") != "15" {
+		t.Errorf("hyperplanes with 4 hashes and 100 probes: %v, want probes 15 in use", r[0]["adjusted"])
 	}
 	table := indexBenchTable(t, f, "--index", "hnsw", "--param", "ef=2")
 	if !strings.Contains(table, "| M=16 ef=2 (used 10) efConstruction=200 seed=1 |") ||
