@@ -123,25 +123,23 @@ func (t *Truth) Recall(base, queries *Set, found [][]int) float64 {
 	return float64(hits) / float64(t.K*len(found))
 }
 
-// LabelPrecision returns the mean fraction of the rows found for each
-// query whose label is the query's, or nil without labels.
-func LabelPrecision(base, queries *Set, found [][]int) *float64 {
+// LabelPrecision returns precision@k by label: the mean over the queries
+// of the fraction of k whose label is the query's among the first k rows
+// found (a row not found counts as a wrong one, so that an index that
+// returns one good row does not score 1), or nil without labels.
+func LabelPrecision(base, queries *Set, found [][]int, k int) *float64 {
 	if base.Labels == nil || queries.Labels == nil {
 		return nil
 	}
-	var sum float64
+	same := 0 // counted whole, as Recall's hits
 	for q, rows := range found {
-		same := 0
-		for _, r := range rows {
+		for _, r := range rows[:min(len(rows), k)] {
 			if r >= 0 && base.Labels[r] == queries.Labels[q] {
 				same++
 			}
 		}
-		if len(rows) > 0 {
-			sum += float64(same) / float64(len(rows))
-		}
 	}
-	p := sum / float64(len(found))
+	p := float64(same) / float64(k*len(found))
 	return &p
 }
 
@@ -173,8 +171,8 @@ type Result struct {
 	// BytesPerVector is the memory the built index took (Go heap, or the
 	// peer process's resident size) over the number of vectors.
 	BytesPerVector float64 `json:"bytes_per_vector"`
-	// LabelPrecision is the fraction of hits that share the query's label,
-	// when the vectors have labels.
+	// LabelPrecision is precision@k by label (LabelPrecision), when the
+	// vectors have labels.
 	LabelPrecision *float64 `json:"label_precision_at_k,omitempty"`
 	// Adjusted lists the parameters of Params whose values in use differ
 	// from those given (index.Adjuster): what was measured is the index
@@ -522,7 +520,7 @@ func result(tool, kind string, base, queries *Set, truth *Truth, found [][]int, 
 		Vectors: base.Len(), Queries: queries.Len(), Dim: base.Dim, Metric: truth.Metric.Name(), K: truth.K,
 		RecallAtK: truth.Recall(base, queries, found),
 		QPS:       n / t.cpu, WallQPS: n / t.wall,
-		LabelPrecision: LabelPrecision(base, queries, found),
+		LabelPrecision: LabelPrecision(base, queries, found, truth.K),
 	}
 }
 

@@ -160,3 +160,15 @@ func TestIndexBenchRefusesMeaningless(t *testing.T) {
 		t.Errorf("branching 16 with leaf 4: %v, want an error saying %q", err, want)
 	}
 }
+
+// TestIndexBenchLabelPrecisionAtK: label precision@k is over k, a row not
+// found counting as a wrong one: a tree of leaves of 2 vectors searched
+// with checks 1 returns 2 or 3 of the 10 rows asked for, and may not score
+// near 1 for them being of the query's label.
+func TestIndexBenchLabelPrecisionAtK(t *testing.T) {
+	f := indexBenchFiles(t)
+	r := indexBenchJSON(t, f, "--labels", f["labels.txt"], "--index", "tree", "--param", "leaf=2", "--param", "branching=2", "--param", "checks=1")[0]
+	if p, _ := r["label_precision_at_k"].(float64); p > 0.3 {
+		t.Errorf("label precision@10 %v with at most 3 rows found per query (recall@10 %v)", p, r["recall_at_k"])
+	}
+}
