@@ -41,6 +41,16 @@ func indexBenchTable(t *testing.T, f map[string]string, args ...string) string {
 	return out.String()
 }
 
+// indexBenchRefuses runs `ctrecon index bench` on the vectors of
+// indexBenchFiles with args and checks that it fails saying want.
+func indexBenchRefuses(t *testing.T, f map[string]string, want string, args ...string) {
+	t.Helper()
+	err := runIndexBench(append([]string{"--vectors", f["vectors.csv"]}, args...), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("%v: %v, want an error saying %q", args, err, want)
+	}
+}
+
 // adjusted returns the value in use of parameter name that result r
 // reports as adjusted, or "".
 func adjusted(r map[string]any, name string) string {
@@ -91,10 +101,7 @@ func TestIndexBenchReportsAdjusted(t *testing.T) {
 		!strings.Contains(table, "ef=2 used 10: a search keeps at least k candidates") {
 		t.Errorf("ef below k in the table:\n%s", table)
 	}
-	err := runIndexBench([]string{"--vectors", f["vectors.csv"], "--index", "ivf", "--param", "nlist=64,271"}, &bytes.Buffer{})
-	if want := "parameter nlist is 271, more than the 270 vectors to index"; err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("nlist 271 of 270 vectors: %v, want an error saying %q", err, want)
-	}
+	indexBenchRefuses(t, f, "parameter nlist is 271, more than the 270 vectors to index", "--index", "ivf", "--param", "nlist=64,271")
 }
 
 // TestIndexBenchSlimTree: the Slim-tree's row carries what Traina et al.
@@ -128,10 +135,7 @@ func TestIndexBenchSlimTree(t *testing.T) {
 // about with its likely cause, in --json and under the table.
 func TestIndexBenchLSHWarnings(t *testing.T) {
 	f := indexBenchFiles(t)
-	err := runIndexBench([]string{"--vectors", f["vectors.csv"], "--index", "lsh", "--param", "family=hyperplane", "--param", "width=1"}, &bytes.Buffer{})
-	if want := "parameter width is 1, but family=hyperplane has no bucket width"; err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("hyperplanes with a width: %v, want an error saying %q", err, want)
-	}
+	indexBenchRefuses(t, f, "parameter width is 1, but family=hyperplane has no bucket width", "--index", "lsh", "--param", "family=hyperplane", "--param", "width=1")
 	results := indexBenchJSON(t, f, "--index", "lsh", "--param", "width=0.00001,0", "--param", "probes=0")
 	warnings := func(r map[string]any) string {
 		w, _ := json.Marshal(r["warnings"])
@@ -155,10 +159,7 @@ func TestIndexBenchLSHWarnings(t *testing.T) {
 // parts (it would make at most leaf+1 clusters).
 func TestIndexBenchRefusesMeaningless(t *testing.T) {
 	f := indexBenchFiles(t)
-	err := runIndexBench([]string{"--vectors", f["vectors.csv"], "--index", "tree", "--param", "leaf=4", "--param", "branching=4,16"}, &bytes.Buffer{})
-	if want := "parameter branching is 16, more than the leaf+1 (5) vectors a split parts"; err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("branching 16 with leaf 4: %v, want an error saying %q", err, want)
-	}
+	indexBenchRefuses(t, f, "parameter branching is 16, more than the leaf+1 (5) vectors a split parts", "--index", "tree", "--param", "leaf=4", "--param", "branching=4,16")
 }
 
 // TestIndexBenchLabelPrecisionAtK: label precision@k is over k, a row not
