@@ -108,6 +108,24 @@ type Tuner interface {
 	SetParam(name, value string) error
 }
 
+// Adjusted is a parameter whose value in use differs from the value the
+// index was given: capped at what its vectors allow, raised to what a
+// search needs, or measured on the data.
+type Adjusted struct {
+	Name  string `json:"name"`
+	Given string `json:"given"`
+	Used  string `json:"used"`
+	Why   string `json:"why"`
+}
+
+// Adjuster is implemented by an index that may use other values than those
+// of some parameters it was given (IVF's nlist, HNSW's ef, LSH's width), so
+// that a benchmark reports what it measured. Adjusted returns those
+// parameters, as a search for k neighbours uses them now.
+type Adjuster interface {
+	Adjusted(k int) []Adjusted
+}
+
 // Param is one parameter of a Kind of index.
 type Param struct {
 	Name, Default, Doc string
@@ -126,6 +144,11 @@ type Kind struct {
 	// not a search parameter (the default where none was given), as text;
 	// an error names the parameter.
 	New func(dim int, m Metric, params map[string]string) (Index, error)
+	// Fits, when set, returns an error naming a parameter of params (as
+	// New takes them) whose value cannot mean anything for an index of n
+	// vectors (IVF's nlist above n), so that a caller who knows n refuses
+	// it before building.
+	Fits func(n int, params map[string]string) error
 	// Load reads the body of a saved index of this kind: what its Save
 	// wrote after the header (see Encoder).
 	Load func(h Header, d *Decoder) (Index, error)

@@ -123,25 +123,23 @@ func (t *Truth) Recall(base, queries *Set, found [][]int) float64 {
 	return float64(hits) / float64(t.K*len(found))
 }
 
-// LabelPrecision returns the mean fraction of the rows found for each
-// query whose label is the query's, or nil without labels.
-func LabelPrecision(base, queries *Set, found [][]int) *float64 {
+// LabelPrecision returns precision@k by label: the mean over the queries
+// of the fraction of k whose label is the query's among the first k rows
+// found (a row not found counts as a wrong one, so that an index that
+// returns one good row does not score 1), or nil without labels.
+func LabelPrecision(base, queries *Set, found [][]int, k int) *float64 {
 	if base.Labels == nil || queries.Labels == nil {
 		return nil
 	}
-	var sum float64
+	same := 0 // counted whole, as Recall's hits
 	for q, rows := range found {
-		same := 0
-		for _, r := range rows {
+		for _, r := range rows[:min(len(rows), k)] {
 			if r >= 0 && base.Labels[r] == queries.Labels[q] {
 				same++
 			}
 		}
-		if len(rows) > 0 {
-			sum += float64(same) / float64(len(rows))
-		}
 	}
-	p := sum / float64(len(found))
+	p := float64(same) / float64(k*len(found))
 	return &p
 }
 
@@ -173,9 +171,34 @@ type Result struct {
 	// BytesPerVector is the memory the built index took (Go heap, or the
 	// peer process's resident size) over the number of vectors.
 	BytesPerVector float64 `json:"bytes_per_vector"`
-	// LabelPrecision is the fraction of hits that share the query's label,
-	// when the vectors have labels.
+	// LabelPrecision is precision@k by label (LabelPrecision), when the
+	// vectors have labels.
 	LabelPrecision *float64 `json:"label_precision_at_k,omitempty"`
+	// Adjusted lists the parameters of Params whose values in use differ
+	// from those given (index.Adjuster): what was measured is the index
+	// with the Used values.
+	Adjusted []index.Adjusted `json:"adjusted,omitempty"`
+	// DistancesPerQuery is the distances a search computed, per query,
+	// for an index that counts them (the Slim-tree), against the Vectors
+	// of a linear scan.
+	DistancesPerQuery float64 `json:"distances_per_query,omitempty"`
+	// SlimDown is the overlap of a Slim-tree's nodes before and after its
+	// Slim-down, which ran after the build (BuildS counts it) and before
+	// the searches.
+	SlimDown *SlimDown `json:"slim_down,omitempty"`
+	// Warnings say what makes the numbers suspect (a recall@k near 0),
+	// with the likely cause.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// SlimDown is the fat-factor and bloat-factor of a Slim-tree (Traina et
+// al. 2000) before and after its Slim-down, and the vectors it moved.
+type SlimDown struct {
+	FatBefore   float64 `json:"fat_factor_before"`
+	FatAfter    float64 `json:"fat_factor_after"`
+	BloatBefore float64 `json:"bloat_factor_before"`
+	BloatAfter  float64 `json:"bloat_factor_after"`
+	Moved       int     `json:"moved"`
 }
 
 // timing is the time some work took: wall-clock and CPU seconds, and how
@@ -240,6 +263,26 @@ func (cfg Config) Check() error {
 	return nil
 }
 
+// CheckSize returns an error naming the parameter of a setting whose value
+// cannot mean anything for an index of n vectors (index.Kind.Fits), so
+// that it is refused before the ground truth and the builds.
+func (cfg Config) CheckSize(n int) error {
+	kind, err := index.KindNamed(cfg.Index)
+	if err != nil || kind.Fits == nil {
+		return err
+	}
+	for _, s := range cfg.settings() {
+		bp, err := kind.BuildParams(s)
+		if err == nil {
+			err = kind.Fits(n, bp)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (cfg Config) settings() []map[string]string {
 	if len(cfg.Sweep) == 0 {
 		return []map[string]string{{}}
@@ -252,6 +295,9 @@ func (cfg Config) settings() []map[string]string {
 // searches, so that the collector runs on that thread too).
 func Evaluate(base, queries *Set, truth *Truth, cfg Config) ([]Result, error) {
 	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckSize(base.Len()); err != nil {
 		return nil, err
 	}
 	kind, _ := index.KindNamed(cfg.Index)
@@ -279,6 +325,8 @@ func Evaluate(base, queries *Set, truth *Truth, cfg Config) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		slim, st := slimDown(x)
+		bt.cpu, bt.wall = bt.cpu+st.cpu, bt.wall+st.wall
 		for _, s := range group {
 			r, err := measure(x, s, base, queries, truth, cfg)
 			if err != nil {
@@ -286,6 +334,8 @@ func Evaluate(base, queries *Set, truth *Truth, cfg Config) ([]Result, error) {
 			}
 			r.Params = fullParams(kind, s)
 			r.BuildS, r.BuildWallS, r.BytesPerVector = bt.cpu, bt.wall, bytes
+			r.SlimDown = slim
+			r.Warnings = lowRecall(r)
 			out = append(out, r)
 		}
 	}
@@ -343,9 +393,62 @@ func measure(x index.Index, s map[string]string, base, queries *Set, truth *Trut
 	if err := setSearchParams(x, kind, s); err != nil {
 		return Result{}, err
 	}
+	counter, counts := x.(interface{ Distances() int64 })
+	var before int64
+	if counts {
+		before = counter.Distances()
+	}
 	found, t := search(x, queries, cfg.K, cfg.MinQueryTime)
 	r := result("ctrecon", cfg.Index, base, queries, truth, found, t)
+	if counts {
+		r.DistancesPerQuery = float64(counter.Distances()-before) / float64(t.rounds*queries.Len())
+	}
+	if a, ok := x.(index.Adjuster); ok {
+		r.Adjusted = a.Adjusted(cfg.K)
+	}
 	return r, nil
+}
+
+// slimDown runs the Slim-down of a Slim-tree x and returns its fat- and
+// bloat-factors before and after, and the time Slim-down took, which
+// counts in the build's (the index searched is the slimmed one); nil for
+// another index.
+func slimDown(x index.Index) (*SlimDown, timing) {
+	t, ok := x.(interface {
+		FatFactor() (fat, bloat float64)
+		SlimDown() int
+	})
+	if !ok {
+		return nil, timing{}
+	}
+	s := &SlimDown{}
+	s.FatBefore, s.BloatBefore = t.FatFactor()
+	took := timed(0, func(int) { s.Moved = t.SlimDown() })
+	s.FatAfter, s.BloatAfter = t.FatFactor()
+	return s, took
+}
+
+// poorRecall is the recall@k below which a setting is warned about: it
+// finds next to none of the true neighbours.
+const poorRecall = 0.05
+
+// lowRecall returns a warning when r's recall@k is below poorRecall,
+// with the likely cause for its index, or nil.
+func lowRecall(r Result) []string {
+	if r.RecallAtK >= poorRecall {
+		return nil
+	}
+	why := map[string]string{
+		"lsh": "the query's buckets hold next to none of its neighbours: the bucket width is too small for the data's distances " +
+			"(try a larger width, or width=0 to measure it), or the family does not follow the metric (try family=auto); more probes and tables help too",
+		"ivf":  "the nprobe lists searched miss the neighbours: try a larger nprobe",
+		"hnsw": "the graph search stops short: try a larger ef, M or efConstruction",
+		"tree": "the checks stop short of the neighbours' leaves: try a larger checks (0 is exact)",
+	}[r.Index]
+	if why == "" {
+		why = "the index misses the neighbours exact search finds"
+	}
+	return []string{fmt.Sprintf("recall@k is %.4f: %s", r.RecallAtK, why)}
 }
 
 // setSearchParams sets x's search parameters from setting s.
@@ -417,7 +520,7 @@ func result(tool, kind string, base, queries *Set, truth *Truth, found [][]int, 
 		Vectors: base.Len(), Queries: queries.Len(), Dim: base.Dim, Metric: truth.Metric.Name(), K: truth.K,
 		RecallAtK: truth.Recall(base, queries, found),
 		QPS:       n / t.cpu, WallQPS: n / t.wall,
-		LabelPrecision: LabelPrecision(base, queries, found),
+		LabelPrecision: LabelPrecision(base, queries, found, truth.K),
 	}
 }
 

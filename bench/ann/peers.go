@@ -117,6 +117,10 @@ func Compare(ctx context.Context, base, queries *Set, truth *Truth, c Comparison
 					return nil, err
 				}
 				r.Index, r.Params = "hnsw", fullParams(kind, params(ef))
+				// ef below k: hnswlib and faiss keep max(ef, k) too, and x's
+				// ef is ef since the ctrecon tools come first
+				r.Adjusted = x.(index.Adjuster).Adjusted(truth.K)
+				r.Warnings = lowRecall(r)
 				if slices.Contains(PeerTools, tool) {
 					delete(r.Params, "seed")
 				}

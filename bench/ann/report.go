@@ -25,8 +25,27 @@ func ParamString(params map[string]string) string {
 	return strings.Join(parts, " ")
 }
 
-// WriteTable writes results as a Markdown table, in the order given.
+// paramsUsed writes r's parameters as ParamString does, each adjusted one
+// followed by the value in use: "ef=2 (used 10)".
+func paramsUsed(r Result) string {
+	p := maps.Clone(r.Params)
+	for _, a := range r.Adjusted {
+		p[a.Name] += " (used " + a.Used + ")"
+	}
+	return ParamString(p)
+}
+
+// WriteTable writes results as a Markdown table, in the order given, then
+// what the table cannot hold (see writeNotes).
 func WriteTable(w io.Writer, results []Result) error {
+	if err := writeRows(w, results); err != nil {
+		return err
+	}
+	return writeNotes(w, results)
+}
+
+// writeRows writes the table of results.
+func writeRows(w io.Writer, results []Result) error {
 	withLabels := slices.ContainsFunc(results, func(r Result) bool { return r.LabelPrecision != nil })
 	head := "| tool | index | parameters | recall@k | QPS | build s | bytes/vector |"
 	rule := "|---|---|---|---|---|---|---|"
@@ -39,7 +58,7 @@ func WriteTable(w io.Writer, results []Result) error {
 	}
 	for _, r := range results {
 		line := fmt.Sprintf("| %s | %s | %s | %.4f | %.0f | %.2f | %.0f |",
-			r.Tool, r.Index, ParamString(r.Params), r.RecallAtK, r.QPS, r.BuildS, r.BytesPerVector)
+			r.Tool, r.Index, paramsUsed(r), r.RecallAtK, r.QPS, r.BuildS, r.BytesPerVector)
 		if withLabels {
 			if r.LabelPrecision != nil {
 				line += fmt.Sprintf(" %.4f |", *r.LabelPrecision)
@@ -52,6 +71,34 @@ func WriteTable(w io.Writer, results []Result) error {
 		}
 	}
 	return nil
+}
+
+// writeNotes writes, under the table, a line for each row's adjusted
+// parameters (why the value in use is not the one given), warnings and
+// Slim-tree measures (distances per query against a linear scan's, the
+// fat- and bloat-factors before and after Slim-down).
+func writeNotes(w io.Writer, results []Result) error {
+	var lines []string
+	for i, r := range results {
+		row := fmt.Sprintf("row %d (%s)", i+1, ParamString(r.Params))
+		for _, a := range r.Adjusted {
+			lines = append(lines, fmt.Sprintf("%s: %s=%s used %s: %s", row, a.Name, a.Given, a.Used, a.Why))
+		}
+		for _, warn := range r.Warnings {
+			lines = append(lines, fmt.Sprintf("warning: %s: %s", row, warn))
+		}
+		if s := r.SlimDown; s != nil {
+			lines = append(lines, fmt.Sprintf("%s: %.0f distances per query, a linear scan %d (%.1f %%); "+
+				"fat-factor %.4f -> %.4f, bloat-factor %.4f -> %.4f after Slim-down (%d vectors moved)",
+				row, r.DistancesPerQuery, r.Vectors, 100*r.DistancesPerQuery/float64(r.Vectors),
+				s.FatBefore, s.FatAfter, s.BloatBefore, s.BloatAfter, s.Moved))
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "\n%s\n", strings.Join(lines, "\n"))
+	return err
 }
 
 // Plot draws recall@k against queries per second (logarithmic), one line

@@ -116,6 +116,9 @@ func runIndexBench(args []string, w io.Writer) error {
 	if cfg.K > base.Len() {
 		return fmt.Errorf("--k %d is more than the %d vectors of %s", cfg.K, base.Len(), base.Name)
 	}
+	if err := cfg.CheckSize(base.Len()); err != nil {
+		return fmt.Errorf("--index %s, %s: %w", cfg.Index, base.Name, err)
+	}
 	truth, err := ann.GroundTruth(base, queries, cfg.K, cfg.Metric)
 	if err != nil {
 		return err

@@ -131,6 +131,7 @@ type Index struct {
 var (
 	_ index.Index         = (*Index)(nil)
 	_ index.BatchSearcher = (*Index)(nil)
+	_ index.Adjuster      = (*Index)(nil)
 )
 
 // New returns an empty index of vectors of dim values (0 leaves it to the
@@ -217,6 +218,16 @@ func (x *Index) SetEf(ef int) { x.ef.Store(int64(max(ef, 1))) }
 
 // Ef returns the number of candidates searches keep.
 func (x *Index) Ef() int { return int(x.ef.Load()) }
+
+// Adjusted reports an ef below k: a search for k neighbours keeps k
+// candidates, as hnswlib's does (index.Adjuster).
+func (x *Index) Adjusted(k int) []index.Adjusted {
+	if ef := x.Ef(); ef < k {
+		return []index.Adjusted{{Name: "ef", Given: strconv.Itoa(ef), Used: strconv.Itoa(k),
+			Why: "a search keeps at least k candidates"}}
+	}
+	return nil
+}
 
 // SetParam sets the search parameter ef (index.Tuner).
 func (x *Index) SetParam(name, value string) error {

@@ -89,14 +89,26 @@ var Kind = index.Kind{
 		}
 		return New(dim, m, c), nil
 	},
+	Fits: fits,
 	Load: load,
+}
+
+// fits refuses an nlist above the n vectors to index: k-means cannot make
+// more lists than vectors (faiss refuses to train them).
+func fits(n int, p map[string]string) error {
+	nlist, err := vecstore.Int(p, "nlist", 0, 1<<24)
+	if err == nil && nlist > n {
+		err = fmt.Errorf("parameter nlist is %d, more than the %d vectors to index (k-means cannot make more lists than vectors)", nlist, n)
+	}
+	return err
 }
 
 func init() { index.Register(Kind) }
 
 var (
-	_ index.Index = (*Index)(nil)
-	_ index.Tuner = (*Index)(nil)
+	_ index.Index    = (*Index)(nil)
+	_ index.Tuner    = (*Index)(nil)
+	_ index.Adjuster = (*Index)(nil)
 )
 
 // New returns an empty index of vectors of dim values (0: set by the first
@@ -119,6 +131,34 @@ func (x *Index) Lists() int {
 	x.base.Mu.RLock()
 	defer x.base.Mu.RUnlock()
 	return len(x.lists.L) - 1
+}
+
+// Adjusted reports the lists the quantiser made where they are not the
+// nlist given (0: √n; at most n/minPerList for the n vectors of the last
+// training; none below minTrain vectors), and an nprobe above them
+// (index.Adjuster).
+func (x *Index) Adjusted(int) []index.Adjusted {
+	x.base.Mu.RLock()
+	defer x.base.Mu.RUnlock()
+	lists := len(x.lists.L) - 1
+	given, used := strconv.Itoa(x.cfg.NList), strconv.Itoa(lists)
+	var out []index.Adjusted
+	switch {
+	case lists == 0:
+		return []index.Adjusted{{Name: "nlist", Given: given, Used: used,
+			Why: fmt.Sprintf("fewer than %d vectors: not trained, every search scans them all", minTrain)}}
+	case x.cfg.NList == 0:
+		out = append(out, index.Adjusted{Name: "nlist", Given: given, Used: used,
+			Why: fmt.Sprintf("√n of the %d vectors at the last training", x.trained)})
+	case lists != x.cfg.NList:
+		out = append(out, index.Adjusted{Name: "nlist", Given: given, Used: used,
+			Why: fmt.Sprintf("at most one list per %d of the %d vectors at the last training", minPerList, x.trained)})
+	}
+	if x.cfg.NProbe > lists {
+		out = append(out, index.Adjusted{Name: "nprobe", Given: strconv.Itoa(x.cfg.NProbe), Used: used,
+			Why: "no more lists than the quantiser made: every search measures them all (exact)"})
+	}
+	return out
 }
 
 // SetParam sets nprobe, the number of lists a search measures.

@@ -27,6 +27,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/ctrecon/ctrecon/index"
@@ -89,6 +90,9 @@ var Kind = index.Kind{
 		if c.Width, err = vecstore.Float(p, "width", 0, math.MaxFloat64); err != nil {
 			return nil, err
 		}
+		if c.Family == Hyperplane && c.Width > 0 {
+			return nil, fmt.Errorf("parameter width is %g, but family=%s has no bucket width (a function is the side of a hyperplane): leave width out", c.Width, Hyperplane)
+		}
 		return New(dim, m, c)
 	},
 	Load: load,
@@ -97,8 +101,9 @@ var Kind = index.Kind{
 func init() { index.Register(Kind) }
 
 var (
-	_ index.Index = (*Index)(nil)
-	_ index.Tuner = (*Index)(nil)
+	_ index.Index    = (*Index)(nil)
+	_ index.Tuner    = (*Index)(nil)
+	_ index.Adjuster = (*Index)(nil)
 )
 
 // Index is an LSH index. It is safe for concurrent use: searches run in
@@ -148,6 +153,28 @@ func (x *Index) Width() float64 {
 	x.base.Mu.RLock()
 	defer x.base.Mu.RUnlock()
 	return x.width
+}
+
+// Adjusted reports the width a p-stable family measured on the data (none
+// below minTrain vectors, which every search scans), and probes beyond
+// the 2^hashes − 1 other buckets of a hyperplane table (index.Adjuster).
+func (x *Index) Adjusted(int) []index.Adjusted {
+	x.base.Mu.RLock()
+	defer x.base.Mu.RUnlock()
+	var out []index.Adjusted
+	switch {
+	case x.measuring() && x.width == 0:
+		out = append(out, index.Adjusted{Name: "width", Given: "0", Used: "0",
+			Why: fmt.Sprintf("fewer than %d vectors: not hashed, every search scans them all", minTrain)})
+	case x.measuring():
+		out = append(out, index.Adjusted{Name: "width", Given: "0", Used: strconv.FormatFloat(x.width, 'g', 4, 64),
+			Why: fmt.Sprintf("measured: %d times the median distance to the nearest vector", widthScale)})
+	}
+	if most := 1<<x.cfg.Hashes - 1; x.cfg.Family == Hyperplane && x.cfg.Hashes < 63 && x.cfg.Probes > most {
+		out = append(out, index.Adjusted{Name: "probes", Given: strconv.Itoa(x.cfg.Probes), Used: strconv.Itoa(most),
+			Why: "a table of hyperplanes has no more other buckets (2^hashes − 1)"})
+	}
+	return out
 }
 
 // SetParam sets probes, the buckets besides the query's a search measures

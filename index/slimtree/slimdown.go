@@ -86,8 +86,11 @@ func (x *Index) farthest(n int32) uint32 {
 }
 
 // tighten sets the radius of n and every node below it to the least that
-// covers its entries (a leaf: its farthest vector; an index node: the
-// farthest reach of its children's balls), and returns n's.
+// covers its entries (a leaf: its farthest vector) or that is known to
+// cover them (an index node: the farthest reach of its children's balls,
+// unless its radius is already smaller: an insert grows it only to the
+// vector's own distance, and Slim-down moves vectors only between
+// siblings, so it still covers them), and returns n's.
 func (x *Index) tighten(n int32) float64 {
 	nd := &x.nodes[n]
 	r := 0.0
@@ -98,6 +101,9 @@ func (x *Index) tighten(n int32) float64 {
 	} else {
 		for _, c := range nd.children {
 			r = max(r, x.nodes[c].dParent+x.tighten(c))
+		}
+		if n != 0 { // the root has no ball
+			r = min(r, nd.radius)
 		}
 	}
 	x.nodes[n].radius = r

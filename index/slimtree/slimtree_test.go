@@ -77,6 +77,26 @@ func TestSlimDown(t *testing.T) {
 	indextest.SameAsExact(t, x, ref, s.Queries[:20], []int{10}, nil)
 }
 
+// TestSlimDownKeepsRadii: Slim-down must not widen a ball. An index
+// node's radius grows on insert only to the vector's own distance, below
+// the reach of its children's balls that Slim-down used to set it to, so
+// that small nodes came out fatter: the bloat-factor, whose nodes and
+// height are fixed by n and the capacity, counts the node accesses of
+// point queries and must not grow.
+func TestSlimDownKeepsRadii(t *testing.T) {
+	s := indextest.Clustered(2000, 16, 10, 0.3, 5)
+	for _, capacity := range []int{3, 8} {
+		x := slimtree.New(0, index.Euclidean, slimtree.Config{Capacity: capacity})
+		ref := indextest.Fill(t, x, s)
+		_, bloat := x.FatFactor()
+		x.SlimDown()
+		if _, bloat2 := x.FatFactor(); bloat2 > bloat {
+			t.Errorf("capacity %d: bloat-factor %.4f -> %.4f after Slim-down", capacity, bloat, bloat2)
+		}
+		indextest.SameAsExact(t, x, ref, s.Queries[:20], []int{10}, nil)
+	}
+}
+
 func TestSaveLoad(t *testing.T) {
 	for _, n := range []int{5, 3000} { // a root leaf and a tree
 		s := indextest.ForMetric(indextest.Clustered(n, 16, 10, 0.2, 3), indextest.Custom)

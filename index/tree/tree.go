@@ -23,6 +23,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 
 	"github.com/ctrecon/ctrecon/index"
 	"github.com/ctrecon/ctrecon/index/internal/kmeans"
@@ -71,6 +72,9 @@ var Kind = index.Kind{
 		if err != nil {
 			return nil, err
 		}
+		if c.Branching > c.Leaf+1 {
+			return nil, fmt.Errorf("parameter branching is %d, more than the leaf+1 (%d) vectors a split parts into clusters", c.Branching, c.Leaf+1)
+		}
 		return New(dim, m, c), nil
 	},
 	Load: load,
@@ -79,8 +83,9 @@ var Kind = index.Kind{
 func init() { index.Register(Kind) }
 
 var (
-	_ index.Index = (*Index)(nil)
-	_ index.Tuner = (*Index)(nil)
+	_ index.Index    = (*Index)(nil)
+	_ index.Tuner    = (*Index)(nil)
+	_ index.Adjuster = (*Index)(nil)
 )
 
 // Index is a hierarchical k-means tree. It is safe for concurrent use:
@@ -138,6 +143,19 @@ func (x *Index) Nodes() (nodes, depth int) {
 	}
 	walk(0, 1)
 	return len(x.nodes), depth
+}
+
+// Adjusted reports checks that cannot bound a search because the tree is
+// one leaf (it holds no more than leaf vectors): every search measures
+// them all (index.Adjuster).
+func (x *Index) Adjusted(int) []index.Adjusted {
+	x.base.Mu.RLock()
+	defer x.base.Mu.RUnlock()
+	if n := x.base.S.Len(); len(x.nodes) == 1 && x.cfg.Checks > 0 && x.cfg.Checks < n {
+		return []index.Adjusted{{Name: "checks", Given: strconv.Itoa(x.cfg.Checks), Used: strconv.Itoa(n),
+			Why: "the tree is one leaf (no more than leaf vectors): every search measures them all"}}
+	}
+	return nil
 }
 
 // SetParam sets checks, the number of vectors a search measures (0: all).
