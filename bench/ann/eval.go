@@ -35,10 +35,8 @@ func Check(base, queries *Set, k int, m index.Metric) error {
 		return fmt.Errorf("k is %d; it must be from 1 to the %d vectors of %s", k, base.Len(), base.Name)
 	}
 	for _, s := range []*Set{base, queries} {
-		for i := range s.Len() {
-			if err := index.CheckValues(s.Row(i), m); err != nil {
-				return fmt.Errorf("%s, row %d: %w", s.Name, s.FileRow(i), err)
-			}
+		if err := s.checkValues(m); err != nil {
+			return err
 		}
 	}
 	return nil
