@@ -345,6 +345,7 @@ func (r *runner) writeMaterials(context.Context) error {
 	if err := r.reportNoise(d, vols, maps, rep); err != nil {
 		return err
 	}
+	r.keepMaps(d, maps, rep)
 	return r.writeOverlay(d.Materials, maps, rep)
 }
 

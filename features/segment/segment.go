@@ -69,8 +69,9 @@ type Object struct {
 type Segmentation struct {
 	Grid     fdk.Grid
 	Settings Settings
-	// Source says where the objects come from: "hu" for HU classes, or
-	// the mask file's path.
+	// Source says where the objects come from: "hu" for HU classes, "hu
+	// and material maps" for HU classes and maps (Settings.Maps), or the
+	// mask file's path.
 	Source  string
 	Objects []Object
 	// Map holds, per voxel (x fastest), 1 + the index in Objects of the
