@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"github.com/ctrecon/ctrecon/features/records"
 	"github.com/ctrecon/ctrecon/features/segment"
 	"github.com/ctrecon/ctrecon/scansim"
-	"github.com/ctrecon/ctrecon/search"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -101,22 +99,7 @@ func TestMaterialRecordsPerObject(t *testing.T) {
 		}
 	}
 	t.Logf("each vial's object's %s record (%v):\n%s", KindMaterials, job.Materials, table.String())
-	lib, err := search.Open(context.Background(), search.Config{Dir: t.TempDir(), Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lib.Close()
-	if err := lib.Add(context.Background(), recs, 1); err != nil {
-		t.Fatal(err)
-	}
-	ans, err := lib.Search(context.Background(), search.Query{Kind: KindMaterials, Filter: "gadolinium > 1", Limit: search.MaxLimit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	picked := map[int64]bool{}
-	for _, h := range ans.Hits {
-		picked[h.Object] = true
-	}
+	picked := searchObjects(t, recs, "gadolinium > 1")
 	if fmt.Sprint(picked) != fmt.Sprint(want) {
 		t.Errorf("gadolinium above 1 mg/mL picks the objects %v, want the gadolinium vials' %v", picked, want)
 	}
