@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/features/records"
-	"github.com/ctrecon/ctrecon/features/segment"
 	"github.com/ctrecon/ctrecon/scansim"
 	"github.com/ctrecon/ctrecon/search"
 	"github.com/ctrecon/ctrecon/sinogram"
@@ -35,37 +33,11 @@ func TestMaterialObjectsWholeVials(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates and reconstructs a vial scan")
 	}
-	const diameter = 30
-	vials := scansim.TestVials(diameter, 12)
+	vials := scansim.TestVials(30, 12)
 	spec := scansim.DefaultSpec()
 	spec.ScanID, spec.Seed, spec.Vials = "VIALS-12", 3, vials
 	spec.Views, spec.EnergyStep, spec.OpenCounts, spec.Dtype = 60, 2, 2000000, sinogram.Uint32
-	var err error
-	if spec.Phantom, err = scansim.VialPhantom(diameter, vials); err != nil {
-		t.Fatal(err)
-	}
-	scan := filepath.Join(t.TempDir(), "scan")
-	if err := scansim.Simulate(scan, spec); err != nil {
-		t.Fatal(err)
-	}
-	job := Job{ID: "vials-12", Input: scan, Output: filepath.Join(t.TempDir(), "out"), Device: "cpu",
-		Volume:    VolumeSpec{Dim: [3]int{64, 64, 8}, VoxelMM: [3]float64{0.5, 0.5, 0.5}},
-		Filter:    FilterSpec{Window: "hann", Cutoff: 0.25},
-		Materials: []string{"water", "lipid", "ha", "iodine", "gadolinium"}}
-	rep, err := Run(context.Background(), job, Options{Features: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs := readRecords(t, filepath.Join(job.Output, FeaturesName))
-	objects, mats := map[int64]records.Record{}, map[int64]records.Record{}
-	for _, r := range recs {
-		switch r.KindVersion() {
-		case segment.Kind:
-			objects[r.Object] = r
-		case KindMaterials:
-			mats[r.Object] = r
-		}
-	}
+	job, rep, recs, objects, mats := vialJob(t, spec, 0)
 	want := map[int64]bool{} // the gadolinium vials' objects
 	var table strings.Builder
 	fmt.Fprintf(&table, "%-22s %6s %8s %8s %7s %7s  %s", "vial", "object", "true", "read", "voxels", "in vial", "class")

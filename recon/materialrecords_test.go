@@ -30,7 +30,6 @@ func TestMaterialRecordsPerObject(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates and reconstructs a vial scan")
 	}
-	const diameter = 30
 	vials := []sinogram.Vial{
 		scansim.NewVial("gadolinium 7 mg/mL", 9, 0, 2.2, 0, map[string]float64{"gadolinium": 7}),
 		scansim.NewVial("iodine 8 mg/mL", 0, 9, 2.2, 0, map[string]float64{"iodine": 8}),
@@ -41,31 +40,7 @@ func TestMaterialRecordsPerObject(t *testing.T) {
 	spec := scansim.DefaultSpec()
 	spec.ScanID, spec.Seed, spec.Vials = "VIALS", 5, vials
 	spec.Views, spec.EnergyStep, spec.OpenCounts, spec.Dtype = 90, 2, 200000, sinogram.Uint32
-	var err error
-	if spec.Phantom, err = scansim.VialPhantom(diameter, vials); err != nil {
-		t.Fatal(err)
-	}
-	scan := filepath.Join(t.TempDir(), "scan")
-	if err := scansim.Simulate(scan, spec); err != nil {
-		t.Fatal(err)
-	}
-	job := Job{ID: "vials", Input: scan, Output: filepath.Join(t.TempDir(), "out"), Device: "cpu",
-		Volume:    VolumeSpec{Dim: [3]int{64, 64, 8}, VoxelMM: [3]float64{0.5, 0.5, 0.5}},
-		Filter:    FilterSpec{Window: "hann", Cutoff: 0.25},
-		Materials: []string{"water", "lipid", "ha", "iodine", "gadolinium"}, MaterialSmoothMM: 0.5}
-	if _, err := Run(context.Background(), job, Options{Features: true}); err != nil {
-		t.Fatal(err)
-	}
-	recs := readRecords(t, filepath.Join(job.Output, FeaturesName))
-	objects, mats := map[int64]records.Record{}, map[int64]records.Record{}
-	for _, r := range recs {
-		switch r.KindVersion() {
-		case segment.Kind:
-			objects[r.Object] = r
-		case KindMaterials:
-			mats[r.Object] = r
-		}
-	}
+	job, _, recs, objects, mats := vialJob(t, spec, 0.5)
 	if len(objects) == 0 || len(mats) != len(objects) {
 		t.Fatalf("%d objects, %d %s records: want one per object", len(objects), len(mats), KindMaterials)
 	}
@@ -139,4 +114,41 @@ func vialObject(t *testing.T, objects map[int64]records.Record, v sinogram.Vial)
 		t.Fatalf("%s: objects %v have their centroid in the vial, want one", v.Name, found)
 	}
 	return found[0]
+}
+
+// vialJob simulates spec with its vials in a water cylinder 30 mm
+// across, runs a job that decomposes it into all five materials with the
+// physics calibration and extracts its features (64×64×8 voxels of 0.5
+// mm, a Hann window at a quarter, the bins blurred by smoothMM), and
+// returns the job, its report, its records, and its objects-v1 and
+// materials-v1 records by object.
+func vialJob(t *testing.T, spec scansim.Spec, smoothMM float64) (Job, *Report, []records.Record, map[int64]records.Record, map[int64]records.Record) {
+	t.Helper()
+	var err error
+	if spec.Phantom, err = scansim.VialPhantom(30, spec.Vials); err != nil {
+		t.Fatal(err)
+	}
+	scan := filepath.Join(t.TempDir(), "scan")
+	if err := scansim.Simulate(scan, spec); err != nil {
+		t.Fatal(err)
+	}
+	job := Job{ID: "vials", Input: scan, Output: filepath.Join(t.TempDir(), "out"), Device: "cpu",
+		Volume:    VolumeSpec{Dim: [3]int{64, 64, 8}, VoxelMM: [3]float64{0.5, 0.5, 0.5}},
+		Filter:    FilterSpec{Window: "hann", Cutoff: 0.25},
+		Materials: []string{"water", "lipid", "ha", "iodine", "gadolinium"}, MaterialSmoothMM: smoothMM}
+	rep, err := Run(context.Background(), job, Options{Features: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := readRecords(t, filepath.Join(job.Output, FeaturesName))
+	objects, mats := map[int64]records.Record{}, map[int64]records.Record{}
+	for _, r := range recs {
+		switch r.KindVersion() {
+		case segment.Kind:
+			objects[r.Object] = r
+		case KindMaterials:
+			mats[r.Object] = r
+		}
+	}
+	return job, rep, recs, objects, mats
 }
