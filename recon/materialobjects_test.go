@@ -69,7 +69,7 @@ func TestMaterialObjectsWholeVials(t *testing.T) {
 	t.Logf("each contrast vial's object (mg/mL; voxels of the object, and with their centre in the vial):\n%s", table.String())
 	picked := searchObjects(t, recs, "gadolinium > 1")
 	if len(want) != 2 || fmt.Sprint(picked) != fmt.Sprint(want) {
-		t.Errorf("gadolinium above 1 mg/mL picks the objects %v, want the gadolinium vials' %v", picked, want)
+		t.Errorf("gadolinium above 1 mg/mL picks the objects %v; want exactly both gadolinium vials' objects (found: %v)", picked, want)
 	}
 }
 
