@@ -45,6 +45,7 @@ const (
 	edgeFraction = 0.5
 )
 
+// mapClasses are the HU classes whose voxels the maps may take: tissue.
 var mapClasses = []segment.Class{segment.Lipid, segment.Water, segment.Dense}
 
 // keepMaps keeps the maps of d's materials other than water and lipid, in
