@@ -10,7 +10,8 @@ import (
 	"github.com/ctrecon/ctrecon/internal/parallel"
 )
 
-// Class is a material class.
+// Class is a material class: one of those below, or the name of the
+// material whose map made the object (Settings.Maps: "iodine").
 type Class string
 
 // The material classes. Dense is what one energy bin cannot tell apart:
