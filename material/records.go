@@ -23,7 +23,8 @@ type RecordData struct {
 	// Calibration is the calibration file's name, or "physics".
 	Calibration string `json:"calibration"`
 	// Voxels is how many of the object's voxels the means are over
-	// (those inside the field of view).
+	// (those of its interior inside the field of view: recon measures
+	// an object one voxel in from its edge).
 	Voxels int `json:"voxels"`
 }
 

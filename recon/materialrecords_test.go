@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"github.com/ctrecon/ctrecon/features/records"
 	"github.com/ctrecon/ctrecon/features/segment"
 	"github.com/ctrecon/ctrecon/scansim"
-	"github.com/ctrecon/ctrecon/search"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -32,7 +30,6 @@ func TestMaterialRecordsPerObject(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates and reconstructs a vial scan")
 	}
-	const diameter = 30
 	vials := []sinogram.Vial{
 		scansim.NewVial("gadolinium 7 mg/mL", 9, 0, 2.2, 0, map[string]float64{"gadolinium": 7}),
 		scansim.NewVial("iodine 8 mg/mL", 0, 9, 2.2, 0, map[string]float64{"iodine": 8}),
@@ -43,31 +40,7 @@ func TestMaterialRecordsPerObject(t *testing.T) {
 	spec := scansim.DefaultSpec()
 	spec.ScanID, spec.Seed, spec.Vials = "VIALS", 5, vials
 	spec.Views, spec.EnergyStep, spec.OpenCounts, spec.Dtype = 90, 2, 200000, sinogram.Uint32
-	var err error
-	if spec.Phantom, err = scansim.VialPhantom(diameter, vials); err != nil {
-		t.Fatal(err)
-	}
-	scan := filepath.Join(t.TempDir(), "scan")
-	if err := scansim.Simulate(scan, spec); err != nil {
-		t.Fatal(err)
-	}
-	job := Job{ID: "vials", Input: scan, Output: filepath.Join(t.TempDir(), "out"), Device: "cpu",
-		Volume:    VolumeSpec{Dim: [3]int{64, 64, 8}, VoxelMM: [3]float64{0.5, 0.5, 0.5}},
-		Filter:    FilterSpec{Window: "hann", Cutoff: 0.25},
-		Materials: []string{"water", "lipid", "ha", "iodine", "gadolinium"}, MaterialSmoothMM: 0.5}
-	if _, err := Run(context.Background(), job, Options{Features: true}); err != nil {
-		t.Fatal(err)
-	}
-	recs := readRecords(t, filepath.Join(job.Output, FeaturesName))
-	objects, mats := map[int64]records.Record{}, map[int64]records.Record{}
-	for _, r := range recs {
-		switch r.KindVersion() {
-		case segment.Kind:
-			objects[r.Object] = r
-		case KindMaterials:
-			mats[r.Object] = r
-		}
-	}
+	job, _, recs, objects, mats := vialJob(t, spec, 0.5)
 	if len(objects) == 0 || len(mats) != len(objects) {
 		t.Fatalf("%d objects, %d %s records: want one per object", len(objects), len(mats), KindMaterials)
 	}
@@ -101,22 +74,7 @@ func TestMaterialRecordsPerObject(t *testing.T) {
 		}
 	}
 	t.Logf("each vial's object's %s record (%v):\n%s", KindMaterials, job.Materials, table.String())
-	lib, err := search.Open(context.Background(), search.Config{Dir: t.TempDir(), Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lib.Close()
-	if err := lib.Add(context.Background(), recs, 1); err != nil {
-		t.Fatal(err)
-	}
-	ans, err := lib.Search(context.Background(), search.Query{Kind: KindMaterials, Filter: "gadolinium > 1", Limit: search.MaxLimit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	picked := map[int64]bool{}
-	for _, h := range ans.Hits {
-		picked[h.Object] = true
-	}
+	picked := searchObjects(t, recs, "gadolinium > 1")
 	if fmt.Sprint(picked) != fmt.Sprint(want) {
 		t.Errorf("gadolinium above 1 mg/mL picks the objects %v, want the gadolinium vials' %v", picked, want)
 	}
@@ -156,4 +114,41 @@ func vialObject(t *testing.T, objects map[int64]records.Record, v sinogram.Vial)
 		t.Fatalf("%s: objects %v have their centroid in the vial, want one", v.Name, found)
 	}
 	return found[0]
+}
+
+// vialJob simulates spec with its vials in a water cylinder 30 mm
+// across, runs a job that decomposes it into all five materials with the
+// physics calibration and extracts its features (64×64×8 voxels of 0.5
+// mm, a Hann window at a quarter, the bins blurred by smoothMM), and
+// returns the job, its report, its records, and its objects-v1 and
+// materials-v1 records by object.
+func vialJob(t *testing.T, spec scansim.Spec, smoothMM float64) (Job, *Report, []records.Record, map[int64]records.Record, map[int64]records.Record) {
+	t.Helper()
+	var err error
+	if spec.Phantom, err = scansim.VialPhantom(30, spec.Vials); err != nil {
+		t.Fatal(err)
+	}
+	scan := filepath.Join(t.TempDir(), "scan")
+	if err := scansim.Simulate(scan, spec); err != nil {
+		t.Fatal(err)
+	}
+	job := Job{ID: "vials", Input: scan, Output: filepath.Join(t.TempDir(), "out"), Device: "cpu",
+		Volume:    VolumeSpec{Dim: [3]int{64, 64, 8}, VoxelMM: [3]float64{0.5, 0.5, 0.5}},
+		Filter:    FilterSpec{Window: "hann", Cutoff: 0.25},
+		Materials: []string{"water", "lipid", "ha", "iodine", "gadolinium"}, MaterialSmoothMM: smoothMM}
+	rep, err := Run(context.Background(), job, Options{Features: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := readRecords(t, filepath.Join(job.Output, FeaturesName))
+	objects, mats := map[int64]records.Record{}, map[int64]records.Record{}
+	for _, r := range recs {
+		switch r.KindVersion() {
+		case segment.Kind:
+			objects[r.Object] = r
+		case KindMaterials:
+			mats[r.Object] = r
+		}
+	}
+	return job, rep, recs, objects, mats
 }

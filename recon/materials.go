@@ -355,6 +355,7 @@ func (r *runner) writeMaterials(context.Context) error {
 	if err := r.reportCalibrationBias(d, cal, rep); err != nil {
 		return err
 	}
+	r.keepMaps(d, maps, rep)
 	return r.writeOverlay(d.Materials, maps, rep)
 }
 

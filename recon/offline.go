@@ -261,6 +261,7 @@ type runner struct {
 	series []dicomio.Series
 	decomp *material.Decomposer // the job's decomposition, nil without materials
 	cal    *material.Calibration
+	maps   []segment.Map // the maps that make objects of their own (keepMaps)
 	slabs  *fdk.SlabPlan // the volume's slabs under max_memory_bytes (memory.go)
 	tasks  [][2]int      // the slices of a split job's slab tasks, when auto (slabs.go)
 	steps  []step
@@ -763,7 +764,7 @@ func (r *runner) writeFeatures(context.Context) error {
 	st := dicomStudy(r.scan, &r.job)
 	ids := extract.IDs{ScanID: r.scan.ScanID, JobID: r.job.ID, StudyUID: st.StudyInstanceUID,
 		Patient: records.Pseudonymise(r.opts.PseudonymKey, st.PatientID)}
-	res, err := extract.Scan(bins, series, ids, extract.DefaultScanSettings())
+	res, err := extract.Scan(bins, series, ids, r.scanSettings(), r.maps...)
 	if err != nil {
 		return err
 	}

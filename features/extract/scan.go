@@ -73,7 +73,8 @@ func DefaultScanSettings() ScanSettings {
 }
 
 // Scan extracts every feature kind of a reconstructed scan: its objects
-// (segment.Auto over all bins), and per bin the objects' records
+// (segment.Auto over all bins, and over maps, the material maps that
+// s.Objects.Maps names, when given), and per bin the objects' records
 // (objects-v1), the HU histograms of the volume and each slice
 // (hist-hu-v1), the metric histograms of the volume, each slice and each
 // object (mhist-hu-v1), the virtual images of the volume and of each slice
@@ -82,7 +83,7 @@ func DefaultScanSettings() ScanSettings {
 // out, each object on its own box as scanRadiomics says); and per object its spectral signature (spectral-v1, filed under the
 // first bin's series, as it spans them all). series[i] is bins[i]'s DICOM
 // series UID.
-func Scan(bins []segment.Bin, series []string, ids IDs, s ScanSettings) (*Result, error) {
+func Scan(bins []segment.Bin, series []string, ids IDs, s ScanSettings, maps ...segment.Map) (*Result, error) {
 	if len(bins) == 0 || len(series) != len(bins) {
 		return nil, fmt.Errorf("%w: %d bins and %d series", ErrInput, len(bins), len(series))
 	}
@@ -96,7 +97,7 @@ func Scan(bins []segment.Bin, series []string, ids IDs, s ScanSettings) (*Result
 	if err != nil {
 		return nil, err
 	}
-	seg, err := segment.Auto(bins, s.Objects)
+	seg, err := segment.Auto(bins, s.Objects, maps...)
 	if err != nil {
 		return nil, err
 	}

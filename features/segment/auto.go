@@ -10,7 +10,8 @@ import (
 	"github.com/ctrecon/ctrecon/internal/parallel"
 )
 
-// Class is a material class.
+// Class is a material class: one of those below, or the name of the
+// material whose map made the object (Settings.Maps: "iodine").
 type Class string
 
 // The material classes. Dense is what one energy bin cannot tell apart:
@@ -61,6 +62,14 @@ type Settings struct {
 	// JumpHU: on all bins, a dense object whose mean HU rises by more than
 	// JumpHU from one bin to the next higher one is Contrast, else Bone.
 	JumpHU float64 `json:"jump_hu"`
+	// Maps, when Auto is given material maps, are how each map makes
+	// objects of its own out of the HU classes MapClasses (MapRule);
+	// EdgeFraction is the part of a map object's level at which its edge
+	// is cut. All are absent (and then hash as before) when the objects
+	// come from HU alone.
+	Maps         []MapRule `json:"maps,omitempty"`
+	MapClasses   []Class   `json:"map_classes,omitempty"`
+	EdgeFraction float64   `json:"edge_fraction,omitempty"`
 	// Mask is the SHA-256 (hex) of the mask file the objects come from
 	// (FromMask); empty for objects found by HU, and then the only field
 	// that counts.
@@ -133,7 +142,7 @@ func (s Settings) check() error {
 			return bad("Classes", "%q comes from the spectrum of a dense object, it is no HU range", c)
 		}
 	}
-	return nil
+	return s.checkMaps()
 }
 
 // checkBins reports bins that cannot be segmented together: none, volumes
@@ -165,14 +174,15 @@ func checkBins(bins []Bin) error {
 
 // Auto finds the objects of bins (one or more energy bins of one scan, in
 // increasing energy) by HU classes, as s says: each voxel gets the class
-// whose HU range holds its HU (on one bin or the mean over all), the
+// whose HU range holds its HU (on one bin or the mean over all), or the
+// material of a map (one per rule of s.Maps, MapRule) that shows it, the
 // connected components of each class become objects, those too thin for
 // the opening or under s.MinVolumeMM3 are dropped, and on all bins (given
 // more than one) dense objects become Contrast or Bone. Voxels of exactly
 // 0 in the classifying bin (or in any bin, on all bins) are outside the
 // field of view and in no object.
-// Errors wrap ErrInput and name the setting, bin or voxel.
-func Auto(bins []Bin, s Settings) (*Segmentation, error) {
+// Errors wrap ErrInput and name the setting, bin, map or voxel.
+func Auto(bins []Bin, s Settings, maps ...Map) (*Segmentation, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -188,16 +198,27 @@ func Auto(bins []Bin, s Settings) (*Segmentation, error) {
 		use = bins[i : i+1]
 	}
 	g := bins[0].Volume.Grid
+	maps, err := s.matchMaps(maps, g)
+	if err != nil {
+		return nil, err
+	}
 	class, err := classify(use, s)
 	if err != nil {
 		return nil, err
 	}
+	if err := carve(class, bins, s, maps); err != nil {
+		return nil, err
+	}
 	comp, classOf := components(class, g.Dim, s.Connectivity)
 	comp, classOf = keep(g, comp, classOf, eroded(class, g.Dim, s.OpeningVoxels), s.MinVolumeMM3)
-	seg := &Segmentation{Grid: g, Settings: s, Source: "hu", Map: comp, Objects: measure(g, comp, len(classOf))}
+	source := "hu"
+	if len(maps) > 0 {
+		source = "hu and material maps"
+	}
+	seg := &Segmentation{Grid: g, Settings: s, Source: source, Map: comp, Objects: measure(g, comp, len(classOf))}
 	for o := range seg.Objects {
 		seg.Objects[o].Label = int64(o + 1)
-		seg.Objects[o].Class = s.Classes[classOf[o]-1]
+		seg.Objects[o].Class = s.class(classOf[o])
 	}
 	if s.Bin == AllBins && len(bins) > 1 {
 		if err := seg.splitDense(bins, s.JumpHU); err != nil {

@@ -133,7 +133,8 @@ func (rs *runSet) union(a, b int) {
 // 6-connected cross: a voxel survives a step when it and its 6 face
 // neighbours survived the last one in the same class (outside the grid
 // counts as another class, so no voxel on the grid's faces survives).
-func eroded(class []uint8, dim [3]int, r int) []bool {
+// The classes are a classification's codes or a segmentation's map.
+func eroded[T uint8 | int32](class []T, dim [3]int, r int) []bool {
 	in := make([]bool, len(class))
 	for i, c := range class {
 		in[i] = c != 0

@@ -69,8 +69,9 @@ type Object struct {
 type Segmentation struct {
 	Grid     fdk.Grid
 	Settings Settings
-	// Source says where the objects come from: "hu" for HU classes, or
-	// the mask file's path.
+	// Source says where the objects come from: "hu" for HU classes, "hu
+	// and material maps" for HU classes and maps (Settings.Maps), or the
+	// mask file's path.
 	Source  string
 	Objects []Object
 	// Map holds, per voxel (x fastest), 1 + the index in Objects of the
@@ -174,13 +175,35 @@ func (s *Segmentation) statsAll(vols []*fdk.Volume) ([][]Stat, error) {
 // StatsOf returns Stats(v), taken once per volume: when Auto took v's
 // statistics (on all bins, to split the dense objects) it returns a copy
 // of those, which describe v as it was then, so v must not have changed
-// since. The worker's extraction asks for each bin's statistics three
-// times (the dense split, the spectral signatures, the material records).
+// since. The worker's extraction asks for each bin's statistics twice
+// (the dense split, the spectral signatures).
 func (s *Segmentation) StatsOf(v *fdk.Volume) ([]Stat, error) {
 	if st, ok := s.stats[v]; ok {
 		return slices.Clone(st), nil
 	}
 	return s.Stats(v)
+}
+
+// Interior returns the segmentation of each object's interior: its voxels
+// that survive r erosions of the object by the 6-connected cross (as the
+// opening's, Settings.OpeningVoxels), clear of the partial volume its
+// edge shares with its neighbours; an object with no such voxel keeps
+// them all. The objects are s's, measured on s's whole map (a mean over
+// the interior reads the object's content without the blur of its
+// boundary, as a lab measures a vial's inner region).
+func (s *Segmentation) Interior(r int) *Segmentation {
+	core := eroded(s.Map, s.Grid.Dim, r)
+	kept := make([]bool, len(s.Objects)+1)
+	for i, m := range s.Map {
+		kept[m] = kept[m] || core[i]
+	}
+	m := make([]int32, len(s.Map))
+	for i, o := range s.Map {
+		if core[i] || !kept[o] {
+			m[i] = o
+		}
+	}
+	return &Segmentation{Grid: s.Grid, Settings: s.Settings, Source: s.Source, Objects: s.Objects, Map: m}
 }
 
 // HashSettings returns a short stable hash of a feature kind and its
