@@ -286,7 +286,7 @@ func (s *Set) readCSV(r io.Reader) error {
 		if err == io.EOF {
 			return nil
 		}
-		if _, parse := err.(*csv.ParseError); parse {
+		if errors.As(err, new(*csv.ParseError)) {
 			return err // it names the line
 		} else if err != nil {
 			return readError(row+1, "the row", err)
