@@ -135,10 +135,10 @@ func TestHoldOutAndLabels(t *testing.T) {
 	}
 }
 
-// TestReadLabelsBlank: a blank or whitespace-only line before the last
-// label is an error naming the file and the line (it would shift every
-// label after it); spaces around labels and blank lines at the end are
-// not labels.
+// TestReadLabelsBlank: a blank or whitespace-only line is an error naming
+// the file and the line (before the last label it would shift every label
+// after it), also one after the last label's newline; spaces around
+// labels and one newline at the end are not labels.
 func TestReadLabelsBlank(t *testing.T) {
 	s := &Set{Name: "v.csv", Dim: 1, Data: []float32{1, 2, 3}}
 	for content, says := range map[string]string{
@@ -146,12 +146,14 @@ func TestReadLabelsBlank(t *testing.T) {
 		"a\n\nc\n":          "blank.txt: line 2 is blank",
 		"a\r\n \t\r\nc\r\n": "blank.txt: line 2 is blank",
 		"\nb\nc\n":          "blank.txt: line 1 is blank",
+		"a\nb\nc\n\n":       "blank.txt: line 4 is blank",
+		"a\nb\nc\r\n \n":    "blank.txt: line 4 is blank",
 	} {
 		if err := s.ReadLabels(writeFile(t, "blank.txt", content)); err == nil || !strings.Contains(err.Error(), says) {
 			t.Errorf("%q: %v, want an error saying %q", content, err, says)
 		}
 	}
-	if err := s.ReadLabels(writeFile(t, "ok.txt", "a\r\n b \r\nc\n\n \n")); err != nil || !slices.Equal(s.Labels, []string{"a", "b", "c"}) {
+	if err := s.ReadLabels(writeFile(t, "ok.txt", "a\r\n b \r\nc\r\n")); err != nil || !slices.Equal(s.Labels, []string{"a", "b", "c"}) {
 		t.Errorf("labels %q, %v", s.Labels, err)
 	}
 }

@@ -1,6 +1,7 @@
 package ann
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -45,10 +46,17 @@ func Clustered(n, dim, clusters int, seed uint64) *Set {
 // least one, and at least one left), chosen by a permutation from seed;
 // labels follow their vectors.
 func HoldOut(s *Set, fraction float64, seed uint64) (base, queries *Set, err error) {
-	n := s.Len()
-	nq := max(int(math.Round(fraction*float64(n))), 1)
+	held := func(n int) int { return max(int(math.Round(fraction*float64(n))), 1) }
+	n, nq := s.Len(), held(s.Len())
+	if !(fraction < 1) {
+		return nil, nil, fmt.Errorf("%s: holding %v of the vectors out as queries: want a fraction below 1", s.Name, fraction)
+	}
 	if n < 2 || nq >= n {
-		return nil, nil, fmt.Errorf("%s: %d vectors: too few to hold %.0f%% out as queries", s.Name, n, 100*fraction)
+		need := 2
+		for held(need) >= need {
+			need++
+		}
+		return nil, nil, fmt.Errorf("%s: %s: too few to hold %.0f%% out as queries and index the rest (want at least %d)", s.Name, count(n, "vector"), 100*fraction, need)
 	}
 	perm := rand.New(rand.NewPCG(seed, 0x686f6c64)).Perm(n)
 	return s.subset(perm[nq:], "base"), s.subset(perm[:nq], "queries"), nil
@@ -65,6 +73,14 @@ func (s *Set) subset(rows []int, part string) *Set {
 		}
 	}
 	return out
+}
+
+// count says n things: "1 vector", "3 vectors".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // Split returns the first n vectors of s and the rest, sharing s's
@@ -85,15 +101,33 @@ type Inputs struct {
 	// queries.
 	Vectors, Queries string
 	// Labels holds one label per vector of Vectors (Set.ReadLabels), for
-	// label precision; it needs held-out queries. LabelColumn, when not 0,
-	// instead names the column of Vectors and of Queries that holds each
-	// vector's label (Set.LabelsFromColumn: from 1, or -1 the last).
-	Labels      string
-	LabelColumn int
+	// label precision, and QueryLabels one per vector of Queries: with
+	// Queries both or neither; held-out queries keep their Labels.
+	// LabelColumn, when not 0, instead names the column of Vectors and of
+	// Queries that holds each vector's label (Set.LabelsFromColumn: from
+	// 1, or -1 the last).
+	Labels, QueryLabels string
+	LabelColumn         int
 	// Metric names the metric the vectors are compared by (MetricFor).
 	Metric  string
 	HoldOut float64
 	Seed    uint64
+}
+
+// check returns an error when the labels the inputs name do not go
+// together: two sources, or labels for only one of Vectors and Queries.
+func (in Inputs) check() error {
+	switch {
+	case in.LabelColumn != 0 && (in.Labels != "" || in.QueryLabels != ""):
+		return fmt.Errorf("labels files and label column %d: the labels come from one or the other", in.LabelColumn)
+	case in.QueryLabels != "" && in.Queries == "":
+		return fmt.Errorf("query labels %s: there is no file of queries (held-out queries keep the labels of the vectors)", in.QueryLabels)
+	case in.Queries != "" && in.Labels != "" && in.QueryLabels == "":
+		return fmt.Errorf("labels %s are for the vectors of %s: the queries of %s need theirs too (query labels)", in.Labels, in.Vectors, in.Queries)
+	case in.QueryLabels != "" && in.Labels == "":
+		return fmt.Errorf("query labels %s are for the queries of %s: the vectors of %s need theirs too (labels)", in.QueryLabels, in.Queries, in.Vectors)
+	}
+	return nil
 }
 
 // Read reads the inputs and returns the base vectors, the queries and
@@ -102,33 +136,36 @@ type Inputs struct {
 // vector of the file the metric refuses.
 func (in Inputs) Read() (base, queries *Set, m index.Metric, err error) {
 	fail := func(err error) (*Set, *Set, index.Metric, error) { return nil, nil, index.Metric{}, err }
-	switch {
-	case in.Labels != "" && in.Queries != "":
-		return fail(fmt.Errorf("labels %s: labels are for held-out queries, and the queries come from %s", in.Labels, in.Queries))
-	case in.Labels != "" && in.LabelColumn != 0:
-		return fail(fmt.Errorf("labels %s and label column %d: the labels come from one or the other", in.Labels, in.LabelColumn))
-	}
-	all, err := in.read(in.Vectors)
-	if err != nil {
+	if err := in.check(); err != nil {
 		return fail(err)
 	}
-	if in.Labels != "" {
-		if err := all.ReadLabels(in.Labels); err != nil {
-			return fail(err)
-		}
+	all, err := in.read(in.Vectors, in.Labels)
+	if err != nil {
+		return fail(err)
 	}
 	if m, err = all.MetricFor(in.Metric); err != nil {
 		return fail(err)
 	}
 	if in.Queries == "" {
+		if err := all.labelColumn(in.LabelColumn); err != nil {
+			return fail(err)
+		}
 		if err := all.checkValues(m); err != nil {
 			return fail(err)
 		}
 		base, queries, err = HoldOut(all, in.HoldOut, in.Seed)
 		return base, queries, m, err
 	}
-	if queries, err = in.read(in.Queries); err != nil {
+	if queries, err = in.read(in.Queries, in.QueryLabels); err != nil {
 		return fail(err)
+	}
+	if err := in.sameColumns(all, queries); err != nil {
+		return fail(err)
+	}
+	for _, s := range []*Set{all, queries} {
+		if err := s.labelColumn(in.LabelColumn); err != nil {
+			return fail(err)
+		}
 	}
 	if (queries.Kind == histogram.KindMetric) != (all.Kind == histogram.KindMetric) {
 		return fail(fmt.Errorf("%s holds %s, %s %s: metric histograms are compared only with metric histograms", in.Queries, queries.describe(), in.Vectors, all.describe()))
@@ -146,20 +183,55 @@ func (in Inputs) Read() (base, queries *Set, m index.Metric, err error) {
 	return all, queries, m, nil
 }
 
-// read reads the vectors of path (ReadFile) and, with LabelColumn, takes
-// their labels out of that column.
-func (in Inputs) read(path string) (*Set, error) {
+// read reads the vectors of path (ReadFile) and the labels of labels, if
+// named; with LabelColumn it checks that their values have columns (the
+// column is taken out by labelColumn once the queries' columns are known
+// to match).
+func (in Inputs) read(path, labels string) (*Set, error) {
 	s, err := ReadFile(path)
-	if err != nil || in.LabelColumn == 0 {
-		return s, err
-	}
-	if s.Kind != "" {
-		return nil, fmt.Errorf("%s holds %s: their values have no column of labels", path, s.describe())
-	}
-	if err := s.LabelsFromColumn(in.LabelColumn); err != nil {
+	switch {
+	case err != nil:
 		return nil, err
+	case in.LabelColumn != 0 && s.Kind != "":
+		return nil, fmt.Errorf("%s holds %s: their values have no column of labels", path, s.describe())
+	case labels != "":
+		return s, s.ReadLabels(labels)
 	}
 	return s, nil
+}
+
+// labelColumn takes the labels out of column col of s
+// (LabelsFromColumn), if col is not 0.
+func (s *Set) labelColumn(col int) error {
+	if col == 0 {
+		return nil
+	}
+	return s.LabelsFromColumn(col)
+}
+
+// sameColumns returns an error when, with a label column, the vectors and
+// the queries have different numbers of columns, before the column is
+// taken out: saying so in columns, and which file seems to lack the label
+// column, where the numbers of values would mislead.
+func (in Inputs) sameColumns(all, queries *Set) error {
+	if in.LabelColumn == 0 || all.Dim == queries.Dim {
+		return nil
+	}
+	which := "the last column"
+	if in.LabelColumn > 0 {
+		which = fmt.Sprintf("column %d", in.LabelColumn)
+	} else if in.LabelColumn < -1 {
+		which = fmt.Sprintf("column %d from the end", -in.LabelColumn)
+	}
+	err := fmt.Sprintf("%s has %d columns where %s has %d (%s and the label, in %s): dimension mismatch",
+		queries.Name, queries.Dim, all.Name, all.Dim, count(all.Dim-1, "value"), which)
+	switch queries.Dim {
+	case all.Dim - 1:
+		err += "; the label column seems to be missing from " + queries.Name
+	case all.Dim + 1:
+		err += "; the label column seems to be missing from " + all.Name
+	}
+	return errors.New(err)
 }
 
 // checkValues returns an error naming the first vector of s, in the order
@@ -178,10 +250,12 @@ func (s *Set) checkValues(m index.Metric) error {
 func MetricNames() []string { return append(index.MetricNames(), histogram.DMIndexMetric.Name()) }
 
 // MetricFor returns the metric called name (index.MetricNamed's, or "dm",
-// histogram.DMIndexMetric) for the vectors of s, or with name "" the one their kind is
-// compared by: DM for metric histograms, Euclidean for the rest. Metric
+// histogram.DMIndexMetric; in any case: "L2") for the vectors of s, or
+// with name "" the one their kind is compared by: DM for metric
+// histograms, Euclidean for the rest. Metric
 // histograms are compared only by DM, and DM compares only them.
 func (s *Set) MetricFor(name string) (index.Metric, error) {
+	name = strings.ToLower(name)
 	hist := s.Kind == histogram.KindMetric
 	switch {
 	case name == "" && hist, name == histogram.DMIndexMetric.Name() && hist:

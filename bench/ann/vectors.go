@@ -70,41 +70,56 @@ func (s *Set) Row(i int) []float32 { return s.Data[i*s.Dim : (i+1)*s.Dim : (i+1)
 // .csv (one vector per line, values separated by commas; blank lines
 // are skipped, and so is a first row none of whose cells is a number, a
 // header; rows are counted as the file's lines), either one optionally
-// gzip-compressed (.gz), or .parquet (our
-// feature records, features/records: each record's values, all of one
-// feature kind and version; metric histograms, whose number of control
-// points varies, as MetricVector lays them out, padded to the file's
-// longest). Every vector must have the same dimension, at least 1, and
-// finite values; an error names the file, the row (from 1) and the column.
+// gzip-compressed (.gz; a compressed file is known by its content, named
+// .gz or not), or .parquet (our feature records, features/records: each
+// record's values, all of one feature kind and version; metric
+// histograms, whose number of control points varies, as MetricVector
+// lays them out, padded to the file's longest). Extensions are matched
+// in any case (.FVECS). Every vector must have the same dimension, at
+// least 1, and finite values; an error names the file, the row (from 1)
+// and the column.
 func ReadFile(path string) (*Set, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, err
+	case st.IsDir():
 		return nil, fmt.Errorf("%s is a folder, not a file of vectors", path)
-	} else if err == nil && st.Size() == 0 {
+	case st.Size() == 0:
 		return nil, fmt.Errorf("%s is empty: no vectors", path)
 	}
-	var r io.Reader = bufio.NewReaderSize(f, 1<<20)
-	name := strings.TrimSuffix(path, ".gz")
-	if name != path {
+	br := bufio.NewReaderSize(f, 1<<20)
+	var r io.Reader = br
+	lower := strings.ToLower(path)
+	name := strings.TrimSuffix(lower, ".gz")
+	ext := filepath.Ext(name)
+	magic, _ := br.Peek(len(gzipMagic))
+	switch gzipped := string(magic) == gzipMagic; {
+	case gzipped && ext == ".parquet":
+		return nil, fmt.Errorf("%s is gzip-compressed: decompress it (a Parquet file is read as it is)", path)
+	case gzipped:
 		gz, err := gzip.NewReader(r)
 		if err != nil {
 			return nil, fmt.Errorf("%s: reading it as gzip: %w", path, err)
 		}
 		defer gz.Close()
 		r = gz
+	case name != lower:
+		return nil, fmt.Errorf("%s is not gzip-compressed (it does not begin as gzip does): name it without .gz", path)
 	}
 	s := &Set{Name: filepath.Base(path)}
-	switch ext := filepath.Ext(name); {
+	switch {
 	case ext == ".fvecs":
 		err = s.readFvecs(r)
 	case ext == ".csv":
 		err = s.readCSV(r)
-	case ext == ".parquet" && name == path:
-		err = s.readParquet(f)
+	case ext == ".parquet" && name == lower:
+		err = s.readParquet(f, st.Size())
 	default:
 		err = fmt.Errorf("unknown vector file type %q (want .fvecs or .csv, optionally .gz, or .parquet)", filepath.Ext(path))
 	}
@@ -117,12 +132,37 @@ func ReadFile(path string) (*Set, error) {
 	return s, nil
 }
 
+// gzipMagic begins every gzip stream (RFC 1952).
+const gzipMagic = "\x1f\x8b"
+
+// parquetMagic begins and ends every Parquet file.
+const parquetMagic = "PAR1"
+
+// checkParquet returns an error unless f, of size bytes, begins and ends
+// with Parquet's magic bytes: a file of another format named .parquet
+// then gets an error that says so, not the Parquet reader's about its
+// footer.
+func checkParquet(f *os.File, size int64) error {
+	head, tail := make([]byte, len(parquetMagic)), make([]byte, len(parquetMagic))
+	_, err := f.ReadAt(head, 0)
+	if err == nil {
+		_, err = f.ReadAt(tail, size-int64(len(tail)))
+	}
+	if err != nil || string(head) != parquetMagic || string(tail) != parquetMagic {
+		return fmt.Errorf("not a Parquet file (it does not begin and end with %s)", parquetMagic)
+	}
+	return nil
+}
+
 // readParquet reads the values of a Parquet file of feature records
 // (records.ReadParquet), refusing records of more than one feature kind
 // and version: their vectors are not comparable. Metric histograms
 // (histogram.KindMetric, their points' HU and density in turn) become
-// MetricVector's vectors, padded to the longest.
-func (s *Set) readParquet(f *os.File) error {
+// MetricVector's vectors, padded to the longest. f is size bytes long.
+func (s *Set) readParquet(f *os.File, size int64) error {
+	if err := checkParquet(f, size); err != nil {
+		return err
+	}
 	meta, recs, err := records.ReadParquet(f)
 	if err != nil {
 		return err
@@ -177,7 +217,7 @@ func (s *Set) readFvecs(r io.Reader) error {
 		if _, err := io.ReadFull(r, hdr[:]); err == io.EOF {
 			return nil
 		} else if err != nil {
-			return fmt.Errorf("row %d: the file ends inside its dimension", row)
+			return readError(row, "its dimension", err)
 		}
 		d := int(int32(binary.LittleEndian.Uint32(hdr[:])))
 		if err := s.setDim(row, d); err != nil && row == 1 {
@@ -187,7 +227,7 @@ func (s *Set) readFvecs(r io.Reader) error {
 		}
 		buf := make([]byte, 4*d)
 		if _, err := io.ReadFull(r, buf); err != nil {
-			return fmt.Errorf("row %d: the file ends inside the vector", row)
+			return readError(row, "the vector", err)
 		}
 		for c := range d {
 			v := math.Float32frombits(binary.LittleEndian.Uint32(buf[4*c:]))
@@ -197,6 +237,16 @@ func (s *Set) readFvecs(r io.Reader) error {
 			s.Data = append(s.Data, v)
 		}
 	}
+}
+
+// readError says that reading row failed inside what: the file ends there
+// (io.ErrUnexpectedEOF, as a cut-short gzip stream ends too), or the
+// reader's error, a corrupt gzip stream's.
+func readError(row int, inside string, err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("row %d: the file ends inside %s: is it cut short?", row, inside)
+	}
+	return fmt.Errorf("row %d: %w", row, err)
 }
 
 // setDim checks that row has d values, as the rows before it had.
@@ -227,7 +277,7 @@ func (s *Set) readCSV(r io.Reader) error {
 	cr.FieldsPerRecord = -1 // ragged rows get our error, which names the row
 	cr.ReuseRecord = true
 	s.Rows = []int{}
-	first := true
+	first, row := true, 0
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF && !first && len(s.Rows) == 0 {
@@ -236,10 +286,12 @@ func (s *Set) readCSV(r io.Reader) error {
 		if err == io.EOF {
 			return nil
 		}
-		if err != nil {
-			return err
+		if errors.As(err, new(*csv.ParseError)) {
+			return err // it names the line
+		} else if err != nil {
+			return readError(row+1, "the row", err)
 		}
-		row, _ := cr.FieldPos(0)
+		row, _ = cr.FieldPos(0)
 		if first {
 			rec[0] = strings.TrimPrefix(rec[0], "\ufeff") // as spreadsheets write
 		}
@@ -293,16 +345,17 @@ func words(cell string) []string {
 }
 
 // ReadLabels reads one label per line of path (spaces around a label are
-// not part of it; blank lines at the end are ignored) and gives them to s:
-// there must be one per vector, and a blank line before the last label is
-// an error naming its line, as it would shift every label after it.
+// not part of it; the last line may end in a newline or not) and gives
+// them to s: there must be one per vector, and a blank line, also one
+// after the last label's newline, is an error naming its line, as it
+// would shift the labels after it or stand for a label missing.
 func (s *Set) ReadLabels(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	text := strings.TrimRightFunc(string(b), unicode.IsSpace)
-	if text == "" {
+	text := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if strings.TrimSpace(text) == "" {
 		return fmt.Errorf("%s: no labels, want one for each of the %d vectors of %s", path, s.Len(), s.Name)
 	}
 	lines := strings.Split(text, "\n")

@@ -58,14 +58,23 @@ func TestUnknownCommand(t *testing.T) {
 	}
 }
 
-// A flag the flag package refuses is said once, by the flag package with
-// the command's usage, and exits 2; `index -h` is help, not an error.
-// Before, the error was printed a second time after the usage, exit 1.
+// A flag the flag package refuses is said once, in one line naming the
+// command and the flag, and exits 2, the usage left to -h; `index -h` is
+// help, not an error. Before, the error was printed a second time after
+// the usage, exit 1; and then the whole usage followed the error.
 func TestFlagErrorSaidOnce(t *testing.T) {
-	for _, args := range [][]string{{"index", "bench", "--param", "ef"}, {"recon", "--views", "x"}} {
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"index", "bench", "--param", "ef"}, `ctrecon index: invalid value "ef" for flag -param: "ef": want NAME=VALUE`},
+		{[]string{"index", "bench", "--seed", "abc"}, `ctrecon index: invalid value "abc" for flag -seed: parse error (ctrecon index bench -h lists the flags)`},
+		{[]string{"recon", "--views", "x"}, "ctrecon recon: flag provided but not defined: -views (ctrecon recon -h lists the flags)"},
+	} {
 		var stderr bytes.Buffer
-		if code := dispatch(args, &stderr); code != 2 || stderr.Len() != 0 {
-			t.Errorf("ctrecon %v: exit %d, and after the flag package's message\n%s\nwant exit 2 and nothing more", args, code, stderr.String())
+		code := dispatch(c.args, &stderr)
+		if out := stderr.String(); code != 2 || !strings.HasPrefix(out, c.says) || strings.Count(out, "\n") != 1 {
+			t.Errorf("ctrecon %v: exit %d, stderr\n%s\nwant exit 2 and one line saying %q", c.args, code, out, c.says)
 		}
 	}
 	if code := dispatch([]string{"index", "-h"}, &bytes.Buffer{}); code != 0 {

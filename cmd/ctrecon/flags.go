@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,15 +15,20 @@ import (
 // package stops at the first positional argument, and every flag after it
 // was taken for one more positional. "--" ends the flags. More than max
 // positional arguments is an error naming them; fs.Args() returns the
-// others.
+// others. A flag the flag package refuses is a usageError, one line that
+// names it; the usage is printed only for -h (flag.ErrHelp).
 func parseFlags(fs *flag.FlagSet, args []string, max int) error {
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	defer fs.SetOutput(out)
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return usageError{err}
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(out)
+			printUsage(fs)
+			return err
+		} else if err != nil {
+			return usageError{fs.Name(), err}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -43,12 +49,54 @@ func parseFlags(fs *flag.FlagSet, args []string, max int) error {
 	return fs.Parse(append([]string{"--"}, positional...)) // fs.Args() returns them
 }
 
-// usageError is a command line the flag package refused, having printed
-// the error and the command's usage already.
-type usageError struct{ err error }
+// printUsage prints fs's usage as the flag package does for -h.
+func printUsage(fs *flag.FlagSet) {
+	if fs.Usage != nil {
+		fs.Usage()
+		return
+	}
+	fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+	fs.PrintDefaults()
+}
 
-func (e usageError) Error() string { return e.err.Error() }
+// usageError is a command line the flag package refused: exit status 2.
+type usageError struct {
+	command string // the flag set's name: "recon", "index bench"
+	err     error
+}
+
+func (e usageError) Error() string {
+	return fmt.Sprintf("%v (ctrecon %s -h lists the flags)", e.err, e.command)
+}
 func (e usageError) Unwrap() error { return e.err }
+
+// refuseRepeats returns an error naming the first flag of fs that args
+// give twice, but for those named repeatable: a flag of one value given
+// twice would keep the last silently. It reads args as fs.Parse does (a
+// flag that is not boolean takes the next argument unless it has
+// "=VALUE"), up to "--"; call it after parseFlags has accepted them.
+func refuseRepeats(fs *flag.FlagSet, args []string, repeatable ...string) error {
+	seen := map[string]string{}
+	for i := 0; i < len(args) && args[i] != "--"; i++ {
+		if !strings.HasPrefix(args[i], "-") {
+			continue // positional
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && !(ok && b.IsBoolFlag()) && i+1 < len(args) {
+			i++
+			value = args[i]
+		}
+		if first, twice := seen[name]; twice && !slices.Contains(repeatable, name) {
+			return fmt.Errorf("%s is given twice (%q, then %q): it takes one value", dashed(name), first, value)
+		}
+		seen[name] = value
+	}
+	return nil
+}
 
 // refuseGiven fails, naming the flag and why, when one of names was given
 // on the command line: a flag the command, as invoked, does not use.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,17 +26,11 @@ import (
 const indexUsage = "ctrecon index bench --vectors FILE --index NAME [flags] (ctrecon index bench -h lists the flags)"
 
 // runIndex runs `ctrecon index SUBCOMMAND`; bench is the only one.
-func runIndex(args []string) error {
-	switch {
-	case len(args) > 0 && args[0] == "bench":
-		return runIndexBench(args[1:], os.Stdout)
-	case len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]):
-		fmt.Fprintln(os.Stderr, "usage: "+indexUsage)
-		return flag.ErrHelp
-	case slices.Contains(args, "bench"):
-		return errors.New("the subcommand comes first, before its flags: " + indexUsage)
-	}
-	return errors.New("want a subcommand: " + indexUsage)
+func runIndex(args []string) error { return indexCommand(args, os.Stdout) }
+
+// runIndexBench runs `ctrecon index bench` with args, writing to w.
+func runIndexBench(args []string, w io.Writer) error {
+	return indexCommand(append([]string{"bench"}, args...), w)
 }
 
 // paramFlag collects --param NAME=VALUE[,VALUE...] into values per name.
@@ -57,14 +50,17 @@ func (p paramFlag) Set(s string) error {
 	return nil
 }
 
-// runIndexBench measures an index on vectors from files against exact
-// search and writes one result per parameter setting to w.
-func runIndexBench(args []string, w io.Writer) error {
+// indexCommand runs `ctrecon index` with args: the subcommand bench,
+// anywhere among its flags as other commands take their arguments, which
+// measures an index on vectors from files against exact search and writes
+// one result per parameter setting to w.
+func indexCommand(args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("index bench", flag.ContinueOnError)
 	var in ann.Inputs
 	fs.StringVar(&in.Vectors, "vectors", "", "vectors to index: .fvecs or .csv, optionally .gz, or .parquet feature records (required)")
 	fs.StringVar(&in.Queries, "queries", "", "query vectors (default: hold out 10 % of --vectors)")
-	fs.StringVar(&in.Labels, "labels", "", "one label per vector of --vectors, for label precision (held-out queries only)")
+	fs.StringVar(&in.Labels, "labels", "", "one label per vector of --vectors, for label precision (with --queries, also --query-labels)")
+	fs.StringVar(&in.QueryLabels, "query-labels", "", "one label per vector of --queries, with --labels")
 	labelsColumn := fs.String("labels-column", "", "the column of --vectors (and --queries) holding each vector's integer label, not a feature: last, or a number from 1 (-1: the last)")
 	fs.Uint64Var(&in.Seed, "seed", 1, "seed of the held-out queries")
 	cfg := ann.Config{}
@@ -72,12 +68,25 @@ func runIndexBench(args []string, w io.Writer) error {
 	params := paramFlag{}
 	fs.Var(params, "param", "an index parameter, NAME=VALUE or NAME=VALUE,VALUE,... to sweep (repeatable)")
 	fs.IntVar(&cfg.K, "k", 10, "neighbours per query")
-	metric := fs.String("metric", "", "distance: "+strings.Join(ann.MetricNames(), ", ")+" (default: dm for metric histograms, else euclidean)")
+	metric := fs.String("metric", "", "distance, in any case: "+strings.Join(ann.MetricNames(), ", ")+" (default: dm for metric histograms, else euclidean)")
 	fs.DurationVar(&cfg.MinQueryTime, "time", time.Second, "CPU time to repeat the queries for, per setting (0: once)")
 	asJSON := fs.Bool("json", false, "print one JSON object per parameter setting")
 	peers := fs.Bool("peers", false, "also measure hnswlib and faiss with the same M, efConstruction and ef (--index hnsw)")
-	if err := parseFlags(fs, args, 0); err != nil {
+	if err := parseFlags(fs, args, 1); err != nil {
 		return err
+	}
+	switch fs.Arg(0) {
+	case "bench":
+	case "help":
+		fmt.Fprintln(os.Stderr, "usage: "+indexUsage)
+		return flag.ErrHelp
+	case "":
+		return errors.New("want a subcommand: " + indexUsage)
+	default:
+		return fmt.Errorf("unknown subcommand %q: %s", fs.Arg(0), indexUsage)
+	}
+	if err := refuseRepeats(fs, args, "param"); err != nil {
+		return usageError{fs.Name(), err}
 	}
 	cfg.Sweep = ann.Sweep(params)
 	var err error
@@ -97,10 +106,18 @@ func runIndexBench(args []string, w io.Writer) error {
 		return fmt.Errorf("--peers compares HNSW indexes: it needs --index hnsw, not %s", cfg.Index)
 	case in.Labels != "" && *labelsColumn != "":
 		return fmt.Errorf("--labels %s and --labels-column %s both give the labels: give one", in.Labels, *labelsColumn)
+	case in.QueryLabels != "" && *labelsColumn != "":
+		return fmt.Errorf("--query-labels %s and --labels-column %s both give the labels: give one", in.QueryLabels, *labelsColumn)
+	case in.QueryLabels != "" && in.Queries == "":
+		return fmt.Errorf("--query-labels %s labels --queries, which is not given (held-out queries keep their --labels)", in.QueryLabels)
+	case in.QueryLabels != "" && in.Labels == "":
+		return fmt.Errorf("--query-labels %s needs the labels of --vectors %s too: give --labels", in.QueryLabels, in.Vectors)
+	case in.Labels != "" && in.Queries != "" && in.QueryLabels == "":
+		return fmt.Errorf("--labels %s labels --vectors %s; the queries of --queries %s need theirs too: give --query-labels", in.Labels, in.Vectors, in.Queries)
 	}
 	// the index and its parameters, before the files are read: under the
 	// metric named, or Euclidean until the vectors' kind is known
-	cfg.Metric, _ = index.MetricNamed(*metric)
+	cfg.Metric, _ = index.MetricNamed(strings.ToLower(*metric))
 	if err := cfg.Check(); err != nil {
 		return fmt.Errorf("--index %s: %w", cfg.Index, err)
 	}

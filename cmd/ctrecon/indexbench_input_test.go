@@ -101,6 +101,7 @@ func TestIndexBenchInputErrors(t *testing.T) {
 	blanked := slices.Clone(lines)
 	blanked[2] = " " // the count still right
 	blank := write("blank.txt", strings.Join(blanked, "\n"))
+	trailing := write("trailing.txt", string(labels)+"\n") // a blank line after the last label's newline
 	short := write("short.txt", strings.Join(lines[1:], "\n"))
 
 	// zero vectors: the first in the file held out as a query, a later one
@@ -134,6 +135,8 @@ func TestIndexBenchInputErrors(t *testing.T) {
 	}{
 		{[]string{"--vectors", v, "--labels", blank}, "blank.txt: line 3 is blank, want a label on every line"},
 		{[]string{"--vectors", v, "--labels", short}, "short.txt: 299 labels for the 300 vectors of vectors.csv"},
+		{[]string{"--vectors", v, "--labels", trailing}, "trailing.txt: line 301 is blank, want a label on every line"},
+		{[]string{"--vectors", write("one.csv", "1,2\n")}, "one.csv: 1 vector: too few to hold 10% out as queries and index the rest (want at least 2)"},
 		{[]string{"--vectors", d["digits.csv"], "--labels-column", "last", "--labels", d["labels.txt"]}, "--labels " + d["labels.txt"] + " and --labels-column last both give the labels: give one"},
 		{[]string{"--vectors", d["digits.csv"], "--labels-column", "label"}, "--labels-column label: want last or a column number"},
 		{[]string{"--vectors", d["digits.csv"], "--labels-column", "0"}, "--labels-column 0: want last or a column number"},
@@ -148,5 +151,83 @@ func TestIndexBenchInputErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("%v: %v, want an error saying %q", c.args, err, c.says)
 		}
+	}
+}
+
+// TestIndexBenchQueryLabels: --labels with --query-labels gives label
+// precision with --queries (before, --labels was refused with --queries),
+// the same as the labels in a column of both files; either without the
+// other, or with --labels-column, and a count that does not match are
+// errors naming the flags or the file and the counts; a label column
+// missing from --queries is said in columns (before: "has vectors of 63
+// values, ... of 64").
+func TestIndexBenchQueryLabels(t *testing.T) {
+	d := digitsFiles(t)
+	want := benchJSON(t, "--vectors", d["digits.csv"], "--queries", d["digits.csv"], "--labels-column", "last")
+	got := benchJSON(t, "--vectors", d["features.csv"], "--labels", d["labels.txt"], "--queries", d["features.csv"], "--query-labels", d["labels.txt"])
+	if want.LabelPrecision == nil || got.LabelPrecision == nil || *got.LabelPrecision != *want.LabelPrecision || got.Queries != 300 {
+		t.Errorf("--labels and --query-labels: %+v, want the label precision of --labels-column, %+v", got, want)
+	}
+	labels, _ := os.ReadFile(d["labels.txt"])
+	short := filepath.Join(t.TempDir(), "short.txt")
+	if err := os.WriteFile(short, labels[2:], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, l := d["features.csv"], d["labels.txt"]
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--vectors", v, "--labels", l, "--query-labels", l}, "--query-labels " + l + " labels --queries, which is not given"},
+		{[]string{"--vectors", v, "--queries", v, "--query-labels", l}, "--query-labels " + l + " needs the labels of --vectors " + v + " too: give --labels"},
+		{[]string{"--vectors", d["digits.csv"], "--queries", d["digits.csv"], "--labels-column", "last", "--query-labels", l}, "--query-labels " + l + " and --labels-column last both give the labels"},
+		{[]string{"--vectors", v, "--labels", l, "--queries", v, "--query-labels", short}, "short.txt: 299 labels for the 300 vectors of features.csv"},
+		{[]string{"--vectors", d["digits.csv"], "--queries", v, "--labels-column", "last"}, "features.csv has 64 columns where digits.csv has 65 (64 values and the label, in the last column): dimension mismatch; the label column seems to be missing from features.csv"},
+	} {
+		err := runIndexBench(append(c.args, "--index", "exact"), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%v: %v, want an error saying %q", c.args, err, c.says)
+		}
+	}
+}
+
+// TestIndexBenchCommandLine: the subcommand may come anywhere among the
+// flags, as every command's arguments may (before: "the subcommand comes
+// first"); a flag of one value given twice is refused, exit 2, where the
+// last was kept silently, while --param repeats; extensions and metric
+// names are taken in any case (before, .FVECS and L2 were refused).
+func TestIndexBenchCommandLine(t *testing.T) {
+	f := indexBenchFiles(t)
+	v := f["vectors.csv"]
+	var out bytes.Buffer
+	if err := indexCommand([]string{"--vectors", v, "--index", "exact", "bench", "--json", "--time", "1ms"}, &out); err != nil || !strings.Contains(out.String(), `"recall_at_k":1`) {
+		t.Errorf("ctrecon index --vectors FILE --index exact bench: %v\n%s", err, out.String())
+	}
+	if err := indexCommand([]string{"--vectors", v, "bnch"}, &out); err == nil || !strings.Contains(err.Error(), `unknown subcommand "bnch"`) {
+		t.Errorf("ctrecon index bnch: %v", err)
+	}
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--vectors", v, "--vectors", f["ragged.csv"]}, `--vectors is given twice ("` + v + `", then "` + f["ragged.csv"] + `"): it takes one value`},
+		{[]string{"--vectors", v, "--json", "--k=3", "--json", "--k", "4"}, `--json is given twice`},
+		{[]string{"--vectors", v, "--k=3", "-k", "4"}, `-k is given twice ("3", then "4")`},
+	} {
+		var stderr bytes.Buffer
+		code := dispatch(append([]string{"index", "bench", "--index", "exact"}, c.args...), &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), c.says) {
+			t.Errorf("%v: exit %d, %s, want exit 2 and %q", c.args, code, stderr.String(), c.says)
+		}
+	}
+	upper := filepath.Join(t.TempDir(), "V.FVECS")
+	fvecs, _ := os.ReadFile(f["vectors.fvecs"])
+	if err := os.WriteFile(upper, fvecs, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := benchJSON(t, "--vectors", f["vectors.fvecs"], "--metric", "l2")
+	got := benchJSON(t, "--vectors", upper, "--metric", "L2")
+	if got.Vectors != want.Vectors || got.Metric != "euclidean" || got.RecallAtK != 1 {
+		t.Errorf("V.FVECS --metric L2: %+v, want %+v", got, want)
 	}
 }

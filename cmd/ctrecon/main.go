@@ -65,7 +65,7 @@ func main() {
 // dispatch runs the command args[0] names with the rest of args, writing
 // its error to stderr, and returns the exit status: 0, 1 when the command
 // failed, 2 when args name no command (a misspelt one gets the closest
-// names).
+// names) or the command's flags refused them (usageError, one line).
 func dispatch(args []string, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
@@ -89,10 +89,10 @@ func dispatch(args []string, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		if errors.As(err, new(usageError)) { // the flag package has said what is wrong
+		fmt.Fprintf(stderr, "ctrecon %s: %v\n", args[0], err)
+		if errors.As(err, new(usageError)) {
 			return 2
 		}
-		fmt.Fprintf(stderr, "ctrecon %s: %v\n", args[0], err)
 		return 1
 	}
 	return 0
