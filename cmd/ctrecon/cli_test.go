@@ -58,7 +58,8 @@ func TestUnknownCommand(t *testing.T) {
 	}
 }
 
-// A flag the flag package refuses is said once, in one line naming the
+// A flag the flag package refuses, or one of a single value given twice
+// (which kept the last silently), is said once, in one line naming the
 // command and the flag, and exits 2, the usage left to -h; `index -h` is
 // help, not an error. Before, the error was printed a second time after
 // the usage, exit 1; and then the whole usage followed the error.
@@ -70,6 +71,8 @@ func TestFlagErrorSaidOnce(t *testing.T) {
 		{[]string{"index", "bench", "--param", "ef"}, `ctrecon index: invalid value "ef" for flag -param: "ef": want NAME=VALUE`},
 		{[]string{"index", "bench", "--seed", "abc"}, `ctrecon index: invalid value "abc" for flag -seed: parse error (ctrecon index bench -h lists the flags)`},
 		{[]string{"recon", "--views", "x"}, "ctrecon recon: flag provided but not defined: -views (ctrecon recon -h lists the flags)"},
+		{[]string{"recon", "-i", "scan1", "-o", "out", "-i", "scan2"}, `ctrecon recon: -i is given twice ("scan1", then "scan2"): it takes one value`},
+		{[]string{"submit", "job.json", "--wait", "--id=a", "--id", "b"}, `ctrecon submit: --id is given twice ("a", then "b")`},
 	} {
 		var stderr bytes.Buffer
 		code := dispatch(c.args, &stderr)

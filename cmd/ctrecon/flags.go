@@ -15,13 +15,15 @@ import (
 // package stops at the first positional argument, and every flag after it
 // was taken for one more positional. "--" ends the flags. More than max
 // positional arguments is an error naming them; fs.Args() returns the
-// others. A flag the flag package refuses is a usageError, one line that
-// names it; the usage is printed only for -h (flag.ErrHelp).
+// others. A flag the flag package refuses, or one of a single value given
+// twice (refuseRepeats), is a usageError, one line that names it; the
+// usage is printed only for -h (flag.ErrHelp).
 func parseFlags(fs *flag.FlagSet, args []string, max int) error {
 	out := fs.Output()
 	fs.SetOutput(io.Discard)
 	defer fs.SetOutput(out)
 	var positional []string
+	all := args
 	for {
 		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(out)
@@ -39,6 +41,9 @@ func parseFlags(fs *flag.FlagSet, args []string, max int) error {
 			break
 		}
 		positional, args = append(positional, rest[0]), rest[1:]
+	}
+	if err := refuseRepeats(fs, all); err != nil {
+		return usageError{fs.Name(), err}
 	}
 	switch {
 	case len(positional) > max && max == 0:
@@ -70,12 +75,16 @@ func (e usageError) Error() string {
 }
 func (e usageError) Unwrap() error { return e.err }
 
+// repeatable is a flag value that collects every time the flag is given
+// (refuseRepeats lets it repeat).
+type repeatable interface{ Repeatable() }
+
 // refuseRepeats returns an error naming the first flag of fs that args
-// give twice, but for those named repeatable: a flag of one value given
-// twice would keep the last silently. It reads args as fs.Parse does (a
-// flag that is not boolean takes the next argument unless it has
-// "=VALUE"), up to "--"; call it after parseFlags has accepted them.
-func refuseRepeats(fs *flag.FlagSet, args []string, repeatable ...string) error {
+// give twice, but for those whose value is repeatable: a flag of one value
+// given twice would keep the last silently. It reads args as fs.Parse
+// does (a flag that is not boolean takes the next argument unless it has
+// "=VALUE"), up to "--"; call it after fs.Parse has accepted them.
+func refuseRepeats(fs *flag.FlagSet, args []string) error {
 	seen := map[string]string{}
 	for i := 0; i < len(args) && args[i] != "--"; i++ {
 		if !strings.HasPrefix(args[i], "-") {
@@ -90,7 +99,10 @@ func refuseRepeats(fs *flag.FlagSet, args []string, repeatable ...string) error 
 			i++
 			value = args[i]
 		}
-		if first, twice := seen[name]; twice && !slices.Contains(repeatable, name) {
+		if _, ok := f.Value.(repeatable); ok {
+			continue
+		}
+		if first, twice := seen[name]; twice {
 			return fmt.Errorf("%s is given twice (%q, then %q): it takes one value", dashed(name), first, value)
 		}
 		seen[name] = value

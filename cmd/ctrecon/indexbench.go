@@ -38,6 +38,10 @@ type paramFlag map[string][]string
 
 func (p paramFlag) String() string { return fmt.Sprint(map[string][]string(p)) }
 
+// Repeatable marks --param as a flag given once per parameter
+// (refuseRepeats).
+func (p paramFlag) Repeatable() {}
+
 func (p paramFlag) Set(s string) error {
 	name, values, ok := strings.Cut(s, "=")
 	if !ok || name == "" || values == "" {
@@ -84,9 +88,6 @@ func indexCommand(args []string, w io.Writer) error {
 		return errors.New("want a subcommand: " + indexUsage)
 	default:
 		return fmt.Errorf("unknown subcommand %q: %s", fs.Arg(0), indexUsage)
-	}
-	if err := refuseRepeats(fs, args, "param"); err != nil {
-		return usageError{fs.Name(), err}
 	}
 	cfg.Sweep = ann.Sweep(params)
 	var err error
