@@ -78,7 +78,7 @@ var Kind = index.Kind{
 		{Name: "seed", Default: "1", Doc: "random seed of k-means"},
 	},
 	New: func(dim int, m index.Metric, p map[string]string) (index.Index, error) {
-		if err := index.NeedBuiltin("ivf", m); err != nil {
+		if err := index.NeedBuiltin("ivf", "averages vectors (k-means centres)", m); err != nil {
 			return nil, err
 		}
 		c := DefaultConfig()
