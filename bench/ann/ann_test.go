@@ -337,19 +337,28 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
+// peersData skips t without the peers, else returns n clustered vectors
+// of 8 values (clusters, seed as Clustered) and q queries from the same
+// clusters, with their Euclidean truth at k 10.
+func peersData(t *testing.T, n, q, clusters int, seed uint64) (base, queries *Set, truth *Truth) {
+	t.Helper()
+	if err := exec.Command(Python, "-c", "import hnswlib, faiss").Run(); err != nil {
+		t.Skipf("%s cannot import hnswlib and faiss (make deps installs them): %v", Python, err)
+	}
+	base, queries = Clustered(n+q, 8, clusters, seed).Split(n)
+	truth, err := GroundTruth(base, queries, 10, index.Euclidean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base, queries, truth
+}
+
 // TestCompare runs the peers against ctrecon's HNSW on small data: every
 // tool reaches recall 0.99 with a large ef, and ctrecon's index answers
 // the same searched per query and in batches. It needs python3-hnswlib and
 // python3-faiss (make deps).
 func TestCompare(t *testing.T) {
-	if err := exec.Command(Python, "-c", "import hnswlib, faiss").Run(); err != nil {
-		t.Skipf("%s cannot import hnswlib and faiss (make deps installs them): %v", Python, err)
-	}
-	base, queries := Clustered(3000+50, 8, 30, 4).Split(3000)
-	truth, err := GroundTruth(base, queries, 10, index.Euclidean)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, queries, truth := peersData(t, 3000, 50, 30, 4)
 	results, err := Compare(context.Background(), base, queries, truth, Comparison{M: 8, EfConstruction: 64, Ef: []int{10, 200}, Rounds: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -417,14 +426,7 @@ func TestTableAndPlot(t *testing.T) {
 // (and may return fewer than k rows, which is warned about).
 // It needs python3-hnswlib and python3-faiss (make deps).
 func TestComparePeersReported(t *testing.T) {
-	if err := exec.Command(Python, "-c", "import hnswlib, faiss").Run(); err != nil {
-		t.Skipf("%s cannot import hnswlib and faiss (make deps installs them): %v", Python, err)
-	}
-	base, queries := Clustered(2000+20, 8, 10, 2).Split(2000)
-	truth, err := GroundTruth(base, queries, 10, index.Euclidean)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, queries, truth := peersData(t, 2000, 20, 10, 2)
 	results, err := Compare(context.Background(), base, queries, truth, Comparison{M: 8, EfConstruction: 32, Ef: []int{2}, Rounds: 1})
 	if err != nil {
 		t.Fatal(err)
