@@ -454,18 +454,21 @@ func TestComparePeersReported(t *testing.T) {
 
 // TestLowRecallAdvice: the advice for an LSH setting that finds next to
 // none of the neighbours fits the family in use: a hyperplane (given, or
-// picked by family=auto) has no width to enlarge, a p-stable one has.
+// picked by family=auto) has no width to enlarge, a p-stable one has; a
+// family that does not follow the metric is named, one that does is not.
 func TestLowRecallAdvice(t *testing.T) {
-	hyper := Result{Index: "lsh", Params: map[string]string{"family": "auto"},
+	hyper := Result{Index: "lsh", Metric: "cosine", Params: map[string]string{"family": "auto"},
 		Adjusted: []index.Adjusted{{Name: "family", Given: "auto", Used: "hyperplane"}}}
-	gauss := Result{Index: "lsh", Params: map[string]string{"family": "gaussian"}}
+	gauss := Result{Index: "lsh", Metric: "cosine", Params: map[string]string{"family": "gaussian"}}
+	ownHyper := Result{Index: "lsh", Metric: "cosine", Params: map[string]string{"family": "hyperplane"}}
 	for _, c := range []struct {
 		r         Result
 		want, not string
 	}{
 		{hyper, "fewer hashes (larger buckets), more tables or more probes", "width"},
 		{gauss, "try a larger width, or width=0", "(larger buckets)"},
-		{gauss, "family=gaussian does not follow the metric", "hyperplane"},
+		{gauss, "family=gaussian does not follow the cosine metric", "hyperplane"},
+		{ownHyper, "more probes", "does not follow"},
 	} {
 		w := strings.Join(lowRecall(c.r), " ")
 		if !strings.Contains(w, c.want) || strings.Contains(w, c.not) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ctrecon/ctrecon/index"
+	"github.com/ctrecon/ctrecon/index/lsh"
 )
 
 // Truth holds the exact k nearest base rows of every query, found with
@@ -504,8 +505,8 @@ func lshAdvice(r Result) string {
 		why += "the bucket width is too small for the data's distances (try a larger width, or width=0 to measure it); " +
 			"fewer hashes, more tables and more probes help too"
 	}
-	if r.Params["family"] != "auto" {
-		why += "; or family=" + r.Params["family"] + " does not follow the metric (try family=auto)"
+	if m, err := index.MetricNamed(r.Metric); err == nil && used(r, "family") != string(lsh.Follows(m)) {
+		why += "; or family=" + used(r, "family") + " does not follow the " + r.Metric + " metric (try family=auto)"
 	}
 	return why
 }
