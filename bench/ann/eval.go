@@ -423,8 +423,8 @@ func measure(x index.Index, s map[string]string, base, queries *Set, truth *Trut
 		r.Adjusted = a.Adjusted(cfg.K)
 	}
 	if s, ok := x.(interface{ Scans() bool }); ok && s.Scans() {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("every search scanned all %d vectors: the index did not hash them "+
-			"(see its adjusted parameters), so this row measures a linear scan, not %s", base.Len(), cfg.Index))
+		r.Warnings = append(r.Warnings, fmt.Sprintf("every search scanned all %d vectors, too few for the index to "+
+			"hash or partition them (see its adjusted parameters): this row measures a linear scan, not %s", base.Len(), cfg.Index))
 	}
 	return r, nil
 }

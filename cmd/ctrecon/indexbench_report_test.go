@@ -217,7 +217,8 @@ func TestIndexBenchReportsUsed(t *testing.T) {
 
 // TestIndexBenchLSHSmallScan: below 256 vectors, too few to measure a
 // width on, a p-stable LSH index scans them all; its row says so, in its
-// adjusted width and in a warning, not only by a recall of 1.
+// adjusted width and in a warning, not only by a recall of 1; so does
+// IVF's, whose quantiser is not trained below 256 vectors.
 func TestIndexBenchLSHSmallScan(t *testing.T) {
 	f := indexBenchFiles(t)
 	data, err := os.ReadFile(f["vectors.csv"])
@@ -231,6 +232,13 @@ func TestIndexBenchLSHSmallScan(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "width=0 (used none)") || !strings.Contains(out.String(), "every search scanned all 180 vectors") {
 		t.Errorf("LSH on 180 vectors:\n%s", out.String())
+	}
+	out.Reset()
+	if err := runIndexBench([]string{"--vectors", small, "--index", "ivf", "--time", "0"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "every search scanned all 180 vectors") {
+		t.Errorf("IVF on 180 vectors, untrained:\n%s", out.String())
 	}
 }
 

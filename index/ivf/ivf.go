@@ -133,6 +133,14 @@ func (x *Index) Lists() int {
 	return len(x.lists.L) - 1
 }
 
+// Scans reports whether every search scans all the vectors: fewer than
+// minTrain, the quantiser is not trained.
+func (x *Index) Scans() bool {
+	x.base.Mu.RLock()
+	defer x.base.Mu.RUnlock()
+	return x.base.S.Len() > 0 && len(x.lists.L) == 1
+}
+
 // Adjusted reports the lists the quantiser made where they are not the
 // nlist given (0: √n; at most n/minPerList for the n vectors of the last
 // training; none below minTrain vectors), and an nprobe above them
