@@ -178,13 +178,14 @@ func ranksWith(rank func(a, b []float32) float32) RanksFunc {
 // compared.
 func (m Metric) Builtin() bool { return slices.Contains(builtin, Metric{m.get()}) }
 
-// NeedBuiltin returns an error, for an index of the named kind that
-// averages vectors, when m is not a built-in metric.
-func NeedBuiltin(kind string, m Metric) error {
+// NeedBuiltin returns an error, for an index of the named kind that does
+// more than compare vectors (does says what: "averages vectors (k-means
+// centres)"), when m is not a built-in metric.
+func NeedBuiltin(kind, does string, m Metric) error {
 	if m.Builtin() {
 		return nil
 	}
-	return fmt.Errorf("the %s index averages vectors (k-means centres), which mean nothing under the %s metric, a function of whole vectors; use exact, hnsw or slim", kind, m)
+	return fmt.Errorf("the %s index %s, which mean nothing under the %s metric, a function of whole vectors; use exact, hnsw or slim", kind, does, m)
 }
 
 // CheckVector returns an error wrapping ErrValue when v holds a NaN or an

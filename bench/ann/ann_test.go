@@ -339,19 +339,28 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
+// peersData skips t without the peers, else returns n clustered vectors
+// of 8 values (clusters, seed as Clustered) and q queries from the same
+// clusters, with their Euclidean truth at k 10.
+func peersData(t *testing.T, n, q, clusters int, seed uint64) (base, queries *Set, truth *Truth) {
+	t.Helper()
+	if err := exec.Command(Python, "-c", "import hnswlib, faiss").Run(); err != nil {
+		t.Skipf("%s cannot import hnswlib and faiss (make deps installs them): %v", Python, err)
+	}
+	base, queries = Clustered(n+q, 8, clusters, seed).Split(n)
+	truth, err := GroundTruth(base, queries, 10, index.Euclidean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base, queries, truth
+}
+
 // TestCompare runs the peers against ctrecon's HNSW on small data: every
 // tool reaches recall 0.99 with a large ef, and ctrecon's index answers
 // the same searched per query and in batches. It needs python3-hnswlib and
 // python3-faiss (make deps).
 func TestCompare(t *testing.T) {
-	if err := exec.Command(Python, "-c", "import hnswlib, faiss").Run(); err != nil {
-		t.Skipf("%s cannot import hnswlib and faiss (make deps installs them): %v", Python, err)
-	}
-	base, queries := Clustered(3000+50, 8, 30, 4).Split(3000)
-	truth, err := GroundTruth(base, queries, 10, index.Euclidean)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, queries, truth := peersData(t, 3000, 50, 30, 4)
 	results, err := Compare(context.Background(), base, queries, truth, Comparison{M: 8, EfConstruction: 64, Ef: []int{10, 200}, Rounds: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -407,5 +416,65 @@ func TestTableAndPlot(t *testing.T) {
 	img, err := png.Decode(f)
 	if err != nil || img.Bounds().Dx() < 500 {
 		t.Errorf("plot: %v, %v", img.Bounds(), err)
+	}
+}
+
+// TestComparePeersReported: a peer's build measures its index alone, not
+// the import of its module (faiss's alone is 25 MB, some 12 kB a vector
+// here, where an index takes well under 2 kB, hnswlib's with its fixed
+// 2.6 MB), and an ef below k is
+// reported as adjusted only for the tools that search with max(ef, k):
+// ctrecon and hnswlib, not faiss 1.7.3, which searches with the ef given
+// (and may return fewer than k rows, which is warned about).
+// It needs python3-hnswlib and python3-faiss (make deps).
+func TestComparePeersReported(t *testing.T) {
+	base, queries, truth := peersData(t, 2000, 20, 10, 2)
+	results, err := Compare(context.Background(), base, queries, truth, Comparison{M: 8, EfConstruction: 32, Ef: []int{2}, Rounds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		ef := ""
+		for _, a := range r.Adjusted {
+			if a.Name == "ef" {
+				ef = a.Used
+			}
+		}
+		if want := map[bool]string{true: "", false: "10"}[r.Tool == "faiss"]; ef != want {
+			t.Errorf("%s with ef 2, k 10: ef in use %q, want %q", r.Tool, ef, want)
+		}
+		if r.BytesPerVector > 5000 {
+			t.Errorf("%s: %.0f bytes per vector for vectors of 8 values in a graph of M 8 (the import counted?)", r.Tool, r.BytesPerVector)
+		}
+		// faiss's search with an ef of 2 may return fewer than k rows
+		short := slices.ContainsFunc(r.Warnings, func(w string) bool { return strings.Contains(w, "fewer than k=10") })
+		if (r.Tool != "faiss" && r.ReturnedPerQuery != 10) || r.ReturnedPerQuery > 10 || short != (r.ReturnedPerQuery < 10) {
+			t.Errorf("%s: %v rows returned per query, warnings %q", r.Tool, r.ReturnedPerQuery, r.Warnings)
+		}
+	}
+}
+
+// TestLowRecallAdvice: the advice for an LSH setting that finds next to
+// none of the neighbours fits the family in use: a hyperplane (given, or
+// picked by family=auto) has no width to enlarge, a p-stable one has; a
+// family that does not follow the metric is named, one that does is not.
+func TestLowRecallAdvice(t *testing.T) {
+	hyper := Result{Index: "lsh", Metric: "cosine", Params: map[string]string{"family": "auto"},
+		Adjusted: []index.Adjusted{{Name: "family", Given: "auto", Used: "hyperplane"}}}
+	gauss := Result{Index: "lsh", Metric: "cosine", Params: map[string]string{"family": "gaussian"}}
+	ownHyper := Result{Index: "lsh", Metric: "cosine", Params: map[string]string{"family": "hyperplane"}}
+	for _, c := range []struct {
+		r         Result
+		want, not string
+	}{
+		{hyper, "fewer hashes (larger buckets), more tables or more probes", "width"},
+		{gauss, "try a larger width, or width=0", "(larger buckets)"},
+		{gauss, "family=gaussian does not follow the cosine metric", "hyperplane"},
+		{ownHyper, "more probes", "does not follow"},
+	} {
+		w := strings.Join(lowRecall(c.r), " ")
+		if !strings.Contains(w, c.want) || strings.Contains(w, c.not) {
+			t.Errorf("%v %v: %q, want %q and no %q", c.r.Params, c.r.Adjusted, w, c.want, c.not)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ctrecon/ctrecon/index"
+	"github.com/ctrecon/ctrecon/index/lsh"
 )
 
 // Truth holds the exact k nearest base rows of every query, found with
@@ -172,6 +173,10 @@ type Result struct {
 	// LabelPrecision is precision@k by label (LabelPrecision), when the
 	// vectors have labels.
 	LabelPrecision *float64 `json:"label_precision_at_k,omitempty"`
+	// ReturnedPerQuery is the mean number of rows a search returned, at
+	// most K: below K (a tree's checks, LSH's short buckets, a k near the
+	// vectors), recall@k and precision@k count the missing as wrong.
+	ReturnedPerQuery float64 `json:"returned_per_query"`
 	// Adjusted lists the parameters of Params whose values in use differ
 	// from those given (index.Adjuster): what was measured is the index
 	// with the Used values.
@@ -190,13 +195,26 @@ type Result struct {
 }
 
 // SlimDown is the fat-factor and bloat-factor of a Slim-tree (Traina et
-// al. 2000) before and after its Slim-down, and the vectors it moved.
+// al. 2000) before and after its Slim-down, the absolute numbers behind
+// them, and the moves it made. The fat-factor is (Ic − H·N) / N · 1/(M − H),
+// Ic the node accesses of a point query for each of the N vectors, H the
+// height and M the nodes: Slim-down removes the leaves it empties, so M
+// falls and the fat-factor can rise while the accesses per point query
+// (Ic/N) fall.
 type SlimDown struct {
 	FatBefore   float64 `json:"fat_factor_before"`
 	FatAfter    float64 `json:"fat_factor_after"`
 	BloatBefore float64 `json:"bloat_factor_before"`
 	BloatAfter  float64 `json:"bloat_factor_after"`
-	Moved       int     `json:"moved"`
+	// AccessesBefore and AccessesAfter are the nodes a point query reads,
+	// on average (Ic/N); NodesBefore and NodesAfter the tree's nodes (M).
+	AccessesBefore float64 `json:"point_query_accesses_before"`
+	AccessesAfter  float64 `json:"point_query_accesses_after"`
+	NodesBefore    int     `json:"nodes_before"`
+	NodesAfter     int     `json:"nodes_after"`
+	// Moves is the moves of a vector into a sibling leaf, over every pass:
+	// a vector may move more than once.
+	Moves int `json:"moves"`
 }
 
 // timing is the time some work took: wall-clock and CPU seconds, and how
@@ -333,7 +351,7 @@ func Evaluate(base, queries *Set, truth *Truth, cfg Config) ([]Result, error) {
 			r.Params = fullParams(kind, s)
 			r.BuildS, r.BuildWallS, r.BytesPerVector = bt.cpu, bt.wall, bytes
 			r.SlimDown = slim
-			r.Warnings = lowRecall(r)
+			r.Warnings = append(r.Warnings, warnings(r)...)
 			out = append(out, r)
 		}
 	}
@@ -404,6 +422,10 @@ func measure(x index.Index, s map[string]string, base, queries *Set, truth *Trut
 	if a, ok := x.(index.Adjuster); ok {
 		r.Adjusted = a.Adjusted(cfg.K)
 	}
+	if s, ok := x.(interface{ Scans() bool }); ok && s.Scans() {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("every search scanned all %d vectors, too few for the index to "+
+			"hash or partition them (see its adjusted parameters): this row measures a linear scan, not %s", base.Len(), cfg.Index))
+	}
 	return r, nil
 }
 
@@ -412,18 +434,42 @@ func measure(x index.Index, s map[string]string, base, queries *Set, truth *Trut
 // counts in the build's (the index searched is the slimmed one); nil for
 // another index.
 func slimDown(x index.Index) (*SlimDown, timing) {
-	t, ok := x.(interface {
-		FatFactor() (fat, bloat float64)
-		SlimDown() int
-	})
+	t, ok := x.(slimTree)
 	if !ok {
 		return nil, timing{}
 	}
 	s := &SlimDown{}
-	s.FatBefore, s.BloatBefore = t.FatFactor()
-	took := timed(0, func(int) { s.Moved = t.SlimDown() })
-	s.FatAfter, s.BloatAfter = t.FatFactor()
+	s.FatBefore, s.BloatBefore, s.AccessesBefore, s.NodesBefore = measureOverlap(t)
+	took := timed(0, func(int) { s.Moves = t.SlimDown() })
+	s.FatAfter, s.BloatAfter, s.AccessesAfter, s.NodesAfter = measureOverlap(t)
 	return s, took
+}
+
+// slimTree is what slimDown needs of a Slim-tree.
+type slimTree interface {
+	FatFactor() (fat, bloat float64)
+	Shape() (nodes, height int)
+	SlimDown() int
+}
+
+// measureOverlap returns t's fat- and bloat-factors, the nodes a point
+// query reads on average (Ic/N, from the fat-factor's definition: H +
+// fat·(M − H)) and its nodes M.
+func measureOverlap(t slimTree) (fat, bloat, accesses float64, nodes int) {
+	fat, bloat = t.FatFactor()
+	nodes, h := t.Shape()
+	return fat, bloat, float64(h) + fat*float64(nodes-h), nodes
+}
+
+// warnings returns what makes r's numbers suspect: a recall near 0
+// (lowRecall), searches that return fewer than k rows.
+func warnings(r Result) []string {
+	w := lowRecall(r)
+	if r.ReturnedPerQuery < float64(r.K) {
+		w = append(w, fmt.Sprintf("searches returned %.2f rows per query on average, fewer than k=%d: "+
+			"recall@k and precision@k count the missing ones as wrong", r.ReturnedPerQuery, r.K))
+	}
+	return w
 }
 
 // poorRecall is the recall@k below which a setting is warned about: it
@@ -437,8 +483,7 @@ func lowRecall(r Result) []string {
 		return nil
 	}
 	why := map[string]string{
-		"lsh": "the query's buckets hold next to none of its neighbours: the bucket width is too small for the data's distances " +
-			"(try a larger width, or width=0 to measure it), or the family does not follow the metric (try family=auto); more probes and tables help too",
+		"lsh":  lshAdvice(r),
 		"ivf":  "the nprobe lists searched miss the neighbours: try a larger nprobe",
 		"hnsw": "the graph search stops short: try a larger ef, M or efConstruction",
 		"tree": "the checks stop short of the neighbours' leaves: try a larger checks (0 is exact)",
@@ -447,6 +492,34 @@ func lowRecall(r Result) []string {
 		why = "the index misses the neighbours exact search finds"
 	}
 	return []string{fmt.Sprintf("recall@k is %.4f: %s", r.RecallAtK, why)}
+}
+
+// lshAdvice says why an LSH setting r may find next to none of the
+// neighbours, for the family in use: a hyperplane table has no width, a
+// p-stable one's width may be too small.
+func lshAdvice(r Result) string {
+	why := "the query's buckets hold next to none of its neighbours: "
+	if used(r, "family") == "hyperplane" {
+		why += "try fewer hashes (larger buckets), more tables or more probes"
+	} else {
+		why += "the bucket width is too small for the data's distances (try a larger width, or width=0 to measure it); " +
+			"fewer hashes, more tables and more probes help too"
+	}
+	if m, err := index.MetricNamed(r.Metric); err == nil && used(r, "family") != string(lsh.Follows(m)) {
+		why += "; or family=" + used(r, "family") + " does not follow the " + r.Metric + " metric (try family=auto)"
+	}
+	return why
+}
+
+// used returns the value in use of r's parameter name: the adjusted one,
+// or the one given.
+func used(r Result, name string) string {
+	for _, a := range r.Adjusted {
+		if a.Name == name {
+			return a.Used
+		}
+	}
+	return r.Params[name]
 }
 
 // setSearchParams sets x's search parameters from setting s.
@@ -513,12 +586,21 @@ func rows(hits []index.Hit) []int {
 // index.
 func result(tool, kind string, base, queries *Set, truth *Truth, found [][]int, t timing) Result {
 	n := float64(t.rounds * queries.Len())
+	returned := 0
+	for _, rows := range found {
+		for _, r := range rows[:min(len(rows), truth.K)] {
+			if r >= 0 {
+				returned++
+			}
+		}
+	}
 	return Result{
 		Tool: tool, Index: kind, Data: strings.TrimSuffix(base.Name, " base"),
 		Vectors: base.Len(), Queries: queries.Len(), Dim: base.Dim, Metric: truth.Metric.Name(), K: truth.K,
 		RecallAtK: truth.Recall(base, queries, found),
 		QPS:       n / t.cpu, WallQPS: n / t.wall,
-		LabelPrecision: LabelPrecision(base, queries, found, truth.K),
+		LabelPrecision:   LabelPrecision(base, queries, found, truth.K),
+		ReturnedPerQuery: float64(returned) / float64(len(found)),
 	}
 }
 

@@ -89,9 +89,12 @@ func writeNotes(w io.Writer, results []Result) error {
 		}
 		if s := r.SlimDown; s != nil {
 			lines = append(lines, fmt.Sprintf("%s: %.0f distances per query, a linear scan %d (%.1f %%); "+
-				"fat-factor %.4f -> %.4f, bloat-factor %.4f -> %.4f after Slim-down (%d vectors moved)",
+				"after Slim-down (%d moves into a sibling leaf), fat-factor %.4f -> %.4f, bloat-factor %.4f -> %.4f; "+
+				"a point query reads %.2f -> %.2f nodes of %d -> %d (the fat-factor divides by the nodes less the height, "+
+				"so removing emptied leaves can raise it while the reads fall)",
 				row, r.DistancesPerQuery, r.Vectors, 100*r.DistancesPerQuery/float64(r.Vectors),
-				s.FatBefore, s.FatAfter, s.BloatBefore, s.BloatAfter, s.Moved))
+				s.Moves, s.FatBefore, s.FatAfter, s.BloatBefore, s.BloatAfter,
+				s.AccessesBefore, s.AccessesAfter, s.NodesBefore, s.NodesAfter))
 		}
 	}
 	if len(lines) == 0 {

@@ -78,7 +78,7 @@ var Kind = index.Kind{
 		{Name: "seed", Default: "1", Doc: "random seed of k-means"},
 	},
 	New: func(dim int, m index.Metric, p map[string]string) (index.Index, error) {
-		if err := index.NeedBuiltin("ivf", m); err != nil {
+		if err := index.NeedBuiltin("ivf", "averages vectors (k-means centres)", m); err != nil {
 			return nil, err
 		}
 		c := DefaultConfig()
@@ -131,6 +131,14 @@ func (x *Index) Lists() int {
 	x.base.Mu.RLock()
 	defer x.base.Mu.RUnlock()
 	return len(x.lists.L) - 1
+}
+
+// Scans reports whether every search scans all the vectors: fewer than
+// minTrain, the quantiser is not trained.
+func (x *Index) Scans() bool {
+	x.base.Mu.RLock()
+	defer x.base.Mu.RUnlock()
+	return x.base.S.Len() > 0 && len(x.lists.L) == 1
 }
 
 // Adjusted reports the lists the quantiser made where they are not the

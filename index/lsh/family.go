@@ -29,6 +29,13 @@ const (
 	Auto Family = "auto"
 )
 
+// Follows returns the family whose collision probability follows m
+// (Hyperplane for Cosine, Gaussian for Euclidean, Cauchy for Manhattan),
+// or "" for a metric none follows.
+func Follows(m index.Metric) Family {
+	return map[string]Family{index.Cosine.Name(): Hyperplane, index.Euclidean.Name(): Gaussian, index.Manhattan.Name(): Cauchy}[m.Name()]
+}
+
 // familyFor returns the family f means under m: f itself, or for Auto the
 // one whose collision probability follows m. A family that follows another
 // metric is refused unless its bucket width is given: the width measured
@@ -36,11 +43,10 @@ const (
 // (Cauchy projections of Euclidean data, or Gaussian ones of cosine
 // distances, put near neighbours in different buckets almost always).
 func familyFor(f Family, m index.Metric, width float64) (Family, error) {
-	follows := map[string]Family{index.Cosine.Name(): Hyperplane, index.Euclidean.Name(): Gaussian, index.Manhattan.Name(): Cauchy}
-	own, ok := follows[m.Name()]
+	own := Follows(m)
 	switch {
 	case f == Auto || f == "":
-		if !ok {
+		if own == "" {
 			return "", fmt.Errorf("parameter family: no LSH family follows the %s metric; give family=%s, %s or %s", m, Hyperplane, Gaussian, Cauchy)
 		}
 		return own, nil

@@ -112,6 +112,7 @@ type Index struct {
 	vecstore.Basics // Metric, Dim, Len, Get, Add, Delete, Search, Range
 	base            vecstore.Base
 	cfg             Config
+	auto            bool     // cfg.Family was picked for the metric (not saved)
 	width           float64  // the width in use, 0 until measured
 	measured        int      // Len when the width was last measured
 	tables          []*table // made at the first Add
@@ -121,9 +122,13 @@ type Index struct {
 
 // New returns an empty index of vectors of dim values (0: set by the first
 // Add) under m. Zero Tables and Hashes take DefaultConfig's; an error
-// names a family that does not follow m or a Hashes above 64.
+// names a metric given as a function (whose vectors mean nothing projected),
+// a family that does not follow m or a Hashes above 64.
 func New(dim int, m index.Metric, c Config) (*Index, error) {
 	d := DefaultConfig()
+	if err := index.NeedBuiltin("lsh", "projects vectors onto random directions", m); err != nil {
+		return nil, err
+	}
 	f, err := familyFor(c.Family, m, c.Width)
 	if err != nil {
 		return nil, err
@@ -131,11 +136,12 @@ func New(dim int, m index.Metric, c Config) (*Index, error) {
 	if c.Hashes > 64 {
 		return nil, fmt.Errorf("parameter hashes is %d, want at most 64", c.Hashes)
 	}
+	auto := c.Family != f
 	c.Family = f
 	c.Tables = vecstore.OrDefault(c.Tables, d.Tables)
 	c.Hashes = vecstore.OrDefault(c.Hashes, d.Hashes)
 	c.Probes = max(c.Probes, 0)
-	x := &Index{base: vecstore.NewBase(dim, m), cfg: c}
+	x := &Index{base: vecstore.NewBase(dim, m), cfg: c, auto: auto}
 	x.Basics = x.base.Basics(x.insert, x.remove, x.collect)
 	if f == Hyperplane || c.Width > 0 {
 		x.width = c.Width
@@ -155,17 +161,26 @@ func (x *Index) Width() float64 {
 	return x.width
 }
 
-// Adjusted reports the width a p-stable family measured on the data (none
-// below minTrain vectors, which every search scans), and probes beyond
-// the 2^hashes − 1 other buckets of a hyperplane table (index.Adjuster).
+// Adjusted reports the family picked for the metric (family=auto), the
+// width a p-stable family measured on the data (none below minTrain
+// vectors, which every search scans; none for hyperplanes), and probes
+// beyond the 2^hashes − 1 other buckets of a hyperplane table
+// (index.Adjuster).
 func (x *Index) Adjusted(int) []index.Adjusted {
 	x.base.Mu.RLock()
 	defer x.base.Mu.RUnlock()
 	var out []index.Adjusted
+	if x.auto {
+		out = append(out, index.Adjusted{Name: "family", Given: string(Auto), Used: string(x.cfg.Family),
+			Why: fmt.Sprintf("the family whose collisions follow the %s metric", x.base.M)})
+	}
 	switch {
+	case x.cfg.Family == Hyperplane:
+		out = append(out, index.Adjusted{Name: "width", Given: "0", Used: "n/a",
+			Why: "a hyperplane function (the side of a hyperplane) has no bucket width"})
 	case x.measuring() && x.width == 0:
-		out = append(out, index.Adjusted{Name: "width", Given: "0", Used: "0",
-			Why: fmt.Sprintf("fewer than %d vectors: not hashed, every search scans them all", minTrain)})
+		out = append(out, index.Adjusted{Name: "width", Given: "0", Used: "none",
+			Why: fmt.Sprintf("fewer than %d vectors, too few to measure it on: none is hashed, and every search scans them all (a linear scan, not LSH); give width=W to hash them", minTrain)})
 	case x.measuring():
 		out = append(out, index.Adjusted{Name: "width", Given: "0", Used: strconv.FormatFloat(x.width, 'g', 4, 64),
 			Why: fmt.Sprintf("measured: %d times the median distance to the nearest vector", widthScale)})
@@ -181,6 +196,14 @@ func (x *Index) Adjusted(int) []index.Adjusted {
 // per table.
 func (x *Index) SetParam(name, value string) error {
 	return x.base.SetSearchParam(Kind, name, value, "probes", 0, &x.cfg.Probes)
+}
+
+// Scans reports whether every search scans all the vectors, not hashed
+// yet: a width to be measured, with fewer than minTrain vectors.
+func (x *Index) Scans() bool {
+	x.base.Mu.RLock()
+	defer x.base.Mu.RUnlock()
+	return x.base.S.Len() > 0 && !x.hashing()
 }
 
 // hashing reports whether the functions are ready: a hyperplane family,

@@ -117,11 +117,13 @@ func TestConcurrent(t *testing.T) {
 func TestParams(t *testing.T) {
 	indextest.Params(t, "lsh", [][2]string{{"family", "minhash"}, {"tables", "0"}, {"hashes", "65"}, {"width", "-1"}},
 		mustNew(t, index.Euclidean, lsh.Config{}), [][2]string{{"probes", "-1"}, {"tables", "3"}})
-	for _, m := range []index.Metric{index.Jaccard, indextest.Custom} {
-		if _, err := lsh.New(4, m, lsh.Config{}); err == nil || !strings.Contains(err.Error(), "family") {
-			t.Errorf("%s with the family its metric's: %v", m, err)
-		}
+	if _, err := lsh.New(4, index.Jaccard, lsh.Config{}); err == nil || !strings.Contains(err.Error(), "family") {
+		t.Errorf("%s with the family its metric's: %v", index.Jaccard, err)
 	}
+	// a metric given as a function (DM) refused with every family, as ivf
+	// and tree refuse it: its vectors mean nothing projected
+	indextest.RefusesCustomMetric(t, "lsh", map[string]string{}, map[string]string{"family": "hyperplane"},
+		map[string]string{"family": "gaussian", "width": "1"})
 	for _, c := range []struct {
 		m index.Metric
 		f lsh.Family

@@ -36,6 +36,7 @@ package slimtree
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/ctrecon/ctrecon/index"
@@ -81,7 +82,10 @@ var Kind = index.Kind{
 
 func init() { index.Register(Kind) }
 
-var _ index.Index = (*Index)(nil)
+var (
+	_ index.Index    = (*Index)(nil)
+	_ index.Adjuster = (*Index)(nil)
+)
 
 // Index is a Slim-tree. It is safe for concurrent use: searches run in
 // parallel with each other and wait for changes.
@@ -89,6 +93,7 @@ type Index struct {
 	vecstore.Basics // Metric, Dim, Len, Get, Add, Delete, Search, Range
 	base            vecstore.Base
 	cfg             Config
+	minOccGiven     int                          // cfg.MinOcc as given to New (not saved)
 	route           func(a, b []float32) float64 // the distance the tree is built on
 	// nodes[0] is the root; a node's vectors (a leaf's) are
 	// leaves.L[its id].
@@ -116,9 +121,10 @@ type node struct {
 // Add) under m. A zero Capacity takes DefaultConfig's, a zero MinOcc
 // Capacity/4; MinOcc is cut to Capacity/2.
 func New(dim int, m index.Metric, c Config) *Index {
+	given := c.MinOcc
 	c.Capacity = max(vecstore.OrDefault(c.Capacity, DefaultConfig().Capacity), 3)
 	c.MinOcc = min(vecstore.OrDefault(c.MinOcc, max(c.Capacity/4, 1)), c.Capacity/2)
-	x := &Index{base: vecstore.NewBase(dim, m), cfg: c, route: routeOf(m)}
+	x := &Index{base: vecstore.NewBase(dim, m), cfg: c, minOccGiven: given, route: routeOf(m)}
 	x.Basics = x.base.Basics(x.insert, x.remove, x.collect)
 	x.newNode(true, -1)
 	return x
@@ -140,6 +146,16 @@ func (x *Index) toRoute(d float64) float64 {
 		d = math.Sqrt(2 * max(d, 0))
 	}
 	return d*(1+1e-9) + 1e-9
+}
+
+// Adjusted reports the minocc in use where it is not the one given: 0
+// takes Capacity/4 (index.Adjuster).
+func (x *Index) Adjusted(int) []index.Adjusted {
+	if x.minOccGiven == x.cfg.MinOcc {
+		return nil
+	}
+	return []index.Adjusted{{Name: "minocc", Given: strconv.Itoa(x.minOccGiven), Used: strconv.Itoa(x.cfg.MinOcc),
+		Why: "0 takes capacity/4 (at least 1, at most capacity/2)"}}
 }
 
 // Kind returns "slim".

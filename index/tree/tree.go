@@ -62,7 +62,7 @@ var Kind = index.Kind{
 		{Name: "checks", Default: "256", Doc: "vectors measured per search; 0 for all (exact)", Search: true},
 	},
 	New: func(dim int, m index.Metric, p map[string]string) (index.Index, error) {
-		if err := index.NeedBuiltin("tree", m); err != nil {
+		if err := index.NeedBuiltin("tree", "averages vectors (k-means centres)", m); err != nil {
 			return nil, err
 		}
 		c := DefaultConfig()
@@ -146,16 +146,22 @@ func (x *Index) Nodes() (nodes, depth int) {
 }
 
 // Adjusted reports checks that cannot bound a search because the tree is
-// one leaf (it holds no more than leaf vectors): every search measures
-// them all (index.Adjuster).
+// one leaf (it holds no more than leaf vectors, or vectors all alike,
+// which k-means cannot split): every search measures them all
+// (index.Adjuster).
 func (x *Index) Adjusted(int) []index.Adjusted {
 	x.base.Mu.RLock()
 	defer x.base.Mu.RUnlock()
-	if n := x.base.S.Len(); len(x.nodes) == 1 && x.cfg.Checks > 0 && x.cfg.Checks < n {
-		return []index.Adjusted{{Name: "checks", Given: strconv.Itoa(x.cfg.Checks), Used: strconv.Itoa(n),
-			Why: "the tree is one leaf (no more than leaf vectors): every search measures them all"}}
+	n := x.base.S.Len()
+	if len(x.nodes) != 1 || x.cfg.Checks <= 0 || x.cfg.Checks >= n {
+		return nil
 	}
-	return nil
+	why := "the tree is one leaf (no more than leaf vectors)"
+	if n > x.cfg.Leaf {
+		why = fmt.Sprintf("the tree is one leaf (its %d vectors, more than leaf=%d, are too alike for k-means to split)", n, x.cfg.Leaf)
+	}
+	return []index.Adjusted{{Name: "checks", Given: strconv.Itoa(x.cfg.Checks), Used: strconv.Itoa(n),
+		Why: why + ": every search measures them all"}}
 }
 
 // SetParam sets checks, the number of vectors a search measures (0: all).

@@ -393,14 +393,24 @@ func Params(t *testing.T, name string, bad [][2]string, tuner index.Tuner, badSe
 }
 
 // RefusesCustomMetric checks that the kind name, an index that averages
-// vectors, refuses a metric given as a function (Custom).
-func RefusesCustomMetric(t *testing.T, name string) {
+// or projects vectors, refuses a metric given as a function (Custom), with
+// each of params (nil: the defaults).
+func RefusesCustomMetric(t *testing.T, name string, params ...map[string]string) {
 	t.Helper()
 	k, err := index.KindNamed(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := k.New(4, Custom, map[string]string{}); err == nil || !strings.Contains(err.Error(), "averages vectors") {
-		t.Errorf("%s under the %s metric: %v, want an error saying it averages vectors", name, Custom, err)
+	if params == nil {
+		params = []map[string]string{{}}
+	}
+	for _, p := range params {
+		bp, err := k.BuildParams(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.New(4, Custom, bp); err == nil || !strings.Contains(err.Error(), "mean nothing under the") {
+			t.Errorf("%s %v under the %s metric: %v, want an error saying its vectors mean nothing under it", name, p, Custom, err)
+		}
 	}
 }
