@@ -75,3 +75,14 @@ func TestThinRingRatiosUndefined(t *testing.T) {
 		})
 	}
 }
+
+// TestBusynessEqualWeightedLevels checks NGTDM busyness where its
+// denominator Σ|i p_i − j p_j| is 0 with two grey levels (level 1 on twice
+// as many voxels as level 2): 0, as pyradiomics has it, not +Inf.
+func TestBusynessEqualWeightedLevels(t *testing.T) {
+	m := &ngtdm{n: []float64{2, 1}, s: []float64{1, 1}}
+	got := byTag(emit(nil, ngtFeatures, values(ngtFeatures, m.differences()), ""))
+	if v := got["ngt.busyness|"]; v != 0 {
+		t.Errorf("busyness = %g, want 0", v)
+	}
+}
