@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -71,9 +72,9 @@ func (r *Result) add(base records.Record, kindVersion string, values []float32, 
 func (r *Result) addRadiomics(base records.Record, objs []ObjectFeatures) error {
 	for _, o := range objs {
 		names := make([]string, len(o.Features))
-		values := make([]float32, len(o.Features))
+		values := make([]float64, len(o.Features))
 		for i, f := range o.Features {
-			names[i], values[i] = featureName(f), float32(f.Value)
+			names[i], values[i] = featureName(f), f.Value
 		}
 		if have, ok := r.Names[KindRadiomics]; ok && !slices.Equal(have, names) {
 			return fmt.Errorf("object %d: features differ from another object's", o.Label)
@@ -81,7 +82,7 @@ func (r *Result) addRadiomics(base records.Record, objs []ObjectFeatures) error 
 		r.Names[KindRadiomics] = names
 		rec := base
 		rec.Object, rec.Class = o.Label, string(o.Class)
-		if err := r.add(rec, KindRadiomics, values, nil); err != nil {
+		if err := r.add(rec, KindRadiomics, float32s(values...), nil); err != nil {
 			return err
 		}
 	}
@@ -177,11 +178,16 @@ func writeParquetFile(path string, meta records.Metadata, recs []records.Record)
 	return nil
 }
 
-// float32s converts values to float32, NaN kept.
+// float32s converts values to float32, NaN kept. A value float32 cannot
+// hold (±Inf, or beyond ±3.4e38) is NaN, undefined: a record refuses an
+// infinity, and one object's value must not fail the job's records.
 func float32s(values ...float64) []float32 {
 	out := make([]float32, len(values))
 	for i, v := range values {
 		out[i] = float32(v)
+		if math.IsInf(float64(out[i]), 0) {
+			out[i] = float32(math.NaN())
+		}
 	}
 	return out
 }

@@ -18,7 +18,7 @@ type Feature struct {
 	// volume (morphology, local intensity, statistics, histograms).
 	Aggregation string `json:"aggregation"`
 	// Value is the feature's value; NaN where IBSI leaves it undefined
-	// (written as null in JSON).
+	// (written as null in JSON), never ±Inf.
 	Value float64 `json:"value"`
 }
 
@@ -166,7 +166,20 @@ func compute(img *Image, mask *Mask, pre *InterpolatedMask, s Settings) ([]Featu
 			out = append(out, familyTable[name].compute(r)...)
 		}
 	}
+	undefineInfinities(out)
 	return out, nil
+}
+
+// undefineInfinities makes NaN (undefined) any value that is ±Inf: no
+// IBSI feature is infinite, so an infinity is a formula's degenerate case
+// (a ratio over 0) that the manual leaves undefined for the ROI; a caller
+// gets NaN, never ±Inf, which a feature record could not hold.
+func undefineInfinities(feats []Feature) {
+	for i := range feats {
+		if math.IsInf(feats[i].Value, 0) {
+			feats[i].Value = math.NaN()
+		}
+	}
 }
 
 // errEmpty names the processing step that left no voxel in a mask.

@@ -245,8 +245,8 @@ var morphFeatures = []def[*shape]{
 	{Definition{"morph.v.dens.aabb", "PBX1", "Volume density (axis-aligned bounding box)"}, func(s *shape) float64 { return s.volume / s.aabbVolume }},
 	{Definition{"morph.a.dens.aabb", "R59B", "Area density (axis-aligned bounding box)"}, func(s *shape) float64 { return s.area / s.aabbArea }},
 	{Definition{"morph.v.dens.aee", "6BDE", "Volume density (approximate enclosing ellipsoid)"}, func(s *shape) float64 {
-		a, b, c := s.semiAxes()
-		return 3 * s.volume / (4 * math.Pi * a * b * c)
+		a, b, c := s.semiAxes() // c = 0 for an ROI of one plane: undefined
+		return ratio(3*s.volume, 4*math.Pi*a*b*c)
 	}},
 	{Definition{"morph.a.dens.aee", "RDD2", "Area density (approximate enclosing ellipsoid)"}, func(s *shape) float64 {
 		return s.area / ellipsoidArea(s.semiAxes())

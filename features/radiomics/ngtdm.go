@@ -81,7 +81,10 @@ func (t *toneDifferences) pairs(f func(i1, i2 int) float64) float64 {
 
 // ngtFeatures are IBSI's NGTDM features, with IBSI's values for the
 // degenerate cases: coarseness 10⁶ when Σ p_i s_i = 0; contrast and
-// busyness 0 for a single grey level; strength 0 when Σ s_i = 0.
+// busyness 0 for a single grey level; strength 0 when Σ s_i = 0. Busyness
+// is 0 too when its denominator Σ|i p_i − j p_j| is 0 with several grey
+// levels (levels 1 and 2 with p_1 = 2 p_2), as pyradiomics has it, rather
+// than +Inf.
 var ngtFeatures = []def[*toneDifferences]{
 	{Definition{"ngt.coarseness", "QCDE", "Coarseness"}, func(t *toneDifferences) float64 {
 		if t.ps == 0 {
@@ -98,10 +101,11 @@ var ngtFeatures = []def[*toneDifferences]{
 		return spread / (ngp * (ngp - 1)) * t.sumS / t.voxels
 	}},
 	{Definition{"ngt.busyness", "NQ30", "Busyness"}, func(t *toneDifferences) float64 {
-		if len(t.levels) <= 1 {
+		spread := t.pairs(func(a, b int) float64 { return math.Abs(float64(a+1)*t.p[a] - float64(b+1)*t.p[b]) })
+		if spread == 0 { // one grey level, or i·p_i the same for all
 			return 0
 		}
-		return t.ps / t.pairs(func(a, b int) float64 { return math.Abs(float64(a+1)*t.p[a] - float64(b+1)*t.p[b]) })
+		return t.ps / spread
 	}},
 	{Definition{"ngt.complexity", "HDEZ", "Complexity"}, func(t *toneDifferences) float64 {
 		return t.pairs(func(a, b int) float64 {

@@ -83,6 +83,19 @@ func robustMeanAbsoluteDeviation(sorted []float64, p10, p90 float64) float64 {
 	return dev / n
 }
 
+// ratio returns num/den, or NaN where den is 0, where IBSI's ratios are
+// undefined: the relative dispersions (coefficient of variation, quartile
+// coefficient of dispersion) for a mean or a P25 + P75 of 0, which
+// intensities of either sign (HU) can have (a thin ring at an air edge
+// whose rounded HU have P25 = −P75 made the quartile coefficient +Inf),
+// and the ellipsoid volume density of an ROI of one plane.
+func ratio(num, den float64) float64 {
+	if den == 0 {
+		return math.NaN()
+	}
+	return num / den
+}
+
 // statFeatures are IBSI's intensity-based statistical features (UHIW).
 var statFeatures = []def[*distribution]{
 	{Definition{"stat.mean", "Q4LE", "Mean intensity"}, func(d *distribution) float64 { return d.mean }},
@@ -99,8 +112,8 @@ var statFeatures = []def[*distribution]{
 	{Definition{"stat.mad", "4FUA", "Intensity-based mean absolute deviation"}, func(d *distribution) float64 { return d.mad }},
 	{Definition{"stat.rmad", "1128", "Intensity-based robust mean absolute deviation"}, func(d *distribution) float64 { return d.rmad }},
 	{Definition{"stat.medad", "N72L", "Intensity-based median absolute deviation"}, func(d *distribution) float64 { return d.medad }},
-	{Definition{"stat.cov", "7TET", "Intensity-based coefficient of variation"}, func(d *distribution) float64 { return math.Sqrt(d.variance) / d.mean }},
-	{Definition{"stat.qcod", "9S40", "Intensity-based quartile coefficient of dispersion"}, func(d *distribution) float64 { return (d.p75 - d.p25) / (d.p75 + d.p25) }},
+	{Definition{"stat.cov", "7TET", "Intensity-based coefficient of variation"}, func(d *distribution) float64 { return ratio(math.Sqrt(d.variance), d.mean) }},
+	{Definition{"stat.qcod", "9S40", "Intensity-based quartile coefficient of dispersion"}, func(d *distribution) float64 { return ratio(d.p75-d.p25, d.p75+d.p25) }},
 	{Definition{"stat.energy", "N8CA", "Intensity-based energy"}, func(d *distribution) float64 { return d.energy }},
 	{Definition{"stat.rms", "5ZWQ", "Root mean square intensity"}, func(d *distribution) float64 { return math.Sqrt(d.energy / float64(len(d.sorted))) }},
 }
