@@ -15,9 +15,11 @@ import (
 // explains them with the least attenuating base, lipid, and the mineral
 // that the near-null direction trades for it: a water cylinder's outer
 // millimetre read 0.96 of lipid and 28 mg/mL of hydroxyapatite at 0.5 mm
-// voxels, Hann window at a quarter (TestAirEdge). Three voxels hold the
-// blurred edge of that test's scan (the ring was two to three voxels
-// wide).
+// voxels, Hann window at a quarter (TestAirEdge). There a reach of 1, 2,
+// 3 and 5 voxels left 0.018, 0.001, 0 and 0 of lipid and 0.96, 0.21,
+// 0.12 and 0.10 mg/mL of the mineral in that millimetre: the blur of a
+// filter cut near the voxels' band (as the job asks, warnAliasing) ends
+// within three voxels.
 const airReach = 3
 
 // voxelSystem is one set of equations a voxel is decomposed under, with

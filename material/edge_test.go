@@ -67,23 +67,30 @@ func TestAirEdge(t *testing.T) {
 	g := vols[0].Grid
 	r := edgeDiameter / 2.0
 	shell := map[string]float64{}
-	var shellN, airN int
-	var tissue float64
+	var shellN, airN, outN int
+	var tissue, geometric, outLevel, outWater float64
 	for k := range g.Dim[2] {
 		for j := range g.Dim[1] {
 			for i := range g.Dim[0] {
 				p := g.Position(i, j, k)
 				rho := math.Hypot(p[0], p[1])
 				idx := i + g.Dim[0]*(j+g.Dim[1]*k)
+				level := 0.0
+				for b, bin := range sbins {
+					level += float64(vols[b].Data[idx]) / bin.MuWater / float64(len(sbins))
+				}
 				switch {
 				case rho >= r-1 && rho <= r:
 					shellN++
-					for b, bin := range sbins {
-						tissue += float64(vols[b].Data[idx]) / bin.MuWater / float64(len(sbins))
-					}
+					tissue += level
+					geometric += inCircle(p, g.Spacing, r)
 					for _, m := range all {
 						shell[m] += float64(maps[m].Data[idx])
 					}
+				case rho > r && rho <= r+1:
+					outN++
+					outLevel += level
+					outWater += float64(maps["water"].Data[idx]) / 100
 				case rho >= r+2 && rho <= r+4:
 					airN++
 					for _, m := range all {
@@ -100,8 +107,8 @@ func TestAirEdge(t *testing.T) {
 		shell[m] /= float64(shellN)
 	}
 	water, lipid := shell["water"]/100, shell["lipid"]/100 // the maps are in percent
-	t.Logf("outer 1 mm shell (%d voxels): tissue fraction %.3f, water %.3f, lipid %.3f, ha %.2f, iodine %.3f, gadolinium %.3f mg/mL; %d air voxels 2 to 4 mm outside",
-		shellN, tissue, water, lipid, shell["ha"], shell["iodine"], shell["gadolinium"], airN)
+	t.Logf("outer 1 mm shell (%d voxels): tissue fraction %.3f (geometric %.3f), water %.3f, lipid %.3f, ha %.2f, iodine %.3f, gadolinium %.3f mg/mL; 1 mm outside (%d voxels): tissue fraction %.3f, water %.3f; %d air voxels 2 to 4 mm outside",
+		shellN, tissue, geometric/float64(shellN), water, lipid, shell["ha"], shell["iodine"], shell["gadolinium"], outN, outLevel/float64(outN), outWater/float64(outN), airN)
 	if math.Abs(water-tissue) > 0.1 {
 		t.Errorf("shell: water %.3f, want within 0.1 of the tissue fraction %.3f", water, tissue)
 	}
@@ -116,4 +123,20 @@ func TestAirEdge(t *testing.T) {
 			t.Errorf("shell: %s %.3f mg/mL, want under 0.2", m, shell[m])
 		}
 	}
+}
+
+// inCircle returns the fraction of the voxel at p (spacing s) inside the
+// circle of radius r about the z axis, sampled on 8 × 8 points.
+func inCircle(p fdk.Vec3, s [3]float64, r float64) float64 {
+	in := 0
+	for a := range 8 {
+		for b := range 8 {
+			x := p[0] + s[0]*((float64(a)+0.5)/8-0.5)
+			y := p[1] + s[1]*((float64(b)+0.5)/8-0.5)
+			if math.Hypot(x, y) <= r {
+				in++
+			}
+		}
+	}
+	return float64(in) / 64
 }
