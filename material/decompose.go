@@ -113,24 +113,30 @@ type Decomposer struct {
 	perUnit  [][]float64      // [material][bin]: attenuation per unit amount, 1/mm
 	weight   [maxRows]float64 // per bin: 1/noise (1/mm)⁻¹
 	colScale [maxCols]float64 // amount = solution / colScale
-	// tissue are the equations of every voxel but those next to air,
-	// edge those of the voxels next to air (nearAir; nil where the
-	// materials leave no room for air, see prepareEdge).
-	tissue voxelSystem
-	edge   *voxelSystem
+	solver   *nnls
 	// level weights each bin's attenuation into the voxel's mean
 	// attenuation in units of the reference's (water's where the
 	// calibration has it): 1/(bins · reference attenuation).
 	level    [maxRows]float64
 	airTest  bool // the reference is water: voxels under airLevel are air
 	nearNull []nullDirection
+	prior    *nnls // solver with the penalty along nearNull
+	// air are the equations of the voxels next to air (nearAir), which
+	// may hold air; nil where the materials leave no room for it (see
+	// prepareAir).
+	air *voxelSystem
 }
 
-// nullDirection is a near-null direction of the tissue's equations: v, a
-// unit eigenvector of the normal matrix in the scaled amounts (zero in
-// the edge's air column).
+// nullDirection is a near-null direction of the equations: v, a unit
+// eigenvector of the normal matrix in the scaled amounts, and u, with
+// which the voxel's unconstrained least-squares solution's coordinate
+// along v is u·b for the weighted equations' right-hand side b
+// (vᵀ(AᵀA)⁻¹Aᵀ = (Av)ᵀ/λ for the eigenvalue λ); uAir is u of the
+// equations with air (prepareAir), in which v is zero in air's column.
 type nullDirection struct {
-	v [maxCols]float64
+	v    [maxCols]float64
+	u    [maxRows]float64
+	uAir [maxRows]float64
 }
 
 // NewDecomposer prepares the decomposition of a reconstruction's bins
@@ -187,27 +193,25 @@ func NewDecomposer(cal *Calibration, bins []Bin, mats []Material) (*Decomposer, 
 			a[r][j] /= d.colScale[j]
 		}
 	}
-	plain := newNNLS(a, eqs, len(mats))
-	penalty := d.findNearNull(plain)
-	d.tissue = newVoxelSystem(plain, d.nearNull, penalty)
-	d.prepareEdge(penalty)
+	d.solver = newNNLS(a, eqs, len(mats))
+	d.preparePrior()
+	d.prepareAir()
 	return d, nil
 }
 
-// findNearNull sets d.nearNull to the near-null directions of the
-// equations of s and returns the penalty of the prior along them, nil
-// without any.
-func (d *Decomposer) findNearNull(s *nnls) *[maxCols][maxCols]float64 {
+// preparePrior finds the near-null directions of the equations and the
+// solver regularised along them.
+func (d *Decomposer) preparePrior() {
 	n := len(d.Materials)
 	gram := mat.NewSymDense(n, nil)
 	for i := range n {
 		for j := i; j < n; j++ {
-			gram.SetSym(i, j, s.gram[i][j])
+			gram.SetSym(i, j, d.solver.gram[i][j])
 		}
 	}
 	var eig mat.EigenSym
 	if !eig.Factorize(gram, true) {
-		return nil
+		return
 	}
 	var vecs mat.Dense
 	eig.VectorsTo(&vecs)
@@ -220,6 +224,11 @@ func (d *Decomposer) findNearNull(s *nnls) *[maxCols][maxCols]float64 {
 		for j := range n {
 			dir.v[j] = vecs.At(j, k)
 		}
+		for r := range d.solver.rows {
+			for j := range n {
+				dir.u[r] += d.solver.a[r][j] * dir.v[j] / lambda
+			}
+		}
 		for i := range n {
 			for j := range n {
 				penalty[i][j] += priorWeight * dir.v[i] * dir.v[j]
@@ -227,10 +236,9 @@ func (d *Decomposer) findNearNull(s *nnls) *[maxCols][maxCols]float64 {
 		}
 		d.nearNull = append(d.nearNull, dir)
 	}
-	if len(d.nearNull) == 0 {
-		return nil
+	if len(d.nearNull) > 0 {
+		d.prior = d.solver.withPenalty(&penalty)
 	}
-	return &penalty
 }
 
 // calibrated returns each material's attenuation per unit in each of bins
@@ -330,7 +338,7 @@ func binNames(bins []Bin) string {
 // as each material's Unit says. Voxels under half of water's attenuation
 // (air, outside the field of view) are zero in every map; those within
 // airReach voxels of them may hold air too (their volumes sum to at most
-// 1, see prepareEdge), so that an object's edge, partly air, reads its
+// 1, see prepareAir), so that an object's edge, partly air, reads its
 // own materials, not lipid. With PriorMM set and near-null directions in
 // the equations, each voxel is regularised toward the local prior along
 // those (see PriorMM). It runs on up to threads goroutines (at least
@@ -382,20 +390,20 @@ func (d *Decomposer) Decompose(vols []*fdk.Volume, threads int) ([]*fdk.Volume, 
 	return maps, nil
 }
 
-// system returns the equations voxel i is decomposed under (the edge's
-// where near, from nearAir, says so) and its index: 0 for the tissue's,
-// 1 for the edge's.
-func (d *Decomposer) system(near []bool, i int) (*voxelSystem, int) {
+// system returns the equations voxel i is decomposed under (those with
+// air where near, from nearAir, says so) and its index: 0 for the
+// tissue's, 1 for those with air.
+func (d *Decomposer) system(near []bool, i int) (voxelSystem, int) {
 	if near != nil && near[i] {
-		return d.edge, 1
+		return *d.air, 1
 	}
-	return &d.tissue, 0
+	return voxelSystem{solver: d.solver, prior: d.prior}, 0
 }
 
 // Regularized reports whether Decompose takes some directions of the
 // amounts from the local prior: PriorMM is set and the equations have
 // near-null directions.
-func (d *Decomposer) Regularized() bool { return d.PriorMM > 0 && d.tissue.prior != nil }
+func (d *Decomposer) Regularized() bool { return d.PriorMM > 0 && d.prior != nil }
 
 // levels returns every voxel's mean attenuation over the bins, in units
 // of the reference material's (water's where the calibration has it),
@@ -415,10 +423,10 @@ func (d *Decomposer) levels(vols []*fdk.Volume, threads int) ([]float32, []bool)
 }
 
 // localPrior returns, per near-null direction, the voxels' unconstrained
-// solutions' coordinates along it (under each voxel's system, near from
-// nearAir) smoothed by the guided filter of radius PriorMM that guide,
-// the voxels' levels, guides. Air voxels (not inside) hold zero and are
-// left out of the guide's noise.
+// solutions' coordinates along it (under each voxel's equations, near
+// from nearAir) smoothed by the guided filter of radius PriorMM that
+// guide, the voxels' levels, guides. Air voxels (not inside) hold zero
+// and are left out of the guide's noise.
 func (d *Decomposer) localPrior(vols []*fdk.Volume, guide []float32, inside, near []bool, threads int) [][]float32 {
 	g := vols[0].Grid
 	coords := make([][]float32, len(d.nearNull))
@@ -435,7 +443,7 @@ func (d *Decomposer) localPrior(vols []*fdk.Volume, guide []float32, inside, nea
 			d.equations(vols, i, &b)
 			sys, _ := d.system(near, i)
 			for n := range coords {
-				coords[n][i] = float32(sys.coordinate(n, &b))
+				coords[n][i] = float32(sys.coordinate(&d.nearNull[n], &b))
 			}
 		}
 	})
@@ -485,7 +493,7 @@ func (d *Decomposer) solve(mu *[maxRows]float64, x *[maxCols]float64) bool {
 	if _, ok := d.rhs(mu, &b); !ok {
 		return false
 	}
-	d.tissue.plain.solve(&b, x)
+	d.solver.solve(&b, x)
 	for j := range d.Materials {
 		x[j] /= d.colScale[j]
 	}

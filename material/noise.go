@@ -148,9 +148,9 @@ func (d *Decomposer) MapNoise(binSD []float64, spacingMM [3]float64) ([]float64,
 		}
 		varB[r] = s * s * d.weight[r] * d.weight[r]
 	}
-	solver := d.tissue.plain
+	solver := d.solver
 	if d.Regularized() {
-		solver = d.tissue.prior
+		solver = d.prior
 	}
 	n, rows := len(d.Materials), solver.rows
 	inv := solver.inv[1<<n-1] // (AᵀA)⁻¹, with the prior's penalty where regularised
@@ -193,10 +193,10 @@ func (d *Decomposer) addPriorNoise(cov, inv *[maxCols][maxCols]float64, varB *[m
 		neff *= 3 * m * m * m / (2*m*m + 1)
 	}
 	n := len(d.Materials)
-	for m, dir := range d.nearNull {
+	for _, dir := range d.nearNull {
 		varP := 0.0
-		for r, u := range d.tissue.u[m][:d.tissue.plain.rows] {
-			varP += u * u * varB[r]
+		for r := range d.solver.rows {
+			varP += dir.u[r] * dir.u[r] * varB[r]
 		}
 		varP /= neff
 		var mv [maxCols]float64
