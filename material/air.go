@@ -132,15 +132,22 @@ func (d *Decomposer) prepareAir() {
 }
 
 // nearAir returns which voxels of grid g are decomposed under d.air: not
-// air (inside) but within airReach voxels of air along every axis; nil
-// without d.air.
-func (d *Decomposer) nearAir(g fdk.Grid, inside []bool, threads int) []bool {
+// air (inside) but within airReach voxels, along every axis, of a voxel
+// whose neighbourhood (itself and the voxels next to it) averages under
+// airLevel, level being each voxel's level (Decomposer.levels); nil
+// without d.air. The neighbourhood's mean keeps noise from seeding air
+// inside an object: on a scan at phantom's default 20 000 counts (30
+// views, README's test vials, 0.15 mm voxels, the ramp filter) single
+// voxels under airLevel put 83 % of the phantom's inside within reach,
+// their neighbourhoods 1 % (the slices at the field of view's ends).
+func (d *Decomposer) nearAir(g fdk.Grid, level []float32, inside []bool, threads int) []bool {
 	if d.air == nil {
 		return nil
 	}
-	air := make([]float32, len(inside))
-	for i, in := range inside {
-		if !in {
+	air := boxMean(g, level, [3]int{1, 1, 1}, threads)
+	for i, l := range air {
+		air[i] = 0
+		if l < airLevel {
 			air[i] = 1
 		}
 	}

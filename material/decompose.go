@@ -354,7 +354,7 @@ func (d *Decomposer) Decompose(vols []*fdk.Volume, threads int) ([]*fdk.Volume, 
 		}
 	}
 	guide, inside := d.levels(vols, threads)
-	near := d.nearAir(g, inside, threads)
+	near := d.nearAir(g, guide, inside, threads)
 	var prior [][]float32
 	if d.Regularized() {
 		prior = d.localPrior(vols, guide, inside, near, threads)
