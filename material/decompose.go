@@ -121,16 +121,22 @@ type Decomposer struct {
 	airTest  bool // the reference is water: voxels under airLevel are air
 	nearNull []nullDirection
 	prior    *nnls // solver with the penalty along nearNull
+	// air are the equations of the voxels next to air (nearAir), which
+	// may hold air; nil where the materials leave no room for it (see
+	// prepareAir).
+	air *voxelSystem
 }
 
 // nullDirection is a near-null direction of the equations: v, a unit
 // eigenvector of the normal matrix in the scaled amounts, and u, with
 // which the voxel's unconstrained least-squares solution's coordinate
 // along v is u·b for the weighted equations' right-hand side b
-// (vᵀ(AᵀA)⁻¹Aᵀ = (Av)ᵀ/λ for the eigenvalue λ).
+// (vᵀ(AᵀA)⁻¹Aᵀ = (Av)ᵀ/λ for the eigenvalue λ); uAir is u of the
+// equations with air (prepareAir), in which v is zero in air's column.
 type nullDirection struct {
-	v [maxCols]float64
-	u [maxRows]float64
+	v    [maxCols]float64
+	u    [maxRows]float64
+	uAir [maxRows]float64
 }
 
 // NewDecomposer prepares the decomposition of a reconstruction's bins
@@ -189,6 +195,7 @@ func NewDecomposer(cal *Calibration, bins []Bin, mats []Material) (*Decomposer, 
 	}
 	d.solver = newNNLS(a, eqs, len(mats))
 	d.preparePrior()
+	d.prepareAir()
 	return d, nil
 }
 
@@ -329,10 +336,13 @@ func binNames(bins []Bin) string {
 // amounts in every voxel of vols, one attenuation volume (1/mm) per bin
 // in NewDecomposer's order, all on one grid: mg/mL or volume fraction,
 // as each material's Unit says. Voxels under half of water's attenuation
-// (air, outside the field of view) are zero in every map. With PriorMM
-// set and near-null directions in the equations, each voxel is
-// regularised toward the local prior along those (see PriorMM). It runs
-// on up to threads goroutines (at least one), a slice each at a time.
+// (air, outside the field of view) are zero in every map; those within
+// airReach voxels of them may hold air too (their volumes sum to at most
+// 1, see prepareAir), so that an object's edge, partly air, reads its
+// own materials, not lipid. With PriorMM set and near-null directions in
+// the equations, each voxel is regularised toward the local prior along
+// those (see PriorMM). It runs on up to threads goroutines (at least
+// one), a slice each at a time.
 func (d *Decomposer) Decompose(vols []*fdk.Volume, threads int) ([]*fdk.Volume, error) {
 	if len(vols) != d.bins {
 		return nil, fmt.Errorf("material decomposition: %d volumes for %d bins", len(vols), d.bins)
@@ -343,9 +353,11 @@ func (d *Decomposer) Decompose(vols []*fdk.Volume, threads int) ([]*fdk.Volume, 
 			return nil, fmt.Errorf("material decomposition: bin %d's volume is on another grid than bin 0's", i)
 		}
 	}
+	guide, inside := d.levels(vols, threads)
+	near := d.nearAir(g, guide, inside, threads)
 	var prior [][]float32
 	if d.Regularized() {
-		prior = d.localPrior(vols, threads)
+		prior = d.localPrior(vols, guide, inside, near, threads)
 	}
 	maps := make([]*fdk.Volume, len(d.Materials))
 	for j := range maps {
@@ -355,22 +367,21 @@ func (d *Decomposer) Decompose(vols []*fdk.Volume, threads int) ([]*fdk.Volume, 
 	parallel.For(g.Dim[2], threads, func(k int) {
 		var b [maxRows]float64
 		var x [maxCols]float64
-		var passive uint // the last voxel's, where the next one's solve starts
+		var p []float64
+		if prior != nil {
+			p = make([]float64, len(prior))
+		}
+		var passive [2]uint // the last voxel's per system, where the next one's solve starts
 		for i := k * slice; i < (k+1)*slice; i++ {
-			if _, ok := d.equations(vols, i, &b); !ok {
+			if !inside[i] {
 				continue
 			}
-			if prior == nil {
-				passive = d.solver.solveFrom(&b, &x, passive)
-			} else {
-				atb := d.solver.atb(&b)
-				for n, dir := range d.nearNull {
-					for j := range d.Materials {
-						atb[j] += priorWeight * float64(prior[n][i]) * dir.v[j]
-					}
-				}
-				passive = d.prior.solveNormalFrom(&atb, &x, passive)
+			d.equations(vols, i, &b)
+			for n := range p {
+				p[n] = float64(prior[n][i])
 			}
+			sys, at := d.system(near, i)
+			passive[at] = sys.solve(&b, d.nearNull, p, &x, passive[at])
 			for j, m := range maps {
 				m.Data[i] = float32(x[j] / d.colScale[j])
 			}
@@ -379,19 +390,45 @@ func (d *Decomposer) Decompose(vols []*fdk.Volume, threads int) ([]*fdk.Volume, 
 	return maps, nil
 }
 
+// system returns the equations voxel i is decomposed under (those with
+// air where near, from nearAir, says so) and its index: 0 for the
+// tissue's, 1 for those with air.
+func (d *Decomposer) system(near []bool, i int) (voxelSystem, int) {
+	if near != nil && near[i] {
+		return *d.air, 1
+	}
+	return voxelSystem{solver: d.solver, prior: d.prior}, 0
+}
+
 // Regularized reports whether Decompose takes some directions of the
 // amounts from the local prior: PriorMM is set and the equations have
 // near-null directions.
 func (d *Decomposer) Regularized() bool { return d.PriorMM > 0 && d.prior != nil }
 
-// localPrior returns, per near-null direction, the voxels' unconstrained
-// solutions' coordinates along it smoothed by the guided filter of radius
-// PriorMM that the bins' mean attenuation (in units of the reference
-// material's, water's where the calibration has it) guides. Air voxels
-// hold zero and are left out of the guide's noise.
-func (d *Decomposer) localPrior(vols []*fdk.Volume, threads int) [][]float32 {
+// levels returns every voxel's mean attenuation over the bins, in units
+// of the reference material's (water's where the calibration has it),
+// and whether it is not air.
+func (d *Decomposer) levels(vols []*fdk.Volume, threads int) ([]float32, []bool) {
 	g := vols[0].Grid
-	guide, inside := make([]float32, g.Voxels()), make([]bool, g.Voxels())
+	level, inside := make([]float32, g.Voxels()), make([]bool, g.Voxels())
+	slice := g.Dim[0] * g.Dim[1]
+	parallel.For(g.Dim[2], threads, func(k int) {
+		var b [maxRows]float64
+		for i := k * slice; i < (k+1)*slice; i++ {
+			l, ok := d.equations(vols, i, &b)
+			level[i], inside[i] = float32(l), ok
+		}
+	})
+	return level, inside
+}
+
+// localPrior returns, per near-null direction, the voxels' unconstrained
+// solutions' coordinates along it (under each voxel's equations, near
+// from nearAir) smoothed by the guided filter of radius PriorMM that
+// guide, the voxels' levels, guides. Air voxels (not inside) hold zero
+// and are left out of the guide's noise.
+func (d *Decomposer) localPrior(vols []*fdk.Volume, guide []float32, inside, near []bool, threads int) [][]float32 {
+	g := vols[0].Grid
 	coords := make([][]float32, len(d.nearNull))
 	for n := range coords {
 		coords[n] = make([]float32, g.Voxels())
@@ -400,17 +437,13 @@ func (d *Decomposer) localPrior(vols []*fdk.Volume, threads int) [][]float32 {
 	parallel.For(g.Dim[2], threads, func(k int) {
 		var b [maxRows]float64
 		for i := k * slice; i < (k+1)*slice; i++ {
-			level, ok := d.equations(vols, i, &b)
-			guide[i], inside[i] = float32(level), ok
-			if !ok {
+			if !inside[i] {
 				continue
 			}
-			for n, dir := range d.nearNull {
-				s := 0.0
-				for r := range d.solver.rows {
-					s += dir.u[r] * b[r]
-				}
-				coords[n][i] = float32(s)
+			d.equations(vols, i, &b)
+			sys, _ := d.system(near, i)
+			for n := range coords {
+				coords[n][i] = float32(sys.coordinate(&d.nearNull[n], &b))
 			}
 		}
 	})

@@ -572,3 +572,57 @@ func TestDecomposeCalibrationNoiseLevel(t *testing.T) {
 		}
 	}
 }
+
+// TestDecomposeAirEdge builds, from the physics calibration's own
+// attenuations (the model exactly), a row of voxels where tissue meets
+// air: voxels partly air (a fraction of water, of lipid, of an iodine
+// solution, of a hydroxyapatite suspension) beside air, and water. Each
+// must read its materials at their partial volume, nothing else (volume
+// conservation alone read water at 0.6 as lipid with mineral), and the
+// air (under half of water's attenuation) zero.
+func TestDecomposeAirEdge(t *testing.T) {
+	cal, bins, d := physicsDecomposer(t)
+	iodine, ha := []float64{1 - 5.0/4930, 0, 0, 5, 0}, []float64{1 - 200.0/3160, 0, 200, 0, 0}
+	scale := func(f float64, c []float64) []float64 {
+		out := make([]float64, len(c))
+		for j, v := range c {
+			out[j] = f * v
+		}
+		return out
+	}
+	water, lipid := []float64{1, 0, 0, 0, 0}, []float64{0, 1, 0, 0, 0}
+	row := [][]float64{ // water, lipid, ha, iodine, gadolinium
+		water, water, water, water, scale(0.9, water), scale(0.6, water), scale(0.6, iodine),
+		make([]float64, 5), // air
+		scale(0.8, lipid), scale(0.7, ha), water, make([]float64, 5), scale(0.3, water),
+	}
+	g := fdk.CenteredGrid([3]int{len(row), 1, 1}, [3]float64{1, 1, 1}, fdk.Vec3{})
+	vols := make([]*fdk.Volume, len(bins))
+	for b := range bins {
+		vols[b] = fdk.NewVolume(g)
+		for i, c := range row {
+			for j, m := range cal.Materials {
+				vols[b].Data[i] += float32(c[j] * m.PerUnit[b])
+			}
+		}
+	}
+	maps, err := d.Decompose(vols, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range row {
+		want := c
+		if i == len(row)-1 {
+			want = make([]float64, 5) // under half of water's attenuation: air
+		}
+		for j, m := range d.Materials {
+			tol := 0.01 // volume fraction
+			if !m.Base() {
+				tol = 0.02 * max(1, want[j]) // mg/mL
+			}
+			if got := float64(maps[j].Data[i]); math.Abs(got-want[j]) > tol {
+				t.Errorf("voxel %d (%v): %s %.4f %s, want %.4f", i, c, m.Name, got, m.Unit, want[j])
+			}
+		}
+	}
+}
