@@ -1,6 +1,8 @@
 package material
 
 import (
+	"slices"
+
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/ctrecon/ctrecon/fdk"
@@ -141,8 +143,8 @@ func (d *Decomposer) prepareAir() {
 // voxels under airLevel put 83 % of the phantom's inside within reach,
 // their neighbourhoods 1 % (the slices at the field of view's ends).
 func (d *Decomposer) nearAir(g fdk.Grid, level []float32, inside []bool, threads int) []bool {
-	if d.air == nil {
-		return nil
+	if d.air == nil || !slices.ContainsFunc(level, func(l float32) bool { return l < airLevel }) {
+		return nil // no neighbourhood's mean is under airLevel without a voxel under it
 	}
 	air := boxMean(g, level, [3]int{1, 1, 1}, threads)
 	for i, l := range air {
