@@ -262,7 +262,7 @@ func waitJob(ctx context.Context, b *bus.Bus, id string) error {
 	st, err := recon.Wait(ctx, b, id, jobProgress())
 	if err != nil {
 		if st.State == bus.StateFailed {
-			recon.WriteStatus(os.Stderr, st)
+			recon.WriteStatus(os.Stdout, st)
 		}
 		return err
 	}
