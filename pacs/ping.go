@@ -16,7 +16,8 @@ const PingTimeout = 5 * time.Second
 // query (GET BaseURL/studies?limit=1), so that a PACS that is down, a wrong
 // root or refused credentials are found before the work whose results are
 // to go there. Any 2xx answer passes (200 with a match or none, 204); an
-// error names the URL and what came back.
+// error names the URL and what came back, and wraps ErrRejected for an
+// HTTP status that retrying cannot change (404, 401, ...).
 func (c *Client) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, PingTimeout)
 	defer cancel()
@@ -40,7 +41,11 @@ func (c *Client) Ping(ctx context.Context) error {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("pacs: %s: GET %s: HTTP %d: %s", c.BaseURL, url, resp.StatusCode, firstLine(body))
+		err := fmt.Errorf("pacs: %s: GET %s: HTTP %d: %s", c.BaseURL, url, resp.StatusCode, firstLine(body))
+		if rejected(resp.StatusCode) {
+			err = fmt.Errorf("%w; %w", err, ErrRejected)
+		}
+		return err
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package pacs
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -11,8 +12,9 @@ import (
 )
 
 // Ping passes against a real PACS (Orthanc with DICOMweb) and fails, naming
-// the URL, when nothing listens, when the root is wrong (HTTP 404) and when
-// the server accepts but never answers.
+// the URL, when nothing listens, when the root is wrong (HTTP 404, which
+// alone is ErrRejected: retrying cannot fix a wrong root) and when the
+// server accepts but never answers.
 func TestPing(t *testing.T) {
 	root := orthanctest.Start(t)
 	ctx := context.Background()
@@ -43,16 +45,22 @@ func TestPing(t *testing.T) {
 	}()
 	hung := "http://" + silent.Addr().String() + "/dicom-web"
 
-	for _, c := range []struct{ url, want string }{
-		{closed, "does not answer"},
-		{strings.TrimSuffix(root, "/dicom-web") + "/no-such-root", "HTTP 404"},
-		{hung, "does not answer"},
+	for _, c := range []struct {
+		url, want string
+		rejected  bool
+	}{
+		{closed, "does not answer", false},
+		{strings.TrimSuffix(root, "/dicom-web") + "/no-such-root", "HTTP 404", true},
+		{hung, "does not answer", false},
 	} {
 		pctx, cancel := context.WithTimeout(ctx, time.Second) // a hang guard: Ping has its own bound
 		err := (&Client{BaseURL: c.url}).Ping(pctx)
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), c.url) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want it to name the URL and say %q", c.url, err, c.want)
+		}
+		if errors.Is(err, ErrRejected) != c.rejected {
+			t.Errorf("%s: err = %v: ErrRejected want %v", c.url, err, c.rejected)
 		}
 	}
 }

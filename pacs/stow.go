@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +86,9 @@ func (r Retry) String() string {
 type Failure struct {
 	Instance Instance
 	Reason   string
+	// Rejected is true when the PACS refused the instance for good (see
+	// ErrRejected).
+	Rejected bool
 }
 
 // Result says what was stored.
@@ -95,6 +99,17 @@ type Result struct {
 
 // ErrPartial is returned, wrapped, when some instances were not stored.
 var ErrPartial = errors.New("pacs: upload incomplete")
+
+// ErrRejected is wrapped, besides ErrPartial, when the PACS refused an
+// instance for a reason that sending it again cannot change: an HTTP 4xx
+// other than 408 (timeout) and 429 (too many requests), such as 400 (bad
+// request), 401 or 403 (credentials), 404 (no such service), 413 or 415;
+// or, in a STOW-RS answer, a failure reason of the Cxxx (cannot
+// understand), A9xx (does not match its SOP class) or 0x0122/0x0124 (SOP
+// class not supported, not authorized) kinds. Ping wraps it for the same
+// HTTP statuses. Busy, out of resources (A7xx), 5xx and network errors
+// are transient and not wrapped.
+var ErrRejected = errors.New("refused by the PACS: sending again cannot help")
 
 // Store uploads the instances in batches. It returns ErrPartial, naming
 // how many failed and the first reason, when any instance was not stored;
@@ -119,16 +134,26 @@ func (c *Client) Store(ctx context.Context, instances []Instance) (Result, error
 		}
 		if ctx.Err() != nil {
 			for _, in := range instances[start+len(part):] {
-				res.Failed = append(res.Failed, Failure{in, "not sent: " + ctx.Err().Error()})
+				res.Failed = append(res.Failed, Failure{Instance: in, Reason: "not sent: " + ctx.Err().Error()})
 			}
 			break
 		}
 	}
 	if len(res.Failed) > 0 {
-		return res, fmt.Errorf("%w: %d of %d instances not stored at %s (first: %s: %s)", ErrPartial,
+		err := fmt.Errorf("%w: %d of %d instances not stored at %s (first: %s: %s)", ErrPartial,
 			len(res.Failed), len(instances), c.BaseURL, res.Failed[0].Instance.Path, res.Failed[0].Reason)
+		if slices.ContainsFunc(res.Failed, func(f Failure) bool { return f.Rejected }) {
+			err = fmt.Errorf("%w; %w", err, ErrRejected)
+		}
+		return res, err
 	}
 	return res, nil
+}
+
+// rejected reports whether an HTTP status refuses a request for good (see
+// ErrRejected).
+func rejected(status int) bool {
+	return status >= 400 && status < 500 && status != 408 && status != 429
 }
 
 // storeBatch sends one request, retrying transient failures within what
@@ -138,7 +163,7 @@ func (c *Client) Store(ctx context.Context, instances []Instance) (Result, error
 func (c *Client) storeBatch(ctx context.Context, batch []Instance, budget *time.Duration) (stored []Instance, failed []Failure) {
 	body, contentType, err := multipartBody(batch)
 	if err != nil {
-		return nil, failAll(batch, err.Error())
+		return nil, failAll(batch, err.Error(), false)
 	}
 	b := &budgetBackOff{ExponentialBackOff: backoff.ExponentialBackOff{InitialInterval: c.Backoff,
 		RandomizationFactor: 0.2, Multiplier: 2, MaxInterval: 15 * time.Second}}
@@ -175,7 +200,7 @@ func (c *Client) storeBatch(ctx context.Context, batch []Instance, budget *time.
 		if attempt > 1 {
 			err = fmt.Errorf("%w (%d attempts)", err, attempt)
 		}
-		return nil, failAll(batch, err.Error())
+		return nil, failAll(batch, err.Error(), false)
 	}
 	return sortAnswer(batch, a.status, a.body)
 }
@@ -195,10 +220,10 @@ func (b *budgetBackOff) NextBackOff() time.Duration {
 	return d
 }
 
-func failAll(batch []Instance, reason string) []Failure {
+func failAll(batch []Instance, reason string, rejected bool) []Failure {
 	out := make([]Failure, len(batch))
 	for i, in := range batch {
-		out[i] = Failure{in, reason}
+		out[i] = Failure{in, reason, rejected}
 	}
 	return out
 }
@@ -271,7 +296,7 @@ func sortAnswer(batch []Instance, status int, answer []byte) (stored []Instance,
 		if success {
 			reason = "unreadable STOW-RS response: " + firstLine(answer)
 		}
-		return nil, failAll(batch, reason)
+		return nil, failAll(batch, reason, !success && rejected(status))
 	}
 	ok := map[string]bool{}
 	for _, item := range sequence(doc["00081199"]) {
@@ -279,21 +304,22 @@ func sortAnswer(batch []Instance, status int, answer []byte) (stored []Instance,
 			ok[uid] = true
 		}
 	}
-	why := map[string]string{}
+	why := map[string]Failure{}
 	for _, item := range sequence(doc["00081198"]) {
 		if uid, isText := first(item["00081155"]); isText && uid != "" {
 			reason, _ := first(item["00081197"])
-			why[uid] = "PACS failure reason " + reasonText(reason)
+			why[uid] = Failure{Reason: "PACS failure reason " + reasonText(reason), Rejected: rejectedReason(reason)}
 		}
 	}
 	for _, in := range batch {
-		switch {
-		case why[in.SOPInstanceUID] != "":
-			failed = append(failed, Failure{in, why[in.SOPInstanceUID]})
+		switch f, failedHere := why[in.SOPInstanceUID]; {
+		case failedHere:
+			f.Instance = in
+			failed = append(failed, f)
 		case ok[in.SOPInstanceUID]:
 			stored = append(stored, in)
 		default:
-			failed = append(failed, Failure{in, fmt.Sprintf("HTTP %d: not confirmed by the PACS", status)})
+			failed = append(failed, Failure{Instance: in, Reason: fmt.Sprintf("HTTP %d: not confirmed by the PACS", status)})
 		}
 	}
 	return stored, failed
@@ -314,6 +340,15 @@ var reasons = map[uint64]string{
 	0xB007: "Data set does not match SOP Class",
 	0xC000: "Cannot understand",
 	0xC122: "Referenced Transfer Syntax not supported",
+}
+
+// rejectedReason reports whether a FailureReason (a US in decimal, as
+// DICOM JSON holds it) refuses the instance for good: the instance is not
+// understood (Cxxx), does not match its SOP class (A9xx), or its class is
+// not supported or not authorized (0x0122, 0x0124).
+func rejectedReason(value string) bool {
+	code, err := strconv.ParseUint(value, 10, 16)
+	return err == nil && (code>>12 == 0xC || code>>8 == 0xA9 || code == 0x0122 || code == 0x0124)
 }
 
 // reasonText writes a FailureReason or WarningReason, a US that DICOM JSON

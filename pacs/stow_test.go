@@ -212,3 +212,45 @@ func TestStoreUnreachable(t *testing.T) {
 		t.Fatalf("err %v, failed %d", err, len(res.Failed))
 	}
 }
+
+// A PACS's refusal that sending again cannot change (HTTP 400, 401, 403,
+// 404, 415; a failure reason 0xC000 or 0xA900) is ErrRejected, sent once;
+// a busy or broken PACS (408, 429, 503; failure reason 0xA700 out of
+// resources, 0x0110 processing failure) is not.
+func TestStoreRejectedOnlyForGood(t *testing.T) {
+	failedWith := func(code int) func(int, []string) (int, string) {
+		return func(_ int, uids []string) (int, string) {
+			body := referenced(uids, map[string]bool{uids[0]: true})
+			return 409, strings.Replace(body, `"Value":[272]`, fmt.Sprintf(`"Value":[%d]`, code), 1)
+		}
+	}
+	status := func(code int) func(int, []string) (int, string) {
+		return func(int, []string) (int, string) { return code, "no\n" }
+	}
+	for _, tc := range []struct {
+		name     string
+		answer   func(int, []string) (int, string)
+		rejected bool
+	}{
+		{"400", status(400), true}, {"401", status(401), true}, {"403", status(403), true},
+		{"404", status(404), true}, {"415", status(415), true},
+		{"reason 0xC000", failedWith(0xC000), true}, {"reason 0xA900", failedWith(0xA900), true},
+		{"408", status(408), false}, {"429", status(429), false}, {"503", status(503), false},
+		{"reason 0xA700", failedWith(0xA700), false}, {"reason 0x0110", failedWith(0x0110), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, calls := fakePACS(t, tc.answer)
+			c := &Client{BaseURL: srv.URL + "/dicom-web", RetryBudget: 50 * time.Millisecond, Backoff: 10 * time.Millisecond}
+			res, err := c.Store(context.Background(), instances(t, 2))
+			if !errors.Is(err, ErrPartial) || errors.Is(err, ErrRejected) != tc.rejected {
+				t.Fatalf("error %v: want ErrPartial, ErrRejected %v", err, tc.rejected)
+			}
+			if res.Failed[0].Rejected != tc.rejected {
+				t.Errorf("failure %+v: Rejected want %v", res.Failed[0], tc.rejected)
+			}
+			if tc.rejected && calls.Load() != 1 {
+				t.Errorf("%d requests for a refusal, want 1", calls.Load())
+			}
+		})
+	}
+}

@@ -44,8 +44,10 @@ type claim struct {
 	attempt string
 	lose    context.CancelCauseFunc // ends the attempt's context
 
-	mu  sync.Mutex
-	rev uint64 // of the latest status this attempt wrote
+	mu       sync.Mutex
+	rev      uint64  // of the latest status this attempt wrote
+	device   string  // of the latest status this attempt wrote that named one
+	progress float64 // and its progress
 }
 
 // claimJob claims job id for attempt, on top of whatever status the job
@@ -96,6 +98,9 @@ func (c *claim) put(ctx context.Context, st bus.Status) error {
 		rev, err := c.bus.UpdateStatus(ctx, st, c.rev)
 		if err == nil {
 			c.rev = rev
+			if st.Device != "" {
+				c.device, c.progress = st.Device, st.Progress
+			}
 			return nil
 		}
 		if !errors.Is(err, bus.ErrConflict) {
@@ -111,6 +116,14 @@ func (c *claim) put(ctx context.Context, st bus.Status) error {
 		c.rev = latest.Revision // a write of ours whose answer was lost
 	}
 	return fmt.Errorf("job %s: status keeps changing under attempt %s", c.id, c.attempt)
+}
+
+// last returns the device and progress of the latest status this attempt
+// wrote that named a device: how far a job that fails got, and where.
+func (c *claim) last() (device string, progress float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.device, c.progress
 }
 
 // check returns an error wrapping errLost unless the job's latest status

@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ctrecon/ctrecon/dicomio"
@@ -84,12 +85,38 @@ type InstanceReport struct {
 	SOPInstanceUID string `json:"sop_instance_uid"`
 }
 
-// UploadReport says what reached the PACS.
+// UploadReport says what reached the PACS, at the latest upload.
 type UploadReport struct {
 	URL    string   `json:"url"`
 	Stored int      `json:"stored"`
 	Failed int      `json:"failed"`
 	Errors []string `json:"errors,omitempty"`
+}
+
+// uploaded reports whether an earlier upload stored every instance at the
+// job's PACS, so that publishing the output again need not send them.
+func (rep *Report) uploaded() bool {
+	return rep.PACS != nil && rep.PACS.URL == rep.Job.PACS && rep.PACS.Stored > 0 && rep.PACS.Failed == 0
+}
+
+// repeatWarning adds warning text to the report once: when an earlier
+// attempt at the job (a redelivery, which publishes the same committed
+// output) warned the same, that warning says how many attempts did,
+// "text (in N attempts)", instead of being listed again.
+func (rep *Report) repeatWarning(text string) {
+	for i, w := range rep.Warnings {
+		n := 0
+		if w == text {
+			n = 1
+		} else if rest, ok := strings.CutPrefix(w, text+" (in "); ok {
+			fmt.Sscanf(rest, "%d attempts)", &n)
+		}
+		if n > 0 {
+			rep.Warnings[i] = fmt.Sprintf("%s (in %d attempts)", text, n+1)
+			return
+		}
+	}
+	rep.Warnings = append(rep.Warnings, text)
 }
 
 // Options are how a job runs, as opposed to what it computes.
@@ -709,7 +736,9 @@ func (r *runner) writePreviews(context.Context) error {
 
 // upload sends every series of the committed output folder dir to the
 // job's PACS, if it has one, and rewrites the report with what the PACS
-// stored. Sending the same instances again stores the same study again.
+// stored; a failed upload is a warning of the report, once however many
+// attempts gave it (repeatWarning). Sending the same instances again
+// stores the same study again.
 // The upload's progress goes to opts.Progress (stage "upload", instances)
 // and each retry of a request that failed transiently to opts.Log.
 func upload(ctx context.Context, dir string, rep *Report, opts Options) error {
@@ -740,7 +769,7 @@ func upload(ctx context.Context, dir string, rep *Report, opts Options) error {
 	}
 	rep.PACS = up
 	if err != nil {
-		rep.Warnings = append(rep.Warnings, err.Error())
+		rep.repeatWarning(err.Error())
 	}
 	rep.Seconds["pacs"] = time.Since(start).Seconds()
 	return errors.Join(err, writeReport(dir, rep))

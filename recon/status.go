@@ -59,13 +59,14 @@ func materialsStatus(m *MaterialsReport) *bus.Materials {
 // long it took and what it warns of: the output folder, the study, each
 // bin's series and folder, the calibration and each material's map with
 // its noise, the seconds of each stage (its parts in brackets) and in
-// total, and each warning. For a job that is not done it writes how many
-// of a split job's slabs are done and the warnings so far (a failed job's
-// are those its report had when it failed).
+// total, and each warning. A job that failed after committing its output
+// (its upload failed) names that output the same way. For another job it
+// writes how many of a split job's slabs are done and the warnings so far
+// (a failed job's are those its report had when it failed).
 func WriteStatus(w io.Writer, st bus.Status) error {
 	var b strings.Builder
 	switch {
-	case st.State == bus.StateDone:
+	case st.State == bus.StateDone, st.State == bus.StateFailed && st.Output != "":
 		writeDone(&b, st)
 	case st.Slabs > 0:
 		fmt.Fprintf(&b, "  slabs %d of %d done\n", st.SlabsDone, st.Slabs)

@@ -16,6 +16,7 @@ import (
 	"github.com/ctrecon/ctrecon/dicomio"
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/features/records"
+	"github.com/ctrecon/ctrecon/pacs"
 	"github.com/ctrecon/ctrecon/sinogram"
 )
 
@@ -220,7 +221,12 @@ func (w *Worker) attemptJob(ctx context.Context, j *bus.Job, c *claim, s *slot, 
 	if err != nil {
 		return nil, err
 	}
-	return rep, w.publish(ctx, job, rep, c)
+	if err := w.publish(ctx, job, rep, c); err != nil {
+		// The output stays: the failed status says where, and what its
+		// report warned of.
+		return nil, &warnedError{err, doneStatus(rep)}
+	}
+	return rep, nil
 }
 
 // compute runs the job into a staging folder of this attempt and commits
@@ -271,7 +277,7 @@ func (w *Worker) compute(ctx context.Context, job *Job, c *claim, s *slot, log *
 	if err != nil {
 		discard(staging, job.ID)
 		if rep != nil && len(rep.Warnings) > 0 {
-			return &warnedError{err, rep.Warnings}
+			return &warnedError{err, bus.Status{Warnings: bus.BoundWarnings(rep.Warnings)}}
 		}
 		return err
 	}
@@ -308,25 +314,27 @@ func (w *Worker) source(ctx context.Context, job *Job, c *claim, s *slot) (sourc
 	return folderSource{job.Input}, nil
 }
 
-// publish sends the committed output's feature records to the FEATURES
-// stream and its series to the PACS, each only while the attempt holds the
-// job.
+// publish sends the committed output's series to the PACS, then its
+// feature records to the FEATURES stream, each only while the attempt
+// holds the job. The records go last so that a search never finds series
+// that the PACS lacks: a job whose upload fails publishes none (its output
+// folder keeps them). An upload that an earlier attempt completed is not
+// sent again.
 func (w *Worker) publish(ctx context.Context, job *Job, rep *Report, c *claim) error {
+	if job.PACS != "" && !rep.uploaded() {
+		if err := c.check(ctx); err != nil {
+			return err
+		}
+		err := upload(ctx, job.Output, rep, Options{Log: w.Log.With("job", job.ID)})
+		w.Metrics.observe(rep, "pacs")
+		if err != nil {
+			return err
+		}
+	}
 	if err := c.check(ctx); err != nil {
 		return err
 	}
-	if err := w.publishFeatures(ctx, job); err != nil {
-		return err
-	}
-	if job.PACS == "" {
-		return nil
-	}
-	if err := c.check(ctx); err != nil {
-		return err
-	}
-	err := upload(ctx, job.Output, rep, Options{Log: w.Log.With("job", job.ID)})
-	w.Metrics.observe(rep, "pacs")
-	return err
+	return w.publishFeatures(ctx, job)
 }
 
 // publishFeatures publishes the records of the output's FeaturesName, each
@@ -370,7 +378,8 @@ func (w *Worker) settle(ctx context.Context, j *bus.Job, c *claim, done bus.Stat
 	if err != nil && !permanent(err) && !j.LastAttempt() {
 		delay := w.retryDelay(j)
 		log.Warn("job failed, will retry", "err", err, "after", delay)
-		if perr := c.put(ctx, bus.Status{State: bus.StateQueued, Reason: "retrying: " + err.Error()}); errors.As(perr, &lost) {
+		st := bus.Status{State: bus.StateQueued, Reason: "retrying: " + err.Error(), Warnings: sofar(err).Warnings}
+		if perr := c.put(ctx, st); errors.As(perr, &lost) {
 			w.abandon(j, lost, log)
 			return
 		}
@@ -403,26 +412,40 @@ func (w *Worker) settle(ctx context.Context, j *bus.Job, c *claim, done bus.Stat
 	log.Info("job done", "study", done.StudyInstanceUID, "output", done.Output)
 }
 
-// warnedError is a job's failure after its report had warnings: what
-// went wrong before the failure often explains it (a calibration that
-// warned, a filter that aliases), so the failed status carries them.
+// warnedError is a job's failure after its report had warnings, or after
+// its output was committed: what went wrong before the failure often
+// explains it (a calibration that warned, a filter that aliases), and a
+// committed output stays, so the failed status carries st: the warnings
+// and, for a committed output, its done status (where the output is, the
+// device, the stages' times).
 type warnedError struct {
-	err      error
-	warnings []string
+	err error
+	st  bus.Status
 }
 
 func (e *warnedError) Error() string { return e.err.Error() }
 
 func (e *warnedError) Unwrap() error { return e.err }
 
-// fail ends the job for good with the reason in its status, and the
-// warnings the job's report had by then (warnedError). Its inputs (the
-// scan on the bus, the folder) are left as they are.
+// sofar returns the status a job had made when it failed with err: a
+// warnedError's, else none.
+func sofar(err error) bus.Status {
+	if warned, ok := errors.AsType[*warnedError](err); ok {
+		return warned.st
+	}
+	return bus.Status{}
+}
+
+// fail ends the job for good with the reason in its status, and what the
+// job had made by then (warnedError); without a committed output, the
+// device and progress of its last running status. Its inputs (the scan on
+// the bus, the folder) and a committed output are left as they are.
 func (w *Worker) fail(ctx context.Context, j *bus.Job, c *claim, err error, log *slog.Logger) {
 	reason := err.Error()
-	st := bus.Status{State: bus.StateFailed, Reason: reason}
-	if warned, ok := errors.AsType[*warnedError](err); ok {
-		st.Warnings = bus.BoundWarnings(warned.warnings)
+	st := sofar(err)
+	st.State, st.Reason = bus.StateFailed, reason
+	if st.Device == "" {
+		st.Device, st.Progress = c.last()
 	}
 	var lost *lostError
 	if perr := c.put(ctx, st); errors.As(perr, &lost) {
@@ -438,7 +461,7 @@ func (w *Worker) fail(ctx context.Context, j *bus.Job, c *claim, err error, log 
 // trying again cannot help.
 func permanent(err error) bool {
 	for _, e := range []error{ErrJob, ErrScanWait, errSlab, sinogram.ErrFormat, sinogram.ErrManifest, sinogram.ErrIncomplete,
-		sinogram.ErrCalibration, fdk.ErrGeometry, fdk.ErrProjection, dicomio.ErrInput} {
+		sinogram.ErrCalibration, fdk.ErrGeometry, fdk.ErrProjection, dicomio.ErrInput, pacs.ErrRejected} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -352,7 +352,13 @@ func waitFor(t *testing.T, b *bus.Bus, id string, ok func(bus.Status) bool) bus.
 // jobsPending returns how many jobs the JOBS work queue holds.
 func jobsPending(t *testing.T, b *bus.Bus) uint64 {
 	t.Helper()
-	s, err := b.JetStream().Stream(context.Background(), bus.StreamJobs)
+	return streamMessages(t, b, bus.StreamJobs)
+}
+
+// streamMessages returns how many messages the stream holds.
+func streamMessages(t *testing.T, b *bus.Bus, stream string) uint64 {
+	t.Helper()
+	s, err := b.JetStream().Stream(context.Background(), stream)
 	if err != nil {
 		t.Fatal(err)
 	}

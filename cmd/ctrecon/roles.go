@@ -255,10 +255,15 @@ func stateLine(st bus.Status) string {
 	return line
 }
 
-// waitJob shows the job's progress until it is done, failed or cancelled.
+// waitJob shows the job's progress until it is done, failed or cancelled;
+// for a failed job, what it had made by then (its warnings, a kept output)
+// before the error.
 func waitJob(ctx context.Context, b *bus.Bus, id string) error {
 	st, err := recon.Wait(ctx, b, id, jobProgress())
 	if err != nil {
+		if st.State == bus.StateFailed {
+			recon.WriteStatus(os.Stdout, st)
+		}
 		return err
 	}
 	fmt.Printf("job %s done on %s\n", id, st.Device)
@@ -365,7 +370,7 @@ func listJobs(name string, args []string, one bool) error {
 	} else if list, err = b.ListStatus(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("%-32s %-9s %5s  %-18s %s\n", "JOB", "STATE", "DONE", "DEVICE", "REASON")
+	fmt.Printf("%-32s %-9s %5s  %-18s %s\n", "JOB", "STATE", "PROG", "DEVICE", "REASON")
 	for _, st := range list {
 		fmt.Printf("%-32s %-9s %4.0f%%  %-18s %s\n", st.ID, st.State, 100*st.Progress, st.Device, st.Reason)
 		if err := recon.WriteStatus(os.Stdout, st); err != nil {
