@@ -67,50 +67,9 @@ func TestMaterialObjectsWholeVials(t *testing.T) {
 		}
 	}
 	t.Logf("each contrast vial's object (mg/mL; voxels of the object, and with their centre in the vial):\n%s", table.String())
-	checkDetections(t, job.Materials, vials, objects, mats)
-	for _, v := range vials {
-		if !strings.HasPrefix(v.Name, "lipid") {
-			continue
-		}
-		label, inVial := centredObject(objects, v), voxelsInVial(rep.Grid, v)
-		if r := float64(objects[label].Values[0]) / float64(inVial); label == 0 || r < 0.8 || r > 1.2 {
-			t.Errorf("%s: object %d holds %v voxels, the vial %d: want it whole and no more", v.Name, label, objects[label].Values[0], inVial)
-		}
-	}
 	picked := searchObjects(t, recs, "gadolinium > 1")
 	if len(want) != 2 || fmt.Sprint(picked) != fmt.Sprint(want) {
 		t.Errorf("gadolinium above 1 mg/mL picks the objects %v; want exactly both gadolinium vials' objects (found: %v)", picked, want)
-	}
-}
-
-// detections are the amounts above which a materials-v1 record claims a
-// material (mg/mL): the accuracy for the contrast agents, and for
-// hydroxyapatite the filter of the trial ("ha > 10"), which
-// returned an object of water cut off by the phantom's rim.
-var detections = map[string]float64{"iodine": 0.5, "gadolinium": 0.5, "ha": 10}
-
-// checkDetections fails t for every object whose materials-v1 record
-// (mats, by object) reads a material above its detection amount while
-// its centroid lies in no vial of that material. Before the rim next to
-// air was left out of the objects, the README's test scan had an object
-// of water between the 100 % lipid vial and the rim (ha 14 mg/mL).
-func checkDetections(t *testing.T, names []string, vials []sinogram.Vial, objects, mats map[int64]records.Record) {
-	t.Helper()
-	for label, rec := range mats {
-		for m, floor := range detections {
-			got := float64(rec.Values[slices.Index(names, m)])
-			if !(got > floor) {
-				continue
-			}
-			real := slices.ContainsFunc(vials, func(v sinogram.Vial) bool {
-				return v.MgPerML[m] > 0 && centredObject(map[int64]records.Record{label: objects[label]}, v) == label
-			})
-			if !real {
-				o := objects[label]
-				t.Errorf("object %d (%s, %v voxels, centroid %.1f, %.1f mm) reads %.2f mg/mL of %s, above %g, but is no %s vial",
-					label, o.Class, o.Values[0], o.Values[8], o.Values[9], got, m, floor, m)
-			}
-		}
 	}
 }
 

@@ -63,26 +63,11 @@ func (r *runner) keepMaps(d *material.Decomposer, maps []*fdk.Volume, rep *Mater
 	}
 }
 
-// airMarginVoxels is, in a job that decomposes, the depth of the rim
-// next to air whose voxels join no object (segment.Settings.AirMarginVoxels):
-// with the README's filter (Hann at a quarter of Nyquist) the step from
-// air to water rises from the air class's bound (−500 HU) through the
-// lipid class's range (−190 to −30 HU) within two voxels. Tissue that
-// took that rim in reads the mineral its partial volumes decompose into:
-// on the README's test scan the 100 % lipid vial's object took in the
-// water cylinder's rim beside it (945 voxels, the vial 700), and the water
-// it cut off between them read 11.7 mg/mL of hydroxyapatite.
-const airMarginVoxels = 2
-
 // scanSettings returns the extraction's settings: extract's defaults,
-// and for a job that decomposes, the rim next to air left out of its
-// objects (airMarginVoxels) and the rules by which its kept maps
+// and for a job that decomposes, the rules by which its kept maps
 // (keepMaps) make objects of their own.
 func (r *runner) scanSettings() extract.ScanSettings {
 	s := extract.DefaultScanSettings()
-	if r.decomp != nil {
-		s.Objects.AirMarginVoxels = airMarginVoxels
-	}
 	for _, m := range r.maps {
 		s.Objects.Maps = append(s.Objects.Maps, segment.MapRule{Material: m.Material, Unit: material.MgPerML,
 			NoiseSDs: mapNoiseSDs, Floor: mapFloors[m.Material]})

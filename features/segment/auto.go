@@ -70,15 +70,6 @@ type Settings struct {
 	Maps         []MapRule `json:"maps,omitempty"`
 	MapClasses   []Class   `json:"map_classes,omitempty"`
 	EdgeFraction float64   `json:"edge_fraction,omitempty"`
-	// AirMarginVoxels is the depth, in voxels (steps of the 6-connected
-	// cross), of the rim next to the Air class whose voxels belong to no
-	// object (trimRim): where tissue meets air the reconstruction's blur
-	// spreads the step from air to water over a few voxels, whose partial
-	// volumes read as lipid and, decomposed, as mineral. The opening
-	// removes that shell where it stands alone, but not where it touches
-	// a thick object of its class (a lipid vial near the surface), which
-	// then takes it in whole. 0 (and absent from the hash) for none.
-	AirMarginVoxels int `json:"air_margin_voxels,omitempty"`
 	// Mask is the SHA-256 (hex) of the mask file the objects come from
 	// (FromMask); empty for objects found by HU, and then the only field
 	// that counts.
@@ -151,9 +142,6 @@ func (s Settings) check() error {
 			return bad("Classes", "%q comes from the spectrum of a dense object, it is no HU range", c)
 		}
 	}
-	if err := s.checkAirMargin(); err != nil {
-		return err
-	}
 	return s.checkMaps()
 }
 
@@ -187,11 +175,10 @@ func checkBins(bins []Bin) error {
 // Auto finds the objects of bins (one or more energy bins of one scan, in
 // increasing energy) by HU classes, as s says: each voxel gets the class
 // whose HU range holds its HU (on one bin or the mean over all), or the
-// material of a map (one per rule of s.Maps, MapRule) that shows it (none
-// within s.AirMarginVoxels of air), the connected components of each
-// class become objects, those too thin for the opening or under
-// s.MinVolumeMM3 are dropped, and on all bins (given more than one) dense
-// objects become Contrast or Bone. Voxels of exactly
+// material of a map (one per rule of s.Maps, MapRule) that shows it, the
+// connected components of each class become objects, those too thin for
+// the opening or under s.MinVolumeMM3 are dropped, and on all bins (given
+// more than one) dense objects become Contrast or Bone. Voxels of exactly
 // 0 in the classifying bin (or in any bin, on all bins) are outside the
 // field of view and in no object.
 // Errors wrap ErrInput and name the setting, bin, map or voxel.
@@ -219,7 +206,6 @@ func Auto(bins []Bin, s Settings, maps ...Map) (*Segmentation, error) {
 	if err != nil {
 		return nil, err
 	}
-	trimRim(class, g.Dim, s)
 	if err := carve(class, bins, s, maps); err != nil {
 		return nil, err
 	}

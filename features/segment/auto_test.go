@@ -281,8 +281,6 @@ func TestAutoRejects(t *testing.T) {
 		{"bone by HU", func(s *Settings, b []Bin) []Bin { s.Classes[4] = Bone; return b }, `Classes: "bone"`},
 		{"bin", func(s *Settings, b []Bin) []Bin { s.Bin = 7; return b }, "Bin: 7 is not among"},
 		{"min volume", func(s *Settings, b []Bin) []Bin { s.MinVolumeMM3 = math.NaN(); return b }, "MinVolumeMM3"},
-		{"air margin", func(s *Settings, b []Bin) []Bin { s.AirMarginVoxels = -1; return b }, "AirMarginVoxels: -1"},
-		{"air margin without air", func(s *Settings, b []Bin) []Bin { s.AirMarginVoxels, s.Classes[0] = 1, None; return b }, `no class is "air"`},
 		{"no bins", func(s *Settings, b []Bin) []Bin { return nil }, "no energy bins"},
 		{"water", func(s *Settings, b []Bin) []Bin { b[1].MuWater = 0; return b }, "bin 2: water attenuation 0"},
 		{"order", func(s *Settings, b []Bin) []Bin { b[0], b[1] = b[1], b[0]; return b }, "increasing energy"},
