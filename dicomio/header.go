@@ -257,6 +257,9 @@ func studyHeader(st Study, o Options, seriesTexts ...text) ([]*dicom.Element, er
 		elem(tag.PatientPosition, "CS", position),
 		// Laterality is type 2C (paired body parts); validators cannot tell
 		// the body part, so they want it present, and unknown is empty.
+		// dciodvfy (2026) errs on it absent and warns of it empty (empty is
+		// for a paired part of unknown side); R or L would be false, as a
+		// scan names no body part, so the warning stays.
 		elem(tag.Laterality, "CS", []string{}),
 		// Frame of Reference
 		str(tag.FrameOfReferenceUID, "UI", st.FrameOfReferenceUID),

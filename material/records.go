@@ -15,6 +15,20 @@ import (
 const RecordKind = "materials-v1"
 
 // RecordData is a RecordKind record's data (JSON).
+//
+// A record's amounts are the decomposition of the object's mean
+// attenuation in each bin (over its interior, Voxels), not the means of
+// the material maps over the same voxels, and the two differ: each voxel
+// of a map is solved with every amount held at zero or above, which
+// clips that voxel's noise, so a map's mean over a region is not the
+// decomposition of the region's mean. A material absent from the region
+// reads a positive mean in its map (the README's test scan: 3.8 % lipid
+// in the water cylinder, whose record reads 0.000), and the others' means
+// shift by the attenuation it took (the gadolinium 3.9 mg/mL vial's map
+// averages 3.80 over its core, its record 3.91). The mean
+// attenuation's noise is averaged out before it is decomposed, so the
+// record is the unbiased reading (up to the calibration's own bias); an
+// ROI mean read off the DICOM maps is not.
 type RecordData struct {
 	// Materials names the record's values, Units gives each one's unit
 	// (Material.Unit).
