@@ -238,3 +238,38 @@ func unscaledCovariance(c *mat.Dense) (*mat.Dense, error) {
 	}
 	return &inv, nil
 }
+
+// Missing returns the known materials c holds no attenuation for (a
+// calibration scan without vials of them): no job can decompose into
+// them with c.
+func (c *Calibration) Missing() []Material {
+	var out []Material
+	for _, m := range Known {
+		if !slices.ContainsFunc(c.Materials, func(cm CalibratedMaterial) bool { return cm.Name == m.Name }) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// SelfBias returns c's materials and, per material in its unit, the
+// bias c's own error puts into a decomposition of c's bins into all of
+// them, in a voxel of water or of lipid (Decomposer.BaseBias): what c
+// costs every job that uses it, whatever that job's dose. It fails where
+// c's bins cannot decompose into all its materials (NewDecomposer's
+// errors, ErrTooManyMaterials among them).
+func (c *Calibration) SelfBias() ([]Material, []float64, error) {
+	mats := make([]Material, len(c.Materials))
+	for i, cm := range c.Materials {
+		var err error
+		if mats[i], err = Lookup(cm.Name); err != nil {
+			return nil, nil, err
+		}
+	}
+	d, err := NewDecomposer(c, c.Bins, mats)
+	if err != nil {
+		return nil, nil, err
+	}
+	bias, err := d.BaseBias(c, c.Bins)
+	return mats, bias, err
+}

@@ -17,6 +17,10 @@ import (
 // calibration.
 var ErrTooManyMaterials = errors.New("too many materials")
 
+// ErrNearlyDependent is wrapped by NewDecomposer's error for equations
+// over MaxCondition: the bins cannot tell the materials apart.
+var ErrNearlyDependent = errors.New("nearly dependent")
+
 // MaxCondition is the largest condition number of a decomposition's
 // equations (each bin's in units of water's attenuation there, and the
 // conservation equation; columns scaled to unit length) that
@@ -180,8 +184,8 @@ func NewDecomposer(cal *Calibration, bins []Bin, mats []Material) (*Decomposer, 
 		}
 	}
 	if d.Condition = condition(rel); !(d.Condition <= MaxCondition) {
-		return nil, fmt.Errorf("material decomposition: the equations of %s in the bins %s are nearly dependent (condition number %.3g, over %g): noise would swamp the amounts; choose fewer materials, or bins either side of the contrast agents' K-edges",
-			names(mats), binNames(bins), d.Condition, MaxCondition)
+		return nil, fmt.Errorf("material decomposition: the equations of %s in the bins %s are %w (condition number %.3g, over %g): noise would swamp the amounts; choose fewer materials, or bins either side of the contrast agents' K-edges",
+			names(mats), binNames(bins), ErrNearlyDependent, d.Condition, MaxCondition)
 	}
 	for j := range mats {
 		n := 0.0

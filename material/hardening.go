@@ -1,6 +1,7 @@
 package material
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -70,8 +71,15 @@ const (
 // NewHardening prepares the correction of the scan's bins listed in bins
 // (indices into scanBins) under tube, after lin. It fails, before any
 // work, for bins that cannot tell the known materials apart (see
-// NewDecomposer).
+// NewDecomposer): the correction estimates every known material in every
+// voxel, whatever materials a job decomposes into, so it needs at least
+// len(Known) − 1 bins (with volume conservation) that tell them apart,
+// and its errors say so without pointing at the job's own material set.
 func NewHardening(lin *Linearization, tube sinogram.Tube, scanBins []sinogram.EnergyBin, bins []int) (*Hardening, error) {
+	if need := len(Known) - 1; len(bins) < need {
+		return nil, fmt.Errorf("beam-hardening correction by the materials other than water: it estimates all %d known materials (%s) in every voxel, whichever the job decomposes into, which takes %d independent equations, and %s give %d; it needs a scan of at least %d energy bins",
+			len(Known), names(Known), len(Known), equationSources(len(bins), true), len(bins)+1, need)
+	}
 	cal, err := Physics(tube, scanBins)
 	if err != nil {
 		return nil, fmt.Errorf("beam-hardening correction: %w", err)
@@ -91,8 +99,12 @@ func NewHardening(lin *Linearization, tube sinogram.Tube, scanBins []sinogram.En
 		}
 		h.ref = append(h.ref, ref)
 	}
-	if h.first, err = NewDecomposer(cal, mb, Known); err != nil {
-		return nil, fmt.Errorf("beam-hardening correction (it needs all of %s): %w", KnownNames(), err)
+	if h.first, err = NewDecomposer(cal, mb, Known); errors.Is(err, ErrNearlyDependent) {
+		return nil, fmt.Errorf("beam-hardening correction by the materials other than water: it estimates all %d known materials (%s) in every voxel, whichever the job decomposes into, and the bins %s cannot tell them apart (%w); it needs bins either side of the contrast agents' K-edges (iodine 33.2 keV, gadolinium 50.2 keV)",
+			len(Known), names(Known), binNames(mb), ErrNearlyDependent)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("beam-hardening correction: %w", err)
 	}
 	return h, nil
 }

@@ -1,7 +1,10 @@
 package material
 
 import (
+	"errors"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ctrecon/ctrecon/fdk"
@@ -73,5 +76,47 @@ func TestHardeningErrors(t *testing.T) {
 				t.Errorf("ray at y %.1f mm through the rod: δ %.3g in the highest bin, want under a tenth of the lowest's %.3g", y, hi, d)
 			}
 		}
+	}
+}
+
+// TestHardeningTooFewBins checks that the beam-hardening correction's
+// refusal of 3 bins (it estimates all five known materials) says what it
+// needs and how many bins would do, without telling the user to choose
+// fewer materials: a job's own set of 4 is not what is too large. Before,
+// it passed on the decomposer's "5 materials need 5 independent
+// equations ... choose at most 4 materials" (fails on that code).
+func TestHardeningTooFewBins(t *testing.T) {
+	tube, scanBins, _ := defaultBins(t)
+	lin, err := NewLinearization(tube, scanBins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewHardening(lin, tube, scanBins, []int{0, 2, 4})
+	if err == nil {
+		t.Fatal("3 bins: no error")
+	}
+	msg := err.Error()
+	t.Log(msg)
+	for _, want := range []string{"materials other than water", "all 5 known materials", "3 bins", "at least 4 energy bins"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q", want)
+		}
+	}
+	if strings.Contains(msg, "choose") {
+		t.Errorf("error tells the user to choose materials: %s", msg)
+	}
+
+	// Four bins, the highest from 50.5 to 120 keV: equations enough, but
+	// nearly dependent; that refusal does not ask for fewer materials
+	// either.
+	four := slices.Clone(scanBins[:4])
+	four[3].HighKeV = scanBins[4].HighKeV
+	if lin, err = NewLinearization(tube, four); err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewHardening(lin, tube, four, []int{0, 1, 2, 3})
+	if err == nil || !errors.Is(err, ErrNearlyDependent) || strings.Contains(err.Error(), "choose") ||
+		!strings.Contains(err.Error(), "all 5 known materials") || !strings.Contains(err.Error(), "K-edges") {
+		t.Errorf("4 bins 15-25, 25-33.5, 33.5-50.5, 50.5-120 keV: got %v, want an error saying the correction cannot tell all 5 known materials apart, without choosing materials", err)
 	}
 }

@@ -626,3 +626,32 @@ func TestDecomposeAirEdge(t *testing.T) {
 		}
 	}
 }
+
+// TestParseSetNames checks that a material set's names are read in any
+// case and with spaces about them, as users type them ("Water,Iodine"),
+// that an empty item (a doubled comma) is refused naming its place, and
+// that a material named twice in two spellings is refused. Before,
+// "Water" was unknown while an empty item was dropped silently by the
+// command line (fails on that code).
+func TestParseSetNames(t *testing.T) {
+	got, err := ParseSet([]string{"Water", " IODINE ", "Lipid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := names(got); n != "water, iodine, lipid" {
+		t.Errorf("ParseSet(Water, IODINE, Lipid) = %s", n)
+	}
+	for _, c := range []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"water", "", "iodine"}, `item 2 of "water,,iodine" is empty`},
+		{[]string{"water", " "}, "item 2"},
+		{[]string{"water", "Water"}, `material "water" listed twice`},
+		{[]string{"water", "Barium"}, `unknown material "Barium"`},
+	} {
+		if _, err := ParseSet(c.names); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseSet(%q): got %v, want an error saying %q", c.names, err, c.want)
+		}
+	}
+}

@@ -69,20 +69,26 @@ func Lookup(name string) (Material, error) {
 	return Known[i], nil
 }
 
-// ParseSet returns the materials names lists, refusing an empty list, an
-// unknown name and a name given twice.
+// ParseSet returns the materials names lists, in any case and with
+// spaces about them ("Water" is water), refusing an empty list, an empty
+// name (a doubled comma: what was meant is unknown), an unknown name and
+// a material given twice.
 func ParseSet(names []string) ([]Material, error) {
 	if len(names) == 0 {
 		return nil, fmt.Errorf("no materials (known: %s)", KnownNames())
 	}
 	out := make([]Material, len(names))
 	for i, n := range names {
-		m, err := Lookup(n)
-		if err != nil {
-			return nil, err
+		n = strings.TrimSpace(n)
+		if n == "" {
+			return nil, fmt.Errorf("item %d of %q is empty: name a material there or remove it (known: %s)", i+1, strings.Join(names, ","), KnownNames())
 		}
-		if slices.Index(names, n) != i {
-			return nil, fmt.Errorf("material %q listed twice", n)
+		m, err := Lookup(strings.ToLower(n))
+		if err != nil {
+			return nil, fmt.Errorf("unknown material %q (known: %s)", n, KnownNames())
+		}
+		if slices.Contains(out[:i], m) {
+			return nil, fmt.Errorf("material %q listed twice", m.Name)
 		}
 		out[i] = m
 	}

@@ -250,6 +250,31 @@ func (d *Decomposer) CalibrationBias(cal *Calibration, bins []Bin, amounts []flo
 	return d.unscaledSD(&cov), nil
 }
 
+// BaseBias returns, per map (d.Materials' order and units), the larger
+// of the calibration biases (CalibrationBias) in a voxel of pure water
+// and in one of pure lipid, of those base materials d holds: the
+// materials every object is mostly made of, so the bias a user meets
+// most. cal and bins are as CalibrationBias wants them; without a base
+// material the biases are zero.
+func (d *Decomposer) BaseBias(cal *Calibration, bins []Bin) ([]float64, error) {
+	bias := make([]float64, len(d.Materials))
+	for ref, m := range d.Materials {
+		if !m.Base() {
+			continue
+		}
+		amounts := make([]float64, len(d.Materials))
+		amounts[ref] = 1
+		b, err := d.CalibrationBias(cal, bins, amounts)
+		if err != nil {
+			return nil, err
+		}
+		for j := range bias {
+			bias[j] = max(bias[j], b[j])
+		}
+	}
+	return bias, nil
+}
+
 // addPriorNoise adds to cov, the scaled amounts' covariance, the local
 // prior's noise along each near-null direction (see MapNoise): the prior
 // enters the solve as priorWeight·p·v, so its variance var(p) adds

@@ -89,6 +89,40 @@ type MapReport struct {
 	CalibrationBiasSD float64 `json:"calibration_bias_sd,omitempty"`
 }
 
+// CalibrationReport is the calibration a make_calibration job fitted
+// (material.Calibrate) and how good it is: the fit over the vials, and
+// the bias its own error puts into every job that uses it.
+type CalibrationReport struct {
+	File  string `json:"file"`
+	Vials int    `json:"vials"`
+	// Missing are the known materials no vial holds, which the
+	// calibration lacks.
+	Missing []string `json:"missing_materials,omitempty"`
+	// ConditionNumber is that of the vials' concentration matrix
+	// (material.Fit.ConditionNumber); ResidualRMSPerMM the fit's residual
+	// root mean square over the vials per bin, 1/mm, in Bins' order.
+	ConditionNumber  float64        `json:"condition_number"`
+	Bins             []material.Bin `json:"bins"`
+	ResidualRMSPerMM []float64      `json:"residual_rms_per_mm"`
+	// Materials are the calibrated materials, Bias their biases
+	// (material.Calibration.SelfBias), both in the calibration's order;
+	// Bias empty, with BiasUnassessed saying why, where its bins cannot
+	// decompose into all of them.
+	Materials      []string       `json:"materials"`
+	Bias           []MaterialBias `json:"bias,omitempty"`
+	BiasUnassessed string         `json:"bias_unassessed,omitempty"`
+}
+
+// MaterialBias is one calibrated material's bias: the standard
+// deviation of what the calibration's own error puts into its map in a
+// voxel of water or of lipid, whichever is larger, in the map's Unit
+// (mg/mL, or PercentOfVolume).
+type MaterialBias struct {
+	Material string  `json:"material"`
+	Unit     string  `json:"unit"`
+	BiasSD   float64 `json:"bias_sd"`
+}
+
 // PercentOfVolume is the unit of the water and lipid maps a job writes
 // (DICOM series, MetaImage volumes, the overlay's legend), as the DICOM
 // series' description names it: the decomposition's volume fractions
@@ -136,10 +170,11 @@ var mapStyle = map[string]struct {
 // validateMaterials checks the decomposition's fields on their own.
 func (j *Job) validateMaterials() error {
 	if len(j.Materials) > 0 {
-		if _, err := material.ParseSet(j.Materials); err != nil {
+		mats, err := material.ParseSet(j.Materials)
+		if err != nil {
 			return jobErr("materials", "%v", err)
 		}
-		if !slices.Contains(j.Materials, "water") {
+		if !slices.ContainsFunc(mats, func(m material.Material) bool { return m.Name == "water" }) {
 			return jobErr("materials", "%s lacks water: every voxel's volume is water (or water and lipid) besides what the others displace, and without it the decomposition would explain water's attenuation with the other materials; list water (and lipid for fat)",
 				strings.Join(j.Materials, ","))
 		}
@@ -275,7 +310,7 @@ func (r *runner) correctHardening(ctx context.Context) error {
 	}
 	h, err := material.NewHardening(r.lin, r.scan.Tube, r.scan.Bins, r.bins)
 	if err != nil {
-		r.warn("%v: the bins keep the hardening by materials other than water", err)
+		r.warn("%v; so the bins keep the hardening by materials other than water", err)
 		return nil
 	}
 	o := r.job.options(nil)
@@ -299,14 +334,7 @@ func (r *runner) correctHardening(ctx context.Context) error {
 // job writes them, and one colour overlay of all the maps.
 func (r *runner) writeMaterials(context.Context) error {
 	if r.job.MakeCalibration {
-		cal, err := material.Calibrate(r.scan, r.bins, r.vols)
-		if err != nil {
-			return err
-		}
-		cal.ScanAcquired, cal.ScanPatientID = r.scan.Acquired, r.scan.Patient.ID
-		cal.ScanStudyInstanceUID = dicomStudy(r.scan, &r.job).StudyInstanceUID
-		cal.Warnings = slices.Clone(r.rep.Warnings)
-		if err := cal.Write(filepath.Join(r.dir, CalibrationName)); err != nil {
+		if err := r.makeCalibration(); err != nil {
 			return err
 		}
 	}
@@ -357,6 +385,59 @@ func (r *runner) writeMaterials(context.Context) error {
 	}
 	r.keepMaps(d, maps, rep)
 	return r.writeOverlay(d.Materials, maps, rep)
+}
+
+// makeCalibration fits the material calibration to the scan's vials,
+// reports its fit (CalibrationReport) and writes it with the job's
+// warnings, which include the calibration's own: known materials without
+// vials, and a bias from its fit's error over material.NoiseLimit.
+func (r *runner) makeCalibration() error {
+	cal, err := material.Calibrate(r.scan, r.bins, r.vols)
+	if err != nil {
+		return err
+	}
+	cal.ScanAcquired, cal.ScanPatientID = r.scan.Acquired, r.scan.Patient.ID
+	cal.ScanStudyInstanceUID = dicomStudy(r.scan, &r.job).StudyInstanceUID
+	path := filepath.Join(r.dir, CalibrationName)
+	rep := &CalibrationReport{File: r.final(path), Vials: cal.Fit.Vials, ConditionNumber: cal.Fit.ConditionNumber,
+		Bins: cal.Bins, ResidualRMSPerMM: cal.Fit.ResidualRMSPerMM}
+	r.rep.Calibration = rep
+	for _, m := range cal.Materials {
+		rep.Materials = append(rep.Materials, m.Name)
+	}
+	for _, m := range cal.Missing() {
+		rep.Missing = append(rep.Missing, m.Name)
+	}
+	if len(rep.Missing) > 0 {
+		r.warn("calibration: no vial of the calibration scan holds %s (scan.json's vials): the calibration has none, and no job can decompose into it with this calibration; calibrate on a scan with vials of it",
+			strings.Join(rep.Missing, ", "))
+	}
+	r.reportSelfBias(cal, rep)
+	cal.Warnings = slices.Clone(r.rep.Warnings)
+	return cal.Write(path)
+}
+
+// reportSelfBias records in rep the bias cal's own error puts into a
+// decomposition into all its materials (material.Calibration.SelfBias),
+// per material in its map's unit, and warns where it exceeds
+// material.NoiseLimit: every job using cal carries that bias, whatever
+// its dose. Bins that cannot decompose into all the materials (too few,
+// nearly dependent) leave it unassessed, with the reason.
+func (r *runner) reportSelfBias(cal *material.Calibration, rep *CalibrationReport) {
+	mats, bias, err := cal.SelfBias()
+	if err != nil {
+		rep.BiasUnassessed = err.Error()
+		return
+	}
+	sd, biased := mapBias(mats, bias)
+	for j, m := range mats {
+		unit, _ := mapUnit(m)
+		rep.Bias = append(rep.Bias, MaterialBias{Material: m.Name, Unit: unit, BiasSD: sd[j]})
+	}
+	if len(biased) > 0 {
+		r.warn("calibration: its fit is too uncertain: its attenuations' standard errors bias a decomposition into all its materials, in a voxel of water or lipid, by %s (one standard deviation; report.json calibration.bias), the same in every such voxel of every job that uses it, whatever that job's dose; calibrate on a scan of the vials with more photons (several times the dose of the scans it serves) or more vials",
+			strings.Join(biased, ", "))
+	}
 }
 
 // reportNoise measures the noise of the decomposed bins vols,
@@ -426,36 +507,34 @@ func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, r
 // fit's residuals (what the linear model misses) rather than the
 // calibration scan's noise set it.
 func (r *runner) reportCalibrationBias(d *material.Decomposer, cal *material.Calibration, rep *MaterialsReport) error {
-	bins := materialBins(r.scan, r.bins)
-	bias := make([]float64, len(d.Materials))
-	for ref, m := range d.Materials {
-		if !m.Base() {
-			continue
-		}
-		amounts := make([]float64, len(d.Materials))
-		amounts[ref] = 1
-		b, err := d.CalibrationBias(cal, bins, amounts)
-		if err != nil {
-			return err
-		}
-		for j := range bias {
-			bias[j] = max(bias[j], b[j])
-		}
+	bias, err := d.BaseBias(cal, materialBins(r.scan, r.bins))
+	if err != nil {
+		return err
 	}
-	var biased []string
-	for j, m := range d.Materials {
-		_, scale := mapUnit(m)
-		mr := &rep.Maps[j]
-		mr.CalibrationBiasSD = bias[j] * float64(scale)
-		if limit := material.NoiseLimit(m) * float64(scale); mr.CalibrationBiasSD > limit {
-			biased = append(biased, fmt.Sprintf("%s %.3g %s (limit %.3g)", m.Name, mr.CalibrationBiasSD, mr.Unit, limit))
-		}
+	sd, biased := mapBias(d.Materials, bias)
+	for j, s := range sd {
+		rep.Maps[j].CalibrationBiasSD = s
 	}
 	if len(biased) > 0 {
 		r.warn("calibration %s: its fit is too uncertain for these maps: its attenuations' standard errors bias the maps in a voxel of water or lipid by %s (one standard deviation; report.json calibration_bias_sd), the same in every such voxel; calibrate on a scan of the vials with more photons (several times the dose of the scans it serves) or more vials",
 			rep.Calibration, strings.Join(biased, ", "))
 	}
 	return nil
+}
+
+// mapBias returns the biases bias of mats' amounts (material units) in
+// their maps' units (mapUnit), and for each over material.NoiseLimit a
+// "name bias unit (limit L)" for a warning.
+func mapBias(mats []material.Material, bias []float64) (sd []float64, over []string) {
+	sd = make([]float64, len(mats))
+	for j, m := range mats {
+		unit, scale := mapUnit(m)
+		sd[j] = bias[j] * float64(scale)
+		if limit := material.NoiseLimit(m) * float64(scale); sd[j] > limit {
+			over = append(over, fmt.Sprintf("%s %.3g %s (limit %.3g)", m.Name, sd[j], unit, limit))
+		}
+	}
+	return sd, over
 }
 
 // reportMisfit records in rep the fraction of the object's voxels inside

@@ -56,6 +56,9 @@ type Report struct {
 	PACS     *UploadReport `json:"pacs,omitempty"`
 	// Materials is the material decomposition, when the job asks for one.
 	Materials *MaterialsReport `json:"materials,omitempty"`
+	// Calibration is the material calibration a make_calibration job
+	// fitted.
+	Calibration *CalibrationReport `json:"calibration,omitempty"`
 	// Slabs are the slabs of a job reconstructed in slabs, in order:
 	// across workers (Job.Slabs), with the worker of each, or in turn
 	// within max_memory_bytes (memory.go).

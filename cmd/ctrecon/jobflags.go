@@ -51,7 +51,7 @@ var jobFlags = []struct {
 	{"water-roi", "water_roi", waterROI},
 	{"scan-wait", "scan_wait_s", seconds(func(j *recon.Job) *float64 { return &j.ScanWaitS })},
 	{"pacs-timeout", "pacs_timeout_s", seconds(func(j *recon.Job) *float64 { return &j.PACSTimeoutS })},
-	{"materials", "materials", func(j *recon.Job, v string) error { j.Materials = nonEmpty(strings.Split(v, ",")); return nil }},
+	{"materials", "materials", func(j *recon.Job, v string) error { j.Materials = items(v); return nil }},
 	{"calibration", "calibration", text(func(j *recon.Job) *string { return &j.Calibration })},
 	{"material-smooth", "material_smooth_mm", number(func(j *recon.Job) *float64 { return &j.MaterialSmoothMM })},
 	{"material-voxelwise", "material_voxelwise", boolean(func(j *recon.Job) *bool { return &j.MaterialVoxelwise })},
@@ -73,6 +73,15 @@ func byteSize(field func(*recon.Job) *int64) func(*recon.Job, string) error {
 		*field(j) = int64(n)
 		return nil
 	}
+}
+
+// items splits a comma-separated list, keeping empty items for the job's
+// validation to refuse ("water,,iodine" is a slip); "" is no list.
+func items(v string) []string {
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
 }
 
 // nonEmpty drops the empty strings of a split list ("" is no list).

@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/ctrecon/ctrecon/fdk"
@@ -173,10 +172,34 @@ func printReport(rep *recon.Report) {
 		}
 		fmt.Printf("    overlay: %s\n", m.Overlay)
 	}
-	if rep.Job.MakeCalibration {
-		fmt.Printf("  material calibration: %s\n", filepath.Join(rep.Job.Output, recon.CalibrationName))
+	if c := rep.Calibration; c != nil {
+		printCalibration(c)
 	}
 	if rep.PACS != nil {
 		fmt.Printf("  PACS %s: %d stored, %d failed\n", rep.PACS.URL, rep.PACS.Stored, rep.PACS.Failed)
+	}
+}
+
+// printCalibration writes the fit a calibrate job made: the file, the
+// vials and materials, the fit's condition number and residuals per bin,
+// and each material's bias from the fit's own error.
+func printCalibration(c *recon.CalibrationReport) {
+	fmt.Printf("  material calibration: %s\n", c.File)
+	fmt.Printf("    fit over %d vials, condition number %.3g (limit %g)\n", c.Vials, c.ConditionNumber, material.MaxFitCondition)
+	for i, b := range c.Bins {
+		fmt.Printf("    bin %v: residual RMS %.3g /mm\n", b, c.ResidualRMSPerMM[i])
+	}
+	fmt.Printf("    materials calibrated: %s\n", strings.Join(c.Materials, ", "))
+	if len(c.Missing) > 0 {
+		fmt.Printf("    no vials of: %s (not calibrated)\n", strings.Join(c.Missing, ", "))
+	}
+	if c.BiasUnassessed != "" {
+		fmt.Printf("    bias in a voxel of water or lipid not assessed: %s\n", c.BiasUnassessed)
+	}
+	if len(c.Bias) > 0 {
+		fmt.Println("    bias the fit's own error puts into every job's maps, in a voxel of water or lipid (1 SD):")
+	}
+	for _, m := range c.Bias {
+		fmt.Printf("      %s: %.3g %s\n", m.Material, m.BiasSD, m.Unit)
 	}
 }
