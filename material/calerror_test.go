@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -207,4 +208,42 @@ func TestCalibrateErrorCovariance(t *testing.T) {
 	if math.Abs(got-want) > 0.15 {
 		t.Errorf("water's attenuation errors between bins 0 and 1 correlate %.2f over %d calibrations, the fits state %.2f (want within 0.15)", got, runs, want)
 	}
+}
+
+// TestCalibrateTooNoisy calibrates on vials whose voxels carry noise of
+// 0.05 per mm (once to twice water's attenuation in these bins): the fit
+// gives lipid a negative attenuation in the highest bin, and the error
+// says the vials were too noisy and what to do, where before it called
+// the calibration's attenuation_per_mm_per_unit invalid.
+func TestCalibrateTooNoisy(t *testing.T) {
+	tube, sbins, _ := defaultBins(t)
+	phys, err := Physics(tube, sbins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vials := scansim.CalibrationVials(28)
+	g := fdk.CenteredGrid([3]int{40, 40, 2}, [3]float64{0.75, 0.75, 0.75}, fdk.Vec3{})
+	rng := rand.New(rand.NewPCG(7, 8))
+	vols := make([]*fdk.Volume, len(sbins))
+	for b := range vols {
+		vols[b] = fdk.NewVolume(g)
+		for i := range g.Voxels() {
+			p := g.Position(i%g.Dim[0], i/g.Dim[0]%g.Dim[1], i/(g.Dim[0]*g.Dim[1]))
+			for _, v := range vials {
+				if math.Hypot(p[0]-v.CenterMM[0], p[1]-v.CenterMM[1]) > v.RadiusMM {
+					continue
+				}
+				mu := 0.0
+				for _, m := range phys.Materials {
+					mu += (v.MgPerML[m.Name] + v.VolumeFraction[m.Name]) * m.PerUnit[b]
+				}
+				vols[b].Data[i] = float32(mu + 0.05*rng.NormFloat64())
+			}
+		}
+	}
+	_, err = Calibrate(&sinogram.Scan{Vials: vials, Bins: sbins}, []int{0, 1, 2, 3, 4}, vols)
+	if err == nil || !strings.Contains(err.Error(), "negative attenuation") || !strings.Contains(err.Error(), "too noisy") {
+		t.Fatalf("err = %v, want one saying the vials were too noisy for the fit", err)
+	}
+	t.Log(err)
 }

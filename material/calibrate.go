@@ -146,6 +146,9 @@ func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibratio
 	}
 	cal.Fit.VialErrorCovariance = vialErrorCovariance(cal.Fit.Residuals, nm, floor)
 	cal.Fit.AmountCovariance = rows(unscaled)
+	if err := cal.negativeFit(); err != nil {
+		return nil, err
+	}
 	return cal, cal.Check()
 }
 
@@ -272,4 +275,23 @@ func (c *Calibration) SelfBias() ([]Material, []float64, error) {
 	}
 	bias, err := d.BaseBias(c, c.Bins)
 	return mats, bias, err
+}
+
+// negativeFit reports a fitted attenuation below zero, which no material
+// has: the vials' means were too noisy for the fit (a calibration scan at
+// a low dose or with few views), and the error says so with the fit's
+// standard error of that attenuation, rather than leaving Check to call
+// the file's value invalid.
+func (c *Calibration) negativeFit() error {
+	for j, m := range c.Materials {
+		for b, a := range m.PerUnit {
+			if a >= 0 {
+				continue
+			}
+			se := math.Sqrt(c.Fit.AmountCovariance[j][j] * c.Fit.VialErrorCovariance[b][b])
+			return fmt.Errorf("calibrate: the fit gives %s a negative attenuation in bin %v (%.3g ± %.3g per mm per %s): the vials' means are too noisy for the fit; scan the calibration phantom with more photons (phantom --noise) or more views, or reconstruct it with larger voxels or a smoother filter",
+				m.Name, c.Bins[b], a, se, m.Unit)
+		}
+	}
+	return nil
 }
