@@ -151,28 +151,13 @@ func TestCalibrateErrorCovariance(t *testing.T) {
 	fitted := map[string][][]float64{} // material → bin → runs
 	stated := map[string][][]float64{} // material → bin → bin → mean stated covariance
 	for range runs {
-		truth := make([][]float64, len(vials)) // per vial, per bin: 1/mm
-		for i, v := range vials {
-			shared := 0.01 * rng.NormFloat64()
-			for b := range sbins {
-				truth[i] = append(truth[i], shared*water.PerUnit[b])
-				for _, m := range phys.Materials {
-					truth[i][b] += (v.MgPerML[m.Name] + v.VolumeFraction[m.Name]) * m.PerUnit[b]
-				}
-			}
+		shared := make([]float64, len(vials))
+		for i := range shared {
+			shared[i] = 0.01 * rng.NormFloat64()
 		}
-		vols := make([]*fdk.Volume, len(sbins))
-		for b := range vols {
-			vols[b] = fdk.NewVolume(g)
-			for i := range g.Voxels() {
-				p := g.Position(i%g.Dim[0], i/g.Dim[0]%g.Dim[1], i/(g.Dim[0]*g.Dim[1]))
-				for v, vial := range vials {
-					if math.Hypot(p[0]-vial.CenterMM[0], p[1]-vial.CenterMM[1]) <= vial.RadiusMM {
-						vols[b].Data[i] = float32(truth[v][b] + 0.002*rng.NormFloat64())
-					}
-				}
-			}
-		}
+		vols := vialVolumes(g, vials, len(sbins), func(v, b int) float64 {
+			return shared[v]*water.PerUnit[b] + vialAttenuation(phys, vials[v], b)
+		}, 0.002, rng)
 		cal, err := Calibrate(scan, all, vols)
 		if err != nil {
 			t.Fatal(err)
@@ -223,27 +208,39 @@ func TestCalibrateTooNoisy(t *testing.T) {
 	}
 	vials := scansim.CalibrationVials(28)
 	g := fdk.CenteredGrid([3]int{40, 40, 2}, [3]float64{0.75, 0.75, 0.75}, fdk.Vec3{})
-	rng := rand.New(rand.NewPCG(7, 8))
-	vols := make([]*fdk.Volume, len(sbins))
-	for b := range vols {
-		vols[b] = fdk.NewVolume(g)
-		for i := range g.Voxels() {
-			p := g.Position(i%g.Dim[0], i/g.Dim[0]%g.Dim[1], i/(g.Dim[0]*g.Dim[1]))
-			for _, v := range vials {
-				if math.Hypot(p[0]-v.CenterMM[0], p[1]-v.CenterMM[1]) > v.RadiusMM {
-					continue
-				}
-				mu := 0.0
-				for _, m := range phys.Materials {
-					mu += (v.MgPerML[m.Name] + v.VolumeFraction[m.Name]) * m.PerUnit[b]
-				}
-				vols[b].Data[i] = float32(mu + 0.05*rng.NormFloat64())
-			}
-		}
-	}
+	vols := vialVolumes(g, vials, len(sbins), func(v, b int) float64 { return vialAttenuation(phys, vials[v], b) },
+		0.05, rand.New(rand.NewPCG(7, 8)))
 	_, err = Calibrate(&sinogram.Scan{Vials: vials, Bins: sbins}, []int{0, 1, 2, 3, 4}, vols)
 	if err == nil || !strings.Contains(err.Error(), "negative attenuation") || !strings.Contains(err.Error(), "too noisy") {
 		t.Fatalf("err = %v, want one saying the vials were too noisy for the fit", err)
 	}
 	t.Log(err)
+}
+
+// vialAttenuation returns vial v's attenuation in bin b under cal, 1/mm.
+func vialAttenuation(cal *Calibration, v sinogram.Vial, b int) float64 {
+	mu := 0.0
+	for _, m := range cal.Materials {
+		mu += (v.MgPerML[m.Name] + v.VolumeFraction[m.Name]) * m.PerUnit[b]
+	}
+	return mu
+}
+
+// vialVolumes returns a volume per bin on g holding, in each vial's
+// voxels, mu(vial, bin) plus Gaussian noise of sd per voxel (1/mm), and 0
+// elsewhere.
+func vialVolumes(g fdk.Grid, vials []sinogram.Vial, bins int, mu func(vial, bin int) float64, sd float64, rng *rand.Rand) []*fdk.Volume {
+	vols := make([]*fdk.Volume, bins)
+	for b := range vols {
+		vols[b] = fdk.NewVolume(g)
+		for i := range g.Voxels() {
+			p := g.Position(i%g.Dim[0], i/g.Dim[0]%g.Dim[1], i/(g.Dim[0]*g.Dim[1]))
+			for v, vial := range vials {
+				if math.Hypot(p[0]-vial.CenterMM[0], p[1]-vial.CenterMM[1]) <= vial.RadiusMM {
+					vols[b].Data[i] = float32(mu(v, b) + sd*rng.NormFloat64())
+				}
+			}
+		}
+	}
+	return vols
 }
