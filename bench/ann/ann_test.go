@@ -457,20 +457,31 @@ func TestComparePeersReported(t *testing.T) {
 // TestLowRecallAdvice: the advice for an LSH setting that finds next to
 // none of the neighbours fits the family in use: a hyperplane (given, or
 // picked by family=auto) has no width to enlarge, a p-stable one has; a
-// family that does not follow the metric is named, one that does is not.
+// family that does not follow the metric is named, one that does is not;
+// a width measured on the data (width=0) is not blamed, and width=0 and
+// family=auto are offered only where the metric allows them.
 func TestLowRecallAdvice(t *testing.T) {
 	hyper := Result{Index: "lsh", Metric: "cosine", Params: map[string]string{"family": "auto"},
 		Adjusted: []index.Adjusted{{Name: "family", Given: "auto", Used: "hyperplane"}}}
 	gauss := Result{Index: "lsh", Metric: "cosine", Params: map[string]string{"family": "gaussian"}}
 	ownHyper := Result{Index: "lsh", Metric: "cosine", Params: map[string]string{"family": "hyperplane"}}
+	measured := Result{Index: "lsh", Metric: "euclidean", Params: map[string]string{"family": "auto", "width": "0", "hashes": "40"},
+		Adjusted: []index.Adjusted{{Name: "family", Given: "auto", Used: "gaussian"}, {Name: "width", Given: "0", Used: "67.53"}}}
+	measuredL1 := Result{Index: "lsh", Metric: "manhattan", Params: map[string]string{"family": "cauchy", "width": "0"},
+		Adjusted: []index.Adjusted{{Name: "width", Given: "0", Used: "3.2"}}}
+	jaccardGauss := Result{Index: "lsh", Metric: "jaccard", Params: map[string]string{"family": "gaussian", "width": "0.5"}}
 	for _, c := range []struct {
 		r         Result
 		want, not string
 	}{
 		{hyper, "fewer hashes (larger buckets), more tables or more probes", "width"},
-		{gauss, "try a larger width, or width=0", "(larger buckets)"},
+		{gauss, "try a larger width)", "width=0"},
 		{gauss, "family=gaussian does not follow the cosine metric", "hyperplane"},
 		{ownHyper, "more probes", "does not follow"},
+		{measured, "the width measured on the data (67.53) fits its distances, so try fewer hashes", "larger width"},
+		{measuredL1, "the width measured on the data (3.2)", "width=0"},
+		{jaccardGauss, "try a larger width)", "family=auto"},
+		{jaccardGauss, "no LSH family follows the jaccard metric", "width=0"},
 	} {
 		w := strings.Join(lowRecall(c.r), " ")
 		if !strings.Contains(w, c.want) || strings.Contains(w, c.not) {

@@ -495,20 +495,57 @@ func lowRecall(r Result) []string {
 }
 
 // lshAdvice says why an LSH setting r may find next to none of the
-// neighbours, for the family in use: a hyperplane table has no width, a
-// p-stable one's width may be too small.
+// neighbours, for the family in use: a hyperplane table has no width; a
+// p-stable one's width, when given, may be too small, and when measured
+// (width=0) fits the data, so the hashes, tables and probes are to blame.
+// It offers width=0 and family=auto only where the metric allows them.
 func lshAdvice(r Result) string {
+	m, err := index.MetricNamed(r.Metric)
+	own := ownFamily(m, err)
+	family := used(r, "family")
 	why := "the query's buckets hold next to none of its neighbours: "
-	if used(r, "family") == "hyperplane" {
+	switch w, measured := measuredWidth(r); {
+	case family == "hyperplane":
 		why += "try fewer hashes (larger buckets), more tables or more probes"
-	} else {
-		why += "the bucket width is too small for the data's distances (try a larger width, or width=0 to measure it); " +
-			"fewer hashes, more tables and more probes help too"
+	case measured:
+		why += "the width measured on the data (" + w + ") fits its distances, so try fewer hashes, more tables or more probes"
+	default:
+		why += "the bucket width is too small for the data's distances (try a larger width"
+		if family == string(own) {
+			why += ", or width=0 to measure it"
+		}
+		why += "); fewer hashes, more tables and more probes help too"
 	}
-	if m, err := index.MetricNamed(r.Metric); err == nil && used(r, "family") != string(lsh.Follows(m)) {
-		why += "; or family=" + used(r, "family") + " does not follow the " + r.Metric + " metric (try family=auto)"
+	switch {
+	case err != nil || family == string(own):
+	case own == "":
+		why += "; and no LSH family follows the " + r.Metric + " metric"
+	default:
+		why += "; or family=" + family + " does not follow the " + r.Metric + " metric (try family=auto)"
 	}
 	return why
+}
+
+// ownFamily returns the LSH family that follows m, or "" when none does
+// or m is unknown (err).
+func ownFamily(m index.Metric, err error) lsh.Family {
+	if err != nil {
+		return ""
+	}
+	return lsh.Follows(m)
+}
+
+// measuredWidth returns the bucket width r's LSH index measured on the
+// data (width=0), and whether it measured one: not for a width given, nor
+// below the size that hashes anything (used none).
+func measuredWidth(r Result) (string, bool) {
+	for _, a := range r.Adjusted {
+		if a.Name == "width" {
+			_, err := strconv.ParseFloat(a.Used, 64)
+			return a.Used, err == nil
+		}
+	}
+	return "", false
 }
 
 // used returns the value in use of r's parameter name: the adjusted one,
