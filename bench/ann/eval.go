@@ -31,9 +31,9 @@ type Truth struct {
 func Check(base, queries *Set, k int, m index.Metric) error {
 	switch {
 	case base.Dim != queries.Dim:
-		return fmt.Errorf("%s has vectors of %d values, %s of %d (dimension mismatch)", queries.Name, queries.Dim, base.Name, base.Dim)
+		return fmt.Errorf("%s has vectors of %s, %s of %d (dimension mismatch)", queries.Name, Count(queries.Dim, "value"), base.Name, base.Dim)
 	case k < 1 || k > base.Len():
-		return fmt.Errorf("k is %d; it must be from 1 to the %d vectors of %s", k, base.Len(), base.Name)
+		return fmt.Errorf("k is %d; it must be from 1 to the %s of %s", k, Count(base.Len(), "vector"), base.Name)
 	}
 	for _, s := range []*Set{base, queries} {
 		if err := s.checkValues(m); err != nil {
@@ -423,8 +423,8 @@ func measure(x index.Index, s map[string]string, base, queries *Set, truth *Trut
 		r.Adjusted = a.Adjusted(cfg.K)
 	}
 	if s, ok := x.(interface{ Scans() bool }); ok && s.Scans() {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("every search scanned all %d vectors, too few for the index to "+
-			"hash or partition them (see its adjusted parameters): this row measures a linear scan, not %s", base.Len(), cfg.Index))
+		r.Warnings = append(r.Warnings, fmt.Sprintf("every search scanned all %s, too few for the index to "+
+			"hash or partition them (see its adjusted parameters): this row measures a linear scan, not %s", Count(base.Len(), "vector"), cfg.Index))
 	}
 	return r, nil
 }

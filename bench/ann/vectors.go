@@ -253,11 +253,11 @@ func readError(row int, inside string, err error) error {
 func (s *Set) setDim(row, d int) error {
 	switch {
 	case d < 1 || d > maxDim:
-		return fmt.Errorf("row %d has %d values (want 1 to %d)", row, d, maxDim)
+		return fmt.Errorf("row %d has %s (want 1 to %d)", row, Count(d, "value"), maxDim)
 	case s.Dim == 0:
 		s.Dim = d
 	case d != s.Dim:
-		return fmt.Errorf("row %d has %d values, the rows before it %d (ragged rows)", row, d, s.Dim)
+		return fmt.Errorf("row %d has %s, the rows before it %d (ragged rows)", row, Count(d, "value"), s.Dim)
 	}
 	return nil
 }
@@ -356,7 +356,7 @@ func (s *Set) ReadLabels(path string) error {
 	}
 	text := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	if strings.TrimSpace(text) == "" {
-		return fmt.Errorf("%s: no labels, want one for each of the %d vectors of %s", path, s.Len(), s.Name)
+		return fmt.Errorf("%s: no labels, want one for each of the %s of %s", path, Count(s.Len(), "vector"), s.Name)
 	}
 	lines := strings.Split(text, "\n")
 	for i, l := range lines {
@@ -365,7 +365,7 @@ func (s *Set) ReadLabels(path string) error {
 		}
 	}
 	if len(lines) != s.Len() {
-		return fmt.Errorf("%s: %d labels for the %d vectors of %s", path, len(lines), s.Len(), s.Name)
+		return fmt.Errorf("%s: %s for the %s of %s", path, Count(len(lines), "label"), Count(s.Len(), "vector"), s.Name)
 	}
 	s.Labels = lines
 	return nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -132,7 +133,11 @@ func indexCommand(args []string, w io.Writer) error {
 		return fmt.Errorf("--index %s: %w", cfg.Index, err)
 	}
 	if cfg.K > base.Len() {
-		return fmt.Errorf("--k %d is more than the %d vectors of %s", cfg.K, base.Len(), base.Name)
+		left := filepath.Base(in.Vectors)
+		if in.Queries == "" {
+			left += " left to index once the queries are held out"
+		}
+		return fmt.Errorf("--k %d is more than the %s of %s", cfg.K, ann.Count(base.Len(), "vector"), left)
 	}
 	if err := cfg.CheckSize(base.Len()); err != nil {
 		return fmt.Errorf("--index %s, %s: %w", cfg.Index, base.Name, err)
@@ -151,7 +156,7 @@ func indexCommand(args []string, w io.Writer) error {
 		return err
 	}
 	if !*asJSON {
-		fmt.Fprintf(w, "%d vectors of %d, %d queries, %s, k %d\n", base.Len(), base.Dim, queries.Len(), cfg.Metric, cfg.K)
+		fmt.Fprintf(w, "%s of %d, %s, %s, k %d\n", ann.Count(base.Len(), "vector"), base.Dim, ann.Count(queries.Len(), "query"), cfg.Metric, cfg.K)
 		return ann.WriteTable(w, results)
 	}
 	enc := json.NewEncoder(w)
