@@ -36,6 +36,12 @@ func TestReadFile(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write([]byte("1,2,3\n-4,5.5,0.006\n"))
 	zw.Close()
+	var members bytes.Buffer // two gzip streams, one after the other (RFC 1952's members)
+	for _, part := range []string{"1,2,3\n", "-4,5.5,0.006\n"} {
+		zw := gzip.NewWriter(&members)
+		zw.Write([]byte(part))
+		zw.Close()
+	}
 	blank := writeFile(t, "b.csv", "\na,b,c\n \n1,2,3\n\n-4,5.5,0.006\n \n") // a header, blank lines
 	for _, path := range []string{
 		fvecs,
@@ -43,6 +49,8 @@ func TestReadFile(t *testing.T) {
 		writeFile(t, "h.csv", "a,b,c\n1,2,3\n-4,5.5,0.006\n"),
 		writeFile(t, "bom.csv", "\ufeff1,2,3\n-4,5.5,0.006\n"), // a spreadsheet's
 		writeFile(t, "v.csv.gz", gz.String()),
+		writeFile(t, "m.csv.gz", members.String()),
+		writeFile(t, "latin1.csv", "temp\xe9rature,b,c\n1,2,3\n-4,5.5,0.006\n"), // a Latin-1 header is text
 		blank,
 	} {
 		got, err := ReadFile(path)
@@ -62,6 +70,10 @@ func TestReadFile(t *testing.T) {
 func TestReadFileErrors(t *testing.T) {
 	// a vector of 2 values (1, 2), then one of 1 value
 	ragged := []byte{2, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 1, 0, 0, 0, 0, 0, 128, 63}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("1,2\n3,4\n"))
+	zw.Close()
 	for name, c := range map[string]struct {
 		file, content, says string
 	}{
@@ -83,6 +95,10 @@ func TestReadFileErrors(t *testing.T) {
 		"text fvecs":    {"t.fvecs", "1,2\n", "t.fvecs: row 1 has 171060273 values (want 1 to 65536): is it .fvecs (per vector a little-endian int32 dimension"},
 		"zero dim":      {"z.fvecs", "\x00\x00\x00\x00", "row 1 has 0 values"},
 		"bad gzip":      {"b.csv.gz", "1,2\n", "gzip"},
+		"gzip junk":     {"j.csv.gz", gz.String() + "junk\n", "j.csv.gz: data after the gzip stream"},
+		"gzip zeros":    {"z.csv.gz", gz.String() + strings.Repeat("\x00", 64), "z.csv.gz: data after the gzip stream"},
+		"fvecs as csv":  {"x.csv", string(ragged), "x.csv: not a text CSV file"},
+		"binary csv":    {"y.csv", "\xff\xfe\x01\x02,\x80\n", "y.csv: not a text CSV file"},
 		"NaN in fvecs ": {"n.fvecs", "\x01\x00\x00\x00\x00\x00\xc0\x7f", "row 1, column 1: NaN"},
 	} {
 		_, err := ReadFile(writeFile(t, c.file, c.content))
