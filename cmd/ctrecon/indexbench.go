@@ -7,8 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -123,6 +125,10 @@ func indexCommand(args []string, w io.Writer) error {
 	if err := cfg.Check(); err != nil {
 		return fmt.Errorf("--index %s: %w", cfg.Index, err)
 	}
+	if err := openable(map[string]string{"--vectors": in.Vectors, "--queries": in.Queries,
+		"--labels": in.Labels, "--query-labels": in.QueryLabels}); err != nil {
+		return err
+	}
 	in.HoldOut, in.Metric = 0.1, *metric
 	base, queries, m, err := in.Read()
 	if err != nil {
@@ -200,6 +206,22 @@ func comparePeers(base, queries *ann.Set, truth *ann.Truth, cfg ann.Config, para
 		c.Ef = append(c.Ef, ef)
 	}
 	return ann.Compare(context.Background(), base, queries, truth, c)
+}
+
+// openable returns an error naming the flag of the first file of files
+// (flag: path, "" for none) that cannot be opened, before any is read.
+func openable(files map[string]string) error {
+	for _, flag := range slices.Sorted(maps.Keys(files)) {
+		if files[flag] == "" {
+			continue
+		}
+		f, err := os.Open(files[flag])
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", flag, files[flag], err)
+		}
+		f.Close()
+	}
+	return nil
 }
 
 // parseLabelsColumn returns the column --labels-column names as
