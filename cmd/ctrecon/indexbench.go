@@ -57,6 +57,24 @@ func (p paramFlag) Set(s string) error {
 	return nil
 }
 
+// canonical returns p with its names and values spelled as kind spells
+// them (index.Kind.Canonical), refusing a parameter given twice in two
+// spellings.
+func (p paramFlag) canonical(kind index.Kind) (paramFlag, error) {
+	out := paramFlag{}
+	for _, given := range slices.Sorted(maps.Keys(p)) {
+		name, _ := kind.Canonical(given, "")
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("--param %s: parameter %s is given twice (list its values with commas)", given, name)
+		}
+		for _, v := range p[given] {
+			_, v = kind.Canonical(name, v)
+			out[name] = append(out[name], v)
+		}
+	}
+	return out, nil
+}
+
 // indexCommand runs `ctrecon index` with args: the subcommand bench,
 // anywhere among its flags as other commands take their arguments, which
 // measures an index on vectors from files against exact search and writes
@@ -91,6 +109,12 @@ func indexCommand(args []string, w io.Writer) error {
 		return errors.New("want a subcommand: " + indexUsage)
 	default:
 		return fmt.Errorf("unknown subcommand %q: %s", fs.Arg(0), indexUsage)
+	}
+	if kind, err := index.KindNamed(cfg.Index); err == nil {
+		cfg.Index = kind.Name
+		if params, err = params.canonical(kind); err != nil {
+			return err
+		}
 	}
 	cfg.Sweep = ann.Sweep(params)
 	var err error

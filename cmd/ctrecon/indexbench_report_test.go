@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -270,4 +271,21 @@ func TestIndexBenchTreeAlike(t *testing.T) {
 	if !strings.Contains(out.String(), "checks=5 used 270: the tree is one leaf (its 270 vectors, more than leaf=64, are too alike for k-means to split)") {
 		t.Errorf("a tree of 270 equal vectors:\n%s", out.String())
 	}
+}
+
+// TestIndexBenchAnyCase: index names, parameter names and a parameter's
+// named values are taken in any case, as metrics and extensions are, and
+// reported as the index spells them; two spellings of one parameter are
+// one parameter given twice.
+func TestIndexBenchAnyCase(t *testing.T) {
+	f := indexBenchFiles(t)
+	r := indexBenchJSON(t, f, "--index", "HNSW", "--param", "EF=10", "--param", "m=8", "--param", "EFCONSTRUCTION=20")[0]
+	if p := fmt.Sprint(r["params"]); r["index"] != "hnsw" || p != "map[M:8 ef:10 efConstruction:20 seed:1]" {
+		t.Errorf("--index HNSW EF=10 m=8 EFCONSTRUCTION=20: index %v, params %s", r["index"], p)
+	}
+	r = indexBenchJSON(t, f, "--index", "Lsh", "--param", "Family=HYPERPLANE", "--metric", "cosine")[0]
+	if p := r["params"].(map[string]any); r["index"] != "lsh" || p["family"] != "hyperplane" {
+		t.Errorf("--index Lsh Family=HYPERPLANE: index %v, params %v", r["index"], p)
+	}
+	indexBenchRefuses(t, f, "parameter ef is given twice", "--index", "hnsw", "--param", "ef=10", "--param", "EF=20")
 }
