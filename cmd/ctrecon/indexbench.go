@@ -59,7 +59,8 @@ func (p paramFlag) Set(s string) error {
 
 // canonical returns p with its names and values spelled as kind spells
 // them (index.Kind.Canonical), refusing a parameter given twice in two
-// spellings.
+// spellings and a value given twice in one sweep (it would run the same
+// setting twice).
 func (p paramFlag) canonical(kind index.Kind) (paramFlag, error) {
 	out := paramFlag{}
 	for _, given := range slices.Sorted(maps.Keys(p)) {
@@ -69,6 +70,9 @@ func (p paramFlag) canonical(kind index.Kind) (paramFlag, error) {
 		}
 		for _, v := range p[given] {
 			_, v = kind.Canonical(name, v)
+			if slices.Contains(out[name], v) {
+				return nil, fmt.Errorf("--param %s=%s: the value %s is given twice", given, strings.Join(p[given], ","), v)
+			}
 			out[name] = append(out[name], v)
 		}
 	}

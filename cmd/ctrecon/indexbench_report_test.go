@@ -289,3 +289,11 @@ func TestIndexBenchAnyCase(t *testing.T) {
 	}
 	indexBenchRefuses(t, f, "parameter ef is given twice", "--index", "hnsw", "--param", "ef=10", "--param", "EF=20")
 }
+
+// TestIndexBenchRefusesRepeatedValue: a value given twice in a sweep
+// would measure the same setting twice; it is refused, named.
+func TestIndexBenchRefusesRepeatedValue(t *testing.T) {
+	f := indexBenchFiles(t)
+	indexBenchRefuses(t, f, "--param ef=10,20,10: the value 10 is given twice", "--index", "hnsw", "--param", "ef=10,20,10")
+	indexBenchRefuses(t, f, "the value hyperplane is given twice", "--index", "lsh", "--param", "family=hyperplane,HYPERPLANE")
+}
