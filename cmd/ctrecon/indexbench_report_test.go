@@ -238,8 +238,8 @@ func TestIndexBenchLSHSmallScan(t *testing.T) {
 	if err := runIndexBench([]string{"--vectors", small, "--index", "ivf", "--time", "0"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "every search scanned all 180 vectors") {
-		t.Errorf("IVF on 180 vectors, untrained:\n%s", out.String())
+	if !strings.Contains(out.String(), "every search scanned all 180 vectors") || !strings.Contains(out.String(), "nprobe=8 (used none)") {
+		t.Errorf("IVF on 180 vectors, untrained (nprobe unused):\n%s", out.String())
 	}
 }
 
