@@ -286,6 +286,16 @@ func (s *Set) describe() string {
 	return "plain vectors"
 }
 
+// Layout says what each vector of s holds, to follow its count in a
+// report: " of 8" (values), or for metric histograms, whose length varies, ": metric
+// histograms of up to 6 points (padded to 13 values)".
+func (s *Set) Layout() string {
+	if s.Kind == histogram.KindMetric {
+		return fmt.Sprintf(": metric histograms of up to %s (padded to %d values)", Count((s.Dim-1)/2, "point"), s.Dim)
+	}
+	return fmt.Sprintf(" of %d", s.Dim)
+}
+
 // padTo lengthens every vector of s to d values with zeros.
 func (s *Set) padTo(d int) {
 	if d == s.Dim {

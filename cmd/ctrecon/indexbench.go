@@ -190,7 +190,7 @@ func indexCommand(args []string, w io.Writer) error {
 		return err
 	}
 	if !*asJSON {
-		fmt.Fprintf(w, "%s of %d, %s, %s, k %d\n", ann.Count(base.Len(), "vector"), base.Dim, ann.Count(queries.Len(), "query"), cfg.Metric, cfg.K)
+		fmt.Fprintf(w, "%s%s, %s, %s, k %d\n", ann.Count(base.Len(), "vector"), base.Layout(), ann.Count(queries.Len(), "query"), cfg.Metric, cfg.K)
 		return ann.WriteTable(w, results)
 	}
 	enc := json.NewEncoder(w)

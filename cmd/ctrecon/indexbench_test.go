@@ -246,7 +246,7 @@ func TestIndexBenchMetricHistograms(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", idx, err)
 		}
-		if first, _, _ := strings.Cut(out.String(), "\n"); first != "108 vectors of 13, 12 queries, dm, k 10" {
+		if first, _, _ := strings.Cut(out.String(), "\n"); first != "108 vectors: metric histograms of up to 6 points (padded to 13 values), 12 queries, dm, k 10" {
 			t.Errorf("%s: %q, want 108 metric histograms padded to 6 points under DM", idx, first)
 		}
 		if !strings.Contains(out.String(), "| 1.0000 |") {
