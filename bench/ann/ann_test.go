@@ -98,6 +98,8 @@ func TestReadFileErrors(t *testing.T) {
 		"gzip junk":     {"j.csv.gz", gz.String() + "junk\n", "j.csv.gz: data after the gzip stream"},
 		"gzip zeros":    {"z.csv.gz", gz.String() + strings.Repeat("\x00", 64), "z.csv.gz: data after the gzip stream"},
 		"fvecs as csv":  {"x.csv", string(ragged), "x.csv: not a text CSV file"},
+		"pandas index":  {"p.csv", ",0,1\n0,1.5,2\n1,3,4\n", "p.csv: row 1, column 1: an empty first cell beside named ones, as pandas writes the header of its index column"},
+		"named pandas":  {"q.csv", ",a,b\n0,1.5,2\n1,3,4\n", "q.csv: row 1, column 1: an empty first cell beside named ones"},
 		"bad parquet":   {"c.parquet", "PAR1 not parquet \xff\xff\x00\x00PAR1", "c.parquet: not a readable Parquet file: "},
 		"binary csv":    {"y.csv", "\xff\xfe\x01\x02,\x80\n", "y.csv: not a text CSV file"},
 		"NaN in fvecs ": {"n.fvecs", "\x01\x00\x00\x00\x00\x00\xc0\x7f", "row 1, column 1: NaN"},

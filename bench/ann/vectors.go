@@ -342,6 +342,9 @@ func (s *Set) readCSV(r *bufio.Reader) error {
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // blank
 		}
+		if first && len(rec) > 1 && strings.TrimSpace(rec[0]) == "" && strings.TrimSpace(rec[1]) != "" {
+			return fmt.Errorf("row %d, column 1: %w", row, errIndexColumn)
+		}
 		header := first && isHeader(rec)
 		if first = false; header {
 			continue
@@ -381,6 +384,12 @@ func isText(head []byte) bool {
 	}
 	return !bytes.ContainsFunc(head, func(r rune) bool { return r < ' ' && !strings.ContainsRune("\t\n\f\r", r) })
 }
+
+// errIndexColumn is the error of a first row whose first cell alone is
+// empty: the header of the row index pandas' to_csv writes, which would
+// index the row numbers as a feature.
+var errIndexColumn = errors.New("an empty first cell beside named ones, as pandas writes the header of its index column: " +
+	"write the file with to_csv(index=False), or drop the first column")
 
 // isHeader reports whether none of a row's cells is a number, or numbers
 // separated by spaces, tabs or semicolons (a file that is not
