@@ -508,3 +508,16 @@ func TestLowRecallAdvice(t *testing.T) {
 		}
 	}
 }
+
+// TestWarnsNoPruning: a row that computes as many distances per query as
+// a linear scan (a Slim-tree on data of high intrinsic dimension) is
+// warned about; one that prunes is not.
+func TestWarnsNoPruning(t *testing.T) {
+	for perQuery, want := range map[float64]bool{2710: true, 2700: true, 900: false, 0: false} {
+		r := Result{Index: "slim", Vectors: 2700, K: 10, RecallAtK: 1, ReturnedPerQuery: 10, DistancesPerQuery: perQuery}
+		got := strings.Contains(strings.Join(warnings(r), " "), "no fewer than a linear scan's 2700")
+		if got != want {
+			t.Errorf("%v distances per query of 2700 vectors: warned %v, want %v", perQuery, got, want)
+		}
+	}
+}

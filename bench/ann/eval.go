@@ -462,9 +462,14 @@ func measureOverlap(t slimTree) (fat, bloat, accesses float64, nodes int) {
 }
 
 // warnings returns what makes r's numbers suspect: a recall near 0
-// (lowRecall), searches that return fewer than k rows.
+// (lowRecall), searches that return fewer than k rows, a tree that
+// computes as many distances per query as a linear scan (no pruning).
 func warnings(r Result) []string {
 	w := lowRecall(r)
+	if r.DistancesPerQuery > 0 && r.DistancesPerQuery >= float64(r.Vectors) {
+		w = append(w, fmt.Sprintf("searches computed %.0f distances per query, no fewer than a linear scan's %d: "+
+			"the index prunes nothing, as in data of high intrinsic dimension", r.DistancesPerQuery, r.Vectors))
+	}
 	if r.ReturnedPerQuery < float64(r.K) {
 		w = append(w, fmt.Sprintf("searches returned %.2f rows per query on average, fewer than k=%d: "+
 			"recall@k and precision@k count the missing ones as wrong", r.ReturnedPerQuery, r.K))
