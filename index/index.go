@@ -132,6 +132,9 @@ type Param struct {
 	// Search says the parameter changes searches only: Tuner.SetParam sets
 	// it on a built index. Other parameters are given to Kind.New.
 	Search bool
+	// Values lists the values of a parameter that takes one of a few
+	// names (nil: any value New parses), as Canonical spells them.
+	Values []string
 }
 
 // Kind is a family of indexes, registered by name so that the command line
@@ -170,13 +173,18 @@ func Register(k Kind) {
 	kinds[k.Name] = k
 }
 
-// KindNamed returns the registered kind called name, or an error listing
-// the registered names.
+// KindNamed returns the registered kind called name, in any case ("HNSW"),
+// or an error listing the registered names.
 func KindNamed(name string) (Kind, error) {
 	kindsMu.RLock()
 	defer kindsMu.RUnlock()
 	if k, ok := kinds[name]; ok {
 		return k, nil
+	}
+	for _, k := range kinds {
+		if strings.EqualFold(k.Name, name) {
+			return k, nil
+		}
 	}
 	return Kind{}, fmt.Errorf("unknown index %q (registered: %s)", name, strings.Join(kindNames(), ", "))
 }
@@ -207,6 +215,25 @@ func (k Kind) Param(name string) (Param, error) {
 		return Param{}, fmt.Errorf("index %s takes no parameters, not %q", k.Name, name)
 	}
 	return Param{}, fmt.Errorf("index %s has no parameter %q (it has %s)", k.Name, name, strings.Join(names, ", "))
+}
+
+// Canonical returns name and value spelled as k spells them (Param.Name,
+// Param.Values), matched in any case: what a user types ("EF", "m",
+// "family=HYPERPLANE"). A name k does not have, or a value not listed,
+// comes back as given, for Param or New to refuse.
+func (k Kind) Canonical(name, value string) (string, string) {
+	for _, p := range k.Params {
+		if !strings.EqualFold(p.Name, name) {
+			continue
+		}
+		for _, v := range p.Values {
+			if strings.EqualFold(v, value) {
+				return p.Name, v
+			}
+		}
+		return p.Name, value
+	}
+	return name, value
 }
 
 // BuildParams returns the values of k's non-search parameters from given

@@ -36,6 +36,12 @@ func TestReadFile(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write([]byte("1,2,3\n-4,5.5,0.006\n"))
 	zw.Close()
+	var members bytes.Buffer // two gzip streams, one after the other (RFC 1952's members)
+	for _, part := range []string{"1,2,3\n", "-4,5.5,0.006\n"} {
+		zw := gzip.NewWriter(&members)
+		zw.Write([]byte(part))
+		zw.Close()
+	}
 	blank := writeFile(t, "b.csv", "\na,b,c\n \n1,2,3\n\n-4,5.5,0.006\n \n") // a header, blank lines
 	for _, path := range []string{
 		fvecs,
@@ -43,6 +49,8 @@ func TestReadFile(t *testing.T) {
 		writeFile(t, "h.csv", "a,b,c\n1,2,3\n-4,5.5,0.006\n"),
 		writeFile(t, "bom.csv", "\ufeff1,2,3\n-4,5.5,0.006\n"), // a spreadsheet's
 		writeFile(t, "v.csv.gz", gz.String()),
+		writeFile(t, "m.csv.gz", members.String()),
+		writeFile(t, "latin1.csv", "temp\xe9rature,b,c\n1,2,3\n-4,5.5,0.006\n"), // a Latin-1 header is text
 		blank,
 	} {
 		got, err := ReadFile(path)
@@ -62,6 +70,10 @@ func TestReadFile(t *testing.T) {
 func TestReadFileErrors(t *testing.T) {
 	// a vector of 2 values (1, 2), then one of 1 value
 	ragged := []byte{2, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 1, 0, 0, 0, 0, 0, 128, 63}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("1,2\n3,4\n"))
+	zw.Close()
 	for name, c := range map[string]struct {
 		file, content, says string
 	}{
@@ -71,22 +83,29 @@ func TestReadFileErrors(t *testing.T) {
 		"text":          {"t.csv", "1,2\n3,x\n", `row 2, column 2: "x" is not a number`},
 		"late header":   {"l.csv", "1,2\na,b\n", `row 2, column 1: "a" is not a number`},
 		"blank lines":   {"b.csv", "1,2\n\n \n3,x\n", `b.csv: row 4, column 2: "x" is not a number`},
-		"ragged line":   {"g.csv", "x,y\n\n1,2\n\n3\n", "g.csv: row 5 has 1 values, the rows before it 2"},
+		"ragged line":   {"g.csv", "x,y\n\n1,2\n\n3\n", "g.csv: row 5 has 1 value, the rows before it 2"},
 		"empty":         {"e.csv", "", "e.csv is empty: no vectors"},
 		"header only":   {"h.csv", "a,b\n\n", "h.csv: a header row and no vectors"},
 		"empty gzip":    {"e.csv.gz", "", "e.csv.gz is empty: no vectors"},
 		"semicolons":    {"s.csv", "1;2;3\n4;5;6\n", `s.csv: row 1, column 1: "1;2;3" is not a number (separate the values with commas)`},
 		"tabs":          {"t.csv", "x\ty\n1\t2\n", `t.csv: row 2, column 1: "1\t2" is not a number (separate the values with commas)`},
 		"extension":     {"v.txt", "1,2\n", `unknown vector file type ".txt"`},
-		"ragged fvecs":  {"r.fvecs", string(ragged), "row 2 has 1 values, the rows before it 2 (ragged rows)"},
+		"ragged fvecs":  {"r.fvecs", string(ragged), "row 2 has 1 value, the rows before it 2 (ragged rows)"},
 		"short fvecs":   {"s.fvecs", string(ragged[:10]), "row 1: the file ends inside the vector"},
 		"text fvecs":    {"t.fvecs", "1,2\n", "t.fvecs: row 1 has 171060273 values (want 1 to 65536): is it .fvecs (per vector a little-endian int32 dimension"},
 		"zero dim":      {"z.fvecs", "\x00\x00\x00\x00", "row 1 has 0 values"},
 		"bad gzip":      {"b.csv.gz", "1,2\n", "gzip"},
+		"gzip junk":     {"j.csv.gz", gz.String() + "junk\n", "j.csv.gz: data after the gzip stream"},
+		"gzip zeros":    {"z.csv.gz", gz.String() + strings.Repeat("\x00", 64), "z.csv.gz: data after the gzip stream"},
+		"fvecs as csv":  {"x.csv", string(ragged), "x.csv: not a text CSV file"},
+		"pandas index":  {"p.csv", ",0,1\n0,1.5,2\n1,3,4\n", "p.csv: row 1, column 1: an empty first cell beside named ones, as pandas writes the header of its index column"},
+		"named pandas":  {"q.csv", ",a,b\n0,1.5,2\n1,3,4\n", "q.csv: row 1, column 1: an empty first cell beside named ones"},
+		"bad parquet":   {"c.parquet", "PAR1 not parquet \xff\xff\x00\x00PAR1", "c.parquet: not a readable Parquet file: "},
+		"binary csv":    {"y.csv", "\xff\xfe\x01\x02,\x80\n", "y.csv: not a text CSV file"},
 		"NaN in fvecs ": {"n.fvecs", "\x01\x00\x00\x00\x00\x00\xc0\x7f", "row 1, column 1: NaN"},
 	} {
 		_, err := ReadFile(writeFile(t, c.file, c.content))
-		if err == nil || !strings.Contains(err.Error(), c.says) {
+		if err == nil || !strings.Contains(err.Error(), c.says) || strings.Contains(err.Error(), "parquet: parquet") {
 			t.Errorf("%s: %v, want an error saying %q", name, err, c.says)
 		}
 	}
@@ -457,24 +476,48 @@ func TestComparePeersReported(t *testing.T) {
 // TestLowRecallAdvice: the advice for an LSH setting that finds next to
 // none of the neighbours fits the family in use: a hyperplane (given, or
 // picked by family=auto) has no width to enlarge, a p-stable one has; a
-// family that does not follow the metric is named, one that does is not.
+// family that does not follow the metric is named, one that does is not;
+// a width measured on the data (width=0) is not blamed, and width=0 and
+// family=auto are offered only where the metric allows them.
 func TestLowRecallAdvice(t *testing.T) {
 	hyper := Result{Index: "lsh", Metric: "cosine", Params: map[string]string{"family": "auto"},
 		Adjusted: []index.Adjusted{{Name: "family", Given: "auto", Used: "hyperplane"}}}
 	gauss := Result{Index: "lsh", Metric: "cosine", Params: map[string]string{"family": "gaussian"}}
 	ownHyper := Result{Index: "lsh", Metric: "cosine", Params: map[string]string{"family": "hyperplane"}}
+	measured := Result{Index: "lsh", Metric: "euclidean", Params: map[string]string{"family": "auto", "width": "0", "hashes": "40"},
+		Adjusted: []index.Adjusted{{Name: "family", Given: "auto", Used: "gaussian"}, {Name: "width", Given: "0", Used: "67.53"}}}
+	measuredL1 := Result{Index: "lsh", Metric: "manhattan", Params: map[string]string{"family": "cauchy", "width": "0"},
+		Adjusted: []index.Adjusted{{Name: "width", Given: "0", Used: "3.2"}}}
+	jaccardGauss := Result{Index: "lsh", Metric: "jaccard", Params: map[string]string{"family": "gaussian", "width": "0.5"}}
 	for _, c := range []struct {
 		r         Result
 		want, not string
 	}{
 		{hyper, "fewer hashes (larger buckets), more tables or more probes", "width"},
-		{gauss, "try a larger width, or width=0", "(larger buckets)"},
+		{gauss, "try a larger width)", "width=0"},
 		{gauss, "family=gaussian does not follow the cosine metric", "hyperplane"},
 		{ownHyper, "more probes", "does not follow"},
+		{measured, "the width measured on the data (67.53) fits its distances, so try fewer hashes", "larger width"},
+		{measuredL1, "the width measured on the data (3.2)", "width=0"},
+		{jaccardGauss, "try a larger width)", "family=auto"},
+		{jaccardGauss, "no LSH family follows the jaccard metric", "width=0"},
 	} {
 		w := strings.Join(lowRecall(c.r), " ")
 		if !strings.Contains(w, c.want) || strings.Contains(w, c.not) {
 			t.Errorf("%v %v: %q, want %q and no %q", c.r.Params, c.r.Adjusted, w, c.want, c.not)
+		}
+	}
+}
+
+// TestWarnsNoPruning: a row that computes as many distances per query as
+// a linear scan (a Slim-tree on data of high intrinsic dimension) is
+// warned about; one that prunes is not.
+func TestWarnsNoPruning(t *testing.T) {
+	for perQuery, want := range map[float64]bool{2710: true, 2700: true, 900: false, 0: false} {
+		r := Result{Index: "slim", Vectors: 2700, K: 10, RecallAtK: 1, ReturnedPerQuery: 10, DistancesPerQuery: perQuery}
+		got := strings.Contains(strings.Join(warnings(r), " "), "no fewer than a linear scan's 2700")
+		if got != want {
+			t.Errorf("%v distances per query of 2700 vectors: warned %v, want %v", perQuery, got, want)
 		}
 	}
 }

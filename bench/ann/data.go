@@ -56,7 +56,7 @@ func HoldOut(s *Set, fraction float64, seed uint64) (base, queries *Set, err err
 		for held(need) >= need {
 			need++
 		}
-		return nil, nil, fmt.Errorf("%s: %s: too few to hold %.0f%% out as queries and index the rest (want at least %d)", s.Name, count(n, "vector"), 100*fraction, need)
+		return nil, nil, fmt.Errorf("%s: %s: too few to hold %.0f%% out as queries and index the rest (want at least %d)", s.Name, Count(n, "vector"), 100*fraction, need)
 	}
 	perm := rand.New(rand.NewPCG(seed, 0x686f6c64)).Perm(n)
 	return s.subset(perm[nq:], "base"), s.subset(perm[:nq], "queries"), nil
@@ -75,10 +75,14 @@ func (s *Set) subset(rows []int, part string) *Set {
 	return out
 }
 
-// count says n things: "1 vector", "3 vectors".
-func count(n int, thing string) string {
-	if n == 1 {
+// Count says n things, thing in the singular: "1 vector", "3 vectors",
+// "2 queries".
+func Count(n int, thing string) string {
+	switch {
+	case n == 1:
 		return "1 " + thing
+	case strings.HasSuffix(thing, "y"):
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(thing, "y"))
 	}
 	return fmt.Sprintf("%d %ss", n, thing)
 }
@@ -224,7 +228,7 @@ func (in Inputs) sameColumns(all, queries *Set) error {
 		which = fmt.Sprintf("column %d from the end", -in.LabelColumn)
 	}
 	err := fmt.Sprintf("%s has %d columns where %s has %d (%s and the label, in %s): dimension mismatch",
-		queries.Name, queries.Dim, all.Name, all.Dim, count(all.Dim-1, "value"), which)
+		queries.Name, queries.Dim, all.Name, all.Dim, Count(all.Dim-1, "value"), which)
 	switch queries.Dim {
 	case all.Dim - 1:
 		err += "; the label column seems to be missing from " + queries.Name
@@ -280,6 +284,16 @@ func (s *Set) describe() string {
 		return s.Kind + " records"
 	}
 	return "plain vectors"
+}
+
+// Layout says what each vector of s holds, to follow its count in a
+// report: " of 8" (values), or for metric histograms, whose length varies, ": metric
+// histograms of up to 6 points (padded to 13 values)".
+func (s *Set) Layout() string {
+	if s.Kind == histogram.KindMetric {
+		return fmt.Sprintf(": metric histograms of up to %s (padded to %d values)", Count((s.Dim-1)/2, "point"), s.Dim)
+	}
+	return fmt.Sprintf(" of %d", s.Dim)
 }
 
 // padTo lengthens every vector of s to d values with zeros.

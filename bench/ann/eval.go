@@ -31,9 +31,9 @@ type Truth struct {
 func Check(base, queries *Set, k int, m index.Metric) error {
 	switch {
 	case base.Dim != queries.Dim:
-		return fmt.Errorf("%s has vectors of %d values, %s of %d (dimension mismatch)", queries.Name, queries.Dim, base.Name, base.Dim)
+		return fmt.Errorf("%s has vectors of %s, %s of %d (dimension mismatch)", queries.Name, Count(queries.Dim, "value"), base.Name, base.Dim)
 	case k < 1 || k > base.Len():
-		return fmt.Errorf("k is %d; it must be from 1 to the %d vectors of %s", k, base.Len(), base.Name)
+		return fmt.Errorf("k is %d; it must be from 1 to the %s of %s", k, Count(base.Len(), "vector"), base.Name)
 	}
 	for _, s := range []*Set{base, queries} {
 		if err := s.checkValues(m); err != nil {
@@ -423,8 +423,8 @@ func measure(x index.Index, s map[string]string, base, queries *Set, truth *Trut
 		r.Adjusted = a.Adjusted(cfg.K)
 	}
 	if s, ok := x.(interface{ Scans() bool }); ok && s.Scans() {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("every search scanned all %d vectors, too few for the index to "+
-			"hash or partition them (see its adjusted parameters): this row measures a linear scan, not %s", base.Len(), cfg.Index))
+		r.Warnings = append(r.Warnings, fmt.Sprintf("every search scanned all %s, too few for the index to "+
+			"hash or partition them (see its adjusted parameters): this row measures a linear scan, not %s", Count(base.Len(), "vector"), cfg.Index))
 	}
 	return r, nil
 }
@@ -462,9 +462,14 @@ func measureOverlap(t slimTree) (fat, bloat, accesses float64, nodes int) {
 }
 
 // warnings returns what makes r's numbers suspect: a recall near 0
-// (lowRecall), searches that return fewer than k rows.
+// (lowRecall), searches that return fewer than k rows, a tree that
+// computes as many distances per query as a linear scan (no pruning).
 func warnings(r Result) []string {
 	w := lowRecall(r)
+	if r.DistancesPerQuery > 0 && r.DistancesPerQuery >= float64(r.Vectors) {
+		w = append(w, fmt.Sprintf("searches computed %.0f distances per query, no fewer than a linear scan's %d: "+
+			"the index prunes nothing, as in data of high intrinsic dimension", r.DistancesPerQuery, r.Vectors))
+	}
 	if r.ReturnedPerQuery < float64(r.K) {
 		w = append(w, fmt.Sprintf("searches returned %.2f rows per query on average, fewer than k=%d: "+
 			"recall@k and precision@k count the missing ones as wrong", r.ReturnedPerQuery, r.K))
@@ -495,20 +500,57 @@ func lowRecall(r Result) []string {
 }
 
 // lshAdvice says why an LSH setting r may find next to none of the
-// neighbours, for the family in use: a hyperplane table has no width, a
-// p-stable one's width may be too small.
+// neighbours, for the family in use: a hyperplane table has no width; a
+// p-stable one's width, when given, may be too small, and when measured
+// (width=0) fits the data, so the hashes, tables and probes are to blame.
+// It offers width=0 and family=auto only where the metric allows them.
 func lshAdvice(r Result) string {
+	m, err := index.MetricNamed(r.Metric)
+	own := ownFamily(m, err)
+	family := used(r, "family")
 	why := "the query's buckets hold next to none of its neighbours: "
-	if used(r, "family") == "hyperplane" {
+	switch w, measured := measuredWidth(r); {
+	case family == "hyperplane":
 		why += "try fewer hashes (larger buckets), more tables or more probes"
-	} else {
-		why += "the bucket width is too small for the data's distances (try a larger width, or width=0 to measure it); " +
-			"fewer hashes, more tables and more probes help too"
+	case measured:
+		why += "the width measured on the data (" + w + ") fits its distances, so try fewer hashes, more tables or more probes"
+	default:
+		why += "the bucket width is too small for the data's distances (try a larger width"
+		if family == string(own) {
+			why += ", or width=0 to measure it"
+		}
+		why += "); fewer hashes, more tables and more probes help too"
 	}
-	if m, err := index.MetricNamed(r.Metric); err == nil && used(r, "family") != string(lsh.Follows(m)) {
-		why += "; or family=" + used(r, "family") + " does not follow the " + r.Metric + " metric (try family=auto)"
+	switch {
+	case err != nil || family == string(own):
+	case own == "":
+		why += "; and no LSH family follows the " + r.Metric + " metric"
+	default:
+		why += "; or family=" + family + " does not follow the " + r.Metric + " metric (try family=auto)"
 	}
 	return why
+}
+
+// ownFamily returns the LSH family that follows m, or "" when none does
+// or m is unknown (err).
+func ownFamily(m index.Metric, err error) lsh.Family {
+	if err != nil {
+		return ""
+	}
+	return lsh.Follows(m)
+}
+
+// measuredWidth returns the bucket width r's LSH index measured on the
+// data (width=0), and whether it measured one: not for a width given, nor
+// below the size that hashes anything (used none).
+func measuredWidth(r Result) (string, bool) {
+	for _, a := range r.Adjusted {
+		if a.Name == "width" {
+			_, err := strconv.ParseFloat(a.Used, 64)
+			return a.Used, err == nil
+		}
+	}
+	return "", false
 }
 
 // used returns the value in use of r's parameter name: the adjusted one,

@@ -174,7 +174,7 @@ func (c Comparison) searchRound(p *peers, x index.Index, tool string, ef int, di
 		return Result{}, err
 	}
 	if len(rows) != queries.Len() {
-		return Result{}, fmt.Errorf("%s answered %d of %d queries", tool, len(rows), queries.Len())
+		return Result{}, fmt.Errorf("%s answered %d of the %s", tool, len(rows), Count(queries.Len(), "query"))
 	}
 	found := make([][]int, len(rows))
 	for q, row := range rows {

@@ -95,7 +95,7 @@ func checkRetrieval(s *Set, r Retrieval, fractions []float64) error {
 	case s.Labels == nil:
 		return fmt.Errorf("%s: precision and recall need labels", s.Name)
 	case r.Groups != nil && len(r.Groups) != s.Len():
-		return fmt.Errorf("%s: %d groups for %d vectors", s.Name, len(r.Groups), s.Len())
+		return fmt.Errorf("%s: %s for %s", s.Name, Count(len(r.Groups), "group"), Count(s.Len(), "vector"))
 	}
 	for _, f := range fractions {
 		if !(f > 0 && f <= 1) {

@@ -74,7 +74,7 @@ func TestPrecisionRecallBadInput(t *testing.T) {
 	}{
 		"no labels":   {unlabelled, Retrieval{Metric: index.Euclidean}, "need labels"},
 		"fraction 0":  {prSet(), Retrieval{Metric: index.Euclidean, Fractions: []float64{0}}, "fraction 0"},
-		"groups":      {prSet(), Retrieval{Metric: index.Euclidean, Groups: []string{"x"}}, "1 groups for 5 vectors"},
+		"groups":      {prSet(), Retrieval{Metric: index.Euclidean, Groups: []string{"x"}}, "1 group for 5 vectors"},
 		"bad vectors": {prSet(), Retrieval{Metric: index.Cosine}, "row 1"},
 	} {
 		if _, err := PrecisionRecall(c.set, c.r); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -11,6 +11,7 @@ package ann
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"encoding/csv"
@@ -23,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/ctrecon/ctrecon/features/histogram"
 	"github.com/ctrecon/ctrecon/features/records"
@@ -103,12 +105,13 @@ func ReadFile(path string) (*Set, error) {
 	case gzipped && ext == ".parquet":
 		return nil, fmt.Errorf("%s is gzip-compressed: decompress it (a Parquet file is read as it is)", path)
 	case gzipped:
-		gz, err := gzip.NewReader(r)
+		gz, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("%s: reading it as gzip: %w", path, err)
 		}
 		defer gz.Close()
-		r = gz
+		gz.Multistream(false)
+		r = &gzipMembers{gz, br}
 	case name != lower:
 		return nil, fmt.Errorf("%s is not gzip-compressed (it does not begin as gzip does): name it without .gz", path)
 	}
@@ -117,7 +120,7 @@ func ReadFile(path string) (*Set, error) {
 	case ext == ".fvecs":
 		err = s.readFvecs(r)
 	case ext == ".csv":
-		err = s.readCSV(r)
+		err = s.readCSV(bufio.NewReader(r))
 	case ext == ".parquet" && name == lower:
 		err = s.readParquet(f, st.Size())
 	default:
@@ -134,6 +137,41 @@ func ReadFile(path string) (*Set, error) {
 
 // gzipMagic begins every gzip stream (RFC 1952).
 const gzipMagic = "\x1f\x8b"
+
+// errAfterGzip is the error of a gzip file with bytes after its streams
+// that do not begin another.
+var errAfterGzip = errors.New("data after the gzip stream (bytes that are not gzip follow it: is the file damaged?)")
+
+// gzipMembers reads the gzip streams (members) of br one after the other,
+// as gzip.Reader's multistream mode does, but ends in errAfterGzip, not a
+// header error or io.ErrUnexpectedEOF (which says cut short), when bytes
+// that are not a gzip stream follow the last.
+type gzipMembers struct {
+	gz *gzip.Reader // reading the current member, multistream off
+	br *bufio.Reader
+}
+
+func (g *gzipMembers) Read(p []byte) (int, error) {
+	for {
+		n, err := g.gz.Read(p)
+		if err != io.EOF {
+			return n, err
+		}
+		switch magic, _ := g.br.Peek(len(gzipMagic)); {
+		case len(magic) == 0:
+			return n, io.EOF
+		case string(magic) != gzipMagic:
+			return n, errAfterGzip
+		}
+		if err := g.gz.Reset(g.br); err != nil {
+			return n, err
+		}
+		g.gz.Multistream(false)
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
 
 // parquetMagic begins and ends every Parquet file.
 const parquetMagic = "PAR1"
@@ -243,7 +281,10 @@ func (s *Set) readFvecs(r io.Reader) error {
 // (io.ErrUnexpectedEOF, as a cut-short gzip stream ends too), or the
 // reader's error, a corrupt gzip stream's.
 func readError(row int, inside string, err error) error {
-	if errors.Is(err, io.ErrUnexpectedEOF) {
+	switch {
+	case errors.Is(err, errAfterGzip):
+		return err
+	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("row %d: the file ends inside %s: is it cut short?", row, inside)
 	}
 	return fmt.Errorf("row %d: %w", row, err)
@@ -253,11 +294,11 @@ func readError(row int, inside string, err error) error {
 func (s *Set) setDim(row, d int) error {
 	switch {
 	case d < 1 || d > maxDim:
-		return fmt.Errorf("row %d has %d values (want 1 to %d)", row, d, maxDim)
+		return fmt.Errorf("row %d has %s (want 1 to %d)", row, Count(d, "value"), maxDim)
 	case s.Dim == 0:
 		s.Dim = d
 	case d != s.Dim:
-		return fmt.Errorf("row %d has %d values, the rows before it %d (ragged rows)", row, d, s.Dim)
+		return fmt.Errorf("row %d has %s, the rows before it %d (ragged rows)", row, Count(d, "value"), s.Dim)
 	}
 	return nil
 }
@@ -272,7 +313,10 @@ func checkValue(row, col int, v float32) error {
 // readCSV reads one vector per line, skipping blank lines, a UTF-8 byte
 // order mark and a header (isHeader) on the first; each vector's row
 // (Rows, and errors) is its line in the file.
-func (s *Set) readCSV(r io.Reader) error {
+func (s *Set) readCSV(r *bufio.Reader) error {
+	if head, _ := r.Peek(1024); !isText(head) {
+		return errors.New("not a text CSV file: its first KiB holds NUL or control bytes (binary data: is it .fvecs? then name it so)")
+	}
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1 // ragged rows get our error, which names the row
 	cr.ReuseRecord = true
@@ -297,6 +341,9 @@ func (s *Set) readCSV(r io.Reader) error {
 		}
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // blank
+		}
+		if first && len(rec) > 1 && strings.TrimSpace(rec[0]) == "" && strings.TrimSpace(rec[1]) != "" {
+			return fmt.Errorf("row %d, column 1: %w", row, errIndexColumn)
 		}
 		header := first && isHeader(rec)
 		if first = false; header {
@@ -323,6 +370,26 @@ func (s *Set) readCSV(r io.Reader) error {
 		}
 	}
 }
+
+// isText reports whether head, the beginning of a file, may be text: no
+// NUL byte, and no other control byte but tab, line feed, form feed and
+// carriage return where it is not UTF-8 (a spreadsheet's Latin-1 header
+// is text; the float32 of .fvecs are neither).
+func isText(head []byte) bool {
+	if bytes.IndexByte(head, 0) >= 0 {
+		return false
+	}
+	if utf8.Valid(head[:max(len(head)-utf8.UTFMax, 0)]) {
+		return true
+	}
+	return !bytes.ContainsFunc(head, func(r rune) bool { return r < ' ' && !strings.ContainsRune("\t\n\f\r", r) })
+}
+
+// errIndexColumn is the error of a first row whose first cell alone is
+// empty: the header of the row index pandas' to_csv writes, which would
+// index the row numbers as a feature.
+var errIndexColumn = errors.New("an empty first cell beside named ones, as pandas writes the header of its index column: " +
+	"write the file with to_csv(index=False), or drop the first column")
 
 // isHeader reports whether none of a row's cells is a number, or numbers
 // separated by spaces, tabs or semicolons (a file that is not
@@ -356,7 +423,7 @@ func (s *Set) ReadLabels(path string) error {
 	}
 	text := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	if strings.TrimSpace(text) == "" {
-		return fmt.Errorf("%s: no labels, want one for each of the %d vectors of %s", path, s.Len(), s.Name)
+		return fmt.Errorf("%s: no labels, want one for each of the %s of %s", path, Count(s.Len(), "vector"), s.Name)
 	}
 	lines := strings.Split(text, "\n")
 	for i, l := range lines {
@@ -365,7 +432,7 @@ func (s *Set) ReadLabels(path string) error {
 		}
 	}
 	if len(lines) != s.Len() {
-		return fmt.Errorf("%s: %d labels for the %d vectors of %s", path, len(lines), s.Len(), s.Name)
+		return fmt.Errorf("%s: %s for the %s of %s", path, Count(len(lines), "label"), Count(s.Len(), "vector"), s.Name)
 	}
 	s.Labels = lines
 	return nil

@@ -102,7 +102,10 @@ func refuseRepeats(fs *flag.FlagSet, args []string) error {
 		if _, ok := f.Value.(repeatable); ok {
 			continue
 		}
-		if first, twice := seen[name]; twice {
+		switch first, twice := seen[name]; {
+		case twice && first == "" && value == "": // a boolean switch
+			return fmt.Errorf("%s is given twice", dashed(name))
+		case twice:
 			return fmt.Errorf("%s is given twice (%q, then %q): it takes one value", dashed(name), first, value)
 		}
 		seen[name] = value

@@ -7,7 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +57,28 @@ func (p paramFlag) Set(s string) error {
 	return nil
 }
 
+// canonical returns p with its names and values spelled as kind spells
+// them (index.Kind.Canonical), refusing a parameter given twice in two
+// spellings and a value given twice in one sweep (it would run the same
+// setting twice).
+func (p paramFlag) canonical(kind index.Kind) (paramFlag, error) {
+	out := paramFlag{}
+	for _, given := range slices.Sorted(maps.Keys(p)) {
+		name, _ := kind.Canonical(given, "")
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("--param %s: parameter %s is given twice (list its values with commas)", given, name)
+		}
+		for _, v := range p[given] {
+			_, v = kind.Canonical(name, v)
+			if slices.Contains(out[name], v) {
+				return nil, fmt.Errorf("--param %s=%s: the value %s is given twice", given, strings.Join(p[given], ","), v)
+			}
+			out[name] = append(out[name], v)
+		}
+	}
+	return out, nil
+}
+
 // indexCommand runs `ctrecon index` with args: the subcommand bench,
 // anywhere among its flags as other commands take their arguments, which
 // measures an index on vectors from files against exact search and writes
@@ -89,6 +114,12 @@ func indexCommand(args []string, w io.Writer) error {
 	default:
 		return fmt.Errorf("unknown subcommand %q: %s", fs.Arg(0), indexUsage)
 	}
+	if kind, err := index.KindNamed(cfg.Index); err == nil {
+		cfg.Index = kind.Name
+		if params, err = params.canonical(kind); err != nil {
+			return err
+		}
+	}
 	cfg.Sweep = ann.Sweep(params)
 	var err error
 	if in.LabelColumn, err = parseLabelsColumn(*labelsColumn); err != nil {
@@ -122,6 +153,10 @@ func indexCommand(args []string, w io.Writer) error {
 	if err := cfg.Check(); err != nil {
 		return fmt.Errorf("--index %s: %w", cfg.Index, err)
 	}
+	if err := openable(map[string]string{"--vectors": in.Vectors, "--queries": in.Queries,
+		"--labels": in.Labels, "--query-labels": in.QueryLabels}); err != nil {
+		return err
+	}
 	in.HoldOut, in.Metric = 0.1, *metric
 	base, queries, m, err := in.Read()
 	if err != nil {
@@ -132,7 +167,11 @@ func indexCommand(args []string, w io.Writer) error {
 		return fmt.Errorf("--index %s: %w", cfg.Index, err)
 	}
 	if cfg.K > base.Len() {
-		return fmt.Errorf("--k %d is more than the %d vectors of %s", cfg.K, base.Len(), base.Name)
+		left := filepath.Base(in.Vectors)
+		if in.Queries == "" {
+			left += " left to index once the queries are held out"
+		}
+		return fmt.Errorf("--k %d is more than the %s of %s", cfg.K, ann.Count(base.Len(), "vector"), left)
 	}
 	if err := cfg.CheckSize(base.Len()); err != nil {
 		return fmt.Errorf("--index %s, %s: %w", cfg.Index, base.Name, err)
@@ -151,7 +190,7 @@ func indexCommand(args []string, w io.Writer) error {
 		return err
 	}
 	if !*asJSON {
-		fmt.Fprintf(w, "%d vectors of %d, %d queries, %s, k %d\n", base.Len(), base.Dim, queries.Len(), cfg.Metric, cfg.K)
+		fmt.Fprintf(w, "%s%s, %s, %s, k %d\n", ann.Count(base.Len(), "vector"), base.Layout(), ann.Count(queries.Len(), "query"), cfg.Metric, cfg.K)
 		return ann.WriteTable(w, results)
 	}
 	enc := json.NewEncoder(w)
@@ -195,6 +234,22 @@ func comparePeers(base, queries *ann.Set, truth *ann.Truth, cfg ann.Config, para
 		c.Ef = append(c.Ef, ef)
 	}
 	return ann.Compare(context.Background(), base, queries, truth, c)
+}
+
+// openable returns an error naming the flag of the first file of files
+// (flag: path, "" for none) that cannot be opened, before any is read.
+func openable(files map[string]string) error {
+	for _, flag := range slices.Sorted(maps.Keys(files)) {
+		if files[flag] == "" {
+			continue
+		}
+		f, err := os.Open(files[flag])
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", flag, files[flag], err)
+		}
+		f.Close()
+	}
+	return nil
 }
 
 // parseLabelsColumn returns the column --labels-column names as

@@ -211,7 +211,7 @@ func TestIndexBenchCommandLine(t *testing.T) {
 		says string
 	}{
 		{[]string{"--vectors", v, "--vectors", f["ragged.csv"]}, `--vectors is given twice ("` + v + `", then "` + f["ragged.csv"] + `"): it takes one value`},
-		{[]string{"--vectors", v, "--json", "--k=3", "--json", "--k", "4"}, `--json is given twice`},
+		{[]string{"--vectors", v, "--json", "--k=3", "--json", "--k", "4"}, `--json is given twice (ctrecon index bench -h`},
 		{[]string{"--vectors", v, "--k=3", "-k", "4"}, `-k is given twice ("3", then "4")`},
 	} {
 		var stderr bytes.Buffer

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -237,8 +238,8 @@ func TestIndexBenchLSHSmallScan(t *testing.T) {
 	if err := runIndexBench([]string{"--vectors", small, "--index", "ivf", "--time", "0"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "every search scanned all 180 vectors") {
-		t.Errorf("IVF on 180 vectors, untrained:\n%s", out.String())
+	if !strings.Contains(out.String(), "every search scanned all 180 vectors") || !strings.Contains(out.String(), "nprobe=8 (used none)") {
+		t.Errorf("IVF on 180 vectors, untrained (nprobe unused):\n%s", out.String())
 	}
 }
 
@@ -270,4 +271,29 @@ func TestIndexBenchTreeAlike(t *testing.T) {
 	if !strings.Contains(out.String(), "checks=5 used 270: the tree is one leaf (its 270 vectors, more than leaf=64, are too alike for k-means to split)") {
 		t.Errorf("a tree of 270 equal vectors:\n%s", out.String())
 	}
+}
+
+// TestIndexBenchAnyCase: index names, parameter names and a parameter's
+// named values are taken in any case, as metrics and extensions are, and
+// reported as the index spells them; two spellings of one parameter are
+// one parameter given twice.
+func TestIndexBenchAnyCase(t *testing.T) {
+	f := indexBenchFiles(t)
+	r := indexBenchJSON(t, f, "--index", "HNSW", "--param", "EF=10", "--param", "m=8", "--param", "EFCONSTRUCTION=20")[0]
+	if p := fmt.Sprint(r["params"]); r["index"] != "hnsw" || p != "map[M:8 ef:10 efConstruction:20 seed:1]" {
+		t.Errorf("--index HNSW EF=10 m=8 EFCONSTRUCTION=20: index %v, params %s", r["index"], p)
+	}
+	r = indexBenchJSON(t, f, "--index", "Lsh", "--param", "Family=HYPERPLANE", "--metric", "cosine")[0]
+	if p := r["params"].(map[string]any); r["index"] != "lsh" || p["family"] != "hyperplane" {
+		t.Errorf("--index Lsh Family=HYPERPLANE: index %v, params %v", r["index"], p)
+	}
+	indexBenchRefuses(t, f, "parameter ef is given twice", "--index", "hnsw", "--param", "ef=10", "--param", "EF=20")
+}
+
+// TestIndexBenchRefusesRepeatedValue: a value given twice in a sweep
+// would measure the same setting twice; it is refused, named.
+func TestIndexBenchRefusesRepeatedValue(t *testing.T) {
+	f := indexBenchFiles(t)
+	indexBenchRefuses(t, f, "--param ef=10,20,10: the value 10 is given twice", "--index", "hnsw", "--param", "ef=10,20,10")
+	indexBenchRefuses(t, f, "the value hyperplane is given twice", "--index", "lsh", "--param", "family=hyperplane,HYPERPLANE")
 }

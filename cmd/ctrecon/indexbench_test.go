@@ -246,7 +246,7 @@ func TestIndexBenchMetricHistograms(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", idx, err)
 		}
-		if first, _, _ := strings.Cut(out.String(), "\n"); first != "108 vectors of 13, 12 queries, dm, k 10" {
+		if first, _, _ := strings.Cut(out.String(), "\n"); first != "108 vectors: metric histograms of up to 6 points (padded to 13 values), 12 queries, dm, k 10" {
 			t.Errorf("%s: %q, want 108 metric histograms padded to 6 points under DM", idx, first)
 		}
 		if !strings.Contains(out.String(), "| 1.0000 |") {
@@ -274,15 +274,18 @@ func TestIndexBenchErrors(t *testing.T) {
 		{[]string{"--vectors", f["nan.csv"], "--index", "exact"}, "nan.csv: row 2, column 4: NaN is not a finite number"},
 		{[]string{"--vectors", v, "--queries", f["nan.csv"], "--index", "exact"}, "nan.csv: row 2, column 4: NaN"},
 		{[]string{"--vectors", v, "--queries", f["dim3.csv"], "--index", "exact"}, "dim3.csv has vectors of 3 values, vectors.csv of 8 (dimension mismatch)"},
-		{[]string{"--vectors", v, "--index", "exact", "--k", "271"}, "--k 271 is more than the 270 vectors of vectors.csv base"},
+		{[]string{"--vectors", v, "--index", "exact", "--k", "271"}, "--k 271 is more than the 270 vectors of vectors.csv left to index once the queries are held out"},
 		{[]string{"--vectors", v, "--index", "exact", "--k", "0"}, "--k 0: must be at least 1"},
 		{[]string{"--vectors", v, "--queries", v, "--labels", f["labels.txt"], "--index", "exact"}, "the queries of --queries " + v + " need theirs too: give --query-labels"},
-		{[]string{"--vectors", f["dim3.csv"] + ".missing", "--index", "exact"}, "no such file"},
-		{[]string{"--vectors", f["ragged.parquet"], "--index", "exact"}, "ragged.parquet: row 3 has 1 values, the rows before it 8 (ragged rows)"},
+		{[]string{"--vectors", f["dim3.csv"] + ".missing", "--index", "exact"}, "--vectors " + f["dim3.csv"] + ".missing: open "},
+		{[]string{"--vectors", v, "--queries", "nonexist.fvecs", "--index", "exact"}, "--queries nonexist.fvecs: open nonexist.fvecs: no such file"},
+		{[]string{"--vectors", v, "--labels", "no.txt", "--index", "exact"}, "--labels no.txt: open no.txt: no such file"},
+		{[]string{"--vectors", v, "--queries", v, "--labels", f["labels.txt"], "--query-labels", "no.txt", "--index", "exact"}, "--query-labels no.txt: open no.txt: no such file"},
+		{[]string{"--vectors", f["ragged.parquet"], "--index", "exact"}, "ragged.parquet: row 3 has 1 value, the rows before it 8 (ragged rows)"},
 		{[]string{"--vectors", f["nan.parquet"], "--index", "exact"}, "nan.parquet: row 2, column 4: NaN is not a finite number"},
 		{[]string{"--vectors", f["kinds.parquet"], "--index", "exact"}, "kinds.parquet: row 2 is a hist-hu-v1 record, the rows before it radiomics-v1"},
 		{[]string{"--vectors", f["vectors.parquet"], "--queries", f["dim4.parquet"], "--index", "exact"}, "dim4.parquet has vectors of 4 values, vectors.parquet of 8 (dimension mismatch)"},
-		{[]string{"--vectors", f["dim4.parquet"], "--index", "exact", "--k", "10"}, "--k 10 is more than the 9 vectors of dim4.parquet base"},
+		{[]string{"--vectors", f["dim4.parquet"], "--index", "exact", "--k", "10"}, "--k 10 is more than the 9 vectors of dim4.parquet left to index"},
 		{[]string{"--vectors", f["vectors.csv"] + ".parquet", "--index", "exact"}, "no such file"},
 		{[]string{"--vectors", f["vectors.csv"], "--queries", f["vectors.csv"], "--index", "exact", "--k", "301"}, "--k 301 is more than the 300 vectors of vectors.csv"},
 		// the row in the file, wherever the held-out queries put it
@@ -305,5 +308,28 @@ func TestIndexBenchErrors(t *testing.T) {
 	}
 	if err := runIndex(nil); err == nil || !strings.Contains(err.Error(), "ctrecon index bench") {
 		t.Errorf("ctrecon index: %v", err)
+	}
+}
+
+// TestIndexBenchCounts: a count of one thing is singular ("1 vector",
+// "1 query"), and the --k error names the file, not its held-out part.
+func TestIndexBenchCounts(t *testing.T) {
+	dir := t.TempDir()
+	two, hdr := filepath.Join(dir, "two.csv"), filepath.Join(dir, "hdr.csv")
+	for path, text := range map[string]string{two: "1,2,3\n4,5,6\n", hdr: "a,b,c\n1,2,3\n4,5,6\n"} {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	if err := runIndexBench([]string{"--vectors", two, "--index", "exact", "--k", "1", "--time", "0"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "1 vector of 3, 1 query, euclidean, k 1\n") {
+		t.Errorf("two vectors, one held out:\n%s", out.String())
+	}
+	err := runIndexBench([]string{"--vectors", hdr, "--index", "exact"}, &out)
+	if want := "--k 10 is more than the 1 vector of hdr.csv left to index once the queries are held out"; err == nil || err.Error() != want {
+		t.Errorf("--k 10 on 2 vectors: %v, want %q", err, want)
 	}
 }

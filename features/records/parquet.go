@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -223,7 +224,7 @@ func appendValues(b array.Builder, v Vector) {
 func ReadParquet(r parquet.ReaderAtSeeker) (Metadata, []Record, error) {
 	pf, err := file.NewParquetReader(r)
 	if err != nil {
-		return Metadata{}, nil, fmt.Errorf("records: parquet: %w", err)
+		return Metadata{}, nil, unreadable{err}
 	}
 	defer pf.Close()
 	meta, err := readMetadata(pf)
@@ -232,11 +233,11 @@ func ReadParquet(r parquet.ReaderAtSeeker) (Metadata, []Record, error) {
 	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: RowsPerGroup}, memory.DefaultAllocator)
 	if err != nil {
-		return Metadata{}, nil, fmt.Errorf("records: parquet: %w", err)
+		return Metadata{}, nil, unreadable{err}
 	}
 	rr, err := fr.GetRecordReader(context.Background(), nil, nil)
 	if err != nil {
-		return Metadata{}, nil, fmt.Errorf("records: parquet: %w", err)
+		return Metadata{}, nil, unreadable{err}
 	}
 	defer rr.Release()
 	var recs []Record
@@ -246,7 +247,7 @@ func ReadParquet(r parquet.ReaderAtSeeker) (Metadata, []Record, error) {
 		}
 	}
 	if err := rr.Err(); err != nil && err != io.EOF {
-		return Metadata{}, nil, fmt.Errorf("records: parquet: %w", err)
+		return Metadata{}, nil, unreadable{err}
 	}
 	return meta, recs, checkMetadata(meta, recs)
 }
@@ -361,3 +362,14 @@ func vector(col arrow.Array, i int) (Vector, error) {
 	}
 	return v, nil
 }
+
+// unreadable is the error of a file the Parquet reader cannot read: a
+// corrupt one, or another format's that begins and ends as Parquet does.
+// Its message does not repeat the reader's "parquet: ".
+type unreadable struct{ err error }
+
+func (e unreadable) Error() string {
+	return "not a readable Parquet file: " + strings.TrimPrefix(e.err.Error(), "parquet: ")
+}
+
+func (e unreadable) Unwrap() error { return e.err }

@@ -154,7 +154,8 @@ func (x *Index) Adjusted(int) []index.Adjusted {
 	switch {
 	case lists == 0:
 		return []index.Adjusted{{Name: "nlist", Given: given, Used: used,
-			Why: fmt.Sprintf("fewer than %d vectors: not trained, every search scans them all", minTrain)}}
+			Why: fmt.Sprintf("fewer than %d vectors: not trained, every search scans them all", minTrain)},
+			{Name: "nprobe", Given: strconv.Itoa(x.cfg.NProbe), Used: "none", Why: "no lists to probe"}}
 	case x.cfg.NList == 0:
 		out = append(out, index.Adjusted{Name: "nlist", Given: given, Used: used,
 			Why: fmt.Sprintf("√n of the %d vectors at the last training", x.trained)})

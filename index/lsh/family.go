@@ -53,7 +53,11 @@ func familyFor(f Family, m index.Metric, width float64) (Family, error) {
 	case f != Hyperplane && f != Gaussian && f != Cauchy:
 		return "", fmt.Errorf("parameter family is %q, want %s, %s, %s or %s", f, Auto, Hyperplane, Gaussian, Cauchy)
 	case f != own && f != Hyperplane && width == 0:
-		return "", fmt.Errorf("parameter family=%s does not follow the %s metric, so its bucket width cannot be measured on the data: give width=W, or family=auto", f, m)
+		other := Auto // a family=auto that picks a family, else one with no width
+		if own == "" {
+			other = Hyperplane
+		}
+		return "", fmt.Errorf("parameter family=%s does not follow the %s metric, so its bucket width cannot be measured on the data: give width=W, or family=%s", f, m, other)
 	}
 	return f, nil
 }

@@ -72,7 +72,8 @@ var Kind = index.Kind{
 	Name: "lsh",
 	Doc:  "locality-sensitive hashing: random hyperplanes (cosine) or p-stable projections (Euclidean, Manhattan), multi-probe",
 	Params: []index.Param{
-		{Name: "family", Default: "auto", Doc: "hyperplane, gaussian, cauchy, or auto (the metric's)"},
+		{Name: "family", Default: "auto", Doc: "hyperplane, gaussian, cauchy, or auto (the metric's)",
+			Values: []string{string(Auto), string(Hyperplane), string(Gaussian), string(Cauchy)}},
 		{Name: "tables", Default: "8", Doc: "hash tables"},
 		{Name: "hashes", Default: "8", Doc: "functions per table, 1 to 64"},
 		{Name: "width", Default: "0", Doc: "p-stable bucket width; 0 measures it on the data"},

@@ -135,6 +135,17 @@ func TestParams(t *testing.T) {
 			t.Errorf("family %s under %s with width 2: %v", c.f, c.m, err)
 		}
 	}
+	// the way out offered works: family=auto where the metric has a family,
+	// else hyperplane (family=auto is refused under Jaccard)
+	for m, want := range map[index.Metric]lsh.Family{index.Euclidean: lsh.Auto, index.Jaccard: lsh.Hyperplane} {
+		_, err := lsh.New(4, m, lsh.Config{Family: lsh.Cauchy})
+		if err == nil || !strings.HasSuffix(err.Error(), "give width=W, or family="+string(want)) {
+			t.Errorf("family cauchy under %s: %v, want family=%s offered", m, err, want)
+		}
+		if _, err := lsh.New(4, m, lsh.Config{Family: want}); err != nil {
+			t.Errorf("family %s under %s, as offered: %v", want, m, err)
+		}
+	}
 }
 
 func TestSweepDigits(t *testing.T) {
