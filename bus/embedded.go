@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -123,18 +124,24 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 }
 
 // startFailed explains why a server did not start. nats-server reports
-// only a message, so the client port is tried here: when it cannot be bound
-// the error wraps the listen error (syscall.EADDRINUSE when another process
-// has the port).
+// only a message, so the client and cluster ports are tried here: when one
+// cannot be bound the error wraps the listen error (syscall.EADDRINUSE
+// when another process has the port).
 func startFailed(o *server.Options, msg string) error {
 	port := o.Port
 	if port == 0 {
 		port = server.DEFAULT_PORT
 	}
-	if port > 0 {
-		l, err := net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(port)))
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"client", port}, {"cluster", o.Cluster.Port}} {
+		if p.port <= 0 {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(p.port)))
 		if err != nil {
-			return fmt.Errorf("bus: nats-server did not start: client port %d: %w", port, err)
+			return fmt.Errorf("bus: nats-server did not start: %s port %d: %w", p.name, p.port, err)
 		}
 		l.Close()
 	}
@@ -229,7 +236,10 @@ func (e *Embedded) WaitForShutdown() { e.srv.WaitForShutdown() }
 // Options restart it on the same ports and data.
 //
 // It is meant for tests and demonstrations of replicated streams: the route
-// ports are found free just before the servers bind them.
+// ports are found free just before the servers bind them, and when another
+// process takes one in between (EADDRINUSE), the cluster is started again
+// on new ports, localClusterTries times at most, the node directories this
+// call made removed first.
 func StartLocalCluster(ctx context.Context, n int, base EmbeddedOptions) ([]*Embedded, error) {
 	if n < 2 {
 		return nil, fmt.Errorf("%w: a cluster of %d servers", ErrInvalidOption, n)
@@ -237,6 +247,21 @@ func StartLocalCluster(ctx context.Context, n int, base EmbeddedOptions) ([]*Emb
 	if base.DataDir == "" {
 		return nil, fmt.Errorf("%w: DataDir is required", ErrInvalidOption)
 	}
+	for try := 1; ; try++ {
+		nodes, err := startLocalCluster(ctx, n, base)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || try == localClusterTries {
+			return nodes, err
+		}
+	}
+}
+
+// localClusterTries is how many times StartLocalCluster picks new ports
+// when one it found free was taken before its server bound it.
+const localClusterTries = 5
+
+// startLocalCluster is one try of StartLocalCluster. On failure it stops
+// the nodes it started and removes the node directories it made.
+func startLocalCluster(ctx context.Context, n int, base EmbeddedOptions) ([]*Embedded, error) {
 	ports, err := freeLoopbackPorts(n)
 	if err != nil {
 		return nil, fmt.Errorf("bus: local cluster: %w", err)
@@ -250,30 +275,36 @@ func StartLocalCluster(ctx context.Context, n int, base EmbeddedOptions) ([]*Emb
 		routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(p)
 	}
 	nodes := make([]*Embedded, 0, n)
-	shutdown := func() {
+	var made []string
+	fail := func(err error) ([]*Embedded, error) {
 		for _, e := range nodes {
 			e.Shutdown()
 			e.WaitForShutdown()
 		}
+		for _, dir := range made {
+			os.RemoveAll(dir)
+		}
+		return nil, err
 	}
 	for i := range n {
 		o := base
 		o.ServerName = prefix + strconv.Itoa(i+1)
 		o.DataDir = filepath.Join(base.DataDir, o.ServerName)
+		if _, err := os.Stat(o.DataDir); errors.Is(err, os.ErrNotExist) {
+			made = append(made, o.DataDir)
+		}
 		o.Host = "127.0.0.1"
 		o.Port = -1
 		o.ClusterPort = ports[i]
 		o.Routes = routes
 		e, err := StartEmbedded(ctx, o)
 		if err != nil {
-			shutdown()
-			return nil, fmt.Errorf("bus: local cluster node %s: %w", o.ServerName, err)
+			return fail(fmt.Errorf("bus: local cluster node %s: %w", o.ServerName, err))
 		}
 		nodes = append(nodes, e)
 	}
 	if err := WaitForJetStream(ctx, nodes...); err != nil {
-		shutdown()
-		return nil, err
+		return fail(err)
 	}
 	return nodes, nil
 }

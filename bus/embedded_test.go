@@ -3,10 +3,13 @@ package bus
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -57,6 +60,26 @@ func TestStartEmbeddedPortInUse(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v to report %v", d, err)
 	}
+}
+
+// A cluster port another process holds is reported as EADDRINUSE naming
+// the port, as the client port is, so that StartLocalCluster can pick new
+// ports when one it found free is taken before its server binds it (a
+// parallel test's did, failing recon's TestClusterSurvivesANode). The
+// explanation is checked on its own: a JetStream node that fails on its
+// cluster port leaves nats-server's file-store goroutines running.
+func TestStartFailedClusterPortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	err = startFailed(&server.Options{Host: "127.0.0.1", Port: -1, Cluster: server.ClusterOpts{Port: port}}, "Error listening on router port")
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("err = %v, want syscall.EADDRINUSE", err)
+	}
+	wantErr(t, err, "cluster port "+itoa(port))
 }
 
 // TestCluster forms a three-node cluster on loopback, keeps three replicas of
