@@ -429,7 +429,7 @@ func (r *runner) reportSelfBias(cal *material.Calibration, rep *CalibrationRepor
 		rep.BiasUnassessed = err.Error()
 		return
 	}
-	sd, biased := mapBias(mats, bias)
+	sd, biased := overLimit(mats, bias)
 	for j, m := range mats {
 		unit, _ := mapUnit(m)
 		rep.Bias = append(rep.Bias, MaterialBias{Material: m.Name, Unit: unit, BiasSD: sd[j]})
@@ -468,14 +468,12 @@ func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, r
 	}
 	rep.BinNoisePerMM = binSD
 	spreadLag := material.SpreadLag(g.Spacing[0], r.job.MaterialSmoothMM, d.PriorMM)
-	var noisy, spread []string
+	noiseSD, noisy := overLimit(d.Materials, sd)
+	var spread []string
 	for j, m := range d.Materials {
 		_, scale := mapUnit(m)
 		mr := &rep.Maps[j]
-		mr.NoiseSD, mr.NoiseLimit = sd[j]*float64(scale), material.NoiseLimit(m)*float64(scale)
-		if !(mr.NoiseSD <= mr.NoiseLimit) {
-			noisy = append(noisy, fmt.Sprintf("%s %.3g %s (limit %.3g)", m.Name, mr.NoiseSD, mr.Unit, mr.NoiseLimit))
-		}
+		mr.NoiseSD, mr.NoiseLimit = noiseSD[j], material.NoiseLimit(m)*float64(scale)
 		s, _ := material.SpreadSD(maps[j], inside, spreadLag)
 		if mr.SpreadSD = s * float64(scale); mr.SpreadSD > mr.NoiseLimit && mr.SpreadSD > 1.5*mr.NoiseSD {
 			spread = append(spread, fmt.Sprintf("%s %.3g %s (noise %.3g, limit %.3g)", m.Name, mr.SpreadSD, mr.Unit, mr.NoiseSD, mr.NoiseLimit))
@@ -511,7 +509,7 @@ func (r *runner) reportCalibrationBias(d *material.Decomposer, cal *material.Cal
 	if err != nil {
 		return err
 	}
-	sd, biased := mapBias(d.Materials, bias)
+	sd, biased := overLimit(d.Materials, bias)
 	for j, s := range sd {
 		rep.Maps[j].CalibrationBiasSD = s
 	}
@@ -522,19 +520,20 @@ func (r *runner) reportCalibrationBias(d *material.Decomposer, cal *material.Cal
 	return nil
 }
 
-// mapBias returns the biases bias of mats' amounts (material units) in
-// their maps' units (mapUnit), and for each over material.NoiseLimit a
-// "name bias unit (limit L)" for a warning.
-func mapBias(mats []material.Material, bias []float64) (sd []float64, over []string) {
-	sd = make([]float64, len(mats))
+// overLimit returns the standard deviations sd of mats' amounts
+// (material units; noise or bias) in their maps' units (mapUnit), and for
+// each not under material.NoiseLimit a "name sd unit (limit L)" for a
+// warning.
+func overLimit(mats []material.Material, sd []float64) (inMapUnits []float64, over []string) {
+	inMapUnits = make([]float64, len(mats))
 	for j, m := range mats {
 		unit, scale := mapUnit(m)
-		sd[j] = bias[j] * float64(scale)
-		if limit := material.NoiseLimit(m) * float64(scale); sd[j] > limit {
-			over = append(over, fmt.Sprintf("%s %.3g %s (limit %.3g)", m.Name, sd[j], unit, limit))
+		inMapUnits[j] = sd[j] * float64(scale)
+		if limit := material.NoiseLimit(m) * float64(scale); !(inMapUnits[j] <= limit) {
+			over = append(over, fmt.Sprintf("%s %.3g %s (limit %.3g)", m.Name, inMapUnits[j], unit, limit))
 		}
 	}
-	return sd, over
+	return inMapUnits, over
 }
 
 // reportMisfit records in rep the fraction of the object's voxels inside
