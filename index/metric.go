@@ -48,13 +48,14 @@ var builtin = []Metric{Euclidean, Manhattan, Cosine, Jaccard}
 var aliases = map[string]string{"l2": "euclidean", "l1": "manhattan"}
 
 // MetricNamed returns the built-in metric called name ("euclidean" or "l2",
-// "manhattan" or "l1", "cosine", "jaccard").
+// "manhattan" or "l1", "cosine", "jaccard"; in any case: "L2").
 func MetricNamed(name string) (Metric, error) {
-	if a, ok := aliases[name]; ok {
-		name = a
+	key := strings.ToLower(name)
+	if a, ok := aliases[key]; ok {
+		key = a
 	}
 	for _, m := range builtin {
-		if m.p.name == name {
+		if m.p.name == key {
 			return m, nil
 		}
 	}

@@ -149,7 +149,7 @@ func indexCommand(args []string, w io.Writer) error {
 	}
 	// the index and its parameters, before the files are read: under the
 	// metric named, or Euclidean until the vectors' kind is known
-	cfg.Metric, _ = index.MetricNamed(strings.ToLower(*metric))
+	cfg.Metric, _ = index.MetricNamed(*metric)
 	if err := cfg.Check(); err != nil {
 		return fmt.Errorf("--index %s: %w", cfg.Index, err)
 	}
