@@ -544,24 +544,30 @@ func ownFamily(m index.Metric, err error) lsh.Family {
 // data (width=0), and whether it measured one: not for a width given, nor
 // below the size that hashes anything (used none).
 func measuredWidth(r Result) (string, bool) {
-	for _, a := range r.Adjusted {
-		if a.Name == "width" {
-			_, err := strconv.ParseFloat(a.Used, 64)
-			return a.Used, err == nil
-		}
+	a, ok := adjusted(r, "width")
+	if !ok {
+		return "", false
 	}
-	return "", false
+	_, err := strconv.ParseFloat(a.Used, 64)
+	return a.Used, err == nil
 }
 
 // used returns the value in use of r's parameter name: the adjusted one,
 // or the one given.
 func used(r Result, name string) string {
-	for _, a := range r.Adjusted {
-		if a.Name == name {
-			return a.Used
-		}
+	if a, ok := adjusted(r, name); ok {
+		return a.Used
 	}
 	return r.Params[name]
+}
+
+// adjusted returns r's adjustment of the parameter name, if it has one.
+func adjusted(r Result, name string) (index.Adjusted, bool) {
+	i := slices.IndexFunc(r.Adjusted, func(a index.Adjusted) bool { return a.Name == name })
+	if i < 0 {
+		return index.Adjusted{}, false
+	}
+	return r.Adjusted[i], true
 }
 
 // setSearchParams sets x's search parameters from setting s.
