@@ -117,8 +117,8 @@ func (s Settings) matchMaps(maps []Map, g fdk.Grid) ([]Map, error) {
 	return out, nil
 }
 
-// carve gives the voxels of class (of s.MapClasses, inside the field of
-// view: not 0 in any bin) that show a material of s.Maps (MapRule) the
+// carve gives the voxels of class (of s.MapClasses; classify left those
+// outside the field of view, 0 in some bin, in no class) that show a material of s.Maps (MapRule) the
 // class code len(s.Classes)+1+j of map j, where the map whose value
 // stands highest above its threshold wins.
 func carve(class []uint8, bins []Bin, s Settings, maps []Map) error {
@@ -142,7 +142,7 @@ func carve(class []uint8, bins []Bin, s Settings, maps []Map) error {
 			if math.IsNaN(x) {
 				return fmt.Errorf("%w: the %s map's voxel (%d, %d, %d) is NaN", ErrInput, m.Material, i%g.Dim[0], i/g.Dim[0]%g.Dim[1], i/(g.Dim[0]*g.Dim[1]))
 			}
-			if r := x / thr[j]; r > best && inside(bins, i) {
+			if r := x / thr[j]; r > best {
 				best, shows[i] = r, uint8(j+1)
 			}
 		}
@@ -155,16 +155,6 @@ func carve(class []uint8, bins []Bin, s Settings, maps []Map) error {
 		}
 	}
 	return nil
-}
-
-// inside says whether voxel i is inside every bin's field of view.
-func inside(bins []Bin, i int) bool {
-	for _, b := range bins {
-		if b.Volume.Data[i] == 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // edgeCuts returns, per component of comp (its map mapOf, from 1), the
