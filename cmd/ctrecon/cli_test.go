@@ -71,6 +71,7 @@ func TestFlagErrorSaidOnce(t *testing.T) {
 		{[]string{"index", "bench", "--param", "ef"}, `ctrecon index: invalid value "ef" for flag -param: "ef": want NAME=VALUE`},
 		{[]string{"index", "bench", "--seed", "abc"}, `ctrecon index: invalid value "abc" for flag -seed: parse error (ctrecon index bench -h lists the flags)`},
 		{[]string{"recon", "--views", "x"}, "ctrecon recon: flag provided but not defined: -views (ctrecon recon -h lists the flags)"},
+		{[]string{"index", "bench", "--vectors", "v.csv", "--index", "exact", "--metric", "foo"}, `ctrecon index: --metric: unknown metric "foo" (want euclidean, manhattan, cosine, jaccard, dm)`},
 		{[]string{"recon", "-i", "scan1", "-o", "out", "-i", "scan2"}, `ctrecon recon: -i is given twice ("scan1", then "scan2"): it takes one value`},
 		{[]string{"submit", "job.json", "--wait", "--id=a", "--id", "b"}, `ctrecon submit: --id is given twice ("a", then "b")`},
 	} {

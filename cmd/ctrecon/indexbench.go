@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/ctrecon/ctrecon/bench/ann"
+	"github.com/ctrecon/ctrecon/features/histogram"
 	"github.com/ctrecon/ctrecon/index"
+
 	// each index family registers itself
 	_ "github.com/ctrecon/ctrecon/index/hnsw"
 	_ "github.com/ctrecon/ctrecon/index/ivf"
@@ -149,7 +151,9 @@ func indexCommand(args []string, w io.Writer) error {
 	}
 	// the index and its parameters, before the files are read: under the
 	// metric named, or Euclidean until the vectors' kind is known
-	cfg.Metric, _ = index.MetricNamed(*metric)
+	if cfg.Metric, err = index.MetricNamed(*metric); err != nil && *metric != "" && !strings.EqualFold(*metric, histogram.DMIndexMetric.Name()) {
+		return usageError{fs.Name(), fmt.Errorf("--metric: unknown metric %q (want %s)", *metric, strings.Join(ann.MetricNames(), ", "))}
+	}
 	if err := cfg.Check(); err != nil {
 		return fmt.Errorf("--index %s: %w", cfg.Index, err)
 	}
