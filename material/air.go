@@ -6,6 +6,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/separable"
 )
 
 // airReach is how far from air, in voxels along each axis, a voxel may
@@ -146,14 +147,14 @@ func (d *Decomposer) nearAir(g fdk.Grid, level []float32, inside []bool, threads
 	if d.air == nil || !slices.ContainsFunc(level, func(l float32) bool { return l < airLevel }) {
 		return nil // no neighbourhood's mean is under airLevel without a voxel under it
 	}
-	air := boxMean(g, level, [3]int{1, 1, 1}, threads)
+	air := separable.BoxMean(g.Dim, level, [3]int{1, 1, 1}, threads)
 	for i, l := range air {
 		air[i] = 0
 		if l < airLevel {
 			air[i] = 1
 		}
 	}
-	reach := boxMean(g, air, [3]int{airReach, airReach, airReach}, threads)
+	reach := separable.BoxMean(g.Dim, air, [3]int{airReach, airReach, airReach}, threads)
 	near := make([]bool, len(inside))
 	for i, in := range inside {
 		near[i] = in && reach[i] > 0

@@ -4,7 +4,7 @@ import (
 	"slices"
 
 	"github.com/ctrecon/ctrecon/fdk"
-	"github.com/ctrecon/ctrecon/internal/parallel"
+	"github.com/ctrecon/ctrecon/internal/separable"
 )
 
 // guidedNoise is the guided filter's ε as a multiple of the guide's noise
@@ -28,18 +28,18 @@ const guidedNoise = 0.3
 // guidedNoise times the guide's noise variance, measured as the median
 // of its variance over the boxes centred on voxels where inside is true
 // (most boxes are flat, so the median is the noise's). The cost per voxel
-// does not grow with r (boxMean).
+// does not grow with r (separable.BoxMean).
 func guidedFilter(g fdk.Grid, guide []float32, inside []bool, ps [][]float32, r [3]int, threads int) [][]float32 {
-	meanI := boxMean(g, guide, r, threads)
-	varI := boxMean(g, product(guide, guide), r, threads)
+	meanI := separable.BoxMean(g.Dim, guide, r, threads)
+	varI := separable.BoxMean(g.Dim, product(guide, guide), r, threads)
 	for i, m := range meanI {
 		varI[i] -= m * m
 	}
 	eps := float32(guidedNoise * medianWhere(varI, inside))
 	out := make([][]float32, len(ps))
 	for k, p := range ps {
-		meanP := boxMean(g, p, r, threads)
-		a := boxMean(g, product(guide, p), r, threads)
+		meanP := separable.BoxMean(g.Dim, p, r, threads)
+		a := separable.BoxMean(g.Dim, product(guide, p), r, threads)
 		b := meanP
 		for i := range a {
 			a[i] -= meanI[i] * meanP[i]
@@ -50,7 +50,7 @@ func guidedFilter(g fdk.Grid, guide []float32, inside []bool, ps [][]float32, r 
 			}
 			b[i] = meanP[i] - a[i]*meanI[i]
 		}
-		a, b = boxMean(g, a, r, threads), boxMean(g, b, r, threads)
+		a, b = separable.BoxMean(g.Dim, a, r, threads), separable.BoxMean(g.Dim, b, r, threads)
 		for i := range a {
 			a[i] = a[i]*guide[i] + b[i]
 		}
@@ -84,40 +84,4 @@ func medianWhere(v []float32, inside []bool) float64 {
 	}
 	slices.Sort(sample)
 	return float64(sample[len(sample)/2])
-}
-
-// boxMean returns the mean of v (on grid g) over the box of half-widths
-// r voxels around every voxel, cut at the grid's faces: a running sum
-// along each axis in turn, so that its cost per voxel does not depend on
-// r.
-func boxMean(g fdk.Grid, v []float32, r [3]int, threads int) []float32 {
-	out := append([]float32(nil), v...)
-	stride := [3]int{1, g.Dim[0], g.Dim[0] * g.Dim[1]}
-	for axis := range 3 {
-		n, h, st := g.Dim[axis], r[axis], stride[axis]
-		if h == 0 {
-			continue
-		}
-		parallel.For(len(v)/n, threads, func(l int) {
-			start := lineStart(l, axis, g.Dim, stride)
-			line := make([]float64, n)
-			for i := range line {
-				line[i] = float64(out[start+i*st])
-			}
-			sum := 0.0
-			for k := range min(h, n) {
-				sum += line[k]
-			}
-			for i := range n {
-				if k := i + h; k < n {
-					sum += line[k]
-				}
-				if k := i - h - 1; k >= 0 {
-					sum -= line[k]
-				}
-				out[start+i*st] = float32(sum / float64(min(n-1, i+h)-max(0, i-h)+1))
-			}
-		})
-	}
-	return out
 }

@@ -4,7 +4,7 @@ import (
 	"math"
 
 	"github.com/ctrecon/ctrecon/fdk"
-	"github.com/ctrecon/ctrecon/internal/parallel"
+	"github.com/ctrecon/ctrecon/internal/separable"
 )
 
 // Smooth returns vol convolved with a 3D Gaussian of standard deviation
@@ -20,7 +20,6 @@ func Smooth(vol *fdk.Volume, sigmaMM float64, threads int) *fdk.Volume {
 	}
 	out := &fdk.Volume{Grid: vol.Grid, Data: append([]float32(nil), vol.Data...)}
 	g := vol.Grid
-	stride := [3]int{1, g.Dim[0], g.Dim[0] * g.Dim[1]}
 	for axis := range 3 {
 		s := sigmaMM / g.Spacing[axis]
 		half := int(math.Ceil(3 * s))
@@ -30,34 +29,18 @@ func Smooth(vol *fdk.Volume, sigmaMM float64, threads int) *fdk.Volume {
 			kernel[i] = math.Exp(-d * d / (2 * s * s))
 		}
 		n := g.Dim[axis]
-		lines := g.Voxels() / n
 		src := append([]float32(nil), out.Data...)
-		// Each line along axis starts at a voxel whose index along axis is 0.
-		parallel.For(lines, threads, func(l int) {
-			start := lineStart(l, axis, g.Dim, stride)
+		separable.Lines(g.Dim, axis, threads, func(start, step int) {
 			for i := range n {
 				var sum, wsum float64
 				for k := max(0, i-half); k <= min(n-1, i+half); k++ {
 					w := kernel[k-i+half]
-					sum += w * float64(src[start+k*stride[axis]])
+					sum += w * float64(src[start+k*step])
 					wsum += w
 				}
-				out.Data[start+i*stride[axis]] = float32(sum / wsum)
+				out.Data[start+i*step] = float32(sum / wsum)
 			}
 		})
 	}
 	return out
-}
-
-// lineStart returns the index of the first voxel of line l along axis.
-func lineStart(l, axis int, dim, stride [3]int) int {
-	var idx [3]int
-	for a := range 3 {
-		if a == axis {
-			continue
-		}
-		idx[a] = l % dim[a]
-		l /= dim[a]
-	}
-	return idx[0]*stride[0] + idx[1]*stride[1] + idx[2]*stride[2]
 }
