@@ -70,6 +70,11 @@ type Settings struct {
 	Maps         []MapRule `json:"maps,omitempty"`
 	MapClasses   []Class   `json:"map_classes,omitempty"`
 	EdgeFraction float64   `json:"edge_fraction,omitempty"`
+	// Confirm, when Auto is given material maps, moves the voxels of an
+	// HU class that a map does not confirm to another class
+	// (ConfirmRule), before Maps take theirs. Absent (and then hashed as
+	// before) without maps.
+	Confirm []ConfirmRule `json:"confirm,omitempty"`
 	// Mask is the SHA-256 (hex) of the mask file the objects come from
 	// (FromMask); empty for objects found by HU, and then the only field
 	// that counts.
@@ -142,7 +147,10 @@ func (s Settings) check() error {
 			return bad("Classes", "%q comes from the spectrum of a dense object, it is no HU range", c)
 		}
 	}
-	return s.checkMaps()
+	if err := s.checkMaps(); err != nil {
+		return err
+	}
+	return s.checkConfirm()
 }
 
 // checkBins reports bins that cannot be segmented together: none, volumes
@@ -175,7 +183,9 @@ func checkBins(bins []Bin) error {
 // Auto finds the objects of bins (one or more energy bins of one scan, in
 // increasing energy) by HU classes, as s says: each voxel gets the class
 // whose HU range holds its HU (on one bin or the mean over all), or the
-// material of a map (one per rule of s.Maps, MapRule) that shows it, the
+// class a map names for it where the map does not confirm its HU class
+// (s.Confirm, ConfirmRule), or the material of a map (one per rule of
+// s.Maps, MapRule) that shows it, the
 // connected components of each class become objects, those too thin for
 // the opening or under s.MinVolumeMM3 are dropped, and on all bins (given
 // more than one) dense objects become Contrast or Bone. Voxels of exactly
@@ -198,7 +208,7 @@ func Auto(bins []Bin, s Settings, maps ...Map) (*Segmentation, error) {
 		use = bins[i : i+1]
 	}
 	g := bins[0].Volume.Grid
-	maps, err := s.matchMaps(maps, g)
+	maps, confirms, err := s.matchMaps(maps, g)
 	if err != nil {
 		return nil, err
 	}
@@ -206,13 +216,12 @@ func Auto(bins []Bin, s Settings, maps ...Map) (*Segmentation, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := carve(class, bins, s, maps); err != nil {
-		return nil, err
-	}
+	confirm(class, g, s, confirms)
+	carve(class, g, s, maps)
 	comp, classOf := components(class, g.Dim, s.Connectivity)
 	comp, classOf = keep(g, comp, classOf, eroded(class, g.Dim, s.OpeningVoxels), s.MinVolumeMM3)
 	source := "hu"
-	if len(maps) > 0 {
+	if len(maps)+len(confirms) > 0 {
 		source = "hu and material maps"
 	}
 	seg := &Segmentation{Grid: g, Settings: s, Source: source, Map: comp, Objects: measure(g, comp, len(classOf))}

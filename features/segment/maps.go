@@ -93,36 +93,61 @@ func (s Settings) checkMaps() error {
 	return nil
 }
 
-// matchMaps returns maps in the order of s.Maps, or an error naming the
-// rule without a map, the map without a rule or the map not on grid g.
-func (s Settings) matchMaps(maps []Map, g fdk.Grid) ([]Map, error) {
-	out := make([]Map, len(s.Maps))
-	for i, r := range s.Maps {
-		j := slices.IndexFunc(maps, func(m Map) bool { return m.Material == r.Material })
+// matchMaps returns the maps of s.Maps' rules and of s.Confirm's, each in
+// its rules' order, or an error naming the rule without a map, the map
+// without a rule, or the map not on grid g, of a negative noise or with a
+// NaN voxel.
+func (s Settings) matchMaps(maps []Map, g fdk.Grid) (rules, confirms []Map, err error) {
+	for _, m := range maps {
+		if !slices.ContainsFunc(s.Maps, func(r MapRule) bool { return r.Material == m.Material }) &&
+			!slices.ContainsFunc(s.Confirm, func(r ConfirmRule) bool { return r.Material == m.Material }) {
+			return nil, nil, fmt.Errorf("%w: the %s map is given, and no rule of Settings.Maps or Settings.Confirm names it", ErrInput, m.Material)
+		}
+		if err := m.check(g); err != nil {
+			return nil, nil, err
+		}
+	}
+	find := func(field, material string) (Map, error) {
+		j := slices.IndexFunc(maps, func(m Map) bool { return m.Material == material })
 		if j < 0 {
-			return nil, fmt.Errorf("%w: settings: Maps: no %s map given", ErrInput, r.Material)
+			return Map{}, fmt.Errorf("%w: settings: %s: no %s map given", ErrInput, field, material)
 		}
-		m := maps[j]
-		if m.Volume == nil || m.Volume.Grid != g || len(m.Volume.Data) != g.Voxels() {
-			return nil, fmt.Errorf("%w: the %s map is not on the bins' grid %v", ErrInput, m.Material, g.Dim)
-		}
-		if !(m.NoiseSD >= 0) || math.IsInf(m.NoiseSD, 1) {
-			return nil, fmt.Errorf("%w: the %s map's noise %g, want zero or positive", ErrInput, m.Material, m.NoiseSD)
-		}
-		out[i] = m
+		return maps[j], nil
 	}
-	if len(maps) != len(out) {
-		return nil, fmt.Errorf("%w: %d maps given for %d rules of Settings.Maps", ErrInput, len(maps), len(out))
+	rules, confirms = make([]Map, len(s.Maps)), make([]Map, len(s.Confirm))
+	for i, r := range s.Maps {
+		if rules[i], err = find("Maps", r.Material); err != nil {
+			return nil, nil, err
+		}
 	}
-	return out, nil
+	for i, r := range s.Confirm {
+		if confirms[i], err = find("Confirm", r.Material); err != nil {
+			return nil, nil, err
+		}
+	}
+	return rules, confirms, nil
+}
+
+// check reports a map not on grid g, of a negative or infinite noise, or
+// with a NaN voxel, naming the first.
+func (m Map) check(g fdk.Grid) error {
+	if m.Volume == nil || m.Volume.Grid != g || len(m.Volume.Data) != g.Voxels() {
+		return fmt.Errorf("%w: the %s map is not on the bins' grid %v", ErrInput, m.Material, g.Dim)
+	}
+	if !(m.NoiseSD >= 0) || math.IsInf(m.NoiseSD, 1) {
+		return fmt.Errorf("%w: the %s map's noise %g, want zero or positive", ErrInput, m.Material, m.NoiseSD)
+	}
+	if i := slices.IndexFunc(m.Volume.Data, func(x float32) bool { return x != x }); i >= 0 {
+		return fmt.Errorf("%w: the %s map's voxel (%d, %d, %d) is NaN", ErrInput, m.Material, i%g.Dim[0], i/g.Dim[0]%g.Dim[1], i/(g.Dim[0]*g.Dim[1]))
+	}
+	return nil
 }
 
 // carve gives the voxels of class (of s.MapClasses; classify left those
 // outside the field of view, 0 in some bin, in no class) that show a material of s.Maps (MapRule) the
 // class code len(s.Classes)+1+j of map j, where the map whose value
 // stands highest above its threshold wins.
-func carve(class []uint8, bins []Bin, s Settings, maps []Map) error {
-	g := bins[0].Volume.Grid
+func carve(class []uint8, g fdk.Grid, s Settings, maps []Map) {
 	thr := make([]float64, len(maps))
 	for j, m := range maps {
 		thr[j] = s.Maps[j].Threshold(m.NoiseSD)
@@ -138,11 +163,7 @@ func carve(class []uint8, bins []Bin, s Settings, maps []Map) error {
 		}
 		best := 1.0
 		for j, m := range maps {
-			x := float64(m.Volume.Data[i])
-			if math.IsNaN(x) {
-				return fmt.Errorf("%w: the %s map's voxel (%d, %d, %d) is NaN", ErrInput, m.Material, i%g.Dim[0], i/g.Dim[0]%g.Dim[1], i/(g.Dim[0]*g.Dim[1]))
-			}
-			if r := x / thr[j]; r > best {
+			if r := float64(m.Volume.Data[i]) / thr[j]; r > best {
 				best, shows[i] = r, uint8(j+1)
 			}
 		}
@@ -154,7 +175,6 @@ func carve(class []uint8, bins []Bin, s Settings, maps []Map) error {
 			class[i] = uint8(len(s.Classes)) + mapOf[c-1]
 		}
 	}
-	return nil
 }
 
 // edgeCuts returns, per component of comp (its map mapOf, from 1), the
@@ -183,4 +203,9 @@ func (s Settings) class(code uint8) Class {
 		return Class(s.Maps[int(code)-n-1].Material)
 	}
 	return s.Classes[code-1]
+}
+
+// code returns the class code of c, one of s.Classes: 1 + its index.
+func (s Settings) code(c Class) uint8 {
+	return uint8(slices.Index(s.Classes, c) + 1)
 }

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -147,7 +148,7 @@ func TestAutoMapsRejects(t *testing.T) {
 		want string
 	}{
 		{"a rule without its map", func(m []Map, s *Settings) []Map { return m[:2] }, "no gadolinium map"},
-		{"a map without a rule", func(m []Map, s *Settings) []Map { s.Maps = s.Maps[:2]; return m }, "3 maps given for 2 rules"},
+		{"a map without a rule", func(m []Map, s *Settings) []Map { s.Maps = s.Maps[:2]; return m }, "the ha map is given, and no rule"},
 		{"a map off the grid", func(m []Map, s *Settings) []Map {
 			m[1].Volume = fdk.NewVolume(fdk.Grid{Dim: [3]int{4, 4, 4}, Spacing: [3]float64{1, 1, 1}})
 			return m
@@ -156,6 +157,23 @@ func TestAutoMapsRejects(t *testing.T) {
 		{"a material named as a class", func(m []Map, s *Settings) []Map { s.Maps[2].Material = "water"; return m }, `material "water"`},
 		{"an edge fraction of 1", func(m []Map, s *Settings) []Map { s.EdgeFraction = 1; return m }, "EdgeFraction"},
 		{"a map class that is no class", func(m []Map, s *Settings) []Map { s.MapClasses = []Class{"bone"}; return m }, "MapClasses"},
+		{"a NaN in a map", func(m []Map, s *Settings) []Map { m[1].Volume.Data[3+48] = float32(math.NaN()); return m }, "iodine map's voxel (3, 1, 0) is NaN"},
+		{"a confirm rule without its map", func(m []Map, s *Settings) []Map { s.Confirm = lipidConfirm(); return m }, "Confirm: no lipid map"},
+		{"a confirm rule of no class", func(m []Map, s *Settings) []Map {
+			s.Confirm = lipidConfirm()
+			s.Confirm[0].Class = "fat"
+			return m
+		}, `Confirm: class "fat"`},
+		{"a confirm rule to its own class", func(m []Map, s *Settings) []Map {
+			s.Confirm = lipidConfirm()
+			s.Confirm[0].Else = Lipid
+			return m
+		}, `Confirm: lipid: else "lipid"`},
+		{"a confirm rule's min of 0", func(m []Map, s *Settings) []Map {
+			s.Confirm = lipidConfirm()
+			s.Confirm[0].Min = 0
+			return m
+		}, "Confirm: lipid: min 0 volume fraction"},
 	} {
 		maps, s := testMaps()
 		maps = c.edit(maps, &s)
