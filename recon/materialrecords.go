@@ -48,22 +48,37 @@ const (
 // mapClasses are the HU classes whose voxels the maps may take: tissue.
 var mapClasses = []segment.Class{segment.Lipid, segment.Water, segment.Dense}
 
-// lipidConfirm is the lipid fraction under which a decomposing job's
-// lipid map, averaged over a voxel's 3×3×3 neighbourhood, leaves the
-// voxel out of the lipid HU class, for water (segment.ConfirmRule): its
-// HU fell under −30 by noise or by air's partial volume, not by lipid.
-// On README's test scan (TestMaterialObjectsWholeVials' job) that mean
+// lipidConfirm and lipidEdgeFraction are the rule by which a decomposing
+// job draws the border between the lipid and water HU classes on its
+// lipid map (segment.ConfirmRule): a voxel of lipid HU whose lipid map,
+// averaged over its 3×3×3 neighbourhood, reads under 0.1 is water (its HU
+// fell under −30 by noise or by air's partial volume, not by lipid); a
+// lipid object grows over the voxels of either class that read 0.1 or
+// more in that mean, connected to it, and keeps those whose map reads at
+// least 0.4 of its level.
+//
+// On README's test scan (TestMaterialObjectsWholeVials' job) the mean
 // reads at most 0.09 in 95 % (0.11 in 99 %) of the water voxels of lipid
 // HU, 0.00 at the body's surface, and at least 0.21 in 95 % of the 28 %
-// lipid vial's voxels (0.82 in the pure lipid vial's). Without the rule
-// such water voxels joined the pure lipid vial's object to the surface
-// (599 voxels for the vial's 440), and the water they cut off, 202 voxels
-// at the surface, read 14 mg/mL of hydroxyapatite: a search for "ha > 10"
-// returned it. With it the vial's object holds 492 voxels, the 28 %
-// vial's 396 (439 before; 347 with a limit of 0.15, 420 with 0.08), and
-// no other object forms, on that scan and on seed 7's vials at 200 000
-// and 2 000 000 counts and seed 12's at 10 000 000.
-const lipidConfirm = 0.1
+// lipid vial's voxels (0.82 in the pure lipid vial's). By HU alone, water
+// voxels joined the pure lipid vial's object to the surface (599 voxels
+// for the vial's 440), and the water they cut off, 202 voxels at the
+// surface, read 14 mg/mL of hydroxyapatite: a search for "ha > 10"
+// returned it; and a vial whose lipid puts its HU near −30 was the voxels
+// that noise put under it: seed 7's 25 % lipid vial read 0.61 of lipid
+// and 16.7 mg/mL of hydroxyapatite (2 000 000 counts), 0.92 and 28.6 at
+// 200 000. Drawn on the map, on seed 12's vials at 2 000 000 and
+// 10 000 000 counts and seed 7's at 200 000 and 2 000 000: the pure
+// lipid vials' objects hold 89 to 93 % of their voxels, the 25 and 28 %
+// vials' 94 to 104 %, reading 0.26 to 0.31 of lipid and under 3.4 mg/mL
+// of mineral, and no other object forms. An edge at half the level held
+// 80 % of the pure vials (their maps' rims read 0.47 to 0.49 a voxel
+// inside), and at 200 000 counts the 25 % vial read 0.58; at 0.3, that
+// scan made a lipid object of noise reading 37 mg/mL of mineral.
+const (
+	lipidConfirm      = 0.1
+	lipidEdgeFraction = 0.4
+)
 
 // keepMaps keeps the maps of d's materials other than water, in the
 // decomposition's units (mg/mL; lipid's a volume fraction), with their
@@ -89,7 +104,7 @@ func (r *runner) scanSettings() extract.ScanSettings {
 	for _, m := range r.maps {
 		if m.Material == "lipid" {
 			s.Objects.Confirm = []segment.ConfirmRule{{Class: segment.Lipid, Material: m.Material,
-				Unit: material.VolumeFraction, Min: lipidConfirm, Else: segment.Water}}
+				Unit: material.VolumeFraction, Min: lipidConfirm, EdgeFraction: lipidEdgeFraction, Else: segment.Water}}
 			continue
 		}
 		s.Objects.Maps = append(s.Objects.Maps, segment.MapRule{Material: m.Material, Unit: material.MgPerML,

@@ -189,11 +189,16 @@ func edgeCuts(comp []int32, mapOf []uint8, maps []Map, thr []float64, edge float
 	}
 	cut := make([]float64, len(mapOf))
 	for c, v := range values {
-		slices.Sort(v)
-		level := float64(v[int(LevelQuantile*float64(len(v)-1))])
-		cut[c] = max(thr[mapOf[c]-1], edge*level)
+		cut[c] = max(thr[mapOf[c]-1], edge*level(v))
 	}
 	return cut
+}
+
+// level returns the LevelQuantile of a component's values v (not empty),
+// which it sorts.
+func level(v []float32) float64 {
+	slices.Sort(v)
+	return float64(v[int(LevelQuantile*float64(len(v)-1))])
 }
 
 // class returns the class of code (1 + an index in s.Classes, then 1 +
