@@ -74,7 +74,7 @@ func DefaultScanSettings() ScanSettings {
 
 // Scan extracts every feature kind of a reconstructed scan: its objects
 // (segment.Auto over all bins, and over maps, the material maps that
-// s.Objects.Maps names, when given), and per bin the objects' records
+// s.Objects.Maps and s.Objects.Confirm name, when given), and per bin the objects' records
 // (objects-v1), the HU histograms of the volume and each slice
 // (hist-hu-v1), the metric histograms of the volume, each slice and each
 // object (mhist-hu-v1), the virtual images of the volume and of each slice
