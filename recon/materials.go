@@ -377,7 +377,7 @@ func (r *runner) writeMaterials(context.Context) error {
 		}
 		rep.Maps = append(rep.Maps, mr)
 	}
-	if err := r.reportNoise(d, vols, maps, rep); err != nil {
+	if err := r.reportNoise(d, vols, maps, threads, rep); err != nil {
 		return err
 	}
 	if err := r.reportCalibrationBias(d, cal, rep); err != nil {
@@ -446,7 +446,7 @@ func (r *runner) reportSelfBias(cal *material.Calibration, rep *CalibrationRepor
 // them, of the maps whose noise per voxel exceeds material.NoiseLimit: a
 // user reading such a map sees noise, not amounts. Voxels every map
 // leaves at zero (air, outside the field of view) are left out.
-func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, rep *MaterialsReport) error {
+func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, threads int, rep *MaterialsReport) error {
 	inside := make([]bool, len(maps[0].Data))
 	for _, m := range maps {
 		for i, v := range m.Data {
@@ -467,15 +467,17 @@ func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, r
 		return err
 	}
 	rep.BinNoisePerMM = binSD
-	spreadLag := material.SpreadLag(g.Spacing[0], r.job.MaterialSmoothMM, d.PriorMM)
+	spreadSD, _, err := d.Spread(vols, maps, material.SpreadLag(g.Spacing[0], r.job.MaterialSmoothMM, d.PriorMM), threads)
+	if err != nil {
+		return err
+	}
 	noiseSD, noisy := overLimit(d.Materials, sd)
 	var spread []string
 	for j, m := range d.Materials {
 		_, scale := mapUnit(m)
 		mr := &rep.Maps[j]
 		mr.NoiseSD, mr.NoiseLimit = noiseSD[j], material.NoiseLimit(m)*float64(scale)
-		s, _ := material.SpreadSD(maps[j], inside, spreadLag)
-		if mr.SpreadSD = s * float64(scale); mr.SpreadSD > mr.NoiseLimit && mr.SpreadSD > 1.5*mr.NoiseSD {
+		if mr.SpreadSD = spreadSD[j] * float64(scale); mr.SpreadSD > mr.NoiseLimit && mr.SpreadSD > 1.5*mr.NoiseSD {
 			spread = append(spread, fmt.Sprintf("%s %.3g %s (noise %.3g, limit %.3g)", m.Name, mr.SpreadSD, mr.Unit, mr.NoiseSD, mr.NoiseLimit))
 		}
 	}
