@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/parallel"
 )
 
 // nullLost is the most of the near-null directions' weight (their unit
@@ -65,24 +66,41 @@ func (d *Decomposer) Spread(vols, maps []*fdk.Volume, lag, threads int) (sd []fl
 	}
 	level, inside := d.levels(vols, threads)
 	near := d.nearAir(g, level, inside, threads)
-	diffs := make([][]float64, len(d.Materials))
-	var x, y [maxCols]float64
+	var at [][2]int // the pairs of voxels both solved under the tissue's equations
 	samplePairs(len(level), lag, g.Dim[0], func(i, j int) {
-		if !inside[i] || !inside[j] || near != nil && (near[i] || near[j]) ||
-			!d.unconstrainedAt(vols, maps, i, &x) || !d.unconstrainedAt(vols, maps, j, &y) {
-			return
-		}
-		for m := range diffs {
-			diffs[m] = append(diffs[m], y[m]-x[m])
+		if inside[i] && inside[j] && (near == nil || !near[i] && !near[j]) {
+			at = append(at, [2]int{i, j})
 		}
 	})
+	diff := make([][maxCols]float64, len(at))
+	ok := make([]bool, len(at))
+	const chunk = 4096
+	parallel.For((len(at)+chunk-1)/chunk, threads, func(c int) {
+		var x, y [maxCols]float64
+		for p := c * chunk; p < min(len(at), (c+1)*chunk); p++ {
+			i, j := at[p][0], at[p][1]
+			if ok[p] = d.unconstrainedAt(vols, maps, i, &x) && d.unconstrainedAt(vols, maps, j, &y); ok[p] {
+				for m := range d.Materials {
+					diff[p][m] = y[m] - x[m]
+				}
+			}
+		}
+	})
+	diffs := make([][]float64, len(d.Materials))
+	for p, dp := range diff {
+		for m := range diffs {
+			if ok[p] {
+				diffs[m] = append(diffs[m], dp[m])
+			}
+		}
+	}
 	sd = make([]float64, len(d.Materials))
 	if pairs = len(diffs[0]); pairs < 2 {
 		return sd, 0, nil
 	}
-	for m, dm := range diffs {
-		sd[m] = madToSD * medianAbsDeviation(dm) / math.Sqrt2
-	}
+	parallel.For(len(diffs), threads, func(m int) {
+		sd[m] = madToSD * medianAbsDeviation(diffs[m]) / math.Sqrt2
+	})
 	return sd, pairs, nil
 }
 
