@@ -117,20 +117,21 @@ func TestMaterialNoise(t *testing.T) {
 }
 
 // TestMaterialSpread checks the maps' in-plane spread the report states
-// (material.SpreadSD) against the maps' standard deviation over a
+// (material.Decomposer.Spread) against the maps' standard deviation over a
 // water-filled vial, and that the job warns of it, on a scan of few
 // views reconstructed on fine voxels with the ramp filter: there the
 // maps' water varies by tens of percent within a vial, as streaks the
 // same on every slice, which the z differences behind the stated noise
 // cancel. On the README's test scan (default grid) the report stated
 // water noise 4.9 % and warned only of iodine and gadolinium, while the
-// vials' water varied by 31-37 %. This failed before SpreadSD: no
-// spread was stated and no warning named water. The spread must reach
-// half the vials' median standard deviation: here 15.6 % against 0.7 to
-// 40 % (median 13; the most in the lipid vials, where water and lipid
-// trade along the near-null direction). Half the largest, as this asked
-// before, held only while the cylinder's edge read as lipid (a ring of
-// no water, spread 24.1 %), which the edge's air now removes.
+// vials' water varied by 31-37 %. This failed before the spread was
+// stated: no warning named water. The spread must reach half the vials'
+// median standard deviation: here 0.7 to 40 % (median 13; the most in
+// the lipid vials, where water and lipid trade along the near-null
+// direction). The spread is of the amounts before the non-negativity
+// clips them to the maps (124 % here, along the near-null direction,
+// where the local prior follows the guide's streaks); the maps' own was
+// 15.6 %.
 func TestMaterialSpread(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates and reconstructs a spectral scan")
