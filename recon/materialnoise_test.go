@@ -129,9 +129,8 @@ func TestMaterialNoise(t *testing.T) {
 // median standard deviation: here 0.7 to 40 % (median 13; the most in
 // the lipid vials, where water and lipid trade along the near-null
 // direction). The spread is of the amounts before the non-negativity
-// clips them to the maps (124 % here, along the near-null direction,
-// where the local prior follows the guide's streaks); the maps' own was
-// 15.6 %.
+// clips them to the maps (124 % here, mostly along the near-null
+// direction, water traded for lipid); the maps' own was 15.6 %.
 func TestMaterialSpread(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates and reconstructs a spectral scan")
