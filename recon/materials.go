@@ -75,10 +75,14 @@ type MapReport struct {
 	// measured.
 	NoiseSD    float64 `json:"noise_sd,omitempty"`
 	NoiseLimit float64 `json:"noise_sd_limit,omitempty"`
-	// SpreadSD is the map's own variation from voxel to voxel within
-	// its slices, in its unit (material.SpreadSD): noise and the
-	// artefacts the same on neighbouring slices (streaks) that NoiseSD
-	// does not see. The job warns where it exceeds NoiseLimit too.
+	// SpreadSD is the variation from voxel to voxel within the slices of
+	// the amounts the decomposition solves for before the non-negativity
+	// clips them (the unconstrained least squares whose noise NoiseSD
+	// states), in the map's unit (material.Decomposer.Spread): noise and
+	// the artefacts the same on neighbouring slices (streaks) that
+	// NoiseSD does not see, also in a map mostly zero (iodine,
+	// gadolinium), where the map's own variation is clipped away. The
+	// job warns where it exceeds NoiseLimit and 1.5 times NoiseSD.
 	SpreadSD float64 `json:"spread_sd,omitempty"`
 	// CalibrationBiasSD is the standard deviation of the bias the
 	// calibration's own error (its fit's standard errors) puts into the
@@ -377,7 +381,7 @@ func (r *runner) writeMaterials(context.Context) error {
 		}
 		rep.Maps = append(rep.Maps, mr)
 	}
-	if err := r.reportNoise(d, vols, maps, rep); err != nil {
+	if err := r.reportNoise(d, vols, maps, threads, rep); err != nil {
 		return err
 	}
 	if err := r.reportCalibrationBias(d, cal, rep); err != nil {
@@ -445,8 +449,11 @@ func (r *runner) reportSelfBias(cal *material.Calibration, rep *CalibrationRepor
 // (material.Decomposer.MapNoise), records both in rep, and warns, naming
 // them, of the maps whose noise per voxel exceeds material.NoiseLimit: a
 // user reading such a map sees noise, not amounts. Voxels every map
-// leaves at zero (air, outside the field of view) are left out.
-func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, rep *MaterialsReport) error {
+// leaves at zero (air, outside the field of view) are left out. It
+// records each map's in-plane spread too (material.Decomposer.Spread, on
+// threads goroutines) and warns of the maps whose spread exceeds the
+// limit and 1.5 times the noise: streaks.
+func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, threads int, rep *MaterialsReport) error {
 	inside := make([]bool, len(maps[0].Data))
 	for _, m := range maps {
 		for i, v := range m.Data {
@@ -467,15 +474,17 @@ func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, r
 		return err
 	}
 	rep.BinNoisePerMM = binSD
-	spreadLag := material.SpreadLag(g.Spacing[0], r.job.MaterialSmoothMM, d.PriorMM)
+	spreadSD, _, err := d.Spread(vols, maps, material.SpreadLag(g.Spacing[0], r.job.MaterialSmoothMM, d.PriorMM), threads)
+	if err != nil {
+		return err
+	}
 	noiseSD, noisy := overLimit(d.Materials, sd)
 	var spread []string
 	for j, m := range d.Materials {
 		_, scale := mapUnit(m)
 		mr := &rep.Maps[j]
 		mr.NoiseSD, mr.NoiseLimit = noiseSD[j], material.NoiseLimit(m)*float64(scale)
-		s, _ := material.SpreadSD(maps[j], inside, spreadLag)
-		if mr.SpreadSD = s * float64(scale); mr.SpreadSD > mr.NoiseLimit && mr.SpreadSD > 1.5*mr.NoiseSD {
+		if mr.SpreadSD = spreadSD[j] * float64(scale); mr.SpreadSD > mr.NoiseLimit && mr.SpreadSD > 1.5*mr.NoiseSD {
 			spread = append(spread, fmt.Sprintf("%s %.3g %s (noise %.3g, limit %.3g)", m.Name, mr.SpreadSD, mr.Unit, mr.NoiseSD, mr.NoiseLimit))
 		}
 	}
