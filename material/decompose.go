@@ -198,6 +198,9 @@ func NewDecomposer(cal *Calibration, bins []Bin, mats []Material) (*Decomposer, 
 		}
 	}
 	d.solver = newNNLS(a, eqs, len(mats))
+	if d.conserve {
+		d.solver.exactLastRow(1 / conservationTol)
+	}
 	d.preparePrior()
 	d.prepareAir()
 	return d, nil

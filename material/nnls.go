@@ -23,6 +23,14 @@ type nnls struct {
 	// inv[mask] is (A_Pᵀ A_P)⁻¹ for the columns P in mask, as a full
 	// cols × cols matrix with zeros outside P.
 	inv [][maxCols][maxCols]float64
+	// exact makes A's last row an equation the solution meets exactly
+	// (exactLastRow), with right-hand side rhs; eqInv[mask] is inv[mask]
+	// times that row, eqGain[mask] the inverse of the row times
+	// eqInv[mask] (zero where no column of mask is in the row).
+	exact  bool
+	rhs    float64
+	eqInv  [][maxCols]float64
+	eqGain []float64
 }
 
 // newNNLS prepares the solver of a. A's columns must be linearly
@@ -41,10 +49,47 @@ func newNNLS(a [maxRows][maxCols]float64, rows, cols int) *nnls {
 	return s
 }
 
-// invertSubsets sets inv from gram.
+// invertSubsets sets inv from gram, and eqInv and eqGain where exact.
 func (s *nnls) invertSubsets() {
 	for mask := 1; mask < 1<<s.cols; mask++ {
 		s.inv[mask] = s.subsetInverse(uint(mask))
+	}
+	if s.exact {
+		s.prepareEquality()
+	}
+}
+
+// exactLastRow makes the solver meet A's last row exactly, aᵀx = rhs,
+// instead of in the least-squares sense: the minimiser of ‖A x − b‖²
+// over x ≥ 0 with aᵀx = rhs, for b whose last element is rhs (the
+// row's own residual is then zero, so keeping it in the normal matrix
+// changes no solution; it keeps every subset's normal matrix invertible
+// where a column is zero in the other rows). Each passive set's solve
+// adds the row's Lagrange multiplier (the equality-constrained least
+// squares of Lawson and Hanson, ch. 20, by the method of Lagrange
+// multipliers on the normal equations); where the row's elements are
+// positive, every non-empty passive set can meet it. It returns s.
+func (s *nnls) exactLastRow(rhs float64) *nnls {
+	s.exact, s.rhs = true, rhs
+	s.prepareEquality()
+	return s
+}
+
+// prepareEquality sets eqInv and eqGain from inv.
+func (s *nnls) prepareEquality() {
+	s.eqInv, s.eqGain = make([][maxCols]float64, 1<<s.cols), make([]float64, 1<<s.cols)
+	row := &s.a[s.rows-1]
+	for mask := 1; mask < 1<<s.cols; mask++ {
+		q := 0.0
+		for k := range s.cols {
+			for l := range s.cols {
+				s.eqInv[mask][k] += s.inv[mask][k][l] * row[l]
+			}
+			q += row[k] * s.eqInv[mask][k]
+		}
+		if q > 0 {
+			s.eqGain[mask] = 1 / q
+		}
 	}
 }
 
@@ -100,14 +145,14 @@ func (s *nnls) subsetInverse(mask uint) [maxCols][maxCols]float64 {
 	return out
 }
 
-// withPenalty returns a solver of the same A for the objective
+// withPenalty returns a solver of the same A (exact where s is) for the objective
 // ‖A x − b‖² + (x − p)ᵀ P (x − p), P symmetric positive semi-definite:
 // P is added to the normal matrix, and solveNormal is given Aᵀb + P p.
 // This is Tikhonov regularisation toward a prior solution p in its
 // general form (P. C. Hansen, "Rank-Deficient and Discrete Ill-Posed
 // Problems", SIAM, 1998, ch. 5).
 func (s *nnls) withPenalty(p *[maxCols][maxCols]float64) *nnls {
-	out := &nnls{rows: s.rows, cols: s.cols, a: s.a, gram: s.gram, inv: make([][maxCols][maxCols]float64, 1<<s.cols)}
+	out := &nnls{rows: s.rows, cols: s.cols, a: s.a, gram: s.gram, inv: make([][maxCols][maxCols]float64, 1<<s.cols), exact: s.exact, rhs: s.rhs}
 	for i := range s.cols {
 		for j := range s.cols {
 			out.gram[i][j] += p[i][j]
@@ -168,14 +213,21 @@ func (s *nnls) solveNormalFrom(atb *[maxCols]float64, x *[maxCols]float64, hint 
 	}
 	tol := 1e-12 * scale
 	var passive uint
-	if hint != 0 && s.positiveOn(hint, atb, &z) {
-		passive, *x = hint, z
-		s.gradient(atb, x, &w)
+	if hint != 0 {
+		if lambda, ok := s.positiveOn(hint, atb, &z); ok {
+			passive, *x = hint, z
+			s.gradient(atb, x, lambda, &w)
+		}
 	}
 	// Lawson and Hanson bound the outer loop by 3n in practice; each
-	// pass adds one column to the passive set.
+	// pass adds one column to the passive set. Where exact, x = 0 does
+	// not meet the last row: the first pass takes a column whatever its
+	// gradient, and from then on x meets it.
 	for range 3 * n {
 		j, best := -1, tol
+		if s.exact && passive == 0 {
+			best = math.Inf(-1)
+		}
 		for k := range n {
 			if passive&(1<<k) == 0 && w[k] > best {
 				j, best = k, w[k]
@@ -207,40 +259,45 @@ func (s *nnls) solveNormalFrom(atb *[maxCols]float64, x *[maxCols]float64, hint 
 				}
 			}
 		}
-		s.passiveSolve(passive, atb, &z)
+		lambda := s.passiveSolve(passive, atb, &z)
 		for k := range n {
 			x[k] = max(0, z[k])
 		}
-		s.gradient(atb, x, &w)
+		s.gradient(atb, x, lambda, &w)
 	}
 	return passive
 }
 
-// positiveOn writes into z the unconstrained solution on the columns in
-// mask and reports whether it is positive on all of them.
-func (s *nnls) positiveOn(mask uint, atb, z *[maxCols]float64) bool {
-	s.passiveSolve(mask, atb, z)
+// positiveOn writes into z the solution on the columns in mask
+// (passiveSolve), returns its multiplier and reports whether it is
+// positive on all of them.
+func (s *nnls) positiveOn(mask uint, atb, z *[maxCols]float64) (float64, bool) {
+	lambda := s.passiveSolve(mask, atb, z)
 	for k := range s.cols {
 		if mask&(1<<k) != 0 && z[k] <= 0 {
-			return false
+			return lambda, false
 		}
 	}
-	return true
+	return lambda, true
 }
 
-// gradient writes into w the negative gradient atb − G x.
-func (s *nnls) gradient(atb, x, w *[maxCols]float64) {
+// gradient writes into w the negative gradient atb − G x − λ a of the
+// Lagrangian, a the exact last row and λ its multiplier (zero where not
+// exact): a column with w over zero would lower the objective.
+func (s *nnls) gradient(atb, x *[maxCols]float64, lambda float64, w *[maxCols]float64) {
 	for k := range s.cols {
-		w[k] = atb[k]
+		w[k] = atb[k] - lambda*s.a[s.rows-1][k]
 		for l := range s.cols {
 			w[k] -= s.gram[k][l] * x[l]
 		}
 	}
 }
 
-// passiveSolve writes into z the unconstrained least-squares solution on
-// the columns in mask, zero elsewhere.
-func (s *nnls) passiveSolve(mask uint, atb, z *[maxCols]float64) {
+// passiveSolve writes into z the least-squares solution on the columns in
+// mask, zero elsewhere: unconstrained, or, where exact, meeting the last
+// row exactly, z = G⁻¹(atb − λ a) with λ, its Lagrange multiplier, which
+// it returns (zero where not exact).
+func (s *nnls) passiveSolve(mask uint, atb, z *[maxCols]float64) float64 {
 	inv := &s.inv[mask]
 	for k := range s.cols {
 		z[k] = 0
@@ -248,4 +305,16 @@ func (s *nnls) passiveSolve(mask uint, atb, z *[maxCols]float64) {
 			z[k] += inv[k][l] * atb[l]
 		}
 	}
+	if !s.exact {
+		return 0
+	}
+	miss := -s.rhs
+	for k := range s.cols {
+		miss += s.a[s.rows-1][k] * z[k]
+	}
+	lambda := miss * s.eqGain[mask]
+	for k := range s.cols {
+		z[k] -= lambda * s.eqInv[mask][k]
+	}
+	return lambda
 }
