@@ -242,18 +242,7 @@ func TestDecomposeExact(t *testing.T) {
 		{1 - 300.0/3160, 0, 300, 0, 0}, {1 - 5.0/4930, 0, 0, 5, 0}, {1 - 8.0/7895, 0, 0, 0, 8},
 		{0, 0, 0, 0, 0}, // air
 	}
-	g := fdk.CenteredGrid([3]int{len(mix), 1, 1}, [3]float64{1, 1, 1}, fdk.Vec3{})
-	vols := make([]*fdk.Volume, len(bins))
-	for b := range bins {
-		vols[b] = fdk.NewVolume(g)
-		for i, c := range mix {
-			mu := 0.0
-			for j, m := range cal.Materials {
-				mu += c[j] * m.PerUnit[b]
-			}
-			vols[b].Data[i] = float32(mu)
-		}
-	}
+	vols := mixtureVolumes(cal, bins, mix)
 	maps, err := d.Decompose(vols, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -582,31 +571,8 @@ func TestDecomposeCalibrationNoiseLevel(t *testing.T) {
 // air (under half of water's attenuation) zero.
 func TestDecomposeAirEdge(t *testing.T) {
 	cal, bins, d := physicsDecomposer(t)
-	iodine, ha := []float64{1 - 5.0/4930, 0, 0, 5, 0}, []float64{1 - 200.0/3160, 0, 200, 0, 0}
-	scale := func(f float64, c []float64) []float64 {
-		out := make([]float64, len(c))
-		for j, v := range c {
-			out[j] = f * v
-		}
-		return out
-	}
-	water, lipid := []float64{1, 0, 0, 0, 0}, []float64{0, 1, 0, 0, 0}
-	row := [][]float64{ // water, lipid, ha, iodine, gadolinium
-		water, water, water, water, scale(0.9, water), scale(0.6, water), scale(0.6, iodine),
-		make([]float64, 5), // air
-		scale(0.8, lipid), scale(0.7, ha), water, make([]float64, 5), scale(0.3, water),
-	}
-	g := fdk.CenteredGrid([3]int{len(row), 1, 1}, [3]float64{1, 1, 1}, fdk.Vec3{})
-	vols := make([]*fdk.Volume, len(bins))
-	for b := range bins {
-		vols[b] = fdk.NewVolume(g)
-		for i, c := range row {
-			for j, m := range cal.Materials {
-				vols[b].Data[i] += float32(c[j] * m.PerUnit[b])
-			}
-		}
-	}
-	maps, err := d.Decompose(vols, 2)
+	row := airEdgeRow()
+	maps, err := d.Decompose(mixtureVolumes(cal, bins, row), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -625,6 +591,44 @@ func TestDecomposeAirEdge(t *testing.T) {
 			}
 		}
 	}
+}
+
+// airEdgeRow returns TestDecomposeAirEdge's row of voxels: the amounts
+// of each (water, lipid, ha, iodine, gadolinium).
+func airEdgeRow() [][]float64 {
+	iodine, ha := []float64{1 - 5.0/4930, 0, 0, 5, 0}, []float64{1 - 200.0/3160, 0, 200, 0, 0}
+	scale := func(f float64, c []float64) []float64 {
+		out := make([]float64, len(c))
+		for j, v := range c {
+			out[j] = f * v
+		}
+		return out
+	}
+	water, lipid := []float64{1, 0, 0, 0, 0}, []float64{0, 1, 0, 0, 0}
+	return [][]float64{
+		water, water, water, water, scale(0.9, water), scale(0.6, water), scale(0.6, iodine),
+		make([]float64, 5), // air
+		scale(0.8, lipid), scale(0.7, ha), water, make([]float64, 5), scale(0.3, water),
+	}
+}
+
+// mixtureVolumes returns the bins (cal's attenuations, 1/mm) of a row of
+// voxels of 1 mm, one per mixture of mix (amounts in cal's materials'
+// order): the model exactly.
+func mixtureVolumes(cal *Calibration, bins []Bin, mix [][]float64) []*fdk.Volume {
+	g := fdk.CenteredGrid([3]int{len(mix), 1, 1}, [3]float64{1, 1, 1}, fdk.Vec3{})
+	vols := make([]*fdk.Volume, len(bins))
+	for b := range bins {
+		vols[b] = fdk.NewVolume(g)
+		for i, c := range mix {
+			mu := 0.0
+			for j, m := range cal.Materials {
+				mu += c[j] * m.PerUnit[b]
+			}
+			vols[b].Data[i] = float32(mu)
+		}
+	}
+	return vols
 }
 
 // TestParseSetNames checks that a material set's names are read in any
