@@ -82,7 +82,7 @@ func TestREADMEMaterialWorkflow(t *testing.T) {
 // checkSubsetWarns decomposes the README's test scan as its recon command
 // does, but into water and iodine alone, and checks that the job warns
 // that the maps do not explain the bins: the hydroxyapatite, gadolinium
-// and lipid vials are read as iodine and water (15.9 mg/mL of iodine in
+// and lipid vials are read as iodine and water (16.2 mg/mL of iodine in
 // the 296 mg/mL mineral vial), which the maps alone do not show; and
 // that their volumes still sum to at most 1 in every voxel
 // (checkSubsetVolumes).
