@@ -23,14 +23,16 @@ type nnls struct {
 	// inv[mask] is (A_Pᵀ A_P)⁻¹ for the columns P in mask, as a full
 	// cols × cols matrix with zeros outside P.
 	inv [][maxCols][maxCols]float64
-	// exact makes A's last row an equation the solution meets exactly
-	// (exactLastRow), with right-hand side rhs; eqInv[mask] is inv[mask]
-	// times that row, eqGain[mask] the inverse of the row times
-	// eqInv[mask] (zero where no column of mask is in the row).
-	exact  bool
-	rhs    float64
-	eqInv  [][maxCols]float64
-	eqGain []float64
+	// exact makes A's last row, a, an equation the solution meets
+	// exactly (exactLastRow), with right-hand side rhs. Per mask, with
+	// g = 1/(aᵀ inv a) (zero where no column of mask is in the row) and
+	// l = g inv a: proj = inv − g (inv a)(inv a)ᵀ, so that the solution
+	// on mask is proj atb + rhs l, and its multiplier l·atb − rhs g.
+	exact bool
+	rhs   float64
+	proj  [][maxCols][maxCols]float64
+	l     [][maxCols]float64
+	g     []float64
 }
 
 // newNNLS prepares the solver of a. A's columns must be linearly
@@ -49,7 +51,7 @@ func newNNLS(a [maxRows][maxCols]float64, rows, cols int) *nnls {
 	return s
 }
 
-// invertSubsets sets inv from gram, and eqInv and eqGain where exact.
+// invertSubsets sets inv from gram, and proj, l and g where exact.
 func (s *nnls) invertSubsets() {
 	for mask := 1; mask < 1<<s.cols; mask++ {
 		s.inv[mask] = s.subsetInverse(uint(mask))
@@ -67,28 +69,38 @@ func (s *nnls) invertSubsets() {
 // where a column is zero in the other rows). Each passive set's solve
 // adds the row's Lagrange multiplier (the equality-constrained least
 // squares of Lawson and Hanson, ch. 20, by the method of Lagrange
-// multipliers on the normal equations); where the row's elements are
-// positive, every non-empty passive set can meet it. It returns s.
+// multipliers on the normal equations), folded into a precomputed
+// matrix per passive set, so that a solve costs what it did. Where the
+// row's elements are positive, every non-empty passive set can meet it.
+// It returns s.
 func (s *nnls) exactLastRow(rhs float64) *nnls {
 	s.exact, s.rhs = true, rhs
 	s.prepareEquality()
 	return s
 }
 
-// prepareEquality sets eqInv and eqGain from inv.
+// prepareEquality sets proj, l and g from inv.
 func (s *nnls) prepareEquality() {
-	s.eqInv, s.eqGain = make([][maxCols]float64, 1<<s.cols), make([]float64, 1<<s.cols)
+	n := 1 << s.cols
+	s.proj, s.l, s.g = make([][maxCols][maxCols]float64, n), make([][maxCols]float64, n), make([]float64, n)
 	row := &s.a[s.rows-1]
-	for mask := 1; mask < 1<<s.cols; mask++ {
+	for mask := 1; mask < n; mask++ {
+		var ia [maxCols]float64 // inv a
 		q := 0.0
 		for k := range s.cols {
-			for l := range s.cols {
-				s.eqInv[mask][k] += s.inv[mask][k][l] * row[l]
+			for j := range s.cols {
+				ia[k] += s.inv[mask][k][j] * row[j]
 			}
-			q += row[k] * s.eqInv[mask][k]
+			q += row[k] * ia[k]
 		}
 		if q > 0 {
-			s.eqGain[mask] = 1 / q
+			s.g[mask] = 1 / q
+		}
+		for k := range s.cols {
+			s.l[mask][k] = s.g[mask] * ia[k]
+			for j := range s.cols {
+				s.proj[mask][k][j] = s.inv[mask][k][j] - s.g[mask]*ia[k]*ia[j]
+			}
 		}
 	}
 }
@@ -213,11 +225,9 @@ func (s *nnls) solveNormalFrom(atb *[maxCols]float64, x *[maxCols]float64, hint 
 	}
 	tol := 1e-12 * scale
 	var passive uint
-	if hint != 0 {
-		if lambda, ok := s.positiveOn(hint, atb, &z); ok {
-			passive, *x = hint, z
-			s.gradient(atb, x, lambda, &w)
-		}
+	if hint != 0 && s.positiveOn(hint, atb, &z) {
+		passive, *x = hint, z
+		s.gradient(atb, x, passive, &w)
 	}
 	// Lawson and Hanson bound the outer loop by 3n in practice; each
 	// pass adds one column to the passive set. Where exact, x = 0 does
@@ -259,33 +269,47 @@ func (s *nnls) solveNormalFrom(atb *[maxCols]float64, x *[maxCols]float64, hint 
 				}
 			}
 		}
-		lambda := s.passiveSolve(passive, atb, &z)
+		s.passiveSolve(passive, atb, &z)
 		for k := range n {
 			x[k] = max(0, z[k])
 		}
-		s.gradient(atb, x, lambda, &w)
+		s.gradient(atb, x, passive, &w)
 	}
 	return passive
 }
 
 // positiveOn writes into z the solution on the columns in mask
-// (passiveSolve), returns its multiplier and reports whether it is
-// positive on all of them.
-func (s *nnls) positiveOn(mask uint, atb, z *[maxCols]float64) (float64, bool) {
-	lambda := s.passiveSolve(mask, atb, z)
+// (passiveSolve) and reports whether it is positive on all of them.
+func (s *nnls) positiveOn(mask uint, atb, z *[maxCols]float64) bool {
+	s.passiveSolve(mask, atb, z)
 	for k := range s.cols {
 		if mask&(1<<k) != 0 && z[k] <= 0 {
-			return lambda, false
+			return false
 		}
 	}
-	return lambda, true
+	return true
 }
 
-// gradient writes into w the negative gradient atb − G x − λ a of the
-// Lagrangian, a the exact last row and λ its multiplier (zero where not
-// exact): a column with w over zero would lower the objective.
-func (s *nnls) gradient(atb, x *[maxCols]float64, lambda float64, w *[maxCols]float64) {
+// gradient writes into w, for each column not in the passive set mask,
+// the negative gradient atb − G x − λ a of the Lagrangian, a the exact
+// last row and λ its multiplier for mask (zero where not exact): a
+// column with w over zero would lower the objective. The passive
+// columns' w, which the solve does not read, are left unset.
+func (s *nnls) gradient(atb, x *[maxCols]float64, mask uint, w *[maxCols]float64) {
+	if mask == 1<<s.cols-1 {
+		return
+	}
+	lambda := 0.0
+	if s.exact {
+		lambda = -s.rhs * s.g[mask]
+		for k := range s.cols {
+			lambda += s.l[mask][k] * atb[k]
+		}
+	}
 	for k := range s.cols {
+		if mask&(1<<k) != 0 {
+			continue
+		}
 		w[k] = atb[k] - lambda*s.a[s.rows-1][k]
 		for l := range s.cols {
 			w[k] -= s.gram[k][l] * x[l]
@@ -295,26 +319,21 @@ func (s *nnls) gradient(atb, x *[maxCols]float64, lambda float64, w *[maxCols]fl
 
 // passiveSolve writes into z the least-squares solution on the columns in
 // mask, zero elsewhere: unconstrained, or, where exact, meeting the last
-// row exactly, z = G⁻¹(atb − λ a) with λ, its Lagrange multiplier, which
-// it returns (zero where not exact).
-func (s *nnls) passiveSolve(mask uint, atb, z *[maxCols]float64) float64 {
+// row exactly (z = G⁻¹(atb − λ a), λ the row's Lagrange multiplier).
+func (s *nnls) passiveSolve(mask uint, atb, z *[maxCols]float64) {
 	inv := &s.inv[mask]
+	if s.exact {
+		inv = &s.proj[mask]
+	}
 	for k := range s.cols {
 		z[k] = 0
 		for l := range s.cols {
 			z[k] += inv[k][l] * atb[l]
 		}
 	}
-	if !s.exact {
-		return 0
+	if s.exact {
+		for k := range s.cols {
+			z[k] += s.rhs * s.l[mask][k]
+		}
 	}
-	miss := -s.rhs
-	for k := range s.cols {
-		miss += s.a[s.rows-1][k] * z[k]
-	}
-	lambda := miss * s.eqGain[mask]
-	for k := range s.cols {
-		z[k] -= lambda * s.eqInv[mask][k]
-	}
-	return lambda
 }
