@@ -5,8 +5,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"gonum.org/v1/gonum/mat"
-
 	"github.com/ctrecon/ctrecon/fdk"
 )
 
@@ -23,66 +21,33 @@ import (
 func TestNNLSExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for trial := range 300 {
-		rows, cols := 2+rng.IntN(maxRows-1), 1+rng.IntN(maxCols)
-		cols = min(cols, rows)
-		var a [maxRows][maxCols]float64
-		var v [maxCols]float64
+		a, v, rows, cols := randomSystem(rng)
 		for j := range cols {
-			if j > 0 && j == cols-1 && rng.IntN(2) == 0 {
-				a[rows-1][j] = 1 // air: nothing but volume
-			} else {
-				for r := range rows {
-					a[r][j] = rng.NormFloat64()
-				}
-				a[rows-1][j] = 0.1 + rng.Float64() // volumes are positive
-			}
-			v[j] = rng.NormFloat64()
+			a[rows-1][j] = 0.1 + rng.Float64() // volumes are positive
 		}
-		weight, prior, rhs := rng.Float64()*float64(trial%2), 3*rng.NormFloat64(), 0.5+rng.Float64()
-		var penalty [maxCols][maxCols]float64
-		for i := range cols {
-			for j := range cols {
-				penalty[i][j] = weight * v[i] * v[j]
+		if air := cols - 1; air > 0 && rng.IntN(2) == 0 {
+			for r := range rows {
+				a[r][air] = 0
 			}
+			a[rows-1][air] = 1 // nothing but volume
 		}
-		s := newNNLS(a, rows, cols).exactLastRow(rhs).withPenalty(&penalty)
+		rhs := 0.5 + rng.Float64()
 		var b [maxRows]float64
 		for r := range rows - 1 {
 			b[r] = rng.NormFloat64()
 		}
 		b[rows-1] = rhs
-		atb := s.atb(&b)
-		for j := range cols {
-			atb[j] += weight * prior * v[j]
-		}
-		var g [maxCols][maxCols]float64
-		for i := range cols {
-			for j := range cols {
-				g[i][j] = penalty[i][j]
-				for r := range rows {
-					g[i][j] += a[r][i] * a[r][j]
-				}
-			}
-		}
-		objective := func(x [maxCols]float64) float64 {
-			f := 0.0
-			for i := range cols {
-				for j := range cols {
-					f += 0.5 * x[i] * g[i][j] * x[j]
-				}
-				f -= x[i] * atb[i]
-			}
-			return f
-		}
+		prob := newPenalised(a, b, rows, cols, v, rng.Float64()*float64(trial%2), 3*rng.NormFloat64())
+		s := newNNLS(a, rows, cols).exactLastRow(rhs).withPenalty(&prob.penalty)
 		best := math.Inf(1)
 		for mask := 1; mask < 1<<cols; mask++ {
-			if z, ok := lagrangeSolve(g, a[rows-1], atb, rhs, cols, uint(mask)); ok && slicesMin(z[:cols]) >= -1e-12 {
-				best = min(best, objective(z))
+			if z, ok := subsetSolve(prob, uint(mask), &a[rows-1], rhs); ok && slicesMin(z[:cols]) >= -1e-12 {
+				best = min(best, prob.objective(z))
 			}
 		}
 		for hint := range uint(1) << cols {
 			var x [maxCols]float64
-			s.solveNormalFrom(&atb, &x, hint)
+			s.solveNormalFrom(&prob.atb, &x, hint)
 			met := -rhs
 			for j := range cols {
 				met += a[rows-1][j] * x[j]
@@ -90,43 +55,11 @@ func TestNNLSExact(t *testing.T) {
 			if slicesMin(x[:cols]) < 0 || math.Abs(met) > 1e-9*rhs {
 				t.Fatalf("trial %d, from passive set %b: solution %v misses the row by %g or is negative", trial, hint, x[:cols], met)
 			}
-			if got := objective(x); got > best+1e-9*max(1, math.Abs(best)) {
+			if got := prob.objective(x); got > best+1e-9*max(1, math.Abs(best)) {
 				t.Fatalf("trial %d (%dx%d), from passive set %b: objective %g, the best feasible subset gives %g", trial, rows, cols, hint, got, best)
 			}
 		}
 	}
-}
-
-// lagrangeSolve returns the minimiser of ½zᵀGz − zᵀatb on the columns in
-// mask with row·z = rhs, from the Lagrange system, and whether that system
-// is not singular.
-func lagrangeSolve(g [maxCols][maxCols]float64, row [maxCols]float64, atb [maxCols]float64, rhs float64, cols int, mask uint) ([maxCols]float64, bool) {
-	var idx []int
-	for j := range cols {
-		if mask&(1<<j) != 0 {
-			idx = append(idx, j)
-		}
-	}
-	n := len(idx)
-	k, f := mat.NewDense(n+1, n+1, nil), mat.NewVecDense(n+1, nil)
-	for i, p := range idx {
-		for j, q := range idx {
-			k.Set(i, j, g[p][q])
-		}
-		k.Set(i, n, row[p])
-		k.Set(n, i, row[p])
-		f.SetVec(i, atb[p])
-	}
-	f.SetVec(n, rhs)
-	var sol mat.VecDense
-	var z [maxCols]float64
-	if err := sol.SolveVec(k, f); err != nil {
-		return z, false
-	}
-	for i, p := range idx {
-		z[p] = sol.AtVec(i)
-	}
-	return z, true
 }
 
 // volumeTol is the amount by which TestDecomposeVolumes lets a voxel's

@@ -157,9 +157,10 @@ func (s *nnls) subsetInverse(mask uint) [maxCols][maxCols]float64 {
 	return out
 }
 
-// withPenalty returns a solver of the same A (exact where s is) for the objective
-// ‖A x − b‖² + (x − p)ᵀ P (x − p), P symmetric positive semi-definite:
-// P is added to the normal matrix, and solveNormal is given Aᵀb + P p.
+// withPenalty returns a solver of the same A (exact where s is) for the
+// objective ‖A x − b‖² + (x − p)ᵀ P (x − p), P symmetric positive
+// semi-definite: P is added to the normal matrix, and solveNormal is
+// given Aᵀb + P p.
 // This is Tikhonov regularisation toward a prior solution p in its
 // general form (P. C. Hansen, "Rank-Deficient and Discrete Ill-Posed
 // Problems", SIAM, 1998, ch. 5).

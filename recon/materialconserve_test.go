@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/ctrecon/ctrecon/material"
-	"github.com/ctrecon/ctrecon/scansim"
-	"github.com/ctrecon/ctrecon/sinogram"
 )
 
 // TestMaterialRecordsVolumes runs a job that decomposes the README's test
@@ -27,10 +25,7 @@ func TestMaterialRecordsVolumes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates and reconstructs a vial scan")
 	}
-	vials := scansim.TestVials(30, 12)
-	spec := scansim.DefaultSpec()
-	spec.ScanID, spec.Seed, spec.Vials = "VIALS-12", 3, vials
-	spec.Views, spec.EnergyStep, spec.OpenCounts, spec.Dtype = 60, 2, 2000000, sinogram.Uint32
+	spec := testVialsSpec()
 	_, _, _, objects, mats := vialJob(t, spec, 0, "water", "iodine")
 	iodine, err := material.Lookup("iodine")
 	if err != nil {
@@ -40,7 +35,7 @@ func TestMaterialRecordsVolumes(t *testing.T) {
 		t.Fatal("no materials-v1 records")
 	}
 	names := map[int64]string{}
-	for _, v := range vials {
+	for _, v := range spec.Vials {
 		names[centredObject(objects, v)] = v.Name
 	}
 	var table strings.Builder
