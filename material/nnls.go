@@ -26,14 +26,19 @@ type nnls struct {
 	// exact makes A's last row, a, an equation the solution meets
 	// exactly (exactLastRow), with right-hand side rhs. Per mask, with
 	// g = 1/(aᵀ inv a) (zero where no column of mask is in the row) and
-	// l = g inv a: proj = inv − g (inv a)(inv a)ᵀ, so that the solution
-	// on mask is proj atb + rhs l, and its multiplier l·atb − rhs g.
+	// l = g inv a: proj = inv − g (inv a)(inv a)ᵀ and off = rhs l, so
+	// that the solution on mask is proj atb + off, and its multiplier
+	// l·atb − rhs g.
 	exact bool
 	rhs   float64
 	proj  [][maxCols][maxCols]float64
+	off   [][maxCols]float64
 	l     [][maxCols]float64
 	g     []float64
 }
+
+// noOffset is passiveSolve's offset where not exact.
+var noOffset [maxCols]float64
 
 // newNNLS prepares the solver of a. A's columns must be linearly
 // independent, so that every subset's normal matrix is invertible (its
@@ -51,7 +56,7 @@ func newNNLS(a [maxRows][maxCols]float64, rows, cols int) *nnls {
 	return s
 }
 
-// invertSubsets sets inv from gram, and proj, l and g where exact.
+// invertSubsets sets inv from gram, and proj, off, l and g where exact.
 func (s *nnls) invertSubsets() {
 	for mask := 1; mask < 1<<s.cols; mask++ {
 		s.inv[mask] = s.subsetInverse(uint(mask))
@@ -79,10 +84,10 @@ func (s *nnls) exactLastRow(rhs float64) *nnls {
 	return s
 }
 
-// prepareEquality sets proj, l and g from inv.
+// prepareEquality sets proj, off, l and g from inv.
 func (s *nnls) prepareEquality() {
 	n := 1 << s.cols
-	s.proj, s.l, s.g = make([][maxCols][maxCols]float64, n), make([][maxCols]float64, n), make([]float64, n)
+	s.proj, s.off, s.l, s.g = make([][maxCols][maxCols]float64, n), make([][maxCols]float64, n), make([][maxCols]float64, n), make([]float64, n)
 	row := &s.a[s.rows-1]
 	for mask := 1; mask < n; mask++ {
 		var ia [maxCols]float64 // inv a
@@ -98,6 +103,7 @@ func (s *nnls) prepareEquality() {
 		}
 		for k := range s.cols {
 			s.l[mask][k] = s.g[mask] * ia[k]
+			s.off[mask][k] = s.rhs * s.l[mask][k]
 			for j := range s.cols {
 				s.proj[mask][k][j] = s.inv[mask][k][j] - s.g[mask]*ia[k]*ia[j]
 			}
@@ -322,19 +328,14 @@ func (s *nnls) gradient(atb, x *[maxCols]float64, mask uint, w *[maxCols]float64
 // mask, zero elsewhere: unconstrained, or, where exact, meeting the last
 // row exactly (z = G⁻¹(atb − λ a), λ the row's Lagrange multiplier).
 func (s *nnls) passiveSolve(mask uint, atb, z *[maxCols]float64) {
-	inv := &s.inv[mask]
+	m, off := &s.inv[mask], &noOffset
 	if s.exact {
-		inv = &s.proj[mask]
+		m, off = &s.proj[mask], &s.off[mask]
 	}
 	for k := range s.cols {
-		z[k] = 0
+		z[k] = off[k]
 		for l := range s.cols {
-			z[k] += inv[k][l] * atb[l]
-		}
-	}
-	if s.exact {
-		for k := range s.cols {
-			z[k] += s.rhs * s.l[mask][k]
+			z[k] += m[k][l] * atb[l]
 		}
 	}
 }
