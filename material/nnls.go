@@ -9,10 +9,11 @@ const (
 	maxCols = 8
 )
 
-// nnls solves min ‖A x − b‖ subject to x ≥ 0 for one system matrix A
-// (rows × cols, columns scaled to unit length) and many right-hand sides,
-// by the active-set algorithm of Lawson and Hanson (1974, ch. 23) in the
-// normal-equation form of Bro and De Jong (1997). Because A is shared, the
+// nnls solves min ‖A x − b‖ subject to x ≥ 0 (and, where exact, to A's
+// last row met exactly) for one system matrix A (rows × cols, columns
+// scaled to unit length) and many right-hand sides, by the active-set
+// algorithm of Lawson and Hanson (1974, ch. 23) in the normal-equation
+// form of Bro and De Jong (1997). Because A is shared, the
 // inverse of AᵀA restricted to every subset of columns (the passive set,
 // as a bit mask) is computed once; a solve then costs a few small
 // matrix-vector products and allocates nothing.
