@@ -8,12 +8,14 @@ import (
 	"testing"
 
 	"github.com/ctrecon/ctrecon/material"
+	"github.com/ctrecon/ctrecon/scansim"
+	"github.com/ctrecon/ctrecon/sinogram"
 )
 
 // TestMaterialRecordsVolumes runs a job that decomposes the README's test
-// vials (as TestMaterialObjectsWholeVials does) into water and iodine
-// alone, a set that lacks the mineral, gadolinium and lipid the vials
-// hold, with its features: every object's materials-v1 record (each
+// vials (seed 12, as TestMaterialObjectsWholeVials does) into water and
+// iodine alone, a set that lacks the mineral, gadolinium and lipid the
+// vials hold, with its features: every object's materials-v1 record (each
 // bin's mean over the object, decomposed by material.Decomposer.Solve)
 // must keep its volumes, water's fraction plus the volume the iodine
 // displaces, at most 1 (up to float32's rounding). Before, volume
@@ -25,7 +27,9 @@ func TestMaterialRecordsVolumes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates and reconstructs a vial scan")
 	}
-	spec := testVialsSpec()
+	spec := scansim.DefaultSpec()
+	spec.ScanID, spec.Seed, spec.Vials = "VIALS-12", 3, scansim.TestVials(30, 12)
+	spec.Views, spec.EnergyStep, spec.OpenCounts, spec.Dtype = 60, 2, 2000000, sinogram.Uint32
 	_, _, _, objects, mats := vialJob(t, spec, 0, "water", "iodine")
 	iodine, err := material.Lookup("iodine")
 	if err != nil {

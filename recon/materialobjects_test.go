@@ -33,8 +33,10 @@ func TestMaterialObjectsWholeVials(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates and reconstructs a vial scan")
 	}
-	spec := testVialsSpec()
-	vials := spec.Vials
+	vials := scansim.TestVials(30, 12)
+	spec := scansim.DefaultSpec()
+	spec.ScanID, spec.Seed, spec.Vials = "VIALS-12", 3, vials
+	spec.Views, spec.EnergyStep, spec.OpenCounts, spec.Dtype = 60, 2, 2000000, sinogram.Uint32
 	job, rep, recs, objects, mats := vialJob(t, spec, 0)
 	want := map[int64]bool{} // the gadolinium vials' objects
 	var table strings.Builder
@@ -69,15 +71,6 @@ func TestMaterialObjectsWholeVials(t *testing.T) {
 	if len(want) != 2 || fmt.Sprint(picked) != fmt.Sprint(want) {
 		t.Errorf("gadolinium above 1 mg/mL picks the objects %v; want exactly both gadolinium vials' objects (found: %v)", picked, want)
 	}
-}
-
-// testVialsSpec returns the README's test scan (scansim.TestVials seed
-// 12, `phantom --vials test:12`) at 60 views and 2 000 000 counts.
-func testVialsSpec() scansim.Spec {
-	spec := scansim.DefaultSpec()
-	spec.ScanID, spec.Seed, spec.Vials = "VIALS-12", 3, scansim.TestVials(30, 12)
-	spec.Views, spec.EnergyStep, spec.OpenCounts, spec.Dtype = 60, 2, 2000000, sinogram.Uint32
-	return spec
 }
 
 // vialAmount returns the contrast material (ha, iodine or gadolinium) of
