@@ -235,7 +235,7 @@ func (s *nnls) solveNormalFrom(atb *[maxCols]float64, x *[maxCols]float64, hint 
 	var passive uint
 	if hint != 0 && s.positiveOn(hint, atb, &z) {
 		passive, *x = hint, z
-		s.gradient(atb, x, passive, &w)
+		s.lagrangeGradient(atb, x, passive, &w)
 	}
 	// Lawson and Hanson bound the outer loop by 3n in practice; each
 	// pass adds one column to the passive set. Where exact, x = 0 does
@@ -281,7 +281,7 @@ func (s *nnls) solveNormalFrom(atb *[maxCols]float64, x *[maxCols]float64, hint 
 		for k := range n {
 			x[k] = max(0, z[k])
 		}
-		s.gradient(atb, x, passive, &w)
+		s.lagrangeGradient(atb, x, passive, &w)
 	}
 	return passive
 }
@@ -298,12 +298,12 @@ func (s *nnls) positiveOn(mask uint, atb, z *[maxCols]float64) bool {
 	return true
 }
 
-// gradient writes into w, for each column not in the passive set mask,
-// the negative gradient atb − G x − λ a of the Lagrangian, a the exact
-// last row and λ its multiplier for mask (zero where not exact): a
-// column with w over zero would lower the objective. The passive
-// columns' w, which the solve does not read, are left unset.
-func (s *nnls) gradient(atb, x *[maxCols]float64, mask uint, w *[maxCols]float64) {
+// lagrangeGradient writes into w, for each column not in the passive set
+// mask, the negative gradient atb − G x − λ a of the Lagrangian, a the
+// exact last row and λ its multiplier for mask (zero where not exact): a
+// column with w over zero would lower the objective. The solve reads no
+// other column's, and computes none (see gradient for all of them).
+func (s *nnls) lagrangeGradient(atb, x *[maxCols]float64, mask uint, w *[maxCols]float64) {
 	if mask == 1<<s.cols-1 {
 		return
 	}
@@ -315,10 +315,20 @@ func (s *nnls) gradient(atb, x *[maxCols]float64, mask uint, w *[maxCols]float64
 		}
 	}
 	for k := range s.cols {
-		if mask&(1<<k) != 0 {
-			continue
+		if mask&(1<<k) == 0 {
+			w[k] = atb[k] - lambda*s.a[s.rows-1][k]
+			for l := range s.cols {
+				w[k] -= s.gram[k][l] * x[l]
+			}
 		}
-		w[k] = atb[k] - lambda*s.a[s.rows-1][k]
+	}
+}
+
+// gradient writes into w the negative gradient atb − G x of every
+// column (without the exact row's multiplier).
+func (s *nnls) gradient(atb, x, w *[maxCols]float64) {
+	for k := range s.cols {
+		w[k] = atb[k]
 		for l := range s.cols {
 			w[k] -= s.gram[k][l] * x[l]
 		}
