@@ -90,8 +90,8 @@ func (d *Decomposer) prepareAir() {
 		return
 	}
 	a := d.solver.a
-	a[rows-1][n] = 1 // the conservation row is weighted 1/conservationTol; air's column, scaled to unit length
-	s := voxelSystem{solver: newNNLS(a, rows, n+1), air: true}
+	a[rows-1][n] = 1 // the conservation row is weighted 1/conservationUnit; air's column, scaled to unit length
+	s := voxelSystem{solver: newNNLS(a, rows, n+1).exactLastRow(1 / conservationUnit), air: true}
 	gram := mat.NewSymDense(n+1, nil)
 	for i := range n + 1 {
 		for j := i; j < n+1; j++ {

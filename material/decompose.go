@@ -28,15 +28,29 @@ var ErrNearlyDependent = errors.New("nearly dependent")
 // factor into the amounts.
 const MaxCondition = 2e3
 
-// conservationTol is the volume fraction by which the conservation
-// equation may be missed at the cost of one noise standard deviation in
-// one bin: small, since the equation is exact.
-const conservationTol = 1e-3
+// conservationUnit is the volume fraction the conservation equation
+// weighs in the normal matrix as one noise standard deviation in one bin
+// does (its row is weighted 1/conservationUnit). The solve meets the
+// equation exactly (nnls.exactLastRow), so this is no tolerance: it sets
+// the columns' scale (unit length with the row), and with it the units
+// of nearNullEigen and priorWeight, chosen at this value. As a soft
+// equation of this weight, the fit traded the equation for the bins'
+// misfit wherever the set lacks a material in the scan (README's test
+// scan decomposed into water and iodine: 100.67 % of water and
+// 15.9 mg/mL of iodine in the 296 mg/mL hydroxyapatite vial), and single
+// voxels' noise lifted their volumes up to 1.004 with all five materials
+// (TestDecomposeVolumes). A smaller unit does not cure that (1e-4 still
+// let water and lipid sum to 1.005) and breaks what the units hold: the
+// default bins' near-null eigenvalue falls from 9e-7 to 9e-9 (1e-4),
+// 9e-11 (1e-5; condition number of the normal matrix 5e10), the air
+// direction falls under nearNullEigen (no system with air), and the
+// prior's solve read 200 mg/mL of mineral as 106 (1e-5).
+const conservationUnit = 1e-3
 
 // physicsNoise is the noise assumed for a calibration without a measured
 // one, as a fraction of water's attenuation in each bin, and the level,
 // in root mean square over the bins, to which a measured one is scaled
-// (setWeights): the unit of conservationTol, nearNullEigen and
+// (setWeights): the unit of conservationUnit, nearNullEigen and
 // priorWeight.
 const physicsNoise = 0.01
 
@@ -137,6 +151,10 @@ type Decomposer struct {
 // along v is u·b for the weighted equations' right-hand side b
 // (vᵀ(AᵀA)⁻¹Aᵀ = (Av)ᵀ/λ for the eigenvalue λ); uAir is u of the
 // equations with air (prepareAir), in which v is zero in air's column.
+// The solution is that of the weighted equations, the conservation row
+// among them as a soft equation: the exact row (nnls.exactLastRow) would
+// move the coordinate by a term linear in the bins' noise, zero in the
+// mean where the set is right, which the prior's smoothing averages.
 type nullDirection struct {
 	v    [maxCols]float64
 	u    [maxRows]float64
@@ -180,7 +198,7 @@ func NewDecomposer(cal *Calibration, bins []Bin, mats []Material) (*Decomposer, 
 		}
 		if d.conserve {
 			rel.Set(len(bins), j, m.Displaced)
-			a[len(bins)][j] = m.Displaced / conservationTol
+			a[len(bins)][j] = m.Displaced / conservationUnit
 		}
 	}
 	if d.Condition = condition(rel); !(d.Condition <= MaxCondition) {
@@ -198,6 +216,9 @@ func NewDecomposer(cal *Calibration, bins []Bin, mats []Material) (*Decomposer, 
 		}
 	}
 	d.solver = newNNLS(a, eqs, len(mats))
+	if d.conserve {
+		d.solver.exactLastRow(1 / conservationUnit)
+	}
 	d.preparePrior()
 	d.prepareAir()
 	return d, nil
@@ -294,7 +315,7 @@ func (d *Decomposer) calibrated(cal *Calibration, bins []Bin) (perUnit [][]float
 // bins. Only the bins' relative weights come from the calibration: its
 // noise is that of the calibration scan's voxels, whose dose says nothing
 // of the scan decomposed, and its level would otherwise set how hard the
-// conservation equation binds (conservationTol) and where the near-null
+// conservation equation weighs (conservationUnit) and where the near-null
 // eigenvalues and the prior's weight fall (nearNullEigen, priorWeight),
 // all of which are in units of that noise. Unscaled, a calibration scanned
 // at the simulator's default 20 000 counts (voxel noise 57 % of water's
@@ -516,7 +537,7 @@ func (d *Decomposer) rhs(mu *[maxRows]float64, b *[maxRows]float64) (level float
 		return level, false
 	}
 	if d.conserve {
-		b[d.bins] = 1 / conservationTol
+		b[d.bins] = 1 / conservationUnit
 	}
 	return level, true
 }

@@ -41,9 +41,15 @@
 //
 // Per voxel the amounts are the non-negative least-squares solution of the
 // bins' equations, each weighted by the inverse of its bin's noise (with
-// the calibration fit's residual there, see modelError), and
-// the conservation equation weighted as a near-exact constraint (the
-// weighting method for equality constraints, Lawson and Hanson ch. 22).
+// the calibration fit's residual there, see modelError), with the
+// conservation equation met exactly: each passive set's solve adds the
+// equation's Lagrange multiplier (least squares with an equality
+// constraint, Lawson and Hanson ch. 20), so that a voxel's volumes never
+// sum over 1, whatever the set. Weighted as a soft equation (Lawson and
+// Hanson's weighting method, ch. 22) it was traded for the bins' misfit
+// where the set lacks a material in the scan: a 296 mg/mL
+// hydroxyapatite vial decomposed into water and iodine read 100.67 % of
+// water.
 // The solver is the active-set algorithm of C. L. Lawson and R. J. Hanson,
 // "Solving Least Squares Problems" (Prentice-Hall, 1974), ch. 23, in the
 // normal-equation form of R. Bro and S. De Jong, "A fast

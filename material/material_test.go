@@ -108,90 +108,128 @@ func TestNNLS(t *testing.T) {
 func TestNNLSPenalty(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for trial := range 300 {
-		rows, cols := 2+rng.IntN(maxRows-1), 1+rng.IntN(maxCols)
-		cols = min(cols, rows)
-		var a [maxRows][maxCols]float64
-		var v [maxCols]float64
-		for j := range cols {
-			for r := range rows {
-				a[r][j] = rng.NormFloat64()
-			}
-			v[j] = rng.NormFloat64()
-		}
-		weight, prior := rng.Float64(), 3*rng.NormFloat64()
-		var penalty [maxCols][maxCols]float64
-		for i := range cols {
-			for j := range cols {
-				penalty[i][j] = weight * v[i] * v[j]
-			}
-		}
-		s := newNNLS(a, rows, cols).withPenalty(&penalty)
+		a, v, rows, cols := randomSystem(rng)
 		var b [maxRows]float64
 		for r := range rows {
 			b[r] = rng.NormFloat64()
 		}
-		atb := s.atb(&b)
-		for j := range cols {
-			atb[j] += weight * prior * v[j]
-		}
-		// G computed here, and each subset solved by gonum: independent
-		// of the solver's own normal matrix and inverses.
-		var g [maxCols][maxCols]float64
-		for i := range cols {
-			for j := range cols {
-				g[i][j] = penalty[i][j]
-				for r := range rows {
-					g[i][j] += a[r][i] * a[r][j]
-				}
-			}
-		}
-		objective := func(x [maxCols]float64) float64 {
-			f := 0.0
-			for i := range cols {
-				for j := range cols {
-					f += 0.5 * x[i] * g[i][j] * x[j]
-				}
-				f -= x[i] * atb[i]
-			}
-			return f
-		}
+		prob := newPenalised(a, b, rows, cols, v, rng.Float64(), 3*rng.NormFloat64())
+		s := newNNLS(a, rows, cols).withPenalty(&prob.penalty)
 		var x [maxCols]float64
-		s.solveNormal(&atb, &x)
+		s.solveNormal(&prob.atb, &x)
 		best := math.Inf(1)
 		for mask := 1; mask < 1<<cols; mask++ {
-			var idx []int
-			for j := range cols {
-				if mask&(1<<j) != 0 {
-					idx = append(idx, j)
-				}
-			}
-			gp, rhs := mat.NewDense(len(idx), len(idx), nil), mat.NewVecDense(len(idx), nil)
-			for i, p := range idx {
-				rhs.SetVec(i, atb[p])
-				for j, q := range idx {
-					gp.Set(i, j, g[p][q])
-				}
-			}
-			var zp mat.VecDense
-			if err := zp.SolveVec(gp, rhs); err != nil {
-				t.Fatal(err)
-			}
-			var z [maxCols]float64
-			for i, p := range idx {
-				z[p] = zp.AtVec(i)
+			z, ok := subsetSolve(prob, uint(mask), nil, 0)
+			if !ok {
+				t.Fatalf("trial %d: subset %b's normal matrix is singular", trial, mask)
 			}
 			if slicesMin(z[:cols]) >= -1e-12 {
-				best = min(best, objective(z))
+				best = min(best, prob.objective(z))
 			}
 		}
 		best = min(best, 0) // x = 0
 		if slicesMin(x[:cols]) < 0 {
 			t.Fatalf("trial %d: negative solution %v", trial, x[:cols])
 		}
-		if got := objective(x); got > best+1e-9*max(1, math.Abs(best)) {
+		if got := prob.objective(x); got > best+1e-9*max(1, math.Abs(best)) {
 			t.Fatalf("trial %d (%dx%d): objective %g, the best feasible subset gives %g", trial, rows, cols, got, best)
 		}
 	}
+}
+
+// randomSystem returns a random system matrix a of rows × cols (as many
+// columns as rows at most) and a random direction v.
+func randomSystem(rng *rand.Rand) (a [maxRows][maxCols]float64, v [maxCols]float64, rows, cols int) {
+	rows, cols = 2+rng.IntN(maxRows-1), 1+rng.IntN(maxCols)
+	cols = min(cols, rows)
+	for j := range cols {
+		for r := range rows {
+			a[r][j] = rng.NormFloat64()
+		}
+		v[j] = rng.NormFloat64()
+	}
+	return a, v, rows, cols
+}
+
+// penalised is a least-squares problem regularised toward a prior along
+// a direction, built here independently of the solver: the objective
+// ½xᵀGx − xᵀatb with G = AᵀA + P and atb = Aᵀb + P p, P = weight·v vᵀ
+// the penalty and p a point whose coordinate along v is prior.
+type penalised struct {
+	cols    int
+	penalty [maxCols][maxCols]float64
+	g       [maxCols][maxCols]float64
+	atb     [maxCols]float64
+}
+
+func newPenalised(a [maxRows][maxCols]float64, b [maxRows]float64, rows, cols int, v [maxCols]float64, weight, prior float64) *penalised {
+	p := &penalised{cols: cols}
+	for i := range cols {
+		p.atb[i] = weight * prior * v[i]
+		for r := range rows {
+			p.atb[i] += a[r][i] * b[r]
+		}
+		for j := range cols {
+			p.penalty[i][j] = weight * v[i] * v[j]
+			p.g[i][j] = p.penalty[i][j]
+			for r := range rows {
+				p.g[i][j] += a[r][i] * a[r][j]
+			}
+		}
+	}
+	return p
+}
+
+func (p *penalised) objective(x [maxCols]float64) float64 {
+	f := 0.0
+	for i := range p.cols {
+		for j := range p.cols {
+			f += 0.5 * x[i] * p.g[i][j] * x[j]
+		}
+		f -= x[i] * p.atb[i]
+	}
+	return f
+}
+
+// subsetSolve returns the minimiser of p's objective on the columns in
+// mask (zero elsewhere), solved by gonum: unconstrained where row is
+// nil, else with row·z = rhs, from the Lagrange system
+// [G_P row_P; row_Pᵀ 0]; and whether that system is not singular.
+func subsetSolve(p *penalised, mask uint, row *[maxCols]float64, rhs float64) ([maxCols]float64, bool) {
+	var idx []int
+	for j := range p.cols {
+		if mask&(1<<j) != 0 {
+			idx = append(idx, j)
+		}
+	}
+	n := len(idx)
+	size := n
+	if row != nil {
+		size++
+	}
+	k, f := mat.NewDense(size, size, nil), mat.NewVecDense(size, nil)
+	for i, a := range idx {
+		for j, b := range idx {
+			k.Set(i, j, p.g[a][b])
+		}
+		f.SetVec(i, p.atb[a])
+		if row != nil {
+			k.Set(i, n, row[a])
+			k.Set(n, i, row[a])
+		}
+	}
+	if row != nil {
+		f.SetVec(n, rhs)
+	}
+	var sol mat.VecDense
+	var z [maxCols]float64
+	if err := sol.SolveVec(k, f); err != nil {
+		return z, false
+	}
+	for i, a := range idx {
+		z[a] = sol.AtVec(i)
+	}
+	return z, true
 }
 
 func slicesMin(v []float64) float64 {
@@ -242,18 +280,7 @@ func TestDecomposeExact(t *testing.T) {
 		{1 - 300.0/3160, 0, 300, 0, 0}, {1 - 5.0/4930, 0, 0, 5, 0}, {1 - 8.0/7895, 0, 0, 0, 8},
 		{0, 0, 0, 0, 0}, // air
 	}
-	g := fdk.CenteredGrid([3]int{len(mix), 1, 1}, [3]float64{1, 1, 1}, fdk.Vec3{})
-	vols := make([]*fdk.Volume, len(bins))
-	for b := range bins {
-		vols[b] = fdk.NewVolume(g)
-		for i, c := range mix {
-			mu := 0.0
-			for j, m := range cal.Materials {
-				mu += c[j] * m.PerUnit[b]
-			}
-			vols[b].Data[i] = float32(mu)
-		}
-	}
+	vols := mixtureVolumes(cal, bins, mix)
 	maps, err := d.Decompose(vols, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -582,31 +609,8 @@ func TestDecomposeCalibrationNoiseLevel(t *testing.T) {
 // air (under half of water's attenuation) zero.
 func TestDecomposeAirEdge(t *testing.T) {
 	cal, bins, d := physicsDecomposer(t)
-	iodine, ha := []float64{1 - 5.0/4930, 0, 0, 5, 0}, []float64{1 - 200.0/3160, 0, 200, 0, 0}
-	scale := func(f float64, c []float64) []float64 {
-		out := make([]float64, len(c))
-		for j, v := range c {
-			out[j] = f * v
-		}
-		return out
-	}
-	water, lipid := []float64{1, 0, 0, 0, 0}, []float64{0, 1, 0, 0, 0}
-	row := [][]float64{ // water, lipid, ha, iodine, gadolinium
-		water, water, water, water, scale(0.9, water), scale(0.6, water), scale(0.6, iodine),
-		make([]float64, 5), // air
-		scale(0.8, lipid), scale(0.7, ha), water, make([]float64, 5), scale(0.3, water),
-	}
-	g := fdk.CenteredGrid([3]int{len(row), 1, 1}, [3]float64{1, 1, 1}, fdk.Vec3{})
-	vols := make([]*fdk.Volume, len(bins))
-	for b := range bins {
-		vols[b] = fdk.NewVolume(g)
-		for i, c := range row {
-			for j, m := range cal.Materials {
-				vols[b].Data[i] += float32(c[j] * m.PerUnit[b])
-			}
-		}
-	}
-	maps, err := d.Decompose(vols, 2)
+	row := airEdgeRow()
+	maps, err := d.Decompose(mixtureVolumes(cal, bins, row), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -625,6 +629,44 @@ func TestDecomposeAirEdge(t *testing.T) {
 			}
 		}
 	}
+}
+
+// airEdgeRow returns TestDecomposeAirEdge's row of voxels: the amounts
+// of each (water, lipid, ha, iodine, gadolinium).
+func airEdgeRow() [][]float64 {
+	iodine, ha := []float64{1 - 5.0/4930, 0, 0, 5, 0}, []float64{1 - 200.0/3160, 0, 200, 0, 0}
+	scale := func(f float64, c []float64) []float64 {
+		out := make([]float64, len(c))
+		for j, v := range c {
+			out[j] = f * v
+		}
+		return out
+	}
+	water, lipid := []float64{1, 0, 0, 0, 0}, []float64{0, 1, 0, 0, 0}
+	return [][]float64{
+		water, water, water, water, scale(0.9, water), scale(0.6, water), scale(0.6, iodine),
+		make([]float64, 5), // air
+		scale(0.8, lipid), scale(0.7, ha), water, make([]float64, 5), scale(0.3, water),
+	}
+}
+
+// mixtureVolumes returns the bins (cal's attenuations, 1/mm) of a row of
+// voxels of 1 mm, one per mixture of mix (amounts in cal's materials'
+// order): the model exactly.
+func mixtureVolumes(cal *Calibration, bins []Bin, mix [][]float64) []*fdk.Volume {
+	g := fdk.CenteredGrid([3]int{len(mix), 1, 1}, [3]float64{1, 1, 1}, fdk.Vec3{})
+	vols := make([]*fdk.Volume, len(bins))
+	for b := range bins {
+		vols[b] = fdk.NewVolume(g)
+		for i, c := range mix {
+			mu := 0.0
+			for j, m := range cal.Materials {
+				mu += c[j] * m.PerUnit[b]
+			}
+			vols[b].Data[i] = float32(mu)
+		}
+	}
+	return vols
 }
 
 // TestParseSetNames checks that a material set's names are read in any

@@ -13,17 +13,18 @@ import (
 // not all of the residual: the edges of the object and of its inserts
 // (partial volume, aliasing, residual beam hardening) and the linear
 // model's own error add to it, so the threshold is well above noise's
-// 1. On the README's material workflow (five bins, test vials) 12.2 %
+// 1. On the README's material workflow (five bins, test vials) 12.3 %
 // of the object's voxels exceed it with all five materials (12.5 %, 4 %
 // over 256 at the edges, before the voxels next to air could hold air);
-// with water and iodine alone 54 %.
+// with water and iodine alone 55 % (12.2 and 54 % before conservation
+// was met exactly).
 const MisfitChi2 = 16
 
 // MisfitLimit is the fraction of the object's voxels misfit
 // (Decomposer.Misfit) over which a job warns that a material missing
 // from its list is the likely cause: about twice the README workflow's
-// fraction with every material (12.2 %), half of it with water and
-// iodine alone (54 %). An object whose unlisted material fills less of
+// fraction with every material (12.3 %), half of it with water and
+// iodine alone (55 %). An object whose unlisted material fills less of
 // it goes unwarned.
 const MisfitLimit = 0.25
 

@@ -117,12 +117,12 @@ func vialObject(t *testing.T, objects map[int64]records.Record, v sinogram.Vial)
 }
 
 // vialJob simulates spec with its vials in a water cylinder 30 mm
-// across, runs a job that decomposes it into all five materials with the
-// physics calibration and extracts its features (64×64×8 voxels of 0.5
-// mm, a Hann window at a quarter, the bins blurred by smoothMM), and
-// returns the job, its report, its records, and its objects-v1 and
-// materials-v1 records by object.
-func vialJob(t *testing.T, spec scansim.Spec, smoothMM float64) (Job, *Report, []records.Record, map[int64]records.Record, map[int64]records.Record) {
+// across, runs a job that decomposes it into materials (all five where
+// none are given) with the physics calibration and extracts its features
+// (64×64×8 voxels of 0.5 mm, a Hann window at a quarter, the bins
+// blurred by smoothMM), and returns the job, its report, its records, and
+// its objects-v1 and materials-v1 records by object.
+func vialJob(t *testing.T, spec scansim.Spec, smoothMM float64, materials ...string) (Job, *Report, []records.Record, map[int64]records.Record, map[int64]records.Record) {
 	t.Helper()
 	var err error
 	if spec.Phantom, err = scansim.VialPhantom(30, spec.Vials); err != nil {
@@ -136,6 +136,9 @@ func vialJob(t *testing.T, spec scansim.Spec, smoothMM float64) (Job, *Report, [
 		Volume:    VolumeSpec{Dim: [3]int{64, 64, 8}, VoxelMM: [3]float64{0.5, 0.5, 0.5}},
 		Filter:    FilterSpec{Window: "hann", Cutoff: 0.25},
 		Materials: []string{"water", "lipid", "ha", "iodine", "gadolinium"}, MaterialSmoothMM: smoothMM}
+	if len(materials) > 0 {
+		job.Materials = materials
+	}
 	rep, err := Run(context.Background(), job, Options{Features: true})
 	if err != nil {
 		t.Fatal(err)
