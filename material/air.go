@@ -64,13 +64,34 @@ func (s voxelSystem) solve(b *[maxRows]float64, dirs []nullDirection, prior []fl
 	if prior == nil {
 		return s.solver.solveFrom(b, x, hint)
 	}
+	solver, atb := s.normal(b, dirs, prior)
+	return solver.solveNormalFrom(&atb, x, hint)
+}
+
+// unconstrained writes into x the least-squares amounts (scaled) that
+// solve would give without the non-negativity: every column passive,
+// the conservation equation still met exactly.
+func (s voxelSystem) unconstrained(b *[maxRows]float64, dirs []nullDirection, prior []float64, x *[maxCols]float64) {
+	solver, atb := s.normal(b, dirs, prior)
+	solver.passiveSolve(1<<solver.cols-1, &atb, x)
+}
+
+// normal returns the solver of the voxel's normal equations and their
+// right-hand side, Aᵀb, plus, where prior is not nil, the penalty's pull
+// toward it: priorWeight times each near-null direction v of dirs times
+// the prior's coordinate along it (Tikhonov regularisation toward a
+// prior; see Decomposer.PriorMM).
+func (s voxelSystem) normal(b *[maxRows]float64, dirs []nullDirection, prior []float64) (*nnls, [maxCols]float64) {
+	if prior == nil {
+		return s.solver, s.solver.atb(b)
+	}
 	atb := s.prior.atb(b)
 	for n, dir := range dirs {
 		for j := range s.prior.cols {
 			atb[j] += priorWeight * prior[n] * dir.v[j]
 		}
 	}
-	return s.prior.solveNormalFrom(&atb, x, hint)
+	return s.prior, atb
 }
 
 // prepareAir sets d.air, the equations of the voxels next to air: the

@@ -369,6 +369,25 @@ func binNames(bins []Bin) string {
 // those (see PriorMM). It runs on up to threads goroutines (at least
 // one), a slice each at a time.
 func (d *Decomposer) Decompose(vols []*fdk.Volume, threads int) ([]*fdk.Volume, error) {
+	dec, err := d.decompose(vols, threads)
+	if err != nil {
+		return nil, err
+	}
+	return dec.maps, nil
+}
+
+// decomposition is what Decompose computes: the maps, and on the way the
+// local prior (one volume per near-null direction, nil unless
+// Regularized), which voxels are not air (inside) and which are solved
+// with air (near, nil for none), which Spread reuses.
+type decomposition struct {
+	maps         []*fdk.Volume
+	prior        [][]float32
+	inside, near []bool
+}
+
+// decompose is Decompose, keeping what it computed on the way.
+func (d *Decomposer) decompose(vols []*fdk.Volume, threads int) (*decomposition, error) {
 	if len(vols) != d.bins {
 		return nil, fmt.Errorf("material decomposition: %d volumes for %d bins", len(vols), d.bins)
 	}
@@ -379,22 +398,20 @@ func (d *Decomposer) Decompose(vols []*fdk.Volume, threads int) ([]*fdk.Volume, 
 		}
 	}
 	guide, inside := d.levels(vols, threads)
-	near := d.nearAir(g, guide, inside, threads)
-	var prior [][]float32
+	dec := &decomposition{maps: make([]*fdk.Volume, len(d.Materials)), inside: inside, near: d.nearAir(g, guide, inside, threads)}
 	if d.Regularized() {
-		prior = d.localPrior(vols, guide, inside, near, threads)
+		dec.prior = d.localPrior(vols, guide, inside, dec.near, threads)
 	}
-	maps := make([]*fdk.Volume, len(d.Materials))
-	for j := range maps {
-		maps[j] = fdk.NewVolume(g)
+	for j := range dec.maps {
+		dec.maps[j] = fdk.NewVolume(g)
 	}
 	slice := g.Dim[0] * g.Dim[1]
 	parallel.For(g.Dim[2], threads, func(k int) {
 		var b [maxRows]float64
 		var x [maxCols]float64
 		var p []float64
-		if prior != nil {
-			p = make([]float64, len(prior))
+		if dec.prior != nil {
+			p = make([]float64, len(dec.prior))
 		}
 		var passive [2]uint // the last voxel's per system, where the next one's solve starts
 		for i := k * slice; i < (k+1)*slice; i++ {
@@ -402,17 +419,23 @@ func (d *Decomposer) Decompose(vols []*fdk.Volume, threads int) ([]*fdk.Volume, 
 				continue
 			}
 			d.equations(vols, i, &b)
-			for n := range p {
-				p[n] = float64(prior[n][i])
-			}
-			sys, at := d.system(near, i)
+			dec.priorAt(i, p)
+			sys, at := d.system(dec.near, i)
 			passive[at] = sys.solve(&b, d.nearNull, p, &x, passive[at])
-			for j, m := range maps {
+			for j, m := range dec.maps {
 				m.Data[i] = float32(x[j] / d.colScale[j])
 			}
 		}
 	})
-	return maps, nil
+	return dec, nil
+}
+
+// priorAt sets p (one per near-null direction, or none) to the local
+// prior at voxel i.
+func (dec *decomposition) priorAt(i int, p []float64) {
+	for n := range p {
+		p[n] = float64(dec.prior[n][i])
+	}
 }
 
 // system returns the equations voxel i is decomposed under (those with

@@ -324,17 +324,6 @@ func (s *nnls) lagrangeGradient(atb, x *[maxCols]float64, mask uint, w *[maxCols
 	}
 }
 
-// gradient writes into w the negative gradient atb − G x of every
-// column (without the exact row's multiplier).
-func (s *nnls) gradient(atb, x, w *[maxCols]float64) {
-	for k := range s.cols {
-		w[k] = atb[k]
-		for l := range s.cols {
-			w[k] -= s.gram[k][l] * x[l]
-		}
-	}
-}
-
 // passiveSolve writes into z the least-squares solution on the columns in
 // mask, zero elsewhere: unconstrained, or, where exact, meeting the last
 // row exactly (z = G⁻¹(atb − λ a), λ the row's Lagrange multiplier).

@@ -76,7 +76,7 @@ func samplePairs(n, step, rowLen int, pair func(i, j int)) {
 	}
 }
 
-// SpreadLag returns how many voxels apart Decomposer.Spread should
+// SpreadLag returns how many voxels apart Decomposer.DecomposeSpread should
 // compare voxels of in-plane spacing dxMM in a map decomposed with a
 // Gaussian blur of sigmaMM (0 for none) and a local prior of radius
 // priorMM (0 for none): NoiseLagSlices's lag, plus the guided filter's

@@ -78,7 +78,7 @@ type MapReport struct {
 	// SpreadSD is the variation from voxel to voxel within the slices of
 	// the amounts the decomposition solves for before the non-negativity
 	// clips them (the unconstrained least squares whose noise NoiseSD
-	// states), in the map's unit (material.Decomposer.Spread): noise and
+	// states), in the map's unit (material.Decomposer.DecomposeSpread): noise and
 	// the artefacts the same on neighbouring slices (streaks) that
 	// NoiseSD does not see, also in a map mostly zero (iodine,
 	// gadolinium), where the map's own variation is clipped away. The
@@ -361,7 +361,8 @@ func (r *runner) writeMaterials(context.Context) error {
 	if !r.job.MaterialVoxelwise {
 		d.PriorMM = material.DefaultPriorMM
 	}
-	maps, err := d.Decompose(vols, threads)
+	g := vols[0].Grid
+	maps, spreadSD, _, err := d.DecomposeSpread(vols, material.SpreadLag(g.Spacing[0], r.job.MaterialSmoothMM, d.PriorMM), threads)
 	if err != nil {
 		return err
 	}
@@ -381,7 +382,7 @@ func (r *runner) writeMaterials(context.Context) error {
 		}
 		rep.Maps = append(rep.Maps, mr)
 	}
-	if err := r.reportNoise(d, vols, maps, threads, rep); err != nil {
+	if err := r.reportNoise(d, vols, maps, spreadSD, rep); err != nil {
 		return err
 	}
 	if err := r.reportCalibrationBias(d, cal, rep); err != nil {
@@ -450,10 +451,10 @@ func (r *runner) reportSelfBias(cal *material.Calibration, rep *CalibrationRepor
 // them, of the maps whose noise per voxel exceeds material.NoiseLimit: a
 // user reading such a map sees noise, not amounts. Voxels every map
 // leaves at zero (air, outside the field of view) are left out. It
-// records each map's in-plane spread too (material.Decomposer.Spread, on
-// threads goroutines) and warns of the maps whose spread exceeds the
-// limit and 1.5 times the noise: streaks.
-func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, threads int, rep *MaterialsReport) error {
+// records each map's in-plane spread too (spreadSD, in the decomposition's
+// units: material.Decomposer.DecomposeSpread) and warns of the maps whose
+// spread exceeds the limit and 1.5 times the noise: streaks.
+func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, spreadSD []float64, rep *MaterialsReport) error {
 	inside := make([]bool, len(maps[0].Data))
 	for _, m := range maps {
 		for i, v := range m.Data {
@@ -474,10 +475,6 @@ func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, t
 		return err
 	}
 	rep.BinNoisePerMM = binSD
-	spreadSD, _, err := d.Spread(vols, maps, material.SpreadLag(g.Spacing[0], r.job.MaterialSmoothMM, d.PriorMM), threads)
-	if err != nil {
-		return err
-	}
 	noiseSD, noisy := overLimit(d.Materials, sd)
 	var spread []string
 	for j, m := range d.Materials {
