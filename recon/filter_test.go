@@ -69,7 +69,7 @@ func TestMaterialJobChoosesFilter(t *testing.T) {
 		t.Errorf("log %q: want the chosen filter", log.String())
 	}
 	named := job
-	named.Output, named.Filter = t.TempDir(), FilterSpec{Window: "hann", Cutoff: rep.Filter.Cutoff}
+	named.Output, named.Filter = t.TempDir(), FilterSpec{Window: "hann", Cutoff: want}
 	other, err := Run(context.Background(), named, Options{})
 	if err != nil {
 		t.Fatal(err)
