@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -114,21 +113,15 @@ func TestNamedOrPlainFilterKept(t *testing.T) {
 }
 
 // A job submitted to workers that decomposes and names no filter, split
-// into two slabs, reconstructs with the Hann window at its voxels' band:
+// into two slabs (taken by the coordinating worker itself), reconstructs with the Hann window at its voxels' band:
 // the report says it was chosen, and the slabs' workers reconstruct with
 // the filter the coordinator chose, bit for bit the same split job naming
 // it. (Not compared with the offline job: a split material job's
 // coordinator skips the second beam-hardening pass, correctHardening.)
 func TestWorkerJobChoosesFilter(t *testing.T) {
 	b, _ := bustest.Start(t, bus.Config{})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	for i := range 2 {
-		w := &Worker{Bus: b, Dir: t.TempDir(), Name: WorkerName(i), RetryDelay: 100 * time.Millisecond}
-		wg.Go(func() { w.Run(ctx) })
-	}
+	ctx := context.Background()
+	startWorker(t, b, t.TempDir()) // it takes the slabs too while it waits
 	j := smallJob(t)
 	j.ID, j.Slabs, j.WriteMHA, j.Materials, j.Filter = "filter-split", 2, true, []string{"water", "iodine"}, FilterSpec{}
 	want := bandCutoff(t, j.Volume.VoxelMM[0])
