@@ -144,3 +144,20 @@ func TestWorkerJobChoosesFilter(t *testing.T) {
 	}
 	compareVolumes(t, named.Output, j.Output)
 }
+
+// A job run without an ID gets the same ID whether it names the filter's
+// defaults or not (the command line named Ram-Lak at full band until its
+// flags could be left unset), but for a decomposing job, whose filter not
+// named is another reconstruction than Ram-Lak named.
+func TestOfflineIDFillsFilterDefaults(t *testing.T) {
+	plain := Job{Input: "scan", Volume: VolumeSpec{Dim: [3]int{64, 64, 4}}}
+	named := plain
+	named.Filter = FilterSpec{Window: "ram-lak", Cutoff: 1, Padding: 2}
+	if plain.OfflineID() != named.OfflineID() {
+		t.Errorf("no filter: ID %s, naming its defaults %s: want the same", plain.OfflineID(), named.OfflineID())
+	}
+	plain.Materials, named.Materials = []string{"water", "iodine"}, []string{"water", "iodine"}
+	if plain.OfflineID() == named.OfflineID() {
+		t.Errorf("a decomposing job without a filter has the ID %s of one naming Ram-Lak", plain.OfflineID())
+	}
+}

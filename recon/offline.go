@@ -587,11 +587,17 @@ func sphereMean(v *fdk.Volume, s Sphere) (float64, int) {
 // of what the job computes (bins, grid, filter, device, identifiers, water
 // region), leaving out where the scan is read from, where the results go
 // and how the work is split (threads, batch, slabs). The same reconstruction gets
-// the same ID, another one another ID.
+// the same ID, another one another ID: the filter's defaults are filled in
+// (naming Ram-Lak at full band is not naming a filter) but for a job whose
+// filter is chosen on its grid (choosesFilter).
 func (j *Job) OfflineID() string {
 	what := *j
 	what.ID, what.Input, what.Output, what.PACS, what.WriteMHA = "", "", "", "", false
 	what.Threads, what.Batch, what.PNG, what.Slabs = 0, 0, "", 0
+	what.Filter.Padding = j.padding()
+	if !j.choosesFilter() {
+		what.Filter.Window, what.Filter.Cutoff = j.filterWindow(), j.cutoff()
+	}
 	data, _ := json.Marshal(what) // plain data: cannot fail
 	sum := sha256.Sum256(data)
 	return "offline-" + hex.EncodeToString(sum[:8])
