@@ -5,6 +5,7 @@ package recon
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -448,12 +449,22 @@ func (j *Job) checkVoxel(g *fdk.Geometry) error {
 // maxVoxels is fdk.Grid's limit on a volume: 2^34 voxels, 64 GiB of float32.
 const maxVoxels = 1 << 34
 
+// filterWindow returns the job's window, Ram-Lak when it names none (a
+// job that calibrates or decomposes has had one chosen: chooseFilter).
 func (j *Job) filterWindow() string {
 	if j.Filter.Window == "" {
 		return "ram-lak"
 	}
 	return j.Filter.Window
 }
+
+// cutoff returns the job's filter cut-off, fdk's default 1 when it names
+// none.
+func (j *Job) cutoff() float64 { return cmp.Or(j.Filter.Cutoff, 1) }
+
+// padding returns the job's filter padding, fdk's default 2 when it
+// names none.
+func (j *Job) padding() float64 { return cmp.Or(j.Filter.Padding, 2) }
 
 // scanWait returns how long the job waits for its streamed scan.
 func (j *Job) scanWait() time.Duration {

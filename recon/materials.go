@@ -266,7 +266,8 @@ const aliasingBand = 2
 // the isocentre) the ramp filter at full band left 15 to 18 times the
 // voxel noise of a Hann window cut at a quarter, and read a water vial 50
 // to 64 HU low in the lowest bin, which a calibration fitted as 1.7 %
-// less water and 3.8 % less lipid.
+// less water and 3.8 % less lipid. A job that names no filter has the
+// band's own (chooseFilter).
 func (r *runner) warnAliasing() {
 	if !r.job.MakeCalibration && len(r.job.Materials) == 0 {
 		return
@@ -274,15 +275,12 @@ func (r *runner) warnAliasing() {
 	g := &r.scan.Geometry
 	pixel := g.PitchU * g.SID / g.SDD // at the isocentre, mm
 	voxel := min(r.grid.Spacing[0], r.grid.Spacing[1])
-	cutoff := r.job.Filter.Cutoff
-	if cutoff == 0 {
-		cutoff = 1 // fdk's default
-	}
-	if cutoff*voxel/pixel <= aliasingBand {
+	cutoff, band := r.job.cutoff(), voxelBand(g, r.grid)
+	if cutoff <= band+0.005 { // the cut-off suggested, to 2 decimals, passes
 		return
 	}
-	r.warn("filter: the %s window cut at %g passes up to %.2g cycles/mm, %.1f times the Nyquist frequency of the %.3g mm voxels: the material maps (and a calibration) take the aliased rest as noise and bias; reconstruct them with a smooth window cut near the voxels' band, such as --filter hann --cutoff %.2f (filter.window, filter.cutoff)",
-		r.job.filterWindow(), cutoff, cutoff/(2*pixel), cutoff*voxel/pixel, voxel, aliasingBand*pixel/voxel)
+	r.warn("filter: the %s window cut at %g passes up to %.2g cycles/mm, %.1f times the Nyquist frequency of the %.3g mm voxels: the material maps (and a calibration) take the aliased rest as noise and bias; reconstruct them with a smooth window cut near the voxels' band, such as --filter hann --cutoff %.2f (filter.window, filter.cutoff), which a job naming neither gets",
+		r.job.filterWindow(), cutoff, cutoff/(2*pixel), cutoff*voxel/pixel, voxel, band)
 }
 
 // waterLinearization returns the water beam-hardening correction of

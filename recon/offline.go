@@ -2,7 +2,6 @@ package recon
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -56,6 +55,9 @@ type Report struct {
 	PACS     *UploadReport `json:"pacs,omitempty"`
 	// Materials is the material decomposition, when the job asks for one.
 	Materials *MaterialsReport `json:"materials,omitempty"`
+	// Filter is the ramp filter the bins were reconstructed with, and why
+	// when ctrecon chose it (a spectral scan's job).
+	Filter *FilterReport `json:"filter,omitempty"`
 	// Calibration is the material calibration a make_calibration job
 	// fitted.
 	Calibration *CalibrationReport `json:"calibration,omitempty"`
@@ -331,6 +333,7 @@ func (r *runner) read(ctx context.Context) error {
 		return err
 	}
 	r.grid = r.rep.Grid
+	r.chooseFilter()
 	return nil
 }
 
@@ -584,11 +587,17 @@ func sphereMean(v *fdk.Volume, s Sphere) (float64, int) {
 // of what the job computes (bins, grid, filter, device, identifiers, water
 // region), leaving out where the scan is read from, where the results go
 // and how the work is split (threads, batch, slabs). The same reconstruction gets
-// the same ID, another one another ID.
+// the same ID, another one another ID: the filter's defaults are filled in
+// (naming Ram-Lak at full band is not naming a filter) but for a job whose
+// filter is chosen on its grid (choosesFilter).
 func (j *Job) OfflineID() string {
 	what := *j
 	what.ID, what.Input, what.Output, what.PACS, what.WriteMHA = "", "", "", "", false
 	what.Threads, what.Batch, what.PNG, what.Slabs = 0, 0, "", 0
+	what.Filter.Padding = j.padding()
+	if !j.choosesFilter() {
+		what.Filter.Window, what.Filter.Cutoff = j.filterWindow(), j.cutoff()
+	}
 	data, _ := json.Marshal(what) // plain data: cannot fail
 	sum := sha256.Sum256(data)
 	return "offline-" + hex.EncodeToString(sum[:8])
@@ -620,7 +629,6 @@ var preprocessing = sinogram.PreprocessOptions{}
 // (a finer voxel) writes other series, not other images under the same
 // UIDs. Where the work is done (device, threads, batch) is left out.
 func (j *Job) pixelSettings(grid fdk.Grid) string {
-	cutoff, padding := cmp.Or(j.Filter.Cutoff, 1), cmp.Or(j.Filter.Padding, 2) // fdk's defaults
 	// plain data: Marshal cannot fail
 	data, _ := json.Marshal(struct {
 		Grid           fdk.Grid
@@ -630,7 +638,7 @@ func (j *Job) pixelSettings(grid fdk.Grid) string {
 		KeepOutsideFOV bool
 		WaterROI       *Sphere
 		Preprocessing  sinogram.PreprocessOptions
-	}{grid, j.filterWindow(), cutoff, padding, j.KeepOutsideFOV, j.WaterROI, preprocessing})
+	}{grid, j.filterWindow(), j.cutoff(), j.padding(), j.KeepOutsideFOV, j.WaterROI, preprocessing})
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:8])
 }

@@ -18,7 +18,9 @@ import (
 // and status print, the calibration it used, each material's series with
 // its unit, folder and noise, and every warning of its report: here the
 // noise warning of a scan at the simulator's default dose (20 000
-// open-beam counts). Before, the status listed only the bins' series, and
+// open-beam counts) reconstructed with Ram-Lak at full band (named: the
+// default Hann window at the voxels' band brings the noise under the
+// limit). Before, the status listed only the bins' series, and
 // the warning was only in report.json on the worker's disk. submit --mha
 // has the worker write the bins and maps as .mha volumes too.
 func TestMaterialsJobStatusShowsMapsAndWarnings(t *testing.T) {
@@ -28,7 +30,7 @@ func TestMaterialsJobStatusShowsMapsAndWarnings(t *testing.T) {
 	nats := []string{"--nats", srv.ClientURL()}
 	waited, _ := captureOutput(t, func() error {
 		return runSubmit(append(nats, "-i", scan, "--id", "materials-1", "--dim", "32,32,4",
-			"--materials", "water,iodine", "--mha", "--wait"))
+			"--materials", "water,iodine", "--filter", "ram-lak", "--mha", "--wait"))
 	})
 	st, err := b.GetStatus(t.Context(), "materials-1")
 	if err != nil {
