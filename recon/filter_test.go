@@ -79,6 +79,22 @@ func TestMaterialJobChoosesFilter(t *testing.T) {
 		}
 	}
 	compareVolumes(t, named.Output, job.Output)
+	// The same ID with another cut-off makes other maps: other map series
+	// (before, the maps' UIDs did not follow the settings).
+	coarse := named
+	coarse.Output, coarse.Filter.Cutoff = t.TempDir(), want/2
+	third, err := Run(context.Background(), coarse, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range rep.Materials.Maps {
+		if o := other.Materials.Maps[i].SeriesInstanceUID; o != m.SeriesInstanceUID {
+			t.Errorf("%s map: series %s, naming the filter %s: want the same", m.Material, m.SeriesInstanceUID, o)
+		}
+		if c := third.Materials.Maps[i].SeriesInstanceUID; c == m.SeriesInstanceUID {
+			t.Errorf("%s map: series %s at cut-off %.3g and at %.3g: want other maps in other series", m.Material, c, want, want/2)
+		}
+	}
 }
 
 // A filter the job names is kept, Ram-Lak at full band included, and a
@@ -116,8 +132,10 @@ func TestNamedOrPlainFilterKept(t *testing.T) {
 // into two slabs (taken by the coordinating worker itself), reconstructs with the Hann window at its voxels' band:
 // the report says it was chosen, and the slabs' workers reconstruct with
 // the filter the coordinator chose, bit for bit the same split job naming
-// it. (Not compared with the offline job: a split material job's
-// coordinator skips the second beam-hardening pass, correctHardening.)
+// it and the offline job. Before, a split material job's coordinator
+// skipped the second beam-hardening pass (correctHardening found no water
+// linearization: only its slabs had prepared one), and its bins differed
+// from the offline job's (bin 0 voxel 88: −0.0020449 against −0.0020493).
 func TestWorkerJobChoosesFilter(t *testing.T) {
 	b, _ := bustest.Start(t, bus.Config{})
 	ctx := context.Background()
@@ -143,6 +161,14 @@ func TestWorkerJobChoosesFilter(t *testing.T) {
 		t.Errorf("report's filter %+v, want hann cut at %.4f chosen for the material decomposition", f, want)
 	}
 	compareVolumes(t, named.Output, j.Output)
+	// A split job's bins are the offline job's: its coordinator corrects
+	// the beam hardening too (before, it skipped the second pass).
+	offline := named
+	offline.Output, offline.Slabs = t.TempDir(), 0
+	if _, err := Run(ctx, offline, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	compareVolumes(t, offline.Output, j.Output)
 }
 
 // A job run without an ID gets the same ID whether it names the filter's

@@ -2,6 +2,8 @@ package recon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"image/color"
@@ -307,8 +309,12 @@ func (j *Job) waterLinearization(scan *sinogram.Scan) (*material.Linearization, 
 // Bins too few to tell the known materials apart keep it, with a
 // warning.
 func (r *runner) correctHardening(ctx context.Context) error {
-	if r.lin == nil {
-		return nil
+	if r.lin == nil { // a split job's coordinator prepared no line integrals: its slabs did
+		lin, err := r.job.waterLinearization(r.scan)
+		if lin == nil || err != nil {
+			return err
+		}
+		r.lin = lin
 	}
 	h, err := material.NewHardening(r.lin, r.scan.Tube, r.scan.Bins, r.bins)
 	if err != nil {
@@ -568,13 +574,29 @@ func formatList(values []float64) string {
 	return strings.Join(s, ", ")
 }
 
+// mapSettings returns a hash (16 hex digits of SHA-256) of everything
+// that makes a material map's pixels besides the scan and the job ID:
+// the bins' (Job.pixelSettings), the calibration's SHA-256, the material
+// set, the bins' blur and the local prior. A job run again under its ID
+// with other settings writes other map series, as it writes other bin
+// series, so that a PACS does not take the new maps for the old.
+func (r *runner) mapSettings(rep *MaterialsReport) string {
+	names := make([]string, len(r.decomp.Materials))
+	for i, m := range r.decomp.Materials {
+		names[i] = m.Name
+	}
+	sum := sha256.Sum256([]byte(strings.Join([]string{r.job.pixelSettings(r.grid), rep.CalibrationSHA256,
+		strings.Join(names, ","), fmt.Sprint(rep.SmoothMM), fmt.Sprint(rep.PriorMM)}, "\x00")))
+	return hex.EncodeToString(sum[:8])
+}
+
 // writeMap writes one material's map as a DICOM series (and a MetaImage
 // volume when the job asks).
 func (r *runner) writeMap(m material.Material, vol *fdk.Volume, rep *MaterialsReport) (MapReport, error) {
 	style := mapStyle[m.Name]
 	unit, scale := mapUnit(m)
 	dm := dicomio.Map{Name: m.Name, Unit: dicomio.UnitMgPerML, Slope: style.slope,
-		SeriesInstanceUID: scanUID(r.scan, "series", r.job.ID, "material", m.Name),
+		SeriesInstanceUID: scanUID(r.scan, "series", r.job.ID, "material", m.Name, r.mapSettings(rep)),
 		SeriesNumber:      101 + slices.IndexFunc(material.Known, func(k material.Material) bool { return k.Name == m.Name }),
 		Comment: fmt.Sprintf("Material decomposition: %s in %s. Calibration: %s (%s).",
 			m.Name, unit, rep.Calibration, rep.Source)}
