@@ -7,11 +7,25 @@ import (
 	"github.com/ctrecon/ctrecon/internal/parallel"
 )
 
-// DecomposeSpread returns Decompose's maps of vols and, per map
-// (d.Materials' order, units as Decompose's), the standard deviation of
-// the variation from voxel to voxel within the slices of the voxels'
-// unconstrained amounts, and how many voxel pairs that rests on (0, with
-// zeros, where there is none).
+// Spread is the variation from voxel to voxel of a decomposition's
+// unconstrained amounts (DecomposeSpread): per map (the Decomposer's
+// Materials' order, units as Decompose's), a standard deviation per
+// voxel.
+type Spread struct {
+	// InPlane is over pairs of voxels on one row, apart along x: the
+	// amounts' noise and what neighbouring slices share, the streaks of
+	// too few views or of a sharp filter.
+	InPlane []float64
+	// Slices is over pairs of voxels apart along z: the noise, without
+	// what neighbouring slices share; nil where the volume has too few
+	// slices.
+	Slices []float64
+}
+
+// DecomposeSpread returns Decompose's maps of vols and the Spread of the
+// voxels' unconstrained amounts, over voxels lag apart along x and
+// sliceLag slices apart along z. Either is nil where no two voxels are
+// that far apart.
 //
 // The unconstrained amounts are the least-squares solution Decompose
 // solves without the non-negativity, x = (AᵀA+P)⁻¹(Aᵀb+P·p) with the
@@ -26,37 +40,43 @@ import (
 // was solved toward is the one Decompose computed, kept for this, so
 // that the spread costs a small fraction of the decomposition.
 //
-// The variation is measured as NoiseSD measures the bins' noise, but
-// in-plane: the median absolute deviation of the differences of voxels
-// lag apart along x on one row (over √2), up to noiseSamples pairs
-// evenly spread, so that it keeps what neighbouring slices share
-// (streaks of too few views or of a sharp filter), which
-// MapNoise's bin noise (NoiseSD's z differences) does not see. lag
-// should reach past the noise's in-plane correlation and the prior's
-// guided filter (SpreadLag), so that the prior's smooth part cancels in
-// the differences and its noise remains, as MapNoise adds it. Voxels of
-// air, and those next to air that Decompose solves with air's column
-// (whose unconstrained solution MapNoise does not describe), are left
-// out.
-func (d *Decomposer) DecomposeSpread(vols []*fdk.Volume, lag, threads int) (maps []*fdk.Volume, sd []float64, pairs int, err error) {
+// The variation is measured as NoiseSD measures the bins' noise: the
+// median absolute deviation of the differences of voxel pairs (over √2),
+// up to noiseSamples pairs evenly spread. In-plane it keeps what
+// neighbouring slices share, which MapNoise's bin noise (NoiseSD's z
+// differences) does not see; between slices it measures the amounts'
+// noise itself, which MapNoise understates where the local prior sets
+// the near-null directions (it counts the guided filter's box average of
+// the voxels' noise, not the guide's own noise the filter passes on:
+// water's is 3.3 times the stated on TestSpread's white noise). The lags
+// should reach past the noise's correlation and the prior's guided
+// filter (SpreadLag), so that the prior's smooth part cancels in the
+// differences and its noise remains. Voxels of air, and those next to
+// air that Decompose solves with air's column (whose unconstrained
+// solution MapNoise does not describe), are left out.
+func (d *Decomposer) DecomposeSpread(vols []*fdk.Volume, lag, sliceLag, threads int) ([]*fdk.Volume, Spread, error) {
 	dec, err := d.decompose(vols, threads)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, Spread{}, err
 	}
-	sd, pairs = d.spread(vols, dec, lag, threads)
-	return dec.maps, sd, pairs, nil
+	dim := vols[0].Grid.Dim
+	return dec.maps, Spread{InPlane: d.spread(vols, dec, lag, dim[0], threads), Slices: d.spread(vols, dec, sliceLag*dim[0]*dim[1], 0, threads)}, nil
 }
 
-// spread is DecomposeSpread's measure of the spread of dec, Decompose's
-// result for vols.
-func (d *Decomposer) spread(vols []*fdk.Volume, dec *decomposition, lag, threads int) (sd []float64, pairs int) {
+// spread returns DecomposeSpread's measure, on the pairs of voxels step
+// apart (on one row of rowLen voxels where rowLen is over zero), of dec,
+// Decompose's result for vols; nil for fewer than two pairs.
+func (d *Decomposer) spread(vols []*fdk.Volume, dec *decomposition, step, rowLen, threads int) []float64 {
 	inside, near := dec.inside, dec.near
 	var at [][2]int // the pairs of voxels both solved under the tissue's equations
-	samplePairs(len(inside), lag, vols[0].Grid.Dim[0], func(i, j int) {
+	samplePairs(len(inside), step, rowLen, func(i, j int) {
 		if inside[i] && inside[j] && (near == nil || !near[i] && !near[j]) {
 			at = append(at, [2]int{i, j})
 		}
 	})
+	if len(at) < 2 {
+		return nil
+	}
 	diffs := make([][]float64, len(d.Materials))
 	for m := range diffs {
 		diffs[m] = make([]float64, len(at))
@@ -76,14 +96,11 @@ func (d *Decomposer) spread(vols []*fdk.Volume, dec *decomposition, lag, threads
 			}
 		}
 	})
-	sd = make([]float64, len(d.Materials))
-	if pairs = len(at); pairs < 2 {
-		return sd, 0
-	}
+	sd := make([]float64, len(d.Materials))
 	parallel.For(len(diffs), threads, func(m int) {
 		sd[m] = madToSD * medianAbsDeviation(diffs[m]) / math.Sqrt2
 	})
-	return sd, pairs
+	return sd
 }
 
 // unconstrainedAt sets x to voxel i's unconstrained amounts (d.Materials'

@@ -36,8 +36,9 @@ func waterVolumes(t *testing.T, cal *Calibration, bins int, noise float64) ([]*f
 // lipid, mineral, iodine or gadolinium, so the non-negativity clips them
 // to zero in about half the voxels, and their own spread (the measure
 // the job reported before) is about half the noise, a sixth for iodine
-// and gadolinium with the local prior. DecomposeSpread must equal the unconstrained
-// amounts' deviation from the truth (1 of water, 0 of the rest; the
+// and gadolinium with the local prior. Both spreads (in-plane and
+// between slices) must equal the unconstrained amounts' deviation from
+// the truth (1 of water, 0 of the rest; the
 // amounts computed directly, the prior from localPrior) within 3 % voxel
 // by voxel and 8 % with the prior (whose noise is a little correlated
 // at SpreadLag), for every map, and the noise MapNoise predicts within
@@ -58,19 +59,25 @@ func TestSpread(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lag := SpreadLag(g.Spacing[0], 0, c.priorMM)
-		maps, got, pairs, err := d.DecomposeSpread(vols, lag, 2)
+		lag, sliceLag := SpreadLag(g.Spacing[0], 0, c.priorMM), SpreadLag(g.Spacing[2], 0, c.priorMM)
+		maps, spread, err := d.DecomposeSpread(vols, lag, sliceLag, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
+		got := spread.InPlane
 		truth := unconstrainedNoise(d, vols)
 		for j, m := range d.Materials {
 			rows := fdk.Volume{Grid: fdk.Grid{Dim: [3]int{g.Dim[0], g.Dim[1] * g.Dim[2], 1}}, Data: maps[j].Data}
 			clipped, _ := NoiseSD(&rows, nil, lag)
-			t.Logf("prior %g mm, %-10s: MapNoise %.4g, Spread %.4g (ratio %.3f, %d pairs), deviation from the truth %.4g; the map's own spread %.4g",
-				c.priorMM, m.Name, want[j], got[j], got[j]/want[j], pairs, truth[j], clipped)
-			if !(math.Abs(got[j]/truth[j]-1) <= c.tol) {
-				t.Errorf("prior %g mm: %s: Spread %.4g, the unconstrained maps deviate from the truth by %.4g: want within %g %%", c.priorMM, m.Name, got[j], truth[j], 100*c.tol)
+			t.Logf("prior %g mm, %-10s: MapNoise %.4g, in-plane spread %.4g (ratio %.3f), between slices %.4g, deviation from the truth %.4g; the map's own spread %.4g",
+				c.priorMM, m.Name, want[j], got[j], got[j]/want[j], spread.Slices[j], truth[j], clipped)
+			for _, sp := range []struct {
+				name string
+				sd   float64
+			}{{"in-plane", got[j]}, {"between slices", spread.Slices[j]}} {
+				if !(math.Abs(sp.sd/truth[j]-1) <= c.tol) {
+					t.Errorf("prior %g mm: %s: spread %s %.4g, the unconstrained maps deviate from the truth by %.4g: want within %g %%", c.priorMM, m.Name, sp.name, sp.sd, truth[j], 100*c.tol)
+				}
 			}
 			tol := 0.03
 			if d.Regularized() {
