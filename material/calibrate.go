@@ -89,18 +89,9 @@ func Calibrate(scan *sinogram.Scan, bins []int, vols []*fdk.Volume) (*Calibratio
 	}
 	mats, _ := vialMaterials(scan.Vials)
 	nv, nm := len(scan.Vials), len(mats)
-	c := mat.NewDense(nv, nm, nil)
-	for i, v := range scan.Vials {
-		for j, m := range mats {
-			c.Set(i, j, v.MgPerML[m.Name]+v.VolumeFraction[m.Name])
-		}
-	}
+	c := concentrations(scan.Vials, mats)
 	cal := &Calibration{Format: FormatName, Version: FormatVersion, Source: SourceVials, ScanID: scan.ScanID,
 		Fit: &Fit{Vials: nv, ConditionNumber: condition(c)}}
-	if !(cal.Fit.ConditionNumber <= MaxFitCondition) {
-		return nil, fmt.Errorf("calibrate: the vials' concentration matrix has condition number %.3g, over %g: they do not tell %s apart; use vials that vary each material on its own",
-			cal.Fit.ConditionNumber, MaxFitCondition, names(mats))
-	}
 	for _, m := range mats {
 		cal.Materials = append(cal.Materials, CalibratedMaterial{Name: m.Name, Unit: m.Unit})
 	}
@@ -184,13 +175,34 @@ func rows(m *mat.Dense) [][]float64 {
 
 // CheckVials reports what makes vials unusable for Calibrate before there
 // is a reconstruction: no vials, an unknown material or one in the wrong
-// unit, fewer vials than materials.
+// unit, fewer vials than materials, and concentrations that do not tell
+// the materials apart (their matrix's condition number over
+// MaxFitCondition: vials that vary two materials only in proportion).
 func CheckVials(vials []sinogram.Vial) error {
 	mats, err := vialMaterials(vials)
-	if err == nil && len(vials) < len(mats) {
-		err = fmt.Errorf("calibrate: %d vials for %d materials: need at least one vial per material", len(vials), len(mats))
+	if err != nil {
+		return err
 	}
-	return err
+	if len(vials) < len(mats) {
+		return fmt.Errorf("calibrate: %d vials for %d materials: need at least one vial per material", len(vials), len(mats))
+	}
+	if k := condition(concentrations(vials, mats)); !(k <= MaxFitCondition) {
+		return fmt.Errorf("calibrate: the vials' concentration matrix (scan.json's vials) has condition number %.3g, over %g: they do not tell %s apart; use vials that vary each material on its own",
+			k, MaxFitCondition, names(mats))
+	}
+	return nil
+}
+
+// concentrations returns the vials' amounts of mats (vials × materials,
+// mg/mL or volume fraction): the matrix C of Calibrate's fit.
+func concentrations(vials []sinogram.Vial, mats []Material) *mat.Dense {
+	c := mat.NewDense(len(vials), len(mats), nil)
+	for i, v := range vials {
+		for j, m := range mats {
+			c.Set(i, j, v.MgPerML[m.Name]+v.VolumeFraction[m.Name])
+		}
+	}
+	return c
 }
 
 // vialMaterials returns the materials the vials hold, in Known's order.

@@ -2,13 +2,14 @@ package material
 
 import (
 	"fmt"
-	"gonum.org/v1/gonum/mat"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/scansim"
@@ -695,5 +696,27 @@ func TestParseSetNames(t *testing.T) {
 		if _, err := ParseSet(c.names); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ParseSet(%q): got %v, want an error saying %q", c.names, err, c.want)
 		}
+	}
+}
+
+// TestCheckVialsIllConditioned: vials that vary iodine and gadolinium only
+// in proportion cannot tell them apart, and CheckVials says so from
+// scan.json's concentrations alone, before a job reconstructs the scan
+// (a fresh user's calibration of such vials reconstructed for 1.5
+// minutes before Calibrate refused it).
+func TestCheckVialsIllConditioned(t *testing.T) {
+	vials := []sinogram.Vial{
+		{Name: "water", VolumeFraction: map[string]float64{"water": 1}},
+		{Name: "both 5", VolumeFraction: map[string]float64{"water": 1}, MgPerML: map[string]float64{"iodine": 5, "gadolinium": 5}},
+		{Name: "both 10", VolumeFraction: map[string]float64{"water": 1}, MgPerML: map[string]float64{"iodine": 10, "gadolinium": 10}},
+		{Name: "both 20", VolumeFraction: map[string]float64{"water": 1}, MgPerML: map[string]float64{"iodine": 20, "gadolinium": 20}},
+	}
+	err := CheckVials(vials)
+	if err == nil || !strings.Contains(err.Error(), "concentration matrix (scan.json's vials) has condition number") || !strings.Contains(err.Error(), "water, iodine, gadolinium") {
+		t.Errorf("proportional iodine and gadolinium: %v, want the concentration matrix's condition number, naming the materials", err)
+	}
+	vials[3].MgPerML = map[string]float64{"iodine": 20}
+	if err := CheckVials(vials); err != nil {
+		t.Errorf("a vial of iodine alone: %v, want none", err)
 	}
 }
