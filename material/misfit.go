@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/parallel"
 )
 
 // MisfitChi2 is the residual χ² per bin over which a voxel counts as
@@ -37,32 +38,46 @@ const MisfitLimit = 0.25
 // where a material is missing from the decomposition, its attenuation is
 // left in the residual (or moved into the materials listed, with a
 // residual where their spectra differ). n is the number of voxels inside.
-func (d *Decomposer) Misfit(vols, maps []*fdk.Volume, inside []bool, noiseSD []float64) (fraction float64, n int, err error) {
+// It runs on up to threads goroutines, a slice each at a time.
+func (d *Decomposer) Misfit(vols, maps []*fdk.Volume, inside []bool, noiseSD []float64, threads int) (fraction float64, n int, err error) {
 	if len(vols) != d.bins || len(noiseSD) != d.bins || len(maps) != len(d.Materials) {
 		return 0, 0, fmt.Errorf("material misfit: %d volumes and %d noise values for %d bins, %d maps for %d materials",
 			len(vols), len(noiseSD), d.bins, len(maps), len(d.Materials))
 	}
-	var over int
-	for i, in := range inside {
-		if !in {
-			continue
-		}
-		n++
-		chi2 := 0.0
-		for b, v := range vols {
-			r := float64(v.Data[i])
-			for j, m := range maps {
-				r -= d.perUnit[j][b] * float64(m.Data[i])
+	g := vols[0].Grid
+	slice := g.Dim[0] * g.Dim[1]
+	over, counted := make([]int, g.Dim[2]), make([]int, g.Dim[2])
+	parallel.For(g.Dim[2], threads, func(k int) {
+		for i := k * slice; i < (k+1)*slice; i++ {
+			if !inside[i] {
+				continue
 			}
-			r /= noiseSD[b]
-			chi2 += r * r
+			counted[k]++
+			if d.chi2(vols, maps, noiseSD, i) > MisfitChi2 {
+				over[k]++
+			}
 		}
-		if chi2/float64(d.bins) > MisfitChi2 {
-			over++
-		}
+	})
+	var o int
+	for k := range over {
+		o, n = o+over[k], n+counted[k]
 	}
 	if n == 0 {
 		return 0, 0, nil
 	}
-	return float64(over) / float64(n), n, nil
+	return float64(o) / float64(n), n, nil
+}
+
+// chi2 returns voxel i's residual χ² per bin (see Misfit).
+func (d *Decomposer) chi2(vols, maps []*fdk.Volume, noiseSD []float64, i int) float64 {
+	sum := 0.0
+	for b, v := range vols {
+		r := float64(v.Data[i])
+		for j, m := range maps {
+			r -= d.perUnit[j][b] * float64(m.Data[i])
+		}
+		r /= noiseSD[b]
+		sum += r * r
+	}
+	return sum / float64(d.bins)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ctrecon/ctrecon/dicomio"
 	"github.com/ctrecon/ctrecon/fdk"
+	"github.com/ctrecon/ctrecon/internal/parallel"
 	"github.com/ctrecon/ctrecon/material"
 	"github.com/ctrecon/ctrecon/metaimage"
 	"github.com/ctrecon/ctrecon/pacs"
@@ -363,10 +364,7 @@ func (r *runner) writeMaterials(context.Context) error {
 		r.warn("calibration %s: the calibration was made by a job that warned, and its maps inherit what went wrong there: %s",
 			r.job.Calibration, strings.Join(cal.Warnings, "; "))
 	}
-	threads := r.job.Threads
-	if threads == 0 {
-		threads = runtime.NumCPU()
-	}
+	threads := r.threads()
 	vols := make([]*fdk.Volume, len(r.vols))
 	for i, v := range r.vols {
 		vols[i] = material.Smooth(v, r.job.MaterialSmoothMM, threads)
@@ -389,12 +387,15 @@ func (r *runner) writeMaterials(context.Context) error {
 		rep.Calibration = material.SourcePhysics
 	}
 	r.rep.Materials, r.decomp, r.cal = rep, d, cal
-	for i, m := range d.Materials {
-		mr, err := r.writeMap(m, maps[i], rep)
-		if err != nil {
-			return err
-		}
-		rep.Maps = append(rep.Maps, mr)
+	// The series are written side by side: each is its own folder of
+	// files, and encoding one is single-threaded.
+	rep.Maps = make([]MapReport, len(d.Materials))
+	errs := make([]error, len(d.Materials))
+	parallel.For(len(d.Materials), threads, func(i int) {
+		rep.Maps[i], errs[i] = r.writeMap(d.Materials[i], maps[i], rep)
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	if err := r.reportNoise(d, vols, maps, spread, rep); err != nil {
 		return err
@@ -582,7 +583,7 @@ func overLimit(mats []material.Material, sd []float64) (inMapUnits []float64, ov
 // attenuation moved into the listed ones (hydroxyapatite read as iodine,
 // lipid as water), with no other sign in the maps.
 func (r *runner) reportMisfit(d *material.Decomposer, vols, maps []*fdk.Volume, inside []bool, rep *MaterialsReport) error {
-	f, n, err := d.Misfit(vols, maps, inside, rep.BinNoisePerMM)
+	f, n, err := d.Misfit(vols, maps, inside, rep.BinNoisePerMM, r.threads())
 	if err != nil || n == 0 {
 		return err
 	}
@@ -617,6 +618,15 @@ func (r *runner) mapSettings(rep *MaterialsReport) string {
 	sum := sha256.Sum256([]byte(strings.Join([]string{r.job.pixelSettings(r.grid), rep.CalibrationSHA256,
 		strings.Join(names, ","), fmt.Sprint(rep.SmoothMM), fmt.Sprint(rep.PriorMM)}, "\x00")))
 	return hex.EncodeToString(sum[:8])
+}
+
+// threads returns how many goroutines the job's material work runs on:
+// the job's threads, or one per CPU.
+func (r *runner) threads() int {
+	if r.job.Threads == 0 {
+		return runtime.NumCPU()
+	}
+	return r.job.Threads
 }
 
 // writeMap writes one material's map as a DICOM series (and a MetaImage
