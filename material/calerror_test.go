@@ -18,13 +18,11 @@ import (
 // vialAmounts returns the calibration phantom's vials' amounts of mats,
 // vials × materials (Calibrate's C).
 func vialAmounts(vials []sinogram.Vial, mats []CalibratedMaterial) *mat.Dense {
-	c := mat.NewDense(len(vials), len(mats), nil)
-	for i, v := range vials {
-		for j, m := range mats {
-			c.Set(i, j, v.MgPerML[m.Name]+v.VolumeFraction[m.Name])
-		}
+	known := make([]Material, len(mats))
+	for j, m := range mats {
+		known[j] = Material{Name: m.Name, Unit: m.Unit}
 	}
-	return c
+	return concentrations(vials, known)
 }
 
 // TestCalibrationBias checks the first-order propagation against a Monte
