@@ -29,13 +29,12 @@ func Smooth(vol *fdk.Volume, sigmaMM float64, threads int) *fdk.Volume {
 			kernel[i] = math.Exp(-d * d / (2 * s * s))
 		}
 		n := g.Dim[axis]
-		src := append([]float32(nil), out.Data...)
-		separable.Lines(g.Dim, axis, threads, func(start, step int) {
+		separable.Lines(g.Dim, axis, threads, out.Data, func(line []float64, start, step int) {
 			for i := range n {
 				var sum, wsum float64
 				for k := max(0, i-half); k <= min(n-1, i+half); k++ {
 					w := kernel[k-i+half]
-					sum += w * float64(src[start+k*step])
+					sum += w * line[k]
 					wsum += w
 				}
 				out.Data[start+i*step] = float32(sum / wsum)

@@ -6,23 +6,35 @@ package separable
 
 import "github.com/ctrecon/ctrecon/internal/parallel"
 
+// linesPerTask is how many lines Lines hands a goroutine at a time, which
+// share one line buffer.
+const linesPerTask = 64
+
 // Lines calls fn once for every line of voxels along axis (0 for x, 1 for
-// y, 2 for z) of a volume of dim voxels stored x fastest, on up to threads
-// goroutines: start is the index of the line's first voxel and step the
-// index distance between neighbours along it. Lines are handed out one at
-// a time, so fn may write its own line in place.
-func Lines(dim [3]int, axis, threads int, fn func(start, step int)) {
+// y, 2 for z) of v, a volume of dim voxels stored x fastest, on up to
+// threads goroutines: line holds the line's values as they were before
+// fn (a buffer fn may overwrite, reused for the next line), start is the
+// index of its first voxel in v and step the index distance between
+// neighbours along it. fn may write its own line of v in place.
+func Lines(dim [3]int, axis, threads int, v []float32, fn func(line []float64, start, step int)) {
 	stride := [3]int{1, dim[0], dim[0] * dim[1]}
-	parallel.For(dim[0]*dim[1]*dim[2]/dim[axis], threads, func(l int) {
-		var idx [3]int
-		for a := range 3 {
-			if a == axis {
-				continue
+	n, step := dim[axis], stride[axis]
+	lines := dim[0] * dim[1] * dim[2] / n
+	parallel.For((lines+linesPerTask-1)/linesPerTask, threads, func(task int) {
+		line := make([]float64, n)
+		for l := task * linesPerTask; l < min(lines, (task+1)*linesPerTask); l++ {
+			var idx [3]int
+			for a, rest := 0, l; a < 3; a++ {
+				if a != axis {
+					idx[a], rest = rest%dim[a], rest/dim[a]
+				}
 			}
-			idx[a] = l % dim[a]
-			l /= dim[a]
+			start := idx[0]*stride[0] + idx[1]*stride[1] + idx[2]*stride[2]
+			for i := range line {
+				line[i] = float64(v[start+i*step])
+			}
+			fn(line, start, step)
 		}
-		fn(idx[0]*stride[0]+idx[1]*stride[1]+idx[2]*stride[2], stride[axis])
 	})
 }
 
@@ -37,11 +49,7 @@ func BoxMean(dim [3]int, v []float32, r [3]int, threads int) []float32 {
 		if h == 0 {
 			continue
 		}
-		Lines(dim, axis, threads, func(start, step int) {
-			line := make([]float64, n)
-			for i := range line {
-				line[i] = float64(out[start+i*step])
-			}
+		Lines(dim, axis, threads, out, func(line []float64, start, step int) {
 			sum := 0.0
 			for k := range min(h, n) {
 				sum += line[k]

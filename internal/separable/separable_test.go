@@ -43,14 +43,21 @@ func bruteBoxMean(dim [3]int, v []float32, r [3]int, i int) float64 {
 	return sum / float64(n)
 }
 
-// TestLines: every voxel lies on exactly one line along each axis, and a
-// line's voxels follow its step.
+// TestLines: every voxel lies on exactly one line along each axis, a
+// line's voxels follow its step, and the line buffer holds their values.
 func TestLines(t *testing.T) {
 	dim := [3]int{3, 4, 5}
+	v := make([]float32, 60)
+	for i := range v {
+		v[i] = float32(i)
+	}
 	for axis := range 3 {
 		seen := make([]int, 60)
-		Lines(dim, axis, 2, func(start, step int) {
+		Lines(dim, axis, 2, v, func(line []float64, start, step int) {
 			for i := range dim[axis] {
+				if line[i] != float64(v[start+i*step]) {
+					t.Errorf("axis %d: line from %d: element %d is %g, the voxel %g", axis, start, i, line[i], v[start+i*step])
+				}
 				seen[start+i*step]++ // lines are disjoint: no two goroutines write one element
 			}
 		})
@@ -59,5 +66,17 @@ func TestLines(t *testing.T) {
 				t.Fatalf("axis %d: voxel %d on %d lines, want 1", axis, i, n)
 			}
 		}
+	}
+}
+
+// BenchmarkBoxMean times a box mean of half-width 2 over 256³ voxels.
+func BenchmarkBoxMean(b *testing.B) {
+	dim := [3]int{256, 256, 256}
+	v := make([]float32, dim[0]*dim[1]*dim[2])
+	for i := range v {
+		v[i] = float32(i % 7)
+	}
+	for b.Loop() {
+		BoxMean(dim, v, [3]int{2, 2, 2}, 2)
 	}
 }
