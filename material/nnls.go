@@ -302,7 +302,7 @@ func (s *nnls) positiveOn(mask uint, atb, z *[maxCols]float64) bool {
 // mask, the negative gradient atb − G x − λ a of the Lagrangian, a the
 // exact last row and λ its multiplier for mask (zero where not exact): a
 // column with w over zero would lower the objective. The solve reads no
-// other column's, and computes none (see gradient for all of them).
+// other column's, and computes none.
 func (s *nnls) lagrangeGradient(atb, x *[maxCols]float64, mask uint, w *[maxCols]float64) {
 	if mask == 1<<s.cols-1 {
 		return

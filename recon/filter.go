@@ -25,7 +25,13 @@ type FilterReport struct {
 // neither a window nor a cut-off. A window or cut-off it names, Ram-Lak
 // at full band included, is kept (and warnAliasing warns of it).
 func (j *Job) choosesFilter() bool {
-	return (j.MakeCalibration || len(j.Materials) > 0) && j.Filter.Window == "" && j.Filter.Cutoff == 0
+	return j.spectralMaterials() && j.Filter.Window == "" && j.Filter.Cutoff == 0
+}
+
+// spectralMaterials reports whether the job calibrates or decomposes:
+// its bins need the water linearization and a smooth filter.
+func (j *Job) spectralMaterials() bool {
+	return j.MakeCalibration || len(j.Materials) > 0
 }
 
 // voxelBand returns the cut-off, as a fraction of the detector's Nyquist
@@ -34,9 +40,14 @@ func (j *Job) choosesFilter() bool {
 // detector pixel at the isocentre ÷ the finer in-plane voxel, at most 1
 // (voxels as fine as that hold the detector's whole band).
 func voxelBand(g *fdk.Geometry, grid fdk.Grid) float64 {
-	pixel := g.PitchU * g.SID / g.SDD // at the isocentre, mm
-	voxel := min(grid.Spacing[0], grid.Spacing[1])
+	pixel, voxel := pixelAndVoxel(g, grid)
 	return min(1, aliasingBand*pixel/voxel)
+}
+
+// pixelAndVoxel returns g's detector pixel at the isocentre and grid's
+// finer in-plane voxel, mm.
+func pixelAndVoxel(g *fdk.Geometry, grid fdk.Grid) (pixel, voxel float64) {
+	return g.PitchU * g.SID / g.SDD, min(grid.Spacing[0], grid.Spacing[1])
 }
 
 // chooseFilter fills in the report's filter once the grid is known and,

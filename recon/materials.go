@@ -281,12 +281,11 @@ const aliasingBand = 2
 // less water and 3.8 % less lipid. A job that names no filter has the
 // band's own (chooseFilter).
 func (r *runner) warnAliasing() {
-	if !r.job.MakeCalibration && len(r.job.Materials) == 0 {
+	if !r.job.spectralMaterials() {
 		return
 	}
 	g := &r.scan.Geometry
-	pixel := g.PitchU * g.SID / g.SDD // at the isocentre, mm
-	voxel := min(r.grid.Spacing[0], r.grid.Spacing[1])
+	pixel, voxel := pixelAndVoxel(g, r.grid)
 	cutoff, band := r.job.cutoff(), voxelBand(g, r.grid)
 	if cutoff <= band+0.005 { // the cut-off suggested, to 2 decimals, passes
 		return
@@ -302,7 +301,7 @@ func (r *runner) warnAliasing() {
 // vial in its phantom does not move volume between water, lipid and
 // hydroxyapatite (material.Linearization).
 func (j *Job) waterLinearization(scan *sinogram.Scan) (*material.Linearization, error) {
-	if !j.MakeCalibration && len(j.Materials) == 0 {
+	if !j.spectralMaterials() {
 		return nil, nil
 	}
 	l, err := material.NewLinearization(scan.Tube, scan.Bins)
