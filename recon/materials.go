@@ -318,12 +318,8 @@ func (j *Job) waterLinearization(scan *sinogram.Scan) (*material.Linearization, 
 // Bins too few to tell the known materials apart keep it, with a
 // warning.
 func (r *runner) correctHardening(ctx context.Context) error {
-	if r.lin == nil { // a split job's coordinator prepared no line integrals: its slabs did
-		lin, err := r.job.waterLinearization(r.scan)
-		if lin == nil || err != nil {
-			return err
-		}
-		r.lin = lin
+	if r.lin == nil {
+		return nil
 	}
 	h, err := material.NewHardening(r.lin, r.scan.Tube, r.scan.Bins, r.bins)
 	if err != nil {

@@ -334,7 +334,10 @@ func (r *runner) read(ctx context.Context) error {
 	}
 	r.grid = r.rep.Grid
 	r.chooseFilter()
-	return nil
+	// Here, not in prepare: a split job's coordinator prepares no line
+	// integrals (its slabs do) but corrects the beam hardening.
+	r.lin, err = r.job.waterLinearization(scan)
+	return err
 }
 
 // setGeometry puts what job makes of geometry g in the report: the views,
@@ -407,15 +410,11 @@ func (r *runner) reconstruct(ctx context.Context) error {
 	return nil
 }
 
-// prepare calibrates the detector from the flats and darks and prepares
-// the water linearization of a material job.
+// prepare calibrates the detector from the flats and darks.
 func (r *runner) prepare() error {
 	start := time.Now()
 	var err error
 	if r.pre, err = sinogram.NewPreprocessor(r.scan, preprocessing); err != nil {
-		return err
-	}
-	if r.lin, err = r.job.waterLinearization(r.scan); err != nil {
 		return err
 	}
 	r.rep.Seconds["preprocess"] += time.Since(start).Seconds()
