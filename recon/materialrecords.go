@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 
 	"github.com/ctrecon/ctrecon/fdk"
 	"github.com/ctrecon/ctrecon/features/extract"
@@ -48,67 +49,94 @@ const (
 // mapClasses are the HU classes whose voxels the maps may take: tissue.
 var mapClasses = []segment.Class{segment.Lipid, segment.Water, segment.Dense}
 
-// lipidConfirm and lipidEdgeFraction are the rule by which a decomposing
-// job draws the border between the lipid and water HU classes on its
-// lipid map (segment.ConfirmRule): a voxel of lipid HU whose lipid map,
-// averaged over its 3×3×3 neighbourhood, reads under 0.1 is water (its HU
-// fell under −30 by noise or by air's partial volume, not by lipid); a
-// lipid object grows over the voxels of either class that read 0.1 or
-// more in that mean, connected to it, and keeps those whose map reads at
-// least 0.4 of its level.
+// lipidFloor and lipidNoiseSDs are the rule by which a decomposing job
+// draws the lipid class on its lipid map, not on the voxels' HU
+// (segment.ConfirmRule, its edge cut at half an object's level,
+// edgeFraction): on the map's mean over each voxel's 3×3×3
+// neighbourhood, a lipid object shows at max(0.1, 4 × the lipid map's
+// noise per voxel) (the larger of the report's noise_sd and
+// slice_spread_sd; noise_sd is a lower bound there), and every other
+// voxel of lipid HU is water.
 //
-// On README's test scan (TestMaterialObjectsWholeVials' job) the mean
-// reads at most 0.09 in 95 % (0.11 in 99 %) of the water voxels of lipid
-// HU, 0.00 at the body's surface, and at least 0.21 in 95 % of the 28 %
-// lipid vial's voxels (0.82 in the pure lipid vial's). By HU alone, water
-// voxels joined the pure lipid vial's object to the surface (599 voxels
-// for the vial's 440), and the water they cut off, 202 voxels at the
-// surface, read 14 mg/mL of hydroxyapatite: a search for "ha > 10"
-// returned it; and a vial whose lipid puts its HU near −30 was the voxels
-// that noise put under it: seed 7's 25 % lipid vial read 0.61 of lipid
-// and 16.7 mg/mL of hydroxyapatite (2 000 000 counts), 0.92 and 28.6 at
-// 200 000. Drawn on the map, on seed 12's vials at 2 000 000 and
-// 10 000 000 counts and seed 7's at 200 000 and 2 000 000: the pure
-// lipid vials' objects hold 89 to 93 % of their voxels, the 25 and 28 %
-// vials' 94 to 104 %, reading 0.26 to 0.31 of lipid and under 3.4 mg/mL
-// of mineral, and no other object forms. An edge at half the level held
-// 80 % of the pure vials (their maps' rims read 0.47 to 0.49 a voxel
-// inside), and at 200 000 counts the 25 % vial read 0.58; at 0.3, that
-// scan made a lipid object of noise reading 37 mg/mL of mineral.
+// On TestVials' seeds 4, 5, 7, 9 and 12 (TestMaterialObjectsWholeVials'
+// job, 64×64×8 voxels of 0.5 mm), that mean reads at most 0.087 in water
+// at 2 000 000 counts, and 0.12 to 0.17 at 400 000 (noise per voxel 5.4
+// to 6.3 %), higher still at the phantom's centre, where FDK's noise is
+// highest: at 3 times the noise, a lipid object of noise formed there,
+// reading 14.7 mg/mL of hydroxyapatite, which "ha > 10" returned. The
+// 22 to 28 % vials' cores read 0.19 to 0.28, the 49 % vial's 0.46, the
+// pure vials' 0.92 to 0.96. At 2 000 000 counts every vial is an object
+// holding 80 to 120 % of its voxels and reading its lipid within 0.1; at
+// 400 000 the 22 % vial is under the threshold (0.21) and no object,
+// the others read within 0.07, and no other lipid object forms.
+// Drawn on the map itself, not its mean, or at 0.4 of the level, or with
+// the level from the voxels of lipid HU, seed 9's 49 % vial held 80 %
+// of its voxels and read 0.56, seed 4's 22 % vial was no object, and
+// seed 7's 25 % vial read 0.46 at 400 000 counts.
 const (
-	lipidConfirm      = 0.1
-	lipidEdgeFraction = 0.4
+	lipidFloor    = 0.1
+	lipidNoiseSDs = 4
 )
 
-// keepMaps keeps the maps of d's materials other than water, in the
-// decomposition's units (mg/mL; lipid's a volume fraction), with their
-// noise per voxel from rep, for the extraction's objects (writeFeatures),
-// when the job extracts features: the solutes' maps make objects of
-// their own, lipid's confirms the lipid class (lipidConfirm).
+// objectRule returns the rule by which the named material's map makes objects of
+// its own (mapFloors, mapNoiseSDs) or draws the lipid class (lipidFloor,
+// lipidNoiseSDs), and whether it has one.
+func objectRule(name string) (segment.MapRule, bool) {
+	if name == "lipid" {
+		return segment.MapRule{Material: name, Unit: material.VolumeFraction, NoiseSDs: lipidNoiseSDs, Floor: lipidFloor}, true
+	}
+	floor, ok := mapFloors[name]
+	return segment.MapRule{Material: name, Unit: material.MgPerML, NoiseSDs: mapNoiseSDs, Floor: floor}, ok
+}
+
+// keepMaps keeps the maps of d's materials that make objects
+// (objectRule), in the decomposition's units (mg/mL; lipid's a volume
+// fraction), with their noise per voxel from rep, for the extraction's
+// objects (writeFeatures), when the job extracts features. It states
+// each one's detection threshold in rep (MapReport.ObjectThreshold) and
+// warns of those over twice their floor: at the scan's noise, fainter
+// objects of that material are not found.
 func (r *runner) keepMaps(d *material.Decomposer, maps []*fdk.Volume, rep *MaterialsReport) {
 	if !r.opts.Features {
 		return
 	}
+	var faint []string
 	for j, m := range d.Materials {
-		if _, ok := mapFloors[m.Name]; ok || m.Name == "lipid" {
-			r.maps = append(r.maps, segment.Map{Material: m.Name, Volume: maps[j], NoiseSD: rep.Maps[j].NoiseSD})
+		rule, ok := objectRule(m.Name)
+		if !ok {
+			continue
 		}
+		_, scale := mapUnit(m)
+		mr := &rep.Maps[j]
+		noise := mr.NoiseSD / float64(scale)
+		if m.Name == "lipid" { // the local prior sets it: NoiseSD is a lower bound
+			noise = max(mr.NoiseSD, mr.SliceSpreadSD) / float64(scale)
+		}
+		r.maps = append(r.maps, segment.Map{Material: m.Name, Volume: maps[j], NoiseSD: noise})
+		thr := rule.Threshold(noise)
+		mr.ObjectThreshold = thr * float64(scale)
+		if thr > 2*rule.Floor {
+			faint = append(faint, fmt.Sprintf("%s under %.3g %s", m.Name, mr.ObjectThreshold, mr.Unit))
+		}
+	}
+	if len(faint) > 0 {
+		r.warn("objects of %s are not found at this noise (object_threshold, at %d and %d times the noise per voxel): such voxels are read as their HU class, and fainter vials or lesions make no objects nor records; scan with more photons or reconstruct larger voxels or a smoother filter",
+			strings.Join(faint, ", "), mapNoiseSDs, lipidNoiseSDs)
 	}
 }
 
 // scanSettings returns the extraction's settings: extract's defaults,
 // and for a job that decomposes, the rules by which its kept maps
-// (keepMaps) make objects of their own or confirm the lipid class.
+// (keepMaps) make objects of their own or draw the lipid class.
 func (r *runner) scanSettings() extract.ScanSettings {
 	s := extract.DefaultScanSettings()
 	for _, m := range r.maps {
+		rule, _ := objectRule(m.Material)
 		if m.Material == "lipid" {
-			s.Objects.Confirm = []segment.ConfirmRule{{Class: segment.Lipid, Material: m.Material,
-				Unit: material.VolumeFraction, Min: lipidConfirm, EdgeFraction: lipidEdgeFraction, Else: segment.Water}}
+			s.Objects.Confirm = []segment.ConfirmRule{{Class: segment.Lipid, MapRule: rule, EdgeFraction: edgeFraction, Else: segment.Water}}
 			continue
 		}
-		s.Objects.Maps = append(s.Objects.Maps, segment.MapRule{Material: m.Material, Unit: material.MgPerML,
-			NoiseSDs: mapNoiseSDs, Floor: mapFloors[m.Material]})
+		s.Objects.Maps = append(s.Objects.Maps, rule)
 	}
 	if len(s.Objects.Maps) > 0 {
 		s.Objects.EdgeFraction, s.Objects.MapClasses = edgeFraction, mapClasses

@@ -96,6 +96,13 @@ type MapReport struct {
 	// white noise); the streak warning needs the in-plane spread over
 	// 1.5 times the larger of the two. Absent on too few slices.
 	SliceSpreadSD float64 `json:"slice_spread_sd,omitempty"`
+	// ObjectThreshold is the least amount, in the map's unit, at which
+	// the job's features make objects of this material (segment.MapRule's
+	// threshold; lipid's on the map's 3×3×3 mean, segment.ConfirmRule):
+	// its floor, or a few times the map's noise per voxel where that is
+	// higher (see recon's mapNoiseSDs and lipidNoiseSDs). Absent where
+	// the job extracts no features and for water.
+	ObjectThreshold float64 `json:"object_threshold,omitempty"`
 	// CalibrationBiasSD is the standard deviation of the bias the
 	// calibration's own error (its fit's standard errors) puts into the
 	// map, in its unit, in a voxel of pure water or pure lipid, whichever

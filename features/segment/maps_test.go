@@ -169,11 +169,16 @@ func TestAutoMapsRejects(t *testing.T) {
 			s.Confirm[0].Else = Lipid
 			return m
 		}, `Confirm: lipid: else "lipid"`},
-		{"a confirm rule's min of 0", func(m []Map, s *Settings) []Map {
+		{"a confirm rule's floor of 0", func(m []Map, s *Settings) []Map {
 			s.Confirm = lipidConfirm()
-			s.Confirm[0].Min = 0
+			s.Confirm[0].Floor = 0
 			return m
-		}, "Confirm: lipid: min 0 volume fraction"},
+		}, "Confirm: lipid: floor 0 volume fraction"},
+		{"a confirm rule's negative noise_sds", func(m []Map, s *Settings) []Map {
+			s.Confirm = lipidConfirm()
+			s.Confirm[0].NoiseSDs = -1
+			return m
+		}, "Confirm: lipid: noise_sds -1"},
 	} {
 		maps, s := testMaps()
 		maps = c.edit(maps, &s)
