@@ -40,6 +40,12 @@ type RecordData struct {
 	// (those of its interior inside the field of view: recon measures
 	// an object one voxel in from its edge).
 	Voxels int `json:"voxels"`
+	// StandardError is each amount's standard error, in its unit, from
+	// the amounts' spread between the object's slices (recon decomposes
+	// each slice's mean alone): the noise of the object's mean, and any
+	// change of its content along z. Absent for an object of one slice
+	// and for air.
+	StandardError []float64 `json:"standard_error,omitempty"`
 }
 
 // RecordNames returns the names of a RecordKind record's n values from
