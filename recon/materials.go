@@ -251,13 +251,16 @@ func (j *Job) decomposer(scan *sinogram.Scan, bins []int) (*material.Decomposer,
 		return nil, nil, jobErr("materials", "%v", err)
 	}
 	d, err := material.NewDecomposer(cal, mb, mats)
-	if err != nil {
-		if j.Calibration != "" && !errors.Is(err, material.ErrTooManyMaterials) {
-			return nil, nil, jobErr("calibration", "%s: %v", j.Calibration, err)
-		}
+	switch {
+	case err == nil:
+		return d, cal, nil
+	case j.Calibration == "" || errors.Is(err, material.ErrTooManyMaterials):
 		return nil, nil, jobErr("materials", "%v", err)
+	case errors.Is(err, material.ErrNearlyDependent): // the set's fault, measured on the file's attenuations
+		return nil, nil, jobErr("materials", "%v (with the attenuations of the calibration %s)", err, j.Calibration)
+	default:
+		return nil, nil, jobErr("calibration", "%s: %v", j.Calibration, err)
 	}
-	return d, cal, nil
 }
 
 // materialBins returns the keV ranges of scan's bins, in bins' order.

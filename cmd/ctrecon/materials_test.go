@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -105,7 +106,8 @@ func TestPhantomVialsRefused(t *testing.T) {
 // decomposition silently), a file that is not a calibration's JSON (a raw
 // decoder error before), and a calibration of other bins (reported as a
 // material count under --calibration before, never saying the bins
-// differ).
+// differ), and a set too nearly dependent in the bins of a calibration
+// file (it named --calibration, as if the file were at fault).
 func TestMaterialMistakesRefused(t *testing.T) {
 	dir, scan := phantomScans(t) // 2 bins: 20-40 and 40-120 keV
 	notJSON := filepath.Join(dir, "not.json")
@@ -113,7 +115,7 @@ func TestMaterialMistakesRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	five := filepath.Join(dir, "five")
-	if err := runPhantom([]string{"--spectral", "--views", "1", "-o", five}); err != nil {
+	if err := runPhantom([]string{"--spectral", "--views", "2", "-o", five}); err != nil {
 		t.Fatal(err)
 	}
 	fiveBins := physicsCalibration(t, five, filepath.Join(dir, "five.json"))
@@ -121,17 +123,20 @@ func TestMaterialMistakesRefused(t *testing.T) {
 	for i, c := range []struct {
 		args      []string
 		want, not string
+		in        string // the scan, if not the two bins'
 	}{
-		{[]string{"--materials", "iodine"}, "--materials: iodine lacks water", ""},
-		{[]string{"--materials", ""}, `invalid value "" for flag -materials: an empty list`, ""},
-		{[]string{"--materials", " , "}, "an empty list", ""},
-		{[]string{"--materials", "water", "--calibration", notJSON}, "--calibration: calibration " + notJSON + ": not a material calibration JSON (as 'ctrecon calibrate' writes): invalid character", ""},
+		{[]string{"--materials", "iodine"}, "--materials: iodine lacks water", "", ""},
+		{[]string{"--materials", ""}, `invalid value "" for flag -materials: an empty list`, "", ""},
+		{[]string{"--materials", " , "}, "an empty list", "", ""},
+		{[]string{"--materials", "water", "--calibration", notJSON}, "--calibration: calibration " + notJSON + ": not a material calibration JSON (as 'ctrecon calibrate' writes): invalid character", "", ""},
 		{[]string{"--materials", "water,lipid,ha,iodine,gadolinium", "--calibration", fiveBins},
-			"--calibration: " + fiveBins + ": the calibration was made for the 5 bins 15-25 keV", "materials need"},
-		{[]string{"--materials", "water,lipid,ha,iodine", "--calibration", twoBins}, "--materials: material decomposition: too many materials: 4 materials", "--calibration"},
+			"--calibration: " + fiveBins + ": the calibration was made for the 5 bins 15-25 keV", "materials need", ""},
+		{[]string{"--materials", "water,lipid,ha,iodine", "--calibration", twoBins}, "--materials: material decomposition: too many materials: 4 materials", "--calibration", ""},
+		{[]string{"--bins", "0,1", "--materials", "water,lipid,ha", "--calibration", fiveBins},
+			"--materials: material decomposition: the equations of water, lipid, ha in the bins", "--calibration:", five},
 	} {
-		out := filepath.Join(dir, fmt.Sprint("out", i))
-		err := runRecon(append([]string{"-i", scan, "-o", out, "--dim", "8", "--device", "cpu"}, c.args...))
+		out, in := filepath.Join(dir, fmt.Sprint("out", i)), cmp.Or(c.in, scan)
+		err := runRecon(append([]string{"-i", in, "-o", out, "--dim", "8", "--device", "cpu"}, c.args...))
 		if err == nil || !strings.Contains(err.Error(), c.want) || c.not != "" && strings.Contains(err.Error(), c.not) {
 			t.Errorf("%q: err = %v, want one saying %q (and not %q)", c.args, err, c.want, c.not)
 		}
