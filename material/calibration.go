@@ -289,6 +289,30 @@ func (c *Calibration) CheckBins(bins []Bin) error {
 	return nil
 }
 
+// BaseHU returns the mean over bins of the HU of a voxel wholly of the
+// named base material (a volume fraction: water, lipid) under c,
+// 1000 (μ/μ_water − 1) in each bin. Errors name a bin c was not made for,
+// or the material or water that c lacks.
+func (c *Calibration) BaseHU(name string, bins []Bin) (float64, error) {
+	m, err := c.material(name)
+	if err != nil {
+		return 0, err
+	}
+	w, err := c.material("water")
+	if err != nil {
+		return 0, err
+	}
+	sum := 0.0
+	for _, b := range bins {
+		i, err := c.binIndex(b)
+		if err != nil {
+			return 0, err
+		}
+		sum += 1000 * (m.PerUnit[i]/w.PerUnit[i] - 1)
+	}
+	return sum / float64(len(bins)), nil
+}
+
 // material returns c's attenuation per unit of the material named.
 func (c *Calibration) material(name string) (CalibratedMaterial, error) {
 	i := slices.IndexFunc(c.Materials, func(m CalibratedMaterial) bool { return m.Name == name })

@@ -720,3 +720,35 @@ func TestCheckVialsIllConditioned(t *testing.T) {
 		t.Errorf("a vial of iodine alone: %v, want none", err)
 	}
 }
+
+// TestBaseHU checks BaseHU on the physics calibration of the default
+// bins: water reads 0 HU, lipid (NIST adipose tissue) −50 to −400 HU in
+// each bin (fat reads about −100 HU in clinical CT, far lower at low
+// energies: −315 at 15-25 keV), and over several bins the mean of theirs; a bin the
+// calibration was not made for and a material it lacks are errors naming
+// them.
+func TestBaseHU(t *testing.T) {
+	cal, bins, _ := physicsDecomposer(t)
+	sum := 0.0
+	for _, b := range bins {
+		w, err := cal.BaseHU("water", []Bin{b})
+		if err != nil || w != 0 {
+			t.Errorf("water in %v: %g HU, %v; want 0", b, w, err)
+		}
+		l, err := cal.BaseHU("lipid", []Bin{b})
+		if err != nil || l > -50 || l < -400 {
+			t.Errorf("lipid in %v: %g HU, %v; want -400 to -50", b, l, err)
+		}
+		t.Logf("lipid in %v: %.1f HU", b, l)
+		sum += l
+	}
+	if all, err := cal.BaseHU("lipid", bins); err != nil || math.Abs(all-sum/float64(len(bins))) > 1e-9 {
+		t.Errorf("lipid over the bins: %g HU, %v; want the bins' mean, %g", all, err, sum/float64(len(bins)))
+	}
+	if _, err := cal.BaseHU("lipid", []Bin{{LowKeV: 11, HighKeV: 12}}); err == nil || !strings.Contains(err.Error(), "11-12 keV") {
+		t.Errorf("a bin of no calibration: %v, want an error naming it", err)
+	}
+	if _, err := cal.BaseHU("bone", bins); err == nil || !strings.Contains(err.Error(), "no bone") {
+		t.Errorf("a material of no calibration: %v, want an error naming it", err)
+	}
+}

@@ -30,7 +30,7 @@ func TestMaterialRecordsVolumes(t *testing.T) {
 	spec := scansim.DefaultSpec()
 	spec.ScanID, spec.Seed, spec.Vials = "VIALS-12", 3, scansim.TestVials(30, 12)
 	spec.Views, spec.EnergyStep, spec.OpenCounts, spec.Dtype = 60, 2, 2000000, sinogram.Uint32
-	_, _, _, objects, mats := vialJob(t, spec, 0, "water", "iodine")
+	_, _, _, objects, mats := vialJob(t, spec, func(j *Job) { j.Materials = []string{"water", "iodine"} })
 	iodine, err := material.Lookup("iodine")
 	if err != nil {
 		t.Fatal(err)

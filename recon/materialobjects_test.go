@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -27,8 +28,9 @@ import (
 // (lipid 22 and 100 %) and seed 9's (lipid 49 and 100 %) with counting
 // noise (2 000 000 photons) and the physics calibration, with their
 // features: every
-// vial is one object of its own, holding its voxels whole (80 to 120 % of
-// the voxels whose centres lie in the vial, on the grid), whose
+// vial is one object of its own, holding its voxels whole (75 to 120 % of
+// the voxels whose centres lie in the vial, on the grid: the pure lipid
+// vials' objects, cut at half their map's level, hold 78 to 100 %), whose
 // materials-v1 record reads the vial's amount within the bounds
 // (10 % or 0.5 mg/mL, whichever is larger; 0.1 of lipid); and a search
 // library given a job's records answers "gadolinium > 1" with exactly the
@@ -65,7 +67,7 @@ func checkVialObjects(t *testing.T, seed uint64, counts float64) {
 	spec := scansim.DefaultSpec()
 	spec.ScanID, spec.Seed, spec.Vials = fmt.Sprint("VIALS-", seed), 3+seed, vials
 	spec.Views, spec.EnergyStep, spec.OpenCounts, spec.Dtype = 60, 2, counts, sinogram.Uint32
-	job, rep, recs, objects, mats := vialJob(t, spec, 0)
+	job, rep, recs, objects, mats := vialJob(t, spec, nil)
 	want := map[string]map[int64]bool{"gadolinium": {}, "ha": {}} // their vials' objects
 	var table strings.Builder
 	fmt.Fprintf(&table, "%-22s %6s %8s %8s %7s %7s  %s", "vial", "object", "true", "read", "voxels", "in vial", "class")
@@ -89,7 +91,7 @@ func checkVialObjects(t *testing.T, seed uint64, counts float64) {
 		} else if m != "lipid" && math.Abs(got-amount) > max(0.1*amount, 0.5) {
 			t.Errorf("%s: object %d reads %.3f mg/mL of %s, want within 10 %% or 0.5 mg/mL of %g", v.Name, label, got, m, amount)
 		}
-		if r := float64(voxels) / float64(inVial); r < 0.8 || r > 1.2 {
+		if r := float64(voxels) / float64(inVial); r < 0.75 || r > 1.2 {
 			t.Errorf("%s: object %d holds %d voxels, the vial %d: want it whole", v.Name, label, voxels, inVial)
 		}
 		if want[m] != nil {
@@ -131,10 +133,10 @@ func standardError(t *testing.T, rec records.Record, j int) float64 {
 // TestMaterialObjectsLowDose runs TestMaterialObjectsWholeVials' job on
 // seeds 12 and 4 at a fifth of its photons (400 000), where the lipid
 // map's noise per voxel is 5 to 6 % of volume: the job states lipid's
-// object threshold (over 20 % in the map's 3×3×3 mean) and warns that
-// fainter lipid makes no objects; every lipid object lies in a lipid
-// vial and reads its lipid within 0.1 (the 22 % vial is under the
-// threshold and no object), and within 3 times its record's standard
+// object threshold (over 20 % in the map's 3×3×3 mean; 31 to 33 %) and
+// warns that fainter lipid makes no objects; every lipid object lies in
+// a lipid vial and reads its lipid within 0.1 (the 22 and 28 % vials are
+// under the threshold and no objects), and within 3 times its record's standard
 // error (material.RecordData.StandardError) and 0.02 of the calibration's
 // bias; the job warns that records are uncertain; and
 // "gadolinium > 1" and "ha > 10" pick exactly those vials. Before the threshold followed the map's noise,
@@ -152,7 +154,7 @@ func TestMaterialObjectsLowDose(t *testing.T) {
 			spec := scansim.DefaultSpec()
 			spec.ScanID, spec.Seed, spec.Vials = fmt.Sprint("VIALS-", seed), 3+seed, vials
 			spec.Views, spec.EnergyStep, spec.OpenCounts, spec.Dtype = 60, 2, 400000, sinogram.Uint32
-			job, rep, recs, objects, mats := vialJob(t, spec, 0)
+			job, rep, recs, objects, mats := vialJob(t, spec, nil)
 			lipid := slices.Index(job.Materials, "lipid")
 			if thr := rep.Materials.Maps[lipid].ObjectThreshold; !(thr > 20) || !slices.ContainsFunc(rep.Warnings, func(w string) bool {
 				return strings.Contains(w, "objects of lipid under") && strings.Contains(w, "are not found at this noise")
@@ -245,4 +247,46 @@ func searchObjects(t *testing.T, recs []records.Record, filter string) map[int64
 		picked[h.Object] = true
 	}
 	return picked
+}
+
+// TestMaterialObjectsReadmeGrid runs README's material workflow: a scan
+// of the calibration vials at 10 000 000 photons calibrated
+// (make_calibration) on README's grid (76×76×12 voxels of 0.5 mm: the
+// whole phantom, with air around it), then seed 7's test vials at
+// 2 000 000 photons decomposed with that calibration, with features:
+// every lipid object lies in a lipid vial, and "gadolinium > 1" and
+// "ha > 10" pick exactly those vials. Drawn on the lipid map alone (at 4
+// times its noise, without the rule's HU and surface conditions), lipid
+// objects formed 1 to 1.5 mm inside the phantom's surface, where the
+// blurred edge lowers the attenuation (the trial's scans: 1 to 5 in
+// every scan on this grid, not on TestMaterialObjectsWholeVials').
+func TestMaterialObjectsReadmeGrid(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates and reconstructs a calibration scan and a vial scan")
+	}
+	readme := func(j *Job) { j.Volume.Dim = [3]int{76, 76, 12} }
+	cal := scansim.DefaultSpec()
+	cal.ScanID, cal.Seed, cal.Vials = "VIALS-CAL", 2, scansim.CalibrationVials(30)
+	cal.Views, cal.EnergyStep, cal.OpenCounts, cal.Dtype = 60, 2, 10000000, sinogram.Uint32
+	calJob, _, _, _, _ := vialJob(t, cal, func(j *Job) { readme(j); j.Materials, j.MakeCalibration = nil, true })
+	vials := scansim.TestVials(30, 7)
+	spec := scansim.DefaultSpec()
+	spec.ScanID, spec.Seed, spec.Vials = "VIALS-7", 10, vials
+	spec.Views, spec.EnergyStep, spec.OpenCounts, spec.Dtype = 60, 2, 2000000, sinogram.Uint32
+	job, _, recs, objects, _ := vialJob(t, spec, func(j *Job) { readme(j); j.Calibration = filepath.Join(calJob.Output, CalibrationName) })
+	want := map[string]map[int64]bool{"gadolinium": {}, "ha": {}}
+	for label, o := range objects {
+		i := slices.IndexFunc(vials, func(v sinogram.Vial) bool {
+			return math.Hypot(float64(o.Values[8])-v.CenterMM[0], float64(o.Values[9])-v.CenterMM[1]) < v.RadiusMM/2
+		})
+		switch {
+		case i < 0 && o.Class == string(segment.Lipid):
+			t.Errorf("lipid object %d of %.0f voxels, centroid %.1f, %.1f mm, lies in no vial (%s)", label, o.Values[0], o.Values[8], o.Values[9], job.Calibration)
+		case i >= 0:
+			if m, _ := vialAmount(vials[i]); want[m] != nil {
+				want[m][label] = true
+			}
+		}
+	}
+	checkSearches(t, recs, want)
 }

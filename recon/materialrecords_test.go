@@ -40,7 +40,7 @@ func TestMaterialRecordsPerObject(t *testing.T) {
 	spec := scansim.DefaultSpec()
 	spec.ScanID, spec.Seed, spec.Vials = "VIALS", 5, vials
 	spec.Views, spec.EnergyStep, spec.OpenCounts, spec.Dtype = 90, 2, 200000, sinogram.Uint32
-	job, _, recs, objects, mats := vialJob(t, spec, 0.5)
+	job, _, recs, objects, mats := vialJob(t, spec, func(j *Job) { j.MaterialSmoothMM = 0.5 })
 	if len(objects) == 0 || len(mats) != len(objects) {
 		t.Fatalf("%d objects, %d %s records: want one per object", len(objects), len(mats), KindMaterials)
 	}
@@ -117,12 +117,12 @@ func vialObject(t *testing.T, objects map[int64]records.Record, v sinogram.Vial)
 }
 
 // vialJob simulates spec with its vials in a water cylinder 30 mm
-// across, runs a job that decomposes it into materials (all five where
-// none are given) with the physics calibration and extracts its features
-// (64×64×8 voxels of 0.5 mm, a Hann window at a quarter, the bins
-// blurred by smoothMM), and returns the job, its report, its records, and
-// its objects-v1 and materials-v1 records by object.
-func vialJob(t *testing.T, spec scansim.Spec, smoothMM float64, materials ...string) (Job, *Report, []records.Record, map[int64]records.Record, map[int64]records.Record) {
+// across, runs a job that decomposes it into all five materials with the
+// physics calibration and extracts its features (64×64×8 voxels of
+// 0.5 mm, a Hann window at a quarter), as edit (nil: none) changes it,
+// and returns the job, its report, its records, and its objects-v1 and
+// materials-v1 records by object.
+func vialJob(t *testing.T, spec scansim.Spec, edit func(*Job)) (Job, *Report, []records.Record, map[int64]records.Record, map[int64]records.Record) {
 	t.Helper()
 	var err error
 	if spec.Phantom, err = scansim.VialPhantom(30, spec.Vials); err != nil {
@@ -135,9 +135,9 @@ func vialJob(t *testing.T, spec scansim.Spec, smoothMM float64, materials ...str
 	job := Job{ID: "vials", Input: scan, Output: filepath.Join(t.TempDir(), "out"), Device: "cpu",
 		Volume:    VolumeSpec{Dim: [3]int{64, 64, 8}, VoxelMM: [3]float64{0.5, 0.5, 0.5}},
 		Filter:    FilterSpec{Window: "hann", Cutoff: 0.25},
-		Materials: []string{"water", "lipid", "ha", "iodine", "gadolinium"}, MaterialSmoothMM: smoothMM}
-	if len(materials) > 0 {
-		job.Materials = materials
+		Materials: []string{"water", "lipid", "ha", "iodine", "gadolinium"}}
+	if edit != nil {
+		edit(&job)
 	}
 	rep, err := Run(context.Background(), job, Options{Features: true})
 	if err != nil {

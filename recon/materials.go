@@ -408,7 +408,9 @@ func (r *runner) writeMaterials(context.Context) error {
 	if err := r.reportCalibrationBias(d, cal, rep); err != nil {
 		return err
 	}
-	r.keepMaps(d, maps, rep)
+	if err := r.keepMaps(d, maps, rep); err != nil {
+		return err
+	}
 	return r.writeOverlay(d.Materials, maps, rep)
 }
 

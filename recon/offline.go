@@ -294,9 +294,11 @@ type runner struct {
 	decomp *material.Decomposer // the job's decomposition, nil without materials
 	cal    *material.Calibration
 	maps   []segment.Map // the maps that make objects of their own (keepMaps)
-	slabs  *fdk.SlabPlan // the volume's slabs under max_memory_bytes (memory.go)
-	tasks  [][2]int      // the slices of a split job's slab tasks, when auto (slabs.go)
-	steps  []step
+	// lipidMaxHU is the highest mean HU of a lipid object (keepMaps).
+	lipidMaxHU float64
+	slabs      *fdk.SlabPlan // the volume's slabs under max_memory_bytes (memory.go)
+	tasks      [][2]int      // the slices of a split job's slab tasks, when auto (slabs.go)
+	steps      []step
 }
 
 // newRunner starts a job's runner, with opts' defaults filled in.

@@ -216,7 +216,7 @@ func Auto(bins []Bin, s Settings, maps ...Map) (*Segmentation, error) {
 	if err != nil {
 		return nil, err
 	}
-	confirm(class, g, s, confirms)
+	confirm(class, g, s, confirms, use)
 	carve(class, g, s, maps)
 	comp, classOf := components(class, g.Dim, s.Connectivity)
 	comp, classOf = keep(g, comp, classOf, eroded(class, g.Dim, s.OpeningVoxels), s.MinVolumeMM3)

@@ -17,14 +17,14 @@ import (
 // of either class, as a hysteresis threshold:
 //   - a voxel shows the material where that mean reads the rule's
 //     threshold (MapRule.Threshold: max(Floor, NoiseSDs × the map's
-//     noise per voxel));
+//     noise per voxel)), unless it lies within SurfaceVoxels of air;
 //   - the voxels reading Floor or more form connected components; each
 //     whose voxels that show the material survive the opening somewhere
 //     (Settings.OpeningVoxels erosions) has a level, LevelQuantile of the
 //     mean over those voxels, and its voxels reading max(Floor,
 //     EdgeFraction × level) or more are drawn, in the parts that hold
-//     such a core voxel and whose own level is partLevelFraction of the
-//     component's or more;
+//     such a core voxel, whose own level is partLevelFraction of the
+//     component's or more and whose mean HU is MaxHU or less;
 //   - the drawn voxels, and all within rimVoxels of them, leave the
 //     components, and what is left is drawn again (peel), up to maxPeels
 //     times, so that an object of a lower level that noise over the
@@ -51,7 +51,19 @@ type ConfirmRule struct {
 	// on the map's noise per voxel, Map.NoiseSD).
 	MapRule
 	EdgeFraction float64 `json:"edge_fraction"`
-	Else         Class   `json:"else"`
+	// MaxHU is the highest mean HU (over an object's voxels, of the bins'
+	// mean HU) of an object of Class: a material that lowers attenuation
+	// in every bin (lipid) lowers its objects' HU, while what the bins
+	// cannot tell from water (water traded for lipid and mineral, the
+	// decomposition's near-null direction) leaves it at water's.
+	MaxHU float64 `json:"max_hu"`
+	// SurfaceVoxels: voxels within this many voxels (a cube) of air (a
+	// mean HU under −500, or outside the field of view) do not show the
+	// material, though an object that shows it deeper in may take them:
+	// at the body's surface the blurred edge and air's partial volume
+	// mimic it.
+	SurfaceVoxels int   `json:"surface_voxels"`
+	Else          Class `json:"else"`
 }
 
 // checkConfirm reports the first rule of s.Confirm that cannot work,
@@ -74,6 +86,10 @@ func (s Settings) checkConfirm() error {
 			return bad("%s: floor %g %s, want positive", r.Class, r.Floor, r.Unit)
 		case !(r.NoiseSDs >= 0) || math.IsInf(r.NoiseSDs, 1):
 			return bad("%s: noise_sds %g, want zero or positive", r.Class, r.NoiseSDs)
+		case math.IsNaN(r.MaxHU) || math.IsInf(r.MaxHU, 0):
+			return bad("%s: max_hu %g, want a finite HU", r.Class, r.MaxHU)
+		case r.SurfaceVoxels < 0 || r.SurfaceVoxels > 16:
+			return bad("%s: surface_voxels %d, want 0 to 16", r.Class, r.SurfaceVoxels)
 		case !(r.EdgeFraction >= 0 && r.EdgeFraction < 1):
 			return bad("%s: edge_fraction %g, want 0 or more and under 1", r.Class, r.EdgeFraction)
 		}
@@ -81,35 +97,43 @@ func (s Settings) checkConfirm() error {
 	return nil
 }
 
-// confirm draws the border between each rule's Class and Else on its map
-// (maps, in the order of s.Confirm), as ConfirmRule says.
-func confirm(class []uint8, g fdk.Grid, s Settings, maps []Map) {
+// confirm draws each rule's Class on its map (maps, in the order of
+// s.Confirm) over the voxels of its Class and Else, as ConfirmRule says;
+// bins are those the voxels were classified on.
+func confirm(class []uint8, g fdk.Grid, s Settings, maps []Map, bins []Bin) {
+	if len(s.Confirm) == 0 {
+		return
+	}
 	threads := runtime.GOMAXPROCS(0)
+	hu := meanHU(bins)
 	for j, r := range s.Confirm {
 		from, to := s.code(r.Class), s.code(r.Else)
-		mean := separable.BoxMean(g.Dim, maps[j].Volume.Data, [3]int{1, 1, 1}, threads)
+		d := drawing{g: g, connectivity: s.Connectivity, r: r, hu: hu,
+			mean: separable.BoxMean(g.Dim, maps[j].Volume.Data, [3]int{1, 1, 1}, threads)}
 		thr := r.Threshold(maps[j].NoiseSD)
-		shows, reads := make([]uint8, len(class)), make([]uint8, len(class))
+		surface := nearAir(hu, g, r.SurfaceVoxels, threads)
+		reads := make([]uint8, len(class))
+		d.shows = make([]uint8, len(class))
 		for i, c := range class {
 			if c != from && c != to {
 				continue
 			}
 			class[i] = to
-			if float64(mean[i]) >= r.Floor {
+			if float64(d.mean[i]) >= r.Floor {
 				reads[i] = 1
 			}
-			if float64(mean[i]) >= thr {
-				shows[i] = 1
+			if float64(d.mean[i]) >= thr && !surface[i] {
+				d.shows[i] = 1
 			}
 		}
-		core := eroded(shows, g.Dim, s.OpeningVoxels)
+		d.core = eroded(d.shows, g.Dim, s.OpeningVoxels)
 		for range maxPeels {
-			drawn := peel(reads, shows, core, mean, g, s.Connectivity, r)
+			drawn := d.peel(reads)
 			if drawn == nil {
 				break
 			}
-			for i, d := range drawn {
-				if d {
+			for i, x := range drawn {
+				if x {
 					class[i] = from
 				}
 			}
@@ -122,6 +146,50 @@ func confirm(class []uint8, g fdk.Grid, s Settings, maps []Map) {
 			}
 		}
 	}
+}
+
+// airHU is the mean HU under which a voxel is more air than tissue
+// (halfway from water to air, as DefaultSettings' air class), for
+// ConfirmRule.SurfaceVoxels; voxels outside the field of view (0 in the
+// bins) read −1000.
+const airHU = -500
+
+// nearAir returns the voxels within n voxels (a cube) of a voxel of air
+// (mean HU hu under airHU).
+func nearAir(hu []float32, g fdk.Grid, n, threads int) []bool {
+	air := make([]bool, len(hu))
+	for i, h := range hu {
+		air[i] = h < airHU
+	}
+	near := separable.BoxMean(g.Dim, asFloat(air), [3]int{n, n, n}, threads)
+	for i, x := range near {
+		air[i] = x > 0
+	}
+	return air
+}
+
+// drawing is one ConfirmRule's drawing of its class: the map's 3×3×3 mean
+// and each voxel's mean HU over the bins, the voxels that show the
+// material and those of them that survive the opening.
+type drawing struct {
+	g            fdk.Grid
+	connectivity int
+	r            ConfirmRule
+	mean, hu     []float32
+	shows        []uint8
+	core         []bool
+}
+
+// meanHU returns each voxel's mean HU over bins.
+func meanHU(bins []Bin) []float32 {
+	hu := make([]float32, len(bins[0].Volume.Data))
+	for _, b := range bins {
+		scale := 1000 / b.MuWater / float64(len(bins))
+		for i, v := range b.Volume.Data {
+			hu[i] += float32((float64(v) - b.MuWater) * scale)
+		}
+	}
+	return hu
 }
 
 // maxPeels bounds how many times confirm draws objects and takes them
@@ -137,38 +205,39 @@ const maxPeels = 8
 const rimVoxels = 2
 
 // peel returns the voxels of Class drawn in the components of reads (the
-// voxels whose map's box mean, m, reads the floor or more): in each
-// component whose voxels that show the material (shows) survive the
-// opening somewhere (core), those reading at least its cut (levelCuts)
-// whose connected parts hold such a core voxel. It returns nil when
-// none is drawn.
-func peel(reads, shows []uint8, core []bool, m []float32, g fdk.Grid, connectivity int, r ConfirmRule) []bool {
-	comp, n := components(reads, g.Dim, connectivity)
-	cut, levels := levelCuts(comp, len(n), shows, core, m, r)
+// voxels whose map's mean reads the floor or more): in each component
+// whose voxels that show the material survive the opening somewhere,
+// those reading at least its cut (levelCuts), in the parts that hold
+// such a core voxel, whose own level is at least partLevelFraction of
+// the component's and whose mean HU is at most the rule's MaxHU. It
+// returns nil when none is drawn.
+func (d *drawing) peel(reads []uint8) []bool {
+	comp, n := components(reads, d.g.Dim, d.connectivity)
+	cut, levels := levelCuts(comp, len(n), d.shows, d.core, d.mean, d.r)
 	above := make([]uint8, len(reads))
 	for i, k := range comp {
-		if k != 0 && float64(m[i]) >= cut[k-1] {
+		if k != 0 && float64(d.mean[i]) >= cut[k-1] {
 			above[i] = 1
 		}
 	}
-	// What the cut leaves of a component may fall apart. A part is drawn
-	// when it holds a core voxel and its own level is at least
-	// partLevelFraction of its component's: a part under that is the top
-	// of another object of a lower level that noise over the floor joined
-	// to this one, drawn at its own level in a later peel.
-	parts, np := components(above, g.Dim, connectivity)
+	// What the cut leaves of a component may fall apart. A part under
+	// partLevelFraction of its component's level is the top of another
+	// object of a lower level that noise over the floor joined to this
+	// one, drawn at its own level in a later peel.
+	parts, np := components(above, d.g.Dim, d.connectivity)
 	partOf := make([]int32, len(np)) // part → component
-	values, cored := make([][]float32, len(np)), make([]bool, len(np))
+	values, cored, hu := make([][]float32, len(np)), make([]bool, len(np)), make([]float64, len(np))
 	for i, k := range parts {
 		if k != 0 {
 			partOf[k-1] = comp[i]
-			values[k-1] = append(values[k-1], m[i])
-			cored[k-1] = cored[k-1] || core[i]
+			values[k-1] = append(values[k-1], d.mean[i])
+			cored[k-1] = cored[k-1] || d.core[i]
+			hu[k-1] += float64(d.hu[i])
 		}
 	}
 	draw := make([]bool, len(np))
 	for k, v := range values {
-		draw[k] = cored[k] && level(v) >= partLevelFraction*levels[partOf[k]-1]
+		draw[k] = cored[k] && hu[k]/float64(len(v)) <= d.r.MaxHU && level(v) >= partLevelFraction*levels[partOf[k]-1]
 	}
 	var drawn []bool
 	for i, k := range parts {

@@ -8,9 +8,11 @@ import (
 )
 
 // lipidConfirm is a decomposing job's rule: the lipid class drawn on the
-// lipid map, at 0.15 or at 4 times the map's noise, whichever is higher.
+// lipid map, at 0.15 or at 4 times the map's noise, whichever is higher,
+// not within 2 voxels of air, of objects of −10 HU or less.
 func lipidConfirm() []ConfirmRule {
-	return []ConfirmRule{{Class: Lipid, MapRule: MapRule{Material: "lipid", Unit: "volume fraction", Floor: 0.15, NoiseSDs: 4}, EdgeFraction: 0.5, Else: Water}}
+	return []ConfirmRule{{Class: Lipid, MapRule: MapRule{Material: "lipid", Unit: "volume fraction", Floor: 0.15, NoiseSDs: 4}, EdgeFraction: 0.5,
+		MaxHU: -10, SurfaceVoxels: 2, Else: Water}}
 }
 
 // TestAutoConfirm: on HU alone, a lipid box joined by a rod of two voxels
@@ -29,6 +31,10 @@ func lipidConfirm() []ConfirmRule {
 // the bar joins it to the box over the floor); the rod, the sheet, the
 // speck and the rest are water: the map's 0.19 there is under 4 times
 // its noise (0.2). Said to be noiseless, the map makes that an object.
+// Neither is a blob of the map reading 0.6 where the HU are water's
+// (over the rule's −10 HU: what the bins cannot tell from water), nor a
+// slab of it, of lipid HU, 2 voxels thick on the air box (within the
+// rule's 2 voxels of air).
 func TestAutoConfirm(t *testing.T) {
 	rod := box(fdk.Vec3{-5.6, 8.3, 7.9}, fdk.Vec3{-5.4, 9.2, 8.1})   // voxel centres y 8.5 and 9
 	sheet := box(fdk.Vec3{-9.6, 9.4, 6.2}, fdk.Vec3{-1.4, 9.6, 9.8}) // 17 x 1 x 5 voxels at y 9.5
@@ -44,8 +50,12 @@ func TestAutoConfirm(t *testing.T) {
 		}
 		return mix(p) && int(n)%2 == 1
 	}
+	nearNull, nearNullC := sphere(fdk.Vec3{8, -1, 10}, 1.5), fdk.Vec3{8, -1, 10}                      // water by HU
+	atAir, atAirC := box(fdk.Vec3{8.1, -4.6, 5.9}, fdk.Vec3{11.9, -3.9, 8.1}), fdk.Vec3{10, -4, 7.25} // 2 voxels thick on the air box
+	speck := sphere(fdk.Vec3{-8.75, -6, 17.75}, 2.5)
 	bins := phantomBins(append(analyticPhantom(), material{rod, [3]float64{-60, -60, -60}}, material{sheet, [3]float64{-100, -100, -100}},
-		material{mix, [3]float64{-20, -20, -20}}, material{odd, [3]float64{-40, -40, -40}}, material{sphere(mixC, 1.6), [3]float64{-40, -40, -40}}))
+		material{mix, [3]float64{-20, -20, -20}}, material{odd, [3]float64{-40, -40, -40}}, material{sphere(mixC, 1.6), [3]float64{-40, -40, -40}},
+		material{dilute, [3]float64{-60, -60, -60}}, material{atAir, [3]float64{-60, -60, -60}}, material{speck, [3]float64{-20, -20, -20}}))
 	lipidC := fdk.Vec3{(lipidLo[0] + lipidHi[0]) / 2, (lipidLo[1] + lipidHi[1]) / 2, (lipidLo[2] + lipidHi[2]) / 2}
 	centre := 36 + testGrid.Dim[0]*(30+testGrid.Dim[1]*17) // (8, 7, 17.75) mm
 	want := confirmedVoxels(mix, 0.25, 0.15)
@@ -69,8 +79,10 @@ func TestAutoConfirm(t *testing.T) {
 			return 0.55
 		case bar(p):
 			return 0.2
-		case sphere(fdk.Vec3{-8.75, -6, 17.75}, 2.5)(p): // noise in the map around the speck of two lipid voxels
+		case speck(p): // noise in the map around the speck of two lipid voxels
 			return 0.19
+		case nearNull(p), atAir(p):
+			return 0.6
 		}
 		return 0
 	})
@@ -114,6 +126,14 @@ func TestAutoConfirm(t *testing.T) {
 	lo, hi := meanAtLeast(lipid, 0.275, diluteRegion), meanAtLeast(lipid, 0.15, diluteRegion)
 	if o := findObject(t, seg, diluteC); o.Class != Lipid || o.Voxels < lo || o.Voxels > hi {
 		t.Errorf("the 55 %% lipid sphere is a %q object of %d voxels, want lipid of %d to %d: those around it whose neighbourhood's mean reads 0.275, and 0.15, or more", o.Class, o.Voxels, lo, hi)
+	}
+	for _, c := range []struct {
+		name string
+		at   fdk.Vec3
+	}{{"a blob of the map of water's HU", nearNullC}, {"a blob of the map within 2 voxels of air", atAirC}} {
+		if o := objectAt(seg, voxelAt(c.at)); o.Class == Lipid {
+			t.Errorf("%s is a lipid object of %d voxels; want it not drawn", c.name, o.Voxels)
+		}
 	}
 	total := 0
 	for _, o := range seg.Objects {
@@ -175,6 +195,15 @@ func confirmedVoxels(region func(fdk.Vec3) bool, level, min float64) int {
 		}
 	}
 	return n
+}
+
+// voxelAt returns the index of testGrid's voxel whose centre is at p.
+func voxelAt(p fdk.Vec3) int {
+	g, ijk := testGrid, [3]int{}
+	for a := range 3 {
+		ijk[a] = int(math.Round((p[a] - g.Origin[a]) / g.Spacing[a]))
+	}
+	return ijk[0] + g.Dim[0]*(ijk[1]+g.Dim[1]*ijk[2])
 }
 
 // objectAt returns the object holding voxel i, or the zero Object.

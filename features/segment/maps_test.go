@@ -179,6 +179,16 @@ func TestAutoMapsRejects(t *testing.T) {
 			s.Confirm[0].NoiseSDs = -1
 			return m
 		}, "Confirm: lipid: noise_sds -1"},
+		{"a confirm rule's NaN max_hu", func(m []Map, s *Settings) []Map {
+			s.Confirm = lipidConfirm()
+			s.Confirm[0].MaxHU = math.NaN()
+			return m
+		}, "Confirm: lipid: max_hu NaN"},
+		{"a confirm rule's negative surface_voxels", func(m []Map, s *Settings) []Map {
+			s.Confirm = lipidConfirm()
+			s.Confirm[0].SurfaceVoxels = -1
+			return m
+		}, "Confirm: lipid: surface_voxels -1"},
 	} {
 		maps, s := testMaps()
 		maps = c.edit(maps, &s)
