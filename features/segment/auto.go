@@ -70,8 +70,8 @@ type Settings struct {
 	Maps         []MapRule `json:"maps,omitempty"`
 	MapClasses   []Class   `json:"map_classes,omitempty"`
 	EdgeFraction float64   `json:"edge_fraction,omitempty"`
-	// Confirm, when Auto is given material maps, moves the voxels of an
-	// HU class that a map does not confirm to another class
+	// Confirm, when Auto is given material maps, draws an HU class on a
+	// map instead of the HU, its other voxels taking another class
 	// (ConfirmRule), before Maps take theirs. Absent (and then hashed as
 	// before) without maps.
 	Confirm []ConfirmRule `json:"confirm,omitempty"`
@@ -183,9 +183,8 @@ func checkBins(bins []Bin) error {
 // Auto finds the objects of bins (one or more energy bins of one scan, in
 // increasing energy) by HU classes, as s says: each voxel gets the class
 // whose HU range holds its HU (on one bin or the mean over all), or the
-// class a map names for it where the map does not confirm its HU class
-// (s.Confirm, ConfirmRule), or the material of a map (one per rule of
-// s.Maps, MapRule) that shows it, the
+// class a map draws instead (s.Confirm, ConfirmRule), or the material of
+// a map (one per rule of s.Maps, MapRule) that shows it, the
 // connected components of each class become objects, those too thin for
 // the opening or under s.MinVolumeMM3 are dropped, and on all bins (given
 // more than one) dense objects become Contrast or Bone. Voxels of exactly
