@@ -256,11 +256,24 @@ func (j *Job) decomposer(scan *sinogram.Scan, bins []int) (*material.Decomposer,
 		return d, cal, nil
 	case j.Calibration == "" || errors.Is(err, material.ErrTooManyMaterials):
 		return nil, nil, jobErr("materials", "%v", err)
-	case errors.Is(err, material.ErrNearlyDependent): // the set's fault, measured on the file's attenuations
+	case errors.Is(err, material.ErrNearlyDependent) && setNearlyDependent(scan, mb, mats):
 		return nil, nil, jobErr("materials", "%v (with the attenuations of the calibration %s)", err, j.Calibration)
 	default:
 		return nil, nil, jobErr("calibration", "%s: %v", j.Calibration, err)
 	}
+}
+
+// setNearlyDependent reports whether mats are too nearly dependent in bins
+// (material.ErrNearlyDependent) under scan's physics calibration too: the
+// set's fault, where a calibration file refused for it is not at fault
+// (one whose vials made two materials alike is).
+func setNearlyDependent(scan *sinogram.Scan, bins []material.Bin, mats []material.Material) bool {
+	phys, err := material.Physics(scan.Tube, scan.Bins)
+	if err != nil {
+		return false
+	}
+	_, err = material.NewDecomposer(phys, bins, mats)
+	return errors.Is(err, material.ErrNearlyDependent)
 }
 
 // materialBins returns the keV ranges of scan's bins, in bins' order.
