@@ -2,6 +2,8 @@ package bus
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ctrecon/ctrecon/sinogram"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -50,6 +53,50 @@ func (f *Folder) Size() uint64 {
 }
 
 func fileObject(name, rel string) string { return name + "/" + rel }
+
+// folderHashHex is how many hex digits of its SHA-256 FolderName adds.
+const folderHashHex = 12
+
+// FolderName returns the name to store the scan folder dir under
+// (PutFolder) for the scan id: id, '_' and 12 hex digits of a SHA-256 over
+// its scan.json's bytes and each file's path, size and modification time,
+// id cut so that the name is a valid ID. Two folders of one scan ID (two
+// simulations of one phantom, a scan edited and sent again) are two
+// folders on the bus, so that a queued job keeps the files it was
+// submitted with, while the same folder sent again is the same name and
+// replaces itself. It hashes the files' metadata rather than their bytes,
+// which the upload reads anyway: a scan's projections run to gigabytes.
+// Errors name the file that could not be read.
+func FolderName(id, dir string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00%d\n", filepath.ToSlash(rel), info.Size(), info.ModTime().UnixNano())
+		if rel == sinogram.ManifestName {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			h.Write(data)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("bus: folder %s: %w", dir, err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))[:folderHashHex]
+	return id[:min(len(id), maxIDLen-1-folderHashHex)] + "_" + sum, nil
+}
 
 // PutFolder stores every regular file under dir as the folder name,
 // replacing a folder of that name: files it no longer has are deleted after

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -126,5 +127,66 @@ func TestFolderIndexPathsStayInside(t *testing.T) {
 		if !validRelPath(p) {
 			t.Errorf("validRelPath(%q) = false", p)
 		}
+	}
+}
+
+// FolderName gives one folder the same name each time, and another name
+// to a folder of the same scan ID whose scan.json or any file's size or
+// time differs, or that has another file; the name is a valid ID, cut
+// from a scan ID of the longest length; an unreadable folder is an error
+// naming it.
+func TestFolderName(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel, data string, at time.Time) {
+		t.Helper()
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	write("scan.json", `{"scan_id":"S"}`, at)
+	write("flat/b0.raw", "1234", at)
+	name := func() string {
+		t.Helper()
+		n, err := FolderName("SIM-TEST-12", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	first := name()
+	if !strings.HasPrefix(first, "SIM-TEST-12_") || len(first) != len("SIM-TEST-12_")+12 || ValidID("folder", first) != nil || name() != first {
+		t.Fatalf("name %q, then %q: want SIM-TEST-12_ and 12 hex digits, a valid ID, the same twice", first, name())
+	}
+	seen := map[string]string{first: "the folder"}
+	for _, c := range []struct {
+		what string
+		edit func()
+	}{
+		{"scan.json's bytes of the same size and time", func() { write("scan.json", `{"scan_id":"T"}`, at) }},
+		{"a file's size", func() { write("flat/b0.raw", "12345", at) }},
+		{"a file's time", func() { write("flat/b0.raw", "12345", at.Add(time.Second)) }},
+		{"another file", func() { write("dark/b0.raw", "1", at) }},
+	} {
+		c.edit()
+		n := name()
+		if other, ok := seen[n]; ok {
+			t.Errorf("after %s the name is %q, as for %s", c.what, n, other)
+		}
+		seen[n] = c.what
+	}
+	long := strings.Repeat("x", 128)
+	if n, err := FolderName(long, dir); err != nil || len(n) != 128 || ValidID("folder", n) != nil {
+		t.Errorf("a scan ID of 128: name %q (%d), %v: want a valid ID of 128", n, len(n), err)
+	}
+	if _, err := FolderName("S", filepath.Join(dir, "none")); err == nil || !strings.Contains(err.Error(), "none") {
+		t.Errorf("a folder that is not there: %v, want an error naming it", err)
 	}
 }

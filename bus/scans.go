@@ -14,7 +14,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+// maxIDLen is the longest scan, job or folder ID.
+const maxIDLen = 128
+
+var idPattern = regexp.MustCompile(fmt.Sprintf(`^[A-Za-z0-9_-]{1,%d}$`, maxIDLen))
 
 // ValidID checks a scan, job or folder ID: 1 to 128 letters, digits, '-'
 // and '_', so that it can be one token of a subject and a key. Errors wrap

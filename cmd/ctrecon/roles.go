@@ -184,10 +184,14 @@ func runSubmit(args []string) error {
 	}
 	defer b.Close()
 	if scan != nil {
-		if _, err := b.PutFolder(ctx, scan.ScanID, *in); err != nil {
+		folder, err := bus.FolderName(scan.ScanID, *in)
+		if err != nil {
 			return err
 		}
-		job.Input, job.Folder = "", scan.ScanID
+		if _, err := b.PutFolder(ctx, folder, *in); err != nil {
+			return err
+		}
+		job.Input, job.Folder = "", folder
 	}
 	jobID, dup, err := recon.Submit(ctx, b, *job)
 	if err != nil {
