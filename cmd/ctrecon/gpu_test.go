@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -60,7 +61,7 @@ func compareDICOM(t *testing.T, want, got string, slices int) {
 	if len(paths) != slices {
 		t.Fatalf("%d CPU slices, want %d", len(paths), slices)
 	}
-	worst := 0.0
+	worst, where, over, all := 0.0, "", 0, 0
 	for _, path := range paths {
 		rel, _ := filepath.Rel(want, path)
 		w, _, _, err := dicomio.ReadSliceHU(path)
@@ -75,12 +76,20 @@ func compareDICOM(t *testing.T, want, got string, slices int) {
 			if math.IsNaN(w[i]) != math.IsNaN(g[i]) {
 				t.Fatalf("%s pixel %d: %g on the GPU, %g on the CPU: padding differs", rel, i, g[i], w[i])
 			}
-			if !math.IsNaN(w[i]) {
-				worst = math.Max(worst, math.Abs(g[i]-w[i]))
+			if math.IsNaN(w[i]) {
+				continue
+			}
+			all++
+			d := math.Abs(g[i] - w[i])
+			if d > 1 {
+				over++
+			}
+			if d > worst {
+				worst, where = d, fmt.Sprintf("%s pixel %d (CPU %.0f HU, GPU %.0f)", rel, i, w[i], g[i])
 			}
 		}
 	}
-	t.Logf("largest difference between GPU and CPU DICOM pixels: %.2f HU", worst)
+	t.Logf("largest difference between GPU and CPU DICOM pixels: %.2f HU, at %s; %d of %d pixels over 1 HU", worst, where, over, all)
 	if worst > 1 {
 		t.Errorf("GPU and CPU DICOM differ by up to %.2f HU, want at most 1", worst)
 	}
