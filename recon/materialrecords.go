@@ -86,9 +86,9 @@ const (
 	lipidSurfaceVoxels = 3
 )
 
-// objectRule returns the rule by which the named material's map makes objects of
-// its own (mapFloors, mapNoiseSDs) or draws the lipid class (lipidFloor,
-// lipidNoiseSDs), and whether it has one.
+// objectRule returns the rule by which the named material's map makes
+// objects of its own (mapFloors, mapNoiseSDs) or draws the lipid class
+// (lipidFloor, lipidNoiseSDs), and whether it has one.
 func objectRule(name string) (segment.MapRule, bool) {
 	if name == "lipid" {
 		return segment.MapRule{Material: name, Unit: material.VolumeFraction, NoiseSDs: lipidNoiseSDs, Floor: lipidFloor}, true
