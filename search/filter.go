@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/agnivade/levenshtein"
+	"github.com/ctrecon/ctrecon/material"
 )
 
 // ErrFilter is wrapped by every error about a filter; the message names the
@@ -316,12 +317,32 @@ func (p *parser) feature(f, op, v token, args *[]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := fractionRange(name, val.(float64)); err != nil {
+		return "", p.errAt(v, "%v", err)
+	}
 	marks := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
 	for _, id := range ids {
 		*args = append(*args, id)
 	}
 	*args = append(*args, val)
 	return fmt.Sprintf(featureSQL, marks, sqlOp(op.text)), nil
+}
+
+// fractionRange refuses comparing a volume fraction of a materials-v1
+// record (water, lipid: 0 to 1) with x outside 0 to 1, which keeps every
+// record or none: the maps and reports give these fractions in % of
+// volume, and "lipid > 50", read as percent, silently matched nothing.
+func fractionRange(name string, x float64) error {
+	kind, bare, ok := strings.Cut(name, ":")
+	if !ok {
+		kind, bare = material.RecordKind, name
+	}
+	if kind != material.RecordKind || x >= 0 && x <= 1 ||
+		!slices.ContainsFunc(material.Known, func(m material.Material) bool { return m.Name == bare && m.Base() }) {
+		return nil
+	}
+	return fmt.Errorf("%s is a volume fraction in %s records, 0 to 1 (the maps and reports give it in %% of volume): %g keeps every record or none; for %g %% compare with %g",
+		name, material.RecordKind, x, x, x/100)
 }
 
 // value checks v against a field of type typ compared with op and returns

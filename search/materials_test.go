@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -15,8 +16,10 @@ import (
 // TestMaterialsFilter: the values of material.RecordKind records are named
 // by their data, so that the filter "gadolinium > 1" keeps exactly the
 // objects whose mean gadolinium is above 1 mg/mL (brute force over the
-// records), the kinds list names them, and a record whose data does not
-// name its values is refused, naming it.
+// records), the kinds list names them, a volume fraction (water, lipid)
+// compared with a value outside 0 to 1 is refused (the maps give them in
+// % of volume, and "lipid > 50" silently matched nothing), and a record
+// whose data does not name its values is refused, naming it.
 func TestMaterialsFilter(t *testing.T) {
 	names := []string{"water", "lipid", "ha", "iodine", "gadolinium"}
 	data := material.RecordData{Materials: names, Units: []string{"fraction", "fraction", "mg/mL", "mg/mL", "mg/mL"}, Calibration: "physics", Voxels: 100}
@@ -59,6 +62,15 @@ func TestMaterialsFilter(t *testing.T) {
 	i := slices.IndexFunc(kinds, func(k KindInfo) bool { return k.Kind == material.RecordKind })
 	if i < 0 || !slices.Equal(kinds[i].Names, names) {
 		t.Errorf("kinds %+v: want %s named %v", kinds, material.RecordKind, names)
+	}
+	for _, filter := range []string{"lipid > 50", "materials-v1:water <= 99", "lipid < -0.1"} {
+		_, err := l.Search(context.Background(), Query{Kind: material.RecordKind, Filter: filter})
+		if !errors.Is(err, ErrQuery) || !strings.Contains(err.Error(), "volume fraction") || !strings.Contains(err.Error(), "0 to 1") {
+			t.Errorf("%q: error %v, want ErrQuery saying the fraction is 0 to 1", filter, err)
+		}
+	}
+	if _, err := l.Search(context.Background(), Query{Kind: material.RecordKind, Filter: "lipid > 0.5 and ha > 50"}); err != nil {
+		t.Errorf("lipid > 0.5 and ha > 50: %v, want it taken", err)
 	}
 	bad := recs[0]
 	bad.SeriesUID, bad.Data = "7.7.7", []byte(`{"materials":["water"]}`)
