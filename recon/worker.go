@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -334,29 +335,43 @@ func (w *Worker) publish(ctx context.Context, job *Job, rep *Report, c *claim) e
 	if err := c.check(ctx); err != nil {
 		return err
 	}
-	return w.publishFeatures(ctx, job)
+	tooLarge, err := w.publishFeatures(ctx, job)
+	if len(tooLarge) > 0 {
+		msg := fmt.Sprintf("%d feature records are larger than the NATS server's max_payload and were not published, so the search lacks them (they are in %s): %s: raise the server's max_payload (at most 64 MiB), or reconstruct fewer voxels",
+			len(tooLarge), filepath.Join(job.Output, FeaturesName), strings.Join(tooLarge[:min(len(tooLarge), 4)], ", "))
+		rep.Warnings = append(rep.Warnings, msg)
+		w.Log.Warn(msg, "job", job.ID)
+	}
+	return err
 }
 
 // publishFeatures publishes the records of the output's FeaturesName, each
 // under a message ID made of the job and the record, so that the records
-// of a job are stored once however many attempts publish them.
-func (w *Worker) publishFeatures(ctx context.Context, job *Job) error {
+// of a job are stored once however many attempts publish them. A record
+// larger than the server's max_payload (a virtual image of a fine grid)
+// is left out, no attempt being able to send it, and named in tooLarge
+// with its size: the job is done, and says so.
+func (w *Worker) publishFeatures(ctx context.Context, job *Job) (tooLarge []string, err error) {
 	data, err := os.ReadFile(filepath.Join(job.Output, FeaturesName))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, len(data)+1)
 	for sc.Scan() {
 		rec, err := records.Unmarshal(sc.Bytes())
 		if err != nil {
-			return fmt.Errorf("%s: %w", filepath.Join(job.Output, FeaturesName), err)
+			return tooLarge, fmt.Errorf("%s: %w", filepath.Join(job.Output, FeaturesName), err)
 		}
-		if _, err := w.Bus.PublishJobFeatures(ctx, job.ID, rec.Key(), rec.StudyUID, rec.SeriesUID, sc.Bytes()); err != nil {
-			return err
+		_, err = w.Bus.PublishJobFeatures(ctx, job.ID, rec.Key(), rec.StudyUID, rec.SeriesUID, sc.Bytes())
+		switch {
+		case errors.Is(err, bus.ErrTooLarge):
+			tooLarge = append(tooLarge, fmt.Sprintf("%s (%d bytes)", rec.Key(), len(sc.Bytes())))
+		case err != nil:
+			return tooLarge, err
 		}
 	}
-	return sc.Err()
+	return tooLarge, sc.Err()
 }
 
 // settled counts a delivery settled with outcome.

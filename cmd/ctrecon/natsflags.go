@@ -128,10 +128,17 @@ func (d *deployFlags) config() bus.Config {
 	return cfg
 }
 
+// embeddedMaxPayload is the embedded server's largest message: 8 MiB,
+// NATS's advised largest, over its default of 1 MiB, which a feature
+// record of a fine grid outgrows (the virtual image of 400×400×80 voxels:
+// 1.5 MB). A record larger still is left out of the search, with a
+// warning (recon.Worker).
+const embeddedMaxPayload = 8 << 20
+
 // embedded starts the embedded server under dataDir, listening on port of
 // the loopback interface, and points n at it.
 func (n *natsFlags) embedded(ctx context.Context, dataDir string, port int) (*bus.Embedded, error) {
-	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{DataDir: filepath.Join(dataDir, "nats"), Port: port})
+	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{DataDir: filepath.Join(dataDir, "nats"), Port: port, MaxPayload: embeddedMaxPayload})
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return nil, fmt.Errorf("--nats-port %d: %w\nanother ctrecon serve or NATS server has it: give another port with --nats-port (-1 for any free one), or use that server with --nats URL", port, err)
 	}
