@@ -34,8 +34,11 @@ type RecordData struct {
 	// (Material.Unit).
 	Materials []string `json:"materials"`
 	Units     []string `json:"units"`
-	// Calibration is the calibration file's name, or "physics".
-	Calibration string `json:"calibration"`
+	// Calibration is the calibration file's name, or "physics", and
+	// CalibrationSHA256 the file's SHA-256 (as the job's report states
+	// it), or that of the physics calibration's JSON.
+	Calibration       string `json:"calibration"`
+	CalibrationSHA256 string `json:"calibration_sha256,omitempty"`
 	// Voxels is how many of the object's voxels the means are over
 	// (those of its interior inside the field of view: recon measures
 	// an object one voxel in from its edge).

@@ -254,8 +254,10 @@ func searchObjects(t *testing.T, recs []records.Record, filter string) map[int64
 // (make_calibration) on README's grid (76×76×12 voxels of 0.5 mm: the
 // whole phantom, with air around it), then seed 7's test vials at
 // 2 000 000 photons decomposed with that calibration, with features:
-// every lipid object lies in a lipid vial, and "gadolinium > 1" and
-// "ha > 10" pick exactly those vials. Drawn on the lipid map alone (at 4
+// every lipid object lies in a lipid vial, "gadolinium > 1" and
+// "ha > 10" pick exactly those vials, and every record names the
+// calibration file by the SHA-256 the report states (trial 25: by its
+// base name alone). Drawn on the lipid map alone (at 4
 // times its noise, without the rule's HU and surface conditions), lipid
 // objects formed 1 to 1.5 mm inside the phantom's surface, where the
 // blurred edge lowers the attenuation (the trial's scans: 1 to 5 in
@@ -273,7 +275,13 @@ func TestMaterialObjectsReadmeGrid(t *testing.T) {
 	spec := scansim.DefaultSpec()
 	spec.ScanID, spec.Seed, spec.Vials = "VIALS-7", 10, vials
 	spec.Views, spec.EnergyStep, spec.OpenCounts, spec.Dtype = 60, 2, 2000000, sinogram.Uint32
-	job, _, recs, objects, _ := vialJob(t, spec, func(j *Job) { readme(j); j.Calibration = filepath.Join(calJob.Output, CalibrationName) })
+	job, rep, recs, objects, mats := vialJob(t, spec, func(j *Job) { readme(j); j.Calibration = filepath.Join(calJob.Output, CalibrationName) })
+	for label, m := range mats {
+		var d material.RecordData
+		if err := json.Unmarshal(m.Data, &d); err != nil || d.CalibrationSHA256 == "" || d.CalibrationSHA256 != rep.Materials.CalibrationSHA256 {
+			t.Fatalf("object %d's record names the calibration %q (%v), the report %q: want the file's SHA-256 in both", label, d.CalibrationSHA256, err, rep.Materials.CalibrationSHA256)
+		}
+	}
 	want := map[string]map[int64]bool{"gadolinium": {}, "ha": {}}
 	for label, o := range objects {
 		i := slices.IndexFunc(vials, func(v sinogram.Vial) bool {

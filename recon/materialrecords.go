@@ -1,6 +1,7 @@
 package recon
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -135,7 +136,7 @@ func (r *runner) keepMaps(d *material.Decomposer, maps []*fdk.Volume, rep *Mater
 		}
 	}
 	if len(faint) > 0 {
-		r.warn("objects of %s are not found at this noise (the maps' object_threshold): such voxels are read as their HU class, and fainter vials or lesions make no objects nor records; scan with more photons or reconstruct larger voxels or a smoother filter",
+		r.warn("objects of %s are not found at this noise (the maps' object_threshold): such voxels are read as their HU class, and a fainter vial or lesion makes no object, or one of the voxels that noise lifted over the threshold, reading high; scan with more photons or reconstruct larger voxels or a smoother filter",
 			strings.Join(faint, ", "))
 	}
 	return nil
@@ -235,7 +236,8 @@ func (r *runner) materialRecords(seg *segment.Segmentation, bins []segment.Bin, 
 				rec.Values[j] = float32(amounts[j])
 			}
 		}
-		data := material.RecordData{Materials: s.Materials, Units: s.Units, Calibration: s.Calibration, Voxels: means[k].n}
+		data := material.RecordData{Materials: s.Materials, Units: s.Units, Calibration: s.Calibration,
+			CalibrationSHA256: cmp.Or(r.rep.Materials.CalibrationSHA256, s.CalibrationSHA256), Voxels: means[k].n}
 		if amounts != nil {
 			if data.StandardError, err = r.sliceError(perSlice[k], amounts); err != nil {
 				return nil, fmt.Errorf("object %d: %w", o.Label, err)

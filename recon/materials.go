@@ -536,21 +536,34 @@ func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, s
 			mr.SliceSpreadSD = spread.Slices[j] * float64(scale)
 		}
 		if mr.SpreadSD > mr.NoiseLimit && mr.SpreadSD > 1.5*max(mr.NoiseSD, mr.SliceSpreadSD) {
-			streaky = append(streaky, fmt.Sprintf("%s %.3g %s (noise %.3g, between slices %.3g, limit %.3g)", m.Name, mr.SpreadSD, mr.Unit, mr.NoiseSD, mr.SliceSpreadSD, mr.NoiseLimit))
+			between := "" // not measured on too few slices
+			if mr.SliceSpreadSD > 0 {
+				between = fmt.Sprintf(", between slices %.3g", mr.SliceSpreadSD)
+			}
+			streaky = append(streaky, fmt.Sprintf("%s %.3g %s (noise %.3g%s, limit %.3g)", m.Name, mr.SpreadSD, mr.Unit, mr.NoiseSD, between, mr.NoiseLimit))
 		}
 	}
 	if len(streaky) > 0 {
-		r.warn("material maps vary within their slices far more than the bins' noise and than from slice to slice, per voxel standard deviation: %s: streaks the same on neighbouring slices (too few views, or a sharp filter on fine voxels) pass into the maps; reconstruct larger voxels with a smooth filter (--voxel, --filter hann --cutoff), scan more views, or blur the bins (--material-smooth MM)",
-			strings.Join(streaky, ", "))
+		r.warn("material maps vary within their slices far more than the bins' noise and than from slice to slice, per voxel standard deviation: %s: streaks the same on neighbouring slices (too few views, or a sharp filter on fine voxels) pass into the maps; reconstruct larger voxels with a smooth filter (--voxel, --filter hann --cutoff), scan more views, or blur the bins (%s)",
+			strings.Join(streaky, ", "), r.blurAdvice())
 	}
 	if err := r.reportMisfit(d, vols, maps, inside, rep); err != nil {
 		return err
 	}
 	if len(noisy) > 0 {
-		r.warn("material maps dominated by noise, per voxel standard deviation: %s: the bins' noise (%s per mm) is too high for these materials; scan with more photons (phantom --noise) or more views, reconstruct larger voxels or a smoother filter (--voxel, --filter hann --cutoff), blur the bins (--material-smooth MM), or decompose into fewer materials",
-			strings.Join(noisy, ", "), formatList(binSD))
+		r.warn("material maps dominated by noise, per voxel standard deviation: %s: the bins' noise (%s per mm) is too high for these materials; scan with more photons (phantom --noise) or more views, reconstruct larger voxels or a smoother filter (--voxel, --filter hann --cutoff), blur the bins (%s), or decompose into fewer materials",
+			strings.Join(noisy, ", "), formatList(binSD), r.blurAdvice())
 	}
 	return nil
+}
+
+// blurAdvice says how to blur the bins before the decomposition: with
+// --material-smooth, or more than the job's blur where it has one.
+func (r *runner) blurAdvice() string {
+	if s := r.job.MaterialSmoothMM; s > 0 {
+		return fmt.Sprintf("--material-smooth over the job's %g mm", s)
+	}
+	return "--material-smooth MM"
 }
 
 // reportCalibrationBias records in rep each map's bias from the
