@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/ctrecon/ctrecon/fdk"
@@ -109,13 +108,6 @@ func (r *runner) keepMaps(d *material.Decomposer, maps []*fdk.Volume, rep *Mater
 	if !r.opts.Features {
 		return nil
 	}
-	if slices.ContainsFunc(d.Materials, func(m material.Material) bool { return m.Name == "lipid" }) {
-		hu, err := r.cal.BaseHU("lipid", materialBins(r.scan, r.bins))
-		if err != nil {
-			return err
-		}
-		r.lipidMaxHU = lipidFloor * hu
-	}
 	var faint []string
 	for j, m := range d.Materials {
 		rule, ok := objectRule(m.Name)
@@ -129,6 +121,9 @@ func (r *runner) keepMaps(d *material.Decomposer, maps []*fdk.Volume, rep *Mater
 			noise = max(mr.NoiseSD, mr.SliceSpreadSD) / float64(scale)
 		}
 		r.maps = append(r.maps, segment.Map{Material: m.Name, Volume: maps[j], NoiseSD: noise})
+		if err := r.objects.add(rule, r.cal, materialBins(r.scan, r.bins)); err != nil {
+			return err
+		}
 		thr := rule.Threshold(noise)
 		mr.ObjectThreshold = thr * float64(scale)
 		if thr > 2*rule.Floor {
@@ -142,20 +137,36 @@ func (r *runner) keepMaps(d *material.Decomposer, maps []*fdk.Volume, rep *Mater
 	return nil
 }
 
+// objectRules are the rules by which a decomposing job's kept maps
+// (keepMaps) make objects of their own or draw the lipid class, for the
+// extraction's settings (scanSettings).
+type objectRules struct {
+	maps    []segment.MapRule
+	confirm []segment.ConfirmRule
+}
+
+// add adds rule, of one kept map: lipid's draws the lipid class, its
+// highest HU lipidFloor's share of lipid's in bins under cal
+// (material.Calibration.BaseHU); the others make objects of their own.
+func (o *objectRules) add(rule segment.MapRule, cal *material.Calibration, bins []material.Bin) error {
+	if rule.Material != "lipid" {
+		o.maps = append(o.maps, rule)
+		return nil
+	}
+	hu, err := cal.BaseHU(rule.Material, bins)
+	if err != nil {
+		return err
+	}
+	o.confirm = append(o.confirm, segment.ConfirmRule{Class: segment.Lipid, MapRule: rule, EdgeFraction: edgeFraction,
+		MaxHU: lipidFloor * hu, SurfaceVoxels: lipidSurfaceVoxels, Else: segment.Water})
+	return nil
+}
+
 // scanSettings returns the extraction's settings: extract's defaults,
-// and for a job that decomposes, the rules by which its kept maps
-// (keepMaps) make objects of their own or draw the lipid class.
+// and for a job that decomposes, the rules of its kept maps (keepMaps).
 func (r *runner) scanSettings() extract.ScanSettings {
 	s := extract.DefaultScanSettings()
-	for _, m := range r.maps {
-		rule, _ := objectRule(m.Material)
-		if m.Material == "lipid" {
-			s.Objects.Confirm = []segment.ConfirmRule{{Class: segment.Lipid, MapRule: rule, EdgeFraction: edgeFraction,
-				MaxHU: r.lipidMaxHU, SurfaceVoxels: lipidSurfaceVoxels, Else: segment.Water}}
-			continue
-		}
-		s.Objects.Maps = append(s.Objects.Maps, rule)
-	}
+	s.Objects.Maps, s.Objects.Confirm = r.objects.maps, r.objects.confirm
 	if len(s.Objects.Maps) > 0 {
 		s.Objects.EdgeFraction, s.Objects.MapClasses = edgeFraction, mapClasses
 	}
@@ -211,19 +222,15 @@ func (r *runner) materialRecords(seg *segment.Segmentation, bins []segment.Bin, 
 		return nil, err
 	}
 	res := &extract.Result{Settings: js, SettingsHash: hash, Names: map[string][]string{KindMaterials: s.Materials}}
-	interior := seg.Interior(interiorVoxels)
-	means, err := objectMeans(interior, bins)
-	if err != nil {
-		return nil, err
-	}
-	perSlice := sliceMeans(interior, bins)
+	perSlice := sliceMeans(seg.Interior(interiorVoxels), bins)
 	var uncertain []string
 	kind, version, err := records.SplitKind(KindMaterials)
 	if err != nil {
 		return nil, err
 	}
 	for k, o := range seg.Objects {
-		amounts, err := r.decomp.Solve(means[k].mu)
+		mean := pooled(perSlice[k])
+		amounts, err := r.decomp.Solve(mean.mu)
 		if err != nil {
 			return nil, fmt.Errorf("object %d: %w", o.Label, err)
 		}
@@ -237,7 +244,7 @@ func (r *runner) materialRecords(seg *segment.Segmentation, bins []segment.Bin, 
 			}
 		}
 		data := material.RecordData{Materials: s.Materials, Units: s.Units, Calibration: s.Calibration,
-			CalibrationSHA256: cmp.Or(r.rep.Materials.CalibrationSHA256, s.CalibrationSHA256), Voxels: means[k].n}
+			CalibrationSHA256: cmp.Or(r.rep.Materials.CalibrationSHA256, s.CalibrationSHA256), Voxels: mean.n}
 		if amounts != nil {
 			if data.StandardError, err = r.sliceError(perSlice[k], amounts); err != nil {
 				return nil, fmt.Errorf("object %d: %w", o.Label, err)
@@ -326,9 +333,15 @@ func sliceMeans(seg *segment.Segmentation, bins []segment.Bin) [][]objectMean {
 			out[k][z].mu = make([]float64, len(bins))
 		}
 	}
+voxels:
 	for i, l := range seg.Map {
-		if l == 0 || slices.ContainsFunc(bins, func(b segment.Bin) bool { return b.Volume.Data[i] == 0 }) {
+		if l == 0 {
 			continue
+		}
+		for _, b := range bins {
+			if b.Volume.Data[i] == 0 {
+				continue voxels
+			}
 		}
 		m := &out[l-1][i/plane]
 		for b, bin := range bins {
@@ -361,19 +374,18 @@ type objectMean struct {
 // amounts read 6 to 10 % low.
 const interiorVoxels = 1
 
-// objectMeans returns each object's mean attenuation per bin over seg's
-// map, voxels outside the field of view (0) left out.
-func objectMeans(seg *segment.Segmentation, bins []segment.Bin) ([]objectMean, error) {
-	out := make([]objectMean, len(seg.Objects))
-	for _, b := range bins {
-		st, err := seg.Stats(b.Volume)
-		if err != nil {
-			return nil, fmt.Errorf("bin %d: %w", b.Index, err)
+// pooled returns an object's mean attenuation over all its slices from
+// each slice's (sliceMeans): their mean weighted by their voxels.
+func pooled(slices []objectMean) objectMean {
+	out := objectMean{mu: make([]float64, len(slices[0].mu))}
+	for _, sl := range slices {
+		for b, m := range sl.mu {
+			out.mu[b] += float64(sl.n) * m
 		}
-		for k := range out {
-			out[k].mu = append(out[k].mu, st[k].Mean)
-			out[k].n = st[k].N
-		}
+		out.n += sl.n
 	}
-	return out, nil
+	for b := range out.mu {
+		out.mu[b] /= float64(max(out.n, 1))
+	}
+	return out
 }

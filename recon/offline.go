@@ -282,23 +282,22 @@ type runner struct {
 	dir  string // where the files go: a staging folder, later job.Output
 	rep  *Report
 
-	scan   *sinogram.Scan
-	pre    *sinogram.Preprocessor
-	lin    *material.Linearization // for a material job (see waterLinearization)
-	bins   []int
-	grid   fdk.Grid
-	fov    *fdk.FOV // outside it the volumes are zero
-	vols   []*fdk.Volume
-	mus    []float64
-	series []dicomio.Series
-	decomp *material.Decomposer // the job's decomposition, nil without materials
-	cal    *material.Calibration
-	maps   []segment.Map // the maps that make objects of their own (keepMaps)
-	// lipidMaxHU is the highest mean HU of a lipid object (keepMaps).
-	lipidMaxHU float64
-	slabs      *fdk.SlabPlan // the volume's slabs under max_memory_bytes (memory.go)
-	tasks      [][2]int      // the slices of a split job's slab tasks, when auto (slabs.go)
-	steps      []step
+	scan    *sinogram.Scan
+	pre     *sinogram.Preprocessor
+	lin     *material.Linearization // for a material job (see waterLinearization)
+	bins    []int
+	grid    fdk.Grid
+	fov     *fdk.FOV // outside it the volumes are zero
+	vols    []*fdk.Volume
+	mus     []float64
+	series  []dicomio.Series
+	decomp  *material.Decomposer // the job's decomposition, nil without materials
+	cal     *material.Calibration
+	maps    []segment.Map // the maps that make objects of their own (keepMaps)
+	objects objectRules   // the kept maps' object rules (keepMaps)
+	slabs   *fdk.SlabPlan // the volume's slabs under max_memory_bytes (memory.go)
+	tasks   [][2]int      // the slices of a split job's slab tasks, when auto (slabs.go)
+	steps   []step
 }
 
 // newRunner starts a job's runner, with opts' defaults filled in.
