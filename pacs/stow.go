@@ -171,6 +171,8 @@ func (c *Client) storeBatch(ctx context.Context, batch []Instance, budget *time.
 		b.InitialInterval = 500 * time.Millisecond
 	}
 	attempt := 0
+	var last answer // the previous attempt's answer and error
+	var lastErr error
 	send := func() (answer, error) {
 		attempt++
 		actx, cancel := ctx, context.CancelFunc(func() {})
@@ -179,12 +181,18 @@ func (c *Client) storeBatch(ctx context.Context, batch []Instance, budget *time.
 		}
 		defer cancel()
 		a, err := c.post(actx, body, contentType)
+		if err != nil && attempt > 1 && ctx.Err() == nil && actx.Err() != nil {
+			// The budget ended during this retry: what the PACS said before
+			// is the reason, not the deadline that cut the request.
+			return last, backoff.Permanent(lastErr)
+		}
 		if err == nil && (a.status == 408 || a.status == 429 || a.status >= 500) {
 			err = fmt.Errorf("HTTP %d: %s", a.status, firstLine(a.body))
 		}
 		if err != nil && attempt == 1 {
 			b.deadline = time.Now().Add(*budget)
 		}
+		last, lastErr = a, err
 		return a, err
 	}
 	notify := func(err error, wait time.Duration) {

@@ -139,6 +139,27 @@ func TestStoreRetryBudget(t *testing.T) {
 	}
 }
 
+// A retry that the budget's end cuts short reports what the PACS said
+// before, not the deadline that cut it. Before, the upload failed with
+// "context deadline exceeded", hiding the PACS's "HTTP 503" (CI of stop
+// 22 met it in TestStoreRetryBudget on a loaded machine).
+func TestStoreRetryCutByBudget(t *testing.T) {
+	srv, calls := fakePACS(t, func(call int, _ []string) (int, string) {
+		if call > 1 {
+			time.Sleep(time.Second) // past the budget: the client gives up first
+		}
+		return 503, "restarting"
+	})
+	c := &Client{BaseURL: srv.URL + "/dicom-web", Backoff: 10 * time.Millisecond, RetryBudget: 100 * time.Millisecond}
+	res, err := c.Store(context.Background(), instances(t, 2))
+	if !errors.Is(err, ErrPartial) || len(res.Failed) != 2 || calls.Load() != 2 {
+		t.Fatalf("err %v, failed %d, requests %d; want ErrPartial, 2, 2", err, len(res.Failed), calls.Load())
+	}
+	if !strings.Contains(err.Error(), "HTTP 503: restarting") || strings.Contains(err.Error(), "deadline") {
+		t.Errorf("error %q: want the PACS's HTTP 503, not the budget's deadline", err)
+	}
+}
+
 func TestStoreReportsPartialUpload(t *testing.T) {
 	srv, _ := fakePACS(t, func(_ int, uids []string) (int, string) {
 		return 202, referenced(uids, map[string]bool{"1.2.3.4": true})
