@@ -59,7 +59,8 @@ const physicsNoise = 0.01
 // residual is the linear model's own error there (the lowest bin's beam
 // hardening is not linear in the amounts), which smoothing and averaging
 // do not remove. Three times brought hydroxyapatite 300 mg/mL from 306 to
-// 303 and its water fraction from 0.64 to 0.68 in TestAccuracy.
+// 303 and its water fraction from 0.64 to 0.68 in TestAccuracy. Misfit
+// counts it in the residual it expects.
 const modelError = 3
 
 // nearNullEigen is the eigenvalue of the decomposition's normal matrix
@@ -136,7 +137,8 @@ type Decomposer struct {
 	// attenuation in units of the reference's (water's where the
 	// calibration has it): 1/(bins · reference attenuation).
 	level    [maxRows]float64
-	airTest  bool // the reference is water: voxels under airLevel are air
+	modelErr [maxRows]float64 // per bin: modelError × the fit's residual, 1/mm
+	airTest  bool             // the reference is water: voxels under airLevel are air
 	nearNull []nullDirection
 	prior    *nnls // solver with the penalty along nearNull
 	// air are the equations of the voxels next to air (nearAir), which
@@ -332,7 +334,8 @@ func (d *Decomposer) setWeights(cal *Calibration, idx []int, ref []float64) {
 			noise[b] = cal.NoisePerMM[i]
 		}
 		if cal.Fit != nil {
-			noise[b] = math.Hypot(noise[b], modelError*cal.Fit.ResidualRMSPerMM[i])
+			d.modelErr[b] = modelError * cal.Fit.ResidualRMSPerMM[i]
+			noise[b] = math.Hypot(noise[b], d.modelErr[b])
 		}
 		rel2 += (noise[b] / ref[b]) * (noise[b] / ref[b])
 	}

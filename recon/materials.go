@@ -53,7 +53,8 @@ type MaterialsReport struct {
 	BinNoisePerMM []float64 `json:"bin_noise_sd_per_mm,omitempty"`
 	// MisfitFraction is the fraction of the object's voxels whose
 	// residual χ² per bin exceeds material.MisfitChi2 (the bins minus
-	// the maps' attenuation, over BinNoisePerMM; material.Decomposer.Misfit);
+	// the maps' attenuation, over BinNoisePerMM and the calibration's
+	// model error; material.Decomposer.Misfit);
 	// over material.MisfitLimit the job warns that a material missing
 	// from its list is the likely cause. Absent where the bins' noise was
 	// not measured.
@@ -622,7 +623,7 @@ func (r *runner) reportMisfit(d *material.Decomposer, vols, maps []*fdk.Volume, 
 	}
 	rep.MisfitFraction = &f
 	if f > material.MisfitLimit {
-		r.warn("materials: the maps do not explain the bins: in %.1f %% of the %d voxels inside the object the residual chi-squared per bin (bins minus the maps' attenuation, over the bins' noise per voxel) exceeds %g (warning above %g %% of the voxels; report.json materials.misfit_fraction): a material the object holds but %s does not list is the likely cause, its attenuation read as the listed materials'; decompose into every material the object may hold (of %s)",
+		r.warn("materials: the maps do not explain the bins: in %.1f %% of the %d voxels inside the object the residual chi-squared per bin (bins minus the maps' attenuation, over the bins' noise per voxel and the calibration's model error) exceeds %g (warning above %g %% of the voxels; report.json materials.misfit_fraction): a material the object holds but %s does not list is the likely cause, its attenuation read as the listed materials'; decompose into every material the object may hold (of %s)",
 			100*f, n, float64(material.MisfitChi2), 100*material.MisfitLimit, strings.Join(r.job.Materials, ","), material.KnownNames())
 	}
 	return nil
