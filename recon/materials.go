@@ -379,9 +379,12 @@ func (r *runner) writeMaterials(context.Context) error {
 	if d == nil || err != nil {
 		return err
 	}
-	if len(cal.Warnings) > 0 {
+	// The job states its own maps' calibration bias (reportCalibrationBias)
+	// rather than repeat the calibration's over all its materials.
+	inherited := slices.DeleteFunc(slices.Clone(cal.Warnings), func(w string) bool { return strings.HasPrefix(w, selfBiasWarning) })
+	if len(inherited) > 0 {
 		r.warn("calibration %s: the calibration was made by a job that warned, and its maps inherit what went wrong there: %s",
-			r.job.Calibration, strings.Join(cal.Warnings, "; "))
+			r.job.Calibration, strings.Join(inherited, "; "))
 	}
 	threads := r.threads()
 	vols := make([]*fdk.Volume, len(r.vols))
@@ -458,6 +461,10 @@ func (r *runner) makeCalibration() error {
 	return cal.Write(path)
 }
 
+// selfBiasWarning begins the warning of a calibration's bias over all
+// its materials (reportSelfBias), which the calibration file keeps.
+const selfBiasWarning = "calibration: its fit is too uncertain"
+
 // reportSelfBias records in rep the bias cal's own error puts into a
 // decomposition into all its materials (material.Calibration.SelfBias),
 // per material in its map's unit, and warns where it exceeds
@@ -476,7 +483,7 @@ func (r *runner) reportSelfBias(cal *material.Calibration, rep *CalibrationRepor
 		rep.Bias = append(rep.Bias, MaterialBias{Material: m.Name, Unit: unit, BiasSD: sd[j]})
 	}
 	if len(biased) > 0 {
-		r.warn("calibration: its fit is too uncertain: its attenuations' standard errors bias a decomposition into all its materials, in a voxel of water or lipid, by %s (one standard deviation; report.json calibration.bias), the same in every such voxel of every job that uses it, whatever that job's dose; calibrate on a scan of the vials with more photons (several times the dose of the scans it serves) or more vials",
+		r.warn(selfBiasWarning+": its attenuations' standard errors bias a decomposition into all its materials, in a voxel of water or lipid, by %s (one standard deviation; report.json calibration.bias), the same in every such voxel of every job that uses it, whatever that job's dose; calibrate on a scan of the vials with more photons (several times the dose of the scans it serves) or more vials",
 			strings.Join(biased, ", "))
 	}
 }

@@ -76,6 +76,28 @@ func TestCalibrateSummary(t *testing.T) {
 			t.Errorf("the calibration's warnings lack %q:\n%s", w, all)
 		}
 	}
+	checkInheritedWarnings(t, scan, filepath.Join(out, recon.CalibrationName))
+}
+
+// checkInheritedWarnings decomposes scan with the calibration cal, made by
+// TestCalibrateSummary, and checks that the job inherits the calibration's
+// warning that it lacks gadolinium, and warns of the fit's bias once, for
+// its own maps: before, it repeated the calibration's warning of the bias
+// over all its materials beside its own.
+func checkInheritedWarnings(t *testing.T, scan, cal string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	if err := runRecon(append(slices.Clone(smallVolume), "-i", scan, "-o", out, "--materials", "water,lipid,ha", "--calibration", cal)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := recon.ReadReport(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(rep.Warnings, "\n")
+	if n := strings.Count(all, "fit is too uncertain"); n != 1 || !strings.Contains(all, "no vial of the calibration scan holds gadolinium") {
+		t.Errorf("the job warns of the calibration's bias %d times (want once) and of its missing gadolinium (want it inherited):\n%s", n, all)
+	}
 }
 
 // dropVials removes from scan's scan.json the vials holding material, as a
