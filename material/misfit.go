@@ -20,12 +20,14 @@ const MisfitChi2 = 16
 // MisfitLimit is the fraction of the object's voxels misfit
 // (Decomposer.Misfit) over which a job warns that a material missing
 // from its list is the likely cause. Measured on test vials of seeds 12,
-// 7 and 4 at 400 000, 2 M and 8 M photons (README's calibration, its
-// other settings): with all five materials 0.2 to 5.8 % of the voxels
-// are misfit (seed 7 at 8 M the most); README's scan decomposed into
-// water and iodine alone 16, 23.5 and 27 %, and seed 7's without lipid
-// 9.1, 15.5 and 18.9 %. A set that lacks one material of a small vial
-// (hydroxyapatite or gadolinium: 3.8 to 11 %) mostly goes unwarned.
+// 7 and 4 at 400 000, 2 M and 8 M photons (README's vial calibration,
+// its other settings): with all five materials 0.2 to 5.8 % of the
+// voxels are misfit (seed 7 at 8 M the most); README's scan decomposed
+// into water and iodine alone 16, 23.5 and 27 %, and seed 7's without
+// lipid 9.1, 15.5 and 18.9 %. A set that lacks one material of a small
+// vial (hydroxyapatite or gadolinium: 3.8 to 11 %), or lipid at a low
+// dose, may go unwarned. With the calibration from physics see
+// physicsModelError.
 // Before the model error was counted, the fraction with all five
 // materials grew with the dose, as the noise fell under the model's
 // error: 1.2, 12.3 and 28.7 % on seed 12, and a limit of 25 % warned
@@ -37,8 +39,8 @@ const MisfitLimit = 0.1
 // each bin of vols (1/mm, NewDecomposer's order) minus that of the
 // amounts in maps (Decompose's output), over the bin's noise per voxel
 // noiseSD (1/mm, as NoiseSD measures it on vols) and the calibration's
-// model error (modelError times its fit's residual; none for a
-// calibration from physics) in quadrature. Where the materials
+// model error (modelError times its fit's residual; physicsModelError
+// for a calibration from physics) in quadrature. Where the materials
 // explain the bins, the residual is noise and few voxels exceed it;
 // where a material is missing from the decomposition, its attenuation is
 // left in the residual (or moved into the materials listed, with a

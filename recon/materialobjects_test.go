@@ -99,11 +99,16 @@ func checkVialObjects(t *testing.T, seed uint64, counts float64) {
 		}
 	}
 	t.Logf("each vial's object (mg/mL, lipid a volume fraction; voxels of the object, and with their centre in the vial):\n%s", table.String())
+	if f := rep.Materials.MisfitFraction; f == nil {
+		t.Error("the report states no misfit fraction")
+	} else {
+		t.Logf("misfit fraction: %.4f", *f)
+	}
 	checkSearches(t, recs, want)
 	if i := slices.IndexFunc(rep.Warnings, func(w string) bool {
-		return strings.Contains(w, "standard error") || strings.Contains(w, "not found at this noise")
+		return strings.Contains(w, "standard error") || strings.Contains(w, "not found at this noise") || strings.Contains(w, "do not explain the bins")
 	}); i >= 0 {
-		t.Errorf("warning %q at this dose: want none of uncertain records or objects not found", rep.Warnings[i])
+		t.Errorf("warning %q at this dose: want none of uncertain records, objects not found or a missing material", rep.Warnings[i])
 	}
 }
 

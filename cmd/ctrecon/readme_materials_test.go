@@ -108,7 +108,9 @@ func checkHighDoseFits(t *testing.T, args []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := rep.Materials.MisfitFraction; f != nil {
+	if f := rep.Materials.MisfitFraction; f == nil {
+		t.Error("all five materials at 8 M photons: the report states no misfit fraction")
+	} else {
 		t.Logf("misfit fraction with all five materials at 8 M photons: %.4f", *f)
 	}
 	if w := strings.Join(rep.Warnings, "\n"); strings.Contains(w, "do not explain the bins") {
@@ -141,7 +143,9 @@ func checkSubsetWarns(t *testing.T, args []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := rep.Materials.MisfitFraction; f != nil {
+	if f := rep.Materials.MisfitFraction; f == nil {
+		t.Error("decomposed into water and iodine alone: the report states no misfit fraction")
+	} else {
 		t.Logf("misfit fraction with water,iodine: %.4f", *f)
 	}
 	if w := strings.Join(rep.Warnings, "\n"); !strings.Contains(w, "do not explain the bins") || !strings.Contains(w, "water,iodine does not list") {
