@@ -80,8 +80,9 @@ type Calibration struct {
 	Fit *Fit `json:"fit,omitempty"`
 	// Warnings are those of the job that made the calibration (a ramp
 	// filter that aliases, a noisy scan): a job decomposing with it warns
-	// that they apply to its maps too. Files written before these were
-	// kept have none.
+	// that they apply to its maps too, but for the warning of the fit's
+	// bias over all its materials, which the job replaces with its own
+	// maps' bias. Files written before these were kept have none.
 	Warnings []string `json:"warnings,omitempty"`
 	// SHA256 is the hex SHA-256 of the file Read read c from; empty for
 	// a calibration made in memory.

@@ -44,8 +44,10 @@ type Client struct {
 	// transiently (network error, HTTP 408, 429 or 5xx): from a request's
 	// first failure to its success or giving up, the waits and re-sent
 	// requests, added up over the whole upload (0: DefaultRetryBudget).
-	// A retry that would end past the budget is not made; the batch fails
-	// with the last error. Anything else (4xx) is not retried.
+	// A retry whose wait would end past the budget is not made, and one
+	// under way when the budget ends is cut off; the batch fails with the
+	// PACS's last answer or network error. Anything else (4xx) is not
+	// retried.
 	RetryBudget time.Duration
 	// Backoff is the wait before the first retry (0: 500 ms); each next
 	// wait is twice as long, at most 15 s, with 20 % jitter.

@@ -380,8 +380,12 @@ func (r *runner) writeMaterials(context.Context) error {
 		return err
 	}
 	// The job states its own maps' calibration bias (reportCalibrationBias)
-	// rather than repeat the calibration's over all its materials.
-	inherited := slices.DeleteFunc(slices.Clone(cal.Warnings), func(w string) bool { return strings.HasPrefix(w, selfBiasWarning) })
+	// rather than repeat the calibration's over all its materials, and
+	// does not repeat what it has warned of itself (the same filter, the
+	// same beam-hardening correction).
+	inherited := slices.DeleteFunc(slices.Clone(cal.Warnings), func(w string) bool {
+		return strings.HasPrefix(w, selfBiasWarning) || slices.Contains(r.rep.Warnings, w)
+	})
 	if len(inherited) > 0 {
 		r.warn("calibration %s: the calibration was made by a job that warned, and its maps inherit what went wrong there: %s",
 			r.job.Calibration, strings.Join(inherited, "; "))

@@ -82,8 +82,10 @@ func TestCalibrateSummary(t *testing.T) {
 // checkInheritedWarnings decomposes scan with the calibration cal, made by
 // TestCalibrateSummary, and checks that the job inherits the calibration's
 // warning that it lacks gadolinium, and warns of the fit's bias once, for
-// its own maps: before, it repeated the calibration's warning of the bias
-// over all its materials beside its own.
+// its own maps, and does not inherit a warning it gives itself: before, it
+// repeated the calibration's warning of the bias over all its materials
+// beside its own, and the calibration's beam-hardening warning, the same
+// as its own.
 func checkInheritedWarnings(t *testing.T, scan, cal string) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "out")
@@ -97,6 +99,12 @@ func checkInheritedWarnings(t *testing.T, scan, cal string) {
 	all := strings.Join(rep.Warnings, "\n")
 	if n := strings.Count(all, "fit is too uncertain"); n != 1 || !strings.Contains(all, "no vial of the calibration scan holds gadolinium") {
 		t.Errorf("the job warns of the calibration's bias %d times (want once) and of its missing gadolinium (want it inherited):\n%s", n, all)
+	}
+	i := slices.IndexFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "the calibration was made by a job that warned") })
+	for j, w := range rep.Warnings {
+		if i >= 0 && j != i && strings.Contains(rep.Warnings[i], w) {
+			t.Errorf("the job's warning %q is inherited from the calibration too", w)
+		}
 	}
 }
 

@@ -73,7 +73,8 @@ func TestMaterialReportNamesCalibration(t *testing.T) {
 
 	// The calibrate job warned (its Ram-Lak filter passes far more than
 	// the voxels hold): the file keeps the warnings, and a job using it
-	// repeats them.
+	// repeats each once (inherited, or as its own where it gives the
+	// same).
 	cal, err := material.Read(calFile)
 	if err != nil {
 		t.Fatal(err)
@@ -83,8 +84,13 @@ func TestMaterialReportNamesCalibration(t *testing.T) {
 	}
 	if rep, err := recon.ReadReport(at("out")); err != nil {
 		t.Fatal(err)
-	} else if w := strings.Join(rep.Warnings, "\n"); len(calRep.Warnings) == 0 || !strings.Contains(w, "the calibration was made by a job that warned") || !strings.Contains(w, calRep.Warnings[0]) {
-		t.Errorf("a job using a calibration made with warnings warns %q, want it to repeat them", w)
+	} else {
+		w := strings.Join(rep.Warnings, "\n")
+		for _, cw := range calRep.Warnings {
+			if n := strings.Count(w, cw); n != 1 {
+				t.Errorf("a job using a calibration made with warnings warns %d times of %q, want once: %q", n, cw, w)
+			}
+		}
 	}
 	if m.Calibration != calFile || m.CalibrationSHA256 != sum(calFile) || m.CalibrationScan == nil || *m.CalibrationScan != want {
 		t.Errorf("report names calibration %s, sha256 %s, scan %+v; want %s, %s, %+v", m.Calibration, m.CalibrationSHA256, m.CalibrationScan, calFile, sum(calFile), want)
