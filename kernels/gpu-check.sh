@@ -7,7 +7,8 @@
 #     shapes, NaN-poisoned volumes) and RTK's Shepp-Logan thresholds;
 #   - the GPU tests of recon and cmd/ctrecon: `ctrecon recon --device cuda`
 #     on a spectral scan and on a plastimatch folder, and a worker with
-#     --device auto choosing the GPU, against the CPU's DICOM within 1 HU;
+#     --device auto choosing the GPU, against the CPU's DICOM within the
+#     texture unit's interpolation error in the series' noise;
 #   - the benchmarks: back-projection and whole-FDK GUPS and seconds for
 #     RabbitCT (512³), 1024³ and a 4-bin 512³ job, and the CPU engine's
 #     RabbitCT FDK on the same machine for the ratio;

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,20 +30,15 @@ import (
 // matches `--device cpu`. They skip without a GPU and fail instead under
 // CTRECON_REQUIRE_GPU=1 (kernels/gpu-check.sh).
 
-// A spectral scan's DICOM series from the GPU are the CPU's within 1 HU,
-// every pixel of every slice of every bin, and the report names the GPU.
+// A spectral scan's DICOM series from the GPU are the CPU's within what
+// the texture unit's interpolation explains (compareDICOM), and the report
+// names the GPU.
 func TestGPUSpectralReconMatchesCPU(t *testing.T) {
 	gputest.Open(t).Close()
 	dir := t.TempDir()
-	if err := runPhantom([]string{"--spectral", "-o", dir + "/scan", "--views", "180"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, dev := range []string{"cpu", "cuda"} {
-		args := []string{"-i", dir + "/scan", "-o", filepath.Join(dir, dev), "--dim", "128,128,32", "--voxel", "0.3", "--device", dev}
-		if err := runRecon(args); err != nil {
-			t.Fatalf("--device %s: %v", dev, err)
-		}
-	}
+	phantom := []string{"--spectral", "--views", "180", "--noise", "2000000"}
+	grid := []string{"--dim", "128,128,32", "--voxel", "0.3"}
+	reconstruct(t, dir, phantom, grid, "cpu", "cuda")
 	var rep struct{ Device string }
 	if data, err := os.ReadFile(filepath.Join(dir, "cuda", "report.json")); err != nil || json.Unmarshal(data, &rep) != nil {
 		t.Fatalf("report.json: %v", err)
@@ -50,27 +46,78 @@ func TestGPUSpectralReconMatchesCPU(t *testing.T) {
 	if !strings.HasPrefix(rep.Device, "cuda") {
 		t.Errorf("report names device %q, want the GPU", rep.Device)
 	}
-	compareDICOM(t, filepath.Join(dir, "cpu"), filepath.Join(dir, "cuda"), 5*32)
+	compareDICOM(t, dir, "cuda", 5*32)
 }
 
-// compareDICOM checks that every slice of every bin under got is the one
-// under want within 1 HU, pixel by pixel (padding, NaN, where both pad).
-func compareDICOM(t *testing.T, want, got string, slices int) {
+// reconstruct simulates the phantom's scan twice, with noise seeds 1 (in
+// dir/scan) and 2 (dir/scan2), and reconstructs the first on each device
+// (into dir/DEVICE) and the second on the CPU (dir/cpu2), for
+// compareDICOM.
+func reconstruct(t *testing.T, dir string, phantom, grid []string, devices ...string) {
 	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join(want, "dicom", "bin*", "IM_*.dcm"))
-	if len(paths) != slices {
-		t.Fatalf("%d CPU slices, want %d", len(paths), slices)
-	}
-	worst, where, over, all := 0.0, "", 0, 0
-	for _, path := range paths {
-		rel, _ := filepath.Rel(want, path)
-		w, _, _, err := dicomio.ReadSliceHU(path)
-		if err != nil {
+	for seed, scan := range map[string]string{"1": "scan", "2": "scan2"} {
+		if err := runPhantom(append(slices.Clone(phantom), "--seed", seed, "-o", filepath.Join(dir, scan))); err != nil {
 			t.Fatal(err)
 		}
-		g, _, _, err := dicomio.ReadSliceHU(filepath.Join(got, rel))
-		if err != nil {
-			t.Fatal(err)
+	}
+	type run struct{ scan, out, device string }
+	runs := []run{{"scan2", "cpu2", "cpu"}}
+	for _, dev := range devices {
+		runs = append(runs, run{"scan", dev, dev})
+	}
+	for _, r := range runs {
+		args := append([]string{"-i", filepath.Join(dir, r.scan), "-o", filepath.Join(dir, r.out), "--device", r.device}, grid...)
+		if err := runRecon(args); err != nil {
+			t.Fatalf("recon %s: %v", strings.Join(args, " "), err)
+		}
+	}
+}
+
+// The GPU's difference from the CPU, per pixel of a DICOM series, bounded
+// in the series' noise per pixel: the texture unit interpolates the
+// filtered projections with weights of 8 fractional bits (CUDA C
+// Programming Guide, "Texture Fetching"), an error of up to 2⁻⁹ of the
+// difference between neighbouring detector pixels, which in a noisy scan
+// is the noise's; summed over the views, a small fraction of the image's
+// noise. DICOM's whole HU add up to 1 HU of rounding, and a root mean
+// square of √(2/12) HU (dicomRoundingVar). Measured on the H200 at
+// 2 000 000 photons (noise 36 to 92 HU per pixel): largest difference 2
+// to 3 HU (up to 0.046 of the noise beyond 1 HU), root mean square 0.46
+// to 0.73 HU (the interpolation's part 0.008 to 0.013 of the noise), mean
+// under 0.02 HU. A fixed 1 HU failed: 22 HU at the simulator's default
+// 20 000 photons, 3 at 2 000 000, 2 noiseless.
+const (
+	gpuMaxNoiseFraction = 0.1  // the largest difference, beyond 1 HU
+	gpuRMSNoiseFraction = 0.02 // the difference's root mean square, beyond rounding
+	gpuBiasHU           = 0.1  // the difference's mean
+	dicomRoundingVar    = 2.0 / 12
+)
+
+// compareDICOM checks that the GPU's series under dir/got are the CPU's
+// under dir/cpu: every slice of every bin, NaN padding where the CPU's,
+// and pixels within the bounds above. Each bin's noise per pixel is
+// measured from the CPU's series of the second noise realisation
+// (dir/cpu2): the root mean square of their difference over √2.
+func compareDICOM(t *testing.T, dir, got string, nSlices int) {
+	t.Helper()
+	want := filepath.Join(dir, "cpu")
+	paths, _ := filepath.Glob(filepath.Join(want, "dicom", "bin*", "IM_*.dcm"))
+	if len(paths) != nSlices {
+		t.Fatalf("%d CPU slices, want %d", len(paths), nSlices)
+	}
+	type binStats struct {
+		noise2, diff2, diff, worst float64
+		where                      string
+		n                          int
+	}
+	bins := map[string]*binStats{}
+	for _, path := range paths {
+		rel, _ := filepath.Rel(want, path)
+		w, g, other := readHU(t, path), readHU(t, filepath.Join(dir, got, rel)), readHU(t, filepath.Join(dir, "cpu2", rel))
+		b := bins[filepath.Dir(rel)]
+		if b == nil {
+			b = &binStats{}
+			bins[filepath.Dir(rel)] = b
 		}
 		for i := range w {
 			if math.IsNaN(w[i]) != math.IsNaN(g[i]) {
@@ -79,34 +126,45 @@ func compareDICOM(t *testing.T, want, got string, slices int) {
 			if math.IsNaN(w[i]) {
 				continue
 			}
-			all++
-			d := math.Abs(g[i] - w[i])
-			if d > 1 {
-				over++
-			}
-			if d > worst {
-				worst, where = d, fmt.Sprintf("%s pixel %d (CPU %.0f HU, GPU %.0f)", rel, i, w[i], g[i])
+			d := g[i] - w[i]
+			b.n++
+			b.diff += d
+			b.diff2 += d * d
+			b.noise2 += (other[i] - w[i]) * (other[i] - w[i])
+			if math.Abs(d) > b.worst {
+				b.worst, b.where = math.Abs(d), fmt.Sprintf("%s pixel %d (CPU %.0f HU, GPU %.0f)", rel, i, w[i], g[i])
 			}
 		}
 	}
-	t.Logf("largest difference between GPU and CPU DICOM pixels: %.2f HU, at %s; %d of %d pixels over 1 HU", worst, where, over, all)
-	if worst > 1 {
-		t.Errorf("GPU and CPU DICOM differ by up to %.2f HU, want at most 1", worst)
+	for name, b := range bins {
+		noise := math.Sqrt(b.noise2 / float64(b.n) / 2)
+		rms, mean := math.Sqrt(b.diff2/float64(b.n)), b.diff/float64(b.n)
+		t.Logf("%s: GPU minus CPU: mean %.3f HU, root mean square %.3f HU (%.4f of the noise per pixel, %.1f HU), largest %.2f HU (%.4f of the noise beyond 1 HU), at %s",
+			name, mean, rms, rms/noise, noise, b.worst, (b.worst-1)/noise, b.where)
+		rmsLimit := math.Sqrt(dicomRoundingVar + (gpuRMSNoiseFraction*noise)*(gpuRMSNoiseFraction*noise))
+		if !(b.worst <= 1+gpuMaxNoiseFraction*noise) || !(rms <= rmsLimit) || !(math.Abs(mean) <= gpuBiasHU) {
+			t.Errorf("%s: GPU and CPU differ by up to %.2f HU (want at most 1 + %g × the noise, %.1f HU), root mean square %.3f HU (want at most %.3f: rounding and %g × the noise), mean %.3f HU (want at most %g)",
+				name, b.worst, gpuMaxNoiseFraction, noise, rms, rmsLimit, gpuRMSNoiseFraction, mean, gpuBiasHU)
+		}
 	}
 }
 
+// readHU reads a DICOM slice's pixels in HU (NaN for padding).
+func readHU(t *testing.T, path string) []float64 {
+	t.Helper()
+	hu, _, _, err := dicomio.ReadSliceHU(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hu
+}
+
 // A worker given --device auto on a machine with a GPU chooses it, and the
-// job it runs writes the CPU's DICOM within 1 HU.
+// job it runs writes the CPU's DICOM (compareDICOM).
 func TestGPUWorkerAutoChoosesGPU(t *testing.T) {
 	gputest.Open(t).Close()
 	dir := t.TempDir()
-	if err := runPhantom([]string{"--spectral", "-o", dir + "/scan", "--views", "90"}); err != nil {
-		t.Fatal(err)
-	}
-	grid := []string{"--dim", "96,96,16", "--voxel", "0.4"}
-	if err := runRecon(append([]string{"-i", dir + "/scan", "-o", dir + "/cpu", "--device", "cpu"}, grid...)); err != nil {
-		t.Fatal(err)
-	}
+	reconstruct(t, dir, []string{"--spectral", "--views", "90", "--noise", "2000000"}, []string{"--dim", "96,96,16", "--voxel", "0.4"}, "cpu")
 	bp, release, err := recon.OpenDevice("auto", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +194,7 @@ func TestGPUWorkerAutoChoosesGPU(t *testing.T) {
 	if st.State != bus.StateDone || !strings.HasPrefix(st.Device, "cuda") {
 		t.Fatalf("job %s on %q (%s), want done on the GPU", st.State, st.Device, st.Reason)
 	}
-	compareDICOM(t, dir+"/cpu", dir+"/gpu", 5*16)
+	compareDICOM(t, dir, "gpu", 5*16)
 }
 
 // A plastimatch projection folder reconstructs on the GPU to the CPU's
