@@ -84,7 +84,7 @@ func reconstruct(t *testing.T, dir string, phantom, grid []string, devices ...st
 // rounding's √(2/12) HU (dicomRoundingVar) beside it. Measured on the
 // H200 at 2 000 000 photons (noise 36 to 92 HU per pixel): largest
 // difference 2 to 3 HU, root mean square 0.47 to 0.73 HU (without the
-// rounding 0.006 to 0.008 of the noise), mean under 0.02 HU. A fixed 1 HU
+// rounding 0.0062 to 0.0078 of the noise), mean under 0.02 HU. A fixed 1 HU
 // failed: 22 HU at the simulator's default 20 000 photons, 3 at
 // 2 000 000, 2 noiseless.
 const (
