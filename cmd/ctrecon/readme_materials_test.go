@@ -92,28 +92,8 @@ func checkHighDoseFits(t *testing.T, args []string) {
 	if err := runPhantom(strings.Fields("--spectral --vials test:12 --views 60 --noise 8000000 -o test-8m")); err != nil {
 		t.Fatal(err)
 	}
-	args = slices.Clone(args)
-	for i := range args[:len(args)-1] {
-		switch args[i] {
-		case "-i":
-			args[i+1] = "test-8m"
-		case "-o":
-			args[i+1] = "out-8m"
-		}
-	}
-	if err := runRecon(args); err != nil {
-		t.Fatalf("recon %s: %v", strings.Join(args, " "), err)
-	}
-	rep, err := recon.ReadReport("out-8m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f := rep.Materials.MisfitFraction; f == nil {
-		t.Error("all five materials at 8 M photons: the report states no misfit fraction")
-	} else {
-		t.Logf("misfit fraction with all five materials at 8 M photons: %.4f", *f)
-	}
-	if w := strings.Join(rep.Warnings, "\n"); strings.Contains(w, "do not explain the bins") {
+	w := reconMisfit(t, args, map[string]string{"-i": "test-8m", "-o": "out-8m"}, "all five materials at 8 M photons")
+	if strings.Contains(w, "do not explain the bins") {
 		t.Errorf("all five materials at 8 M photons: the job warns %q", w)
 	}
 }
@@ -127,31 +107,41 @@ func checkHighDoseFits(t *testing.T, args []string) {
 // (checkSubsetVolumes).
 func checkSubsetWarns(t *testing.T, args []string) {
 	t.Helper()
+	w := reconMisfit(t, args, map[string]string{"--materials": "water,iodine", "-o": "out-subset"}, "water and iodine alone")
+	if !strings.Contains(w, "do not explain the bins") || !strings.Contains(w, "water,iodine does not list") {
+		t.Errorf("decomposed into water and iodine alone: warnings %q, want one that the maps do not explain the bins", w)
+	}
+	checkSubsetVolumes(t)
+}
+
+// reconMisfit runs recon with args, the values of the flags in set
+// replaced, checks that its report states a misfit fraction and logs it
+// (what names the run), and returns the job's warnings, a line each.
+func reconMisfit(t *testing.T, args []string, set map[string]string, what string) string {
+	t.Helper()
 	args = slices.Clone(args)
+	out := ""
 	for i := range args[:len(args)-1] {
-		switch args[i] {
-		case "--materials":
-			args[i+1] = "water,iodine"
-		case "-o":
-			args[i+1] = "out-subset"
+		if v, ok := set[args[i]]; ok {
+			args[i+1] = v
+		}
+		if args[i] == "-o" {
+			out = args[i+1]
 		}
 	}
 	if err := runRecon(args); err != nil {
 		t.Fatalf("recon %s: %v", strings.Join(args, " "), err)
 	}
-	rep, err := recon.ReadReport("out-subset")
+	rep, err := recon.ReadReport(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f := rep.Materials.MisfitFraction; f == nil {
-		t.Error("decomposed into water and iodine alone: the report states no misfit fraction")
+		t.Errorf("%s: the report states no misfit fraction", what)
 	} else {
-		t.Logf("misfit fraction with water,iodine: %.4f", *f)
+		t.Logf("misfit fraction with %s: %.4f", what, *f)
 	}
-	if w := strings.Join(rep.Warnings, "\n"); !strings.Contains(w, "do not explain the bins") || !strings.Contains(w, "water,iodine does not list") {
-		t.Errorf("decomposed into water and iodine alone: warnings %q, want one that the maps do not explain the bins", w)
-	}
-	checkSubsetVolumes(t)
+	return strings.Join(rep.Warnings, "\n")
 }
 
 // subsetVolumeTol is how far over 1 checkSubsetVolumes lets a voxel's
