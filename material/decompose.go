@@ -68,14 +68,11 @@ const modelError = 3
 // as a fraction of the reference's attenuation in each bin: about the
 // README vial calibration's in its lowest bin, where beam hardening
 // bends the model most (modelError times its fit's residual: 1.0 % of
-// water's attenuation there, 0.15 % in the highest bin). Measured with
-// the README's settings, physics calibration, test vials of seeds 12, 7
-// and 4 at 400 000, 2 M and 8 M photons: with all five materials at most
-// 3.7 % of the object's voxels misfit (seed 7 at 8 M; at 0.5 % it was
-// 10.6 %, over MisfitLimit); the README's scan decomposed into water and
-// iodine 14, 21 and 23 %, seed 7's without lipid 7.9, 12.5 and 14.3 %.
-// With none, the fraction with all five grew with the dose (seed 12: 0.5,
-// 10.7 and 27.1 %).
+// water's attenuation there, 0.15 % in the highest bin). With none, the
+// misfit with all five materials grew with the dose as the noise fell
+// under the model's error (README's test vials: 0.5, 10.7 and 27.1 % of
+// the voxels at 400 000, 2 M and 8 M photons); with it, 0.07, 0.6 and
+// 1.3 %, and at most 4 % on other vials up to 50 M photons.
 const physicsModelError = 0.008
 
 // nearNullEigen is the eigenvalue of the decomposition's normal matrix

@@ -54,11 +54,14 @@ type MaterialsReport struct {
 	// MisfitFraction is the fraction of the object's voxels whose
 	// residual χ² per bin exceeds material.MisfitChi2 (the bins minus
 	// the maps' attenuation, over BinNoisePerMM and the calibration's
-	// model error; material.Decomposer.Misfit);
-	// over material.MisfitLimit the job warns that a material missing
-	// from its list is the likely cause. Absent where the bins' noise was
-	// not measured.
+	// model error; material.Decomposer.Misfit). Absent where the bins'
+	// noise was not measured.
 	MisfitFraction *float64 `json:"misfit_fraction,omitempty"`
+	// MisfitRegionVoxels is the number of the object's voxels in regions
+	// mostly misfit (material.Misfit.RegionVoxels); from
+	// material.MisfitRegionVoxels the job warns that a material missing
+	// from its list is the likely cause. Absent with MisfitFraction.
+	MisfitRegionVoxels *int `json:"misfit_region_voxels,omitempty"`
 	// Maps are the materials' series, in the job's order.
 	Maps    []MapReport `json:"maps"`
 	Overlay string      `json:"overlay"`
@@ -621,21 +624,32 @@ func overLimit(mats []material.Material, sd []float64) (inMapUnits []float64, ov
 	return inMapUnits, over
 }
 
-// reportMisfit records in rep the fraction of the object's voxels inside
-// whose bins the maps do not explain (material.Decomposer.Misfit, with
-// rep's bin noise), and warns when it exceeds material.MisfitLimit: a
-// material the object holds but the job does not list has its
-// attenuation moved into the listed ones (hydroxyapatite read as iodine,
-// lipid as water), with no other sign in the maps.
+// misfitAdvice is what a job whose maps do not explain its bins advises:
+// the materials to decompose into, no more than bins bins and volume
+// conservation determine.
+func misfitAdvice(bins int) string {
+	if known := len(material.Known); known > bins+1 {
+		return fmt.Sprintf("decompose into the materials the object may hold (of %s), at most %d with these %d bins and volume conservation, or scan with more energy bins", material.KnownNames(), bins+1, bins)
+	}
+	return fmt.Sprintf("decompose into every material the object may hold (of %s)", material.KnownNames())
+}
+
+// reportMisfit records in rep how many of the object's voxels inside
+// the maps do not explain (material.Decomposer.Misfit, with rep's bin
+// noise), and warns when misfit voxels lie together in regions of
+// material.MisfitRegionVoxels or more: a material the object holds but
+// the job does not list has its attenuation moved into the listed ones
+// (hydroxyapatite read as iodine, lipid as water), with no other sign in
+// the maps.
 func (r *runner) reportMisfit(d *material.Decomposer, vols, maps []*fdk.Volume, inside []bool, rep *MaterialsReport) error {
-	f, n, err := d.Misfit(vols, maps, inside, rep.BinNoisePerMM, r.threads())
-	if err != nil || n == 0 {
+	m, err := d.Misfit(vols, maps, inside, rep.BinNoisePerMM, r.threads())
+	if err != nil || m.Inside == 0 {
 		return err
 	}
-	rep.MisfitFraction = &f
-	if f > material.MisfitLimit {
-		r.warn("materials: the maps do not explain the bins: in %.1f %% of the %d voxels inside the object the residual chi-squared per bin (bins minus the maps' attenuation, over the bins' noise per voxel and the calibration's model error) exceeds %g (warning above %g %% of the voxels; report.json materials.misfit_fraction): a material the object holds but %s does not list is the likely cause, its attenuation read as the listed materials'; decompose into every material the object may hold (of %s)",
-			100*f, n, float64(material.MisfitChi2), 100*material.MisfitLimit, strings.Join(r.job.Materials, ","), material.KnownNames())
+	rep.MisfitFraction, rep.MisfitRegionVoxels = &m.Fraction, &m.RegionVoxels
+	if m.RegionVoxels >= material.MisfitRegionVoxels {
+		r.warn("materials: the maps do not explain the bins: %d of the %d voxels inside the object lie in regions where most voxels' residual chi-squared per bin (bins minus the maps' attenuation, over the bins' noise per voxel and the calibration's model error) exceeds %g (warning from %d voxels; report.json materials.misfit_region_voxels): a material the object holds but %s does not list is the likely cause, its attenuation read as the listed materials'; %s",
+			m.RegionVoxels, m.Inside, float64(material.MisfitChi2), material.MisfitRegionVoxels, strings.Join(r.job.Materials, ","), misfitAdvice(len(vols)))
 	}
 	return nil
 }

@@ -138,3 +138,15 @@ func TestRunMaterialsRefusedBeforeWork(t *testing.T) {
 		t.Errorf("material_voxelwise without materials: got %v", err)
 	}
 }
+
+// The misfit warning's advice never asks for more materials than the
+// bins and volume conservation determine: on a 3-bin scan it named all
+// five known materials, which the job then refused (a user's trial).
+func TestMisfitAdvice(t *testing.T) {
+	if a := misfitAdvice(3); !strings.Contains(a, "at most 4 with these 3 bins") || !strings.Contains(a, "more energy bins") {
+		t.Errorf("3 bins: advice %q, want at most 4 materials or more bins", a)
+	}
+	if a := misfitAdvice(5); strings.Contains(a, "at most") || !strings.Contains(a, "every material the object may hold") {
+		t.Errorf("5 bins: advice %q, want every material", a)
+	}
+}
