@@ -318,7 +318,7 @@ func (c *Calibration) BaseHU(name string, bins []Bin) (float64, error) {
 func (c *Calibration) material(name string) (CalibratedMaterial, error) {
 	i := slices.IndexFunc(c.Materials, func(m CalibratedMaterial) bool { return m.Name == name })
 	if i < 0 {
-		return CalibratedMaterial{}, fmt.Errorf("the calibration has no %s (it has %s)", name, c.materialNames())
+		return CalibratedMaterial{}, fmt.Errorf("the calibration has no %s (it has %s): leave %s out of the materials, or calibrate on a scan with vials of it", name, c.materialNames(), name)
 	}
 	return c.Materials[i], nil
 }

@@ -207,7 +207,7 @@ func (j *Job) validateMaterials() error {
 		}
 	}
 	if j.Calibration != "" && len(j.Materials) == 0 {
-		return jobErr("calibration", "a calibration is for a decomposition: give materials too")
+		return jobErr("calibration", "a calibration is for a decomposition: give the materials to decompose into too (--materials, a job file's \"materials\")")
 	}
 	if s := j.MaterialSmoothMM; s < 0 || !finite(s) || s != 0 && len(j.Materials) == 0 {
 		return jobErr("material_smooth_mm", "%g: must be zero or positive, and only with materials", s)
@@ -390,7 +390,7 @@ func (r *runner) writeMaterials(context.Context) error {
 		return strings.HasPrefix(w, selfBiasWarning) || slices.Contains(r.rep.Warnings, w)
 	})
 	if len(inherited) > 0 {
-		r.warn("calibration %s: the calibration was made by a job that warned, and its maps inherit what went wrong there: %s",
+		r.warn("calibration %s: made by a job that warned, and what went wrong there may bias these maps too: %s",
 			r.job.Calibration, strings.Join(inherited, "; "))
 	}
 	threads := r.threads()

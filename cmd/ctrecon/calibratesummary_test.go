@@ -100,7 +100,7 @@ func checkInheritedWarnings(t *testing.T, scan, cal string) {
 	if n := strings.Count(all, "fit is too uncertain"); n != 1 || !strings.Contains(all, "no vial of the calibration scan holds gadolinium") {
 		t.Errorf("the job warns of the calibration's bias %d times (want once) and of its missing gadolinium (want it inherited):\n%s", n, all)
 	}
-	i := slices.IndexFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "the calibration was made by a job that warned") })
+	i := slices.IndexFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "made by a job that warned") })
 	for j, w := range rep.Warnings {
 		if i >= 0 && j != i && strings.Contains(rep.Warnings[i], w) {
 			t.Errorf("the job's warning %q is inherited from the calibration too", w)

@@ -120,6 +120,7 @@ func TestMaterialMistakesRefused(t *testing.T) {
 	}
 	fiveBins := physicsCalibration(t, five, filepath.Join(dir, "five.json"))
 	twoBins := physicsCalibration(t, scan, filepath.Join(dir, "two.json"))
+	noGd := withoutMaterial(t, twoBins, "gadolinium")
 	for i, c := range []struct {
 		args      []string
 		want, not string
@@ -132,6 +133,9 @@ func TestMaterialMistakesRefused(t *testing.T) {
 		{[]string{"--materials", "water,lipid,ha,iodine,gadolinium", "--calibration", fiveBins},
 			"--calibration: " + fiveBins + ": the calibration was made for the 5 bins 15-25 keV", "materials need", ""},
 		{[]string{"--materials", "water,lipid,ha,iodine", "--calibration", twoBins}, "--materials: material decomposition: too many materials: 4 materials", "--calibration", ""},
+		{[]string{"--calibration", twoBins}, "--calibration: a calibration is for a decomposition: give the materials to decompose into too (--materials", "", ""},
+		{[]string{"--materials", "water,gadolinium", "--calibration", noGd},
+			"the calibration has no gadolinium (it has water, lipid, ha, iodine): leave gadolinium out of the materials, or calibrate on a scan with vials of it", "", ""},
 		{[]string{"--bins", "0,1", "--materials", "water,lipid,ha", "--calibration", fiveBins},
 			"--materials: material decomposition: the equations of water, lipid, ha in the bins", "--calibration:", five},
 	} {
@@ -144,6 +148,23 @@ func TestMaterialMistakesRefused(t *testing.T) {
 			t.Errorf("%q: recon wrote %s", c.args, out)
 		}
 	}
+}
+
+// withoutMaterial writes beside the calibration file path a copy without
+// the material named, as a calibration scan without its vials makes, and
+// returns the copy's path.
+func withoutMaterial(t *testing.T, path, name string) string {
+	t.Helper()
+	cal, err := material.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal.Materials = slices.DeleteFunc(cal.Materials, func(m material.CalibratedMaterial) bool { return m.Name == name })
+	out := strings.TrimSuffix(path, ".json") + "-no-" + name + ".json"
+	if err := cal.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // physicsCalibration writes the physics calibration of scan's bins to
