@@ -63,8 +63,8 @@ func TestMisfitRegions(t *testing.T) {
 		if n != 144 || m.Inside != len(inside) || m.Fraction != float64(n)/float64(len(inside)) {
 			t.Errorf("%s: %d misfit voxels, fraction %g of %d, want 144 of %d", c.name, n, m.Fraction, m.Inside, len(inside))
 		}
-		if got := m.RegionVoxels >= MisfitRegionVoxels; got != c.regions {
-			t.Errorf("%s: %d voxels in misfit regions, want a region %v", c.name, m.RegionVoxels, c.regions)
+		if got := m.Warns(); got != c.regions || m.RegionMM3 != float64(m.RegionVoxels)*0.125 {
+			t.Errorf("%s: %d voxels in misfit regions, %g mm³: want a warning %v", c.name, m.RegionVoxels, m.RegionMM3, c.regions)
 		}
 	}
 }

@@ -58,10 +58,12 @@ type MaterialsReport struct {
 	// noise was not measured.
 	MisfitFraction *float64 `json:"misfit_fraction,omitempty"`
 	// MisfitRegionVoxels is the number of the object's voxels in regions
-	// mostly misfit (material.Misfit.RegionVoxels); from
-	// material.MisfitRegionVoxels the job warns that a material missing
-	// from its list is the likely cause. Absent with MisfitFraction.
-	MisfitRegionVoxels *int `json:"misfit_region_voxels,omitempty"`
+	// mostly misfit (material.Misfit.RegionVoxels), MisfitRegionMM3 their
+	// volume, mm³; from material.MisfitRegionVoxels and MisfitRegionMM3
+	// the job warns that a material missing from its list is the likely
+	// cause. Absent with MisfitFraction.
+	MisfitRegionVoxels *int     `json:"misfit_region_voxels,omitempty"`
+	MisfitRegionMM3    *float64 `json:"misfit_region_mm3,omitempty"`
 	// Maps are the materials' series, in the job's order.
 	Maps    []MapReport `json:"maps"`
 	Overlay string      `json:"overlay"`
@@ -636,9 +638,9 @@ func misfitAdvice(bins int) string {
 
 // reportMisfit records in rep how many of the object's voxels inside
 // the maps do not explain (material.Decomposer.Misfit, with rep's bin
-// noise), and warns when misfit voxels lie together in regions of
-// material.MisfitRegionVoxels or more: a material the object holds but
-// the job does not list has its attenuation moved into the listed ones
+// noise), and warns when misfit voxels lie together in regions large
+// enough (material.Misfit.Warns): a material the object holds but the
+// job does not list has its attenuation moved into the listed ones
 // (hydroxyapatite read as iodine, lipid as water), with no other sign in
 // the maps.
 func (r *runner) reportMisfit(d *material.Decomposer, vols, maps []*fdk.Volume, inside []bool, rep *MaterialsReport) error {
@@ -646,10 +648,10 @@ func (r *runner) reportMisfit(d *material.Decomposer, vols, maps []*fdk.Volume, 
 	if err != nil || m.Inside == 0 {
 		return err
 	}
-	rep.MisfitFraction, rep.MisfitRegionVoxels = &m.Fraction, &m.RegionVoxels
-	if m.RegionVoxels >= material.MisfitRegionVoxels {
-		r.warn("materials: the maps do not explain the bins: %d of the %d voxels inside the object lie in regions where most voxels' residual chi-squared per bin (bins minus the maps' attenuation, over the bins' noise per voxel and the calibration's model error) exceeds %g (warning from %d voxels; report.json materials.misfit_region_voxels): a material the object holds but %s does not list is the likely cause, its attenuation read as the listed materials'; %s",
-			m.RegionVoxels, m.Inside, float64(material.MisfitChi2), material.MisfitRegionVoxels, strings.Join(r.job.Materials, ","), misfitAdvice(len(vols)))
+	rep.MisfitFraction, rep.MisfitRegionVoxels, rep.MisfitRegionMM3 = &m.Fraction, &m.RegionVoxels, &m.RegionMM3
+	if m.Warns() {
+		r.warn("materials: the maps do not explain the bins: %d of the %d voxels inside the object (%.3g mm³) lie in regions where most voxels' residual chi-squared per bin (bins minus the maps' attenuation, over the bins' noise per voxel and the calibration's model error) exceeds %g (warning from %d voxels and %g mm³; report.json materials.misfit_region_voxels): a material the object holds but %s does not list is the likely cause, its attenuation read as the listed materials'; %s",
+			m.RegionVoxels, m.Inside, m.RegionMM3, float64(material.MisfitChi2), material.MisfitRegionVoxels, material.MisfitRegionMM3, strings.Join(r.job.Materials, ","), misfitAdvice(len(vols)))
 	}
 	return nil
 }
