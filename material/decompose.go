@@ -149,7 +149,7 @@ type Decomposer struct {
 	// attenuation in units of the reference's (water's where the
 	// calibration has it): 1/(bins · reference attenuation).
 	level    [maxRows]float64
-	modelErr [maxRows]float64 // per bin: modelError × the fit's residual, 1/mm
+	modelErr [maxRows]float64 // per bin, 1/mm: modelError × the fit's residual, or physicsModelError × the reference's attenuation
 	airTest  bool             // the reference is water: voxels under airLevel are air
 	nearNull []nullDirection
 	prior    *nnls // solver with the penalty along nearNull

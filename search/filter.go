@@ -337,8 +337,7 @@ func fractionRange(name string, x float64) error {
 	if !ok {
 		kind, bare = material.RecordKind, name
 	}
-	if kind != material.RecordKind || x >= 0 && x <= 1 ||
-		!slices.ContainsFunc(material.Known, func(m material.Material) bool { return m.Name == bare && m.Base() }) {
+	if m, err := material.Lookup(bare); kind != material.RecordKind || x >= 0 && x <= 1 || err != nil || !m.Base() {
 		return nil
 	}
 	return fmt.Errorf("%s is a volume fraction in %s records, 0 to 1 (the maps and reports give it in %% of volume): %g keeps every record or none; for %g %% compare with %g",

@@ -184,9 +184,8 @@ type drawing struct {
 func meanHU(bins []Bin) []float32 {
 	hu := make([]float32, len(bins[0].Volume.Data))
 	for _, b := range bins {
-		scale := 1000 / b.MuWater / float64(len(bins))
 		for i, v := range b.Volume.Data {
-			hu[i] += float32((float64(v) - b.MuWater) * scale)
+			hu[i] += float32(b.HU(float64(v)) / float64(len(bins)))
 		}
 	}
 	return hu

@@ -142,6 +142,14 @@ func checkInterior(t *testing.T, seg *Segmentation, label int64, in func(fdk.Vec
 // cannot work, are refused naming the field or the map.
 func TestAutoMapsRejects(t *testing.T) {
 	bins := phantomBins(analyticPhantom())
+	// confirmEdit gives the settings lipidConfirm's rule, edited by edit.
+	confirmEdit := func(edit func(*ConfirmRule)) func([]Map, *Settings) []Map {
+		return func(m []Map, s *Settings) []Map {
+			s.Confirm = lipidConfirm()
+			edit(&s.Confirm[0])
+			return m
+		}
+	}
 	for _, c := range []struct {
 		name string
 		edit func(maps []Map, s *Settings) []Map
@@ -158,37 +166,13 @@ func TestAutoMapsRejects(t *testing.T) {
 		{"an edge fraction of 1", func(m []Map, s *Settings) []Map { s.EdgeFraction = 1; return m }, "EdgeFraction"},
 		{"a map class that is no class", func(m []Map, s *Settings) []Map { s.MapClasses = []Class{"bone"}; return m }, "MapClasses"},
 		{"a NaN in a map", func(m []Map, s *Settings) []Map { m[1].Volume.Data[3+48] = float32(math.NaN()); return m }, "iodine map's voxel (3, 1, 0) is NaN"},
-		{"a confirm rule without its map", func(m []Map, s *Settings) []Map { s.Confirm = lipidConfirm(); return m }, "Confirm: no lipid map"},
-		{"a confirm rule of no class", func(m []Map, s *Settings) []Map {
-			s.Confirm = lipidConfirm()
-			s.Confirm[0].Class = "fat"
-			return m
-		}, `Confirm: class "fat"`},
-		{"a confirm rule to its own class", func(m []Map, s *Settings) []Map {
-			s.Confirm = lipidConfirm()
-			s.Confirm[0].Else = Lipid
-			return m
-		}, `Confirm: lipid: else "lipid"`},
-		{"a confirm rule's floor of 0", func(m []Map, s *Settings) []Map {
-			s.Confirm = lipidConfirm()
-			s.Confirm[0].Floor = 0
-			return m
-		}, "Confirm: lipid: floor 0 volume fraction"},
-		{"a confirm rule's negative noise_sds", func(m []Map, s *Settings) []Map {
-			s.Confirm = lipidConfirm()
-			s.Confirm[0].NoiseSDs = -1
-			return m
-		}, "Confirm: lipid: noise_sds -1"},
-		{"a confirm rule's NaN max_hu", func(m []Map, s *Settings) []Map {
-			s.Confirm = lipidConfirm()
-			s.Confirm[0].MaxHU = math.NaN()
-			return m
-		}, "Confirm: lipid: max_hu NaN"},
-		{"a confirm rule's negative surface_voxels", func(m []Map, s *Settings) []Map {
-			s.Confirm = lipidConfirm()
-			s.Confirm[0].SurfaceVoxels = -1
-			return m
-		}, "Confirm: lipid: surface_voxels -1"},
+		{"a confirm rule without its map", confirmEdit(func(*ConfirmRule) {}), "Confirm: no lipid map"},
+		{"a confirm rule of no class", confirmEdit(func(r *ConfirmRule) { r.Class = "fat" }), `Confirm: class "fat"`},
+		{"a confirm rule to its own class", confirmEdit(func(r *ConfirmRule) { r.Else = Lipid }), `Confirm: lipid: else "lipid"`},
+		{"a confirm rule's floor of 0", confirmEdit(func(r *ConfirmRule) { r.Floor = 0 }), "Confirm: lipid: floor 0 volume fraction"},
+		{"a confirm rule's negative noise_sds", confirmEdit(func(r *ConfirmRule) { r.NoiseSDs = -1 }), "Confirm: lipid: noise_sds -1"},
+		{"a confirm rule's NaN max_hu", confirmEdit(func(r *ConfirmRule) { r.MaxHU = math.NaN() }), "Confirm: lipid: max_hu NaN"},
+		{"a confirm rule's negative surface_voxels", confirmEdit(func(r *ConfirmRule) { r.SurfaceVoxels = -1 }), "Confirm: lipid: surface_voxels -1"},
 	} {
 		maps, s := testMaps()
 		maps = c.edit(maps, &s)
