@@ -560,12 +560,16 @@ func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, s
 			streaky = append(streaky, fmt.Sprintf("%s %.3g %s (noise %.3g%s, limit %.3g)", m.Name, mr.SpreadSD, mr.Unit, mr.NoiseSD, between, mr.NoiseLimit))
 		}
 	}
-	if len(streaky) > 0 {
+	misfit, err := r.reportMisfit(d, vols, maps, inside, rep)
+	if err != nil {
+		return err
+	}
+	// A material the job does not list varies the maps within the slices
+	// too (its vials read as others): the misfit's warning names that
+	// cause, and the streaks' remedy would mislead.
+	if len(streaky) > 0 && !misfit {
 		r.warn("material maps vary within their slices far more than the bins' noise and than from slice to slice, per voxel standard deviation: %s: streaks the same on neighbouring slices (too few views, or a sharp filter on fine voxels) pass into the maps; reconstruct larger voxels with a smooth filter (--voxel, --filter hann --cutoff), scan more views, or blur the bins (%s)",
 			strings.Join(streaky, ", "), r.blurAdvice())
-	}
-	if err := r.reportMisfit(d, vols, maps, inside, rep); err != nil {
-		return err
 	}
 	if len(noisy) > 0 {
 		r.warn("material maps dominated by noise, per voxel standard deviation: %s: the bins' noise (%s per mm) is too high for these materials; scan with more photons (phantom --noise) or more views, reconstruct larger voxels or a smoother filter (--voxel, --filter hann --cutoff), blur the bins (%s), or decompose into fewer materials",
@@ -642,18 +646,25 @@ func misfitAdvice(bins int) string {
 // enough (material.Misfit.Warns): a material the object holds but the
 // job does not list has its attenuation moved into the listed ones
 // (hydroxyapatite read as iodine, lipid as water), with no other sign in
-// the maps.
-func (r *runner) reportMisfit(d *material.Decomposer, vols, maps []*fdk.Volume, inside []bool, rep *MaterialsReport) error {
+// the maps. It reports whether it warned.
+func (r *runner) reportMisfit(d *material.Decomposer, vols, maps []*fdk.Volume, inside []bool, rep *MaterialsReport) (bool, error) {
 	m, err := d.Misfit(vols, maps, inside, rep.BinNoisePerMM, r.threads())
 	if err != nil || m.Inside == 0 {
-		return err
+		return false, err
 	}
 	rep.MisfitFraction, rep.MisfitRegionVoxels, rep.MisfitRegionMM3 = &m.Fraction, &m.RegionVoxels, &m.RegionMM3
-	if m.Warns() {
-		r.warn("materials: the maps do not explain the bins: %d of the %d voxels inside the object (%.3g mm³) lie in regions where most voxels' residual chi-squared per bin (bins minus the maps' attenuation, over the bins' noise per voxel and the calibration's model error) exceeds %g (warning from %d voxels and %g mm³; report.json materials.misfit_region_voxels): a material the object holds but %s does not list is the likely cause, its attenuation read as the listed materials'; %s",
-			m.RegionVoxels, m.Inside, m.RegionMM3, float64(material.MisfitChi2), material.MisfitRegionVoxels, material.MisfitRegionMM3, strings.Join(r.job.Materials, ","), misfitAdvice(len(vols)))
+	if !m.Warns() {
+		return false, nil
 	}
-	return nil
+	var unlisted []string
+	for _, k := range material.Known {
+		if !slices.ContainsFunc(d.Materials, func(m material.Material) bool { return m.Name == k.Name }) {
+			unlisted = append(unlisted, k.Name)
+		}
+	}
+	r.warn("materials: the maps do not explain the bins: %d of the %d voxels inside the object (%.3g mm³) lie in regions where most voxels' residual chi-squared per bin (bins minus the maps' attenuation, over the bins' noise per voxel and the calibration's model error) exceeds %g (warning from %d voxels and %g mm³; report.json materials.misfit_region_voxels): a material the object holds but %s does not list (of %s) is the likely cause, its attenuation read as the listed materials'; %s",
+		m.RegionVoxels, m.Inside, m.RegionMM3, float64(material.MisfitChi2), material.MisfitRegionVoxels, material.MisfitRegionMM3, strings.Join(r.job.Materials, ","), strings.Join(unlisted, ", "), misfitAdvice(len(vols)))
+	return true, nil
 }
 
 // formatList writes values with three significant digits, comma-separated.
