@@ -564,12 +564,15 @@ func (r *runner) reportNoise(d *material.Decomposer, vols, maps []*fdk.Volume, s
 	if err != nil {
 		return err
 	}
-	// A material the job does not list varies the maps within the slices
-	// too (its vials read as others): the misfit's warning names that
-	// cause, and the streaks' remedy would mislead.
-	if len(streaky) > 0 && !misfit {
-		r.warn("material maps vary within their slices far more than the bins' noise and than from slice to slice, per voxel standard deviation: %s: streaks the same on neighbouring slices (too few views, or a sharp filter on fine voxels) pass into the maps; reconstruct larger voxels with a smooth filter (--voxel, --filter hann --cutoff), scan more views, or blur the bins (%s)",
-			strings.Join(streaky, ", "), r.blurAdvice())
+	if len(streaky) > 0 {
+		// A material the job does not list varies the maps within the
+		// slices too (its vials read as others), which no blur mends.
+		cause := "streaks the same on neighbouring slices (too few views, or a sharp filter on fine voxels) pass into the maps"
+		if misfit {
+			cause = "first decompose into the materials the misfit warning names, whose vials, read as other materials, vary the maps; else " + cause
+		}
+		r.warn("material maps vary within their slices far more than the bins' noise and than from slice to slice, per voxel standard deviation: %s: %s; reconstruct larger voxels with a smooth filter (--voxel, --filter hann --cutoff), scan more views, or blur the bins (%s)",
+			strings.Join(streaky, ", "), cause, r.blurAdvice())
 	}
 	if len(noisy) > 0 {
 		r.warn("material maps dominated by noise, per voxel standard deviation: %s: the bins' noise (%s per mm) is too high for these materials; scan with more photons (phantom --noise) or more views, reconstruct larger voxels or a smoother filter (--voxel, --filter hann --cutoff), blur the bins (%s), or decompose into fewer materials",
