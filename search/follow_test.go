@@ -41,12 +41,25 @@ func follow(t *testing.T, l *Library, b *bus.Bus) (f *Follower, stop func()) {
 // waitSeq waits, at most a minute, until l holds the stream through seq.
 func waitSeq(t *testing.T, l *Library, seq uint64) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for l.Seq() < seq {
+	waitFor(t, func() bool { return l.Seq() >= seq }, "library at sequence %d, want %d", func() []any { return []any{l.Seq(), seq} })
+}
+
+// waitReady waits, at most a minute, until f has caught up. The library's
+// sequence moves before the follower marks itself ready, so a caller that
+// saw the sequence reach the stream's end must still wait for Ready.
+func waitReady(t *testing.T, f *Follower) {
+	t.Helper()
+	waitFor(t, f.Ready, "follower not ready after catching up", func() []any { return nil })
+}
+
+// waitFor polls cond every 10 ms for a minute, and fails the test with the
+// message (format, args()) if it is still false then.
+func waitFor(t *testing.T, cond func() bool, format string, args func() []any) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("library at sequence %d after a minute, want %d", l.Seq(), seq)
+			t.Fatalf(format+" after a minute", args()...)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -81,9 +94,7 @@ func TestRestartReplaysAfterSnapshot(t *testing.T) {
 	}
 	f, stop := follow(t, l, b)
 	waitSeq(t, l, uint64(half))
-	if !f.Ready() {
-		t.Error("follower not ready after catching up")
-	}
+	waitReady(t, f)
 	if err := l.Snapshot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
