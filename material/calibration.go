@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"slices"
@@ -150,6 +152,9 @@ type VialResidual struct {
 // field.
 func Read(path string) (*Calibration, error) {
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("calibration: %w: make one with 'ctrecon calibrate' from a scan of the calibration phantom, or leave the calibration out to use the physics one", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("calibration: %w", err)
 	}

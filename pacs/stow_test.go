@@ -144,13 +144,17 @@ func TestStoreRetryBudget(t *testing.T) {
 // "context deadline exceeded", hiding the PACS's "HTTP 503" (CI of stop
 // 22 met it in TestStoreRetryBudget on a loaded machine).
 func TestStoreRetryCutByBudget(t *testing.T) {
+	hold := make(chan struct{})
 	srv, calls := fakePACS(t, func(call int, _ []string) (int, string) {
 		if call > 1 {
-			time.Sleep(time.Second) // past the budget: the client gives up first
+			<-hold // past the budget: the client gives up first
 		}
 		return 503, "restarting"
 	})
-	c := &Client{BaseURL: srv.URL + "/dicom-web", Backoff: 10 * time.Millisecond, RetryBudget: 100 * time.Millisecond}
+	defer close(hold)
+	// The budget is long beside the 10 ms wait, so that the retry is sent
+	// even when a loaded machine wakes late from that wait.
+	c := &Client{BaseURL: srv.URL + "/dicom-web", Backoff: 10 * time.Millisecond, RetryBudget: time.Second}
 	res, err := c.Store(context.Background(), instances(t, 2))
 	if !errors.Is(err, ErrPartial) || len(res.Failed) != 2 || calls.Load() != 2 {
 		t.Fatalf("err %v, failed %d, requests %d; want ErrPartial, 2, 2", err, len(res.Failed), calls.Load())

@@ -133,6 +133,8 @@ func TestMaterialMistakesRefused(t *testing.T) {
 		{[]string{"--materials", "water,lipid,ha,iodine,gadolinium", "--calibration", fiveBins},
 			"--calibration: " + fiveBins + ": the calibration was made for the 5 bins 15-25 keV", "materials need", ""},
 		{[]string{"--materials", "water,lipid,ha,iodine", "--calibration", twoBins}, "--materials: material decomposition: too many materials: 4 materials", "--calibration", ""},
+		{[]string{"--materials", "water", "--calibration", filepath.Join(dir, "none.json")},
+			"--calibration: calibration: open " + filepath.Join(dir, "none.json") + ": no such file or directory: make one with 'ctrecon calibrate'", "", ""},
 		{[]string{"--calibration", twoBins}, "--calibration: a calibration is for a decomposition: give the materials to decompose into too (--materials", "", ""},
 		{[]string{"--materials", "water,gadolinium", "--calibration", noGd},
 			"the calibration has no gadolinium (it has water, lipid, ha, iodine): leave gadolinium out of the materials, or calibrate on a scan with vials of it", "", ""},
