@@ -97,6 +97,31 @@ func (l *Library) ServeNATS(nc *nats.Conn, log *slog.Logger) (micro.Service, err
 	return serveMicro(nc, log, cfg, eps)
 }
 
+// respond publishes a request's answer to its reply subject: v as JSON,
+// or err in micro's error headers, as micro.Request's RespondJSON and
+// Error would. They are not used because the answer comes from a
+// goroutine of its own, after the handler returned, and micro reads the
+// request's state then (for its error count): the race detector caught
+// that race.
+func respond(nc *nats.Conn, log *slog.Logger, reply string, v any, err error) {
+	if reply == "" {
+		return
+	}
+	m := &nats.Msg{Subject: reply}
+	if err == nil {
+		if m.Data, err = json.Marshal(v); err != nil {
+			err = fmt.Errorf("encoding the answer: %w", err)
+		}
+	}
+	if err != nil {
+		status, msg := statusOf(err, log)
+		m.Data, m.Header = nil, nats.Header{micro.ErrorHeader: {msg}, micro.ErrorCodeHeader: {strconv.Itoa(status)}}
+	}
+	if err := nc.PublishMsg(m); err != nil {
+		log.Warn("search: answering a NATS request", "err", err)
+	}
+}
+
 // serveMicro adds the service of cfg with eps on nc. Each request runs in
 // a goroutine of its own, natsConcurrent at most per endpoint: one count
 // for all would let a front's queries, each waiting for its shards, take
@@ -115,12 +140,7 @@ func serveMicro(nc *nats.Conn, log *slog.Logger, cfg micro.Config, eps []endpoin
 				ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
 				defer cancel()
 				v, err := e.handle(ctx, req.Data())
-				if err != nil {
-					status, msg := statusOf(err, log)
-					req.Error(strconv.Itoa(status), msg, nil)
-					return
-				}
-				req.RespondJSON(v)
+				respond(nc, log, req.Reply(), v, err)
 			}()
 		}), micro.WithEndpointSubject(e.subject))
 		if err != nil {
