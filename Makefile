@@ -15,7 +15,7 @@ DEBS := plastimatch dicom3tools dcmtk dcm2niix orthanc orthanc-dicomweb python3-
 # benchmarks' small data set; bench/index_test.go reads it from the user's cache folder.
 DIGITS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ctrecon/digits.csv.gz
 
-.PHONY: all build run demo test bench lint deps deps-cuda deps-data deps-duckdb kernels clean fuzz fuzz-short
+.PHONY: all build run demo test bench lint deps deps-cuda deps-data deps-duckdb kernels clean fuzz fuzz-short race
 
 all: build
 
@@ -102,6 +102,16 @@ fuzz:
 # baseline coverage on a loaded machine ("context deadline exceeded").
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=2000x
+
+# race runs the packages whose goroutines share state (the bus, the search
+# service and its NATS shards, the HTTP service, PACS uploads, the GPU
+# lifecycle, and the worker's job handling) under the race detector. It
+# needs cgo and a C compiler (gcc), which nothing else does; some 10
+# minutes on two cores.
+RACE_RECON := Worker|Streamed|Cluster|ServerRestart|Cancel|SplitJob|Claim|ScanWait|FailedJobStops|WriteAtomicConcurrent|PACSOutage|RetriesTransient|CorruptFrame
+race: deps
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 40m ./bus ./search ./service ./pacs ./kernels ./features/records
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 40m -run '$(RACE_RECON)' ./recon
 
 # bench makes the labelled simulated scans of bench/scanset on its first run
 # (some 10 minutes of CPU) and keeps them in the user's cache folder.

@@ -3,6 +3,7 @@ package search
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -398,19 +399,15 @@ func sqlOp(op string) string {
 
 // unknownField is the error for a field name that is neither metadata nor
 // a known feature: it lists the metadata fields and suggests the nearest
-// of the known names.
+// of the metadata fields and known feature names.
 func unknownField(name string, known []string) error {
+	meta := slices.Sorted(maps.Keys(metaFields))
 	best, bestD := "", 4
-	for _, k := range known {
+	for _, k := range slices.Concat(meta, known) {
 		if d := levenshtein.ComputeDistance(name, k); d < bestD {
 			best, bestD = k, d
 		}
 	}
-	meta := make([]string, 0, len(metaFields))
-	for k := range metaFields {
-		meta = append(meta, k)
-	}
-	slices.Sort(meta)
 	msg := fmt.Sprintf("unknown field %q (metadata fields: %s; features: the names GET /search/kinds lists)", name, strings.Join(meta, ", "))
 	if best != "" {
 		msg += fmt.Sprintf("; did you mean %q?", best)

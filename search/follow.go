@@ -90,7 +90,7 @@ func (f *Follower) flush(ctx context.Context, caughtUp bool) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		l.log.Warn("search: records left out", "through_sequence", f.last, "err", err)
+		l.log.Warn("search: records left out, or kept without their vectors", "through_sequence", f.last, "err", err)
 	}
 	f.batch, f.jobs = f.batch[:0], f.jobs[:0]
 	if caughtUp {

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -148,10 +149,11 @@ func (l *Library) Seq() uint64 {
 	return l.seq
 }
 
-// Add indexes recs, read from the stream up to sequence seq. A record the
-// library cannot index (a vector of another length than its kind's, a
-// virtual image that does not decode) is left out, and the returned error
-// names each; the others are added. A record replaces the one of the same
+// Add indexes recs, read from the stream up to sequence seq. A record
+// whose vector its kind's index cannot hold (another length than its
+// kind's) is kept for filters without it, and one the library cannot read
+// at all (a virtual image that does not decode) is left out; the returned
+// error names each. The others are added. A record replaces the one of the same
 // kind and item.
 func (l *Library) Add(ctx context.Context, recs []records.Record, seq uint64) error {
 	return l.add(ctx, recs, nil, seq)
@@ -164,10 +166,13 @@ func (l *Library) add(ctx context.Context, recs []records.Record, jobs []string,
 	defer l.addMu.Unlock()
 	var errs []error
 	es := make([]entry, 0, len(recs))
+	dims := map[string]int{}
 	for i := range recs {
-		e, err := l.entryOf(&recs[i], seq)
+		e, err := l.entryOf(&recs[i], seq, dims)
+		if err != nil || e.unindexed != nil {
+			errs = append(errs, fmt.Errorf("%s of %s: %w", recs[i].KindVersion(), ItemOf(&recs[i]), cmp.Or(err, e.unindexed)))
+		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s of %s: %w", recs[i].KindVersion(), ItemOf(&recs[i]), err))
 			continue
 		}
 		if jobs != nil {
@@ -199,8 +204,10 @@ func (l *Library) add(ctx context.Context, recs []records.Record, jobs []string,
 }
 
 // entryOf checks rec against its kind's index and returns what the store
-// keeps of it.
-func (l *Library) entryOf(rec *records.Record, seq uint64) (entry, error) {
+// keeps of it. A record whose vector its kind's index cannot hold (another
+// length, as a job of other bins makes of spectral-v1) is kept without it
+// (entry.unindexed says why): filters find it, similarity does not.
+func (l *Library) entryOf(rec *records.Record, seq uint64, dims map[string]int) (entry, error) {
 	kind := rec.KindVersion()
 	e := entry{rec: rec, item: ItemOf(rec).String(), seq: seq}
 	switch {
@@ -218,16 +225,11 @@ func (l *Library) entryOf(rec *records.Record, seq uint64) (entry, error) {
 		return e, nil
 	}
 	var err error
-	if e.vec, err = vectorOf(kind, rec.Values); err != nil {
-		return e, err
+	if e.vec, err = vectorOf(kind, rec.Values); err == nil {
+		err = l.checkVector(kind, e.item, e.vec, dims)
 	}
-	l.mu.RLock()
-	vk := l.vectors[kind]
-	l.mu.RUnlock()
-	if vk != nil {
-		if err := index.CheckAdd(e.item, e.vec, vk.ix.Dim(), vk.ix.Metric()); err != nil {
-			return e, err
-		}
+	if err != nil {
+		e.vec, e.unindexed = nil, fmt.Errorf("kept for filters, not for similarity: %w", err)
 	}
 	names := l.namesOf(kind, len(rec.Values))
 	if kind == material.RecordKind {
@@ -303,6 +305,23 @@ func spectralValues(data []byte, values []named) ([]named, []energyBin) {
 		}
 	}
 	return append(values, named{"enhancement_hu", rise}), bins
+}
+
+// checkVector checks vec against kind's vector index or, while kind has
+// none, against the first vector of kind in the batch (dims), whose
+// length the index will take.
+func (l *Library) checkVector(kind, item string, vec []float32, dims map[string]int) error {
+	l.mu.RLock()
+	vk := l.vectors[kind]
+	l.mu.RUnlock()
+	if vk != nil {
+		return index.CheckAdd(item, vec, vk.ix.Dim(), vk.ix.Metric())
+	}
+	if d, ok := dims[kind]; ok && d != len(vec) {
+		return fmt.Errorf("%w: vector for key %q has %d dimensions, the first %s vector %d", index.ErrDimension, item, len(vec), kind, d)
+	}
+	dims[kind] = len(vec)
+	return nil
 }
 
 // index adds a stored entry to its kind's vector or spatial index.

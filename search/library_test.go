@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -345,6 +346,7 @@ func TestBadQueries(t *testing.T) {
 	}{
 		{Query{Filter: "foo > 1"}, ErrQuery, `unknown field "foo"`},
 		{Query{Filter: "morph.vool > 1"}, ErrQuery, `did you mean "morph.vol"`},
+		{Query{Filter: "clas = 'bone'"}, ErrQuery, `did you mean "class"`},
 		{Query{Filter: "class => 'x'"}, ErrQuery, `unknown operator "=>"`},
 		{Query{Filter: "class = bone"}, ErrQuery, "quote the value"},
 		{Query{Filter: "volume ~ 'x'"}, ErrQuery, "operator ~"},
@@ -378,9 +380,11 @@ func TestBadQueries(t *testing.T) {
 	}
 }
 
-// TestAddRefuses: a record of another dimension than its kind's, or a
-// virtual image that does not decode, is left out with an error naming
-// it; the rest of the batch is added.
+// TestAddRefuses: a record of another dimension than its kind's is kept
+// for filters without its vector, and a virtual image that does not decode
+// is left out, each with an error naming it; the rest of the batch is
+// added. Before, the first was left out too: a job of other bins lost its
+// spectral-v1 records to filters, with only a line in the log.
 func TestAddRefuses(t *testing.T) {
 	recs := fixtureRecords(5, 9)
 	l := openFixture(t, Config{}, recs)
@@ -391,12 +395,39 @@ func TestAddRefuses(t *testing.T) {
 	good := ofKind(recs, "hist-hu-v1")[1]
 	good.SeriesUID = "7.7.9"
 	err := l.Add(context.Background(), []records.Record{bad, img, good}, 2)
-	if err == nil || !strings.Contains(err.Error(), "hist-hu-v1 of 7.7.7") || !strings.Contains(err.Error(), "vimage-xyz-v1 of 7.7.8") {
-		t.Errorf("error %v, want one naming hist-hu-v1 of 7.7.7 and vimage-xyz-v1 of 7.7.8", err)
+	if err == nil || !strings.Contains(err.Error(), "hist-hu-v1 of 7.7.7: kept for filters, not for similarity") || !strings.Contains(err.Error(), "vimage-xyz-v1 of 7.7.8") {
+		t.Errorf("error %v, want one naming hist-hu-v1 of 7.7.7 kept for filters and vimage-xyz-v1 of 7.7.8", err)
 	}
 	a, err := l.Search(context.Background(), Query{Filter: "series = '7.7.9' or series = '7.7.7' or series = '7.7.8'"})
-	if err != nil || *a.Total != 1 || a.Hits[0].Key != "7.7.9/b1" {
-		t.Errorf("after the batch: %+v, %v; want 7.7.9 alone", a, err)
+	if err != nil || *a.Total != 2 || a.Hits[0].Key != "7.7.7" || a.Hits[1].Key != "7.7.9/b1" {
+		t.Errorf("after the batch: %+v, %v; want 7.7.7 and 7.7.9", a, err)
+	}
+	if _, err := l.Search(context.Background(), Query{Kind: "hist-hu-v1", Like: "7.7.7"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("like the record kept without its vector: %v, want ErrNotFound", err)
+	}
+}
+
+// TestAddBatchOfTwoLengths: a new kind's first batch with vectors of two
+// lengths keeps the first length, and the records of the other without
+// their vectors, so that moving the kind to HNSW, which reads the stored
+// vectors, does not fail on them.
+func TestAddBatchOfTwoLengths(t *testing.T) {
+	hist := ofKind(fixtureRecords(5, 10), "hist-hu-v1")
+	short := hist[1]
+	short.Values = short.Values[:3]
+	batch := append([]records.Record{hist[0], short}, hist[2:]...)
+	l, err := Open(context.Background(), Config{Dir: t.TempDir(), Index: "auto", SmallKind: 3, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	err = l.Add(context.Background(), batch, 1)
+	if err == nil || !strings.Contains(err.Error(), "kept for filters") || strings.Contains(err.Error(), "HNSW") {
+		t.Errorf("error %v, want the short vector kept for filters alone", err)
+	}
+	kinds, _ := l.Kinds(context.Background())
+	if len(kinds) != 1 || kinds[0].Index != "hnsw" || kinds[0].Records != len(batch) || kinds[0].Vectors != len(batch)-1 {
+		t.Errorf("kinds %+v, want %d records in HNSW, %d with vectors", kinds, len(batch), len(batch)-1)
 	}
 }
 

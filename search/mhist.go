@@ -20,3 +20,14 @@ const (
 // dmVector returns a metric histogram record's values, (HU, density)
 // pairs, as the vector the library holds (histogram.VectorOfPairs).
 func dmVector(values []float32) ([]float32, error) { return histogram.VectorOfPairs(values, dmPoints) }
+
+// queryValues returns the values a query gives (Query.Vector) of a vector
+// kind's index holds: vectorOf's inverse, a metric histogram's (HU,
+// density) pairs, else the vector itself. A shard answers a like query's
+// vector so (likeVector), for the other shards to search with.
+func queryValues(kind string, v []float32) []float32 {
+	if kind != histogram.KindMetric || len(v) == 0 {
+		return v
+	}
+	return v[1:min(1+2*int(v[0]), len(v))]
+}

@@ -101,7 +101,8 @@ type likeRequest struct {
 }
 
 // likeVector is a shard's answer to a likeRequest: the item's key, its
-// bin filled in (see Library.likeVector), and its vector.
+// bin filled in (see Library.likeVector), and its vector as a query gives
+// it (queryValues).
 type likeVector struct {
 	Key    string    `json:"key"`
 	Vector []float32 `json:"vector"`
@@ -117,5 +118,5 @@ func (l *Library) vectorOf(ctx context.Context, r likeRequest) (*likeVector, err
 	if err != nil {
 		return nil, err
 	}
-	return &likeVector{Key: key, Vector: vec}, nil
+	return &likeVector{Key: key, Vector: queryValues(r.Kind, vec)}, nil
 }

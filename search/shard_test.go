@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/ctrecon/ctrecon/bus"
+	"github.com/ctrecon/ctrecon/features/histogram"
 	"github.com/ctrecon/ctrecon/features/records"
 	sp "github.com/ctrecon/ctrecon/features/spatial"
 	"github.com/ctrecon/ctrecon/internal/bustest"
@@ -120,7 +121,8 @@ func TestShardsAnswerAsOne(t *testing.T) {
 	b, srv := bustest.Start(t, bus.Config{})
 	recs := fixtureRecords(40, 12)
 	tied, tieVec := tiedRecords()
-	recs = append(recs, tied...)
+	metric, _ := metricRecords(30, 13)
+	recs = append(append(recs, tied...), metric...)
 	bustest.PublishRecords(t, b, recs)
 	last := uint64(len(recs))
 	whole := followed(t, b, Shard{}, last)
@@ -142,8 +144,8 @@ func TestShardsAnswerAsOne(t *testing.T) {
 	for _, r := range tied {
 		owners[ShardOf(r.SeriesUID, 2)] = true
 	}
-	if len(owners) != 2 {
-		t.Fatalf("the tied series all land in one shard: a weak case")
+	if len(owners) != 2 || ShardOf(metric[0].SeriesUID, 2) == ShardOf(metric[1].SeriesUID, 2) {
+		t.Fatalf("the tied series, or the metric histograms asked by example, all land in one shard: a weak case")
 	}
 
 	fan := NATSClient{Conn: b.Conn()}
@@ -156,6 +158,11 @@ func TestShardsAnswerAsOne(t *testing.T) {
 		{Kind: "hist-hu-v1", Like: ItemOf(&hist[3]).String(), Limit: 4},
 		{Kind: "hist-hu-v1", Vector: tieVec, K: 9, Limit: 2},
 		{Kind: "hist-hu-v1", Vector: indexed(hist[7].Values), Within: &within, Limit: 7},
+		// The owner's metric histogram goes to the other shard as (HU,
+		// density) pairs; before, as the index's vector, which that shard
+		// refused, and its hits were left out.
+		{Kind: histogram.KindMetric, Like: ItemOf(&metric[0]).String(), K: 9, Limit: 4},
+		{Kind: histogram.KindMetric, Like: ItemOf(&metric[1]).String(), K: 9, Limit: 4},
 		{Icons: &sp.Query{Mandatory: []sp.QueryObject{{Name: "A", Class: "bone"}}, Optional: []sp.QueryObject{{Name: "B", Class: "contrast"}},
 			Relations: [][]sp.QueryTriple{{{A: "A", Rel: sp.Before, B: "B"}}, {}, {}}, Threshold: 0.4}, Limit: 5},
 	}

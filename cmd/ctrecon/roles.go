@@ -405,6 +405,16 @@ func ask(ctx context.Context, n natsFlags, c search.Client, q search.Query) ([]b
 
 // runSearch asks a running service's search API (package search) and
 // prints the answer as a table, or as JSON with --json.
+// searchTransportFlags refuses the flags of the way search does not ask:
+// over NATS (overNATS), --http and --token (NATS has its own
+// credentials); over HTTP, the NATS credentials.
+func searchTransportFlags(fs *flag.FlagSet, overNATS bool) error {
+	if overNATS {
+		return refuseGiven(fs, "not used with --nats, which asks the service over NATS (with --user, --password, --creds or --tls-*)", "http", "token")
+	}
+	return refuseGiven(fs, "only with --nats; over HTTP, give --token", "user", "password", "creds", "tls-cert", "tls-key", "tls-ca")
+}
+
 func runSearch(args []string) error {
 	fs := flag.NewFlagSet("search", flag.ContinueOnError)
 	var q search.Query
@@ -427,6 +437,9 @@ func runSearch(args []string) error {
 	}
 	if q.Like == "" && *vector == "" && *icons == "" && q.Filter == "" {
 		return fmt.Errorf("give --like, --vector, --icons FILE or --filter")
+	}
+	if err := searchTransportFlags(fs, n.url != ""); err != nil {
+		return err
 	}
 	var bad error // 0 means "the default" to the service: given here, it is a mistake
 	fs.Visit(func(f *flag.Flag) {

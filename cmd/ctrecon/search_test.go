@@ -141,10 +141,22 @@ func TestSearchOverNATS(t *testing.T) {
 	}
 	defer svc.Stop()
 	out, _ := captureOutput(t, func() error {
-		return runSearch([]string{"--nats", srv.ClientURL(), "--http", "http://127.0.0.1:1", "--like", "1.2.1", "--json"})
+		return runSearch([]string{"--nats", srv.ClientURL(), "--like", "1.2.1", "--json"})
 	})
 	var a search.Answer
 	if err := json.Unmarshal([]byte(out), &a); err != nil || len(a.Hits) != 1 || a.Hits[0].Key != "1.2.2" || *a.Hits[0].Distance != 1 {
 		t.Errorf("search --nats printed %s (%v), want 1.2.2 at 1", out, err)
+	}
+	// The other way's flags are refused, not ignored (trial 28 gave --http
+	// and --nats together, and --http was ignored without a word).
+	for _, args := range [][]string{
+		{"--nats", srv.ClientURL(), "--http", "http://127.0.0.1:1"},
+		{"--nats", srv.ClientURL(), "--token", "secret"},
+		{"--http", "http://127.0.0.1:1", "--creds", "x.creds"},
+	} {
+		err := runSearch(append(args, "--like", "1.2.1"))
+		if flag := args[2]; err == nil || !strings.HasPrefix(err.Error(), flag+": ") {
+			t.Errorf("search %v: error %v, want one naming %s", args, err, flag)
+		}
 	}
 }
