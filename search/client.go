@@ -93,7 +93,7 @@ func (a *Answer) WriteTable(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "%d hits%s, by %s in %.3g ms\n", len(a.Hits), total, a.Index, a.TookMS)
 	for i := 0; i < len(a.Shards) && err == nil; i++ {
 		if s := a.Shards[i]; s.Error != "" {
-			_, err = fmt.Fprintf(w, "  shard %s: holds none (%s)\n", s.Shard, s.Error)
+			_, err = fmt.Fprintf(w, "  shard %s: no hits, it refused the query: %s\n", s.Shard, s.Error)
 		} else {
 			_, err = fmt.Fprintf(w, "  shard %s: by %s in %.3g ms\n", s.Shard, s.Index, s.TookMS)
 		}

@@ -17,7 +17,7 @@ import (
 
 // ErrFilter is wrapped by every error about a filter; the message names the
 // field, operator or value and its column (counted from 1).
-var ErrFilter = errors.New("invalid filter")
+var ErrFilter = errors.New("filter")
 
 // The filter language selects records by their metadata and feature
 // values:

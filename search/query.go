@@ -145,7 +145,7 @@ func (l *Library) search(ctx context.Context, q *Query) (*Answer, error) {
 	}
 	filter, err := compileFilter(q.Filter, l.store.resolve)
 	if err != nil {
-		return nil, fmt.Errorf("%w: filter: %w", ErrQuery, err)
+		return nil, fmt.Errorf("%w: %w", ErrQuery, err) // "invalid query: filter: column N: ..."
 	}
 	switch {
 	case q.Icons != nil:

@@ -159,4 +159,10 @@ func TestSearchOverNATS(t *testing.T) {
 			t.Errorf("search %v: error %v, want one naming %s", args, err, flag)
 		}
 	}
+	// An HTTP address given to --nats is refused at once, not tried for
+	// seconds as a server that does not answer.
+	err = runSearch([]string{"--nats", "http://127.0.0.1:8080", "--like", "1.2.1"})
+	if err == nil || !strings.Contains(err.Error(), "--nats http://127.0.0.1:8080: not a NATS URL: want nats://HOST:PORT") {
+		t.Errorf("search --nats http://...: %v, want that it is not a NATS URL", err)
+	}
 }
