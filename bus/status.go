@@ -60,7 +60,9 @@ type Status struct {
 	// Materials are the material maps a materials job wrote (state done).
 	Materials *Materials `json:"materials,omitempty"`
 	// Warnings are what the job's report warns of (state done), at most
-	// MaxWarnings of at most MaxWarningBytes each (BoundWarnings).
+	// MaxWarnings of at most MaxWarningBytes each (BoundWarnings), and cut
+	// further where the status would pass the server's max_payload
+	// (fitStatus).
 	Warnings []string `json:"warnings,omitempty"`
 	// Timings holds how long each stage took, in seconds, by stage (read,
 	// check, reconstruct, dicom, ...). A stage named "parent.part" is a
@@ -138,12 +140,51 @@ func BoundWarnings(warnings []string) []string {
 		if i == MaxWarnings-1 && len(warnings) > MaxWarnings {
 			return append(out, fmt.Sprintf("... and %d more warnings (report.json)", len(warnings)-i))
 		}
-		if len(w) > MaxWarningBytes {
-			w = strings.ToValidUTF8(w[:MaxWarningBytes-3], "") + "..."
-		}
-		out = append(out, w)
+		out = append(out, cutWarning(w, MaxWarningBytes))
 	}
 	return out
+}
+
+// cutWarning returns w cut to at most n bytes, at a rune boundary and
+// ending in "...", when it is longer.
+func cutWarning(w string, n int) string {
+	if len(w) <= n {
+		return w
+	}
+	return strings.ToValidUTF8(w[:n-3], "") + "..."
+}
+
+// fitStatus returns s as JSON in at most limit bytes when it can: a
+// status the server refuses as over its max_payload would be retried for
+// ever (a job done, its status never written). Its warnings, which the
+// job's report keeps whole, give way: each is cut to an equal share of the
+// room the rest leaves, or, where that share is too small to read, they
+// become one line saying how many were left out.
+func fitStatus(s Status, limit int) ([]byte, error) {
+	data, err := json.Marshal(s)
+	if err != nil || limit <= 0 || len(data) <= limit || len(s.Warnings) == 0 {
+		return data, err
+	}
+	warnings := s.Warnings
+	s.Warnings = nil
+	bare, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	// Each warning costs its quotes and comma, and JSON's escapes (<, >
+	// and & take six bytes) may lengthen it: a share that does not fit is
+	// halved.
+	for share := (limit-len(bare)-len(`,"warnings":[]`))/len(warnings) - 3; share >= 80; share /= 2 {
+		s.Warnings = s.Warnings[:0]
+		for _, w := range warnings {
+			s.Warnings = append(s.Warnings, cutWarning(w, share))
+		}
+		if data, err = json.Marshal(s); err != nil || len(data) <= limit {
+			return data, err
+		}
+	}
+	s.Warnings = []string{fmt.Sprintf("%d warnings left out of this status, which would pass the NATS server's max_payload with them: the job's report.json has them", len(warnings))}
+	return json.Marshal(s)
 }
 
 // TotalSeconds is the job's time: the sum of its stages' Timings, without
@@ -231,12 +272,16 @@ func (b *Bus) statusValue(ctx context.Context, s Status) (jetstream.KeyValue, []
 		return nil, nil, err
 	}
 	s.UpdatedAt = time.Now().UTC()
-	data, err := json.Marshal(s)
+	data, err := fitStatus(s, int(b.maxPayload()-statusOverhead))
 	if err != nil {
 		return nil, nil, fmt.Errorf("bus: status of job %s: %w", s.ID, err)
 	}
 	return kv, data, nil
 }
+
+// statusOverhead is what a status's message adds to its JSON: the
+// bucket's subject and the compare-and-set header, with room to spare.
+const statusOverhead = 512
 
 // UpdateStatus stores s under s.ID, like PutStatus, only if the job's latest
 // status is revision last (0: only if the job has no status yet), and

@@ -262,3 +262,43 @@ func TestBoundWarnings(t *testing.T) {
 		t.Errorf("warnings from the bucket %q, want %q", st.Warnings, got)
 	}
 }
+
+// A status whose warnings would pass the server's max_payload is stored
+// with them cut to fit, each keeping its beginning, or, where the room is
+// too small to read them, as one line counting them. Before, the server
+// refused it, and a worker retried writing its done status for ever
+// (TestWorkerLeavesOutOversizeRecords, once a job warned a little more).
+func TestStatusWarningsFitMaxPayload(t *testing.T) {
+	const limit = 2048
+	e := startServer(t, EmbeddedOptions{MaxPayload: limit})
+	b := connect(t, e.ClientURL())
+	ctx := testContext(t, 10*time.Second)
+	if err := b.Setup(ctx, Config{}); err != nil {
+		t.Fatal(err)
+	}
+	warning := func(i int) string { return fmt.Sprintf("warning %d: ", i) + strings.Repeat("<long & detailed> ", 30) }
+	for _, c := range []struct {
+		n    int
+		want func(got []string) bool
+	}{
+		{2, func(got []string) bool {
+			return len(got) == 2 && strings.HasPrefix(got[0], "warning 0: <long") && strings.HasPrefix(got[1], "warning 1: <long") && strings.HasSuffix(got[1], "...")
+		}},
+		{16, func(got []string) bool {
+			return len(got) == 1 && strings.HasPrefix(got[0], "16 warnings left out of this status") && strings.Contains(got[0], "report.json")
+		}},
+	} {
+		var warnings []string
+		for i := range c.n {
+			warnings = append(warnings, warning(i))
+		}
+		id := fmt.Sprintf("warned-%d", c.n)
+		if _, err := b.PutStatus(ctx, Status{ID: id, State: StateDone, Progress: 1, Warnings: BoundWarnings(warnings)}); err != nil {
+			t.Fatalf("%d warnings: %v", c.n, err)
+		}
+		st, err := b.GetStatus(ctx, id)
+		if err != nil || !c.want(st.Warnings) {
+			t.Errorf("%d warnings of %d bytes under a max_payload of %d: stored %q (%v)", c.n, len(warnings[0]), limit, st.Warnings, err)
+		}
+	}
+}

@@ -63,7 +63,7 @@ func (r *runner) chooseFilter() {
 		r.job.Filter.Window, r.job.Filter.Cutoff = "hann", voxelBand(&r.scan.Geometry, r.grid)
 		f.Chosen = fmt.Sprintf("for the material decomposition: a smooth window cut at the %.3g mm voxels' band (%g × the detector pixel at the isocentre ÷ the voxel), as the job names no filter; the ramp filter at full band aliases noise and bias into the maps. Name another with --filter and --cutoff (filter.window, filter.cutoff)",
 			min(r.grid.Spacing[0], r.grid.Spacing[1]), float64(aliasingBand))
-		r.opts.Log.Info(fmt.Sprintf("filter: hann cut at %.3g of Nyquist, chosen %s", r.job.Filter.Cutoff, f.Chosen), "job", r.job.ID)
+		r.opts.Log.Info(fmt.Sprintf("filter: hann cut at %.3g of Nyquist, chosen %s", r.job.Filter.Cutoff, f.Chosen))
 	}
 	f.Window, f.Cutoff, f.Padding = r.job.filterWindow(), r.job.cutoff(), r.job.padding()
 	r.rep.Filter = f

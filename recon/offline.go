@@ -195,6 +195,7 @@ func Run(ctx context.Context, job Job, opts Options) (*Report, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
+	opts.Log = opts.Log.With("job", job.ID) // a worker's log has it already
 	if err := checkInput(job.Input); err != nil {
 		return nil, err
 	}
@@ -314,7 +315,7 @@ func newRunner(job Job, opts Options, src source, dir string) *runner {
 
 func (r *runner) warn(msg string, args ...any) {
 	r.rep.Warnings = append(r.rep.Warnings, fmt.Sprintf(msg, args...))
-	r.opts.Log.Warn(fmt.Sprintf(msg, args...), "job", r.job.ID)
+	r.opts.Log.Warn(fmt.Sprintf(msg, args...))
 }
 
 // read opens the scan and finds the bins and the grid.

@@ -364,7 +364,8 @@ func TestReconAndSubmitFlagsWorkOrAreRefused(t *testing.T) {
 // takes no analytic phantom's shape, detector or noise flags, and a
 // projection phantom no energy thresholds; acquire -i streams a scan whose
 // views are its own; serve --nats URL starts no embedded server on
-// --nats-port. Before, each was accepted and ignored.
+// --nats-port; serve and worker with --workers 0 run a worker all the
+// same. Before, each was accepted and ignored.
 func TestFlagsNotUsedAreRefused(t *testing.T) {
 	dir := t.TempDir()
 	nowhere := []string{"--nats", "nats://127.0.0.1:1"}
@@ -378,6 +379,8 @@ func TestFlagsNotUsedAreRefused(t *testing.T) {
 		{runPhantom, []string{"-o", dir + "/p", "--views", "4", "--det", "8x8", "--thresholds", "20,40"}, "--thresholds: only with --spectral"},
 		{runAcquire, append(nowhere, "-i", dir+"/s", "--views", "90"), "--views: only with --simulate"},
 		{runServe, append(nowhere, "--nats-port", "-1", "--http", "127.0.0.1:0", "--data", dir+"/serve"), "--nats-port: the embedded server's port"},
+		{runServe, append(nowhere, "--workers", "0", "--http", "127.0.0.1:0", "--data", dir+"/serve"), "--workers 0: must be at least 1"},
+		{runWorker, append(nowhere, "--workers", "0", "--data", dir+"/worker"), "--workers 0: must be at least 1"},
 	} {
 		if err := tc.run(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want %q", tc.args, err, tc.want)

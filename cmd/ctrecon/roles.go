@@ -47,6 +47,9 @@ func runWorker(args []string) error {
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
+	if err := checkWorkers(*count); err != nil {
+		return err
+	}
 	ctx, stop := signalContext()
 	defer stop()
 	b, err := n.lookup(ctx, "ctrecon-worker", serviceWait)

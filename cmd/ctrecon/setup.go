@@ -40,6 +40,9 @@ func runServe(args []string) error {
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
+	if err := checkWorkers(*workers); err != nil {
+		return err
+	}
 	var shard search.Shard
 	if *searchShard != "" {
 		var err error
