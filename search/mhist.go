@@ -26,8 +26,8 @@ func dmVector(values []float32) ([]float32, error) { return histogram.VectorOfPa
 // density) pairs, else the vector itself. A shard answers a like query's
 // vector so (likeVector), for the other shards to search with.
 func queryValues(kind string, v []float32) []float32 {
-	if kind != histogram.KindMetric || len(v) == 0 {
+	if kind != histogram.KindMetric {
 		return v
 	}
-	return v[1:min(1+2*int(v[0]), len(v))]
+	return histogram.PairsOfVector(v)
 }

@@ -406,8 +406,6 @@ func ask(ctx context.Context, n natsFlags, c search.Client, q search.Query) ([]b
 	return body, a, err
 }
 
-// runSearch asks a running service's search API (package search) and
-// prints the answer as a table, or as JSON with --json.
 // searchTransportFlags refuses the flags of the way search does not ask:
 // over NATS (overNATS), --http and --token (NATS has its own
 // credentials); over HTTP, the NATS credentials.
@@ -418,6 +416,8 @@ func searchTransportFlags(fs *flag.FlagSet, overNATS bool) error {
 	return refuseGiven(fs, "only with --nats; over HTTP, give --token", "user", "password", "creds", "tls-cert", "tls-key", "tls-ca")
 }
 
+// runSearch asks a running service's search API (package search) and
+// prints the answer as a table, or as JSON with --json.
 func runSearch(args []string) error {
 	fs := flag.NewFlagSet("search", flag.ContinueOnError)
 	var q search.Query

@@ -60,6 +60,15 @@ func MetricOfVector(v []float32) Metric {
 	return m
 }
 
+// PairsOfVector returns the (HU, density) pairs of a vector VectorOfPairs
+// made: its inverse, the values a query by curve gives.
+func PairsOfVector(v []float32) []float32 {
+	if len(v) == 0 {
+		return v
+	}
+	return v[1:min(1+2*max(int(v[0]), 0), len(v))]
+}
+
 // DMIndexMetric is DM between two vectors VectorOfPairs made, as an index
 // metric named "dm" (which a saved index records): the distance the
 // metric-histogram papers search by.

@@ -2,6 +2,7 @@ package histogram
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -32,5 +33,10 @@ func TestDMIndexMetric(t *testing.T) {
 	}
 	if _, err := tri.Vector(2); err == nil {
 		t.Error("3 points fitted into a vector of 2")
+	}
+	// PairsOfVector undoes VectorOfPairs: the padding goes.
+	pairs := []float32{0, 0, 500, 0.002, 1000, 0}
+	if got := PairsOfVector(a); !slices.Equal(got, pairs) {
+		t.Errorf("PairsOfVector(%v) = %v, want %v", a, got, pairs)
 	}
 }
