@@ -11,6 +11,7 @@ import (
 	"net"
 	neturl "net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -202,6 +203,9 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 	if strings.TrimSpace(url) == "" {
 		return nil, fmt.Errorf("%w: empty NATS URL", ErrInvalidOption)
 	}
+	if err := CheckURLs(url); err != nil {
+		return nil, err
+	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -280,6 +284,21 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 }
 
 // redact hides the passwords in a comma-separated list of URLs.
+// CheckURLs refuses, at once, a URL of urls (comma-separated) of another
+// scheme than the NATS client takes (nats, tls, ws, wss; none means
+// nats): Connect would try it until its context ended and then say that
+// no server answered, as for an HTTP API's address given by mistake. The
+// error begins with the URL, redacted, and wraps ErrInvalidOption.
+func CheckURLs(urls string) error {
+	for _, u := range strings.Split(urls, ",") {
+		scheme, _, ok := strings.Cut(strings.TrimSpace(u), "://")
+		if ok && !slices.Contains([]string{"nats", "tls", "ws", "wss"}, strings.ToLower(scheme)) {
+			return fmt.Errorf("%s: not a NATS URL: want nats://HOST:PORT (or tls://, ws://, wss://): %w", redact(strings.TrimSpace(u)), ErrInvalidOption)
+		}
+	}
+	return nil
+}
+
 func redact(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, p := range parts {

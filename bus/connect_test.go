@@ -45,6 +45,7 @@ func TestConnectOptionsValidate(t *testing.T) {
 		{"backoff", "nats://127.0.0.1:1", []Option{WithReconnectBackoff(time.Second, time.Millisecond)}, "backoff"},
 		{"nil logger", "nats://127.0.0.1:1", []Option{WithLogger(nil)}, "nil logger"},
 		{"empty URL", "", nil, "empty NATS URL"},
+		{"HTTP URL", "nats://127.0.0.1:1,http://u:secret@127.0.0.1:8080", nil, "http://u:xxxxx@127.0.0.1:8080: not a NATS URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := Connect(testContext(t, 5*time.Second), tc.url, tc.opts...)

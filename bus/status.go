@@ -59,10 +59,10 @@ type Status struct {
 	Series []Series `json:"series,omitempty"`
 	// Materials are the material maps a materials job wrote (state done).
 	Materials *Materials `json:"materials,omitempty"`
-	// Warnings are what the job's report warns of (state done), at most
-	// MaxWarnings of at most MaxWarningBytes each (BoundWarnings), and cut
-	// further where the status would pass the server's max_payload
-	// (fitStatus).
+	// Warnings are what the job's report warns of (state done); PutStatus
+	// and UpdateStatus store at most MaxWarnings of at most
+	// MaxWarningBytes each (BoundWarnings), cut further where the status
+	// would pass the server's max_payload (fitStatus).
 	Warnings []string `json:"warnings,omitempty"`
 	// Timings holds how long each stage took, in seconds, by stage (read,
 	// check, reconstruct, dicom, ...). A stage named "parent.part" is a
@@ -262,7 +262,7 @@ func (b *Bus) PutStatus(ctx context.Context, s Status) (revision uint64, err err
 }
 
 // statusValue validates s and returns the bucket and s as JSON with
-// UpdatedAt set to now.
+// UpdatedAt set to now and its warnings bounded.
 func (b *Bus) statusValue(ctx context.Context, s Status) (jetstream.KeyValue, []byte, error) {
 	if err := s.Validate(); err != nil {
 		return nil, nil, err
@@ -272,6 +272,7 @@ func (b *Bus) statusValue(ctx context.Context, s Status) (jetstream.KeyValue, []
 		return nil, nil, err
 	}
 	s.UpdatedAt = time.Now().UTC()
+	s.Warnings = BoundWarnings(s.Warnings)
 	data, err := fitStatus(s, int(b.maxPayload()-statusOverhead))
 	if err != nil {
 		return nil, nil, fmt.Errorf("bus: status of job %s: %w", s.ID, err)

@@ -315,7 +315,10 @@ const aliasingBand = 2
 // voxels of 0.59 mm (60 views, Ram-Lak at full band) water voxels spread by
 // 660 to 1150 HU (SD) per bin, so the objects found were noise at the phantom's rim
 // and "air" inside it, not the vials, which a Hann window cut at 0.25
-// found (trial 28).
+// found (trial 28). Such a job is warned, not given the band's filter
+// (chooseFilter): its bins are the DICOM series a reader compares with
+// other reconstructions (RTK, plastimatch: Ram-Lak at full band by
+// default), and a changed default would change every worker's series.
 func (r *runner) warnAliasing() {
 	if !r.job.spectralMaterials() && !r.opts.Features {
 		return

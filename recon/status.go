@@ -21,12 +21,12 @@ var stageOrder = []string{"read", "check", "reconstruct", "beam_hardening", "cal
 
 // doneStatus is the status of a job done with report rep: where its
 // output, its study, each bin's series and each material's map are, each
-// stage's seconds and the report's warnings (bounded: bus.BoundWarnings).
+// stage's seconds and the report's warnings (which the bus bounds).
 func doneStatus(rep *Report) bus.Status {
 	st := bus.Status{State: bus.StateDone, Progress: 1, Device: rep.Device, Output: rep.Job.Output,
 		StudyInstanceUID: rep.StudyInstanceUID, Timings: make(map[string]float64, len(rep.Seconds)),
 		Slabs: len(rep.Slabs), SlabsDone: len(rep.Slabs), Materials: materialsStatus(rep.Materials),
-		Warnings: bus.BoundWarnings(rep.Warnings)}
+		Warnings: rep.Warnings}
 	for _, b := range rep.Bins {
 		st.Series = append(st.Series, bus.Series{Bin: b.Index, LowKeV: b.LowKeV, HighKeV: b.HighKeV,
 			SeriesInstanceUID: b.SeriesInstanceUID, Dir: b.Dir, Files: b.Files})

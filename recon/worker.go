@@ -278,7 +278,7 @@ func (w *Worker) compute(ctx context.Context, job *Job, c *claim, s *slot, log *
 	if err != nil {
 		discard(staging, job.ID)
 		if rep != nil && len(rep.Warnings) > 0 {
-			return &warnedError{err, bus.Status{Warnings: bus.BoundWarnings(rep.Warnings)}}
+			return &warnedError{err, bus.Status{Warnings: rep.Warnings}}
 		}
 		return err
 	}

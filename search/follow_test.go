@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -41,7 +42,7 @@ func follow(t *testing.T, l *Library, b *bus.Bus) (f *Follower, stop func()) {
 // waitSeq waits, at most a minute, until l holds the stream through seq.
 func waitSeq(t *testing.T, l *Library, seq uint64) {
 	t.Helper()
-	waitFor(t, func() bool { return l.Seq() >= seq }, "library at sequence %d, want %d", func() []any { return []any{l.Seq(), seq} })
+	waitFor(t, func() bool { return l.Seq() >= seq }, func() string { return fmt.Sprintf("library at sequence %d, want %d", l.Seq(), seq) })
 }
 
 // waitReady waits, at most a minute, until f has caught up. The library's
@@ -49,16 +50,16 @@ func waitSeq(t *testing.T, l *Library, seq uint64) {
 // saw the sequence reach the stream's end must still wait for Ready.
 func waitReady(t *testing.T, f *Follower) {
 	t.Helper()
-	waitFor(t, f.Ready, "follower not ready after catching up", func() []any { return nil })
+	waitFor(t, f.Ready, func() string { return "follower not ready after catching up" })
 }
 
-// waitFor polls cond every 10 ms for a minute, and fails the test with the
-// message (format, args()) if it is still false then.
-func waitFor(t *testing.T, cond func() bool, format string, args func() []any) {
+// waitFor polls cond every 10 ms for a minute, and fails the test with
+// msg() if it is still false then.
+func waitFor(t *testing.T, cond func() bool, msg func() string) {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf(format+" after a minute", args()...)
+			t.Fatal(msg() + " after a minute")
 		}
 	}
 }

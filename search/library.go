@@ -150,11 +150,11 @@ func (l *Library) Seq() uint64 {
 }
 
 // Add indexes recs, read from the stream up to sequence seq. A record
-// whose vector its kind's index cannot hold (another length than its
-// kind's) is kept for filters without it, and one the library cannot read
-// at all (a virtual image that does not decode) is left out; the returned
-// error names each. The others are added. A record replaces the one of the same
-// kind and item.
+// whose values its kind's vector index cannot hold (another length than
+// its kind's; see entryOf) is kept for filters without its vector, and
+// one the library cannot read at all (a virtual image that does not
+// decode) is left out; the returned error names each. The others are
+// added. A record replaces the one of the same kind and item.
 func (l *Library) Add(ctx context.Context, recs []records.Record, seq uint64) error {
 	return l.add(ctx, recs, nil, seq)
 }
@@ -168,9 +168,9 @@ func (l *Library) add(ctx context.Context, recs []records.Record, jobs []string,
 	es := make([]entry, 0, len(recs))
 	dims := map[string]int{}
 	for i := range recs {
-		e, err := l.entryOf(&recs[i], seq, dims)
-		if err != nil || e.unindexed != nil {
-			errs = append(errs, fmt.Errorf("%s of %s: %w", recs[i].KindVersion(), ItemOf(&recs[i]), cmp.Or(err, e.unindexed)))
+		e, unindexed, err := l.entryOf(&recs[i], seq, dims)
+		if err != nil || unindexed != nil {
+			errs = append(errs, fmt.Errorf("%s of %s: %w", recs[i].KindVersion(), ItemOf(&recs[i]), cmp.Or(err, unindexed)))
 		}
 		if err != nil {
 			continue
@@ -204,37 +204,37 @@ func (l *Library) add(ctx context.Context, recs []records.Record, jobs []string,
 }
 
 // entryOf checks rec against its kind's index and returns what the store
-// keeps of it. A record whose vector its kind's index cannot hold (another
-// length, as a job of other bins makes of spectral-v1) is kept without it
-// (entry.unindexed says why): filters find it, similarity does not.
-func (l *Library) entryOf(rec *records.Record, seq uint64, dims map[string]int) (entry, error) {
+// keeps of it. A record whose values its kind's vector index cannot hold
+// (another length, as a job of other bins makes of spectral-v1, or a
+// metric histogram's pairs that are no curve) is kept without its vector,
+// and unindexed says why: filters find it, similarity does not.
+func (l *Library) entryOf(rec *records.Record, seq uint64, dims map[string]int) (e entry, unindexed, err error) {
 	kind := rec.KindVersion()
-	e := entry{rec: rec, item: ItemOf(rec).String(), seq: seq}
+	e = entry{rec: rec, item: ItemOf(rec).String(), seq: seq}
 	switch {
 	case isImageKind(kind):
 		var vi sp.VirtualImage
 		if err := json.Unmarshal(rec.Data, &vi); err != nil {
-			return e, fmt.Errorf("data is not a virtual image: %w", err)
+			return e, nil, fmt.Errorf("data is not a virtual image: %w", err)
 		}
 		if err := vi.Validate(); err != nil {
-			return e, err
+			return e, nil, err
 		}
 		e.vi = &vi
-		return e, nil
+		return e, nil, nil
 	case len(rec.Values) == 0:
-		return e, nil
+		return e, nil, nil
 	}
-	var err error
 	if e.vec, err = vectorOf(kind, rec.Values); err == nil {
 		err = l.checkVector(kind, e.item, e.vec, dims)
 	}
 	if err != nil {
-		e.vec, e.unindexed = nil, fmt.Errorf("kept for filters, not for similarity: %w", err)
+		e.vec, unindexed = nil, fmt.Errorf("kept for filters, not for similarity: %w", err)
 	}
 	names := l.namesOf(kind, len(rec.Values))
 	if kind == material.RecordKind {
 		if names, err = material.RecordNames(rec.Data, len(rec.Values)); err != nil {
-			return e, err
+			return e, nil, err
 		}
 	}
 	for i, x := range rec.Values {
@@ -245,7 +245,7 @@ func (l *Library) entryOf(rec *records.Record, seq uint64, dims map[string]int) 
 	if kind == spectral.Kind {
 		e.values, e.bins = spectralValues(rec.Data, e.values)
 	}
-	return e, nil
+	return e, unindexed, nil
 }
 
 // vectorOf returns what kind's vector index holds of a record's values, or
@@ -317,11 +317,10 @@ func (l *Library) checkVector(kind, item string, vec []float32, dims map[string]
 	if vk != nil {
 		return index.CheckAdd(item, vec, vk.ix.Dim(), vk.ix.Metric())
 	}
-	if d, ok := dims[kind]; ok && d != len(vec) {
-		return fmt.Errorf("%w: vector for key %q has %d dimensions, the first %s vector %d", index.ErrDimension, item, len(vec), kind, d)
+	if _, ok := dims[kind]; !ok {
+		dims[kind] = len(vec)
 	}
-	dims[kind] = len(vec)
-	return nil
+	return index.CheckAdd(item, vec, dims[kind], metricOf(kind))
 }
 
 // index adds a stored entry to its kind's vector or spatial index.
@@ -365,10 +364,10 @@ func (l *Library) vectorIndex(kind string, dim int) (*vectorKind, error) {
 	if vk, ok := l.vectors[kind]; ok {
 		return vk, nil
 	}
-	name, metric, params := l.cfg.Index, index.Euclidean, l.cfg.Params
+	name, metric, params := l.cfg.Index, metricOf(kind), l.cfg.Params
 	switch {
 	case kind == histogram.KindMetric:
-		name, metric, params = dmIndex, histogram.DMIndexMetric, nil
+		name, params = dmIndex, nil
 	case name == "auto":
 		name = "exact"
 	}
@@ -379,6 +378,15 @@ func (l *Library) vectorIndex(kind string, dim int) (*vectorKind, error) {
 	vk := &vectorKind{ix: ix, names: l.namesOf(kind, dim)}
 	l.vectors[kind] = vk
 	return vk, nil
+}
+
+// metricOf returns the metric of kind's vector index: DM for metric
+// histograms, else Euclidean.
+func metricOf(kind string) index.Metric {
+	if kind == histogram.KindMetric {
+		return histogram.DMIndexMetric
+	}
+	return index.Euclidean
 }
 
 // newIndex makes an empty index of kind name under metric m with params

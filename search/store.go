@@ -133,8 +133,6 @@ type entry struct {
 	job  string
 	bins []energyBin // the scan's energy bins the record tells
 	copy bool        // set by put for a record it skipped as errCopy
-	// unindexed says why the record's vector is left out (vec is nil).
-	unindexed error
 }
 
 // errCopy is put's error for a record that another attempt at its job

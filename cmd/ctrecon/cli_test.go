@@ -364,8 +364,8 @@ func TestReconAndSubmitFlagsWorkOrAreRefused(t *testing.T) {
 // takes no analytic phantom's shape, detector or noise flags, and a
 // projection phantom no energy thresholds; acquire -i streams a scan whose
 // views are its own; serve --nats URL starts no embedded server on
-// --nats-port; serve and worker with --workers 0 run a worker all the
-// same. Before, each was accepted and ignored.
+// --nats-port; --workers 0 (serve ran one, worker none). Before, each
+// was accepted and ignored.
 func TestFlagsNotUsedAreRefused(t *testing.T) {
 	dir := t.TempDir()
 	nowhere := []string{"--nats", "nats://127.0.0.1:1"}

@@ -197,11 +197,11 @@ func intList(s string) ([]int, error) {
 	return out, nil
 }
 
-// checkWorkers refuses --workers under 1: serve and worker always run a
-// worker at least (before, 0 ran one without a word, trial 29).
+// checkWorkers refuses --workers under 1 (before, serve ran one all the
+// same and worker none, exiting at once, both without a word; trial 29).
 func checkWorkers(n int) error {
 	if n < 1 {
-		return fmt.Errorf("--workers %d: must be at least 1 (this process always runs a worker)", n)
+		return fmt.Errorf("--workers %d: must be at least 1", n)
 	}
 	return nil
 }

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -80,8 +78,8 @@ func (n *natsFlags) dial(ctx context.Context, name string, wait time.Duration) (
 	if n.url == "" {
 		return nil, fmt.Errorf("--nats URL is required")
 	}
-	if err := checkNATSURLs(n.url); err != nil {
-		return nil, err
+	if err := bus.CheckURLs(n.url); err != nil {
+		return nil, fmt.Errorf("--nats %w", err)
 	}
 	opts := []bus.Option{bus.WithName(name)}
 	if n.user != "" {
@@ -100,20 +98,6 @@ func (n *natsFlags) dial(ctx context.Context, name string, wait time.Duration) (
 		return nil, fmt.Errorf("%w\nstart a server with `ctrecon serve`, or give the address of one with --nats URL", err)
 	}
 	return b, err
-}
-
-// checkNATSURLs refuses a URL of another scheme than NATS clients take
-// (nats.go: nats, tls, ws, wss; none means nats), at once: the client
-// would try it for clientWait and then say that no server answered, as
-// for an HTTP API's address given by mistake.
-func checkNATSURLs(urls string) error {
-	for _, u := range strings.Split(urls, ",") {
-		scheme, _, ok := strings.Cut(strings.TrimSpace(u), "://")
-		if ok && !slices.Contains([]string{"nats", "tls", "ws", "wss"}, strings.ToLower(scheme)) {
-			return fmt.Errorf("--nats %s: not a NATS URL: want nats://HOST:PORT (or tls://, ws://, wss://)", u)
-		}
-	}
-	return nil
 }
 
 // deployFlags are the settings of the deployment that serve and setup

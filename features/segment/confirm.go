@@ -183,9 +183,10 @@ type drawing struct {
 // meanHU returns each voxel's mean HU over bins.
 func meanHU(bins []Bin) []float32 {
 	hu := make([]float32, len(bins[0].Volume.Data))
+	share := 1 / float64(len(bins))
 	for _, b := range bins {
 		for i, v := range b.Volume.Data {
-			hu[i] += float32(b.HU(float64(v)) / float64(len(bins)))
+			hu[i] += float32(b.HU(float64(v)) * share)
 		}
 	}
 	return hu
